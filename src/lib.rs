@@ -8,3 +8,5 @@ pub mod input;
 pub mod message;
 pub mod provider;
 pub mod sandbox;
+pub mod clock;
+pub mod pacing;

@@ -4,6 +4,7 @@
 //! [`SendOutcome`], and does nothing else: no retries, no sleeping, no files. Every
 //! "what do we do about it" decision lives in the runner, driven by [`ErrorClass`].
 
+pub mod http;
 pub mod pilot_status;
 
 use std::future::Future;

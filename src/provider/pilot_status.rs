@@ -1,1 +1,189 @@
-//! Pilot Status.
+//! Pilot Status: `POST {base}/v1/messages/send`, authenticated by `x-api-key` (or
+//! `x-api-key-id`), never `Authorization`. See `../shared/api/pilot-status-send-reference.md`.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use reqwest::header::HeaderName;
+use serde_json::{Map, Value, json};
+
+use super::http::{self, Secret};
+use super::{BoxFuture, ErrorClass, Provider, SendOutcome};
+use crate::message::{Content, Destination, Message};
+
+/// The production API.
+pub const DEFAULT_BASE_URL: &str = "https://pilotstatus.com.br";
+
+/// Which of the two documented auth headers carries the key.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// `PILOT_STATUS_API_KEY`, sent as `x-api-key`.
+    Key(Secret),
+    /// `PILOT_STATUS_API_KEY_ID`, sent as `x-api-key-id`.
+    KeyId(Secret),
+}
+
+/// A Pilot Status client for one number-scoped key.
+pub struct PilotStatus {
+    client: reqwest::Client,
+    send_url: String,
+    header: HeaderName,
+    secret: Secret,
+}
+
+impl PilotStatus {
+    /// Builds the client; fails only if the key cannot be a header value.
+    pub fn new(base_url: &str, credential: Credential, timeout: Duration) -> Result<PilotStatus, String> {
+        let (header, secret) = match credential {
+            Credential::Key(s) => (HeaderName::from_static("x-api-key"), s),
+            Credential::KeyId(s) => (HeaderName::from_static("x-api-key-id"), s),
+        };
+        secret.header_value()?;
+        Ok(PilotStatus {
+            client: http::client(timeout),
+            send_url: format!("{}/v1/messages/send", base_url.trim_end_matches('/')),
+            header,
+            secret,
+        })
+    }
+}
+
+/// The whole Pilot Status error table: what each answer means for the campaign.
+pub fn classify(status: u16, _code: Option<&str>) -> ErrorClass {
+    match status {
+        // The row itself was refused: bad payload, paid feature, unknown template.
+        400 | 402 | 404 => ErrorClass::RowFatal,
+        // Key, scope or billing: nothing else can succeed until a human fixes it.
+        401 | 403 | 422 => ErrorClass::CampaignFatal,
+        // Definitely not processed; come back later.
+        429 | 503 => ErrorClass::Retryable,
+        // A proxy gave up waiting: the API may have processed it.
+        408 => ErrorClass::Ambiguous,
+        // Any other refusal of the request.
+        405..=499 => ErrorClass::RowFatal,
+        // 500, 502, 504 and the rest: the send may have happened.
+        _ => ErrorClass::Ambiguous,
+    }
+}
+
+impl Provider for PilotStatus {
+    fn name(&self) -> &'static str {
+        "pilot-status"
+    }
+
+    fn body(&self, message: &Message, now: Timestamp) -> Value {
+        body(message, now)
+    }
+
+    fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
+        Box::pin(async move {
+            let auth = (&self.header, self.secret.header_value().map_err(|e| fatal(&e))?);
+            let answer = http::exchange(self.client.post(&self.send_url), auth, body).await?;
+            if !(200..300).contains(&answer.status) {
+                return Err(http::rejection(&answer, classify));
+            }
+            let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+            http::accepted(&answer, &json["id"], &json["correlationId"])
+        })
+    }
+}
+
+fn fatal(message: &str) -> super::SendError {
+    super::SendError {
+        class: ErrorClass::CampaignFatal,
+        http_status: None,
+        code: "BAD_API_KEY".to_string(),
+        message: message.to_string(),
+        retry_after: None,
+    }
+}
+
+/// The JSON body of the send reference. Variables, buttons, header and labels go as JSON
+/// values (object/array), not as JSON-in-a-string: the reference types them `string`, but
+/// its own request example and the guide send an object, which is what the API parses.
+pub fn body(message: &Message, now: Timestamp) -> Value {
+    let mut body = Map::new();
+    let (field, value) = match &message.destination {
+        Destination::Phone(v) => ("destinationNumber", v),
+        Destination::Group(v) => ("groupId", v),
+        Destination::Newsletter(v) => ("newsletterId", v),
+    };
+    body.insert(field.into(), json!(value));
+    match &message.content {
+        Content::Template { id, media } => {
+            body.insert("templateId".into(), json!(id));
+            if !message.variables.is_empty() {
+                body.insert("variables".into(), Value::Object(message.variables.clone()));
+            }
+            if let Some(media) = media {
+                body.insert("media".into(), json!(media.url));
+                if let Some(kind) = media.kind {
+                    body.insert("mediaType".into(), json!(kind.as_str()));
+                }
+            }
+        }
+        Content::Text { body: text } => {
+            body.insert("text".into(), json!(text));
+        }
+        Content::Media { media, caption } => {
+            body.insert("media".into(), json!(media.url));
+            if let Some(kind) = media.kind {
+                body.insert("mediaType".into(), json!(kind.as_str()));
+            }
+            if let Some(caption) = caption {
+                body.insert("caption".into(), json!(caption));
+            }
+        }
+    }
+    let extras = &message.interactive;
+    if let Some(buttons) = &extras.buttons {
+        body.insert("buttons".into(), Value::Array(buttons.clone()));
+    }
+    if let Some(header) = &extras.header {
+        body.insert("header".into(), header.clone());
+    }
+    if let Some(footer) = &extras.footer {
+        body.insert("footer".into(), json!(footer));
+    }
+    if !message.labels.is_empty() {
+        body.insert("labels".into(), json!(message.labels));
+    }
+    if message.ai_rewrite {
+        body.insert("aiRewriteEnabled".into(), json!(true));
+    }
+    if let Some(at) = message.deliver_at {
+        body.insert("deliverAt".into(), json!(at.to_string()));
+    }
+    if let Some(until) = message.deliver_until_at(now) {
+        body.insert("deliverUntil".into(), json!(until.to_string()));
+    }
+    Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_table_follows_the_reference() {
+        use ErrorClass::*;
+        let table = [
+            (400, RowFatal),
+            (402, RowFatal),
+            (404, RowFatal),
+            (401, CampaignFatal),
+            (403, CampaignFatal),
+            (422, CampaignFatal),
+            (429, Retryable),
+            (503, Retryable),
+            (500, Ambiguous),
+            (502, Ambiguous),
+            (504, Ambiguous),
+            (408, Ambiguous),
+            (409, RowFatal),
+        ];
+        for (status, class) in table {
+            assert_eq!(classify(status, None), class, "HTTP {status}");
+        }
+    }
+}

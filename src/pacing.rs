@@ -1,0 +1,307 @@
+//! When the next attempt may start: the governor quota, the randomized spacing between
+//! consecutive sends, the hold a `429 Retry-After` puts on everyone, and the backoff policy.
+//!
+//! Every attempt (retries included) passes through [`Pacer::ready`], and every wait runs on
+//! the injected [`Clock`], so the pace can be proven in tests without waiting for it.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use rand::rngs::StdRng;
+use rand::{RngExt as _, SeedableRng};
+
+use crate::clock::{Clock, Instant};
+
+/// Parses `30s`, `500ms`, `4h` (jiff's friendly format); negative spans are refused.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let span: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (examples: 500ms, 8s, 4h, 1m30s)"))?;
+    Duration::try_from(span).map_err(|_| format!("'{text}' must not be negative"))
+}
+
+/// A quota such as `30/min`: at most `count` sends in any window of `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: NonZeroU32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// The even interval between sends that keeps every window within the quota.
+    pub fn interval(&self) -> Duration {
+        self.per / self.count.get()
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Rate, String> {
+        let bad = || format!("'{text}' is not a rate (examples: 30/min, 5/s, 1000/h)");
+        let (count, unit) = text.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let count = NonZeroU32::new(count).ok_or_else(|| format!("'{text}': the rate must be above zero"))?;
+        let per = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "min" | "m" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        Ok(Rate { count, per })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.per.as_secs() {
+            1 => "s",
+            60 => "min",
+            _ => "h",
+        };
+        write!(f, "{}/{unit}", self.count)
+    }
+}
+
+/// The uniform random pause between the starts of consecutive sends (`8s..25s`); `0` disables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spacing {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Spacing {
+    /// No pause: for utility campaigns paced by the quota alone.
+    pub const NONE: Spacing = Spacing {
+        min: Duration::ZERO,
+        max: Duration::ZERO,
+    };
+
+    /// The expected pause, for estimating a campaign's duration.
+    pub fn mean(&self) -> Duration {
+        (self.min + self.max) / 2
+    }
+
+    /// Whether any pause is drawn at all.
+    pub fn is_none(&self) -> bool {
+        self.max.is_zero()
+    }
+}
+
+impl FromStr for Spacing {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Spacing, String> {
+        let text = text.trim();
+        if text == "0" {
+            return Ok(Spacing::NONE);
+        }
+        let (min, max) = match text.split_once("..") {
+            Some((min, max)) => (parse_duration(min)?, parse_duration(max)?),
+            None => {
+                let fixed = parse_duration(text)?;
+                (fixed, fixed)
+            }
+        };
+        if min > max {
+            return Err(format!("spacing '{text}': the minimum is above the maximum"));
+        }
+        Ok(Spacing { min, max })
+    }
+}
+
+impl fmt::Display for Spacing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_none() {
+            return f.write_str("0");
+        }
+        let show = |d: Duration| jiff::SignedDuration::try_from(d).map(|s| format!("{s:#}"));
+        match (show(self.min), show(self.max)) {
+            (Ok(min), Ok(max)) => write!(f, "{min}..{max}"),
+            _ => write!(f, "{:?}..{:?}", self.min, self.max),
+        }
+    }
+}
+
+/// Exponential backoff with jitter for retryable answers that carry no `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Attempts per row per run, the first one included.
+    pub max_attempts: u32,
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The backon policy: `max_attempts - 1` retries between `min` and `max`, jittered.
+    pub fn policy(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min)
+            .with_max_delay(self.max)
+            .with_jitter()
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Duration>>;
+
+/// The gate every send attempt passes. Shared by all concurrent senders of one lane.
+pub struct Pacer {
+    clock: Clock,
+    limiter: Option<Limiter>,
+    spacing: Spacing,
+    /// Start order and the spacing draw; held across the wait so starts stay in turn.
+    turn: tokio::sync::Mutex<Turn>,
+    /// No attempt starts before this instant (a `429 Retry-After` from anyone).
+    hold_until: Mutex<Instant>,
+}
+
+struct Turn {
+    next_start: Instant,
+    rng: StdRng,
+}
+
+impl Pacer {
+    /// `seed` makes the spacing draws reproducible (tests, benchmarks); `None` seeds from the OS.
+    pub fn new(rate: Option<Rate>, spacing: Spacing, clock: Clock, seed: Option<u64>) -> Pacer {
+        let limiter = rate.map(|rate| {
+            // Burst of one: evenly spaced, so no window of `per` ever holds more than `count`.
+            let quota = Quota::with_period(rate.interval().max(Duration::from_nanos(1)))
+                .expect("a non-zero period");
+            RateLimiter::direct_with_clock(quota, clock.clone())
+        });
+        let rng = match seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => rand::make_rng(),
+        };
+        Pacer {
+            limiter,
+            spacing,
+            turn: tokio::sync::Mutex::new(Turn {
+                next_start: clock.now(),
+                rng,
+            }),
+            hold_until: Mutex::new(Duration::ZERO),
+            clock,
+        }
+    }
+
+    /// Waits until an attempt may start and returns its start instant. Cancel-safe: a wait
+    /// abandoned (e.g. on SIGINT) leaves the pace untouched.
+    pub async fn ready(&self) -> Instant {
+        let mut turn = self.turn.lock().await;
+        loop {
+            let now = self.clock.now();
+            let target = turn.next_start.max(*self.hold_until.lock().expect("hold mutex"));
+            if target > now {
+                self.clock.sleep_until(target).await;
+                continue;
+            }
+            if let Some(limiter) = &self.limiter {
+                if let Err(not_until) = limiter.check() {
+                    self.clock.sleep(not_until.wait_time_from(self.clock.now())).await;
+                    continue;
+                }
+            }
+            turn.next_start = now + self.draw(&mut turn.rng);
+            return now;
+        }
+    }
+
+    /// Holds every sender for `duration` from now: what `429 Retry-After` asks of all of us.
+    pub fn hold(&self, duration: Duration) {
+        let until = self.clock.now() + duration;
+        let mut hold = self.hold_until.lock().expect("hold mutex");
+        *hold = (*hold).max(until);
+    }
+
+    fn draw(&self, rng: &mut StdRng) -> Duration {
+        if self.spacing.min == self.spacing.max {
+            return self.spacing.min;
+        }
+        rng.random_range(self.spacing.min..=self.spacing.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::Timestamp;
+
+    fn clock() -> Clock {
+        Clock::simulated(Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn rates_and_spacings_parse_and_reject_nonsense() {
+        assert_eq!("30/min".parse::<Rate>().unwrap().interval(), Duration::from_secs(2));
+        assert_eq!("5/s".parse::<Rate>().unwrap().to_string(), "5/s");
+        assert!("0/s".parse::<Rate>().is_err());
+        assert!("30 per minute".parse::<Rate>().is_err());
+        let s: Spacing = "8s..25s".parse().unwrap();
+        assert_eq!((s.min, s.max), (Duration::from_secs(8), Duration::from_secs(25)));
+        assert_eq!("500ms..1s".parse::<Spacing>().unwrap().min, Duration::from_millis(500));
+        assert!("0".parse::<Spacing>().unwrap().is_none());
+        assert!("25s..8s".parse::<Spacing>().is_err());
+        assert!("-1s".parse::<Spacing>().is_err());
+    }
+
+    #[tokio::test]
+    async fn spacing_draws_stay_in_range_and_average_to_the_midpoint() {
+        let clock = clock();
+        let pacer = Pacer::new(None, "8s..25s".parse().unwrap(), clock.clone(), Some(7));
+        let mut starts = Vec::new();
+        for _ in 0..2000 {
+            starts.push(pacer.ready().await);
+        }
+        let gaps: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+        assert!(gaps.iter().all(|g| (8.0..=25.0).contains(g)), "a gap left 8s..25s");
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        assert!((mean - 16.5).abs() < 0.5, "mean spacing {mean}");
+        assert_eq!(starts[0], Duration::ZERO, "the first send does not wait");
+    }
+
+    #[tokio::test]
+    async fn the_quota_is_never_exceeded_in_any_window() {
+        let clock = clock();
+        let pacer = Pacer::new(Some("30/min".parse().unwrap()), Spacing::NONE, clock, None);
+        let mut starts = Vec::new();
+        for _ in 0..200 {
+            starts.push(pacer.ready().await);
+        }
+        for (i, start) in starts.iter().enumerate() {
+            let in_window = starts[i..].iter().take_while(|s| **s < *start + Duration::from_secs(60)).count();
+            assert!(in_window <= 30, "{in_window} sends within a minute of {start:?}");
+        }
+        assert_eq!(starts[1] - starts[0], Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_hold_delays_the_next_start_beyond_the_spacing() {
+        let clock = clock();
+        let pacer = Pacer::new(None, "1s".parse().unwrap(), clock.clone(), None);
+        let first = pacer.ready().await;
+        pacer.hold(Duration::from_secs(30));
+        let second = pacer.ready().await;
+        assert_eq!(second - first, Duration::from_secs(30));
+        let third = pacer.ready().await;
+        assert_eq!(third - second, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn backoff_policy_gives_max_attempts_minus_one_retries() {
+        use backon::BackoffBuilder;
+        let backoff = Backoff { max_attempts: 4, min: Duration::from_millis(10), max: Duration::from_secs(1) };
+        let delays: Vec<Duration> = backoff.policy().build().collect();
+        assert_eq!(delays.len(), 3);
+        assert!(delays.iter().all(|d| *d <= Duration::from_secs(2)));
+    }
+}
