@@ -10,3 +10,4 @@ pub mod provider;
 pub mod sandbox;
 pub mod clock;
 pub mod pacing;
+pub mod journal;
