@@ -12,6 +12,8 @@ mod server;
 mod service;
 mod validate;
 
+#[cfg(test)]
+mod tests;
 
 use std::fs::{File, OpenOptions};
 use std::net::{Ipv4Addr, SocketAddr};
