@@ -146,6 +146,13 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn serve_runs_until_stopped() {
+        let args = parse(&["--port", "0"]);
+        let stop = tokio::time::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(serve(&args, stop).await, Ok(()));
+    }
+
     #[test]
     fn a_bad_fault_spec_is_a_usage_error() {
         let err = Cli::try_parse_from(["sandbox", "--faults", "boom=1"])

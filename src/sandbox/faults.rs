@@ -1,6 +1,6 @@
 //! The fault mix: which failures the sandbox injects, and how often.
 //!
-//! One uniform draw per request picks at most one fault: the probabilities are laid end to
+//! One uniform draw per request (past auth, billing and the rate limit) picks at most one fault: the probabilities are laid end to
 //! end on `[0, 1)` (429, 503, 500, drop, late, in that order), so a spec like `500=1.0` makes
 //! every accepted request fail the same way and a test can rely on it.
 

@@ -129,7 +129,9 @@ pub struct LogEntry {
     pub seq: u64,
     /// RFC 3339 arrival time.
     pub at: String,
+    /// The HTTP method, so a wrong verb from the client shows up in the log.
     pub method: String,
+    /// The request path, so a wrong URL from the client shows up in the log.
     pub path: String,
     /// Lower-case names only, never values: keys must not end up in a log file.
     pub header_names: Vec<String>,
@@ -139,6 +141,7 @@ pub struct LogEntry {
     pub body: serde_json::Value,
     /// True if the sandbox stored it as a message (even if it then dropped/500'd/answered late).
     pub accepted: bool,
+    /// The stored message's id, which the client should have persisted if it got the answer.
     pub message_id: Option<String>,
     /// HTTP status answered; None when the connection was dropped.
     pub status: Option<u16>,
