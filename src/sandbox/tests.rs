@@ -218,6 +218,28 @@ async fn billing_is_suspended_after_n_accepted_messages() {
     assert_eq!(sandbox.accepted().len(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_see_one_consistent_history() {
+    let sandbox = start(with_faults("billing-suspended-after=5")).await;
+    let url = format!("{}/v1/messages/send", sandbox.base_url());
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let request = client()
+            .post(&url)
+            .header("x-api-key", KEY)
+            .json(&template());
+        sends.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let statuses = sends.join_all().await;
+
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 5);
+    assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 15);
+    let seqs: Vec<u64> = sandbox.log().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+    let accepted_seqs: Vec<u64> = sandbox.accepted().iter().map(|e| e.seq).collect();
+    assert_eq!(accepted_seqs, [1, 2, 3, 4, 5]);
+}
+
 #[tokio::test]
 async fn the_server_rate_limit_answers_429_with_retry_after() {
     let sandbox = start(SandboxConfig {
