@@ -1,1 +1,423 @@
-//! CSV rows in.
+//! CSV rows in: reads the campaign file as a stream and turns each row into a validated
+//! [`Message`] or a reason it cannot be sent, so that nothing invalid ever reaches a provider
+//! and the person fixing the spreadsheet is told what to change.
+
+mod header;
+mod phone;
+pub mod validate;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use csv::{ByteRecord, StringRecord};
+use serde_json::{Map, Value};
+
+use crate::message::{Content, Message};
+use header::Layout;
+use validate::{Field, Fields};
+pub use validate::{RowError, RowErrorCode, validate_defaults};
+
+/// Campaign-level message settings as raw strings (already checked by validate_defaults at start-up);
+/// a non-empty CSV cell in a column of the same name overrides the value for that row.
+#[derive(Debug, Clone, Default)]
+pub struct MessageDefaults {
+    pub template_id: Option<String>,
+    pub text: Option<String>,
+    pub media: Option<String>,
+    pub media_type: Option<String>,
+    pub caption: Option<String>,
+    /// JSON array text.
+    pub buttons: Option<String>,
+    /// JSON object text.
+    pub header: Option<String>,
+    pub footer: Option<String>,
+    /// `"a,b"`.
+    pub labels: Option<String>,
+    pub ai_rewrite: bool,
+    /// RFC 3339.
+    pub deliver_at: Option<String>,
+    /// RFC 3339 or a duration such as "4h" / "90m" (jiff friendly format).
+    pub deliver_until: Option<String>,
+}
+
+/// How to read the campaign file: the CLI flags that shape input.
+#[derive(Debug, Clone)]
+pub struct InputOptions {
+    /// `--phone-column NAME`: the phone column when it is not called destinationNumber/phone/to.
+    pub phone_column: Option<String>,
+    pub defaults: MessageDefaults,
+    /// Injected clock: "deliverUntil already past" is judged against it.
+    pub now: jiff::Timestamp,
+    /// `--default-country BR` (phase 2).
+    pub default_country: Option<String>,
+    /// `--delimiter`; `None` = detect (phase 2).
+    pub delimiter: Option<u8>,
+    /// `--encoding NAME`; `None` = UTF-8, falling back to Windows-1252 (phase 2).
+    pub encoding: Option<String>,
+}
+
+/// A set-up problem with the file as a whole: stops the run before any send (exit 2).
+/// Display says what is wrong and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot open {path}: {source}: check the path and its permissions")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "reading {path} failed after row {row}: {source}: check the file is complete and readable, then run again"
+    )]
+    Read {
+        path: PathBuf,
+        row: u64,
+        source: csv::Error,
+    },
+    #[error("{path} is empty: the first line must be a header such as phone,nome")]
+    Empty { path: PathBuf },
+    #[error(
+        "the first line looks like data, not a header ({first_line}): add a header line such as phone,nome above the first row"
+    )]
+    NoHeader { first_line: String },
+    #[error(
+        "column {position} of the header has no name (columns: {columns}): name it, or delete the column if it is empty"
+    )]
+    EmptyColumnName { position: usize, columns: String },
+    #[error(
+        "columns '{first}' and '{second}' have the same name (columns: {columns}): rename or delete one of them"
+    )]
+    DuplicateColumn {
+        first: String,
+        second: String,
+        columns: String,
+    },
+    #[error(
+        "columns '{first}' and '{second}' are both phone destinations: delete or rename one, or pick one with --phone-column"
+    )]
+    TwoPhoneColumns { first: String, second: String },
+    #[error("--phone-column '{name}' is not in the header (columns: {columns}){}", suggestion(closest.as_deref(), "--phone-column"))]
+    PhoneColumnNotFound {
+        name: String,
+        columns: String,
+        closest: Option<String>,
+    },
+    #[error(
+        "no destination column (columns: {columns}): name the phone column phone or destinationNumber, use groupId / newsletterId, or pass --phone-column NAME{}",
+        suggestion(closest.as_deref(), "--phone-column")
+    )]
+    NoDestinationColumn {
+        columns: String,
+        closest: Option<String>,
+    },
+    #[error(
+        "no message to send: pass --template, --text or --media, or add a templateId/text/media column"
+    )]
+    NoMode,
+    #[error("campaign setting {0}")]
+    Defaults(RowError),
+}
+
+/// ` (closest match: 'X', e.g. --flag 'X')`, or nothing when no column is close.
+fn suggestion(closest: Option<&str>, flag: &str) -> String {
+    closest.map_or_else(String::new, |c| {
+        format!("; closest match: '{c}' (use {flag} '{c}')")
+    })
+}
+
+/// A streaming reader over the campaign CSV: constant memory whatever the file size.
+pub struct CsvInput {
+    path: PathBuf,
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    /// Reused for every row so reading allocates nothing per row.
+    record: ByteRecord,
+    columns: Vec<String>,
+    variable_columns: Vec<String>,
+    warnings: Vec<String>,
+    layout: Layout,
+    defaults: Fields,
+    ai_rewrite: bool,
+    now: jiff::Timestamp,
+    /// Data rows read so far.
+    index: u64,
+    /// Set after a read error: the iterator then ends.
+    failed: bool,
+}
+
+/// One data row and what to do with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// 1-based data row number (header excluded; a quoted multi-line field is still one row).
+    pub index: u64,
+    /// The destination cell as written (trimmed), "" if none.
+    pub raw_destination: String,
+    /// Normalized destination when valid, else `raw_destination`.
+    pub destination: String,
+    pub verdict: Verdict,
+}
+
+/// The outcome for a row: send it, report it as invalid, or deliberately leave it out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Send(Box<Message>),
+    Invalid(RowError),
+    /// Not an error in the file: the row must not be sent (phase 2 opt-outs).
+    Skip(RowError),
+}
+
+impl CsvInput {
+    /// Opens the file and reads its header; every header problem is reported here, before
+    /// any row is sent.
+    pub fn open(path: &Path, options: &InputOptions) -> Result<CsvInput, InputError> {
+        let defaults = Fields::from_defaults(&options.defaults).map_err(InputError::Defaults)?;
+        let file = File::open(path).map_err(|source| InputError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let source: Box<dyn Read + Send> = Box::new(file);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(options.delimiter.unwrap_or(b','))
+            .from_reader(source);
+        let mut record = ByteRecord::new();
+        let read_error = |source| InputError::Read {
+            path: path.to_owned(),
+            row: 0,
+            source,
+        };
+        if !reader.read_byte_record(&mut record).map_err(read_error)? {
+            return Err(InputError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        let columns: Vec<String> = record
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).trim().to_owned())
+            .collect();
+        let mut warnings = Vec::new();
+        let layout = Layout::new(
+            &columns,
+            options.phone_column.as_deref(),
+            &options.defaults,
+            &mut warnings,
+        )?;
+        let variable_columns = layout
+            .variables
+            .iter()
+            .map(|&i| columns[i].clone())
+            .collect();
+        Ok(CsvInput {
+            path: path.to_owned(),
+            reader,
+            record,
+            columns,
+            variable_columns,
+            warnings,
+            layout,
+            defaults,
+            ai_rewrite: options.defaults.ai_rewrite,
+            now: options.now,
+            index: 0,
+            failed: false,
+        })
+    }
+
+    /// Header names as read (trimmed).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The columns that become template variables.
+    pub fn variable_columns(&self) -> &[String] {
+        &self.variable_columns
+    }
+
+    /// Things the user should know before sending, e.g. columns that will not be sent.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The first non-empty destination cell that is valid UTF-8, and how many are non-empty.
+    fn destination_cell<'r>(&self, rec: &'r ByteRecord) -> (Option<(usize, &'r str)>, usize) {
+        let mut first = None;
+        let mut count = 0;
+        for (slot, &(i, _)) in self.layout.destinations.iter().enumerate() {
+            if let Some(cell) = rec
+                .get(i)
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .map(str::trim)
+                && !cell.is_empty()
+            {
+                count += 1;
+                first = first.or(Some((slot, cell)));
+            }
+        }
+        (first, count)
+    }
+
+    /// Judges one UTF-8 row: shape, destination, then send fields and variables. On
+    /// rejection, also returns the normalized destination when that part was valid.
+    fn judge(
+        &self,
+        rec: &StringRecord,
+        first: Option<(usize, &str)>,
+        count: usize,
+    ) -> Result<Message, (Option<String>, RowError)> {
+        if rec.len() != self.layout.width {
+            let e = RowError::new(
+                "row",
+                RowErrorCode::MalformedRow,
+                format!(
+                    "row has {} fields, header has {}: check for a missing or extra delimiter, or a quote that is not closed",
+                    rec.len(),
+                    self.layout.width
+                ),
+            );
+            return Err((None, e));
+        }
+        let names = |pick: &dyn Fn(usize) -> bool| -> String {
+            self.layout
+                .destinations
+                .iter()
+                .filter(|&&(i, _)| pick(i))
+                .map(|&(i, _)| self.columns[i].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some((slot, cell)) = first else {
+            let e = RowError::new(
+                names(&|_| true),
+                RowErrorCode::MissingDestination,
+                format!("no destination: fill one of {}", names(&|_| true)),
+            );
+            return Err((None, e));
+        };
+        if count > 1 {
+            let filled = names(&|i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
+            let e = RowError::new(
+                filled.clone(),
+                RowErrorCode::MultipleDestinations,
+                format!("{filled} are all filled: keep exactly one destination per row"),
+            );
+            return Err((None, e));
+        }
+        let (col, kind) = self.layout.destinations[slot];
+        let destination = match phone::parse_destination(kind, &self.columns[col], cell) {
+            Ok(d) => d,
+            Err(e) => return Err((None, e)),
+        };
+        let normalized = Some(destination.as_str().to_owned());
+        let cell = |f: Field| {
+            self.layout.fields[f as usize]
+                .and_then(|i| rec.get(i))
+                .unwrap_or("")
+        };
+        let resolved = match self
+            .defaults
+            .overridden_by(cell)
+            .and_then(|f| f.resolve(self.now))
+        {
+            Ok(r) => r,
+            Err(e) => return Err((normalized, e)),
+        };
+        let mut variables = Map::new();
+        if matches!(resolved.content, Content::Template { .. }) {
+            for &i in &self.layout.variables {
+                let v = rec[i].trim();
+                if !v.is_empty() {
+                    variables.insert(self.columns[i].clone(), Value::String(v.to_owned()));
+                }
+            }
+        }
+        let message = Message {
+            destination,
+            content: resolved.content,
+            variables,
+            interactive: resolved.interactive,
+            labels: resolved.labels,
+            ai_rewrite: self.ai_rewrite,
+            deliver_at: resolved.deliver_at,
+            deliver_until: resolved.deliver_until,
+        };
+        Ok(message)
+    }
+
+    /// A row with bytes that are not UTF-8: reported, never passed on as mojibake.
+    fn encoding_error(&self, rec: &ByteRecord, field: usize) -> (String, RowError) {
+        let raw = self
+            .destination_cell(rec)
+            .0
+            .map_or("", |(_, c)| c)
+            .to_owned();
+        let column = self.columns.get(field).map_or("row", String::as_str);
+        let e = RowError::new(
+            column,
+            RowErrorCode::InvalidEncoding,
+            format!(
+                "column {column} is not valid UTF-8: save the file as CSV UTF-8, or pass --encoding with the file's encoding (e.g. windows-1252)"
+            ),
+        );
+        (raw, e)
+    }
+}
+
+impl Iterator for CsvInput {
+    type Item = Result<Row, InputError>;
+
+    /// The next data row; `Err` only when reading the file fails mid-way.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let mut rec = std::mem::take(&mut self.record);
+        match self.reader.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(source) => {
+                self.failed = true;
+                return Some(Err(InputError::Read {
+                    path: self.path.clone(),
+                    row: self.index,
+                    source,
+                }));
+            }
+        }
+        self.index += 1;
+        let (raw_destination, destination, verdict) = match StringRecord::from_byte_record(rec) {
+            Ok(rec) => {
+                let (first, count) = self.destination_cell(rec.as_byte_record());
+                let raw = first.map_or("", |(_, c)| c).to_owned();
+                let judged = self.judge(&rec, first, count);
+                self.record = rec.into_byte_record();
+                match judged {
+                    Ok(m) => (
+                        raw,
+                        m.destination.as_str().to_owned(),
+                        Verdict::Send(Box::new(m)),
+                    ),
+                    Err((normalized, e)) => {
+                        let d = normalized.unwrap_or_else(|| raw.clone());
+                        (raw, d, Verdict::Invalid(e))
+                    }
+                }
+            }
+            Err(bad) => {
+                let field = bad.utf8_error().field();
+                let rec = bad.into_byte_record();
+                let (raw, e) = self.encoding_error(&rec, field);
+                self.record = rec;
+                (raw.clone(), raw, Verdict::Invalid(e))
+            }
+        };
+        Some(Ok(Row {
+            index: self.index,
+            raw_destination,
+            destination,
+            verdict,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,152 @@
-//! The sandbox.
+//! A faithful local fake of the Pilot Status send endpoint, on a real loopback HTTP server.
+//!
+//! Users rehearse a campaign against it, with injected faults, before spending real
+//! messages; the integration tests use it as the real client's peer and assert on what it
+//! received. It validates requests from the vendor's documentation on its own, so it can
+//! catch a client bug, and it never talks to anything but its own loopback socket.
+
+mod args;
+mod error;
+mod faults;
+mod server;
+mod service;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs::{File, OpenOptions};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use args::{SandboxArgs, serve};
+pub use faults::FaultSpec;
+
+use service::Shared;
+
+/// How a sandbox behaves; tests build one per scenario, the CLI builds it from [`SandboxArgs`].
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Which failures to inject, so retry and ambiguity handling can be rehearsed.
+    pub faults: FaultSpec,
+    /// Server-side rate limit in requests per second; None = unlimited. Default Some(50).
+    pub rate_limit_per_sec: Option<u32>,
+    /// If Some, only this exact key (x-api-key or x-api-key-id) is accepted; else any non-empty key.
+    pub api_key: Option<String>,
+    /// Append every request as one JSON line to this file (flushed per line).
+    pub log_path: Option<PathBuf>,
+    /// Answer 402 SUBSCRIPTION_REQUIRED_FOR_MEDIA to any request with `media`.
+    pub media_requires_plan: bool,
+    /// Seed for the fault dice, so a test run is reproducible.
+    pub seed: u64,
+}
+
+impl Default for SandboxConfig {
+    /// No faults, and the same 50/s ceiling a client must respect against the real API.
+    fn default() -> Self {
+        SandboxConfig {
+            faults: FaultSpec::default(),
+            rate_limit_per_sec: Some(50),
+            api_key: None,
+            log_path: None,
+            media_requires_plan: false,
+            seed: 0,
+        }
+    }
+}
+
+/// A running sandbox; dropping it (or [`Sandbox::shutdown`]) stops it, so a test cannot
+/// leak a server into the next one.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Binds 127.0.0.1:port (0 = a free port) and serves in the background on the current
+    /// tokio runtime; loopback only, because a rehearsal must never be reachable from outside.
+    pub async fn start(config: SandboxConfig, port: u16) -> std::io::Result<Sandbox> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let addr = listener.local_addr()?;
+        let log_file = config.log_path.as_deref().map(open_log).transpose()?;
+        let shared = Arc::new(Shared::new(config, log_file));
+        let server = server::spawn(listener, service::router(Arc::clone(&shared)));
+        Ok(Sandbox {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    /// The base URL to give the client instead of the real API's.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address, for callers that asked for port 0.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request seen so far, in arrival order: what tests assert the client sent.
+    pub fn log(&self) -> Vec<LogEntry> {
+        self.shared.log()
+    }
+
+    /// Only the requests the sandbox accepted (stored as messages), in order: the messages
+    /// a real campaign would have delivered, including those whose answer was lost.
+    pub fn accepted(&self) -> Vec<LogEntry> {
+        self.log().into_iter().filter(|e| e.accepted).collect()
+    }
+
+    /// Stops accepting and closes every connection, waiting until the port is released.
+    pub async fn shutdown(mut self) {
+        self.server.abort();
+        // The only possible error is the cancellation just asked for.
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn open_log(path: &std::path::Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// One request as the sandbox saw and answered it; the record tests and users audit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LogEntry {
+    /// 1-based arrival order.
+    pub seq: u64,
+    /// RFC 3339 arrival time.
+    pub at: String,
+    /// The HTTP method, so a wrong verb from the client shows up in the log.
+    pub method: String,
+    /// The request path, so a wrong URL from the client shows up in the log.
+    pub path: String,
+    /// Lower-case names only, never values: keys must not end up in a log file.
+    pub header_names: Vec<String>,
+    /// destinationNumber / groupId / newsletterId as received.
+    pub destination: Option<String>,
+    /// The JSON body received (`Value::Null` if not JSON).
+    pub body: serde_json::Value,
+    /// True if the sandbox stored it as a message (even if it then dropped/500'd/answered late).
+    pub accepted: bool,
+    /// The stored message's id, which the client should have persisted if it got the answer.
+    pub message_id: Option<String>,
+    /// HTTP status answered; None when the connection was dropped.
+    pub status: Option<u16>,
+    /// Error code answered, if any.
+    pub code: Option<String>,
+    /// The fault applied ("429", "503", "500", "drop", "late"), if any.
+    pub fault: Option<String>,
+}

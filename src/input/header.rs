@@ -1,0 +1,348 @@
+//! The header row: which column feeds which API field, decided once per file so rows
+//! only index into their cells.
+
+use super::phone::DestKind;
+use super::validate::Field;
+use super::{InputError, MessageDefaults};
+
+/// The reserved destination column names (matched case-insensitively).
+const DESTINATIONS: [(&str, DestKind); 5] = [
+    ("destinationNumber", DestKind::Phone),
+    ("phone", DestKind::Phone),
+    ("to", DestKind::Phone),
+    ("groupId", DestKind::Group),
+    ("newsletterId", DestKind::Newsletter),
+];
+
+/// What each column of the file is used for.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    /// Destination columns (index, kind), in file order: at most one of each kind.
+    pub destinations: Vec<(usize, DestKind)>,
+    /// The column overriding each send field, indexed by `Field as usize`.
+    pub fields: [Option<usize>; Field::COUNT],
+    /// Template-variable columns, in file order.
+    pub variables: Vec<usize>,
+    /// Number of columns in the header; every row must have exactly this many fields.
+    pub width: usize,
+}
+
+/// The header names as a readable list for error messages.
+pub(crate) fn list(columns: &[String]) -> String {
+    if columns.is_empty() {
+        return "(none)".into();
+    }
+    columns
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Layout {
+    /// Assigns every column a role, refusing headers that would make rows ambiguous.
+    /// `defaults` tell whether the campaign flags already choose what to send.
+    pub(crate) fn new(
+        columns: &[String],
+        phone_column: Option<&str>,
+        defaults: &MessageDefaults,
+        warnings: &mut Vec<String>,
+    ) -> Result<Layout, InputError> {
+        let found = || list(columns);
+        if let Some(i) = columns.iter().position(String::is_empty) {
+            return Err(InputError::EmptyColumnName {
+                position: i + 1,
+                columns: found(),
+            });
+        }
+        for (i, c) in columns.iter().enumerate() {
+            if let Some(other) = columns[..i].iter().find(|o| o.eq_ignore_ascii_case(c)) {
+                return Err(InputError::DuplicateColumn {
+                    first: other.clone(),
+                    second: c.clone(),
+                    columns: found(),
+                });
+            }
+        }
+
+        let mut layout = Layout {
+            destinations: Vec::new(),
+            fields: [None; Field::COUNT],
+            variables: Vec::new(),
+            width: columns.len(),
+        };
+        let mut phone: Option<usize> = None;
+        for (i, c) in columns.iter().enumerate() {
+            let reserved_dest = DESTINATIONS
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(c))
+                .map(|&(_, k)| k);
+            let kind = match (phone_column, reserved_dest) {
+                (Some(pc), _) if pc.trim().eq_ignore_ascii_case(c) => Some(DestKind::Phone),
+                // --phone-column names the one phone column; same-named others are plain data.
+                (Some(pc), Some(DestKind::Phone)) => {
+                    warnings.push(format!("column '{c}' is not used as the destination: --phone-column '{pc}' was given"));
+                    None
+                }
+                (_, k) => k,
+            };
+            if let Some(kind) = kind {
+                if kind == DestKind::Phone {
+                    if let Some(first) = phone {
+                        return Err(InputError::TwoPhoneColumns {
+                            first: columns[first].clone(),
+                            second: c.clone(),
+                        });
+                    }
+                    phone = Some(i);
+                }
+                layout.destinations.push((i, kind));
+            } else if let Some(f) = Field::ALL.iter().find(|f| f.name().eq_ignore_ascii_case(c)) {
+                layout.fields[*f as usize] = Some(i);
+            } else {
+                layout.variables.push(i);
+            }
+        }
+
+        if let Some(pc) = phone_column
+            && phone.is_none()
+        {
+            return Err(InputError::PhoneColumnNotFound {
+                name: pc.to_owned(),
+                columns: found(),
+                closest: closest(columns, &[pc]).map(str::to_owned),
+            });
+        }
+        if layout.destinations.is_empty() {
+            let names: Vec<&str> = DESTINATIONS.iter().map(|(n, _)| *n).collect();
+            if columns.iter().any(|c| looks_like_data(c)) {
+                return Err(InputError::NoHeader {
+                    first_line: found(),
+                });
+            }
+            return Err(InputError::NoDestinationColumn {
+                columns: found(),
+                closest: closest(columns, &names).map(str::to_owned),
+            });
+        }
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let has_column = |f: Field| layout.fields[f as usize].is_some();
+        let template = set(&defaults.template_id) || has_column(Field::TemplateId);
+        let any_mode = set(&defaults.template_id)
+            || set(&defaults.text)
+            || set(&defaults.media)
+            || Field::ALL.iter().any(|&f| f.is_mode() && has_column(f));
+        if !any_mode {
+            return Err(InputError::NoMode);
+        }
+        if !template && !layout.variables.is_empty() {
+            let names: Vec<String> = layout
+                .variables
+                .iter()
+                .map(|&i| columns[i].clone())
+                .collect();
+            warnings.push(format!(
+                "columns {} are not sent: variables only go with templates (there is no templateId column and no --template)",
+                list(&names)
+            ));
+        }
+        Ok(layout)
+    }
+}
+
+/// Whether a header cell is really a data value (a phone number or a WhatsApp id), which
+/// means the file starts with data and has no header row.
+fn looks_like_data(cell: &str) -> bool {
+    let digits = cell.bytes().filter(u8::is_ascii_digit).count();
+    let phone_like = digits >= 8
+        && cell
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b" +-().".contains(&b));
+    phone_like
+        || cell.ends_with("@g.us")
+        || cell.ends_with("@newsletter")
+        || super::phone::is_bsuid(cell)
+}
+
+/// Words spreadsheets use for a phone column (Portuguese, Spanish and English exports).
+const PHONE_WORDS: [&str; 9] = [
+    "phone", "fone", "celular", "whats", "mobile", "cell", "numero", "número", "contato",
+];
+
+/// The column most likely meant as one of `targets`: one containing a usual phone word,
+/// else the nearest by edit distance (ignoring case, spaces and punctuation) if that is close.
+fn closest<'a>(columns: &'a [String], targets: &[&str]) -> Option<&'a str> {
+    let norm = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let targets: Vec<Vec<char>> = targets.iter().map(|t| norm(t)).collect();
+    let scored = columns.iter().map(|c| {
+        let n = norm(c);
+        let s: String = n.iter().collect();
+        let word = PHONE_WORDS.iter().any(|w| s.contains(w));
+        let distance = targets
+            .iter()
+            .map(|t| levenshtein(&n, t))
+            .min()
+            .unwrap_or(usize::MAX);
+        (c.as_str(), if word { 0 } else { distance }, n.len())
+    });
+    scored
+        .filter(|&(_, d, len)| d == 0 || d <= 2.max(len / 3))
+        .min_by_key(|&(_, d, _)| d)
+        .map(|(c, _, _)| c)
+}
+
+/// Classic edit distance (insertions, deletions, substitutions), two rows of memory.
+fn levenshtein(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::MessageDefaults;
+
+    fn cols(s: &str) -> Vec<String> {
+        s.split(',').map(|c| c.trim().to_owned()).collect()
+    }
+
+    fn template() -> MessageDefaults {
+        MessageDefaults {
+            template_id: Some("t".into()),
+            ..MessageDefaults::default()
+        }
+    }
+
+    fn layout(
+        header: &str,
+        phone_column: Option<&str>,
+        d: &MessageDefaults,
+    ) -> Result<(Layout, Vec<String>), InputError> {
+        let mut w = Vec::new();
+        Layout::new(&cols(header), phone_column, d, &mut w).map(|l| (l, w))
+    }
+
+    #[test]
+    fn roles_are_case_insensitive_and_the_rest_are_variables() {
+        let (l, w) = layout(
+            "Nome,PHONE,TemplateID,cidade,groupid,Footer",
+            None,
+            &MessageDefaults::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            l.destinations,
+            vec![(1, DestKind::Phone), (4, DestKind::Group)]
+        );
+        assert_eq!(l.fields[Field::TemplateId as usize], Some(2));
+        assert_eq!(l.fields[Field::Footer as usize], Some(5));
+        assert_eq!(l.fields[Field::Text as usize], None);
+        assert_eq!(l.variables, vec![0, 3]);
+        assert_eq!(l.width, 6);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn phone_column_option_picks_the_phone_column() {
+        let (l, w) = layout("Nome,Celular,phone", Some("celular"), &template()).unwrap();
+        assert_eq!(l.destinations, vec![(1, DestKind::Phone)]);
+        assert_eq!(l.variables, vec![0, 2]);
+        assert!(
+            w[0].contains("'phone' is not used as the destination"),
+            "{w:?}"
+        );
+        let e = layout("Nome,Celular", Some("Celuar"), &template()).unwrap_err();
+        assert!(
+            matches!(&e, InputError::PhoneColumnNotFound { closest: Some(c), .. } if c == "Celular"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn header_problems_are_set_up_errors() {
+        let t = template();
+        let e = layout("nome,telefone", None, &t).unwrap_err();
+        assert!(
+            matches!(&e, InputError::NoDestinationColumn { closest: Some(c), .. } if c == "telefone"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("'nome', 'telefone'"),
+            "lists the columns: {e}"
+        );
+        let e = layout("nome,fone_", None, &t).unwrap_err();
+        assert!(
+            matches!(&e, InputError::NoDestinationColumn { closest: Some(c), .. } if c == "fone_"),
+            "{e}"
+        );
+        let e = layout("nome,Phnoe", None, &t).unwrap_err();
+        assert!(
+            matches!(&e, InputError::NoDestinationColumn { closest: Some(c), .. } if c == "Phnoe"),
+            "{e}"
+        );
+        let e = layout("nome,cidade", None, &t).unwrap_err();
+        assert!(
+            matches!(&e, InputError::NoDestinationColumn { closest: None, .. }),
+            "{e}"
+        );
+        let e = layout("phone,to", None, &t).unwrap_err();
+        assert!(
+            matches!(&e, InputError::TwoPhoneColumns { first, second } if first == "phone" && second == "to"),
+            "{e}"
+        );
+        let e = layout("phone,nome,Nome", None, &t).unwrap_err();
+        assert!(
+            matches!(&e, InputError::DuplicateColumn { second, .. } if second == "Nome"),
+            "{e}"
+        );
+        let e = layout("phone,,nome", None, &t).unwrap_err();
+        assert!(
+            matches!(&e, InputError::EmptyColumnName { position: 2, .. }),
+            "{e}"
+        );
+        let e = layout("+55 (11) 98888-7777,Ana", None, &t).unwrap_err();
+        assert!(matches!(&e, InputError::NoHeader { .. }), "{e}");
+        let e = layout("phone,nome", None, &MessageDefaults::default()).unwrap_err();
+        assert!(matches!(&e, InputError::NoMode), "{e}");
+    }
+
+    #[test]
+    fn variables_without_any_template_are_warned_about() {
+        let text = MessageDefaults {
+            text: Some("oi".into()),
+            ..MessageDefaults::default()
+        };
+        let (_, w) = layout("phone,nome,cidade", None, &text).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].starts_with(
+                "columns 'nome', 'cidade' are not sent: variables only go with templates"
+            ),
+            "{w:?}"
+        );
+        let (_, w) = layout("phone,nome,templateId", None, &text).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn edit_distance() {
+        let c = |s: &str| s.chars().collect::<Vec<_>>();
+        assert_eq!(levenshtein(&c("kitten"), &c("sitting")), 3);
+        assert_eq!(levenshtein(&c(""), &c("abc")), 3);
+        assert_eq!(levenshtein(&c("phone"), &c("phone")), 0);
+    }
+}

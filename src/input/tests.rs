@@ -1,0 +1,312 @@
+//! End-to-end tests of [`CsvInput`] over small files written to a temporary directory.
+
+use super::*;
+use crate::message::{Destination, Media, MediaType};
+
+pub(super) fn options() -> InputOptions {
+    InputOptions {
+        phone_column: None,
+        defaults: MessageDefaults {
+            template_id: Some("boas_vindas".into()),
+            ..MessageDefaults::default()
+        },
+        now: "2026-06-01T12:00:00Z".parse().unwrap(),
+        default_country: None,
+        delimiter: None,
+        encoding: None,
+    }
+}
+
+/// Writes `bytes` to a fresh file and opens it; the directory lives as long as the input.
+pub(super) fn open_bytes(
+    bytes: &[u8],
+    options: &InputOptions,
+) -> Result<(tempfile::TempDir, CsvInput), InputError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("campaign.csv");
+    std::fs::write(&path, bytes).unwrap();
+    CsvInput::open(&path, options).map(|input| (dir, input))
+}
+
+pub(super) fn rows(csv: &str, options: &InputOptions) -> Vec<Row> {
+    let (_dir, input) = open_bytes(csv.as_bytes(), options).unwrap();
+    input.map(Result::unwrap).collect()
+}
+
+pub(super) fn message(row: &Row) -> &Message {
+    match &row.verdict {
+        Verdict::Send(m) => m,
+        other => panic!("row {} not sent: {other:?}", row.index),
+    }
+}
+
+pub(super) fn error(row: &Row) -> &RowError {
+    match &row.verdict {
+        Verdict::Invalid(e) => e,
+        other => panic!("row {} not invalid: {other:?}", row.index),
+    }
+}
+
+#[test]
+fn template_rows_carry_non_empty_variables() {
+    let r = rows(
+        "cidade,phone,Nome,vazio\nSão Paulo,+5511988887777, Ana ,\n",
+        &options(),
+    );
+    assert_eq!(r.len(), 1);
+    let m = message(&r[0]);
+    assert_eq!(r[0].index, 1);
+    assert_eq!(r[0].destination, "+5511988887777");
+    assert_eq!(m.destination, Destination::Phone("+5511988887777".into()));
+    assert_eq!(
+        m.content,
+        Content::Template {
+            id: "boas_vindas".into(),
+            media: None
+        }
+    );
+    // serde_json's Map is ordered by key here (no preserve_order feature); the API reads
+    // variables by name, so only the content matters.
+    let expected: Map<String, Value> = [("cidade", "São Paulo"), ("Nome", "Ana")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::from(v)))
+        .collect();
+    assert_eq!(m.variables, expected);
+}
+
+#[test]
+fn accessors_report_the_header() {
+    let (_d, input) = open_bytes(b" phone , nome ,TEXT\n", &options()).unwrap();
+    assert_eq!(input.columns(), ["phone", "nome", "TEXT"]);
+    assert_eq!(input.variable_columns(), ["nome"]);
+    assert!(input.warnings().is_empty());
+}
+
+#[test]
+fn cells_override_defaults_per_field() {
+    let mut o = options();
+    o.defaults.labels = Some("geral".into());
+    o.defaults.media = Some("https://cdn.x.com/default.png".into());
+    let r = rows(
+        "phone,templateId,media,labels\n+5511988887777,promo,,\"vip, pedido\"\n+5511977776666,,https://cdn.x.com/b.png,\n",
+        &o,
+    );
+    let a = message(&r[0]);
+    assert_eq!(
+        a.content,
+        Content::Template {
+            id: "promo".into(),
+            media: Some(Media {
+                url: "https://cdn.x.com/default.png".into(),
+                kind: None
+            })
+        }
+    );
+    assert_eq!(a.labels, ["vip", "pedido"]);
+    let b = message(&r[1]);
+    assert_eq!(
+        b.content,
+        Content::Template {
+            id: "boas_vindas".into(),
+            media: Some(Media {
+                url: "https://cdn.x.com/b.png".into(),
+                kind: None
+            })
+        }
+    );
+    assert_eq!(b.labels, ["geral"]);
+}
+
+#[test]
+fn text_and_media_rows_send_no_variables() {
+    let mut o = options();
+    o.defaults = MessageDefaults::default();
+    let r = rows(
+        "phone,text,media,mediaType,caption,nome\n+5511988887777,Olá,,,,Ana\n+5511977776666,,https://x.io/a.pdf,document,Seu boleto,Bia\n",
+        &o,
+    );
+    let a = message(&r[0]);
+    assert_eq!(
+        a.content,
+        Content::Text {
+            body: "Olá".into()
+        }
+    );
+    assert!(a.variables.is_empty());
+    let b = message(&r[1]);
+    assert_eq!(
+        b.content,
+        Content::Media {
+            media: Media {
+                url: "https://x.io/a.pdf".into(),
+                kind: Some(MediaType::Document)
+            },
+            caption: Some("Seu boleto".into())
+        }
+    );
+    assert!(b.variables.is_empty());
+}
+
+#[test]
+fn row_level_rule_violations_name_field_and_code() {
+    let mut o = options();
+    o.defaults = MessageDefaults::default();
+    let r = rows(
+        "phone,templateId,text,media,mediaType,caption,buttons,header,footer,deliverAt,deliverUntil\n\
+         +5511988887777,t,oi,,,,,,,,\n\
+         +5511988887777,,,,,,,,,,\n\
+         +5511988887777,,oi,https://x.io/a.png,,,,,,,\n\
+         +5511988887777,,,https://x.io/a.ogg,audio,ouça,,,,,\n\
+         +5511988887777,,,x.png,image,,,,,,\n\
+         +5511988887777,,oi,,,,,,longo demais longo demais longo demais longo demais longo demais,,\n\
+         +5511988887777,,oi,,,,,,,amanhã,\n\
+         +5511988887777,,oi,,,,,,,2026-06-02T10:00:00Z,2026-06-02T09:00:00Z\n\
+         +5511988887777,,oi,,,,,,,,2026-05-01T00:00:00Z\n\
+         +5511988887777,,oi,,,,,\"{\"\"type\"\":\"\"text\"\",\"\"content\"\":\"\"Oi\"\"}\",,,\n",
+        &o,
+    );
+    let got: Vec<(&str, RowErrorCode)> = r
+        .iter()
+        .map(|row| (error(row).field.as_str(), error(row).code))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("text", RowErrorCode::ConflictingModes),
+            ("templateId", RowErrorCode::MissingMode),
+            ("media", RowErrorCode::ConflictingModes),
+            ("caption", RowErrorCode::CaptionNotAllowed),
+            ("media", RowErrorCode::InvalidMedia),
+            ("footer", RowErrorCode::FooterTooLong),
+            ("deliverAt", RowErrorCode::InvalidTimestamp),
+            ("deliverUntil", RowErrorCode::DeliverUntilNotAfterDeliverAt),
+            ("deliverUntil", RowErrorCode::DeliverUntilPast),
+            ("header", RowErrorCode::HeaderWithoutButtons),
+        ]
+    );
+    // The destination was fine: rows show it normalized even though they are invalid.
+    assert!(r.iter().all(|row| row.destination == "+5511988887777"));
+}
+
+#[test]
+fn destinations_exactly_one_per_row() {
+    let r = rows(
+        "phone,groupId,newsletterId,nome\n\
+         ,,,Ana\n\
+         +5511988887777,1-2@g.us,,Bia\n\
+         ,1-2@g.us,,Caio\n\
+         ,,1203@newsletter,Duda\n\
+         11988887777,,,Eva\n\
+         BR.13491208655302741918,,,Fabi\n",
+        &options(),
+    );
+    let e = error(&r[0]);
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        (
+            "phone, groupId, newsletterId",
+            RowErrorCode::MissingDestination
+        )
+    );
+    assert_eq!(r[0].raw_destination, "");
+    let e = error(&r[1]);
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("phone, groupId", RowErrorCode::MultipleDestinations)
+    );
+    assert_eq!(
+        message(&r[2]).destination,
+        Destination::Group("1-2@g.us".into())
+    );
+    assert_eq!(
+        message(&r[3]).destination,
+        Destination::Newsletter("1203@newsletter".into())
+    );
+    let e = error(&r[4]);
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("phone", RowErrorCode::InvalidDestination)
+    );
+    assert_eq!(
+        (r[4].raw_destination.as_str(), r[4].destination.as_str()),
+        ("11988887777", "11988887777")
+    );
+    assert_eq!(
+        message(&r[5]).destination,
+        Destination::Phone("BR.13491208655302741918".into())
+    );
+}
+
+#[test]
+fn malformed_rows_are_invalid_not_shifted() {
+    let r = rows(
+        "phone,nome,cidade\n+5511988887777,Ana\n+5511977776666,Bia,Rio,extra\n+5511966665555,Caio,\"Belo\nHorizonte\"\n",
+        &options(),
+    );
+    let e = error(&r[0]);
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("row", RowErrorCode::MalformedRow)
+    );
+    assert!(
+        e.message.starts_with("row has 2 fields, header has 3"),
+        "{}",
+        e.message
+    );
+    assert_eq!(r[0].raw_destination, "+5511988887777");
+    assert_eq!(error(&r[1]).code, RowErrorCode::MalformedRow);
+    // A quoted newline keeps one record: index counts records, not lines.
+    assert_eq!(r[2].index, 3);
+    assert_eq!(message(&r[2]).variables["cidade"], "Belo\nHorizonte");
+}
+
+#[test]
+fn invalid_utf8_in_a_row_is_an_encoding_error_for_that_row() {
+    let mut o = options();
+    o.encoding = Some("utf-8".into());
+    let (_d, input) = open_bytes(
+        b"phone,nome\n+5511988887777,Jos\xe9\n+5511977776666,Ana\n",
+        &o,
+    )
+    .unwrap();
+    let r: Vec<Row> = input.map(Result::unwrap).collect();
+    let e = error(&r[0]);
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("nome", RowErrorCode::InvalidEncoding)
+    );
+    assert_eq!(r[0].raw_destination, "+5511988887777");
+    assert_eq!(message(&r[1]).variables["nome"], "Ana");
+}
+
+#[test]
+fn set_up_problems_stop_at_open() {
+    let o = options();
+    assert!(matches!(open_bytes(b"", &o), Err(InputError::Empty { .. })));
+    assert!(matches!(
+        open_bytes(b"nome,cidade\nAna,Rio\n", &o),
+        Err(InputError::NoDestinationColumn { .. })
+    ));
+    assert!(matches!(
+        open_bytes(b"phone,to\n", &o),
+        Err(InputError::TwoPhoneColumns { .. })
+    ));
+    let mut none = options();
+    none.defaults = MessageDefaults::default();
+    let e = open_bytes(b"phone,nome\n", &none).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "no message to send: pass --template, --text or --media, or add a templateId/text/media column"
+    );
+    let mut bad = options();
+    bad.defaults.buttons = Some("[".into());
+    assert!(matches!(
+        open_bytes(b"phone\n", &bad),
+        Err(InputError::Defaults(RowError {
+            code: RowErrorCode::InvalidButtons,
+            ..
+        }))
+    ));
+    let missing = CsvInput::open(Path::new("/nonexistent/campaign.csv"), &o);
+    assert!(matches!(missing, Err(InputError::Open { .. })));
+}

@@ -1,0 +1,31 @@
+//! The API's error answers, in one shape: `{"error": "<sentence>", "code": "<CODE>"}`.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// An error answer the sandbox gives, kept as data so it can be both sent and logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub error: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            error: error.into(),
+        }
+    }
+
+    /// A 400 `VALIDATION_ERROR`; the sentence names the offending field.
+    pub fn invalid(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", error)
+    }
+
+    pub fn body(&self) -> Value {
+        json!({ "error": self.error, "code": self.code })
+    }
+}

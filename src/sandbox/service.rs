@@ -1,0 +1,418 @@
+//! The sandbox's HTTP behaviour: one axum handler that judges each request, logs it, and
+//! answers it (late, or not at all, when a fault says so).
+//!
+//! Every decision that depends on earlier requests (sequence number, fault dice, rate limit,
+//! billing count, message ids) is taken under one mutex, so concurrent requests see one
+//! consistent history; the mutex is released before any await.
+
+use std::fs::File;
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use jiff::Timestamp;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::faults::{Fault, FaultSpec};
+use super::validate::{destination, validate};
+use super::{LogEntry, SandboxConfig};
+
+/// The one endpoint the sandbox fakes.
+const SEND_PATH: &str = "/v1/messages/send";
+
+/// Large enough for a base64 data URI of a typical voice note or PDF.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Crockford's base32 alphabet, as in the API's ULID-style ids (`msg_01HZX...`).
+const ID_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const ID_LEN: usize = 26;
+
+/// Put on a response to make the connection close without sending it; see `server`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("sandbox fault: connection dropped without a response")]
+pub(crate) struct DropConnection;
+
+/// Everything the sandbox knows, shared by all connections.
+pub(crate) struct Shared {
+    faults: FaultSpec,
+    api_key: Option<String>,
+    media_requires_plan: bool,
+    limiter: Option<DefaultDirectRateLimiter>,
+    book: Mutex<Book>,
+}
+
+/// The mutable history, only touched under the mutex.
+struct Book {
+    rng: StdRng,
+    accepted: u64,
+    log: Vec<LogEntry>,
+    log_file: Option<File>,
+}
+
+/// What arrived, reduced to what may be judged and logged; the key is never logged.
+struct Received {
+    at: Timestamp,
+    method: Method,
+    path: String,
+    header_names: Vec<String>,
+    key: Option<String>,
+    body: Value,
+    /// The body's own problems, found before taking the lock.
+    verdict: Result<(), ApiError>,
+}
+
+/// The answer decided for one request.
+struct Outcome {
+    status: StatusCode,
+    body: Value,
+    code: Option<&'static str>,
+    retry_after: Option<u64>,
+    message_id: Option<String>,
+    fault: Option<Fault>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: SandboxConfig, log_file: Option<File>) -> Shared {
+        let limiter = config
+            .rate_limit_per_sec
+            .and_then(NonZeroU32::new)
+            .map(|n| RateLimiter::direct(Quota::per_second(n)));
+        Shared {
+            faults: config.faults,
+            api_key: config.api_key,
+            media_requires_plan: config.media_requires_plan,
+            limiter,
+            book: Mutex::new(Book {
+                rng: StdRng::seed_from_u64(config.seed),
+                accepted: 0,
+                log: Vec::new(),
+                log_file,
+            }),
+        }
+    }
+
+    /// A poisoned lock only means a panicking test thread; the history is still valid.
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn log(&self) -> Vec<LogEntry> {
+        self.book().log.clone()
+    }
+
+    /// Judges and logs one request in one critical section, so the log order is the
+    /// order in which decisions were taken.
+    fn decide(&self, received: &Received) -> Outcome {
+        let mut book = self.book();
+        let outcome = self.judge(&mut book, received);
+        book.record(received, &outcome);
+        outcome
+    }
+
+    fn judge(&self, book: &mut Book, received: &Received) -> Outcome {
+        if received.path != SEND_PATH {
+            return Outcome::refused(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "Not found",
+            ));
+        }
+        if received.method != Method::POST {
+            return Outcome::refused(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "Use POST on /v1/messages/send",
+            ));
+        }
+        if let Err(outcome) = self.admit(book.accepted, received.key.as_deref()) {
+            return outcome;
+        }
+        let fault = self.faults.pick(book.rng.random::<f64>());
+        if let Some(f @ (Fault::TooManyRequests | Fault::Unavailable)) = fault {
+            return self.injected_refusal(f);
+        }
+        if let Err(err) = received
+            .verdict
+            .clone()
+            .and_then(|()| self.check_plan(&received.body))
+        {
+            return Outcome::refused(err);
+        }
+        book.accepted += 1;
+        Outcome::accepted(book.new_id("msg_"), book.new_id("corr_"), fault)
+    }
+
+    /// Auth, billing and the server's own rate limit, in the API's order.
+    fn admit(&self, accepted: u64, key: Option<&str>) -> Result<(), Outcome> {
+        self.authorize(key).map_err(Outcome::refused)?;
+        if self
+            .faults
+            .billing_suspended_after
+            .is_some_and(|n| accepted >= n)
+        {
+            return Err(Outcome::refused(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "BILLING_SUSPENDED",
+                "Billing suspended",
+            )));
+        }
+        if self.limiter.as_ref().is_some_and(|l| l.check().is_err()) {
+            return Err(Outcome::refused(rate_limited()).retry_after(self.faults.retry_after()));
+        }
+        Ok(())
+    }
+
+    fn authorize(&self, key: Option<&str>) -> Result<(), ApiError> {
+        let unauthorized =
+            || ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized");
+        let key = key.filter(|k| !k.is_empty()).ok_or_else(unauthorized)?;
+        if self.api_key.as_deref().is_some_and(|wanted| wanted != key) {
+            return Err(unauthorized());
+        }
+        if key.starts_with("ps_tenant") {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "TENANT_SCOPE_NOT_ALLOWED",
+                "Tenant-scoped keys cannot call number endpoints",
+            ));
+        }
+        Ok(())
+    }
+
+    fn injected_refusal(&self, fault: Fault) -> Outcome {
+        let err = match fault {
+            Fault::TooManyRequests => rate_limited(),
+            _ => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "Service unavailable",
+            ),
+        };
+        Outcome::refused(err)
+            .retry_after(self.faults.retry_after())
+            .with_fault(fault)
+    }
+
+    fn check_plan(&self, body: &Value) -> Result<(), ApiError> {
+        if self.media_requires_plan && body.get("media").is_some() {
+            return Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "SUBSCRIPTION_REQUIRED_FOR_MEDIA",
+                "Media sends require an active paid subscription",
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long to hold the answer back.
+    fn delay(&self, outcome: &Outcome) -> Duration {
+        let late = match outcome.fault {
+            Some(Fault::Late) => self.faults.late_by(),
+            _ => Duration::ZERO,
+        };
+        self.faults.latency + late
+    }
+}
+
+fn rate_limited() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        "Too many requests",
+    )
+}
+
+impl Book {
+    fn new_id(&mut self, prefix: &str) -> String {
+        let suffix: String = (0..ID_LEN)
+            .map(|_| char::from(ID_ALPHABET[self.rng.random_range(0..ID_ALPHABET.len())]))
+            .collect();
+        format!("{prefix}{suffix}")
+    }
+
+    fn record(&mut self, received: &Received, outcome: &Outcome) {
+        let entry = LogEntry {
+            seq: self.log.len() as u64 + 1,
+            at: format!("{:.3}", received.at),
+            method: received.method.to_string(),
+            path: received.path.clone(),
+            header_names: received.header_names.clone(),
+            destination: destination(&received.body),
+            body: received.body.clone(),
+            accepted: outcome.message_id.is_some(),
+            message_id: outcome.message_id.clone(),
+            status: (outcome.fault != Some(Fault::Drop)).then_some(outcome.status.as_u16()),
+            code: outcome.code.map(str::to_owned),
+            fault: outcome.fault.map(|f| f.label().to_owned()),
+        };
+        self.append_to_file(&entry);
+        self.log.push(entry);
+    }
+
+    /// One write per line, so the file is current even if the process is killed.
+    fn append_to_file(&mut self, entry: &LogEntry) {
+        let Some(file) = &mut self.log_file else {
+            return;
+        };
+        let mut line = serde_json::to_string(entry).expect("a LogEntry always serializes");
+        line.push('\n');
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            tracing::warn!("sandbox: cannot append to the request log: {e}");
+        }
+    }
+}
+
+impl Outcome {
+    fn refused(err: ApiError) -> Outcome {
+        Outcome {
+            status: err.status,
+            body: err.body(),
+            code: Some(err.code),
+            retry_after: None,
+            message_id: None,
+            fault: None,
+        }
+    }
+
+    /// A stored message; a `500` fault still stores it but answers an error.
+    fn accepted(id: String, correlation_id: String, fault: Option<Fault>) -> Outcome {
+        let answer = match fault {
+            Some(Fault::Internal) => Outcome::refused(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "Internal error",
+            )),
+            _ => Outcome::queued(&id, &correlation_id),
+        };
+        Outcome {
+            message_id: Some(id),
+            fault,
+            ..answer
+        }
+    }
+
+    /// The documented 202 body.
+    fn queued(id: &str, correlation_id: &str) -> Outcome {
+        Outcome {
+            status: StatusCode::ACCEPTED,
+            body: json!({
+                "id": id,
+                "correlationId": correlation_id,
+                "status": "QUEUED",
+                "createdAt": format!("{:.3}", Timestamp::now()),
+                "origin": "Sandbox",
+                "sourceNumber": "+5511999999999",
+            }),
+            code: None,
+            retry_after: None,
+            message_id: None,
+            fault: None,
+        }
+    }
+
+    fn retry_after(self, seconds: u64) -> Outcome {
+        Outcome {
+            retry_after: Some(seconds),
+            ..self
+        }
+    }
+
+    fn with_fault(self, fault: Fault) -> Outcome {
+        Outcome {
+            fault: Some(fault),
+            ..self
+        }
+    }
+
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.fault == Some(Fault::Drop) {
+            response.extensions_mut().insert(DropConnection);
+        }
+        response
+    }
+}
+
+impl Received {
+    fn new(method: Method, uri: &Uri, headers: &HeaderMap, bytes: &[u8]) -> Received {
+        let at = Timestamp::now();
+        let parsed = serde_json::from_slice::<Value>(bytes);
+        let verdict = if !is_json_content_type(headers) {
+            Err(invalid_json("Content-Type must be application/json"))
+        } else {
+            match &parsed {
+                Ok(body) => validate(body, at),
+                Err(_) => Err(invalid_json("The request body is not valid JSON")),
+            }
+        };
+        Received {
+            at,
+            method,
+            path: uri.path().to_owned(),
+            header_names: headers.keys().map(|k| k.as_str().to_owned()).collect(),
+            key: api_key(headers),
+            body: parsed.unwrap_or(Value::Null),
+            verdict,
+        }
+    }
+}
+
+fn invalid_json(error: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", error)
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `x-api-key`, else `x-api-key-id`: the API accepts either.
+fn api_key(headers: &HeaderMap) -> Option<String> {
+    ["x-api-key", "x-api-key-id"]
+        .into_iter()
+        .find_map(|name| headers.get(name))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The router: every path and method goes through [`handle`], so even a wrong path is
+/// logged and answered in the API's JSON error shape.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(shared)
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let received = Received::new(method, &uri, &headers, &body);
+    let outcome = shared.decide(&received);
+    tokio::time::sleep(shared.delay(&outcome)).await;
+    outcome.into_response()
+}

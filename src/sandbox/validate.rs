@@ -1,0 +1,718 @@
+//! The send endpoint's request rules, written from the vendor's documentation alone.
+//!
+//! Nothing here is shared with the client's own checks on purpose: the sandbox is the
+//! second opinion that catches a client bug, so it must not inherit the client's mistakes.
+
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+/// Every field the send reference documents; anything else is a client typo.
+const FIELDS: [&str; 16] = [
+    "templateId",
+    "text",
+    "destinationNumber",
+    "groupId",
+    "newsletterId",
+    "variables",
+    "media",
+    "mediaType",
+    "caption",
+    "buttons",
+    "header",
+    "footer",
+    "deliverAt",
+    "deliverUntil",
+    "labels",
+    "aiRewriteEnabled",
+];
+
+const DESTINATIONS: [&str; 3] = ["destinationNumber", "groupId", "newsletterId"];
+const MEDIA_TYPES: [&str; 4] = ["image", "video", "document", "audio"];
+const MAX_BUTTONS: usize = 3;
+/// The documented limit for a text header and for a footer.
+const MAX_SHORT_TEXT: usize = 60;
+
+/// The three mutually exclusive ways to say what is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Template,
+    Text,
+    DirectMedia,
+}
+
+/// Checks a parsed send body at `now`; the error is the exact answer the API would give.
+pub(crate) fn validate(body: &Value, now: Timestamp) -> Result<(), ApiError> {
+    let Value::Object(obj) = body else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            "The request body must be a JSON object",
+        ));
+    };
+    check_known_fields(obj)?;
+    check_destination(obj)?;
+    let mode = mode(obj)?;
+    check_media(obj, mode)?;
+    check_variables(obj)?;
+    check_interactive(obj)?;
+    check_extras(obj)?;
+    check_schedule(obj, now)?;
+    check_template_exists(obj)
+}
+
+/// The destination as received, for the log: whichever destination field comes first.
+pub(crate) fn destination(body: &Value) -> Option<String> {
+    DESTINATIONS.iter().find_map(|key| {
+        body.get(*key)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+    })
+}
+
+/// `Ok(None)` when absent, the value when a non-empty string, an error naming `key` otherwise.
+fn string<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, ApiError> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid(format!(
+            "{key} must be a non-empty string"
+        ))),
+    }
+}
+
+fn check_known_fields(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    match obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiError::invalid(format!(
+            "{unknown} is not a field of this endpoint"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_destination(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    let given: Vec<&str> = DESTINATIONS
+        .into_iter()
+        .filter(|k| obj.contains_key(*k))
+        .collect();
+    let [key] = given[..] else {
+        return Err(ApiError::invalid(
+            "Exactly one of destinationNumber, groupId or newsletterId is required",
+        ));
+    };
+    let value = string(obj, key)?.unwrap_or_default();
+    let (ok, expected) = match key {
+        "destinationNumber" => (
+            is_e164(value) || is_bsuid(value),
+            "E.164 with a leading + (e.g. +5511999999999) or a BSUID (e.g. BR.13491208655302741918)",
+        ),
+        "groupId" => (has_suffix(value, "@g.us"), "a group JID ending in @g.us"),
+        _ => (
+            has_suffix(value, "@newsletter"),
+            "a channel JID ending in @newsletter",
+        ),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!("{key} must be {expected}")))
+    }
+}
+
+/// `+`, then 8 to 15 digits, the first not zero (no country code starts with 0).
+fn is_e164(s: &str) -> bool {
+    s.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
+/// Two upper-case letters, a dot, then digits: `BR.13491208655302741918`.
+fn is_bsuid(s: &str) -> bool {
+    s.split_once('.').is_some_and(|(country, id)| {
+        country.len() == 2
+            && country.bytes().all(|b| b.is_ascii_uppercase())
+            && !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+fn has_suffix(s: &str, suffix: &str) -> bool {
+    s.strip_suffix(suffix).is_some_and(|jid| !jid.is_empty())
+}
+
+fn mode(obj: &Map<String, Value>) -> Result<Mode, ApiError> {
+    let template = string(obj, "templateId")?.is_some();
+    let text = string(obj, "text")?.is_some();
+    let media = string(obj, "media")?.is_some();
+    match (template, text, media) {
+        (true, true, _) => Err(ApiError::invalid(
+            "templateId and text are mutually exclusive",
+        )),
+        (false, true, true) => Err(ApiError::invalid(
+            "media cannot be used with text; send media without text for a direct media message",
+        )),
+        (true, false, _) => Ok(Mode::Template),
+        (false, true, false) => Ok(Mode::Text),
+        (false, false, true) => Ok(Mode::DirectMedia),
+        (false, false, false) => Err(ApiError::invalid(
+            "One of templateId, text, or media with mediaType is required",
+        )),
+    }
+}
+
+fn check_media(obj: &Map<String, Value>, mode: Mode) -> Result<(), ApiError> {
+    let media = string(obj, "media")?;
+    let media_type = string(obj, "mediaType")?;
+    if media.is_some_and(|m| !is_http_url(m) && !is_data_uri(m)) {
+        return Err(ApiError::invalid(
+            "media must be a public http(s) URL or a data: URI",
+        ));
+    }
+    if let Some(kind) = media_type {
+        if !MEDIA_TYPES.contains(&kind) {
+            return Err(ApiError::invalid(
+                "mediaType must be one of image, video, document, audio",
+            ));
+        }
+        if media.is_none() {
+            return Err(ApiError::invalid("mediaType requires media"));
+        }
+    }
+    let caption = string(obj, "caption")?;
+    if mode != Mode::DirectMedia {
+        return match caption {
+            Some(_) => Err(ApiError::invalid(
+                "caption is only allowed in direct media mode (media + mediaType, no templateId or text)",
+            )),
+            None => Ok(()),
+        };
+    }
+    check_direct_media(obj, media_type, caption.is_some())
+}
+
+fn check_direct_media(
+    obj: &Map<String, Value>,
+    media_type: Option<&str>,
+    has_caption: bool,
+) -> Result<(), ApiError> {
+    let Some(kind) = media_type else {
+        return Err(ApiError::invalid(
+            "mediaType is required when sending media without templateId or text",
+        ));
+    };
+    if let Some(field) = ["buttons", "header", "footer", "variables"]
+        .into_iter()
+        .find(|f| obj.contains_key(*f))
+    {
+        return Err(ApiError::invalid(format!(
+            "{field} is not allowed in direct media mode"
+        )));
+    }
+    if has_caption && kind == "audio" {
+        return Err(ApiError::invalid(
+            "caption is not allowed with mediaType audio",
+        ));
+    }
+    Ok(())
+}
+
+fn is_http_url(s: &str) -> bool {
+    s.strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .is_some_and(|rest| !rest.is_empty())
+}
+
+/// `data:[<type>][;base64],<data>`: the comma is what separates metadata from payload.
+fn is_data_uri(s: &str) -> bool {
+    s.strip_prefix("data:")
+        .is_some_and(|rest| rest.contains(','))
+}
+
+fn check_variables(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    match obj.get("variables") {
+        None => Ok(()),
+        Some(Value::Object(vars)) if vars.values().all(Value::is_string) => Ok(()),
+        Some(Value::String(_)) => Err(ApiError::invalid(
+            "variables must be a JSON object of string values, not a string holding JSON",
+        )),
+        Some(_) => Err(ApiError::invalid(
+            "variables must be a JSON object of string values",
+        )),
+    }
+}
+
+fn check_interactive(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    let has_buttons = match obj.get("buttons") {
+        Some(buttons) => check_buttons(buttons).map(|()| true)?,
+        None => false,
+    };
+    for field in ["header", "footer"] {
+        if obj.contains_key(field) && !has_buttons {
+            return Err(ApiError::invalid(format!("{field} requires buttons")));
+        }
+    }
+    if let Some(header) = obj.get("header") {
+        check_header(header)?;
+    }
+    match string(obj, "footer")? {
+        Some(footer) if footer.chars().count() > MAX_SHORT_TEXT => Err(ApiError::invalid(format!(
+            "footer must be at most {MAX_SHORT_TEXT} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn check_buttons(buttons: &Value) -> Result<(), ApiError> {
+    let Some(list) = buttons
+        .as_array()
+        .filter(|l| (1..=MAX_BUTTONS).contains(&l.len()))
+    else {
+        return Err(ApiError::invalid(format!(
+            "buttons must be a JSON array of 1 to {MAX_BUTTONS} button objects"
+        )));
+    };
+    let well_formed = |b: &Value| {
+        ["type", "displayText"].into_iter().all(|k| {
+            b.get(k)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        })
+    };
+    match list.iter().position(|b| !well_formed(b)) {
+        Some(i) => Err(ApiError::invalid(format!(
+            "buttons[{i}] must be an object with a non-empty string type and displayText"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_header(header: &Value) -> Result<(), ApiError> {
+    let field = |k| header.get(k).and_then(Value::as_str);
+    let (Some(kind), Some(content)) = (field("type"), field("content")) else {
+        return Err(ApiError::invalid(
+            "header must be an object with a string type and content",
+        ));
+    };
+    match kind {
+        "text" if content.chars().count() <= MAX_SHORT_TEXT => Ok(()),
+        "text" => Err(ApiError::invalid(format!(
+            "header content must be at most {MAX_SHORT_TEXT} characters for a text header"
+        ))),
+        "image" | "video" | "document" if is_http_url(content) => Ok(()),
+        "image" | "video" | "document" => Err(ApiError::invalid(
+            "header content must be a public http(s) URL for an image, video or document header",
+        )),
+        _ => Err(ApiError::invalid(
+            "header type must be one of text, image, video, document",
+        )),
+    }
+}
+
+fn check_extras(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    if obj
+        .get("labels")
+        .is_some_and(|l| !l.as_array().is_some_and(|l| l.iter().all(Value::is_string)))
+    {
+        return Err(ApiError::invalid("labels must be a JSON array of strings"));
+    }
+    if obj.get("aiRewriteEnabled").is_some_and(|b| !b.is_boolean()) {
+        return Err(ApiError::invalid("aiRewriteEnabled must be a boolean"));
+    }
+    Ok(())
+}
+
+fn timestamp(obj: &Map<String, Value>, key: &str) -> Result<Option<Timestamp>, ApiError> {
+    string(obj, key)?
+        .map(|s| {
+            s.parse::<Timestamp>().map_err(|_| {
+                ApiError::invalid(format!(
+                    "{key} must be an RFC 3339 date-time such as 2026-06-21T09:00:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn check_schedule(obj: &Map<String, Value>, now: Timestamp) -> Result<(), ApiError> {
+    let deliver_at = timestamp(obj, "deliverAt")?;
+    let Some(until) = timestamp(obj, "deliverUntil")? else {
+        return Ok(());
+    };
+    if until <= now {
+        return Err(ApiError::invalid("deliverUntil is in the past"));
+    }
+    if deliver_at.is_some_and(|at| until <= at) {
+        return Err(ApiError::invalid("deliverUntil must be after deliverAt"));
+    }
+    Ok(())
+}
+
+/// Sandbox convention: a template id starting with `unknown` does not exist, any other does.
+fn check_template_exists(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    match string(obj, "templateId")? {
+        Some(id) if id.starts_with("unknown") => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "TEMPLATE_NOT_FOUND",
+            "Template not found",
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-06-20T10:00:00Z".parse().unwrap()
+    }
+
+    /// `base` with `patch` merged in; a `null` in the patch removes the field.
+    fn merged(mut base: Value, patch: Value) -> Value {
+        let fields = base.as_object_mut().unwrap();
+        for (k, v) in patch.as_object().unwrap() {
+            match v {
+                Value::Null => fields.remove(k),
+                _ => fields.insert(k.clone(), v.clone()),
+            };
+        }
+        base
+    }
+
+    fn text_with(patch: Value) -> Value {
+        merged(
+            json!({ "destinationNumber": "+5511988887777", "text": "Oi" }),
+            patch,
+        )
+    }
+
+    fn media(patch: Value) -> Value {
+        let base = json!({
+            "destinationNumber": "+5511988887777",
+            "media": "https://cdn.example.com/a.png",
+            "mediaType": "image",
+        });
+        merged(base, patch)
+    }
+
+    fn buttons() -> Value {
+        json!([{ "type": "reply", "displayText": "Yes", "id": "yes" }])
+    }
+
+    #[test]
+    fn accepts_every_documented_shape() {
+        let valid = [
+            json!({ "destinationNumber": "+5511999999999", "templateId": "boas_vindas", "variables": { "nome": "Ana" } }),
+            text_with(json!({})),
+            text_with(json!({ "destinationNumber": "BR.13491208655302741918" })),
+            text_with(json!({ "destinationNumber": null, "groupId": "123456789-987654321@g.us" })),
+            text_with(
+                json!({ "destinationNumber": null, "newsletterId": "120363000000000000@newsletter" }),
+            ),
+            media(json!({ "caption": "Your report", "mediaType": "document" })),
+            media(json!({ "media": "data:audio/ogg;base64,AAAA", "mediaType": "audio" })),
+            json!({ "destinationNumber": "+5511999999999", "templateId": "promo", "media": "https://x.io/v.mp4", "mediaType": "video" }),
+            text_with(
+                json!({ "buttons": buttons(), "header": { "type": "text", "content": "Title" }, "footer": "bye" }),
+            ),
+            text_with(
+                json!({ "buttons": buttons(), "header": { "type": "image", "content": "https://x.io/a.png" } }),
+            ),
+            text_with(json!({ "labels": ["pedido", "vip"], "aiRewriteEnabled": true })),
+            text_with(
+                json!({ "deliverAt": "2026-06-21T09:00:00Z", "deliverUntil": "2026-06-21T18:00:00-03:00" }),
+            ),
+        ];
+        for body in valid {
+            assert_eq!(validate(&body, now()), Ok(()), "{body}");
+        }
+    }
+
+    #[test]
+    fn rejects_each_rule_with_the_documented_status_and_code() {
+        let long = "x".repeat(61);
+        let cases = [
+            (
+                json!(["not", "an", "object"]),
+                400,
+                "INVALID_JSON",
+                "JSON object",
+            ),
+            (
+                text_with(json!({ "destination": "+5511988887777" })),
+                400,
+                "VALIDATION_ERROR",
+                "destination is not a field",
+            ),
+            (
+                text_with(json!({ "destinationNumber": null })),
+                400,
+                "VALIDATION_ERROR",
+                "Exactly one",
+            ),
+            (
+                text_with(json!({ "groupId": "1@g.us" })),
+                400,
+                "VALIDATION_ERROR",
+                "Exactly one",
+            ),
+            (
+                text_with(json!({ "destinationNumber": "5511988887777" })),
+                400,
+                "VALIDATION_ERROR",
+                "destinationNumber",
+            ),
+            (
+                text_with(json!({ "destinationNumber": "+5511" })),
+                400,
+                "VALIDATION_ERROR",
+                "destinationNumber",
+            ),
+            (
+                text_with(json!({ "destinationNumber": "+55119888877776666" })),
+                400,
+                "VALIDATION_ERROR",
+                "destinationNumber",
+            ),
+            (
+                text_with(json!({ "destinationNumber": "br.1349" })),
+                400,
+                "VALIDATION_ERROR",
+                "destinationNumber",
+            ),
+            (
+                text_with(json!({ "destinationNumber": 5511988887777_u64 })),
+                400,
+                "VALIDATION_ERROR",
+                "destinationNumber",
+            ),
+            (
+                text_with(json!({ "destinationNumber": null, "groupId": "123@s.whatsapp.net" })),
+                400,
+                "VALIDATION_ERROR",
+                "groupId",
+            ),
+            (
+                text_with(json!({ "destinationNumber": null, "newsletterId": "@newsletter" })),
+                400,
+                "VALIDATION_ERROR",
+                "newsletterId",
+            ),
+            (
+                text_with(json!({ "text": null })),
+                400,
+                "VALIDATION_ERROR",
+                "One of templateId, text",
+            ),
+            (
+                text_with(json!({ "text": "" })),
+                400,
+                "VALIDATION_ERROR",
+                "text must be",
+            ),
+            (
+                text_with(json!({ "templateId": "t" })),
+                400,
+                "VALIDATION_ERROR",
+                "templateId and text",
+            ),
+            (
+                text_with(json!({ "media": "https://x.io/a.png", "mediaType": "image" })),
+                400,
+                "VALIDATION_ERROR",
+                "media cannot be used with text",
+            ),
+            (
+                media(json!({ "media": "ftp://x.io/a.png" })),
+                400,
+                "VALIDATION_ERROR",
+                "media must be",
+            ),
+            (
+                media(json!({ "mediaType": "sticker" })),
+                400,
+                "VALIDATION_ERROR",
+                "mediaType must be",
+            ),
+            (
+                media(json!({ "mediaType": null })),
+                400,
+                "VALIDATION_ERROR",
+                "mediaType is required",
+            ),
+            (
+                text_with(json!({ "mediaType": "image" })),
+                400,
+                "VALIDATION_ERROR",
+                "mediaType requires media",
+            ),
+            (
+                media(json!({ "mediaType": "audio", "caption": "hi" })),
+                400,
+                "VALIDATION_ERROR",
+                "caption is not allowed",
+            ),
+            (
+                text_with(json!({ "caption": "hi" })),
+                400,
+                "VALIDATION_ERROR",
+                "caption is only allowed",
+            ),
+            (
+                media(json!({ "buttons": buttons() })),
+                400,
+                "VALIDATION_ERROR",
+                "buttons is not allowed",
+            ),
+            (
+                media(json!({ "variables": {} })),
+                400,
+                "VALIDATION_ERROR",
+                "variables is not allowed",
+            ),
+            (
+                text_with(json!({ "variables": "{\"nome\":\"Ana\"}" })),
+                400,
+                "VALIDATION_ERROR",
+                "not a string holding JSON",
+            ),
+            (
+                text_with(json!({ "variables": { "n": 1 } })),
+                400,
+                "VALIDATION_ERROR",
+                "variables must be",
+            ),
+            (
+                text_with(json!({ "buttons": "[]" })),
+                400,
+                "VALIDATION_ERROR",
+                "buttons must be",
+            ),
+            (
+                text_with(
+                    json!({ "buttons": [buttons()[0], buttons()[0], buttons()[0], buttons()[0]] }),
+                ),
+                400,
+                "VALIDATION_ERROR",
+                "buttons must be",
+            ),
+            (
+                text_with(json!({ "buttons": [buttons()[0], { "type": "url" }] })),
+                400,
+                "VALIDATION_ERROR",
+                "buttons[1]",
+            ),
+            (
+                text_with(json!({ "header": { "type": "text", "content": "T" } })),
+                400,
+                "VALIDATION_ERROR",
+                "header requires buttons",
+            ),
+            (
+                text_with(json!({ "footer": "f" })),
+                400,
+                "VALIDATION_ERROR",
+                "footer requires buttons",
+            ),
+            (
+                text_with(
+                    json!({ "buttons": buttons(), "header": { "type": "text", "content": long } }),
+                ),
+                400,
+                "VALIDATION_ERROR",
+                "header content",
+            ),
+            (
+                text_with(json!({ "buttons": buttons(), "header": "Title" })),
+                400,
+                "VALIDATION_ERROR",
+                "header must be",
+            ),
+            (
+                text_with(
+                    json!({ "buttons": buttons(), "header": { "type": "gif", "content": "x" } }),
+                ),
+                400,
+                "VALIDATION_ERROR",
+                "header type",
+            ),
+            (
+                text_with(json!({ "buttons": buttons(), "footer": long })),
+                400,
+                "VALIDATION_ERROR",
+                "footer must be",
+            ),
+            (
+                text_with(json!({ "labels": "vip" })),
+                400,
+                "VALIDATION_ERROR",
+                "labels",
+            ),
+            (
+                text_with(json!({ "labels": ["vip", 1] })),
+                400,
+                "VALIDATION_ERROR",
+                "labels",
+            ),
+            (
+                text_with(json!({ "aiRewriteEnabled": "true" })),
+                400,
+                "VALIDATION_ERROR",
+                "aiRewriteEnabled",
+            ),
+            (
+                text_with(json!({ "deliverAt": "21/06/2026 09:00" })),
+                400,
+                "VALIDATION_ERROR",
+                "deliverAt must be",
+            ),
+            (
+                text_with(json!({ "deliverAt": "2026-06-21T09:00:00" })),
+                400,
+                "VALIDATION_ERROR",
+                "deliverAt must be",
+            ),
+            (
+                text_with(json!({ "deliverUntil": "2026-06-20T09:59:59Z" })),
+                400,
+                "VALIDATION_ERROR",
+                "deliverUntil is in the past",
+            ),
+            (
+                text_with(
+                    json!({ "deliverAt": "2026-06-21T09:00:00Z", "deliverUntil": "2026-06-21T08:00:00Z" }),
+                ),
+                400,
+                "VALIDATION_ERROR",
+                "after deliverAt",
+            ),
+            (
+                json!({ "destinationNumber": "+5511999999999", "templateId": "unknown_promo" }),
+                404,
+                "TEMPLATE_NOT_FOUND",
+                "Template not found",
+            ),
+        ];
+        for (body, status, code, words) in cases {
+            let err = validate(&body, now()).expect_err(&body.to_string());
+            assert_eq!((err.status.as_u16(), err.code), (status, code), "{body}");
+            assert!(err.error.contains(words), "{body}: {}", err.error);
+        }
+    }
+
+    #[test]
+    fn the_logged_destination_is_the_raw_value() {
+        assert_eq!(
+            destination(&text_with(json!({}))).as_deref(),
+            Some("+5511988887777")
+        );
+        let group = text_with(json!({ "destinationNumber": null, "groupId": "1@g.us" }));
+        assert_eq!(destination(&group).as_deref(), Some("1@g.us"));
+        assert_eq!(destination(&Value::Null), None);
+    }
+}
