@@ -206,6 +206,7 @@ fn io_error<'a>(
 pub struct Checkpoint {
     entries: Vec<Entry>,
     delimiter: u8,
+    path: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -229,7 +230,9 @@ impl Checkpoint {
 
     /// The last recorded state of `row` (1-based), if any.
     pub fn prior(&self, row: u64) -> Option<Prior> {
-        let entry = self.entries.get(usize::try_from(row).ok()?.checked_sub(1)?)?;
+        let entry = self
+            .entries
+            .get(usize::try_from(row).ok()?.checked_sub(1)?)?;
         Some(Prior {
             status: entry.status?,
             attempts: entry.attempts,
@@ -244,6 +247,20 @@ impl Checkpoint {
             .iter()
             .rposition(|e| e.status.is_some())
             .map_or(0, |i| i as u64 + 1)
+    }
+
+    /// The destination recorded for `row`, for a mismatch message.
+    pub fn recorded_destination(&self, row: u64) -> Option<String> {
+        let entry = self
+            .entries
+            .get(usize::try_from(row).ok()?.checked_sub(1)?)?;
+        let line = read_line_at(&self.path, entry.offset).ok()?;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(self.delimiter)
+            .from_reader(line.as_bytes());
+        let record = reader.records().next()?.ok()?;
+        Some(unquote_destination(record.get(1)?).into_owned())
     }
 
     /// Every recorded row's last status, in row order.
@@ -284,6 +301,7 @@ impl Checkpoint {
         let mut checkpoint = Checkpoint {
             entries: Vec::new(),
             delimiter,
+            path: path.to_path_buf(),
         };
         reader.byte_headers().map_err(|e| JournalError::Damaged {
             path: path.to_path_buf(),
@@ -318,9 +336,12 @@ impl Checkpoint {
     }
 
     fn index(&mut self, record: &csv::ByteRecord, offset: u64) -> Result<(), String> {
-        let text = |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default()).map_err(|e| e.to_string());
+        let text = |i: usize| {
+            std::str::from_utf8(record.get(i).unwrap_or_default()).map_err(|e| e.to_string())
+        };
         let row: u64 = text(0)?.parse().map_err(|_| "no row number".to_string())?;
-        let status = Status::parse(text(2)?).ok_or_else(|| format!("unknown status '{}'", text(2).unwrap_or_default()))?;
+        let status = Status::parse(text(2)?)
+            .ok_or_else(|| format!("unknown status '{}'", text(2).unwrap_or_default()))?;
         let attempts = text(8)?.parse().unwrap_or(0);
         let slot = usize::try_from(row)
             .ok()
@@ -360,7 +381,8 @@ impl Journal {
             .truncate(false)
             .open(path)
             .map_err(io_error("open", path))?;
-        let (mut checkpoint, intact) = Checkpoint::read(path, file.try_clone().map_err(io_error("open", path))?)?;
+        let (mut checkpoint, intact) =
+            Checkpoint::read(path, file.try_clone().map_err(io_error("open", path))?)?;
         let length = file.metadata().map_err(io_error("read", path))?.len();
         if intact != length {
             tracing::warn!(
@@ -370,13 +392,15 @@ impl Journal {
             );
             file.set_len(intact).map_err(io_error("repair", path))?;
         }
-        file.seek(SeekFrom::End(0)).map_err(io_error("open", path))?;
+        file.seek(SeekFrom::End(0))
+            .map_err(io_error("open", path))?;
         let mut journal = Journal {
             path: path.to_path_buf(),
             file,
             checkpoint: Checkpoint::default(),
             _lock: lock,
         };
+        checkpoint.path = path.to_path_buf();
         if intact == 0 {
             checkpoint.delimiter = delimiter;
             journal.checkpoint = checkpoint;
@@ -393,24 +417,15 @@ impl Journal {
         &self.checkpoint
     }
 
-    /// The destination recorded for `row`, for a mismatch message.
-    pub fn recorded_destination(&self, row: u64) -> Option<String> {
-        let entry = self.checkpoint.entries.get(usize::try_from(row).ok()?.checked_sub(1)?)?;
-        let line = read_line_at(&self.path, entry.offset).ok()?;
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .delimiter(self.checkpoint.delimiter)
-            .from_reader(line.as_bytes());
-        let record = reader.records().next()?.ok()?;
-        Some(unquote_destination(record.get(1)?).into_owned())
-    }
-
     /// Appends records and makes them durable together (one fsync for the batch) before
     /// returning: nothing may be sent that could not be recorded.
     pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
         let mut bytes = Vec::with_capacity(128 * records.len());
         let mut offsets = Vec::with_capacity(records.len());
-        let start = self.file.stream_position().map_err(io_error("write", &self.path))?;
+        let start = self
+            .file
+            .stream_position()
+            .map_err(io_error("write", &self.path))?;
         for record in records {
             offsets.push(start + bytes.len() as u64);
             write_record(&mut bytes, self.checkpoint.delimiter, record);
@@ -454,7 +469,10 @@ impl Journal {
             .append(true)
             .open(&self.path)
             .map_err(io_error("reopen", &self.path))?;
-        let (checkpoint, _) = Checkpoint::read(&self.path, file.try_clone().map_err(io_error("reopen", &self.path))?)?;
+        let (checkpoint, _) = Checkpoint::read(
+            &self.path,
+            file.try_clone().map_err(io_error("reopen", &self.path))?,
+        )?;
         self.file = file;
         self.checkpoint = checkpoint;
         Ok(())
@@ -463,7 +481,8 @@ impl Journal {
     fn write_compacted(&self, temp: &Path, rows: u64) -> Result<(), JournalError> {
         let out = File::create(temp).map_err(io_error("create", temp))?;
         let mut out = io::BufWriter::with_capacity(1 << 20, out);
-        let mut source = BufReader::new(File::open(&self.path).map_err(io_error("read", &self.path))?);
+        let mut source =
+            BufReader::new(File::open(&self.path).map_err(io_error("read", &self.path))?);
         let mut line = Vec::new();
         out.write_all(&header_line(self.checkpoint.delimiter))
             .map_err(io_error("write", temp))?;
@@ -480,7 +499,9 @@ impl Journal {
                 .map_err(io_error("read", &self.path))?;
             out.write_all(&line).map_err(io_error("write", temp))?;
         }
-        let out = out.into_inner().map_err(|e| io_error("write", temp)(e.into_error()))?;
+        let out = out
+            .into_inner()
+            .map_err(|e| io_error("write", temp)(e.into_error()))?;
         out.sync_all().map_err(io_error("write", temp))
     }
 }
@@ -517,7 +538,9 @@ fn lock(results: &Path) -> Result<File, JournalError> {
     let who = format!(
         "pid {} since {}",
         std::process::id(),
-        jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now())
+        jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| jiff::Timestamp::now())
     );
     file.set_len(0)
         .and_then(|()| file.write_all(who.as_bytes()))
@@ -605,7 +628,11 @@ fn destination_cell(destination: &str) -> Cow<'_, str> {
     let e164 = destination
         .strip_prefix('+')
         .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
-    if e164 { Cow::Borrowed(destination) } else { excel_safe(destination) }
+    if e164 {
+        Cow::Borrowed(destination)
+    } else {
+        excel_safe(destination)
+    }
 }
 
 /// The inverse of [`destination_cell`], so resume compares what was really sent.
@@ -642,7 +669,9 @@ mod tests {
         {
             let mut journal = Journal::open(&path, b',').unwrap();
             journal.append(&[record(1, Status::Sending)]).unwrap();
-            journal.append(&[record(1, Status::Queued), record(2, Status::Sending)]).unwrap();
+            journal
+                .append(&[record(1, Status::Queued), record(2, Status::Sending)])
+                .unwrap();
         }
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(b"3,+5511999990003,SEND").unwrap();
@@ -651,9 +680,23 @@ mod tests {
         assert_eq!(checkpoint.prior(1).unwrap().status, Status::Queued);
         assert_eq!(checkpoint.prior(2).unwrap().status, Status::Sending);
         assert!(checkpoint.prior(3).is_none());
-        assert!(checkpoint.prior(2).unwrap().same_destination("+5511999990002"));
-        assert!(!checkpoint.prior(2).unwrap().same_destination("+5511999990003"));
-        assert!(fs::read_to_string(&path).unwrap().ends_with("SENDING,,,,,,1,,\n"));
+        assert!(
+            checkpoint
+                .prior(2)
+                .unwrap()
+                .same_destination("+5511999990002")
+        );
+        assert!(
+            !checkpoint
+                .prior(2)
+                .unwrap()
+                .same_destination("+5511999990003")
+        );
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("SENDING,,,,,,1,,\n")
+        );
     }
 
     #[test]
@@ -662,9 +705,13 @@ mod tests {
         let path = dir.path().join("r.csv");
         drop(Journal::open(&path, b',').unwrap());
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(b"x,garbage\n1,+5511999990001,QUEUED,m,c,202,,,1,,\n").unwrap();
+        file.write_all(b"x,garbage\n1,+5511999990001,QUEUED,m,c,202,,,1,,\n")
+            .unwrap();
         let error = Journal::open(&path, b',').err().unwrap();
-        assert!(matches!(error, JournalError::Damaged { line: 2, .. }), "{error}");
+        assert!(
+            matches!(error, JournalError::Damaged { line: 2, .. }),
+            "{error}"
+        );
     }
 
     #[test]
@@ -689,9 +736,16 @@ mod tests {
         assert!(lines[0].starts_with("row;destination;status"));
         assert!(lines[1].starts_with("1;+5511999990001;QUEUED"));
         assert!(lines[2].starts_with("2;+5511999990002;UNCERTAIN"));
-        assert_eq!(journal.checkpoint().prior(2).unwrap().status, Status::Uncertain);
+        assert_eq!(
+            journal.checkpoint().prior(2).unwrap().status,
+            Status::Uncertain
+        );
         journal.append(&[record(3, Status::Invalid)]).unwrap();
-        assert!(fs::read_to_string(&path).unwrap().ends_with("3;+5511999990003;INVALID;;;;;;1;;\n"));
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("3;+5511999990003;INVALID;;;;;;1;;\n")
+        );
     }
 
     #[test]
@@ -700,9 +754,17 @@ mod tests {
         let path = dir.path().join("r.csv");
         let first = Journal::open(&path, b',').unwrap();
         let error = Journal::open(&path, b',').err().unwrap();
-        assert!(error.to_string().contains(&format!("pid {}", std::process::id())), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{error}"
+        );
         drop(first);
-        assert!(Journal::open(&path, b',').is_ok(), "the lock is released with the run");
+        assert!(
+            Journal::open(&path, b',').is_ok(),
+            "the lock is released with the run"
+        );
     }
 
     #[test]
@@ -714,11 +776,17 @@ mod tests {
         let mut out = Vec::new();
         write_record(&mut out, b',', &rec);
         let line = String::from_utf8(out).unwrap();
-        assert!(line.starts_with("1,\"'=HYPERLINK(\"\"x\"\")\",INVALID"), "{line}");
+        assert!(
+            line.starts_with("1,\"'=HYPERLINK(\"\"x\"\")\",INVALID"),
+            "{line}"
+        );
         assert!(line.contains(",'-bad thing,"), "{line}");
         assert!(line.ends_with(",'+55 11 9999\n"), "{line}");
         assert_eq!(destination_cell("+5511999990001"), "+5511999990001");
-        assert_eq!(unquote_destination("'=HYPERLINK(\"x\")"), "=HYPERLINK(\"x\")");
+        assert_eq!(
+            unquote_destination("'=HYPERLINK(\"x\")"),
+            "=HYPERLINK(\"x\")"
+        );
     }
 
     #[test]
@@ -726,6 +794,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
         fs::write(&path, "phone,nome\n+5511999990001,Ana\n").unwrap();
-        assert!(matches!(Journal::open(&path, b','), Err(JournalError::NotOurs { .. })));
+        assert!(matches!(
+            Journal::open(&path, b','),
+            Err(JournalError::NotOurs { .. })
+        ));
     }
 }

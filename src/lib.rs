@@ -2,12 +2,126 @@
 //!
 //! The pipeline a row goes through is visible in the module names: [`input`] reads and
 //! validates it, [`pacing`] waits for its turn, a [`provider`] sends it, the [`journal`]
-//! records it, and the [`runner`] ties them together.
+//! records it, and the [`runner`] ties them together. [`settings`] is the campaign's
+//! configuration, [`sandbox`] the local fake API, [`progress`] what people see.
 
-pub mod input;
-pub mod message;
-pub mod provider;
-pub mod sandbox;
+pub mod cli;
 pub mod clock;
-pub mod pacing;
+pub mod input;
 pub mod journal;
+pub mod message;
+pub mod pacing;
+pub mod progress;
+pub mod provider;
+pub mod runner;
+pub mod sandbox;
+pub mod settings;
+pub mod shutdown;
+
+use std::sync::Mutex;
+
+use cli::{Cli, Command};
+use provider::http::Secret;
+use provider::pilot_status::{Credential, PilotStatus};
+use runner::Context;
+use settings::{SANDBOX_KEY, Settings, Target};
+
+/// Runs the command line and returns the process exit code (see the README's table).
+pub fn run(cli: Cli) -> u8 {
+    progress::init_logging(cli.verbosity(), cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        match cli.command {
+            Some(Command::Sandbox(args)) => serve_sandbox(args).await,
+            None => {
+                let csv = cli.csv.expect("clap requires the CSV");
+                send(&csv, cli.campaign.as_deref(), &cli.options).await
+            }
+        }
+    })
+}
+
+async fn serve_sandbox(args: sandbox::SandboxArgs) -> u8 {
+    match sandbox::serve(&args, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e}");
+            2
+        }
+    }
+}
+
+async fn send(
+    csv: &std::path::Path,
+    campaign: Option<&std::path::Path>,
+    options: &settings::CampaignOptions,
+) -> u8 {
+    let settings = match Settings::resolve(csv, campaign, options, &|name| std::env::var(name).ok())
+    {
+        Ok(settings) => settings,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 2;
+        }
+    };
+    let context = Context {
+        clock: clock::Clock::real(),
+        shutdown: shutdown::Shutdown::new(),
+        seed: None,
+        show_progress: true,
+        out: Mutex::new(Box::new(std::io::stdout())),
+    };
+    context.shutdown.listen_for_signals();
+    let (_sandbox, base_url, credential) = match &settings.target {
+        Target::Sandbox { faults } => {
+            let config = sandbox::SandboxConfig {
+                faults: faults.clone(),
+                ..sandbox::SandboxConfig::default()
+            };
+            match sandbox::Sandbox::start(config, 0).await {
+                Ok(sandbox) => {
+                    tracing::info!("sandbox listening on {}", sandbox.base_url());
+                    let url = sandbox.base_url();
+                    (
+                        Some(sandbox),
+                        url,
+                        Credential::Key(Secret::new(SANDBOX_KEY.into())),
+                    )
+                }
+                Err(e) => {
+                    tracing::error!("cannot start the sandbox: {e}");
+                    return 2;
+                }
+            }
+        }
+        Target::Remote {
+            base_url,
+            credential,
+        } => (None, base_url.clone(), credential.clone()),
+    };
+    let provider = match PilotStatus::new(&base_url, credential, settings.timeout) {
+        Ok(provider) => provider,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 2;
+        }
+    };
+    match runner::run_campaign(&settings, &provider, &context).await {
+        Ok(summary) => {
+            print!("{summary}");
+            summary.exit_code()
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            e.exit_code()
+        }
+    }
+}

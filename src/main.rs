@@ -1,1 +1,8 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = campaign_sender::cli::Cli::parse();
+    ExitCode::from(campaign_sender::run(cli))
+}

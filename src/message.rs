@@ -78,7 +78,10 @@ pub enum Content {
     /// Free-form text (only inside the 24 h window on Meta numbers).
     Text { body: String },
     /// A media file on its own, with an optional caption (never on audio).
-    Media { media: Media, caption: Option<String> },
+    Media {
+        media: Media,
+        caption: Option<String>,
+    },
 }
 
 /// `deliverUntil` as the user wrote it: a fixed instant, or a span after each row's send.

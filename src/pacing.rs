@@ -49,7 +49,8 @@ impl FromStr for Rate {
         let bad = || format!("'{text}' is not a rate (examples: 30/min, 5/s, 1000/h)");
         let (count, unit) = text.trim().split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
-        let count = NonZeroU32::new(count).ok_or_else(|| format!("'{text}': the rate must be above zero"))?;
+        let count = NonZeroU32::new(count)
+            .ok_or_else(|| format!("'{text}': the rate must be above zero"))?;
         let per = match unit.trim() {
             "s" | "sec" | "second" => Duration::from_secs(1),
             "min" | "m" | "minute" => Duration::from_secs(60),
@@ -112,7 +113,9 @@ impl FromStr for Spacing {
             }
         };
         if min > max {
-            return Err(format!("spacing '{text}': the minimum is above the maximum"));
+            return Err(format!(
+                "spacing '{text}': the minimum is above the maximum"
+            ));
         }
         Ok(Spacing { min, max })
     }
@@ -200,16 +203,18 @@ impl Pacer {
         let mut turn = self.turn.lock().await;
         loop {
             let now = self.clock.now();
-            let target = turn.next_start.max(*self.hold_until.lock().expect("hold mutex"));
+            let target = turn
+                .next_start
+                .max(*self.hold_until.lock().expect("hold mutex"));
             if target > now {
                 self.clock.sleep_until(target).await;
                 continue;
             }
-            if let Some(limiter) = &self.limiter {
-                if let Err(not_until) = limiter.check() {
-                    self.clock.sleep(not_until.wait_time_from(self.clock.now())).await;
-                    continue;
-                }
+            if let Some(Err(not_until)) = self.limiter.as_ref().map(|l| l.check()) {
+                self.clock
+                    .sleep(not_until.wait_time_from(self.clock.now()))
+                    .await;
+                continue;
             }
             turn.next_start = now + self.draw(&mut turn.rng);
             return now;
@@ -242,13 +247,22 @@ mod tests {
 
     #[test]
     fn rates_and_spacings_parse_and_reject_nonsense() {
-        assert_eq!("30/min".parse::<Rate>().unwrap().interval(), Duration::from_secs(2));
+        assert_eq!(
+            "30/min".parse::<Rate>().unwrap().interval(),
+            Duration::from_secs(2)
+        );
         assert_eq!("5/s".parse::<Rate>().unwrap().to_string(), "5/s");
         assert!("0/s".parse::<Rate>().is_err());
         assert!("30 per minute".parse::<Rate>().is_err());
         let s: Spacing = "8s..25s".parse().unwrap();
-        assert_eq!((s.min, s.max), (Duration::from_secs(8), Duration::from_secs(25)));
-        assert_eq!("500ms..1s".parse::<Spacing>().unwrap().min, Duration::from_millis(500));
+        assert_eq!(
+            (s.min, s.max),
+            (Duration::from_secs(8), Duration::from_secs(25))
+        );
+        assert_eq!(
+            "500ms..1s".parse::<Spacing>().unwrap().min,
+            Duration::from_millis(500)
+        );
         assert!("0".parse::<Spacing>().unwrap().is_none());
         assert!("25s..8s".parse::<Spacing>().is_err());
         assert!("-1s".parse::<Spacing>().is_err());
@@ -262,8 +276,14 @@ mod tests {
         for _ in 0..2000 {
             starts.push(pacer.ready().await);
         }
-        let gaps: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
-        assert!(gaps.iter().all(|g| (8.0..=25.0).contains(g)), "a gap left 8s..25s");
+        let gaps: Vec<f64> = starts
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs_f64())
+            .collect();
+        assert!(
+            gaps.iter().all(|g| (8.0..=25.0).contains(g)),
+            "a gap left 8s..25s"
+        );
         let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
         assert!((mean - 16.5).abs() < 0.5, "mean spacing {mean}");
         assert_eq!(starts[0], Duration::ZERO, "the first send does not wait");
@@ -278,8 +298,14 @@ mod tests {
             starts.push(pacer.ready().await);
         }
         for (i, start) in starts.iter().enumerate() {
-            let in_window = starts[i..].iter().take_while(|s| **s < *start + Duration::from_secs(60)).count();
-            assert!(in_window <= 30, "{in_window} sends within a minute of {start:?}");
+            let in_window = starts[i..]
+                .iter()
+                .take_while(|s| **s < *start + Duration::from_secs(60))
+                .count();
+            assert!(
+                in_window <= 30,
+                "{in_window} sends within a minute of {start:?}"
+            );
         }
         assert_eq!(starts[1] - starts[0], Duration::from_secs(2));
     }
@@ -299,7 +325,11 @@ mod tests {
     #[test]
     fn backoff_policy_gives_max_attempts_minus_one_retries() {
         use backon::BackoffBuilder;
-        let backoff = Backoff { max_attempts: 4, min: Duration::from_millis(10), max: Duration::from_secs(1) };
+        let backoff = Backoff {
+            max_attempts: 4,
+            min: Duration::from_millis(10),
+            max: Duration::from_secs(1),
+        };
         let delays: Vec<Duration> = backoff.policy().build().collect();
         assert_eq!(delays.len(), 3);
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(2)));

@@ -122,12 +122,7 @@ pub fn error_fields(body: &[u8]) -> (Option<String>, String) {
         let text = String::from_utf8_lossy(body);
         return (None, truncate(text.trim(), 200));
     };
-    let candidates = [
-        &json,
-        &json["error"],
-        &json["errors"][0],
-        &json["data"],
-    ];
+    let candidates = [&json, &json["error"], &json["errors"][0], &json["data"]];
     let text_of = |v: &Value| v.as_str().map(str::to_string);
     let code = candidates.iter().find_map(|v| text_of(&v["code"]));
     let message = candidates
@@ -196,11 +191,20 @@ mod tests {
     #[test]
     fn error_fields_read_every_common_shape() {
         let flat = br#"{"error":"Billing suspended","code":"BILLING_SUSPENDED"}"#;
-        assert_eq!(error_fields(flat), (Some("BILLING_SUSPENDED".into()), "Billing suspended".into()));
+        assert_eq!(
+            error_fields(flat),
+            (Some("BILLING_SUSPENDED".into()), "Billing suspended".into())
+        );
         let nested = br#"{"error":{"code":"MONTHLY_OUTBOUND_QUOTA_EXCEEDED","message":"quota"}}"#;
-        assert_eq!(error_fields(nested).0.as_deref(), Some("MONTHLY_OUTBOUND_QUOTA_EXCEEDED"));
+        assert_eq!(
+            error_fields(nested).0.as_deref(),
+            Some("MONTHLY_OUTBOUND_QUOTA_EXCEEDED")
+        );
         let list = br#"{"errors":[{"code":"VALIDATION_ERROR","message":"to"}]}"#;
-        assert_eq!(error_fields(list), (Some("VALIDATION_ERROR".into()), "to".into()));
+        assert_eq!(
+            error_fields(list),
+            (Some("VALIDATION_ERROR".into()), "to".into())
+        );
         assert_eq!(error_fields(b"Bad Gateway"), (None, "Bad Gateway".into()));
     }
 
@@ -209,7 +213,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);

@@ -33,7 +33,11 @@ pub struct PilotStatus {
 
 impl PilotStatus {
     /// Builds the client; fails only if the key cannot be a header value.
-    pub fn new(base_url: &str, credential: Credential, timeout: Duration) -> Result<PilotStatus, String> {
+    pub fn new(
+        base_url: &str,
+        credential: Credential,
+        timeout: Duration,
+    ) -> Result<PilotStatus, String> {
         let (header, secret) = match credential {
             Credential::Key(s) => (HeaderName::from_static("x-api-key"), s),
             Credential::KeyId(s) => (HeaderName::from_static("x-api-key-id"), s),
@@ -77,7 +81,10 @@ impl Provider for PilotStatus {
 
     fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
         Box::pin(async move {
-            let auth = (&self.header, self.secret.header_value().map_err(|e| fatal(&e))?);
+            let auth = (
+                &self.header,
+                self.secret.header_value().map_err(|e| fatal(&e))?,
+            );
             let answer = http::exchange(self.client.post(&self.send_url), auth, body).await?;
             if !(200..300).contains(&answer.status) {
                 return Err(http::rejection(&answer, classify));

@@ -350,16 +350,44 @@ fn check_schedule(obj: &Map<String, Value>, now: Timestamp) -> Result<(), ApiErr
     Ok(())
 }
 
-/// Sandbox convention: a template id starting with `unknown` does not exist, any other does.
+/// The sandbox's template catalogue: these templates declare variables, so a CSV that
+/// lacks one gets the API's `MISSING_TEMPLATE_VARIABLES`, as it would in production.
+const TEMPLATES: [(&str, &[&str]); 2] = [
+    ("boas_vindas", &["nome"]),
+    ("promo_black_friday", &["nome", "cupom"]),
+];
+
+/// Sandbox convention: a template id starting with `unknown` does not exist; any other does,
+/// and the catalogued ones need their variables.
 fn check_template_exists(obj: &Map<String, Value>) -> Result<(), ApiError> {
-    match string(obj, "templateId")? {
-        Some(id) if id.starts_with("unknown") => Err(ApiError::new(
+    let Some(id) = string(obj, "templateId")? else {
+        return Ok(());
+    };
+    if id.starts_with("unknown") {
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "TEMPLATE_NOT_FOUND",
             "Template not found",
-        )),
-        _ => Ok(()),
+        ));
     }
+    let required = TEMPLATES
+        .iter()
+        .find(|(name, _)| *name == id)
+        .map_or(&[][..], |(_, vars)| *vars);
+    let given = obj.get("variables").and_then(Value::as_object);
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|var| given.is_none_or(|vars| !vars.contains_key(*var)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "MISSING_TEMPLATE_VARIABLES",
+        format!("Template {id} needs variables: {}", missing.join(", ")),
+    ))
 }
 
 #[cfg(test)]

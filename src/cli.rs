@@ -1,0 +1,64 @@
+//! The command line: clap definitions only. The work happens in [`crate::run`].
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::progress::LogFormat;
+use crate::sandbox::SandboxArgs;
+use crate::settings::CampaignOptions;
+
+/// Send a WhatsApp campaign from a CSV: paced, retried, resumable, never twice.
+///
+/// The API key comes from the environment only: PILOT_STATUS_API_KEY (or
+/// PILOT_STATUS_API_KEY_ID). Exit codes: 0 all rows accepted; 1 all rows final, some not
+/// accepted; 2 bad usage, input or lock, nothing sent; 3 stopped early, rerun to resume.
+#[derive(Debug, Parser)]
+#[command(
+    name = "campaign-sender",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    args_override_self = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The campaign CSV: one row per recipient, a header row first.
+    #[arg(required = true, value_name = "CSV")]
+    pub csv: Option<PathBuf>,
+
+    /// Campaign settings file [default: <csv stem>.toml beside the CSV, if present].
+    #[arg(long, value_name = "FILE.toml")]
+    pub campaign: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub options: CampaignOptions,
+
+    /// More log detail (-vv for even more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Less log detail (-qq for errors only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// Log line format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+impl Cli {
+    /// -v minus -q.
+    pub fn verbosity(&self) -> i8 {
+        self.verbose.min(3) as i8 - self.quiet.min(3) as i8
+    }
+}
+
+/// Actions other than sending.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the local fake of the API, for rehearsals and tests.
+    Sandbox(SandboxArgs),
+}

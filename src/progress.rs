@@ -1,0 +1,246 @@
+//! What the people watching see: a progress bar on a terminal, plain log lines for cron, and
+//! the end-of-run summary that says what happened and what to do next.
+
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::journal::{Checkpoint, Status};
+
+/// The bar currently drawn, so log lines can be printed above it without tearing it.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// How log lines look: `text` for people, `json` for log collectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Starts logging to stderr. `verbosity` counts -v minus -q: 0 is info, 1 debug, -1 warnings.
+/// `RUST_LOG` still wins for whoever needs a finer filter.
+pub fn init_logging(verbosity: i8, format: LogFormat) {
+    let level = match verbosity {
+        i8::MIN..=-2 => "error",
+        -1 => "warn",
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    // Our crate at the chosen level; dependencies (hyper, reqwest) stay at warn so request
+    // internals never flood the log.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,campaign_sender={level}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(BarAwareStderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Writes log lines to stderr, hiding the bar for the moment of the write.
+struct BarAwareStderr;
+
+impl<'a> MakeWriter<'a> for BarAwareStderr {
+    type Writer = BarAwareStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        BarAwareStderr
+    }
+}
+
+impl Write for BarAwareStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = BAR.lock().expect("bar mutex").clone();
+        match bar {
+            Some(bar) => bar
+                .suspend(|| std::io::stderr().write_all(buf))
+                .map(|()| buf.len()),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Live counts for the bar: rows done of total, queued and failed, ETA at the current pace.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    queued: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Progress {
+    /// A bar over `total` rows, `done` of them already final; drawn only when `show` and
+    /// stderr is a terminal (cron gets the log lines alone).
+    pub fn new(total: u64, done: u64, show: bool) -> Progress {
+        let bar = (show && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30.green/dim} {pos}/{len} rows  {msg}  ETA {eta}",
+                )
+                .expect("a valid template"),
+            );
+            bar.set_position(done);
+            bar.reset_eta();
+            *BAR.lock().expect("bar mutex") = Some(bar.clone());
+            bar
+        });
+        Progress {
+            bar,
+            queued: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one row that reached a status in this run.
+    pub fn row_done(&self, status: Status) {
+        match status {
+            Status::Queued => self.queued.fetch_add(1, Ordering::Relaxed),
+            Status::Failed | Status::Invalid | Status::Uncertain => {
+                self.failed.fetch_add(1, Ordering::Relaxed)
+            }
+            _ => 0,
+        };
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!(
+                "{} queued, {} not accepted",
+                self.queued.load(Ordering::Relaxed),
+                self.failed.load(Ordering::Relaxed)
+            ));
+        }
+    }
+
+    /// Removes the bar before the summary is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+            *BAR.lock().expect("bar mutex") = None;
+        }
+    }
+}
+
+/// The state of the whole campaign after a run, read from the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub rows: u64,
+    pub queued: u64,
+    pub failed: u64,
+    pub invalid: u64,
+    pub uncertain: u64,
+    pub skipped: u64,
+    /// DEFERRED, SENDING, or not reached yet: a rerun will handle them.
+    pub pending: u64,
+    pub results: PathBuf,
+    pub dry_run: bool,
+}
+
+impl Summary {
+    /// Counts every input row by its last recorded status.
+    pub fn from_checkpoint(
+        checkpoint: &Checkpoint,
+        rows: u64,
+        results: &Path,
+        dry_run: bool,
+    ) -> Summary {
+        let mut summary = Summary {
+            rows,
+            queued: 0,
+            failed: 0,
+            invalid: 0,
+            uncertain: 0,
+            skipped: 0,
+            pending: rows,
+            results: results.to_path_buf(),
+            dry_run,
+        };
+        for (_, status) in checkpoint.statuses().take_while(|(row, _)| *row <= rows) {
+            let counter = match status {
+                Status::Queued => &mut summary.queued,
+                Status::Failed => &mut summary.failed,
+                Status::Invalid => &mut summary.invalid,
+                Status::Uncertain => &mut summary.uncertain,
+                Status::Skipped => &mut summary.skipped,
+                Status::Sending | Status::Deferred => continue,
+            };
+            *counter += 1;
+            summary.pending -= 1;
+        }
+        summary
+    }
+
+    /// 0: every row final and accepted; 1: every row final, some not accepted; 3: rows
+    /// remain for a rerun. A dry run that got this far exits 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.dry_run {
+            0
+        } else if self.pending > 0 {
+            3
+        } else if self.failed + self.invalid + self.uncertain > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dry_run {
+            return writeln!(
+                f,
+                "dry run: nothing was sent and {} was not touched",
+                self.results.display()
+            );
+        }
+        writeln!(
+            f,
+            "{} rows: {} queued, {} failed, {} invalid, {} uncertain, {} skipped, {} pending",
+            self.rows,
+            self.queued,
+            self.failed,
+            self.invalid,
+            self.uncertain,
+            self.skipped,
+            self.pending
+        )?;
+        writeln!(f, "results: {}", self.results.display())?;
+        if self.uncertain > 0 {
+            writeln!(
+                f,
+                "UNCERTAIN rows may have been delivered: check them (dashboard or `GET /v1/messages`) before \
+                 rerunning with --resend-uncertain"
+            )?;
+        }
+        if self.pending > 0 {
+            writeln!(f, "not finished: rerun the same command to continue")?;
+        }
+        Ok(())
+    }
+}
+
+/// A duration for people: `1h 02m`, `3m 05s`, `12s`, `250ms`.
+pub fn human(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0 => format!("{}ms", duration.as_millis()),
+        1..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}

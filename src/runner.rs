@@ -1,0 +1,551 @@
+//! The loop that ties the pipeline together: for each row, in order, read it (input), decide
+//! from the checkpoint whether it still needs sending, wait for its turn (pacing), record the
+//! intent (journal), send (provider), record the outcome (journal). All "what do we do about
+//! it" decisions live here: retry, stop the campaign, mark `UNCERTAIN`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use backon::Retryable as _;
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::input::validate::RowError;
+use crate::input::{CsvInput, InputError, Row, Verdict};
+use crate::journal::{Checkpoint, Journal, JournalError, Prior, Record, Status};
+use crate::message::Message;
+use crate::pacing::Pacer;
+use crate::progress::{Progress, Summary};
+use crate::provider::{Accepted, ErrorClass, Provider, SendError};
+use crate::settings::Settings;
+use crate::shutdown::Shutdown;
+
+/// Why a run could not start or had to stop; each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The input file as a whole is unusable (exit 2, nothing sent).
+    #[error("{0}")]
+    Input(#[from] InputError),
+    /// The results file cannot be used: locked, foreign, damaged, unwritable at start (exit 2).
+    #[error("{0}")]
+    Checkpoint(JournalError),
+    /// The results file belongs to another input (exit 2, nothing sent).
+    #[error("{0}")]
+    Mismatch(String),
+    /// Writing the results failed mid-run; the run stopped before the next send (exit 3).
+    #[error(
+        "{0}; stopped before the next send. Free disk space or fix permissions, then rerun the same command"
+    )]
+    Disk(JournalError),
+}
+
+impl RunError {
+    /// Exit 2 for anything found before the first send, 3 for a run cut short.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Disk(_) => 3,
+            _ => 2,
+        }
+    }
+}
+
+/// Why the send loop ended early.
+#[derive(Debug)]
+enum Stop {
+    Shutdown,
+    Fatal(SendError),
+    RetriesExhausted(SendError),
+}
+
+/// What one attempt produced, for backon to decide on.
+#[derive(Debug)]
+enum AttemptError {
+    Stopped,
+    Retry(SendError),
+    Final(SendError),
+    Disk(JournalError),
+}
+
+/// What the run needs besides settings: the clock, the stop signal, where dry-run bodies go,
+/// and an optional seed for the spacing draws.
+pub struct Context {
+    pub clock: Clock,
+    pub shutdown: Shutdown,
+    pub seed: Option<u64>,
+    pub show_progress: bool,
+    pub out: Mutex<Box<dyn Write + Send>>,
+}
+
+/// Runs (or with `--dry-run`, previews) a campaign and returns its summary.
+pub async fn run_campaign(
+    settings: &Settings,
+    provider: &dyn Provider,
+    context: &Context,
+) -> Result<Summary, RunError> {
+    let mut input_options = settings.input.clone();
+    input_options.now = context.clock.wall();
+    let open_input = || CsvInput::open(&settings.csv, &input_options);
+    open_input()?;
+    if settings.dry_run {
+        let checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
+        let preflight = preflight(
+            open_input()?,
+            &checkpoint,
+            settings,
+            Some((provider, context)),
+        )?;
+        preflight.log(settings);
+        return Ok(Summary::from_checkpoint(
+            &checkpoint,
+            preflight.rows,
+            &settings.results,
+            true,
+        ));
+    }
+    let journal = Journal::open(&settings.results, b',').map_err(RunError::Checkpoint)?;
+    let preflight = preflight(open_input()?, journal.checkpoint(), settings, None)?;
+    preflight.log(settings);
+    let runner = Runner {
+        settings,
+        provider,
+        context,
+        pacer: Pacer::new(
+            settings.rate,
+            settings.spacing,
+            context.clock.clone(),
+            context.seed,
+        ),
+        journal: Mutex::new(journal),
+        progress: Progress::new(preflight.rows, preflight.done, context.show_progress),
+    };
+    let stop = runner.send_all(open_input()?).await?;
+    let mut journal = runner.journal.into_inner().expect("journal mutex");
+    if stop.is_none() {
+        journal.compact(preflight.rows).map_err(RunError::Disk)?;
+    }
+    runner.progress.finish();
+    let summary = Summary::from_checkpoint(
+        journal.checkpoint(),
+        preflight.rows,
+        &settings.results,
+        false,
+    );
+    match stop {
+        Some(Stop::Shutdown) => {
+            tracing::warn!("stopped on request; rerun the same command to continue")
+        }
+        Some(Stop::Fatal(e)) => tracing::error!(
+            "the API refused the campaign (HTTP {} {}: {}); nothing more was sent. Fix the account or key, then rerun the same command",
+            e.http_status.map_or("-".into(), |s| s.to_string()),
+            e.code,
+            e.message
+        ),
+        Some(Stop::RetriesExhausted(e)) => tracing::error!(
+            "the API kept refusing for now ({}: {}) after {} attempts; the row is DEFERRED and the run stopped. Rerun later to continue",
+            e.code,
+            e.message,
+            settings.backoff.max_attempts
+        ),
+        None => {}
+    }
+    Ok(summary)
+}
+
+/// What the first pass over the input found, before anything is sent.
+#[derive(Debug, Default)]
+struct Preflight {
+    rows: u64,
+    valid: u64,
+    to_send: u64,
+    done: u64,
+    invalid: BTreeMap<&'static str, (u64, Vec<u64>)>,
+}
+
+impl Preflight {
+    fn log(&self, settings: &Settings) {
+        let invalid: u64 = self.invalid.values().map(|(n, _)| n).sum();
+        tracing::info!(
+            "{}: {} rows, {} valid, {} invalid; {} already done, {} to send",
+            settings.csv.display(),
+            self.rows,
+            self.valid,
+            invalid,
+            self.done,
+            self.to_send
+        );
+        for (code, (count, rows)) in &self.invalid {
+            let rows: Vec<String> = rows.iter().map(u64::to_string).collect();
+            tracing::warn!(
+                "{count} rows {code} (rows {}{})",
+                rows.join(", "),
+                if *count > rows.len() as u64 {
+                    ", ..."
+                } else {
+                    ""
+                }
+            );
+        }
+        let per_send = settings
+            .spacing
+            .mean()
+            .max(settings.rate.map_or(Duration::ZERO, |r| r.interval()));
+        let estimate =
+            per_send.saturating_mul(self.to_send.saturating_sub(1).min(u32::MAX as u64) as u32);
+        if self.to_send > 0 {
+            tracing::info!(
+                "estimated time at the configured pace: {}",
+                crate::progress::human(estimate)
+            );
+        }
+    }
+}
+
+/// Validates every row, checks the checkpoint belongs to this input, and counts the work.
+/// With `dry_run`, prints each body that would be sent.
+fn preflight(
+    input: CsvInput,
+    checkpoint: &Checkpoint,
+    settings: &Settings,
+    dry_run: Option<(&dyn Provider, &Context)>,
+) -> Result<Preflight, RunError> {
+    let mut found = Preflight::default();
+    for row in input {
+        let row = row?;
+        found.rows = row.index;
+        let prior = checkpoint.prior(row.index);
+        check_same_input(&row, prior, checkpoint, settings)?;
+        match &row.verdict {
+            Verdict::Send(message) => {
+                found.valid += 1;
+                if needs_send(prior, settings) {
+                    found.to_send += 1;
+                    if let Some((provider, context)) = dry_run {
+                        let body = provider.body(message, context.clock.wall());
+                        let line = json!({"row": row.index, "body": body});
+                        let mut out = context.out.lock().expect("output mutex");
+                        let _ = writeln!(out, "{line}");
+                    }
+                } else {
+                    found.done += 1;
+                }
+            }
+            Verdict::Invalid(error) | Verdict::Skip(error) => {
+                if let Verdict::Invalid(_) = row.verdict {
+                    let entry = found.invalid.entry(error.code.as_str()).or_default();
+                    entry.0 += 1;
+                    if entry.1.len() < 5 {
+                        entry.1.push(row.index);
+                    }
+                    if dry_run.is_some() {
+                        tracing::warn!(
+                            "row {}: INVALID {}: {error}",
+                            row.index,
+                            error.code.as_str()
+                        );
+                    }
+                }
+                found.done += 1;
+            }
+        }
+    }
+    if checkpoint.last_row() > found.rows {
+        return Err(RunError::Mismatch(format!(
+            "{} records row {} but {} has only {} rows: the results belong to another input. \
+             Use the CSV they were made from, or pass --results with a new path",
+            settings.results.display(),
+            checkpoint.last_row(),
+            settings.csv.display(),
+            found.rows
+        )));
+    }
+    Ok(found)
+}
+
+/// A row already handled must still be the same recipient, or a rerun would skip or resend
+/// the wrong people. INVALID rows were never sent, so a fixed row is simply re-validated.
+fn check_same_input(
+    row: &Row,
+    prior: Option<Prior>,
+    checkpoint: &Checkpoint,
+    settings: &Settings,
+) -> Result<(), RunError> {
+    let Some(prior) = prior.filter(|p| p.status != Status::Invalid) else {
+        return Ok(());
+    };
+    if prior.same_destination(&row.destination) {
+        return Ok(());
+    }
+    let recorded = checkpoint
+        .recorded_destination(row.index)
+        .unwrap_or_else(|| "another destination".into());
+    Err(RunError::Mismatch(format!(
+        "row {} of {} is now {}, but {} recorded {recorded} for it: the CSV changed since the last run. \
+         Nothing was sent. Restore the original CSV, or pass --results with a new path to start a separate campaign",
+        row.index,
+        settings.csv.display(),
+        row.destination,
+        settings.results.display()
+    )))
+}
+
+/// Whether a valid row still has to be sent, given its last recorded state.
+fn needs_send(prior: Option<Prior>, settings: &Settings) -> bool {
+    match prior.map(|p| p.status) {
+        None | Some(Status::Deferred | Status::Invalid) => true,
+        Some(Status::Uncertain | Status::Sending) => settings.resend_uncertain,
+        Some(Status::Queued | Status::Failed | Status::Skipped) => false,
+    }
+}
+
+struct Runner<'a> {
+    settings: &'a Settings,
+    provider: &'a dyn Provider,
+    context: &'a Context,
+    pacer: Pacer,
+    journal: Mutex<Journal>,
+    progress: Progress,
+}
+
+impl Runner<'_> {
+    /// The second pass: every row in order, until the end or a stop.
+    async fn send_all(&self, input: CsvInput) -> Result<Option<Stop>, RunError> {
+        for row in input {
+            let row = row?;
+            if self.context.shutdown.is_requested() {
+                return Ok(Some(Stop::Shutdown));
+            }
+            let prior = self
+                .journal
+                .lock()
+                .expect("journal mutex")
+                .checkpoint()
+                .prior(row.index);
+            if let Some(stop) = self.handle(&row, prior).await? {
+                return Ok(Some(stop));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn handle(&self, row: &Row, prior: Option<Prior>) -> Result<Option<Stop>, RunError> {
+        let status = prior.map(|p| p.status);
+        if status == Some(Status::Sending) && !self.settings.resend_uncertain {
+            let mut record = self.record(row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
+            record.error_code = "INTERRUPTED".into();
+            record.error =
+                "an earlier run was stopped while this send was in flight; it may have been \
+                delivered. Check before using --resend-uncertain"
+                    .into();
+            self.append(&record).map_err(RunError::Disk)?;
+            self.progress.row_done(Status::Uncertain);
+            return Ok(None);
+        }
+        match &row.verdict {
+            Verdict::Invalid(error) => self.record_refusal(row, Status::Invalid, error),
+            Verdict::Skip(error) => self.record_refusal(row, Status::Skipped, error),
+            Verdict::Send(_) if !needs_send(prior, self.settings) => Ok(None),
+            Verdict::Send(message) => {
+                self.send(row, message, prior.map_or(0, |p| p.attempts))
+                    .await
+            }
+        }
+    }
+
+    fn record_refusal(
+        &self,
+        row: &Row,
+        status: Status,
+        error: &RowError,
+    ) -> Result<Option<Stop>, RunError> {
+        let prior = self
+            .journal
+            .lock()
+            .expect("journal mutex")
+            .checkpoint()
+            .prior(row.index);
+        if prior.is_some_and(|p| p.status == status) {
+            return Ok(None);
+        }
+        let mut record = self.record(row, status, 0);
+        record.error_code = error.code.as_str().into();
+        record.error = error.to_string();
+        tracing::warn!(
+            "row {}: {status} {}: {error}",
+            row.index,
+            error.code.as_str()
+        );
+        self.append(&record).map_err(RunError::Disk)?;
+        self.progress.row_done(status);
+        Ok(None)
+    }
+
+    /// Sends one row with retries: every attempt waits its turn, records its intent, and
+    /// records a definite refusal as DEFERRED before waiting to retry.
+    async fn send(
+        &self,
+        row: &Row,
+        message: &Message,
+        prior_attempts: u32,
+    ) -> Result<Option<Stop>, RunError> {
+        let attempts = AtomicU32::new(prior_attempts);
+        let attempt = || self.attempt(row, message, &attempts);
+        let (clock, shutdown) = (self.context.clock.clone(), self.context.shutdown.clone());
+        let result = attempt
+            .retry(self.settings.backoff.policy())
+            .sleep(move |wait| {
+                let (clock, shutdown) = (clock.clone(), shutdown.clone());
+                async move {
+                    tokio::select! {
+                        _ = clock.sleep(wait) => {}
+                        _ = shutdown.requested() => {}
+                    }
+                }
+            })
+            .when(|e| matches!(e, AttemptError::Retry(_)))
+            .adjust(|e, backoff| match e {
+                // Retry-After replaces the backoff, but never revives exhausted attempts.
+                AttemptError::Retry(SendError {
+                    retry_after: Some(wait),
+                    ..
+                }) => backoff.map(|_| *wait),
+                _ => backoff,
+            })
+            .notify(|e, wait| {
+                if let AttemptError::Retry(e) = e {
+                    tracing::info!(
+                        "row {}: {} ({}), retrying in {}",
+                        row.index,
+                        e.code,
+                        e.message,
+                        crate::progress::human(wait)
+                    );
+                }
+            })
+            .await;
+        let attempts = attempts.load(Ordering::SeqCst);
+        let error = match result {
+            Ok((accepted, sent_at)) => {
+                self.record_accepted(row, accepted, attempts, sent_at)?;
+                return Ok(None);
+            }
+            Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
+            Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
+            Err(AttemptError::Retry(e)) => {
+                self.progress.row_done(Status::Deferred);
+                return Ok(Some(Stop::RetriesExhausted(e)));
+            }
+            Err(AttemptError::Final(e)) => e,
+        };
+        let status = match error.class {
+            ErrorClass::RowFatal => Status::Failed,
+            ErrorClass::Ambiguous => Status::Uncertain,
+            ErrorClass::CampaignFatal | ErrorClass::Retryable => Status::Deferred,
+        };
+        let mut record = self.record(row, status, attempts);
+        fill_error(&mut record, &error);
+        record.sent_at = self.context.clock.wall().to_string();
+        tracing::warn!(
+            "row {} {}: {status} HTTP {} {}: {}",
+            row.index,
+            row.destination,
+            record.http_status.map_or("-".into(), |s| s.to_string()),
+            error.code,
+            error.message
+        );
+        self.append(&record).map_err(RunError::Disk)?;
+        if error.class == ErrorClass::CampaignFatal {
+            return Ok(Some(Stop::Fatal(error)));
+        }
+        self.progress.row_done(status);
+        Ok(None)
+    }
+
+    async fn attempt(
+        &self,
+        row: &Row,
+        message: &Message,
+        attempts: &AtomicU32,
+    ) -> Result<(Accepted, String), AttemptError> {
+        tokio::select! {
+            biased;
+            _ = self.context.shutdown.requested() => return Err(AttemptError::Stopped),
+            _ = self.pacer.ready() => {}
+        }
+        let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = self.context.clock.wall();
+        let body = self.provider.body(message, now);
+        let mut intent = self.record(row, Status::Sending, attempt);
+        intent.sent_at = now.to_string();
+        self.append(&intent).map_err(AttemptError::Disk)?;
+        match self.provider.send(&body).await {
+            Ok(accepted) => Ok((accepted, intent.sent_at)),
+            Err(error) if error.class == ErrorClass::Retryable => {
+                if let Some(wait) = error.retry_after {
+                    self.pacer.hold(wait);
+                }
+                let mut deferred = intent;
+                deferred.status = Some(Status::Deferred);
+                fill_error(&mut deferred, &error);
+                self.append(&deferred).map_err(AttemptError::Disk)?;
+                Err(AttemptError::Retry(error))
+            }
+            Err(error) => Err(AttemptError::Final(error)),
+        }
+    }
+
+    fn record_accepted(
+        &self,
+        row: &Row,
+        accepted: Accepted,
+        attempts: u32,
+        sent_at: String,
+    ) -> Result<(), RunError> {
+        let mut record = self.record(row, Status::Queued, attempts);
+        record.http_status = Some(accepted.http_status);
+        record.message_id = accepted.message_id;
+        record.correlation_id = accepted.correlation_id.unwrap_or_default();
+        record.sent_at = sent_at;
+        tracing::info!(
+            "row {} {}: QUEUED {}",
+            row.index,
+            row.destination,
+            record.message_id
+        );
+        if let Err(e) = self.append(&record) {
+            // Never lost: the id goes to the log, and the intent already on disk makes the
+            // row UNCERTAIN (not resent) on the next run.
+            tracing::error!(
+                "row {} was accepted as {} but could not be recorded",
+                row.index,
+                record.message_id
+            );
+            return Err(RunError::Disk(e));
+        }
+        self.progress.row_done(Status::Queued);
+        Ok(())
+    }
+
+    fn record(&self, row: &Row, status: Status, attempts: u32) -> Record {
+        Record {
+            attempts,
+            raw_destination: row.raw_destination.clone(),
+            ..Record::new(row.index, &row.destination, status)
+        }
+    }
+
+    fn append(&self, record: &Record) -> Result<(), JournalError> {
+        self.journal
+            .lock()
+            .expect("journal mutex")
+            .append(std::slice::from_ref(record))
+    }
+}
+
+fn fill_error(record: &mut Record, error: &SendError) {
+    record.http_status = error.http_status;
+    record.error_code = error.code.clone();
+    record.error = error.message.clone();
+}

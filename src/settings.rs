@@ -1,0 +1,372 @@
+//! Campaign settings: the flags and the campaign file are one set of options (a flag
+//! overrides the file), validated once into [`Settings`] before anything is sent.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::input::{InputOptions, MessageDefaults, validate};
+use crate::pacing::{Backoff, Rate, Spacing, parse_duration};
+use crate::provider::http::Secret;
+use crate::provider::pilot_status::{Credential, DEFAULT_BASE_URL};
+use crate::sandbox::FaultSpec;
+
+/// Every campaign option, as a flag and as a key of the campaign TOML file (same names,
+/// kebab-case). All optional here: defaults are applied in [`Settings::resolve`], so a
+/// campaign file value is only overridden by a flag the user really passed.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CampaignOptions {
+    /// API base URL.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PILOT_STATUS_BASE_URL",
+        help_heading = "Target"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+
+    /// Send to the built-in sandbox (started in-process on a free loopback port); no key needed.
+    #[arg(long, help_heading = "Target")]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sandbox: bool,
+
+    /// Faults for the in-process sandbox, e.g. "429=0.1,drop=0.02" (see `campaign-sender sandbox --help`).
+    #[arg(
+        long,
+        value_name = "SPEC",
+        requires = "sandbox",
+        help_heading = "Target"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_faults: Option<String>,
+
+    /// Template id or name (template mode).
+    #[arg(long = "template", value_name = "ID", help_heading = "Message")]
+    #[serde(rename = "template", skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
+
+    /// Free-form text (text mode; Meta numbers: only inside the 24 h window).
+    #[arg(long, value_name = "TEXT", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+
+    /// Media URL or data: URI (direct-media mode, or a template's media).
+    #[arg(long, value_name = "URL", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<String>,
+
+    /// image, video, document or audio.
+    #[arg(long, value_name = "TYPE", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+
+    /// Caption for image, video or document (not audio).
+    #[arg(long, value_name = "TEXT", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+
+    /// Up to 3 buttons, as a JSON array.
+    #[arg(long, value_name = "JSON", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buttons: Option<String>,
+
+    /// Header object (with buttons), e.g. '{"type":"text","content":"Oferta"}'.
+    #[arg(long, value_name = "JSON", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+
+    /// Footer text, at most 60 characters (with buttons).
+    #[arg(long, value_name = "TEXT", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub footer: Option<String>,
+
+    /// Labels for the conversation, comma-separated.
+    #[arg(long, value_name = "a,b", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+
+    /// Let the API vary MARKETING template text (anti-spam).
+    #[arg(long, help_heading = "Message")]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ai_rewrite: bool,
+
+    /// Schedule delivery (RFC 3339, e.g. 2026-06-21T09:00:00-03:00).
+    #[arg(long, value_name = "TIME", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliver_at: Option<String>,
+
+    /// Delivery deadline: RFC 3339, or a span after each row's send such as 4h.
+    #[arg(long, value_name = "TIME|SPAN", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliver_until: Option<String>,
+
+    /// Column holding the phone number, when it is not destinationNumber, phone or to.
+    #[arg(long, value_name = "NAME", help_heading = "Input")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_column: Option<String>,
+
+    /// Quota: at most N sends per s, min or h [default: 30/min].
+    #[arg(long, value_name = "N/UNIT", help_heading = "Pace")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<String>,
+
+    /// Random pause between the starts of consecutive sends, MIN..MAX; 0 disables [default: 8s..25s].
+    #[arg(long, value_name = "MIN..MAX", help_heading = "Pace")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spacing: Option<String>,
+
+    /// Timeout of one request [default: 30s].
+    #[arg(long, value_name = "DURATION", help_heading = "Pace")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+
+    /// Attempts per row per run before it is left DEFERRED [default: 6].
+    #[arg(long, value_name = "N", help_heading = "Pace")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+
+    /// Exponential backoff between retries without Retry-After, MIN..MAX [default: 1s..60s].
+    #[arg(long, value_name = "MIN..MAX", help_heading = "Pace")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<String>,
+
+    /// Results CSV, also the checkpoint [default: <csv stem>.results.csv beside the CSV].
+    #[arg(long, value_name = "PATH", help_heading = "Results")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<PathBuf>,
+
+    /// Validate every row and print the request bodies; send nothing, change nothing.
+    #[arg(long, help_heading = "Results")]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+
+    /// Send UNCERTAIN rows again (only after checking they were not delivered).
+    #[arg(long, help_heading = "Results")]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub resend_uncertain: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// Where the sends go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The built-in sandbox, started in-process for this run.
+    Sandbox { faults: FaultSpec },
+    /// A real API.
+    Remote {
+        base_url: String,
+        credential: Credential,
+    },
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub csv: PathBuf,
+    pub results: PathBuf,
+    pub target: Target,
+    pub input: InputOptions,
+    pub rate: Option<Rate>,
+    pub spacing: Spacing,
+    pub backoff: Backoff,
+    pub timeout: Duration,
+    pub dry_run: bool,
+    pub resend_uncertain: bool,
+}
+
+/// The sandbox's key: a real key never needs to leave for a rehearsal.
+pub const SANDBOX_KEY: &str = "ps_sandbox";
+
+impl Settings {
+    /// Merges the campaign file under the flags and validates the result. `env` reads the
+    /// environment (injected for tests); keys come only from there, never from flags.
+    pub fn resolve(
+        csv: &Path,
+        campaign_file: Option<&Path>,
+        flags: &CampaignOptions,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, String> {
+        let options = merge(csv, campaign_file, flags)?;
+        let target = target(&options, env)?;
+        let defaults = MessageDefaults {
+            template_id: options.template_id.clone(),
+            text: options.text.clone(),
+            media: options.media.clone(),
+            media_type: options.media_type.clone(),
+            caption: options.caption.clone(),
+            buttons: options.buttons.clone(),
+            header: options.header.clone(),
+            footer: options.footer.clone(),
+            labels: options.labels.clone(),
+            ai_rewrite: options.ai_rewrite,
+            deliver_at: options.deliver_at.clone(),
+            deliver_until: options.deliver_until.clone(),
+        };
+        let modes = [&defaults.template_id, &defaults.text]
+            .into_iter()
+            .filter(|m| m.is_some())
+            .count()
+            + usize::from(defaults.media.is_some() && defaults.template_id.is_none());
+        if modes > 1 {
+            return Err(
+                "choose one mode: --template, --text or --media (a template may carry --media)"
+                    .into(),
+            );
+        }
+        let now = jiff::Timestamp::now();
+        validate::validate_defaults(&defaults, now).map_err(|e| format!("campaign setting {e}"))?;
+        Ok(Settings {
+            csv: csv.to_path_buf(),
+            results: options
+                .results
+                .clone()
+                .unwrap_or_else(|| default_results(csv)),
+            target,
+            input: InputOptions {
+                phone_column: options.phone_column.clone(),
+                defaults,
+                now,
+                default_country: None,
+                delimiter: None,
+                encoding: None,
+            },
+            rate: Some(flag(
+                "rate",
+                options.rate.as_deref().unwrap_or("30/min").parse(),
+            )?),
+            spacing: flag(
+                "spacing",
+                options.spacing.as_deref().unwrap_or("8s..25s").parse(),
+            )?,
+            backoff: backoff(&options)?,
+            timeout: flag(
+                "timeout",
+                parse_duration(options.timeout.as_deref().unwrap_or("30s")),
+            )?,
+            dry_run: options.dry_run,
+            resend_uncertain: options.resend_uncertain,
+        })
+    }
+}
+
+/// `<stem>.results.csv` beside the input.
+fn default_results(csv: &Path) -> PathBuf {
+    let stem = csv.file_stem().unwrap_or_default().to_string_lossy();
+    csv.with_file_name(format!("{stem}.results.csv"))
+}
+
+/// The campaign file: `--campaign FILE`, else `<csv stem>.toml` beside the CSV if present.
+fn campaign_file(csv: &Path, explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit.map(Path::to_path_buf).or_else(|| {
+        let beside = csv.with_extension("toml");
+        beside.is_file().then_some(beside)
+    })
+}
+
+/// The file's options overlaid by the flags the user passed.
+fn merge(
+    csv: &Path,
+    explicit: Option<&Path>,
+    flags: &CampaignOptions,
+) -> Result<CampaignOptions, String> {
+    let Some(path) = campaign_file(csv, explicit) else {
+        return Ok(flags.clone());
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read the campaign file {}: {e}", path.display()))?;
+    let from_file: CampaignOptions =
+        toml::from_str(&text).map_err(|e| format!("campaign file {}: {e}", path.display()))?;
+    tracing::info!("campaign settings from {}", path.display());
+    let results_from_file = flags.results.is_none();
+    let mut merged = serde_json::to_value(from_file).expect("options serialize");
+    let Value::Object(flags) = serde_json::to_value(flags).expect("options serialize") else {
+        unreachable!("options are a struct")
+    };
+    merged
+        .as_object_mut()
+        .expect("options are a struct")
+        .extend(flags);
+    let mut options: CampaignOptions = serde_json::from_value(merged)
+        .map_err(|e| format!("campaign file {}: {e}", path.display()))?;
+    // A relative results path written in the file is relative to the file, not to the shell.
+    if let Some(results) = options
+        .results
+        .as_mut()
+        .filter(|r| results_from_file && r.is_relative())
+    {
+        *results = path.parent().unwrap_or(Path::new(".")).join(&*results);
+    }
+    Ok(options)
+}
+
+fn target(
+    options: &CampaignOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Target, String> {
+    if options.sandbox {
+        let faults = match &options.sandbox_faults {
+            Some(spec) => spec.parse().map_err(|e| format!("--sandbox-faults: {e}"))?,
+            None => FaultSpec::default(),
+        };
+        return Ok(Target::Sandbox { faults });
+    }
+    let base_url = options
+        .base_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        return Err(format!(
+            "--base-url '{base_url}' must start with https:// (or http:// for a local server)"
+        ));
+    }
+    let read = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let credential = match (
+        read("PILOT_STATUS_API_KEY"),
+        read("PILOT_STATUS_API_KEY_ID"),
+    ) {
+        (Some(key), _) => Credential::Key(Secret::new(key)),
+        (None, Some(id)) => Credential::KeyId(Secret::new(id)),
+        (None, None) if options.dry_run => Credential::Key(Secret::new(SANDBOX_KEY.into())),
+        (None, None) => {
+            return Err("no API key: set PILOT_STATUS_API_KEY (sent as x-api-key) or PILOT_STATUS_API_KEY_ID \
+                 (sent as x-api-key-id) in the environment, e.g. `export PILOT_STATUS_API_KEY=ps_...`; \
+                 to rehearse without one, add --sandbox"
+                .into());
+        }
+    };
+    Ok(Target::Remote {
+        base_url,
+        credential,
+    })
+}
+
+/// Prefixes a value error with the flag it came from.
+fn flag<T>(name: &str, result: Result<T, String>) -> Result<T, String> {
+    result.map_err(|e| format!("--{name}: {e}"))
+}
+
+fn backoff(options: &CampaignOptions) -> Result<Backoff, String> {
+    let max_attempts = options.max_attempts.unwrap_or(6);
+    if max_attempts == 0 {
+        return Err("--max-attempts must be at least 1".into());
+    }
+    let range: Spacing = options
+        .backoff
+        .as_deref()
+        .unwrap_or("1s..60s")
+        .parse()
+        .map_err(|e| format!("--backoff: {e}"))?;
+    Ok(Backoff {
+        max_attempts,
+        min: range.min,
+        max: range.max,
+    })
+}

@@ -1,0 +1,188 @@
+//! Shared test rig: a real sandbox on loopback (in this test process, so its log can be
+//! read directly), a temp directory for CSVs and results, and the real binary.
+
+#![allow(dead_code)] // each test binary uses a different part of the rig
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use campaign_sender::sandbox::{LogEntry, Sandbox, SandboxConfig};
+
+/// The key the tests send; it must never appear in any output or file.
+pub const KEY: &str = "ps_test_SECRET_5a9f";
+
+pub struct Rig {
+    pub dir: tempfile::TempDir,
+    pub sandbox: Sandbox,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Rig {
+    /// A rig with a default sandbox (no faults, no server-side rate limit).
+    pub fn new() -> Rig {
+        Rig::with(SandboxConfig {
+            rate_limit_per_sec: None,
+            ..SandboxConfig::default()
+        })
+    }
+
+    /// A rig with faults in the form the `--faults` flag takes.
+    pub fn with_faults(spec: &str) -> Rig {
+        Rig::with(SandboxConfig {
+            rate_limit_per_sec: None,
+            faults: spec.parse().expect("a valid fault spec"),
+            ..SandboxConfig::default()
+        })
+    }
+
+    pub fn with(config: SandboxConfig) -> Rig {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sandbox = runtime
+            .block_on(Sandbox::start(config, 0))
+            .expect("sandbox starts");
+        Rig {
+            dir: tempfile::tempdir().unwrap(),
+            sandbox,
+            runtime,
+        }
+    }
+
+    /// Writes a file into the rig's directory.
+    pub fn file(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    /// The binary aimed at the sandbox, fast pace, key in the environment.
+    pub fn command(&self, csv: &Path) -> std::process::Command {
+        self.command_to(csv, &self.sandbox.base_url())
+    }
+
+    /// The same, aimed at another base URL.
+    pub fn command_to(&self, csv: &Path, base_url: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_campaign-sender"));
+        command
+            .arg(csv)
+            .args(["--base-url", base_url])
+            .args([
+                "--spacing",
+                "0",
+                "--rate",
+                "10000/s",
+                "--backoff",
+                "1ms..5ms",
+                "--timeout",
+                "2s",
+            ])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PILOT_STATUS_API_KEY", KEY)
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Runs a command to completion, asserting the key never shows in its output.
+    pub fn run(&self, command: &mut std::process::Command) -> Output {
+        let output = command.output().expect("the binary runs");
+        assert_no_key(&output);
+        output
+    }
+
+    /// Every request the sandbox saw.
+    pub fn log(&self) -> Vec<LogEntry> {
+        self.sandbox.log()
+    }
+
+    /// Only what the sandbox accepted (stored as messages).
+    pub fn accepted(&self) -> Vec<LogEntry> {
+        self.sandbox.accepted()
+    }
+
+    /// Runs a future on the rig's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+/// The exit code, with the output shown when an assertion on it fails.
+pub fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+/// stdout and stderr together, for messages.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn assert_no_key(output: &Output) {
+    assert!(
+        !text(output).contains(KEY),
+        "the API key leaked into the output:\n{}",
+        text(output)
+    );
+}
+
+/// The results file as rows of column -> value (the last line of each row wins, as a rerun reads it).
+pub fn results(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(!text.contains(KEY), "the API key leaked into the results");
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let mut by_row: Vec<HashMap<String, String>> = Vec::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        let line: HashMap<String, String> = headers
+            .iter()
+            .zip(record.iter())
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+            .collect();
+        match by_row.iter_mut().find(|r| r["row"] == line["row"]) {
+            Some(existing) => *existing = line,
+            None => by_row.push(line),
+        }
+    }
+    by_row.sort_by_key(|r| r["row"].parse::<u64>().unwrap());
+    by_row
+}
+
+/// How many lines (header excluded) the results file holds.
+pub fn result_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).unwrap().lines().count() - 1
+}
+
+/// A CSV of `n` template rows with distinct Brazilian mobile numbers.
+pub fn campaign_csv(n: usize) -> String {
+    let mut csv = String::from("phone,nome\n");
+    for i in 0..n {
+        csv.push_str(&format!("{},Cliente {i}\n", phone(i)));
+    }
+    csv
+}
+
+/// The i-th test phone number, in E.164.
+pub fn phone(i: usize) -> String {
+    format!("+55119{:08}", 10_000_000 + i)
+}
+
+/// How many times each destination was accepted by the sandbox.
+pub fn accepted_per_destination(entries: &[LogEntry]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for entry in entries.iter().filter(|e| e.accepted) {
+        *counts
+            .entry(entry.destination.clone().unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    counts
+}

@@ -1,0 +1,152 @@
+//! The results file is the checkpoint: reruns skip what is final, never resend what may have
+//! gone out, refuse a checkpoint that belongs to another input, and end compacted.
+
+mod common;
+
+use common::*;
+
+const HEADER: &str = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination\n";
+
+#[test]
+fn a_rerun_after_a_crash_skips_finished_rows_and_marks_the_in_flight_one_uncertain() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(4));
+    // What a kill -9 during row 2's request leaves: row 1 done, row 2's intent, a torn line.
+    let journal = format!(
+        "{HEADER}1,{p0},SENDING,,,,,,1,2026-01-01T00:00:00Z,{p0}\n1,{p0},QUEUED,msg_1,corr_1,202,,,1,2026-01-01T00:00:00Z,{p0}\n\
+         2,{p1},SENDING,,,,,,1,2026-01-01T00:00:01Z,{p1}\n3,{p2},SEND",
+        p0 = phone(0),
+        p1 = phone(1),
+        p2 = phone(2)
+    );
+    let results_path = rig.file("c.results.csv", &journal);
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let sent: Vec<String> = rig
+        .accepted()
+        .into_iter()
+        .filter_map(|e| e.destination)
+        .collect();
+    assert_eq!(
+        sent,
+        vec![phone(2), phone(3)],
+        "only rows never attempted are sent"
+    );
+    let rows = results(&results_path);
+    let statuses: Vec<&str> = rows.iter().map(|r| r["status"].as_str()).collect();
+    assert_eq!(statuses, ["QUEUED", "UNCERTAIN", "QUEUED", "QUEUED"]);
+    assert_eq!(rows[0]["messageId"], "msg_1");
+    assert_eq!(rows[1]["errorCode"], "INTERRUPTED");
+    assert_eq!(
+        result_lines(&results_path),
+        4,
+        "a completed run compacts to one line per row"
+    );
+    assert!(
+        text(&output).contains("--resend-uncertain"),
+        "the summary says how to resolve UNCERTAIN"
+    );
+
+    // Once the operator has checked row 2 was not delivered, they can resend it.
+    let output = rig.run(
+        rig.command(&path)
+            .args(["--template", "t", "--resend-uncertain"]),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let sent: Vec<String> = rig
+        .accepted()
+        .into_iter()
+        .filter_map(|e| e.destination)
+        .collect();
+    assert_eq!(sent, vec![phone(2), phone(3), phone(1)]);
+    assert_eq!(results(&results_path)[1]["status"], "QUEUED");
+}
+
+#[test]
+fn a_finished_campaign_reruns_without_sending_anything() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(3));
+    assert_eq!(
+        code(&rig.run(rig.command(&path).args(["--template", "t"]))),
+        0
+    );
+    let results_path = rig.dir.path().join("c.results.csv");
+    let before = std::fs::read_to_string(&results_path).unwrap();
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.log().len(), 3);
+    assert_eq!(std::fs::read_to_string(&results_path).unwrap(), before);
+}
+
+#[test]
+fn a_checkpoint_from_another_csv_is_refused_before_any_send() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(3));
+    assert_eq!(
+        code(&rig.run(rig.command(&path).args(["--template", "t"]))),
+        0
+    );
+    // Someone re-sorted the sheet: row 2 is now another person.
+    rig.file(
+        "c.csv",
+        &format!(
+            "phone,nome\n{},A\n{},B\n{},C\n",
+            phone(0),
+            phone(2),
+            phone(1)
+        ),
+    );
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(text(&output).contains("row 2"), "{}", text(&output));
+    assert_eq!(rig.log().len(), 3, "nothing was sent");
+
+    // A shorter file cannot be the same input either.
+    rig.file("c.csv", &campaign_csv(2));
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+}
+
+#[test]
+fn a_fixed_invalid_row_is_sent_on_the_rerun() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &format!("phone,nome\n{},A\n5511,B\n", phone(0)));
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(
+        results(&rig.dir.path().join("c.results.csv"))[1]["status"],
+        "INVALID"
+    );
+    rig.file(
+        "c.csv",
+        &format!("phone,nome\n{},A\n{},B\n", phone(0), phone(1)),
+    );
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.accepted().len(), 2);
+}
+
+#[test]
+fn dry_run_prints_bodies_and_touches_nothing() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &format!("phone,nome\n{},Ana\n123,Bia\n", phone(0)));
+    let mut command = rig.command(&path);
+    command
+        .env_remove("PILOT_STATUS_API_KEY")
+        .args(["--template", "boas_vindas", "--dry-run"]);
+    let output = rig.run(&mut command);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["row"], 1);
+    assert_eq!(first["body"]["variables"]["nome"], "Ana");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("row 2"),
+        "the invalid row is reported"
+    );
+    assert!(rig.log().is_empty(), "a dry run sends nothing");
+    assert!(
+        !rig.dir.path().join("c.results.csv").exists(),
+        "a dry run writes no results"
+    );
+}
