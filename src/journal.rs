@@ -142,7 +142,7 @@ impl Record {
             Cow::Owned(excel_safe(&one_line(&self.error)).into_owned()),
             Cow::Owned(self.attempts.to_string()),
             Cow::Borrowed(&self.sent_at),
-            excel_safe(&self.raw_destination),
+            destination_cell(&self.raw_destination),
         ]
     }
 }
