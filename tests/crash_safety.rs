@@ -1,0 +1,393 @@
+//! Never twice, never lost: the promise under kill -9 at random instants, a hostile fault
+//! mix, a campaign-fatal answer mid-run, overlapping runs, a full disk and signals. Every
+//! assertion is made from the sandbox's own log of what it accepted.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use campaign_sender::sandbox::LogEntry;
+use common::*;
+
+/// Checks the whole promise for a finished campaign of `rows` rows and returns the results.
+fn assert_never_twice_never_lost(
+    rig_logs: &[LogEntry],
+    results_path: &Path,
+    rows: usize,
+) -> Vec<HashMap<String, String>> {
+    let per_destination = accepted_per_destination(rig_logs);
+    let twice: Vec<_> = per_destination.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "accepted more than once: {twice:?}");
+    let results = results(results_path);
+    assert_eq!(results.len(), rows, "every row has a line");
+    assert_eq!(
+        result_lines(results_path),
+        rows,
+        "compacted to one line per row"
+    );
+    for entry in rig_logs.iter().filter(|e| e.accepted) {
+        let destination = entry.destination.clone().unwrap();
+        let row = results
+            .iter()
+            .find(|r| r["destination"] == destination)
+            .expect("accepted row is in the results");
+        let recorded = match row["status"].as_str() {
+            "QUEUED" => Some(&row["messageId"]) == entry.message_id.as_ref(),
+            "UNCERTAIN" => true,
+            _ => false,
+        };
+        assert!(
+            recorded,
+            "{destination} was accepted as {:?} but recorded as {row:?}",
+            entry.message_id
+        );
+    }
+    for row in &results {
+        assert!(
+            matches!(row["status"].as_str(), "QUEUED" | "UNCERTAIN" | "FAILED"),
+            "not final: {row:?}"
+        );
+    }
+    results
+}
+
+/// A tiny deterministic generator for kill instants (no test depends on the OS's entropy).
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *seed >> 33
+}
+
+#[test]
+fn kill_9_at_random_instants_never_sends_twice_nor_loses_an_accepted_send() {
+    let rig = Rig::with_faults("latency=4ms");
+    let rows = 36;
+    let path = rig.file("c.csv", &campaign_csv(rows));
+    let results_path = rig.dir.path().join("c.results.csv");
+    let mut seed = 7;
+    let mut kills = 0;
+    for _ in 0..12 {
+        let mut child = rig
+            .command(&path)
+            .args(["--template", "t", "--spacing", "1ms..3ms", "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5 + next(&mut seed) % 40));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    let mut final_code = 3;
+    for _ in 0..5 {
+        let output = rig.run(
+            rig.command(&path)
+                .args(["--template", "t", "--spacing", "0"]),
+        );
+        final_code = code(&output);
+        if final_code != 3 {
+            break;
+        }
+    }
+    assert!(matches!(final_code, 0 | 1), "the campaign never finished");
+    assert!(
+        kills >= 6,
+        "only {kills} kills landed; the test proves little"
+    );
+    let results = assert_never_twice_never_lost(&rig.log(), &results_path, rows);
+    let uncertain = results
+        .iter()
+        .filter(|r| r["status"] == "UNCERTAIN")
+        .count();
+    assert!(
+        uncertain <= kills,
+        "{uncertain} UNCERTAIN rows for {kills} kills"
+    );
+    assert!(results.iter().all(|r| r["status"] != "FAILED"));
+}
+
+#[test]
+fn under_a_fault_mix_every_fault_lands_in_its_documented_status() {
+    let rig = Rig::with_faults(
+        "429=0.1,503=0.1,500=0.06,drop=0.06,late=0.06,late-by=600ms,retry-after=0",
+    );
+    let rows = 50;
+    let path = rig.file("c.csv", &campaign_csv(rows));
+    let output = rig.run(rig.command(&path).args([
+        "--template",
+        "t",
+        "--timeout",
+        "250ms",
+        "--max-attempts",
+        "30",
+    ]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let log = rig.log();
+    let results = assert_never_twice_never_lost(&log, &rig.dir.path().join("c.results.csv"), rows);
+    let mut seen = HashMap::new();
+    for row in &results {
+        let requests: Vec<&LogEntry> = log
+            .iter()
+            .filter(|e| e.destination.as_deref() == Some(&row["destination"]))
+            .collect();
+        let last = requests.last().unwrap();
+        assert!(
+            requests[..requests.len() - 1]
+                .iter()
+                .all(|e| matches!(e.fault.as_deref(), Some("429" | "503"))),
+            "only 429/503 are retried: {requests:?}"
+        );
+        let expected = match last.fault.as_deref() {
+            None => "QUEUED",
+            Some("500" | "drop" | "late") => "UNCERTAIN",
+            Some(other) => panic!("a row ended on a {other}: {row:?}"),
+        };
+        assert_eq!(row["status"], expected, "{row:?} after {last:?}");
+        assert_eq!(row["attempts"], requests.len().to_string(), "{row:?}");
+        for entry in requests {
+            *seen
+                .entry(entry.fault.clone().unwrap_or_default())
+                .or_insert(0) += 1;
+        }
+    }
+    for fault in ["429", "503", "500", "drop", "late"] {
+        assert!(
+            seen.contains_key(fault),
+            "the mix produced no {fault}: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn billing_suspended_mid_run_stops_at_once_and_the_rerun_completes_without_duplicates() {
+    let suspended = Rig::with_faults("billing-suspended-after=5");
+    let path = suspended.file("c.csv", &campaign_csv(10));
+    let results_path = suspended.dir.path().join("c.results.csv");
+    let output = suspended.run(suspended.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(
+        text(&output).contains("BILLING_SUSPENDED"),
+        "{}",
+        text(&output)
+    );
+    let log = suspended.log();
+    assert_eq!(
+        log.iter().filter(|e| e.status == Some(422)).count(),
+        1,
+        "at most one request after the first 422"
+    );
+    assert_eq!(log.len(), 6);
+    let rows = results(&results_path);
+    assert!(
+        rows.iter().all(|r| r["status"] != "FAILED"),
+        "no row is FAILED for a campaign-fatal answer: {rows:?}"
+    );
+    assert_eq!(rows[5]["status"], "DEFERRED");
+
+    // The account is regularized: the same command, a healthy API.
+    let recovered = Rig::new();
+    let output = recovered.run(&mut recovered.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let mut both = suspended.log();
+    both.extend(recovered.log());
+    assert_never_twice_never_lost(&both, &results_path, 10);
+    assert_eq!(recovered.accepted().len(), 5);
+}
+
+fn spawn_slow(rig: &Rig, path: &Path) -> Child {
+    rig.command(path)
+        .args(["--template", "t", "--spacing", "60ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (a few ms at a time) until the sandbox has seen `n` requests.
+fn wait_for_requests(rig: &Rig, n: usize) {
+    let start = Instant::now();
+    while rig.log().len() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the sandbox never saw {n} requests"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_second_run_on_the_same_results_is_refused_and_nothing_is_sent_twice() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(8));
+    let first = spawn_slow(&rig, &path);
+    wait_for_requests(&rig, 1);
+    let second = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&second), 2, "{}", text(&second));
+    assert!(
+        text(&second).contains(&format!("pid {}", first.id())),
+        "names the holder: {}",
+        text(&second)
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(code(&first), 0, "{}", text(&first));
+    assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 8);
+}
+
+#[test]
+fn sigint_finishes_and_records_the_send_in_flight_then_exits_3() {
+    let rig = Rig::with_faults("latency=300ms");
+    let path = rig.file("c.csv", &campaign_csv(5));
+    let child = rig
+        .command(&path)
+        .args(["--template", "t"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_requests(&rig, 1);
+    signal(&child, "INT");
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(rig.log().len(), 1, "no new send starts after SIGINT");
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0]["status"], "QUEUED",
+        "the in-flight send was recorded: {rows:?}"
+    );
+
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 5);
+}
+
+#[test]
+fn sigterm_stops_like_sigint() {
+    let rig = Rig::with_faults("latency=200ms");
+    let path = rig.file("c.csv", &campaign_csv(5));
+    let child = rig
+        .command(&path)
+        .args(["--template", "t"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_requests(&rig, 1);
+    signal(&child, "TERM");
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(
+        results(&rig.dir.path().join("c.results.csv"))[0]["status"],
+        "QUEUED"
+    );
+}
+
+#[test]
+fn a_second_sigint_quits_at_once_and_the_row_in_flight_becomes_uncertain() {
+    let rig = Rig::with_faults("latency=1500ms");
+    let path = rig.file("c.csv", &campaign_csv(3));
+    let child = rig
+        .command(&path)
+        .args(["--template", "t", "--timeout", "5s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_requests(&rig, 1);
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(50));
+    signal(&child, "INT");
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "it waited for the answer"
+    );
+
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let rows = assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 3);
+    assert_eq!(rows[0]["status"], "UNCERTAIN", "{rows:?}");
+    assert_eq!(rig.log().len(), 3, "the interrupted row was not resent");
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_full_disk_stops_the_run_before_the_next_send() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(40));
+    let results_path = rig.dir.path().join("c.results.csv");
+    // The file size limit makes writes past 2 KiB fail (EFBIG), as a full disk would.
+    // SIGXFSZ is ignored so the write returns an error instead of killing the process.
+    let inner = rig.command(&path);
+    let mut command = Command::new("bash");
+    command
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2; exec \"$@\"")
+        .arg("bash")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .args(["--template", "t"])
+        .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    let output = rig.run(&mut command);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(
+        text(&output).contains("c.results.csv"),
+        "names the file: {}",
+        text(&output)
+    );
+    let accepted = rig.accepted();
+    assert!(
+        !accepted.is_empty() && accepted.len() < 40,
+        "{} accepted",
+        accepted.len()
+    );
+    let journal = std::fs::read_to_string(&results_path).unwrap();
+    for entry in &accepted {
+        assert!(
+            journal.contains(entry.destination.as_deref().unwrap()),
+            "{entry:?} was sent but not recorded"
+        );
+    }
+    let sent_after = rig.log().len() - accepted.len();
+    assert_eq!(sent_after, 0, "nothing was sent that was not accepted");
+
+    // With space again, the rerun finishes the campaign without duplicates.
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert!(matches!(code(&output), 0 | 1), "{}", text(&output));
+    assert_never_twice_never_lost(&rig.log(), &results_path, 40);
+}
+
+#[test]
+fn a_results_file_that_cannot_be_created_stops_before_any_send() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(2));
+    let output = rig.run(rig.command(&path).args([
+        "--template",
+        "t",
+        "--results",
+        "/nonexistent/dir/r.csv",
+    ]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("/nonexistent/dir"),
+        "{}",
+        text(&output)
+    );
+    assert!(rig.log().is_empty());
+}
