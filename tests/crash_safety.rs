@@ -193,7 +193,7 @@ fn billing_suspended_mid_run_stops_at_once_and_the_rerun_completes_without_dupli
 
     // The account is regularized: the same command, a healthy API.
     let recovered = Rig::new();
-    let output = recovered.run(&mut recovered.command(&path).args(["--template", "t"]));
+    let output = recovered.run(recovered.command(&path).args(["--template", "t"]));
     assert_eq!(code(&output), 0, "{}", text(&output));
     let mut both = suspended.log();
     both.extend(recovered.log());
