@@ -49,7 +49,7 @@ pub struct InputOptions {
     pub defaults: MessageDefaults,
     /// Injected clock: "deliverUntil already past" is judged against it.
     pub now: jiff::Timestamp,
-    /// `--default-country BR` (phase 2).
+    /// `--default-country BR`: the country of phone numbers written without a country code.
     pub default_country: Option<String>,
     /// `--delimiter`; `None` = detect (phase 2).
     pub delimiter: Option<u8>,
@@ -114,6 +114,8 @@ pub enum InputError {
         "no message to send: pass --template, --text or --media, or add a templateId/text/media column"
     )]
     NoMode,
+    #[error("--default-country '{given}' is not a country: use a two-letter ISO code such as BR")]
+    UnknownCountry { given: String },
     #[error("campaign setting {0}")]
     Defaults(RowError),
 }
@@ -138,6 +140,7 @@ pub struct CsvInput {
     defaults: Fields,
     ai_rewrite: bool,
     now: jiff::Timestamp,
+    phones: phone::Phones,
     /// Data rows read so far.
     index: u64,
     /// Set after a read error: the iterator then ends.
@@ -170,6 +173,7 @@ impl CsvInput {
     /// any row is sent.
     pub fn open(path: &Path, options: &InputOptions) -> Result<CsvInput, InputError> {
         let defaults = Fields::from_defaults(&options.defaults).map_err(InputError::Defaults)?;
+        let phones = phone::Phones::new(options.default_country.as_deref())?;
         let file = File::open(path).map_err(|source| InputError::Open {
             path: path.to_owned(),
             source,
@@ -218,6 +222,7 @@ impl CsvInput {
             defaults,
             ai_rewrite: options.defaults.ai_rewrite,
             now: options.now,
+            phones,
             index: 0,
             failed: false,
         })
@@ -303,7 +308,7 @@ impl CsvInput {
             return Err((None, e));
         }
         let (col, kind) = self.layout.destinations[slot];
-        let destination = match phone::parse_destination(kind, &self.columns[col], cell) {
+        let destination = match self.phones.destination(kind, &self.columns[col], cell) {
             Ok(d) => d,
             Err(e) => return Err((None, e)),
         };

@@ -310,3 +310,57 @@ fn set_up_problems_stop_at_open() {
     let missing = CsvInput::open(Path::new("/nonexistent/campaign.csv"), &o);
     assert!(matches!(missing, Err(InputError::Open { .. })));
 }
+
+#[test]
+fn phones_are_normalized_with_the_default_country_and_raw_is_kept() {
+    let mut o = options();
+    o.default_country = Some("BR".into());
+    let r = rows(
+        "phone,nome\n(11) 98888-7777,Ana\n5511966665555,Bia\n(11) 8888-777,Caio\n",
+        &o,
+    );
+    assert_eq!(
+        (r[0].raw_destination.as_str(), r[0].destination.as_str()),
+        ("(11) 98888-7777", "+5511988887777")
+    );
+    assert_eq!(
+        message(&r[0]).destination,
+        Destination::Phone("+5511988887777".into())
+    );
+    assert_eq!(r[1].destination, "+5511966665555");
+    assert_eq!(error(&r[2]).code, RowErrorCode::InvalidDestination);
+    assert_eq!(r[2].destination, "(11) 8888-777");
+    o.default_country = Some("Brasil".into());
+    assert!(matches!(
+        open_bytes(b"phone\n", &o),
+        Err(InputError::UnknownCountry { .. })
+    ));
+}
+
+/// Throughput guard for the per-row hot path; run with
+/// `cargo test --release --lib input::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "measures speed: meaningful in release mode only"]
+fn throughput() {
+    use std::fmt::Write as _;
+    let mut csv = String::from("phone,nome,cidade,pedido\n");
+    for i in 0..1_000_000u64 {
+        writeln!(
+            csv,
+            "(11) 9{:04}-{:04},Ana {i},São Paulo,{i}",
+            (i / 10_000) % 10_000,
+            i % 10_000
+        )
+        .unwrap();
+    }
+    let mut o = options();
+    o.default_country = Some("BR".into());
+    let (_d, input) = open_bytes(csv.as_bytes(), &o).unwrap();
+    let start = std::time::Instant::now();
+    let sent = input
+        .filter(|r| matches!(r.as_ref().unwrap().verdict, Verdict::Send(_)))
+        .count();
+    let rate = 1_000_000.0 / start.elapsed().as_secs_f64();
+    println!("{sent} rows sent, {rate:.0} rows/s");
+    assert_eq!(sent, 1_000_000);
+}
