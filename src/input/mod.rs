@@ -2,6 +2,7 @@
 //! [`Message`] or a reason it cannot be sent, so that nothing invalid ever reaches a provider
 //! and the person fixing the spreadsheet is told what to change.
 
+mod dialect;
 mod header;
 mod phone;
 pub mod validate;
@@ -51,7 +52,7 @@ pub struct InputOptions {
     pub now: jiff::Timestamp,
     /// `--default-country BR`: the country of phone numbers written without a country code.
     pub default_country: Option<String>,
-    /// `--delimiter`; `None` = detect (phase 2).
+    /// `--delimiter`; `None` = detect from the header line (`,` `;` tab `|`).
     pub delimiter: Option<u8>,
     /// `--encoding NAME`; `None` = UTF-8, falling back to Windows-1252 (phase 2).
     pub encoding: Option<String>,
@@ -174,16 +175,17 @@ impl CsvInput {
     pub fn open(path: &Path, options: &InputOptions) -> Result<CsvInput, InputError> {
         let defaults = Fields::from_defaults(&options.defaults).map_err(InputError::Defaults)?;
         let phones = phone::Phones::new(options.default_country.as_deref())?;
-        let file = File::open(path).map_err(|source| InputError::Open {
+        let open_error = |source| InputError::Open {
             path: path.to_owned(),
             source,
-        })?;
-        let source: Box<dyn Read + Send> = Box::new(file);
+        };
+        let file = File::open(path).map_err(open_error)?;
+        let dialect = dialect::Dialect::detect(file, options.delimiter).map_err(open_error)?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .delimiter(options.delimiter.unwrap_or(b','))
-            .from_reader(source);
+            .delimiter(dialect.delimiter)
+            .from_reader(dialect.reader);
         let mut record = ByteRecord::new();
         let read_error = |source| InputError::Read {
             path: path.to_owned(),

@@ -364,3 +364,30 @@ fn throughput() {
     println!("{sent} rows sent, {rate:.0} rows/s");
     assert_eq!(sent, 1_000_000);
 }
+
+#[test]
+fn excel_dialects_read_without_flags() {
+    // Brazilian Excel: semicolons, CRLF, a BOM, and a quoted multi-line cell.
+    let csv = "\u{feff}phone;nome;endereco\r\n+5511988887777;Ana;\"Rua A, 1\r\napto 2\"\r\n+5511977776666;Bia;Rua B\r\n";
+    let r = rows(csv, &options());
+    assert_eq!(r.len(), 2);
+    assert_eq!(message(&r[0]).variables["endereco"], "Rua A, 1\r\napto 2");
+    assert_eq!(
+        (r[1].index, r[1].destination.as_str()),
+        (2, "+5511977776666")
+    );
+    let (_d, input) = open_bytes(csv.as_bytes(), &options()).unwrap();
+    assert_eq!(
+        input.columns(),
+        ["phone", "nome", "endereco"],
+        "BOM stripped"
+    );
+
+    let r = rows("phone\tnome\n+5511988887777\tAna\n", &options());
+    assert_eq!(message(&r[0]).variables["nome"], "Ana");
+    // An explicit delimiter wins over detection.
+    let mut o = options();
+    o.delimiter = Some(b'|');
+    let r = rows("phone|nome;x\n+5511988887777|Ana;Bia\n", &o);
+    assert_eq!(message(&r[0]).variables["nome;x"], "Ana;Bia");
+}
