@@ -54,7 +54,7 @@ pub struct InputOptions {
     pub default_country: Option<String>,
     /// `--delimiter`; `None` = detect from the header line (`,` `;` tab `|`).
     pub delimiter: Option<u8>,
-    /// `--encoding NAME`; `None` = UTF-8, falling back to Windows-1252 (phase 2).
+    /// `--encoding NAME` (any WHATWG label); `None` = UTF-8, falling back to Windows-1252.
     pub encoding: Option<String>,
 }
 
@@ -67,6 +67,16 @@ pub enum InputError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read the start of the file: {0}: check the file is readable")]
+    Sample(std::io::Error),
+    #[error(
+        "--encoding '{given}' is not an encoding name: use e.g. utf-8, windows-1252 or iso-8859-1"
+    )]
+    UnknownEncoding { given: String },
+    #[error(
+        "the header line is not valid UTF-8: save the file as CSV UTF-8, or pass --encoding (e.g. windows-1252)"
+    )]
+    HeaderEncoding,
     #[error(
         "reading {path} failed after row {row}: {source}: check the file is complete and readable, then run again"
     )]
@@ -142,6 +152,8 @@ pub struct CsvInput {
     ai_rewrite: bool,
     now: jiff::Timestamp,
     phones: phone::Phones,
+    /// The file was decoded from another encoding (see [`dialect::Dialect::transcoded`]).
+    transcoded: bool,
     /// Data rows read so far.
     index: u64,
     /// Set after a read error: the iterator then ends.
@@ -180,7 +192,13 @@ impl CsvInput {
             source,
         };
         let file = File::open(path).map_err(open_error)?;
-        let dialect = dialect::Dialect::detect(file, options.delimiter).map_err(open_error)?;
+        let mut warnings = Vec::new();
+        let dialect = dialect::Dialect::detect(
+            file,
+            options.delimiter,
+            options.encoding.as_deref(),
+            &mut warnings,
+        )?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -197,11 +215,11 @@ impl CsvInput {
                 path: path.to_owned(),
             });
         }
-        let columns: Vec<String> = record
+        let columns = record
             .iter()
-            .map(|c| String::from_utf8_lossy(c).trim().to_owned())
-            .collect();
-        let mut warnings = Vec::new();
+            .map(|c| std::str::from_utf8(c).map(|c| c.trim().to_owned()))
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|_| InputError::HeaderEncoding)?;
         let layout = Layout::new(
             &columns,
             options.phone_column.as_deref(),
@@ -225,6 +243,7 @@ impl CsvInput {
             ai_rewrite: options.defaults.ai_rewrite,
             now: options.now,
             phones,
+            transcoded: dialect.transcoded,
             index: 0,
             failed: false,
         })
@@ -350,7 +369,7 @@ impl CsvInput {
         Ok(message)
     }
 
-    /// A row with bytes that are not UTF-8: reported, never passed on as mojibake.
+    /// A row with bytes its encoding cannot map: reported, never passed on as mojibake.
     fn encoding_error(&self, rec: &ByteRecord, field: usize) -> (String, RowError) {
         let raw = self
             .destination_cell(rec)
@@ -362,7 +381,7 @@ impl CsvInput {
             column,
             RowErrorCode::InvalidEncoding,
             format!(
-                "column {column} is not valid UTF-8: save the file as CSV UTF-8, or pass --encoding with the file's encoding (e.g. windows-1252)"
+                "column {column} has bytes that are not valid in the file's encoding: save the file as CSV UTF-8, or pass --encoding with its real encoding (e.g. windows-1252)"
             ),
         );
         (raw, e)
@@ -391,7 +410,16 @@ impl Iterator for CsvInput {
             }
         }
         self.index += 1;
-        let (raw_destination, destination, verdict) = match StringRecord::from_byte_record(rec) {
+        // Not UTF-8, or (after decoding) a U+FFFD standing for a byte the encoding lacks.
+        let text = match StringRecord::from_byte_record(rec) {
+            Ok(r) if self.transcoded => match r.iter().position(|f| f.contains('\u{FFFD}')) {
+                Some(field) => Err((field, r.into_byte_record())),
+                None => Ok(r),
+            },
+            Ok(r) => Ok(r),
+            Err(bad) => Err((bad.utf8_error().field(), bad.into_byte_record())),
+        };
+        let (raw_destination, destination, verdict) = match text {
             Ok(rec) => {
                 let (first, count) = self.destination_cell(rec.as_byte_record());
                 let raw = first.map_or("", |(_, c)| c).to_owned();
@@ -409,9 +437,7 @@ impl Iterator for CsvInput {
                     }
                 }
             }
-            Err(bad) => {
-                let field = bad.utf8_error().field();
-                let rec = bad.into_byte_record();
+            Err((field, rec)) => {
                 let (raw, e) = self.encoding_error(&rec, field);
                 self.record = rec;
                 (raw.clone(), raw, Verdict::Invalid(e))

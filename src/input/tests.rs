@@ -391,3 +391,77 @@ fn excel_dialects_read_without_flags() {
     let r = rows("phone|nome;x\n+5511988887777|Ana;Bia\n", &o);
     assert_eq!(message(&r[0]).variables["nome;x"], "Ana;Bia");
 }
+
+#[test]
+fn windows_1252_exports_decode_exactly() {
+    let (_d, input) = open_bytes(
+        b"phone;nome;cidade\n+5511988887777;Jos\xe9;S\xe3o Paulo\n",
+        &options(),
+    )
+    .unwrap();
+    assert_eq!(input.warnings().len(), 1);
+    assert!(
+        input.warnings()[0].contains("decoded as windows-1252"),
+        "{:?}",
+        input.warnings()
+    );
+    let r: Vec<Row> = input.map(Result::unwrap).collect();
+    let vars = &message(&r[0]).variables;
+    assert_eq!(vars["nome"], "José");
+    assert_eq!(vars["cidade"], "São Paulo");
+
+    // Named explicitly, with a Latin-1 header too.
+    let mut o = options();
+    o.encoding = Some("windows-1252".into());
+    let (_d, input) = open_bytes(b"phone,observa\xe7\xe3o\n+5511988887777,Jo\xe3o\n", &o).unwrap();
+    assert!(input.warnings().is_empty());
+    assert_eq!(input.columns(), ["phone", "observação"]);
+    let r: Vec<Row> = input.map(Result::unwrap).collect();
+    assert_eq!(message(&r[0]).variables["observação"], "João");
+}
+
+#[test]
+fn utf16_with_bom_decodes() {
+    let text = "phone\tnome\r\n+5511988887777\tJosé\r\n";
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let (_d, input) = open_bytes(&bytes, &options()).unwrap();
+    assert_eq!(input.columns(), ["phone", "nome"]);
+    let r: Vec<Row> = input.map(Result::unwrap).collect();
+    assert_eq!(message(&r[0]).variables["nome"], "José");
+}
+
+#[test]
+fn bytes_the_named_encoding_lacks_are_refused_not_replaced() {
+    let mut o = options();
+    o.encoding = Some("shift_jis".into());
+    let (_d, input) = open_bytes(
+        b"phone,nome\n+5511988887777,\xff\xff\n+5511977776666,Ana\n",
+        &o,
+    )
+    .unwrap();
+    let r: Vec<Row> = input.map(Result::unwrap).collect();
+    let e = error(&r[0]);
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("nome", RowErrorCode::InvalidEncoding)
+    );
+    assert_eq!(message(&r[1]).variables["nome"], "Ana");
+    o.encoding = Some("klingon".into());
+    assert!(matches!(
+        open_bytes(b"phone\n", &o),
+        Err(InputError::UnknownEncoding { .. })
+    ));
+}
+
+#[test]
+fn a_header_that_is_not_utf8_in_a_utf8_file_is_refused() {
+    // Mixed file: valid UTF-8 "é" in a row, an invalid byte in the header.
+    let e = open_bytes(
+        b"phone,cora\xe7ao\n+5511988887777,Jos\xc3\xa9\n",
+        &options(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, InputError::HeaderEncoding), "{e}");
+}
