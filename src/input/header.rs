@@ -92,6 +92,7 @@ impl Layout {
                         return Err(InputError::TwoPhoneColumns {
                             first: columns[first].clone(),
                             second: c.clone(),
+                            columns: found(),
                         });
                     }
                     phone = Some(i);
@@ -301,9 +302,10 @@ mod tests {
         );
         let e = layout("phone,to", None, &t).unwrap_err();
         assert!(
-            matches!(&e, InputError::TwoPhoneColumns { first, second } if first == "phone" && second == "to"),
+            matches!(&e, InputError::TwoPhoneColumns { first, second, .. } if first == "phone" && second == "to"),
             "{e}"
         );
+        assert!(e.to_string().contains("(columns: 'phone', 'to')"), "{e}");
         let e = layout("phone,nome,Nome", None, &t).unwrap_err();
         assert!(
             matches!(&e, InputError::DuplicateColumn { second, .. } if second == "Nome"),

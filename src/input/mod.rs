@@ -104,9 +104,13 @@ pub enum InputError {
         columns: String,
     },
     #[error(
-        "columns '{first}' and '{second}' are both phone destinations: delete or rename one, or pick one with --phone-column"
+        "columns '{first}' and '{second}' are both phone destinations (columns: {columns}): delete or rename one, or pick one with --phone-column"
     )]
-    TwoPhoneColumns { first: String, second: String },
+    TwoPhoneColumns {
+        first: String,
+        second: String,
+        columns: String,
+    },
     #[error("--phone-column '{name}' is not in the header (columns: {columns}){}", suggestion(closest.as_deref(), "--phone-column"))]
     PhoneColumnNotFound {
         name: String,
