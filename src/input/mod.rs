@@ -7,7 +7,10 @@ mod header;
 mod phone;
 pub mod validate;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -142,6 +145,15 @@ fn suggestion(closest: Option<&str>, flag: &str) -> String {
     })
 }
 
+/// A 64-bit digest of a normalized destination: duplicate and opt-out checks keep these
+/// instead of strings (16 bytes a row seen). SipHash with fixed keys; a collision among a
+/// million destinations has odds of about 1 in 30 million.
+fn fingerprint(destination: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    destination.hash(&mut h);
+    h.finish()
+}
+
 /// A streaming reader over the campaign CSV: constant memory whatever the file size.
 pub struct CsvInput {
     path: PathBuf,
@@ -160,6 +172,8 @@ pub struct CsvInput {
     transcoded: bool,
     /// Data rows read so far.
     index: u64,
+    /// Fingerprint of each destination sent to so far → the row that first used it.
+    seen: HashMap<u64, u64>,
     /// Set after a read error: the iterator then ends.
     failed: bool,
 }
@@ -249,6 +263,7 @@ impl CsvInput {
             phones,
             transcoded: dialect.transcoded,
             index: 0,
+            seen: HashMap::new(),
             failed: false,
         })
     }
@@ -286,14 +301,14 @@ impl CsvInput {
         (first, count)
     }
 
-    /// Judges one UTF-8 row: shape, destination, then send fields and variables. On
-    /// rejection, also returns the normalized destination when that part was valid.
+    /// Judges one UTF-8 row: shape, destination, then send fields and variables. Also
+    /// returns the destination's column and normalized form whenever that part was valid.
     fn judge(
         &self,
         rec: &StringRecord,
         first: Option<(usize, &str)>,
         count: usize,
-    ) -> Result<Message, (Option<String>, RowError)> {
+    ) -> (Option<(usize, String)>, Result<Message, RowError>) {
         if rec.len() != self.layout.width {
             let e = RowError::new(
                 "row",
@@ -304,7 +319,7 @@ impl CsvInput {
                     self.layout.width
                 ),
             );
-            return Err((None, e));
+            return (None, Err(e));
         }
         let names = |pick: &dyn Fn(usize) -> bool| -> String {
             self.layout
@@ -321,7 +336,7 @@ impl CsvInput {
                 RowErrorCode::MissingDestination,
                 format!("no destination: fill one of {}", names(&|_| true)),
             );
-            return Err((None, e));
+            return (None, Err(e));
         };
         if count > 1 {
             let filled = names(&|i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
@@ -330,14 +345,14 @@ impl CsvInput {
                 RowErrorCode::MultipleDestinations,
                 format!("{filled} are all filled: keep exactly one destination per row"),
             );
-            return Err((None, e));
+            return (None, Err(e));
         }
         let (col, kind) = self.layout.destinations[slot];
         let destination = match self.phones.destination(kind, &self.columns[col], cell) {
             Ok(d) => d,
-            Err(e) => return Err((None, e)),
+            Err(e) => return (None, Err(e)),
         };
-        let normalized = Some(destination.as_str().to_owned());
+        let valid = Some((col, destination.as_str().to_owned()));
         let cell = |f: Field| {
             self.layout.fields[f as usize]
                 .and_then(|i| rec.get(i))
@@ -349,7 +364,7 @@ impl CsvInput {
             .and_then(|f| f.resolve(self.now))
         {
             Ok(r) => r,
-            Err(e) => return Err((normalized, e)),
+            Err(e) => return (valid, Err(e)),
         };
         let mut variables = Map::new();
         if matches!(resolved.content, Content::Template { .. }) {
@@ -370,7 +385,29 @@ impl CsvInput {
             deliver_at: resolved.deliver_at,
             deliver_until: resolved.deliver_until,
         };
-        Ok(message)
+        (valid, Ok(message))
+    }
+
+    /// Checks a row's valid destination against the rest of the file: a destination already
+    /// sent to earlier in this file is refused, so nobody gets the campaign twice.
+    fn screen(&mut self, column: usize, destination: &str, verdict: Verdict) -> Verdict {
+        let Verdict::Send(_) = verdict else {
+            return verdict;
+        };
+        match self.seen.entry(fingerprint(destination)) {
+            Entry::Occupied(first) => Verdict::Invalid(RowError::new(
+                self.columns[column].as_str(),
+                RowErrorCode::DuplicateDestination,
+                format!(
+                    "same destination as row {}: delete this row (each destination gets the campaign once)",
+                    first.get()
+                ),
+            )),
+            Entry::Vacant(slot) => {
+                slot.insert(self.index);
+                verdict
+            }
+        }
     }
 
     /// A row with bytes its encoding cannot map: reported, never passed on as mojibake.
@@ -423,29 +460,27 @@ impl Iterator for CsvInput {
             Ok(r) => Ok(r),
             Err(bad) => Err((bad.utf8_error().field(), bad.into_byte_record())),
         };
-        let (raw_destination, destination, verdict) = match text {
+        let (raw_destination, valid, verdict) = match text {
             Ok(rec) => {
                 let (first, count) = self.destination_cell(rec.as_byte_record());
                 let raw = first.map_or("", |(_, c)| c).to_owned();
-                let judged = self.judge(&rec, first, count);
+                let (valid, outcome) = self.judge(&rec, first, count);
                 self.record = rec.into_byte_record();
-                match judged {
-                    Ok(m) => (
-                        raw,
-                        m.destination.as_str().to_owned(),
-                        Verdict::Send(Box::new(m)),
-                    ),
-                    Err((normalized, e)) => {
-                        let d = normalized.unwrap_or_else(|| raw.clone());
-                        (raw, d, Verdict::Invalid(e))
-                    }
-                }
+                let verdict = outcome.map_or_else(Verdict::Invalid, |m| Verdict::Send(Box::new(m)));
+                (raw, valid, verdict)
             }
             Err((field, rec)) => {
                 let (raw, e) = self.encoding_error(&rec, field);
                 self.record = rec;
-                (raw.clone(), raw, Verdict::Invalid(e))
+                (raw, None, Verdict::Invalid(e))
             }
+        };
+        let (destination, verdict) = match valid {
+            Some((column, d)) => {
+                let verdict = self.screen(column, &d, verdict);
+                (d, verdict)
+            }
+            None => (raw_destination.clone(), verdict),
         };
         Some(Ok(Row {
             index: self.index,

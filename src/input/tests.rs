@@ -465,3 +465,44 @@ fn a_header_that_is_not_utf8_in_a_utf8_file_is_refused() {
     .unwrap();
     assert!(matches!(e, InputError::HeaderEncoding), "{e}");
 }
+
+#[test]
+fn a_destination_repeated_after_normalization_is_a_duplicate() {
+    let mut o = options();
+    o.default_country = Some("BR".into());
+    let r = rows(
+        "phone,media,nome\n\
+         +5511988887777,,Ana\n\
+         11977776666,x.png,Bia\n\
+         (11) 98888-7777,,Ana de novo\n\
+         +55 11 97777-6666,,Bia\n\
+         5511988887777,,Ana 3\n\
+         (11) 97777-6666,,Bia 3\n",
+        &o,
+    );
+    assert!(matches!(r[0].verdict, Verdict::Send(_)));
+    assert_eq!(error(&r[1]).code, RowErrorCode::InvalidMedia);
+    let e = error(&r[2]);
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("phone", RowErrorCode::DuplicateDestination)
+    );
+    assert!(
+        e.message.starts_with("same destination as row 1"),
+        "{}",
+        e.message
+    );
+    assert_eq!(r[2].destination, "+5511988887777");
+    // Row 2 was invalid, so row 4 is the first send to that number.
+    assert!(matches!(r[3].verdict, Verdict::Send(_)));
+    assert!(
+        error(&r[4])
+            .message
+            .starts_with("same destination as row 1")
+    );
+    assert!(
+        error(&r[5])
+            .message
+            .starts_with("same destination as row 4")
+    );
+}
