@@ -5,6 +5,7 @@
 mod dialect;
 mod header;
 mod phone;
+mod suppress;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -13,12 +14,14 @@ use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use csv::{ByteRecord, StringRecord};
 use serde_json::{Map, Value};
 
 use crate::message::{Content, Message};
 use header::Layout;
+pub use suppress::{Suppression, load_suppression};
 use validate::{Field, Fields};
 pub use validate::{RowError, RowErrorCode, validate_defaults};
 
@@ -59,6 +62,8 @@ pub struct InputOptions {
     pub delimiter: Option<u8>,
     /// `--encoding NAME` (any WHATWG label); `None` = UTF-8, falling back to Windows-1252.
     pub encoding: Option<String>,
+    /// `--opt-out FILE...` loaded by [`load_suppression`]; shared, as it may be large.
+    pub suppression: Option<Arc<Suppression>>,
 }
 
 /// A set-up problem with the file as a whole: stops the run before any send (exit 2).
@@ -134,6 +139,16 @@ pub enum InputError {
     NoMode,
     #[error("--default-country '{given}' is not a country: use a two-letter ISO code such as BR")]
     UnknownCountry { given: String },
+    #[error("opt-out list {path}, line {line}: {reason}; fix or delete that line")]
+    SuppressionEntry {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error(
+        "opt-out list {path}: no phone column in its first line ({first_line}): name the column phone, or put one number per line"
+    )]
+    SuppressionColumn { path: PathBuf, first_line: String },
     #[error("campaign setting {0}")]
     Defaults(RowError),
 }
@@ -172,6 +187,7 @@ pub struct CsvInput {
     transcoded: bool,
     /// Data rows read so far.
     index: u64,
+    suppression: Option<Arc<Suppression>>,
     /// Fingerprint of each destination sent to so far → the row that first used it.
     seen: HashMap<u64, u64>,
     /// Set after a read error: the iterator then ends.
@@ -195,7 +211,7 @@ pub struct Row {
 pub enum Verdict {
     Send(Box<Message>),
     Invalid(RowError),
-    /// Not an error in the file: the row must not be sent (phase 2 opt-outs).
+    /// Not an error in the file: the row must not be sent (its destination opted out).
     Skip(RowError),
 }
 
@@ -263,6 +279,7 @@ impl CsvInput {
             phones,
             transcoded: dialect.transcoded,
             index: 0,
+            suppression: options.suppression.clone(),
             seen: HashMap::new(),
             failed: false,
         })
@@ -388,9 +405,21 @@ impl CsvInput {
         (valid, Ok(message))
     }
 
-    /// Checks a row's valid destination against the rest of the file: a destination already
-    /// sent to earlier in this file is refused, so nobody gets the campaign twice.
+    /// Checks a row's valid destination against the opt-out lists (skipped, even if the
+    /// row is otherwise invalid: it would never be sent) and against the rest of the file (a
+    /// destination already sent to earlier is refused, so nobody gets the campaign twice).
     fn screen(&mut self, column: usize, destination: &str, verdict: Verdict) -> Verdict {
+        if self
+            .suppression
+            .as_ref()
+            .is_some_and(|s| s.contains(destination))
+        {
+            return Verdict::Skip(RowError::new(
+                self.columns[column].as_str(),
+                RowErrorCode::OptedOut,
+                format!("{destination} is on the opt-out list: it is not sent"),
+            ));
+        }
         let Verdict::Send(_) = verdict else {
             return verdict;
         };

@@ -14,6 +14,7 @@ pub(super) fn options() -> InputOptions {
         default_country: None,
         delimiter: None,
         encoding: None,
+        suppression: None,
     }
 }
 
@@ -505,4 +506,29 @@ fn a_destination_repeated_after_normalization_is_a_duplicate() {
             .message
             .starts_with("same destination as row 4")
     );
+}
+
+#[test]
+fn opted_out_destinations_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("optout.txt");
+    std::fs::write(&list, "(11) 98888-7777\n").unwrap();
+    let mut o = options();
+    o.default_country = Some("BR".into());
+    o.suppression = Some(Arc::new(load_suppression(&[list], Some("BR")).unwrap()));
+    let r = rows(
+        "phone,media\n+55 11 98888-7777,\n11988887777,x.png\n+5511977776666,\n",
+        &o,
+    );
+    for row in &r[..2] {
+        let Verdict::Skip(e) = &row.verdict else {
+            panic!("row {} not skipped: {:?}", row.index, row.verdict)
+        };
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("phone", RowErrorCode::OptedOut)
+        );
+        assert_eq!(row.destination, "+5511988887777");
+    }
+    assert!(matches!(r[2].verdict, Verdict::Send(_)));
 }
