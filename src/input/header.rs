@@ -92,6 +92,7 @@ impl Layout {
                         return Err(InputError::TwoPhoneColumns {
                             first: columns[first].clone(),
                             second: c.clone(),
+                            columns: found(),
                         });
                     }
                     phone = Some(i);
@@ -169,20 +170,35 @@ const PHONE_WORDS: [&str; 9] = [
     "phone", "fone", "celular", "whats", "mobile", "cell", "numero", "número", "contato",
 ];
 
+/// A name lower-cased with spaces and punctuation dropped (`"Phone Number"` → `phonenumber`).
+fn normalized(name: &str) -> impl Iterator<Item = char> + '_ {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+}
+
+fn has_phone_word(name: &str) -> bool {
+    let n: String = normalized(name).collect();
+    PHONE_WORDS.iter().any(|w| n.contains(w))
+}
+
+/// Whether a column name says it holds phone numbers: a reserved phone name or a usual
+/// phone word (`Telefone`, `Celular`, `WhatsApp`), for lists whose columns we do not choose.
+pub(crate) fn is_phone_name(name: &str) -> bool {
+    DESTINATIONS
+        .iter()
+        .any(|&(d, k)| k == DestKind::Phone && d.eq_ignore_ascii_case(name))
+        || has_phone_word(name)
+}
+
 /// The column most likely meant as one of `targets`: one containing a usual phone word,
 /// else the nearest by edit distance (ignoring case, spaces and punctuation) if that is close.
 fn closest<'a>(columns: &'a [String], targets: &[&str]) -> Option<&'a str> {
-    let norm = |s: &str| -> Vec<char> {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
+    let norm = |s: &str| -> Vec<char> { normalized(s).collect() };
     let targets: Vec<Vec<char>> = targets.iter().map(|t| norm(t)).collect();
     let scored = columns.iter().map(|c| {
         let n = norm(c);
-        let s: String = n.iter().collect();
-        let word = PHONE_WORDS.iter().any(|w| s.contains(w));
+        let word = has_phone_word(c);
         let distance = targets
             .iter()
             .map(|t| levenshtein(&n, t))
@@ -301,9 +317,10 @@ mod tests {
         );
         let e = layout("phone,to", None, &t).unwrap_err();
         assert!(
-            matches!(&e, InputError::TwoPhoneColumns { first, second } if first == "phone" && second == "to"),
+            matches!(&e, InputError::TwoPhoneColumns { first, second, .. } if first == "phone" && second == "to"),
             "{e}"
         );
+        assert!(e.to_string().contains("(columns: 'phone', 'to')"), "{e}");
         let e = layout("phone,nome,Nome", None, &t).unwrap_err();
         assert!(
             matches!(&e, InputError::DuplicateColumn { second, .. } if second == "Nome"),
@@ -336,6 +353,23 @@ mod tests {
         );
         let (_, w) = layout("phone,nome,templateId", None, &text).unwrap();
         assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn phone_names() {
+        for yes in [
+            "to",
+            "Phone Number",
+            "Telefone",
+            "CELULAR",
+            "WhatsApp",
+            "Número",
+        ] {
+            assert!(is_phone_name(yes), "{yes}");
+        }
+        for no in ["nome", "email", "groupId", "total"] {
+            assert!(!is_phone_name(no), "{no}");
+        }
     }
 
     #[test]

@@ -2,19 +2,26 @@
 //! [`Message`] or a reason it cannot be sent, so that nothing invalid ever reaches a provider
 //! and the person fixing the spreadsheet is told what to change.
 
+mod dialect;
 mod header;
 mod phone;
+mod suppress;
 pub mod validate;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use csv::{ByteRecord, StringRecord};
 use serde_json::{Map, Value};
 
 use crate::message::{Content, Message};
 use header::Layout;
+pub use suppress::{Suppression, load_suppression};
 use validate::{Field, Fields};
 pub use validate::{RowError, RowErrorCode, validate_defaults};
 
@@ -49,12 +56,14 @@ pub struct InputOptions {
     pub defaults: MessageDefaults,
     /// Injected clock: "deliverUntil already past" is judged against it.
     pub now: jiff::Timestamp,
-    /// `--default-country BR` (phase 2).
+    /// `--default-country BR`: the country of phone numbers written without a country code.
     pub default_country: Option<String>,
-    /// `--delimiter`; `None` = detect (phase 2).
+    /// `--delimiter`; `None` = detect from the header line (`,` `;` tab `|`).
     pub delimiter: Option<u8>,
-    /// `--encoding NAME`; `None` = UTF-8, falling back to Windows-1252 (phase 2).
+    /// `--encoding NAME` (any WHATWG label); `None` = UTF-8, falling back to Windows-1252.
     pub encoding: Option<String>,
+    /// `--opt-out FILE...` loaded by [`load_suppression`]; shared, as it may be large.
+    pub suppression: Option<Arc<Suppression>>,
 }
 
 /// A set-up problem with the file as a whole: stops the run before any send (exit 2).
@@ -66,6 +75,16 @@ pub enum InputError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read the start of the file: {0}: check the file is readable")]
+    Sample(std::io::Error),
+    #[error(
+        "--encoding '{given}' is not an encoding name: use e.g. utf-8, windows-1252 or iso-8859-1"
+    )]
+    UnknownEncoding { given: String },
+    #[error(
+        "the header line is not valid UTF-8: save the file as CSV UTF-8, or pass --encoding (e.g. windows-1252)"
+    )]
+    HeaderEncoding,
     #[error(
         "reading {path} failed after row {row}: {source}: check the file is complete and readable, then run again"
     )]
@@ -93,9 +112,13 @@ pub enum InputError {
         columns: String,
     },
     #[error(
-        "columns '{first}' and '{second}' are both phone destinations: delete or rename one, or pick one with --phone-column"
+        "columns '{first}' and '{second}' are both phone destinations (columns: {columns}): delete or rename one, or pick one with --phone-column"
     )]
-    TwoPhoneColumns { first: String, second: String },
+    TwoPhoneColumns {
+        first: String,
+        second: String,
+        columns: String,
+    },
     #[error("--phone-column '{name}' is not in the header (columns: {columns}){}", suggestion(closest.as_deref(), "--phone-column"))]
     PhoneColumnNotFound {
         name: String,
@@ -114,6 +137,18 @@ pub enum InputError {
         "no message to send: pass --template, --text or --media, or add a templateId/text/media column"
     )]
     NoMode,
+    #[error("--default-country '{given}' is not a country: use a two-letter ISO code such as BR")]
+    UnknownCountry { given: String },
+    #[error("opt-out list {path}, line {line}: {reason}; fix or delete that line")]
+    SuppressionEntry {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error(
+        "opt-out list {path}: no phone column in its first line ({first_line}): name the column phone, or put one number per line"
+    )]
+    SuppressionColumn { path: PathBuf, first_line: String },
     #[error("campaign setting {0}")]
     Defaults(RowError),
 }
@@ -123,6 +158,15 @@ fn suggestion(closest: Option<&str>, flag: &str) -> String {
     closest.map_or_else(String::new, |c| {
         format!("; closest match: '{c}' (use {flag} '{c}')")
     })
+}
+
+/// A 64-bit digest of a normalized destination: duplicate and opt-out checks keep these
+/// instead of strings (16 bytes a row seen). SipHash with fixed keys; a collision among a
+/// million destinations has odds of about 1 in 30 million.
+fn fingerprint(destination: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    destination.hash(&mut h);
+    h.finish()
 }
 
 /// A streaming reader over the campaign CSV: constant memory whatever the file size.
@@ -138,8 +182,14 @@ pub struct CsvInput {
     defaults: Fields,
     ai_rewrite: bool,
     now: jiff::Timestamp,
+    phones: phone::Phones,
+    /// The file was decoded from another encoding (see [`dialect::Dialect::transcoded`]).
+    transcoded: bool,
     /// Data rows read so far.
     index: u64,
+    suppression: Option<Arc<Suppression>>,
+    /// Fingerprint of each destination sent to so far → the row that first used it.
+    seen: HashMap<u64, u64>,
     /// Set after a read error: the iterator then ends.
     failed: bool,
 }
@@ -161,7 +211,7 @@ pub struct Row {
 pub enum Verdict {
     Send(Box<Message>),
     Invalid(RowError),
-    /// Not an error in the file: the row must not be sent (phase 2 opt-outs).
+    /// Not an error in the file: the row must not be sent (its destination opted out).
     Skip(RowError),
 }
 
@@ -170,16 +220,24 @@ impl CsvInput {
     /// any row is sent.
     pub fn open(path: &Path, options: &InputOptions) -> Result<CsvInput, InputError> {
         let defaults = Fields::from_defaults(&options.defaults).map_err(InputError::Defaults)?;
-        let file = File::open(path).map_err(|source| InputError::Open {
+        let phones = phone::Phones::new(options.default_country.as_deref())?;
+        let open_error = |source| InputError::Open {
             path: path.to_owned(),
             source,
-        })?;
-        let source: Box<dyn Read + Send> = Box::new(file);
+        };
+        let file = File::open(path).map_err(open_error)?;
+        let mut warnings = Vec::new();
+        let dialect = dialect::Dialect::detect(
+            file,
+            options.delimiter,
+            options.encoding.as_deref(),
+            &mut warnings,
+        )?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .delimiter(options.delimiter.unwrap_or(b','))
-            .from_reader(source);
+            .delimiter(dialect.delimiter)
+            .from_reader(dialect.reader);
         let mut record = ByteRecord::new();
         let read_error = |source| InputError::Read {
             path: path.to_owned(),
@@ -191,11 +249,11 @@ impl CsvInput {
                 path: path.to_owned(),
             });
         }
-        let columns: Vec<String> = record
+        let columns = record
             .iter()
-            .map(|c| String::from_utf8_lossy(c).trim().to_owned())
-            .collect();
-        let mut warnings = Vec::new();
+            .map(|c| std::str::from_utf8(c).map(|c| c.trim().to_owned()))
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|_| InputError::HeaderEncoding)?;
         let layout = Layout::new(
             &columns,
             options.phone_column.as_deref(),
@@ -218,7 +276,11 @@ impl CsvInput {
             defaults,
             ai_rewrite: options.defaults.ai_rewrite,
             now: options.now,
+            phones,
+            transcoded: dialect.transcoded,
             index: 0,
+            suppression: options.suppression.clone(),
+            seen: HashMap::new(),
             failed: false,
         })
     }
@@ -256,14 +318,14 @@ impl CsvInput {
         (first, count)
     }
 
-    /// Judges one UTF-8 row: shape, destination, then send fields and variables. On
-    /// rejection, also returns the normalized destination when that part was valid.
+    /// Judges one UTF-8 row: shape, destination, then send fields and variables. Also
+    /// returns the destination's column and normalized form whenever that part was valid.
     fn judge(
         &self,
         rec: &StringRecord,
         first: Option<(usize, &str)>,
         count: usize,
-    ) -> Result<Message, (Option<String>, RowError)> {
+    ) -> (Option<(usize, String)>, Result<Message, RowError>) {
         if rec.len() != self.layout.width {
             let e = RowError::new(
                 "row",
@@ -274,7 +336,7 @@ impl CsvInput {
                     self.layout.width
                 ),
             );
-            return Err((None, e));
+            return (None, Err(e));
         }
         let names = |pick: &dyn Fn(usize) -> bool| -> String {
             self.layout
@@ -291,7 +353,7 @@ impl CsvInput {
                 RowErrorCode::MissingDestination,
                 format!("no destination: fill one of {}", names(&|_| true)),
             );
-            return Err((None, e));
+            return (None, Err(e));
         };
         if count > 1 {
             let filled = names(&|i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
@@ -300,14 +362,14 @@ impl CsvInput {
                 RowErrorCode::MultipleDestinations,
                 format!("{filled} are all filled: keep exactly one destination per row"),
             );
-            return Err((None, e));
+            return (None, Err(e));
         }
         let (col, kind) = self.layout.destinations[slot];
-        let destination = match phone::parse_destination(kind, &self.columns[col], cell) {
+        let destination = match self.phones.destination(kind, &self.columns[col], cell) {
             Ok(d) => d,
-            Err(e) => return Err((None, e)),
+            Err(e) => return (None, Err(e)),
         };
-        let normalized = Some(destination.as_str().to_owned());
+        let valid = Some((col, destination.as_str().to_owned()));
         let cell = |f: Field| {
             self.layout.fields[f as usize]
                 .and_then(|i| rec.get(i))
@@ -319,7 +381,7 @@ impl CsvInput {
             .and_then(|f| f.resolve(self.now))
         {
             Ok(r) => r,
-            Err(e) => return Err((normalized, e)),
+            Err(e) => return (valid, Err(e)),
         };
         let mut variables = Map::new();
         if matches!(resolved.content, Content::Template { .. }) {
@@ -340,10 +402,44 @@ impl CsvInput {
             deliver_at: resolved.deliver_at,
             deliver_until: resolved.deliver_until,
         };
-        Ok(message)
+        (valid, Ok(message))
     }
 
-    /// A row with bytes that are not UTF-8: reported, never passed on as mojibake.
+    /// Checks a row's valid destination against the opt-out lists (skipped, even if the
+    /// row is otherwise invalid: it would never be sent) and against the rest of the file (a
+    /// destination already sent to earlier is refused, so nobody gets the campaign twice).
+    fn screen(&mut self, column: usize, destination: &str, verdict: Verdict) -> Verdict {
+        if self
+            .suppression
+            .as_ref()
+            .is_some_and(|s| s.contains(destination))
+        {
+            return Verdict::Skip(RowError::new(
+                self.columns[column].as_str(),
+                RowErrorCode::OptedOut,
+                format!("{destination} is on the opt-out list: it is not sent"),
+            ));
+        }
+        let Verdict::Send(_) = verdict else {
+            return verdict;
+        };
+        match self.seen.entry(fingerprint(destination)) {
+            Entry::Occupied(first) => Verdict::Invalid(RowError::new(
+                self.columns[column].as_str(),
+                RowErrorCode::DuplicateDestination,
+                format!(
+                    "same destination as row {}: delete this row (each destination gets the campaign once)",
+                    first.get()
+                ),
+            )),
+            Entry::Vacant(slot) => {
+                slot.insert(self.index);
+                verdict
+            }
+        }
+    }
+
+    /// A row with bytes its encoding cannot map: reported, never passed on as mojibake.
     fn encoding_error(&self, rec: &ByteRecord, field: usize) -> (String, RowError) {
         let raw = self
             .destination_cell(rec)
@@ -355,7 +451,7 @@ impl CsvInput {
             column,
             RowErrorCode::InvalidEncoding,
             format!(
-                "column {column} is not valid UTF-8: save the file as CSV UTF-8, or pass --encoding with the file's encoding (e.g. windows-1252)"
+                "column {column} has bytes that are not valid in the file's encoding: save the file as CSV UTF-8, or pass --encoding with its real encoding (e.g. windows-1252)"
             ),
         );
         (raw, e)
@@ -384,31 +480,36 @@ impl Iterator for CsvInput {
             }
         }
         self.index += 1;
-        let (raw_destination, destination, verdict) = match StringRecord::from_byte_record(rec) {
+        // Not UTF-8, or (after decoding) a U+FFFD standing for a byte the encoding lacks.
+        let text = match StringRecord::from_byte_record(rec) {
+            Ok(r) if self.transcoded => match r.iter().position(|f| f.contains('\u{FFFD}')) {
+                Some(field) => Err((field, r.into_byte_record())),
+                None => Ok(r),
+            },
+            Ok(r) => Ok(r),
+            Err(bad) => Err((bad.utf8_error().field(), bad.into_byte_record())),
+        };
+        let (raw_destination, valid, verdict) = match text {
             Ok(rec) => {
                 let (first, count) = self.destination_cell(rec.as_byte_record());
                 let raw = first.map_or("", |(_, c)| c).to_owned();
-                let judged = self.judge(&rec, first, count);
+                let (valid, outcome) = self.judge(&rec, first, count);
                 self.record = rec.into_byte_record();
-                match judged {
-                    Ok(m) => (
-                        raw,
-                        m.destination.as_str().to_owned(),
-                        Verdict::Send(Box::new(m)),
-                    ),
-                    Err((normalized, e)) => {
-                        let d = normalized.unwrap_or_else(|| raw.clone());
-                        (raw, d, Verdict::Invalid(e))
-                    }
-                }
+                let verdict = outcome.map_or_else(Verdict::Invalid, |m| Verdict::Send(Box::new(m)));
+                (raw, valid, verdict)
             }
-            Err(bad) => {
-                let field = bad.utf8_error().field();
-                let rec = bad.into_byte_record();
+            Err((field, rec)) => {
                 let (raw, e) = self.encoding_error(&rec, field);
                 self.record = rec;
-                (raw.clone(), raw, Verdict::Invalid(e))
+                (raw, None, Verdict::Invalid(e))
             }
+        };
+        let (destination, verdict) = match valid {
+            Some((column, d)) => {
+                let verdict = self.screen(column, &d, verdict);
+                (d, verdict)
+            }
+            None => (raw_destination.clone(), verdict),
         };
         Some(Ok(Row {
             index: self.index,

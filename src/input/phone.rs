@@ -1,5 +1,8 @@
-//! Destination cells: phone numbers (E.164 or BSUID), group and channel ids.
+//! Destination cells: phone numbers (normalized to E.164, or a BSUID), group and channel ids.
 
+use phonenumber::country;
+
+use super::InputError;
 use super::validate::{RowError, RowErrorCode};
 use crate::message::Destination;
 
@@ -22,31 +25,112 @@ pub(crate) fn is_bsuid(s: &str) -> bool {
         && b[3..].iter().all(u8::is_ascii_digit)
 }
 
-/// E.164 as the API wants it: `+` then 8 to 15 digits.
-fn is_e164(s: &str) -> bool {
-    s.strip_prefix('+')
-        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+/// Turns phone cells as spreadsheets hold them (`(11) 98888-7777`, `5511988887777`,
+/// `+55 11 98888-7777`) into E.164, refusing numbers that are not valid for their country.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Phones {
+    /// `--default-country`: the country of numbers written without a country code.
+    region: Option<country::Id>,
 }
 
-/// Checks one non-empty, trimmed destination cell from column `column`.
-pub(crate) fn parse_destination(
-    kind: DestKind,
-    column: &str,
-    raw: &str,
-) -> Result<Destination, RowError> {
-    let invalid = |why: String| RowError::new(column, RowErrorCode::InvalidDestination, why);
-    match kind {
-        DestKind::Phone if is_e164(raw) || is_bsuid(raw) => Ok(Destination::Phone(raw.to_owned())),
-        DestKind::Phone => Err(invalid(format!(
-            "'{raw}' is not a phone number in E.164 form: write it with + and the country code, like +5511988887777 (or a BSUID such as BR.13491208655302741918)"
-        ))),
-        DestKind::Group => jid(raw, "@g.us", "123456789-987654321@g.us")
-            .map(Destination::Group)
-            .map_err(invalid),
-        DestKind::Newsletter => jid(raw, "@newsletter", "120363000000000000@newsletter")
-            .map(Destination::Newsletter)
-            .map_err(invalid),
+impl Phones {
+    /// `default_country` is a two-letter ISO code such as `BR` (any case).
+    pub(crate) fn new(default_country: Option<&str>) -> Result<Phones, InputError> {
+        let region = default_country
+            .map(|c| {
+                c.trim()
+                    .to_ascii_uppercase()
+                    .parse::<country::Id>()
+                    .map_err(|_| InputError::UnknownCountry {
+                        given: c.to_owned(),
+                    })
+            })
+            .transpose()?;
+        Ok(Phones { region })
     }
+
+    /// The E.164 form of a phone cell (or the BSUID as is), else why it is not a number.
+    ///
+    /// Digits without `+` are read in the default country first; if that is not a valid
+    /// number they are retried as an international number, because exports often drop the
+    /// `+` but keep the country code (`5511966665555`). Letters are refused rather than
+    /// read as a vanity number.
+    pub(crate) fn normalize(&self, raw: &str) -> Result<String, String> {
+        if is_bsuid(raw) {
+            return Ok(raw.to_owned());
+        }
+        let example = "+5511988887777";
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b" +-().".contains(&b))
+        {
+            return Err(format!(
+                "'{raw}' is not a phone number: use digits only, with + and the country code, like {example}"
+            ));
+        }
+        let international = raw.starts_with('+');
+        let region = match (international, self.region) {
+            (true, _) => None,
+            (false, Some(r)) => Some(r),
+            (false, None) => {
+                return Err(format!(
+                    "'{raw}' has no country code: write it like {example}, or pass --default-country (e.g. BR)"
+                ));
+            }
+        };
+        // Handing the parser bare digits skips its free-text scanning, the slow part.
+        let digits: String = raw
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect();
+        let first = phonenumber::parse(region, &digits);
+        if let Ok(n) = &first
+            && n.is_valid()
+        {
+            return Ok(e164(n));
+        }
+        if !international
+            && let Ok(n) = phonenumber::parse(None, format!("+{digits}"))
+            && n.is_valid()
+        {
+            return Ok(e164(&n));
+        }
+        Err(match first {
+            Err(e) => format!("'{raw}' is not a phone number ({e}): write it like {example}"),
+            Ok(n) => {
+                let country = n.country().id().map_or_else(
+                    || format!("+{}", n.code().value()),
+                    |id| id.as_ref().to_owned(),
+                );
+                format!(
+                    "'{raw}' is not a valid {country} number (wrong length or area code): check the digits, e.g. {example}"
+                )
+            }
+        })
+    }
+
+    /// Checks one non-empty, trimmed destination cell from column `column`.
+    pub(crate) fn destination(
+        &self,
+        kind: DestKind,
+        column: &str,
+        raw: &str,
+    ) -> Result<Destination, RowError> {
+        let invalid = |why: String| RowError::new(column, RowErrorCode::InvalidDestination, why);
+        match kind {
+            DestKind::Phone => self.normalize(raw).map(Destination::Phone).map_err(invalid),
+            DestKind::Group => jid(raw, "@g.us", "123456789-987654321@g.us")
+                .map(Destination::Group)
+                .map_err(invalid),
+            DestKind::Newsletter => jid(raw, "@newsletter", "120363000000000000@newsletter")
+                .map(Destination::Newsletter)
+                .map_err(invalid),
+        }
+    }
+}
+
+fn e164(n: &phonenumber::PhoneNumber) -> String {
+    n.format().mode(phonenumber::Mode::E164).to_string()
 }
 
 /// A WhatsApp JID: a non-empty id without spaces followed by `suffix`.
@@ -65,50 +149,70 @@ fn jid(raw: &str, suffix: &str, example: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    fn br() -> Phones {
+        Phones::new(Some("br")).unwrap()
+    }
+
     #[test]
-    fn phones_in_e164_or_bsuid_pass() {
-        for ok in [
-            "+5511988887777",
-            "+12025550123",
-            "+12345678",
-            "BR.13491208655302741918",
+    fn spreadsheet_numbers_become_e164_with_a_default_country() {
+        for (raw, want) in [
+            ("(11) 98888-7777", "+5511988887777"),
+            ("11988887777", "+5511988887777"),
+            ("+55 11 97777-6666", "+5511977776666"),
+            ("5511966665555", "+5511966665555"),
+            ("+1 (202) 555-0123", "+12025550123"),
+            ("BR.13491208655302741918", "BR.13491208655302741918"),
         ] {
-            assert_eq!(
-                parse_destination(DestKind::Phone, "phone", ok),
-                Ok(Destination::Phone(ok.into()))
-            );
+            assert_eq!(br().normalize(raw).as_deref(), Ok(want), "{raw}");
         }
-        for bad in [
-            "5511988887777",
-            "+1234567",
-            "+1234567890123456",
-            "+55 11 98888",
-            "br.123",
-            "BR.",
-            "BR.12a",
+    }
+
+    #[test]
+    fn numbers_not_valid_for_their_country_are_refused_with_the_reason() {
+        for (raw, why) in [
+            ("(11) 8888-777", "not a valid BR number"),
+            ("+55 11 1234", "not a valid BR number"),
+            ("0800 FLORES", "not a phone number"),
+            ("12", "not a valid BR number"),
+            ("(-)", "not a phone number"),
         ] {
-            let e = parse_destination(DestKind::Phone, "phone", bad).unwrap_err();
+            let e = br()
+                .destination(DestKind::Phone, "celular", raw)
+                .unwrap_err();
             assert_eq!(
                 (e.field.as_str(), e.code),
-                ("phone", RowErrorCode::InvalidDestination),
-                "{bad}"
+                ("celular", RowErrorCode::InvalidDestination),
+                "{raw}"
             );
-            assert!(
-                e.message.contains("+5511988887777"),
-                "shows the expected form: {}",
-                e.message
-            );
+            assert!(e.message.contains(why), "{raw}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn without_a_default_country_only_international_numbers_pass() {
+        let p = Phones::new(None).unwrap();
+        assert_eq!(
+            p.normalize("+55 (11) 98888-7777").as_deref(),
+            Ok("+5511988887777")
+        );
+        for raw in ["11988887777", "5511988887777"] {
+            let e = p.normalize(raw).unwrap_err();
+            assert!(e.contains("--default-country"), "{e}");
+        }
+        assert!(matches!(
+            Phones::new(Some("Brasil")),
+            Err(InputError::UnknownCountry { .. })
+        ));
     }
 
     #[test]
     fn groups_and_newsletters_need_their_suffix() {
         assert_eq!(
-            parse_destination(DestKind::Group, "groupId", "1-2@g.us"),
+            br().destination(DestKind::Group, "groupId", "1-2@g.us"),
             Ok(Destination::Group("1-2@g.us".into()))
         );
         assert_eq!(
-            parse_destination(DestKind::Newsletter, "newsletterId", "1203@newsletter"),
+            br().destination(DestKind::Newsletter, "newsletterId", "1203@newsletter"),
             Ok(Destination::Newsletter("1203@newsletter".into()))
         );
         for (kind, bad) in [
@@ -118,7 +222,7 @@ mod tests {
             (DestKind::Newsletter, "a b@newsletter"),
         ] {
             assert_eq!(
-                parse_destination(kind, "c", bad).unwrap_err().code,
+                br().destination(kind, "c", bad).unwrap_err().code,
                 RowErrorCode::InvalidDestination,
                 "{bad}"
             );

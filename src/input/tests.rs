@@ -14,6 +14,7 @@ pub(super) fn options() -> InputOptions {
         default_country: None,
         delimiter: None,
         encoding: None,
+        suppression: None,
     }
 }
 
@@ -309,4 +310,225 @@ fn set_up_problems_stop_at_open() {
     ));
     let missing = CsvInput::open(Path::new("/nonexistent/campaign.csv"), &o);
     assert!(matches!(missing, Err(InputError::Open { .. })));
+}
+
+#[test]
+fn phones_are_normalized_with_the_default_country_and_raw_is_kept() {
+    let mut o = options();
+    o.default_country = Some("BR".into());
+    let r = rows(
+        "phone,nome\n(11) 98888-7777,Ana\n5511966665555,Bia\n(11) 8888-777,Caio\n",
+        &o,
+    );
+    assert_eq!(
+        (r[0].raw_destination.as_str(), r[0].destination.as_str()),
+        ("(11) 98888-7777", "+5511988887777")
+    );
+    assert_eq!(
+        message(&r[0]).destination,
+        Destination::Phone("+5511988887777".into())
+    );
+    assert_eq!(r[1].destination, "+5511966665555");
+    assert_eq!(error(&r[2]).code, RowErrorCode::InvalidDestination);
+    assert_eq!(r[2].destination, "(11) 8888-777");
+    o.default_country = Some("Brasil".into());
+    assert!(matches!(
+        open_bytes(b"phone\n", &o),
+        Err(InputError::UnknownCountry { .. })
+    ));
+}
+
+/// Throughput guard for the per-row hot path; run with
+/// `cargo test --release --lib input::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "measures speed: meaningful in release mode only"]
+fn throughput() {
+    use std::fmt::Write as _;
+    let mut csv = String::from("phone,nome,cidade,pedido\n");
+    for i in 0..1_000_000u64 {
+        writeln!(
+            csv,
+            "(11) 9{:04}-{:04},Ana {i},São Paulo,{i}",
+            (i / 10_000) % 10_000,
+            i % 10_000
+        )
+        .unwrap();
+    }
+    let mut o = options();
+    o.default_country = Some("BR".into());
+    let (_d, input) = open_bytes(csv.as_bytes(), &o).unwrap();
+    let start = std::time::Instant::now();
+    let sent = input
+        .filter(|r| matches!(r.as_ref().unwrap().verdict, Verdict::Send(_)))
+        .count();
+    let rate = 1_000_000.0 / start.elapsed().as_secs_f64();
+    println!("{sent} rows sent, {rate:.0} rows/s");
+    assert_eq!(sent, 1_000_000);
+}
+
+#[test]
+fn excel_dialects_read_without_flags() {
+    // Brazilian Excel: semicolons, CRLF, a BOM, and a quoted multi-line cell.
+    let csv = "\u{feff}phone;nome;endereco\r\n+5511988887777;Ana;\"Rua A, 1\r\napto 2\"\r\n+5511977776666;Bia;Rua B\r\n";
+    let r = rows(csv, &options());
+    assert_eq!(r.len(), 2);
+    assert_eq!(message(&r[0]).variables["endereco"], "Rua A, 1\r\napto 2");
+    assert_eq!(
+        (r[1].index, r[1].destination.as_str()),
+        (2, "+5511977776666")
+    );
+    let (_d, input) = open_bytes(csv.as_bytes(), &options()).unwrap();
+    assert_eq!(
+        input.columns(),
+        ["phone", "nome", "endereco"],
+        "BOM stripped"
+    );
+
+    let r = rows("phone\tnome\n+5511988887777\tAna\n", &options());
+    assert_eq!(message(&r[0]).variables["nome"], "Ana");
+    // An explicit delimiter wins over detection.
+    let mut o = options();
+    o.delimiter = Some(b'|');
+    let r = rows("phone|nome;x\n+5511988887777|Ana;Bia\n", &o);
+    assert_eq!(message(&r[0]).variables["nome;x"], "Ana;Bia");
+}
+
+#[test]
+fn windows_1252_exports_decode_exactly() {
+    let (_d, input) = open_bytes(
+        b"phone;nome;cidade\n+5511988887777;Jos\xe9;S\xe3o Paulo\n",
+        &options(),
+    )
+    .unwrap();
+    assert_eq!(input.warnings().len(), 1);
+    assert!(
+        input.warnings()[0].contains("decoded as windows-1252"),
+        "{:?}",
+        input.warnings()
+    );
+    let r: Vec<Row> = input.map(Result::unwrap).collect();
+    let vars = &message(&r[0]).variables;
+    assert_eq!(vars["nome"], "José");
+    assert_eq!(vars["cidade"], "São Paulo");
+
+    // Named explicitly, with a Latin-1 header too.
+    let mut o = options();
+    o.encoding = Some("windows-1252".into());
+    let (_d, input) = open_bytes(b"phone,observa\xe7\xe3o\n+5511988887777,Jo\xe3o\n", &o).unwrap();
+    assert!(input.warnings().is_empty());
+    assert_eq!(input.columns(), ["phone", "observação"]);
+    let r: Vec<Row> = input.map(Result::unwrap).collect();
+    assert_eq!(message(&r[0]).variables["observação"], "João");
+}
+
+#[test]
+fn utf16_with_bom_decodes() {
+    let text = "phone\tnome\r\n+5511988887777\tJosé\r\n";
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let (_d, input) = open_bytes(&bytes, &options()).unwrap();
+    assert_eq!(input.columns(), ["phone", "nome"]);
+    let r: Vec<Row> = input.map(Result::unwrap).collect();
+    assert_eq!(message(&r[0]).variables["nome"], "José");
+}
+
+#[test]
+fn bytes_the_named_encoding_lacks_are_refused_not_replaced() {
+    let mut o = options();
+    o.encoding = Some("shift_jis".into());
+    let (_d, input) = open_bytes(
+        b"phone,nome\n+5511988887777,\xff\xff\n+5511977776666,Ana\n",
+        &o,
+    )
+    .unwrap();
+    let r: Vec<Row> = input.map(Result::unwrap).collect();
+    let e = error(&r[0]);
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("nome", RowErrorCode::InvalidEncoding)
+    );
+    assert_eq!(message(&r[1]).variables["nome"], "Ana");
+    o.encoding = Some("klingon".into());
+    assert!(matches!(
+        open_bytes(b"phone\n", &o),
+        Err(InputError::UnknownEncoding { .. })
+    ));
+}
+
+#[test]
+fn a_header_that_is_not_utf8_in_a_utf8_file_is_refused() {
+    // Mixed file: valid UTF-8 "é" in a row, an invalid byte in the header.
+    let e = open_bytes(
+        b"phone,cora\xe7ao\n+5511988887777,Jos\xc3\xa9\n",
+        &options(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, InputError::HeaderEncoding), "{e}");
+}
+
+#[test]
+fn a_destination_repeated_after_normalization_is_a_duplicate() {
+    let mut o = options();
+    o.default_country = Some("BR".into());
+    let r = rows(
+        "phone,media,nome\n\
+         +5511988887777,,Ana\n\
+         11977776666,x.png,Bia\n\
+         (11) 98888-7777,,Ana de novo\n\
+         +55 11 97777-6666,,Bia\n\
+         5511988887777,,Ana 3\n\
+         (11) 97777-6666,,Bia 3\n",
+        &o,
+    );
+    assert!(matches!(r[0].verdict, Verdict::Send(_)));
+    assert_eq!(error(&r[1]).code, RowErrorCode::InvalidMedia);
+    let e = error(&r[2]);
+    assert_eq!(
+        (e.field.as_str(), e.code),
+        ("phone", RowErrorCode::DuplicateDestination)
+    );
+    assert!(
+        e.message.starts_with("same destination as row 1"),
+        "{}",
+        e.message
+    );
+    assert_eq!(r[2].destination, "+5511988887777");
+    // Row 2 was invalid, so row 4 is the first send to that number.
+    assert!(matches!(r[3].verdict, Verdict::Send(_)));
+    assert!(
+        error(&r[4])
+            .message
+            .starts_with("same destination as row 1")
+    );
+    assert!(
+        error(&r[5])
+            .message
+            .starts_with("same destination as row 4")
+    );
+}
+
+#[test]
+fn opted_out_destinations_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("optout.txt");
+    std::fs::write(&list, "(11) 98888-7777\n").unwrap();
+    let mut o = options();
+    o.default_country = Some("BR".into());
+    o.suppression = Some(Arc::new(load_suppression(&[list], Some("BR")).unwrap()));
+    let r = rows(
+        "phone,media\n+55 11 98888-7777,\n11988887777,x.png\n+5511977776666,\n",
+        &o,
+    );
+    for row in &r[..2] {
+        let Verdict::Skip(e) = &row.verdict else {
+            panic!("row {} not skipped: {:?}", row.index, row.verdict)
+        };
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("phone", RowErrorCode::OptedOut)
+        );
+        assert_eq!(row.destination, "+5511988887777");
+    }
+    assert!(matches!(r[2].verdict, Verdict::Send(_)));
 }

@@ -1,0 +1,212 @@
+//! How the file is written (its encoding and delimiter), decided from its first bytes so
+//! that exports from Excel in any locale read without flags.
+
+use std::fs::File;
+use std::io::{Cursor, Read};
+
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use encoding_rs_io::DecodeReaderBytesBuilder;
+
+use super::InputError;
+
+/// How much of the file is looked at before reading it as CSV.
+const SAMPLE_BYTES: u64 = 256 * 1024;
+
+/// Delimiters spreadsheets export, in order of preference when counts tie.
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// The file as a UTF-8 byte stream ready for the CSV reader, and its delimiter.
+pub(crate) struct Dialect {
+    pub reader: Box<dyn Read + Send>,
+    pub delimiter: u8,
+    /// Whether the bytes were decoded from another encoding: a U+FFFD in a row then
+    /// means a byte that encoding could not map, and the row is refused.
+    pub transcoded: bool,
+}
+
+impl Dialect {
+    /// Reads a sample of `file`, picks the encoding and delimiter, then hands back a
+    /// stream that still starts at byte 0 (the sample is replayed, so pipes work too).
+    ///
+    /// With no `encoding` label: a UTF-16 byte order mark is obeyed; valid UTF-8 is read
+    /// as is (rows with bad bytes further on become INVALID_ENCODING); a sample with no
+    /// valid multi-byte UTF-8 but invalid bytes is an old Excel export and is decoded as
+    /// Windows-1252 with a warning. A sample mixing valid UTF-8 and invalid bytes is not
+    /// guessed at, since either reading would garble part of it: its bad rows are refused.
+    pub(crate) fn detect(
+        mut file: File,
+        delimiter: Option<u8>,
+        encoding: Option<&str>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Dialect, InputError> {
+        let mut sample = Vec::new();
+        (&mut file)
+            .take(SAMPLE_BYTES)
+            .read_to_end(&mut sample)
+            .map_err(InputError::Sample)?;
+        let truncated = sample.len() as u64 == SAMPLE_BYTES;
+        let encoding = choose_encoding(&sample, truncated, encoding, warnings)?;
+        let delimiter = delimiter.unwrap_or_else(|| match encoding {
+            None => sniff_delimiter(&sample),
+            Some(e) => sniff_delimiter(e.decode_with_bom_removal(&sample).0.as_bytes()),
+        });
+        let raw = Cursor::new(sample).chain(file);
+        let reader: Box<dyn Read + Send> = match encoding {
+            None => Box::new(raw),
+            Some(e) => Box::new(
+                DecodeReaderBytesBuilder::new()
+                    .encoding(Some(e))
+                    .bom_override(true)
+                    .strip_bom(true)
+                    .build(raw),
+            ),
+        };
+        Ok(Dialect {
+            reader,
+            delimiter,
+            transcoded: encoding.is_some(),
+        })
+    }
+}
+
+/// The encoding to decode from, or `None` to read the bytes as UTF-8 unchanged.
+fn choose_encoding(
+    sample: &[u8],
+    truncated: bool,
+    label: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<&'static Encoding>, InputError> {
+    if let Some(label) = label {
+        let e = Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+            InputError::UnknownEncoding {
+                given: label.to_owned(),
+            }
+        })?;
+        return Ok((e != UTF_8).then_some(e));
+    }
+    if let Some((e, _)) = Encoding::for_bom(sample) {
+        if e == UTF_8 {
+            return Ok(None);
+        }
+        warnings.push(format!(
+            "decoded as {} (the file starts with its byte order mark)",
+            e.name()
+        ));
+        return Ok(Some(e));
+    }
+    let (mut multibyte, mut invalid) = (false, false);
+    let mut chunks = sample.utf8_chunks().peekable();
+    while let Some(chunk) = chunks.next() {
+        multibyte |= !chunk.valid().is_ascii();
+        // A character cut in two by the end of the sample is not an error.
+        let cut = truncated && chunks.peek().is_none();
+        invalid |= !chunk.invalid().is_empty() && !cut;
+    }
+    match (invalid, multibyte) {
+        (false, _) => Ok(None),
+        (true, true) => {
+            warnings.push(
+                "the file mixes UTF-8 with other bytes: rows with those bytes are refused (INVALID_ENCODING); save it as CSV UTF-8 or pass --encoding".into(),
+            );
+            Ok(None)
+        }
+        (true, false) => {
+            warnings.push(format!(
+                "the file is not UTF-8: decoded as {} (pass --encoding NAME if accents look wrong)",
+                WINDOWS_1252.name()
+            ));
+            Ok(Some(WINDOWS_1252))
+        }
+    }
+}
+
+/// The candidate delimiter that occurs most often in the header line outside quotes
+/// (`,` when none does, e.g. a one-column file).
+fn sniff_delimiter(sample: &[u8]) -> u8 {
+    let mut counts = [0usize; DELIMITERS.len()];
+    let mut quoted = false;
+    for &b in sample.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(sample) {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' | b'\r' if !quoted => break,
+            _ if !quoted => {
+                if let Some(i) = DELIMITERS.iter().position(|&d| d == b) {
+                    counts[i] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let best = (0..DELIMITERS.len())
+        .rev()
+        .max_by_key(|&i| counts[i])
+        .unwrap_or(0);
+    if counts[best] == 0 {
+        b','
+    } else {
+        DELIMITERS[best]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choose(
+        sample: &[u8],
+        truncated: bool,
+        label: Option<&str>,
+    ) -> (Option<&'static str>, Vec<String>) {
+        let mut w = Vec::new();
+        let e = choose_encoding(sample, truncated, label, &mut w).unwrap();
+        (e.map(Encoding::name), w)
+    }
+
+    #[test]
+    fn encoding_is_utf8_else_windows_1252_unless_told() {
+        assert_eq!(
+            choose("phone,nome\nJosé".as_bytes(), false, None),
+            (None, vec![])
+        );
+        let (e, w) = choose(b"phone,nome\nJos\xe9\n", false, None);
+        assert_eq!(e, Some("windows-1252"));
+        assert!(w[0].contains("decoded as windows-1252"), "{w:?}");
+        let (e, w) = choose("nome\nJosé,Jos\u{e9}".as_bytes(), false, None);
+        assert_eq!((e, w.len()), (None, 0));
+        let (e, w) = choose(b"nome\nJos\xc3\xa9\nJos\xe9\n", false, None);
+        assert_eq!(e, None, "mixed files are not guessed at");
+        assert!(w[0].contains("mixes UTF-8"), "{w:?}");
+        // "é" cut in half by the end of a full sample is still UTF-8.
+        assert_eq!(choose(b"nome\nJos\xc3", true, None), (None, vec![]));
+        assert_eq!(
+            choose(b"nome\nJos\xc3", false, None).0,
+            Some("windows-1252")
+        );
+        assert_eq!(choose(b"\xff\xfep\0", false, None).0, Some("UTF-16LE"));
+        assert_eq!(choose(b"\xef\xbb\xbfp", false, None), (None, vec![]));
+        assert_eq!(
+            choose(b"a", false, Some(" Latin1 ")).0,
+            Some("windows-1252")
+        );
+        assert_eq!(choose(b"a\xe9", false, Some("utf8")).0, None);
+        let mut w = Vec::new();
+        assert!(matches!(
+            choose_encoding(b"", false, Some("klingon"), &mut w),
+            Err(InputError::UnknownEncoding { .. })
+        ));
+    }
+
+    #[test]
+    fn delimiter_is_the_most_frequent_outside_quotes_in_the_header_line() {
+        assert_eq!(sniff_delimiter(b"phone;nome;cidade\n+55,1;a;b\n"), b';');
+        assert_eq!(sniff_delimiter(b"phone\tnome\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"phone|nome|x,y\n"), b'|');
+        assert_eq!(
+            sniff_delimiter(b"\xEF\xBB\xBFphone,\"a;b;c\",nome\r\n"),
+            b','
+        );
+        assert_eq!(sniff_delimiter(b"\"a,\nb\";c\n,,,,\n"), b';');
+        assert_eq!(sniff_delimiter(b"phone\n1,2,3\n"), b',');
+        assert_eq!(sniff_delimiter(b"a,b;c\n"), b',', "ties prefer the comma");
+    }
+}

@@ -1,0 +1,177 @@
+//! Opt-out lists: destinations that asked not to be messaged and must be skipped,
+//! whatever the campaign file says.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use csv::ByteRecord;
+
+use super::dialect::Dialect;
+use super::phone::Phones;
+use super::{InputError, fingerprint, header};
+
+/// Destinations that must not be messaged, kept as fingerprints of their normalized form
+/// so a list of millions stays small.
+#[derive(Debug, Default)]
+pub struct Suppression {
+    fingerprints: HashSet<u64>,
+}
+
+impl Suppression {
+    /// How many distinct destinations are suppressed (for the start-up summary).
+    pub fn len(&self) -> usize {
+        self.fingerprints.len()
+    }
+
+    /// Whether the lists held no destination at all.
+    pub fn is_empty(&self) -> bool {
+        self.fingerprints.is_empty()
+    }
+
+    /// Whether a normalized destination is on a list.
+    pub(crate) fn contains(&self, destination: &str) -> bool {
+        self.fingerprints.contains(&fingerprint(destination))
+    }
+}
+
+/// Reads opt-out lists: CSV files with a phone-like column (`phone`, `Telefone`,
+/// `Celular`...), or one number per line, normalized the same way as the campaign file.
+///
+/// An entry that cannot be normalized stops the run instead of being skipped: an opt-out
+/// that silently fails to match is a message sent to someone who said no.
+pub fn load_suppression(
+    paths: &[PathBuf],
+    default_country: Option<&str>,
+) -> Result<Suppression, InputError> {
+    let phones = Phones::new(default_country)?;
+    let mut suppression = Suppression::default();
+    for path in paths {
+        load_one(path, &phones, &mut suppression)?;
+    }
+    Ok(suppression)
+}
+
+fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), InputError> {
+    let file = File::open(path).map_err(|source| InputError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let dialect = Dialect::detect(file, None, None, &mut Vec::new())?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(dialect.delimiter)
+        .from_reader(dialect.reader);
+    let mut record = ByteRecord::new();
+    let mut line = 0u64;
+    let mut column = None;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => line += 1,
+            Ok(false) => return Ok(()),
+            Err(source) => {
+                return Err(InputError::Read {
+                    path: path.to_owned(),
+                    row: line,
+                    source,
+                });
+            }
+        }
+        let entry_error = |reason: String| InputError::SuppressionEntry {
+            path: path.to_owned(),
+            line,
+            reason,
+        };
+        let cells: Vec<&str> = record
+            .iter()
+            .map(|c| std::str::from_utf8(c).map(str::trim))
+            .collect::<Result<_, _>>()
+            .map_err(|_| entry_error("not valid UTF-8: save the list as CSV UTF-8".into()))?;
+        let col = match column {
+            Some(c) => c,
+            None => {
+                let found = cells.iter().position(|c| header::is_phone_name(c));
+                let first = match (found, cells.len()) {
+                    (Some(i), _) => {
+                        column = Some(i);
+                        continue;
+                    }
+                    (None, 1) => 0,
+                    (None, _) => {
+                        return Err(InputError::SuppressionColumn {
+                            path: path.to_owned(),
+                            first_line: cells.join(", "),
+                        });
+                    }
+                };
+                *column.insert(first)
+            }
+        };
+        let cell = cells.get(col).copied().unwrap_or("");
+        if cell.is_empty() {
+            continue;
+        }
+        let normalized = if cell.ends_with("@g.us") || cell.ends_with("@newsletter") {
+            cell.to_owned()
+        } else {
+            phones.normalize(cell).map_err(entry_error)?
+        };
+        into.fingerprints.insert(fingerprint(&normalized));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(files: &[&str], country: Option<&str>) -> Result<Suppression, InputError> {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = files
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let p = dir.path().join(format!("optout{i}.csv"));
+                std::fs::write(&p, text).unwrap();
+                p
+            })
+            .collect();
+        load_suppression(&paths, country)
+    }
+
+    #[test]
+    fn lists_with_a_phone_column_or_one_number_per_line() {
+        let s = load(
+            &[
+                "Nome;Telefone\nAna;(11) 98888-7777\nBia;\n",
+                "+55 11 97777-6666\n5511966665555\n\n1-2@g.us\n",
+            ],
+            Some("BR"),
+        )
+        .unwrap();
+        assert_eq!(s.len(), 4);
+        for d in [
+            "+5511988887777",
+            "+5511977776666",
+            "+5511966665555",
+            "1-2@g.us",
+        ] {
+            assert!(s.contains(d), "{d}");
+        }
+        assert!(!s.contains("+5511955554444"));
+    }
+
+    #[test]
+    fn unusable_lists_stop_the_run() {
+        let e = load(&["phone\n+5511988887777\n11977776666\n"], None).unwrap_err();
+        assert!(
+            matches!(&e, InputError::SuppressionEntry { line: 3, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("--default-country"), "{e}");
+        let e = load(&["nome,email\nAna,a@x.io\n"], Some("BR")).unwrap_err();
+        assert!(matches!(e, InputError::SuppressionColumn { .. }), "{e}");
+        let e = load_suppression(&[PathBuf::from("/nonexistent/optout.csv")], None).unwrap_err();
+        assert!(matches!(e, InputError::Open { .. }), "{e}");
+    }
+}
