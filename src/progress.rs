@@ -12,7 +12,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
+use std::collections::BTreeMap;
+
+use crate::input::validate::RowErrorCode;
 use crate::journal::{Checkpoint, Status};
+use crate::settings::Settings;
 
 /// The bar currently drawn, so log lines can be printed above it without tearing it.
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -231,6 +235,153 @@ impl fmt::Display for Summary {
             writeln!(f, "not finished: rerun the same command to continue")?;
         }
         Ok(())
+    }
+}
+
+/// What the first pass over the input found, before anything is sent: printed before every
+/// run and as the report of `--dry-run`, and the basis of `--strict` / `--max-invalid`.
+#[derive(Debug)]
+pub struct Preflight {
+    pub csv: PathBuf,
+    pub rows: u64,
+    pub valid: u64,
+    /// Rows valid but already final in the checkpoint.
+    pub done: u64,
+    pub to_send: u64,
+    /// Invalid rows by error code: count and the first few row numbers.
+    pub invalid: BTreeMap<&'static str, (u64, Vec<u64>)>,
+    pub opted_out: Vec<u64>,
+    /// Input warnings (encoding fallback, unused columns...).
+    pub notes: Vec<String>,
+    per_send: Duration,
+    pace: String,
+    strict: bool,
+    max_invalid: f64,
+}
+
+const EXAMPLES: usize = 5;
+
+impl Preflight {
+    /// An empty report for this campaign's settings.
+    pub fn new(settings: &Settings) -> Preflight {
+        let rate = settings.rate.map(|r| r.interval()).unwrap_or_default();
+        Preflight {
+            csv: settings.csv.clone(),
+            rows: 0,
+            valid: 0,
+            done: 0,
+            to_send: 0,
+            invalid: BTreeMap::new(),
+            opted_out: Vec::new(),
+            notes: Vec::new(),
+            per_send: settings.spacing.mean().max(rate),
+            pace: format!(
+                "{}, spacing {}",
+                settings
+                    .rate
+                    .map_or("no quota".to_string(), |r| r.to_string()),
+                settings.spacing
+            ),
+            strict: settings.strict,
+            max_invalid: settings.max_invalid,
+        }
+    }
+
+    /// Counts an invalid row under its code.
+    pub fn count_invalid(&mut self, row: u64, code: RowErrorCode) {
+        let entry = self.invalid.entry(code.as_str()).or_default();
+        entry.0 += 1;
+        if entry.1.len() < EXAMPLES {
+            entry.1.push(row);
+        }
+    }
+
+    fn invalid_count(&self, skip_duplicates: bool) -> u64 {
+        self.invalid
+            .iter()
+            .filter(|(code, _)| {
+                !(skip_duplicates && **code == RowErrorCode::DuplicateDestination.as_str())
+            })
+            .map(|(_, (n, _))| n)
+            .sum()
+    }
+
+    /// `--strict` and `--max-invalid`: a file this bad is almost always the wrong column or
+    /// the wrong file, and nothing should go out.
+    pub fn check_limits(&self) -> Result<(), String> {
+        let invalid = self.invalid_count(false);
+        if self.strict && invalid > 0 {
+            return Err(format!(
+                "--strict: {invalid} of {} rows are invalid; fix them (see the report above) or drop --strict. Nothing was sent",
+                self.rows
+            ));
+        }
+        let bad = self.invalid_count(true);
+        if self.rows > 0 && bad as f64 > self.max_invalid * self.rows as f64 {
+            return Err(format!(
+                "{bad} of {} rows ({:.0}%) are invalid, more than --max-invalid {:.0}%: this is usually the wrong \
+                 file or column. Nothing was sent. Check the report above, or raise --max-invalid",
+                self.rows,
+                100.0 * bad as f64 / self.rows as f64,
+                100.0 * self.max_invalid
+            ));
+        }
+        Ok(())
+    }
+
+    fn estimate(&self) -> Duration {
+        let gaps = self.to_send.saturating_sub(1).min(u64::from(u32::MAX)) as u32;
+        self.per_send.saturating_mul(gaps)
+    }
+}
+
+fn rows_list(rows: &[u64], total: u64) -> String {
+    let listed: Vec<String> = rows.iter().map(u64::to_string).collect();
+    let more = if total > rows.len() as u64 {
+        ", ..."
+    } else {
+        ""
+    };
+    format!("rows {}{more}", listed.join(", "))
+}
+
+impl fmt::Display for Preflight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Preflight: {}", self.csv.display())?;
+        for note in &self.notes {
+            writeln!(f, "  note: {note}")?;
+        }
+        writeln!(f, "  rows            {:>8}", self.rows)?;
+        writeln!(f, "  valid           {:>8}", self.valid)?;
+        writeln!(f, "  invalid         {:>8}", self.invalid_count(true))?;
+        for (code, (count, rows)) in &self.invalid {
+            if *code != RowErrorCode::DuplicateDestination.as_str() {
+                writeln!(f, "    {code:<28}{count:>6}  {}", rows_list(rows, *count))?;
+            }
+        }
+        let duplicates = self
+            .invalid
+            .get(RowErrorCode::DuplicateDestination.as_str());
+        let (dup_count, dup_rows) = duplicates.map_or((0, &[][..]), |(n, rows)| (*n, &rows[..]));
+        write!(f, "  duplicates      {dup_count:>8}")?;
+        if dup_count > 0 {
+            write!(f, "  {}", rows_list(dup_rows, dup_count))?;
+        }
+        writeln!(f)?;
+        write!(f, "  opted out       {:>8}", self.opted_out.len())?;
+        if !self.opted_out.is_empty() {
+            let shown = &self.opted_out[..self.opted_out.len().min(EXAMPLES)];
+            write!(f, "  {}", rows_list(shown, self.opted_out.len() as u64))?;
+        }
+        writeln!(f)?;
+        writeln!(f, "  already done    {:>8}", self.done)?;
+        writeln!(f, "  to send         {:>8}", self.to_send)?;
+        writeln!(
+            f,
+            "  estimated time  {:>8}  at {}",
+            human(self.estimate()),
+            self.pace
+        )
     }
 }
 

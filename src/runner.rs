@@ -3,11 +3,9 @@
 //! intent (journal), send (provider), record the outcome (journal). All "what do we do about
 //! it" decisions live here: retry, stop the campaign, mark `UNCERTAIN`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use backon::Retryable as _;
 use serde_json::json;
@@ -18,7 +16,7 @@ use crate::input::{CsvInput, InputError, Row, Verdict};
 use crate::journal::{Checkpoint, Journal, JournalError, Prior, Record, Status};
 use crate::message::Message;
 use crate::pacing::Pacer;
-use crate::progress::{Progress, Summary};
+use crate::progress::{Preflight, Progress, Summary};
 use crate::provider::{Accepted, ErrorClass, Provider, SendError};
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
@@ -35,6 +33,9 @@ pub enum RunError {
     /// The results file belongs to another input (exit 2, nothing sent).
     #[error("{0}")]
     Mismatch(String),
+    /// `--strict` or `--max-invalid` refused the file (exit 2, nothing sent).
+    #[error("{0}")]
+    TooManyInvalid(String),
     /// Writing the results failed mid-run; the run stopped before the next send (exit 3).
     #[error(
         "{0}; stopped before the next send. Free disk space or fix permissions, then rerun the same command"
@@ -97,7 +98,8 @@ pub async fn run_campaign(
             settings,
             Some((provider, context)),
         )?;
-        preflight.log(settings);
+        eprint!("{preflight}");
+        preflight.check_limits().map_err(RunError::TooManyInvalid)?;
         return Ok(Summary::from_checkpoint(
             &checkpoint,
             preflight.rows,
@@ -105,9 +107,11 @@ pub async fn run_campaign(
             true,
         ));
     }
-    let journal = Journal::open(&settings.results, b',').map_err(RunError::Checkpoint)?;
+    let journal = Journal::open(&settings.results, settings.results_delimiter)
+        .map_err(RunError::Checkpoint)?;
     let preflight = preflight(open_input()?, journal.checkpoint(), settings, None)?;
-    preflight.log(settings);
+    eprint!("{preflight}");
+    preflight.check_limits().map_err(RunError::TooManyInvalid)?;
     let runner = Runner {
         settings,
         provider,
@@ -154,55 +158,6 @@ pub async fn run_campaign(
     Ok(summary)
 }
 
-/// What the first pass over the input found, before anything is sent.
-#[derive(Debug, Default)]
-struct Preflight {
-    rows: u64,
-    valid: u64,
-    to_send: u64,
-    done: u64,
-    invalid: BTreeMap<&'static str, (u64, Vec<u64>)>,
-}
-
-impl Preflight {
-    fn log(&self, settings: &Settings) {
-        let invalid: u64 = self.invalid.values().map(|(n, _)| n).sum();
-        tracing::info!(
-            "{}: {} rows, {} valid, {} invalid; {} already done, {} to send",
-            settings.csv.display(),
-            self.rows,
-            self.valid,
-            invalid,
-            self.done,
-            self.to_send
-        );
-        for (code, (count, rows)) in &self.invalid {
-            let rows: Vec<String> = rows.iter().map(u64::to_string).collect();
-            tracing::warn!(
-                "{count} rows {code} (rows {}{})",
-                rows.join(", "),
-                if *count > rows.len() as u64 {
-                    ", ..."
-                } else {
-                    ""
-                }
-            );
-        }
-        let per_send = settings
-            .spacing
-            .mean()
-            .max(settings.rate.map_or(Duration::ZERO, |r| r.interval()));
-        let estimate =
-            per_send.saturating_mul(self.to_send.saturating_sub(1).min(u32::MAX as u64) as u32);
-        if self.to_send > 0 {
-            tracing::info!(
-                "estimated time at the configured pace: {}",
-                crate::progress::human(estimate)
-            );
-        }
-    }
-}
-
 /// Validates every row, checks the checkpoint belongs to this input, and counts the work.
 /// With `dry_run`, prints each body that would be sent.
 fn preflight(
@@ -211,8 +166,10 @@ fn preflight(
     settings: &Settings,
     dry_run: Option<(&dyn Provider, &Context)>,
 ) -> Result<Preflight, RunError> {
-    let mut found = Preflight::default();
-    for row in input {
+    let mut found = Preflight::new(settings);
+    let mut input = input;
+    found.notes = input.warnings().to_vec();
+    for row in input.by_ref() {
         let row = row?;
         found.rows = row.index;
         let prior = checkpoint.prior(row.index);
@@ -220,35 +177,29 @@ fn preflight(
         match &row.verdict {
             Verdict::Send(message) => {
                 found.valid += 1;
-                if needs_send(prior, settings) {
-                    found.to_send += 1;
-                    if let Some((provider, context)) = dry_run {
-                        let body = provider.body(message, context.clock.wall());
-                        let line = json!({"row": row.index, "body": body});
-                        let mut out = context.out.lock().expect("output mutex");
-                        let _ = writeln!(out, "{line}");
-                    }
-                } else {
+                if !needs_send(prior, settings) {
                     found.done += 1;
+                    continue;
+                }
+                found.to_send += 1;
+                if let Some((provider, context)) = dry_run {
+                    let body = provider.body(message, context.clock.wall());
+                    let line = json!({"row": row.index, "body": body});
+                    let mut out = context.out.lock().expect("output mutex");
+                    let _ = writeln!(out, "{line}");
                 }
             }
-            Verdict::Invalid(error) | Verdict::Skip(error) => {
-                if let Verdict::Invalid(_) = row.verdict {
-                    let entry = found.invalid.entry(error.code.as_str()).or_default();
-                    entry.0 += 1;
-                    if entry.1.len() < 5 {
-                        entry.1.push(row.index);
-                    }
-                    if dry_run.is_some() {
-                        tracing::warn!(
-                            "row {}: INVALID {}: {error}",
-                            row.index,
-                            error.code.as_str()
-                        );
-                    }
+            Verdict::Invalid(error) => {
+                found.count_invalid(row.index, error.code);
+                if dry_run.is_some() {
+                    tracing::warn!(
+                        "row {}: INVALID {}: {error}",
+                        row.index,
+                        error.code.as_str()
+                    );
                 }
-                found.done += 1;
             }
+            Verdict::Skip(_) => found.opted_out.push(row.index),
         }
     }
     if checkpoint.last_row() > found.rows {

@@ -110,6 +110,36 @@ pub struct CampaignOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_column: Option<String>,
 
+    /// Country of numbers written without a country code, e.g. BR for (11) 98888-7777.
+    #[arg(long, value_name = "CC", help_heading = "Input")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_country: Option<String>,
+
+    /// Field delimiter of the CSV: , ; | or tab [default: detected from the header line].
+    #[arg(long, value_name = "CHAR", help_heading = "Input")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+
+    /// Text encoding of the CSV, e.g. windows-1252 [default: UTF-8, else Windows-1252 with a warning].
+    #[arg(long, value_name = "NAME", help_heading = "Input")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+
+    /// Opt-out list (CSV or one number per line); its numbers are SKIPPED. Repeatable.
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppress: Vec<PathBuf>,
+
+    /// Refuse to send anything if any row is invalid.
+    #[arg(long, help_heading = "Input")]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub strict: bool,
+
+    /// Refuse to send when more than this share of rows is invalid (a wrong column or file) [default: 20%].
+    #[arg(long, value_name = "PCT", help_heading = "Input")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_invalid: Option<String>,
+
     /// Quota: at most N sends per s, min or h [default: 30/min].
     #[arg(long, value_name = "N/UNIT", help_heading = "Pace")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,6 +169,11 @@ pub struct CampaignOptions {
     #[arg(long, value_name = "PATH", help_heading = "Results")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<PathBuf>,
+
+    /// Field delimiter of the results CSV: , ; or tab (`;` opens in a Brazilian Excel).
+    #[arg(long, value_name = "CHAR", help_heading = "Results")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results_delimiter: Option<String>,
 
     /// Validate every row and print the request bodies; send nothing, change nothing.
     #[arg(long, help_heading = "Results")]
@@ -180,6 +215,11 @@ pub struct Settings {
     pub timeout: Duration,
     pub dry_run: bool,
     pub resend_uncertain: bool,
+    /// Refuse to send if any row is invalid.
+    pub strict: bool,
+    /// Refuse to send if more than this fraction (0..=1) of the rows is invalid.
+    pub max_invalid: f64,
+    pub results_delimiter: u8,
 }
 
 /// The sandbox's key: a real key never needs to leave for a rehearsal.
@@ -234,9 +274,14 @@ impl Settings {
                 phone_column: options.phone_column.clone(),
                 defaults,
                 now,
-                default_country: None,
-                delimiter: None,
-                encoding: None,
+                default_country: options.default_country.clone(),
+                delimiter: options
+                    .delimiter
+                    .as_deref()
+                    .map(|d| flag("delimiter", delimiter(d, b"|")))
+                    .transpose()?,
+                encoding: options.encoding.clone(),
+                suppression: suppression(&options)?,
             },
             rate: Some(flag(
                 "rate",
@@ -253,6 +298,15 @@ impl Settings {
             )?,
             dry_run: options.dry_run,
             resend_uncertain: options.resend_uncertain,
+            strict: options.strict,
+            max_invalid: flag(
+                "max-invalid",
+                percent(options.max_invalid.as_deref().unwrap_or("20%")),
+            )?,
+            results_delimiter: match options.results_delimiter.as_deref() {
+                Some(d) => flag("results-delimiter", delimiter(d, b""))?,
+                None => b',',
+            },
         })
     }
 }
@@ -346,6 +400,45 @@ fn target(
         base_url,
         credential,
     })
+}
+
+/// A delimiter flag: `,` `;` `tab` (or a real tab), and any of `extra`.
+fn delimiter(text: &str, extra: &[u8]) -> Result<u8, String> {
+    match text {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "," => Ok(b','),
+        ";" => Ok(b';'),
+        _ if text.len() == 1 && extra.contains(&text.as_bytes()[0]) => Ok(text.as_bytes()[0]),
+        _ => Err(format!(
+            "'{text}' is not a delimiter we read or write (use , ; tab{})",
+            if extra.is_empty() { "" } else { " or |" }
+        )),
+    }
+}
+
+/// `20%`, `20` or `0.5%` as a fraction.
+fn percent(text: &str) -> Result<f64, String> {
+    let number: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("'{text}' is not a percentage (e.g. 20%)"))?;
+    if !(0.0..=100.0).contains(&number) {
+        return Err(format!("'{text}' must be between 0% and 100%"));
+    }
+    Ok(number / 100.0)
+}
+
+/// Loads the opt-out lists once, normalized like the campaign's numbers.
+fn suppression(
+    options: &CampaignOptions,
+) -> Result<Option<std::sync::Arc<crate::input::Suppression>>, String> {
+    if options.suppress.is_empty() {
+        return Ok(None);
+    }
+    crate::input::load_suppression(&options.suppress, options.default_country.as_deref())
+        .map(|s| Some(std::sync::Arc::new(s)))
+        .map_err(|e| format!("--suppress: {e}"))
 }
 
 /// Prefixes a value error with the flag it came from.

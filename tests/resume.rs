@@ -110,26 +110,32 @@ fn a_checkpoint_from_another_csv_is_refused_before_any_send() {
 #[test]
 fn a_fixed_invalid_row_is_sent_on_the_rerun() {
     let rig = Rig::new();
-    let path = rig.file("c.csv", &format!("phone,nome\n{},A\n5511,B\n", phone(0)));
+    let path = rig.file("c.csv", &format!("{}5511,B\n", campaign_csv(5)));
     let output = rig.run(rig.command(&path).args(["--template", "t"]));
     assert_eq!(code(&output), 1, "{}", text(&output));
-    assert_eq!(
-        results(&rig.dir.path().join("c.results.csv"))[1]["status"],
-        "INVALID"
-    );
-    rig.file(
-        "c.csv",
-        &format!("phone,nome\n{},A\n{},B\n", phone(0), phone(1)),
-    );
+    let results_path = rig.dir.path().join("c.results.csv");
+    assert_eq!(results(&results_path)[5]["status"], "INVALID");
+    rig.file("c.csv", &campaign_csv(6));
     let output = rig.run(rig.command(&path).args(["--template", "t"]));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    assert_eq!(rig.accepted().len(), 2);
+    assert_eq!(rig.accepted().len(), 6);
+    assert_eq!(results(&results_path)[5]["status"], "QUEUED");
 }
 
 #[test]
 fn dry_run_prints_bodies_and_touches_nothing() {
     let rig = Rig::new();
-    let path = rig.file("c.csv", &format!("phone,nome\n{},Ana\n123,Bia\n", phone(0)));
+    let path = rig.file(
+        "c.csv",
+        &format!(
+            "phone,nome\n{},Ana\n123,Bia\n{},Caio\n{},Duda\n{},Eva\n{},Fabi\n",
+            phone(0),
+            phone(2),
+            phone(3),
+            phone(4),
+            phone(5)
+        ),
+    );
     let mut command = rig.command(&path);
     command
         .env_remove("PILOT_STATUS_API_KEY")
