@@ -137,7 +137,7 @@ impl Shared {
             ));
         }
         if let Err(outcome) = self.admit(book.accepted, received.key.as_deref()) {
-            return outcome;
+            return *outcome;
         }
         let fault = self.faults.pick(book.rng.random::<f64>());
         if let Some(f @ (Fault::TooManyRequests | Fault::Unavailable)) = fault {
@@ -155,21 +155,24 @@ impl Shared {
     }
 
     /// Auth, billing and the server's own rate limit, in the API's order.
-    fn admit(&self, accepted: u64, key: Option<&str>) -> Result<(), Outcome> {
-        self.authorize(key).map_err(Outcome::refused)?;
+    fn admit(&self, accepted: u64, key: Option<&str>) -> Result<(), Box<Outcome>> {
+        self.authorize(key)
+            .map_err(|e| Box::new(Outcome::refused(e)))?;
         if self
             .faults
             .billing_suspended_after
             .is_some_and(|n| accepted >= n)
         {
-            return Err(Outcome::refused(ApiError::new(
+            return Err(Box::new(Outcome::refused(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "BILLING_SUSPENDED",
                 "Billing suspended",
-            )));
+            ))));
         }
         if self.limiter.as_ref().is_some_and(|l| l.check().is_err()) {
-            return Err(Outcome::refused(rate_limited()).retry_after(self.faults.retry_after()));
+            return Err(Box::new(
+                Outcome::refused(rate_limited()).retry_after(self.faults.retry_after()),
+            ));
         }
         Ok(())
     }
