@@ -340,6 +340,7 @@ fn merge(
         toml::from_str(&text).map_err(|e| format!("campaign file {}: {e}", path.display()))?;
     tracing::info!("campaign settings from {}", path.display());
     let results_from_file = flags.results.is_none();
+    let suppress_from_file = flags.suppress.is_empty();
     let mut merged = serde_json::to_value(from_file).expect("options serialize");
     let Value::Object(flags) = serde_json::to_value(flags).expect("options serialize") else {
         unreachable!("options are a struct")
@@ -350,13 +351,19 @@ fn merge(
         .extend(flags);
     let mut options: CampaignOptions = serde_json::from_value(merged)
         .map_err(|e| format!("campaign file {}: {e}", path.display()))?;
-    // A relative results path written in the file is relative to the file, not to the shell.
+    // Relative paths written in the file are relative to the file, not to the shell.
+    let base = path.parent().unwrap_or(Path::new("."));
     if let Some(results) = options
         .results
         .as_mut()
         .filter(|r| results_from_file && r.is_relative())
     {
-        *results = path.parent().unwrap_or(Path::new(".")).join(&*results);
+        *results = base.join(&*results);
+    }
+    if suppress_from_file {
+        for list in options.suppress.iter_mut().filter(|p| p.is_relative()) {
+            *list = base.join(&*list);
+        }
     }
     Ok(options)
 }
