@@ -420,6 +420,13 @@ impl Journal {
     /// Appends records and makes them durable together (one fsync for the batch) before
     /// returning: nothing may be sent that could not be recorded.
     pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
+        self.write(records)?;
+        self.sync()
+    }
+
+    /// Appends records without waiting for the disk; [`Journal::sync`] (or [`Shared`]) makes
+    /// them durable. The resume index is updated at once.
+    pub fn write(&mut self, records: &[Record]) -> Result<(), JournalError> {
         let mut bytes = Vec::with_capacity(128 * records.len());
         let mut offsets = Vec::with_capacity(records.len());
         let start = self
@@ -430,7 +437,9 @@ impl Journal {
             offsets.push(start + bytes.len() as u64);
             write_record(&mut bytes, self.checkpoint.delimiter, record);
         }
-        self.write_durably(&bytes)?;
+        self.file
+            .write_all(&bytes)
+            .map_err(io_error("write", &self.path))?;
         for (record, offset) in records.iter().zip(offsets) {
             let slot = record.row as usize - 1;
             if slot >= self.checkpoint.entries.len() {
@@ -444,6 +453,11 @@ impl Journal {
             };
         }
         Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&self) -> Result<(), JournalError> {
+        self.file.sync_data().map_err(io_error("write", &self.path))
     }
 
     fn write_durably(&mut self, bytes: &[u8]) -> Result<(), JournalError> {
@@ -503,6 +517,89 @@ impl Journal {
             .into_inner()
             .map_err(|e| io_error("write", temp)(e.into_error()))?;
         out.sync_all().map_err(io_error("write", temp))
+    }
+}
+
+/// A journal shared by concurrent senders, with group commit: each record is written at
+/// once, and one fsync makes every record written before it durable, so N senders waiting
+/// together cost one fsync, not N. Durability never waits for a batch to fill.
+pub struct Shared {
+    journal: std::sync::Mutex<Journal>,
+    /// How many writes are on disk; held while one sender fsyncs for everyone.
+    synced: tokio::sync::Mutex<u64>,
+    written: std::sync::atomic::AtomicU64,
+    /// A second handle on the file, so an fsync runs without holding the journal.
+    sync_file: std::sync::Arc<File>,
+}
+
+/// Whether a record must be on disk before the caller goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Intents and outcomes of sends: fsynced before returning.
+    Now,
+    /// Rows that are never sent (INVALID, SKIPPED): made durable by the next fsync.
+    Lazy,
+}
+
+impl Shared {
+    /// Wraps an open journal.
+    pub fn new(journal: Journal) -> Result<Shared, JournalError> {
+        let sync_file = journal
+            .file
+            .try_clone()
+            .map_err(io_error("open", &journal.path))?;
+        Ok(Shared {
+            journal: std::sync::Mutex::new(journal),
+            synced: tokio::sync::Mutex::new(0),
+            written: std::sync::atomic::AtomicU64::new(0),
+            sync_file: std::sync::Arc::new(sync_file),
+        })
+    }
+
+    /// The last recorded state of `row`.
+    pub fn prior(&self, row: u64) -> Option<Prior> {
+        self.lock().checkpoint().prior(row)
+    }
+
+    /// Records one line; with [`Durability::Now`], returns once it is on disk.
+    pub async fn record(
+        &self,
+        record: &Record,
+        durability: Durability,
+    ) -> Result<(), JournalError> {
+        use std::sync::atomic::Ordering;
+        let (mine, path) = {
+            let mut journal = self.lock();
+            journal.write(std::slice::from_ref(record))?;
+            (
+                self.written.fetch_add(1, Ordering::SeqCst) + 1,
+                journal.path.clone(),
+            )
+        };
+        if durability == Durability::Lazy {
+            return Ok(());
+        }
+        let mut synced = self.synced.lock().await;
+        if *synced >= mine {
+            return Ok(()); // another sender's fsync covered this write
+        }
+        let covered = self.written.load(Ordering::SeqCst);
+        let file = std::sync::Arc::clone(&self.sync_file);
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(|e| io_error("write", &path)(io::Error::other(e)))?
+            .map_err(io_error("write", &path))?;
+        *synced = covered;
+        Ok(())
+    }
+
+    /// Back to the plain journal, once every sender is done.
+    pub fn into_inner(self) -> Journal {
+        self.journal.into_inner().expect("journal mutex")
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.journal.lock().expect("journal mutex")
     }
 }
 

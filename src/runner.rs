@@ -8,12 +8,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use backon::Retryable as _;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use serde_json::json;
 
 use crate::clock::Clock;
 use crate::input::validate::RowError;
 use crate::input::{CsvInput, InputError, Row, Verdict};
-use crate::journal::{Checkpoint, Journal, JournalError, Prior, Record, Status};
+use crate::journal::{self, Checkpoint, Durability, Journal, JournalError, Prior, Record, Status};
 use crate::message::Message;
 use crate::pacing::Pacer;
 use crate::progress::{Preflight, Progress, Summary};
@@ -122,13 +124,14 @@ pub async fn run_campaign(
             context.clock.clone(),
             context.seed,
         ),
-        journal: Mutex::new(journal),
+        journal: journal::Shared::new(journal).map_err(RunError::Checkpoint)?,
         progress: Progress::new(preflight.rows, preflight.done, context.show_progress),
     };
     let stop = runner.send_all(open_input()?).await?;
-    let mut journal = runner.journal.into_inner().expect("journal mutex");
-    if stop.is_none() {
-        journal.compact(preflight.rows).map_err(RunError::Disk)?;
+    let mut journal = runner.journal.into_inner();
+    match stop {
+        None => journal.compact(preflight.rows).map_err(RunError::Disk)?,
+        Some(_) => journal.sync().map_err(RunError::Disk)?,
     }
     runner.progress.finish();
     let summary = Summary::from_checkpoint(
@@ -256,67 +259,95 @@ struct Runner<'a> {
     provider: &'a dyn Provider,
     context: &'a Context,
     pacer: Pacer,
-    journal: Mutex<Journal>,
+    journal: journal::Shared,
     progress: Progress,
 }
 
 impl Runner<'_> {
-    /// The second pass: every row in order, until the end or a stop.
+    /// The second pass: rows in order, up to `concurrency` in flight, until the end or a
+    /// stop. A stop (signal, campaign-fatal answer, disk) lets sends already in flight finish
+    /// and be recorded; nothing new starts.
     async fn send_all(&self, input: CsvInput) -> Result<Option<Stop>, RunError> {
-        for row in input {
-            let row = row?;
-            if self.context.shutdown.is_requested() {
-                return Ok(Some(Stop::Shutdown));
+        let mut in_flight = FuturesUnordered::new();
+        let mut stop = None;
+        let mut failure = None;
+        let mut rows = input;
+        loop {
+            while in_flight.len() < self.settings.concurrency && stop.is_none() && failure.is_none()
+            {
+                if self.context.shutdown.is_requested() {
+                    stop = Some(Stop::Shutdown);
+                    break;
+                }
+                match rows.next() {
+                    Some(Ok(row)) => in_flight.push(self.handle(row)),
+                    Some(Err(e)) => failure = Some(RunError::Input(e)),
+                    None => break,
+                }
             }
-            let prior = self
-                .journal
-                .lock()
-                .expect("journal mutex")
-                .checkpoint()
-                .prior(row.index);
-            if let Some(stop) = self.handle(&row, prior).await? {
-                return Ok(Some(stop));
+            let Some(done) = in_flight.next().await else {
+                break;
+            };
+            match done {
+                Ok(None) => {}
+                Ok(Some(reason)) => {
+                    self.context.shutdown.request();
+                    stop.get_or_insert(reason);
+                }
+                Err(e) => {
+                    self.context.shutdown.request();
+                    failure.get_or_insert(e);
+                }
             }
         }
-        Ok(None)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(stop),
+        }
     }
 
-    async fn handle(&self, row: &Row, prior: Option<Prior>) -> Result<Option<Stop>, RunError> {
+    async fn handle(&self, row: Row) -> Result<Option<Stop>, RunError> {
+        let prior = self.journal.prior(row.index);
         let status = prior.map(|p| p.status);
         if status == Some(Status::Sending) && !self.settings.resend_uncertain {
-            let mut record = self.record(row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
+            let mut record = self.record(&row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
             record.error_code = "INTERRUPTED".into();
             record.error =
                 "an earlier run was stopped while this send was in flight; it may have been \
                 delivered. Check before using --resend-uncertain"
                     .into();
-            self.append(&record).map_err(RunError::Disk)?;
+            self.append(&record, Durability::Lazy)
+                .await
+                .map_err(RunError::Disk)?;
             self.progress.row_done(Status::Uncertain);
             return Ok(None);
         }
         match &row.verdict {
-            Verdict::Invalid(error) => self.record_refusal(row, Status::Invalid, error),
-            Verdict::Skip(error) => self.record_refusal(row, Status::Skipped, error),
+            Verdict::Invalid(error) => {
+                self.record_refusal(&row, prior, Status::Invalid, error)
+                    .await
+            }
+            Verdict::Skip(error) => {
+                self.record_refusal(&row, prior, Status::Skipped, error)
+                    .await
+            }
             Verdict::Send(_) if !needs_send(prior, self.settings) => Ok(None),
             Verdict::Send(message) => {
-                self.send(row, message, prior.map_or(0, |p| p.attempts))
+                self.send(&row, message, prior.map_or(0, |p| p.attempts))
                     .await
             }
         }
     }
 
-    fn record_refusal(
+    /// Records a row that is not sent. Never sent, so its line need not be on disk before
+    /// the next send: the next fsync (or the final compaction) takes it along.
+    async fn record_refusal(
         &self,
         row: &Row,
+        prior: Option<Prior>,
         status: Status,
         error: &RowError,
     ) -> Result<Option<Stop>, RunError> {
-        let prior = self
-            .journal
-            .lock()
-            .expect("journal mutex")
-            .checkpoint()
-            .prior(row.index);
         if prior.is_some_and(|p| p.status == status) {
             return Ok(None);
         }
@@ -328,7 +359,9 @@ impl Runner<'_> {
             row.index,
             error.code.as_str()
         );
-        self.append(&record).map_err(RunError::Disk)?;
+        self.append(&record, Durability::Lazy)
+            .await
+            .map_err(RunError::Disk)?;
         self.progress.row_done(status);
         Ok(None)
     }
@@ -379,7 +412,8 @@ impl Runner<'_> {
         let attempts = attempts.load(Ordering::SeqCst);
         let error = match result {
             Ok((accepted, sent_at)) => {
-                self.record_accepted(row, accepted, attempts, sent_at)?;
+                self.record_accepted(row, accepted, attempts, sent_at)
+                    .await?;
                 return Ok(None);
             }
             Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
@@ -406,7 +440,9 @@ impl Runner<'_> {
             error.code,
             error.message
         );
-        self.append(&record).map_err(RunError::Disk)?;
+        self.append(&record, Durability::Now)
+            .await
+            .map_err(RunError::Disk)?;
         if error.class == ErrorClass::CampaignFatal {
             return Ok(Some(Stop::Fatal(error)));
         }
@@ -430,7 +466,9 @@ impl Runner<'_> {
         let body = self.provider.body(message, now);
         let mut intent = self.record(row, Status::Sending, attempt);
         intent.sent_at = now.to_string();
-        self.append(&intent).map_err(AttemptError::Disk)?;
+        self.append(&intent, Durability::Now)
+            .await
+            .map_err(AttemptError::Disk)?;
         match self.provider.send(&body).await {
             Ok(accepted) => Ok((accepted, intent.sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {
@@ -440,14 +478,16 @@ impl Runner<'_> {
                 let mut deferred = intent;
                 deferred.status = Some(Status::Deferred);
                 fill_error(&mut deferred, &error);
-                self.append(&deferred).map_err(AttemptError::Disk)?;
+                self.append(&deferred, Durability::Now)
+                    .await
+                    .map_err(AttemptError::Disk)?;
                 Err(AttemptError::Retry(error))
             }
             Err(error) => Err(AttemptError::Final(error)),
         }
     }
 
-    fn record_accepted(
+    async fn record_accepted(
         &self,
         row: &Row,
         accepted: Accepted,
@@ -465,7 +505,7 @@ impl Runner<'_> {
             row.destination,
             record.message_id
         );
-        if let Err(e) = self.append(&record) {
+        if let Err(e) = self.append(&record, Durability::Now).await {
             // Never lost: the id goes to the log, and the intent already on disk makes the
             // row UNCERTAIN (not resent) on the next run.
             tracing::error!(
@@ -487,11 +527,8 @@ impl Runner<'_> {
         }
     }
 
-    fn append(&self, record: &Record) -> Result<(), JournalError> {
-        self.journal
-            .lock()
-            .expect("journal mutex")
-            .append(std::slice::from_ref(record))
+    async fn append(&self, record: &Record, durability: Durability) -> Result<(), JournalError> {
+        self.journal.record(record, durability).await
     }
 }
 

@@ -150,6 +150,11 @@ pub struct CampaignOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spacing: Option<String>,
 
+    /// Requests in flight at once, for utility campaigns with no spacing; always within the quota [default: 1].
+    #[arg(long, value_name = "N", help_heading = "Pace")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+
     /// Timeout of one request [default: 30s].
     #[arg(long, value_name = "DURATION", help_heading = "Pace")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,6 +216,8 @@ pub struct Settings {
     pub input: InputOptions,
     pub rate: Option<Rate>,
     pub spacing: Spacing,
+    /// Sends in flight at once (1 whenever a spacing is set: spacing orders sends one by one).
+    pub concurrency: usize,
     pub backoff: Backoff,
     pub timeout: Duration,
     pub dry_run: bool,
@@ -262,6 +269,10 @@ impl Settings {
             );
         }
         let now = jiff::Timestamp::now();
+        let spacing: Spacing = flag(
+            "spacing",
+            options.spacing.as_deref().unwrap_or("8s..25s").parse(),
+        )?;
         validate::validate_defaults(&defaults, now).map_err(|e| format!("campaign setting {e}"))?;
         Ok(Settings {
             csv: csv.to_path_buf(),
@@ -287,10 +298,8 @@ impl Settings {
                 "rate",
                 options.rate.as_deref().unwrap_or("30/min").parse(),
             )?),
-            spacing: flag(
-                "spacing",
-                options.spacing.as_deref().unwrap_or("8s..25s").parse(),
-            )?,
+            concurrency: concurrency(&options, &spacing)?,
+            spacing,
             backoff: backoff(&options)?,
             timeout: flag(
                 "timeout",
@@ -446,6 +455,22 @@ fn suppression(
     crate::input::load_suppression(&options.suppress, options.default_country.as_deref())
         .map(|s| Some(std::sync::Arc::new(s)))
         .map_err(|e| format!("--suppress: {e}"))
+}
+
+/// `--concurrency`: more than one request in flight only makes sense without spacing,
+/// whose whole point is one send at a time with a pause between starts.
+fn concurrency(options: &CampaignOptions, spacing: &Spacing) -> Result<usize, String> {
+    match options.concurrency {
+        Some(0) => Err("--concurrency must be at least 1".into()),
+        Some(n) if n > 1 && !spacing.is_none() => {
+            tracing::warn!(
+                "--concurrency {n} ignored: with --spacing {spacing} sends go one at a time (add --spacing 0)"
+            );
+            Ok(1)
+        }
+        Some(n) => Ok(n.min(1024)),
+        None => Ok(1),
+    }
 }
 
 /// Prefixes a value error with the flag it came from.

@@ -127,3 +127,22 @@ fn retry_after_holds_the_next_attempt_for_exactly_that_long() {
     }
     assert!(retried > 0, "no row met a 429");
 }
+
+#[test]
+fn sends_in_flight_together_still_keep_to_the_quota() {
+    let rig = Rig::with_faults("latency=3ms");
+    let csv = rig.file("c.csv", &campaign_csv(24));
+    let flags = CampaignOptions {
+        rate: Some("30/min".into()),
+        spacing: Some("0".into()),
+        concurrency: Some(8),
+        ..CampaignOptions::default()
+    };
+    let summary = run_simulated(&rig, &csv, flags);
+    assert_eq!(summary.queued, 24);
+    let mut starts: Vec<Timestamp> = sends(&rig).into_iter().map(|(at, _)| at).collect();
+    starts.sort();
+    for pair in starts.windows(2) {
+        assert!(gap(pair[0], pair[1]) >= Duration::from_secs(2), "{pair:?}");
+    }
+}
