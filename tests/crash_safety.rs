@@ -271,20 +271,44 @@ fn a_second_run_on_the_same_results_is_refused_and_nothing_is_sent_twice() {
     assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 8);
 }
 
-#[test]
-fn sigint_finishes_and_records_the_send_in_flight_then_exits_3() {
-    let rig = Rig::with_faults("latency=300ms");
-    let path = rig.file("c.csv", &campaign_csv(5));
+/// Starts a campaign, waits for its first request to reach the sandbox, sends `signals`
+/// (50 ms apart), and returns how the process ended and how long that took after the last.
+fn interrupt(
+    rig: &Rig,
+    path: &Path,
+    args: &[&str],
+    signals: &[&str],
+) -> (std::process::Output, Duration) {
     let child = rig
-        .command(&path)
+        .command(path)
         .args(["--template", "t"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_requests(&rig, 1);
-    signal(&child, "INT");
+    wait_for_requests(rig, 1);
+    for (i, name) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let after_last = Instant::now();
     let output = child.wait_with_output().unwrap();
+    assert_no_key(&output);
+    (output, after_last.elapsed())
+}
+
+#[test]
+fn sigint_finishes_and_records_the_send_in_flight_then_exits_3() {
+    let rig = Rig::with_faults("latency=300ms");
+    let path = rig.file("c.csv", &campaign_csv(5));
+    let (output, _) = interrupt(&rig, &path, &[], &["INT"]);
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert_eq!(rig.log().len(), 1, "no new send starts after SIGINT");
     let rows = results(&rig.dir.path().join("c.results.csv"));
@@ -303,17 +327,9 @@ fn sigint_finishes_and_records_the_send_in_flight_then_exits_3() {
 fn sigterm_stops_like_sigint() {
     let rig = Rig::with_faults("latency=200ms");
     let path = rig.file("c.csv", &campaign_csv(5));
-    let child = rig
-        .command(&path)
-        .args(["--template", "t"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_requests(&rig, 1);
-    signal(&child, "TERM");
-    let output = child.wait_with_output().unwrap();
+    let (output, _) = interrupt(&rig, &path, &[], &["TERM"]);
     assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(rig.log().len(), 1, "no new send starts after SIGTERM");
     assert_eq!(
         results(&rig.dir.path().join("c.results.csv"))[0]["status"],
         "QUEUED"
@@ -324,22 +340,10 @@ fn sigterm_stops_like_sigint() {
 fn a_second_sigint_quits_at_once_and_the_row_in_flight_becomes_uncertain() {
     let rig = Rig::with_faults("latency=1500ms");
     let path = rig.file("c.csv", &campaign_csv(3));
-    let child = rig
-        .command(&path)
-        .args(["--template", "t", "--timeout", "5s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_requests(&rig, 1);
-    signal(&child, "INT");
-    std::thread::sleep(Duration::from_millis(50));
-    signal(&child, "INT");
-    let started = Instant::now();
-    let output = child.wait_with_output().unwrap();
+    let (output, waited) = interrupt(&rig, &path, &["--timeout", "5s"], &["INT", "INT"]);
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert!(
-        started.elapsed() < Duration::from_millis(1200),
+        waited < Duration::from_millis(1200),
         "it waited for the answer"
     );
 
@@ -348,14 +352,6 @@ fn a_second_sigint_quits_at_once_and_the_row_in_flight_becomes_uncertain() {
     let rows = assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 3);
     assert_eq!(rows[0]["status"], "UNCERTAIN", "{rows:?}");
     assert_eq!(rig.log().len(), 3, "the interrupted row was not resent");
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[test]
