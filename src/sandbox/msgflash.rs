@@ -194,16 +194,7 @@ fn check_template(obj: &Map<String, Value>) -> Result<(), ApiError> {
     let Some(id) = obj.get("templateId").and_then(Value::as_str) else {
         return Ok(());
     };
-    let required = TEMPLATES
-        .iter()
-        .find(|(t, _)| *t == id)
-        .map_or(&[][..], |(_, vars)| *vars);
-    let given = obj.get("variables").and_then(Value::as_object);
-    let missing: Vec<&str> = required
-        .iter()
-        .copied()
-        .filter(|v| given.is_none_or(|g| !g.contains_key(*v)))
-        .collect();
+    let missing = super::validate::missing_variables(&TEMPLATES, id, obj);
     if missing.is_empty() {
         return Ok(());
     }

@@ -104,6 +104,14 @@ impl Rig {
         self.sandbox.accepted()
     }
 
+    /// The destinations the sandbox accepted, in order.
+    pub fn sent(&self) -> Vec<String> {
+        self.accepted()
+            .into_iter()
+            .filter_map(|e| e.destination)
+            .collect()
+    }
+
     /// Runs a future on the rig's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
