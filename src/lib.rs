@@ -21,10 +21,9 @@ pub mod shutdown;
 use std::sync::Mutex;
 
 use cli::{Cli, Command};
-use provider::http::Secret;
-use provider::pilot_status::{Credential, PilotStatus};
+use provider::http::{Credential, Secret};
 use runner::Context;
-use settings::{SANDBOX_KEY, Settings, Target};
+use settings::{Settings, Target};
 
 /// Runs the command line and returns the process exit code (see the README's table).
 pub fn run(cli: Cli) -> u8 {
@@ -93,7 +92,7 @@ async fn send(
                     (
                         Some(sandbox),
                         url,
-                        Credential::Key(Secret::new(SANDBOX_KEY.into())),
+                        Credential::Key(Secret::new(settings.provider.kind().sandbox_key().into())),
                     )
                 }
                 Err(e) => {
@@ -107,14 +106,17 @@ async fn send(
             credential,
         } => (None, base_url.clone(), credential.clone()),
     };
-    let provider = match PilotStatus::new(&base_url, credential, settings.timeout) {
+    let provider = match settings
+        .provider
+        .build(&base_url, credential, settings.timeout)
+    {
         Ok(provider) => provider,
         Err(e) => {
             tracing::error!("{e}");
             return 2;
         }
     };
-    match runner::run_campaign(&settings, &provider, &context).await {
+    match runner::run_campaign(&settings, provider.as_ref(), &context).await {
         Ok(summary) => {
             print!("{summary}");
             summary.exit_code()

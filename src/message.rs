@@ -27,18 +27,26 @@ impl Destination {
     }
 }
 
-/// The four media kinds both the API and WhatsApp understand.
+/// The media kinds WhatsApp understands; each provider says which it can send
+/// ([`Capabilities::media_types`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaType {
     Image,
     Video,
     Document,
     Audio,
+    /// A push-to-talk recording, distinct from an audio file on APIs that tell them apart.
+    VoiceNote,
 }
 
 impl MediaType {
     /// Every accepted spelling, for error messages.
     pub const NAMES: &'static str = "image, video, document, audio";
+
+    /// Whether a caption can go with it: never on sound, which WhatsApp plays, not shows.
+    pub fn takes_caption(self) -> bool {
+        !matches!(self, MediaType::Audio | MediaType::VoiceNote)
+    }
 
     /// Parses the API's lower-case names (case-insensitive, spreadsheets capitalize).
     pub fn parse(s: &str) -> Option<MediaType> {
@@ -47,6 +55,7 @@ impl MediaType {
             "video" => Some(MediaType::Video),
             "document" => Some(MediaType::Document),
             "audio" => Some(MediaType::Audio),
+            "voice_note" => Some(MediaType::VoiceNote),
             _ => None,
         }
     }
@@ -58,6 +67,7 @@ impl MediaType {
             MediaType::Video => "video",
             MediaType::Document => "document",
             MediaType::Audio => "audio",
+            MediaType::VoiceNote => "voice_note",
         }
     }
 }
@@ -70,11 +80,16 @@ pub struct Media {
     pub kind: Option<MediaType>,
 }
 
-/// What is sent: the API's three mutually exclusive modes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What is sent: mutually exclusive modes; a provider sends those its [`Capabilities`] list.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Content {
-    /// An approved template, filled with the row's variables; `media` overrides its media.
-    Template { id: String, media: Option<Media> },
+    /// An approved template, filled with the row's variables; `media` overrides its media;
+    /// `contact_id` names a contact the API fills `contact.*` placeholders from.
+    Template {
+        id: String,
+        media: Option<Media>,
+        contact_id: Option<String>,
+    },
     /// Free-form text (only inside the 24 h window on Meta numbers).
     Text { body: String },
     /// A media file on its own, with an optional caption (never on audio).
@@ -82,6 +97,86 @@ pub enum Content {
         media: Media,
         caption: Option<String>,
     },
+    /// A map pin, with an optional place name and address shown under it.
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+        address: Option<String>,
+    },
+    /// A contact card of a contact the API already knows, by its id.
+    Contact { contact_id: String },
+}
+
+/// The direct (non-template) kinds of message, as a `type` setting or column names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectKind {
+    Text,
+    Media(MediaType),
+    Location,
+    Contact,
+}
+
+impl DirectKind {
+    /// Every accepted spelling, for error messages.
+    pub const NAMES: &'static str =
+        "text, image, video, audio, voice_note, document, location, contact";
+
+    /// Parses a type name (case-insensitive, spreadsheets capitalize).
+    pub fn parse(s: &str) -> Option<DirectKind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Some(DirectKind::Text),
+            "location" => Some(DirectKind::Location),
+            "contact" => Some(DirectKind::Contact),
+            other => MediaType::parse(other).map(DirectKind::Media),
+        }
+    }
+}
+
+/// What a provider can carry. Settings and input validation check every message against
+/// the chosen provider's description, so a provider's body builder only ever receives what
+/// it can encode, and an unsupported option is refused before anything is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The provider's name as `--provider` spells it, for error messages.
+    pub name: &'static str,
+    /// Group and channel destinations (`groupId`, `newsletterId`).
+    pub groups: bool,
+    /// BSUID destinations besides E.164 numbers.
+    pub bsuid: bool,
+    /// The media kinds of a direct media send.
+    pub media_types: &'static [MediaType],
+    /// A media URL overriding a template's own media.
+    pub template_media: bool,
+    /// Buttons, with their header and footer.
+    pub buttons: bool,
+    /// Conversation labels.
+    pub labels: bool,
+    /// `aiRewriteEnabled`.
+    pub ai_rewrite: bool,
+    /// `deliverAt` / `deliverUntil`.
+    pub schedule: bool,
+    /// Location pins.
+    pub location: bool,
+    /// Contact cards, and a contact id as a template's context.
+    pub contact: bool,
+    /// A `type` naming the direct kind of message.
+    pub direct_type: bool,
+    /// Template and contact ids must be UUIDs (checked locally so a typo never costs a send).
+    pub uuid_ids: bool,
+}
+
+impl Capabilities {
+    /// Whether `kind` can be sent directly.
+    pub fn sends_media(&self, kind: MediaType) -> bool {
+        self.media_types.contains(&kind)
+    }
+
+    /// The media kinds as a readable list, for error messages.
+    pub fn media_names(&self) -> String {
+        let names: Vec<&str> = self.media_types.iter().map(|m| m.as_str()).collect();
+        names.join(", ")
+    }
 }
 
 /// `deliverUntil` as the user wrote it: a fixed instant, or a span after each row's send.

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::input::{InputOptions, MessageDefaults, validate};
 use crate::pacing::{Backoff, Rate, Spacing, parse_duration};
-use crate::provider::http::Secret;
-use crate::provider::pilot_status::{Credential, DEFAULT_BASE_URL};
+use crate::provider::http::{Credential, Secret};
+use crate::provider::{ProviderChoice, ProviderKind};
 use crate::sandbox::FaultSpec;
 
 /// Every campaign option, as a flag and as a key of the campaign TOML file (same names,
@@ -20,13 +20,18 @@ use crate::sandbox::FaultSpec;
 #[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CampaignOptions {
-    /// API base URL.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PILOT_STATUS_BASE_URL",
-        help_heading = "Target"
-    )]
+    /// The API to send through [default: pilot-status].
+    #[arg(long, value_enum, help_heading = "Target")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderKind>,
+
+    /// MsgFlash: the WhatsApp instance (UUID) to send from; required with --provider msgflash.
+    #[arg(long, value_name = "UUID", help_heading = "Target")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+
+    /// API base URL [default: the provider's; env PILOT_STATUS_BASE_URL / MSGFLASH_BASE_URL].
+    #[arg(long, value_name = "URL", help_heading = "Target")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
 
@@ -94,6 +99,46 @@ pub struct CampaignOptions {
     #[arg(long, help_heading = "Message")]
     #[serde(default, skip_serializing_if = "is_false")]
     pub ai_rewrite: bool,
+
+    /// MsgFlash: the direct type (text, image, video, audio, voice_note, document, location, contact).
+    #[arg(long = "type", value_name = "TYPE", help_heading = "Message")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<String>,
+
+    /// MsgFlash: latitude of a location, in decimal degrees.
+    #[arg(
+        long,
+        value_name = "DEG",
+        allow_hyphen_values = true,
+        help_heading = "Message"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+
+    /// MsgFlash: longitude of a location, in decimal degrees.
+    #[arg(
+        long,
+        value_name = "DEG",
+        allow_hyphen_values = true,
+        help_heading = "Message"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+
+    /// MsgFlash: name shown with a location.
+    #[arg(long, value_name = "TEXT", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_name: Option<String>,
+
+    /// MsgFlash: address shown with a location.
+    #[arg(long, value_name = "TEXT", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_address: Option<String>,
+
+    /// MsgFlash: contact (UUID) to send as a card, or a template's contact context.
+    #[arg(long, value_name = "UUID", help_heading = "Message")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
 
     /// Schedule delivery (RFC 3339, e.g. 2026-06-21T09:00:00-03:00).
     #[arg(long, value_name = "TIME", help_heading = "Message")]
@@ -212,6 +257,8 @@ pub enum Target {
 pub struct Settings {
     pub csv: PathBuf,
     pub results: PathBuf,
+    /// The API the campaign goes through, whichever [`Target`] it is sent to.
+    pub provider: ProviderChoice,
     pub target: Target,
     pub input: InputOptions,
     pub rate: Option<Rate>,
@@ -230,7 +277,7 @@ pub struct Settings {
 }
 
 /// The sandbox's key: a real key never needs to leave for a rehearsal.
-pub const SANDBOX_KEY: &str = "ps_sandbox";
+pub const SANDBOX_KEY: &str = ProviderKind::PilotStatus.sandbox_key();
 
 impl Settings {
     /// Merges the campaign file under the flags and validates the result. `env` reads the
@@ -242,7 +289,8 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings, String> {
         let options = merge(csv, campaign_file, flags)?;
-        let target = target(&options, env)?;
+        let provider = provider(&options)?;
+        let target = target(&options, provider.kind(), env)?;
         let defaults = MessageDefaults {
             template_id: options.template_id.clone(),
             text: options.text.clone(),
@@ -256,6 +304,12 @@ impl Settings {
             ai_rewrite: options.ai_rewrite,
             deliver_at: options.deliver_at.clone(),
             deliver_until: options.deliver_until.clone(),
+            message_type: options.message_type.clone(),
+            latitude: options.latitude.map(|v| v.to_string()),
+            longitude: options.longitude.map(|v| v.to_string()),
+            location_name: options.location_name.clone(),
+            location_address: options.location_address.clone(),
+            contact_id: options.contact_id.clone(),
         };
         let modes = [&defaults.template_id, &defaults.text]
             .into_iter()
@@ -273,13 +327,16 @@ impl Settings {
             "spacing",
             options.spacing.as_deref().unwrap_or("8s..25s").parse(),
         )?;
-        validate::validate_defaults(&defaults, now).map_err(|e| format!("campaign setting {e}"))?;
+        let capabilities = provider.kind().capabilities();
+        validate::validate_defaults(&defaults, now, capabilities)
+            .map_err(|e| format!("campaign setting {e}"))?;
         Ok(Settings {
             csv: csv.to_path_buf(),
             results: options
                 .results
                 .clone()
                 .unwrap_or_else(|| default_results(csv)),
+            provider,
             target,
             input: InputOptions {
                 phone_column: options.phone_column.clone(),
@@ -293,6 +350,7 @@ impl Settings {
                     .transpose()?,
                 encoding: options.encoding.clone(),
                 suppression: suppression(&options)?,
+                capabilities,
             },
             rate: Some(flag(
                 "rate",
@@ -377,8 +435,32 @@ fn merge(
     Ok(options)
 }
 
+/// The provider and what it needs, e.g. MsgFlash's instance.
+fn provider(options: &CampaignOptions) -> Result<ProviderChoice, String> {
+    match (options.provider.unwrap_or_default(), &options.instance_id) {
+        (ProviderKind::PilotStatus, None) => Ok(ProviderChoice::PilotStatus),
+        (ProviderKind::PilotStatus, Some(_)) => {
+            Err("--instance-id is a MsgFlash setting: add --provider msgflash, or remove it".into())
+        }
+        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => {
+            Ok(ProviderChoice::MsgFlash {
+                instance_id: id.trim().to_string(),
+            })
+        }
+        (ProviderKind::MsgFlash, Some(id)) => Err(format!(
+            "--instance-id '{id}' is not a UUID: copy the instance id from the MsgFlash dashboard"
+        )),
+        (ProviderKind::MsgFlash, None) => Err(
+            "--provider msgflash needs --instance-id UUID (the WhatsApp instance to send from, \
+             from the MsgFlash dashboard), on the command line or as instance-id in the campaign file"
+                .into(),
+        ),
+    }
+}
+
 fn target(
     options: &CampaignOptions,
+    kind: ProviderKind,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Target, String> {
     if options.sandbox {
@@ -388,34 +470,56 @@ fn target(
         };
         return Ok(Target::Sandbox { faults });
     }
+    let read = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let base_url = options
         .base_url
         .clone()
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        .or_else(|| read(kind.base_url_env()))
+        .unwrap_or_else(|| kind.default_base_url().to_string());
     if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
         return Err(format!(
             "--base-url '{base_url}' must start with https:// (or http:// for a local server)"
         ));
     }
-    let read = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let credential = match (
-        read("PILOT_STATUS_API_KEY"),
-        read("PILOT_STATUS_API_KEY_ID"),
-    ) {
-        (Some(key), _) => Credential::Key(Secret::new(key)),
-        (None, Some(id)) => Credential::KeyId(Secret::new(id)),
-        (None, None) if options.dry_run => Credential::Key(Secret::new(SANDBOX_KEY.into())),
-        (None, None) => {
-            return Err("no API key: set PILOT_STATUS_API_KEY (sent as x-api-key) or PILOT_STATUS_API_KEY_ID \
-                 (sent as x-api-key-id) in the environment, e.g. `export PILOT_STATUS_API_KEY=ps_...`; \
-                 to rehearse without one, add --sandbox"
-                .into());
-        }
+    let credential = match kind {
+        ProviderKind::PilotStatus => pilot_status_key(options, &read)?,
+        ProviderKind::MsgFlash => match read("MSGFLASH_API_KEY") {
+            Some(key) => Credential::Key(Secret::new(key)),
+            None if options.dry_run => Credential::Key(Secret::new(kind.sandbox_key().into())),
+            None => {
+                return Err("no API key: set MSGFLASH_API_KEY (sent as x-api-key) in the environment, \
+                     e.g. `export MSGFLASH_API_KEY=msgf_live_...`; to rehearse without one, add --sandbox"
+                    .into());
+            }
+        },
     };
     Ok(Target::Remote {
         base_url,
         credential,
     })
+}
+
+/// `PILOT_STATUS_API_KEY` (x-api-key) or `PILOT_STATUS_API_KEY_ID` (x-api-key-id).
+fn pilot_status_key(
+    options: &CampaignOptions,
+    read: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credential, String> {
+    Ok(
+        match (
+            read("PILOT_STATUS_API_KEY"),
+            read("PILOT_STATUS_API_KEY_ID"),
+        ) {
+            (Some(key), _) => Credential::Key(Secret::new(key)),
+            (None, Some(id)) => Credential::KeyId(Secret::new(id)),
+            (None, None) if options.dry_run => Credential::Key(Secret::new(SANDBOX_KEY.into())),
+            (None, None) => {
+                return Err("no API key: set PILOT_STATUS_API_KEY (sent as x-api-key) or PILOT_STATUS_API_KEY_ID \
+                 (sent as x-api-key-id) in the environment, e.g. `export PILOT_STATUS_API_KEY=ps_...`; \
+                 to rehearse without one, add --sandbox"
+                .into());
+            }
+        },
+    )
 }
 
 /// A delimiter flag: `,` `;` `tab` (or a real tab), and any of `extra`.

@@ -5,20 +5,6 @@ mod common;
 
 use common::*;
 
-/// Runs and checks: exit 2, nothing sent, and the message mentions each of `needles`.
-fn assert_refused(rig: &Rig, command: &mut std::process::Command, needles: &[&str]) {
-    let output = rig.run(command);
-    assert_eq!(code(&output), 2, "{}", text(&output));
-    assert!(rig.log().is_empty(), "something was sent");
-    for needle in needles {
-        assert!(
-            text(&output).contains(needle),
-            "missing '{needle}' in:\n{}",
-            text(&output)
-        );
-    }
-}
-
 #[test]
 fn no_key_is_refused_with_the_variable_to_set() {
     let rig = Rig::new();

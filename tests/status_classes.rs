@@ -78,36 +78,6 @@ fn media_without_a_paid_plan_is_failed_with_402() {
     );
 }
 
-/// Runs 3 rows against a sandbox that refuses the whole campaign and checks the run stops
-/// at the first refusal, leaving every row pending.
-fn assert_campaign_stops(
-    rig: &Rig,
-    command: &mut std::process::Command,
-    status: &str,
-    code_text: &str,
-) {
-    let output = rig.run(command);
-    assert_eq!(code(&output), 3, "{}", text(&output));
-    assert_eq!(
-        rig.log().len(),
-        1,
-        "nothing is sent after a campaign-fatal answer"
-    );
-    let rows = results(&rig.dir.path().join("c.results.csv"));
-    assert_eq!(rows.len(), 1, "rows not reached have no line: {rows:?}");
-    assert_eq!(
-        rows[0]["status"], "DEFERRED",
-        "the refused row stays pending, not FAILED"
-    );
-    assert_eq!(
-        (
-            rows[0]["httpStatus"].as_str(),
-            rows[0]["errorCode"].as_str()
-        ),
-        (status, code_text)
-    );
-}
-
 #[test]
 fn a_wrong_key_stops_the_campaign_with_exit_3() {
     let rig = Rig::with(SandboxConfig {

@@ -4,6 +4,7 @@
 use super::phone::DestKind;
 use super::validate::Field;
 use super::{InputError, MessageDefaults};
+use crate::message::Capabilities;
 
 /// The reserved destination column names (matched case-insensitively).
 const DESTINATIONS: [(&str, DestKind); 5] = [
@@ -46,6 +47,7 @@ impl Layout {
         columns: &[String],
         phone_column: Option<&str>,
         defaults: &MessageDefaults,
+        caps: &Capabilities,
         warnings: &mut Vec<String>,
     ) -> Result<Layout, InputError> {
         let found = || list(columns);
@@ -86,7 +88,14 @@ impl Layout {
                 }
                 (_, k) => k,
             };
+            let unsupported = || InputError::UnsupportedColumn {
+                column: c.clone(),
+                provider: caps.name,
+            };
             if let Some(kind) = kind {
+                if kind != DestKind::Phone && !caps.groups {
+                    return Err(unsupported());
+                }
                 if kind == DestKind::Phone {
                     if let Some(first) = phone {
                         return Err(InputError::TwoPhoneColumns {
@@ -98,7 +107,13 @@ impl Layout {
                     phone = Some(i);
                 }
                 layout.destinations.push((i, kind));
-            } else if let Some(f) = Field::ALL.iter().find(|f| f.name().eq_ignore_ascii_case(c)) {
+            } else if let Some(f) = Field::ALL
+                .iter()
+                .find(|f| f.name().eq_ignore_ascii_case(c) && f.reserved(caps))
+            {
+                if !f.supported(caps) {
+                    return Err(unsupported());
+                }
                 layout.fields[*f as usize] = Some(i);
             } else {
                 layout.variables.push(i);
@@ -129,9 +144,16 @@ impl Layout {
         let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
         let has_column = |f: Field| layout.fields[f as usize].is_some();
         let template = set(&defaults.template_id) || has_column(Field::TemplateId);
-        let any_mode = set(&defaults.template_id)
-            || set(&defaults.text)
-            || set(&defaults.media)
+        let any_mode = [
+            &defaults.template_id,
+            &defaults.text,
+            &defaults.media,
+            &defaults.message_type,
+            &defaults.latitude,
+            &defaults.contact_id,
+        ]
+        .into_iter()
+        .any(set)
             || Field::ALL.iter().any(|&f| f.is_mode() && has_column(f));
         if !any_mode {
             return Err(InputError::NoMode);
@@ -249,7 +271,8 @@ mod tests {
         d: &MessageDefaults,
     ) -> Result<(Layout, Vec<String>), InputError> {
         let mut w = Vec::new();
-        Layout::new(&cols(header), phone_column, d, &mut w).map(|l| (l, w))
+        let caps = &crate::provider::pilot_status::CAPABILITIES;
+        Layout::new(&cols(header), phone_column, d, caps, &mut w).map(|l| (l, w))
     }
 
     #[test]

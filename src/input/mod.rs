@@ -19,7 +19,7 @@ use std::sync::Arc;
 use csv::{ByteRecord, StringRecord};
 use serde_json::{Map, Value};
 
-use crate::message::{Content, Message};
+use crate::message::{Capabilities, Content, Message};
 use header::Layout;
 pub use suppress::{Suppression, load_suppression};
 use validate::{Field, Fields};
@@ -46,6 +46,16 @@ pub struct MessageDefaults {
     pub deliver_at: Option<String>,
     /// RFC 3339 or a duration such as "4h" / "90m" (jiff friendly format).
     pub deliver_until: Option<String>,
+    /// A direct kind of message (`text`, `image`, …, `location`, `contact`).
+    pub message_type: Option<String>,
+    /// Decimal degrees.
+    pub latitude: Option<String>,
+    /// Decimal degrees.
+    pub longitude: Option<String>,
+    pub location_name: Option<String>,
+    pub location_address: Option<String>,
+    /// A contact card to send, or a template's contact context.
+    pub contact_id: Option<String>,
 }
 
 /// How to read the campaign file: the CLI flags that shape input.
@@ -64,6 +74,8 @@ pub struct InputOptions {
     pub encoding: Option<String>,
     /// `--opt-out FILE...` loaded by [`load_suppression`]; shared, as it may be large.
     pub suppression: Option<Arc<Suppression>>,
+    /// What the chosen provider can send: rows asking for more are refused before sending.
+    pub capabilities: &'static Capabilities,
 }
 
 /// A set-up problem with the file as a whole: stops the run before any send (exit 2).
@@ -151,6 +163,13 @@ pub enum InputError {
     SuppressionColumn { path: PathBuf, first_line: String },
     #[error("campaign setting {0}")]
     Defaults(RowError),
+    #[error(
+        "column '{column}' is not supported by {provider}: delete or rename the column, or choose another --provider"
+    )]
+    UnsupportedColumn {
+        column: String,
+        provider: &'static str,
+    },
 }
 
 /// ` (closest match: 'X', e.g. --flag 'X')`, or nothing when no column is close.
@@ -182,6 +201,7 @@ pub struct CsvInput {
     defaults: Fields,
     ai_rewrite: bool,
     now: jiff::Timestamp,
+    capabilities: &'static Capabilities,
     phones: phone::Phones,
     /// The file was decoded from another encoding (see [`dialect::Dialect::transcoded`]).
     transcoded: bool,
@@ -258,6 +278,7 @@ impl CsvInput {
             &columns,
             options.phone_column.as_deref(),
             &options.defaults,
+            options.capabilities,
             &mut warnings,
         )?;
         let variable_columns = layout
@@ -276,6 +297,7 @@ impl CsvInput {
             defaults,
             ai_rewrite: options.defaults.ai_rewrite,
             now: options.now,
+            capabilities: options.capabilities,
             phones,
             transcoded: dialect.transcoded,
             index: 0,
@@ -366,6 +388,18 @@ impl CsvInput {
         }
         let (col, kind) = self.layout.destinations[slot];
         let destination = match self.phones.destination(kind, &self.columns[col], cell) {
+            Ok(d) if !self.capabilities.bsuid && phone::is_bsuid(d.as_str()) => {
+                let e = RowError::new(
+                    self.columns[col].as_str(),
+                    RowErrorCode::InvalidDestination,
+                    format!(
+                        "{} is a BSUID, which {} cannot send to: use the E.164 number",
+                        d.as_str(),
+                        self.capabilities.name
+                    ),
+                );
+                return (None, Err(e));
+            }
             Ok(d) => d,
             Err(e) => return (None, Err(e)),
         };
@@ -378,7 +412,7 @@ impl CsvInput {
         let resolved = match self
             .defaults
             .overridden_by(cell)
-            .and_then(|f| f.resolve(self.now))
+            .and_then(|f| f.resolve(self.now, self.capabilities))
         {
             Ok(r) => r,
             Err(e) => return (valid, Err(e)),

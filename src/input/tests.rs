@@ -5,6 +5,7 @@ use crate::message::{Destination, Media, MediaType};
 
 pub(super) fn options() -> InputOptions {
     InputOptions {
+        capabilities: &crate::provider::pilot_status::CAPABILITIES,
         phone_column: None,
         defaults: MessageDefaults {
             template_id: Some("boas_vindas".into()),
@@ -63,7 +64,8 @@ fn template_rows_carry_non_empty_variables() {
         m.content,
         Content::Template {
             id: "boas_vindas".into(),
-            media: None
+            media: None,
+            contact_id: None
         }
     );
     // serde_json's Map is ordered by key here (no preserve_order feature); the API reads
@@ -100,7 +102,8 @@ fn cells_override_defaults_per_field() {
             media: Some(Media {
                 url: "https://cdn.x.com/default.png".into(),
                 kind: None
-            })
+            }),
+            contact_id: None
         }
     );
     assert_eq!(a.labels, ["vip", "pedido"]);
@@ -112,7 +115,8 @@ fn cells_override_defaults_per_field() {
             media: Some(Media {
                 url: "https://cdn.x.com/b.png".into(),
                 kind: None
-            })
+            }),
+            contact_id: None
         }
     );
     assert_eq!(b.labels, ["geral"]);

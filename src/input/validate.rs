@@ -7,7 +7,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use super::MessageDefaults;
-use crate::message::{Content, DeliverUntil, Interactive, Media, MediaType};
+use crate::message::{
+    Capabilities, Content, DeliverUntil, DirectKind, Interactive, Media, MediaType,
+};
 
 /// Why one row (or one campaign-level setting) cannot be sent: the results file shows it
 /// to the person who has to fix the spreadsheet.
@@ -69,6 +71,16 @@ pub enum RowErrorCode {
     InvalidEncoding,
     DuplicateDestination,
     OptedOut,
+    /// A field the chosen provider cannot send (e.g. buttons with msgflash).
+    NotSupported,
+    /// A field the chosen kind of message needs is empty (e.g. latitude for a location).
+    MissingField,
+    /// Coordinates that are not numbers within range.
+    InvalidLocation,
+    /// An id the provider requires as a UUID is not one.
+    InvalidId,
+    /// A `type` that is not a kind of message.
+    InvalidType,
 }
 
 impl RowErrorCode {
@@ -98,6 +110,11 @@ impl RowErrorCode {
             InvalidEncoding => "INVALID_ENCODING",
             DuplicateDestination => "DUPLICATE_DESTINATION",
             OptedOut => "OPTED_OUT",
+            NotSupported => "NOT_SUPPORTED_BY_PROVIDER",
+            MissingField => "MISSING_FIELD",
+            InvalidLocation => "INVALID_LOCATION",
+            InvalidId => "INVALID_ID",
+            InvalidType => "INVALID_TYPE",
         }
     }
 }
@@ -122,10 +139,16 @@ pub(crate) enum Field {
     Buttons,
     Header,
     Footer,
+    Type,
+    Latitude,
+    Longitude,
+    LocationName,
+    LocationAddress,
+    ContactId,
 }
 
 impl Field {
-    pub(crate) const COUNT: usize = 11;
+    pub(crate) const COUNT: usize = 17;
     pub(crate) const ALL: [Field; Field::COUNT] = [
         Field::TemplateId,
         Field::Text,
@@ -138,6 +161,12 @@ impl Field {
         Field::Buttons,
         Field::Header,
         Field::Footer,
+        Field::Type,
+        Field::Latitude,
+        Field::Longitude,
+        Field::LocationName,
+        Field::LocationAddress,
+        Field::ContactId,
     ];
 
     /// The API's field name, which is also the reserved column name (matched case-insensitively).
@@ -154,12 +183,51 @@ impl Field {
             Field::Buttons => "buttons",
             Field::Header => "header",
             Field::Footer => "footer",
+            Field::Type => "type",
+            Field::Latitude => "latitude",
+            Field::Longitude => "longitude",
+            Field::LocationName => "locationName",
+            Field::LocationAddress => "locationAddress",
+            Field::ContactId => "contactId",
         }
     }
 
     /// Whether this field selects the send mode (used to refuse a campaign with nothing to send).
     pub(crate) fn is_mode(self) -> bool {
-        matches!(self, Field::TemplateId | Field::Text | Field::Media)
+        matches!(
+            self,
+            Field::TemplateId
+                | Field::Text
+                | Field::Media
+                | Field::Type
+                | Field::Latitude
+                | Field::ContactId
+        )
+    }
+
+    /// Whether a column of this name is a send field for this provider rather than a
+    /// template variable. The fields added for other providers (`type`, `latitude`,
+    /// `contactId`, …) are reserved only where they mean something, so a Pilot Status file
+    /// with a `type` column keeps sending it as a variable.
+    pub(crate) fn reserved(self, caps: &Capabilities) -> bool {
+        match self {
+            Field::Type => caps.direct_type,
+            Field::Latitude | Field::Longitude | Field::LocationName | Field::LocationAddress => {
+                caps.location
+            }
+            Field::ContactId => caps.contact,
+            _ => true,
+        }
+    }
+
+    /// Whether the provider can send this field at all.
+    pub(crate) fn supported(self, caps: &Capabilities) -> bool {
+        match self {
+            Field::Buttons | Field::Header | Field::Footer => caps.buttons,
+            Field::Labels => caps.labels,
+            Field::DeliverAt | Field::DeliverUntil => caps.schedule,
+            _ => self.reserved(caps),
+        }
     }
 
     /// The campaign-level value for this field, if any.
@@ -176,6 +244,12 @@ impl Field {
             Field::Buttons => d.buttons.as_deref(),
             Field::Header => d.header.as_deref(),
             Field::Footer => d.footer.as_deref(),
+            Field::Type => d.message_type.as_deref(),
+            Field::Latitude => d.latitude.as_deref(),
+            Field::Longitude => d.longitude.as_deref(),
+            Field::LocationName => d.location_name.as_deref(),
+            Field::LocationAddress => d.location_address.as_deref(),
+            Field::ContactId => d.contact_id.as_deref(),
         }
     }
 }
@@ -194,6 +268,12 @@ pub(crate) struct Fields {
     buttons: Option<Vec<Value>>,
     header: Option<Value>,
     footer: Option<String>,
+    kind: Option<DirectKind>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    location_name: Option<String>,
+    location_address: Option<String>,
+    contact_id: Option<String>,
 }
 
 /// The message body a row resolves to, before destination and variables are attached.
@@ -251,42 +331,83 @@ impl Fields {
             buttons: cell_or_default(raw(Field::Buttons), &self.buttons, parse_buttons)?,
             header: cell_or_default(raw(Field::Header), &self.header, parse_header)?,
             footer: cell_or_default(raw(Field::Footer), &self.footer, parse_footer)?,
+            kind: cell_or_default(raw(Field::Type), &self.kind, parse_kind)?,
+            latitude: cell_or_default(raw(Field::Latitude), &self.latitude, |s| {
+                parse_coordinate(s, "latitude", 90.0)
+            })?,
+            longitude: cell_or_default(raw(Field::Longitude), &self.longitude, |s| {
+                parse_coordinate(s, "longitude", 180.0)
+            })?,
+            location_name: cell_or_default(raw(Field::LocationName), &self.location_name, |s| {
+                Ok(s.to_owned())
+            })?,
+            location_address: cell_or_default(
+                raw(Field::LocationAddress),
+                &self.location_address,
+                |s| Ok(s.to_owned()),
+            )?,
+            contact_id: cell_or_default(raw(Field::ContactId), &self.contact_id, |s| {
+                Ok(s.to_owned())
+            })?,
         })
     }
 
+    /// Whether any location field is set.
+    fn located(&self) -> bool {
+        self.latitude.is_some()
+            || self.longitude.is_some()
+            || self.location_name.is_some()
+            || self.location_address.is_some()
+    }
+
+    /// The media kind asked for, by `type` or `mediaType`.
+    fn media_kinds(&self) -> impl Iterator<Item = MediaType> {
+        let by_type = match self.kind {
+            Some(DirectKind::Media(t)) => Some(t),
+            _ => None,
+        };
+        by_type.into_iter().chain(self.media_type)
+    }
+
     /// Applies the rules that tie fields together and builds the message body.
-    pub(crate) fn resolve(self, now: Timestamp) -> Result<Resolved, RowError> {
+    pub(crate) fn resolve(self, now: Timestamp, caps: &Capabilities) -> Result<Resolved, RowError> {
         check_schedule(self.deliver_at, self.deliver_until, now)?;
         check_fixed_conflicts(&self)?;
+        check_capabilities(&self, caps)?;
+        if self.template_id.is_some() {
+            let strays = [("type", self.kind.is_some()), ("latitude", self.located())];
+            if let Some((name, _)) = strays.iter().find(|(_, set)| *set) {
+                return Err(conflict(
+                    name,
+                    format!("{name} does not go with a template: clear {name} or templateId"),
+                ));
+            }
+        }
+        let content = match &self.template_id {
+            Some(_) => None,
+            None => Some(self.direct_content()?),
+        };
         let Fields {
             template_id,
-            text,
             media,
             media_type,
-            caption,
             deliver_at,
             deliver_until,
             labels,
             buttons,
             header,
             footer,
+            contact_id,
+            ..
         } = self;
-        let content = match (template_id, text) {
+        let content = match (template_id, content) {
             (Some(id), _) => Content::Template {
                 id,
                 media: template_media(media, media_type)?,
+                contact_id,
             },
-            (None, Some(body)) => Content::Text { body },
-            (None, None) => {
-                let Some(url) = media else {
-                    return Err(RowError::new(
-                        "templateId",
-                        RowErrorCode::MissingMode,
-                        "nothing to send: fill templateId, text or media (with mediaType) for this row, or pass --template, --text or --media",
-                    ));
-                };
-                direct_media(url, media_type, caption, &buttons, &header, &footer)?
-            }
+            (None, Some(content)) => content,
+            (None, None) => unreachable!("direct content is resolved when there is no template"),
         };
         if buttons.is_none() {
             if header.is_some() {
@@ -318,6 +439,195 @@ impl Fields {
     }
 }
 
+/// The kinds of direct message, as chosen by `type` or inferred from the fields filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Text,
+    Media(Option<MediaType>),
+    Location,
+    Contact,
+}
+
+impl Fields {
+    /// A message without a template: the kind `type` names, else the one the filled fields
+    /// imply (text, media, a location, a contact). Fields of another kind are refused rather
+    /// than silently dropped.
+    fn direct_content(&self) -> Result<Content, RowError> {
+        let pick = match self.kind {
+            Some(DirectKind::Text) => Pick::Text,
+            Some(DirectKind::Media(t)) => {
+                if let Some(m) = self.media_type.filter(|&m| m != t) {
+                    return Err(conflict(
+                        "mediaType",
+                        format!(
+                            "type {} and mediaType {} disagree: clear one of them",
+                            t.as_str(),
+                            m.as_str()
+                        ),
+                    ));
+                }
+                Pick::Media(Some(t))
+            }
+            Some(DirectKind::Location) => Pick::Location,
+            Some(DirectKind::Contact) => Pick::Contact,
+            None if self.text.is_some() => Pick::Text,
+            None if self.media.is_some() => Pick::Media(self.media_type),
+            None if self.located() => Pick::Location,
+            None if self.contact_id.is_some() => Pick::Contact,
+            None => {
+                return Err(RowError::new(
+                    "templateId",
+                    RowErrorCode::MissingMode,
+                    "nothing to send: fill templateId, text or media (with mediaType) for this row, or pass --template, --text or --media",
+                ));
+            }
+        };
+        let strays = [
+            ("text", self.text.is_some(), pick == Pick::Text),
+            (
+                "media",
+                self.media.is_some(),
+                matches!(pick, Pick::Media(_)),
+            ),
+            (
+                "mediaType",
+                self.media_type.is_some(),
+                matches!(pick, Pick::Media(_)),
+            ),
+            (
+                "caption",
+                self.caption.is_some(),
+                matches!(pick, Pick::Media(_)),
+            ),
+            ("latitude", self.located(), pick == Pick::Location),
+            (
+                "contactId",
+                self.contact_id.is_some(),
+                pick == Pick::Contact,
+            ),
+        ];
+        if let Some((name, ..)) = strays.iter().find(|(_, set, fits)| *set && !fits) {
+            return Err(conflict(
+                name,
+                format!(
+                    "{name} does not go with this kind of message: clear {name}, or change type"
+                ),
+            ));
+        }
+        let required = |value: Option<&str>, name: &str| {
+            value.map(str::to_owned).ok_or_else(|| {
+                RowError::new(
+                    name,
+                    RowErrorCode::MissingField,
+                    format!("{name} is empty: this kind of message needs it"),
+                )
+            })
+        };
+        Ok(match pick {
+            Pick::Text => Content::Text {
+                body: required(self.text.as_deref(), "text")?,
+            },
+            Pick::Media(kind) => direct_media(
+                required(self.media.as_deref(), "media")?,
+                kind,
+                self.caption.clone(),
+                &self.buttons,
+                &self.header,
+                &self.footer,
+            )?,
+            Pick::Location => {
+                let coordinate = |v: Option<f64>, name| {
+                    v.ok_or_else(|| {
+                        RowError::new(
+                            name,
+                            RowErrorCode::MissingField,
+                            format!("{name} is empty: a location needs latitude and longitude"),
+                        )
+                    })
+                };
+                Content::Location {
+                    latitude: coordinate(self.latitude, "latitude")?,
+                    longitude: coordinate(self.longitude, "longitude")?,
+                    name: self.location_name.clone(),
+                    address: self.location_address.clone(),
+                }
+            }
+            Pick::Contact => Content::Contact {
+                contact_id: required(self.contact_id.as_deref(), "contactId")?,
+            },
+        })
+    }
+}
+
+fn conflict(field: &str, message: String) -> RowError {
+    RowError::new(field, RowErrorCode::ConflictingModes, message)
+}
+
+/// Refuses what the provider cannot send: one description per provider, no provider names here.
+fn check_capabilities(f: &Fields, caps: &Capabilities) -> Result<(), RowError> {
+    let name = caps.name;
+    if let Some(kind) = f.media_kinds().find(|&k| !caps.sends_media(k)) {
+        return Err(RowError::new(
+            "mediaType",
+            RowErrorCode::InvalidMediaType,
+            format!(
+                "{} is not a media type {name} sends: use one of {}",
+                kind.as_str(),
+                caps.media_names()
+            ),
+        ));
+    }
+    let set = [
+        (Field::Buttons, f.buttons.is_some()),
+        (Field::Header, f.header.is_some()),
+        (Field::Footer, f.footer.is_some()),
+        (Field::Labels, f.labels.is_some()),
+        (Field::DeliverAt, f.deliver_at.is_some()),
+        (Field::DeliverUntil, f.deliver_until.is_some()),
+        (Field::Type, f.kind.is_some()),
+        (Field::Latitude, f.located()),
+        (Field::ContactId, f.contact_id.is_some()),
+    ];
+    if let Some((field, _)) = set.iter().find(|(field, on)| *on && !field.supported(caps)) {
+        return Err(unsupported(field.name(), name));
+    }
+    if f.template_id.is_some() && f.media.is_some() && !caps.template_media {
+        return Err(unsupported("media", name));
+    }
+    if caps.uuid_ids {
+        for (field, id) in [("templateId", &f.template_id), ("contactId", &f.contact_id)] {
+            if let Some(id) = id.as_deref().filter(|id| !is_uuid(id)) {
+                return Err(RowError::new(
+                    field,
+                    RowErrorCode::InvalidId,
+                    format!(
+                        "'{id}' is not a UUID: {name} names it by its UUID, copy it from the dashboard"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unsupported(field: &str, provider: &str) -> RowError {
+    RowError::new(
+        field,
+        RowErrorCode::NotSupported,
+        format!("{field} is not supported by {provider}: clear it, or choose another --provider"),
+    )
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits.
+pub fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Checks the campaign-level settings alone at start-up so a bad flag stops the run (exit 2)
 /// instead of failing every row.
 ///
@@ -325,10 +635,18 @@ impl Fields {
 /// combinations no CSV cell can cure are refused here: a cell can replace a default but
 /// never remove it, so e.g. `--template` with `--text` fails every row, whereas
 /// `--media` without `--media-type` may be completed by a `mediaType` column.
-pub fn validate_defaults(defaults: &MessageDefaults, now: Timestamp) -> Result<(), RowError> {
+pub fn validate_defaults(
+    defaults: &MessageDefaults,
+    now: Timestamp,
+    caps: &Capabilities,
+) -> Result<(), RowError> {
     let fields = Fields::from_defaults(defaults)?;
     check_schedule(fields.deliver_at, fields.deliver_until, now)?;
-    check_fixed_conflicts(&fields)
+    check_fixed_conflicts(&fields)?;
+    if defaults.ai_rewrite && !caps.ai_rewrite {
+        return Err(unsupported("aiRewriteEnabled", caps.name));
+    }
+    check_capabilities(&fields, caps)
 }
 
 /// Combinations that fail whatever mode the row ends up in, given that fields can be
@@ -363,18 +681,21 @@ fn check_fixed_conflicts(f: &Fields) -> Result<(), RowError> {
                 "caption is only allowed when sending media on its own (no templateId, no text): clear caption",
             ));
         }
-        if f.media_type == Some(MediaType::Audio) {
-            return Err(audio_caption());
+        if let Some(kind) = f.media_kinds().find(|k| !k.takes_caption()) {
+            return Err(sound_caption(kind));
         }
     }
     Ok(())
 }
 
-fn audio_caption() -> RowError {
+fn sound_caption(kind: MediaType) -> RowError {
     RowError::new(
         "caption",
         RowErrorCode::CaptionNotAllowed,
-        "caption is not allowed with mediaType audio (it is delivered as a voice note): clear caption",
+        format!(
+            "caption is not allowed with mediaType {} (WhatsApp plays it and shows no text): clear caption",
+            kind.as_str()
+        ),
     )
 }
 
@@ -512,6 +833,34 @@ fn parse_media_type(s: &str) -> Result<MediaType, RowError> {
             format!("'{s}' is not a media type: use one of {}", MediaType::NAMES),
         )
     })
+}
+
+fn parse_kind(s: &str) -> Result<DirectKind, RowError> {
+    DirectKind::parse(s).ok_or_else(|| {
+        RowError::new(
+            "type",
+            RowErrorCode::InvalidType,
+            format!(
+                "'{s}' is not a type of message: use one of {}",
+                DirectKind::NAMES
+            ),
+        )
+    })
+}
+
+/// A decimal number of degrees within ±`limit` (a comma as decimal separator is accepted,
+/// as Brazilian and French spreadsheets write it).
+fn parse_coordinate(s: &str, field: &str, limit: f64) -> Result<f64, RowError> {
+    match s.replace(',', ".").parse::<f64>() {
+        Ok(v) if v.is_finite() && v.abs() <= limit => Ok(v),
+        _ => Err(RowError::new(
+            field,
+            RowErrorCode::InvalidLocation,
+            format!(
+                "'{s}' is not a {field}: write decimal degrees between -{limit} and {limit}, e.g. 6.3654"
+            ),
+        )),
+    }
 }
 
 fn parse_deliver_at(s: &str) -> Result<Timestamp, RowError> {
@@ -675,7 +1024,7 @@ mod tests {
     }
 
     fn resolve(d: &MessageDefaults) -> Result<Resolved, RowError> {
-        Fields::from_defaults(d)?.resolve(now())
+        Fields::from_defaults(d)?.resolve(now(), &crate::provider::pilot_status::CAPABILITIES)
     }
 
     fn code(d: &MessageDefaults) -> (String, RowErrorCode) {
@@ -711,7 +1060,8 @@ mod tests {
                 media: Some(Media {
                     url: "https://cdn.x.com/a.png".into(),
                     kind: None
-                })
+                }),
+                contact_id: None
             }
         );
         let d = MessageDefaults {
@@ -1017,20 +1367,23 @@ mod tests {
 
     #[test]
     fn validate_defaults_refuses_only_what_no_cell_can_cure() {
+        let validate_defaults = |_: (), d: &MessageDefaults, now| {
+            validate_defaults(d, now, &crate::provider::pilot_status::CAPABILITIES)
+        };
         // Completed by a mediaType column, or replaced by a templateId column: fine at start-up.
         let media_only = MessageDefaults {
             media: Some("https://x.io/a.png".into()),
             ..defaults()
         };
-        assert_eq!(validate_defaults(&media_only, now()), Ok(()));
-        assert_eq!(validate_defaults(&defaults(), now()), Ok(()));
+        assert_eq!(validate_defaults((), &media_only, now()), Ok(()));
+        assert_eq!(validate_defaults((), &defaults(), now()), Ok(()));
         let both = MessageDefaults {
             template_id: Some("t".into()),
             text: Some("x".into()),
             ..defaults()
         };
         assert_eq!(
-            validate_defaults(&both, now()).unwrap_err().code,
+            validate_defaults((), &both, now()).unwrap_err().code,
             RowErrorCode::ConflictingModes
         );
         let bad_url = MessageDefaults {
@@ -1038,7 +1391,7 @@ mod tests {
             ..defaults()
         };
         assert_eq!(
-            validate_defaults(&bad_url, now()).unwrap_err().code,
+            validate_defaults((), &bad_url, now()).unwrap_err().code,
             RowErrorCode::InvalidMedia
         );
         let past = MessageDefaults {
@@ -1046,7 +1399,7 @@ mod tests {
             ..defaults()
         };
         assert_eq!(
-            validate_defaults(&past, now()).unwrap_err().code,
+            validate_defaults((), &past, now()).unwrap_err().code,
             RowErrorCode::DeliverUntilPast
         );
         let audio = MessageDefaults {
@@ -1055,7 +1408,7 @@ mod tests {
             ..defaults()
         };
         assert_eq!(
-            validate_defaults(&audio, now()).unwrap_err().code,
+            validate_defaults((), &audio, now()).unwrap_err().code,
             RowErrorCode::CaptionNotAllowed
         );
     }

@@ -34,6 +34,75 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// An API key and the header that carries it.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// Sent as `x-api-key` (`PILOT_STATUS_API_KEY`, `MSGFLASH_API_KEY`).
+    Key(Secret),
+    /// Sent as `x-api-key-id` (`PILOT_STATUS_API_KEY_ID`).
+    KeyId(Secret),
+}
+
+impl Credential {
+    /// The header name and the key, checked once so a bad key fails at start-up.
+    pub fn into_header(self) -> Result<(HeaderName, Secret), String> {
+        let (header, secret) = match self {
+            Credential::Key(s) => (HeaderName::from_static("x-api-key"), s),
+            Credential::KeyId(s) => (HeaderName::from_static("x-api-key-id"), s),
+        };
+        secret.header_value()?;
+        Ok((header, secret))
+    }
+}
+
+/// One JSON endpoint with its auth header: what a provider holds to send.
+pub struct Endpoint {
+    client: reqwest::Client,
+    url: String,
+    header: HeaderName,
+    secret: Secret,
+}
+
+impl Endpoint {
+    /// `path` under `base_url`, authenticated by `credential`.
+    pub fn new(
+        base_url: &str,
+        path: &str,
+        credential: Credential,
+        timeout: Duration,
+    ) -> Result<Endpoint, String> {
+        let (header, secret) = credential.into_header()?;
+        Ok(Endpoint {
+            client: client(timeout),
+            url: format!("{}{path}", base_url.trim_end_matches('/')),
+            header,
+            secret,
+        })
+    }
+
+    /// POSTs `body` once; a non-2xx answer is classified by the provider's `classify`, a
+    /// 2xx one is returned with its parsed JSON body for the provider to read its ids from.
+    pub async fn post(
+        &self,
+        body: &Value,
+        classify: impl Fn(u16, Option<&str>) -> ErrorClass,
+    ) -> Result<(Answer, Value), SendError> {
+        let value = self.secret.header_value().map_err(|e| SendError {
+            class: ErrorClass::CampaignFatal,
+            http_status: None,
+            code: "BAD_API_KEY".to_string(),
+            message: e,
+            retry_after: None,
+        })?;
+        let answer = exchange(self.client.post(&self.url), (&self.header, value), body).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(rejection(&answer, classify));
+        }
+        let json = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        Ok((answer, json))
+    }
+}
+
 /// The HTTP client every provider uses: rustls, a per-request timeout, and a connect
 /// timeout of its own so "could not connect" (safe to retry) stays distinct from "no answer"
 /// (maybe accepted).

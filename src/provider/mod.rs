@@ -5,6 +5,7 @@
 //! "what do we do about it" decision lives in the runner, driven by [`ErrorClass`].
 
 pub mod http;
+pub mod msgflash;
 pub mod pilot_status;
 
 use std::future::Future;
@@ -14,7 +15,105 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use crate::message::Message;
+use crate::message::{Capabilities, Message};
+use http::Credential;
+
+/// Which API a campaign goes through (`--provider`, or `provider` in a campaign file).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// Pilot Status (the default, for campaigns written before there was a choice).
+    #[default]
+    PilotStatus,
+    /// MsgFlash.
+    #[value(name = "msgflash")]
+    #[serde(rename = "msgflash")]
+    MsgFlash,
+}
+
+impl ProviderKind {
+    /// What the provider can send, checked before anything is sent.
+    pub fn capabilities(self) -> &'static Capabilities {
+        match self {
+            ProviderKind::PilotStatus => &pilot_status::CAPABILITIES,
+            ProviderKind::MsgFlash => &msgflash::CAPABILITIES,
+        }
+    }
+
+    /// The production API, unless `--base-url` says otherwise.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            ProviderKind::PilotStatus => pilot_status::DEFAULT_BASE_URL,
+            ProviderKind::MsgFlash => msgflash::DEFAULT_BASE_URL,
+        }
+    }
+
+    /// The environment variable that may hold the base URL.
+    pub fn base_url_env(self) -> &'static str {
+        match self {
+            ProviderKind::PilotStatus => "PILOT_STATUS_BASE_URL",
+            ProviderKind::MsgFlash => "MSGFLASH_BASE_URL",
+        }
+    }
+
+    /// A key the in-process sandbox accepts, so a rehearsal never needs a real one.
+    pub const fn sandbox_key(self) -> &'static str {
+        match self {
+            ProviderKind::PilotStatus => "ps_sandbox",
+            ProviderKind::MsgFlash => "msgf_sandbox",
+        }
+    }
+}
+
+/// The chosen provider with what it needs besides its key and URL, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderChoice {
+    PilotStatus,
+    /// MsgFlash sends from one WhatsApp instance, named in every body.
+    MsgFlash {
+        instance_id: String,
+    },
+}
+
+impl ProviderChoice {
+    /// The kind, for capabilities and defaults.
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            ProviderChoice::PilotStatus => ProviderKind::PilotStatus,
+            ProviderChoice::MsgFlash { .. } => ProviderKind::MsgFlash,
+        }
+    }
+
+    /// The client for this provider at `base_url`; fails only on a key no header can carry.
+    pub fn build(
+        &self,
+        base_url: &str,
+        credential: Credential,
+        timeout: Duration,
+    ) -> Result<Box<dyn Provider>, String> {
+        Ok(match self {
+            ProviderChoice::PilotStatus => Box::new(pilot_status::PilotStatus::new(
+                base_url, credential, timeout,
+            )?),
+            ProviderChoice::MsgFlash { instance_id } => Box::new(msgflash::MsgFlash::new(
+                base_url,
+                instance_id,
+                credential,
+                timeout,
+            )?),
+        })
+    }
+}
 
 /// What the runner must do about a failed send. Each provider maps its HTTP statuses and
 /// error codes onto these in one table-like function.

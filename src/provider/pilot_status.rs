@@ -4,31 +4,42 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use reqwest::header::HeaderName;
 use serde_json::{Map, Value, json};
 
-use super::http::{self, Secret};
+/// Which of the two documented auth headers carries the key (shared with other providers).
+pub use super::http::Credential;
+use super::http::{self, Endpoint};
 use super::{BoxFuture, ErrorClass, Provider, SendOutcome};
-use crate::message::{Content, Destination, Message};
+use crate::message::{Capabilities, Content, Destination, MediaType, Message};
 
 /// The production API.
 pub const DEFAULT_BASE_URL: &str = "https://pilotstatus.com.br";
 
-/// Which of the two documented auth headers carries the key.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// `PILOT_STATUS_API_KEY`, sent as `x-api-key`.
-    Key(Secret),
-    /// `PILOT_STATUS_API_KEY_ID`, sent as `x-api-key-id`.
-    KeyId(Secret),
-}
+/// Everything the send reference documents; no voice notes, locations or contact cards.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    name: "pilot-status",
+    groups: true,
+    bsuid: true,
+    media_types: &[
+        MediaType::Image,
+        MediaType::Video,
+        MediaType::Document,
+        MediaType::Audio,
+    ],
+    template_media: true,
+    buttons: true,
+    labels: true,
+    ai_rewrite: true,
+    schedule: true,
+    location: false,
+    contact: false,
+    direct_type: false,
+    uuid_ids: false,
+};
 
-/// A Pilot Status client for one number-scoped key.
+/// A Pilot Status client for one number-scoped key (`x-api-key` or `x-api-key-id`).
 pub struct PilotStatus {
-    client: reqwest::Client,
-    send_url: String,
-    header: HeaderName,
-    secret: Secret,
+    endpoint: Endpoint,
 }
 
 impl PilotStatus {
@@ -38,16 +49,8 @@ impl PilotStatus {
         credential: Credential,
         timeout: Duration,
     ) -> Result<PilotStatus, String> {
-        let (header, secret) = match credential {
-            Credential::Key(s) => (HeaderName::from_static("x-api-key"), s),
-            Credential::KeyId(s) => (HeaderName::from_static("x-api-key-id"), s),
-        };
-        secret.header_value()?;
         Ok(PilotStatus {
-            client: http::client(timeout),
-            send_url: format!("{}/v1/messages/send", base_url.trim_end_matches('/')),
-            header,
-            secret,
+            endpoint: Endpoint::new(base_url, "/v1/messages/send", credential, timeout)?,
         })
     }
 }
@@ -81,27 +84,9 @@ impl Provider for PilotStatus {
 
     fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
         Box::pin(async move {
-            let auth = (
-                &self.header,
-                self.secret.header_value().map_err(|e| fatal(&e))?,
-            );
-            let answer = http::exchange(self.client.post(&self.send_url), auth, body).await?;
-            if !(200..300).contains(&answer.status) {
-                return Err(http::rejection(&answer, classify));
-            }
-            let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+            let (answer, json) = self.endpoint.post(body, classify).await?;
             http::accepted(&answer, &json["id"], &json["correlationId"])
         })
-    }
-}
-
-fn fatal(message: &str) -> super::SendError {
-    super::SendError {
-        class: ErrorClass::CampaignFatal,
-        http_status: None,
-        code: "BAD_API_KEY".to_string(),
-        message: message.to_string(),
-        retry_after: None,
     }
 }
 
@@ -117,7 +102,7 @@ pub fn body(message: &Message, now: Timestamp) -> Value {
     };
     body.insert(field.into(), json!(value));
     match &message.content {
-        Content::Template { id, media } => {
+        Content::Template { id, media, .. } => {
             body.insert("templateId".into(), json!(id));
             if !message.variables.is_empty() {
                 body.insert("variables".into(), Value::Object(message.variables.clone()));
@@ -140,6 +125,10 @@ pub fn body(message: &Message, now: Timestamp) -> Value {
             if let Some(caption) = caption {
                 body.insert("caption".into(), json!(caption));
             }
+        }
+        // Refused by validation against CAPABILITIES: never built for this API.
+        Content::Location { .. } | Content::Contact { .. } => {
+            debug_assert!(false, "pilot-status cannot send {:?}", message.content);
         }
     }
     let extras = &message.interactive;

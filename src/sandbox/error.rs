@@ -1,7 +1,6 @@
-//! The API's error answers, in one shape: `{"error": "<sentence>", "code": "<CODE>"}`.
+//! The APIs' error answers as data; each API's shape is in `api.rs`.
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 
 /// An error answer the sandbox gives, kept as data so it can be both sent and logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +22,5 @@ impl ApiError {
     /// A 400 `VALIDATION_ERROR`; the sentence names the offending field.
     pub fn invalid(error: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", error)
-    }
-
-    pub fn body(&self) -> Value {
-        json!({ "error": self.error, "code": self.code })
     }
 }

@@ -8,8 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The keys a spec may use, listed in every parse error so a typo is easy to fix.
-const VALID_KEYS: &str =
-    "429, 503, 500, drop, late, latency, late-by, retry-after, billing-suspended-after";
+const VALID_KEYS: &str = "429, 503, 500, drop, late, latency, late-by, retry-after, billing-suspended-after, monthly-quota-after";
 
 /// `late-by` when the spec does not say: long enough to trip a careless client timeout.
 const DEFAULT_LATE_BY: Duration = Duration::from_secs(3);
@@ -38,8 +37,12 @@ pub struct FaultSpec {
     pub late_by: Option<Duration>,
     /// The `Retry-After` seconds sent with 429 and 503; `None` means 1.
     pub retry_after: Option<u64>,
-    /// After this many accepted messages every request gets 422 `BILLING_SUSPENDED`.
+    /// After this many accepted messages every request gets 422 `BILLING_SUSPENDED`
+    /// (MsgFlash: 403 `SUBSCRIPTION_INACTIVE`).
     pub billing_suspended_after: Option<u64>,
+    /// MsgFlash only: after this many accepted messages every request gets 429
+    /// `MONTHLY_OUTBOUND_QUOTA_EXCEEDED`, the quota that must not be mistaken for a rate limit.
+    pub monthly_quota_after: Option<u64>,
 }
 
 /// The one fault a request's draw landed on.
@@ -107,6 +110,7 @@ impl FaultSpec {
             "late-by" => self.late_by = Some(duration(value)?),
             "retry-after" => self.retry_after = Some(count(value)?),
             "billing-suspended-after" => self.billing_suspended_after = Some(count(value)?),
+            "monthly-quota-after" => self.monthly_quota_after = Some(count(value)?),
             _ => return Err(format!("unknown key `{key}`")),
         }
         Ok(())
@@ -185,6 +189,7 @@ mod tests {
                 late_by: Some(Duration::from_millis(300)),
                 retry_after: Some(0),
                 billing_suspended_after: Some(50),
+                monthly_quota_after: None,
             }
         );
     }

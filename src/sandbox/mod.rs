@@ -1,13 +1,16 @@
-//! A faithful local fake of the Pilot Status send endpoint, on a real loopback HTTP server.
+//! A faithful local fake of the Pilot Status and MsgFlash send endpoints, on a real
+//! loopback HTTP server.
 //!
 //! Users rehearse a campaign against it, with injected faults, before spending real
 //! messages; the integration tests use it as the real client's peer and assert on what it
 //! received. It validates requests from the vendor's documentation on its own, so it can
 //! catch a client bug, and it never talks to anything but its own loopback socket.
 
+mod api;
 mod args;
 mod error;
 mod faults;
+mod msgflash;
 mod server;
 mod service;
 mod validate;
@@ -135,7 +138,7 @@ pub struct LogEntry {
     pub path: String,
     /// Lower-case names only, never values: keys must not end up in a log file.
     pub header_names: Vec<String>,
-    /// destinationNumber / groupId / newsletterId as received.
+    /// destinationNumber / groupId / newsletterId (Pilot Status) or `to` (MsgFlash) as received.
     pub destination: Option<String>,
     /// The JSON body received (`Value::Null` if not JSON).
     pub body: serde_json::Value,

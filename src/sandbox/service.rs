@@ -22,15 +22,12 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use jiff::Timestamp;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::api::Api;
 use super::error::ApiError;
 use super::faults::{Fault, FaultSpec};
-use super::validate::{destination, validate};
 use super::{LogEntry, SandboxConfig};
-
-/// The one endpoint the sandbox fakes.
-const SEND_PATH: &str = "/v1/messages/send";
 
 /// Large enough for a base64 data URI of a typical voice note or PDF.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -66,6 +63,8 @@ struct Received {
     at: Timestamp,
     method: Method,
     path: String,
+    /// The API the path addresses, if any.
+    api: Option<Api>,
     header_names: Vec<String>,
     key: Option<String>,
     body: Value,
@@ -76,10 +75,11 @@ struct Received {
 /// The answer decided for one request.
 struct Outcome {
     status: StatusCode,
-    body: Value,
-    code: Option<&'static str>,
+    /// The refusal answered, if any; its shape depends on the API (see [`Api::error_body`]).
+    error: Option<ApiError>,
     retry_after: Option<u64>,
     message_id: Option<String>,
+    correlation_id: Option<String>,
     fault: Option<Fault>,
 }
 
@@ -122,21 +122,21 @@ impl Shared {
     }
 
     fn judge(&self, book: &mut Book, received: &Received) -> Outcome {
-        if received.path != SEND_PATH {
+        let Some(api) = received.api else {
             return Outcome::refused(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
                 "Not found",
             ));
-        }
+        };
         if received.method != Method::POST {
             return Outcome::refused(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "METHOD_NOT_ALLOWED",
-                "Use POST on /v1/messages/send",
+                format!("Use POST on {}", received.path),
             ));
         }
-        if let Err(outcome) = self.admit(book.accepted, received.key.as_deref()) {
+        if let Err(outcome) = self.admit(api, book.accepted, received.key.as_deref()) {
             return *outcome;
         }
         let fault = self.faults.pick(book.rng.random::<f64>());
@@ -154,20 +154,12 @@ impl Shared {
         Outcome::accepted(book.new_id("msg_"), book.new_id("corr_"), fault)
     }
 
-    /// Auth, billing and the server's own rate limit, in the API's order.
-    fn admit(&self, accepted: u64, key: Option<&str>) -> Result<(), Box<Outcome>> {
-        self.authorize(key)
-            .map_err(|e| Box::new(Outcome::refused(e)))?;
-        if self
-            .faults
-            .billing_suspended_after
-            .is_some_and(|n| accepted >= n)
-        {
-            return Err(Box::new(Outcome::refused(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "BILLING_SUSPENDED",
-                "Billing suspended",
-            ))));
+    /// Auth, account limits and the server's own rate limit, in the API's order.
+    fn admit(&self, api: Api, accepted: u64, key: Option<&str>) -> Result<(), Box<Outcome>> {
+        let refuse = |e| Box::new(Outcome::refused(e));
+        self.authorize(api, key).map_err(refuse)?;
+        if let Some(limit) = api.account_limit(&self.faults, accepted) {
+            return Err(refuse(limit));
         }
         if self.limiter.as_ref().is_some_and(|l| l.check().is_err()) {
             return Err(Box::new(
@@ -177,21 +169,14 @@ impl Shared {
         Ok(())
     }
 
-    fn authorize(&self, key: Option<&str>) -> Result<(), ApiError> {
+    fn authorize(&self, api: Api, key: Option<&str>) -> Result<(), ApiError> {
         let unauthorized =
             || ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized");
         let key = key.filter(|k| !k.is_empty()).ok_or_else(unauthorized)?;
         if self.api_key.as_deref().is_some_and(|wanted| wanted != key) {
             return Err(unauthorized());
         }
-        if key.starts_with("ps_tenant") {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "TENANT_SCOPE_NOT_ALLOWED",
-                "Tenant-scoped keys cannot call number endpoints",
-            ));
-        }
-        Ok(())
+        api.refuse_key(key).map_or(Ok(()), Err)
     }
 
     fn injected_refusal(&self, fault: Fault) -> Outcome {
@@ -252,12 +237,12 @@ impl Book {
             method: received.method.to_string(),
             path: received.path.clone(),
             header_names: received.header_names.clone(),
-            destination: destination(&received.body),
+            destination: received.api.and_then(|api| api.destination(&received.body)),
             body: received.body.clone(),
             accepted: outcome.message_id.is_some(),
             message_id: outcome.message_id.clone(),
             status: (outcome.fault != Some(Fault::Drop)).then_some(outcome.status.as_u16()),
-            code: outcome.code.map(str::to_owned),
+            code: outcome.error.as_ref().map(|e| e.code.to_owned()),
             fault: outcome.fault.map(|f| f.label().to_owned()),
         };
         self.append_to_file(&entry);
@@ -281,47 +266,30 @@ impl Outcome {
     fn refused(err: ApiError) -> Outcome {
         Outcome {
             status: err.status,
-            body: err.body(),
-            code: Some(err.code),
+            error: Some(err),
             retry_after: None,
             message_id: None,
+            correlation_id: None,
             fault: None,
         }
     }
 
     /// A stored message; a `500` fault still stores it but answers an error.
     fn accepted(id: String, correlation_id: String, fault: Option<Fault>) -> Outcome {
-        let answer = match fault {
-            Some(Fault::Internal) => Outcome::refused(ApiError::new(
+        let error = (fault == Some(Fault::Internal)).then(|| {
+            ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 "Internal error",
-            )),
-            _ => Outcome::queued(&id, &correlation_id),
-        };
+            )
+        });
         Outcome {
-            message_id: Some(id),
-            fault,
-            ..answer
-        }
-    }
-
-    /// The documented 202 body.
-    fn queued(id: &str, correlation_id: &str) -> Outcome {
-        Outcome {
-            status: StatusCode::ACCEPTED,
-            body: json!({
-                "id": id,
-                "correlationId": correlation_id,
-                "status": "QUEUED",
-                "createdAt": format!("{:.3}", Timestamp::now()),
-                "origin": "Sandbox",
-                "sourceNumber": "+5511999999999",
-            }),
-            code: None,
+            status: error.as_ref().map_or(StatusCode::ACCEPTED, |e| e.status),
+            error,
             retry_after: None,
-            message_id: None,
-            fault: None,
+            message_id: Some(id),
+            correlation_id: Some(correlation_id),
+            fault,
         }
     }
 
@@ -339,8 +307,17 @@ impl Outcome {
         }
     }
 
-    fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
+    /// The answer in the addressed API's shape (Pilot Status's for an unknown path).
+    fn into_response(self, api: Option<Api>, request: &Value) -> Response {
+        let api = api.unwrap_or(Api::PilotStatus);
+        let body = match (&self.error, &self.message_id) {
+            (Some(error), _) => api.error_body(error),
+            (None, Some(id)) => {
+                api.accepted_body(id, self.correlation_id.as_deref().unwrap_or(""), request)
+            }
+            (None, None) => Value::Null,
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -357,18 +334,21 @@ impl Received {
     fn new(method: Method, uri: &Uri, headers: &HeaderMap, bytes: &[u8]) -> Received {
         let at = Timestamp::now();
         let parsed = serde_json::from_slice::<Value>(bytes);
+        let api = Api::at(uri.path());
         let verdict = if !is_json_content_type(headers) {
             Err(invalid_json("Content-Type must be application/json"))
         } else {
-            match &parsed {
-                Ok(body) => validate(body, at),
-                Err(_) => Err(invalid_json("The request body is not valid JSON")),
+            match (&parsed, api) {
+                (Ok(body), Some(api)) => api.validate(body, at),
+                (Ok(_), None) => Ok(()),
+                (Err(_), _) => Err(invalid_json("The request body is not valid JSON")),
             }
         };
         Received {
             at,
             method,
             path: uri.path().to_owned(),
+            api,
             header_names: headers.keys().map(|k| k.as_str().to_owned()).collect(),
             key: api_key(headers),
             body: parsed.unwrap_or(Value::Null),
@@ -417,5 +397,5 @@ async fn handle(
     let received = Received::new(method, &uri, &headers, &body);
     let outcome = shared.decide(&received);
     tokio::time::sleep(shared.delay(&outcome)).await;
-    outcome.into_response()
+    outcome.into_response(received.api, &received.body)
 }

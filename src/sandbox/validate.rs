@@ -370,16 +370,7 @@ fn check_template_exists(obj: &Map<String, Value>) -> Result<(), ApiError> {
             "Template not found",
         ));
     }
-    let required = TEMPLATES
-        .iter()
-        .find(|(name, _)| *name == id)
-        .map_or(&[][..], |(_, vars)| *vars);
-    let given = obj.get("variables").and_then(Value::as_object);
-    let missing: Vec<&str> = required
-        .iter()
-        .copied()
-        .filter(|var| given.is_none_or(|vars| !vars.contains_key(*var)))
-        .collect();
+    let missing = missing_variables(&TEMPLATES, id, obj);
     if missing.is_empty() {
         return Ok(());
     }
@@ -388,6 +379,25 @@ fn check_template_exists(obj: &Map<String, Value>) -> Result<(), ApiError> {
         "MISSING_TEMPLATE_VARIABLES",
         format!("Template {id} needs variables: {}", missing.join(", ")),
     ))
+}
+
+/// The variables template `id` of a sandbox `catalogue` needs and the body lacks (shared by
+/// both APIs' catalogues; the rule is the sandbox's, not the client's).
+pub(crate) fn missing_variables<'a>(
+    catalogue: &[(&str, &[&'a str])],
+    id: &str,
+    obj: &Map<String, Value>,
+) -> Vec<&'a str> {
+    let required = catalogue
+        .iter()
+        .find(|(name, _)| *name == id)
+        .map_or(&[][..], |(_, vars)| *vars);
+    let given = obj.get("variables").and_then(Value::as_object);
+    required
+        .iter()
+        .copied()
+        .filter(|var| given.is_none_or(|vars| !vars.contains_key(*var)))
+        .collect()
 }
 
 #[cfg(test)]

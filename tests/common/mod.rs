@@ -104,9 +104,77 @@ impl Rig {
         self.sandbox.accepted()
     }
 
+    /// The destinations the sandbox accepted, in order.
+    pub fn sent(&self) -> Vec<String> {
+        self.accepted()
+            .into_iter()
+            .filter_map(|e| e.destination)
+            .collect()
+    }
+
     /// Runs a future on the rig's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+}
+
+/// Runs and checks: exit 2, nothing sent, and the message mentions each of `needles`.
+pub fn assert_refused(rig: &Rig, command: &mut std::process::Command, needles: &[&str]) {
+    let output = rig.run(command);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(rig.log().is_empty(), "something was sent");
+    for needle in needles {
+        assert!(
+            text(&output).contains(needle),
+            "missing '{needle}' in:\n{}",
+            text(&output)
+        );
+    }
+}
+
+/// Runs 3 rows against a sandbox that refuses the whole campaign and checks the run stops
+/// at the first refusal, leaving every row pending.
+pub fn assert_campaign_stops(
+    rig: &Rig,
+    command: &mut std::process::Command,
+    status: &str,
+    code_text: &str,
+) {
+    let output = rig.run(command);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(
+        rig.log().len(),
+        1,
+        "nothing is sent after a campaign-fatal answer"
+    );
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows.len(), 1, "rows not reached have no line: {rows:?}");
+    assert_eq!(
+        rows[0]["status"], "DEFERRED",
+        "the refused row stays pending, not FAILED"
+    );
+    assert_eq!(
+        (
+            rows[0]["httpStatus"].as_str(),
+            rows[0]["errorCode"].as_str()
+        ),
+        (status, code_text)
+    );
+}
+
+/// A MsgFlash instance id (any UUID not starting 00000000 exists in the sandbox).
+pub const INSTANCE: &str = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+
+impl Rig {
+    /// The binary aimed at the sandbox's MsgFlash endpoint: fast pace, the same test key in
+    /// `MSGFLASH_API_KEY`, and an instance id.
+    pub fn msgflash(&self, csv: &Path) -> std::process::Command {
+        let mut command = self.command(csv);
+        command
+            .env_remove("PILOT_STATUS_API_KEY")
+            .env("MSGFLASH_API_KEY", KEY)
+            .args(["--provider", "msgflash", "--instance-id", INSTANCE]);
+        command
     }
 }
 
