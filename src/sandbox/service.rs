@@ -29,6 +29,8 @@ use super::faults::{Fault, FaultSpec};
 use super::validate::{destination, validate};
 use super::{LogEntry, SandboxConfig};
 
+mod messages;
+
 /// The one endpoint the sandbox fakes.
 const SEND_PATH: &str = "/v1/messages/send";
 
@@ -59,6 +61,8 @@ struct Book {
     accepted: u64,
     log: Vec<LogEntry>,
     log_file: Option<File>,
+    /// Accepted messages, for the status and cancel endpoints.
+    messages: messages::Store,
 }
 
 /// What arrived, reduced to what may be judged and logged; the key is never logged.
@@ -99,6 +103,7 @@ impl Shared {
                 accepted: 0,
                 log: Vec::new(),
                 log_file,
+                messages: messages::Store::new(config.time_factor),
             }),
         }
     }
@@ -122,6 +127,9 @@ impl Shared {
     }
 
     fn judge(&self, book: &mut Book, received: &Received) -> Outcome {
+        if let Some(outcome) = self.judge_messages(book, received) {
+            return outcome;
+        }
         if received.path != SEND_PATH {
             return Outcome::refused(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -151,7 +159,9 @@ impl Shared {
             return Outcome::refused(err);
         }
         book.accepted += 1;
-        Outcome::accepted(book.new_id("msg_"), book.new_id("corr_"), fault)
+        let (id, correlation_id) = (book.new_id("msg_"), book.new_id("corr_"));
+        book.messages.insert(&id, &correlation_id, &received.body);
+        Outcome::accepted(id, correlation_id, fault)
     }
 
     /// Auth, billing and the server's own rate limit, in the API's order.
