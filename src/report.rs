@@ -136,7 +136,8 @@ impl Report {
     pub fn new(results: &str, rows: &[ResultRow]) -> Report {
         let total = rows.len() as u64;
         let mut send = BTreeMap::new();
-        let mut delivery: BTreeMap<Option<DeliveryStatus>, u64> = BTreeMap::new();
+        // Keyed by lifecycle position; rows never looked up (None) come last.
+        let mut delivery: BTreeMap<(bool, Option<DeliveryStatus>), u64> = BTreeMap::new();
         let mut failures: BTreeMap<(&'static str, String), Vec<u64>> = BTreeMap::new();
         let mut sent_at: Vec<Timestamp> = Vec::new();
         for row in rows {
@@ -160,7 +161,8 @@ impl Report {
             if status != Status::Queued {
                 continue;
             }
-            *delivery.entry(row.delivery.status).or_insert(0) += 1;
+            let status = row.delivery.status;
+            *delivery.entry((status.is_none(), status)).or_insert(0) += 1;
             let error = row.delivery.error.split(':').next().unwrap_or("").trim();
             if !error.is_empty() {
                 let stage = match row.delivery.status {
@@ -176,11 +178,11 @@ impl Report {
         let queued = send.get(&0).copied().unwrap_or(0);
         let reached: u64 = delivery
             .iter()
-            .filter(|(s, _)| s.is_some_and(DeliveryStatus::reached_device))
+            .filter(|((_, s), _)| s.is_some_and(DeliveryStatus::reached_device))
             .map(|(_, n)| n)
             .sum();
         let read = delivery
-            .get(&Some(DeliveryStatus::Read))
+            .get(&(false, Some(DeliveryStatus::Read)))
             .copied()
             .unwrap_or(0);
         let mut failures: Vec<Failure> = failures
@@ -205,7 +207,7 @@ impl Report {
             queued,
             delivery: counts(
                 &delivery,
-                |s| s.map_or(NOT_CHECKED.to_string(), |s| s.as_str().to_string()),
+                |(_, s)| s.map_or(NOT_CHECKED.to_string(), |s| s.as_str().to_string()),
                 queued,
             ),
             delivered_rate: (queued > 0).then(|| percent(reached, queued)),

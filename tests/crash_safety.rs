@@ -210,24 +210,12 @@ fn spawn_slow(rig: &Rig, path: &Path) -> Child {
         .unwrap()
 }
 
-/// Waits (a few ms at a time) until the sandbox has seen `n` requests.
-fn wait_for_requests(rig: &Rig, n: usize) {
-    let start = Instant::now();
-    while rig.log().len() < n {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the sandbox never saw {n} requests"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 #[test]
 fn a_second_run_on_the_same_results_is_refused_and_nothing_is_sent_twice() {
     let rig = Rig::new();
     let path = rig.file("c.csv", &campaign_csv(8));
     let first = spawn_slow(&rig, &path);
-    wait_for_requests(&rig, 1);
+    rig.wait_for_requests(1);
     let second = rig.run(rig.command(&path).args(["--template", "t"]));
     assert_eq!(code(&second), 2, "{}", text(&second));
     assert!(
@@ -251,7 +239,7 @@ fn sigint_finishes_and_records_the_send_in_flight_then_exits_3() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_requests(&rig, 1);
+    rig.wait_for_requests(1);
     signal(&child, "INT");
     let output = child.wait_with_output().unwrap();
     assert_eq!(code(&output), 3, "{}", text(&output));
@@ -279,7 +267,7 @@ fn sigterm_stops_like_sigint() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_requests(&rig, 1);
+    rig.wait_for_requests(1);
     signal(&child, "TERM");
     let output = child.wait_with_output().unwrap();
     assert_eq!(code(&output), 3, "{}", text(&output));
@@ -300,7 +288,7 @@ fn a_second_sigint_quits_at_once_and_the_row_in_flight_becomes_uncertain() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_requests(&rig, 1);
+    rig.wait_for_requests(1);
     signal(&child, "INT");
     std::thread::sleep(Duration::from_millis(50));
     signal(&child, "INT");
@@ -317,14 +305,6 @@ fn a_second_sigint_quits_at_once_and_the_row_in_flight_becomes_uncertain() {
     let rows = assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 3);
     assert_eq!(rows[0]["status"], "UNCERTAIN", "{rows:?}");
     assert_eq!(rig.log().len(), 3, "the interrupted row was not resent");
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[test]

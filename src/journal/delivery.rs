@@ -211,15 +211,23 @@ impl Journal {
 
     /// Records what a pass learned about rows, durably (one fsync for the batch) before
     /// returning. The first call on a file without the delivery columns rewrites it
-    /// atomically with them in its header.
+    /// atomically with them in its header and every line padded to match.
     pub fn record_deliveries(&mut self, updates: &[(u64, Delivery)]) -> Result<(), JournalError> {
         if updates.is_empty() {
             return Ok(());
         }
         if !self.checkpoint.delivery {
+            let padded: Vec<(u64, Delivery)> = (self.checkpoint.statuses())
+                .map(|(row, _)| (row, Delivery::default()))
+                .collect();
+            self.append_deliveries(&padded)?;
             self.checkpoint.delivery = true;
             self.compact(self.checkpoint.entries.len() as u64)?;
         }
+        self.append_deliveries(updates)
+    }
+
+    fn append_deliveries(&mut self, updates: &[(u64, Delivery)]) -> Result<(), JournalError> {
         let delimiter = self.checkpoint.delimiter;
         let mut source =
             BufReader::new(File::open(&self.path).map_err(io_error("read", &self.path))?);
