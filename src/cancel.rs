@@ -31,13 +31,9 @@ pub struct CancelArgs {
 /// Runs a cancel pass and returns the exit code: 0 all candidates canceled (or none
 /// left), 1 some could not be, 2 refused before anything was asked, 3 stopped early.
 pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
-    let api = match args.api.connect(&|name| std::env::var(name).ok()).await {
-        Ok(api) => api,
-        Err(e) => return usage_error(e),
-    };
-    let (mut journal, rows) = match args.api.open() {
-        Ok(opened) => opened,
-        Err(e) => return usage_error(e),
+    let (api, mut journal, rows) = match args.api.start().await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let candidates: Vec<&ResultRow> = rows
         .iter()

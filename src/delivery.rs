@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow};
 use crate::provider::ErrorClass;
 use crate::provider::messages::MessageState;
-use crate::remote::{ApiArgs, Refused, stamp, usage_error};
+use crate::remote::{ApiArgs, Refused, stamp};
 use crate::shutdown::Shutdown;
 
 /// `campaign-sender status` flags.
@@ -67,13 +67,9 @@ impl fmt::Display for StatusSummary {
 
 /// Runs a status pass and returns the exit code.
 pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
-    let api = match args.api.connect(&|name| std::env::var(name).ok()).await {
-        Ok(api) => api,
-        Err(e) => return usage_error(e),
-    };
-    let (mut journal, rows) = match args.api.open() {
-        Ok(opened) => opened,
-        Err(e) => return usage_error(e),
+    let (api, mut journal, rows) = match args.api.start().await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let (todo, already_final): (Vec<&ResultRow>, Vec<&ResultRow>) = rows
         .iter()

@@ -104,6 +104,17 @@ impl ApiArgs {
         })
     }
 
+    /// Everything a pass needs before its first request: the API (key checked), the lock
+    /// and the rows. On failure, the error is logged and the exit code (2) returned.
+    pub async fn start(&self) -> Result<(Api, Journal, Vec<ResultRow>), u8> {
+        let api = self
+            .connect(&|name| std::env::var(name).ok())
+            .await
+            .map_err(usage_error)?;
+        let (journal, rows) = self.open().map_err(usage_error)?;
+        Ok((api, journal, rows))
+    }
+
     /// Takes the results file's lock (the one a send run holds) and reads every row.
     /// A missing file is refused rather than created: there is nothing to look up.
     pub fn open(&self) -> Result<(Journal, Vec<ResultRow>), JournalError> {

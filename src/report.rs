@@ -293,8 +293,8 @@ impl fmt::Display for Report {
         ) {
             writeln!(f)?;
             writeln!(f, "Sending")?;
-            writeln!(f, "  {:<width$} {first}", "first")?;
-            writeln!(f, "  {:<width$} {last}", "last")?;
+            writeln!(f, "  {:<width$} {}", "first", to_second(first))?;
+            writeln!(f, "  {:<width$} {}", "last", to_second(last))?;
             let took = human(Duration::from_secs_f64(seconds));
             writeln!(f, "  {:<width$} {took:>16}", "duration")?;
             if let Some(pace) = self.sends_per_minute {
@@ -316,4 +316,11 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// A timestamp for people: to the second (the JSON keeps the full precision).
+fn to_second(text: &str) -> String {
+    text.parse::<Timestamp>()
+        .and_then(|t| t.round(jiff::Unit::Second))
+        .map_or_else(|_| text.to_string(), |t| t.to_string())
 }

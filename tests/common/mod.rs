@@ -12,6 +12,16 @@ use campaign_sender::sandbox::{LogEntry, Sandbox, SandboxConfig};
 /// The key the tests send; it must never appear in any output or file.
 pub const KEY: &str = "ps_test_SECRET_5a9f";
 
+/// Pace and patience flags that keep a test fast; sends and operations both take them.
+const FAST: [&str; 6] = [
+    "--rate",
+    "10000/s",
+    "--backoff",
+    "1ms..5ms",
+    "--timeout",
+    "2s",
+];
+
 pub struct Rig {
     pub dir: tempfile::TempDir,
     pub sandbox: Sandbox,
@@ -67,16 +77,10 @@ impl Rig {
     /// The same, aimed at another base URL.
     pub fn command_to(&self, csv: &Path, base_url: &str) -> std::process::Command {
         let mut command = binary();
-        command.arg(csv).args(["--base-url", base_url]).args([
-            "--spacing",
-            "0",
-            "--rate",
-            "10000/s",
-            "--backoff",
-            "1ms..5ms",
-            "--timeout",
-            "2s",
-        ]);
+        command
+            .arg(csv)
+            .args(["--base-url", base_url, "--spacing", "0"])
+            .args(FAST);
         command
     }
 
@@ -88,14 +92,7 @@ impl Rig {
             .arg(subcommand)
             .arg(results)
             .args(["--base-url", &self.sandbox.base_url()])
-            .args([
-                "--rate",
-                "10000/s",
-                "--backoff",
-                "1ms..5ms",
-                "--timeout",
-                "2s",
-            ]);
+            .args(FAST);
         command
     }
 
