@@ -61,4 +61,11 @@ impl Cli {
 pub enum Command {
     /// Serve the local fake of the API, for rehearsals and tests.
     Sandbox(SandboxArgs),
+    /// Look up the delivery of every accepted message and record it in the results file
+    /// (deliveryStatus, deliveredAt, readAt, deliveryError, checkedAt). Rerunnable.
+    Status(crate::delivery::StatusArgs),
+    /// Print the campaign's figures: send and delivery counts, failures, rates, pace.
+    Report(crate::report::ReportArgs),
+    /// Cancel the campaign's messages that are still scheduled (a future deliverAt).
+    Cancel(crate::cancel::CancelArgs),
 }

@@ -16,6 +16,8 @@ use std::hash::{Hash, Hasher};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+pub mod delivery;
+
 /// The columns every results file starts with, in order; later columns may follow.
 pub const COLUMNS: [&str; 11] = [
     "row",
@@ -207,6 +209,8 @@ pub struct Checkpoint {
     entries: Vec<Entry>,
     delimiter: u8,
     path: PathBuf,
+    /// The header carries the delivery columns a status pass added; compaction keeps them.
+    delivery: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -302,6 +306,7 @@ impl Checkpoint {
             entries: Vec::new(),
             delimiter,
             path: path.to_path_buf(),
+            delivery: delivery::has_columns(head.trim_end(), delimiter),
         };
         reader.byte_headers().map_err(|e| JournalError::Damaged {
             path: path.to_path_buf(),
@@ -404,7 +409,7 @@ impl Journal {
         if intact == 0 {
             checkpoint.delimiter = delimiter;
             journal.checkpoint = checkpoint;
-            journal.write_durably(&header_line(delimiter))?;
+            journal.write_durably(&header_line(delimiter, false))?;
             sync_directory(path).map_err(io_error("create", path))?;
         } else {
             journal.checkpoint = checkpoint;
@@ -498,8 +503,11 @@ impl Journal {
         let mut source =
             BufReader::new(File::open(&self.path).map_err(io_error("read", &self.path))?);
         let mut line = Vec::new();
-        out.write_all(&header_line(self.checkpoint.delimiter))
-            .map_err(io_error("write", temp))?;
+        out.write_all(&header_line(
+            self.checkpoint.delimiter,
+            self.checkpoint.delivery,
+        ))
+        .map_err(io_error("write", temp))?;
         for entry in self.checkpoint.entries.iter().take(rows as usize) {
             if entry.status.is_none() {
                 continue;
@@ -653,8 +661,16 @@ pub fn lock_path(results: &Path) -> PathBuf {
     results.with_file_name(name)
 }
 
-fn header_line(delimiter: u8) -> Vec<u8> {
-    let mut line = COLUMNS.join(&(delimiter as char).to_string()).into_bytes();
+fn header_line(delimiter: u8, delivery: bool) -> Vec<u8> {
+    let extra: &[&str] = if delivery {
+        &delivery::DELIVERY_COLUMNS
+    } else {
+        &[]
+    };
+    let mut line = [&COLUMNS[..], extra]
+        .concat()
+        .join(&(delimiter as char).to_string())
+        .into_bytes();
     line.push(b'\n');
     line
 }

@@ -5,14 +5,18 @@
 //! records it, and the [`runner`] ties them together. [`settings`] is the campaign's
 //! configuration, [`sandbox`] the local fake API, [`progress`] what people see.
 
+pub mod cancel;
 pub mod cli;
 pub mod clock;
+pub mod delivery;
 pub mod input;
 pub mod journal;
 pub mod message;
 pub mod pacing;
 pub mod progress;
 pub mod provider;
+pub mod remote;
+pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod settings;
@@ -36,12 +40,28 @@ pub fn run(cli: Cli) -> u8 {
     runtime.block_on(async {
         match cli.command {
             Some(Command::Sandbox(args)) => serve_sandbox(args).await,
+            Some(Command::Status(args)) => {
+                let (clock, shutdown) = operation();
+                delivery::run(&args, clock, shutdown).await
+            }
+            Some(Command::Report(args)) => report::run(&args),
+            Some(Command::Cancel(args)) => {
+                let (clock, shutdown) = operation();
+                cancel::run(&args, clock, shutdown).await
+            }
             None => {
                 let csv = cli.csv.expect("clap requires the CSV");
                 send(&csv, cli.campaign.as_deref(), &cli.options).await
             }
         }
     })
+}
+
+/// The real clock and a stop signal wired to SIGINT/SIGTERM, for `status` and `cancel`.
+fn operation() -> (clock::Clock, shutdown::Shutdown) {
+    let shutdown = shutdown::Shutdown::new();
+    shutdown.listen_for_signals();
+    (clock::Clock::real(), shutdown)
 }
 
 async fn serve_sandbox(args: sandbox::SandboxArgs) -> u8 {

@@ -241,24 +241,12 @@ fn spawn_slow(rig: &Rig, path: &Path) -> Child {
         .unwrap()
 }
 
-/// Waits (a few ms at a time) until the sandbox has seen `n` requests.
-fn wait_for_requests(rig: &Rig, n: usize) {
-    let start = Instant::now();
-    while rig.log().len() < n {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the sandbox never saw {n} requests"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 #[test]
 fn a_second_run_on_the_same_results_is_refused_and_nothing_is_sent_twice() {
     let rig = Rig::new();
     let path = rig.file("c.csv", &campaign_csv(8));
     let first = spawn_slow(&rig, &path);
-    wait_for_requests(&rig, 1);
+    rig.wait_for_requests(1);
     let second = rig.run(rig.command(&path).args(["--template", "t"]));
     assert_eq!(code(&second), 2, "{}", text(&second));
     assert!(
@@ -287,16 +275,12 @@ fn interrupt(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_requests(rig, 1);
+    rig.wait_for_requests(1);
     for (i, name) in signals.iter().enumerate() {
         if i > 0 {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        signal(&child, name);
     }
     let after_last = Instant::now();
     let output = child.wait_with_output().unwrap();

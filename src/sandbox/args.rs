@@ -35,6 +35,10 @@ pub struct SandboxArgs {
     /// Seed for the fault dice, to replay a run exactly.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
+    /// Age stored messages N times faster than real time (60: a minute per second), to
+    /// rehearse `status` without waiting for SENT, DELIVERED and READ.
+    #[arg(long, value_name = "N", default_value_t = 1.0)]
+    pub time_factor: f64,
 }
 
 impl SandboxArgs {
@@ -61,6 +65,7 @@ impl SandboxArgs {
             log_path: self.log.clone(),
             media_requires_plan: self.media_requires_plan,
             seed: self.seed,
+            time_factor: self.time_factor,
         })
     }
 }

@@ -46,6 +46,9 @@ pub struct SandboxConfig {
     pub media_requires_plan: bool,
     /// Seed for the fault dice, so a test run is reproducible.
     pub seed: u64,
+    /// How much faster than real time accepted messages age (SENT, DELIVERED, READ), so
+    /// a rehearsal of the delivery report need not wait. Default 1.
+    pub time_factor: f64,
 }
 
 impl Default for SandboxConfig {
@@ -58,6 +61,7 @@ impl Default for SandboxConfig {
             log_path: None,
             media_requires_plan: false,
             seed: 0,
+            time_factor: 1.0,
         }
     }
 }
@@ -105,6 +109,17 @@ impl Sandbox {
     /// a real campaign would have delivered, including those whose answer was lost.
     pub fn accepted(&self) -> Vec<LogEntry> {
         self.log().into_iter().filter(|e| e.accepted).collect()
+    }
+
+    /// Moves the sandbox's clock forward, so stored messages age (and scheduled ones come
+    /// due) without a test waiting for it.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.shared.advance(by);
+    }
+
+    /// What `GET /v1/messages/{id}` would answer now (None: unknown id), for tests.
+    pub fn message(&self, id: &str) -> Option<serde_json::Value> {
+        self.shared.message(id)
     }
 
     /// Stops accepting and closes every connection, waiting until the port is released.

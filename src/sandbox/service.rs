@@ -29,6 +29,8 @@ use super::error::ApiError;
 use super::faults::{Fault, FaultSpec};
 use super::{LogEntry, SandboxConfig};
 
+mod messages;
+
 /// Large enough for a base64 data URI of a typical voice note or PDF.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -56,6 +58,8 @@ struct Book {
     accepted: u64,
     log: Vec<LogEntry>,
     log_file: Option<File>,
+    /// Accepted messages, for the status and cancel endpoints.
+    messages: messages::Store,
 }
 
 /// What arrived, reduced to what may be judged and logged; the key is never logged.
@@ -75,6 +79,8 @@ struct Received {
 /// The answer decided for one request.
 struct Outcome {
     status: StatusCode,
+    /// An answer body of its own (status lookups, cancel reports); else it is derived.
+    body: Option<Value>,
     /// The refusal answered, if any; its shape depends on the API (see [`Api::error_body`]).
     error: Option<ApiError>,
     retry_after: Option<u64>,
@@ -99,6 +105,7 @@ impl Shared {
                 accepted: 0,
                 log: Vec::new(),
                 log_file,
+                messages: messages::Store::new(config.time_factor),
             }),
         }
     }
@@ -122,6 +129,9 @@ impl Shared {
     }
 
     fn judge(&self, book: &mut Book, received: &Received) -> Outcome {
+        if let Some(outcome) = self.judge_messages(book, received) {
+            return outcome;
+        }
         let Some(api) = received.api else {
             return Outcome::refused(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -151,7 +161,9 @@ impl Shared {
             return Outcome::refused(err);
         }
         book.accepted += 1;
-        Outcome::accepted(book.new_id("msg_"), book.new_id("corr_"), fault)
+        let (id, correlation_id) = (book.new_id("msg_"), book.new_id("corr_"));
+        book.messages.insert(&id, &correlation_id, &received.body);
+        Outcome::accepted(id, correlation_id, fault)
     }
 
     /// Auth, account limits and the server's own rate limit, in the API's order.
@@ -266,6 +278,7 @@ impl Outcome {
     fn refused(err: ApiError) -> Outcome {
         Outcome {
             status: err.status,
+            body: None,
             error: Some(err),
             retry_after: None,
             message_id: None,
@@ -285,6 +298,7 @@ impl Outcome {
         });
         Outcome {
             status: error.as_ref().map_or(StatusCode::ACCEPTED, |e| e.status),
+            body: None,
             error,
             retry_after: None,
             message_id: Some(id),
@@ -310,13 +324,14 @@ impl Outcome {
     /// The answer in the addressed API's shape (Pilot Status's for an unknown path).
     fn into_response(self, api: Option<Api>, request: &Value) -> Response {
         let api = api.unwrap_or(Api::PilotStatus);
-        let body = match (&self.error, &self.message_id) {
+        let derived = match (&self.error, &self.message_id) {
             (Some(error), _) => api.error_body(error),
             (None, Some(id)) => {
                 api.accepted_body(id, self.correlation_id.as_deref().unwrap_or(""), request)
             }
             (None, None) => Value::Null,
         };
+        let body = self.body.clone().unwrap_or(derived);
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response

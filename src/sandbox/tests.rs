@@ -380,7 +380,7 @@ async fn the_same_seed_replays_the_same_run() {
 async fn other_paths_and_methods_get_json_errors_and_are_logged() {
     let sandbox = start(SandboxConfig::default()).await;
     let base = sandbox.base_url();
-    let not_found = client().get(format!("{base}/v1/messages/abc")).send();
+    let not_found = client().get(format!("{base}/v1/templates/abc")).send();
     let (status, _, body) = answer(not_found.await.unwrap()).await;
     assert_eq!((status, &body["code"]), (404, &json!("NOT_FOUND")));
     let wrong_method = client().get(format!("{base}/v1/messages/send")).send();
@@ -393,7 +393,7 @@ async fn other_paths_and_methods_get_json_errors_and_are_logged() {
     assert_eq!(
         paths,
         [
-            ("GET".to_owned(), "/v1/messages/abc".to_owned()),
+            ("GET".to_owned(), "/v1/templates/abc".to_owned()),
             ("GET".to_owned(), "/v1/messages/send".to_owned())
         ]
     );

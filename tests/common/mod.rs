@@ -12,6 +12,16 @@ use campaign_sender::sandbox::{LogEntry, Sandbox, SandboxConfig};
 /// The key the tests send; it must never appear in any output or file.
 pub const KEY: &str = "ps_test_SECRET_5a9f";
 
+/// Pace and patience flags that keep a test fast; sends and operations both take them.
+const FAST: [&str; 6] = [
+    "--rate",
+    "10000/s",
+    "--backoff",
+    "1ms..5ms",
+    "--timeout",
+    "2s",
+];
+
 pub struct Rig {
     pub dir: tempfile::TempDir,
     pub sandbox: Sandbox,
@@ -66,25 +76,36 @@ impl Rig {
 
     /// The same, aimed at another base URL.
     pub fn command_to(&self, csv: &Path, base_url: &str) -> std::process::Command {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_campaign-sender"));
+        let mut command = binary();
         command
             .arg(csv)
-            .args(["--base-url", base_url])
-            .args([
-                "--spacing",
-                "0",
-                "--rate",
-                "10000/s",
-                "--backoff",
-                "1ms..5ms",
-                "--timeout",
-                "2s",
-            ])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PILOT_STATUS_API_KEY", KEY)
-            .env("NO_COLOR", "1");
+            .args(["--base-url", base_url, "--spacing", "0"])
+            .args(FAST);
         command
+    }
+
+    /// `status` or `cancel` on a results file, aimed at the sandbox, fast, key in the
+    /// environment.
+    pub fn operation(&self, subcommand: &str, results: &Path) -> std::process::Command {
+        let mut command = binary();
+        command
+            .arg(subcommand)
+            .arg(results)
+            .args(["--base-url", &self.sandbox.base_url()])
+            .args(FAST);
+        command
+    }
+
+    /// Waits (a few ms at a time) until the sandbox has seen `n` requests.
+    pub fn wait_for_requests(&self, n: usize) {
+        let start = std::time::Instant::now();
+        while self.log().len() < n {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "the sandbox never saw {n} requests"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 
     /// Runs a command to completion, asserting the key never shows in its output.
@@ -176,6 +197,26 @@ impl Rig {
             .args(["--provider", "msgflash", "--instance-id", INSTANCE]);
         command
     }
+}
+
+/// The binary with a clean environment holding only the test key.
+pub fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_campaign-sender"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PILOT_STATUS_API_KEY", KEY)
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Sends a signal (`INT`, `TERM`) to a child process.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 /// The exit code, with the output shown when an assertion on it fails.

@@ -1,0 +1,146 @@
+//! `campaign-sender status RESULTS.csv`: the delivery report. Looks up every accepted
+//! message whose delivery state can still change and records the answer in the results
+//! file's delivery columns, one fsynced line per row, so a pass stopped half-way keeps what
+//! it learned and a rerun carries on.
+
+use std::fmt;
+
+use crate::clock::Clock;
+use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow};
+use crate::provider::ErrorClass;
+use crate::provider::messages::MessageState;
+use crate::remote::{ApiArgs, Refused, stamp};
+use crate::shutdown::Shutdown;
+
+/// `campaign-sender status` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// What one status pass did, printed at its end.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StatusSummary {
+    /// Rows looked up in this pass.
+    pub looked_up: u64,
+    /// Rows skipped because their delivery state is final (READ, FAILED, CANCELED).
+    pub already_final: u64,
+    /// Lookups the API refused for the row (404: unknown within this key's scope).
+    pub failed_lookups: u64,
+    /// Accepted rows still to look up when the pass stopped early.
+    pub remaining: u64,
+    /// Why the pass stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+impl StatusSummary {
+    /// 0: every lookup answered; 1: some rows could not be looked up; 3: stopped early.
+    pub fn exit_code(&self) -> u8 {
+        if self.stopped.is_some() {
+            3
+        } else if self.failed_lookups > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+impl fmt::Display for StatusSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "status: {} looked up, {} already final (not looked up), {} not found",
+            self.looked_up, self.already_final, self.failed_lookups
+        )?;
+        if let Some(why) = &self.stopped {
+            writeln!(
+                f,
+                "stopped early ({why}); {} rows remain: rerun the same command to continue",
+                self.remaining
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a status pass and returns the exit code.
+pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
+    let (api, mut journal, rows) = match args.api.start().await {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let (todo, already_final): (Vec<&ResultRow>, Vec<&ResultRow>) = rows
+        .iter()
+        .filter(|r| r.is_trackable())
+        .partition(|r| !r.delivery.status.is_some_and(DeliveryStatus::is_terminal));
+    let mut summary = StatusSummary {
+        already_final: already_final.len() as u64,
+        remaining: todo.len() as u64,
+        ..StatusSummary::default()
+    };
+    tracing::info!(
+        "looking up {} messages at {} ({} already final)",
+        todo.len(),
+        args.api.rate,
+        summary.already_final
+    );
+    let gate = args.api.gate(clock.clone(), shutdown);
+    for row in todo {
+        let id = &row.record.message_id;
+        let what = format!("row {} {id}", row.record.row);
+        let answer = gate.call(&what, || api.messages.lookup(id)).await;
+        let delivery = match answer {
+            Ok(state) => observed(&state, &row.delivery, &clock),
+            Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => {
+                tracing::warn!("{what}: {} {}", e.code, e.message);
+                summary.failed_lookups += 1;
+                Delivery {
+                    error: e.code,
+                    checked_at: stamp(&clock),
+                    ..row.delivery.clone()
+                }
+            }
+            Err(refused) => {
+                summary.stopped = Some(refused.reason());
+                break;
+            }
+        };
+        if let Err(e) = journal.record_deliveries(&[(row.record.row, delivery)]) {
+            summary.stopped = Some(e.to_string());
+            break;
+        }
+        summary.looked_up += 1;
+        summary.remaining -= 1;
+    }
+    if summary.stopped.is_none()
+        && let Err(e) = journal.compact(rows.len() as u64)
+    {
+        summary.stopped = Some(e.to_string());
+    }
+    if let Some(why) = &summary.stopped {
+        tracing::error!("status pass stopped: {why}");
+    }
+    print!("{summary}");
+    println!("results: {}", args.api.results.display());
+    summary.exit_code()
+}
+
+/// The delivery cells for what the API said. An unknown status word is kept out of the
+/// typed column and reported in `deliveryError` instead of being guessed at.
+fn observed(state: &MessageState, before: &Delivery, clock: &Clock) -> Delivery {
+    let status = DeliveryStatus::parse(&state.status);
+    let error = match (status, &state.error_message) {
+        (None, _) => format!("UNKNOWN_STATUS {}", state.status),
+        (_, Some(message)) => message.clone(),
+        (_, None) => String::new(),
+    };
+    Delivery {
+        status: status.or(before.status),
+        delivered_at: state.delivered_at.clone().unwrap_or_default(),
+        read_at: state.read_at.clone().unwrap_or_default(),
+        error,
+        checked_at: stamp(clock),
+    }
+}

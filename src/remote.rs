@@ -1,0 +1,228 @@
+//! What `status` and `cancel` share: where the API is and which key to use, the pace and
+//! patience of their requests, and the results file they work on.
+//!
+//! Their requests go through the same [`Pacer`] as sends (a quota of their own, and a
+//! `Retry-After` holds every request), and retry 429/503/5xx/lost answers with backoff:
+//! a lookup or a cancel is safe to repeat, unlike a send.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use backon::BackoffBuilder as _;
+
+use crate::clock::Clock;
+use crate::journal::delivery::ResultRow;
+use crate::journal::{Journal, JournalError};
+use crate::pacing::{Backoff, Pacer, Rate, Spacing, parse_duration};
+use crate::provider::http::Secret;
+use crate::provider::messages::Messages;
+use crate::provider::pilot_status::{Credential, DEFAULT_BASE_URL};
+use crate::provider::{ErrorClass, SendError};
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::settings::SANDBOX_KEY;
+use crate::shutdown::Shutdown;
+
+/// The flags of `status` and `cancel`; the key comes from the environment, as for a send.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiArgs {
+    /// The campaign's results CSV (written by the send run).
+    #[arg(value_name = "RESULTS.csv")]
+    pub results: PathBuf,
+
+    /// API base URL.
+    #[arg(long, env = "PILOT_STATUS_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Rehearse against a fresh in-process sandbox (it knows none of your message ids).
+    #[arg(long, conflicts_with = "base_url")]
+    pub sandbox: bool,
+
+    /// Quota for these requests, separate from the send quota.
+    #[arg(long, value_name = "N/s|N/min|N/h", default_value = "5/s")]
+    pub rate: Rate,
+
+    /// Per request.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Attempts per request on 429 / 503 / 5xx / no answer.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub max_attempts: u32,
+
+    /// Exponential backoff with jitter, when the answer has no Retry-After.
+    #[arg(long, value_name = "MIN..MAX", default_value = "1s..60s")]
+    pub backoff: Spacing,
+}
+
+/// The API to talk to; holds an in-process sandbox alive for `--sandbox`.
+pub struct Api {
+    pub messages: Messages,
+    _sandbox: Option<Sandbox>,
+}
+
+/// Why a pass could not start (exit 2) before anything was asked of the API.
+pub fn usage_error(message: impl std::fmt::Display) -> u8 {
+    tracing::error!("{message}");
+    2
+}
+
+impl ApiArgs {
+    /// The API and key these flags and `env` describe, as a send would resolve them.
+    pub async fn connect(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Api, String> {
+        if self.sandbox {
+            let sandbox = Sandbox::start(SandboxConfig::default(), 0)
+                .await
+                .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+            tracing::info!("sandbox listening on {}", sandbox.base_url());
+            let key = Credential::Key(Secret::new(SANDBOX_KEY.into()));
+            return Ok(Api {
+                messages: Messages::new(&sandbox.base_url(), key, self.timeout)?,
+                _sandbox: Some(sandbox),
+            });
+        }
+        let base_url = self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            return Err(format!(
+                "--base-url '{base_url}' must start with https:// or http://"
+            ));
+        }
+        let present = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let credential = if let Some(key) = present("PILOT_STATUS_API_KEY") {
+            Credential::Key(Secret::new(key))
+        } else if let Some(id) = present("PILOT_STATUS_API_KEY_ID") {
+            Credential::KeyId(Secret::new(id))
+        } else {
+            return Err(
+                "no API key: set PILOT_STATUS_API_KEY (or PILOT_STATUS_API_KEY_ID) \
+                 in the environment, the same key the campaign was sent with"
+                    .into(),
+            );
+        };
+        Ok(Api {
+            messages: Messages::new(base_url, credential, self.timeout)?,
+            _sandbox: None,
+        })
+    }
+
+    /// Everything a pass needs before its first request: the API (key checked), the lock
+    /// and the rows. On failure, the error is logged and the exit code (2) returned.
+    pub async fn start(&self) -> Result<(Api, Journal, Vec<ResultRow>), u8> {
+        let api = self
+            .connect(&|name| std::env::var(name).ok())
+            .await
+            .map_err(usage_error)?;
+        let (journal, rows) = self.open().map_err(usage_error)?;
+        Ok((api, journal, rows))
+    }
+
+    /// Takes the results file's lock (the one a send run holds) and reads every row.
+    /// A missing file is refused rather than created: there is nothing to look up.
+    pub fn open(&self) -> Result<(Journal, Vec<ResultRow>), JournalError> {
+        if !self.results.is_file() {
+            return Err(JournalError::Io {
+                action: "find the results file",
+                path: self.results.clone(),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
+        let journal = Journal::open(&self.results, b',')?;
+        let rows = journal.rows()?;
+        Ok((journal, rows))
+    }
+
+    /// The pacing and retry gate for this pass.
+    pub fn gate(&self, clock: Clock, shutdown: Shutdown) -> Gate {
+        Gate {
+            pacer: Pacer::new(Some(self.rate), Spacing::NONE, clock.clone(), None),
+            backoff: Backoff {
+                max_attempts: self.max_attempts.max(1),
+                min: self.backoff.min,
+                max: self.backoff.max,
+            },
+            clock,
+            shutdown,
+        }
+    }
+}
+
+/// Why a request through the [`Gate`] did not succeed.
+#[derive(Debug)]
+pub enum Refused {
+    /// SIGINT/SIGTERM: stop the pass, keep what was learned (exit 3).
+    Stopped,
+    /// The API's answer after any retries; its class says whether the pass goes on.
+    Api(SendError),
+}
+
+impl Refused {
+    /// One line for the log and the summary: why the pass stopped.
+    pub fn reason(&self) -> String {
+        match self {
+            Refused::Stopped => "interrupted".into(),
+            Refused::Api(e) => format!(
+                "HTTP {} {}: {}",
+                e.http_status.map_or("-".into(), |s| s.to_string()),
+                e.code,
+                e.message
+            ),
+        }
+    }
+}
+
+/// Paces every request and retries the transient ones, honoring `Retry-After`.
+pub struct Gate {
+    pacer: Pacer,
+    backoff: Backoff,
+    clock: Clock,
+    shutdown: Shutdown,
+}
+
+impl Gate {
+    /// Runs `request` in its turn until it succeeds, fails for good, or attempts run out
+    /// (then the last error comes back, still [`ErrorClass::Retryable`]).
+    pub async fn call<T, F, Fut>(&self, what: &str, mut request: F) -> Result<T, Refused>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SendError>>,
+    {
+        let mut delays = self.backoff.policy().build();
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.requested() => return Err(Refused::Stopped),
+                _ = self.pacer.ready() => {}
+            }
+            let error = match request().await {
+                Ok(answer) => return Ok(answer),
+                Err(e) if e.class == ErrorClass::Retryable => e,
+                Err(e) => return Err(Refused::Api(e)),
+            };
+            let Some(backoff) = delays.next() else {
+                return Err(Refused::Api(error));
+            };
+            let wait = error.retry_after.unwrap_or(backoff);
+            if let Some(hold) = error.retry_after {
+                self.pacer.hold(hold);
+            }
+            tracing::info!(
+                "{what}: {} ({}), retrying in {}",
+                error.code,
+                error.message,
+                crate::progress::human(wait)
+            );
+            tokio::select! {
+                _ = self.clock.sleep(wait) => {}
+                _ = self.shutdown.requested() => return Err(Refused::Stopped),
+            }
+        }
+    }
+}
+
+/// Now, in the form the results file uses for timestamps.
+pub fn stamp(clock: &Clock) -> String {
+    clock
+        .wall()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| clock.wall())
+        .to_string()
+}

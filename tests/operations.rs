@@ -1,0 +1,376 @@
+//! After the send: `status` records what the API says about each message (and never asks
+//! twice about a final one), `report` sums a results file up, and `cancel` cancels what is
+//! still scheduled. Every assertion about requests is made from the sandbox's own log.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use campaign_sender::sandbox::SandboxConfig;
+use common::*;
+
+/// The GET lookups the sandbox has seen, by message id.
+fn lookups(rig: &Rig) -> Vec<String> {
+    rig.log()
+        .into_iter()
+        .filter(|e| e.method == "GET")
+        .map(|e| e.path.trim_start_matches("/v1/messages/").to_string())
+        .collect()
+}
+
+fn is_final(status: &str) -> bool {
+    matches!(status, "READ" | "FAILED" | "CANCELED")
+}
+
+/// Sends an `n`-row campaign and lets the sandbox age its messages by an hour.
+fn sent_campaign(rig: &Rig, n: usize) -> PathBuf {
+    let csv = rig.file("c.csv", &campaign_csv(n));
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    rig.sandbox.advance(Duration::from_secs(3600));
+    rig.dir.path().join("c.results.csv")
+}
+
+#[test]
+fn status_records_what_the_api_says_and_does_not_ask_again_about_final_rows() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig, 40);
+    let output = rig.run(&mut rig.operation("status", &results_path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rows = results(&results_path);
+    assert_eq!(
+        lookups(&rig).len(),
+        40,
+        "every accepted message looked up once"
+    );
+    let mut seen = HashMap::new();
+    for row in &rows {
+        let truth = rig.sandbox.message(&row["messageId"]).unwrap();
+        assert_eq!(
+            row["deliveryStatus"],
+            truth["status"].as_str().unwrap(),
+            "{row:?}"
+        );
+        assert_eq!(row["readAt"], truth["readAt"].as_str().unwrap_or(""));
+        assert_eq!(
+            row["deliveredAt"],
+            truth["deliveredAt"].as_str().unwrap_or("")
+        );
+        assert_eq!(
+            row["deliveryError"],
+            truth["errorMessage"].as_str().unwrap_or("")
+        );
+        assert!(!row["checkedAt"].is_empty());
+        *seen.entry(row["deliveryStatus"].clone()).or_insert(0) += 1;
+    }
+    assert!(
+        seen.contains_key("READ") && seen.contains_key("DELIVERED") && seen.contains_key("FAILED"),
+        "the sandbox's schedule gives a mix: {seen:?}"
+    );
+    assert_eq!(result_lines(&results_path), 40, "the pass ends compacted");
+
+    // The second pass only asks about rows whose state can still change (DELIVERED).
+    let output = rig.run(&mut rig.operation("status", &results_path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let second: Vec<String> = lookups(&rig)[40..].to_vec();
+    let open: Vec<&String> = rows
+        .iter()
+        .filter(|r| !is_final(&r["deliveryStatus"]))
+        .map(|r| &r["messageId"])
+        .collect();
+    assert_eq!(second.len(), open.len(), "{second:?}");
+    assert!(second.iter().all(|id| open.contains(&id)));
+
+    // A send rerun on the file with delivery columns resumes as before and keeps them.
+    let csv = rig.dir.path().join("c.csv");
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.accepted().len(), 40, "nothing sent twice");
+    let after = results(&results_path);
+    assert!(after.iter().all(|r| !r["deliveryStatus"].is_empty()));
+}
+
+#[test]
+fn a_status_pass_stopped_half_way_keeps_what_it_learned_and_the_rerun_finishes() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig, 30);
+    let before = rig.log().len();
+    let child = rig
+        .operation("status", &results_path)
+        .args(["--rate", "40/s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    rig.wait_for_requests(before + 6);
+    signal(&child, "INT");
+    let output = child.wait_with_output().unwrap();
+    assert_no_key(&output);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    let first = lookups(&rig);
+    assert!(
+        first.len() < 30,
+        "the pass stopped early ({} lookups)",
+        first.len()
+    );
+    let rows = results(&results_path);
+    let learned: Vec<&HashMap<String, String>> = rows
+        .iter()
+        .filter(|r| r.get("checkedAt").is_some_and(|c| !c.is_empty()))
+        .collect();
+    assert_eq!(learned.len(), first.len(), "every answer was recorded");
+    let final_ids: Vec<&String> = learned
+        .iter()
+        .filter(|r| is_final(&r["deliveryStatus"]))
+        .map(|r| &r["messageId"])
+        .collect();
+
+    let output = rig.run(&mut rig.operation("status", &results_path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let second = &lookups(&rig)[first.len()..];
+    assert_eq!(second.len(), 30 - final_ids.len());
+    assert!(
+        second.iter().all(|id| !final_ids.contains(&id)),
+        "no final row asked again"
+    );
+    assert!(
+        results(&results_path)
+            .iter()
+            .all(|r| !r["deliveryStatus"].is_empty())
+    );
+}
+
+#[test]
+fn a_refused_key_stops_the_status_pass_with_exit_3_and_records_nothing() {
+    let rig = Rig::with(SandboxConfig {
+        rate_limit_per_sec: None,
+        api_key: Some(KEY.into()),
+        ..SandboxConfig::default()
+    });
+    let results_path = sent_campaign(&rig, 3);
+    let before = std::fs::read_to_string(&results_path).unwrap();
+    let mut command = rig.operation("status", &results_path);
+    command.env("PILOT_STATUS_API_KEY", "ps_revoked");
+    let output = rig.run(&mut command);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(text(&output).contains("401"), "{}", text(&output));
+    assert_eq!(lookups(&rig).len(), 1, "no lookup after the 401");
+    assert_eq!(std::fs::read_to_string(&results_path).unwrap(), before);
+}
+
+#[test]
+fn status_retries_429_with_retry_after_and_a_lookup_404_is_that_rows_error() {
+    let rig = Rig::with_faults("429=0.5,retry-after=0");
+    let results_path = sent_campaign(&rig, 20);
+    // Row 2 now names a message this key has never sent.
+    let text_before = std::fs::read_to_string(&results_path).unwrap();
+    let id = results(&results_path)[1]["messageId"].clone();
+    std::fs::write(&results_path, text_before.replace(&id, "msg_UNKNOWN")).unwrap();
+    let output = rig.run(&mut rig.operation("status", &results_path));
+    assert_eq!(
+        code(&output),
+        1,
+        "a failed lookup exits 1: {}",
+        text(&output)
+    );
+    let rows = results(&results_path);
+    assert_eq!(rows[1]["deliveryError"], "NOT_FOUND");
+    assert_eq!(rows[1]["deliveryStatus"], "");
+    assert!(
+        rows.iter()
+            .enumerate()
+            .all(|(i, r)| i == 1 || !r["deliveryStatus"].is_empty())
+    );
+    let statuses: Vec<_> = rig
+        .log()
+        .iter()
+        .filter(|e| e.method == "GET")
+        .map(|e| e.status)
+        .collect();
+    assert!(statuses.contains(&Some(429)), "{statuses:?}");
+}
+
+#[test]
+fn report_sums_up_a_known_results_file() {
+    let rig = Rig::new();
+    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt";
+    let t = |s: u32| format!("2026-03-02T12:{:02}:{:02}Z", s / 60, s % 60);
+    let queued = |row: u32, delivery: &str, error: &str| {
+        format!(
+            "{row},{p},QUEUED,msg_{row},c,202,,,1,{},{p},{delivery},,,{error},\n",
+            t(row * 10 - 10),
+            p = phone(row as usize)
+        )
+    };
+    let mut file = format!("{header}\n");
+    for (row, delivery, error) in [
+        (1, "READ", ""),
+        (2, "READ", ""),
+        (3, "READ", ""),
+        (4, "DELIVERED", ""),
+        (5, "DELIVERED", ""),
+        (6, "FAILED", "WHATSAPP_NOT_EXIST"),
+        (7, "", ""),
+    ] {
+        file.push_str(&queued(row, delivery, error));
+    }
+    file.push_str(&format!(
+        "8,{p},FAILED,,,400,MISSING_TEMPLATE_VARIABLES,nome,1,{},{p}\n",
+        t(70),
+        p = phone(8)
+    ));
+    file.push_str("9,123,INVALID,,,,INVALID_DESTINATION,bad,0,,123\n");
+    file.push_str(&format!(
+        "10,{p},UNCERTAIN,,,,TIMEOUT,late,1,{},{p}\n",
+        t(80),
+        p = phone(10)
+    ));
+    let path = rig.file("known.results.csv", &file);
+
+    let mut command = binary();
+    let output = rig.run(command.arg("report").arg(&path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let table = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "  QUEUED                                7    70.0%\n",
+        "  total                                10   100.0%\n",
+        "Delivery (of 7 queued)",
+        "  READ                                  3    42.9%\n",
+        "  FAILED                                1    14.3%\n  NOT_CHECKED                           1    14.3%\n",
+        "  delivered (DELIVERED+READ)                 71.4%\n",
+        "  read*                                      42.9%\n",
+        "  delivery WHATSAPP_NOT_EXIST           1  6\n",
+        "  send MISSING_TEMPLATE_VARIABLES       1  8\n",
+        "  duration                                  1m 20s\n",
+        "  pace                                     6.0/min\n",
+    ] {
+        assert!(
+            table.contains(expected),
+            "missing '{expected}' in:\n{table}"
+        );
+    }
+
+    let mut command = binary();
+    let output = rig.run(command.arg("report").arg(&path).arg("--json"));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["rows"], 10);
+    assert_eq!(json["queued"], 7);
+    assert_eq!(
+        json["send"][0],
+        serde_json::json!({"status": "QUEUED", "rows": 7, "percent": 70.0})
+    );
+    assert_eq!(json["deliveredRate"], 71.4);
+    assert_eq!(json["readRate"], 42.9);
+    assert_eq!(json["durationSeconds"], 80.0);
+    assert_eq!(json["sendsPerMinute"], 6.0);
+    assert_eq!(json["failures"].as_array().unwrap().len(), 4);
+}
+
+/// A CSV whose first `scheduled` rows go out tomorrow and the rest at once.
+fn scheduled_csv(scheduled: usize, immediate: usize) -> String {
+    let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    let mut csv = String::from("phone,nome,deliverAt\n");
+    for i in 0..scheduled + immediate {
+        let at = if i < scheduled {
+            tomorrow.to_string()
+        } else {
+            String::new()
+        };
+        csv.push_str(&format!("{},Cliente {i},{at}\n", phone(i)));
+    }
+    csv
+}
+
+#[test]
+fn cancel_cancels_scheduled_rows_in_batches_of_at_most_100() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &scheduled_csv(150, 5));
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let results_path = rig.dir.path().join("c.results.csv");
+
+    let output = rig.run(rig.operation("cancel", &results_path).arg("--yes"));
+    assert_eq!(
+        code(&output),
+        1,
+        "5 rows were not scheduled: {}",
+        text(&output)
+    );
+    let deletes: Vec<usize> = rig
+        .log()
+        .into_iter()
+        .filter(|e| e.method == "DELETE")
+        .map(|e| e.body["messageIds"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(deletes, [100, 55]);
+    let rows = results(&results_path);
+    for row in &rows[..150] {
+        assert_eq!(row["deliveryStatus"], "CANCELED", "{row:?}");
+        let truth = rig.sandbox.message(&row["messageId"]).unwrap();
+        assert_eq!(truth["status"], "CANCELED");
+    }
+    for row in &rows[150..] {
+        assert!(row["deliveryError"].starts_with("NOT_CANCELED"), "{row:?}");
+        assert_ne!(
+            rig.sandbox.message(&row["messageId"]).unwrap()["status"],
+            "CANCELED"
+        );
+    }
+    // Tomorrow comes: canceled messages stay canceled, and status does not ask about them.
+    rig.sandbox.advance(Duration::from_secs(2 * 24 * 3600));
+    let before = lookups(&rig).len();
+    let output = rig.run(&mut rig.operation("status", &results_path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(lookups(&rig).len() - before, 5);
+    assert!(
+        results(&results_path)[..150]
+            .iter()
+            .all(|r| r["deliveryStatus"] == "CANCELED")
+    );
+}
+
+#[test]
+fn cancel_without_yes_and_without_a_terminal_is_refused() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &scheduled_csv(3, 0));
+    assert_eq!(
+        code(&rig.run(rig.command(&csv).args(["--template", "t"]))),
+        0
+    );
+    let results_path = rig.dir.path().join("c.results.csv");
+    let before = std::fs::read_to_string(&results_path).unwrap();
+    let output = rig.run(rig.operation("cancel", &results_path).stdin(Stdio::null()));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(text(&output).contains("--yes"), "{}", text(&output));
+    assert!(rig.log().iter().all(|e| e.method != "DELETE"));
+    assert_eq!(std::fs::read_to_string(&results_path).unwrap(), before);
+}
+
+#[test]
+fn cancel_and_status_are_refused_while_a_send_holds_the_lock() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig, 2);
+    let before = std::fs::read_to_string(&results_path).unwrap();
+    let held = campaign_sender::journal::Journal::open(&results_path, b',').unwrap();
+    for command in [rig.operation("status", &results_path), {
+        let mut c = rig.operation("cancel", &results_path);
+        c.arg("--yes");
+        c
+    }] {
+        let mut command = command;
+        let output = rig.run(&mut command);
+        assert_eq!(code(&output), 2, "{}", text(&output));
+        assert!(text(&output).contains("in use"), "{}", text(&output));
+    }
+    assert!(lookups(&rig).is_empty());
+    drop(held);
+    assert_eq!(std::fs::read_to_string(&results_path).unwrap(), before);
+    // The report reads without the lock, even while a run holds it.
+    let _held = campaign_sender::journal::Journal::open(&results_path, b',').unwrap();
+    let output = rig.run(binary().arg("report").arg(&results_path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+}
