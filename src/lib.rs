@@ -50,8 +50,9 @@ pub fn run(cli: Cli) -> u8 {
                 cancel::run(&args, clock, shutdown).await
             }
             None => {
+                let show = cli.verbosity() >= 0;
                 let csv = cli.csv.expect("clap requires the CSV");
-                send(&csv, cli.campaign.as_deref(), &cli.options).await
+                send(&csv, cli.campaign.as_deref(), &cli.options, show).await
             }
         }
     })
@@ -82,6 +83,7 @@ async fn send(
     csv: &std::path::Path,
     campaign: Option<&std::path::Path>,
     options: &settings::CampaignOptions,
+    show_progress: bool,
 ) -> u8 {
     let settings = match Settings::resolve(csv, campaign, options, &|name| std::env::var(name).ok())
     {
@@ -95,7 +97,7 @@ async fn send(
         clock: clock::Clock::real(),
         shutdown: shutdown::Shutdown::new(),
         seed: None,
-        show_progress: true,
+        show_progress,
         out: Mutex::new(Box::new(std::io::stdout())),
     };
     context.shutdown.listen_for_signals();

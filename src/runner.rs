@@ -78,6 +78,7 @@ pub struct Context {
     pub clock: Clock,
     pub shutdown: Shutdown,
     pub seed: Option<u64>,
+    /// Progress bar and preflight report (off with `-q`; a dry run always reports).
     pub show_progress: bool,
     pub out: Mutex<Box<dyn Write + Send>>,
 }
@@ -112,7 +113,9 @@ pub async fn run_campaign(
     let journal = Journal::open(&settings.results, settings.results_delimiter)
         .map_err(RunError::Checkpoint)?;
     let preflight = preflight(open_input()?, journal.checkpoint(), settings, None)?;
-    eprint!("{preflight}");
+    if context.show_progress {
+        eprint!("{preflight}");
+    }
     preflight.check_limits().map_err(RunError::TooManyInvalid)?;
     let runner = Runner {
         settings,
