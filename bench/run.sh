@@ -105,6 +105,7 @@ log "generating $ROWS-row campaigns"
 head -n $((ROWS + 1)) "$WORK/resume.csv" >"$WORK/e164.csv"
 "$PY" "$HERE/gen.py" results "$ROWS" "$WORK/resume.results.csv"
 put rows "$ROWS"
+put load_start "$(cut -d' ' -f1 /proc/loadavg)"
 
 # --- 1. preflight ----------------------------------------------------------------------
 log "1. preflight: local numbers with --default-country BR"
@@ -196,6 +197,7 @@ while IFS=$'\t' read -r name sends rate worst min mean max spacing hours; do
 done <"$WORK/pacing.tsv"
 
 # --- table -----------------------------------------------------------------------------
+put load_end "$(cut -d' ' -f1 /proc/loadavg)"
 put date "$(date -u +%Y-%m-%d)"
 put machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 put commit "$COMMIT"

@@ -26,7 +26,9 @@ def table(r):
     f = lambda k: float(r[k])  # noqa: E731
     out = [
         f"Measured {r['date']} on this project's machine ({r['machine']}), commit `{r['commit']}`, "
-        f"by `bench/run.sh`. Baselines: plain Python 3 scripts (`bench/baseline_*.py`).",
+        f"by `bench/run.sh`; load average {r['load_start']} at the start, {r['load_end']} at the end "
+        f"(other work on the machine shares its 2 cores). Baselines: plain Python 3 scripts "
+        f"(`bench/baseline_*.py`).",
         "",
         "| Measurement | campaign-sender | Baseline (Python) | Target | Met |",
         "|---|---|---|---|---|",
@@ -75,7 +77,7 @@ def table(r):
         worst = int(p("worst"))
         line(
             f"Pacing ({label}), {num(int(p('sends')))} simulated sends at `{rate}`, spacing `{p('spacing')}` "
-            f"({float(p('hours')):,.0f} h): most sends in any window",
+            f"({float(p('hours')):,.1f} h simulated): most sends in any window",
             f"{worst} (quota {quota})",
             "none (no pacing)",
             "≤ quota",
