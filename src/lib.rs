@@ -98,7 +98,8 @@ async fn send(
         shutdown: shutdown::Shutdown::new(),
         seed: None,
         show_progress,
-        out: Mutex::new(Box::new(std::io::stdout())),
+        // Buffered: a dry run of a million rows prints a million lines.
+        out: Mutex::new(Box::new(std::io::BufWriter::new(std::io::stdout()))),
     };
     context.shutdown.listen_for_signals();
     let (_sandbox, base_url, credential) = match &settings.target {
@@ -138,7 +139,10 @@ async fn send(
             return 2;
         }
     };
-    match runner::run_campaign(&settings, provider.as_ref(), &context).await {
+    let outcome = runner::run_campaign(&settings, provider.as_ref(), &context).await;
+    // The dry-run bodies come before the summary.
+    let _ = std::io::Write::flush(&mut *context.out.lock().expect("output mutex"));
+    match outcome {
         Ok(summary) => {
             print!("{summary}");
             summary.exit_code()

@@ -411,6 +411,11 @@ async fn handle(
 ) -> Response {
     let received = Received::new(method, &uri, &headers, &body);
     let outcome = shared.decide(&received);
-    tokio::time::sleep(shared.delay(&outcome)).await;
+    // tokio rounds even a zero sleep up to its next 1 ms timer tick: without this check
+    // every answer took about a millisecond, capping one connection near 800 requests/s.
+    let delay = shared.delay(&outcome);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     outcome.into_response(received.api, &received.body)
 }

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# The benchmark of issue 7: preflight, resume, sends/s and pacing fidelity, each beside a
+# baseline, printed as one markdown table and written into README.md's "Performance"
+# section (between the bench:begin/bench:end markers; --no-readme only prints).
+#
+#   bench/run.sh [--no-readme]
+#
+# Not part of `cargo test`. Generates its own data in a temp dir it removes on exit,
+# talks only to sandboxes it starts on 127.0.0.1, and bounds every load run in time
+# (wrk -d) and count (post.lua). Installs what it lacks, locally where it can: Debian's
+# `time` and `wrk`, and a venv in bench/.venv with requests + phonenumbers.
+# Sizes can be overridden: ROWS (1000000), SEND_ROWS (20000), SEND_ROWS_C1 (5000),
+# PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+WRITE_README=1
+[[ "${1:-}" == "--no-readme" ]] && WRITE_README=0
+
+ROWS=${ROWS:-1000000}
+SEND_ROWS=${SEND_ROWS:-20000}
+SEND_ROWS_C1=${SEND_ROWS_C1:-5000}
+PY_SEND_ROWS=${PY_SEND_ROWS:-5000}
+WRK_SECONDS=${WRK_SECONDS:-3}
+PACING_SENDS=${PACING_SENDS:-100000}
+TEMPLATE=promo_black_friday
+export PILOT_STATUS_API_KEY=ps_live_bench # the sandbox takes any non-tenant key
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/campaign-bench.XXXXXX")
+SANDBOX_PID=""
+cleanup() {
+  stop_sandbox
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+log() { echo "bench: $*" >&2; }
+
+# --- tools -----------------------------------------------------------------------------
+need_apt() {
+  if ! command -v "$2" >/dev/null 2>&1; then
+    log "installing Debian package $1"
+    apt-get update -qq >/dev/null && apt-get install -y -qq "$1" >/dev/null
+  fi
+}
+need_apt time /usr/bin/time
+need_apt wrk wrk
+PY="$HERE/.venv/bin/python"
+if ! "$PY" -c 'import requests, phonenumbers' 2>/dev/null; then
+  log "creating bench/.venv (requests, phonenumbers)"
+  python3 -m venv "$HERE/.venv"
+  "$HERE/.venv/bin/pip" install -q requests phonenumbers
+fi
+
+log "building (release)"
+(cd "$ROOT" && cargo build --release --quiet --bin campaign-sender --example pacing_fidelity)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN="$TARGET/release/campaign-sender"
+PACING="$TARGET/release/examples/pacing_fidelity"
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
+git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock || COMMIT="$COMMIT+dirty"
+
+# --- helpers ---------------------------------------------------------------------------
+RESULTS="$WORK/results.env"
+: >"$RESULTS"
+put() { echo "$1=$2" >>"$RESULTS"; }
+now() { date +%s.%N; }
+
+# timed NAME CMD...: wall seconds and peak RSS (KiB, /usr/bin/time -v) of one command.
+timed() {
+  local name=$1
+  shift
+  local start end
+  start=$(now)
+  /usr/bin/time -v -o "$WORK/$name.time" "$@"
+  end=$(now)
+  put "${name}_s" "$(echo "$end - $start" | bc -l)"
+  put "${name}_rss_kib" "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/$name.time")"
+}
+
+start_sandbox() { # extra sandbox flags...
+  "$BIN" sandbox --port 0 --rate-limit 0 "$@" >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &
+  SANDBOX_PID=$!
+  for _ in $(seq 50); do
+    URL=$(sed -n 's/^sandbox listening on //p' "$WORK/sandbox.out")
+    [[ -n "$URL" ]] && return 0
+    sleep 0.1
+  done
+  log "the sandbox did not start"
+  cat "$WORK/sandbox.err" >&2
+  exit 1
+}
+stop_sandbox() {
+  if [[ -n "$SANDBOX_PID" ]]; then
+    kill "$SANDBOX_PID" 2>/dev/null || true
+    wait "$SANDBOX_PID" 2>/dev/null || true
+    SANDBOX_PID=""
+  fi
+}
+
+# --- data ------------------------------------------------------------------------------
+log "generating $ROWS-row campaigns"
+"$PY" "$HERE/gen.py" campaign "$ROWS" "$WORK/local.csv" local
+"$PY" "$HERE/gen.py" campaign $((ROWS + 1)) "$WORK/resume.csv" e164
+head -n $((ROWS + 1)) "$WORK/resume.csv" >"$WORK/e164.csv"
+"$PY" "$HERE/gen.py" results "$ROWS" "$WORK/resume.results.csv"
+put rows "$ROWS"
+put load_start "$(cut -d' ' -f1 /proc/loadavg)"
+
+# --- 1. preflight ----------------------------------------------------------------------
+log "1. preflight: local numbers with --default-country BR"
+timed pre_local "$BIN" "$WORK/local.csv" --dry-run --template "$TEMPLATE" --default-country BR \
+  --results "$WORK/none.csv" >/dev/null 2>"$WORK/pre_local.err"
+grep -q "to send *$ROWS\$" "$WORK/pre_local.err" || { cat "$WORK/pre_local.err" >&2; exit 1; }
+log "1. preflight: E.164 numbers"
+timed pre_e164 "$BIN" "$WORK/e164.csv" --dry-run --template "$TEMPLATE" \
+  --results "$WORK/none.csv" >/dev/null 2>"$WORK/pre_e164.err"
+grep -q "to send *$ROWS\$" "$WORK/pre_e164.err" || { cat "$WORK/pre_e164.err" >&2; exit 1; }
+log "1. baseline: Python csv + phonenumbers (both files)"
+timed py_pre_local "$PY" "$HERE/baseline_preflight.py" "$WORK/local.csv" "$TEMPLATE" BR \
+  >/dev/null 2>"$WORK/py_pre_local.err"
+timed py_pre_e164 "$PY" "$HERE/baseline_preflight.py" "$WORK/e164.csv" "$TEMPLATE" \
+  >/dev/null 2>"$WORK/py_pre_e164.err"
+grep -q "valid $ROWS invalid 0" "$WORK/py_pre_local.err"
+grep -q "valid $ROWS invalid 0" "$WORK/py_pre_e164.err"
+
+# --- 2. resume -------------------------------------------------------------------------
+log "2. resume: $ROWS final rows in the checkpoint, one row left"
+start_sandbox --log "$WORK/resume.log"
+start=$(now)
+timed resume "$BIN" "$WORK/resume.csv" --base-url "$URL" --template "$TEMPLATE" -q \
+  >"$WORK/resume.out" 2>"$WORK/resume.err" || { cat "$WORK/resume.err" >&2; exit 1; }
+stop_sandbox
+grep -q "$((ROWS + 1)) rows: $((ROWS + 1)) queued" "$WORK/resume.out"
+[[ $(wc -l <"$WORK/resume.log") == 1 ]] || { log "resume sent more than one row"; exit 1; }
+first=$("$PY" -c 'import json,sys,datetime as d
+at = json.loads(open(sys.argv[1]).readline())["at"]
+print(d.datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp())' "$WORK/resume.log")
+put resume_first_s "$(echo "$first - $start" | bc -l)"
+
+# --- 3. sends/s ------------------------------------------------------------------------
+head -n 2 "$WORK/e164.csv" >"$WORK/one.csv" # the body of row 1, exactly as the client sends it
+"$BIN" "$WORK/one.csv" --dry-run --template "$TEMPLATE" --results "$WORK/none.csv" \
+  >"$WORK/one.jsonl" 2>/dev/null
+"$PY" -c 'import json,sys
+print(json.dumps(json.loads(open(sys.argv[1]).readline())["body"], ensure_ascii=False, separators=(",", ":")), end="")' \
+  "$WORK/one.jsonl" >"$WORK/body.json"
+for c in 1 16 64; do
+  n=$SEND_ROWS
+  [[ $c == 1 ]] && n=$SEND_ROWS_C1
+  head -n $((n + 1)) "$WORK/e164.csv" >"$WORK/send$c.csv"
+  log "3. sends: $n rows at --concurrency $c"
+  start_sandbox
+  timed send$c "$BIN" "$WORK/send$c.csv" --base-url "$URL" --template "$TEMPLATE" \
+    --rate 1000000/s --spacing 0 --concurrency "$c" -q >"$WORK/send$c.out" 2>"$WORK/send$c.err" ||
+    { cat "$WORK/send$c.err" >&2; exit 1; }
+  grep -q "$n rows: $n queued" "$WORK/send$c.out"
+  put send${c}_rows "$n"
+  stop_sandbox
+  log "3. wrk: $c connections, ${WRK_SECONDS}s"
+  start_sandbox
+  threads=$((c < 2 ? 1 : 2))
+  # Count cap per thread, far above what the duration allows: a safety bound only.
+  BENCH_BODY="$WORK/body.json" BENCH_MAX=2000000 \
+    wrk -t"$threads" -c"$c" -d"${WRK_SECONDS}s" --timeout 5s -s "$HERE/post.lua" "$URL" \
+    >"$WORK/wrk$c.out" 2>&1
+  stop_sandbox
+  line=$(grep '^requests=' "$WORK/wrk$c.out")
+  [[ "$line" == *"non2xx=0 errors=0" ]] || { cat "$WORK/wrk$c.out" >&2; exit 1; }
+  req=${line#requests=}
+  req=${req%% *}
+  us=${line#*duration_us=}
+  us=${us%% *}
+  put wrk${c}_rps "$(echo "$req / ($us / 1000000)" | bc -l)"
+done
+log "3. baseline: Python csv + requests, sequential, $PY_SEND_ROWS rows"
+head -n $((PY_SEND_ROWS + 1)) "$WORK/e164.csv" >"$WORK/py_send.csv"
+start_sandbox
+timed py_send "$PY" "$HERE/baseline_send.py" "$WORK/py_send.csv" "$URL" "$TEMPLATE" \
+  "$WORK/py_send.results.csv" 2>"$WORK/py_send.err"
+stop_sandbox
+grep -q "accepted $PY_SEND_ROWS" "$WORK/py_send.err"
+put py_send_rows "$PY_SEND_ROWS"
+
+# --- 4. pacing fidelity ----------------------------------------------------------------
+log "4. pacing: $PACING_SENDS simulated sends per scenario"
+"$PACING" "$PACING_SENDS" >"$WORK/pacing.tsv"
+while IFS=$'\t' read -r name sends rate worst min mean max spacing hours; do
+  put "pace_${name}_sends" "$sends"
+  put "pace_${name}_rate" "$rate"
+  put "pace_${name}_worst" "$worst"
+  put "pace_${name}_min" "$min"
+  put "pace_${name}_mean" "$mean"
+  put "pace_${name}_max" "$max"
+  put "pace_${name}_spacing" "$spacing"
+  put "pace_${name}_hours" "$hours"
+done <"$WORK/pacing.tsv"
+
+# --- table -----------------------------------------------------------------------------
+put load_end "$(cut -d' ' -f1 /proc/loadavg)"
+put date "$(date -u +%Y-%m-%d)"
+put machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+put commit "$COMMIT"
+"$PY" "$HERE/table.py" "$RESULTS" >"$WORK/table.md"
+cat "$WORK/table.md"
+if [[ $WRITE_README == 1 ]]; then
+  "$PY" "$HERE/table.py" --readme "$ROOT/README.md" "$WORK/table.md"
+  log "table written into README.md (Performance)"
+fi
