@@ -22,11 +22,7 @@ fn a_rerun_after_a_crash_skips_finished_rows_and_marks_the_in_flight_one_uncerta
     let results_path = rig.file("c.results.csv", &journal);
     let output = rig.run(rig.command(&path).args(["--template", "t"]));
     assert_eq!(code(&output), 1, "{}", text(&output));
-    let sent: Vec<String> = rig
-        .accepted()
-        .into_iter()
-        .filter_map(|e| e.destination)
-        .collect();
+    let sent = rig.sent();
     assert_eq!(
         sent,
         vec![phone(2), phone(3)],
@@ -53,11 +49,7 @@ fn a_rerun_after_a_crash_skips_finished_rows_and_marks_the_in_flight_one_uncerta
             .args(["--template", "t", "--resend-uncertain"]),
     );
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let sent: Vec<String> = rig
-        .accepted()
-        .into_iter()
-        .filter_map(|e| e.destination)
-        .collect();
+    let sent = rig.sent();
     assert_eq!(sent, vec![phone(2), phone(3), phone(1)]);
     assert_eq!(results(&results_path)[1]["status"], "QUEUED");
 }

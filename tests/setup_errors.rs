@@ -96,11 +96,7 @@ fn bad_rows_are_invalid_with_row_and_field_and_never_sent() {
             .args(["--template", "t", "--max-invalid", "100%"]),
     );
     assert_eq!(code(&output), 1, "{}", text(&output));
-    let sent: Vec<String> = rig
-        .accepted()
-        .into_iter()
-        .filter_map(|e| e.destination)
-        .collect();
+    let sent = rig.sent();
     assert_eq!(sent, vec!["+5511988887777".to_string()]);
     let rows = results(&rig.dir.path().join("c.results.csv"));
     let expect = [

@@ -7,13 +7,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-fn sent_destinations(rig: &Rig) -> Vec<String> {
-    rig.accepted()
-        .into_iter()
-        .filter_map(|e| e.destination)
-        .collect()
-}
-
 #[test]
 fn local_and_international_spellings_become_the_same_e164() {
     let rig = Rig::new();
@@ -25,7 +18,7 @@ fn local_and_international_spellings_become_the_same_e164() {
     );
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(
-        sent_destinations(&rig),
+        rig.sent(),
         [
             "+5511988887777",
             "+5511977776666",
@@ -225,7 +218,7 @@ fn opted_out_numbers_are_skipped_and_never_sent() {
         "SKIPPED counts as handled: {}",
         text(&output)
     );
-    assert_eq!(sent_destinations(&rig), [phone(0), phone(2)]);
+    assert_eq!(rig.sent(), [phone(0), phone(2)]);
     let rows = results(&rig.dir.path().join("c.results.csv"));
     for i in [1, 3] {
         assert_eq!(
