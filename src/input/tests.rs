@@ -31,8 +31,21 @@ pub(super) fn open_bytes(
 }
 
 pub(super) fn rows(csv: &str, options: &InputOptions) -> Vec<Row> {
-    let (_dir, input) = open_bytes(csv.as_bytes(), options).unwrap();
+    rows_of(csv.as_bytes(), options)
+}
+
+/// Every row of a file given as raw bytes (for encoding tests).
+pub(super) fn rows_of(bytes: &[u8], options: &InputOptions) -> Vec<Row> {
+    let (_dir, input) = open_bytes(bytes, options).unwrap();
     input.map(Result::unwrap).collect()
+}
+
+/// The default options with `--encoding label`.
+pub(super) fn with_encoding(label: &str) -> InputOptions {
+    InputOptions {
+        encoding: Some(label.into()),
+        ..options()
+    }
 }
 
 pub(super) fn message(row: &Row) -> &Message {
@@ -267,14 +280,10 @@ fn malformed_rows_are_invalid_not_shifted() {
 
 #[test]
 fn invalid_utf8_in_a_row_is_an_encoding_error_for_that_row() {
-    let mut o = options();
-    o.encoding = Some("utf-8".into());
-    let (_d, input) = open_bytes(
+    let r = rows_of(
         b"phone,nome\n+5511988887777,Jos\xe9\n+5511977776666,Ana\n",
-        &o,
-    )
-    .unwrap();
-    let r: Vec<Row> = input.map(Result::unwrap).collect();
+        &with_encoding("utf-8"),
+    );
     let e = error(&r[0]);
     assert_eq!(
         (e.field.as_str(), e.code),
@@ -416,9 +425,11 @@ fn windows_1252_exports_decode_exactly() {
     assert_eq!(vars["cidade"], "São Paulo");
 
     // Named explicitly, with a Latin-1 header too.
-    let mut o = options();
-    o.encoding = Some("windows-1252".into());
-    let (_d, input) = open_bytes(b"phone,observa\xe7\xe3o\n+5511988887777,Jo\xe3o\n", &o).unwrap();
+    let (_d, input) = open_bytes(
+        b"phone,observa\xe7\xe3o\n+5511988887777,Jo\xe3o\n",
+        &with_encoding("windows-1252"),
+    )
+    .unwrap();
     assert!(input.warnings().is_empty());
     assert_eq!(input.columns(), ["phone", "observação"]);
     let r: Vec<Row> = input.map(Result::unwrap).collect();
@@ -438,23 +449,18 @@ fn utf16_with_bom_decodes() {
 
 #[test]
 fn bytes_the_named_encoding_lacks_are_refused_not_replaced() {
-    let mut o = options();
-    o.encoding = Some("shift_jis".into());
-    let (_d, input) = open_bytes(
+    let r = rows_of(
         b"phone,nome\n+5511988887777,\xff\xff\n+5511977776666,Ana\n",
-        &o,
-    )
-    .unwrap();
-    let r: Vec<Row> = input.map(Result::unwrap).collect();
+        &with_encoding("shift_jis"),
+    );
     let e = error(&r[0]);
     assert_eq!(
         (e.field.as_str(), e.code),
         ("nome", RowErrorCode::InvalidEncoding)
     );
     assert_eq!(message(&r[1]).variables["nome"], "Ana");
-    o.encoding = Some("klingon".into());
     assert!(matches!(
-        open_bytes(b"phone\n", &o),
+        open_bytes(b"phone\n", &with_encoding("klingon")),
         Err(InputError::UnknownEncoding { .. })
     ));
 }
