@@ -24,7 +24,22 @@ pub(crate) struct Dialect {
     pub transcoded: bool,
 }
 
+/// What the campaign and opt-out readers share: raw records, any field count (a row's
+/// count is checked against the header by the caller, never silently shifted).
+pub(crate) type Records = csv::Reader<Box<dyn Read + Send>>;
+
 impl Dialect {
+    /// A CSV reader over the decoded stream, with the detected delimiter; also says whether
+    /// the bytes were transcoded.
+    pub(crate) fn into_records(self) -> (Records, bool) {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .from_reader(self.reader);
+        (reader, self.transcoded)
+    }
+
     /// Reads a sample of `file`, picks the encoding and delimiter, then hands back a
     /// stream that still starts at byte 0 (the sample is replayed, so pipes work too).
     ///

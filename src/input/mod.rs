@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -191,7 +190,7 @@ fn fingerprint(destination: &str) -> u64 {
 /// A streaming reader over the campaign CSV: constant memory whatever the file size.
 pub struct CsvInput {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: dialect::Records,
     /// Reused for every row so reading allocates nothing per row.
     record: ByteRecord,
     columns: Vec<String>,
@@ -247,17 +246,13 @@ impl CsvInput {
         };
         let file = File::open(path).map_err(open_error)?;
         let mut warnings = Vec::new();
-        let dialect = dialect::Dialect::detect(
+        let (mut reader, transcoded) = dialect::Dialect::detect(
             file,
             options.delimiter,
             options.encoding.as_deref(),
             &mut warnings,
-        )?;
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(dialect.delimiter)
-            .from_reader(dialect.reader);
+        )?
+        .into_records();
         let mut record = ByteRecord::new();
         let read_error = |source| InputError::Read {
             path: path.to_owned(),
@@ -299,7 +294,7 @@ impl CsvInput {
             now: options.now,
             capabilities: options.capabilities,
             phones,
-            transcoded: dialect.transcoded,
+            transcoded,
             index: 0,
             suppression: options.suppression.clone(),
             seen: HashMap::new(),

@@ -57,12 +57,7 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
         path: path.to_owned(),
         source,
     })?;
-    let dialect = Dialect::detect(file, None, None, &mut Vec::new())?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(dialect.delimiter)
-        .from_reader(dialect.reader);
+    let (mut reader, _) = Dialect::detect(file, None, None, &mut Vec::new())?.into_records();
     let mut record = ByteRecord::new();
     let mut line = 0u64;
     let mut column = None;
