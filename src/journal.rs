@@ -102,11 +102,11 @@ impl fmt::Display for Status {
 }
 
 /// One line of the results file.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub row: u64,
     pub destination: String,
-    pub status: Option<Status>,
+    pub status: Status,
     pub message_id: String,
     pub correlation_id: String,
     pub http_status: Option<u16>,
@@ -123,20 +123,23 @@ impl Record {
         Record {
             row,
             destination: destination.to_string(),
-            status: Some(status),
-            ..Record::default()
+            status,
+            message_id: String::new(),
+            correlation_id: String::new(),
+            http_status: None,
+            error_code: String::new(),
+            error: String::new(),
+            attempts: 0,
+            sent_at: String::new(),
+            raw_destination: String::new(),
         }
-    }
-
-    fn status(&self) -> Status {
-        self.status.unwrap_or(Status::Deferred)
     }
 
     fn cells(&self) -> [Cow<'_, str>; 11] {
         [
             Cow::Owned(self.row.to_string()),
             destination_cell(&self.destination),
-            Cow::Borrowed(self.status().as_str()),
+            Cow::Borrowed(self.status.as_str()),
             excel_safe(&self.message_id),
             excel_safe(&self.correlation_id),
             Cow::Owned(self.http_status.map(|s| s.to_string()).unwrap_or_default()),
@@ -454,7 +457,7 @@ impl Journal {
                 offset,
                 destination_hash: hash(&record.destination),
                 attempts: record.attempts,
-                status: record.status,
+                status: Some(record.status),
             };
         }
         Ok(())

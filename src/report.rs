@@ -141,7 +141,7 @@ impl Report {
         let mut failures: BTreeMap<(&'static str, String), Vec<u64>> = BTreeMap::new();
         let mut sent_at: Vec<Timestamp> = Vec::new();
         for row in rows {
-            let (record, status) = (&row.record, row.record.status.unwrap_or(Status::Deferred));
+            let (record, status) = (&row.record, row.record.status);
             let order = SEND_ORDER.iter().position(|s| *s == status).unwrap_or(0);
             *send.entry(order).or_insert(0) += 1;
             if let Ok(at) = record.sent_at.parse() {

@@ -479,7 +479,7 @@ impl Runner<'_> {
                     self.pacer.hold(wait);
                 }
                 let mut deferred = intent;
-                deferred.status = Some(Status::Deferred);
+                deferred.status = Status::Deferred;
                 fill_error(&mut deferred, &error);
                 self.append(&deferred, Durability::Now)
                     .await

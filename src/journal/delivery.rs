@@ -125,7 +125,7 @@ pub struct ResultRow {
 impl ResultRow {
     /// Accepted with an id: the rows a status or cancel pass can ask the API about.
     pub fn is_trackable(&self) -> bool {
-        self.record.status == Some(Status::Queued) && !self.record.message_id.is_empty()
+        self.record.status == Status::Queued && !self.record.message_id.is_empty()
     }
 }
 
@@ -155,11 +155,15 @@ fn rows_of(checkpoint: &Checkpoint) -> Result<Vec<ResultRow>, JournalError> {
     }
     let mut source = BufReader::new(File::open(path).map_err(io_error("read", path))?);
     let mut line = Vec::new();
-    for entry in checkpoint.entries.iter().filter(|e| e.status.is_some()) {
+    for (entry, status) in checkpoint
+        .entries
+        .iter()
+        .filter_map(|e| Some((e, e.status?)))
+    {
         let cells = read_cells(&mut source, &mut line, entry.offset, checkpoint.delimiter)
             .map_err(io_error("read", path))?;
         rows.push(ResultRow {
-            record: record_from(&cells),
+            record: record_from(&cells, status),
             delivery: Delivery::from_cells(&cells),
         });
     }
@@ -186,12 +190,13 @@ fn read_cells(
         .map_err(std::io::Error::other)
 }
 
-fn record_from(cells: &csv::StringRecord) -> Record {
+/// A record from a line the checkpoint already validated; its status comes from there.
+fn record_from(cells: &csv::StringRecord, status: Status) -> Record {
     let cell = |i: usize| cells.get(i).unwrap_or("");
     Record {
         row: cell(0).parse().unwrap_or(0),
         destination: unquote_destination(cell(1)).into_owned(),
-        status: Status::parse(cell(2)),
+        status,
         message_id: cell(3).to_string(),
         correlation_id: cell(4).to_string(),
         http_status: cell(5).parse().ok(),
@@ -322,7 +327,7 @@ mod tests {
         assert_eq!(rows[0].delivery.status, Some(DeliveryStatus::Read));
         assert_eq!(rows[0].delivery.error, "'=oops");
         assert_eq!(rows[0].record.message_id, "msg_1");
-        assert_eq!(rows[1].record.status, Some(Status::Queued));
+        assert_eq!(rows[1].record.status, Status::Queued);
         assert_eq!(rows[1].delivery, Delivery::default());
     }
 }
