@@ -541,6 +541,8 @@ pub struct Shared {
     written: std::sync::atomic::AtomicU64,
     /// A second handle on the file, so an fsync runs without holding the journal.
     sync_file: std::sync::Arc<File>,
+    /// For error messages, kept here so the per-record path does not allocate.
+    path: PathBuf,
 }
 
 /// Whether a record must be on disk before the caller goes on.
@@ -560,6 +562,7 @@ impl Shared {
             .try_clone()
             .map_err(io_error("open", &journal.path))?;
         Ok(Shared {
+            path: journal.path.clone(),
             journal: std::sync::Mutex::new(journal),
             synced: tokio::sync::Mutex::new(0),
             written: std::sync::atomic::AtomicU64::new(0),
@@ -579,13 +582,10 @@ impl Shared {
         durability: Durability,
     ) -> Result<(), JournalError> {
         use std::sync::atomic::Ordering;
-        let (mine, path) = {
+        let mine = {
             let mut journal = self.lock();
             journal.write(std::slice::from_ref(record))?;
-            (
-                self.written.fetch_add(1, Ordering::SeqCst) + 1,
-                journal.path.clone(),
-            )
+            self.written.fetch_add(1, Ordering::SeqCst) + 1
         };
         if durability == Durability::Lazy {
             return Ok(());
@@ -598,8 +598,8 @@ impl Shared {
         let file = std::sync::Arc::clone(&self.sync_file);
         tokio::task::spawn_blocking(move || file.sync_data())
             .await
-            .map_err(|e| io_error("write", &path)(io::Error::other(e)))?
-            .map_err(io_error("write", &path))?;
+            .map_err(|e| io_error("write", &self.path)(io::Error::other(e)))?
+            .map_err(io_error("write", &self.path))?;
         *synced = covered;
         Ok(())
     }
