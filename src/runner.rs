@@ -92,17 +92,11 @@ pub async fn run_campaign(
     let mut input_options = settings.input.clone();
     input_options.now = context.clock.wall();
     let open_input = || CsvInput::open(&settings.csv, &input_options);
-    open_input()?;
+    // Opened before the results file is touched: a bad header stops the run right here.
+    let input = open_input()?;
     if settings.dry_run {
         let checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
-        let preflight = preflight(
-            open_input()?,
-            &checkpoint,
-            settings,
-            Some((provider, context)),
-        )?;
-        eprint!("{preflight}");
-        preflight.check_limits().map_err(RunError::TooManyInvalid)?;
+        let preflight = preflight(input, &checkpoint, settings, context, Some(provider))?;
         return Ok(Summary::from_checkpoint(
             &checkpoint,
             preflight.rows,
@@ -112,11 +106,7 @@ pub async fn run_campaign(
     }
     let journal = Journal::open(&settings.results, settings.results_delimiter)
         .map_err(RunError::Checkpoint)?;
-    let preflight = preflight(open_input()?, journal.checkpoint(), settings, None)?;
-    if context.show_progress {
-        eprint!("{preflight}");
-    }
-    preflight.check_limits().map_err(RunError::TooManyInvalid)?;
+    let preflight = preflight(input, journal.checkpoint(), settings, context, None)?;
     let runner = Runner {
         settings,
         provider,
@@ -164,16 +154,17 @@ pub async fn run_campaign(
     Ok(summary)
 }
 
-/// Validates every row, checks the checkpoint belongs to this input, and counts the work.
-/// With `dry_run`, prints each body that would be sent.
+/// Validates every row, checks the checkpoint belongs to this input, counts the work,
+/// prints the report and applies `--strict` / `--max-invalid`. With `dry_run` (the
+/// provider that would send), prints each body that would be sent and every invalid row.
 fn preflight(
-    input: CsvInput,
+    mut input: CsvInput,
     checkpoint: &Checkpoint,
     settings: &Settings,
-    dry_run: Option<(&dyn Provider, &Context)>,
+    context: &Context,
+    dry_run: Option<&dyn Provider>,
 ) -> Result<Preflight, RunError> {
     let mut found = Preflight::new(settings);
-    let mut input = input;
     found.notes = input.warnings().to_vec();
     for row in input.by_ref() {
         let row = row?;
@@ -188,7 +179,7 @@ fn preflight(
                     continue;
                 }
                 found.to_send += 1;
-                if let Some((provider, context)) = dry_run {
+                if let Some(provider) = dry_run {
                     let body = provider.body(message, context.clock.wall());
                     let line = json!({"row": row.index, "body": body});
                     let mut out = context.out.lock().expect("output mutex");
@@ -218,6 +209,10 @@ fn preflight(
             found.rows
         )));
     }
+    if context.show_progress || dry_run.is_some() {
+        eprint!("{found}");
+    }
+    found.check_limits().map_err(RunError::TooManyInvalid)?;
     Ok(found)
 }
 
