@@ -49,8 +49,8 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
     }
     let gate = args.api.gate(clock.clone(), shutdown);
     let (mut canceled, mut refused) = (0, 0);
-    for batch in candidates.chunks(CANCEL_BATCH) {
-        let updates = match cancel_batch(&api, &gate, batch, &clock).await {
+    for batch in batches(&candidates) {
+        let updates = match cancel_batch(&api, &gate, &batch, &clock).await {
             Ok(updates) => updates,
             Err(why) => {
                 tracing::error!("cancel stopped: {why}; rerun the same command to continue");
@@ -108,7 +108,26 @@ fn confirm(args: &CancelArgs, count: usize) -> Result<(), String> {
     }
 }
 
-/// Cancels one batch and works out each row's outcome. The answer counts canceled ids
+/// Batches of at most [`CANCEL_BATCH`] rows sent by one number: a key only reaches the
+/// messages of its own number.
+fn batches<'a>(candidates: &[&'a ResultRow]) -> Vec<Vec<&'a ResultRow>> {
+    let mut by_sender: Vec<Vec<&ResultRow>> = Vec::new();
+    for row in candidates {
+        match by_sender
+            .iter_mut()
+            .find(|group| group[0].record.sender == row.record.sender)
+        {
+            Some(group) => group.push(row),
+            None => by_sender.push(vec![row]),
+        }
+    }
+    by_sender
+        .iter()
+        .flat_map(|group| group.chunks(CANCEL_BATCH).map(<[_]>::to_vec))
+        .collect()
+}
+
+/// Cancels one batch (one number's) and works out each row's outcome. The answer counts canceled ids
 /// without listing them; when the counts do not account for every id not refused, those
 /// ids are looked up one by one instead of being assumed canceled.
 async fn cancel_batch(
@@ -117,10 +136,11 @@ async fn cancel_batch(
     batch: &[&ResultRow],
     clock: &Clock,
 ) -> Result<Vec<(u64, Delivery)>, String> {
+    let messages = api.messages(&batch[0].record);
     let ids: Vec<String> = batch.iter().map(|r| r.record.message_id.clone()).collect();
     let what = format!("cancel of {} messages", ids.len());
     let answer: CancelAnswer = gate
-        .call(&what, || api.messages.cancel(&ids))
+        .call(&what, || messages.cancel(&ids))
         .await
         .map_err(|r| r.reason())?;
     let mut updates = Vec::with_capacity(batch.len());
@@ -145,7 +165,7 @@ async fn cancel_batch(
             Ok(Some(DeliveryStatus::Canceled))
         } else {
             let id = &row.record.message_id;
-            match gate.call(id, || api.messages.lookup(id)).await {
+            match gate.call(id, || messages.lookup(id)).await {
                 Ok(state) => Ok(DeliveryStatus::parse(&state.status)),
                 Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => Err(e.code),
                 Err(refused) => return Err(refused.reason()),

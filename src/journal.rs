@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub mod delivery;
 
 /// The columns every results file starts with, in order; later columns may follow.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "row",
     "destination",
     "status",
@@ -31,6 +31,7 @@ pub const COLUMNS: [&str; 11] = [
     "attempts",
     "sentAt",
     "rawDestination",
+    "sender",
 ];
 
 /// The first columns a file must have to be taken as ours (older files lack the rest).
@@ -115,6 +116,8 @@ pub struct Record {
     pub attempts: u32,
     pub sent_at: String,
     pub raw_destination: String,
+    /// The label of the number that sent (or tried to send) the row; empty with one sender.
+    pub sender: String,
 }
 
 impl Record {
@@ -132,10 +135,11 @@ impl Record {
             attempts: 0,
             sent_at: String::new(),
             raw_destination: String::new(),
+            sender: String::new(),
         }
     }
 
-    fn cells(&self) -> [Cow<'_, str>; 11] {
+    fn cells(&self) -> [Cow<'_, str>; 12] {
         [
             Cow::Owned(self.row.to_string()),
             destination_cell(&self.destination),
@@ -148,6 +152,7 @@ impl Record {
             Cow::Owned(self.attempts.to_string()),
             Cow::Borrowed(&self.sent_at),
             destination_cell(&self.raw_destination),
+            Cow::Borrowed(&self.sender),
         ]
     }
 }
@@ -258,16 +263,28 @@ impl Checkpoint {
 
     /// The destination recorded for `row`, for a mismatch message.
     pub fn recorded_destination(&self, row: u64) -> Option<String> {
+        self.recorded_cell(row, 1)
+            .map(|cell| unquote_destination(&cell).into_owned())
+    }
+
+    /// The number that last tried `row`, so an interrupted send is reported against it.
+    pub fn recorded_sender(&self, row: u64) -> Option<String> {
+        self.recorded_cell(row, COLUMNS.len() - 1)
+    }
+
+    /// One cell of the last line recorded for `row` (read from the file: rarely needed).
+    fn recorded_cell(&self, row: u64, column: usize) -> Option<String> {
         let entry = self
             .entries
             .get(usize::try_from(row).ok()?.checked_sub(1)?)?;
         let line = read_line_at(&self.path, entry.offset).ok()?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
+            .flexible(true)
             .delimiter(self.delimiter)
             .from_reader(line.as_bytes());
         let record = reader.records().next()?.ok()?;
-        Some(unquote_destination(record.get(1)?).into_owned())
+        record.get(column).map(str::to_owned)
     }
 
     /// Every recorded row's last status, in row order.
@@ -575,6 +592,11 @@ impl Shared {
         self.lock().checkpoint().prior(row)
     }
 
+    /// The number that last tried `row` (see [`Checkpoint::recorded_sender`]).
+    pub fn recorded_sender(&self, row: u64) -> Option<String> {
+        self.lock().checkpoint().recorded_sender(row)
+    }
+
     /// Records one line; with [`Durability::Now`], returns once it is on disk.
     pub async fn record(
         &self,
@@ -811,7 +833,7 @@ mod tests {
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
-                .ends_with("SENDING,,,,,,1,,\n")
+                .ends_with("SENDING,,,,,,1,,,\n")
         );
     }
 
@@ -860,7 +882,7 @@ mod tests {
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
-                .ends_with("3;+5511999990003;INVALID;;;;;;1;;\n")
+                .ends_with("3;+5511999990003;INVALID;;;;;;1;;;\n")
         );
     }
 
@@ -897,7 +919,7 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(",'-bad thing,"), "{line}");
-        assert!(line.ends_with(",'+55 11 9999\n"), "{line}");
+        assert!(line.ends_with(",'+55 11 9999,\n"), "{line}");
         assert_eq!(destination_cell("+5511999990001"), "+5511999990001");
         assert_eq!(
             unquote_destination("'=HYPERLINK(\"x\")"),

@@ -19,13 +19,13 @@ pub mod remote;
 pub mod report;
 pub mod runner;
 pub mod sandbox;
+pub mod senders;
 pub mod settings;
 pub mod shutdown;
 
 use std::sync::Mutex;
 
 use cli::{Cli, Command};
-use provider::http::{Credential, Secret};
 use runner::Context;
 use settings::{Settings, Target};
 
@@ -102,7 +102,7 @@ async fn send(
         out: Mutex::new(Box::new(std::io::BufWriter::new(std::io::stdout()))),
     };
     context.shutdown.listen_for_signals();
-    let (_sandbox, base_url, credential) = match &settings.target {
+    let (_sandbox, base_url) = match &settings.target {
         Target::Sandbox { faults } => {
             let config = sandbox::SandboxConfig {
                 faults: faults.clone(),
@@ -112,11 +112,7 @@ async fn send(
                 Ok(sandbox) => {
                     tracing::info!("sandbox listening on {}", sandbox.base_url());
                     let url = sandbox.base_url();
-                    (
-                        Some(sandbox),
-                        url,
-                        Credential::Key(Secret::new(settings.provider.kind().sandbox_key().into())),
-                    )
+                    (Some(sandbox), url)
                 }
                 Err(e) => {
                     tracing::error!("cannot start the sandbox: {e}");
@@ -124,22 +120,16 @@ async fn send(
                 }
             }
         }
-        Target::Remote {
-            base_url,
-            credential,
-        } => (None, base_url.clone(), credential.clone()),
+        Target::Remote { base_url } => (None, base_url.clone()),
     };
-    let provider = match settings
-        .provider
-        .build(&base_url, credential, settings.timeout)
-    {
-        Ok(provider) => provider,
+    let providers = match settings.connect(&base_url) {
+        Ok(providers) => providers,
         Err(e) => {
             tracing::error!("{e}");
             return 2;
         }
     };
-    let outcome = runner::run_campaign(&settings, provider.as_ref(), &context).await;
+    let outcome = runner::run_campaign(&settings, &providers, &context).await;
     // The dry-run bodies come before the summary.
     let _ = std::io::Write::flush(&mut *context.out.lock().expect("output mutex"));
     match outcome {

@@ -12,13 +12,14 @@ use backon::BackoffBuilder as _;
 
 use crate::clock::Clock;
 use crate::journal::delivery::ResultRow;
-use crate::journal::{Journal, JournalError};
+use crate::journal::{Journal, JournalError, Record};
 use crate::pacing::{Backoff, Pacer, Rate, Spacing, parse_duration};
 use crate::provider::http::Secret;
 use crate::provider::messages::Messages;
 use crate::provider::pilot_status::{Credential, DEFAULT_BASE_URL};
-use crate::provider::{ErrorClass, SendError};
+use crate::provider::{ErrorClass, ProviderKind, SendError};
 use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::senders;
 use crate::settings::SANDBOX_KEY;
 use crate::shutdown::Shutdown;
 
@@ -37,6 +38,11 @@ pub struct ApiArgs {
     #[arg(long, conflicts_with = "base_url")]
     pub sandbox: bool,
 
+    /// The senders file the campaign was sent with: each row is asked about with the key
+    /// of the number that sent it (keys are number-scoped).
+    #[arg(long, value_name = "FILE")]
+    pub senders: Option<PathBuf>,
+
     /// Quota for these requests, separate from the send quota.
     #[arg(long, value_name = "N/s|N/min|N/h", default_value = "5/s")]
     pub rate: Rate,
@@ -54,10 +60,35 @@ pub struct ApiArgs {
     pub backoff: Spacing,
 }
 
-/// The API to talk to; holds an in-process sandbox alive for `--sandbox`.
+/// The API to talk to, one client per number; holds an in-process sandbox alive for
+/// `--sandbox`.
 pub struct Api {
-    pub messages: Messages,
+    numbers: Vec<(String, Messages)>,
     _sandbox: Option<Sandbox>,
+}
+
+impl Api {
+    /// The client for the number that sent `record` (checked to exist by [`ApiArgs::start`]).
+    pub fn messages(&self, record: &Record) -> &Messages {
+        self.numbers
+            .iter()
+            .find(|(label, _)| *label == record.sender)
+            .map(|(_, messages)| messages)
+            .expect("every row's sender was checked at start")
+    }
+
+    /// The labels of the rows' numbers this pass has no key for, one mention each.
+    fn missing(&self, rows: &[ResultRow]) -> Vec<String> {
+        let mut missing: Vec<String> = Vec::new();
+        for row in rows.iter().filter(|r| r.is_trackable()) {
+            let sender = &row.record.sender;
+            let known = self.numbers.iter().any(|(label, _)| label == sender);
+            if !known && !missing.contains(sender) {
+                missing.push(sender.clone());
+            }
+        }
+        missing
+    }
 }
 
 /// Why a pass could not start (exit 2) before anything was asked of the API.
@@ -67,24 +98,53 @@ pub fn usage_error(message: impl std::fmt::Display) -> u8 {
 }
 
 impl ApiArgs {
-    /// The API and key these flags and `env` describe, as a send would resolve them.
+    /// The API and keys these flags and `env` describe, as a send would resolve them.
     pub async fn connect(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Api, String> {
-        if self.sandbox {
+        let (sandbox, base_url) = if self.sandbox {
             let sandbox = Sandbox::start(SandboxConfig::default(), 0)
                 .await
                 .map_err(|e| format!("cannot start the sandbox: {e}"))?;
             tracing::info!("sandbox listening on {}", sandbox.base_url());
-            let key = Credential::Key(Secret::new(SANDBOX_KEY.into()));
-            return Ok(Api {
-                messages: Messages::new(&sandbox.base_url(), key, self.timeout)?,
-                _sandbox: Some(sandbox),
-            });
+            let url = sandbox.base_url();
+            (Some(sandbox), url)
+        } else {
+            let base_url = self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+            if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                return Err(format!(
+                    "--base-url '{base_url}' must start with https:// or http://"
+                ));
+            }
+            (None, base_url.to_string())
+        };
+        let numbers = self
+            .senders(env)?
+            .into_iter()
+            .map(|(label, credential)| {
+                Ok((label, Messages::new(&base_url, credential, self.timeout)?))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Api {
+            numbers,
+            _sandbox: sandbox,
+        })
+    }
+
+    /// Each number's label and key: the senders file's, or the one key in the environment.
+    fn senders(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(String, Credential)>, String> {
+        if let Some(path) = &self.senders {
+            let keys = senders::KeySource {
+                env,
+                sandbox: self.sandbox,
+                optional: false,
+            };
+            let senders = senders::load(path, ProviderKind::PilotStatus, None, &keys)?;
+            return Ok(senders.into_iter().map(|s| (s.label, s.credential)).collect());
         }
-        let base_url = self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-            return Err(format!(
-                "--base-url '{base_url}' must start with https:// or http://"
-            ));
+        if self.sandbox {
+            return Ok(vec![(String::new(), Credential::Key(Secret::new(SANDBOX_KEY.into())))]);
         }
         let present = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let credential = if let Some(key) = present("PILOT_STATUS_API_KEY") {
@@ -98,10 +158,7 @@ impl ApiArgs {
                     .into(),
             );
         };
-        Ok(Api {
-            messages: Messages::new(base_url, credential, self.timeout)?,
-            _sandbox: None,
-        })
+        Ok(vec![(String::new(), credential)])
     }
 
     /// Everything a pass needs before its first request: the API (key checked), the lock
@@ -112,6 +169,20 @@ impl ApiArgs {
             .await
             .map_err(usage_error)?;
         let (journal, rows) = self.open().map_err(usage_error)?;
+        let missing = api.missing(&rows);
+        if !missing.is_empty() {
+            let named: Vec<&str> = missing
+                .iter()
+                .map(|l| if l.is_empty() { "(the single key)" } else { l })
+                .collect();
+            return Err(usage_error(format!(
+                "{} has rows sent by {} that this command has no key for: pass --senders FILE \
+                 with the senders file the campaign was sent with (or, for a campaign sent with \
+                 one key, leave --senders out and export that key)",
+                self.results.display(),
+                named.join(", ")
+            )));
+        }
         Ok((api, journal, rows))
     }
 

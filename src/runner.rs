@@ -3,6 +3,7 @@
 //! intent (journal), send (provider), record the outcome (journal). All "what do we do about
 //! it" decisions live here: retry, stop the campaign, mark `UNCERTAIN`.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -83,12 +84,18 @@ pub struct Context {
     pub out: Mutex<Box<dyn Write + Send>>,
 }
 
-/// Runs (or with `--dry-run`, previews) a campaign and returns its summary.
+/// Runs (or with `--dry-run`, previews) a campaign and returns its summary. `providers`
+/// are the clients of [`Settings::senders`], in order (see [`Settings::connect`]).
 pub async fn run_campaign(
     settings: &Settings,
-    provider: &dyn Provider,
+    providers: &[Box<dyn Provider>],
     context: &Context,
 ) -> Result<Summary, RunError> {
+    assert_eq!(
+        providers.len(),
+        settings.senders.len(),
+        "one provider per sender"
+    );
     let mut input_options = settings.input.clone();
     input_options.now = context.clock.wall();
     let open_input = || CsvInput::open(&settings.csv, &input_options);
@@ -96,7 +103,8 @@ pub async fn run_campaign(
     let input = open_input()?;
     if settings.dry_run {
         let checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
-        let preflight = preflight(input, &checkpoint, settings, context, Some(provider))?;
+        let preview = providers[0].as_ref();
+        let preflight = preflight(input, &checkpoint, settings, context, Some(preview))?;
         return Ok(Summary::from_checkpoint(
             &checkpoint,
             preflight.rows,
@@ -109,22 +117,17 @@ pub async fn run_campaign(
     let preflight = preflight(input, journal.checkpoint(), settings, context, None)?;
     let runner = Runner {
         settings,
-        provider,
         context,
-        pacer: Pacer::new(
-            settings.rate,
-            settings.spacing,
-            context.clock.clone(),
-            context.seed,
-        ),
+        lanes: lanes(settings, providers, context),
         journal: journal::Shared::new(journal).map_err(RunError::Checkpoint)?,
         progress: Progress::new(preflight.rows, preflight.done, context.show_progress),
     };
-    let stop = runner.send_all(open_input()?).await?;
+    let stops = runner.send_all(open_input()?).await?;
     let mut journal = runner.journal.into_inner();
-    match stop {
-        None => journal.compact(preflight.rows).map_err(RunError::Disk)?,
-        Some(_) => journal.sync().map_err(RunError::Disk)?,
+    if stops.is_empty() {
+        journal.compact(preflight.rows).map_err(RunError::Disk)?;
+    } else {
+        journal.sync().map_err(RunError::Disk)?;
     }
     runner.progress.finish();
     let summary = Summary::from_checkpoint(
@@ -133,25 +136,64 @@ pub async fn run_campaign(
         &settings.results,
         false,
     );
+    for (label, stop) in &stops {
+        log_stop(label, stop, settings);
+    }
+    Ok(summary)
+}
+
+/// Why the run, or one sender's lane (`label`), stopped early.
+fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
+    let who = match label {
+        "" => String::new(),
+        label => format!("sender {label}: "),
+    };
+    let rest = match label {
+        "" => "nothing more was sent",
+        _ => "this number sent nothing more; the other numbers went on",
+    };
     match stop {
-        Some(Stop::Shutdown) => {
+        Stop::Shutdown => {
             tracing::warn!("stopped on request; rerun the same command to continue")
         }
-        Some(Stop::Fatal(e)) => tracing::error!(
-            "the API refused the campaign (HTTP {} {}: {}); nothing more was sent. Fix the account or key, then rerun the same command",
+        Stop::Fatal(e) => tracing::error!(
+            "{who}the API refused the campaign (HTTP {} {}: {}); {rest}. Fix the account or key, then rerun the same command",
             e.http_status.map_or("-".into(), |s| s.to_string()),
             e.code,
             e.message
         ),
-        Some(Stop::RetriesExhausted(e)) => tracing::error!(
-            "the API kept refusing for now ({}: {}) after {} attempts; the row is DEFERRED and the run stopped. Rerun later to continue",
+        Stop::RetriesExhausted(e) => tracing::error!(
+            "{who}the API kept refusing for now ({}: {}) after {} attempts; the row is DEFERRED and {rest}. Rerun later to continue",
             e.code,
             e.message,
             settings.backoff.max_attempts
         ),
-        None => {}
     }
-    Ok(summary)
+}
+
+/// One lane per sender: its client and a pace of its own.
+fn lanes<'a>(
+    settings: &'a Settings,
+    providers: &'a [Box<dyn Provider>],
+    context: &Context,
+) -> Vec<Lane<'a>> {
+    settings
+        .senders
+        .iter()
+        .zip(providers)
+        .zip(0u64..)
+        .map(|((sender, provider), i)| Lane {
+            label: &sender.label,
+            provider: provider.as_ref(),
+            pacer: Pacer::new(
+                settings.rate,
+                settings.spacing,
+                context.clock.clone(),
+                context.seed.map(|seed| seed.wrapping_add(i)),
+            ),
+            halt: Shutdown::new(),
+        })
+        .collect()
 }
 
 /// Validates every row, checks the checkpoint belongs to this input, counts the work,
@@ -254,61 +296,175 @@ fn needs_send(prior: Option<Prior>, settings: &Settings) -> bool {
 
 struct Runner<'a> {
     settings: &'a Settings,
-    provider: &'a dyn Provider,
     context: &'a Context,
-    pacer: Pacer,
+    lanes: Vec<Lane<'a>>,
     journal: journal::Shared,
     progress: Progress,
 }
 
+/// One sending number: its client, its own quota and spacing (a `Retry-After` holds only
+/// this number), and its own stop, so a refusal of one number leaves the others sending.
+struct Lane<'a> {
+    label: &'a str,
+    provider: &'a dyn Provider,
+    pacer: Pacer,
+    /// Requested when this lane stops; waits of its in-flight sends end with it.
+    halt: Shutdown,
+}
+
+/// The send pass's bookkeeping: rows waiting for their lane, sends in flight per lane, and
+/// the lanes that stopped.
+struct Dispatch {
+    queues: Vec<VecDeque<Row>>,
+    busy: Vec<usize>,
+    stopped: Vec<Option<Stop>>,
+    /// Rows read ahead and not yet started, across lanes.
+    waiting: usize,
+}
+
 impl Runner<'_> {
-    /// The second pass: rows in order, up to `concurrency` in flight, until the end or a
-    /// stop. A stop (signal, campaign-fatal answer, disk) lets sends already in flight finish
-    /// and be recorded; nothing new starts.
-    async fn send_all(&self, input: CsvInput) -> Result<Option<Stop>, RunError> {
+    /// The second pass: rows in order, each sender's rows in its own lane with up to
+    /// `concurrency` in flight, until the end or a stop. A stop (signal, disk, or every lane
+    /// stopped) lets sends already in flight finish and be recorded; nothing new starts.
+    /// Returns each stop with the label of the lane it stopped ("" for the whole run).
+    async fn send_all(&self, input: CsvInput) -> Result<Vec<(String, Stop)>, RunError> {
+        let lanes = self.lanes.len();
+        let concurrency = self.settings.concurrency;
+        // Read-ahead, so a lane waiting for its spacing does not hold the others back.
+        let window = lanes * concurrency * 4;
+        let mut dispatch = Dispatch {
+            queues: (0..lanes).map(|_| VecDeque::new()).collect(),
+            busy: vec![0; lanes],
+            stopped: (0..lanes).map(|_| None).collect(),
+            waiting: 0,
+        };
         let mut in_flight = FuturesUnordered::new();
         let mut stop = None;
         let mut failure = None;
         let mut rows = input;
+        let mut exhausted = false;
         loop {
-            while in_flight.len() < self.settings.concurrency && stop.is_none() && failure.is_none()
+            while !exhausted
+                && stop.is_none()
+                && failure.is_none()
+                && dispatch.waiting + in_flight.len() < window
             {
                 if self.context.shutdown.is_requested() {
                     stop = Some(Stop::Shutdown);
                     break;
                 }
                 match rows.next() {
-                    Some(Ok(row)) => in_flight.push(self.handle(row)),
+                    Some(Ok(row)) => match self.lane_for(&row) {
+                        None => in_flight.push(self.handle(row, None)),
+                        Some(lane) if dispatch.stopped[lane].is_some() => {}
+                        Some(lane) => {
+                            dispatch.queues[lane].push_back(row);
+                            dispatch.waiting += 1;
+                        }
+                    },
                     Some(Err(e)) => failure = Some(RunError::Input(e)),
-                    None => break,
+                    None => exhausted = true,
                 }
             }
-            let Some(done) = in_flight.next().await else {
+            if stop.is_none() && failure.is_none() {
+                for lane in 0..lanes {
+                    while dispatch.busy[lane] < concurrency
+                        && let Some(row) = dispatch.queues[lane].pop_front()
+                    {
+                        dispatch.busy[lane] += 1;
+                        dispatch.waiting -= 1;
+                        in_flight.push(self.handle(row, Some(lane)));
+                    }
+                }
+            }
+            let Some((lane, done)) = in_flight.next().await else {
                 break;
             };
-            match done {
-                Ok(None) => {}
-                Ok(Some(reason)) => {
+            if let Some(lane) = lane {
+                dispatch.busy[lane] -= 1;
+            }
+            match (done, lane) {
+                (Ok(None), _) => {}
+                // The lane's own stop already ended this send's wait: nothing new to report.
+                (Ok(Some(Stop::Shutdown)), Some(lane))
+                    if !self.context.shutdown.is_requested() && dispatch.stopped[lane].is_some() => {}
+                (Ok(Some(reason @ (Stop::Fatal(_) | Stop::RetriesExhausted(_)))), Some(lane)) => {
+                    self.lanes[lane].halt.request();
+                    if dispatch.stopped[lane].is_none() {
+                        dispatch.waiting -= dispatch.queues[lane].len();
+                        dispatch.queues[lane].clear();
+                        dispatch.stopped[lane] = Some(reason);
+                    }
+                    if dispatch.stopped.iter().all(Option::is_some) {
+                        self.context.shutdown.request();
+                    }
+                }
+                (Ok(Some(reason)), _) => {
                     self.context.shutdown.request();
                     stop.get_or_insert(reason);
                 }
-                Err(e) => {
+                (Err(e), _) => {
                     self.context.shutdown.request();
                     failure.get_or_insert(e);
                 }
             }
         }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(stop),
+        if let Some(e) = failure {
+            return Err(e);
         }
+        let mut stops: Vec<(String, Stop)> = Vec::new();
+        for (lane, stopped) in self.lanes.iter().zip(dispatch.stopped) {
+            if let Some(reason) = stopped {
+                stops.push((lane.label.to_string(), reason));
+            }
+        }
+        // Every lane stopped: that is the run's stop, not a signal.
+        if let Some(reason) = stop.filter(|_| stops.len() < lanes) {
+            stops.push((String::new(), reason));
+        }
+        Ok(stops)
     }
 
-    async fn handle(&self, row: Row) -> Result<Option<Stop>, RunError> {
+    /// The lane a row is sent in, or `None` when the row is only recorded (invalid, opted
+    /// out, interrupted earlier) or needs nothing at all.
+    fn lane_for(&self, row: &Row) -> Option<usize> {
+        let send = matches!(row.verdict, Verdict::Send(_))
+            && needs_send(self.journal.prior(row.index), self.settings);
+        send.then(|| crate::senders::assign(&self.settings.senders, &row.destination))
+    }
+
+    /// Records or sends one row; `lane` is [`Runner::lane_for`]'s answer, handed back with
+    /// the outcome so the dispatcher knows which lane has room again.
+    async fn handle(
+        &self,
+        row: Row,
+        lane: Option<usize>,
+    ) -> (Option<usize>, Result<Option<Stop>, RunError>) {
+        let outcome = match lane {
+            Some(lane) => self.send_in(&self.lanes[lane], &row).await,
+            None => self.record_only(&row).await,
+        };
+        (lane, outcome)
+    }
+
+    async fn send_in(&self, lane: &Lane<'_>, row: &Row) -> Result<Option<Stop>, RunError> {
+        let Verdict::Send(message) = &row.verdict else {
+            unreachable!("only rows to send get a lane")
+        };
+        let attempts = self.journal.prior(row.index).map_or(0, |p| p.attempts);
+        self.send(lane, row, message, attempts).await
+    }
+
+    /// A row that gets a record but no send: invalid, opted out, or interrupted earlier.
+    async fn record_only(&self, row: &Row) -> Result<Option<Stop>, RunError> {
         let prior = self.journal.prior(row.index);
         let status = prior.map(|p| p.status);
         if status == Some(Status::Sending) && !self.settings.resend_uncertain {
-            let mut record = self.record(&row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
+            let mut record = self.record(row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
+            record.sender = self
+                .journal
+                .recorded_sender(row.index)
+                .unwrap_or_default();
             record.error_code = "INTERRUPTED".into();
             record.error =
                 "an earlier run was stopped while this send was in flight; it may have been \
@@ -322,18 +478,14 @@ impl Runner<'_> {
         }
         match &row.verdict {
             Verdict::Invalid(error) => {
-                self.record_refusal(&row, prior, Status::Invalid, error)
+                self.record_refusal(row, prior, Status::Invalid, error)
                     .await
             }
             Verdict::Skip(error) => {
-                self.record_refusal(&row, prior, Status::Skipped, error)
+                self.record_refusal(row, prior, Status::Skipped, error)
                     .await
             }
-            Verdict::Send(_) if !needs_send(prior, self.settings) => Ok(None),
-            Verdict::Send(message) => {
-                self.send(&row, message, prior.map_or(0, |p| p.attempts))
-                    .await
-            }
+            Verdict::Send(_) => Ok(None),
         }
     }
 
@@ -368,21 +520,24 @@ impl Runner<'_> {
     /// records a definite refusal as DEFERRED before waiting to retry.
     async fn send(
         &self,
+        lane: &Lane<'_>,
         row: &Row,
         message: &Message,
         prior_attempts: u32,
     ) -> Result<Option<Stop>, RunError> {
         let attempts = AtomicU32::new(prior_attempts);
-        let attempt = || self.attempt(row, message, &attempts);
-        let (clock, shutdown) = (self.context.clock.clone(), self.context.shutdown.clone());
+        let attempt = || self.attempt(lane, row, message, &attempts);
+        let clock = self.context.clock.clone();
+        let (shutdown, halt) = (self.context.shutdown.clone(), lane.halt.clone());
         let result = attempt
             .retry(self.settings.backoff.policy())
             .sleep(move |wait| {
-                let (clock, shutdown) = (clock.clone(), shutdown.clone());
+                let (clock, shutdown, halt) = (clock.clone(), shutdown.clone(), halt.clone());
                 async move {
                     tokio::select! {
                         _ = clock.sleep(wait) => {}
                         _ = shutdown.requested() => {}
+                        _ = halt.requested() => {}
                     }
                 }
             })
@@ -410,7 +565,7 @@ impl Runner<'_> {
         let attempts = attempts.load(Ordering::SeqCst);
         let error = match result {
             Ok((accepted, sent_at)) => {
-                self.record_accepted(row, accepted, attempts, sent_at)
+                self.record_accepted(lane, row, accepted, attempts, sent_at)
                     .await?;
                 return Ok(None);
             }
@@ -427,13 +582,14 @@ impl Runner<'_> {
             ErrorClass::Ambiguous => Status::Uncertain,
             ErrorClass::CampaignFatal | ErrorClass::Retryable => Status::Deferred,
         };
-        let mut record = self.record(row, status, attempts);
+        let mut record = self.sent_record(lane, row, status, attempts);
         fill_error(&mut record, &error);
         record.sent_at = self.context.clock.wall().to_string();
         tracing::warn!(
-            "row {} {}: {status} HTTP {} {}: {}",
+            "row {} {}{}: {status} HTTP {} {}: {}",
             row.index,
             row.destination,
+            lane.via(),
             record.http_status.map_or("-".into(), |s| s.to_string()),
             error.code,
             error.message
@@ -450,6 +606,7 @@ impl Runner<'_> {
 
     async fn attempt(
         &self,
+        lane: &Lane<'_>,
         row: &Row,
         message: &Message,
         attempts: &AtomicU32,
@@ -457,21 +614,23 @@ impl Runner<'_> {
         tokio::select! {
             biased;
             _ = self.context.shutdown.requested() => return Err(AttemptError::Stopped),
-            _ = self.pacer.ready() => {}
+            _ = lane.halt.requested() => return Err(AttemptError::Stopped),
+            _ = lane.pacer.ready() => {}
         }
         let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
         let now = self.context.clock.wall();
-        let body = self.provider.body(message, now);
-        let mut intent = self.record(row, Status::Sending, attempt);
+        let body = lane.provider.body(message, now);
+        let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
         intent.sent_at = now.to_string();
         self.append(&intent, Durability::Now)
             .await
             .map_err(AttemptError::Disk)?;
-        match self.provider.send(&body).await {
+        match lane.provider.send(&body).await {
             Ok(accepted) => Ok((accepted, intent.sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {
+                // Limits are per number: the other numbers keep their pace.
                 if let Some(wait) = error.retry_after {
-                    self.pacer.hold(wait);
+                    lane.pacer.hold(wait);
                 }
                 let mut deferred = intent;
                 deferred.status = Status::Deferred;
@@ -487,20 +646,22 @@ impl Runner<'_> {
 
     async fn record_accepted(
         &self,
+        lane: &Lane<'_>,
         row: &Row,
         accepted: Accepted,
         attempts: u32,
         sent_at: String,
     ) -> Result<(), RunError> {
-        let mut record = self.record(row, Status::Queued, attempts);
+        let mut record = self.sent_record(lane, row, Status::Queued, attempts);
         record.http_status = Some(accepted.http_status);
         record.message_id = accepted.message_id;
         record.correlation_id = accepted.correlation_id.unwrap_or_default();
         record.sent_at = sent_at;
         tracing::info!(
-            "row {} {}: QUEUED {}",
+            "row {} {}{}: QUEUED {}",
             row.index,
             row.destination,
+            lane.via(),
             record.message_id
         );
         if let Err(e) = self.append(&record, Durability::Now).await {
@@ -525,8 +686,26 @@ impl Runner<'_> {
         }
     }
 
+    /// A record of a send attempt by `lane`'s number.
+    fn sent_record(&self, lane: &Lane<'_>, row: &Row, status: Status, attempts: u32) -> Record {
+        Record {
+            sender: lane.label.to_string(),
+            ..self.record(row, status, attempts)
+        }
+    }
+
     async fn append(&self, record: &Record, durability: Durability) -> Result<(), JournalError> {
         self.journal.record(record, durability).await
+    }
+}
+
+impl Lane<'_> {
+    /// ` via LABEL` for log lines when there are several numbers; nothing otherwise.
+    fn via(&self) -> String {
+        match self.label {
+            "" => String::new(),
+            label => format!(" via {label}"),
+        }
     }
 }
 

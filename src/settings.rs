@@ -11,8 +11,9 @@ use serde_json::Value;
 use crate::input::{InputOptions, MessageDefaults, validate};
 use crate::pacing::{Backoff, Rate, Spacing, parse_duration};
 use crate::provider::http::{Credential, Secret};
-use crate::provider::{ProviderChoice, ProviderKind};
+use crate::provider::{Provider, ProviderKind};
 use crate::sandbox::FaultSpec;
+use crate::senders::{self, Sender};
 
 /// Every campaign option, as a flag and as a key of the campaign TOML file (same names,
 /// kebab-case). All optional here: defaults are applied in [`Settings::resolve`], so a
@@ -29,6 +30,11 @@ pub struct CampaignOptions {
     #[arg(long, value_name = "UUID", help_heading = "Target")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+
+    /// Several numbers: a TOML file with one [label] table per number and its key-env (see README).
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub senders: Option<PathBuf>,
 
     /// API base URL [default: the provider's; env PILOT_STATUS_BASE_URL / MSGFLASH_BASE_URL].
     #[arg(long, value_name = "URL", help_heading = "Target")]
@@ -246,10 +252,7 @@ pub enum Target {
     /// The built-in sandbox, started in-process for this run.
     Sandbox { faults: FaultSpec },
     /// A real API.
-    Remote {
-        base_url: String,
-        credential: Credential,
-    },
+    Remote { base_url: String },
 }
 
 /// Everything a run needs, validated.
@@ -258,8 +261,10 @@ pub struct Settings {
     pub csv: PathBuf,
     pub results: PathBuf,
     /// The API the campaign goes through, whichever [`Target`] it is sent to.
-    pub provider: ProviderChoice,
+    pub provider: ProviderKind,
     pub target: Target,
+    /// The numbers sent from, each a lane of its own (one unnamed sender by default).
+    pub senders: Vec<Sender>,
     pub input: InputOptions,
     pub rate: Option<Rate>,
     pub spacing: Spacing,
@@ -289,8 +294,9 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings, String> {
         let options = merge(csv, campaign_file, flags)?;
-        let provider = provider(&options)?;
-        let target = target(&options, provider.kind(), env)?;
+        let provider = options.provider.unwrap_or_default();
+        let target = target(&options, provider, env)?;
+        let senders = senders(&options, provider, env)?;
         let defaults = MessageDefaults {
             template_id: options.template_id.clone(),
             text: options.text.clone(),
@@ -327,7 +333,7 @@ impl Settings {
             "spacing",
             options.spacing.as_deref().unwrap_or("8s..25s").parse(),
         )?;
-        let capabilities = provider.kind().capabilities();
+        let capabilities = provider.capabilities();
         validate::validate_defaults(&defaults, now, capabilities)
             .map_err(|e| format!("campaign setting {e}"))?;
         Ok(Settings {
@@ -338,6 +344,7 @@ impl Settings {
                 .unwrap_or_else(|| default_results(csv)),
             provider,
             target,
+            senders,
             input: InputOptions {
                 phone_column: options.phone_column.clone(),
                 defaults,
@@ -378,6 +385,24 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// One client per sender, in the order of [`Settings::senders`], at `base_url` (the
+    /// target's, or the in-process sandbox's).
+    pub fn connect(&self, base_url: &str) -> Result<Vec<Box<dyn Provider>>, String> {
+        self.senders
+            .iter()
+            .map(|sender| {
+                self.provider
+                    .build(base_url, sender, self.timeout)
+                    .map_err(|e| match sender.label.as_str() {
+                        "" => e,
+                        label => format!("sender {label}: {e}"),
+                    })
+            })
+            .collect()
+    }
+}
+
 /// `<stem>.results.csv` beside the input.
 fn default_results(csv: &Path) -> PathBuf {
     let stem = csv.file_stem().unwrap_or_default().to_string_lossy();
@@ -407,6 +432,7 @@ fn merge(
         toml::from_str(&text).map_err(|e| format!("campaign file {}: {e}", path.display()))?;
     tracing::info!("campaign settings from {}", path.display());
     let results_from_file = flags.results.is_none();
+    let senders_from_file = flags.senders.is_none();
     let suppress_from_file = flags.suppress.is_empty();
     let mut merged = serde_json::to_value(from_file).expect("options serialize");
     let Value::Object(flags) = serde_json::to_value(flags).expect("options serialize") else {
@@ -427,35 +453,19 @@ fn merge(
     {
         *results = base.join(&*results);
     }
+    if let Some(senders) = options
+        .senders
+        .as_mut()
+        .filter(|s| senders_from_file && s.is_relative())
+    {
+        *senders = base.join(&*senders);
+    }
     if suppress_from_file {
         for list in options.suppress.iter_mut().filter(|p| p.is_relative()) {
             *list = base.join(&*list);
         }
     }
     Ok(options)
-}
-
-/// The provider and what it needs, e.g. MsgFlash's instance.
-fn provider(options: &CampaignOptions) -> Result<ProviderChoice, String> {
-    match (options.provider.unwrap_or_default(), &options.instance_id) {
-        (ProviderKind::PilotStatus, None) => Ok(ProviderChoice::PilotStatus),
-        (ProviderKind::PilotStatus, Some(_)) => {
-            Err("--instance-id is a MsgFlash setting: add --provider msgflash, or remove it".into())
-        }
-        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => {
-            Ok(ProviderChoice::MsgFlash {
-                instance_id: id.trim().to_string(),
-            })
-        }
-        (ProviderKind::MsgFlash, Some(id)) => Err(format!(
-            "--instance-id '{id}' is not a UUID: copy the instance id from the MsgFlash dashboard"
-        )),
-        (ProviderKind::MsgFlash, None) => Err(
-            "--provider msgflash needs --instance-id UUID (the WhatsApp instance to send from, \
-             from the MsgFlash dashboard), on the command line or as instance-id in the campaign file"
-                .into(),
-        ),
-    }
 }
 
 fn target(
@@ -470,33 +480,75 @@ fn target(
         };
         return Ok(Target::Sandbox { faults });
     }
-    let read = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let base_url = options
         .base_url
         .clone()
-        .or_else(|| read(kind.base_url_env()))
+        .or_else(|| env(kind.base_url_env()).filter(|v| !v.trim().is_empty()))
         .unwrap_or_else(|| kind.default_base_url().to_string());
     if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
         return Err(format!(
             "--base-url '{base_url}' must start with https:// (or http:// for a local server)"
         ));
     }
-    let credential = match kind {
-        ProviderKind::PilotStatus => pilot_status_key(options, &read)?,
-        ProviderKind::MsgFlash => match read("MSGFLASH_API_KEY") {
-            Some(key) => Credential::Key(Secret::new(key)),
-            None if options.dry_run => Credential::Key(Secret::new(kind.sandbox_key().into())),
-            None => {
-                return Err("no API key: set MSGFLASH_API_KEY (sent as x-api-key) in the environment, \
-                     e.g. `export MSGFLASH_API_KEY=msgf_live_...`; to rehearse without one, add --sandbox"
-                    .into());
-            }
-        },
+    Ok(Target::Remote { base_url })
+}
+
+/// The numbers to send from: the senders file's, or one unnamed sender whose key is in
+/// the provider's environment variable. The sandbox and dry runs need no real key.
+fn senders(
+    options: &CampaignOptions,
+    kind: ProviderKind,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Sender>, String> {
+    let instance = options.instance_id.as_deref();
+    if let Some(path) = &options.senders {
+        let keys = senders::KeySource {
+            env,
+            sandbox: options.sandbox,
+            optional: options.dry_run,
+        };
+        return senders::load(path, kind, instance, &keys);
+    }
+    let instance_id = match (kind, instance) {
+        (ProviderKind::PilotStatus, None) => None,
+        (ProviderKind::PilotStatus, Some(_)) => {
+            return Err("--instance-id is a MsgFlash setting: add --provider msgflash, or remove it".into());
+        }
+        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => Some(id.trim().to_string()),
+        (ProviderKind::MsgFlash, Some(id)) => {
+            return Err(format!(
+                "--instance-id '{id}' is not a UUID: copy the instance id from the MsgFlash dashboard"
+            ));
+        }
+        (ProviderKind::MsgFlash, None) => {
+            return Err("--provider msgflash needs --instance-id UUID (the WhatsApp instance to send from, \
+                 from the MsgFlash dashboard), on the command line or as instance-id in the campaign file \
+                 (or a senders file with instance-id per number)"
+                .into());
+        }
     };
-    Ok(Target::Remote {
-        base_url,
+    let credential = if options.sandbox {
+        senders::sandbox_credential(kind, "")
+    } else {
+        let read = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        match kind {
+            ProviderKind::PilotStatus => pilot_status_key(options, &read)?,
+            ProviderKind::MsgFlash => match read("MSGFLASH_API_KEY") {
+                Some(key) => Credential::Key(Secret::new(key)),
+                None if options.dry_run => senders::sandbox_credential(kind, ""),
+                None => {
+                    return Err("no API key: set MSGFLASH_API_KEY (sent as x-api-key) in the environment, \
+                         e.g. `export MSGFLASH_API_KEY=msgf_live_...`; to rehearse without one, add --sandbox"
+                        .into());
+                }
+            },
+        }
+    };
+    Ok(vec![Sender {
+        label: String::new(),
         credential,
-    })
+        instance_id,
+    }])
 }
 
 /// `PILOT_STATUS_API_KEY` (x-api-key) or `PILOT_STATUS_API_KEY_ID` (x-api-key-id).

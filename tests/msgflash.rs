@@ -238,7 +238,7 @@ fn a_server_error_is_uncertain_and_never_resent() {
 fn a_rerun_after_a_crash_resumes_as_with_pilot_status() {
     let rig = Rig::new();
     let path = rig.file("c.csv", &campaign_csv(3));
-    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination\n";
+    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender\n";
     let journal = format!(
         "{header}1,{p0},QUEUED,msg_1,,202,,,1,2026-01-01T00:00:00Z,{p0}\n2,{p1},SENDING,,,,,,1,2026-01-01T00:00:01Z,{p1}\n",
         p0 = phone(0),

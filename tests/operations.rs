@@ -196,7 +196,7 @@ fn status_retries_429_with_retry_after_and_a_lookup_404_is_that_rows_error() {
 #[test]
 fn report_sums_up_a_known_results_file() {
     let rig = Rig::new();
-    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt";
+    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt";
     let t = |s: u32| format!("2026-03-02T12:{:02}:{:02}Z", s / 60, s % 60);
     let queued = |row: u32, delivery: &str, error: &str| {
         format!(

@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use campaign_sender::clock::Clock;
 use campaign_sender::progress::Summary;
-use campaign_sender::provider::http::Secret;
-use campaign_sender::provider::pilot_status::{Credential, PilotStatus};
 use campaign_sender::runner::{Context, run_campaign};
 use campaign_sender::settings::{CampaignOptions, Settings};
 use campaign_sender::shutdown::Shutdown;
@@ -28,12 +26,7 @@ fn run_simulated(rig: &Rig, csv: &Path, flags: CampaignOptions) -> Summary {
     };
     let env = |name: &str| (name == "PILOT_STATUS_API_KEY").then(|| KEY.to_string());
     let settings = Settings::resolve(csv, None, &flags, &env).unwrap();
-    let provider = PilotStatus::new(
-        &rig.sandbox.base_url(),
-        Credential::Key(Secret::new(KEY.into())),
-        settings.timeout,
-    )
-    .unwrap();
+    let providers = settings.connect(&rig.sandbox.base_url()).unwrap();
     let context = Context {
         clock: Clock::simulated(START.parse().unwrap()),
         shutdown: Shutdown::new(),
@@ -41,7 +34,7 @@ fn run_simulated(rig: &Rig, csv: &Path, flags: CampaignOptions) -> Summary {
         show_progress: false,
         out: Mutex::new(Box::new(std::io::sink())),
     };
-    rig.block_on(run_campaign(&settings, &provider, &context))
+    rig.block_on(run_campaign(&settings, &providers, &context))
         .unwrap()
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 
-const HEADER: &str = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination\n";
+const HEADER: &str = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender\n";
 
 #[test]
 fn a_rerun_after_a_crash_skips_finished_rows_and_marks_the_in_flight_one_uncertain() {

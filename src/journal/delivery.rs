@@ -205,6 +205,7 @@ fn record_from(cells: &csv::StringRecord, status: Status) -> Record {
         attempts: cell(8).parse().unwrap_or(0),
         sent_at: cell(9).to_string(),
         raw_destination: cell(10).to_string(),
+        sender: cell(11).to_string(),
     }
 }
 
@@ -321,7 +322,7 @@ mod tests {
             .unwrap();
         journal.compact(2).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n"), "{text}");
+        assert!(text.starts_with("row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n"), "{text}");
         assert_eq!(text.lines().count(), 3, "{text}");
         let rows = read_rows(&path).unwrap();
         assert_eq!(rows[0].delivery.status, Some(DeliveryStatus::Read));

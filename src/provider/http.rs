@@ -44,6 +44,14 @@ pub enum Credential {
 }
 
 impl Credential {
+    /// Whether two credentials are the same key (two lanes on one number).
+    pub fn same_secret(&self, other: &Credential) -> bool {
+        let secret = |c: &Credential| match c {
+            Credential::Key(s) | Credential::KeyId(s) => s.0.trim().to_string(),
+        };
+        secret(self) == secret(other)
+    }
+
     /// The header name and the key, checked once so a bad key fails at start-up.
     pub fn into_header(self) -> Result<(HeaderName, Secret), String> {
         let (header, secret) = match self {

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::message::{Capabilities, Message};
-use http::Credential;
+use crate::senders::Sender;
 
 /// Which API a campaign goes through (`--provider`, or `provider` in a campaign file).
 #[derive(
@@ -67,52 +67,37 @@ impl ProviderKind {
         }
     }
 
+    /// The client that sends as `sender` through this API at `base_url`; fails only on a
+    /// key no header can carry.
+    pub fn build(
+        self,
+        base_url: &str,
+        sender: &Sender,
+        timeout: Duration,
+    ) -> Result<Box<dyn Provider>, String> {
+        let credential = sender.credential.clone();
+        Ok(match (self, &sender.instance_id) {
+            (ProviderKind::PilotStatus, _) => Box::new(pilot_status::PilotStatus::new(
+                base_url, credential, timeout,
+            )?),
+            (ProviderKind::MsgFlash, Some(instance_id)) => Box::new(msgflash::MsgFlash::new(
+                base_url,
+                instance_id,
+                credential,
+                timeout,
+            )?),
+            (ProviderKind::MsgFlash, None) => {
+                return Err("MsgFlash needs the instance to send from (--instance-id)".into());
+            }
+        })
+    }
+
     /// A key the in-process sandbox accepts, so a rehearsal never needs a real one.
     pub const fn sandbox_key(self) -> &'static str {
         match self {
             ProviderKind::PilotStatus => "ps_sandbox",
             ProviderKind::MsgFlash => "msgf_sandbox",
         }
-    }
-}
-
-/// The chosen provider with what it needs besides its key and URL, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderChoice {
-    PilotStatus,
-    /// MsgFlash sends from one WhatsApp instance, named in every body.
-    MsgFlash {
-        instance_id: String,
-    },
-}
-
-impl ProviderChoice {
-    /// The kind, for capabilities and defaults.
-    pub fn kind(&self) -> ProviderKind {
-        match self {
-            ProviderChoice::PilotStatus => ProviderKind::PilotStatus,
-            ProviderChoice::MsgFlash { .. } => ProviderKind::MsgFlash,
-        }
-    }
-
-    /// The client for this provider at `base_url`; fails only on a key no header can carry.
-    pub fn build(
-        &self,
-        base_url: &str,
-        credential: Credential,
-        timeout: Duration,
-    ) -> Result<Box<dyn Provider>, String> {
-        Ok(match self {
-            ProviderChoice::PilotStatus => Box::new(pilot_status::PilotStatus::new(
-                base_url, credential, timeout,
-            )?),
-            ProviderChoice::MsgFlash { instance_id } => Box::new(msgflash::MsgFlash::new(
-                base_url,
-                instance_id,
-                credential,
-                timeout,
-            )?),
-        })
     }
 }
 

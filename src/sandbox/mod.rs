@@ -31,6 +31,15 @@ pub use faults::FaultSpec;
 
 use service::Shared;
 
+/// The sandbox's name for the WhatsApp number a key belongs to (keys are number-scoped):
+/// a short fingerprint, so its log can tell numbers apart without ever holding a key.
+pub fn number_of(key: &str) -> String {
+    use std::hash::Hasher as _;
+    let mut hasher = siphasher::sip::SipHasher13::new_with_keys(0, 0);
+    hasher.write(key.trim().as_bytes());
+    format!("number-{:08x}", hasher.finish() >> 32)
+}
+
 /// How a sandbox behaves; tests build one per scenario, the CLI builds it from [`SandboxArgs`].
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -153,6 +162,8 @@ pub struct LogEntry {
     pub path: String,
     /// Lower-case names only, never values: keys must not end up in a log file.
     pub header_names: Vec<String>,
+    /// The number the key belongs to ([`number_of`]), never the key itself.
+    pub sender: Option<String>,
     /// destinationNumber / groupId / newsletterId (Pilot Status) or `to` (MsgFlash) as received.
     pub destination: Option<String>,
     /// The JSON body received (`Value::Null` if not JSON).

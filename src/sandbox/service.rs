@@ -162,7 +162,8 @@ impl Shared {
         }
         book.accepted += 1;
         let (id, correlation_id) = (book.new_id("msg_"), book.new_id("corr_"));
-        book.messages.insert(&id, &correlation_id, &received.body);
+        let owner = crate::sandbox::number_of(received.key.as_deref().unwrap_or_default());
+        book.messages.insert(&id, &correlation_id, &received.body, &owner);
         Outcome::accepted(id, correlation_id, fault)
     }
 
@@ -250,6 +251,7 @@ impl Book {
             path: received.path.clone(),
             header_names: received.header_names.clone(),
             destination: received.api.and_then(|api| api.destination(&received.body)),
+            sender: received.key.as_deref().map(crate::sandbox::number_of),
             body: received.body.clone(),
             accepted: outcome.message_id.is_some(),
             message_id: outcome.message_id.clone(),

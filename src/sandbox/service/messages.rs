@@ -77,6 +77,9 @@ pub(crate) struct Store {
 
 struct Stored {
     id: String,
+    /// The number ([`crate::sandbox::number_of`]) that sent it: keys are number-scoped, so
+    /// another number's key cannot see or cancel it.
+    owner: String,
     correlation_id: String,
     destination: Option<String>,
     template: Option<String>,
@@ -93,10 +96,11 @@ impl Store {
         }
     }
 
-    /// Keeps an accepted send so it can be looked up and canceled.
-    pub(crate) fn insert(&mut self, id: &str, correlation_id: &str, body: &Value) {
+    /// Keeps an accepted send so it can be looked up and canceled by the number that sent it.
+    pub(crate) fn insert(&mut self, id: &str, correlation_id: &str, body: &Value, owner: &str) {
         let message = Stored {
             id: id.to_string(),
+            owner: owner.to_string(),
             correlation_id: correlation_id.to_string(),
             destination: destination(body),
             template: body["templateId"].as_str().map(str::to_string),
@@ -107,12 +111,13 @@ impl Store {
         self.messages.insert(id.to_string(), message);
     }
 
-    /// By `id` or by `correlationId`, as the API documents.
-    fn find(&mut self, id: &str) -> Option<&mut Stored> {
-        if self.messages.contains_key(id) {
-            return self.messages.get_mut(id);
-        }
-        self.messages.values_mut().find(|m| m.correlation_id == id)
+    /// By `id` or by `correlationId`, as the API documents; `owner` None sees every number.
+    fn find(&mut self, id: &str, owner: Option<&str>) -> Option<&mut Stored> {
+        let message = match self.messages.contains_key(id) {
+            true => self.messages.get_mut(id),
+            false => self.messages.values_mut().find(|m| m.correlation_id == id),
+        }?;
+        owner.is_none_or(|o| o == message.owner).then_some(message)
     }
 }
 
@@ -227,10 +232,12 @@ impl Shared {
         }
         let store = &mut book.messages;
         let now = store.clock.now();
+        let owner = received.key.as_deref().map(crate::sandbox::number_of);
+        let owner = owner.as_deref();
         Some(if received.path == CANCEL_PATH {
-            cancel(store, &received.body, now)
+            cancel(store, &received.body, now, owner)
         } else {
-            match store.find(id) {
+            match store.find(id, owner) {
                 Some(message) => Outcome::ok(message.json(now)),
                 None => Outcome::refused(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -250,11 +257,11 @@ impl Shared {
     pub(crate) fn message(&self, id: &str) -> Option<Value> {
         let mut book = self.book();
         let now = book.messages.clock.now();
-        book.messages.find(id).map(|m| m.json(now))
+        book.messages.find(id, None).map(|m| m.json(now))
     }
 }
 
-fn cancel(store: &mut Store, body: &Value, now: Timestamp) -> Outcome {
+fn cancel(store: &mut Store, body: &Value, now: Timestamp, owner: Option<&str>) -> Outcome {
     let ids: Option<Vec<&str>> = body["messageIds"]
         .as_array()
         .and_then(|ids| ids.iter().map(Value::as_str).collect());
@@ -272,7 +279,7 @@ fn cancel(store: &mut Store, body: &Value, now: Timestamp) -> Outcome {
     };
     let (mut cancelled, mut not_found, mut failed) = (0, 0, Vec::new());
     for id in ids {
-        let Some(message) = store.find(id) else {
+        let Some(message) = store.find(id, owner) else {
             not_found += 1;
             continue;
         };

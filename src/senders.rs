@@ -1,0 +1,345 @@
+//! The WhatsApp numbers a campaign sends from, and which number each recipient gets.
+//!
+//! One number has one pace: a list that outgrows it is split over several numbers, each
+//! with its own API key (Pilot Status keys are number-scoped) or MsgFlash instance, its own
+//! quota and spacing lane. The keys come from a senders file or the environment variables
+//! it names, never from the command line. Each recipient is assigned by rendezvous hashing
+//! of the destination, so reruns and follow-up campaigns reach a person from the same
+//! number, and adding or removing a number only moves the recipients of that number.
+
+use std::collections::BTreeMap;
+use std::hash::Hasher as _;
+use std::path::Path;
+
+use serde::Deserialize;
+use siphasher::sip::SipHasher13;
+
+use crate::input::validate;
+use crate::provider::ProviderKind;
+use crate::provider::http::{Credential, Secret};
+
+/// Fixed keys: the assignment must be the same on every machine and in every version.
+const ASSIGNMENT_KEYS: (u64, u64) = (0x6361_6d70_6169_676e, 0x7365_6e64_6572_7331);
+
+/// The longest label: it is written into every row of the results.
+const MAX_LABEL: usize = 40;
+
+/// One number to send from. `label` names it in the results' `sender` column (empty when
+/// the campaign has a single, unnamed sender); the key itself is never written anywhere.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub label: String,
+    pub credential: Credential,
+    /// MsgFlash: the WhatsApp instance this number is (named in every body).
+    pub instance_id: Option<String>,
+}
+
+/// One table of the senders file, e.g. `[centro]` with `key-env = "PS_KEY_CENTRO"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Entry {
+    /// The key written in the file (keep the file private).
+    key: Option<String>,
+    /// The environment variable holding the key (keeps the key out of the file).
+    key_env: Option<String>,
+    /// Pilot Status: the key id, sent as `x-api-key-id`.
+    key_id: Option<String>,
+    /// The environment variable holding the key id.
+    key_id_env: Option<String>,
+    /// MsgFlash: the instance (UUID) this number is.
+    instance_id: Option<String>,
+}
+
+/// How keys are obtained while reading a senders file.
+pub struct KeySource<'a> {
+    /// Reads an environment variable (injected for tests).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// For the sandbox: no real key is read; each number gets a sandbox key of its own.
+    pub sandbox: bool,
+    /// A key nobody will use (`--dry-run`): a missing key is not an error.
+    pub optional: bool,
+}
+
+/// Reads a senders file: one TOML table per number, named by its label.
+///
+/// ```toml
+/// [centro]
+/// key-env = "PS_KEY_CENTRO"   # or key = "ps_..." written here (then chmod 600 the file)
+/// [norte]
+/// key-env = "PS_KEY_NORTE"
+/// ```
+pub fn load(
+    path: &Path,
+    kind: ProviderKind,
+    campaign_instance: Option<&str>,
+    keys: &KeySource<'_>,
+) -> Result<Vec<Sender>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the senders file {}: {e}", path.display()))?;
+    let entries: BTreeMap<String, Entry> = toml::from_str(&text).map_err(|e| {
+        format!(
+            "senders file {}: {e}(expected one [label] table per number, with key-env = \"VAR\" or key = \"...\")",
+            path.display()
+        )
+    })?;
+    if entries.is_empty() {
+        return Err(format!(
+            "senders file {} lists no numbers: add one [label] table per number, e.g. [centro] with key-env = \"PS_KEY_CENTRO\"",
+            path.display()
+        ));
+    }
+    warn_if_readable_by_others(path, entries.values());
+    let fail = |label: &str, why: String| format!("senders file {}, [{label}]: {why}", path.display());
+    let mut senders = Vec::with_capacity(entries.len());
+    for (label, entry) in entries {
+        check_label(&label).map_err(|why| fail(&label, why))?;
+        let credential = credential(&label, &entry, kind, keys).map_err(|why| fail(&label, why))?;
+        let instance_id = instance(kind, entry.instance_id.as_deref(), campaign_instance)
+            .map_err(|why| fail(&label, why))?;
+        senders.push(Sender {
+            label,
+            credential,
+            instance_id,
+        });
+    }
+    refuse_shared_numbers(&senders).map_err(|why| format!("senders file {}: {why}", path.display()))?;
+    Ok(senders)
+}
+
+/// The index into `senders` of the number that messages `destination`: the highest
+/// hash of (label, destination). Stable for a given set of labels, whatever their order.
+pub fn assign(senders: &[Sender], destination: &str) -> usize {
+    let score = |label: &str| {
+        let mut hasher = SipHasher13::new_with_keys(ASSIGNMENT_KEYS.0, ASSIGNMENT_KEYS.1);
+        hasher.write(label.as_bytes());
+        hasher.write(&[0]);
+        hasher.write(destination.as_bytes());
+        hasher.finish()
+    };
+    (0..senders.len())
+        .max_by_key(|&i| (score(&senders[i].label), std::cmp::Reverse(i)))
+        .unwrap_or(0)
+}
+
+/// A key for the sandbox that tells the numbers apart in its log, and is no secret.
+pub fn sandbox_credential(kind: ProviderKind, label: &str) -> Credential {
+    let key = match label {
+        "" => kind.sandbox_key().to_string(),
+        _ => format!("{}_{label}", kind.sandbox_key()),
+    };
+    Credential::Key(Secret::new(key))
+}
+
+/// Labels end up in CSV cells, log lines and sandbox keys: plain and short.
+fn check_label(label: &str) -> Result<(), String> {
+    // A leading letter or digit: a cell starting with `-` would be escaped for Excel.
+    let plain = label.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if label.is_empty() || label.len() > MAX_LABEL || !plain {
+        return Err(format!(
+            "'{label}' is not a usable label: use up to {MAX_LABEL} letters, digits, - or _, starting with a letter or digit (e.g. [loja-centro])"
+        ));
+    }
+    Ok(())
+}
+
+fn credential(
+    label: &str,
+    entry: &Entry,
+    kind: ProviderKind,
+    keys: &KeySource<'_>,
+) -> Result<Credential, String> {
+    if keys.sandbox {
+        return Ok(sandbox_credential(kind, label));
+    }
+    let given = [
+        ("key", &entry.key),
+        ("key-env", &entry.key_env),
+        ("key-id", &entry.key_id),
+        ("key-id-env", &entry.key_id_env),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(name, _)| name)
+    .collect::<Vec<_>>();
+    let read = |var: &str| match (keys.env)(var).filter(|v| !v.trim().is_empty()) {
+        Some(key) => Ok(key),
+        // Nothing is sent, so a dry run needs no key, only the list of numbers.
+        None if keys.optional => Ok(kind.sandbox_key().to_string()),
+        None => Err(format!(
+            "the environment variable {var} is not set: export it with this number's key"
+        )),
+    };
+    let credential = match (given.as_slice(), kind) {
+        (["key"], _) => Credential::Key(Secret::new(entry.key.clone().unwrap_or_default())),
+        (["key-env"], _) => Credential::Key(Secret::new(read(entry.key_env.as_deref().unwrap_or_default())?)),
+        (["key-id"], ProviderKind::PilotStatus) => {
+            Credential::KeyId(Secret::new(entry.key_id.clone().unwrap_or_default()))
+        }
+        (["key-id-env"], ProviderKind::PilotStatus) => {
+            Credential::KeyId(Secret::new(read(entry.key_id_env.as_deref().unwrap_or_default())?))
+        }
+        (["key-id" | "key-id-env"], ProviderKind::MsgFlash) => {
+            return Err("MsgFlash has no key ids: use key-env (or key)".into());
+        }
+        // MsgFlash keys belong to the account, not the number: one key may serve every instance.
+        ([], ProviderKind::MsgFlash) => Credential::Key(Secret::new(read("MSGFLASH_API_KEY")?)),
+        ([], ProviderKind::PilotStatus) => {
+            return Err("no key: Pilot Status keys are per number, add key-env = \"VAR\" naming the environment variable that holds it".into());
+        }
+        _ => return Err(format!("give one of {}, not several", given.join(", "))),
+    };
+    Ok(credential)
+}
+
+/// MsgFlash numbers are instances; Pilot Status numbers are their keys.
+fn instance(
+    kind: ProviderKind,
+    own: Option<&str>,
+    campaign: Option<&str>,
+) -> Result<Option<String>, String> {
+    match (kind, own.or(campaign)) {
+        (ProviderKind::PilotStatus, None) => Ok(None),
+        (ProviderKind::PilotStatus, Some(_)) => {
+            Err("instance-id is a MsgFlash setting; a Pilot Status number is chosen by its key".into())
+        }
+        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => Ok(Some(id.trim().to_string())),
+        (ProviderKind::MsgFlash, Some(id)) => Err(format!(
+            "instance-id '{id}' is not a UUID: copy it from the MsgFlash dashboard"
+        )),
+        (ProviderKind::MsgFlash, None) => {
+            Err("MsgFlash needs instance-id = \"UUID\" for each number (the WhatsApp instance to send from)".into())
+        }
+    }
+}
+
+/// Two lanes on one number would send at twice the number's pace.
+fn refuse_shared_numbers(senders: &[Sender]) -> Result<(), String> {
+    for (i, a) in senders.iter().enumerate() {
+        for b in &senders[i + 1..] {
+            let same = match (&a.instance_id, &b.instance_id) {
+                (Some(x), Some(y)) => x == y,
+                _ => a.credential.same_secret(&b.credential),
+            };
+            if same {
+                return Err(format!(
+                    "[{}] and [{}] are the same number (same key or instance): each number may appear once, or it would be sent to at twice its pace",
+                    a.label, b.label
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keys written into a file others can read are keys others can use.
+fn warn_if_readable_by_others<'a>(path: &Path, mut entries: impl Iterator<Item = &'a Entry>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let inline = entries.any(|e| e.key.is_some() || e.key_id.is_some());
+        let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0);
+        if inline && mode & 0o077 != 0 {
+            tracing::warn!(
+                "{} holds API keys and other users can read it: run `chmod 600 {}`, or use key-env",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, entries.next());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn senders(labels: &[&str]) -> Vec<Sender> {
+        labels
+            .iter()
+            .map(|l| Sender {
+                label: l.to_string(),
+                credential: sandbox_credential(ProviderKind::PilotStatus, l),
+                instance_id: None,
+            })
+            .collect()
+    }
+
+    fn destinations() -> impl Iterator<Item = String> {
+        (0..3000).map(|i| format!("+55119{:08}", i * 7919))
+    }
+
+    #[test]
+    fn assignment_is_stable_and_independent_of_order() {
+        let abc = senders(&["a", "b", "c"]);
+        let cab = senders(&["c", "a", "b"]);
+        for d in destinations() {
+            assert_eq!(abc[assign(&abc, &d)].label, cab[assign(&cab, &d)].label);
+        }
+        // Pinned: the assignment is part of the product (reruns, follow-ups).
+        assert_eq!(abc[assign(&abc, "+5511999990001")].label, PINNED);
+    }
+
+    const PINNED: &str = "a";
+
+    #[test]
+    fn numbers_share_the_list_evenly_and_a_new_number_only_takes_its_share() {
+        let two = senders(&["centro", "norte"]);
+        let three = senders(&["centro", "norte", "sul"]);
+        let mut counts = [0usize; 2];
+        let mut moved_elsewhere = 0;
+        for d in destinations() {
+            let before = &two[assign(&two, &d)].label;
+            counts[assign(&two, &d)] += 1;
+            let after = &three[assign(&three, &d)].label;
+            if after != before && after != "sul" {
+                moved_elsewhere += 1;
+            }
+        }
+        assert!(counts.iter().all(|&c| c > 1300), "{counts:?}");
+        assert_eq!(moved_elsewhere, 0, "only recipients of the new number move");
+    }
+
+    fn load_text(text: &str, kind: ProviderKind, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Sender>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("senders.toml");
+        std::fs::write(&path, text).unwrap();
+        let keys = KeySource { env, sandbox: false, optional: false };
+        load(&path, kind, None, &keys)
+    }
+
+    #[test]
+    fn keys_come_from_the_named_variables_and_problems_name_the_number() {
+        let env = |name: &str| (name == "PS_A").then(|| "ps_a".to_string());
+        let ok = load_text("[a]\nkey-env = \"PS_A\"\n[b]\nkey = \"ps_b\"\n", ProviderKind::PilotStatus, &env).unwrap();
+        assert_eq!(ok.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        for (text, wanted) in [
+            ("[a]\nkey-env = \"PS_MISSING\"\n", "[a]: the environment variable PS_MISSING is not set"),
+            ("[a]\n", "[a]: no key"),
+            ("[a]\nkey = \"x\"\nkey-env = \"PS_A\"\n", "not several"),
+            ("[\"a b\"]\nkey = \"x\"\n", "not a usable label"),
+            ("[a]\nkey = \"x\"\n[b]\nkey = \"x\"\n", "same number"),
+            ("[a]\nkee = \"x\"\n", "unknown field"),
+            ("", "lists no numbers"),
+            ("[a]\nkey = \"x\"\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n", "MsgFlash setting"),
+        ] {
+            let err = load_text(text, ProviderKind::PilotStatus, &env).unwrap_err();
+            assert!(err.contains(wanted), "{text:?}: {err}");
+            assert!(!err.contains("ps_a"), "a key leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn msgflash_numbers_are_instances_and_may_share_the_account_key() {
+        let env = |name: &str| (name == "MSGFLASH_API_KEY").then(|| "msgf_k".to_string());
+        let text = "[a]\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n[b]\ninstance-id = \"4f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n";
+        let senders = load_text(text, ProviderKind::MsgFlash, &env).unwrap();
+        assert_eq!(senders.len(), 2);
+        let same = "[a]\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n[b]\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n";
+        assert!(load_text(same, ProviderKind::MsgFlash, &env).unwrap_err().contains("same number"));
+        assert!(load_text("[a]\n", ProviderKind::MsgFlash, &env).unwrap_err().contains("instance-id"));
+    }
+}
