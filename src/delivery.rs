@@ -90,7 +90,9 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
     for row in todo {
         let id = &row.record.message_id;
         let what = format!("row {} {id}", row.record.row);
-        let answer = gate.call(&what, || api.messages(&row.record).lookup(id)).await;
+        let answer = gate
+            .call(&what, || api.messages(&row.record).lookup(id))
+            .await;
         let delivery = match answer {
             Ok(state) => observed(&state, &row.delivery, &clock),
             Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => {

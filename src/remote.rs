@@ -141,10 +141,16 @@ impl ApiArgs {
                 optional: false,
             };
             let senders = senders::load(path, ProviderKind::PilotStatus, None, &keys)?;
-            return Ok(senders.into_iter().map(|s| (s.label, s.credential)).collect());
+            return Ok(senders
+                .into_iter()
+                .map(|s| (s.label, s.credential))
+                .collect());
         }
         if self.sandbox {
-            return Ok(vec![(String::new(), Credential::Key(Secret::new(SANDBOX_KEY.into())))]);
+            return Ok(vec![(
+                String::new(),
+                Credential::Key(Secret::new(SANDBOX_KEY.into())),
+            )]);
         }
         let present = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let credential = if let Some(key) = present("PILOT_STATUS_API_KEY") {

@@ -57,6 +57,21 @@ pub struct Report {
     pub duration_seconds: Option<f64>,
     /// Sends per minute between the first and last send: (sends − 1) / duration.
     pub sends_per_minute: Option<f64>,
+    /// Per sender number, when the campaign used several (empty otherwise).
+    pub senders: Vec<SenderFigures>,
+}
+
+/// One number's share: a number whose delivery lags the others may be flagged or banned.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SenderFigures {
+    pub sender: String,
+    /// Rows this number tried (whatever the outcome).
+    pub rows: u64,
+    pub queued: u64,
+    /// DELIVERED or READ, in % of this number's queued rows.
+    pub delivered_rate: Option<f64>,
+    pub read_rate: Option<f64>,
 }
 
 /// A number of rows in one state, with its share of the section's base.
@@ -140,8 +155,17 @@ impl Report {
         let mut delivery: BTreeMap<(bool, Option<DeliveryStatus>), u64> = BTreeMap::new();
         let mut failures: BTreeMap<(&'static str, String), Vec<u64>> = BTreeMap::new();
         let mut sent_at: Vec<Timestamp> = Vec::new();
+        let mut senders: BTreeMap<&str, (u64, u64, u64, u64)> = BTreeMap::new();
         for row in rows {
             let (record, status) = (&row.record, row.record.status);
+            if !record.sender.is_empty() {
+                let tally = senders.entry(&record.sender).or_default();
+                let delivery = row.delivery.status.filter(|_| status == Status::Queued);
+                tally.0 += 1;
+                tally.1 += u64::from(status == Status::Queued);
+                tally.2 += u64::from(delivery.is_some_and(DeliveryStatus::reached_device));
+                tally.3 += u64::from(delivery == Some(DeliveryStatus::Read));
+            }
             let order = SEND_ORDER.iter().position(|s| *s == status).unwrap_or(0);
             *send.entry(order).or_insert(0) += 1;
             if let Ok(at) = record.sent_at.parse() {
@@ -219,6 +243,16 @@ impl Report {
             sends_per_minute: duration
                 .filter(|d| *d > 0.0)
                 .map(|d| ((sent_at.len() - 1) as f64 * 600.0 / d).round() / 10.0),
+            senders: senders
+                .into_iter()
+                .map(|(sender, (rows, queued, reached, read))| SenderFigures {
+                    sender: sender.to_string(),
+                    rows,
+                    queued,
+                    delivered_rate: (queued > 0).then(|| percent(reached, queued)),
+                    read_rate: (queued > 0).then(|| percent(read, queued)),
+                })
+                .collect(),
         }
     }
 }
@@ -264,6 +298,31 @@ impl fmt::Display for Report {
                 rate(self.delivered_rate)
             )?;
             writeln!(f, "  {:<width$} {:>15.1}%", "read*", rate(self.read_rate))?;
+        }
+        if !self.senders.is_empty() {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "{:<w$} {:>7} {:>7} {:>10} {:>6}",
+                "By number",
+                "rows",
+                "queued",
+                "delivered",
+                "read*",
+                w = width + 2
+            )?;
+            for s in &self.senders {
+                let rate = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.1}%"));
+                writeln!(
+                    f,
+                    "  {:<width$} {:>7} {:>7} {:>10} {:>6}",
+                    s.sender,
+                    s.rows,
+                    s.queued,
+                    rate(s.delivered_rate),
+                    rate(s.read_rate)
+                )?;
+            }
         }
         if !self.failures.is_empty() {
             writeln!(f)?;

@@ -387,7 +387,8 @@ impl Runner<'_> {
                 (Ok(None), _) => {}
                 // The lane's own stop already ended this send's wait: nothing new to report.
                 (Ok(Some(Stop::Shutdown)), Some(lane))
-                    if !self.context.shutdown.is_requested() && dispatch.stopped[lane].is_some() => {}
+                    if !self.context.shutdown.is_requested()
+                        && dispatch.stopped[lane].is_some() => {}
                 (Ok(Some(reason @ (Stop::Fatal(_) | Stop::RetriesExhausted(_)))), Some(lane)) => {
                     self.lanes[lane].halt.request();
                     if dispatch.stopped[lane].is_none() {
@@ -461,10 +462,7 @@ impl Runner<'_> {
         let status = prior.map(|p| p.status);
         if status == Some(Status::Sending) && !self.settings.resend_uncertain {
             let mut record = self.record(row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
-            record.sender = self
-                .journal
-                .recorded_sender(row.index)
-                .unwrap_or_default();
+            record.sender = self.journal.recorded_sender(row.index).unwrap_or_default();
             record.error_code = "INTERRUPTED".into();
             record.error =
                 "an earlier run was stopped while this send was in flight; it may have been \

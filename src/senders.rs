@@ -89,7 +89,8 @@ pub fn load(
         ));
     }
     warn_if_readable_by_others(path, entries.values());
-    let fail = |label: &str, why: String| format!("senders file {}, [{label}]: {why}", path.display());
+    let fail =
+        |label: &str, why: String| format!("senders file {}, [{label}]: {why}", path.display());
     let mut senders = Vec::with_capacity(entries.len());
     for (label, entry) in entries {
         check_label(&label).map_err(|why| fail(&label, why))?;
@@ -102,7 +103,8 @@ pub fn load(
             instance_id,
         });
     }
-    refuse_shared_numbers(&senders).map_err(|why| format!("senders file {}: {why}", path.display()))?;
+    refuse_shared_numbers(&senders)
+        .map_err(|why| format!("senders file {}: {why}", path.display()))?;
     Ok(senders)
 }
 
@@ -174,13 +176,15 @@ fn credential(
     };
     let credential = match (given.as_slice(), kind) {
         (["key"], _) => Credential::Key(Secret::new(entry.key.clone().unwrap_or_default())),
-        (["key-env"], _) => Credential::Key(Secret::new(read(entry.key_env.as_deref().unwrap_or_default())?)),
+        (["key-env"], _) => Credential::Key(Secret::new(read(
+            entry.key_env.as_deref().unwrap_or_default(),
+        )?)),
         (["key-id"], ProviderKind::PilotStatus) => {
             Credential::KeyId(Secret::new(entry.key_id.clone().unwrap_or_default()))
         }
-        (["key-id-env"], ProviderKind::PilotStatus) => {
-            Credential::KeyId(Secret::new(read(entry.key_id_env.as_deref().unwrap_or_default())?))
-        }
+        (["key-id-env"], ProviderKind::PilotStatus) => Credential::KeyId(Secret::new(read(
+            entry.key_id_env.as_deref().unwrap_or_default(),
+        )?)),
         (["key-id" | "key-id-env"], ProviderKind::MsgFlash) => {
             return Err("MsgFlash has no key ids: use key-env (or key)".into());
         }
@@ -240,7 +244,9 @@ fn warn_if_readable_by_others<'a>(path: &Path, mut entries: impl Iterator<Item =
     {
         use std::os::unix::fs::PermissionsExt as _;
         let inline = entries.any(|e| e.key.is_some() || e.key_id.is_some());
-        let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0);
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
         if inline && mode & 0o077 != 0 {
             tracing::warn!(
                 "{} holds API keys and other users can read it: run `chmod 600 {}`, or use key-env",
@@ -303,28 +309,50 @@ mod tests {
         assert_eq!(moved_elsewhere, 0, "only recipients of the new number move");
     }
 
-    fn load_text(text: &str, kind: ProviderKind, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Sender>, String> {
+    fn load_text(
+        text: &str,
+        kind: ProviderKind,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Sender>, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("senders.toml");
         std::fs::write(&path, text).unwrap();
-        let keys = KeySource { env, sandbox: false, optional: false };
+        let keys = KeySource {
+            env,
+            sandbox: false,
+            optional: false,
+        };
         load(&path, kind, None, &keys)
     }
 
     #[test]
     fn keys_come_from_the_named_variables_and_problems_name_the_number() {
         let env = |name: &str| (name == "PS_A").then(|| "ps_a".to_string());
-        let ok = load_text("[a]\nkey-env = \"PS_A\"\n[b]\nkey = \"ps_b\"\n", ProviderKind::PilotStatus, &env).unwrap();
-        assert_eq!(ok.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let ok = load_text(
+            "[a]\nkey-env = \"PS_A\"\n[b]\nkey = \"ps_b\"\n",
+            ProviderKind::PilotStatus,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         for (text, wanted) in [
-            ("[a]\nkey-env = \"PS_MISSING\"\n", "[a]: the environment variable PS_MISSING is not set"),
+            (
+                "[a]\nkey-env = \"PS_MISSING\"\n",
+                "[a]: the environment variable PS_MISSING is not set",
+            ),
             ("[a]\n", "[a]: no key"),
             ("[a]\nkey = \"x\"\nkey-env = \"PS_A\"\n", "not several"),
             ("[\"a b\"]\nkey = \"x\"\n", "not a usable label"),
             ("[a]\nkey = \"x\"\n[b]\nkey = \"x\"\n", "same number"),
             ("[a]\nkee = \"x\"\n", "unknown field"),
             ("", "lists no numbers"),
-            ("[a]\nkey = \"x\"\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n", "MsgFlash setting"),
+            (
+                "[a]\nkey = \"x\"\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n",
+                "MsgFlash setting",
+            ),
         ] {
             let err = load_text(text, ProviderKind::PilotStatus, &env).unwrap_err();
             assert!(err.contains(wanted), "{text:?}: {err}");
@@ -339,7 +367,15 @@ mod tests {
         let senders = load_text(text, ProviderKind::MsgFlash, &env).unwrap();
         assert_eq!(senders.len(), 2);
         let same = "[a]\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n[b]\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n";
-        assert!(load_text(same, ProviderKind::MsgFlash, &env).unwrap_err().contains("same number"));
-        assert!(load_text("[a]\n", ProviderKind::MsgFlash, &env).unwrap_err().contains("instance-id"));
+        assert!(
+            load_text(same, ProviderKind::MsgFlash, &env)
+                .unwrap_err()
+                .contains("same number")
+        );
+        assert!(
+            load_text("[a]\n", ProviderKind::MsgFlash, &env)
+                .unwrap_err()
+                .contains("instance-id")
+        );
     }
 }

@@ -512,9 +512,13 @@ fn senders(
     let instance_id = match (kind, instance) {
         (ProviderKind::PilotStatus, None) => None,
         (ProviderKind::PilotStatus, Some(_)) => {
-            return Err("--instance-id is a MsgFlash setting: add --provider msgflash, or remove it".into());
+            return Err(
+                "--instance-id is a MsgFlash setting: add --provider msgflash, or remove it".into(),
+            );
         }
-        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => Some(id.trim().to_string()),
+        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => {
+            Some(id.trim().to_string())
+        }
         (ProviderKind::MsgFlash, Some(id)) => {
             return Err(format!(
                 "--instance-id '{id}' is not a UUID: copy the instance id from the MsgFlash dashboard"

@@ -200,8 +200,9 @@ fn report_sums_up_a_known_results_file() {
     let t = |s: u32| format!("2026-03-02T12:{:02}:{:02}Z", s / 60, s % 60);
     let queued = |row: u32, delivery: &str, error: &str| {
         format!(
-            "{row},{p},QUEUED,msg_{row},c,202,,,1,{},{p},{delivery},,,{error},\n",
+            "{row},{p},QUEUED,msg_{row},c,202,,,1,{},{p},{},{delivery},,,{error},\n",
             t(row * 10 - 10),
+            if row <= 4 { "centro" } else { "norte" },
             p = phone(row as usize)
         )
     };
@@ -218,7 +219,7 @@ fn report_sums_up_a_known_results_file() {
         file.push_str(&queued(row, delivery, error));
     }
     file.push_str(&format!(
-        "8,{p},FAILED,,,400,MISSING_TEMPLATE_VARIABLES,nome,1,{},{p}\n",
+        "8,{p},FAILED,,,400,MISSING_TEMPLATE_VARIABLES,nome,1,{},{p},norte\n",
         t(70),
         p = phone(8)
     ));
@@ -246,6 +247,9 @@ fn report_sums_up_a_known_results_file() {
         "  send MISSING_TEMPLATE_VARIABLES       1  8\n",
         "  duration                                  1m 20s\n",
         "  pace                                     6.0/min\n",
+        "By number                            rows  queued  delivered  read*\n",
+        "  centro                                4       4     100.0%  75.0%\n",
+        "  norte                                 4       3      33.3%   0.0%\n",
     ] {
         assert!(
             table.contains(expected),

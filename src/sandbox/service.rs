@@ -163,7 +163,8 @@ impl Shared {
         book.accepted += 1;
         let (id, correlation_id) = (book.new_id("msg_"), book.new_id("corr_"));
         let owner = crate::sandbox::number_of(received.key.as_deref().unwrap_or_default());
-        book.messages.insert(&id, &correlation_id, &received.body, &owner);
+        book.messages
+            .insert(&id, &correlation_id, &received.body, &owner);
         Outcome::accepted(id, correlation_id, fault)
     }
 
