@@ -265,6 +265,14 @@ impl Preflight {
     /// An empty report for this campaign's settings.
     pub fn new(settings: &Settings) -> Preflight {
         let rate = settings.rate.map(|r| r.interval()).unwrap_or_default();
+        let numbers = settings.senders.len() as u32;
+        let per_number = match numbers {
+            1 => String::new(),
+            n => {
+                let labels: Vec<&str> = settings.senders.iter().map(|s| s.label.as_str()).collect();
+                format!(" per number, {n} numbers ({})", labels.join(", "))
+            }
+        };
         Preflight {
             csv: settings.csv.clone(),
             rows: 0,
@@ -274,9 +282,10 @@ impl Preflight {
             invalid: BTreeMap::new(),
             opted_out: Vec::new(),
             notes: Vec::new(),
-            per_send: settings.spacing.mean().max(rate),
+            // The numbers send side by side, each at the full pace.
+            per_send: settings.spacing.mean().max(rate) / numbers.max(1),
             pace: format!(
-                "{}, spacing {}",
+                "{}, spacing {}{per_number}",
                 settings
                     .rate
                     .map_or("no quota".to_string(), |r| r.to_string()),

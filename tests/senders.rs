@@ -72,6 +72,11 @@ fn each_recipient_is_sent_from_one_number_and_follow_ups_use_the_same_one() {
     let csv = rig.file("c.csv", &campaign_csv(40));
     let output = send(&rig, &csv, NORTE_KEY, &[]);
     assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(
+        text(&output).contains("per number, 2 numbers (centro, norte)"),
+        "{}",
+        text(&output)
+    );
 
     let first = senders_by_destination(&rig.dir.path().join("c.results.csv"));
     assert_eq!(first.len(), 40);
