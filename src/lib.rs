@@ -21,6 +21,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod settings;
 pub mod shutdown;
+pub mod window;
 
 use std::sync::Mutex;
 
