@@ -22,6 +22,7 @@ use crate::progress::{Preflight, Progress, Summary};
 use crate::provider::{Accepted, ErrorClass, Provider, SendError};
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
+use crate::window::{self, Admission};
 
 /// Why a run could not start or had to stop; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,7 @@ enum Stop {
     Shutdown,
     Fatal(SendError),
     RetriesExhausted(SendError),
+    Window(window::Closed),
 }
 
 /// What one attempt produced, for backon to decide on.
@@ -70,6 +72,7 @@ enum AttemptError {
     Retry(SendError),
     Final(SendError),
     Disk(JournalError),
+    Closed(window::Closed),
 }
 
 /// What the run needs besides settings: the clock, the stop signal, where dry-run bodies go,
@@ -149,6 +152,7 @@ pub async fn run_campaign(
             e.message,
             settings.backoff.max_attempts
         ),
+        Some(Stop::Window(closed)) => tracing::warn!("{closed}"),
         None => {}
     }
     Ok(summary)
@@ -164,7 +168,7 @@ fn preflight(
     context: &Context,
     dry_run: Option<&dyn Provider>,
 ) -> Result<Preflight, RunError> {
-    let mut found = Preflight::new(settings);
+    let mut found = Preflight::new(settings, context.clock.wall());
     found.notes = input.warnings().to_vec();
     for row in input.by_ref() {
         let row = row?;
@@ -180,7 +184,9 @@ fn preflight(
                 }
                 found.to_send += 1;
                 if let Some(provider) = dry_run {
-                    let body = provider.body(message, context.clock.wall());
+                    let now = context.clock.wall();
+                    let message = window::with_deadline(settings.window.as_ref(), message, now);
+                    let body = provider.body(&message, now);
                     let line = json!({"row": row.index, "body": body});
                     let mut out = context.out.lock().expect("output mutex");
                     let _ = writeln!(out, "{line}");
@@ -415,6 +421,7 @@ impl Runner<'_> {
                 return Ok(None);
             }
             Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
+            Err(AttemptError::Closed(closed)) => return Ok(Some(Stop::Window(closed))),
             Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
             Err(AttemptError::Retry(e)) => {
                 self.progress.row_done(Status::Deferred);
@@ -454,14 +461,24 @@ impl Runner<'_> {
         message: &Message,
         attempts: &AtomicU32,
     ) -> Result<(Accepted, String), AttemptError> {
-        tokio::select! {
-            biased;
-            _ = self.context.shutdown.requested() => return Err(AttemptError::Stopped),
-            _ = self.pacer.ready() => {}
-        }
+        let (clock, shutdown) = (&self.context.clock, &self.context.shutdown);
+        let window = self.settings.window.as_ref();
+        let now = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.requested() => return Err(AttemptError::Stopped),
+                _ = self.pacer.ready() => {}
+            }
+            match window::admit(window, clock, shutdown).await {
+                Admission::Open(now) => break now,
+                Admission::Waited => {}
+                Admission::Closed(closed) => return Err(AttemptError::Closed(closed)),
+            }
+        };
         let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        let now = self.context.clock.wall();
-        let body = self.provider.body(message, now);
+        let body = self
+            .provider
+            .body(&window::with_deadline(window, message, now), now);
         let mut intent = self.record(row, Status::Sending, attempt);
         intent.sent_at = now.to_string();
         self.append(&intent, Durability::Now)
