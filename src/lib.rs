@@ -22,6 +22,7 @@ pub mod sandbox;
 pub mod senders;
 pub mod settings;
 pub mod shutdown;
+pub mod window;
 
 use std::sync::Mutex;
 

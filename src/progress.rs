@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::Timestamp;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -257,13 +258,15 @@ pub struct Preflight {
     pace: String,
     strict: bool,
     max_invalid: f64,
+    /// The send window's line: whether it is open at the start of the run.
+    window: Option<String>,
 }
 
 const EXAMPLES: usize = 5;
 
 impl Preflight {
-    /// An empty report for this campaign's settings.
-    pub fn new(settings: &Settings) -> Preflight {
+    /// An empty report for this campaign's settings, at `now`.
+    pub fn new(settings: &Settings, now: Timestamp) -> Preflight {
         let rate = settings.rate.map(|r| r.interval()).unwrap_or_default();
         let numbers = settings.senders.len() as u32;
         let per_number = match numbers {
@@ -293,6 +296,7 @@ impl Preflight {
             ),
             strict: settings.strict,
             max_invalid: settings.max_invalid,
+            window: settings.window.as_ref().map(|w| w.outlook(now)),
         }
     }
 
@@ -390,7 +394,11 @@ impl fmt::Display for Preflight {
             "  estimated time  {:>8}  at {}",
             human(self.estimate()),
             self.pace
-        )
+        )?;
+        match &self.window {
+            Some(window) => writeln!(f, "  window          {window}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use crate::progress::{Preflight, Progress, Summary};
 use crate::provider::{Accepted, ErrorClass, Provider, SendError};
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
+use crate::window::{self, Admission};
 
 /// Why a run could not start or had to stop; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,7 @@ enum Stop {
     Shutdown,
     Fatal(SendError),
     RetriesExhausted(SendError),
+    Window(window::Closed),
 }
 
 /// What one attempt produced, for backon to decide on.
@@ -71,6 +73,7 @@ enum AttemptError {
     Retry(SendError),
     Final(SendError),
     Disk(JournalError),
+    Closed(window::Closed),
 }
 
 /// What the run needs besides settings: the clock, the stop signal, where dry-run bodies go,
@@ -168,6 +171,7 @@ fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             e.message,
             settings.backoff.max_attempts
         ),
+        Stop::Window(closed) => tracing::warn!("{closed}"),
     }
 }
 
@@ -206,7 +210,7 @@ fn preflight(
     context: &Context,
     dry_run: Option<&dyn Provider>,
 ) -> Result<Preflight, RunError> {
-    let mut found = Preflight::new(settings);
+    let mut found = Preflight::new(settings, context.clock.wall());
     found.notes = input.warnings().to_vec();
     for row in input.by_ref() {
         let row = row?;
@@ -222,7 +226,9 @@ fn preflight(
                 }
                 found.to_send += 1;
                 if let Some(provider) = dry_run {
-                    let body = provider.body(message, context.clock.wall());
+                    let now = context.clock.wall();
+                    let message = window::with_deadline(settings.window.as_ref(), message, now);
+                    let body = provider.body(&message, now);
                     let line = json!({"row": row.index, "body": body});
                     let mut out = context.out.lock().expect("output mutex");
                     let _ = writeln!(out, "{line}");
@@ -568,6 +574,7 @@ impl Runner<'_> {
                 return Ok(None);
             }
             Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
+            Err(AttemptError::Closed(closed)) => return Ok(Some(Stop::Window(closed))),
             Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
             Err(AttemptError::Retry(e)) => {
                 self.progress.row_done(Status::Deferred);
@@ -609,15 +616,25 @@ impl Runner<'_> {
         message: &Message,
         attempts: &AtomicU32,
     ) -> Result<(Accepted, String), AttemptError> {
-        tokio::select! {
-            biased;
-            _ = self.context.shutdown.requested() => return Err(AttemptError::Stopped),
-            _ = lane.halt.requested() => return Err(AttemptError::Stopped),
-            _ = lane.pacer.ready() => {}
-        }
+        let (clock, shutdown) = (&self.context.clock, &self.context.shutdown);
+        let window = self.settings.window.as_ref();
+        let now = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.requested() => return Err(AttemptError::Stopped),
+                _ = lane.halt.requested() => return Err(AttemptError::Stopped),
+                _ = lane.pacer.ready() => {}
+            }
+            match window::admit(window, clock, shutdown).await {
+                Admission::Open(now) => break now,
+                Admission::Waited => {}
+                Admission::Closed(closed) => return Err(AttemptError::Closed(closed)),
+            }
+        };
         let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        let now = self.context.clock.wall();
-        let body = lane.provider.body(message, now);
+        let body = lane
+            .provider
+            .body(&window::with_deadline(window, message, now), now);
         let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
         intent.sent_at = now.to_string();
         self.append(&intent, Durability::Now)

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::input::{InputOptions, MessageDefaults, validate};
+use crate::message::Capabilities;
 use crate::pacing::{Backoff, Rate, Spacing, parse_duration};
 use crate::provider::http::{Credential, Secret};
 use crate::provider::{Provider, ProviderKind};
 use crate::sandbox::FaultSpec;
 use crate::senders::{self, Sender};
+use crate::window::{SendWindow, Window, WindowError};
 
 /// Every campaign option, as a flag and as a key of the campaign TOML file (same names,
 /// kebab-case). All optional here: defaults are applied in [`Settings::resolve`], so a
@@ -221,6 +223,22 @@ pub struct CampaignOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backoff: Option<String>,
 
+    /// Daily send window in the recipients' local time, HH:MM-HH:MM (22:00-06:00 wraps
+    /// midnight); no send starts outside it. Needs --tz.
+    #[arg(long, value_name = "HH:MM-HH:MM", help_heading = "Window")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+
+    /// Time zone of --window, an IANA name such as America/Sao_Paulo (the recipients', not the server's).
+    #[arg(long, value_name = "ZONE", help_heading = "Window")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+
+    /// Outside the window, sleep until it opens instead of stopping (exit 3).
+    #[arg(long, help_heading = "Window")]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub wait_for_window: bool,
+
     /// Results CSV, also the checkpoint [default: <csv stem>.results.csv beside the CSV].
     #[arg(long, value_name = "PATH", help_heading = "Results")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -279,6 +297,8 @@ pub struct Settings {
     /// Refuse to send if more than this fraction (0..=1) of the rows is invalid.
     pub max_invalid: f64,
     pub results_delimiter: u8,
+    /// The daily send window, if the campaign has one.
+    pub window: Option<SendWindow>,
 }
 
 /// The sandbox's key: a real key never needs to leave for a rehearsal.
@@ -381,6 +401,7 @@ impl Settings {
                 Some(d) => flag("results-delimiter", delimiter(d, b""))?,
                 None => b',',
             },
+            window: window(&options, capabilities)?,
         })
     }
 }
@@ -631,6 +652,46 @@ fn concurrency(options: &CampaignOptions, spacing: &Spacing) -> Result<usize, St
         Some(n) => Ok(n.min(1024)),
         None => Ok(1),
     }
+}
+
+/// `--window`, `--tz`, `--wait-for-window`: all or nothing. The zone is never guessed: the
+/// server's own zone is often not the recipients'.
+fn window(
+    options: &CampaignOptions,
+    capabilities: &Capabilities,
+) -> Result<Option<SendWindow>, String> {
+    let (spec, zone) = match (&options.window, &options.tz) {
+        (Some(spec), Some(zone)) => (spec, zone),
+        (Some(spec), None) => {
+            return Err(format!(
+                "--window {spec} needs --tz, the recipients' time zone, e.g. --tz America/Sao_Paulo \
+                 (or tz = \"America/Sao_Paulo\" in the campaign file). None is assumed: the server's \
+                 zone is often not the recipients'"
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(
+                "--tz only sets the zone of --window: add --window HH:MM-HH:MM, or remove --tz"
+                    .into(),
+            );
+        }
+        (None, None) if options.wait_for_window => {
+            return Err(
+                "--wait-for-window needs a window: add --window HH:MM-HH:MM --tz ZONE, or remove it"
+                    .into(),
+            );
+        }
+        (None, None) => return Ok(None),
+    };
+    let window = Window::parse(spec, zone).map_err(|e| match e {
+        WindowError::UnknownZone(_) => format!("--tz: {e}"),
+        _ => format!("--window: {e}"),
+    })?;
+    Ok(Some(SendWindow {
+        window,
+        wait: options.wait_for_window,
+        deliver_until: capabilities.schedule,
+    }))
 }
 
 /// Prefixes a value error with the flag it came from.

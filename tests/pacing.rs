@@ -5,37 +5,17 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use campaign_sender::clock::Clock;
 use campaign_sender::progress::Summary;
-use campaign_sender::runner::{Context, run_campaign};
-use campaign_sender::settings::{CampaignOptions, Settings};
-use campaign_sender::shutdown::Shutdown;
+use campaign_sender::settings::CampaignOptions;
 use common::*;
 use jiff::Timestamp;
 
 const START: &str = "2026-06-01T12:00:00Z";
 
 fn run_simulated(rig: &Rig, csv: &Path, flags: CampaignOptions) -> Summary {
-    let flags = CampaignOptions {
-        base_url: Some(rig.sandbox.base_url()),
-        template_id: Some("t".into()),
-        ..flags
-    };
-    let env = |name: &str| (name == "PILOT_STATUS_API_KEY").then(|| KEY.to_string());
-    let settings = Settings::resolve(csv, None, &flags, &env).unwrap();
-    let providers = settings.connect(&rig.sandbox.base_url()).unwrap();
-    let context = Context {
-        clock: Clock::simulated(START.parse().unwrap()),
-        shutdown: Shutdown::new(),
-        seed: Some(42),
-        show_progress: false,
-        out: Mutex::new(Box::new(std::io::sink())),
-    };
-    rig.block_on(run_campaign(&settings, &providers, &context))
-        .unwrap()
+    run_in_process(rig, csv, flags, START.parse().unwrap())
 }
 
 /// Each row's `sentAt` on the simulated clock, and its attempts.

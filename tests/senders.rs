@@ -7,14 +7,10 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use campaign_sender::clock::Clock;
-use campaign_sender::runner::{Context, run_campaign};
 use campaign_sender::sandbox::number_of;
-use campaign_sender::settings::{CampaignOptions, Settings};
-use campaign_sender::shutdown::Shutdown;
+use campaign_sender::settings::CampaignOptions;
 use common::*;
 use jiff::Timestamp;
 
@@ -263,25 +259,12 @@ fn each_number_keeps_its_own_spacing_and_the_numbers_send_side_by_side() {
         "[centro]\nkey = \"ps_test_a\"\n[norte]\nkey = \"ps_test_b\"\n[sul]\nkey = \"ps_test_c\"\n",
     );
     let flags = CampaignOptions {
-        base_url: Some(rig.sandbox.base_url()),
-        template_id: Some("t".into()),
         spacing: Some("10s".into()),
         rate: Some("1000/min".into()),
         senders: Some(senders),
         ..CampaignOptions::default()
     };
-    let settings = Settings::resolve(&csv, None, &flags, &|_| None).unwrap();
-    let providers = settings.connect(&rig.sandbox.base_url()).unwrap();
-    let context = Context {
-        clock: Clock::simulated(START.parse().unwrap()),
-        shutdown: Shutdown::new(),
-        seed: Some(1),
-        show_progress: false,
-        out: Mutex::new(Box::new(std::io::sink())),
-    };
-    let summary = rig
-        .block_on(run_campaign(&settings, &providers, &context))
-        .unwrap();
+    let summary = run_in_process(&rig, &csv, flags, START.parse().unwrap());
     assert_eq!(summary.queued, 40);
 
     let mut by_sender: HashMap<String, Vec<Timestamp>> = HashMap::new();

@@ -7,7 +7,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use campaign_sender::clock::Clock;
+use campaign_sender::progress::Summary;
+use campaign_sender::runner::{Context, run_campaign};
 use campaign_sender::sandbox::{LogEntry, Sandbox, SandboxConfig};
+use campaign_sender::settings::{CampaignOptions, Settings};
+use campaign_sender::shutdown::Shutdown;
+use jiff::Timestamp;
 
 /// The key the tests send; it must never appear in any output or file.
 pub const KEY: &str = "ps_test_SECRET_5a9f";
@@ -137,6 +143,29 @@ impl Rig {
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }
+}
+
+/// Runs a template campaign in-process against the rig's sandbox, on a simulated clock that
+/// starts at `start`: every wait (spacing, quota, Retry-After, backoff, a closed send window)
+/// advances that clock, so hours of pace pass in milliseconds while the HTTP stays real.
+pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Timestamp) -> Summary {
+    let flags = CampaignOptions {
+        base_url: Some(rig.sandbox.base_url()),
+        template_id: Some("t".into()),
+        ..flags
+    };
+    let env = |name: &str| (name == "PILOT_STATUS_API_KEY").then(|| KEY.to_string());
+    let settings = Settings::resolve(csv, None, &flags, &env).unwrap();
+    let providers = settings.connect(&rig.sandbox.base_url()).unwrap();
+    let context = Context {
+        clock: Clock::simulated(start),
+        shutdown: Shutdown::new(),
+        seed: Some(42),
+        show_progress: false,
+        out: std::sync::Mutex::new(Box::new(std::io::sink())),
+    };
+    rig.block_on(run_campaign(&settings, &providers, &context))
+        .unwrap()
 }
 
 /// Runs and checks: exit 2, nothing sent, and the message mentions each of `needles`.
