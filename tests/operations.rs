@@ -143,6 +143,41 @@ fn a_status_pass_stopped_half_way_keeps_what_it_learned_and_the_rerun_finishes()
     );
 }
 
+/// kill -9 in the middle of a status pass: whatever was recorded is intact (no torn line
+/// breaks the file), at most the one answer in flight is lost, and a rerun finishes the rest.
+#[test]
+fn a_status_pass_killed_mid_way_loses_at_most_one_answer_and_the_rerun_finishes() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig, 30);
+    let before = rig.log().len();
+    let mut child = rig
+        .operation("status", &results_path)
+        .args(["--rate", "40/s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    rig.wait_for_requests(before + 8);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let asked = lookups(&rig).len();
+    assert!(asked < 30, "the pass was killed early ({asked} lookups)");
+    let learned = results(&results_path)
+        .iter()
+        .filter(|r| r.get("checkedAt").is_some_and(|c| !c.is_empty()))
+        .count();
+    assert!(
+        learned + 1 >= asked && learned <= asked,
+        "{learned} recorded of {asked} asked"
+    );
+
+    let output = rig.run(&mut rig.operation("status", &results_path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rows = results(&results_path);
+    assert_eq!(rows.len(), 30);
+    assert!(rows.iter().all(|r| !r["deliveryStatus"].is_empty()));
+}
+
 #[test]
 fn a_refused_key_stops_the_status_pass_with_exit_3_and_records_nothing() {
     let rig = Rig::with(SandboxConfig {
