@@ -121,7 +121,7 @@ pub async fn run_campaign(
         progress: Progress::new(preflight.rows, preflight.done, context.show_progress),
     };
     let stop = runner.send_all(open_input()?).await?;
-    let mut journal = runner.journal.into_inner();
+    let mut journal = runner.journal.finish().map_err(RunError::Disk)?;
     match stop {
         None => journal.compact(preflight.rows).map_err(RunError::Disk)?,
         Some(_) => journal.sync().map_err(RunError::Disk)?,
