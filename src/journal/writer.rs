@@ -1,19 +1,27 @@
 //! The journal's writer thread: group commit for concurrent senders.
 //!
-//! Senders hand their records to one thread and wait for the batch that carries them to be
-//! fsynced. The thread takes everything queued, writes it with one `write` call, fsyncs,
-//! wakes that batch's waiters, and starts over with whatever arrived meanwhile: while one
-//! `fdatasync` runs, the next batch is already filling, so N senders cost one fsync per
-//! round, nobody waits for a batch to fill, and no fsync blocks a runtime thread.
+//! Senders queue their records; one thread takes everything queued, writes it with one
+//! `write` call, fsyncs, tells that batch's waiters, and starts over with whatever arrived
+//! meanwhile. While one `fdatasync` runs the next batch is already filling, so N senders
+//! cost one fsync per round, nobody waits for a batch to fill, and no fsync blocks a
+//! runtime thread.
+//!
+//! An intent's sender waits for its fsync ([`Shared::record`]). An outcome's sender does
+//! not ([`Shared::record_then`]): its report (log line, progress) runs on a reporter thread
+//! once the line is on disk, and the sender's next intent, queued behind the outcome, rides
+//! the same fsync, so a send costs one fsync round instead of two.
 //!
 //! A failed write or fsync is final: the thread stops writing (a torn line can only be the
-//! file's last), every waiter and every later record gets the error, and [`Shared::finish`]
-//! reports it, so a run stops before its next send.
+//! file's last), every waiter, report and later record gets the error, and
+//! [`Shared::finish`] returns it, so a run stops before its next send.
 
+use std::collections::VecDeque;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -22,12 +30,22 @@ use super::{Journal, JournalError, Prior, Record, io_error};
 /// Whether a record must be on disk before the caller goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// Intents and outcomes of sends: fsynced before [`Shared::record`] returns.
+    /// Intents (and outcomes that must be on disk before the sender goes on): fsynced
+    /// before [`Shared::record`] returns.
     Now,
     /// Rows that are never sent (INVALID, SKIPPED): written with the next batch and made
     /// durable by the next fsync (or the final compaction).
     Lazy,
 }
+
+/// How long an outcome may wait for the next intent to share its fsync. At one request in
+/// flight the next intent comes microseconds after the outcome, so both take one fsync
+/// round instead of two; with a spacing between sends none comes, and the outcome is
+/// fsynced on its own this much later.
+const LINGER: Duration = Duration::from_millis(1);
+
+/// What runs once an outcome is on disk, or with the error that kept it off.
+type Report = Box<dyn FnOnce(Result<(), JournalError>) + Send>;
 
 /// A journal shared by concurrent senders, written by its own thread with group commit.
 pub struct Shared {
@@ -36,9 +54,10 @@ pub struct Shared {
     queue: Arc<Queue>,
     /// How far the file is durable, published by the writer after each fsync.
     durable: watch::Receiver<Durable>,
-    writer: Option<JoinHandle<()>>,
-    /// For error messages, kept here so the per-record path does not allocate.
-    path: PathBuf,
+    /// The writer and reporter threads, until [`Shared::finish`] (or drop) joins them.
+    threads: Vec<JoinHandle<()>>,
+    /// For error messages, shared so the per-record path does not allocate.
+    path: Arc<Path>,
 }
 
 /// Records waiting for the writer, and what it must do with them.
@@ -51,16 +70,31 @@ struct Queue {
 #[derive(Default)]
 struct Pending {
     records: Vec<Record>,
+    /// The reports of queued outcomes, by the outcome's sequence number.
+    reports: Vec<(u64, Report)>,
     /// Sequence number of the last record queued (records are numbered from 1).
     queued: u64,
-    /// The highest sequence number some sender waits to see fsynced.
+    /// The highest sequence number a sender waits to see fsynced.
     wanted: u64,
+    /// The highest sequence number a report waits to see fsynced (within [`LINGER`]).
+    reported: u64,
     /// The writer sleeps on the condition variable (so a push must wake it).
     idle: bool,
-    /// No more records will come: write what is queued and stop.
+    /// No more records will come: write what is queued, fsync what is waited for, stop.
     closing: bool,
     /// Set once a write or fsync failed; nothing is written after it.
     failed: Option<Arc<JournalError>>,
+}
+
+/// When a queued record needs an fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    /// Its sender waits: fsync as soon as it is written.
+    Now,
+    /// Only its report waits: fsync within [`LINGER`], or sooner with an intent.
+    Soon,
+    /// Rides on whichever fsync comes next.
+    Never,
 }
 
 /// What the writer has made durable so far.
@@ -71,10 +105,16 @@ struct Durable {
     failed: Option<Arc<JournalError>>,
 }
 
+/// Reports whose fate is known, handed to the reporter thread.
+struct Settled {
+    reports: Vec<Report>,
+    failure: Option<Arc<JournalError>>,
+}
+
 impl Shared {
-    /// Starts the writer thread for an open journal.
+    /// Starts the writer and reporter threads for an open journal.
     pub fn new(journal: Journal) -> Result<Shared, JournalError> {
-        let path = journal.path.clone();
+        let path: Arc<Path> = journal.path.clone().into();
         let sync_file = journal.file.try_clone().map_err(io_error("open", &path))?;
         let journal = Arc::new(Mutex::new(journal));
         let queue = Arc::new(Queue {
@@ -82,22 +122,27 @@ impl Shared {
             wake: Condvar::new(),
         });
         let (publish, durable) = watch::channel(Durable::default());
+        let (settled, reports) = mpsc::channel::<Settled>();
+        let reporter = {
+            let for_reports = Arc::clone(&path);
+            spawn("journal-reporter", &path, move || {
+                report_loop(&reports, &for_reports)
+            })?
+        };
         let writer = Writer {
             journal: Arc::clone(&journal),
             queue: Arc::clone(&queue),
             sync_file,
             publish,
-            path: path.clone(),
+            settled,
+            path: path.to_path_buf(),
         };
-        let writer = std::thread::Builder::new()
-            .name("journal-writer".into())
-            .spawn(move || writer.run())
-            .map_err(io_error("start the writer for", &path))?;
+        let writer = spawn("journal-writer", &path, move || writer.run())?;
         Ok(Shared {
             journal,
             queue,
             durable,
-            writer: Some(writer),
+            threads: vec![writer, reporter],
             path,
         })
     }
@@ -114,7 +159,11 @@ impl Shared {
         record: &Record,
         durability: Durability,
     ) -> Result<(), JournalError> {
-        let mine = self.queue.push(record.clone(), durability, &self.path)?;
+        let urgency = match durability {
+            Durability::Now => Urgency::Now,
+            Durability::Lazy => Urgency::Never,
+        };
+        let mine = self.queue.push(record.clone(), urgency, None, &self.path)?;
         if durability == Durability::Lazy {
             return Ok(());
         }
@@ -129,11 +178,28 @@ impl Shared {
         }
     }
 
-    /// Waits for the writer to write what is queued and stop, and gives the journal back
-    /// (its last lines may still need [`Journal::sync`]). A disk error the writer met, even
-    /// on a line nobody waited for, is returned here.
+    /// Records an outcome without making the sender wait for the disk: `then` runs (on the
+    /// reporter thread) once the line is on disk, or with the error that kept it off. The
+    /// line is queued ahead of any later intent, so it is on disk before any request that
+    /// starts after this call leaves. If the journal has already failed, `then` gets the
+    /// error at once and so does the caller.
+    pub fn record_then(
+        &self,
+        record: &Record,
+        then: impl FnOnce(Result<(), JournalError>) + Send + 'static,
+    ) -> Result<(), JournalError> {
+        let report: Report = Box::new(then);
+        self.queue
+            .push(record.clone(), Urgency::Soon, Some(report), &self.path)
+            .map(drop)
+    }
+
+    /// Waits for the writer to write what is queued and fsync what is waited for, and for
+    /// every report to have run; gives the journal back (its last lines may still need
+    /// [`Journal::sync`]). A disk error the writer met, even on a line nobody waited for,
+    /// is returned here.
     pub fn finish(mut self) -> Result<Journal, JournalError> {
-        self.stop_writer();
+        self.stop_threads();
         if let Some(failure) = &self.durable.borrow().failed {
             return Err(repeat(failure, &self.path));
         }
@@ -143,21 +209,21 @@ impl Shared {
         Ok(journal.into_inner().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn stop_writer(&mut self) {
-        let Some(writer) = self.writer.take() else {
-            return;
-        };
+    fn stop_threads(&mut self) {
         self.queue.lock().closing = true;
         self.queue.wake.notify_one();
-        // The loop only panics on a bug; its journal is then unusable anyway.
-        let _ = writer.join();
+        // The writer first: the reporter stops once the writer has hung up. A thread only
+        // panics on a bug; the journal is then unusable anyway.
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
     }
 }
 
 impl Drop for Shared {
     /// A run that ends early still lets its queued lines reach the file.
     fn drop(&mut self) {
-        self.stop_writer();
+        self.stop_threads();
     }
 }
 
@@ -166,22 +232,34 @@ impl Queue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a record and returns its sequence number, waking the writer if it sleeps.
+    /// Queues a record and returns its sequence number, waking the writer if it sleeps. A
+    /// refused record's report runs here, with the error.
     fn push(
         &self,
         record: Record,
-        durability: Durability,
-        path: &std::path::Path,
+        urgency: Urgency,
+        report: Option<Report>,
+        path: &Path,
     ) -> Result<u64, JournalError> {
         let mut pending = self.lock();
         if let Some(failure) = &pending.failed {
-            return Err(repeat(failure, path));
+            let failure = Arc::clone(failure);
+            drop(pending);
+            if let Some(report) = report {
+                report(Err(repeat(&failure, path)));
+            }
+            return Err(repeat(&failure, path));
         }
         pending.records.push(record);
         pending.queued += 1;
         let mine = pending.queued;
-        if durability == Durability::Now {
-            pending.wanted = mine;
+        match urgency {
+            Urgency::Now => pending.wanted = mine,
+            Urgency::Soon => pending.reported = mine,
+            Urgency::Never => {}
+        }
+        if let Some(report) = report {
+            pending.reports.push((mine, report));
         }
         if std::mem::take(&mut pending.idle) {
             self.wake.notify_one();
@@ -197,47 +275,126 @@ struct Writer {
     /// A second handle on the file, so an fsync runs without holding the journal.
     sync_file: std::fs::File,
     publish: watch::Sender<Durable>,
+    settled: mpsc::Sender<Settled>,
     path: PathBuf,
 }
 
 impl Writer {
-    /// Takes what is queued, writes it in one call, fsyncs if anyone waits, publishes;
-    /// until closed or a disk error.
+    /// Takes what is queued, writes it in one call, fsyncs when a sender waits (or a report
+    /// has lingered), publishes; until closed or a disk error.
     fn run(self) {
         let mut batch = Vec::new();
+        let mut waiting: VecDeque<(u64, Report)> = VecDeque::new();
         let mut synced = 0;
+        let mut linger_until: Option<Instant> = None;
         loop {
-            let (last, wanted) = {
-                let mut pending = self.queue.lock();
-                while pending.records.is_empty() && !pending.closing {
-                    pending.idle = true;
-                    pending =
-                        (self.queue.wake.wait(pending)).unwrap_or_else(PoisonError::into_inner);
-                }
-                pending.idle = false;
-                if pending.records.is_empty() {
-                    return; // closing, and everything is written
-                }
+            let (last, wanted, reported, closing) = {
+                let mut pending = self.wait_for_work(linger_until);
                 std::mem::swap(&mut batch, &mut pending.records);
-                (pending.queued, pending.wanted)
+                waiting.extend(pending.reports.drain(..));
+                let marks = (pending.queued, pending.wanted, pending.reported);
+                (marks.0, marks.1, marks.2, pending.closing)
             };
-            let mut result = lock(&self.journal).write(&batch);
+            if batch.is_empty() && closing && wanted.max(reported) <= synced {
+                return; // everything is written and fsynced as asked
+            }
+            let mut result = match batch.is_empty() {
+                true => Ok(()),
+                false => lock(&self.journal).write(&batch),
+            };
             batch.clear();
-            if result.is_ok() && wanted > synced {
-                result = (self.sync_file.sync_data()).map_err(io_error("write", &self.path));
+            let lingered = closing || linger_until.is_some_and(|until| until <= Instant::now());
+            if result.is_ok() && (wanted > synced || (reported > synced && lingered)) {
+                result = self
+                    .sync_file
+                    .sync_data()
+                    .map_err(io_error("write", &self.path));
                 if result.is_ok() {
                     synced = last;
+                    linger_until = None;
                     self.publish.send_modify(|d| d.synced = synced);
+                    let done = waiting.iter().take_while(|(seq, _)| *seq <= synced).count();
+                    self.settle(waiting.drain(..done), None);
                 }
+            } else if reported > synced && linger_until.is_none() {
+                linger_until = Some(Instant::now() + LINGER);
             }
             if let Err(e) = result {
                 let failure = Arc::new(e);
-                self.queue.lock().failed = Some(Arc::clone(&failure));
-                self.publish.send_modify(|d| d.failed = Some(failure));
+                let refused = {
+                    let mut pending = self.queue.lock();
+                    pending.failed = Some(Arc::clone(&failure));
+                    std::mem::take(&mut pending.reports)
+                };
+                self.publish
+                    .send_modify(|d| d.failed = Some(Arc::clone(&failure)));
+                self.settle(waiting.drain(..).chain(refused), Some(failure));
                 return;
             }
         }
     }
+
+    /// Sleeps until records are queued, the run closes, or a lingering report is due.
+    fn wait_for_work(&self, linger_until: Option<Instant>) -> MutexGuard<'_, Pending> {
+        let mut pending = self.queue.lock();
+        while pending.records.is_empty() && !pending.closing {
+            let wait = match linger_until {
+                Some(until) => match until.checked_duration_since(Instant::now()) {
+                    Some(wait) if !wait.is_zero() => Some(wait),
+                    _ => break,
+                },
+                None => None,
+            };
+            pending.idle = true;
+            let wake = &self.queue.wake;
+            pending = match wait {
+                Some(wait) => {
+                    (wake.wait_timeout(pending, wait))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => wake.wait(pending).unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+        pending.idle = false;
+        pending
+    }
+
+    fn settle(
+        &self,
+        reports: impl Iterator<Item = (u64, Report)>,
+        failure: Option<Arc<JournalError>>,
+    ) {
+        let reports: Vec<Report> = reports.map(|(_, report)| report).collect();
+        if !reports.is_empty() {
+            // The reporter only stops after the writer, so it is still listening.
+            let _ = self.settled.send(Settled { reports, failure });
+        }
+    }
+}
+
+/// The reporter thread: runs reports as the writer settles them, off the writer's path
+/// (a report may write a log line), until the writer hangs up.
+fn report_loop(settled: &mpsc::Receiver<Settled>, path: &Path) {
+    for batch in settled {
+        for report in batch.reports {
+            match &batch.failure {
+                None => report(Ok(())),
+                Some(failure) => report(Err(repeat(failure, path))),
+            }
+        }
+    }
+}
+
+fn spawn(
+    name: &str,
+    path: &Path,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, JournalError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(body)
+        .map_err(io_error("start the writer for", path))
 }
 
 fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
@@ -245,7 +402,7 @@ fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
 }
 
 /// The writer's error again, for one more caller (an `io::Error` cannot be cloned).
-fn repeat(failure: &JournalError, path: &std::path::Path) -> JournalError {
+fn repeat(failure: &JournalError, path: &Path) -> JournalError {
     match failure {
         JournalError::Io {
             action,
@@ -302,6 +459,26 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_outcome_is_reported_once_its_line_is_written_even_with_no_intent_behind_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let shared = Shared::new(Journal::open(&path, b',').unwrap()).unwrap();
+        let (reported, report) = std::sync::mpsc::channel();
+        let seen = path.clone();
+        shared
+            .record_then(&record(1, Status::Queued), move |written| {
+                let text = fs::read_to_string(&seen).unwrap();
+                reported.send((written.is_ok(), text)).unwrap();
+            })
+            .unwrap();
+        // No intent follows, so only the linger can trigger the fsync that reports it.
+        let (ok, text) = report.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(ok);
+        assert!(text.contains("\n1,+5511999990001,QUEUED,"), "{text}");
+        shared.finish().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_a_failed_write_nothing_more_is_written_and_every_caller_hears_of_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
@@ -310,6 +487,13 @@ mod tests {
         // A handle that cannot write makes the writer's next write fail, as a full disk would.
         journal.file = File::open(&path).unwrap();
         let shared = Shared::new(journal).unwrap();
+        let (reported, report) = std::sync::mpsc::channel();
+        let queued = reported.clone();
+        shared
+            .record_then(&record(4, Status::Queued), move |written| {
+                queued.send(written.is_ok()).unwrap();
+            })
+            .unwrap();
         let error = shared
             .record(&record(1, Status::Sending), Durability::Now)
             .await
@@ -319,6 +503,16 @@ mod tests {
             .record(&record(2, Status::Invalid), Durability::Lazy)
             .await;
         assert!(later.is_err(), "a record after the failure is refused");
+        let outcome = shared.record_then(&record(3, Status::Queued), move |written| {
+            reported.send(written.is_ok()).unwrap();
+        });
+        assert!(outcome.is_err());
+        let reports: Vec<bool> = report.iter().take(2).collect();
+        assert_eq!(
+            reports,
+            [false, false],
+            "queued and later outcomes hear of it"
+        );
         assert!(shared.finish().is_err(), "finish reports the failure");
         assert_eq!(fs::read_to_string(&path).unwrap(), before);
     }
