@@ -9,7 +9,7 @@
 # talks only to sandboxes it starts on 127.0.0.1, and bounds every load run in time
 # (wrk -d) and count (post.lua). Installs what it lacks, locally where it can: Debian's
 # `time` and `wrk`, and a venv in bench/.venv with requests + phonenumbers.
-# Sizes can be overridden: ROWS (1000000), SEND_ROWS (20000), SEND_ROWS_C1 (5000),
+# Sizes can be overridden: ROWS (1000000), SEND_ROWS (100000), SEND_ROWS_C1 (5000),
 # PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000).
 set -euo pipefail
 
@@ -19,7 +19,7 @@ WRITE_README=1
 [[ "${1:-}" == "--no-readme" ]] && WRITE_README=0
 
 ROWS=${ROWS:-1000000}
-SEND_ROWS=${SEND_ROWS:-20000}
+SEND_ROWS=${SEND_ROWS:-100000}
 SEND_ROWS_C1=${SEND_ROWS_C1:-5000}
 PY_SEND_ROWS=${PY_SEND_ROWS:-5000}
 WRK_SECONDS=${WRK_SECONDS:-3}

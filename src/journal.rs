@@ -17,6 +17,9 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub mod delivery;
+mod writer;
+
+pub use writer::{Durability, Shared};
 
 /// The columns every results file starts with, in order; later columns may follow.
 pub const COLUMNS: [&str; 12] = [
@@ -449,8 +452,8 @@ impl Journal {
         self.sync()
     }
 
-    /// Appends records without waiting for the disk; [`Journal::sync`] (or [`Shared`]) makes
-    /// them durable. The resume index is updated at once.
+    /// Appends records without waiting for the disk; [`Journal::sync`] (or [`Shared`]'s
+    /// writer) makes them durable. The resume index is updated at once.
     pub fn write(&mut self, records: &[Record]) -> Result<(), JournalError> {
         let mut bytes = Vec::with_capacity(128 * records.len());
         let mut offsets = Vec::with_capacity(records.len());
@@ -545,94 +548,6 @@ impl Journal {
             .into_inner()
             .map_err(|e| io_error("write", temp)(e.into_error()))?;
         out.sync_all().map_err(io_error("write", temp))
-    }
-}
-
-/// A journal shared by concurrent senders, with group commit: each record is written at
-/// once, and one fsync makes every record written before it durable, so N senders waiting
-/// together cost one fsync, not N. Durability never waits for a batch to fill.
-pub struct Shared {
-    journal: std::sync::Mutex<Journal>,
-    /// How many writes are on disk; held while one sender fsyncs for everyone.
-    synced: tokio::sync::Mutex<u64>,
-    written: std::sync::atomic::AtomicU64,
-    /// A second handle on the file, so an fsync runs without holding the journal.
-    sync_file: std::sync::Arc<File>,
-    /// For error messages, kept here so the per-record path does not allocate.
-    path: PathBuf,
-}
-
-/// Whether a record must be on disk before the caller goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// Intents and outcomes of sends: fsynced before returning.
-    Now,
-    /// Rows that are never sent (INVALID, SKIPPED): made durable by the next fsync.
-    Lazy,
-}
-
-impl Shared {
-    /// Wraps an open journal.
-    pub fn new(journal: Journal) -> Result<Shared, JournalError> {
-        let sync_file = journal
-            .file
-            .try_clone()
-            .map_err(io_error("open", &journal.path))?;
-        Ok(Shared {
-            path: journal.path.clone(),
-            journal: std::sync::Mutex::new(journal),
-            synced: tokio::sync::Mutex::new(0),
-            written: std::sync::atomic::AtomicU64::new(0),
-            sync_file: std::sync::Arc::new(sync_file),
-        })
-    }
-
-    /// The last recorded state of `row`.
-    pub fn prior(&self, row: u64) -> Option<Prior> {
-        self.lock().checkpoint().prior(row)
-    }
-
-    /// The number that last tried `row` (see [`Checkpoint::recorded_sender`]).
-    pub fn recorded_sender(&self, row: u64) -> Option<String> {
-        self.lock().checkpoint().recorded_sender(row)
-    }
-
-    /// Records one line; with [`Durability::Now`], returns once it is on disk.
-    pub async fn record(
-        &self,
-        record: &Record,
-        durability: Durability,
-    ) -> Result<(), JournalError> {
-        use std::sync::atomic::Ordering;
-        let mine = {
-            let mut journal = self.lock();
-            journal.write(std::slice::from_ref(record))?;
-            self.written.fetch_add(1, Ordering::SeqCst) + 1
-        };
-        if durability == Durability::Lazy {
-            return Ok(());
-        }
-        let mut synced = self.synced.lock().await;
-        if *synced >= mine {
-            return Ok(()); // another sender's fsync covered this write
-        }
-        let covered = self.written.load(Ordering::SeqCst);
-        let file = std::sync::Arc::clone(&self.sync_file);
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(|e| io_error("write", &self.path)(io::Error::other(e)))?
-            .map_err(io_error("write", &self.path))?;
-        *synced = covered;
-        Ok(())
-    }
-
-    /// Back to the plain journal, once every sender is done.
-    pub fn into_inner(self) -> Journal {
-        self.journal.into_inner().expect("journal mutex")
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Journal> {
-        self.journal.lock().expect("journal mutex")
     }
 }
 

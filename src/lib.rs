@@ -53,7 +53,12 @@ pub fn run(cli: Cli) -> u8 {
             None => {
                 let show = cli.verbosity() >= 0;
                 let csv = cli.csv.expect("clap requires the CSV");
-                send(&csv, cli.campaign.as_deref(), &cli.options, show).await
+                let (campaign, options) = (cli.campaign, cli.options);
+                // On a runtime thread rather than this one, so the sends and reqwest's
+                // connection tasks wake each other without a thread hand-off.
+                tokio::spawn(async move { send(&csv, campaign.as_deref(), &options, show).await })
+                    .await
+                    .expect("the send task does not panic")
             }
         }
     })
@@ -86,8 +91,8 @@ async fn send(
     options: &settings::CampaignOptions,
     show_progress: bool,
 ) -> u8 {
-    let settings = match Settings::resolve(csv, campaign, options, &|name| std::env::var(name).ok())
-    {
+    let resolved = Settings::resolve(csv, campaign, options, &|name| std::env::var(name).ok());
+    let settings = match resolved {
         Ok(settings) => settings,
         Err(e) => {
             tracing::error!("{e}");

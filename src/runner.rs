@@ -5,8 +5,8 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use backon::Retryable as _;
 use futures_util::StreamExt as _;
@@ -123,10 +123,14 @@ pub async fn run_campaign(
         context,
         lanes: lanes(settings, providers, context),
         journal: journal::Shared::new(journal).map_err(RunError::Checkpoint)?,
-        progress: Progress::new(preflight.rows, preflight.done, context.show_progress),
+        progress: Arc::new(Progress::new(
+            preflight.rows,
+            preflight.done,
+            context.show_progress,
+        )),
     };
     let stops = runner.send_all(open_input()?).await?;
-    let mut journal = runner.journal.into_inner();
+    let mut journal = runner.journal.finish().map_err(RunError::Disk)?;
     if stops.is_empty() {
         journal.compact(preflight.rows).map_err(RunError::Disk)?;
     } else {
@@ -305,7 +309,8 @@ struct Runner<'a> {
     context: &'a Context,
     lanes: Vec<Lane<'a>>,
     journal: journal::Shared,
-    progress: Progress,
+    /// Shared with the journal, which reports an accepted row once it is on disk.
+    progress: Arc<Progress>,
 }
 
 /// One sending number: its client, its own quota and spacing (a `Retry-After` holds only
@@ -569,8 +574,7 @@ impl Runner<'_> {
         let attempts = attempts.load(Ordering::SeqCst);
         let error = match result {
             Ok((accepted, sent_at)) => {
-                self.record_accepted(lane, row, accepted, attempts, sent_at)
-                    .await?;
+                self.record_accepted(lane, row, accepted, attempts, sent_at)?;
                 return Ok(None);
             }
             Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
@@ -659,7 +663,10 @@ impl Runner<'_> {
         }
     }
 
-    async fn record_accepted(
+    /// Records an accepted send. The sender goes on without waiting for the disk (its next
+    /// intent rides the same fsync); the row is reported QUEUED only once its line is on
+    /// disk.
+    fn record_accepted(
         &self,
         lane: &Lane<'_>,
         row: &Row,
@@ -672,25 +679,20 @@ impl Runner<'_> {
         record.message_id = accepted.message_id;
         record.correlation_id = accepted.correlation_id.unwrap_or_default();
         record.sent_at = sent_at;
-        tracing::info!(
-            "row {} {}{}: QUEUED {}",
-            row.index,
-            row.destination,
-            lane.via(),
-            record.message_id
-        );
-        if let Err(e) = self.append(&record, Durability::Now).await {
+        let (index, destination, via) = (row.index, row.destination.clone(), lane.via());
+        let (id, progress) = (record.message_id.clone(), Arc::clone(&self.progress));
+        let report = move |written: Result<(), JournalError>| match written {
+            Ok(()) => {
+                tracing::info!("row {index} {destination}{via}: QUEUED {id}");
+                progress.row_done(Status::Queued);
+            }
             // Never lost: the id goes to the log, and the intent already on disk makes the
-            // row UNCERTAIN (not resent) on the next run.
-            tracing::error!(
-                "row {} was accepted as {} but could not be recorded",
-                row.index,
-                record.message_id
-            );
-            return Err(RunError::Disk(e));
-        }
-        self.progress.row_done(Status::Queued);
-        Ok(())
+            // row UNCERTAIN (not resent) on the next run. The writer's error stops the run.
+            Err(_) => tracing::error!("row {index} was accepted as {id} but could not be recorded"),
+        };
+        self.journal
+            .record_then(&record, report)
+            .map_err(RunError::Disk)
     }
 
     fn record(&self, row: &Row, status: Status, attempts: u32) -> Record {

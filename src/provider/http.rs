@@ -52,23 +52,24 @@ impl Credential {
         secret(self) == secret(other)
     }
 
-    /// The header name and the key, checked once so a bad key fails at start-up.
-    pub fn into_header(self) -> Result<(HeaderName, Secret), String> {
+    /// The header name and the key as its (sensitive) value, checked and built once so a
+    /// bad key fails at start-up and no request pays for it again.
+    pub fn into_header(self) -> Result<(HeaderName, HeaderValue), String> {
         let (header, secret) = match self {
             Credential::Key(s) => (HeaderName::from_static("x-api-key"), s),
             Credential::KeyId(s) => (HeaderName::from_static("x-api-key-id"), s),
         };
-        secret.header_value()?;
-        Ok((header, secret))
+        Ok((header, secret.header_value()?))
     }
 }
 
 /// One JSON endpoint with its auth header: what a provider holds to send.
 pub struct Endpoint {
     client: reqwest::Client,
-    url: String,
+    /// Parsed once: reqwest would otherwise parse the URL string on every request.
+    url: reqwest::Url,
     header: HeaderName,
-    secret: Secret,
+    key: HeaderValue,
 }
 
 impl Endpoint {
@@ -79,12 +80,15 @@ impl Endpoint {
         credential: Credential,
         timeout: Duration,
     ) -> Result<Endpoint, String> {
-        let (header, secret) = credential.into_header()?;
+        let (header, key) = credential.into_header()?;
+        let url = format!("{}{path}", base_url.trim_end_matches('/'));
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| format!("--base-url '{base_url}' is not a usable URL ({e})"))?;
         Ok(Endpoint {
             client: client(timeout),
-            url: format!("{}{path}", base_url.trim_end_matches('/')),
+            url,
             header,
-            secret,
+            key,
         })
     }
 
@@ -95,14 +99,8 @@ impl Endpoint {
         body: &Value,
         classify: impl Fn(u16, Option<&str>) -> ErrorClass,
     ) -> Result<(Answer, Value), SendError> {
-        let value = self.secret.header_value().map_err(|e| SendError {
-            class: ErrorClass::CampaignFatal,
-            http_status: None,
-            code: "BAD_API_KEY".to_string(),
-            message: e,
-            retry_after: None,
-        })?;
-        let answer = exchange(self.client.post(&self.url), (&self.header, value), body).await?;
+        let request = self.client.post(self.url.clone());
+        let answer = exchange(request, (&self.header, self.key.clone()), body).await?;
         if !(200..300).contains(&answer.status) {
             return Err(rejection(&answer, classify));
         }
@@ -137,14 +135,14 @@ pub async fn exchange(
     auth: (&HeaderName, HeaderValue),
     body: &Value,
 ) -> Result<Answer, SendError> {
-    let response = request
+    let mut response = request
         .header(auth.0, auth.1)
         .json(body)
         .send()
         .await
         .map_err(|e| transport_error(&e))?;
     let status = response.status().as_u16();
-    let headers = response.headers().clone();
+    let headers = std::mem::take(response.headers_mut());
     let body = response.bytes().await.map_err(|e| SendError {
         http_status: Some(status),
         ..transport_error(&e)
@@ -152,7 +150,7 @@ pub async fn exchange(
     Ok(Answer {
         status,
         headers,
-        body: body.to_vec(),
+        body: body.into(),
     })
 }
 

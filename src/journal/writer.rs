@@ -1,0 +1,524 @@
+//! The journal's writer thread: group commit for concurrent senders.
+//!
+//! Senders queue their records; one thread takes everything queued, writes it with one
+//! `write` call, fsyncs, tells that batch's waiters, and starts over with whatever arrived
+//! meanwhile. While one `fdatasync` runs the next batch is already filling, so N senders
+//! cost one fsync per round, nobody waits for a batch to fill, and no fsync blocks a
+//! runtime thread.
+//!
+//! An intent's sender waits for its fsync ([`Shared::record`]). An outcome's sender does
+//! not ([`Shared::record_then`]): its report (log line, progress) runs on a reporter thread
+//! once the line is on disk, and the sender's next intent, queued behind the outcome, rides
+//! the same fsync, so a send costs one fsync round instead of two.
+//!
+//! A failed write or fsync is final: the thread stops writing (a torn line can only be the
+//! file's last), every waiter, report and later record gets the error, and
+//! [`Shared::finish`] returns it, so a run stops before its next send.
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::{Journal, JournalError, Prior, Record, io_error};
+
+/// Whether a record must be on disk before the caller goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Intents (and outcomes that must be on disk before the sender goes on): fsynced
+    /// before [`Shared::record`] returns.
+    Now,
+    /// Rows that are never sent (INVALID, SKIPPED): written with the next batch and made
+    /// durable by the next fsync (or the final compaction).
+    Lazy,
+}
+
+/// How long an outcome may wait for the next intent to share its fsync. At one request in
+/// flight the next intent comes microseconds after the outcome, so both take one fsync
+/// round instead of two; with a spacing between sends none comes, and the outcome is
+/// fsynced on its own this much later.
+const LINGER: Duration = Duration::from_millis(1);
+
+/// What runs once an outcome is on disk, or with the error that kept it off.
+type Report = Box<dyn FnOnce(Result<(), JournalError>) + Send>;
+
+/// A journal shared by concurrent senders, written by its own thread with group commit.
+pub struct Shared {
+    /// The journal itself; the writer thread locks it only to append a batch.
+    journal: Arc<Mutex<Journal>>,
+    queue: Arc<Queue>,
+    /// How far the file is durable, published by the writer after each fsync.
+    durable: watch::Receiver<Durable>,
+    /// The writer and reporter threads, until [`Shared::finish`] (or drop) joins them.
+    threads: Vec<JoinHandle<()>>,
+    /// For error messages, shared so the per-record path does not allocate.
+    path: Arc<Path>,
+}
+
+/// Records waiting for the writer, and what it must do with them.
+struct Queue {
+    state: Mutex<Pending>,
+    /// Wakes the writer when it is idle.
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    records: Vec<Record>,
+    /// The reports of queued outcomes, by the outcome's sequence number.
+    reports: Vec<(u64, Report)>,
+    /// Sequence number of the last record queued (records are numbered from 1).
+    queued: u64,
+    /// The highest sequence number a sender waits to see fsynced.
+    wanted: u64,
+    /// The highest sequence number a report waits to see fsynced (within [`LINGER`]).
+    reported: u64,
+    /// The writer sleeps on the condition variable (so a push must wake it).
+    idle: bool,
+    /// No more records will come: write what is queued, fsync what is waited for, stop.
+    closing: bool,
+    /// Set once a write or fsync failed; nothing is written after it.
+    failed: Option<Arc<JournalError>>,
+}
+
+/// When a queued record needs an fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    /// Its sender waits: fsync as soon as it is written.
+    Now,
+    /// Only its report waits: fsync within [`LINGER`], or sooner with an intent.
+    Soon,
+    /// Rides on whichever fsync comes next.
+    Never,
+}
+
+/// What the writer has made durable so far.
+#[derive(Debug, Clone, Default)]
+struct Durable {
+    /// Every record up to this sequence number is fsynced.
+    synced: u64,
+    failed: Option<Arc<JournalError>>,
+}
+
+/// Reports whose fate is known, handed to the reporter thread.
+struct Settled {
+    reports: Vec<Report>,
+    failure: Option<Arc<JournalError>>,
+}
+
+impl Shared {
+    /// Starts the writer and reporter threads for an open journal.
+    pub fn new(journal: Journal) -> Result<Shared, JournalError> {
+        let path: Arc<Path> = journal.path.clone().into();
+        let sync_file = journal.file.try_clone().map_err(io_error("open", &path))?;
+        let journal = Arc::new(Mutex::new(journal));
+        let queue = Arc::new(Queue {
+            state: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+        });
+        let (publish, durable) = watch::channel(Durable::default());
+        let (settled, reports) = mpsc::channel::<Settled>();
+        let reporter = {
+            let for_reports = Arc::clone(&path);
+            spawn("journal-reporter", &path, move || {
+                report_loop(&reports, &for_reports)
+            })?
+        };
+        let writer = Writer {
+            journal: Arc::clone(&journal),
+            queue: Arc::clone(&queue),
+            sync_file,
+            publish,
+            settled,
+            path: path.to_path_buf(),
+        };
+        let writer = spawn("journal-writer", &path, move || writer.run())?;
+        Ok(Shared {
+            journal,
+            queue,
+            durable,
+            threads: vec![writer, reporter],
+            path,
+        })
+    }
+
+    /// The last recorded state of `row`.
+    pub fn prior(&self, row: u64) -> Option<Prior> {
+        lock(&self.journal).checkpoint().prior(row)
+    }
+
+    /// The number that last tried `row` (see [`super::Checkpoint::recorded_sender`]).
+    pub fn recorded_sender(&self, row: u64) -> Option<String> {
+        lock(&self.journal).checkpoint().recorded_sender(row)
+    }
+
+    /// Records one line; with [`Durability::Now`], returns once it is on disk. After a disk
+    /// error every call fails at once.
+    pub async fn record(
+        &self,
+        record: &Record,
+        durability: Durability,
+    ) -> Result<(), JournalError> {
+        let urgency = match durability {
+            Durability::Now => Urgency::Now,
+            Durability::Lazy => Urgency::Never,
+        };
+        let mine = self.queue.push(record.clone(), urgency, None, &self.path)?;
+        if durability == Durability::Lazy {
+            return Ok(());
+        }
+        let mut durable = self.durable.clone();
+        let state = durable
+            .wait_for(|d| d.synced >= mine || d.failed.is_some())
+            .await
+            .map_err(|_| io_error("write", &self.path)(io::Error::other("the writer stopped")))?;
+        match &state.failed {
+            Some(failure) if state.synced < mine => Err(repeat(failure, &self.path)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records an outcome without making the sender wait for the disk: `then` runs (on the
+    /// reporter thread) once the line is on disk, or with the error that kept it off. The
+    /// line is queued ahead of any later intent, so it is on disk before any request that
+    /// starts after this call leaves. If the journal has already failed, `then` gets the
+    /// error at once and so does the caller.
+    pub fn record_then(
+        &self,
+        record: &Record,
+        then: impl FnOnce(Result<(), JournalError>) + Send + 'static,
+    ) -> Result<(), JournalError> {
+        let report: Report = Box::new(then);
+        self.queue
+            .push(record.clone(), Urgency::Soon, Some(report), &self.path)
+            .map(drop)
+    }
+
+    /// Waits for the writer to write what is queued and fsync what is waited for, and for
+    /// every report to have run; gives the journal back (its last lines may still need
+    /// [`Journal::sync`]). A disk error the writer met, even on a line nobody waited for,
+    /// is returned here.
+    pub fn finish(mut self) -> Result<Journal, JournalError> {
+        self.stop_threads();
+        if let Some(failure) = &self.durable.borrow().failed {
+            return Err(repeat(failure, &self.path));
+        }
+        let journal = Arc::clone(&self.journal);
+        drop(self);
+        let journal = Arc::into_inner(journal).expect("the writer has stopped");
+        Ok(journal.into_inner().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn stop_threads(&mut self) {
+        self.queue.lock().closing = true;
+        self.queue.wake.notify_one();
+        // The writer first: the reporter stops once the writer has hung up. A thread only
+        // panics on a bug; the journal is then unusable anyway.
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Shared {
+    /// A run that ends early still lets its queued lines reach the file.
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a record and returns its sequence number, waking the writer if it sleeps. A
+    /// refused record's report runs here, with the error.
+    fn push(
+        &self,
+        record: Record,
+        urgency: Urgency,
+        report: Option<Report>,
+        path: &Path,
+    ) -> Result<u64, JournalError> {
+        let mut pending = self.lock();
+        if let Some(failure) = &pending.failed {
+            let failure = Arc::clone(failure);
+            drop(pending);
+            if let Some(report) = report {
+                report(Err(repeat(&failure, path)));
+            }
+            return Err(repeat(&failure, path));
+        }
+        pending.records.push(record);
+        pending.queued += 1;
+        let mine = pending.queued;
+        match urgency {
+            Urgency::Now => pending.wanted = mine,
+            Urgency::Soon => pending.reported = mine,
+            Urgency::Never => {}
+        }
+        if let Some(report) = report {
+            pending.reports.push((mine, report));
+        }
+        if std::mem::take(&mut pending.idle) {
+            self.wake.notify_one();
+        }
+        Ok(mine)
+    }
+}
+
+/// What the writer thread holds.
+struct Writer {
+    journal: Arc<Mutex<Journal>>,
+    queue: Arc<Queue>,
+    /// A second handle on the file, so an fsync runs without holding the journal.
+    sync_file: std::fs::File,
+    publish: watch::Sender<Durable>,
+    settled: mpsc::Sender<Settled>,
+    path: PathBuf,
+}
+
+impl Writer {
+    /// Takes what is queued, writes it in one call, fsyncs when a sender waits (or a report
+    /// has lingered), publishes; until closed or a disk error.
+    fn run(self) {
+        let mut batch = Vec::new();
+        let mut waiting: VecDeque<(u64, Report)> = VecDeque::new();
+        let mut synced = 0;
+        let mut linger_until: Option<Instant> = None;
+        loop {
+            let (last, wanted, reported, closing) = {
+                let mut pending = self.wait_for_work(linger_until);
+                std::mem::swap(&mut batch, &mut pending.records);
+                waiting.extend(pending.reports.drain(..));
+                let marks = (pending.queued, pending.wanted, pending.reported);
+                (marks.0, marks.1, marks.2, pending.closing)
+            };
+            if batch.is_empty() && closing && wanted.max(reported) <= synced {
+                return; // everything is written and fsynced as asked
+            }
+            let mut result = match batch.is_empty() {
+                true => Ok(()),
+                false => lock(&self.journal).write(&batch),
+            };
+            batch.clear();
+            let lingered = closing || linger_until.is_some_and(|until| until <= Instant::now());
+            if result.is_ok() && (wanted > synced || (reported > synced && lingered)) {
+                result = self
+                    .sync_file
+                    .sync_data()
+                    .map_err(io_error("write", &self.path));
+                if result.is_ok() {
+                    synced = last;
+                    linger_until = None;
+                    self.publish.send_modify(|d| d.synced = synced);
+                    let done = waiting.iter().take_while(|(seq, _)| *seq <= synced).count();
+                    self.settle(waiting.drain(..done), None);
+                }
+            } else if reported > synced && linger_until.is_none() {
+                linger_until = Some(Instant::now() + LINGER);
+            }
+            if let Err(e) = result {
+                let failure = Arc::new(e);
+                let refused = {
+                    let mut pending = self.queue.lock();
+                    pending.failed = Some(Arc::clone(&failure));
+                    std::mem::take(&mut pending.reports)
+                };
+                self.publish
+                    .send_modify(|d| d.failed = Some(Arc::clone(&failure)));
+                self.settle(waiting.drain(..).chain(refused), Some(failure));
+                return;
+            }
+        }
+    }
+
+    /// Sleeps until records are queued, the run closes, or a lingering report is due.
+    fn wait_for_work(&self, linger_until: Option<Instant>) -> MutexGuard<'_, Pending> {
+        let mut pending = self.queue.lock();
+        while pending.records.is_empty() && !pending.closing {
+            let wait = match linger_until {
+                Some(until) => match until.checked_duration_since(Instant::now()) {
+                    Some(wait) if !wait.is_zero() => Some(wait),
+                    _ => break,
+                },
+                None => None,
+            };
+            pending.idle = true;
+            let wake = &self.queue.wake;
+            pending = match wait {
+                Some(wait) => {
+                    (wake.wait_timeout(pending, wait))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => wake.wait(pending).unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+        pending.idle = false;
+        pending
+    }
+
+    fn settle(
+        &self,
+        reports: impl Iterator<Item = (u64, Report)>,
+        failure: Option<Arc<JournalError>>,
+    ) {
+        let reports: Vec<Report> = reports.map(|(_, report)| report).collect();
+        if !reports.is_empty() {
+            // The reporter only stops after the writer, so it is still listening.
+            let _ = self.settled.send(Settled { reports, failure });
+        }
+    }
+}
+
+/// The reporter thread: runs reports as the writer settles them, off the writer's path
+/// (a report may write a log line), until the writer hangs up.
+fn report_loop(settled: &mpsc::Receiver<Settled>, path: &Path) {
+    for batch in settled {
+        for report in batch.reports {
+            match &batch.failure {
+                None => report(Ok(())),
+                Some(failure) => report(Err(repeat(failure, path))),
+            }
+        }
+    }
+}
+
+fn spawn(
+    name: &str,
+    path: &Path,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, JournalError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(body)
+        .map_err(io_error("start the writer for", path))
+}
+
+fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
+    journal.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The writer's error again, for one more caller (an `io::Error` cannot be cloned).
+fn repeat(failure: &JournalError, path: &Path) -> JournalError {
+    match failure {
+        JournalError::Io {
+            action,
+            path,
+            source,
+        } => JournalError::Io {
+            action,
+            path: path.clone(),
+            source: io::Error::new(source.kind(), source.to_string()),
+        },
+        other => io_error("write", path)(io::Error::other(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{self, File};
+
+    use super::*;
+    use crate::journal::Status;
+
+    fn record(row: u64, status: Status) -> Record {
+        Record::new(row, &format!("+551199999{row:04}"), status)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_senders_each_return_once_their_line_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let shared = Shared::new(Journal::open(&path, b',').unwrap()).unwrap();
+        let sends = (1..=64).map(|row| {
+            let (shared, path) = (&shared, &path);
+            async move {
+                shared
+                    .record(&record(row, Status::Sending), Durability::Now)
+                    .await
+                    .unwrap();
+                let text = fs::read_to_string(path).unwrap();
+                assert!(text.contains(&format!("\n{row},")), "row {row} not written");
+            }
+        });
+        futures_util::future::join_all(sends).await;
+        shared
+            .record(&record(65, Status::Invalid), Durability::Lazy)
+            .await
+            .unwrap();
+        assert_eq!(shared.prior(7).unwrap().status, Status::Sending);
+        let journal = shared.finish().unwrap();
+        assert_eq!(
+            journal.checkpoint().prior(65).unwrap().status,
+            Status::Invalid
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 66);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_outcome_is_reported_once_its_line_is_written_even_with_no_intent_behind_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let shared = Shared::new(Journal::open(&path, b',').unwrap()).unwrap();
+        let (reported, report) = std::sync::mpsc::channel();
+        let seen = path.clone();
+        shared
+            .record_then(&record(1, Status::Queued), move |written| {
+                let text = fs::read_to_string(&seen).unwrap();
+                reported.send((written.is_ok(), text)).unwrap();
+            })
+            .unwrap();
+        // No intent follows, so only the linger can trigger the fsync that reports it.
+        let (ok, text) = report.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(ok);
+        assert!(text.contains("\n1,+5511999990001,QUEUED,"), "{text}");
+        shared.finish().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_failed_write_nothing_more_is_written_and_every_caller_hears_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut journal = Journal::open(&path, b',').unwrap();
+        let before = fs::read_to_string(&path).unwrap();
+        // A handle that cannot write makes the writer's next write fail, as a full disk would.
+        journal.file = File::open(&path).unwrap();
+        let shared = Shared::new(journal).unwrap();
+        let (reported, report) = std::sync::mpsc::channel();
+        let queued = reported.clone();
+        shared
+            .record_then(&record(4, Status::Queued), move |written| {
+                queued.send(written.is_ok()).unwrap();
+            })
+            .unwrap();
+        let error = shared
+            .record(&record(1, Status::Sending), Durability::Now)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("r.csv"), "{error}");
+        let later = shared
+            .record(&record(2, Status::Invalid), Durability::Lazy)
+            .await;
+        assert!(later.is_err(), "a record after the failure is refused");
+        let outcome = shared.record_then(&record(3, Status::Queued), move |written| {
+            reported.send(written.is_ok()).unwrap();
+        });
+        assert!(outcome.is_err());
+        let reports: Vec<bool> = report.iter().take(2).collect();
+        assert_eq!(
+            reports,
+            [false, false],
+            "queued and later outcomes hear of it"
+        );
+        assert!(shared.finish().is_err(), "finish reports the failure");
+        assert_eq!(fs::read_to_string(&path).unwrap(), before);
+    }
+}
