@@ -4,6 +4,7 @@
 
 mod dialect;
 mod header;
+mod numbering;
 mod phone;
 mod suppress;
 pub mod validate;
