@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use backon::Retryable as _;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use serde_json::json;
 
 use crate::clock::Clock;
 use crate::input::validate::RowError;
@@ -107,6 +106,8 @@ pub async fn run_campaign(
     let journal = Journal::open(&settings.results, settings.results_delimiter)
         .map_err(RunError::Checkpoint)?;
     let preflight = preflight(input, journal.checkpoint(), settings, context, None)?;
+    let mut rows = open_input()?;
+    rows.already_sent(journal.checkpoint().attempted());
     let runner = Runner {
         settings,
         provider,
@@ -120,7 +121,7 @@ pub async fn run_campaign(
         journal: journal::Shared::new(journal).map_err(RunError::Checkpoint)?,
         progress: Progress::new(preflight.rows, preflight.done, context.show_progress),
     };
-    let stop = runner.send_all(open_input()?).await?;
+    let stop = runner.send_all(rows).await?;
     let mut journal = runner.journal.into_inner();
     match stop {
         None => journal.compact(preflight.rows).map_err(RunError::Disk)?,
@@ -166,7 +167,8 @@ fn preflight(
 ) -> Result<Preflight, RunError> {
     let mut found = Preflight::new(settings);
     found.notes = input.warnings().to_vec();
-    for row in input.by_ref() {
+    input.already_sent(checkpoint.attempted());
+    while let Some(row) = input.next_row(|i| settled_cell(checkpoint.prior(i), settings)) {
         let row = row?;
         found.rows = row.index;
         let prior = checkpoint.prior(row.index);
@@ -181,9 +183,15 @@ fn preflight(
                 found.to_send += 1;
                 if let Some(provider) = dry_run {
                     let body = provider.body(message, context.clock.wall());
-                    let line = json!({"row": row.index, "body": body});
                     let mut out = context.out.lock().expect("output mutex");
-                    let _ = writeln!(out, "{line}");
+                    // Serialized straight into the buffered writer: no wrapper object, no
+                    // formatting adapter.
+                    let line = BodyLine {
+                        row: row.index,
+                        body: &body,
+                    };
+                    let _ = serde_json::to_writer(&mut *out, &line);
+                    let _ = out.write_all(b"\n");
                 }
             }
             Verdict::Invalid(error) => {
@@ -197,6 +205,10 @@ fn preflight(
                 }
             }
             Verdict::Skip(_) => found.opted_out.push(row.index),
+            Verdict::Unchanged => {
+                found.valid += 1;
+                found.done += 1;
+            }
         }
     }
     if checkpoint.last_row() > found.rows {
@@ -216,6 +228,13 @@ fn preflight(
     Ok(found)
 }
 
+/// One line of `--dry-run`'s output: `{"row": N, "body": {...}}`.
+#[derive(serde::Serialize)]
+struct BodyLine<'a> {
+    row: u64,
+    body: &'a serde_json::Value,
+}
+
 /// A row already handled must still be the same recipient, or a rerun would skip or resend
 /// the wrong people. INVALID rows were never sent, so a fixed row is simply re-validated.
 fn check_same_input(
@@ -227,6 +246,9 @@ fn check_same_input(
     let Some(prior) = prior.filter(|p| p.status != Status::Invalid) else {
         return Ok(());
     };
+    if row.verdict == Verdict::Unchanged {
+        return Ok(()); // the very cell the checkpoint recorded
+    }
     if prior.same_destination(&row.destination) {
         return Ok(());
     }
@@ -241,6 +263,19 @@ fn check_same_input(
         row.destination,
         settings.results.display()
     )))
+}
+
+/// For a row the checkpoint has settled for good (nothing this run does can send it or
+/// change its record: `QUEUED`, `FAILED`, `UNCERTAIN` without `--resend-uncertain`), the
+/// short fingerprint its destination cell had, so the input can skip judging it again.
+fn settled_cell(prior: Option<Prior>, settings: &Settings) -> Option<u32> {
+    let prior = prior?;
+    let settled = match prior.status {
+        Status::Queued | Status::Failed => true,
+        Status::Uncertain => !settings.resend_uncertain,
+        Status::Sending | Status::Deferred | Status::Invalid | Status::Skipped => false,
+    };
+    settled.then(|| prior.raw_fingerprint())
 }
 
 /// Whether a valid row still has to be sent, given its last recorded state.
@@ -277,7 +312,10 @@ impl Runner<'_> {
                     stop = Some(Stop::Shutdown);
                     break;
                 }
-                match rows.next() {
+                let settled = |i| settled_cell(self.journal.prior(i), self.settings);
+                match rows.next_row(settled) {
+                    // Settled for good and unchanged: nothing to send or record.
+                    Some(Ok(row)) if row.verdict == Verdict::Unchanged => {}
                     Some(Ok(row)) => in_flight.push(self.handle(row)),
                     Some(Err(e)) => failure = Some(RunError::Input(e)),
                     None => break,
@@ -330,6 +368,7 @@ impl Runner<'_> {
                     .await
             }
             Verdict::Send(_) if !needs_send(prior, self.settings) => Ok(None),
+            Verdict::Unchanged => Ok(None),
             Verdict::Send(message) => {
                 self.send(&row, message, prior.map_or(0, |p| p.attempts))
                     .await
