@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::message::{Capabilities, Content, Message};
 use header::Layout;
 pub use suppress::{Suppression, load_suppression};
-use validate::{Field, Fields};
+use validate::{Field, Fields, Resolved};
 pub use validate::{RowError, RowErrorCode, validate_defaults};
 
 /// Campaign-level message settings as raw strings (already checked by validate_defaults at start-up);
@@ -190,6 +190,9 @@ pub struct CsvInput {
     warnings: Vec<String>,
     layout: Layout,
     defaults: Fields,
+    /// What every row with no send-field cell filled resolves to: the same for all of them,
+    /// so it is worked out once.
+    plain: Result<Resolved, RowError>,
     ai_rewrite: bool,
     now: jiff::Timestamp,
     capabilities: &'static Capabilities,
@@ -284,6 +287,7 @@ impl CsvInput {
             variable_columns,
             warnings,
             layout,
+            plain: defaults.clone().resolve(options.now, options.capabilities),
             defaults,
             ai_rewrite: options.defaults.ai_rewrite,
             now: options.now,
@@ -464,11 +468,20 @@ impl CsvInput {
                 .and_then(|i| rec.get(i))
                 .unwrap_or("")
         };
-        let resolved = match self
-            .defaults
-            .overridden_by(cell)
-            .and_then(|f| f.resolve(self.now, self.capabilities))
-        {
+        let overridden = self
+            .layout
+            .fields
+            .iter()
+            .flatten()
+            .any(|&i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
+        let resolved = if overridden {
+            self.defaults
+                .overridden_by(cell)
+                .and_then(|f| f.resolve(self.now, self.capabilities))
+        } else {
+            self.plain.clone()
+        };
+        let resolved = match resolved {
             Ok(r) => r,
             Err(e) => return (valid, Err(e)),
         };

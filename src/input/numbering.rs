@@ -166,7 +166,11 @@ impl CallingCode {
         }
         match self.source_for(regions, national) {
             Some(own) => match own.has_type(national) {
-                Some(true) => Check::Valid(format!("+{}{national}", self.text)),
+                Some(true) => {
+                    let mut e164 = String::with_capacity(1 + self.text.len() + national.len());
+                    e164.extend(["+", &self.text, national]);
+                    Check::Valid(e164)
+                }
                 Some(false) => Check::Invalid,
                 None => Check::Unsure,
             },
@@ -223,28 +227,33 @@ impl Region {
         let types = self
             .types
             .get_or_init(|| {
-                let d = self.meta.descriptors();
-                // Any type will do, so the common ones go first.
-                [
-                    d.mobile(),
-                    d.fixed_line(),
-                    d.premium_rate(),
-                    d.toll_free(),
-                    d.shared_cost(),
-                    d.voip(),
-                    d.personal_number(),
-                    d.pager(),
-                    d.uan(),
-                    d.voicemail(),
-                ]
-                .into_iter()
-                .flatten()
-                .map(Pattern::new)
-                .collect()
+                type_descriptors(self.meta)
+                    .into_iter()
+                    .flatten()
+                    .map(Pattern::new)
+                    .collect()
             })
             .as_ref()?;
         Some(types.iter().any(|t| t.is_match(national)))
     }
+}
+
+/// The descriptors `number_type` tries, each a type of valid number; any will do, so the
+/// common ones go first.
+pub(crate) fn type_descriptors(meta: &Metadata) -> [Option<&Descriptor>; 10] {
+    let d = meta.descriptors();
+    [
+        d.mobile(),
+        d.fixed_line(),
+        d.premium_rate(),
+        d.toll_free(),
+        d.shared_cost(),
+        d.voip(),
+        d.personal_number(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+    ]
 }
 
 /// A descriptor: the lengths and the pattern of valid national numbers of one type.

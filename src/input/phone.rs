@@ -101,10 +101,8 @@ impl Phones {
             }
         };
         // Handing the parser bare digits skips its free-text scanning, the slow part.
-        let digits = raw
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == '+')
-            .collect();
+        let mut digits = String::with_capacity(raw.len());
+        digits.extend(raw.chars().filter(|c| c.is_ascii_digit() || *c == '+'));
         Ok((region, digits))
     }
 

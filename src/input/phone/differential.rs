@@ -8,6 +8,7 @@
 use phonenumber::metadata::DATABASE;
 
 use super::Phones;
+use crate::input::numbering::type_descriptors;
 
 /// splitmix64: a reproducible corpus without a dependency.
 struct Rng(u64);
@@ -80,25 +81,9 @@ fn corpus() -> (Corpus, Corpus) {
             "001" => "BR",
             id => id,
         };
-        let d = meta.descriptors();
-        let descriptors = [
-            Some(d.general()),
-            d.mobile(),
-            d.fixed_line(),
-            d.toll_free(),
-            d.premium_rate(),
-            d.shared_cost(),
-            d.voip(),
-            d.personal_number(),
-            d.pager(),
-            d.uan(),
-            d.voicemail(),
-        ];
-        for example in descriptors
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d.example())
-        {
+        let general = Some(meta.descriptors().general());
+        let descriptors = std::iter::once(general).chain(type_descriptors(meta));
+        for example in descriptors.flatten().filter_map(|d| d.example()) {
             add(home, meta.country_code(), example, &mut rng);
         }
     }
