@@ -168,49 +168,44 @@ fn preflight(
     let mut found = Preflight::new(settings);
     found.notes = input.warnings().to_vec();
     input.already_sent(checkpoint.attempted());
-    while let Some(row) = input.next_row(|i| settled_cell(checkpoint.prior(i), settings)) {
-        let row = row?;
-        found.rows = row.index;
-        let prior = checkpoint.prior(row.index);
-        check_same_input(&row, prior, checkpoint, settings)?;
-        match &row.verdict {
-            Verdict::Send(message) => {
-                found.valid += 1;
-                if !needs_send(prior, settings) {
+    std::thread::scope(|scope| {
+        let mut bodies = dry_run.map(|provider| Bodies::start(scope, provider, context));
+        while let Some(row) = input.next_row(|i| settled_cell(checkpoint.prior(i), settings)) {
+            let row = row?;
+            found.rows = row.index;
+            let prior = checkpoint.prior(row.index);
+            check_same_input(&row, prior, checkpoint, settings)?;
+            match row.verdict {
+                Verdict::Send(message) => {
+                    found.valid += 1;
+                    if !needs_send(prior, settings) {
+                        found.done += 1;
+                        continue;
+                    }
+                    found.to_send += 1;
+                    if let Some(bodies) = &mut bodies {
+                        bodies.push(row.index, message);
+                    }
+                }
+                Verdict::Invalid(error) => {
+                    found.count_invalid(row.index, error.code);
+                    if dry_run.is_some() {
+                        tracing::warn!(
+                            "row {}: INVALID {}: {error}",
+                            row.index,
+                            error.code.as_str()
+                        );
+                    }
+                }
+                Verdict::Skip(_) => found.opted_out.push(row.index),
+                Verdict::Unchanged => {
+                    found.valid += 1;
                     found.done += 1;
-                    continue;
                 }
-                found.to_send += 1;
-                if let Some(provider) = dry_run {
-                    let body = provider.body(message, context.clock.wall());
-                    let mut out = context.out.lock().expect("output mutex");
-                    // Serialized straight into the buffered writer: no wrapper object, no
-                    // formatting adapter.
-                    let line = BodyLine {
-                        row: row.index,
-                        body: &body,
-                    };
-                    let _ = serde_json::to_writer(&mut *out, &line);
-                    let _ = out.write_all(b"\n");
-                }
-            }
-            Verdict::Invalid(error) => {
-                found.count_invalid(row.index, error.code);
-                if dry_run.is_some() {
-                    tracing::warn!(
-                        "row {}: INVALID {}: {error}",
-                        row.index,
-                        error.code.as_str()
-                    );
-                }
-            }
-            Verdict::Skip(_) => found.opted_out.push(row.index),
-            Verdict::Unchanged => {
-                found.valid += 1;
-                found.done += 1;
             }
         }
-    }
+        Ok::<(), RunError>(())
+    })?;
     if checkpoint.last_row() > found.rows {
         return Err(RunError::Mismatch(format!(
             "{} records row {} but {} has only {} rows: the results belong to another input. \
@@ -226,6 +221,77 @@ fn preflight(
     }
     found.check_limits().map_err(RunError::TooManyInvalid)?;
     Ok(found)
+}
+
+/// Rows of `--dry-run` on their way to the body writer, and back to be freed.
+type Batch = Vec<(u64, Box<Message>)>;
+
+/// `--dry-run`'s request bodies, built and written by a second thread in row order, so that
+/// judging the next rows does not wait for JSON. Messages go back to be freed by the thread
+/// that made them: glibc frees from another thread contend on the maker's arena.
+struct Bodies {
+    batch: Batch,
+    to_writer: std::sync::mpsc::SyncSender<Batch>,
+    written: std::sync::mpsc::Receiver<Batch>,
+}
+
+impl Bodies {
+    /// Rows handed over at a time: one channel message and one output lock per batch.
+    const BATCH: usize = 256;
+
+    fn start<'scope, 'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        provider: &'env dyn Provider,
+        context: &'env Context,
+    ) -> Bodies {
+        let (to_writer, batches) = std::sync::mpsc::sync_channel::<Batch>(8);
+        let (back, written) = std::sync::mpsc::channel::<Batch>();
+        scope.spawn(move || {
+            for batch in batches {
+                let mut out = context.out.lock().expect("output mutex");
+                for (row, message) in &batch {
+                    let body = provider.body(message, context.clock.wall());
+                    // Straight into the buffered writer: no wrapper object, no fmt adapter.
+                    let line = BodyLine {
+                        row: *row,
+                        body: &body,
+                    };
+                    let _ = serde_json::to_writer(&mut *out, &line);
+                    let _ = out.write_all(b"\n");
+                }
+                drop(out);
+                let _ = back.send(batch);
+            }
+        });
+        Bodies {
+            batch: Vec::with_capacity(Self::BATCH),
+            to_writer,
+            written,
+        }
+    }
+
+    fn push(&mut self, row: u64, message: Box<Message>) {
+        self.batch.push((row, message));
+        if self.batch.len() == Self::BATCH {
+            self.hand_over();
+        }
+    }
+
+    fn hand_over(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
+        // The writer only stops once this sender is gone.
+        let _ = self.to_writer.send(batch);
+        self.written.try_iter().for_each(drop);
+    }
+}
+
+impl Drop for Bodies {
+    /// The last rows; the scope then waits for the writer to finish them.
+    fn drop(&mut self) {
+        if !self.batch.is_empty() {
+            self.hand_over();
+        }
+    }
 }
 
 /// One line of `--dry-run`'s output: `{"row": N, "body": {...}}`.
