@@ -929,6 +929,13 @@ mod tests {
             journal.checkpoint().prior(2).unwrap().status,
             Status::Uncertain
         );
+        // The index points into the compacted file, not the old one.
+        for row in [1, 2] {
+            assert_eq!(
+                journal.checkpoint().recorded_destination(row).as_deref(),
+                Some(format!("+551199999{row:04}").as_str())
+            );
+        }
         journal.append(&[record(3, Status::Invalid)]).unwrap();
         assert!(
             fs::read_to_string(&path)

@@ -52,3 +52,32 @@ impl Seen {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_row_with_a_destination_is_named_and_a_row_never_duplicates_itself() {
+        let mut seen = Seen::default();
+        seen.reserve(2, 9);
+        assert_eq!(seen.first(9, 0xA), None, "seeded from an earlier run");
+        assert_eq!(seen.first(2, 0xB), None);
+        assert_eq!(seen.first(3, 0xB), Some(2));
+        assert_eq!(
+            seen.first(1, 0xA),
+            Some(9),
+            "a later row sent earlier counts"
+        );
+        assert_eq!(seen.first(9, 0xA), None, "the seeded row itself");
+        // A seeded row read with another destination keeps the seeded one.
+        assert_eq!(seen.first(9, 0xC), None);
+        assert_eq!(seen.first(4, 0xA), Some(9));
+        assert_eq!(seen.first(5, 0xC), None);
+        // Many rows, so the table grows past what was reserved.
+        for row in 10..10_000u32 {
+            assert_eq!(seen.first(row, u64::from(row) << 20), None);
+        }
+        assert_eq!(seen.first(10_000, 5000 << 20), Some(5000));
+    }
+}
