@@ -247,20 +247,22 @@ impl Bodies {
         let (to_writer, batches) = std::sync::mpsc::sync_channel::<Batch>(8);
         let (back, written) = std::sync::mpsc::channel::<Batch>();
         scope.spawn(move || {
+            // A batch's lines are serialized into memory, then written at once: serde_json
+            // writes token by token, each a call through the boxed writer otherwise.
+            let mut lines = Vec::new();
             for batch in batches {
-                let mut out = context.out.lock().expect("output mutex");
+                lines.clear();
                 for (row, message) in &batch {
                     let body = provider.body(message, context.clock.wall());
-                    // Straight into the buffered writer: no wrapper object, no fmt adapter.
                     let line = BodyLine {
                         row: *row,
                         body: &body,
                     };
-                    let _ = serde_json::to_writer(&mut *out, &line);
-                    let _ = out.write_all(b"\n");
+                    serde_json::to_writer(&mut lines, &line).expect("a Value serializes");
+                    lines.push(b'\n');
                 }
-                drop(out);
                 let _ = back.send(batch);
+                let _ = context.out.lock().expect("output mutex").write_all(&lines);
             }
         });
         Bodies {
