@@ -12,7 +12,6 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::hash::{Hash, Hasher};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -93,6 +92,14 @@ impl Status {
         !matches!(self, Status::Sending | Status::Deferred)
     }
 
+    /// Whether a request for the row went, or may have gone, to the API.
+    pub fn reached_api(self) -> bool {
+        matches!(
+            self,
+            Status::Queued | Status::Failed | Status::Uncertain | Status::Sending
+        )
+    }
+
     /// Whether the row counts as handled successfully for the exit code.
     pub fn is_success(self) -> bool {
         matches!(self, Status::Queued | Status::Skipped)
@@ -166,12 +173,25 @@ pub struct Prior {
     pub status: Status,
     pub attempts: u32,
     destination_hash: u64,
+    raw_hash: u32,
 }
 
 impl Prior {
     /// Whether the journal's destination for this row is `destination`.
     pub fn same_destination(&self, destination: &str) -> bool {
         self.destination_hash == hash(destination)
+    }
+
+    /// The [`fingerprint`](crate::fingerprint) of the destination recorded for the row.
+    pub fn destination_fingerprint(&self) -> u64 {
+        self.destination_hash
+    }
+
+    /// The [short fingerprint](crate::fingerprint::short) of the destination cell as the
+    /// CSV held it (`rawDestination`), so a rerun can tell an unchanged cell without
+    /// normalizing it again.
+    pub fn raw_fingerprint(&self) -> u32 {
+        self.raw_hash
     }
 }
 
@@ -213,8 +233,9 @@ fn io_error<'a>(
     }
 }
 
-/// The resume index: per row, its last status and where its last line starts. Compact
-/// (24 bytes a row) so a checkpoint of millions of rows loads fast and stays small.
+/// The resume index: per row, its last status, where its last line starts and fingerprints
+/// of its destination and destination cell. Compact (24 bytes a row) so a checkpoint of
+/// millions of rows loads fast and stays small.
 #[derive(Debug, Default)]
 pub struct Checkpoint {
     entries: Vec<Entry>,
@@ -228,8 +249,22 @@ pub struct Checkpoint {
 struct Entry {
     offset: u64,
     destination_hash: u64,
-    attempts: u32,
+    raw_hash: u32,
+    /// Saturates: a row is never attempted 65,535 times.
+    attempts: u16,
     status: Option<Status>,
+}
+
+impl Entry {
+    fn new(offset: u64, destination: &str, raw: &str, attempts: u32, status: Status) -> Entry {
+        Entry {
+            offset,
+            destination_hash: hash(destination),
+            raw_hash: crate::fingerprint::short(raw),
+            attempts: u16::try_from(attempts).unwrap_or(u16::MAX),
+            status: Some(status),
+        }
+    }
 }
 
 impl Checkpoint {
@@ -250,9 +285,36 @@ impl Checkpoint {
             .get(usize::try_from(row).ok()?.checked_sub(1)?)?;
         Some(Prior {
             status: entry.status?,
-            attempts: entry.attempts,
+            attempts: u32::from(entry.attempts),
             destination_hash: entry.destination_hash,
+            raw_hash: entry.raw_hash,
         })
+    }
+
+    /// Rows whose request went, or may have gone, to the API (`QUEUED`, `FAILED`,
+    /// `UNCERTAIN`, `SENDING`), with their destination's fingerprint: a rerun must not send
+    /// those destinations again from another row.
+    pub fn attempted(&self) -> impl Iterator<Item = (u64, u64)> + Clone + '_ {
+        self.entries
+            .iter()
+            .zip(1..)
+            .filter(|(e, _)| e.status.is_some_and(Status::reached_api))
+            .map(|(e, row)| (row, e.destination_hash))
+    }
+
+    /// Records where `record`'s line starts, as its row's latest state.
+    fn note(&mut self, record: &Record, offset: u64) {
+        let slot = record.row as usize - 1;
+        if slot >= self.entries.len() {
+            self.entries.resize(slot + 1, Entry::default());
+        }
+        self.entries[slot] = Entry::new(
+            offset,
+            &record.destination,
+            &record.raw_destination,
+            record.attempts,
+            record.status,
+        );
     }
 
     /// The highest row number recorded: a checkpoint with rows beyond the input's end
@@ -378,12 +440,14 @@ impl Checkpoint {
         if slot >= self.entries.len() {
             self.entries.resize(slot + 1, Entry::default());
         }
-        self.entries[slot] = Entry {
+        let raw = record.get(10).map_or(Ok(""), |c| std::str::from_utf8(c));
+        self.entries[slot] = Entry::new(
             offset,
-            destination_hash: hash(&unquote_destination(text(1)?)),
+            &unquote_destination(text(1)?),
+            &unquote_destination(raw.map_err(|e| e.to_string())?),
             attempts,
-            status: Some(status),
-        };
+            status,
+        );
         Ok(())
     }
 }
@@ -469,16 +533,7 @@ impl Journal {
             .write_all(&bytes)
             .map_err(io_error("write", &self.path))?;
         for (record, offset) in records.iter().zip(offsets) {
-            let slot = record.row as usize - 1;
-            if slot >= self.checkpoint.entries.len() {
-                self.checkpoint.entries.resize(slot + 1, Entry::default());
-            }
-            self.checkpoint.entries[slot] = Entry {
-                offset,
-                destination_hash: hash(&record.destination),
-                attempts: record.attempts,
-                status: Some(record.status),
-            };
+            self.checkpoint.note(record, offset);
         }
         Ok(())
     }
@@ -499,11 +554,13 @@ impl Journal {
     /// (temp file, fsync, rename, fsync the directory): a crash leaves the old or the new.
     pub fn compact(&mut self, rows: u64) -> Result<(), JournalError> {
         let temp = self.path.with_extension("csv.compacting");
-        let written = self.write_compacted(&temp, rows);
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(e);
-        }
+        let offsets = match self.write_compacted(&temp, rows) {
+            Ok(offsets) => offsets,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
         fs::rename(&temp, &self.path).map_err(io_error("replace", &self.path))?;
         sync_directory(&self.path).map_err(io_error("replace", &self.path))?;
         let file = OpenOptions::new()
@@ -511,43 +568,59 @@ impl Journal {
             .append(true)
             .open(&self.path)
             .map_err(io_error("reopen", &self.path))?;
-        let (checkpoint, _) = Checkpoint::read(
-            &self.path,
-            file.try_clone().map_err(io_error("reopen", &self.path))?,
-        )?;
+        // The index only moves to the lines' new places: reading the new file into a second
+        // index would hold two at once.
+        let entries = &mut self.checkpoint.entries;
+        entries.truncate(usize::try_from(rows).unwrap_or(usize::MAX));
+        for (entry, offset) in entries
+            .iter_mut()
+            .filter(|e| e.status.is_some())
+            .zip(offsets)
+        {
+            entry.offset = offset;
+        }
         self.file = file;
-        self.checkpoint = checkpoint;
         Ok(())
     }
 
-    fn write_compacted(&self, temp: &Path, rows: u64) -> Result<(), JournalError> {
+    /// Writes the compacted file to `temp`; returns where each recorded row's line starts
+    /// in it, in row order.
+    fn write_compacted(&self, temp: &Path, rows: u64) -> Result<Vec<u64>, JournalError> {
         let out = File::create(temp).map_err(io_error("create", temp))?;
         let mut out = io::BufWriter::with_capacity(1 << 20, out);
         let mut source =
             BufReader::new(File::open(&self.path).map_err(io_error("read", &self.path))?);
         let mut line = Vec::new();
-        out.write_all(&header_line(
-            self.checkpoint.delimiter,
-            self.checkpoint.delivery,
-        ))
-        .map_err(io_error("write", temp))?;
+        let header = header_line(self.checkpoint.delimiter, self.checkpoint.delivery);
+        out.write_all(&header).map_err(io_error("write", temp))?;
+        let mut offset = header.len() as u64;
+        let mut offsets = Vec::new();
+        // Where `source` stands: lines already in row order are read on, not sought (a seek
+        // empties the buffer and costs a read per line).
+        let mut at = 0;
         for entry in self.checkpoint.entries.iter().take(rows as usize) {
             if entry.status.is_none() {
                 continue;
             }
-            source
-                .seek(SeekFrom::Start(entry.offset))
-                .map_err(io_error("read", &self.path))?;
+            if entry.offset != at {
+                source
+                    .seek(SeekFrom::Start(entry.offset))
+                    .map_err(io_error("read", &self.path))?;
+            }
             line.clear();
             source
                 .read_until(b'\n', &mut line)
                 .map_err(io_error("read", &self.path))?;
+            at = entry.offset + line.len() as u64;
             out.write_all(&line).map_err(io_error("write", temp))?;
+            offsets.push(offset);
+            offset += line.len() as u64;
         }
         let out = out
             .into_inner()
             .map_err(|e| io_error("write", temp)(e.into_error()))?;
-        out.sync_all().map_err(io_error("write", temp))
+        out.sync_all().map_err(io_error("write", temp))?;
+        Ok(offsets)
     }
 }
 
@@ -660,10 +733,10 @@ fn sync_directory(path: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// The input's fingerprint of the same destination, so a rerun can seed its duplicate
+/// check from the index.
 fn hash(destination: &str) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    destination.hash(&mut hasher);
-    hasher.finish()
+    crate::fingerprint::of(destination)
 }
 
 /// Spreadsheets run a cell that starts with `=`, `+`, `-`, `@`, tab or CR as a formula
@@ -793,6 +866,13 @@ mod tests {
             journal.checkpoint().prior(2).unwrap().status,
             Status::Uncertain
         );
+        // The index points into the compacted file, not the old one.
+        for row in [1, 2] {
+            assert_eq!(
+                journal.checkpoint().recorded_destination(row).as_deref(),
+                Some(format!("+551199999{row:04}").as_str())
+            );
+        }
         journal.append(&[record(3, Status::Invalid)]).unwrap();
         assert!(
             fs::read_to_string(&path)

@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod cli;
 pub mod clock;
 pub mod delivery;
+pub mod fingerprint;
 pub mod input;
 pub mod journal;
 pub mod message;

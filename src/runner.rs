@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use backon::Retryable as _;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use serde_json::json;
 
 use crate::clock::Clock;
 use crate::input::validate::RowError;
@@ -23,7 +22,7 @@ use crate::progress::{Preflight, Progress, Summary};
 use crate::provider::{Accepted, ErrorClass, Provider, SendError};
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
-use crate::window::{self, Admission};
+use crate::window::{self, Admission, SendWindow};
 
 /// Why a run could not start or had to stop; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +117,8 @@ pub async fn run_campaign(
     let journal = Journal::open(&settings.results, settings.results_delimiter)
         .map_err(RunError::Checkpoint)?;
     let preflight = preflight(input, journal.checkpoint(), settings, context, None)?;
+    let mut rows = open_input()?;
+    rows.already_sent(journal.checkpoint().attempted());
     let runner = Runner {
         settings,
         context,
@@ -129,7 +130,7 @@ pub async fn run_campaign(
             context.show_progress,
         )),
     };
-    let stops = runner.send_all(open_input()?).await?;
+    let stops = runner.send_all(rows).await?;
     let mut journal = runner.journal.finish().map_err(RunError::Disk)?;
     if stops.is_empty() {
         journal.compact(preflight.rows).map_err(RunError::Disk)?;
@@ -216,41 +217,46 @@ fn preflight(
 ) -> Result<Preflight, RunError> {
     let mut found = Preflight::new(settings, context.clock.wall());
     found.notes = input.warnings().to_vec();
-    for row in input.by_ref() {
-        let row = row?;
-        found.rows = row.index;
-        let prior = checkpoint.prior(row.index);
-        check_same_input(&row, prior, checkpoint, settings)?;
-        match &row.verdict {
-            Verdict::Send(message) => {
-                found.valid += 1;
-                if !needs_send(prior, settings) {
+    input.already_sent(checkpoint.attempted());
+    std::thread::scope(|scope| {
+        let window = settings.window.as_ref();
+        let mut bodies = dry_run.map(|provider| Bodies::start(scope, provider, window, context));
+        while let Some(row) = input.next_row(|i| settled_cell(checkpoint.prior(i), settings)) {
+            let row = row?;
+            found.rows = row.index;
+            let prior = checkpoint.prior(row.index);
+            check_same_input(&row, prior, checkpoint, settings)?;
+            match row.verdict {
+                Verdict::Send(message) => {
+                    found.valid += 1;
+                    if !needs_send(prior, settings) {
+                        found.done += 1;
+                        continue;
+                    }
+                    found.to_send += 1;
+                    if let Some(bodies) = &mut bodies {
+                        bodies.push(row.index, message);
+                    }
+                }
+                Verdict::Invalid(error) => {
+                    found.count_invalid(row.index, error.code);
+                    if dry_run.is_some() {
+                        tracing::warn!(
+                            "row {}: INVALID {}: {error}",
+                            row.index,
+                            error.code.as_str()
+                        );
+                    }
+                }
+                Verdict::Skip(_) => found.opted_out.push(row.index),
+                Verdict::Unchanged => {
+                    found.valid += 1;
                     found.done += 1;
-                    continue;
-                }
-                found.to_send += 1;
-                if let Some(provider) = dry_run {
-                    let now = context.clock.wall();
-                    let message = window::with_deadline(settings.window.as_ref(), message, now);
-                    let body = provider.body(&message, now);
-                    let line = json!({"row": row.index, "body": body});
-                    let mut out = context.out.lock().expect("output mutex");
-                    let _ = writeln!(out, "{line}");
                 }
             }
-            Verdict::Invalid(error) => {
-                found.count_invalid(row.index, error.code);
-                if dry_run.is_some() {
-                    tracing::warn!(
-                        "row {}: INVALID {}: {error}",
-                        row.index,
-                        error.code.as_str()
-                    );
-                }
-            }
-            Verdict::Skip(_) => found.opted_out.push(row.index),
         }
-    }
+        Ok::<(), RunError>(())
+    })?;
     if checkpoint.last_row() > found.rows {
         return Err(RunError::Mismatch(format!(
             "{} records row {} but {} has only {} rows: the results belong to another input. \
@@ -268,6 +274,88 @@ fn preflight(
     Ok(found)
 }
 
+/// Rows of `--dry-run` on their way to the body writer, and back to be freed.
+type Batch = Vec<(u64, Box<Message>)>;
+
+/// `--dry-run`'s request bodies, built and written by a second thread in row order, so that
+/// judging the next rows does not wait for JSON. Messages go back to be freed by the thread
+/// that made them: glibc frees from another thread contend on the maker's arena.
+struct Bodies {
+    batch: Batch,
+    to_writer: std::sync::mpsc::SyncSender<Batch>,
+    written: std::sync::mpsc::Receiver<Batch>,
+}
+
+impl Bodies {
+    /// Rows handed over at a time: one channel message and one output lock per batch.
+    const BATCH: usize = 256;
+
+    fn start<'scope, 'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        provider: &'env dyn Provider,
+        window: Option<&'env SendWindow>,
+        context: &'env Context,
+    ) -> Bodies {
+        let (to_writer, batches) = std::sync::mpsc::sync_channel::<Batch>(8);
+        let (back, written) = std::sync::mpsc::channel::<Batch>();
+        scope.spawn(move || {
+            // A batch's lines are serialized into memory, then written at once: serde_json
+            // writes token by token, each a call through the boxed writer otherwise.
+            let mut lines = Vec::new();
+            for batch in batches {
+                lines.clear();
+                for (row, message) in &batch {
+                    let now = context.clock.wall();
+                    let body = provider.body(&window::with_deadline(window, message, now), now);
+                    let line = BodyLine {
+                        row: *row,
+                        body: &body,
+                    };
+                    serde_json::to_writer(&mut lines, &line).expect("a Value serializes");
+                    lines.push(b'\n');
+                }
+                let _ = back.send(batch);
+                let _ = context.out.lock().expect("output mutex").write_all(&lines);
+            }
+        });
+        Bodies {
+            batch: Vec::with_capacity(Self::BATCH),
+            to_writer,
+            written,
+        }
+    }
+
+    fn push(&mut self, row: u64, message: Box<Message>) {
+        self.batch.push((row, message));
+        if self.batch.len() == Self::BATCH {
+            self.hand_over();
+        }
+    }
+
+    fn hand_over(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
+        // The writer only stops once this sender is gone.
+        let _ = self.to_writer.send(batch);
+        self.written.try_iter().for_each(drop);
+    }
+}
+
+impl Drop for Bodies {
+    /// The last rows; the scope then waits for the writer to finish them.
+    fn drop(&mut self) {
+        if !self.batch.is_empty() {
+            self.hand_over();
+        }
+    }
+}
+
+/// One line of `--dry-run`'s output: `{"row": N, "body": {...}}`.
+#[derive(serde::Serialize)]
+struct BodyLine<'a> {
+    row: u64,
+    body: &'a serde_json::Value,
+}
+
 /// A row already handled must still be the same recipient, or a rerun would skip or resend
 /// the wrong people. INVALID rows were never sent, so a fixed row is simply re-validated.
 fn check_same_input(
@@ -279,6 +367,9 @@ fn check_same_input(
     let Some(prior) = prior.filter(|p| p.status != Status::Invalid) else {
         return Ok(());
     };
+    if row.verdict == Verdict::Unchanged {
+        return Ok(()); // the very cell the checkpoint recorded
+    }
     if prior.same_destination(&row.destination) {
         return Ok(());
     }
@@ -293,6 +384,19 @@ fn check_same_input(
         row.destination,
         settings.results.display()
     )))
+}
+
+/// For a row the checkpoint has settled for good (nothing this run does can send it or
+/// change its record: `QUEUED`, `FAILED`, `UNCERTAIN` without `--resend-uncertain`), the
+/// short fingerprint its destination cell had, so the input can skip judging it again.
+fn settled_cell(prior: Option<Prior>, settings: &Settings) -> Option<u32> {
+    let prior = prior?;
+    let settled = match prior.status {
+        Status::Queued | Status::Failed => true,
+        Status::Uncertain => !settings.resend_uncertain,
+        Status::Sending | Status::Deferred | Status::Invalid | Status::Skipped => false,
+    };
+    settled.then(|| prior.raw_fingerprint())
 }
 
 /// Whether a valid row still has to be sent, given its last recorded state.
@@ -364,7 +468,10 @@ impl Runner<'_> {
                     stop = Some(Stop::Shutdown);
                     break;
                 }
-                match rows.next() {
+                let settled = |i| settled_cell(self.journal.prior(i), self.settings);
+                match rows.next_row(settled) {
+                    // Settled for good and unchanged: nothing to send or record.
+                    Some(Ok(row)) if row.verdict == Verdict::Unchanged => {}
                     Some(Ok(row)) => match self.lane_for(&row) {
                         None => in_flight.push(self.handle(row, None)),
                         Some(lane) if dispatch.stopped[lane].is_some() => {}
@@ -494,7 +601,7 @@ impl Runner<'_> {
                 self.record_refusal(row, prior, Status::Skipped, error)
                     .await
             }
-            Verdict::Send(_) => Ok(None),
+            Verdict::Send(_) | Verdict::Unchanged => Ok(None),
         }
     }
 

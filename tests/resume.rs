@@ -148,3 +148,123 @@ fn dry_run_prints_bodies_and_touches_nothing() {
         "a dry run writes no results"
     );
 }
+
+/// `phone(i)` as a Brazilian spreadsheet writes it: `(11) 91000-000i`.
+fn local(i: usize) -> String {
+    let national = &phone(i)[5..];
+    format!("(11) {}-{}", &national[..5], &national[5..])
+}
+
+#[test]
+fn a_reformatted_spreadsheet_still_matches_its_checkpoint() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(3));
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    // The same people re-exported with local numbers, plus one new row: the settled rows'
+    // cells differ from the checkpoint's, so they are normalized and compared again.
+    let rows: String = (0..4)
+        .map(|i| format!("{},Cliente {i}\n", local(i)))
+        .collect();
+    rig.file("c.csv", &format!("phone,nome\n{rows}"));
+    let args = ["--template", "t", "--default-country", "BR"];
+    let output = rig.run(rig.command(&path).args(args).arg("--dry-run"));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let report = text(&output);
+    for (line, count) in [("valid", 4), ("already done", 3), ("to send", 1)] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.trim().starts_with(line) && l.trim().ends_with(&count.to_string())),
+            "{line} {count}: {report}"
+        );
+    }
+    let output = rig.run(rig.command(&path).args(args));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent(), vec![phone(0), phone(1), phone(2), phone(3)]);
+}
+
+#[test]
+fn a_settled_row_whose_number_changed_is_refused_before_any_send() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(3));
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    // Row 3 (QUEUED) now holds someone else; rows 1-2 are untouched, and a row 4 waits.
+    let changed = format!(
+        "phone,nome\n{},Cliente 0\n{},Cliente 1\n{},Cliente 2\n{},Cliente 3\n",
+        phone(0),
+        phone(1),
+        phone(7),
+        phone(3)
+    );
+    rig.file("c.csv", &changed);
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(text(&output).contains("row 3"), "{}", text(&output));
+    assert_eq!(rig.log().len(), 3, "nothing was sent");
+}
+
+#[test]
+fn a_duplicate_of_an_already_sent_row_is_not_sent_on_resume() {
+    let rig = Rig::new();
+    // Row 1 is invalid the first time; row 5 goes out.
+    let path = rig.file(
+        "c.csv",
+        &format!("phone,nome\n5511,A\n{}", &campaign_csv(5)[11..]),
+    );
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 5);
+    // Row 1 is "fixed" into the number row 5 already received: it comes before row 5, yet
+    // it is a duplicate of a row already sent, not a first occurrence.
+    rig.file(
+        "c.csv",
+        &format!("phone,nome\n{},A\n{}", phone(3), &campaign_csv(5)[11..]),
+    );
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 5, "nobody gets the campaign twice");
+    let report = text(&output);
+    assert!(
+        report
+            .lines()
+            .any(|l| l.trim_start().starts_with("duplicates") && l.ends_with("rows 1")),
+        "{report}"
+    );
+    let results_path = rig.dir.path().join("c.results.csv");
+    assert_eq!(results(&results_path)[4]["status"], "QUEUED");
+}
+
+#[test]
+fn a_sent_row_that_no_longer_validates_keeps_its_message_id() {
+    let rig = Rig::new();
+    let media = |first: &str| {
+        let mut csv = String::from("phone,nome,media\n");
+        for i in 0..6 {
+            let url = if i == 0 {
+                first
+            } else {
+                "https://cdn.example.com/a.png"
+            };
+            csv.push_str(&format!("{},Cliente {i},{url}\n", phone(i)));
+        }
+        csv
+    };
+    let path = rig.file("c.csv", &media("https://cdn.example.com/a.png"));
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let results_path = rig.dir.path().join("c.results.csv");
+    let id = results(&results_path)[0]["messageId"].clone();
+    assert!(!id.is_empty());
+    // Row 1's media cell is spoiled after it was sent: the row is settled, not re-judged.
+    rig.file("c.csv", &media("not a url"));
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rows = results(&results_path);
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["messageId"].as_str()),
+        ("QUEUED", id.as_str())
+    );
+    assert_eq!(rig.sent().len(), 6, "nothing was sent again");
+}

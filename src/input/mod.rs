@@ -4,14 +4,13 @@
 
 mod dialect;
 mod header;
+mod numbering;
 mod phone;
+mod seen;
 mod suppress;
 pub mod validate;
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fs::File;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::message::{Capabilities, Content, Message};
 use header::Layout;
 pub use suppress::{Suppression, load_suppression};
-use validate::{Field, Fields};
+use validate::{Field, Fields, Resolved};
 pub use validate::{RowError, RowErrorCode, validate_defaults};
 
 /// Campaign-level message settings as raw strings (already checked by validate_defaults at start-up);
@@ -104,6 +103,8 @@ pub enum InputError {
         row: u64,
         source: csv::Error,
     },
+    #[error("{path} has more than 4,294,967,295 rows: split it into several campaigns")]
+    TooManyRows { path: PathBuf },
     #[error("{path} is empty: the first line must be a header such as phone,nome")]
     Empty { path: PathBuf },
     #[error(
@@ -178,15 +179,6 @@ fn suggestion(closest: Option<&str>, flag: &str) -> String {
     })
 }
 
-/// A 64-bit digest of a normalized destination: duplicate and opt-out checks keep these
-/// instead of strings (16 bytes a row seen). SipHash with fixed keys; a collision among a
-/// million destinations has odds of about 1 in 30 million.
-fn fingerprint(destination: &str) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    destination.hash(&mut h);
-    h.finish()
-}
-
 /// A streaming reader over the campaign CSV: constant memory whatever the file size.
 pub struct CsvInput {
     path: PathBuf,
@@ -198,6 +190,9 @@ pub struct CsvInput {
     warnings: Vec<String>,
     layout: Layout,
     defaults: Fields,
+    /// What every row with no send-field cell filled resolves to: the same for all of them,
+    /// so it is worked out once.
+    plain: Result<Resolved, RowError>,
     ai_rewrite: bool,
     now: jiff::Timestamp,
     capabilities: &'static Capabilities,
@@ -207,8 +202,8 @@ pub struct CsvInput {
     /// Data rows read so far.
     index: u64,
     suppression: Option<Arc<Suppression>>,
-    /// Fingerprint of each destination sent to so far → the row that first used it.
-    seen: HashMap<u64, u64>,
+    /// Each destination sent to so far → the row that first used it.
+    seen: seen::Seen,
     /// Set after a read error: the iterator then ends.
     failed: bool,
 }
@@ -232,6 +227,9 @@ pub enum Verdict {
     Invalid(RowError),
     /// Not an error in the file: the row must not be sent (its destination opted out).
     Skip(RowError),
+    /// A row a previous run handled for good whose destination cell has not changed: not
+    /// judged again (see [`CsvInput::next_row`]); its destination is the cell as written.
+    Unchanged,
 }
 
 impl CsvInput {
@@ -289,6 +287,7 @@ impl CsvInput {
             variable_columns,
             warnings,
             layout,
+            plain: defaults.clone().resolve(options.now, options.capabilities),
             defaults,
             ai_rewrite: options.defaults.ai_rewrite,
             now: options.now,
@@ -297,9 +296,74 @@ impl CsvInput {
             transcoded,
             index: 0,
             suppression: options.suppression.clone(),
-            seen: HashMap::new(),
+            seen: seen::Seen::default(),
             failed: false,
         })
+    }
+
+    /// Marks destinations a previous run already sent to (row, [`fingerprint`]) so that no
+    /// other row sends them again, wherever it stands in the file. Only these rows may
+    /// later come back [`Verdict::Unchanged`], whose destinations are then known only so.
+    ///
+    /// [`fingerprint`]: crate::fingerprint::of
+    pub fn already_sent(&mut self, rows: impl Iterator<Item = (u64, u64)> + Clone) {
+        let last = rows.clone().map(|(row, _)| row).max().unwrap_or(0);
+        let last = u32::try_from(last).unwrap_or(u32::MAX);
+        self.seen.reserve(rows.clone().count(), last);
+        for (row, fingerprint) in rows {
+            if let Ok(row) = u32::try_from(row) {
+                self.seen.first(row, fingerprint);
+            }
+        }
+    }
+
+    /// The next row, as [`Iterator::next`] gives it, except for a row a previous run
+    /// handled for good: `settled(row)` gives the [short fingerprint] its destination cell
+    /// had then, and if the cell still has it the row comes back [`Verdict::Unchanged`],
+    /// without being validated or normalized again.
+    ///
+    /// [short fingerprint]: crate::fingerprint::short
+    pub fn next_row(
+        &mut self,
+        settled: impl FnOnce(u64) -> Option<u32>,
+    ) -> Option<Result<Row, InputError>> {
+        if self.failed {
+            return None;
+        }
+        let mut rec = std::mem::take(&mut self.record);
+        match self.reader.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(source) => {
+                self.failed = true;
+                return Some(Err(InputError::Read {
+                    path: self.path.clone(),
+                    row: self.index,
+                    source,
+                }));
+            }
+        }
+        self.index += 1;
+        if self.index > u64::from(u32::MAX) {
+            self.failed = true;
+            return Some(Err(InputError::TooManyRows {
+                path: self.path.clone(),
+            }));
+        }
+        if let Some(before) = settled(self.index) {
+            let raw = self.destination_cell(&rec).0.map_or("", |(_, c)| c);
+            if crate::fingerprint::short(raw) == before {
+                let raw = raw.to_owned();
+                self.record = rec;
+                return Some(Ok(Row {
+                    index: self.index,
+                    destination: raw.clone(),
+                    raw_destination: raw,
+                    verdict: Verdict::Unchanged,
+                }));
+            }
+        }
+        Some(Ok(self.judge_record(rec)))
     }
 
     /// Header names as read (trimmed).
@@ -404,11 +468,20 @@ impl CsvInput {
                 .and_then(|i| rec.get(i))
                 .unwrap_or("")
         };
-        let resolved = match self
-            .defaults
-            .overridden_by(cell)
-            .and_then(|f| f.resolve(self.now, self.capabilities))
-        {
+        let overridden = self
+            .layout
+            .fields
+            .iter()
+            .flatten()
+            .any(|&i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
+        let resolved = if overridden {
+            self.defaults
+                .overridden_by(cell)
+                .and_then(|f| f.resolve(self.now, self.capabilities))
+        } else {
+            self.plain.clone()
+        };
+        let resolved = match resolved {
             Ok(r) => r,
             Err(e) => return (valid, Err(e)),
         };
@@ -452,19 +525,16 @@ impl CsvInput {
         let Verdict::Send(_) = verdict else {
             return verdict;
         };
-        match self.seen.entry(fingerprint(destination)) {
-            Entry::Occupied(first) => Verdict::Invalid(RowError::new(
+        let row = u32::try_from(self.index).expect("next() stops at row 2^32");
+        match self.seen.first(row, crate::fingerprint::of(destination)) {
+            Some(first) => Verdict::Invalid(RowError::new(
                 self.columns[column].as_str(),
                 RowErrorCode::DuplicateDestination,
                 format!(
-                    "same destination as row {}: delete this row (each destination gets the campaign once)",
-                    first.get()
+                    "same destination as row {first}: delete this row (each destination gets the campaign once)"
                 ),
             )),
-            Entry::Vacant(slot) => {
-                slot.insert(self.index);
-                verdict
-            }
+            None => verdict,
         }
     }
 
@@ -492,23 +562,13 @@ impl Iterator for CsvInput {
 
     /// The next data row; `Err` only when reading the file fails mid-way.
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let mut rec = std::mem::take(&mut self.record);
-        match self.reader.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(source) => {
-                self.failed = true;
-                return Some(Err(InputError::Read {
-                    path: self.path.clone(),
-                    row: self.index,
-                    source,
-                }));
-            }
-        }
-        self.index += 1;
+        self.next_row(|_| None)
+    }
+}
+
+impl CsvInput {
+    /// Validates and screens the row just read into `rec`.
+    fn judge_record(&mut self, rec: ByteRecord) -> Row {
         // Not UTF-8, or (after decoding) a U+FFFD standing for a byte the encoding lacks.
         let text = match StringRecord::from_byte_record(rec) {
             Ok(r) if self.transcoded => match r.iter().position(|f| f.contains('\u{FFFD}')) {
@@ -540,12 +600,12 @@ impl Iterator for CsvInput {
             }
             None => (raw_destination.clone(), verdict),
         };
-        Some(Ok(Row {
+        Row {
             index: self.index,
             raw_destination,
             destination,
             verdict,
-        }))
+        }
     }
 }
 

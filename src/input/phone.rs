@@ -3,6 +3,7 @@
 use phonenumber::country;
 
 use super::InputError;
+use super::numbering::{self, Check, Home};
 use super::validate::{RowError, RowErrorCode};
 use crate::message::Destination;
 
@@ -31,6 +32,11 @@ pub(crate) fn is_bsuid(s: &str) -> bool {
 pub(crate) struct Phones {
     /// `--default-country`: the country of numbers written without a country code.
     region: Option<country::Id>,
+    /// The same country compiled for the fast path (`None`: its numbers take the crate's).
+    home: Option<Home>,
+    /// Whether [`numbering`] may answer before the crate: always, except for the
+    /// differential test that holds the two to the same answers.
+    fast_path: bool,
 }
 
 impl Phones {
@@ -46,7 +52,12 @@ impl Phones {
                     })
             })
             .transpose()?;
-        Ok(Phones { region })
+        let home = region.and_then(|r| Home::new(r.as_ref()));
+        Ok(Phones {
+            region,
+            home,
+            fast_path: true,
+        })
     }
 
     /// The E.164 form of a phone cell (or the BSUID as is), else why it is not a number.
@@ -59,13 +70,24 @@ impl Phones {
         if is_bsuid(raw) {
             return Ok(raw.to_owned());
         }
-        let example = "+5511988887777";
+        let (region, digits) = self.digits(raw)?;
+        if self.fast_path
+            && let Some(e164) = self.fast(region.is_none(), &digits)
+        {
+            return Ok(e164);
+        }
+        parse(raw, region, &digits)
+    }
+
+    /// The cell as the parser takes it: its digits (and `+`), and the country to read them
+    /// in (`None` for a number starting with `+`).
+    fn digits(&self, raw: &str) -> Result<(Option<country::Id>, String), String> {
         if !raw
             .bytes()
             .all(|b| b.is_ascii_digit() || b" +-().".contains(&b))
         {
             return Err(format!(
-                "'{raw}' is not a phone number: use digits only, with + and the country code, like {example}"
+                "'{raw}' is not a phone number: use digits only, with + and the country code, like {EXAMPLE}"
             ));
         }
         let international = raw.starts_with('+');
@@ -74,39 +96,31 @@ impl Phones {
             (false, Some(r)) => Some(r),
             (false, None) => {
                 return Err(format!(
-                    "'{raw}' has no country code: write it like {example}, or pass --default-country (e.g. BR)"
+                    "'{raw}' has no country code: write it like {EXAMPLE}, or pass --default-country (e.g. BR)"
                 ));
             }
         };
         // Handing the parser bare digits skips its free-text scanning, the slow part.
-        let digits: String = raw
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == '+')
-            .collect();
-        let first = phonenumber::parse(region, &digits);
-        if let Ok(n) = &first
-            && n.is_valid()
-        {
-            return Ok(e164(n));
+        let mut digits = String::with_capacity(raw.len());
+        digits.extend(raw.chars().filter(|c| c.is_ascii_digit() || *c == '+'));
+        Ok((region, digits))
+    }
+
+    /// The E.164 form when [`numbering`] can tell it without the crate's parser: the same
+    /// two tries as [`Phones::normalize`], each answered only when replayed exactly.
+    fn fast(&self, international: bool, digits: &str) -> Option<String> {
+        let check = match (international, self.home) {
+            (true, _) => numbering::international(digits.strip_prefix('+')?),
+            (false, Some(home)) => match home.national(digits) {
+                Check::Invalid => numbering::international(digits),
+                check => check,
+            },
+            (false, None) => Check::Unsure,
+        };
+        match check {
+            Check::Valid(e164) => Some(e164),
+            Check::Invalid | Check::Unsure => None,
         }
-        if !international
-            && let Ok(n) = phonenumber::parse(None, format!("+{digits}"))
-            && n.is_valid()
-        {
-            return Ok(e164(&n));
-        }
-        Err(match first {
-            Err(e) => format!("'{raw}' is not a phone number ({e}): write it like {example}"),
-            Ok(n) => {
-                let country = n.country().id().map_or_else(
-                    || format!("+{}", n.code().value()),
-                    |id| id.as_ref().to_owned(),
-                );
-                format!(
-                    "'{raw}' is not a valid {country} number (wrong length or area code): check the digits, e.g. {example}"
-                )
-            }
-        })
     }
 
     /// Checks one non-empty, trimmed destination cell from column `column`.
@@ -129,6 +143,38 @@ impl Phones {
     }
 }
 
+/// A well-formed number, shown in error messages.
+const EXAMPLE: &str = "+5511988887777";
+
+/// The `phonenumber` crate's answer for `digits` read in `region` (then, for digits without
+/// `+`, as an international number).
+fn parse(raw: &str, region: Option<country::Id>, digits: &str) -> Result<String, String> {
+    let first = phonenumber::parse(region, digits);
+    if let Ok(n) = &first
+        && n.is_valid()
+    {
+        return Ok(e164(n));
+    }
+    if region.is_some()
+        && let Ok(n) = phonenumber::parse(None, format!("+{digits}"))
+        && n.is_valid()
+    {
+        return Ok(e164(&n));
+    }
+    Err(match first {
+        Err(e) => format!("'{raw}' is not a phone number ({e}): write it like {EXAMPLE}"),
+        Ok(n) => {
+            let country = n.country().id().map_or_else(
+                || format!("+{}", n.code().value()),
+                |id| id.as_ref().to_owned(),
+            );
+            format!(
+                "'{raw}' is not a valid {country} number (wrong length or area code): check the digits, e.g. {EXAMPLE}"
+            )
+        }
+    })
+}
+
 fn e164(n: &phonenumber::PhoneNumber) -> String {
     n.format().mode(phonenumber::Mode::E164).to_string()
 }
@@ -144,6 +190,9 @@ fn jid(raw: &str, suffix: &str, example: &str) -> Result<String, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod differential;
 
 #[cfg(test)]
 mod tests {

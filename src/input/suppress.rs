@@ -1,7 +1,6 @@
 //! Opt-out lists: destinations that asked not to be messaged and must be skipped,
 //! whatever the campaign file says.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -9,13 +8,14 @@ use csv::ByteRecord;
 
 use super::dialect::Dialect;
 use super::phone::Phones;
-use super::{InputError, fingerprint, header};
+use super::{InputError, header};
 
 /// Destinations that must not be messaged, kept as fingerprints of their normalized form
 /// so a list of millions stays small.
 #[derive(Debug, Default)]
 pub struct Suppression {
-    fingerprints: HashSet<u64>,
+    /// A fingerprint is already a uniform hash: it is its own table hash.
+    fingerprints: hashbrown::HashTable<u64>,
 }
 
 impl Suppression {
@@ -31,7 +31,8 @@ impl Suppression {
 
     /// Whether a normalized destination is on a list.
     pub(crate) fn contains(&self, destination: &str) -> bool {
-        self.fingerprints.contains(&fingerprint(destination))
+        let f = crate::fingerprint::of(destination);
+        self.fingerprints.find(f, |&x| x == f).is_some()
     }
 }
 
@@ -112,7 +113,10 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
         } else {
             phones.normalize(cell).map_err(entry_error)?
         };
-        into.fingerprints.insert(fingerprint(&normalized));
+        let f = crate::fingerprint::of(&normalized);
+        if into.fingerprints.find(f, |&x| x == f).is_none() {
+            into.fingerprints.insert_unique(f, f, |&x| x);
+        }
     }
 }
 

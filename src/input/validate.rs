@@ -277,7 +277,7 @@ pub(crate) struct Fields {
 }
 
 /// The message body a row resolves to, before destination and variables are attached.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Resolved {
     pub content: Content,
     pub interactive: Interactive,

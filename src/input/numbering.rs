@@ -1,0 +1,290 @@
+//! The fast path of phone normalization: libphonenumber's metadata, as the `phonenumber`
+//! crate ships it, compiled once per calling code into anchored regexes.
+//!
+//! `phonenumber::parse` + `is_valid` + E.164 formatting cost microseconds a number (a nom
+//! parser, then every regex looked up by its text in a locked LRU cache), which was most of a
+//! preflight. For the digit strings spreadsheets hold, this module replays the same steps
+//! over the same metadata, and answers only when each step is one it can replay exactly: no
+//! international (IDD) prefix, no national prefix or carrier code to strip, no leading zero
+//! kept in the national number, no non-geographic code. Anything else is [`Check::Unsure`]
+//! and goes to the crate. `phone.rs`'s differential test holds the two to the same verdicts.
+
+use std::sync::OnceLock;
+
+use phonenumber::Metadata;
+use phonenumber::metadata::{DATABASE, Descriptor};
+use regex::{Regex, RegexBuilder};
+
+/// What the replay of `parse` + `is_valid` found for one digit string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// The crate would parse it and call it valid; its E.164 form.
+    Valid(String),
+    /// The crate would not return a valid number (a parse error or `is_valid` false).
+    Invalid,
+    /// A step this module does not replay: ask the crate.
+    Unsure,
+}
+
+/// The home country (`--default-country`) with its calling code, compiled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Home {
+    code: &'static CallingCode,
+    region: &'static Region,
+}
+
+impl Home {
+    /// `None` when the country's metadata cannot be replayed (then every number takes the
+    /// crate's path).
+    pub(crate) fn new(id: &str) -> Option<Home> {
+        let meta = DATABASE.by_id(id)?;
+        let code = calling_code(meta.country_code())?;
+        let region = code.regions.as_ref()?.iter().find(|r| r.meta.id() == id)?;
+        Some(Home { code, region })
+    }
+
+    /// `parse(Some(home), digits)` then `is_valid`, for digits written without `+`.
+    pub(crate) fn national(&self, digits: &str) -> Check {
+        if !plain_digits(digits) {
+            return Check::Unsure;
+        }
+        let region = self.region;
+        // country_code(): an international prefix (`00…`, `011…`) is stripped first.
+        if region
+            .international_prefix
+            .as_ref()
+            .is_some_and(|re| re.is_match(digits))
+        {
+            return Check::Unsure;
+        }
+        // Then a leading country code is dropped when the whole is no national number.
+        let code = &self.code.text;
+        let national = match digits.strip_prefix(code.as_str()) {
+            Some(rest)
+                if !region.general.is_match(digits)
+                    || !possible_length(region.meta, digits.len()) =>
+            {
+                rest
+            }
+            _ => digits,
+        };
+        self.code.judge(region, national)
+    }
+}
+
+/// `parse(None, "+digits")` then `is_valid`, for the digits after a `+`.
+pub(crate) fn international(digits: &str) -> Check {
+    if !plain_digits(digits) || digits.starts_with('0') {
+        return Check::Unsure;
+    }
+    // The first 1-, 2- or 3-digit prefix that is a calling code.
+    let Some((code, national)) = (1..=3).find_map(|len| {
+        let code = calling_code(digits[..len].parse().ok()?)?;
+        Some((code, &digits[len..]))
+    }) else {
+        return Check::Unsure;
+    };
+    let Some(regions) = &code.regions else {
+        return Check::Unsure;
+    };
+    if national.starts_with('0') {
+        return Check::Unsure; // the crate finds the region without the zeros, then keeps them
+    }
+    // Without a default country, the prefixes stripped are those of the number's region.
+    match code.source_for(regions, national) {
+        Some(region) => code.judge(region, national),
+        None => Check::Invalid,
+    }
+}
+
+/// ASCII digits only, of a length every step below handles without special cases.
+fn plain_digits(s: &str) -> bool {
+    (4..=17).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `validator::length(meta, n, Type::Unknown).is_possible()`.
+fn possible_length(meta: &Metadata, len: usize) -> bool {
+    let general = meta.descriptors().general();
+    let len = len as u16;
+    !general.possible_length().is_empty()
+        && (general.possible_local_length().contains(&len)
+            || general.possible_length().contains(&len))
+}
+
+/// Every region sharing one calling code, in the crate's order (main country first).
+#[derive(Debug)]
+struct CallingCode {
+    text: String,
+    /// `None`: a non-geographic code (`001`) or metadata that did not compile.
+    regions: Option<Vec<Region>>,
+}
+
+/// One entry per possible calling code; built on first use.
+static CODES: [OnceLock<Option<CallingCode>>; 1000] = [const { OnceLock::new() }; 1000];
+
+/// The compiled calling code, or `None` when it is not one (`database.by_code` is `None`).
+fn calling_code(code: u16) -> Option<&'static CallingCode> {
+    CODES
+        .get(usize::from(code))?
+        .get_or_init(|| {
+            let ids = DATABASE.region(&code)?;
+            let regions = if ids.contains(&"001") {
+                None
+            } else {
+                ids.iter()
+                    .map(|id| DATABASE.by_id(*id).and_then(Region::new))
+                    .collect()
+            };
+            Some(CallingCode {
+                text: code.to_string(),
+                regions,
+            })
+        })
+        .as_ref()
+}
+
+impl CallingCode {
+    /// The rest of `parse` and `is_valid` once the national number is known: the national
+    /// prefix and carrier code `region` would strip (none, or unsure), the length limits,
+    /// then whether the number's own region has a type for it.
+    fn judge(&self, region: &Region, national: &str) -> Check {
+        let Some(regions) = &self.regions else {
+            return Check::Unsure;
+        };
+        let strips = region
+            .national_prefix_for_parsing
+            .as_ref()
+            .is_some_and(|re| re.is_match(national))
+            || region
+                .meta
+                .national_prefix()
+                .is_some_and(|p| national.starts_with(p));
+        // Over 15 digits the crate's NationalNumber may refuse it; a leading 0 is kept
+        // apart as "zeros": both left to the crate.
+        if strips || !(2..=15).contains(&national.len()) || national.starts_with('0') {
+            return Check::Unsure;
+        }
+        match self.source_for(regions, national) {
+            Some(own) => match own.has_type(national) {
+                Some(true) => {
+                    let mut e164 = String::with_capacity(1 + self.text.len() + national.len());
+                    e164.extend(["+", &self.text, national]);
+                    Check::Valid(e164)
+                }
+                Some(false) => Check::Invalid,
+                None => Check::Unsure,
+            },
+            None => Check::Invalid,
+        }
+    }
+
+    /// `validator::source_for`: the region whose leading digits match, or (without leading
+    /// digits) whose patterns know the number.
+    fn source_for<'r>(&self, regions: &'r [Region], national: &str) -> Option<&'r Region> {
+        if let [only] = regions {
+            return Some(only);
+        }
+        regions.iter().find(|r| match &r.leading_digits {
+            Some(re) => re.is_match(national),
+            None => r.has_type(national) == Some(true),
+        })
+    }
+}
+
+/// One region's metadata, compiled.
+#[derive(Debug)]
+struct Region {
+    meta: &'static Metadata,
+    general: Pattern,
+    leading_digits: Option<Regex>,
+    national_prefix_for_parsing: Option<Regex>,
+    international_prefix: Option<Regex>,
+    /// The per-type patterns, compiled when a number first needs them (a calling code like
+    /// +1 has 25 regions, most never asked about).
+    types: OnceLock<Option<Vec<Pattern>>>,
+}
+
+impl Region {
+    fn new(meta: &'static Metadata) -> Option<Region> {
+        let optional = |re: Option<&str>| re.map(anchored).transpose().ok();
+        Some(Region {
+            meta,
+            general: Pattern::new(meta.descriptors().general())?,
+            leading_digits: optional(meta.leading_digits().map(|r| r.as_str()))?,
+            national_prefix_for_parsing: optional(
+                meta.national_prefix_for_parsing().map(|r| r.as_str()),
+            )?,
+            international_prefix: optional(meta.international_prefix().map(|r| r.as_str()))?,
+            types: OnceLock::new(),
+        })
+    }
+
+    /// `number_type(meta, n) != Type::Unknown`; `None` if a pattern did not compile.
+    fn has_type(&self, national: &str) -> Option<bool> {
+        if !self.general.is_match(national) {
+            return Some(false);
+        }
+        let types = self
+            .types
+            .get_or_init(|| {
+                type_descriptors(self.meta)
+                    .into_iter()
+                    .flatten()
+                    .map(Pattern::new)
+                    .collect()
+            })
+            .as_ref()?;
+        Some(types.iter().any(|t| t.is_match(national)))
+    }
+}
+
+/// The descriptors `number_type` tries, each a type of valid number; any will do, so the
+/// common ones go first.
+pub(crate) fn type_descriptors(meta: &Metadata) -> [Option<&Descriptor>; 10] {
+    let d = meta.descriptors();
+    [
+        d.mobile(),
+        d.fixed_line(),
+        d.premium_rate(),
+        d.toll_free(),
+        d.shared_cost(),
+        d.voip(),
+        d.personal_number(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+    ]
+}
+
+/// A descriptor: the lengths and the pattern of valid national numbers of one type.
+#[derive(Debug)]
+struct Pattern {
+    lengths: &'static [u16],
+    re: Regex,
+}
+
+impl Pattern {
+    fn new(d: &'static Descriptor) -> Option<Pattern> {
+        Some(Pattern {
+            lengths: d.possible_length(),
+            re: anchored(d.national_number().as_str()).ok()?,
+        })
+    }
+
+    /// `Descriptor::is_match`: a listed length, and a match starting at the first digit.
+    fn is_match(&self, national: &str) -> bool {
+        (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16)))
+            && self.re.is_match(national)
+    }
+}
+
+/// The crate's `find(n).start() == 0` as one anchored match, compiled with the crate's flag
+/// (whitespace ignored; the newline ends a trailing comment, if any). Only ASCII digits are
+/// ever matched, so `\d` can be ASCII: the automaton is far smaller and quicker to build. A
+/// pattern that needs Unicode fails to compile and leaves its region to the crate.
+fn anchored(source: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(&format!("^(?:{source}\n)"))
+        .ignore_whitespace(true)
+        .unicode(false)
+        .build()
+}
