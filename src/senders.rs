@@ -198,24 +198,31 @@ fn credential(
     Ok(credential)
 }
 
-/// MsgFlash numbers are instances; Pilot Status numbers are their keys.
-fn instance(
+/// MsgFlash numbers are instances; Pilot Status numbers are their keys. `own` is a
+/// senders-file entry's, `campaign` the flag's or campaign file's.
+pub(crate) fn instance(
     kind: ProviderKind,
     own: Option<&str>,
     campaign: Option<&str>,
 ) -> Result<Option<String>, String> {
     match (kind, own.or(campaign)) {
         (ProviderKind::PilotStatus, None) => Ok(None),
-        (ProviderKind::PilotStatus, Some(_)) => {
-            Err("instance-id is a MsgFlash setting; a Pilot Status number is chosen by its key".into())
+        (ProviderKind::PilotStatus, Some(_)) => Err(
+            "--instance-id (instance-id in a file) is a MsgFlash setting: add --provider msgflash, or remove it"
+                .into(),
+        ),
+        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => {
+            Ok(Some(id.trim().to_string()))
         }
-        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => Ok(Some(id.trim().to_string())),
         (ProviderKind::MsgFlash, Some(id)) => Err(format!(
-            "instance-id '{id}' is not a UUID: copy it from the MsgFlash dashboard"
+            "--instance-id '{id}' is not a UUID: copy the instance id from the MsgFlash dashboard"
         )),
-        (ProviderKind::MsgFlash, None) => {
-            Err("MsgFlash needs instance-id = \"UUID\" for each number (the WhatsApp instance to send from)".into())
-        }
+        (ProviderKind::MsgFlash, None) => Err(
+            "--provider msgflash needs --instance-id UUID (the WhatsApp instance to send from, from \
+             the MsgFlash dashboard): on the command line, as instance-id in the campaign file, or \
+             per number in a senders file"
+                .into(),
+        ),
     }
 }
 

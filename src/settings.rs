@@ -530,28 +530,7 @@ fn senders(
         };
         return senders::load(path, kind, instance, &keys);
     }
-    let instance_id = match (kind, instance) {
-        (ProviderKind::PilotStatus, None) => None,
-        (ProviderKind::PilotStatus, Some(_)) => {
-            return Err(
-                "--instance-id is a MsgFlash setting: add --provider msgflash, or remove it".into(),
-            );
-        }
-        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => {
-            Some(id.trim().to_string())
-        }
-        (ProviderKind::MsgFlash, Some(id)) => {
-            return Err(format!(
-                "--instance-id '{id}' is not a UUID: copy the instance id from the MsgFlash dashboard"
-            ));
-        }
-        (ProviderKind::MsgFlash, None) => {
-            return Err("--provider msgflash needs --instance-id UUID (the WhatsApp instance to send from, \
-                 from the MsgFlash dashboard), on the command line or as instance-id in the campaign file \
-                 (or a senders file with instance-id per number)"
-                .into());
-        }
-    };
+    let instance_id = senders::instance(kind, None, instance)?;
     let credential = if options.sandbox {
         senders::sandbox_credential(kind, "")
     } else {
