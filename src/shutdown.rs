@@ -41,19 +41,26 @@ impl Shutdown {
     }
 
     /// Listens for SIGINT and SIGTERM: the first requests a stop, the second SIGINT exits 3 now.
+    ///
+    /// The handlers are installed before this returns: a task that installs them when it is
+    /// first polled may not run before the signal arrives (a task spawned onto a busy worker
+    /// waits in its slot), and the default action of SIGINT kills the process mid-send.
     pub fn listen_for_signals(&self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut int, mut term) = match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(int), Ok(term)) => (int, term),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
+                return;
+            }
+        };
         let shutdown = self.clone();
         tokio::spawn(async move {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(term) => term,
-                    Err(e) => {
-                        tracing::warn!("cannot listen for SIGTERM: {e}");
-                        return;
-                    }
-                };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             tracing::warn!(
@@ -61,7 +68,7 @@ impl Shutdown {
             );
             shutdown.request();
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             eprintln!(
