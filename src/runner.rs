@@ -445,8 +445,8 @@ impl Runner<'_> {
     async fn send_all(&self, input: CsvInput) -> Result<Vec<(String, Stop)>, RunError> {
         let lanes = self.lanes.len();
         let concurrency = self.settings.concurrency;
-        // Read-ahead, so a lane waiting for its spacing does not hold the others back.
-        let window = lanes * concurrency * 4;
+        // Rows read ahead, so a lane waiting for its spacing does not hold the others back.
+        let read_ahead = lanes * concurrency * 4;
         let mut dispatch = Dispatch {
             queues: (0..lanes).map(|_| VecDeque::new()).collect(),
             busy: vec![0; lanes],
@@ -462,7 +462,7 @@ impl Runner<'_> {
             while !exhausted
                 && stop.is_none()
                 && failure.is_none()
-                && dispatch.waiting + in_flight.len() < window
+                && dispatch.waiting + in_flight.len() < read_ahead
             {
                 if self.context.shutdown.is_requested() {
                     stop = Some(Stop::Shutdown);
