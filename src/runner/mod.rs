@@ -1,0 +1,144 @@
+//! The run of a campaign, as a small pipeline of rooms: [`preflight`] reads every row once to
+//! prove the checkpoint belongs to the input and to count the work; [`resume`] decides from a
+//! row's recorded state whether it still needs a send; [`dispatch`] feeds rows in order to one
+//! [`lanes`] entry per sender number; [`send`] waits for a row's turn, records the intent,
+//! sends, and records the outcome (retry, stop the lane, mark `UNCERTAIN`); [`stop`] says why
+//! a run or a lane ended early.
+
+mod dispatch;
+mod lanes;
+mod preflight;
+mod resume;
+mod send;
+mod stop;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use crate::clock::Clock;
+use crate::input::{CsvInput, InputError};
+use crate::journal::{self, Checkpoint, Journal, JournalError};
+use crate::progress::{Progress, Summary};
+use crate::provider::Provider;
+use crate::settings::Settings;
+use crate::shutdown::Shutdown;
+
+use lanes::{Lane, lanes};
+use preflight::preflight;
+use stop::log_stop;
+
+/// Why a run could not start or had to stop; each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The input file as a whole is unusable (exit 2, nothing sent).
+    #[error("{0}")]
+    Input(#[from] InputError),
+    /// The results file cannot be used: locked, foreign, damaged, unwritable at start (exit 2).
+    #[error("{0}")]
+    Checkpoint(JournalError),
+    /// The results file belongs to another input (exit 2, nothing sent).
+    #[error("{0}")]
+    Mismatch(String),
+    /// `--strict` or `--max-invalid` refused the file (exit 2, nothing sent).
+    #[error("{0}")]
+    TooManyInvalid(String),
+    /// Writing the results failed mid-run; the run stopped before the next send (exit 3).
+    #[error(
+        "{0}; stopped before the next send. Free disk space or fix permissions, then rerun the same command"
+    )]
+    Disk(JournalError),
+}
+
+impl RunError {
+    /// Exit 2 for anything found before the first send, 3 for a run cut short.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Disk(_) => 3,
+            _ => 2,
+        }
+    }
+}
+
+/// What the run needs besides settings: the clock, the stop signal, where dry-run bodies go,
+/// and an optional seed for the spacing draws.
+pub struct Context {
+    pub clock: Clock,
+    pub shutdown: Shutdown,
+    pub seed: Option<u64>,
+    /// Progress bar and preflight report (off with `-q`; a dry run always reports).
+    pub show_progress: bool,
+    pub out: Mutex<Box<dyn Write + Send>>,
+}
+
+/// Runs (or with `--dry-run`, previews) a campaign and returns its summary. `providers`
+/// are the clients of [`Settings::senders`], in order (see [`Settings::connect`]).
+pub async fn run_campaign(
+    settings: &Settings,
+    providers: &[Box<dyn Provider>],
+    context: &Context,
+) -> Result<Summary, RunError> {
+    assert_eq!(
+        providers.len(),
+        settings.senders.len(),
+        "one provider per sender"
+    );
+    let mut input_options = settings.input.clone();
+    input_options.now = context.clock.wall();
+    let open_input = || CsvInput::open(&settings.csv, &input_options);
+    // Opened before the results file is touched: a bad header stops the run right here.
+    let input = open_input()?;
+    if settings.dry_run {
+        let checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
+        let preview = providers[0].as_ref();
+        let preflight = preflight(input, &checkpoint, settings, context, Some(preview))?;
+        return Ok(Summary::from_checkpoint(
+            &checkpoint,
+            preflight.rows,
+            &settings.results,
+            true,
+        ));
+    }
+    let journal = Journal::open(&settings.results, settings.results_delimiter)
+        .map_err(RunError::Checkpoint)?;
+    let preflight = preflight(input, journal.checkpoint(), settings, context, None)?;
+    let mut rows = open_input()?;
+    rows.already_sent(journal.checkpoint().attempted());
+    let runner = Runner {
+        settings,
+        context,
+        lanes: lanes(settings, providers, context),
+        journal: journal::Shared::new(journal).map_err(RunError::Checkpoint)?,
+        progress: Arc::new(Progress::new(
+            preflight.rows,
+            preflight.done,
+            context.show_progress,
+        )),
+    };
+    let stops = runner.send_all(rows).await?;
+    let mut journal = runner.journal.finish().map_err(RunError::Disk)?;
+    if stops.is_empty() {
+        journal.compact(preflight.rows).map_err(RunError::Disk)?;
+    } else {
+        journal.sync().map_err(RunError::Disk)?;
+    }
+    runner.progress.finish();
+    let summary = Summary::from_checkpoint(
+        journal.checkpoint(),
+        preflight.rows,
+        &settings.results,
+        false,
+    );
+    for (label, stop) in &stops {
+        log_stop(label, stop, settings);
+    }
+    Ok(summary)
+}
+
+pub(super) struct Runner<'a> {
+    settings: &'a Settings,
+    context: &'a Context,
+    lanes: Vec<Lane<'a>>,
+    journal: journal::Shared,
+    /// Shared with the journal, which reports an accepted row once it is on disk.
+    progress: Arc<Progress>,
+}

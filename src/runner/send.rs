@@ -1,0 +1,296 @@
+//! One row's send: wait for its turn, record the intent, send, record the outcome; retries,
+//! stops and `UNCERTAIN` are decided here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use backon::Retryable as _;
+
+use crate::input::validate::RowError;
+use crate::input::{Row, Verdict};
+use crate::journal::{Durability, JournalError, Prior, Record, Status};
+use crate::message::Message;
+use crate::provider::{Accepted, ErrorClass, SendError};
+use crate::window::{self, Admission};
+
+use super::lanes::Lane;
+use super::stop::Stop;
+use super::{RunError, Runner};
+
+/// What one attempt produced, for backon to decide on.
+#[derive(Debug)]
+enum AttemptError {
+    Stopped,
+    Retry(SendError),
+    Final(SendError),
+    Disk(JournalError),
+    Closed(window::Closed),
+}
+
+impl Runner<'_> {
+    pub(super) async fn send_in(
+        &self,
+        lane: &Lane<'_>,
+        row: &Row,
+    ) -> Result<Option<Stop>, RunError> {
+        let Verdict::Send(message) = &row.verdict else {
+            unreachable!("only rows to send get a lane")
+        };
+        let attempts = self.journal.prior(row.index).map_or(0, |p| p.attempts);
+        self.send(lane, row, message, attempts).await
+    }
+
+    /// A row that gets a record but no send: invalid, opted out, or interrupted earlier.
+    pub(super) async fn record_only(&self, row: &Row) -> Result<Option<Stop>, RunError> {
+        let prior = self.journal.prior(row.index);
+        let status = prior.map(|p| p.status);
+        if status == Some(Status::Sending) && !self.settings.resend_uncertain {
+            let mut record = self.record(row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
+            record.sender = self.journal.recorded_sender(row.index).unwrap_or_default();
+            record.error_code = "INTERRUPTED".into();
+            record.error =
+                "an earlier run was stopped while this send was in flight; it may have been \
+                delivered. Check before using --resend-uncertain"
+                    .into();
+            self.append(&record, Durability::Lazy)
+                .await
+                .map_err(RunError::Disk)?;
+            self.progress.row_done(Status::Uncertain);
+            return Ok(None);
+        }
+        match &row.verdict {
+            Verdict::Invalid(error) => {
+                self.record_refusal(row, prior, Status::Invalid, error)
+                    .await
+            }
+            Verdict::Skip(error) => {
+                self.record_refusal(row, prior, Status::Skipped, error)
+                    .await
+            }
+            Verdict::Send(_) | Verdict::Unchanged => Ok(None),
+        }
+    }
+
+    /// Records a row that is not sent. Never sent, so its line need not be on disk before
+    /// the next send: the next fsync (or the final compaction) takes it along.
+    async fn record_refusal(
+        &self,
+        row: &Row,
+        prior: Option<Prior>,
+        status: Status,
+        error: &RowError,
+    ) -> Result<Option<Stop>, RunError> {
+        if prior.is_some_and(|p| p.status == status) {
+            return Ok(None);
+        }
+        let mut record = self.record(row, status, 0);
+        record.error_code = error.code.as_str().into();
+        record.error = error.to_string();
+        tracing::warn!(
+            "row {}: {status} {}: {error}",
+            row.index,
+            error.code.as_str()
+        );
+        self.append(&record, Durability::Lazy)
+            .await
+            .map_err(RunError::Disk)?;
+        self.progress.row_done(status);
+        Ok(None)
+    }
+
+    /// Sends one row with retries: every attempt waits its turn, records its intent, and
+    /// records a definite refusal as DEFERRED before waiting to retry.
+    async fn send(
+        &self,
+        lane: &Lane<'_>,
+        row: &Row,
+        message: &Message,
+        prior_attempts: u32,
+    ) -> Result<Option<Stop>, RunError> {
+        let attempts = AtomicU32::new(prior_attempts);
+        let attempt = || self.attempt(lane, row, message, &attempts);
+        let clock = self.context.clock.clone();
+        let (shutdown, halt) = (self.context.shutdown.clone(), lane.halt.clone());
+        let result = attempt
+            .retry(self.settings.backoff.policy())
+            .sleep(move |wait| {
+                let (clock, shutdown, halt) = (clock.clone(), shutdown.clone(), halt.clone());
+                async move {
+                    tokio::select! {
+                        _ = clock.sleep(wait) => {}
+                        _ = shutdown.requested() => {}
+                        _ = halt.requested() => {}
+                    }
+                }
+            })
+            .when(|e| matches!(e, AttemptError::Retry(_)))
+            .adjust(|e, backoff| match e {
+                // Retry-After replaces the backoff, but never revives exhausted attempts.
+                AttemptError::Retry(SendError {
+                    retry_after: Some(wait),
+                    ..
+                }) => backoff.map(|_| *wait),
+                _ => backoff,
+            })
+            .notify(|e, wait| {
+                if let AttemptError::Retry(e) = e {
+                    tracing::info!(
+                        "row {}: {} ({}), retrying in {}",
+                        row.index,
+                        e.code,
+                        e.message,
+                        crate::progress::human(wait)
+                    );
+                }
+            })
+            .await;
+        let attempts = attempts.load(Ordering::SeqCst);
+        let error = match result {
+            Ok((accepted, sent_at)) => {
+                self.record_accepted(lane, row, accepted, attempts, sent_at)?;
+                return Ok(None);
+            }
+            Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
+            Err(AttemptError::Closed(closed)) => return Ok(Some(Stop::Window(closed))),
+            Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
+            Err(AttemptError::Retry(e)) => {
+                self.progress.row_done(Status::Deferred);
+                return Ok(Some(Stop::RetriesExhausted(e)));
+            }
+            Err(AttemptError::Final(e)) => e,
+        };
+        let status = match error.class {
+            ErrorClass::RowFatal => Status::Failed,
+            ErrorClass::Ambiguous => Status::Uncertain,
+            ErrorClass::CampaignFatal | ErrorClass::Retryable => Status::Deferred,
+        };
+        let mut record = self.sent_record(lane, row, status, attempts);
+        fill_error(&mut record, &error);
+        record.sent_at = self.context.clock.wall().to_string();
+        tracing::warn!(
+            "row {} {}{}: {status} HTTP {} {}: {}",
+            row.index,
+            row.destination,
+            lane.via(),
+            record.http_status.map_or("-".into(), |s| s.to_string()),
+            error.code,
+            error.message
+        );
+        self.append(&record, Durability::Now)
+            .await
+            .map_err(RunError::Disk)?;
+        if error.class == ErrorClass::CampaignFatal {
+            return Ok(Some(Stop::Fatal(error)));
+        }
+        self.progress.row_done(status);
+        Ok(None)
+    }
+
+    async fn attempt(
+        &self,
+        lane: &Lane<'_>,
+        row: &Row,
+        message: &Message,
+        attempts: &AtomicU32,
+    ) -> Result<(Accepted, String), AttemptError> {
+        let (clock, shutdown) = (&self.context.clock, &self.context.shutdown);
+        let window = self.settings.window.as_ref();
+        let now = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.requested() => return Err(AttemptError::Stopped),
+                _ = lane.halt.requested() => return Err(AttemptError::Stopped),
+                _ = lane.pacer.ready() => {}
+            }
+            match window::admit(window, clock, shutdown).await {
+                Admission::Open(now) => break now,
+                Admission::Waited => {}
+                Admission::Closed(closed) => return Err(AttemptError::Closed(closed)),
+            }
+        };
+        let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let body = lane
+            .provider
+            .body(&window::with_deadline(window, message, now), now);
+        let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
+        intent.sent_at = now.to_string();
+        self.append(&intent, Durability::Now)
+            .await
+            .map_err(AttemptError::Disk)?;
+        match lane.provider.send(&body).await {
+            Ok(accepted) => Ok((accepted, intent.sent_at)),
+            Err(error) if error.class == ErrorClass::Retryable => {
+                // Limits are per number: the other numbers keep their pace.
+                if let Some(wait) = error.retry_after {
+                    lane.pacer.hold(wait);
+                }
+                let mut deferred = intent;
+                deferred.status = Status::Deferred;
+                fill_error(&mut deferred, &error);
+                self.append(&deferred, Durability::Now)
+                    .await
+                    .map_err(AttemptError::Disk)?;
+                Err(AttemptError::Retry(error))
+            }
+            Err(error) => Err(AttemptError::Final(error)),
+        }
+    }
+
+    /// Records an accepted send. The sender goes on without waiting for the disk (its next
+    /// intent rides the same fsync); the row is reported QUEUED only once its line is on
+    /// disk.
+    fn record_accepted(
+        &self,
+        lane: &Lane<'_>,
+        row: &Row,
+        accepted: Accepted,
+        attempts: u32,
+        sent_at: String,
+    ) -> Result<(), RunError> {
+        let mut record = self.sent_record(lane, row, Status::Queued, attempts);
+        record.http_status = Some(accepted.http_status);
+        record.message_id = accepted.message_id;
+        record.correlation_id = accepted.correlation_id.unwrap_or_default();
+        record.sent_at = sent_at;
+        let (index, destination, via) = (row.index, row.destination.clone(), lane.via());
+        let (id, progress) = (record.message_id.clone(), Arc::clone(&self.progress));
+        let report = move |written: Result<(), JournalError>| match written {
+            Ok(()) => {
+                tracing::info!("row {index} {destination}{via}: QUEUED {id}");
+                progress.row_done(Status::Queued);
+            }
+            // Never lost: the id goes to the log, and the intent already on disk makes the
+            // row UNCERTAIN (not resent) on the next run. The writer's error stops the run.
+            Err(_) => tracing::error!("row {index} was accepted as {id} but could not be recorded"),
+        };
+        self.journal
+            .record_then(&record, report)
+            .map_err(RunError::Disk)
+    }
+
+    fn record(&self, row: &Row, status: Status, attempts: u32) -> Record {
+        Record {
+            attempts,
+            raw_destination: row.raw_destination.clone(),
+            ..Record::new(row.index, &row.destination, status)
+        }
+    }
+
+    /// A record of a send attempt by `lane`'s number.
+    fn sent_record(&self, lane: &Lane<'_>, row: &Row, status: Status, attempts: u32) -> Record {
+        Record {
+            sender: lane.label.to_string(),
+            ..self.record(row, status, attempts)
+        }
+    }
+
+    async fn append(&self, record: &Record, durability: Durability) -> Result<(), JournalError> {
+        self.journal.record(record, durability).await
+    }
+}
+
+pub(super) fn fill_error(record: &mut Record, error: &SendError) {
+    record.http_status = error.http_status;
+    record.error_code = error.code.clone();
+    record.error = error.message.clone();
+}
