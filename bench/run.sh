@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark of issue 7: preflight, resume, sends/s and pacing fidelity, each beside a
-# baseline, printed as one markdown table and written into README.md's "Performance"
+# baseline, printed as one markdown table and written into bench/README.md's "Performance"
 # section (between the bench:begin/bench:end markers; --no-readme only prints).
 #
 #   bench/run.sh [--no-readme]
@@ -204,6 +204,6 @@ put commit "$COMMIT"
 "$PY" "$HERE/table.py" "$RESULTS" >"$WORK/table.md"
 cat "$WORK/table.md"
 if [[ $WRITE_README == 1 ]]; then
-  "$PY" "$HERE/table.py" --readme "$ROOT/README.md" "$WORK/table.md"
-  log "table written into README.md (Performance)"
+  "$PY" "$HERE/table.py" --readme "$HERE/README.md" "$WORK/table.md"
+  log "table written into bench/README.md (Performance)"
 fi
