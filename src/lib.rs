@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod delivery;
 pub mod fingerprint;
+pub mod fmt;
 pub mod input;
 pub mod journal;
 pub mod message;

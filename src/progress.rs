@@ -15,6 +15,7 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use std::collections::BTreeMap;
 
+use crate::fmt::human;
 use crate::input::validate::RowErrorCode;
 use crate::journal::{Checkpoint, Status};
 use crate::settings::Settings;
@@ -399,16 +400,5 @@ impl fmt::Display for Preflight {
             Some(window) => writeln!(f, "  window          {window}"),
             None => Ok(()),
         }
-    }
-}
-
-/// A duration for people: `1h 02m`, `3m 05s`, `12s`, `250ms`.
-pub fn human(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    match secs {
-        0 => format!("{}ms", duration.as_millis()),
-        1..60 => format!("{secs}s"),
-        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
-        _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
     }
 }

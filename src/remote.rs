@@ -285,7 +285,7 @@ impl Gate {
                 "{what}: {} ({}), retrying in {}",
                 error.code,
                 error.message,
-                crate::progress::human(wait)
+                crate::fmt::human(wait)
             );
             tokio::select! {
                 _ = self.clock.sleep(wait) => {}

@@ -11,9 +11,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::fmt::human;
 use crate::journal::Status;
 use crate::journal::delivery::{DeliveryStatus, ResultRow, read_rows};
-use crate::progress::human;
 
 /// `campaign-sender report` flags.
 #[derive(Debug, Clone, clap::Args)]

@@ -16,8 +16,8 @@ use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{Timestamp, ZonedDateTime};
 
 use crate::clock::Clock;
+use crate::fmt::human;
 use crate::message::{DeliverUntil, Message};
-use crate::progress::human;
 use crate::shutdown::Shutdown;
 
 /// A daily window of local time in one zone, opening at `start` and closing at `end`.

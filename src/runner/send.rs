@@ -139,7 +139,7 @@ impl Runner<'_> {
                         row.index,
                         e.code,
                         e.message,
-                        crate::progress::human(wait)
+                        crate::fmt::human(wait)
                     );
                 }
             })
