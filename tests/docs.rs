@@ -60,3 +60,61 @@ fn every_flag_in_help_is_in_the_reference_and_back() {
          flags in docs/reference.md that --help does not have: {unknown:?}"
     );
 }
+
+/// Flags that are decisions for one run, never campaign-file keys, and flags of the command
+/// line itself.
+const NOT_KEYS: [&str; 7] = [
+    "--campaign",
+    "--verbose",
+    "--quiet",
+    "--log-format",
+    "--sandbox",
+    "--dry-run",
+    "--resend-uncertain",
+];
+
+#[test]
+fn the_example_campaign_file_shows_every_key() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/campaigns/black-friday.toml"
+    ))
+    .expect("campaigns/black-friday.toml");
+    let keys: BTreeSet<String> = example
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start_matches(['#', ' ']);
+            let (key, _) = line.split_once(" = ")?;
+            let key = key.trim();
+            key.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-')
+                .then(|| format!("--{key}"))
+        })
+        .collect();
+    let missing: Vec<_> = help_flags()
+        .into_iter()
+        .filter(|flag| !NOT_KEYS.contains(&flag.as_str()) && !keys.contains(flag))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "campaigns/black-friday.toml documents every key, but lacks {missing:?}"
+    );
+}
+
+#[test]
+fn the_example_campaign_file_is_accepted_as_it_stands() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("clientes.csv");
+    std::fs::write(&csv, "phone,nome,cupom\n(11) 98888-7777,Ana,BF10\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_campaign-sender"))
+        .arg(&csv)
+        .arg("--campaign")
+        .arg(format!("{root}/campaigns/black-friday.toml"))
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("to send                1"), "{stderr}");
+}
