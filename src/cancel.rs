@@ -29,7 +29,8 @@ pub struct CancelArgs {
 }
 
 /// Runs a cancel pass and returns the exit code: 0 all candidates canceled (or none
-/// left), 1 some could not be, 2 refused before anything was asked, 3 stopped early.
+/// left), 1 some could not be, 2 refused before anything was asked, 3 stopped early,
+/// [`crate::ALREADY_RUNNING`] while a send holds the results file.
 pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
     let (api, mut journal, rows) = match args.api.start().await {
         Ok(started) => started,

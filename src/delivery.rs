@@ -65,7 +65,8 @@ impl fmt::Display for StatusSummary {
     }
 }
 
-/// Runs a status pass and returns the exit code.
+/// Runs a status pass and returns the exit code: the summary's, or 2 refused before anything
+/// was asked, or [`crate::ALREADY_RUNNING`] while a send holds the results file.
 pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
     let (api, mut journal, rows) = match args.api.start().await {
         Ok(started) => started,

@@ -21,7 +21,7 @@ mod writer;
 pub use writer::{Durability, Shared};
 
 /// The columns every results file starts with, in order; later columns may follow.
-pub const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 13] = [
     "row",
     "destination",
     "status",
@@ -34,7 +34,11 @@ pub const COLUMNS: [&str; 12] = [
     "sentAt",
     "rawDestination",
     "sender",
+    "target",
 ];
+
+/// Where `target` is in [`COLUMNS`].
+const TARGET_COLUMN: usize = 12;
 
 /// The first columns a file must have to be taken as ours (older files lack the rest).
 const REQUIRED_COLUMNS: usize = 10;
@@ -128,6 +132,9 @@ pub struct Record {
     pub raw_destination: String,
     /// The label of the number that sent (or tried to send) the row; empty with one sender.
     pub sender: String,
+    /// Where the send went (see [`crate::settings::Settings::target_id`]): a results file
+    /// is refused against another target.
+    pub target: String,
 }
 
 impl Record {
@@ -146,10 +153,11 @@ impl Record {
             sent_at: String::new(),
             raw_destination: String::new(),
             sender: String::new(),
+            target: String::new(),
         }
     }
 
-    fn cells(&self) -> [Cow<'_, str>; 12] {
+    fn cells(&self) -> [Cow<'_, str>; 13] {
         [
             Cow::Owned(self.row.to_string()),
             destination_cell(&self.destination),
@@ -163,6 +171,7 @@ impl Record {
             Cow::Borrowed(&self.sent_at),
             destination_cell(&self.raw_destination),
             Cow::Borrowed(&self.sender),
+            Cow::Borrowed(&self.target),
         ]
     }
 }
@@ -243,6 +252,10 @@ pub struct Checkpoint {
     path: PathBuf,
     /// The header carries the delivery columns a status pass added; compaction keeps them.
     delivery: bool,
+    /// The header has the `target` column (files written before it do not).
+    has_target: bool,
+    /// The distinct non-empty targets recorded, in order of appearance.
+    targets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -315,6 +328,7 @@ impl Checkpoint {
             record.attempts,
             record.status,
         );
+        self.note_target(&record.target);
     }
 
     /// The highest row number recorded: a checkpoint with rows beyond the input's end
@@ -334,7 +348,29 @@ impl Checkpoint {
 
     /// The number that last tried `row`, so an interrupted send is reported against it.
     pub fn recorded_sender(&self, row: u64) -> Option<String> {
-        self.recorded_cell(row, COLUMNS.len() - 1)
+        self.recorded_cell(row, TARGET_COLUMN - 1)
+    }
+
+    /// The distinct non-empty targets the file's lines were sent to: a results file belongs
+    /// to one target (files written before the `target` column have none).
+    pub fn targets(&self) -> Vec<String> {
+        self.targets.clone()
+    }
+
+    /// The send columns of this file: [`COLUMNS`], without `target` in a file written
+    /// before it (lines appended to such a file keep its layout).
+    fn columns(&self) -> &'static [&'static str] {
+        &COLUMNS[..if self.has_target {
+            COLUMNS.len()
+        } else {
+            TARGET_COLUMN
+        }]
+    }
+
+    fn note_target(&mut self, target: &str) {
+        if !target.is_empty() && !self.targets.iter().any(|t| t == target) {
+            self.targets.push(target.to_string());
+        }
     }
 
     /// One cell of the last line recorded for `row` (read from the file: rarely needed).
@@ -391,8 +427,12 @@ impl Checkpoint {
             entries: Vec::new(),
             delimiter,
             path: path.to_path_buf(),
-            delivery: delivery::has_columns(head.trim_end(), delimiter),
+            delivery: false,
+            has_target: head.trim_end().split(delimiter as char).nth(TARGET_COLUMN)
+                == Some(COLUMNS[TARGET_COLUMN]),
+            targets: Vec::new(),
         };
+        checkpoint.delivery = delivery::has_columns(head.trim_end(), &checkpoint);
         reader.byte_headers().map_err(|e| JournalError::Damaged {
             path: path.to_path_buf(),
             line: 1,
@@ -448,6 +488,12 @@ impl Checkpoint {
             attempts,
             status,
         );
+        if self.has_target {
+            let target = record
+                .get(TARGET_COLUMN)
+                .map_or(Ok(""), std::str::from_utf8);
+            self.note_target(target.map_err(|e| e.to_string())?);
+        }
         Ok(())
     }
 }
@@ -495,8 +541,9 @@ impl Journal {
         checkpoint.path = path.to_path_buf();
         if intact == 0 {
             checkpoint.delimiter = delimiter;
+            checkpoint.has_target = true;
             journal.checkpoint = checkpoint;
-            journal.write_durably(&header_line(delimiter, false))?;
+            journal.write_durably(&header_line(&journal.checkpoint))?;
             sync_directory(path).map_err(io_error("create", path))?;
         } else {
             journal.checkpoint = checkpoint;
@@ -527,7 +574,7 @@ impl Journal {
             .map_err(io_error("write", &self.path))?;
         for record in records {
             offsets.push(start + bytes.len() as u64);
-            write_record(&mut bytes, self.checkpoint.delimiter, record);
+            write_record(&mut bytes, &self.checkpoint, record);
         }
         self.file
             .write_all(&bytes)
@@ -591,7 +638,7 @@ impl Journal {
         let mut source =
             BufReader::new(File::open(&self.path).map_err(io_error("read", &self.path))?);
         let mut line = Vec::new();
-        let header = header_line(self.checkpoint.delimiter, self.checkpoint.delivery);
+        let header = header_line(&self.checkpoint);
         out.write_all(&header).map_err(io_error("write", temp))?;
         let mut offset = header.len() as u64;
         let mut offsets = Vec::new();
@@ -674,27 +721,28 @@ pub fn lock_path(results: &Path) -> PathBuf {
     results.with_file_name(name)
 }
 
-fn header_line(delimiter: u8, delivery: bool) -> Vec<u8> {
-    let extra: &[&str] = if delivery {
+fn header_line(layout: &Checkpoint) -> Vec<u8> {
+    let extra: &[&str] = if layout.delivery {
         &delivery::DELIVERY_COLUMNS
     } else {
         &[]
     };
-    let mut line = [&COLUMNS[..], extra]
+    let mut line = [layout.columns(), extra]
         .concat()
-        .join(&(delimiter as char).to_string())
+        .join(&(layout.delimiter as char).to_string())
         .into_bytes();
     line.push(b'\n');
     line
 }
 
-fn write_record(out: &mut Vec<u8>, delimiter: u8, record: &Record) {
+fn write_record(out: &mut Vec<u8>, layout: &Checkpoint, record: &Record) {
     let mut writer = csv::WriterBuilder::new()
-        .delimiter(delimiter)
+        .delimiter(layout.delimiter)
         .has_headers(false)
         .from_writer(out);
+    let cells = record.cells();
     writer
-        .write_record(record.cells().iter().map(|c| c.as_bytes()))
+        .write_record(cells[..layout.columns().len()].iter().map(|c| c.as_bytes()))
         .expect("writing to memory cannot fail");
     writer.flush().expect("writing to memory cannot fail");
 }
@@ -821,7 +869,7 @@ mod tests {
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
-                .ends_with("SENDING,,,,,,1,,,\n")
+                .ends_with("SENDING,,,,,,1,,,,\n")
         );
     }
 
@@ -877,7 +925,7 @@ mod tests {
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
-                .ends_with("3;+5511999990003;INVALID;;;;;;1;;;\n")
+                .ends_with("3;+5511999990003;INVALID;;;;;;1;;;;\n")
         );
     }
 
@@ -907,14 +955,19 @@ mod tests {
         rec.raw_destination = "+55 11 9999".into();
         rec.error = "-bad\nthing".into();
         let mut out = Vec::new();
-        write_record(&mut out, b',', &rec);
+        let layout = Checkpoint {
+            delimiter: b',',
+            has_target: true,
+            ..Checkpoint::default()
+        };
+        write_record(&mut out, &layout, &rec);
         let line = String::from_utf8(out).unwrap();
         assert!(
             line.starts_with("1,\"'=HYPERLINK(\"\"x\"\")\",INVALID"),
             "{line}"
         );
         assert!(line.contains(",'-bad thing,"), "{line}");
-        assert!(line.ends_with(",'+55 11 9999,\n"), "{line}");
+        assert!(line.ends_with(",'+55 11 9999,,\n"), "{line}");
         assert_eq!(destination_cell("+5511999990001"), "+5511999990001");
         assert_eq!(
             unquote_destination("'=HYPERLINK(\"x\")"),

@@ -32,6 +32,30 @@ use cli::{Cli, Command};
 use runner::Context;
 use settings::{Settings, Target};
 
+/// Exit code of a command that found another live run holding the campaign's lock: nothing
+/// was done, and the scheduler's next tick simply tries again (not an alert).
+pub const ALREADY_RUNNING: u8 = 4;
+
+/// The exit code for a results file that cannot be used: [`ALREADY_RUNNING`] when another
+/// run holds it, else 2 (set-up: a person must look).
+pub fn exit_code_of(error: &journal::JournalError) -> u8 {
+    match error {
+        journal::JournalError::Locked { .. } => ALREADY_RUNNING,
+        _ => 2,
+    }
+}
+
+/// Logs why a command ended with `code` and returns it: at warning level for
+/// [`ALREADY_RUNNING`] (routine under cron), as an error otherwise.
+pub fn log_exit(code: u8, why: &dyn std::fmt::Display) -> u8 {
+    if code == ALREADY_RUNNING {
+        tracing::warn!("{why}");
+    } else {
+        tracing::error!("{why}");
+    }
+    code
+}
+
 /// Runs the command line and returns the process exit code (see the README's table).
 pub fn run(cli: Cli) -> u8 {
     progress::init_logging(cli.verbosity(), cli.log_format);
@@ -145,9 +169,6 @@ async fn send(
             print!("{summary}");
             summary.exit_code()
         }
-        Err(e) => {
-            tracing::error!("{e}");
-            e.exit_code()
-        }
+        Err(e) => log_exit(e.exit_code(), &e),
     }
 }

@@ -168,13 +168,15 @@ impl ApiArgs {
     }
 
     /// Everything a pass needs before its first request: the API (key checked), the lock
-    /// and the rows. On failure, the error is logged and the exit code (2) returned.
+    /// and the rows. On failure, the error is logged and the exit code returned (2, or
+    /// [`crate::ALREADY_RUNNING`] when a send holds the lock).
     pub async fn start(&self) -> Result<(Api, Journal, Vec<ResultRow>), u8> {
         let api = self
             .connect(&|name| std::env::var(name).ok())
             .await
             .map_err(usage_error)?;
-        let (journal, rows) = self.open().map_err(usage_error)?;
+        let (journal, rows) =
+            (self.open()).map_err(|e| crate::log_exit(crate::exit_code_of(&e), &e))?;
         let missing = api.missing(&rows);
         if !missing.is_empty() {
             let named: Vec<&str> = missing

@@ -239,7 +239,8 @@ pub struct CampaignOptions {
     #[serde(default, skip_serializing_if = "is_false")]
     pub wait_for_window: bool,
 
-    /// Results CSV, also the checkpoint [default: <csv stem>.results.csv beside the CSV].
+    /// Results CSV, also the checkpoint; it records each send's target [default: <csv
+    /// stem>.results.csv beside the CSV; <csv stem>.sandbox.results.csv with --sandbox].
     #[arg(long, value_name = "PATH", help_heading = "Results")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<PathBuf>,
@@ -258,6 +259,13 @@ pub struct CampaignOptions {
     #[arg(long, help_heading = "Results")]
     #[serde(default, skip_serializing_if = "is_false")]
     pub resend_uncertain: bool,
+
+    /// Carry on a results file recorded against another --base-url or MsgFlash instance,
+    /// because the API moved: its rows are not sent again. A flag for one run, never a
+    /// campaign-file key; never for a sandbox rehearsal's file.
+    #[arg(long, help_heading = "Results")]
+    #[serde(skip)]
+    pub retarget: bool,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -278,9 +286,18 @@ pub enum Target {
 pub struct Settings {
     pub csv: PathBuf,
     pub results: PathBuf,
+    /// The real campaign's results file (a rehearsal writes its own): named when a real run
+    /// is refused a rehearsal's file.
+    pub real_results: PathBuf,
     /// The API the campaign goes through, whichever [`Target`] it is sent to.
     pub provider: ProviderKind,
     pub target: Target,
+    /// The [`Target`] in the words each results line records in its `target` column, e.g.
+    /// `sandbox` or `pilot-status https://pilotstatus.com.br`: a file recorded against
+    /// another target is refused (see [`Settings::foreign_target`]).
+    pub target_id: String,
+    /// `--retarget`: the API moved; carry the file on to [`Settings::target_id`].
+    pub retarget: bool,
     /// The numbers sent from, each a lane of its own (one unnamed sender by default).
     pub senders: Vec<Sender>,
     pub input: InputOptions,
@@ -317,6 +334,8 @@ impl Settings {
         let provider = options.provider.unwrap_or_default();
         let target = target(&options, provider, env)?;
         let senders = senders(&options, provider, env)?;
+        let target_id = target_id(&target, provider, &senders);
+        let (results, real_results) = results(csv, flags, &options);
         let defaults = MessageDefaults {
             template_id: options.template_id.clone(),
             text: options.text.clone(),
@@ -358,12 +377,12 @@ impl Settings {
             .map_err(|e| format!("campaign setting {e}"))?;
         Ok(Settings {
             csv: csv.to_path_buf(),
-            results: options
-                .results
-                .clone()
-                .unwrap_or_else(|| default_results(csv)),
+            results,
+            real_results,
             provider,
             target,
+            target_id,
+            retarget: flags.retarget,
             senders,
             input: InputOptions {
                 phone_column: options.phone_column.clone(),
@@ -424,10 +443,22 @@ impl Settings {
     }
 }
 
+/// The run's results file and the real campaign's: `--results` if given; else a rehearsal
+/// (`--sandbox`) writes `<stem>.sandbox.results.csv` beside the input, so it never touches the
+/// real campaign's checkpoint, and a real run the campaign file's `results` or
 /// `<stem>.results.csv` beside the input.
-fn default_results(csv: &Path) -> PathBuf {
-    let stem = csv.file_stem().unwrap_or_default().to_string_lossy();
-    csv.with_file_name(format!("{stem}.results.csv"))
+fn results(csv: &Path, flags: &CampaignOptions, options: &CampaignOptions) -> (PathBuf, PathBuf) {
+    let beside = |kind: &str| {
+        let stem = csv.file_stem().unwrap_or_default().to_string_lossy();
+        csv.with_file_name(format!("{stem}.{kind}csv"))
+    };
+    let real = (options.results.clone()).unwrap_or_else(|| beside("results."));
+    let run = match &flags.results {
+        Some(path) => path.clone(),
+        None if options.sandbox => beside("sandbox.results."),
+        None => real.clone(),
+    };
+    (run, real)
 }
 
 /// The campaign file: `--campaign FILE`, else `<csv stem>.toml` beside the CSV if present.
@@ -512,6 +543,117 @@ fn target(
         ));
     }
     Ok(Target::Remote { base_url })
+}
+
+/// What the results lines record as their target, one line and no secret: `sandbox`,
+/// `pilot-status https://pilotstatus.com.br`, `msgflash https://… instance <id>`. Keys are not
+/// in it; the number behind a Pilot Status key is in each line's `sender`.
+fn target_id(target: &Target, kind: ProviderKind, senders: &[Sender]) -> String {
+    let Target::Remote { base_url } = target else {
+        return SANDBOX_TARGET.to_string();
+    };
+    let provider = clap::ValueEnum::to_possible_value(&kind).expect("no provider is hidden");
+    let mut id = format!("{} {}", provider.get_name(), base_url.trim_end_matches('/'));
+    let instances: Vec<&str> = senders
+        .iter()
+        .filter_map(|s| s.instance_id.as_deref())
+        .collect();
+    if !instances.is_empty() {
+        id = format!("{id} instance {}", instances.join(","));
+    }
+    id
+}
+
+/// The [`target_id`] of a rehearsal against the built-in sandbox.
+const SANDBOX_TARGET: &str = "sandbox";
+
+impl Settings {
+    /// Why the results file, recorded against `recorded` (its distinct targets), must not
+    /// be used by this run; `None` when it may. A file without targets (written before
+    /// they were recorded) is taken as is. A rehearsal's sends reached no one and a
+    /// rehearsal must not settle rows of the real campaign, so sandbox and real never mix;
+    /// another base URL or instance is refused unless `--retarget` says the API moved.
+    pub fn foreign_target(&self, recorded: &[String]) -> Option<String> {
+        if recorded.is_empty() || recorded.contains(&self.target_id) {
+            return None;
+        }
+        let path = self.results.display();
+        let now = &self.target_id;
+        let was = recorded.join(" and ");
+        let stem = self.csv.file_stem().unwrap_or_default().to_string_lossy();
+        if recorded.iter().all(|t| t == SANDBOX_TARGET) {
+            let repair = if self.results == self.real_results {
+                format!(
+                    "rename this file to {stem}.sandbox.results.csv (where --sandbox keeps its \
+                     rehearsal) and rerun: {path} then holds the real campaign"
+                )
+            } else {
+                format!(
+                    "the real campaign's results are {}: leave out --results",
+                    self.real_results.display()
+                )
+            };
+            return Some(format!(
+                "{path} belongs to the sandbox rehearsal: its rows reached no one, so the real \
+                 campaign (through {now}) cannot resume from it. Nothing was sent; {repair}"
+            ));
+        }
+        if matches!(self.target, Target::Sandbox { .. }) {
+            return Some(format!(
+                "{path} holds the real sends of this campaign (through {was}): a rehearsal must \
+                 not mark its rows as sent. Nothing was sent; leave out --results and the \
+                 rehearsal keeps its own {stem}.sandbox.results.csv beside the CSV"
+            ));
+        }
+        if self.retarget {
+            tracing::warn!("--retarget: {path} was sent through {was}; it goes on through {now}");
+            return None;
+        }
+        Some(format!(
+            "{path} was sent through {was}, but this run would send through {now}. Nothing was \
+             sent. If it is the same campaign and only the API's address (or the number's \
+             instance) moved, rerun with --retarget: the rows it holds are not sent again. \
+             Otherwise give the run the --provider, --base-url or --instance-id the campaign was \
+             sent with"
+        ))
+    }
+
+    /// A remote target's host must resolve: a misspelled host is a set-up error to fix, not
+    /// an outage to retry (exit 3) forever. Looked up once at start, within `--timeout`; a
+    /// name under `.invalid` never resolves (RFC 6761) and is not looked up.
+    pub async fn check_host(&self) -> Result<(), String> {
+        let Target::Remote { base_url } = &self.target else {
+            return Ok(());
+        };
+        let url =
+            reqwest::Url::parse(base_url).map_err(|e| format!("--base-url {base_url}: {e}"))?;
+        let Some(host) = url.domain() else {
+            return Ok(()); // an IP address: nothing to resolve
+        };
+        let port = url.port_or_known_default().unwrap_or(443);
+        let unknown = |why: String| {
+            format!(
+                "--base-url {base_url}: the host {host} {why}. Nothing was sent; check the \
+                 address (and this machine's DNS), then rerun"
+            )
+        };
+        if host == "invalid" || host.ends_with(".invalid") {
+            return Err(unknown(
+                "does not exist (.invalid names never resolve)".into(),
+            ));
+        }
+        match tokio::time::timeout(self.timeout, tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(mut addresses)) => match addresses.next() {
+                Some(_) => Ok(()),
+                None => Err(unknown("has no address".into())),
+            },
+            Ok(Err(e)) => Err(unknown(format!("does not resolve ({e})"))),
+            Err(_) => Err(unknown(format!(
+                "did not resolve within {}",
+                crate::progress::human(self.timeout)
+            ))),
+        }
+    }
 }
 
 /// The numbers to send from: the senders file's, or one unnamed sender whose key is in
@@ -694,4 +836,78 @@ fn backoff(options: &CampaignOptions) -> Result<Backoff, String> {
         min: range.min,
         max: range.max,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INSTANCE: &str = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+
+    fn resolve(flags: CampaignOptions) -> Settings {
+        let env = |name: &str| (name == "MSGFLASH_API_KEY").then(|| "msgf_test".to_string());
+        let flags = CampaignOptions {
+            text: Some("Oi".into()),
+            ..flags
+        };
+        Settings::resolve(Path::new("/tmp/c.csv"), None, &flags, &env).unwrap()
+    }
+
+    #[test]
+    fn a_rehearsal_keeps_its_own_results_unless_told_otherwise() {
+        let rehearsal = resolve(CampaignOptions {
+            sandbox: true,
+            ..CampaignOptions::default()
+        });
+        assert_eq!(rehearsal.results, Path::new("/tmp/c.sandbox.results.csv"));
+        assert_eq!(rehearsal.real_results, Path::new("/tmp/c.results.csv"));
+        assert_eq!(rehearsal.target_id, "sandbox");
+        let told = resolve(CampaignOptions {
+            sandbox: true,
+            results: Some("/tmp/r.csv".into()),
+            ..CampaignOptions::default()
+        });
+        assert_eq!(told.results, Path::new("/tmp/r.csv"));
+    }
+
+    #[test]
+    fn the_target_names_provider_address_and_instance_but_no_key() {
+        let settings = resolve(CampaignOptions {
+            provider: Some(ProviderKind::MsgFlash),
+            base_url: Some("https://api.example.com/".into()),
+            instance_id: Some(INSTANCE.into()),
+            ..CampaignOptions::default()
+        });
+        assert_eq!(
+            settings.target_id,
+            format!("msgflash https://api.example.com instance {INSTANCE}")
+        );
+        let refusal = settings
+            .foreign_target(&["msgflash https://old.example.com instance x".into()])
+            .unwrap();
+        assert!(refusal.contains("--retarget"), "{refusal}");
+        assert!(!refusal.contains("msgf_test"));
+        assert_eq!(
+            settings.foreign_target(std::slice::from_ref(&settings.target_id)),
+            None
+        );
+        assert_eq!(settings.foreign_target(&[]), None, "older files pass");
+    }
+
+    #[tokio::test]
+    async fn a_host_is_looked_up_once_an_address_is_not() {
+        let at = |url: &str| {
+            resolve(CampaignOptions {
+                provider: Some(ProviderKind::MsgFlash),
+                base_url: Some(url.into()),
+                instance_id: Some(INSTANCE.into()),
+                ..CampaignOptions::default()
+            })
+        };
+        assert_eq!(at("http://127.0.0.1:9").check_host().await, Ok(()));
+        assert_eq!(at("http://[::1]:9").check_host().await, Ok(()));
+        assert_eq!(at("http://localhost:9").check_host().await, Ok(()));
+        let error = at("https://x.invalid").check_host().await.unwrap_err();
+        assert!(error.contains("x.invalid"), "{error}");
+    }
 }

@@ -222,9 +222,14 @@ fn billing_suspended_mid_run_stops_at_once_and_the_rerun_completes_without_dupli
     );
     assert_eq!(rows[5]["status"], "DEFERRED");
 
-    // The account is regularized: the same command, a healthy API.
+    // The account is regularized: the same command, a healthy API (a second sandbox, at
+    // another address, hence --retarget).
     let recovered = Rig::new();
-    let output = recovered.run(recovered.command(&path).args(["--template", "t"]));
+    let output = recovered.run(
+        recovered
+            .command(&path)
+            .args(["--template", "t", "--retarget"]),
+    );
     assert_eq!(code(&output), 0, "{}", text(&output));
     let mut both = suspended.log();
     both.extend(recovered.log());
@@ -248,7 +253,12 @@ fn a_second_run_on_the_same_results_is_refused_and_nothing_is_sent_twice() {
     let first = spawn_slow(&rig, &path);
     rig.wait_for_requests(1);
     let second = rig.run(rig.command(&path).args(["--template", "t"]));
-    assert_eq!(code(&second), 2, "{}", text(&second));
+    assert_eq!(
+        code(&second),
+        i32::from(campaign_sender::ALREADY_RUNNING),
+        "{}",
+        text(&second)
+    );
     assert!(
         text(&second).contains(&format!("pid {}", first.id())),
         "names the holder: {}",

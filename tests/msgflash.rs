@@ -180,13 +180,15 @@ fn the_monthly_quota_stops_the_campaign_unretried_and_a_rerun_resumes() {
     assert_eq!(statuses, ["QUEUED", "QUEUED", "DEFERRED"]);
     assert_eq!(rows[2]["errorCode"], "MONTHLY_OUTBOUND_QUOTA_EXCEEDED");
 
-    // Next month (a fresh sandbox): the rerun sends the other three and nothing twice.
+    // Next month (a fresh sandbox, at another address: --retarget): the rerun sends the
+    // other three and nothing twice.
     let next = Rig::new();
     let output = next.run(next.msgflash(&path).args([
         "--base-url",
         &next.sandbox.base_url(),
         "--text",
         "Oi",
+        "--retarget",
     ]));
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(next.sent(), vec![phone(2), phone(3), phone(4)]);

@@ -402,7 +402,12 @@ fn cancel_and_status_are_refused_while_a_send_holds_the_lock() {
     }] {
         let mut command = command;
         let output = rig.run(&mut command);
-        assert_eq!(code(&output), 2, "{}", text(&output));
+        assert_eq!(
+            code(&output),
+            i32::from(campaign_sender::ALREADY_RUNNING),
+            "{}",
+            text(&output)
+        );
         assert!(text(&output).contains("in use"), "{}", text(&output));
     }
     assert!(lookups(&rig).is_empty());

@@ -145,9 +145,10 @@ fn retries_exhausted_leave_the_row_deferred_and_a_rerun_sends_it() {
         ("DEFERRED", "3")
     );
 
+    // A second sandbox plays the API recovered, at another address (hence --retarget).
     let healthy = Rig::new();
     let mut command = healthy.command(&path);
-    let output = healthy.run(command.args(["--template", "t"]));
+    let output = healthy.run(command.args(["--template", "t", "--retarget"]));
     assert_eq!(code(&output), 0, "{}", text(&output));
     let rows = results(&rig.dir.path().join("c.results.csv"));
     assert_eq!(

@@ -9,13 +9,13 @@
 use std::fmt;
 
 use super::{
-    COLUMNS, Checkpoint, File, Journal, JournalError, Record, Status, excel_safe, io_error,
+    Checkpoint, File, Journal, JournalError, Record, Status, TARGET_COLUMN, excel_safe, io_error,
     unquote_destination,
 };
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
-/// The columns after [`COLUMNS`] once a status or cancel pass has run, in order.
+/// The columns after [`COLUMNS`](super::COLUMNS) once a status or cancel pass has run, in order.
 pub const DELIVERY_COLUMNS: [&str; 5] = [
     "deliveryStatus",
     "deliveredAt",
@@ -103,8 +103,9 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn from_cells(cells: &csv::StringRecord) -> Delivery {
-        let cell = |i: usize| cells.get(COLUMNS.len() + i).unwrap_or("").to_string();
+    fn from_cells(cells: &csv::StringRecord, layout: &Checkpoint) -> Delivery {
+        let first = layout.columns().len();
+        let cell = |i: usize| cells.get(first + i).unwrap_or("").to_string();
         Delivery {
             status: DeliveryStatus::parse(&cell(0)),
             delivered_at: cell(1),
@@ -129,11 +130,11 @@ impl ResultRow {
     }
 }
 
-/// Whether a header line already carries the delivery columns.
-pub(super) fn has_columns(header: &str, delimiter: u8) -> bool {
+/// Whether a header line already carries the delivery columns, after `layout`'s send columns.
+pub(super) fn has_columns(header: &str, layout: &Checkpoint) -> bool {
     header
-        .split(delimiter as char)
-        .skip(COLUMNS.len())
+        .split(layout.delimiter as char)
+        .skip(layout.columns().len())
         .take(DELIVERY_COLUMNS.len())
         .eq(DELIVERY_COLUMNS)
 }
@@ -163,8 +164,8 @@ fn rows_of(checkpoint: &Checkpoint) -> Result<Vec<ResultRow>, JournalError> {
         let cells = read_cells(&mut source, &mut line, entry.offset, checkpoint.delimiter)
             .map_err(io_error("read", path))?;
         rows.push(ResultRow {
-            record: record_from(&cells, status),
-            delivery: Delivery::from_cells(&cells),
+            record: record_from(&cells, status, checkpoint),
+            delivery: Delivery::from_cells(&cells, checkpoint),
         });
     }
     Ok(rows)
@@ -191,7 +192,7 @@ fn read_cells(
 }
 
 /// A record from a line the checkpoint already validated; its status comes from there.
-fn record_from(cells: &csv::StringRecord, status: Status) -> Record {
+fn record_from(cells: &csv::StringRecord, status: Status, layout: &Checkpoint) -> Record {
     let cell = |i: usize| cells.get(i).unwrap_or("");
     Record {
         row: cell(0).parse().unwrap_or(0),
@@ -206,6 +207,11 @@ fn record_from(cells: &csv::StringRecord, status: Status) -> Record {
         sent_at: cell(9).to_string(),
         raw_destination: cell(10).to_string(),
         sender: cell(11).to_string(),
+        target: layout
+            .columns()
+            .get(TARGET_COLUMN)
+            .map_or("", |_| cell(TARGET_COLUMN))
+            .to_string(),
     }
 }
 
@@ -249,7 +255,7 @@ impl Journal {
             let entry = self.checkpoint.entries[slot];
             let cells = read_cells(&mut source, &mut line, entry.offset, delimiter)
                 .map_err(io_error("read", &self.path))?;
-            let mut out: Vec<String> = (0..COLUMNS.len())
+            let mut out: Vec<String> = (0..self.checkpoint.columns().len())
                 .map(|i| cells.get(i).unwrap_or("").to_string())
                 .collect();
             out.extend([
@@ -322,7 +328,7 @@ mod tests {
             .unwrap();
         journal.compact(2).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n"), "{text}");
+        assert!(text.starts_with("row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n"), "{text}");
         assert_eq!(text.lines().count(), 3, "{text}");
         let rows = read_rows(&path).unwrap();
         assert_eq!(rows[0].delivery.status, Some(DeliveryStatus::Read));

@@ -39,6 +39,10 @@ pub enum RunError {
     /// The results file belongs to another input (exit 2, nothing sent).
     #[error("{0}")]
     Mismatch(String),
+    /// The results file was sent to another target, or the target's host does not resolve
+    /// (exit 2, nothing sent).
+    #[error("{0}")]
+    Target(String),
     /// `--strict` or `--max-invalid` refused the file (exit 2, nothing sent).
     #[error("{0}")]
     TooManyInvalid(String),
@@ -50,10 +54,12 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// Exit 2 for anything found before the first send, 3 for a run cut short.
+    /// Exit 2 for anything found before the first send, 3 for a run cut short, 4 when
+    /// another run holds the campaign.
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Disk(_) => 3,
+            RunError::Checkpoint(e) => crate::exit_code_of(e),
             _ => 2,
         }
     }
@@ -87,8 +93,14 @@ pub async fn run_campaign(
     let open_input = || CsvInput::open(&settings.csv, &input_options);
     // Opened before the results file is touched: a bad header stops the run right here.
     let input = open_input()?;
+    match settings.check_host().await {
+        Err(why) if settings.dry_run => tracing::warn!("{why} (a real run stops here)"),
+        Err(why) => return Err(RunError::Target(why)),
+        Ok(()) => {}
+    }
     if settings.dry_run {
         let checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
+        check_target(&checkpoint, settings)?;
         let preview = providers[0].as_ref();
         let preflight = preflight(input, &checkpoint, settings, context, Some(preview))?;
         return Ok(Summary::from_checkpoint(
@@ -100,6 +112,7 @@ pub async fn run_campaign(
     }
     let journal = Journal::open(&settings.results, settings.results_delimiter)
         .map_err(RunError::Checkpoint)?;
+    check_target(journal.checkpoint(), settings)?;
     let preflight = preflight(input, journal.checkpoint(), settings, context, None)?;
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
@@ -132,6 +145,15 @@ pub async fn run_campaign(
         log_stop(label, stop, settings);
     }
     Ok(summary)
+}
+
+/// Before anything is sent or previewed: the results file was recorded against this run's
+/// target (see [`Settings::foreign_target`]).
+fn check_target(checkpoint: &Checkpoint, settings: &Settings) -> Result<(), RunError> {
+    match settings.foreign_target(&checkpoint.targets()) {
+        Some(why) => Err(RunError::Target(why)),
+        None => Ok(()),
+    }
 }
 
 pub(super) struct Runner<'a> {

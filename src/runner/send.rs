@@ -272,6 +272,7 @@ impl Runner<'_> {
         Record {
             attempts,
             raw_destination: row.raw_destination.clone(),
+            target: self.settings.target_id.clone(),
             ..Record::new(row.index, &row.destination, status)
         }
     }
