@@ -650,7 +650,7 @@ impl Settings {
             Ok(Err(e)) => Err(unknown(format!("does not resolve ({e})"))),
             Err(_) => Err(unknown(format!(
                 "did not resolve within {}",
-                crate::progress::human(self.timeout)
+                crate::fmt::human(self.timeout)
             ))),
         }
     }
