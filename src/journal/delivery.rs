@@ -9,9 +9,10 @@
 use std::fmt;
 
 use super::{
-    COLUMNS, Checkpoint, File, Journal, JournalError, Record, Status, excel_safe, io_error,
+    COLUMNS, Checkpoint, Journal, JournalError, Record, Status, excel_safe, io_error,
     unquote_destination,
 };
+use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
