@@ -4,7 +4,12 @@
 //! leaves and an outcome after it returns, each fsynced before the next send. A rerun reads
 //! the last line of each row; a `SENDING` with no outcome means the process died with the
 //! request in flight, so that row becomes `UNCERTAIN` instead of being sent twice. When a
-//! run reaches the end of its input, the file is rewritten atomically to one line per row.
+//! run reaches the end of its input, the file is rewritten to one line per row, beside the
+//! old one, read back and checked before it replaces it.
+//!
+//! The file is the user's: spreadsheets may open and re-save it. Reading is a real CSV read
+//! of what they write; a complete line that does not read stops the run and leaves the file
+//! untouched; only bytes after the last line break are a crash's torn write.
 //!
 //! This module is the only code that reads or writes the results file. It knows nothing
 //! about HTTP; it holds the run's exclusive lock.
@@ -17,16 +22,18 @@ mod checkpoint;
 pub mod delivery;
 mod file;
 mod lock;
+#[cfg(test)]
+mod properties;
 mod record;
 mod writer;
 
-pub use checkpoint::{Checkpoint, Prior};
+pub use checkpoint::{Checkpoint, Prior, Recorded, Slot};
 pub use file::Journal;
 pub use lock::lock_path;
 pub use record::Record;
 pub use writer::{Durability, Shared};
 
-use record::{excel_safe, header_line, unquote_destination, write_record};
+use record::write_record;
 
 /// The columns every results file starts with, in order; later columns may follow.
 pub const COLUMNS: [&str; 12] = [
@@ -124,7 +131,7 @@ impl fmt::Display for Status {
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error(
-        "{path} is in use by another run ({holder}); wait for it to finish, or point --results elsewhere"
+        "{path} is in use by another run ({holder}); wait for it to finish, then rerun the same command"
     )]
     Locked { path: PathBuf, holder: String },
     #[error("cannot {action} {path}: {source}")]
@@ -134,7 +141,9 @@ pub enum JournalError {
         source: io::Error,
     },
     #[error(
-        "{path} line {line} is damaged ({detail}); move the file aside or fix that line, then rerun"
+        "{path} line {line} cannot be read ({detail}). Nothing was sent and the file was not changed. \
+         Restore that line as it was (a backup, or the line as this tool wrote it), or if a \
+         spreadsheet saved the file, re-save it as CSV UTF-8; then rerun the same command"
     )]
     Damaged {
         path: PathBuf,
@@ -142,7 +151,10 @@ pub enum JournalError {
         detail: String,
     },
     #[error(
-        "{path} is not a campaign-sender results file (its header is '{header}'); pass --results with another path"
+        "{path} is not a campaign-sender results file (its first line is '{header}'), so it was \
+         not changed. If it is this campaign's results re-saved by a spreadsheet, restore its \
+         first line (row,destination,status,...) or re-save it as CSV UTF-8; if --results names \
+         another file by mistake, point it at this campaign's results file"
     )]
     NotOurs { path: PathBuf, header: String },
 }
@@ -159,7 +171,7 @@ fn io_error<'a>(
 }
 #[cfg(test)]
 mod tests {
-    use super::record::destination_cell;
+    use super::record::{destination_cell, unescape};
     use super::*;
     use std::fs::{self, OpenOptions};
     use std::io::Write;
@@ -238,7 +250,7 @@ mod tests {
         ] {
             journal.append(&[rec]).unwrap();
         }
-        journal.compact(2).unwrap();
+        journal.compact().unwrap();
         let text = fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
@@ -299,10 +311,7 @@ mod tests {
         assert!(line.contains(",'-bad thing,"), "{line}");
         assert!(line.ends_with(",'+55 11 9999,\n"), "{line}");
         assert_eq!(destination_cell("+5511999990001"), "+5511999990001");
-        assert_eq!(
-            unquote_destination("'=HYPERLINK(\"x\")"),
-            "=HYPERLINK(\"x\")"
-        );
+        assert_eq!(unescape("'=HYPERLINK(\"x\")"), "=HYPERLINK(\"x\")");
     }
 
     #[test]

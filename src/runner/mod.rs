@@ -117,7 +117,7 @@ pub async fn run_campaign(
     let stops = runner.send_all(rows).await?;
     let mut journal = runner.journal.finish().map_err(RunError::Disk)?;
     if stops.is_empty() {
-        journal.compact(preflight.rows).map_err(RunError::Disk)?;
+        journal.compact().map_err(RunError::Disk)?;
     } else {
         journal.sync().map_err(RunError::Disk)?;
     }
