@@ -224,3 +224,71 @@ fn rows_appended_to_the_csv_during_a_run_are_kept_by_compaction() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_each_sent_once(&rig, 43);
 }
+
+/// A run of `n` rows at 5 ms a request, started in the background with `extra` flags.
+fn slow_run(rig: &Rig, csv: &Path, extra: &[&str]) -> std::process::Child {
+    rig.command(csv)
+        .args(T)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_symlinked_results_file_has_one_lock_and_stays_a_link() {
+    let rig = Rig::with_faults("latency=5ms");
+    let csv = rig.file("c.csv", &campaign_csv(20));
+    std::fs::create_dir(rig.dir.path().join("shared")).unwrap();
+    let real = rig.dir.path().join("shared/c.results.csv");
+    let link = rig.dir.path().join("c.results.csv");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let first = slow_run(&rig, &csv, &[]);
+    rig.wait_for_requests(1);
+    // The same file through its real path: refused while the first run holds it.
+    let output = rig.run(
+        rig.command(&csv)
+            .args(T)
+            .args(["--results", real.to_str().unwrap()]),
+    );
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("in use by another run"),
+        "{}",
+        text(&output)
+    );
+    assert!(!text(&output).contains("elsewhere"), "{}", text(&output));
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(code(&first), 0, "{}", text(&first));
+    assert!(
+        std::fs::symlink_metadata(&link).unwrap().is_symlink(),
+        "compaction wrote through the link"
+    );
+    assert_eq!(read_back(&real).len(), 20);
+    let output = rig.run(rig.command(&csv).args(T));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_each_sent_once(&rig, 20);
+}
+
+#[test]
+fn a_lock_file_deleted_during_a_run_stops_it_before_the_next_send() {
+    let rig = Rig::with_faults("latency=5ms");
+    let csv = rig.file("c.csv", &campaign_csv(30));
+    let run = slow_run(&rig, &csv, &[]);
+    rig.wait_for_requests(1);
+    std::fs::remove_file(rig.dir.path().join("c.results.csv.lock")).unwrap();
+    // A second run now gets a lock of its own; the first must not send beside it.
+    let output = run.wait_with_output().unwrap();
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    let message = text(&output);
+    assert!(
+        message.contains("lock") && message.contains("deleted"),
+        "{message}"
+    );
+    assert!(!message.contains("elsewhere"), "{message}");
+    assert!(rig.sent().len() < 30, "the run stopped early");
+    let output = rig.run(rig.command(&csv).args(T));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_each_sent_once(&rig, 30);
+}

@@ -3,10 +3,11 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::checkpoint::{Entry, Lines, Slot};
 use super::delivery::Delivery;
-use super::lock::lock;
+use super::lock::{Lock, lock};
 use super::record::{Layout, header_line, one_record, write_line};
 use super::{Checkpoint, JournalError, Record, Status, io_error, write_record};
 
@@ -16,7 +17,7 @@ pub struct Journal {
     pub(super) path: PathBuf,
     pub(super) file: File,
     pub(super) checkpoint: Checkpoint,
-    pub(super) _lock: File,
+    pub(super) lock: Arc<Lock>,
 }
 
 impl Journal {
@@ -54,7 +55,7 @@ impl Journal {
             path: path.to_path_buf(),
             file,
             checkpoint,
-            _lock: lock,
+            lock: Arc::new(lock),
         };
         if intact == 0 {
             journal.write_durably(&header_line(delimiter, false))?;

@@ -1,16 +1,50 @@
-//! The run's exclusive lock on a results file.
+//! The run's exclusive lock on a results file, and the check that it still holds.
+//!
+//! The lock is `<real results file>.lock`, taken after resolving symlinks, so every path
+//! that reaches the same file takes the same lock. It is an OS lock on an open file: if
+//! someone deletes or replaces the sidecar while a run holds it (a "stale lock" cleanup),
+//! a second run could lock a new file and run beside the first. [`Lock::check`] notices
+//! that before each send, and the run stops.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{JournalError, io_error};
 
-/// Takes `<results>.lock` exclusively. The OS drops the lock when the process dies (kill -9
-/// included), so a crashed run never blocks the next. The lock file is never deleted:
-/// deleting it would let two runs lock two different files.
-pub(super) fn lock(results: &Path) -> Result<File, JournalError> {
-    let path = lock_path(results);
+/// The lock a run holds, and which file it is.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+    path: PathBuf,
+    /// Device and inode of the locked file.
+    identity: (u64, u64),
+}
+
+impl Lock {
+    /// Whether the lock file at its path is still the one this run locked; if it was
+    /// deleted or replaced, another run could take the lock, so no more sends.
+    pub fn check(&self) -> Result<(), JournalError> {
+        match fs::metadata(&self.path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == self.identity => Ok(()),
+            Ok(_) => Err(JournalError::LockLost {
+                path: self.path.clone(),
+                what: "replaced by another file",
+            }),
+            Err(_) => Err(JournalError::LockLost {
+                path: self.path.clone(),
+                what: "deleted",
+            }),
+        }
+    }
+}
+
+/// Takes the lock of the (already resolved) results file exclusively. The OS drops the
+/// lock when the process dies (kill -9 included), so a crashed run never blocks the next.
+/// The lock file is never deleted: deleting it would let two runs lock two different files.
+pub(super) fn lock(results: &Path) -> Result<Lock, JournalError> {
+    let path = sidecar(results);
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -35,6 +69,14 @@ pub(super) fn lock(results: &Path) -> Result<File, JournalError> {
         }
         Err(fs::TryLockError::Error(e)) => return Err(io_error("lock", &path)(e)),
     }
+    let meta = file.metadata().map_err(io_error("lock", &path))?;
+    let lock = Lock {
+        _file: file,
+        path,
+        identity: (meta.dev(), meta.ino()),
+    };
+    // Deleted or replaced between opening and locking: another run may hold the new one.
+    lock.check()?;
     let who = format!(
         "pid {} since {}",
         std::process::id(),
@@ -42,16 +84,22 @@ pub(super) fn lock(results: &Path) -> Result<File, JournalError> {
             .round(jiff::Unit::Second)
             .unwrap_or_else(|_| jiff::Timestamp::now())
     );
+    let mut file = &lock._file;
     file.set_len(0)
         .and_then(|()| file.write_all(who.as_bytes()))
         .and_then(|()| file.sync_data())
-        .map_err(io_error("write the lock file", &path))?;
-    Ok(file)
+        .map_err(io_error("write the lock file", &lock.path))?;
+    Ok(lock)
 }
 
-/// Where the lock for a results file lives.
+/// Where the lock for a results file lives: beside the real file, whatever path (or
+/// symlink) names it.
 pub fn lock_path(results: &Path) -> PathBuf {
-    let mut name = results.file_name().unwrap_or_default().to_os_string();
+    sidecar(&super::file::resolve(results).unwrap_or_else(|_| results.to_path_buf()))
+}
+
+fn sidecar(real: &Path) -> PathBuf {
+    let mut name = real.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
-    results.with_file_name(name)
+    real.with_file_name(name)
 }

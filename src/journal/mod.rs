@@ -29,7 +29,7 @@ mod writer;
 
 pub use checkpoint::{Checkpoint, Prior, Recorded, Slot};
 pub use file::Journal;
-pub use lock::lock_path;
+pub use lock::{Lock, lock_path};
 pub use record::Record;
 pub use writer::{Durability, Shared};
 
@@ -134,6 +134,11 @@ pub enum JournalError {
         "{path} is in use by another run ({holder}); wait for it to finish, then rerun the same command"
     )]
     Locked { path: PathBuf, holder: String },
+    #[error(
+        "the lock file {path} was {what} while this run held it (a stale-lock cleanup?), so \
+         another run could start on the same results"
+    )]
+    LockLost { path: PathBuf, what: &'static str },
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -157,6 +162,18 @@ pub enum JournalError {
          another file by mistake, point it at this campaign's results file"
     )]
     NotOurs { path: PathBuf, header: String },
+}
+
+impl JournalError {
+    /// What to do after a run stopped on this error part-way.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            JournalError::LockLost { .. } => {
+                "Make sure no other run uses this results file, then rerun the same command"
+            }
+            _ => "Free disk space or fix permissions, then rerun the same command",
+        }
+    }
 }
 
 fn io_error<'a>(

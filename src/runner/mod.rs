@@ -43,9 +43,7 @@ pub enum RunError {
     #[error("{0}")]
     TooManyInvalid(String),
     /// Writing the results failed mid-run; the run stopped before the next send (exit 3).
-    #[error(
-        "{0}; stopped before the next send. Free disk space or fix permissions, then rerun the same command"
-    )]
+    #[error("{0}; stopped before the next send. {advice}", advice = .0.advice())]
     Disk(JournalError),
 }
 
