@@ -292,3 +292,88 @@ fn a_lock_file_deleted_during_a_run_stops_it_before_the_next_send() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_each_sent_once(&rig, 30);
 }
+
+/// A re-export of people `order` (indexes into [`phone`]), as a CRM would write it.
+fn export(order: impl IntoIterator<Item = usize>) -> String {
+    let rows: String = order
+        .into_iter()
+        .map(|i| format!("{},Cliente {i}\n", phone(i)))
+        .collect();
+    format!("phone,nome\n{rows}")
+}
+
+#[test]
+fn a_reexported_list_in_another_order_with_three_new_people_sends_exactly_those_three() {
+    let rig = Rig::new();
+    let (csv, results) = finished(&rig, 10);
+    let ids: std::collections::HashMap<String, String> = read_back(&results)
+        .into_iter()
+        .map(|r| (r.record.destination, r.record.message_id))
+        .collect();
+    // Reversed, person 4 gone, three sign-ups spread through the list.
+    let order = [12, 9, 8, 7, 6, 11, 5, 3, 2, 1, 10, 0];
+    rig.file("c.csv", &export(order));
+    let output = rig.run(rig.command(&csv).args(T));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let mut new: Vec<String> = rig.sent()[10..].to_vec();
+    new.sort();
+    assert_eq!(new, vec![phone(10), phone(11), phone(12)]);
+    assert_each_sent_once(&rig, 13);
+    let rows = read_back(&results);
+    assert_eq!(
+        rows.len(),
+        13,
+        "12 rows and the person no longer in the list"
+    );
+    for (row, person) in rows.iter().zip(order) {
+        assert_eq!(
+            row.record.destination,
+            phone(person),
+            "row {}",
+            row.record.row
+        );
+        if let Some(id) = ids.get(&phone(person)) {
+            assert_eq!(&row.record.message_id, id, "the result follows the person");
+        }
+    }
+    let gone = &rows[12];
+    assert_eq!(
+        (gone.record.row, gone.record.destination.as_str()),
+        (0, phone(4).as_str())
+    );
+    assert_eq!(&gone.record.message_id, &ids[&phone(4)]);
+
+    // A rerun, report and status all take the line with no row.
+    let output = rig.run(rig.command(&csv).args(T));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let output = rig.run(binary().arg("report").arg(&results));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let output = rig.run(&mut rig.operation("status", &results));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(read_back(&results).len(), 13);
+    // Person 4 comes back: their result returns to a row, and nothing is sent.
+    rig.file("c.csv", &export([12, 9, 8, 7, 6, 11, 5, 3, 2, 1, 10, 0, 4]));
+    let output = rig.run(rig.command(&csv).args(T));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_each_sent_once(&rig, 13);
+    assert_eq!(read_back(&results)[12].record.row, 13);
+}
+
+#[test]
+fn a_reexported_run_killed_midway_never_resends_on_the_rerun() {
+    let rig = Rig::with_faults("latency=5ms");
+    let (csv, _) = finished(&rig, 10);
+    // Reordered, with 30 new people; killed while sending to them.
+    rig.file("c.csv", &export((0..40).rev()));
+    let mut run = slow_run(&rig, &csv, &[]);
+    rig.wait_for_requests(15);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    for _ in 0..2 {
+        let output = rig.run(rig.command(&csv).args(T));
+        assert!(code(&output) <= 1, "{}", text(&output));
+    }
+    let counts = accepted_per_destination(&rig.log());
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    assert_eq!(counts.len(), 40);
+}

@@ -250,35 +250,63 @@ impl Checkpoint {
         found
     }
 
+    /// Whether [`Checkpoint::renumber`] would change anything.
+    pub fn needs_renumbering(&self, moves: &HashMap<u64, u32>, rows: u64) -> bool {
+        let (placed, elsewhere) = self.placement(moves, rows);
+        let now = placed
+            .iter()
+            .map(|(r, e)| (Slot::Row(*r), e.destination_hash, e.status));
+        let now = now.chain(
+            (elsewhere.iter().enumerate())
+                .map(|(i, e)| (Slot::Elsewhere(i), e.destination_hash, e.status)),
+        );
+        !now.eq(self.slots().map(|(s, e)| (s, e.destination_hash, e.status)))
+    }
+
     /// Moves every destination's state to the row that holds it now (`moves`: destination
-    /// fingerprint to its new row, from [`Checkpoint::destinations`]); a destination no
-    /// row holds keeps its line with no row, and an in-flight one there becomes
-    /// `UNCERTAIN`. An `INVALID` line stays with its row unless a moved state takes the
-    /// row, or goes with no row if the input no longer reaches it (`rows` rows). Returns
-    /// whether anything moved; the file changes only when the journal compacts.
-    pub fn rekey(&mut self, moves: &HashMap<u64, u32>, rows: u64) -> bool {
-        let before: Vec<(Slot, u64)> = self.slots().map(|(s, e)| (s, e.destination_hash)).collect();
+    /// fingerprint to its row, for those the input holds); a destination no row holds
+    /// keeps its line with no row, and an in-flight one there becomes `UNCERTAIN` (nobody
+    /// will resolve it). An `INVALID` line stays with its row unless a moved state takes
+    /// the row, and goes to no row if the input (`rows` rows) no longer reaches it. The
+    /// file changes only when the journal compacts.
+    pub fn renumber(&mut self, moves: &HashMap<u64, u32>, rows: u64) {
+        let (placed, elsewhere) = self.placement(moves, rows);
+        self.rows = placed;
+        self.elsewhere.clear();
+        self.elsewhere_by_destination.clear();
+        for entry in elsewhere {
+            self.note_elsewhere(entry);
+        }
+    }
+
+    fn placement(
+        &self,
+        moves: &HashMap<u64, u32>,
+        rows: u64,
+    ) -> (BTreeMap<u32, Entry>, Vec<Entry>) {
         let mut placed: BTreeMap<u32, Entry> = BTreeMap::new();
         let mut elsewhere = Vec::new();
-        let mut invalid = Vec::new();
-        self.elsewhere_by_destination.clear();
-        let old_rows = std::mem::take(&mut self.rows);
-        let old = old_rows.into_iter().map(|(r, e)| (Some(r), e)).chain(
-            std::mem::take(&mut self.elsewhere)
-                .into_iter()
-                .map(|e| (None, e)),
-        );
-        for (row, entry) in old {
-            if !entry.follows_destination() {
-                invalid.push((row, entry));
+        let old = || {
+            let rows = self.rows.iter().map(|(r, e)| (Some(*r), e));
+            rows.chain(self.elsewhere.iter().map(|e| (None, e)))
+        };
+        // States that reached the API first: a destination recorded twice keeps its row
+        // for the one that matters for not sending twice.
+        let following = old()
+            .filter(|(_, e)| e.follows_destination() && e.status.reached_api())
+            .chain(old().filter(|(_, e)| e.follows_destination() && !e.status.reached_api()));
+        // A destination's strongest state is its only one kept: one line per destination.
+        let mut kept = std::collections::HashSet::new();
+        for (_, entry) in following {
+            if !kept.insert(entry.destination_hash) {
                 continue;
             }
             match moves.get(&entry.destination_hash) {
-                Some(new) if !placed.contains_key(new) => {
-                    placed.insert(*new, entry);
+                Some(row) if !placed.contains_key(row) => {
+                    placed.insert(*row, *entry);
                 }
                 _ => {
-                    let mut entry = entry;
+                    let mut entry = *entry;
                     if entry.status == Status::Sending {
                         entry.status = Status::Uncertain;
                     }
@@ -286,20 +314,16 @@ impl Checkpoint {
                 }
             }
         }
-        for (row, entry) in invalid {
+        for (row, entry) in old().filter(|(_, e)| !e.follows_destination()) {
             match row {
                 Some(row) if u64::from(row) <= rows => {
-                    placed.entry(row).or_insert(entry);
+                    placed.entry(row).or_insert(*entry);
                 }
-                _ => elsewhere.push(entry),
+                _ if kept.insert(entry.destination_hash) => elsewhere.push(*entry),
+                _ => {}
             }
         }
-        self.rows = placed;
-        for entry in elsewhere {
-            self.note_elsewhere(entry);
-        }
-        let after: Vec<(Slot, u64)> = self.slots().map(|(s, e)| (s, e.destination_hash)).collect();
-        before != after
+        (placed, elsewhere)
     }
 
     /// Parses a results file; returns the index and the length of its intact prefix (bytes

@@ -24,7 +24,7 @@ use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
 use lanes::{Lane, lanes};
-use preflight::preflight;
+use preflight::prepare;
 use stop::log_stop;
 
 /// Why a run could not start or had to stop; each maps to an exit code.
@@ -84,11 +84,17 @@ pub async fn run_campaign(
     input_options.now = context.clock.wall();
     let open_input = || CsvInput::open(&settings.csv, &input_options);
     // Opened before the results file is touched: a bad header stops the run right here.
-    let input = open_input()?;
+    open_input()?;
     if settings.dry_run {
-        let checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
+        let mut checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
         let preview = providers[0].as_ref();
-        let preflight = preflight(input, &checkpoint, settings, context, Some(preview))?;
+        let preflight = prepare(
+            &open_input,
+            &mut checkpoint,
+            settings,
+            context,
+            Some(preview),
+        )?;
         return Ok(Summary::from_checkpoint(
             &checkpoint,
             preflight.rows,
@@ -96,9 +102,9 @@ pub async fn run_campaign(
             true,
         ));
     }
-    let journal = Journal::open(&settings.results, settings.results_delimiter)
+    let mut journal = Journal::open(&settings.results, settings.results_delimiter)
         .map_err(RunError::Checkpoint)?;
-    let preflight = preflight(input, journal.checkpoint(), settings, context, None)?;
+    let preflight = prepare(&open_input, &mut journal, settings, context, None)?;
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
     let runner = Runner {
