@@ -65,6 +65,9 @@ pub struct Checkpoint {
     elsewhere_by_destination: HashMap<u64, usize>,
     pub(super) layout: Layout,
     pub(super) path: PathBuf,
+    /// Every distinct non-empty `target` recorded, in the order first seen (few: one per
+    /// provider or sandbox a file was ever used with).
+    targets: Vec<String>,
     /// The file is exactly what this version writes (header, delimiter, LF, no BOM), so
     /// lines can be appended to it as they are.
     pub(super) canonical: bool,
@@ -114,6 +117,7 @@ impl Checkpoint {
             rows: BTreeMap::new(),
             elsewhere: Vec::new(),
             elsewhere_by_destination: HashMap::new(),
+            targets: Vec::new(),
             layout: Layout::canonical(delimiter, false),
             path: path.to_path_buf(),
             canonical: true,
@@ -144,6 +148,12 @@ impl Checkpoint {
         rows.chain(self.elsewhere.iter().map(|e| (0, e)))
             .filter(|(_, e)| e.status.reached_api())
             .map(|(row, e)| (row, e.destination_hash))
+    }
+
+    /// The distinct non-empty targets recorded in the file, so a run can refuse a file
+    /// made against another target.
+    pub fn targets(&self) -> Vec<String> {
+        self.targets.clone()
     }
 
     /// The highest row number recorded.
@@ -204,6 +214,9 @@ impl Checkpoint {
     /// Records where `record`'s line starts, as its row's latest state.
     pub(super) fn note(&mut self, record: &Record, offset: u64) {
         let entry = Entry::of(record, offset);
+        if !record.target.is_empty() && !self.targets.contains(&record.target) {
+            self.targets.push(record.target.clone());
+        }
         match u32::try_from(record.row) {
             Ok(0) | Err(_) => self.note_elsewhere(entry),
             Ok(row) => {
@@ -391,6 +404,7 @@ impl Checkpoint {
             rows: BTreeMap::new(),
             elsewhere: Vec::new(),
             elsewhere_by_destination: HashMap::new(),
+            targets: Vec::new(),
             layout,
             path: path.to_path_buf(),
             canonical,

@@ -144,10 +144,13 @@ impl Journal {
         };
         fs::rename(&temp, &self.path).map_err(io_error("replace", &self.path))?;
         sync_directory(&self.path).map_err(io_error("replace", &self.path))?;
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .open(&self.path)
+            .map_err(io_error("reopen", &self.path))?;
+        // Appends take their offsets from the position: at the end, not at 0.
+        file.seek(SeekFrom::End(0))
             .map_err(io_error("reopen", &self.path))?;
         // The index only moves to the lines' new places: reading the new file into a second
         // index would hold two at once.

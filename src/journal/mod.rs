@@ -36,7 +36,7 @@ pub use writer::{Durability, Shared};
 use record::write_record;
 
 /// The columns every results file starts with, in order; later columns may follow.
-pub const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 13] = [
     "row",
     "destination",
     "status",
@@ -49,6 +49,7 @@ pub const COLUMNS: [&str; 12] = [
     "sentAt",
     "rawDestination",
     "sender",
+    "target",
 ];
 
 /// The first columns a file must have to be taken as ours (older files lack the rest).
@@ -233,7 +234,7 @@ mod tests {
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
-                .ends_with("SENDING,,,,,,1,,,\n")
+                .ends_with("SENDING,,,,,,1,,,,\n")
         );
     }
 
@@ -289,7 +290,7 @@ mod tests {
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
-                .ends_with("3;+5511999990003;INVALID;;;;;;1;;;\n")
+                .ends_with("3;+5511999990003;INVALID;;;;;;1;;;;\n")
         );
     }
 
@@ -326,9 +327,48 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(",'-bad thing,"), "{line}");
-        assert!(line.ends_with(",'+55 11 9999,\n"), "{line}");
+        assert!(line.ends_with(",'+55 11 9999,,\n"), "{line}");
         assert_eq!(destination_cell("+5511999990001"), "+5511999990001");
         assert_eq!(unescape("'=HYPERLINK(\"x\")"), "=HYPERLINK(\"x\")");
+    }
+
+    #[test]
+    fn targets_are_stored_read_back_and_absent_from_older_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        // A file from before the column: its rows have no target, and it still resumes.
+        fs::write(
+            &path,
+            "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender\n\
+             1,+5511999990001,QUEUED,m1,,202,,,1,,,\n",
+        )
+        .unwrap();
+        assert!(Checkpoint::load(&path).unwrap().targets().is_empty());
+        let mut journal = Journal::open(&path, b',').unwrap();
+        let mut sent = |row, target: &str| Record {
+            target: target.into(),
+            ..record(row, Status::Queued)
+        };
+        journal
+            .append(&[
+                sent(2, "sandbox"),
+                sent(3, "pilot https://x"),
+                sent(4, "sandbox"),
+            ])
+            .unwrap();
+        journal.compact().unwrap();
+        assert_eq!(
+            journal.checkpoint().targets(),
+            ["sandbox", "pilot https://x"]
+        );
+        drop(journal);
+        let rows = delivery::read_rows(&path).unwrap();
+        assert_eq!(rows[0].record.target, "");
+        assert_eq!(rows[2].record.target, "pilot https://x");
+        assert_eq!(
+            Checkpoint::load(&path).unwrap().targets(),
+            ["sandbox", "pilot https://x"]
+        );
     }
 
     #[test]

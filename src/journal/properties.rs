@@ -52,7 +52,7 @@ fn record() -> impl Strategy<Value = Record> {
             cell(),
             cell(),
         ),
-        (any::<u32>(), cell(), cell(), cell()),
+        (any::<u32>(), cell(), cell(), cell(), cell()),
     )
         .prop_map(|(row, destination, status, a, b)| Record {
             row,
@@ -67,6 +67,7 @@ fn record() -> impl Strategy<Value = Record> {
             sent_at: b.1,
             raw_destination: b.2,
             sender: b.3,
+            target: b.4,
         })
 }
 
@@ -82,6 +83,7 @@ fn as_read(record: &Record) -> Record {
         sent_at: line(&record.sent_at),
         raw_destination: line(&record.raw_destination),
         sender: line(&record.sender),
+        target: line(&record.target),
         ..record.clone()
     }
 }
@@ -144,7 +146,11 @@ proptest! {
         fs::write(&excel, resaved(&fs::read(&path).unwrap(), delimiter)).unwrap();
         prop_assert_eq!(&state(read_rows(&excel).unwrap()), &want);
         // Opened for a run, the re-saved file is rewritten as this tool writes it.
-        let journal = Journal::open(&excel, b',').unwrap();
+        let mut journal = Journal::open(&excel, b',').unwrap();
+        prop_assert_eq!(&state(journal.rows().unwrap()), &want);
+        // Appended to after that rewrite, and compacted again: still the same state.
+        journal.append(&records).unwrap();
+        journal.compact().unwrap();
         prop_assert_eq!(&state(journal.rows().unwrap()), &want);
         drop(journal);
         if delimiter == b';' {

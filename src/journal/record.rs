@@ -23,6 +23,9 @@ pub struct Record {
     pub raw_destination: String,
     /// The label of the number that sent (or tried to send) the row; empty with one sender.
     pub sender: String,
+    /// Where the row was sent (set by the runner, one line, opaque here); empty in files
+    /// written before the column existed.
+    pub target: String,
 }
 
 impl Record {
@@ -41,6 +44,7 @@ impl Record {
             sent_at: String::new(),
             raw_destination: String::new(),
             sender: String::new(),
+            target: String::new(),
         }
     }
 
@@ -62,6 +66,7 @@ impl Record {
             text_cell(&self.sent_at),
             destination_cell(&self.raw_destination),
             text_cell(&self.sender),
+            text_cell(&self.target),
         ]
     }
 }
@@ -148,6 +153,7 @@ impl Layout {
             sent_at: unescape(cell(9)).into_owned(),
             raw_destination: unescape(cell(10)).into_owned(),
             sender: unescape(cell(11)).into_owned(),
+            target: unescape(cell(12)).into_owned(),
         };
         let extra = |i: usize| unescape(at(self.delivery_columns[i])).into_owned();
         let delivery = Delivery {
