@@ -345,7 +345,7 @@ mod tests {
         .unwrap();
         assert!(Checkpoint::load(&path).unwrap().targets().is_empty());
         let mut journal = Journal::open(&path, b',').unwrap();
-        let mut sent = |row, target: &str| Record {
+        let sent = |row, target: &str| Record {
             target: target.into(),
             ..record(row, Status::Queued)
         };
