@@ -11,7 +11,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::clock::Clock;
-use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow};
+use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Slot};
 use crate::provider::ErrorClass;
 use crate::provider::messages::{CANCEL_BATCH, CancelAnswer};
 use crate::remote::{Api, ApiArgs, Gate, Refused, stamp, usage_error};
@@ -71,7 +71,7 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
             return 3;
         }
     }
-    if let Err(e) = journal.compact(rows.len() as u64) {
+    if let Err(e) = journal.compact() {
         tracing::error!("{e}");
         return 3;
     }
@@ -136,7 +136,7 @@ async fn cancel_batch(
     gate: &Gate,
     batch: &[&ResultRow],
     clock: &Clock,
-) -> Result<Vec<(u64, Delivery)>, String> {
+) -> Result<Vec<(Slot, Delivery)>, String> {
     let messages = api.messages(&batch[0].record);
     let ids: Vec<String> = batch.iter().map(|r| r.record.message_id.clone()).collect();
     let what = format!("cancel of {} messages", ids.len());
@@ -150,7 +150,7 @@ async fn cancel_batch(
         let refusal = answer.failed.iter().find(|f| f.id == row.record.message_id);
         match refusal {
             Some(f) => updates.push((
-                row.record.row,
+                row.slot,
                 Delivery {
                     error: format!("NOT_CANCELED: {}", f.reason),
                     checked_at: stamp(clock),
@@ -189,7 +189,7 @@ async fn cancel_batch(
             },
         };
         updates.push((
-            row.record.row,
+            row.slot,
             Delivery {
                 checked_at: stamp(clock),
                 ..delivery

@@ -110,7 +110,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
                 break;
             }
         };
-        if let Err(e) = journal.record_deliveries(&[(row.record.row, delivery)]) {
+        if let Err(e) = journal.record_deliveries(&[(row.slot, delivery)]) {
             summary.stopped = Some(e.to_string());
             break;
         }
@@ -118,7 +118,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         summary.remaining -= 1;
     }
     if summary.stopped.is_none()
-        && let Err(e) = journal.compact(rows.len() as u64)
+        && let Err(e) = journal.compact()
     {
         summary.stopped = Some(e.to_string());
     }

@@ -215,7 +215,8 @@ impl Report {
                 stage,
                 code,
                 rows: rows.len() as u64,
-                examples: rows.into_iter().take(EXAMPLES).collect(),
+                // Row 0: a recipient no longer in the CSV, counted but not a row to look at.
+                examples: rows.into_iter().filter(|r| *r > 0).take(EXAMPLES).collect(),
             })
             .collect();
         failures.sort_by_key(|f| std::cmp::Reverse(f.rows));

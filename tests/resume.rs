@@ -1,5 +1,5 @@
 //! The results file is the checkpoint: reruns skip what is final, never resend what may have
-//! gone out, refuse a checkpoint that belongs to another input, and end compacted.
+//! gone out, follow each destination to its row in a re-exported list, and end compacted.
 
 mod common;
 
@@ -71,14 +71,14 @@ fn a_finished_campaign_reruns_without_sending_anything() {
 }
 
 #[test]
-fn a_checkpoint_from_another_csv_is_refused_before_any_send() {
+fn a_resorted_or_shortened_csv_resumes_by_destination_and_sends_nothing_again() {
     let rig = Rig::new();
     let path = rig.file("c.csv", &campaign_csv(3));
     assert_eq!(
         code(&rig.run(rig.command(&path).args(["--template", "t"]))),
         0
     );
-    // Someone re-sorted the sheet: row 2 is now another person.
+    // Someone re-sorted the sheet: each person's result follows them to their new row.
     rig.file(
         "c.csv",
         &format!(
@@ -89,14 +89,26 @@ fn a_checkpoint_from_another_csv_is_refused_before_any_send() {
         ),
     );
     let output = rig.run(rig.command(&path).args(["--template", "t"]));
-    assert_eq!(code(&output), 2, "{}", text(&output));
-    assert!(text(&output).contains("row 2"), "{}", text(&output));
-    assert_eq!(rig.log().len(), 3, "nothing was sent");
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.log().len(), 3, "nothing was sent again");
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows[1]["destination"], phone(2));
+    assert_eq!(rows[2]["destination"], phone(1));
 
-    // A shorter file cannot be the same input either.
+    // A shorter file: the recipient no longer in it keeps its line, with no row.
     rig.file("c.csv", &campaign_csv(2));
     let output = rig.run(rig.command(&path).args(["--template", "t"]));
-    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.log().len(), 3);
+    let text = std::fs::read_to_string(rig.dir.path().join("c.results.csv")).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!(",{},QUEUED,", phone(2))),
+        "{text}"
+    );
 }
 
 #[test]
@@ -185,7 +197,7 @@ fn a_reformatted_spreadsheet_still_matches_its_checkpoint() {
 }
 
 #[test]
-fn a_settled_row_whose_number_changed_is_refused_before_any_send() {
+fn a_settled_row_now_holding_someone_else_sends_only_to_the_new_person() {
     let rig = Rig::new();
     let path = rig.file("c.csv", &campaign_csv(3));
     let output = rig.run(rig.command(&path).args(["--template", "t"]));
@@ -200,9 +212,12 @@ fn a_settled_row_whose_number_changed_is_refused_before_any_send() {
     );
     rig.file("c.csv", &changed);
     let output = rig.run(rig.command(&path).args(["--template", "t"]));
-    assert_eq!(code(&output), 2, "{}", text(&output));
-    assert!(text(&output).contains("row 3"), "{}", text(&output));
-    assert_eq!(rig.log().len(), 3, "nothing was sent");
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(
+        rig.sent(),
+        vec![phone(0), phone(1), phone(2), phone(7), phone(3)],
+        "the new people only, each once"
+    );
 }
 
 #[test]

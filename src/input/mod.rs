@@ -304,15 +304,27 @@ impl CsvInput {
     /// Marks destinations a previous run already sent to (row, [`fingerprint`]) so that no
     /// other row sends them again, wherever it stands in the file. Only these rows may
     /// later come back [`Verdict::Unchanged`], whose destinations are then known only so.
+    /// Row 0 is a recipient no longer in the CSV; so is a row numbered far past any real
+    /// one (a corrupted number), which must not size the duplicate check's memory.
     ///
     /// [`fingerprint`]: crate::fingerprint::of
     pub fn already_sent(&mut self, rows: impl Iterator<Item = (u64, u64)> + Clone) {
-        let last = rows.clone().map(|(row, _)| row).max().unwrap_or(0);
-        let last = u32::try_from(last).unwrap_or(u32::MAX);
-        self.seen.reserve(rows.clone().count(), last);
+        let count = rows.clone().count();
+        let bound = (count.saturating_mul(16)).max(1 << 20) as u64;
+        let in_file = |row: u64| (1..=bound).contains(&row);
+        let last = rows
+            .clone()
+            .map(|(row, _)| row)
+            .filter(|r| in_file(*r))
+            .max();
+        let last = u32::try_from(last.unwrap_or(0)).unwrap_or(u32::MAX);
+        self.seen.reserve(count, last);
         for (row, fingerprint) in rows {
-            if let Ok(row) = u32::try_from(row) {
-                self.seen.first(row, fingerprint);
+            match u32::try_from(row) {
+                Ok(row) if in_file(u64::from(row)) => {
+                    self.seen.first(row, fingerprint);
+                }
+                _ => self.seen.elsewhere(fingerprint),
             }
         }
     }
@@ -530,9 +542,12 @@ impl CsvInput {
             Some(first) => Verdict::Invalid(RowError::new(
                 self.columns[column].as_str(),
                 RowErrorCode::DuplicateDestination,
-                format!(
-                    "same destination as row {first}: delete this row (each destination gets the campaign once)"
-                ),
+                match first {
+                    0 => "an earlier run of this campaign already sent to this destination, from a row no longer in the CSV: delete this row".to_string(),
+                    first => format!(
+                        "same destination as row {first}: delete this row (each destination gets the campaign once)"
+                    ),
+                },
             )),
             None => verdict,
         }

@@ -7,6 +7,9 @@ use hashbrown::HashTable;
 
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
+    /// Destinations an earlier run sent from a row no longer in the CSV (or numbered past
+    /// any real row: a corrupted number must not size `fingerprints`); reported as row 0.
+    elsewhere: std::collections::HashSet<u64>,
     /// Row numbers, found by the fingerprint `fingerprints` keeps for them; a fingerprint is
     /// already a uniform hash, so it is its own table hash.
     table: HashTable<u32>,
@@ -21,17 +24,27 @@ impl Seen {
         let Seen {
             table,
             fingerprints,
+            ..
         } = self;
         table.reserve(more, |&r| fingerprints[r as usize - 1]);
         fingerprints.reserve((last as usize).saturating_sub(fingerprints.len()));
     }
 
+    /// Keeps `fingerprint` as sent from no row of the CSV: any row with it is a duplicate.
+    pub(crate) fn elsewhere(&mut self, fingerprint: u64) {
+        self.elsewhere.insert(fingerprint);
+    }
+
     /// Keeps `fingerprint` as `row`'s destination, or returns the earlier row that already
     /// has it. A row meeting its own fingerprint again (seeded, then read) is no duplicate.
     pub(crate) fn first(&mut self, row: u32, fingerprint: u64) -> Option<u32> {
+        if self.elsewhere.contains(&fingerprint) {
+            return Some(0);
+        }
         let Seen {
             table,
             fingerprints,
+            ..
         } = self;
         if let Some(&first) = table.find(fingerprint, |&r| {
             fingerprints[r as usize - 1] == fingerprint
@@ -79,5 +92,7 @@ mod tests {
             assert_eq!(seen.first(row, u64::from(row) << 20), None);
         }
         assert_eq!(seen.first(10_000, 5000 << 20), Some(5000));
+        seen.elsewhere(0xE);
+        assert_eq!(seen.first(3, 0xE), Some(0), "sent from no row of the CSV");
     }
 }

@@ -8,14 +8,15 @@
 
 use std::fmt;
 
-use super::{
-    Checkpoint, File, Journal, JournalError, Record, Status, TARGET_COLUMN, excel_safe, io_error,
-    unquote_destination,
-};
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
-/// The columns after [`COLUMNS`](super::COLUMNS) once a status or cancel pass has run, in order.
+use super::checkpoint::Lines;
+pub use super::checkpoint::Slot;
+use super::record::write_line;
+use super::{Checkpoint, Journal, JournalError, Record, Status, io_error};
+
+/// The columns after [`COLUMNS`] once a status or cancel pass has run, in order.
 pub const DELIVERY_COLUMNS: [&str; 5] = [
     "deliveryStatus",
     "deliveredAt",
@@ -102,25 +103,13 @@ pub struct Delivery {
     pub checked_at: String,
 }
 
-impl Delivery {
-    fn from_cells(cells: &csv::StringRecord, layout: &Checkpoint) -> Delivery {
-        let first = layout.columns().len();
-        let cell = |i: usize| cells.get(first + i).unwrap_or("").to_string();
-        Delivery {
-            status: DeliveryStatus::parse(&cell(0)),
-            delivered_at: cell(1),
-            read_at: cell(2),
-            error: cell(3),
-            checked_at: cell(4),
-        }
-    }
-}
-
 /// A row's last line: its send record and its delivery cells.
 #[derive(Debug, Clone)]
 pub struct ResultRow {
     pub record: Record,
     pub delivery: Delivery,
+    /// Where the line belongs (its row, or no row), to record a delivery against it.
+    pub slot: Slot,
 }
 
 impl ResultRow {
@@ -130,17 +119,9 @@ impl ResultRow {
     }
 }
 
-/// Whether a header line already carries the delivery columns, after `layout`'s send columns.
-pub(super) fn has_columns(header: &str, layout: &Checkpoint) -> bool {
-    header
-        .split(layout.delimiter as char)
-        .skip(layout.columns().len())
-        .take(DELIVERY_COLUMNS.len())
-        .eq(DELIVERY_COLUMNS)
-}
-
-/// Every row's last line, in row order, without locking: for reports, which may run while
-/// a send is appending (a torn last line is left out, as a rerun would).
+/// Every row's last line, in row order, then those of recipients no longer in the CSV,
+/// without locking: for reports, which may run while a send is appending (a torn last
+/// line is left out, as a rerun would).
 pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>, JournalError> {
     if !path.exists() {
         return Err(io_error("read", path)(std::io::ErrorKind::NotFound.into()));
@@ -150,69 +131,20 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>, JournalError> {
 
 fn rows_of(checkpoint: &Checkpoint) -> Result<Vec<ResultRow>, JournalError> {
     let path = &checkpoint.path;
-    let mut rows = Vec::new();
-    if checkpoint.entries.is_empty() {
+    let mut rows = Vec::with_capacity(checkpoint.len());
+    if checkpoint.is_empty() {
         return Ok(rows);
     }
-    let mut source = BufReader::new(File::open(path).map_err(io_error("read", path))?);
-    let mut line = Vec::new();
-    for (entry, status) in checkpoint
-        .entries
-        .iter()
-        .filter_map(|e| Some((e, e.status?)))
-    {
-        let cells = read_cells(&mut source, &mut line, entry.offset, checkpoint.delimiter)
-            .map_err(io_error("read", path))?;
+    let mut lines = Lines::open(path, checkpoint.layout).map_err(io_error("read", path))?;
+    for (slot, entry) in checkpoint.slots() {
+        let (record, delivery) = lines.at(entry.offset).map_err(io_error("read", path))?;
         rows.push(ResultRow {
-            record: record_from(&cells, status, checkpoint),
-            delivery: Delivery::from_cells(&cells, checkpoint),
+            record,
+            delivery,
+            slot,
         });
     }
     Ok(rows)
-}
-
-fn read_cells(
-    source: &mut BufReader<File>,
-    line: &mut Vec<u8>,
-    offset: u64,
-    delimiter: u8,
-) -> std::io::Result<csv::StringRecord> {
-    source.seek(SeekFrom::Start(offset))?;
-    line.clear();
-    source.read_until(b'\n', line)?;
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(line.as_slice())
-        .records()
-        .next()
-        .unwrap_or_else(|| Ok(csv::StringRecord::new()))
-        .map_err(std::io::Error::other)
-}
-
-/// A record from a line the checkpoint already validated; its status comes from there.
-fn record_from(cells: &csv::StringRecord, status: Status, layout: &Checkpoint) -> Record {
-    let cell = |i: usize| cells.get(i).unwrap_or("");
-    Record {
-        row: cell(0).parse().unwrap_or(0),
-        destination: unquote_destination(cell(1)).into_owned(),
-        status,
-        message_id: cell(3).to_string(),
-        correlation_id: cell(4).to_string(),
-        http_status: cell(5).parse().ok(),
-        error_code: cell(6).to_string(),
-        error: cell(7).to_string(),
-        attempts: cell(8).parse().unwrap_or(0),
-        sent_at: cell(9).to_string(),
-        raw_destination: cell(10).to_string(),
-        sender: cell(11).to_string(),
-        target: layout
-            .columns()
-            .get(TARGET_COLUMN)
-            .map_or("", |_| cell(TARGET_COLUMN))
-            .to_string(),
-    }
 }
 
 impl Journal {
@@ -221,66 +153,39 @@ impl Journal {
         rows_of(&self.checkpoint)
     }
 
-    /// Records what a pass learned about rows, durably (one fsync for the batch) before
-    /// returning. The first call on a file without the delivery columns rewrites it
-    /// atomically with them in its header and every line padded to match.
-    pub fn record_deliveries(&mut self, updates: &[(u64, Delivery)]) -> Result<(), JournalError> {
+    /// Records what a pass learned about rows ([`ResultRow::slot`]), durably (one fsync for
+    /// the batch) before returning. The first call on a file without the delivery columns
+    /// rewrites it (safely, see [`Journal::compact`]) with them.
+    pub fn record_deliveries(&mut self, updates: &[(Slot, Delivery)]) -> Result<(), JournalError> {
         if updates.is_empty() {
             return Ok(());
         }
-        if !self.checkpoint.delivery {
-            let padded: Vec<(u64, Delivery)> = (self.checkpoint.statuses())
-                .map(|(row, _)| (row, Delivery::default()))
-                .collect();
-            self.append_deliveries(&padded)?;
-            self.checkpoint.delivery = true;
-            self.compact(self.checkpoint.entries.len() as u64)?;
+        if !self.checkpoint.layout.delivery() {
+            self.compact_with(true)?;
         }
-        self.append_deliveries(updates)
-    }
-
-    fn append_deliveries(&mut self, updates: &[(u64, Delivery)]) -> Result<(), JournalError> {
-        let delimiter = self.checkpoint.delimiter;
-        let mut source =
-            BufReader::new(File::open(&self.path).map_err(io_error("read", &self.path))?);
-        let mut line = Vec::new();
+        let layout = self.checkpoint.layout;
+        let mut lines = Lines::open(&self.path, layout).map_err(io_error("read", &self.path))?;
         let start = self
             .file
             .seek(SeekFrom::End(0))
             .map_err(io_error("write", &self.path))?;
         let mut bytes = Vec::new();
         let mut offsets = Vec::with_capacity(updates.len());
-        for (row, delivery) in updates {
-            let slot = *row as usize - 1;
-            let entry = self.checkpoint.entries[slot];
-            let cells = read_cells(&mut source, &mut line, entry.offset, delimiter)
+        for (slot, delivery) in updates {
+            let Some(entry) = self.checkpoint.entry_mut(*slot) else {
+                continue;
+            };
+            let (record, _) = lines
+                .at(entry.offset)
                 .map_err(io_error("read", &self.path))?;
-            let mut out: Vec<String> = (0..self.checkpoint.columns().len())
-                .map(|i| cells.get(i).unwrap_or("").to_string())
-                .collect();
-            out.extend([
-                delivery
-                    .status
-                    .map(DeliveryStatus::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                delivery.delivered_at.clone(),
-                delivery.read_at.clone(),
-                excel_safe(&delivery.error.replace(['\r', '\n'], " ")).into_owned(),
-                delivery.checked_at.clone(),
-            ]);
-            offsets.push((slot, start + bytes.len() as u64));
-            let mut writer = csv::WriterBuilder::new()
-                .delimiter(delimiter)
-                .from_writer(&mut bytes);
-            writer
-                .write_record(&out)
-                .and_then(|()| writer.flush().map_err(csv::Error::from))
-                .expect("writing to memory cannot fail");
+            offsets.push((*slot, start + bytes.len() as u64));
+            write_line(&mut bytes, layout.delimiter, &record, Some(delivery));
         }
         self.write_durably(&bytes)?;
         for (slot, offset) in offsets {
-            self.checkpoint.entries[slot].offset = offset;
+            if let Some(entry) = self.checkpoint.entry_mut(slot) {
+                entry.offset = offset;
+            }
         }
         Ok(())
     }
@@ -307,7 +212,9 @@ mod tests {
             error: "=oops".into(),
             ..Delivery::default()
         };
-        journal.record_deliveries(&[(1, read.clone())]).unwrap();
+        journal
+            .record_deliveries(&[(Slot::Row(1), read.clone())])
+            .unwrap();
         drop(journal);
 
         // A send rerun: same statuses, and its own appends and compaction keep the cells.
@@ -326,13 +233,14 @@ mod tests {
         journal
             .append(&[Record::new(2, "+5511999990002", Status::Queued)])
             .unwrap();
-        journal.compact(2).unwrap();
+        journal.compact().unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n"), "{text}");
         assert_eq!(text.lines().count(), 3, "{text}");
         let rows = read_rows(&path).unwrap();
         assert_eq!(rows[0].delivery.status, Some(DeliveryStatus::Read));
-        assert_eq!(rows[0].delivery.error, "'=oops");
+        assert_eq!(rows[0].delivery.error, "=oops");
+        assert!(text.contains(",'=oops,"), "written neutralized: {text}");
         assert_eq!(rows[0].record.message_id, "msg_1");
         assert_eq!(rows[1].record.status, Status::Queued);
         assert_eq!(rows[1].delivery, Delivery::default());

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::{Journal, JournalError, Prior, Record, io_error};
+use super::{Journal, JournalError, Lock, Prior, Record, Status, io_error};
 
 /// Whether a record must be on disk before the caller goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,8 @@ pub struct Shared {
     threads: Vec<JoinHandle<()>>,
     /// For error messages, shared so the per-record path does not allocate.
     path: Arc<Path>,
+    /// The run's lock, checked before each intent.
+    lock: Arc<Lock>,
 }
 
 /// Records waiting for the writer, and what it must do with them.
@@ -115,6 +117,7 @@ impl Shared {
     /// Starts the writer and reporter threads for an open journal.
     pub fn new(journal: Journal) -> Result<Shared, JournalError> {
         let path: Arc<Path> = journal.path.clone().into();
+        let held = Arc::clone(&journal.lock);
         let sync_file = journal.file.try_clone().map_err(io_error("open", &path))?;
         let journal = Arc::new(Mutex::new(journal));
         let queue = Arc::new(Queue {
@@ -144,6 +147,7 @@ impl Shared {
             durable,
             threads: vec![writer, reporter],
             path,
+            lock: held,
         })
     }
 
@@ -164,6 +168,10 @@ impl Shared {
         record: &Record,
         durability: Durability,
     ) -> Result<(), JournalError> {
+        if record.status == Status::Sending {
+            // An intent: a request follows. Not if another run may have the file now.
+            self.lock.check()?;
+        }
         let urgency = match durability {
             Durability::Now => Urgency::Now,
             Durability::Lazy => Urgency::Never,
@@ -427,7 +435,6 @@ mod tests {
     use std::fs::{self, File};
 
     use super::*;
-    use crate::journal::Status;
 
     fn record(row: u64, status: Status) -> Record {
         Record::new(row, &format!("+551199999{row:04}"), status)

@@ -7,7 +7,7 @@ use futures_util::stream::FuturesUnordered;
 
 use crate::input::{CsvInput, Row, Verdict};
 
-use super::resume::{needs_send, settled_cell};
+use super::resume::{keeps_record, needs_send, settled_cell};
 use super::stop::Stop;
 use super::{RunError, Runner};
 
@@ -56,6 +56,10 @@ impl Runner<'_> {
                 match rows.next_row(settled) {
                     // Settled for good and unchanged: nothing to send or record.
                     Some(Ok(row)) if row.verdict == Verdict::Unchanged => {}
+                    // Reached the API for good: its record stands, whatever the row says now.
+                    Some(Ok(row))
+                        if !matches!(row.verdict, Verdict::Send(_))
+                            && keeps_record(self.journal.prior(row.index), self.settings) => {}
                     Some(Ok(row)) => match self.lane_for(&row) {
                         None => in_flight.push(self.handle(row, None)),
                         Some(lane) if dispatch.stopped[lane].is_some() => {}

@@ -24,7 +24,7 @@ use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
 use lanes::{Lane, lanes};
-use preflight::preflight;
+use preflight::prepare;
 use stop::log_stop;
 
 /// Why a run could not start or had to stop; each maps to an exit code.
@@ -47,9 +47,7 @@ pub enum RunError {
     #[error("{0}")]
     TooManyInvalid(String),
     /// Writing the results failed mid-run; the run stopped before the next send (exit 3).
-    #[error(
-        "{0}; stopped before the next send. Free disk space or fix permissions, then rerun the same command"
-    )]
+    #[error("{0}; stopped before the next send. {advice}", advice = .0.advice())]
     Disk(JournalError),
 }
 
@@ -92,17 +90,23 @@ pub async fn run_campaign(
     input_options.now = context.clock.wall();
     let open_input = || CsvInput::open(&settings.csv, &input_options);
     // Opened before the results file is touched: a bad header stops the run right here.
-    let input = open_input()?;
+    open_input()?;
     match settings.check_host().await {
         Err(why) if settings.dry_run => tracing::warn!("{why} (a real run stops here)"),
         Err(why) => return Err(RunError::Target(why)),
         Ok(()) => {}
     }
     if settings.dry_run {
-        let checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
+        let mut checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
         check_target(&checkpoint, settings)?;
         let preview = providers[0].as_ref();
-        let preflight = preflight(input, &checkpoint, settings, context, Some(preview))?;
+        let preflight = prepare(
+            &open_input,
+            &mut checkpoint,
+            settings,
+            context,
+            Some(preview),
+        )?;
         return Ok(Summary::from_checkpoint(
             &checkpoint,
             preflight.rows,
@@ -110,10 +114,10 @@ pub async fn run_campaign(
             true,
         ));
     }
-    let journal = Journal::open(&settings.results, settings.results_delimiter)
+    let mut journal = Journal::open(&settings.results, settings.results_delimiter)
         .map_err(RunError::Checkpoint)?;
     check_target(journal.checkpoint(), settings)?;
-    let preflight = preflight(input, journal.checkpoint(), settings, context, None)?;
+    let preflight = prepare(&open_input, &mut journal, settings, context, None)?;
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
     let runner = Runner {
@@ -130,7 +134,7 @@ pub async fn run_campaign(
     let stops = runner.send_all(rows).await?;
     let mut journal = runner.journal.finish().map_err(RunError::Disk)?;
     if stops.is_empty() {
-        journal.compact(preflight.rows).map_err(RunError::Disk)?;
+        journal.compact().map_err(RunError::Disk)?;
     } else {
         journal.sync().map_err(RunError::Disk)?;
     }

@@ -1,32 +1,120 @@
 //! The first pass: every row judged once, the checkpoint proved to belong to the input, the
 //! work counted and reported; with `--dry-run`, the bodies that would be sent.
 
+use std::collections::HashMap;
 use std::io::Write;
 
-use crate::input::{CsvInput, Verdict};
-use crate::journal::Checkpoint;
+use crate::input::{CsvInput, InputError, Verdict};
+use crate::journal::{Checkpoint, Journal};
 use crate::message::Message;
 use crate::progress::Preflight;
 use crate::provider::Provider;
 use crate::settings::Settings;
 use crate::window::{self, SendWindow};
 
-use super::resume::{check_same_input, needs_send, settled_cell};
+use super::resume::{
+    Claims, check_same_cell, destination_of, keeps_record, needs_send, settled_cell,
+};
 use super::{Context, RunError};
 
-/// Validates every row, checks the checkpoint belongs to this input, counts the work,
-/// prints the report and applies `--strict` / `--max-invalid`. With `dry_run` (the
+/// What a preflight pass found: the work, or that the checkpoint must first be renumbered
+/// to the input's rows (a re-exported list), moving each destination's state to its row.
+pub(super) enum Plan {
+    Ready(Preflight),
+    Renumber(HashMap<u64, u32>, u64),
+}
+
+/// Where a renumbering goes: the index only (`--dry-run`), or the journal, compacted
+/// (atomically, verified) before any send, so the file never holds two numberings.
+pub(super) trait Renumber {
+    fn checkpoint(&self) -> &Checkpoint;
+    fn renumber(&mut self, moves: &HashMap<u64, u32>, rows: u64) -> Result<(), RunError>;
+}
+
+impl Renumber for Checkpoint {
+    fn checkpoint(&self) -> &Checkpoint {
+        self
+    }
+
+    fn renumber(&mut self, moves: &HashMap<u64, u32>, rows: u64) -> Result<(), RunError> {
+        Checkpoint::renumber(self, moves, rows);
+        Ok(())
+    }
+}
+
+impl Renumber for Journal {
+    fn checkpoint(&self) -> &Checkpoint {
+        Journal::checkpoint(self)
+    }
+
+    fn renumber(&mut self, moves: &HashMap<u64, u32>, rows: u64) -> Result<(), RunError> {
+        tracing::info!("the list was re-exported: results move to its new row numbers");
+        self.checkpoint_mut().renumber(moves, rows);
+        self.compact().map_err(RunError::Checkpoint)
+    }
+}
+
+/// The preflight of a run: renumbers the checkpoint to the input's rows first if the list
+/// was re-exported, then counts the work, prints the report (and with `dry_run`, the
+/// bodies) and applies `--strict` / `--max-invalid`.
+pub(super) fn prepare(
+    open_input: &dyn Fn() -> Result<CsvInput, InputError>,
+    target: &mut impl Renumber,
+    settings: &Settings,
+    context: &Context,
+    dry_run: Option<&dyn Provider>,
+) -> Result<Preflight, RunError> {
+    // A resumed dry run finds out first, without printing bodies, whether rows moved.
+    let first = if target.checkpoint().is_empty() {
+        dry_run
+    } else {
+        None
+    };
+    let found = match preflight(open_input()?, target.checkpoint(), settings, context, first)? {
+        Plan::Ready(found) if first.is_some() || dry_run.is_none() => found,
+        plan => {
+            if let Plan::Renumber(moves, rows) = plan {
+                target.renumber(&moves, rows)?;
+            }
+            match preflight(
+                open_input()?,
+                target.checkpoint(),
+                settings,
+                context,
+                dry_run,
+            )? {
+                Plan::Ready(found) => found,
+                Plan::Renumber(..) => {
+                    return Err(RunError::Mismatch(format!(
+                        "{} changed while it was being read. Nothing was sent; rerun the same command",
+                        settings.csv.display()
+                    )));
+                }
+            }
+        }
+    };
+    if context.show_progress || dry_run.is_some() {
+        eprint!("{found}");
+    }
+    found.check_limits().map_err(RunError::TooManyInvalid)?;
+    Ok(found)
+}
+
+/// Validates every row and counts the work against the checkpoint; with `dry_run` (the
 /// provider that would send), prints each body that would be sent and every invalid row.
-pub(super) fn preflight(
+/// Finds which row holds each recorded destination, and asks for a renumbering if any
+/// moved.
+fn preflight(
     mut input: CsvInput,
     checkpoint: &Checkpoint,
     settings: &Settings,
     context: &Context,
     dry_run: Option<&dyn Provider>,
-) -> Result<Preflight, RunError> {
+) -> Result<Plan, RunError> {
     let mut found = Preflight::new(settings, context.clock.wall());
     found.notes = input.warnings().to_vec();
     input.already_sent(checkpoint.attempted());
+    let mut claims = (!checkpoint.is_empty()).then(|| Claims::new(checkpoint));
     std::thread::scope(|scope| {
         let window = settings.window.as_ref();
         let mut bodies = dry_run.map(|provider| Bodies::start(scope, provider, window, context));
@@ -34,7 +122,11 @@ pub(super) fn preflight(
             let row = row?;
             found.rows = row.index;
             let prior = checkpoint.prior(row.index);
-            check_same_input(&row, prior, checkpoint, settings)?;
+            check_same_cell(&row, prior, checkpoint, settings)?;
+            if let Some(claims) = &mut claims {
+                claims.see(row.index, destination_of(&row, prior));
+            }
+            let settled = !matches!(row.verdict, Verdict::Send(_)) && keeps_record(prior, settings);
             match row.verdict {
                 Verdict::Send(message) => {
                     found.valid += 1;
@@ -46,6 +138,11 @@ pub(super) fn preflight(
                     if let Some(bodies) = &mut bodies {
                         bodies.push(row.index, message);
                     }
+                }
+                // Reached the API for good: whatever the row says now, it is done.
+                Verdict::Unchanged | Verdict::Invalid(_) | Verdict::Skip(_) if settled => {
+                    found.valid += 1;
+                    found.done += 1;
                 }
                 Verdict::Invalid(error) => {
                     found.count_invalid(row.index, error.code);
@@ -66,21 +163,13 @@ pub(super) fn preflight(
         }
         Ok::<(), RunError>(())
     })?;
-    if checkpoint.last_row() > found.rows {
-        return Err(RunError::Mismatch(format!(
-            "{} records row {} but {} has only {} rows: the results belong to another input. \
-             Use the CSV they were made from, or pass --results with a new path",
-            settings.results.display(),
-            checkpoint.last_row(),
-            settings.csv.display(),
-            found.rows
-        )));
+    if let Some(claims) = claims {
+        let moves = claims.moves();
+        if checkpoint.needs_renumbering(&moves, found.rows) {
+            return Ok(Plan::Renumber(moves, found.rows));
+        }
     }
-    if context.show_progress || dry_run.is_some() {
-        eprint!("{found}");
-    }
-    found.check_limits().map_err(RunError::TooManyInvalid)?;
-    Ok(found)
+    Ok(Plan::Ready(found))
 }
 
 /// Rows of `--dry-run` on their way to the body writer, and back to be freed.

@@ -1,0 +1,555 @@
+//! The resume index: what a rerun needs to know about each row, read from the results file.
+//!
+//! Reading is a real CSV read of whatever the file holds, as this tool or a spreadsheet
+//! saved it: a BOM, CRLF, `;` or tab, every cell quoted, columns found by name, a cell with
+//! line breaks (quoted, as a person typed it). Only bytes after the last line break are a
+//! write torn by a crash; any complete line that does not read stops the run, naming it.
+//!
+//! Rows are kept in a map by row number, never in a vector indexed by it: a corrupted row
+//! number costs one entry, not gigabytes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::delivery::Delivery;
+use super::record::{Layout, header_line, one_record};
+use super::{JournalError, Record, Status, io_error};
+
+/// What a rerun needs to know about a row it has seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prior {
+    pub status: Status,
+    pub attempts: u32,
+    destination_hash: u64,
+    raw_hash: u32,
+}
+
+impl Prior {
+    /// Whether the journal's destination for this row is `destination`.
+    pub fn same_destination(&self, destination: &str) -> bool {
+        self.destination_hash == hash(destination)
+    }
+
+    /// The [`fingerprint`](crate::fingerprint) of the destination recorded for the row.
+    pub fn destination_fingerprint(&self) -> u64 {
+        self.destination_hash
+    }
+
+    /// The [short fingerprint](crate::fingerprint::short) of the destination cell as the
+    /// CSV held it (`rawDestination`), so a rerun can tell an unchanged cell without
+    /// normalizing it again.
+    pub fn raw_fingerprint(&self) -> u32 {
+        self.raw_hash
+    }
+}
+
+/// Where a recorded line belongs: an input row, or (after a re-exported list dropped its
+/// recipient) no row, as the n-th such line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Slot {
+    Row(u32),
+    Elsewhere(usize),
+}
+
+/// The resume index: per row, its last status, where its last line starts and fingerprints
+/// of its destination and destination cell (24 bytes a row, in a B-tree by row number).
+#[derive(Debug)]
+pub struct Checkpoint {
+    pub(super) rows: BTreeMap<u32, Entry>,
+    /// Lines of recipients no longer in the CSV (empty `row` cell), kept after the rows;
+    /// a later line for the same destination replaces an earlier one.
+    pub(super) elsewhere: Vec<Entry>,
+    elsewhere_by_destination: HashMap<u64, usize>,
+    pub(super) layout: Layout,
+    pub(super) path: PathBuf,
+    /// Every distinct non-empty `target` recorded, in the order first seen (few: one per
+    /// provider or sandbox a file was ever used with).
+    targets: Vec<String>,
+    /// The file is exactly what this version writes (header, delimiter, LF, no BOM), so
+    /// lines can be appended to it as they are.
+    pub(super) canonical: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Entry {
+    pub(super) offset: u64,
+    pub(super) destination_hash: u64,
+    pub(super) raw_hash: u32,
+    /// Saturates: a row is never attempted 65,535 times.
+    pub(super) attempts: u16,
+    pub(super) status: Status,
+}
+
+impl Entry {
+    pub(super) fn of(record: &Record, offset: u64) -> Entry {
+        Entry {
+            offset,
+            destination_hash: hash(&record.destination),
+            raw_hash: crate::fingerprint::short(&record.raw_destination),
+            attempts: u16::try_from(record.attempts).unwrap_or(u16::MAX),
+            status: record.status,
+        }
+    }
+
+    fn prior(&self) -> Prior {
+        Prior {
+            status: self.status,
+            attempts: u32::from(self.attempts),
+            destination_hash: self.destination_hash,
+            raw_hash: self.raw_hash,
+        }
+    }
+
+    /// Whether the line says something about its destination that must follow it to
+    /// whichever row holds it now: sent, maybe sent, deferred (with its attempts), opted out.
+    fn follows_destination(&self) -> bool {
+        self.status != Status::Invalid
+    }
+}
+
+impl Checkpoint {
+    /// An empty checkpoint for a new file at `path`.
+    pub(super) fn empty(path: &Path, delimiter: u8) -> Checkpoint {
+        Checkpoint {
+            rows: BTreeMap::new(),
+            elsewhere: Vec::new(),
+            elsewhere_by_destination: HashMap::new(),
+            targets: Vec::new(),
+            layout: Layout::canonical(delimiter, false),
+            path: path.to_path_buf(),
+            canonical: true,
+        }
+    }
+
+    /// Reads a results file without locking or changing it (`--dry-run`, reports).
+    /// A missing file is an empty checkpoint.
+    pub fn load(path: &Path) -> Result<Checkpoint, JournalError> {
+        match File::open(path) {
+            Ok(file) => Ok(Checkpoint::read(path, &file)?.0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Checkpoint::empty(path, b',')),
+            Err(e) => Err(io_error("read", path)(e)),
+        }
+    }
+
+    /// The last recorded state of `row` (1-based), if any.
+    pub fn prior(&self, row: u64) -> Option<Prior> {
+        Some(self.rows.get(&u32::try_from(row).ok()?)?.prior())
+    }
+
+    /// Rows whose request went, or may have gone, to the API (`QUEUED`, `FAILED`,
+    /// `UNCERTAIN`, `SENDING`), with their destination's fingerprint: a rerun must not send
+    /// those destinations again from another row. Row 0 stands for a recipient no longer
+    /// in the CSV.
+    pub fn attempted(&self) -> impl Iterator<Item = (u64, u64)> + Clone + '_ {
+        let rows = self.rows.iter().map(|(row, e)| (u64::from(*row), e));
+        rows.chain(self.elsewhere.iter().map(|e| (0, e)))
+            .filter(|(_, e)| e.status.reached_api())
+            .map(|(row, e)| (row, e.destination_hash))
+    }
+
+    /// The distinct non-empty targets recorded in the file, so a run can refuse a file
+    /// made against another target.
+    pub fn targets(&self) -> Vec<String> {
+        self.targets.clone()
+    }
+
+    /// The highest row number recorded.
+    pub fn last_row(&self) -> u64 {
+        self.rows.keys().next_back().map_or(0, |r| u64::from(*r))
+    }
+
+    /// How many lines the file must keep: one per row, one per recipient elsewhere.
+    pub fn len(&self) -> usize {
+        self.rows.len() + self.elsewhere.len()
+    }
+
+    /// Whether nothing is recorded yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The destination recorded for `row`, for a mismatch message.
+    pub fn recorded_destination(&self, row: u64) -> Option<String> {
+        Some(self.recorded(row)?.destination)
+    }
+
+    /// The number that last tried `row`, so an interrupted send is reported against it.
+    pub fn recorded_sender(&self, row: u64) -> Option<String> {
+        Some(self.recorded(row)?.sender)
+    }
+
+    /// The last line recorded for `row` (read from the file: rarely needed).
+    fn recorded(&self, row: u64) -> Option<Record> {
+        let entry = self.rows.get(&u32::try_from(row).ok()?)?;
+        let mut lines = Lines::open(&self.path, self.layout).ok()?;
+        Some(lines.at(entry.offset).ok()?.0)
+    }
+
+    /// Every recorded row's last status, in row order.
+    pub fn statuses(&self) -> impl Iterator<Item = (u64, Status)> + '_ {
+        self.rows.iter().map(|(row, e)| (u64::from(*row), e.status))
+    }
+
+    /// Every line the file must keep, in the order compaction writes them.
+    pub(super) fn slots(&self) -> impl Iterator<Item = (Slot, &Entry)> + '_ {
+        let rows = self.rows.iter().map(|(row, e)| (Slot::Row(*row), e));
+        rows.chain(
+            self.elsewhere
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (Slot::Elsewhere(i), e)),
+        )
+    }
+
+    pub(super) fn entry_mut(&mut self, slot: Slot) -> Option<&mut Entry> {
+        match slot {
+            Slot::Row(row) => self.rows.get_mut(&row),
+            Slot::Elsewhere(i) => self.elsewhere.get_mut(i),
+        }
+    }
+
+    /// Records where `record`'s line starts, as its row's latest state.
+    pub(super) fn note(&mut self, record: &Record, offset: u64) {
+        let entry = Entry::of(record, offset);
+        if !record.target.is_empty() && !self.targets.contains(&record.target) {
+            self.targets.push(record.target.clone());
+        }
+        match u32::try_from(record.row) {
+            Ok(0) | Err(_) => self.note_elsewhere(entry),
+            Ok(row) => {
+                self.rows.insert(row, entry);
+            }
+        }
+    }
+
+    fn note_elsewhere(&mut self, entry: Entry) {
+        match self.elsewhere_by_destination.get(&entry.destination_hash) {
+            Some(&i) => self.elsewhere[i] = entry,
+            None => {
+                let i = self.elsewhere.len();
+                self.elsewhere.push(entry);
+                self.elsewhere_by_destination
+                    .insert(entry.destination_hash, i);
+            }
+        }
+    }
+
+    /// Each destination whose state must follow it (sent, maybe sent, deferred, opted
+    /// out), with the row it is recorded under (`None`: no row). A destination recorded
+    /// twice keeps the state that matters most for not sending twice.
+    pub fn destinations(&self) -> HashMap<u64, Recorded> {
+        let mut found: HashMap<u64, Recorded> = HashMap::new();
+        for (slot, entry) in self.slots().filter(|(_, e)| e.follows_destination()) {
+            let row = match slot {
+                Slot::Row(row) => Some(row),
+                Slot::Elsewhere(_) => None,
+            };
+            let candidate = Recorded {
+                row,
+                status: entry.status,
+            };
+            found
+                .entry(entry.destination_hash)
+                .and_modify(|kept| {
+                    if candidate.status.reached_api() && !kept.status.reached_api() {
+                        *kept = candidate;
+                    }
+                })
+                .or_insert(candidate);
+        }
+        found
+    }
+
+    /// Whether [`Checkpoint::renumber`] would change anything.
+    pub fn needs_renumbering(&self, moves: &HashMap<u64, u32>, rows: u64) -> bool {
+        let (placed, elsewhere) = self.placement(moves, rows);
+        let now = placed
+            .iter()
+            .map(|(r, e)| (Slot::Row(*r), e.destination_hash, e.status));
+        let now = now.chain(
+            (elsewhere.iter().enumerate())
+                .map(|(i, e)| (Slot::Elsewhere(i), e.destination_hash, e.status)),
+        );
+        !now.eq(self.slots().map(|(s, e)| (s, e.destination_hash, e.status)))
+    }
+
+    /// Moves every destination's state to the row that holds it now (`moves`: destination
+    /// fingerprint to its row, for those the input holds); a destination no row holds
+    /// keeps its line with no row, and an in-flight one there becomes `UNCERTAIN` (nobody
+    /// will resolve it). An `INVALID` line stays with its row unless a moved state takes
+    /// the row, and goes to no row if the input (`rows` rows) no longer reaches it. The
+    /// file changes only when the journal compacts.
+    pub fn renumber(&mut self, moves: &HashMap<u64, u32>, rows: u64) {
+        let (placed, elsewhere) = self.placement(moves, rows);
+        self.rows = placed;
+        self.elsewhere.clear();
+        self.elsewhere_by_destination.clear();
+        for entry in elsewhere {
+            self.note_elsewhere(entry);
+        }
+    }
+
+    fn placement(
+        &self,
+        moves: &HashMap<u64, u32>,
+        rows: u64,
+    ) -> (BTreeMap<u32, Entry>, Vec<Entry>) {
+        let mut placed: BTreeMap<u32, Entry> = BTreeMap::new();
+        let mut elsewhere = Vec::new();
+        let old = || {
+            let rows = self.rows.iter().map(|(r, e)| (Some(*r), e));
+            rows.chain(self.elsewhere.iter().map(|e| (None, e)))
+        };
+        // States that reached the API first: a destination recorded twice keeps its row
+        // for the one that matters for not sending twice.
+        let following = old()
+            .filter(|(_, e)| e.follows_destination() && e.status.reached_api())
+            .chain(old().filter(|(_, e)| e.follows_destination() && !e.status.reached_api()));
+        // A destination's strongest state is its only one kept: one line per destination.
+        let mut kept = std::collections::HashSet::new();
+        for (_, entry) in following {
+            if !kept.insert(entry.destination_hash) {
+                continue;
+            }
+            match moves.get(&entry.destination_hash) {
+                Some(row) if !placed.contains_key(row) => {
+                    placed.insert(*row, *entry);
+                }
+                _ => {
+                    let mut entry = *entry;
+                    if entry.status == Status::Sending {
+                        entry.status = Status::Uncertain;
+                    }
+                    elsewhere.push(entry);
+                }
+            }
+        }
+        for (row, entry) in old().filter(|(_, e)| !e.follows_destination()) {
+            match row {
+                Some(row) if u64::from(row) <= rows => {
+                    placed.entry(row).or_insert(*entry);
+                }
+                _ if kept.insert(entry.destination_hash) => elsewhere.push(*entry),
+                _ => {}
+            }
+        }
+        (placed, elsewhere)
+    }
+
+    /// Parses a results file; returns the index and the length of its intact prefix (bytes
+    /// after the last line break are a write torn by a crash, left out).
+    pub(super) fn read(path: &Path, file: &File) -> Result<(Checkpoint, u64), JournalError> {
+        let length = file.metadata().map_err(io_error("read", path))?.len();
+        let intact = intact_length(file, length).map_err(io_error("read", path))?;
+        let damaged = |line: u64, detail: String| JournalError::Damaged {
+            path: path.to_path_buf(),
+            line,
+            detail,
+        };
+        let mut start = [0u8; 3];
+        let got = file
+            .read_at(&mut start, 0)
+            .map_err(io_error("read", path))?;
+        let bom = if start[..got] == [0xEF, 0xBB, 0xBF] {
+            3
+        } else {
+            0
+        };
+        if intact <= bom {
+            // No complete line: a new file, or a header torn while being created.
+            let fragment =
+                read_span(file, bom, length.min(bom + 512)).map_err(io_error("read", path))?;
+            if header_line(b',', false).starts_with(&fragment)
+                || header_line(b';', false).starts_with(&fragment)
+            {
+                return Ok((Checkpoint::empty(path, b','), 0));
+            }
+            return Err(damaged(
+                1,
+                "the file has no line break: if it was saved with old Mac (CR) line endings, \
+                 re-save it as CSV UTF-8"
+                    .into(),
+            ));
+        }
+        let mut source = BufReader::with_capacity(1 << 20, file);
+        source
+            .seek(SeekFrom::Start(bom))
+            .map_err(io_error("read", path))?;
+        let head = first_line(&mut source).map_err(io_error("read", path))?;
+        let layout = [b',', b';', b'\t']
+            .into_iter()
+            .find_map(|d| Layout::from_header(d, &one_record(&head, d)))
+            .ok_or_else(|| JournalError::NotOurs {
+                path: path.to_path_buf(),
+                header: String::from_utf8_lossy(head.trim_ascii_end())
+                    .chars()
+                    .take(200)
+                    .collect(),
+            })?;
+        let canonical = bom == 0
+            && head == header_line(layout.delimiter, layout.delivery())
+            && layout == Layout::canonical(layout.delimiter, layout.delivery());
+        source
+            .seek(SeekFrom::Start(bom))
+            .map_err(io_error("read", path))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(layout.delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(source.take(intact - bom));
+        let mut checkpoint = Checkpoint {
+            rows: BTreeMap::new(),
+            elsewhere: Vec::new(),
+            elsewhere_by_destination: HashMap::new(),
+            targets: Vec::new(),
+            layout,
+            path: path.to_path_buf(),
+            canonical,
+        };
+        let mut record = csv::ByteRecord::new();
+        let mut header = true;
+        let mut last = (bom, 1);
+        loop {
+            let offset = bom + reader.position().byte();
+            let line = reader.position().line();
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) if std::mem::take(&mut header) => continue,
+                Ok(true) => {
+                    let lines = reader.position().line().saturating_sub(line);
+                    if lines > 1 {
+                        swallowed(&record, layout.delimiter).map_err(|d| damaged(line, d))?;
+                    }
+                    let (parsed, _) = layout.parse(&record).map_err(|d| damaged(line, d))?;
+                    checkpoint.note(&parsed, offset);
+                    last = (offset, line);
+                }
+                Err(e) => return Err(damaged(line, e.to_string())),
+            }
+        }
+        // A quote never closed runs to the end of the file and takes every line after it.
+        let (offset, line) = last;
+        let tail = read_span(file, offset, intact.min(offset + (64 << 20)))
+            .map_err(io_error("read", path))?;
+        if tail.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+            return Err(damaged(
+                line,
+                "a quote opened on this line is never closed".into(),
+            ));
+        }
+        Ok((checkpoint, intact))
+    }
+}
+
+/// What a rerun knows about a destination that must follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The row it is recorded under; `None` for no row.
+    pub row: Option<u32>,
+    pub status: Status,
+}
+
+/// A record that spans several lines holds a cell with line breaks, as a person may type
+/// (Alt+Enter). If a line inside it reads like a results row of its own, a stray quote
+/// has swallowed the lines after it: refuse rather than lose them.
+fn swallowed(record: &csv::ByteRecord, delimiter: u8) -> Result<(), String> {
+    let inner = record
+        .iter()
+        .filter(|c| c.contains(&b'\n'))
+        .flat_map(|c| c.split(|b| *b == b'\n').skip(1));
+    for text in inner {
+        let cells = one_record(text, delimiter);
+        let looks_like_row = cells.len() >= 3
+            && std::str::from_utf8(&cells[0])
+                .is_ok_and(|r| r.trim().parse::<u32>().is_ok_and(|r| r > 0))
+            && std::str::from_utf8(&cells[2]).is_ok_and(|s| Status::parse_lenient(s).is_some());
+        if looks_like_row {
+            return Err(
+                "a quote opened on this line is not closed where the line ends, so the \
+                 lines after it read as part of one cell"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn first_line(source: &mut impl io::BufRead) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    source.read_until(b'\n', &mut line)?;
+    Ok(line)
+}
+
+/// Random access to the lines of a results file, for the few places that need a line's
+/// other cells (a record spanning several lines is read whole).
+pub(super) struct Lines {
+    reader: csv::Reader<File>,
+    layout: Layout,
+    record: csv::ByteRecord,
+}
+
+impl Lines {
+    pub(super) fn open(path: &Path, layout: Layout) -> io::Result<Lines> {
+        let reader = csv::ReaderBuilder::new()
+            .delimiter(layout.delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 20)
+            .from_reader(File::open(path)?);
+        Ok(Lines {
+            reader,
+            layout,
+            record: csv::ByteRecord::new(),
+        })
+    }
+
+    /// The line that starts at `offset` (as the index recorded it).
+    pub(super) fn at(&mut self, offset: u64) -> io::Result<(Record, Delivery)> {
+        if self.reader.position().byte() != offset {
+            let mut position = csv::Position::new();
+            position.set_byte(offset);
+            self.reader.seek(position).map_err(io::Error::other)?;
+        }
+        if !self
+            .reader
+            .read_byte_record(&mut self.record)
+            .map_err(io::Error::other)?
+        {
+            return Err(io::Error::other("the file ended early"));
+        }
+        self.layout
+            .parse(&self.record)
+            .map_err(|e| io::Error::other(format!("a line changed while reading: {e}")))
+    }
+}
+
+/// Length of the file up to and including its last newline: the rest is a torn write.
+fn intact_length(file: &File, length: u64) -> io::Result<u64> {
+    let mut end = length;
+    let mut buffer = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buffer.len() as u64);
+        let chunk = &mut buffer[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+fn read_span(file: &File, start: u64, end: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = vec![0; end.saturating_sub(start) as usize];
+    file.read_exact_at(&mut bytes, start)?;
+    Ok(bytes)
+}
+
+/// The input's fingerprint of the same destination, so a rerun can seed its duplicate
+/// check from the index.
+pub(super) fn hash(destination: &str) -> u64 {
+    crate::fingerprint::of(destination)
+}
