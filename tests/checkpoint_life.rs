@@ -252,7 +252,7 @@ fn a_symlinked_results_file_has_one_lock_and_stays_a_link() {
             .args(T)
             .args(["--results", real.to_str().unwrap()]),
     );
-    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert_eq!(code(&output), 4, "already running: {}", text(&output));
     assert!(
         text(&output).contains("in use by another run"),
         "{}",
