@@ -8,6 +8,7 @@ use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
 use super::InputError;
+use super::quotes::Quotes;
 
 /// How much of the file is looked at before reading it as CSV.
 const SAMPLE_BYTES: u64 = 256 * 1024;
@@ -25,8 +26,9 @@ pub(crate) struct Dialect {
 }
 
 /// What the campaign and opt-out readers share: raw records, any field count (a row's
-/// count is checked against the header by the caller, never silently shifted).
-pub(crate) type Records = csv::Reader<Box<dyn Read + Send>>;
+/// count is checked against the header by the caller, never silently shifted), over a
+/// stream whose quoting is followed (see [`Quotes`]).
+pub(crate) type Records = csv::Reader<Quotes<Box<dyn Read + Send>>>;
 
 impl Dialect {
     /// A CSV reader over the decoded stream, with the detected delimiter; also says whether
@@ -36,7 +38,7 @@ impl Dialect {
             .has_headers(false)
             .flexible(true)
             .delimiter(self.delimiter)
-            .from_reader(self.reader);
+            .from_reader(Quotes::new(self.reader, self.delimiter));
         (reader, self.transcoded)
     }
 

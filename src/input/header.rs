@@ -175,7 +175,7 @@ impl Layout {
 
 /// Whether a header cell is really a data value (a phone number or a WhatsApp id), which
 /// means the file starts with data and has no header row.
-fn looks_like_data(cell: &str) -> bool {
+pub(crate) fn looks_like_data(cell: &str) -> bool {
     let digits = cell.bytes().filter(u8::is_ascii_digit).count();
     let phone_like = digits >= 8
         && cell

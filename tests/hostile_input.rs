@@ -1,0 +1,83 @@
+//! Input that is broken or not what it claims to be: a stray quote that swallows the rest of
+//! the file, workbooks and UTF-16 saved under a `.csv` name, phone numbers with an
+//! international `00` prefix, and settings files whose typo must not print the key they hold.
+//! Each run is refused before anything is sent, with a message that says how to fix it.
+
+mod common;
+
+use common::*;
+
+/// The issue's file: 1,000 rows, row 3 opens a quote that nothing closes.
+fn stray_quote_csv() -> String {
+    let mut csv = String::from("phone,nome\n");
+    for i in 1..=1000 {
+        match i {
+            3 => csv.push_str("+5511900000002,\"Ana (VIP\n"),
+            _ => csv.push_str(&format!("{},Cliente {i}\n", phone(i))),
+        }
+    }
+    csv
+}
+
+#[test]
+fn a_quote_never_closed_refuses_the_file_naming_its_row_and_line() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &stray_quote_csv());
+    for dry_run in [false, true] {
+        let mut command = rig.command(&path);
+        command.args(["--template", "t"]);
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        assert_refused(
+            &rig,
+            &mut command,
+            &[
+                "row 3 (line 4 of the file)",
+                "'nome'",
+                "never closed",
+                "\"\"",
+            ],
+        );
+    }
+    let results = rig.dir.path().join("c.results.csv");
+    assert!(
+        !results.exists() || result_lines(&results) == 0,
+        "no row recorded"
+    );
+}
+
+#[test]
+fn a_quote_closed_rows_later_refuses_the_file() {
+    let rig = Rig::new();
+    // Row 2's quote is closed by row 4's own (well-formed) quote: rows 3 and 4 would vanish
+    // into row 2's `nome`, which still has the header's two cells.
+    let csv = format!(
+        "phone,nome\n{},Ana\n{},\"Bia (VIP\n{},Caio\n{},\"Davi\"\n{},Eva\n",
+        phone(1),
+        phone(2),
+        phone(3),
+        phone(4),
+        phone(5)
+    );
+    let path = rig.file("c.csv", &csv);
+    assert_refused(
+        &rig,
+        rig.command(&path).args(["--template", "t"]),
+        &["row 2 (line 3 of the file)", "'nome'", "2 line(s)"],
+    );
+}
+
+#[test]
+fn a_cell_with_real_line_breaks_is_still_one_row() {
+    let rig = Rig::new();
+    let csv = format!(
+        "phone,text\n{},\"Oi Ana,\nsua oferta: 10% off\nligue +55 11 3333-4444\"\n{},\"Oi \"\"Bia\"\"\"\n",
+        phone(1),
+        phone(2)
+    );
+    let path = rig.file("c.csv", &csv);
+    let output = rig.run(&mut rig.command(&path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent(), [phone(1), phone(2)]);
+}
