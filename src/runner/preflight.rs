@@ -77,7 +77,7 @@ pub(super) fn preflight(
         )));
     }
     if context.show_progress || dry_run.is_some() {
-        eprint!("{found}");
+        crate::progress::show_preflight(&found);
     }
     found.check_limits().map_err(RunError::TooManyInvalid)?;
     Ok(found)
