@@ -81,3 +81,42 @@ fn a_cell_with_real_line_breaks_is_still_one_row() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(rig.sent(), [phone(1), phone(2)]);
 }
+
+#[test]
+fn a_typo_in_a_settings_file_names_its_line_but_never_prints_the_key() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    let secret = "ps_live_TYPO_9c2e41";
+    for (senders, line) in [
+        // The closing quote is missing.
+        (format!("[centro]\nkey = \"{secret}\n"), "line 2, column"),
+        (format!("[centro]\nkey = {secret}\n"), "line 2, column"),
+        (format!("[centro]\n{secret} = 1\n"), "line 2, column"),
+        (
+            format!("[centro]\nkey = [\"{secret}\"]\n"),
+            "line 2, column",
+        ),
+    ] {
+        let file = rig.file("senders.toml", &senders);
+        let mut command = rig.command(&csv);
+        command.args(["--template", "t", "--senders"]).arg(&file);
+        let output = rig.run(&mut command);
+        assert_eq!(code(&output), 2, "{}", text(&output));
+        assert!(!text(&output).contains(secret), "{}", text(&output));
+        assert!(text(&output).contains(line), "{}", text(&output));
+    }
+    // A campaign file: a key pasted where a setting goes.
+    let campaign = rig.file("c.toml", &format!("template = \"t\"\nrate = \"{secret}\n"));
+    let mut command = rig.command(&csv);
+    command.arg("--campaign").arg(&campaign);
+    assert_refused(&rig, &mut command, &["line 2, column", "c.toml"]);
+    let output = rig.run(&mut command);
+    assert!(!text(&output).contains(secret), "{}", text(&output));
+    let campaign = rig.file(
+        "c.toml",
+        &format!("template = \"t\"\nmax-attempts = \"{secret}\"\n"),
+    );
+    let output = rig.run(rig.command(&csv).arg("--campaign").arg(&campaign));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(!text(&output).contains(secret), "{}", text(&output));
+}
