@@ -120,3 +120,28 @@ fn a_typo_in_a_settings_file_names_its_line_but_never_prints_the_key() {
     assert_eq!(code(&output), 2, "{}", text(&output));
     assert!(!text(&output).contains(secret), "{}", text(&output));
 }
+
+#[test]
+fn an_international_00_prefix_is_read_as_a_plus() {
+    let rig = Rig::new();
+    let csv = rig.file(
+        "c.csv",
+        "phone,nome\n0055 11 97777 5555,Ana\n0055 11 9777 555,Bia\n",
+    );
+    let output = rig.run(rig.command(&csv).args([
+        "--template",
+        "t",
+        "--default-country",
+        "BR",
+        "--max-invalid",
+        "50%",
+    ]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(rig.sent(), ["+5511977775555"]);
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert!(
+        rows[1]["error"].contains("not a valid BR number"),
+        "the country written, not +1: {:?}",
+        rows[1]
+    );
+}
