@@ -145,3 +145,103 @@ fn an_international_00_prefix_is_read_as_a_plus() {
         rows[1]
     );
 }
+
+/// Writes raw bytes into the rig's directory.
+fn raw_file(rig: &Rig, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = rig.dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// No NUL, no other control character but line breaks, no `\u{…}` or `\x..` escapes.
+fn assert_no_raw_bytes(output: &std::process::Output) {
+    let text = text(output);
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "raw bytes in:\n{text:?}"
+    );
+    for escape in ["\\u{", "\\x", "\\0"] {
+        assert!(!text.contains(escape), "escaped bytes in:\n{text}");
+    }
+}
+
+#[test]
+fn a_workbook_saved_as_csv_is_refused_saying_what_it_is() {
+    let rig = Rig::new();
+    for (magic, format) in [
+        (
+            &b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00"[..],
+            ".xlsx",
+        ),
+        (
+            &b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00\x00\x00\x00"[..],
+            ".xls",
+        ),
+    ] {
+        let mut bytes = magic.to_vec();
+        bytes.extend((0..2000u32).map(|i| (i * 7919 % 251) as u8));
+        let path = raw_file(&rig, "c.csv", &bytes);
+        let mut command = rig.command(&path);
+        command.args(["--template", "t"]);
+        let output = rig.run(&mut command);
+        assert_no_raw_bytes(&output);
+        assert_refused(
+            &rig,
+            &mut command,
+            &["is an Excel workbook", format, "save it as CSV UTF-8"],
+        );
+    }
+}
+
+#[test]
+fn utf16_without_a_byte_order_mark_is_decoded() {
+    let rig = Rig::new();
+    let csv = campaign_csv(2).replace("Cliente 0", "José");
+    for (name, bytes) in [
+        (
+            "le.csv",
+            csv.encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<u8>>(),
+        ),
+        (
+            "be.csv",
+            csv.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        ),
+    ] {
+        let path = raw_file(&rig, name, &bytes);
+        let output = rig.run(rig.command(&path).args(["--template", "t"]));
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        assert_no_raw_bytes(&output);
+        assert!(
+            text(&output).contains("no byte order mark"),
+            "{}",
+            text(&output)
+        );
+    }
+    assert_eq!(rig.sent(), [phone(0), phone(1), phone(0), phone(1)]);
+    let nomes: Vec<String> = rig
+        .accepted()
+        .iter()
+        .filter_map(|e| e.body["variables"]["nome"].as_str().map(String::from))
+        .collect();
+    assert_eq!(nomes[0], "José");
+}
+
+#[test]
+fn a_double_byte_order_mark_never_ends_up_in_a_column_name() {
+    let rig = Rig::new();
+    let mut bytes = "\u{feff}\u{feff}phone,nome\n".as_bytes().to_vec();
+    bytes.extend(format!("{},Ana\n", phone(1)).as_bytes());
+    let path = raw_file(&rig, "c.csv", &bytes);
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent(), [phone(1)]);
+    // A binary file that is neither: refused without echoing its bytes.
+    let mut bytes = b"\x1f\x8b\x08\x00phone\x00\x01,nome\n".to_vec();
+    bytes.extend_from_slice(&[0xff; 64]);
+    let path = raw_file(&rig, "gz.csv", &bytes);
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert_no_raw_bytes(&output);
+}

@@ -28,6 +28,12 @@ pub(crate) struct Layout {
     pub width: usize,
 }
 
+/// A header cell as a column name: trimmed of spaces and of byte order marks, of which an
+/// export through several tools can leave more than the one the CSV reader strips.
+pub(crate) fn name(cell: &str) -> &str {
+    cell.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+}
+
 /// The header names as a readable list for error messages.
 pub(crate) fn list(columns: &[String]) -> String {
     if columns.is_empty() {

@@ -86,6 +86,14 @@ pub enum InputError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path} is an Excel workbook ({format}), not CSV: save it as CSV UTF-8 (in Excel: File > Save As > CSV UTF-8), then give that file"
+    )]
+    Workbook { path: PathBuf, format: &'static str },
+    #[error(
+        "{path} is not CSV text: its header line holds control characters. Export the list as CSV UTF-8 (or pass --encoding with its real encoding) and give that file"
+    )]
+    NotText { path: PathBuf },
     #[error("cannot read the start of the file: {0}: check the file is readable")]
     Sample(std::io::Error),
     #[error(
@@ -289,6 +297,7 @@ impl CsvInput {
         let file = File::open(path).map_err(open_error)?;
         let mut warnings = Vec::new();
         let dialect = dialect::Dialect::detect(
+            path,
             file,
             options.delimiter,
             options.encoding.as_deref(),
@@ -315,9 +324,14 @@ impl CsvInput {
         }
         let columns = record
             .iter()
-            .map(|c| std::str::from_utf8(c).map(|c| c.trim().to_owned()))
+            .map(|c| std::str::from_utf8(c).map(|c| header::name(c).to_owned()))
             .collect::<Result<Vec<String>, _>>()
             .map_err(|_| InputError::HeaderEncoding)?;
+        if columns.iter().any(|c| c.contains(char::is_control)) {
+            return Err(InputError::NotText {
+                path: path.to_owned(),
+            });
+        }
         let layout = Layout::new(
             &columns,
             options.phone_column.as_deref(),

@@ -58,7 +58,7 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
         path: path.to_owned(),
         source,
     })?;
-    let (mut reader, _) = Dialect::detect(file, None, None, &mut Vec::new())?.into_records();
+    let (mut reader, _) = Dialect::detect(path, file, None, None, &mut Vec::new())?.into_records();
     let mut record = ByteRecord::new();
     let mut line = 0u64;
     let mut column = None;
@@ -91,7 +91,7 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
         };
         let cells: Vec<&str> = record
             .iter()
-            .map(|c| std::str::from_utf8(c).map(str::trim))
+            .map(|c| std::str::from_utf8(c).map(header::name))
             .collect::<Result<_, _>>()
             .map_err(|_| entry_error("not valid UTF-8: save the list as CSV UTF-8".into()))?;
         let col = match column {
