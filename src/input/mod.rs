@@ -749,4 +749,6 @@ impl CsvInput {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
