@@ -12,6 +12,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::clock::Clock;
 use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Slot};
+use crate::progress::print_out;
 use crate::provider::ErrorClass;
 use crate::provider::messages::{CANCEL_BATCH, CancelAnswer};
 use crate::remote::{Api, ApiArgs, Gate, Refused, stamp, usage_error};
@@ -42,7 +43,7 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         .filter(|r| matches!(r.delivery.status, None | Some(DeliveryStatus::Queued)))
         .collect();
     if candidates.is_empty() {
-        println!("nothing to cancel: no accepted message is still known as scheduled");
+        print_out("nothing to cancel: no accepted message is still known as scheduled\n");
         return 0;
     }
     if let Err(refusal) = confirm(args, candidates.len()) {
@@ -55,7 +56,9 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
             Ok(updates) => updates,
             Err(why) => {
                 tracing::error!("cancel stopped: {why}; rerun the same command to continue");
-                println!("canceled {canceled}, could not cancel {refused}; stopped early ({why})");
+                print_out(format_args!(
+                    "canceled {canceled}, could not cancel {refused}; stopped early ({why})\n"
+                ));
                 return 3;
             }
         };
@@ -75,11 +78,11 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         tracing::error!("{e}");
         return 3;
     }
-    println!(
-        "canceled {canceled} of {} scheduled messages; {refused} could not be (see deliveryError)",
-        candidates.len()
-    );
-    println!("results: {}", args.api.results.display());
+    print_out(format_args!(
+        "canceled {canceled} of {} scheduled messages; {refused} could not be (see deliveryError)\nresults: {}\n",
+        candidates.len(),
+        args.api.results.display()
+    ));
     u8::from(refused > 0)
 }
 

@@ -125,8 +125,8 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
     if let Some(why) = &summary.stopped {
         tracing::error!("status pass stopped: {why}");
     }
-    print!("{summary}");
-    println!("results: {}", args.api.results.display());
+    let results = args.api.results.display();
+    crate::progress::print_out(format_args!("{summary}results: {results}\n"));
     summary.exit_code()
 }
 

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -30,9 +30,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// The format chosen at start-up: the preflight report and the summary follow it too.
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// Whether stderr carries JSON lines only (no table, no bar).
+fn json_logs() -> bool {
+    FORMAT.get() == Some(&LogFormat::Json)
+}
+
+/// Whether log lines may carry colours: only on a terminal, and never when `NO_COLOR` is set
+/// to anything but the empty string (no-color.org).
+fn ansi(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Starts logging to stderr. `verbosity` counts -v minus -q: 0 is info, 1 debug, -1 warnings.
 /// `RUST_LOG` still wins for whoever needs a finer filter.
 pub fn init_logging(verbosity: i8, format: LogFormat) {
+    let _ = FORMAT.set(format);
     let level = match verbosity {
         i8::MIN..=-2 => "error",
         -1 => "warn",
@@ -48,11 +63,89 @@ pub fn init_logging(verbosity: i8, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(BarAwareStderr)
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(ansi(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ));
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Writes a command's output to stdout. A reader that went away (`| head -1`, `| true`)
+/// ends the output quietly: the command still finishes and exits with its own code.
+pub fn print_out(text: impl fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = write!(out, "{text}").and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        tracing::warn!("cannot write to stdout: {e}");
+    }
+}
+
+/// Writes text meant for people to stderr (a closed stderr is not worth failing for).
+fn print_err(text: impl fmt::Display) {
+    let _ = write!(BarAwareStderr, "{text}");
+}
+
+/// The end-of-run summary: on stdout after a send, on stderr after a dry run (whose stdout is
+/// the request bodies alone), and one JSON event with its counts under `--log-format json`.
+pub fn show_summary(summary: &Summary) {
+    if json_logs() {
+        let text = summary.to_string();
+        tracing::info!(
+            rows = summary.rows,
+            queued = summary.queued,
+            failed = summary.failed,
+            invalid = summary.invalid,
+            uncertain = summary.uncertain,
+            skipped = summary.skipped,
+            pending = summary.pending,
+            results = %summary.results.display(),
+            dry_run = summary.dry_run,
+            "{}",
+            text.trim_end().replace('\n', "; ")
+        );
+    } else if summary.dry_run {
+        print_err(summary);
+    } else {
+        print_out(summary);
+    }
+}
+
+/// The preflight report: the table on stderr, or under `--log-format json` one event with
+/// its counts (and one per note).
+pub fn show_preflight(found: &Preflight) {
+    if !json_logs() {
+        print_err(found);
+        return;
+    }
+    for note in &found.notes {
+        tracing::warn!(csv = %found.csv.display(), "{note}");
+    }
+    let invalid: Vec<String> = found
+        .invalid
+        .iter()
+        .map(|(code, (count, rows))| format!("{code} {count} ({})", rows_list(rows, *count)))
+        .collect();
+    tracing::info!(
+        csv = %found.csv.display(),
+        rows = found.rows,
+        valid = found.valid,
+        invalid = found.invalid_count(true),
+        duplicates = found.duplicates().0,
+        opted_out = found.opted_out.len(),
+        already_done = found.done,
+        to_send = found.to_send,
+        estimated_secs = found.estimate().as_secs(),
+        pace = %found.pace,
+        window = found.window.as_deref().unwrap_or(""),
+        invalid_rows = %invalid.join("; "),
+        "preflight: {} rows, {} to send",
+        found.rows,
+        found.to_send
+    );
 }
 
 /// Writes log lines to stderr, hiding the bar for the moment of the write.
@@ -93,7 +186,7 @@ impl Progress {
     /// A bar over `total` rows, `done` of them already final; drawn only when `show` and
     /// stderr is a terminal (cron gets the log lines alone).
     pub fn new(total: u64, done: u64, show: bool) -> Progress {
-        let bar = (show && std::io::stderr().is_terminal()).then(|| {
+        let bar = (show && std::io::stderr().is_terminal() && !json_logs()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
@@ -343,6 +436,13 @@ impl Preflight {
         Ok(())
     }
 
+    /// Rows refused as duplicates: how many, and the first few.
+    fn duplicates(&self) -> (u64, &[u64]) {
+        self.invalid
+            .get(RowErrorCode::DuplicateDestination.as_str())
+            .map_or((0, &[][..]), |(n, rows)| (*n, &rows[..]))
+    }
+
     fn estimate(&self) -> Duration {
         let gaps = self.to_send.saturating_sub(1).min(u64::from(u32::MAX)) as u32;
         self.per_send.saturating_mul(gaps)
@@ -373,10 +473,7 @@ impl fmt::Display for Preflight {
                 writeln!(f, "    {code:<28}{count:>6}  {}", rows_list(rows, *count))?;
             }
         }
-        let duplicates = self
-            .invalid
-            .get(RowErrorCode::DuplicateDestination.as_str());
-        let (dup_count, dup_rows) = duplicates.map_or((0, &[][..]), |(n, rows)| (*n, &rows[..]));
+        let (dup_count, dup_rows) = self.duplicates();
         write!(f, "  duplicates      {dup_count:>8}")?;
         if dup_count > 0 {
             write!(f, "  {}", rows_list(dup_rows, dup_count))?;
@@ -400,5 +497,18 @@ impl fmt::Display for Preflight {
             Some(window) => writeln!(f, "  window          {window}"),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_only_on_a_terminal_and_never_with_no_color() {
+        assert!(ansi(true, None));
+        assert!(ansi(true, Some("".into())), "an empty NO_COLOR is unset");
+        assert!(!ansi(true, Some("1".into())));
+        assert!(!ansi(false, None));
     }
 }

@@ -105,12 +105,10 @@ pub fn run(args: &ReportArgs) -> u8 {
     };
     let report = Report::new(&args.results.display().to_string(), &rows);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("a report always serializes")
-        );
+        let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+        crate::progress::print_out(format_args!("{json}\n"));
     } else {
-        print!("{report}");
+        crate::progress::print_out(&report);
     }
     0
 }

@@ -78,8 +78,9 @@ pub fn load(
         .map_err(|e| format!("cannot read the senders file {}: {e}", path.display()))?;
     let entries: BTreeMap<String, Entry> = toml::from_str(&text).map_err(|e| {
         format!(
-            "senders file {}: {e}(expected one [label] table per number, with key-env = \"VAR\" or key = \"...\")",
-            path.display()
+            "senders file {}: {} (expected one [label] table per number, with key-env = \"VAR\" or key = \"...\")",
+            path.display(),
+            crate::settings::toml_problem(&text, &e)
         )
     })?;
     if entries.is_empty() {

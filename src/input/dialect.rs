@@ -3,11 +3,13 @@
 
 use std::fs::File;
 use std::io::{Cursor, Read};
+use std::path::Path;
 
-use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
 use super::InputError;
+use super::quotes::Quotes;
 
 /// How much of the file is looked at before reading it as CSV.
 const SAMPLE_BYTES: u64 = 256 * 1024;
@@ -25,8 +27,9 @@ pub(crate) struct Dialect {
 }
 
 /// What the campaign and opt-out readers share: raw records, any field count (a row's
-/// count is checked against the header by the caller, never silently shifted).
-pub(crate) type Records = csv::Reader<Box<dyn Read + Send>>;
+/// count is checked against the header by the caller, never silently shifted), over a
+/// stream whose quoting is followed (see [`Quotes`]).
+pub(crate) type Records = csv::Reader<Quotes<Box<dyn Read + Send>>>;
 
 impl Dialect {
     /// A CSV reader over the decoded stream, with the detected delimiter; also says whether
@@ -36,7 +39,7 @@ impl Dialect {
             .has_headers(false)
             .flexible(true)
             .delimiter(self.delimiter)
-            .from_reader(self.reader);
+            .from_reader(Quotes::new(self.reader, self.delimiter));
         (reader, self.transcoded)
     }
 
@@ -49,6 +52,7 @@ impl Dialect {
     /// Windows-1252 with a warning. A sample mixing valid UTF-8 and invalid bytes is not
     /// guessed at, since either reading would garble part of it: its bad rows are refused.
     pub(crate) fn detect(
+        path: &Path,
         mut file: File,
         delimiter: Option<u8>,
         encoding: Option<&str>,
@@ -59,6 +63,12 @@ impl Dialect {
             .take(SAMPLE_BYTES)
             .read_to_end(&mut sample)
             .map_err(InputError::Sample)?;
+        if let Some(format) = workbook(&sample) {
+            return Err(InputError::Workbook {
+                path: path.to_owned(),
+                format,
+            });
+        }
         let truncated = sample.len() as u64 == SAMPLE_BYTES;
         let encoding = choose_encoding(&sample, truncated, encoding, warnings)?;
         let delimiter = delimiter.unwrap_or_else(|| match encoding {
@@ -109,6 +119,13 @@ fn choose_encoding(
         ));
         return Ok(Some(e));
     }
+    if let Some(e) = bomless_utf16(sample) {
+        warnings.push(format!(
+            "decoded as {} (the file has no byte order mark; save it as CSV UTF-8 to be sure)",
+            e.name()
+        ));
+        return Ok(Some(e));
+    }
     let (mut multibyte, mut invalid) = (false, false);
     let mut chunks = sample.utf8_chunks().peekable();
     while let Some(chunk) = chunks.next() {
@@ -132,6 +149,40 @@ fn choose_encoding(
             ));
             Ok(Some(WINDOWS_1252))
         }
+    }
+}
+
+/// The kind of spreadsheet workbook the file starts like, if it does: a workbook is not
+/// CSV, whatever its name, and read as text it is garbage.
+fn workbook(sample: &[u8]) -> Option<&'static str> {
+    if sample.starts_with(b"PK\x03\x04") {
+        Some(".xlsx, a zipped workbook")
+    } else if sample.starts_with(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") {
+        Some(".xls, Excel 97-2003")
+    } else {
+        None
+    }
+}
+
+/// UTF-16 without a byte order mark, as some exports write it: a NUL in every other byte of
+/// the start of the file (the high bytes of its ASCII header), none in the others.
+fn bomless_utf16(sample: &[u8]) -> Option<&'static Encoding> {
+    let start = &sample[..sample.len().min(512) & !1];
+    let pairs = start.len() / 2;
+    let nuls = |parity: usize| {
+        start
+            .iter()
+            .skip(parity)
+            .step_by(2)
+            .filter(|&&b| b == 0)
+            .count()
+    };
+    let (even, odd) = (nuls(0), nuls(1));
+    match () {
+        _ if pairs < 2 => None,
+        _ if even == 0 && odd * 10 >= pairs * 9 => Some(UTF_16LE),
+        _ if odd == 0 && even * 10 >= pairs * 9 => Some(UTF_16BE),
+        _ => None,
     }
 }
 
@@ -209,6 +260,27 @@ mod tests {
             choose_encoding(b"", false, Some("klingon"), &mut w),
             Err(InputError::UnknownEncoding { .. })
         ));
+    }
+
+    #[test]
+    fn workbooks_and_utf16_without_a_bom_are_recognized() {
+        assert!(workbook(b"PK\x03\x04\x14\0\x06\0").is_some());
+        assert!(workbook(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0\0").is_some());
+        assert!(workbook(b"phone,nome\n").is_none());
+        let le: Vec<u8> = "phone,nome\n+55"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let be: Vec<u8> = "phone,nome\n+55"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        assert_eq!(choose(&le, false, None).0, Some("UTF-16LE"));
+        assert_eq!(choose(&be, false, None).0, Some("UTF-16BE"));
+        let (e, w) = choose(&le[..le.len() - 1], false, None);
+        assert_eq!(e, Some("UTF-16LE"), "an odd length still reads");
+        assert!(w[0].contains("no byte order mark"), "{w:?}");
+        assert_eq!(choose(b"ph\0ne,nome\n", false, None).0, None);
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub(crate) struct Layout {
     pub width: usize,
 }
 
+/// A header cell as a column name: trimmed of spaces and of byte order marks, of which an
+/// export through several tools can leave more than the one the CSV reader strips.
+pub(crate) fn name(cell: &str) -> &str {
+    cell.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+}
+
 /// The header names as a readable list for error messages.
 pub(crate) fn list(columns: &[String]) -> String {
     if columns.is_empty() {
@@ -175,7 +181,7 @@ impl Layout {
 
 /// Whether a header cell is really a data value (a phone number or a WhatsApp id), which
 /// means the file starts with data and has no header row.
-fn looks_like_data(cell: &str) -> bool {
+pub(crate) fn looks_like_data(cell: &str) -> bool {
     let digits = cell.bytes().filter(u8::is_ascii_digit).count();
     let phone_like = digits >= 8
         && cell

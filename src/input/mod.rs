@@ -6,6 +6,7 @@ mod dialect;
 mod header;
 mod numbering;
 mod phone;
+mod quotes;
 mod seen;
 mod suppress;
 pub mod validate;
@@ -85,6 +86,14 @@ pub enum InputError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path} is an Excel workbook ({format}), not CSV: save it as CSV UTF-8 (in Excel: File > Save As > CSV UTF-8), then give that file"
+    )]
+    Workbook { path: PathBuf, format: &'static str },
+    #[error(
+        "{path} is not CSV text: its header line holds control characters. Export the list as CSV UTF-8 (or pass --encoding with its real encoding) and give that file"
+    )]
+    NotText { path: PathBuf },
     #[error("cannot read the start of the file: {0}: check the file is readable")]
     Sample(std::io::Error),
     #[error(
@@ -102,6 +111,27 @@ pub enum InputError {
         path: PathBuf,
         row: u64,
         source: csv::Error,
+    },
+    #[error(
+        "{place} of {path}: the quote that opens column '{column}' is never closed, so the rest of the file would be read as that one cell. Nothing was sent. {QUOTE_FIX}"
+    )]
+    UnclosedQuote {
+        path: PathBuf,
+        place: Place,
+        column: String,
+    },
+    #[error(
+        "the header line of {path} has a quote that is not closed (column {position} takes in the lines below it). Nothing was sent. {QUOTE_FIX}"
+    )]
+    QuoteInHeader { path: PathBuf, position: usize },
+    #[error(
+        "{place} of {path}: column '{column}' holds {rows} line(s) that read like rows of the file: a quote opened in that cell is closed only further down, so those rows would not be sent. Nothing was sent. {QUOTE_FIX}"
+    )]
+    SwallowedRows {
+        path: PathBuf,
+        place: Place,
+        column: String,
+        rows: usize,
     },
     #[error("{path} has more than 4,294,967,295 rows: split it into several campaigns")]
     TooManyRows { path: PathBuf },
@@ -172,6 +202,26 @@ pub enum InputError {
     },
 }
 
+/// How to mend a quote that swallowed rows, in every message about one.
+const QUOTE_FIX: &str = "Delete the stray \" in that cell (or, if the cell should show a quote, write it twice: \"\"), save the file and run again";
+
+/// Where in the file a problem starts: the data row (0 for the header) and the line of the
+/// file, which differ once a cell holds line breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub row: u64,
+    pub line: u64,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.row {
+            0 => write!(f, "the header (line {})", self.line),
+            row => write!(f, "row {row} (line {} of the file)", self.line),
+        }
+    }
+}
+
 /// ` (closest match: 'X', e.g. --flag 'X')`, or nothing when no column is close.
 fn suggestion(closest: Option<&str>, flag: &str) -> String {
     closest.map_or_else(String::new, |c| {
@@ -206,6 +256,8 @@ pub struct CsvInput {
     seen: seen::Seen,
     /// Set after a read error: the iterator then ends.
     failed: bool,
+    /// The file's delimiter, to tell whether a line inside a cell reads like a row.
+    delimiter: u8,
 }
 
 /// One data row and what to do with it.
@@ -244,13 +296,15 @@ impl CsvInput {
         };
         let file = File::open(path).map_err(open_error)?;
         let mut warnings = Vec::new();
-        let (mut reader, transcoded) = dialect::Dialect::detect(
+        let dialect = dialect::Dialect::detect(
+            path,
             file,
             options.delimiter,
             options.encoding.as_deref(),
             &mut warnings,
-        )?
-        .into_records();
+        )?;
+        let delimiter = dialect.delimiter;
+        let (mut reader, transcoded) = dialect.into_records();
         let mut record = ByteRecord::new();
         let read_error = |source| InputError::Read {
             path: path.to_owned(),
@@ -262,11 +316,22 @@ impl CsvInput {
                 path: path.to_owned(),
             });
         }
+        if let Some(cell) = record.iter().position(|c| c.contains(&b'\n')) {
+            return Err(InputError::QuoteInHeader {
+                path: path.to_owned(),
+                position: cell + 1,
+            });
+        }
         let columns = record
             .iter()
-            .map(|c| std::str::from_utf8(c).map(|c| c.trim().to_owned()))
+            .map(|c| std::str::from_utf8(c).map(|c| header::name(c).to_owned()))
             .collect::<Result<Vec<String>, _>>()
             .map_err(|_| InputError::HeaderEncoding)?;
+        if columns.iter().any(|c| c.contains(char::is_control)) {
+            return Err(InputError::NotText {
+                path: path.to_owned(),
+            });
+        }
         let layout = Layout::new(
             &columns,
             options.phone_column.as_deref(),
@@ -298,6 +363,7 @@ impl CsvInput {
             suppression: options.suppression.clone(),
             seen: seen::Seen::default(),
             failed: false,
+            delimiter,
         })
     }
 
@@ -356,6 +422,11 @@ impl CsvInput {
             }
         }
         self.index += 1;
+        let broken = self.unclosed_quote(self.index + 1);
+        if let Some(e) = broken.or_else(|| self.swallowed_rows(&rec)) {
+            self.failed = true;
+            return Some(Err(e));
+        }
         if self.index > u64::from(u32::MAX) {
             self.failed = true;
             return Some(Err(InputError::TooManyRows {
@@ -376,6 +447,74 @@ impl CsvInput {
             }
         }
         Some(Ok(self.judge_record(rec)))
+    }
+
+    /// A quote still open in record `record` (1-based, the header is 1) of the file: the
+    /// reader ended that record, which it only does at the end of the file, so the quote took
+    /// in every line after it (the CSV reader does not report this).
+    fn unclosed_quote(&self, record: u64) -> Option<InputError> {
+        let opened = self
+            .reader
+            .get_ref()
+            .unclosed()
+            .filter(|o| o.record == record)?;
+        Some(InputError::UnclosedQuote {
+            path: self.path.clone(),
+            place: Place {
+                row: record - 1,
+                line: opened.line,
+            },
+            column: self.column_name(opened.cell),
+        })
+    }
+
+    /// A quote closed far too late: a cell of `rec` with line breaks, one of whose lines
+    /// reads like a whole row (the header's number of cells, a destination where the
+    /// destination column is). Checked only for records that hold a line break at all.
+    fn swallowed_rows(&self, rec: &ByteRecord) -> Option<InputError> {
+        memchr::memchr(b'\n', rec.as_slice())?;
+        let like_a_row = |line: &[u8]| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let cells: Vec<&[u8]> = line.split(|&b| b == self.delimiter).collect();
+            cells.len() == self.layout.width
+                && self.layout.destinations.iter().any(|&(i, _)| {
+                    std::str::from_utf8(cells[i])
+                        .is_ok_and(|c| header::looks_like_data(c.trim().trim_matches('"')))
+                })
+        };
+        let (cell, rows) = rec.iter().enumerate().find_map(|(i, cell)| {
+            let rows = cell
+                .split(|&b| b == b'\n')
+                .skip(1)
+                .filter(|l| like_a_row(l));
+            Some((i, rows.count())).filter(|&(_, n)| n > 0)
+        })?;
+        // The reader stands after the record's line break: count back to where it started,
+        // then down to the cell.
+        let breaks = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
+        let start = self
+            .reader
+            .position()
+            .line()
+            .saturating_sub(1 + breaks(rec.as_slice()));
+        let before: u64 = rec.iter().take(cell).map(breaks).sum();
+        Some(InputError::SwallowedRows {
+            path: self.path.clone(),
+            place: Place {
+                row: self.index,
+                line: (start + before).max(1),
+            },
+            column: self.column_name(cell),
+            rows,
+        })
+    }
+
+    /// The header's name for a cell position, or its number past the header's end.
+    fn column_name(&self, cell: usize) -> String {
+        self.columns
+            .get(cell)
+            .cloned()
+            .unwrap_or_else(|| format!("number {}", cell + 1))
     }
 
     /// Header names as read (trimmed).
@@ -624,5 +763,7 @@ impl CsvInput {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -90,20 +90,21 @@ impl Phones {
                 "'{raw}' is not a phone number: use digits only, with + and the country code, like {EXAMPLE}"
             ));
         }
-        let international = raw.starts_with('+');
-        let region = match (international, self.region) {
-            (true, _) => None,
-            (false, Some(r)) => Some(r),
-            (false, None) => {
-                return Err(format!(
-                    "'{raw}' has no country code: write it like {EXAMPLE}, or pass --default-country (e.g. BR)"
-                ));
-            }
-        };
         // Handing the parser bare digits skips its free-text scanning, the slow part.
         let mut digits = String::with_capacity(raw.len());
         digits.extend(raw.chars().filter(|c| c.is_ascii_digit() || *c == '+'));
-        Ok((region, digits))
+        match (raw.starts_with('+'), self.region) {
+            (true, _) => Ok((None, digits)),
+            (false, Some(r)) => Ok((Some(r), digits)),
+            // `00`, the international prefix of most of the world, says as much as a `+`.
+            (false, None) if digits.starts_with("00") => {
+                digits.replace_range(..2, "+");
+                Ok((None, digits))
+            }
+            (false, None) => Err(format!(
+                "'{raw}' has no country code: write it like {EXAMPLE}, or pass --default-country (e.g. BR)"
+            )),
+        }
     }
 
     /// The E.164 form when [`numbering`] can tell it without the crate's parser: the same
@@ -147,7 +148,8 @@ impl Phones {
 const EXAMPLE: &str = "+5511988887777";
 
 /// The `phonenumber` crate's answer for `digits` read in `region` (then, for digits without
-/// `+`, as an international number).
+/// `+`, as an international number: after a leading `00`, the international prefix, or
+/// with the whole as the country code and number of an export that dropped the `+`).
 fn parse(raw: &str, region: Option<country::Id>, digits: &str) -> Result<String, String> {
     let first = phonenumber::parse(region, digits);
     if let Ok(n) = &first
@@ -155,13 +157,23 @@ fn parse(raw: &str, region: Option<country::Id>, digits: &str) -> Result<String,
     {
         return Ok(e164(n));
     }
-    if region.is_some()
-        && let Ok(n) = phonenumber::parse(None, format!("+{digits}"))
+    let second = region.map(|_| {
+        let international = digits.strip_prefix("00").unwrap_or(digits);
+        phonenumber::parse(None, format!("+{international}"))
+    });
+    if let Some(Ok(n)) = &second
         && n.is_valid()
     {
-        return Ok(e164(&n));
+        return Ok(e164(n));
     }
-    Err(match first {
+    // A cell written with `00` meant the international reading: the region's own reading
+    // of it (Brazil takes `0055` for a carrier's prefix, then `1` as the country) would
+    // explain the refusal with a country nobody wrote.
+    let explained = match second {
+        Some(second) if digits.starts_with("00") => second,
+        _ => first,
+    };
+    Err(match explained {
         Err(e) => format!("'{raw}' is not a phone number ({e}): write it like {EXAMPLE}"),
         Ok(n) => {
             let country = n.country().id().map_or_else(
@@ -209,6 +221,8 @@ mod tests {
             ("11988887777", "+5511988887777"),
             ("+55 11 97777-6666", "+5511977776666"),
             ("5511966665555", "+5511966665555"),
+            ("0055 11 97777 5555", "+5511977775555"),
+            ("00 351 912 345 678", "+351912345678"),
             ("+1 (202) 555-0123", "+12025550123"),
             ("BR.13491208655302741918", "BR.13491208655302741918"),
         ] {
@@ -224,6 +238,7 @@ mod tests {
             ("0800 FLORES", "not a phone number"),
             ("12", "not a valid BR number"),
             ("(-)", "not a phone number"),
+            ("0055 11 9777 555", "not a valid BR number"),
         ] {
             let e = br()
                 .destination(DestKind::Phone, "celular", raw)
@@ -248,6 +263,16 @@ mod tests {
             let e = p.normalize(raw).unwrap_err();
             assert!(e.contains("--default-country"), "{e}");
         }
+        assert_eq!(
+            p.normalize("0055 (11) 98888-7777").as_deref(),
+            Ok("+5511988887777"),
+            "00 is an international prefix"
+        );
+        let us = Phones::new(Some("US")).unwrap();
+        assert_eq!(
+            us.normalize("0055 11 98888 7777").as_deref(),
+            Ok("+5511988887777")
+        );
         assert!(matches!(
             Phones::new(Some("Brasil")),
             Err(InputError::UnknownCountry { .. })

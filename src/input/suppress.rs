@@ -58,14 +58,24 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
         path: path.to_owned(),
         source,
     })?;
-    let (mut reader, _) = Dialect::detect(file, None, None, &mut Vec::new())?.into_records();
+    let (mut reader, _) = Dialect::detect(path, file, None, None, &mut Vec::new())?.into_records();
     let mut record = ByteRecord::new();
     let mut line = 0u64;
     let mut column = None;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => line += 1,
-            Ok(false) => return Ok(()),
+            // A quote never closed took in every number after it: they would not be opted out.
+            Ok(false) => match reader.get_ref().unclosed() {
+                Some(opened) => {
+                    return Err(InputError::SuppressionEntry {
+                        path: path.to_owned(),
+                        line: opened.line,
+                        reason: "a quote opened here is never closed, so the numbers below it would not be read".into(),
+                    });
+                }
+                None => return Ok(()),
+            },
             Err(source) => {
                 return Err(InputError::Read {
                     path: path.to_owned(),
@@ -81,7 +91,7 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
         };
         let cells: Vec<&str> = record
             .iter()
-            .map(|c| std::str::from_utf8(c).map(str::trim))
+            .map(|c| std::str::from_utf8(c).map(header::name))
             .collect::<Result<_, _>>()
             .map_err(|_| entry_error("not valid UTF-8: save the list as CSV UTF-8".into()))?;
         let col = match column {
@@ -168,6 +178,12 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("--default-country"), "{e}");
+        let e = load(&["phone,nome\n+5511988887777,\"Ana\n"], None).unwrap_err();
+        assert!(
+            matches!(&e, InputError::SuppressionEntry { line: 2, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("never closed"), "{e}");
         let e = load(&["nome,email\nAna,a@x.io\n"], Some("BR")).unwrap_err();
         assert!(matches!(e, InputError::SuppressionColumn { .. }), "{e}");
         let e = load_suppression(&[PathBuf::from("/nonexistent/optout.csv")], None).unwrap_err();

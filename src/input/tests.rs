@@ -351,6 +351,44 @@ fn phones_are_normalized_with_the_default_country_and_raw_is_kept() {
     ));
 }
 
+#[test]
+fn quotes_that_swallow_rows_stop_the_file() {
+    let o = options();
+    let e = open_bytes(b"phone,\"nome\n+5511988887777,Ana\n", &o).err();
+    assert!(
+        matches!(&e, Some(InputError::QuoteInHeader { position: 2, .. })),
+        "{e:?}"
+    );
+    // Blank lines and a cell with line breaks before: the line is the file's, the row the data's.
+    let csv =
+        "phone,nome\n\n+5511988887777,\"Ana\nSilva\"\n+5511977776666,\"Bia\n+5511966665555,Caio\n";
+    let (_d, input) = open_bytes(csv.as_bytes(), &o).unwrap();
+    let out: Vec<_> = input.collect();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out[0].is_ok());
+    let e = out[1].as_ref().unwrap_err();
+    assert!(
+        matches!(e, InputError::UnclosedQuote { place: Place { row: 2, line: 5 }, column, .. } if column == "nome"),
+        "{e}"
+    );
+    // Closed two rows later, on a `;` file whose phone column is first.
+    let csv = "phone;nome;cidade\n+5511988887777;\"Ana;SP\n+5511977776666;Bia;RJ\n+5511966665555;\"Caio\";BH\n+5511955554444;Davi;SP\n";
+    let (_d, input) = open_bytes(csv.as_bytes(), &o).unwrap();
+    let out: Vec<_> = input.collect();
+    assert_eq!(out.len(), 1, "the iterator stops at the error: {out:?}");
+    assert!(
+        matches!(
+            &out[0],
+            Err(InputError::SwallowedRows {
+                place: Place { row: 1, line: 2 },
+                rows: 1,
+                ..
+            })
+        ),
+        "{out:?}"
+    );
+}
+
 /// Throughput guard for the per-row hot path; run with
 /// `cargo test --release --lib input::tests::throughput -- --ignored --nocapture`.
 #[test]

@@ -94,7 +94,7 @@ pub(super) fn prepare(
         }
     };
     if context.show_progress || dry_run.is_some() {
-        eprint!("{found}");
+        crate::progress::show_preflight(&found);
     }
     found.check_limits().map_err(RunError::TooManyInvalid)?;
     Ok(found)

@@ -1,0 +1,222 @@
+//! Where the CSV's quotes stand, followed on the very bytes the CSV reader reads.
+//!
+//! The `csv` crate reads a quote that is never closed as a cell running to the end of the
+//! file, without an error: one stray `"Ana (VIP` would turn every later row into text of
+//! that one cell, sent to one recipient. [`Quotes`] replays the reader's quoting rules (a
+//! quote opens a cell only at its start; inside, `""` is a quote and `"` closes) as the
+//! bytes stream past, so the end of the file inside a quoted cell is known with no second
+//! pass. Runs of ordinary bytes are skipped with `memchr`.
+
+use std::io::Read;
+
+/// Where the reader's state machine is; the same states as `csv-core`'s, for the default
+/// dialect (quotes doubled inside quoted cells, no escape character, CR, LF or CRLF lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a cell (or of a record: blank lines are skipped by both).
+    CellStart,
+    /// Inside a cell that did not start with a quote: quotes are plain text.
+    Unquoted,
+    /// Inside a quoted cell.
+    Quoted,
+    /// Just after a quote inside a quoted cell: `"` makes it a literal quote, anything else
+    /// closes the quoted part.
+    QuoteInQuoted,
+}
+
+/// A quote that opened a cell: the record it is in (1-based, the header is record 1, as
+/// the CSV reader counts them: blank lines are no record), the line of the file it is on,
+/// and the cell's 0-based position in its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Opened {
+    pub record: u64,
+    pub line: u64,
+    pub cell: usize,
+}
+
+/// A reader that passes bytes through unchanged and keeps the quoting state of the CSV
+/// they form.
+pub(crate) struct Quotes<R> {
+    inner: R,
+    delimiter: u8,
+    state: State,
+    /// 1-based line of the next byte.
+    line: u64,
+    /// 0-based position, in its record, of the cell being read.
+    cell: usize,
+    /// Records started so far.
+    records: u64,
+    /// Whether a record has started and not ended (a line break outside quotes ends it).
+    in_record: bool,
+    /// The last quote that opened a cell.
+    opened: Opened,
+}
+
+impl<R: Read> Quotes<R> {
+    pub(crate) fn new(inner: R, delimiter: u8) -> Quotes<R> {
+        Quotes {
+            inner,
+            delimiter,
+            state: State::CellStart,
+            line: 1,
+            cell: 0,
+            records: 0,
+            in_record: false,
+            opened: Opened {
+                record: 0,
+                line: 1,
+                cell: 0,
+            },
+        }
+    }
+
+    /// Once everything has been read: the quote still open at the end of the file, if any.
+    pub(crate) fn unclosed(&self) -> Option<Opened> {
+        (self.state == State::Quoted).then_some(self.opened)
+    }
+
+    /// Advances the state over `bytes`.
+    fn track(&mut self, bytes: &[u8]) {
+        let mut i = 0;
+        while i < bytes.len() {
+            match self.state {
+                State::Quoted => match memchr::memchr2(b'"', b'\n', &bytes[i..]) {
+                    Some(at) => {
+                        i += at;
+                        if bytes[i] == b'"' {
+                            self.state = State::QuoteInQuoted;
+                        } else {
+                            self.line += 1;
+                        }
+                        i += 1;
+                    }
+                    None => return,
+                },
+                State::Unquoted => {
+                    match memchr::memchr3(self.delimiter, b'\n', b'\r', &bytes[i..]) {
+                        Some(at) => {
+                            i += at;
+                            self.end_cell(bytes[i]);
+                            i += 1;
+                        }
+                        None => return,
+                    }
+                }
+                State::CellStart | State::QuoteInQuoted => {
+                    let b = bytes[i];
+                    let newline = b == b'\n' || b == b'\r';
+                    if !self.in_record && !newline {
+                        self.in_record = true;
+                        self.records += 1;
+                    }
+                    match (self.state, b) {
+                        (State::CellStart, b'"') => {
+                            self.state = State::Quoted;
+                            self.opened = Opened {
+                                record: self.records,
+                                line: self.line,
+                                cell: self.cell,
+                            };
+                        }
+                        (State::QuoteInQuoted, b'"') => self.state = State::Quoted,
+                        _ if b == self.delimiter || newline => self.end_cell(b),
+                        _ => self.state = State::Unquoted,
+                    }
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// A delimiter or a line break outside quotes: the next cell (of this record or the next).
+    fn end_cell(&mut self, b: u8) {
+        self.state = State::CellStart;
+        if b == self.delimiter {
+            self.cell += 1;
+        } else {
+            self.cell = 0;
+            self.in_record = false;
+            self.line += u64::from(b == b'\n');
+        }
+    }
+}
+
+impl<R: Read> Read for Quotes<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.track(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state after reading `text` in chunks of `chunk` bytes, with a comma delimiter.
+    fn after(text: &str, chunk: usize) -> Option<Opened> {
+        let mut quotes = Quotes::new(text.as_bytes(), b',');
+        let mut buf = vec![0; chunk];
+        while quotes.read(&mut buf).unwrap() > 0 {}
+        quotes.unclosed()
+    }
+
+    #[test]
+    fn a_quote_left_open_at_the_end_is_found_with_its_line_and_cell() {
+        // The blank line is a line, not a record.
+        let text = "phone,nome\n+551,Ana\n\n+552,\"Ana (VIP\n+553,Bea\n+554,Caio\n";
+        for chunk in [1, 2, 3, 7, 64] {
+            assert_eq!(
+                after(text, chunk),
+                Some(Opened {
+                    record: 3,
+                    line: 4,
+                    cell: 1
+                }),
+                "chunk {chunk}"
+            );
+        }
+        assert_eq!(
+            after("a;b\r\n\"x\"\"\r\n", 5),
+            Some(Opened {
+                record: 2,
+                line: 2,
+                cell: 0
+            })
+        );
+    }
+
+    #[test]
+    fn closed_doubled_and_mid_cell_quotes_are_not_open() {
+        for text in [
+            "phone,nome\n+551,\"Ana, \"\"VIP\"\"\"\n",
+            "phone,nome\n+551,\"Ana\nSilva\"\n+552,Bea\n",
+            "phone,nome\n+551,Ana \"VIP\n+552,Bea\n",
+            "phone,nome\n+551,\"Ana\" VIP\n",
+            "phone,nome\n+551,\"\"\n",
+            "",
+        ] {
+            for chunk in [1, 4, 64] {
+                assert_eq!(after(text, chunk), None, "{text:?} chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_delimiter_is_the_files_own() {
+        let mut quotes = Quotes::new(&b"a;b\nx;\"y"[..], b';');
+        std::io::copy(&mut quotes, &mut std::io::sink()).unwrap();
+        assert_eq!(
+            quotes.unclosed(),
+            Some(Opened {
+                record: 2,
+                line: 2,
+                cell: 1
+            })
+        );
+        // With `,` as the delimiter, `x;"y` is one unquoted cell.
+        let mut quotes = Quotes::new(&b"a;b\nx;\"y"[..], b',');
+        std::io::copy(&mut quotes, &mut std::io::sink()).unwrap();
+        assert_eq!(quotes.unclosed(), None);
+    }
+}

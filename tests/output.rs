@@ -1,0 +1,151 @@
+//! What the commands write for other programs: a closed stdout (`| head -1`, `| true`) ends a
+//! command quietly with its own exit code; `--dry-run` stdout is JSON lines only; under
+//! `--log-format json` every stderr line is one JSON object.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// Runs `command` with its stdout closed before it writes anything, as `| true` does.
+fn with_stdout_closed(command: &mut Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("the binary ends");
+    assert_no_key(&output);
+    output
+}
+
+fn assert_quiet(output: &Output, want: i32, what: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(code(output), want, "{what}: {stderr}");
+    for needle in ["panicked", "Broken pipe", "broken pipe"] {
+        assert!(!stderr.contains(needle), "{what}: {stderr}");
+    }
+}
+
+/// A sent 3-row campaign: its CSV and results paths.
+fn sent_campaign(rig: &Rig) -> (std::path::PathBuf, std::path::PathBuf) {
+    let csv = rig.file("c.csv", &campaign_csv(3));
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    (csv, rig.dir.path().join("c.results.csv"))
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly_with_its_own_exit_code() {
+    let rig = Rig::new();
+    let (csv, results) = sent_campaign(&rig);
+    let report = with_stdout_closed(binary().arg("report").arg(&results));
+    assert_quiet(&report, 0, "report");
+    let json = with_stdout_closed(binary().args(["report", "--json"]).arg(&results));
+    assert_quiet(&json, 0, "report --json");
+    let status = with_stdout_closed(&mut rig.operation("status", &results));
+    assert_quiet(&status, 0, "status");
+    let cancel = with_stdout_closed(rig.operation("cancel", &results).arg("--yes"));
+    assert!([0, 1].contains(&code(&cancel)), "cancel: {}", text(&cancel));
+    assert_quiet(&cancel, code(&cancel), "cancel");
+    let dry_run = with_stdout_closed(rig.command(&csv).args(["--template", "t", "--dry-run"]));
+    assert_quiet(&dry_run, 0, "dry run");
+    // A finished campaign run again: only the summary is written.
+    let rerun = with_stdout_closed(rig.command(&csv).args(["--template", "t"]));
+    assert_quiet(&rerun, 0, "rerun");
+}
+
+#[test]
+fn dry_run_stdout_is_json_lines_only_and_the_summary_goes_to_stderr() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &format!("{}not-a-number,X\n", campaign_csv(9)));
+    let output = rig.run(rig.command(&csv).args(["--template", "t", "--dry-run"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let rows: Vec<u64> = stdout
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+            v["row"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(rows, (1..=9).collect::<Vec<u64>>());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("dry run: nothing was sent"), "{stderr}");
+    assert!(stderr.contains("Preflight:"), "{stderr}");
+}
+
+/// Every stderr line of `output` parsed as JSON.
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+        })
+        .collect()
+}
+
+/// The first event whose message starts with `start`.
+fn event<'a>(events: &'a [serde_json::Value], start: &str) -> &'a serde_json::Value {
+    events
+        .iter()
+        .find(|e| {
+            e["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(start))
+        })
+        .unwrap_or_else(|| panic!("no event '{start}' in {events:#?}"))
+}
+
+#[test]
+fn json_logs_make_every_stderr_line_an_object_with_the_preflight_and_summary_as_fields() {
+    let rig = Rig::new();
+    // Windows-1252 (a preflight note), one invalid row, one duplicate.
+    let mut bytes = campaign_csv(3).into_bytes();
+    bytes.extend_from_slice(b"+5511910000000,Jos\xe9\nnot-a-number,X\n");
+    let csv = rig.dir.path().join("c.csv");
+    std::fs::write(&csv, bytes).unwrap();
+    for dry_run in [true, false] {
+        let mut command = rig.command(&csv);
+        command.args(["--template", "t", "--log-format", "json"]);
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        let output = rig.run(&mut command);
+        assert_eq!(code(&output), 1 - i32::from(dry_run), "{}", text(&output));
+        let events = json_lines(&output);
+        let preflight = &event(&events, "preflight")["fields"];
+        assert_eq!(
+            (
+                &preflight["rows"],
+                &preflight["valid"],
+                &preflight["invalid"],
+                &preflight["duplicates"],
+                &preflight["to_send"]
+            ),
+            (&5.into(), &3.into(), &1.into(), &1.into(), &3.into()),
+            "{preflight:#}"
+        );
+        event(&events, "the file is not UTF-8");
+        let summary = &event(&events, if dry_run { "dry run" } else { "5 rows" })["fields"];
+        assert_eq!(summary["dry_run"], dry_run, "{summary:#}");
+        if !dry_run {
+            assert_eq!(
+                (&summary["queued"], &summary["invalid"]),
+                (&3.into(), &2.into())
+            );
+            assert!(output.stdout.is_empty(), "{}", text(&output));
+        }
+    }
+    // A refused file: the error is an event too.
+    let bad = rig.file("bad.csv", "phone,nome\n+5511900000001,\"Ana\n");
+    let output = rig.run(
+        rig.command(&bad)
+            .args(["--template", "t", "--log-format", "json"]),
+    );
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert_eq!(event(&json_lines(&output), "row 1")["level"], "ERROR");
+}
