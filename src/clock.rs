@@ -51,20 +51,25 @@ impl Clock {
         }
     }
 
-    /// Calendar now, for `sentAt`, schedules and send windows.
+    /// Calendar now, for `sentAt`, schedules and send windows (the last representable
+    /// instant rather than an overflow).
     pub fn wall(&self) -> Timestamp {
         let elapsed = self.now();
         self.origin_wall
             .checked_add(elapsed)
-            .unwrap_or(self.origin_wall)
+            .unwrap_or(Timestamp::MAX)
     }
 
-    /// Waits `duration` on this clock.
+    /// Waits `duration` on this clock. Any duration is safe: the virtual clock saturates,
+    /// and tokio's timer treats an unreachable deadline as "never".
     pub async fn sleep(&self, duration: Duration) {
         match &self.kind {
             Kind::Real(_) => tokio::time::sleep(duration).await,
             Kind::Virtual(elapsed) => {
-                *elapsed.lock().expect("clock mutex") += duration;
+                {
+                    let mut elapsed = elapsed.lock().expect("clock mutex");
+                    *elapsed = elapsed.saturating_add(duration);
+                }
                 tokio::task::yield_now().await;
             }
         }
@@ -101,6 +106,15 @@ mod tests {
         assert!(before.elapsed() < Duration::from_secs(1));
         assert_eq!(clock.now(), Duration::from_secs(3600));
         assert_eq!(clock.wall().to_string(), "2026-06-01T13:00:00Z");
+    }
+
+    #[tokio::test]
+    async fn the_longest_sleep_saturates_instead_of_overflowing() {
+        let clock = Clock::simulated(Timestamp::UNIX_EPOCH);
+        clock.sleep(Duration::from_secs(10)).await;
+        clock.sleep(Duration::MAX).await;
+        assert_eq!(clock.now(), Duration::MAX);
+        assert_eq!(clock.wall(), Timestamp::MAX);
     }
 
     #[tokio::test]

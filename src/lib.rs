@@ -5,6 +5,8 @@
 //! records it, and the [`runner`] ties them together. [`settings`] is the campaign's
 //! configuration, [`sandbox`] the local fake API, [`progress`] what people see.
 
+#![forbid(unsafe_code)]
+
 pub mod cancel;
 pub mod cli;
 pub mod clock;

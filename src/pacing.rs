@@ -28,6 +28,45 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(span).map_err(|_| format!("'{text}' must not be negative"))
 }
 
+/// Parses `--timeout`: a duration above zero (a zero timeout would give up on every answer,
+/// turning accepted sends into `UNCERTAIN` ones).
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        timeout if timeout.is_zero() => Err(format!(
+            "'{text}': the timeout must be above zero (the default is 30s)"
+        )),
+        timeout => Ok(timeout),
+    }
+}
+
+/// The longest `Retry-After` a run waits for: one hour. A longer (or absurd) one stops that
+/// number's sends for this run instead of holding the lock for days; a rerun continues.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A `Retry-After` above [`MAX_RETRY_AFTER`]: what the API asked, for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitTooLong(pub Duration);
+
+impl WaitTooLong {
+    /// `Some` when `retry_after` asks for more than this tool waits.
+    pub fn check(retry_after: Option<Duration>) -> Option<WaitTooLong> {
+        retry_after
+            .filter(|wait| *wait > MAX_RETRY_AFTER)
+            .map(WaitTooLong)
+    }
+}
+
+impl fmt::Display for WaitTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the API asks to wait {}, longer than the {} this tool waits; rerun later",
+            crate::fmt::human(self.0),
+            crate::fmt::human(MAX_RETRY_AFTER)
+        )
+    }
+}
+
 /// A quota such as `30/min`: at most `count` sends in any window of `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -216,14 +255,15 @@ impl Pacer {
                     .await;
                 continue;
             }
-            turn.next_start = now + self.draw(&mut turn.rng);
+            turn.next_start = now.saturating_add(self.draw(&mut turn.rng));
             return now;
         }
     }
 
     /// Holds every sender for `duration` from now: what `429 Retry-After` asks of all of us.
+    /// Saturates: no `duration` can overflow the clock.
     pub fn hold(&self, duration: Duration) {
-        let until = self.clock.now() + duration;
+        let until = self.clock.now().saturating_add(duration);
         let mut hold = self.hold_until.lock().expect("hold mutex");
         *hold = (*hold).max(until);
     }
@@ -320,6 +360,35 @@ mod tests {
         assert_eq!(second - first, Duration::from_secs(30));
         let third = pacer.ready().await;
         assert_eq!(third - second, Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn the_longest_hold_saturates_instead_of_overflowing() {
+        let clock = clock();
+        let pacer = Pacer::new(None, Spacing::NONE, clock.clone(), None);
+        clock.sleep(Duration::from_secs(5)).await;
+        pacer.hold(Duration::MAX);
+        pacer.hold(Duration::from_secs(u64::MAX));
+        assert_eq!(*pacer.hold_until.lock().unwrap(), Duration::MAX);
+    }
+
+    #[test]
+    fn retry_after_above_the_ceiling_is_too_long_to_wait() {
+        assert_eq!(WaitTooLong::check(None), None);
+        assert_eq!(WaitTooLong::check(Some(MAX_RETRY_AFTER)), None);
+        let huge = Duration::from_secs(u64::MAX);
+        assert_eq!(WaitTooLong::check(Some(huge)), Some(WaitTooLong(huge)));
+        let text = WaitTooLong(Duration::from_secs(7200)).to_string();
+        assert!(
+            text.contains("wait 2h 00m") && text.contains("rerun later"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused() {
+        assert!(parse_timeout("0s").unwrap_err().contains("above zero"));
+        assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
     }
 
     #[test]

@@ -13,8 +13,8 @@ use backon::BackoffBuilder as _;
 use crate::clock::Clock;
 use crate::journal::delivery::ResultRow;
 use crate::journal::{Journal, JournalError, Record};
-use crate::pacing::{Backoff, Pacer, Rate, Spacing, parse_duration};
-use crate::provider::http::Secret;
+use crate::pacing::{Backoff, Pacer, Rate, Spacing, WaitTooLong, parse_timeout};
+use crate::provider::http::{self, Secret};
 use crate::provider::messages::Messages;
 use crate::provider::pilot_status::{Credential, DEFAULT_BASE_URL};
 use crate::provider::{ErrorClass, ProviderKind, SendError};
@@ -47,8 +47,8 @@ pub struct ApiArgs {
     #[arg(long, value_name = "N/s|N/min|N/h", default_value = "5/s")]
     pub rate: Rate,
 
-    /// Per request.
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    /// Per request (above zero).
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
 
     /// Attempts per request on 429 / 503 / 5xx / no answer.
@@ -116,12 +116,11 @@ impl ApiArgs {
             }
             (None, base_url.to_string())
         };
-        let numbers = self
-            .senders(env)?
+        let senders = self.senders(env)?;
+        let client = http::client(&base_url, self.timeout, true)?;
+        let numbers = senders
             .into_iter()
-            .map(|(label, credential)| {
-                Ok((label, Messages::new(&base_url, credential, self.timeout)?))
-            })
+            .map(|(label, credential)| Ok((label, Messages::new(&base_url, credential, &client)?)))
             .collect::<Result<_, String>>()?;
         Ok(Api {
             numbers,
@@ -229,6 +228,8 @@ impl ApiArgs {
 pub enum Refused {
     /// SIGINT/SIGTERM: stop the pass, keep what was learned (exit 3).
     Stopped,
+    /// A `Retry-After` above [`crate::pacing::MAX_RETRY_AFTER`]: stop, rerun later.
+    WaitTooLong(WaitTooLong),
     /// The API's answer after any retries; its class says whether the pass goes on.
     Api(SendError),
 }
@@ -238,6 +239,7 @@ impl Refused {
     pub fn reason(&self) -> String {
         match self {
             Refused::Stopped => "interrupted".into(),
+            Refused::WaitTooLong(wait) => wait.to_string(),
             Refused::Api(e) => format!(
                 "HTTP {} {}: {}",
                 e.http_status.map_or("-".into(), |s| s.to_string()),
@@ -276,6 +278,9 @@ impl Gate {
                 Err(e) if e.class == ErrorClass::Retryable => e,
                 Err(e) => return Err(Refused::Api(e)),
             };
+            if let Some(wait) = WaitTooLong::check(error.retry_after) {
+                return Err(Refused::WaitTooLong(wait));
+            }
             let Some(backoff) = delays.next() else {
                 return Err(Refused::Api(error));
             };

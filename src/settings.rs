@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::input::{InputOptions, MessageDefaults, validate};
 use crate::message::Capabilities;
-use crate::pacing::{Backoff, Rate, Spacing, parse_duration};
-use crate::provider::http::{Credential, Secret};
+use crate::pacing::{Backoff, Rate, Spacing, parse_timeout};
+use crate::provider::http::{self, Credential, Secret};
 use crate::provider::{Provider, ProviderKind};
 use crate::sandbox::FaultSpec;
 use crate::senders::{self, Sender};
@@ -407,7 +407,7 @@ impl Settings {
             backoff: backoff(&options)?,
             timeout: flag(
                 "timeout",
-                parse_duration(options.timeout.as_deref().unwrap_or("30s")),
+                parse_timeout(options.timeout.as_deref().unwrap_or("30s")),
             )?,
             dry_run: options.dry_run,
             resend_uncertain: options.resend_uncertain,
@@ -428,16 +428,19 @@ impl Settings {
 impl Settings {
     /// One client per sender, in the order of [`Settings::senders`], at `base_url` (the
     /// target's, or the in-process sandbox's).
+    /// They share one HTTP client, which reads root certificates only if it will really
+    /// connect over HTTPS (not for `--dry-run`, the sandbox or an `http://` server).
     pub fn connect(&self, base_url: &str) -> Result<Vec<Box<dyn Provider>>, String> {
+        let client = http::client(base_url, self.timeout, !self.dry_run)?;
         self.senders
             .iter()
             .map(|sender| {
-                self.provider
-                    .build(base_url, sender, self.timeout)
-                    .map_err(|e| match sender.label.as_str() {
+                self.provider.build(base_url, sender, &client).map_err(|e| {
+                    match sender.label.as_str() {
                         "" => e,
                         label => format!("sender {label}: {e}"),
-                    })
+                    }
+                })
             })
             .collect()
     }

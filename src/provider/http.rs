@@ -1,10 +1,14 @@
 //! What every provider's HTTP exchange has in common: the client, turning transport
 //! failures into error classes, reading error bodies of any shape, and `Retry-After`.
+//!
+//! Every answer is treated as hostile: a redirect is never followed (each request carries
+//! the API key, which reqwest would resend to any host a `Location` names), and no more
+//! than [`MAX_ANSWER`] bytes of a body are read.
 
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 use serde_json::Value;
 
 use super::{Accepted, ErrorClass, SendError, SendOutcome};
@@ -73,19 +77,20 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// `path` under `base_url`, authenticated by `credential`.
+    /// `path` under `base_url`, authenticated by `credential`, sent through `client` (see
+    /// [`client`]).
     pub fn new(
         base_url: &str,
         path: &str,
         credential: Credential,
-        timeout: Duration,
+        client: &reqwest::Client,
     ) -> Result<Endpoint, String> {
         let (header, key) = credential.into_header()?;
         let url = format!("{}{path}", base_url.trim_end_matches('/'));
         let url = reqwest::Url::parse(&url)
             .map_err(|e| format!("--base-url '{base_url}' is not a usable URL ({e})"))?;
         Ok(Endpoint {
-            client: client(timeout),
+            client: client.clone(),
             url,
             header,
             key,
@@ -109,16 +114,65 @@ impl Endpoint {
     }
 }
 
-/// The HTTP client every provider uses: rustls, a per-request timeout, and a connect
-/// timeout of its own so "could not connect" (safe to retry) stays distinct from "no answer"
-/// (maybe accepted).
-pub fn client(timeout: Duration) -> reqwest::Client {
+/// The one HTTP client of a run (every provider and number shares it): rustls, no
+/// redirects, a per-request timeout, and a connect timeout of its own so "could not
+/// connect" (safe to retry) stays distinct from "no answer" (maybe accepted).
+///
+/// Root certificates are only read when `will_connect` and `base_url` is `https://`: a dry
+/// run, the sandbox and a plain-HTTP server work on a machine without any. For HTTPS the
+/// system's roots are trusted, or the bundled Mozilla roots when the system has none (a
+/// slim container image). Fails with a sentence saying what to fix, never a panic.
+pub fn client(
+    base_url: &str,
+    timeout: Duration,
+    will_connect: bool,
+) -> Result<reqwest::Client, String> {
+    let https = reqwest::Url::parse(base_url).is_ok_and(|url| url.scheme() == "https");
+    if !(will_connect && https) {
+        // No TLS connection will ever be made: an empty root store reads nothing.
+        return builder(timeout)
+            .tls_certs_only([])
+            .build()
+            .map_err(|e| tls_failure(base_url, &e));
+    }
+    match builder(timeout).build() {
+        Ok(client) => Ok(client),
+        Err(system) => {
+            tracing::info!(
+                "the system's CA certificates cannot be used ({}); trusting the bundled Mozilla roots instead",
+                describe(&system)
+            );
+            builder(timeout)
+                .tls_certs_only(bundled_roots()?)
+                .build()
+                .map_err(|e| tls_failure(base_url, &e))
+        }
+    }
+}
+
+fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("campaign-sender/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a TLS backend is compiled in")
+}
+
+/// The Mozilla root store compiled into the binary (the `webpki-root-certs` crate).
+fn bundled_roots() -> Result<Vec<reqwest::Certificate>, String> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the bundled root certificates cannot be loaded: {e}"))
+}
+
+fn tls_failure(base_url: &str, error: &reqwest::Error) -> String {
+    format!(
+        "cannot set up HTTPS for {base_url}: {}. Install the system's CA certificates \
+         (the ca-certificates package) and rerun",
+        describe(error)
+    )
 }
 
 /// A complete answer: status, headers and the whole body.
@@ -128,30 +182,91 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// Sends one JSON request with the auth header and reads the whole answer. A failure
-/// after the request may have left comes back as [`ErrorClass::Ambiguous`].
+/// The most of an answer's body that is read. Ids and error texts take a few hundred bytes;
+/// a server sending more is broken or hostile, and reading on would only grow memory.
+pub const MAX_ANSWER: usize = 256 * 1024;
+
+/// Sends one JSON request with the auth header and reads the answer. A failure after the
+/// request may have left (a lost connection, an answer past [`MAX_ANSWER`]) comes back as
+/// [`ErrorClass::Ambiguous`].
 pub async fn exchange(
     request: reqwest::RequestBuilder,
     auth: (&HeaderName, HeaderValue),
     body: &Value,
 ) -> Result<Answer, SendError> {
-    let mut response = request
+    let response = request
         .header(auth.0, auth.1)
         .json(body)
         .send()
         .await
         .map_err(|e| transport_error(&e))?;
+    receive(response, ErrorClass::Ambiguous).await
+}
+
+/// Reads an answer: a redirect is refused unread ([`ErrorClass::Misdirected`]), and a body
+/// past [`MAX_ANSWER`] is abandoned with `over_cap` as its class (`RESPONSE_TOO_LARGE`).
+pub async fn receive(
+    mut response: reqwest::Response,
+    over_cap: ErrorClass,
+) -> Result<Answer, SendError> {
     let status = response.status().as_u16();
+    if (300..400).contains(&status) {
+        return Err(redirected(&response));
+    }
     let headers = std::mem::take(response.headers_mut());
-    let body = response.bytes().await.map_err(|e| SendError {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| SendError {
         http_status: Some(status),
         ..transport_error(&e)
-    })?;
+    })? {
+        if body.len().saturating_add(chunk.len()) > MAX_ANSWER {
+            return Err(SendError {
+                class: over_cap,
+                http_status: Some(status),
+                code: "RESPONSE_TOO_LARGE".into(),
+                message: format!(
+                    "the API answered {status} with a body over {} KiB; it was not read further",
+                    MAX_ANSWER / 1024
+                ),
+                retry_after: None,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Answer {
         status,
         headers,
-        body: body.into(),
+        body,
     })
+}
+
+/// A 3xx answer: where it points (the host only: the rest may carry anything), and that
+/// the fix is the base URL.
+fn redirected(response: &reqwest::Response) -> SendError {
+    let status = response.status().as_u16();
+    let target = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|location| location.to_str().ok())
+        .and_then(|location| response.url().join(location).ok());
+    let whither = match target
+        .as_ref()
+        .and_then(|url| Some((url.host_str()?, url.port())))
+    {
+        Some((host, Some(port))) => format!("a redirect to {}:{port}", truncate(host, 100)),
+        Some((host, None)) => format!("a redirect to {}", truncate(host, 100)),
+        None => "a redirect without a usable Location".into(),
+    };
+    SendError {
+        class: ErrorClass::Misdirected,
+        http_status: Some(status),
+        code: "REDIRECTED".into(),
+        message: format!(
+            "the API answered {status}, {whither}; redirects are never followed, since every \
+             request carries the API key. Fix --base-url to the API's own address"
+        ),
+        retry_after: None,
+    }
 }
 
 /// Classifies a reqwest failure. Only a connect error proves the request never left;
@@ -237,14 +352,24 @@ pub fn rejection(answer: &Answer, classify: impl Fn(u16, Option<&str>) -> ErrorC
     }
 }
 
+/// An id as the API wrote it: a non-empty string, or a whole number (`{"id": 123}`) as its
+/// digits.
+pub fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(id) if !id.trim().is_empty() => Some(id.clone()),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Reads an accepted answer's ids. A success without an id is treated as ambiguous: it was
 /// probably accepted (never resend) but cannot be tracked.
 pub fn accepted(answer: &Answer, id: &Value, correlation: &Value) -> SendOutcome {
-    match id.as_str().filter(|s| !s.is_empty()) {
-        Some(id) => Ok(Accepted {
+    match id_text(id) {
+        Some(message_id) => Ok(Accepted {
             http_status: answer.status,
-            message_id: id.to_string(),
-            correlation_id: correlation.as_str().map(str::to_string),
+            message_id,
+            correlation_id: id_text(correlation),
         }),
         None => Err(SendError {
             class: ErrorClass::Ambiguous,

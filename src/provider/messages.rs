@@ -6,8 +6,6 @@
 //! files. Both calls are safe to repeat (a lookup changes nothing, a second cancel of the
 //! same id is refused), so unlike a send, a lost answer is simply retryable.
 
-use std::time::Duration;
-
 use reqwest::header::HeaderName;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,6 +21,7 @@ pub const CANCEL_BATCH: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageState {
+    #[serde(deserialize_with = "id")]
     pub id: String,
     /// The API's word: QUEUED, SENT, DELIVERED, READ, FAILED or CANCELED.
     pub status: String,
@@ -49,6 +48,7 @@ pub struct CancelAnswer {
 /// One id the API would not cancel, and why (typically: no longer scheduled).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CancelRefusal {
+    #[serde(deserialize_with = "id")]
     pub id: String,
     #[serde(default)]
     pub reason: String,
@@ -63,11 +63,12 @@ pub struct Messages {
 }
 
 impl Messages {
-    /// Builds the client; fails only if the key cannot be a header value.
+    /// Builds the client over the run's `client` (see [`http::client`]); fails only if the
+    /// key cannot be a header value.
     pub fn new(
         base_url: &str,
         credential: Credential,
-        timeout: Duration,
+        client: &reqwest::Client,
     ) -> Result<Messages, String> {
         let (header, secret) = match credential {
             Credential::Key(s) => ("x-api-key", s),
@@ -75,7 +76,7 @@ impl Messages {
         };
         secret.header_value()?;
         Ok(Messages {
-            client: http::client(timeout),
+            client: client.clone(),
             base: format!("{}/v1/messages", base_url.trim_end_matches('/')),
             header: HeaderName::from_static(header),
             secret,
@@ -99,6 +100,8 @@ impl Messages {
         parse(&answer)
     }
 
+    /// One request; an answer too large to read is that request's problem, not a reason to
+    /// ask again.
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<Answer, SendError> {
         let key = self.secret.header_value().map_err(|message| SendError {
             class: ErrorClass::CampaignFatal,
@@ -112,18 +115,10 @@ impl Messages {
             .send()
             .await
             .map_err(|e| repeatable(http::transport_error(&e)))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        let answer = http::receive(response, ErrorClass::RowFatal)
             .await
-            .map_err(|e| repeatable(http::transport_error(&e)))?;
-        let answer = Answer {
-            status,
-            headers,
-            body: body.to_vec(),
-        };
-        if (200..300).contains(&status) {
+            .map_err(repeatable)?;
+        if (200..300).contains(&answer.status) {
             Ok(answer)
         } else {
             Err(http::rejection(&answer, classify))
@@ -139,6 +134,13 @@ pub fn classify(status: u16, _code: Option<&str>) -> ErrorClass {
         408 | 429 | 500..=599 => ErrorClass::Retryable,
         _ => ErrorClass::RowFatal,
     }
+}
+
+/// An id as a string or a whole number, the way [`http::id_text`] reads a send's.
+fn id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    http::id_text(&value)
+        .ok_or_else(|| serde::de::Error::custom("an id must be a string or a whole number"))
 }
 
 /// A lookup or cancel whose answer was lost can simply be asked again.
@@ -185,9 +187,16 @@ mod tests {
         assert_eq!(classify(502, None), ErrorClass::Retryable);
         assert_eq!(urlencode("msg_01H/x y"), "msg_01H%2Fx%20y");
         let answer: CancelAnswer = serde_json::from_value::<CancelAnswer>(
-            json!({"cancelled": 2, "notFound": 1, "failed": [{"id": "a", "reason": "SENT"}]}),
+            json!({"cancelled": 2, "notFound": 1, "failed": [{"id": "a", "reason": "SENT"}, {"id": 7}]}),
         )
         .unwrap();
         assert_eq!(answer.failed[0].id, "a");
+        assert_eq!(
+            answer.failed[1].id, "7",
+            "a numeric id is read as its digits"
+        );
+        let state: MessageState =
+            serde_json::from_value(json!({"id": 123, "status": "SENT"})).unwrap();
+        assert_eq!(state.id, "123");
     }
 }

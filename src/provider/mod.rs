@@ -67,24 +67,24 @@ impl ProviderKind {
         }
     }
 
-    /// The client that sends as `sender` through this API at `base_url`; fails only on a
-    /// key no header can carry.
+    /// The client that sends as `sender` through this API at `base_url`, over `client` (see
+    /// [`http::client`]); fails only on a key no header can carry.
     pub fn build(
         self,
         base_url: &str,
         sender: &Sender,
-        timeout: Duration,
+        client: &reqwest::Client,
     ) -> Result<Box<dyn Provider>, String> {
         let credential = sender.credential.clone();
         Ok(match (self, &sender.instance_id) {
             (ProviderKind::PilotStatus, _) => Box::new(pilot_status::PilotStatus::new(
-                base_url, credential, timeout,
+                base_url, credential, client,
             )?),
             (ProviderKind::MsgFlash, Some(instance_id)) => Box::new(msgflash::MsgFlash::new(
                 base_url,
                 instance_id,
                 credential,
-                timeout,
+                client,
             )?),
             (ProviderKind::MsgFlash, None) => {
                 return Err("MsgFlash needs the instance to send from (--instance-id)".into());
@@ -115,6 +115,10 @@ pub enum ErrorClass {
     /// The request may have been accepted (timeout, dropped connection, 5xx): record
     /// `UNCERTAIN` and never resend on our own.
     Ambiguous,
+    /// The address answered with a redirect instead of processing the request (never
+    /// followed: it would carry the key elsewhere). Like [`ErrorClass::CampaignFatal`], but
+    /// the fix is `--base-url`, not the account.
+    Misdirected,
 }
 
 /// A failed send, classified.

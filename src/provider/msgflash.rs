@@ -1,8 +1,6 @@
 //! MsgFlash: `POST {base}/api/v1/messages/send`, authenticated by `x-api-key`, from one
 //! WhatsApp instance. See `../shared/api/msgflash-send.md`.
 
-use std::time::Duration;
-
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
@@ -44,15 +42,16 @@ pub struct MsgFlash {
 }
 
 impl MsgFlash {
-    /// Builds the client; fails only if the key cannot be a header value.
+    /// Builds the client over the run's `client`; fails only if the key cannot be a header
+    /// value.
     pub fn new(
         base_url: &str,
         instance_id: &str,
         credential: Credential,
-        timeout: Duration,
+        client: &reqwest::Client,
     ) -> Result<MsgFlash, String> {
         Ok(MsgFlash {
-            endpoint: Endpoint::new(base_url, "/api/v1/messages/send", credential, timeout)?,
+            endpoint: Endpoint::new(base_url, "/api/v1/messages/send", credential, client)?,
             instance_id: instance_id.to_string(),
         })
     }

@@ -1,8 +1,6 @@
 //! Pilot Status: `POST {base}/v1/messages/send`, authenticated by `x-api-key` (or
 //! `x-api-key-id`), never `Authorization`. See `../shared/api/pilot-status-send-reference.md`.
 
-use std::time::Duration;
-
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
@@ -43,14 +41,15 @@ pub struct PilotStatus {
 }
 
 impl PilotStatus {
-    /// Builds the client; fails only if the key cannot be a header value.
+    /// Builds the client over the run's `client`; fails only if the key cannot be a header
+    /// value.
     pub fn new(
         base_url: &str,
         credential: Credential,
-        timeout: Duration,
+        client: &reqwest::Client,
     ) -> Result<PilotStatus, String> {
         Ok(PilotStatus {
-            endpoint: Endpoint::new(base_url, "/v1/messages/send", credential, timeout)?,
+            endpoint: Endpoint::new(base_url, "/v1/messages/send", credential, client)?,
         })
     }
 }

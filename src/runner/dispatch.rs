@@ -95,7 +95,7 @@ impl Runner<'_> {
                 (Ok(Some(Stop::Shutdown)), Some(lane))
                     if !self.context.shutdown.is_requested()
                         && dispatch.stopped[lane].is_some() => {}
-                (Ok(Some(reason @ (Stop::Fatal(_) | Stop::RetriesExhausted(_)))), Some(lane)) => {
+                (Ok(Some(reason)), Some(lane)) if reason.ends_lane() => {
                     self.lanes[lane].halt.request();
                     if dispatch.stopped[lane].is_none() {
                         dispatch.waiting -= dispatch.queues[lane].len();

@@ -10,6 +10,7 @@ use crate::input::validate::RowError;
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, JournalError, Prior, Record, Status};
 use crate::message::Message;
+use crate::pacing::WaitTooLong;
 use crate::provider::{Accepted, ErrorClass, SendError};
 use crate::window::{self, Admission};
 
@@ -22,6 +23,8 @@ use super::{RunError, Runner};
 enum AttemptError {
     Stopped,
     Retry(SendError),
+    /// Recorded `DEFERRED`; the `Retry-After` is too long to wait for in this run.
+    WaitTooLong(WaitTooLong),
     Final(SendError),
     Disk(JournalError),
     Closed(window::Closed),
@@ -157,12 +160,18 @@ impl Runner<'_> {
                 self.progress.row_done(Status::Deferred);
                 return Ok(Some(Stop::RetriesExhausted(e)));
             }
+            Err(AttemptError::WaitTooLong(wait)) => {
+                self.progress.row_done(Status::Deferred);
+                return Ok(Some(Stop::WaitTooLong(wait)));
+            }
             Err(AttemptError::Final(e)) => e,
         };
         let status = match error.class {
             ErrorClass::RowFatal => Status::Failed,
             ErrorClass::Ambiguous => Status::Uncertain,
-            ErrorClass::CampaignFatal | ErrorClass::Retryable => Status::Deferred,
+            ErrorClass::CampaignFatal | ErrorClass::Misdirected | ErrorClass::Retryable => {
+                Status::Deferred
+            }
         };
         let mut record = self.sent_record(lane, row, status, attempts);
         fill_error(&mut record, &error);
@@ -179,8 +188,10 @@ impl Runner<'_> {
         self.append(&record, Durability::Now)
             .await
             .map_err(RunError::Disk)?;
-        if error.class == ErrorClass::CampaignFatal {
-            return Ok(Some(Stop::Fatal(error)));
+        match error.class {
+            ErrorClass::CampaignFatal => return Ok(Some(Stop::Fatal(error))),
+            ErrorClass::Misdirected => return Ok(Some(Stop::Misdirected(error))),
+            _ => {}
         }
         self.progress.row_done(status);
         Ok(None)
@@ -230,7 +241,11 @@ impl Runner<'_> {
                 self.append(&deferred, Durability::Now)
                     .await
                     .map_err(AttemptError::Disk)?;
-                Err(AttemptError::Retry(error))
+                // On disk before anything waits or stops: a rerun sends the row.
+                match WaitTooLong::check(error.retry_after) {
+                    Some(wait) => Err(AttemptError::WaitTooLong(wait)),
+                    None => Err(AttemptError::Retry(error)),
+                }
             }
             Err(error) => Err(AttemptError::Final(error)),
         }

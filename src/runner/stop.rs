@@ -1,5 +1,6 @@
 //! Why a run, or one sender's lane, ended before the end of its input, and how that is told.
 
+use crate::pacing::WaitTooLong;
 use crate::provider::SendError;
 use crate::settings::Settings;
 use crate::window;
@@ -9,8 +10,26 @@ use crate::window;
 pub(super) enum Stop {
     Shutdown,
     Fatal(SendError),
+    /// The API's address answered with a redirect (never followed): fix `--base-url`.
+    Misdirected(SendError),
     RetriesExhausted(SendError),
+    /// A `Retry-After` beyond [`crate::pacing::MAX_RETRY_AFTER`]: not waited for here.
+    WaitTooLong(WaitTooLong),
     Window(window::Closed),
+}
+
+impl Stop {
+    /// Whether this stops only the lane (number) it happened in: its account, address or
+    /// limits; the other numbers go on.
+    pub(super) fn ends_lane(&self) -> bool {
+        match self {
+            Stop::Fatal(_)
+            | Stop::Misdirected(_)
+            | Stop::RetriesExhausted(_)
+            | Stop::WaitTooLong(_) => true,
+            Stop::Shutdown | Stop::Window(_) => false,
+        }
+    }
 }
 
 /// Why the run, or one sender's lane (`label`), stopped early.
@@ -33,6 +52,15 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             e.code,
             e.message
         ),
+        Stop::Misdirected(e) => tracing::error!(
+            "{who}{}; the row is DEFERRED and {rest}. With --base-url (or {}) corrected, rerun \
+             with --retarget: the results file remembers this address",
+            e.message,
+            settings.provider.base_url_env()
+        ),
+        Stop::WaitTooLong(wait) => {
+            tracing::error!("{who}{wait}. The row is DEFERRED and {rest}; the rerun sends it")
+        }
         Stop::RetriesExhausted(e) => tracing::error!(
             "{who}the API kept refusing for now ({}: {}) after {} attempts; the row is DEFERRED and {rest}. Rerun later to continue",
             e.code,

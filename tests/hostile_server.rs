@@ -1,0 +1,504 @@
+//! Servers that misbehave on purpose: redirects that would carry the key elsewhere, bodies
+//! that never end, absurd `Retry-After`s, numeric ids, and a machine without CA
+//! certificates. Each server here is the test's own (axum on 127.0.0.1) and records what it
+//! saw, so every assertion is about what really reached it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use common::*;
+use serde_json::{Value, json};
+
+/// What a test server answers to every request.
+#[derive(Clone)]
+enum Script {
+    /// This 3xx status with `Location: location`.
+    Redirect(u16, String),
+    /// 202 with this JSON.
+    Accept(Value),
+    /// 202 with `{"id": n}`, n counting the requests from 1.
+    NumericIds,
+    /// 429 with this `Retry-After`.
+    TooMany(String),
+    /// 202 with a chunked body that never ends.
+    Endless,
+}
+
+/// One request a test server received.
+#[derive(Debug, Clone)]
+struct Seen {
+    destination: Option<String>,
+}
+
+struct Shared {
+    script: Mutex<Script>,
+    seen: Mutex<Vec<Seen>>,
+    /// Bytes of endless body handed to the socket.
+    streamed: AtomicU64,
+}
+
+struct Server {
+    url: String,
+    shared: Arc<Shared>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// One piece of an endless body.
+static CHUNK: [u8; 64 * 1024] = [b' '; 64 * 1024];
+
+impl Server {
+    fn start(script: Script) -> Server {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let shared = Arc::new(Shared {
+            script: Mutex::new(script),
+            seen: Mutex::new(Vec::new()),
+            streamed: AtomicU64::new(0),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(Arc::clone(&shared));
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        Server {
+            url,
+            shared,
+            _runtime: runtime,
+        }
+    }
+
+    /// From now on, answer with `script` (the server "recovers").
+    fn answer_with(&self, script: Script) {
+        *self.shared.script.lock().unwrap() = script;
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    fn streamed(&self) -> u64 {
+        self.shared.streamed.load(Ordering::SeqCst)
+    }
+}
+
+async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let destination = json["destinationNumber"]
+        .as_str()
+        .or(json["to"].as_str())
+        .map(str::to_string);
+    let count = {
+        let mut seen = shared.seen.lock().unwrap();
+        seen.push(Seen { destination });
+        seen.len()
+    };
+    let response = Response::builder();
+    let script = shared.script.lock().unwrap().clone();
+    match &script {
+        Script::Redirect(status, location) => response
+            .status(*status)
+            .header("location", location)
+            .body(Body::empty())
+            .unwrap(),
+        Script::Accept(body) => {
+            (axum::http::StatusCode::ACCEPTED, axum::Json(body.clone())).into_response()
+        }
+        Script::NumericIds => (
+            axum::http::StatusCode::ACCEPTED,
+            axum::Json(json!({ "id": count })),
+        )
+            .into_response(),
+        Script::TooMany(after) => response
+            .status(429)
+            .header("retry-after", after)
+            .body(Body::from(r#"{"error":"slow down","code":"RATE_LIMITED"}"#))
+            .unwrap(),
+        Script::Endless => {
+            let shared = Arc::clone(&shared);
+            let chunks = futures_util::stream::repeat_with(move || {
+                shared
+                    .streamed
+                    .fetch_add(CHUNK.len() as u64, Ordering::SeqCst);
+                Ok::<_, std::convert::Infallible>(Bytes::from_static(&CHUNK))
+            });
+            response
+                .status(202)
+                .body(Body::from_stream(chunks))
+                .unwrap()
+        }
+    }
+}
+
+/// A redirecting server whose `Location` points at `target` (same path), and the target.
+fn redirect_to_target(status: u16) -> (Server, Server) {
+    let target = Server::start(Script::NumericIds);
+    let location = format!("{}/v1/messages/send", target.url);
+    (Server::start(Script::Redirect(status, location)), target)
+}
+
+/// The results of a 3-row campaign (all QUEUED) sent to a server of numeric ids.
+fn sent_campaign(rig: &Rig) -> PathBuf {
+    let healthy = Server::start(Script::NumericIds);
+    let csv = rig.file("c.csv", &campaign_csv(3));
+    let output = rig.run(rig.command_to(&csv, &healthy.url).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    rig.dir.path().join("c.results.csv")
+}
+
+/// `status` or `cancel --yes` of `results` against `base_url`, fast.
+fn operation(subcommand: &str, results: &Path, base_url: &str) -> Command {
+    let mut command = binary();
+    command
+        .arg(subcommand)
+        .arg(results)
+        .args(["--base-url", base_url, "--rate", "10000/s"])
+        .args([
+            "--backoff",
+            "1ms..5ms",
+            "--timeout",
+            "2s",
+            "--max-attempts",
+            "2",
+        ]);
+    if subcommand == "cancel" {
+        command.arg("--yes");
+    }
+    command
+}
+
+fn statuses(path: &Path) -> Vec<String> {
+    results(path).iter().map(|r| r["status"].clone()).collect()
+}
+
+#[test]
+fn a_redirect_is_never_followed_and_stops_the_run_with_the_row_deferred() {
+    for status in [301, 302, 303, 307, 308] {
+        let rig = Rig::new();
+        let (redirecting, target) = redirect_to_target(status);
+        let csv = rig.file("c.csv", &campaign_csv(3));
+        let output = rig.run(
+            rig.command_to(&csv, &redirecting.url)
+                .args(["--template", "t"]),
+        );
+        assert_eq!(code(&output), 3, "HTTP {status}: {}", text(&output));
+        assert!(
+            target.seen().is_empty(),
+            "HTTP {status}: the redirect was followed"
+        );
+        assert_eq!(
+            redirecting.seen().len(),
+            1,
+            "HTTP {status}: nothing after the first"
+        );
+        let rows = results(&rig.dir.path().join("c.results.csv"));
+        assert_eq!(rows.len(), 1, "HTTP {status}: {rows:?}");
+        assert_eq!(rows[0]["status"], "DEFERRED", "HTTP {status}");
+        assert_eq!(rows[0]["httpStatus"], status.to_string());
+        assert_eq!(rows[0]["errorCode"], "REDIRECTED");
+        let host = target.url.trim_start_matches("http://");
+        for needle in [host, "--base-url"] {
+            assert!(
+                text(&output).contains(needle),
+                "HTTP {status}: no '{needle}' in {}",
+                text(&output)
+            );
+        }
+    }
+}
+
+#[test]
+fn after_a_redirect_the_rerun_at_the_right_address_sends_each_row_once() {
+    let rig = Rig::new();
+    let (redirecting, target) = redirect_to_target(307);
+    let csv = rig.file("c.csv", &campaign_csv(3));
+    let output = rig.run(
+        rig.command_to(&csv, &redirecting.url)
+            .args(["--template", "t"]),
+    );
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(text(&output).contains("--retarget"), "{}", text(&output));
+    let rerun = ["--template", "t", "--retarget"];
+    let output = rig.run(rig.command_to(&csv, &target.url).args(rerun));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let sent: Vec<_> = target
+        .seen()
+        .into_iter()
+        .filter_map(|s| s.destination)
+        .collect();
+    assert_eq!(sent, [phone(0), phone(1), phone(2)]);
+    assert_eq!(
+        statuses(&rig.dir.path().join("c.results.csv")),
+        ["QUEUED"; 3]
+    );
+}
+
+#[test]
+fn msgflash_does_not_follow_a_redirect_either() {
+    let rig = Rig::new();
+    let target = Server::start(Script::Accept(json!({"data": {"id": "stolen"}})));
+    let location = format!("{}/api/v1/messages/send", target.url);
+    let redirecting = Server::start(Script::Redirect(308, location));
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    let mut command = rig.msgflash(&csv);
+    command.args(["--base-url", &redirecting.url, "--text", "hi"]);
+    let output = rig.run(&mut command);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(target.seen().is_empty(), "the redirect was followed");
+    assert_eq!(
+        statuses(&rig.dir.path().join("c.results.csv")),
+        ["DEFERRED"]
+    );
+}
+
+#[test]
+fn status_and_cancel_refuse_a_redirect_and_record_nothing() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig);
+    let before = std::fs::read_to_string(&results_path).unwrap();
+    let (redirecting, target) = redirect_to_target(307);
+    for subcommand in ["status", "cancel"] {
+        let output = rig.run(&mut operation(subcommand, &results_path, &redirecting.url));
+        assert_eq!(code(&output), 3, "{subcommand}: {}", text(&output));
+        assert!(text(&output).contains("--base-url"), "{}", text(&output));
+        assert!(!text(&output).contains("panicked"), "{}", text(&output));
+        assert!(
+            target.seen().is_empty(),
+            "{subcommand} followed the redirect"
+        );
+        let after = std::fs::read_to_string(&results_path).unwrap();
+        assert_eq!(after, before, "{subcommand} recorded something");
+    }
+}
+
+#[test]
+fn an_endless_body_is_cut_off_and_the_send_is_uncertain() {
+    let rig = Rig::new();
+    let endless = Server::start(Script::Endless);
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    let output = rig.run(rig.command_to(&csv, &endless.url).args(["--template", "t"]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    for row in &rows {
+        assert_eq!(row["status"], "UNCERTAIN", "{row:?}");
+        assert_eq!(row["errorCode"], "RESPONSE_TOO_LARGE", "{row:?}");
+    }
+    assert_eq!(rows.len(), 2, "the run goes on after an uncertain row");
+    assert_eq!(endless.seen().len(), 2, "never resent");
+    // The client hung up long before: only socket buffers' worth was ever written.
+    assert!(
+        endless.streamed() < 32 << 20,
+        "{} bytes streamed",
+        endless.streamed()
+    );
+}
+
+#[test]
+fn status_and_cancel_give_up_on_an_endless_body_with_a_clear_error() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig);
+    let endless = Server::start(Script::Endless);
+    let output = rig.run(&mut operation("status", &results_path, &endless.url));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    for row in results(&results_path) {
+        assert_eq!(row["deliveryError"], "RESPONSE_TOO_LARGE", "{row:?}");
+        assert_eq!(row["deliveryStatus"], "", "{row:?}");
+    }
+    let output = rig.run(&mut operation("cancel", &results_path, &endless.url));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(
+        text(&output).contains("RESPONSE_TOO_LARGE"),
+        "{}",
+        text(&output)
+    );
+    assert!(endless.streamed() < 32 << 20, "{}", endless.streamed());
+}
+
+#[test]
+fn a_retry_after_beyond_the_ceiling_stops_the_run_and_the_rerun_sends_the_row_once() {
+    for after in [
+        "18446744073709551615",
+        "999999",
+        "Thu, 01 Jan 2099 00:00:00 GMT",
+    ] {
+        let rig = Rig::new();
+        let limited = Server::start(Script::TooMany(after.into()));
+        let csv = rig.file("c.csv", &campaign_csv(3));
+        let output = rig.run(rig.command_to(&csv, &limited.url).args(["--template", "t"]));
+        assert_eq!(code(&output), 3, "{after}: {}", text(&output));
+        for needle in ["asks to wait", "rerun later"] {
+            assert!(text(&output).contains(needle), "{after}: {}", text(&output));
+        }
+        assert!(!text(&output).contains("panicked"), "{}", text(&output));
+        assert_eq!(limited.seen().len(), 1, "{after}: no retry, no further row");
+        let results_path = rig.dir.path().join("c.results.csv");
+        let rows = results(&results_path);
+        assert_eq!(
+            (
+                rows.len(),
+                rows[0]["status"].as_str(),
+                rows[0]["httpStatus"].as_str()
+            ),
+            (1, "DEFERRED", "429"),
+            "{after}: {rows:?}"
+        );
+
+        limited.answer_with(Script::NumericIds);
+        let output = rig.run(rig.command_to(&csv, &limited.url).args(["--template", "t"]));
+        assert_eq!(code(&output), 0, "{after}: {}", text(&output));
+        let sent: Vec<_> = limited
+            .seen()
+            .into_iter()
+            .filter_map(|s| s.destination)
+            .collect();
+        assert_eq!(
+            sent,
+            [phone(0), phone(0), phone(1), phone(2)],
+            "{after}: row 1 once more"
+        );
+        assert_eq!(statuses(&results_path), ["QUEUED"; 3], "{after}");
+    }
+}
+
+#[test]
+fn status_stops_on_a_retry_after_beyond_the_ceiling() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig);
+    let before = std::fs::read_to_string(&results_path).unwrap();
+    let limited = Server::start(Script::TooMany("18446744073709551615".into()));
+    let output = rig.run(&mut operation("status", &results_path, &limited.url));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(text(&output).contains("asks to wait"), "{}", text(&output));
+    assert_eq!(limited.seen().len(), 1, "no retry");
+    assert_eq!(std::fs::read_to_string(&results_path).unwrap(), before);
+}
+
+#[test]
+fn numeric_message_ids_are_recorded_as_ids() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig);
+    let ids: Vec<_> = results(&results_path)
+        .iter()
+        .map(|r| (r["status"].clone(), r["messageId"].clone()))
+        .collect();
+    let queued = |id: &str| ("QUEUED".to_string(), id.to_string());
+    assert_eq!(ids, [queued("1"), queued("2"), queued("3")]);
+
+    let msgflash = Server::start(Script::Accept(json!({"data": {"id": 456}})));
+    let csv = rig.file("m.csv", &campaign_csv(1));
+    let mut command = rig.msgflash(&csv);
+    command.args(["--base-url", &msgflash.url, "--text", "hi"]);
+    let output = rig.run(&mut command);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let row = &results(&rig.dir.path().join("m.results.csv"))[0];
+    assert_eq!(
+        (row["status"].as_str(), row["messageId"].as_str()),
+        ("QUEUED", "456")
+    );
+}
+
+#[test]
+fn a_zero_timeout_is_refused_before_anything_is_sent() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let mut command = binary();
+    command
+        .arg(&csv)
+        .args(["--base-url", &rig.sandbox.base_url(), "--template", "t"])
+        .args(["--timeout", "0s"]);
+    assert_refused(&rig, &mut command, &["--timeout", "above zero"]);
+
+    let results_path = rig.file("r.csv", "");
+    let mut command = binary();
+    command
+        .args(["status", results_path.to_str().unwrap(), "--timeout", "0s"])
+        .args(["--base-url", &rig.sandbox.base_url()]);
+    assert_refused(&rig, &mut command, &["above zero"]);
+}
+
+/// The binary on a machine whose CA certificate store is empty.
+fn without_ca_certificates(rig: &Rig) -> Command {
+    let empty = rig.dir.path().join("no-certs");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut command = binary();
+    command
+        .env("SSL_CERT_FILE", empty.join("none.pem"))
+        .env("SSL_CERT_DIR", &empty);
+    command
+}
+
+#[test]
+fn without_ca_certificates_the_sandbox_and_a_dry_run_need_none() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    let output = rig.run(
+        without_ca_certificates(&rig)
+            .arg(&csv)
+            .args(["--sandbox", "--template", "t", "--spacing", "0"])
+            .args(["--rate", "10000/s"]),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rehearsal = rig.dir.path().join("c.sandbox.results.csv");
+    assert_eq!(statuses(&rehearsal), ["QUEUED"; 2]);
+
+    let output = rig.run(
+        without_ca_certificates(&rig)
+            .arg(rig.file("d.csv", &campaign_csv(2)))
+            .args(["--dry-run", "--template", "t"])
+            .args(["--base-url", "https://api.example.invalid"]),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(&phone(1)), "{}", text(&output));
+}
+
+#[test]
+fn without_ca_certificates_https_uses_the_bundled_roots() {
+    let rig = Rig::new();
+    // Not a TLS server: the handshake fails, but only after the client was built and
+    // connected, which is what a machine without CA certificates could not do.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let output = rig.run(
+        without_ca_certificates(&rig)
+            .arg(&csv)
+            .args([
+                "--base-url",
+                &format!("https://{address}"),
+                "--template",
+                "t",
+            ])
+            .args(["--max-attempts", "1", "--timeout", "2s"]),
+    );
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(connections.load(Ordering::SeqCst) >= 1, "{}", text(&output));
+    assert!(text(&output).contains("bundled"), "{}", text(&output));
+    assert_eq!(
+        statuses(&rig.dir.path().join("c.results.csv")),
+        ["DEFERRED"]
+    );
+}
