@@ -68,16 +68,9 @@ pub struct MessageDefaults {
     #[arg(long, value_name = "a,b", help_heading = "Message")]
     pub labels: Option<String>,
 
+    // CampaignOptions makes it a switch: `--ai-rewrite` alone means true.
     /// Let the API vary MARKETING template text (anti-spam); --ai-rewrite=false overrides the campaign file.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        hide_possible_values = true,
-        help_heading = "Message"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Message")]
     pub ai_rewrite: Option<bool>,
 
     /// MsgFlash: the direct type (text, image, video, audio, voice_note, document, location, contact).

@@ -16,6 +16,7 @@ use crate::provider::ProviderKind;
 /// a campaign file value is only overridden by a flag the user really passed, and a boolean
 /// the file turns on can be turned off by `--flag=false`.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
+#[command(mut_args(switch))]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CampaignOptions {
     /// The API to send through [default: pilot-status].
@@ -77,15 +78,7 @@ pub struct CampaignOptions {
     pub suppress: Vec<PathBuf>,
 
     /// Refuse to send anything if any row is invalid (--strict=false overrides the campaign file).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        hide_possible_values = true,
-        help_heading = "Input"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Input")]
     pub strict: Option<bool>,
 
     /// Refuse to send when more than this share of rows is invalid (a wrong column or file) [default: 20%].
@@ -127,15 +120,7 @@ pub struct CampaignOptions {
 
     /// Outside the window, sleep until it opens instead of stopping (exit 3);
     /// --wait-for-window=false overrides the campaign file.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        hide_possible_values = true,
-        help_heading = "Window"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Window")]
     pub wait_for_window: Option<bool>,
 
     /// Results CSV, also the checkpoint; it records each send's target [default: <csv
@@ -205,6 +190,21 @@ impl CampaignOptions {
             retarget: self.retarget,
         }
     }
+}
+
+/// Makes each option with a boolean value (`--strict`, `--ai-rewrite`, `--wait-for-window`)
+/// a switch: alone it means true, `--strict=false` turns off the campaign file's
+/// `strict = true`, and it never takes the next argument as its value.
+fn switch(arg: clap::Arg) -> clap::Arg {
+    let boolean = arg.get_value_parser().type_id() == std::any::TypeId::of::<bool>()
+        && matches!(arg.get_action(), clap::ArgAction::Set);
+    if !boolean {
+        return arg;
+    }
+    arg.num_args(0..=1)
+        .require_equals(true)
+        .default_missing_value("true")
+        .hide_possible_values(true)
 }
 
 /// The options a campaign file may not set: decisions for one run, taken by whoever starts
