@@ -1,14 +1,16 @@
 //! Campaign settings: the flags and the campaign file are one set of options (a flag
 //! overrides the file), validated once into [`Settings`] before anything is sent.
 
+mod error;
+mod options;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+pub use error::SettingsError;
+pub use options::{CampaignOptions, FlagOnly};
 
-use crate::input::{InputOptions, MessageDefaults, validate};
+use crate::input::{InputOptions, validate};
 use crate::message::Capabilities;
 use crate::pacing::{Backoff, Rate, Spacing, parse_timeout};
 use crate::provider::http::{self, Credential, Secret};
@@ -16,261 +18,6 @@ use crate::provider::{Provider, ProviderKind};
 use crate::sandbox::FaultSpec;
 use crate::senders::{self, Sender};
 use crate::window::{SendWindow, Window, WindowError};
-
-/// Every campaign option, as a flag and as a key of the campaign TOML file (same names,
-/// kebab-case). All optional here: defaults are applied in [`Settings::resolve`], so a
-/// campaign file value is only overridden by a flag the user really passed.
-#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct CampaignOptions {
-    /// The API to send through [default: pilot-status].
-    #[arg(long, value_enum, help_heading = "Target")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<ProviderKind>,
-
-    /// MsgFlash: the WhatsApp instance (UUID) to send from; required with --provider msgflash.
-    #[arg(long, value_name = "UUID", help_heading = "Target")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
-
-    /// Several numbers: a TOML file with one [label] table per number and its key-env (see README).
-    #[arg(long, value_name = "FILE", help_heading = "Target")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub senders: Option<PathBuf>,
-
-    /// API base URL [default: the provider's; env PILOT_STATUS_BASE_URL / MSGFLASH_BASE_URL].
-    #[arg(long, value_name = "URL", help_heading = "Target")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
-
-    /// Send to the built-in sandbox (started in-process on a free loopback port); no key needed.
-    #[arg(long, help_heading = "Target")]
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub sandbox: bool,
-
-    /// Faults for the in-process sandbox, e.g. "429=0.1,drop=0.02" (see `campaign-sender sandbox --help`).
-    #[arg(
-        long,
-        value_name = "SPEC",
-        requires = "sandbox",
-        help_heading = "Target"
-    )]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sandbox_faults: Option<String>,
-
-    /// Template id or name (template mode).
-    #[arg(long = "template", value_name = "ID", help_heading = "Message")]
-    #[serde(rename = "template", skip_serializing_if = "Option::is_none")]
-    pub template_id: Option<String>,
-
-    /// Free-form text (text mode; Meta numbers: only inside the 24 h window).
-    #[arg(long, value_name = "TEXT", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-
-    /// Media URL or data: URI (direct-media mode, or a template's media).
-    #[arg(long, value_name = "URL", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub media: Option<String>,
-
-    /// image, video, document or audio.
-    #[arg(long, value_name = "TYPE", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-
-    /// Caption for image, video or document (not audio).
-    #[arg(long, value_name = "TEXT", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub caption: Option<String>,
-
-    /// Up to 3 buttons, as a JSON array.
-    #[arg(long, value_name = "JSON", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub buttons: Option<String>,
-
-    /// Header object (with buttons), e.g. '{"type":"text","content":"Oferta"}'.
-    #[arg(long, value_name = "JSON", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub header: Option<String>,
-
-    /// Footer text, at most 60 characters (with buttons).
-    #[arg(long, value_name = "TEXT", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub footer: Option<String>,
-
-    /// Labels for the conversation, comma-separated.
-    #[arg(long, value_name = "a,b", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub labels: Option<String>,
-
-    /// Let the API vary MARKETING template text (anti-spam).
-    #[arg(long, help_heading = "Message")]
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub ai_rewrite: bool,
-
-    /// MsgFlash: the direct type (text, image, video, audio, voice_note, document, location, contact).
-    #[arg(long = "type", value_name = "TYPE", help_heading = "Message")]
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub message_type: Option<String>,
-
-    /// MsgFlash: latitude of a location, in decimal degrees.
-    #[arg(
-        long,
-        value_name = "DEG",
-        allow_hyphen_values = true,
-        help_heading = "Message"
-    )]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latitude: Option<f64>,
-
-    /// MsgFlash: longitude of a location, in decimal degrees.
-    #[arg(
-        long,
-        value_name = "DEG",
-        allow_hyphen_values = true,
-        help_heading = "Message"
-    )]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub longitude: Option<f64>,
-
-    /// MsgFlash: name shown with a location.
-    #[arg(long, value_name = "TEXT", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location_name: Option<String>,
-
-    /// MsgFlash: address shown with a location.
-    #[arg(long, value_name = "TEXT", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location_address: Option<String>,
-
-    /// MsgFlash: contact (UUID) to send as a card, or a template's contact context.
-    #[arg(long, value_name = "UUID", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact_id: Option<String>,
-
-    /// Schedule delivery (RFC 3339, e.g. 2026-06-21T09:00:00-03:00).
-    #[arg(long, value_name = "TIME", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deliver_at: Option<String>,
-
-    /// Delivery deadline: RFC 3339, or a span after each row's send such as 4h.
-    #[arg(long, value_name = "TIME|SPAN", help_heading = "Message")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deliver_until: Option<String>,
-
-    /// Column holding the phone number, when it is not destinationNumber, phone or to.
-    #[arg(long, value_name = "NAME", help_heading = "Input")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_column: Option<String>,
-
-    /// Country of numbers written without a country code, e.g. BR for (11) 98888-7777.
-    #[arg(long, value_name = "CC", help_heading = "Input")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_country: Option<String>,
-
-    /// Field delimiter of the CSV: , ; | or tab [default: detected from the header line].
-    #[arg(long, value_name = "CHAR", help_heading = "Input")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delimiter: Option<String>,
-
-    /// Text encoding of the CSV, e.g. windows-1252 [default: UTF-8, else Windows-1252 with a warning].
-    #[arg(long, value_name = "NAME", help_heading = "Input")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encoding: Option<String>,
-
-    /// Opt-out list (CSV or one number per line); its numbers are SKIPPED. Repeatable.
-    #[arg(long, value_name = "FILE", help_heading = "Input")]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub suppress: Vec<PathBuf>,
-
-    /// Refuse to send anything if any row is invalid.
-    #[arg(long, help_heading = "Input")]
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub strict: bool,
-
-    /// Refuse to send when more than this share of rows is invalid (a wrong column or file) [default: 20%].
-    #[arg(long, value_name = "PCT", help_heading = "Input")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_invalid: Option<String>,
-
-    /// Quota: at most N sends per s, min or h [default: 30/min].
-    #[arg(long, value_name = "N/UNIT", help_heading = "Pace")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rate: Option<String>,
-
-    /// Random pause between the starts of consecutive sends, MIN..MAX; 0 disables [default: 8s..25s].
-    #[arg(long, value_name = "MIN..MAX", help_heading = "Pace")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spacing: Option<String>,
-
-    /// Requests in flight at once, for utility campaigns with no spacing; always within the quota [default: 1].
-    #[arg(long, value_name = "N", help_heading = "Pace")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<usize>,
-
-    /// Timeout of one request [default: 30s].
-    #[arg(long, value_name = "DURATION", help_heading = "Pace")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
-
-    /// Attempts per row per run before it is left DEFERRED [default: 6].
-    #[arg(long, value_name = "N", help_heading = "Pace")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_attempts: Option<u32>,
-
-    /// Exponential backoff between retries without Retry-After, MIN..MAX [default: 1s..60s].
-    #[arg(long, value_name = "MIN..MAX", help_heading = "Pace")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backoff: Option<String>,
-
-    /// Daily send window in the recipients' local time, HH:MM-HH:MM (22:00-06:00 wraps
-    /// midnight); no send starts outside it. Needs --tz.
-    #[arg(long, value_name = "HH:MM-HH:MM", help_heading = "Window")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub window: Option<String>,
-
-    /// Time zone of --window, an IANA name such as America/Sao_Paulo (the recipients', not the server's).
-    #[arg(long, value_name = "ZONE", help_heading = "Window")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tz: Option<String>,
-
-    /// Outside the window, sleep until it opens instead of stopping (exit 3).
-    #[arg(long, help_heading = "Window")]
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub wait_for_window: bool,
-
-    /// Results CSV, also the checkpoint; it records each send's target [default: <csv
-    /// stem>.results.csv beside the CSV; <csv stem>.sandbox.results.csv with --sandbox].
-    #[arg(long, value_name = "PATH", help_heading = "Results")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub results: Option<PathBuf>,
-
-    /// Field delimiter of the results CSV: , ; or tab (`;` opens in a Brazilian Excel).
-    #[arg(long, value_name = "CHAR", help_heading = "Results")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub results_delimiter: Option<String>,
-
-    /// Validate every row and print the request bodies; send nothing, change nothing.
-    #[arg(long, help_heading = "Results")]
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub dry_run: bool,
-
-    /// Send UNCERTAIN rows again (only after checking they were not delivered).
-    #[arg(long, help_heading = "Results")]
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub resend_uncertain: bool,
-
-    /// Carry on a results file recorded against another --base-url or MsgFlash instance,
-    /// because the API moved: its rows are not sent again. A flag for one run, never a
-    /// campaign-file key; never for a sandbox rehearsal's file.
-    #[arg(long, help_heading = "Results")]
-    #[serde(skip)]
-    pub retarget: bool,
-}
-
-fn is_false(value: &bool) -> bool {
-    !value
-}
 
 /// Where the sends go.
 #[derive(Debug, Clone)]
@@ -322,50 +69,29 @@ pub struct Settings {
 pub const SANDBOX_KEY: &str = ProviderKind::PilotStatus.sandbox_key();
 
 impl Settings {
-    /// Merges the campaign file under the flags and validates the result. `env` reads the
-    /// environment (injected for tests); keys come only from there, never from flags.
+    /// Lays the flags over the campaign file over the defaults and validates the result.
+    /// `env` reads the environment (injected for tests); keys come only from there, never
+    /// from flags.
     pub fn resolve(
         csv: &Path,
         campaign_file: Option<&Path>,
         flags: &CampaignOptions,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Settings, String> {
+    ) -> Result<Settings, SettingsError> {
         let options = merge(csv, campaign_file, flags)?;
         let provider = options.provider.unwrap_or_default();
         let target = target(&options, provider, env)?;
         let senders = senders(&options, provider, env)?;
         let target_id = target_id(&target, provider, &senders);
         let (results, real_results) = results(csv, flags, &options);
-        let defaults = MessageDefaults {
-            template_id: options.template_id.clone(),
-            text: options.text.clone(),
-            media: options.media.clone(),
-            media_type: options.media_type.clone(),
-            caption: options.caption.clone(),
-            buttons: options.buttons.clone(),
-            header: options.header.clone(),
-            footer: options.footer.clone(),
-            labels: options.labels.clone(),
-            ai_rewrite: options.ai_rewrite,
-            deliver_at: options.deliver_at.clone(),
-            deliver_until: options.deliver_until.clone(),
-            message_type: options.message_type.clone(),
-            latitude: options.latitude.map(|v| v.to_string()),
-            longitude: options.longitude.map(|v| v.to_string()),
-            location_name: options.location_name.clone(),
-            location_address: options.location_address.clone(),
-            contact_id: options.contact_id.clone(),
-        };
+        let defaults = options.message.clone();
         let modes = [&defaults.template_id, &defaults.text]
             .into_iter()
             .filter(|m| m.is_some())
             .count()
             + usize::from(defaults.media.is_some() && defaults.template_id.is_none());
         if modes > 1 {
-            return Err(
-                "choose one mode: --template, --text or --media (a template may carry --media)"
-                    .into(),
-            );
+            return Err(SettingsError::TwoModes);
         }
         let now = jiff::Timestamp::now();
         let spacing: Spacing = flag(
@@ -374,7 +100,7 @@ impl Settings {
         )?;
         let capabilities = provider.capabilities();
         validate::validate_defaults(&defaults, now, capabilities)
-            .map_err(|e| format!("campaign setting {e}"))?;
+            .map_err(SettingsError::Message)?;
         Ok(Settings {
             csv: csv.to_path_buf(),
             results,
@@ -392,7 +118,7 @@ impl Settings {
                 delimiter: options
                     .delimiter
                     .as_deref()
-                    .map(|d| flag("delimiter", delimiter(d, b"|")))
+                    .map(|d| delimiter("delimiter", d, b"|"))
                     .transpose()?,
                 encoding: options.encoding.clone(),
                 suppression: suppression(&options)?,
@@ -400,7 +126,7 @@ impl Settings {
             },
             rate: Some(flag(
                 "rate",
-                options.rate.as_deref().unwrap_or("30/min").parse(),
+                options.rate.as_deref().unwrap_or("30/min").parse::<Rate>(),
             )?),
             concurrency: concurrency(&options, &spacing)?,
             spacing,
@@ -411,13 +137,10 @@ impl Settings {
             )?,
             dry_run: options.dry_run,
             resend_uncertain: options.resend_uncertain,
-            strict: options.strict,
-            max_invalid: flag(
-                "max-invalid",
-                percent(options.max_invalid.as_deref().unwrap_or("20%")),
-            )?,
+            strict: options.strict.unwrap_or(false),
+            max_invalid: percent(options.max_invalid.as_deref().unwrap_or("20%"))?,
             results_delimiter: match options.results_delimiter.as_deref() {
-                Some(d) => flag("results-delimiter", delimiter(d, b""))?,
+                Some(d) => delimiter("results-delimiter", d, b"")?,
                 None => b',',
             },
             window: window(&options, capabilities)?,
@@ -514,72 +237,28 @@ fn without_values(message: &str) -> String {
     out
 }
 
-/// The file's options overlaid by the flags the user passed.
+/// The flags laid over the campaign file's options, if there is a campaign file.
 fn merge(
     csv: &Path,
     explicit: Option<&Path>,
     flags: &CampaignOptions,
-) -> Result<CampaignOptions, String> {
+) -> Result<CampaignOptions, SettingsError> {
     let Some(path) = campaign_file(csv, explicit) else {
         return Ok(flags.clone());
     };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read the campaign file {}: {e}", path.display()))?;
-    let from_file: CampaignOptions = toml::from_str(&text).map_err(|e| {
-        format!(
-            "campaign file {}: {}",
-            path.display(),
-            toml_problem(&text, &e)
-        )
-    })?;
+    let file = options::read_file(&path)?;
     tracing::info!("campaign settings from {}", path.display());
-    let results_from_file = flags.results.is_none();
-    let senders_from_file = flags.senders.is_none();
-    let suppress_from_file = flags.suppress.is_empty();
-    let mut merged = serde_json::to_value(from_file).expect("options serialize");
-    let Value::Object(flags) = serde_json::to_value(flags).expect("options serialize") else {
-        unreachable!("options are a struct")
-    };
-    merged
-        .as_object_mut()
-        .expect("options are a struct")
-        .extend(flags);
-    let mut options: CampaignOptions = serde_json::from_value(merged).map_err(|e| {
-        let problem = without_values(&e.to_string());
-        format!("campaign file {}: {problem}", path.display())
-    })?;
-    // Relative paths written in the file are relative to the file, not to the shell.
-    let base = path.parent().unwrap_or(Path::new("."));
-    if let Some(results) = options
-        .results
-        .as_mut()
-        .filter(|r| results_from_file && r.is_relative())
-    {
-        *results = base.join(&*results);
-    }
-    if let Some(senders) = options
-        .senders
-        .as_mut()
-        .filter(|s| senders_from_file && s.is_relative())
-    {
-        *senders = base.join(&*senders);
-    }
-    if suppress_from_file {
-        for list in options.suppress.iter_mut().filter(|p| p.is_relative()) {
-            *list = base.join(&*list);
-        }
-    }
-    Ok(options)
+    Ok(flags.clone().over(file))
 }
 
 fn target(
     options: &CampaignOptions,
     kind: ProviderKind,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Target, String> {
+) -> Result<Target, SettingsError> {
     if options.sandbox {
         let faults = match &options.sandbox_faults {
-            Some(spec) => spec.parse().map_err(|e| format!("--sandbox-faults: {e}"))?,
+            Some(spec) => flag("sandbox-faults", spec.parse())?,
             None => FaultSpec::default(),
         };
         return Ok(Target::Sandbox { faults });
@@ -590,9 +269,12 @@ fn target(
         .or_else(|| env(kind.base_url_env()).filter(|v| !v.trim().is_empty()))
         .unwrap_or_else(|| kind.default_base_url().to_string());
     if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-        return Err(format!(
-            "--base-url '{base_url}' must start with https:// (or http:// for a local server)"
-        ));
+        return Err(SettingsError::Value {
+            flag: "base-url",
+            problem: format!(
+                "'{base_url}' must start with https:// (or http:// for a local server)"
+            ),
+        });
     }
     Ok(Target::Remote { base_url })
 }
@@ -714,7 +396,7 @@ fn senders(
     options: &CampaignOptions,
     kind: ProviderKind,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<Sender>, String> {
+) -> Result<Vec<Sender>, SettingsError> {
     let instance = options.instance_id.as_deref();
     if let Some(path) = &options.senders {
         let keys = senders::KeySource {
@@ -722,9 +404,9 @@ fn senders(
             sandbox: options.sandbox,
             optional: options.dry_run,
         };
-        return senders::load(path, kind, instance, &keys);
+        return senders::load(path, kind, instance, &keys).map_err(SettingsError::Senders);
     }
-    let instance_id = senders::instance(kind, None, instance)?;
+    let instance_id = senders::instance(kind, None, instance).map_err(SettingsError::Senders)?;
     let credential = if options.sandbox {
         senders::sandbox_credential(kind, "")
     } else {
@@ -734,11 +416,7 @@ fn senders(
             ProviderKind::MsgFlash => match read("MSGFLASH_API_KEY") {
                 Some(key) => Credential::Key(Secret::new(key)),
                 None if options.dry_run => senders::sandbox_credential(kind, ""),
-                None => {
-                    return Err("no API key: set MSGFLASH_API_KEY (sent as x-api-key) in the environment, \
-                         e.g. `export MSGFLASH_API_KEY=msgf_live_...`; to rehearse without one, add --sandbox"
-                        .into());
-                }
+                None => return Err(SettingsError::NoKey { provider: kind }),
             },
         }
     };
@@ -753,7 +431,7 @@ fn senders(
 fn pilot_status_key(
     options: &CampaignOptions,
     read: &dyn Fn(&str) -> Option<String>,
-) -> Result<Credential, String> {
+) -> Result<Credential, SettingsError> {
     Ok(
         match (
             read("PILOT_STATUS_API_KEY"),
@@ -763,59 +441,61 @@ fn pilot_status_key(
             (None, Some(id)) => Credential::KeyId(Secret::new(id)),
             (None, None) if options.dry_run => Credential::Key(Secret::new(SANDBOX_KEY.into())),
             (None, None) => {
-                return Err("no API key: set PILOT_STATUS_API_KEY (sent as x-api-key) or PILOT_STATUS_API_KEY_ID \
-                 (sent as x-api-key-id) in the environment, e.g. `export PILOT_STATUS_API_KEY=ps_...`; \
-                 to rehearse without one, add --sandbox"
-                .into());
+                return Err(SettingsError::NoKey {
+                    provider: ProviderKind::PilotStatus,
+                });
             }
         },
     )
 }
 
-/// A delimiter flag: `,` `;` `tab` (or a real tab), and any of `extra`.
-fn delimiter(text: &str, extra: &[u8]) -> Result<u8, String> {
+/// A delimiter flag `name`: `,` `;` `tab` (or a real tab), and any of `extra`.
+fn delimiter(name: &'static str, text: &str, extra: &[u8]) -> Result<u8, SettingsError> {
     match text {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
         "," => Ok(b','),
         ";" => Ok(b';'),
         _ if text.len() == 1 && extra.contains(&text.as_bytes()[0]) => Ok(text.as_bytes()[0]),
-        _ => Err(format!(
-            "'{text}' is not a delimiter we read or write (use , ; tab{})",
-            if extra.is_empty() { "" } else { " or |" }
-        )),
+        _ => Err(SettingsError::Value {
+            flag: name,
+            problem: format!(
+                "'{text}' is not a delimiter we read or write (use , ; tab{})",
+                if extra.is_empty() { "" } else { " or |" }
+            ),
+        }),
     }
 }
 
-/// `20%`, `20` or `0.5%` as a fraction.
-fn percent(text: &str) -> Result<f64, String> {
-    let number: f64 = text
-        .trim()
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("'{text}' is not a percentage (e.g. 20%)"))?;
-    if !(0.0..=100.0).contains(&number) {
-        return Err(format!("'{text}' must be between 0% and 100%"));
-    }
-    Ok(number / 100.0)
+/// `--max-invalid`: `20%`, `20` or `0.5%` as a fraction.
+fn percent(text: &str) -> Result<f64, SettingsError> {
+    let problem = match text.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(number) if (0.0..=100.0).contains(&number) => return Ok(number / 100.0),
+        Ok(_) => format!("'{text}' must be between 0% and 100%"),
+        Err(_) => format!("'{text}' is not a percentage (e.g. 20%)"),
+    };
+    Err(SettingsError::Value {
+        flag: "max-invalid",
+        problem,
+    })
 }
 
 /// Loads the opt-out lists once, normalized like the campaign's numbers.
 fn suppression(
     options: &CampaignOptions,
-) -> Result<Option<std::sync::Arc<crate::input::Suppression>>, String> {
+) -> Result<Option<std::sync::Arc<crate::input::Suppression>>, SettingsError> {
     if options.suppress.is_empty() {
         return Ok(None);
     }
     crate::input::load_suppression(&options.suppress, options.default_country.as_deref())
         .map(|s| Some(std::sync::Arc::new(s)))
-        .map_err(|e| format!("--suppress: {e}"))
+        .map_err(SettingsError::Suppress)
 }
 
 /// `--concurrency`: more than one request in flight only makes sense without spacing,
 /// whose whole point is one send at a time with a pause between starts.
-fn concurrency(options: &CampaignOptions, spacing: &Spacing) -> Result<usize, String> {
+fn concurrency(options: &CampaignOptions, spacing: &Spacing) -> Result<usize, SettingsError> {
     match options.concurrency {
-        Some(0) => Err("--concurrency must be at least 1".into()),
+        Some(0) => Err(at_least_one("concurrency")),
         Some(n) if n > 1 && !spacing.is_none() => {
             tracing::warn!(
                 "--concurrency {n} ignored: with --spacing {spacing} sends go one at a time (add --spacing 0)"
@@ -832,57 +512,56 @@ fn concurrency(options: &CampaignOptions, spacing: &Spacing) -> Result<usize, St
 fn window(
     options: &CampaignOptions,
     capabilities: &Capabilities,
-) -> Result<Option<SendWindow>, String> {
+) -> Result<Option<SendWindow>, SettingsError> {
+    let wait = options.wait_for_window.unwrap_or(false);
     let (spec, zone) = match (&options.window, &options.tz) {
         (Some(spec), Some(zone)) => (spec, zone),
         (Some(spec), None) => {
-            return Err(format!(
-                "--window {spec} needs --tz, the recipients' time zone, e.g. --tz America/Sao_Paulo \
-                 (or tz = \"America/Sao_Paulo\" in the campaign file). None is assumed: the server's \
-                 zone is often not the recipients'"
-            ));
+            return Err(SettingsError::WindowWithoutZone { spec: spec.clone() });
         }
-        (None, Some(_)) => {
-            return Err(
-                "--tz only sets the zone of --window: add --window HH:MM-HH:MM, or remove --tz"
-                    .into(),
-            );
-        }
-        (None, None) if options.wait_for_window => {
-            return Err(
-                "--wait-for-window needs a window: add --window HH:MM-HH:MM --tz ZONE, or remove it"
-                    .into(),
-            );
-        }
+        (None, Some(_)) => return Err(SettingsError::ZoneWithoutWindow),
+        (None, None) if wait => return Err(SettingsError::WaitWithoutWindow),
         (None, None) => return Ok(None),
     };
-    let window = Window::parse(spec, zone).map_err(|e| match e {
-        WindowError::UnknownZone(_) => format!("--tz: {e}"),
-        _ => format!("--window: {e}"),
+    let window = Window::parse(spec, zone).map_err(|e| SettingsError::Value {
+        flag: match e {
+            WindowError::UnknownZone(_) => "tz",
+            _ => "window",
+        },
+        problem: e.to_string(),
     })?;
     Ok(Some(SendWindow {
         window,
-        wait: options.wait_for_window,
+        wait,
         deliver_until: capabilities.schedule,
     }))
 }
 
-/// Prefixes a value error with the flag it came from.
-fn flag<T>(name: &str, result: Result<T, String>) -> Result<T, String> {
-    result.map_err(|e| format!("--{name}: {e}"))
+/// Ties a value's parse error to the flag (and campaign-file key) it came from.
+fn flag<T>(name: &'static str, result: Result<T, String>) -> Result<T, SettingsError> {
+    result.map_err(|problem| SettingsError::Value {
+        flag: name,
+        problem,
+    })
 }
 
-fn backoff(options: &CampaignOptions) -> Result<Backoff, String> {
+/// A count of zero where at least one is needed.
+fn at_least_one(name: &'static str) -> SettingsError {
+    SettingsError::Value {
+        flag: name,
+        problem: "must be at least 1".into(),
+    }
+}
+
+fn backoff(options: &CampaignOptions) -> Result<Backoff, SettingsError> {
     let max_attempts = options.max_attempts.unwrap_or(6);
     if max_attempts == 0 {
-        return Err("--max-attempts must be at least 1".into());
+        return Err(at_least_one("max-attempts"));
     }
-    let range: Spacing = options
-        .backoff
-        .as_deref()
-        .unwrap_or("1s..60s")
-        .parse()
-        .map_err(|e| format!("--backoff: {e}"))?;
+    let range: Spacing = flag(
+        "backoff",
+        options.backoff.as_deref().unwrap_or("1s..60s").parse(),
+    )?;
     Ok(Backoff {
         max_attempts,
         min: range.min,
@@ -893,13 +572,17 @@ fn backoff(options: &CampaignOptions) -> Result<Backoff, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::MessageDefaults;
 
     const INSTANCE: &str = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
 
     fn resolve(flags: CampaignOptions) -> Settings {
         let env = |name: &str| (name == "MSGFLASH_API_KEY").then(|| "msgf_test".to_string());
         let flags = CampaignOptions {
-            text: Some("Oi".into()),
+            message: MessageDefaults {
+                text: Some("Oi".into()),
+                ..MessageDefaults::default()
+            },
             ..flags
         };
         Settings::resolve(Path::new("/tmp/c.csv"), None, &flags, &env).unwrap()
@@ -944,6 +627,99 @@ mod tests {
             None
         );
         assert_eq!(settings.foreign_target(&[]), None, "older files pass");
+    }
+
+    /// Resolves a command line against `file` written as the CSV's campaign file.
+    fn resolve_with_file(file: &str, args: &[&str]) -> Result<Settings, SettingsError> {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("c.csv");
+        std::fs::write(csv.with_extension("toml"), file).unwrap();
+        let line = ["campaign-sender", csv.to_str().unwrap()];
+        let cli = crate::cli::Cli::try_parse_from(line.iter().chain(args)).unwrap();
+        Settings::resolve(&csv, None, &cli.options, &|_| None)
+    }
+
+    #[test]
+    fn a_flag_turns_off_what_the_campaign_file_turns_on() {
+        let file = "template = \"t\"\nstrict = true\nai-rewrite = true\n\
+                    window = \"09:00-20:00\"\ntz = \"UTC\"\nwait-for-window = true\n";
+        let on = resolve_with_file(file, &["--sandbox"]).unwrap();
+        assert!(on.strict);
+        assert_eq!(on.input.defaults.ai_rewrite, Some(true));
+        assert!(on.window.unwrap().wait);
+        let off = [
+            "--strict=false",
+            "--ai-rewrite=false",
+            "--wait-for-window=false",
+        ];
+        let off = resolve_with_file(file, &[&["--sandbox"][..], &off].concat()).unwrap();
+        assert!(!off.strict);
+        assert_eq!(off.input.defaults.ai_rewrite, Some(false));
+        assert!(!off.window.unwrap().wait);
+        let again = resolve_with_file("strict = false\ntext = \"x\"\n", &["--sandbox", "--strict"]);
+        assert!(again.unwrap().strict, "a bare flag is true");
+    }
+
+    /// Whether an error is of the variant a case expects.
+    type Expected = fn(&SettingsError) -> bool;
+
+    #[test]
+    fn each_kind_of_set_up_mistake_is_its_own_error() {
+        let cases: [(&[&str], Expected); 7] = [
+            (&["--rate", "fast"], |e| {
+                matches!(e, SettingsError::Value { flag: "rate", .. })
+            }),
+            (&["--concurrency", "0"], |e| {
+                matches!(
+                    e,
+                    SettingsError::Value {
+                        flag: "concurrency",
+                        ..
+                    }
+                )
+            }),
+            (&["--max-invalid", "120%"], |e| {
+                matches!(
+                    e,
+                    SettingsError::Value {
+                        flag: "max-invalid",
+                        ..
+                    }
+                )
+            }),
+            (&["--text", "x"], |e| matches!(e, SettingsError::TwoModes)),
+            (
+                &["--media-type", "gif"],
+                |e| matches!(e, SettingsError::Message(r) if r.field == "mediaType"),
+            ),
+            (&["--window", "09:00-20:00"], |e| {
+                matches!(e, SettingsError::WindowWithoutZone { .. })
+            }),
+            (&["--wait-for-window"], |e| {
+                matches!(e, SettingsError::WaitWithoutWindow)
+            }),
+        ];
+        for (args, expected) in cases {
+            let error =
+                resolve_with_file("template = \"t\"\n", &[&["--sandbox"][..], args].concat())
+                    .unwrap_err();
+            assert!(expected(&error), "{args:?}: {error:?}");
+        }
+        let error = resolve_with_file("template = \"t\"\n", &[]).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SettingsError::NoKey {
+                    provider: ProviderKind::PilotStatus
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("PILOT_STATUS_API_KEY"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
+use campaign_sender::input::MessageDefaults;
 use campaign_sender::settings::CampaignOptions;
 use common::*;
 use jiff::civil::Time;
@@ -116,7 +117,7 @@ fn waiting_for_the_window_sends_every_row_and_none_at_night() {
     let rig = Rig::new();
     let csv = rig.file("c.csv", &campaign_csv(30));
     let flags = CampaignOptions {
-        wait_for_window: true,
+        wait_for_window: Some(true),
         ..spaced("20m..60m")
     };
     let summary = run_in_process(&rig, &csv, flags, local(0, "19:30"));
@@ -195,7 +196,10 @@ fn a_campaign_deadline_is_kept_over_the_windows_close() {
     let rig = Rig::new();
     let csv = rig.file("c.csv", &campaign_csv(2));
     let flags = CampaignOptions {
-        deliver_until: Some("90m".into()),
+        message: MessageDefaults {
+            deliver_until: Some("90m".into()),
+            ..MessageDefaults::default()
+        },
         ..spaced("1m")
     };
     let summary = run_in_process(&rig, &csv, flags, local(0, "10:00"));

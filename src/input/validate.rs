@@ -125,73 +125,62 @@ impl fmt::Display for RowErrorCode {
     }
 }
 
-/// The send fields a CSV column may override; the one table of their API spellings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Field {
-    TemplateId,
-    Text,
-    Media,
-    MediaType,
-    Caption,
-    DeliverAt,
-    DeliverUntil,
-    Labels,
-    Buttons,
-    Header,
-    Footer,
-    Type,
-    Latitude,
-    Longitude,
-    LocationName,
-    LocationAddress,
-    ContactId,
+/// Declares [`Field`] from the table below: its variants, `ALL`, `COUNT`, the API name of
+/// each and where [`MessageDefaults`] keeps its campaign-level value.
+macro_rules! fields {
+    ($($variant:ident => $name:literal, $member:ident;)*) => {
+        /// The send fields a CSV column may override.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Field {
+            $($variant,)*
+        }
+
+        impl Field {
+            pub(crate) const ALL: [Field; Field::COUNT] = [$(Field::$variant,)*];
+            pub(crate) const COUNT: usize = [$($name,)*].len();
+
+            /// The API's field name, which is also the reserved column name (matched
+            /// case-insensitively).
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $(Field::$variant => $name,)*
+                }
+            }
+
+            /// The campaign-level value for this field, if any.
+            pub(crate) fn default_in(self, d: &MessageDefaults) -> Option<&str> {
+                match self {
+                    $(Field::$variant => d.$member.as_deref(),)*
+                }
+            }
+        }
+    };
+}
+
+// The one table of message fields: variant, API name (= CSV column), member of
+// [`MessageDefaults`] (whose flag and campaign-file key are declared there). A new field is
+// a member there, a line here, and its parsing in [`Fields`] and rules below.
+fields! {
+    TemplateId => "templateId", template_id;
+    Text => "text", text;
+    Media => "media", media;
+    MediaType => "mediaType", media_type;
+    Caption => "caption", caption;
+    DeliverAt => "deliverAt", deliver_at;
+    DeliverUntil => "deliverUntil", deliver_until;
+    Labels => "labels", labels;
+    Buttons => "buttons", buttons;
+    Header => "header", header;
+    Footer => "footer", footer;
+    Type => "type", message_type;
+    Latitude => "latitude", latitude;
+    Longitude => "longitude", longitude;
+    LocationName => "locationName", location_name;
+    LocationAddress => "locationAddress", location_address;
+    ContactId => "contactId", contact_id;
 }
 
 impl Field {
-    pub(crate) const COUNT: usize = 17;
-    pub(crate) const ALL: [Field; Field::COUNT] = [
-        Field::TemplateId,
-        Field::Text,
-        Field::Media,
-        Field::MediaType,
-        Field::Caption,
-        Field::DeliverAt,
-        Field::DeliverUntil,
-        Field::Labels,
-        Field::Buttons,
-        Field::Header,
-        Field::Footer,
-        Field::Type,
-        Field::Latitude,
-        Field::Longitude,
-        Field::LocationName,
-        Field::LocationAddress,
-        Field::ContactId,
-    ];
-
-    /// The API's field name, which is also the reserved column name (matched case-insensitively).
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Field::TemplateId => "templateId",
-            Field::Text => "text",
-            Field::Media => "media",
-            Field::MediaType => "mediaType",
-            Field::Caption => "caption",
-            Field::DeliverAt => "deliverAt",
-            Field::DeliverUntil => "deliverUntil",
-            Field::Labels => "labels",
-            Field::Buttons => "buttons",
-            Field::Header => "header",
-            Field::Footer => "footer",
-            Field::Type => "type",
-            Field::Latitude => "latitude",
-            Field::Longitude => "longitude",
-            Field::LocationName => "locationName",
-            Field::LocationAddress => "locationAddress",
-            Field::ContactId => "contactId",
-        }
-    }
-
     /// Whether this field selects the send mode (used to refuse a campaign with nothing to send).
     pub(crate) fn is_mode(self) -> bool {
         matches!(
@@ -227,29 +216,6 @@ impl Field {
             Field::Labels => caps.labels,
             Field::DeliverAt | Field::DeliverUntil => caps.schedule,
             _ => self.reserved(caps),
-        }
-    }
-
-    /// The campaign-level value for this field, if any.
-    fn default_in(self, d: &MessageDefaults) -> Option<&str> {
-        match self {
-            Field::TemplateId => d.template_id.as_deref(),
-            Field::Text => d.text.as_deref(),
-            Field::Media => d.media.as_deref(),
-            Field::MediaType => d.media_type.as_deref(),
-            Field::Caption => d.caption.as_deref(),
-            Field::DeliverAt => d.deliver_at.as_deref(),
-            Field::DeliverUntil => d.deliver_until.as_deref(),
-            Field::Labels => d.labels.as_deref(),
-            Field::Buttons => d.buttons.as_deref(),
-            Field::Header => d.header.as_deref(),
-            Field::Footer => d.footer.as_deref(),
-            Field::Type => d.message_type.as_deref(),
-            Field::Latitude => d.latitude.as_deref(),
-            Field::Longitude => d.longitude.as_deref(),
-            Field::LocationName => d.location_name.as_deref(),
-            Field::LocationAddress => d.location_address.as_deref(),
-            Field::ContactId => d.contact_id.as_deref(),
         }
     }
 }
@@ -643,7 +609,7 @@ pub fn validate_defaults(
     let fields = Fields::from_defaults(defaults)?;
     check_schedule(fields.deliver_at, fields.deliver_until, now)?;
     check_fixed_conflicts(&fields)?;
-    if defaults.ai_rewrite && !caps.ai_rewrite {
+    if defaults.ai_rewrite == Some(true) && !caps.ai_rewrite {
         return Err(unsupported("aiRewriteEnabled", caps.name));
     }
     check_capabilities(&fields, caps)

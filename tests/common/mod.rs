@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use campaign_sender::clock::Clock;
+use campaign_sender::input::MessageDefaults;
 use campaign_sender::progress::Summary;
 use campaign_sender::runner::{Context, run_campaign};
 use campaign_sender::sandbox::{LogEntry, Sandbox, SandboxConfig};
@@ -151,7 +152,10 @@ impl Rig {
 pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Timestamp) -> Summary {
     let flags = CampaignOptions {
         base_url: Some(rig.sandbox.base_url()),
-        template_id: Some("t".into()),
+        message: MessageDefaults {
+            template_id: Some("t".into()),
+            ..flags.message
+        },
         ..flags
     };
     let env = |name: &str| (name == "PILOT_STATUS_API_KEY").then(|| KEY.to_string());

@@ -1,0 +1,90 @@
+//! The campaign file and the flags: a flag overrides the file, a `true` there included, and
+//! the decisions for one run (`--sandbox`, `--dry-run`, `--resend-uncertain`) are flags only.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn resend_uncertain_in_a_campaign_file_is_refused_and_resends_nothing() {
+    // The sandbox takes every request and drops the connection: the rows are UNCERTAIN.
+    let rig = Rig::with_faults("drop=1");
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let results = rig.dir.path().join("c.results.csv");
+    let before = std::fs::read_to_string(&results).unwrap();
+    assert!(before.contains("UNCERTAIN"), "{before}");
+    let requests = rig.log().len();
+
+    rig.file("c.toml", "template = \"t\"\nresend-uncertain = true\n");
+    let output = rig.run(&mut rig.command(&csv));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    for needle in [
+        "resend-uncertain",
+        "UNCERTAIN",
+        "cron",
+        "remove it from the file",
+    ] {
+        assert!(
+            text(&output).contains(needle),
+            "{needle}: {}",
+            text(&output)
+        );
+    }
+    assert_eq!(rig.log().len(), requests, "nothing was resent");
+    assert_eq!(std::fs::read_to_string(&results).unwrap(), before);
+}
+
+#[test]
+fn sandbox_or_dry_run_in_a_campaign_file_is_refused_naming_the_flag() {
+    for key in ["sandbox", "dry-run"] {
+        let rig = Rig::new();
+        let csv = rig.file("c.csv", &campaign_csv(1));
+        rig.file("c.toml", &format!("template = \"t\"\n{key} = true\n"));
+        let output = rig.run(&mut rig.command(&csv));
+        assert_eq!(code(&output), 2, "{}", text(&output));
+        assert!(rig.log().is_empty(), "something was sent");
+        let flag = format!("only the --{key} flag may");
+        assert!(text(&output).contains(&flag), "{}", text(&output));
+        assert!(
+            !rig.dir.path().join("c.sandbox.results.csv").exists(),
+            "no rehearsal ran"
+        );
+    }
+}
+
+#[test]
+fn strict_false_turns_off_the_campaign_files_strict() {
+    let rig = Rig::new();
+    // One invalid row in six: under --max-invalid's 20%, refused by strict alone.
+    let csv = rig.file("c.csv", &format!("{}not a number,Bia\n", campaign_csv(5)));
+    rig.file("c.toml", "template = \"t\"\nstrict = true\n");
+    assert_refused(&rig, &mut rig.command(&csv), &["--strict"]);
+    let output = rig.run(rig.command(&csv).arg("--strict=false"));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(rig.sent(), (0..5).map(phone).collect::<Vec<_>>());
+}
+
+#[test]
+fn ai_rewrite_false_turns_off_the_campaign_files_ai_rewrite() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    rig.file("c.toml", "template = \"t\"\nai-rewrite = true\n");
+    let results = |name: &str| rig.dir.path().join(name);
+    let output = rig.run(rig.command(&csv).arg("--results").arg(results("on.csv")));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let mut off = rig.command(&csv);
+    off.arg("--ai-rewrite=false")
+        .arg("--results")
+        .arg(results("off.csv"));
+    let output = rig.run(&mut off);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rewrite: Vec<_> = rig
+        .accepted()
+        .iter()
+        .map(|e| e.body.get("aiRewriteEnabled").cloned())
+        .collect();
+    let on = Some(serde_json::json!(true));
+    assert_eq!(rewrite, [on.clone(), on, None, None]);
+}
