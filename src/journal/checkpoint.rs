@@ -14,7 +14,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::delivery::Delivery;
+use super::delivery_state::Delivery;
 use super::record::{Layout, header_line, one_record};
 use super::{JournalError, Record, Status, io_error};
 

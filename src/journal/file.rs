@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::checkpoint::{Entry, Lines, Slot};
-use super::delivery::Delivery;
-use super::lock::{Lock, lock};
+use super::delivery_state::Delivery;
+use super::lock::{Lock, lock, resolve};
 use super::record::{Layout, header_line, one_record, write_line};
 use super::{Checkpoint, JournalError, Record, Status, io_error, write_record};
 
@@ -270,32 +270,6 @@ fn beside(path: &Path) -> PathBuf {
     name.push(path.file_name().unwrap_or_default());
     name.push(".compacting");
     path.with_file_name(name)
-}
-
-/// The real file a results path names: symlinks resolved, so every path that reaches the
-/// file takes the same lock and compaction replaces the file, not the link.
-pub(super) fn resolve(path: &Path) -> io::Result<PathBuf> {
-    let mut path = path.to_path_buf();
-    for _ in 0..40 {
-        match fs::canonicalize(&path) {
-            Ok(real) => return Ok(real),
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            Err(_) => {}
-        }
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        match fs::read_link(&path) {
-            // A link to a file not created yet.
-            Ok(target) => path = parent.join(target),
-            Err(_) => {
-                let name = path.file_name().unwrap_or_default().to_os_string();
-                return Ok(fs::canonicalize(parent)?.join(name));
-            }
-        }
-    }
-    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 pub(super) fn sync_directory(path: &Path) -> io::Result<()> {

@@ -7,7 +7,7 @@
 //! that before each send, and the run stops.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -95,11 +95,37 @@ pub(super) fn lock(results: &Path) -> Result<Lock, JournalError> {
 /// Where the lock for a results file lives: beside the real file, whatever path (or
 /// symlink) names it.
 pub fn lock_path(results: &Path) -> PathBuf {
-    sidecar(&super::file::resolve(results).unwrap_or_else(|_| results.to_path_buf()))
+    sidecar(&resolve(results).unwrap_or_else(|_| results.to_path_buf()))
 }
 
 fn sidecar(real: &Path) -> PathBuf {
     let mut name = real.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     real.with_file_name(name)
+}
+
+/// The real file a results path names: symlinks resolved, so every path that reaches the
+/// file takes the same lock and compaction replaces the file, not the link.
+pub(super) fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::canonicalize(&path) {
+            Ok(real) => return Ok(real),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        match fs::read_link(&path) {
+            // A link to a file not created yet.
+            Ok(target) => path = parent.join(target),
+            Err(_) => {
+                let name = path.file_name().unwrap_or_default().to_os_string();
+                return Ok(fs::canonicalize(parent)?.join(name));
+            }
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 mod checkpoint;
 pub mod delivery;
+mod delivery_state;
 mod file;
 mod lock;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::delivery::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
+use super::delivery_state::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
 use super::{COLUMNS, REQUIRED_COLUMNS, Status};
 
 /// One line of the results file.
