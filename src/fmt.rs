@@ -1,5 +1,6 @@
 //! How values are written for people, shared by the log lines, the preflight report, the
-//! window's messages and `report`: one place, so that a duration reads the same everywhere.
+//! window's messages and `report`: one place, so that a duration reads the same everywhere,
+//! and a settings file's parse error never repeats the file's text (it may hold a key).
 
 use std::time::Duration;
 
@@ -14,6 +15,48 @@ pub fn human(duration: Duration) -> String {
     }
 }
 
+/// A TOML parse error of a file that may hold a key (a senders file, a campaign file): where
+/// it is (line, column) and what is wrong, never the text there. The crate's own message
+/// quotes the offending line, and errors go to stderr, which cron appends to a log.
+pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> String {
+    let place = e.span().map_or_else(String::new, |span| {
+        let before = text.get(..span.start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    format!("{place}{}", without_values(e.message()))
+}
+
+/// A parse error's message with what it quotes from the file left out: serde's and toml's
+/// messages quote the value (`invalid type: string "ps_live_…"`) or the key (`unknown field
+/// `…``) before the word "expected"; what follows it is the format's own vocabulary.
+fn without_values(message: &str) -> String {
+    let (head, tail) = message
+        .find("expected")
+        .map_or((message, ""), |at| message.split_at(at));
+    let mut out = String::with_capacity(message.len());
+    let mut rest = head;
+    while let Some(open) = rest.find(['`', '"', '\'']) {
+        out.push_str(&rest[..open]);
+        let quote = rest[open..].chars().next().expect("found above");
+        match rest[open + 1..].find(quote) {
+            Some(close) => {
+                out.push_str("(not shown)");
+                rest = &rest[open + 1 + close + 1..];
+            }
+            // An unmatched quote: the rest may be the value itself.
+            None => {
+                out.push_str("(not shown) ");
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.push_str(tail);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,5 +69,31 @@ mod tests {
         assert_eq!(human(Duration::from_secs(3720)), "1h 02m");
         // Whatever a server asks for, it is written, not a panic.
         assert!(human(Duration::MAX).ends_with("m"));
+    }
+
+    #[test]
+    fn parse_errors_say_where_and_what_but_not_the_text() {
+        let text = "[a]\nkey = \"ps_live_X\nother = 1\n";
+        let e = toml::from_str::<toml::Table>(text).unwrap_err();
+        let shown = toml_problem(text, &e);
+        assert!(shown.starts_with("line 2, column 17: "), "{shown}");
+        assert!(!shown.contains("ps_live"), "{shown}");
+        for (message, want) in [
+            (
+                "invalid type: string \"ps_live_X\", expected u32",
+                "invalid type: string (not shown), expected u32",
+            ),
+            (
+                "unknown field `ps_live_X`, expected one of `key`, `key-env`",
+                "unknown field (not shown), expected one of `key`, `key-env`",
+            ),
+            ("a 'b' c `d", "a (not shown) c (not shown) "),
+            (
+                "invalid basic string, expected `\"`",
+                "invalid basic string, expected `\"`",
+            ),
+        ] {
+            assert_eq!(without_values(message), want);
+        }
     }
 }

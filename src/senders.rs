@@ -80,7 +80,7 @@ pub fn load(
         format!(
             "senders file {}: {} (expected one [label] table per number, with key-env = \"VAR\" or key = \"...\")",
             path.display(),
-            crate::settings::toml_problem(&text, &e)
+            crate::fmt::toml_problem(&text, &e)
         )
     })?;
     if entries.is_empty() {

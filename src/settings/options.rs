@@ -278,7 +278,7 @@ pub(super) fn read_file(path: &Path) -> Result<CampaignOptions, SettingsError> {
     // Where and what, never the text there: the file may hold a pasted key.
     let syntax = |e: toml::de::Error| SettingsError::Syntax {
         path: path.to_owned(),
-        problem: super::toml_problem(&text, &e),
+        problem: crate::fmt::toml_problem(&text, &e),
     };
     let document = DeTable::parse(&text).map_err(syntax)?;
     let span = document.span();
