@@ -328,6 +328,11 @@ impl fmt::Display for Summary {
         }
         if self.pending > 0 {
             writeln!(f, "not finished: rerun the same command to continue")?;
+        } else {
+            writeln!(
+                f,
+                "campaign done: every row is final; rerunning the same command sends nothing"
+            )?;
         }
         Ok(())
     }
