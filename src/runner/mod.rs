@@ -131,7 +131,8 @@ pub async fn run_campaign(
             context.show_progress,
         )),
     };
-    let stops = runner.send_all(rows).await?;
+    // One step of the clock per poll: a finished send is replaced before time moves on.
+    let stops = context.clock.scope(runner.send_all(rows)).await?;
     let mut journal = runner.journal.finish().map_err(RunError::Disk)?;
     if stops.is_empty() {
         journal.compact().map_err(RunError::Disk)?;
