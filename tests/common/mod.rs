@@ -202,6 +202,63 @@ pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Time
         .unwrap()
 }
 
+/// A loopback proxy in front of the rig's sandbox that passes requests on at once but holds
+/// every answer until [`Gate::open`]: a test acts (signals, starts a second run) while a
+/// request is certainly in flight, instead of betting on a latency window.
+pub struct Gate {
+    addr: std::net::SocketAddr,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    /// The base URL to aim runs at (the same for a rerun, since it is the run's target).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Lets every held answer, and all later ones, through.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+impl Rig {
+    /// A closed [`Gate`] in front of this rig's sandbox.
+    pub fn gate(&self) -> Gate {
+        use tokio::io::{AsyncWriteExt as _, copy};
+        let listener = self
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = self.sandbox.addr();
+        let (open, opened) = tokio::sync::watch::channel(false);
+        self.runtime.spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let mut opened = opened.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut from_client, mut to_client) = client.into_split();
+                    let (mut from_server, mut to_server) = server.into_split();
+                    let requests = async {
+                        let _ = copy(&mut from_client, &mut to_server).await;
+                        let _ = to_server.shutdown().await;
+                    };
+                    let answers = async {
+                        // A dropped gate lets everything through.
+                        let _ = opened.wait_for(|open| *open).await;
+                        let _ = copy(&mut from_server, &mut to_client).await;
+                        let _ = to_client.shutdown().await;
+                    };
+                    tokio::join!(requests, answers);
+                });
+            }
+        });
+        Gate { addr, open }
+    }
+}
+
 /// One request as it reached the sandbox ([`Rig::arrivals`]).
 #[derive(Debug, Clone)]
 pub struct Arrival {
