@@ -10,6 +10,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use crate::blocking::blocking;
 use crate::clock::Clock;
 use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Slot};
 use crate::progress::print_out;
@@ -46,7 +47,9 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         print_out("nothing to cancel: no accepted message is still known as scheduled\n");
         return 0;
     }
-    if let Err(refusal) = confirm(args, candidates.len()) {
+    // A person may take their time: the prompt keeps off the runtime's workers, so Ctrl-C
+    // is still handled while it waits.
+    if let Err(refusal) = blocking(|| confirm(args, candidates.len())) {
         return usage_error(refusal);
     }
     let gate = args.api.gate(clock.clone(), shutdown);

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::blocking::blocking;
 use crate::clock::Clock;
 use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow};
 use crate::provider::ErrorClass;
@@ -110,7 +111,9 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
                 break;
             }
         };
-        if let Err(e) = journal.record_deliveries(&[(row.slot, delivery)]) {
+        // Durable before the next lookup (a killed pass loses at most the answer in flight),
+        // with the fsync off the runtime's workers.
+        if let Err(e) = blocking(|| journal.record_deliveries(&[(row.slot, delivery)])) {
             summary.stopped = Some(e.to_string());
             break;
         }
@@ -118,7 +121,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         summary.remaining -= 1;
     }
     if summary.stopped.is_none()
-        && let Err(e) = journal.compact()
+        && let Err(e) = blocking(|| journal.compact())
     {
         summary.stopped = Some(e.to_string());
     }

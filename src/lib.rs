@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod blocking;
 pub mod cancel;
 pub mod cli;
 pub mod clock;
@@ -61,8 +62,11 @@ pub fn log_exit(code: u8, why: &dyn std::fmt::Display) -> u8 {
 /// Runs the command line and returns the process exit code (see the README's table).
 pub fn run(cli: Cli) -> u8 {
     progress::init_logging(cli.verbosity(), cli.log_format);
+    // As many workers as the machine has cores, and at least two, so a task that blocks
+    // briefly never holds up the signal handler or the in-process sandbox.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("a tokio runtime");

@@ -239,7 +239,8 @@ impl Pacer {
     /// Waits until an attempt may start and returns its start instant. Cancel-safe: a wait
     /// abandoned (e.g. on SIGINT) leaves the pace untouched.
     pub async fn ready(&self) -> Instant {
-        let mut turn = self.turn.lock().await;
+        // A wait on the clock: the turn's holder is asleep on it.
+        let mut turn = self.clock.waiting(self.turn.lock()).await;
         loop {
             let now = self.clock.now();
             let target = turn

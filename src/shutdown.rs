@@ -63,10 +63,11 @@ impl Shutdown {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
+            // Requested before it is said, so the line means the stop is in effect.
+            shutdown.request();
             tracing::warn!(
                 "stopping: no new send will start; the one in flight is finished and recorded (Ctrl-C again to quit now)"
             );
-            shutdown.request();
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}

@@ -5,9 +5,10 @@
 mod common;
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::Duration;
 
 use campaign_sender::sandbox::LogEntry;
 use common::*;
@@ -237,22 +238,67 @@ fn billing_suspended_mid_run_stops_at_once_and_the_rerun_completes_without_dupli
     assert_eq!(recovered.accepted().len(), 5);
 }
 
-fn spawn_slow(rig: &Rig, path: &Path) -> Child {
-    rig.command(path)
-        .args(["--template", "t", "--spacing", "60ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// A campaign started through `gate`, its stderr read as it comes.
+struct Running {
+    child: Child,
+    stderr: BufReader<ChildStderr>,
+    seen: String,
+}
+
+impl Running {
+    fn start(rig: &Rig, gate: &Gate, path: &Path, args: &[&str]) -> Running {
+        let mut child = rig
+            .command_to(path, &gate.base_url())
+            .args(["--template", "t"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        Running {
+            child,
+            stderr,
+            seen: String::new(),
+        }
+    }
+
+    /// Reads stderr until a line holds `needle`: the event to synchronize on.
+    fn wait_for_line(&mut self, needle: &str) {
+        while !self.seen.contains(needle) {
+            let mut line = String::new();
+            let read = self.stderr.read_line(&mut line).unwrap();
+            assert!(
+                read > 0,
+                "the run ended before saying '{needle}':\n{}",
+                self.seen
+            );
+            self.seen.push_str(&line);
+        }
+    }
+
+    /// Waits for the end: the exit code and everything it wrote.
+    fn finish(mut self) -> (i32, String) {
+        self.stderr.read_to_string(&mut self.seen).unwrap();
+        let output = self.child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), self.seen);
+        assert!(!text.contains(KEY), "the API key leaked:\n{text}");
+        (code(&output), text)
+    }
 }
 
 #[test]
 fn a_second_run_on_the_same_results_is_refused_and_nothing_is_sent_twice() {
     let rig = Rig::new();
+    let gate = rig.gate();
     let path = rig.file("c.csv", &campaign_csv(8));
-    let first = spawn_slow(&rig, &path);
+    let first = Running::start(&rig, &gate, &path, &[]);
+    // The first run's first send is held in flight: it certainly still holds the file.
     rig.wait_for_requests(1);
-    let second = rig.run(rig.command(&path).args(["--template", "t"]));
+    let second = rig.run(
+        rig.command_to(&path, &gate.base_url())
+            .args(["--template", "t"]),
+    );
     assert_eq!(
         code(&second),
         i32::from(campaign_sender::ALREADY_RUNNING),
@@ -260,51 +306,34 @@ fn a_second_run_on_the_same_results_is_refused_and_nothing_is_sent_twice() {
         text(&second)
     );
     assert!(
-        text(&second).contains(&format!("pid {}", first.id())),
+        text(&second).contains(&format!("pid {}", first.child.id())),
         "names the holder: {}",
         text(&second)
     );
-    let first = first.wait_with_output().unwrap();
-    assert_eq!(code(&first), 0, "{}", text(&first));
+    gate.open();
+    let (exit, said) = first.finish();
+    assert_eq!(exit, 0, "{said}");
     assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 8);
 }
 
-/// Starts a campaign, waits for its first request to reach the sandbox, sends `signals`
-/// (50 ms apart), and returns how the process ended and how long that took after the last.
-fn interrupt(
-    rig: &Rig,
-    path: &Path,
-    args: &[&str],
-    signals: &[&str],
-) -> (std::process::Output, Duration) {
-    let child = rig
-        .command(path)
-        .args(["--template", "t"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    rig.wait_for_requests(1);
-    for (i, name) in signals.iter().enumerate() {
-        if i > 0 {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        signal(&child, name);
-    }
-    let after_last = Instant::now();
-    let output = child.wait_with_output().unwrap();
-    assert_no_key(&output);
-    (output, after_last.elapsed())
-}
+/// What the run says once a first SIGINT or SIGTERM has taken effect.
+const STOPPING: &str = "stopping: no new send will start";
 
-#[test]
-fn sigint_finishes_and_records_the_send_in_flight_then_exits_3() {
-    let rig = Rig::with_faults("latency=300ms");
+/// Stops a campaign with `name` while its first send is held in flight, then lets the
+/// answer through: the send is finished and recorded, nothing new starts, exit 3, and the
+/// rerun finishes without sending anything twice.
+fn a_stop_finishes_the_send_in_flight(name: &str) {
+    let rig = Rig::new();
+    let gate = rig.gate();
     let path = rig.file("c.csv", &campaign_csv(5));
-    let (output, _) = interrupt(&rig, &path, &[], &["INT"]);
-    assert_eq!(code(&output), 3, "{}", text(&output));
-    assert_eq!(rig.log().len(), 1, "no new send starts after SIGINT");
+    let mut run = Running::start(&rig, &gate, &path, &[]);
+    rig.wait_for_requests(1);
+    signal(&run.child, name);
+    run.wait_for_line(STOPPING);
+    gate.open();
+    let (exit, said) = run.finish();
+    assert_eq!(exit, 3, "{said}");
+    assert_eq!(rig.log().len(), 1, "no new send starts after SIG{name}");
     let rows = results(&rig.dir.path().join("c.results.csv"));
     assert_eq!(rows.len(), 1);
     assert_eq!(
@@ -312,38 +341,52 @@ fn sigint_finishes_and_records_the_send_in_flight_then_exits_3() {
         "the in-flight send was recorded: {rows:?}"
     );
 
-    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    let output = rig.run(
+        rig.command_to(&path, &gate.base_url())
+            .args(["--template", "t"]),
+    );
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 5);
 }
 
 #[test]
+fn sigint_finishes_and_records_the_send_in_flight_then_exits_3() {
+    a_stop_finishes_the_send_in_flight("INT");
+}
+
+#[test]
 fn sigterm_stops_like_sigint() {
-    let rig = Rig::with_faults("latency=200ms");
-    let path = rig.file("c.csv", &campaign_csv(5));
-    let (output, _) = interrupt(&rig, &path, &[], &["TERM"]);
-    assert_eq!(code(&output), 3, "{}", text(&output));
-    assert_eq!(rig.log().len(), 1, "no new send starts after SIGTERM");
-    assert_eq!(
-        results(&rig.dir.path().join("c.results.csv"))[0]["status"],
-        "QUEUED"
-    );
+    a_stop_finishes_the_send_in_flight("TERM");
 }
 
 #[test]
 fn a_second_sigint_quits_at_once_and_the_row_in_flight_becomes_uncertain() {
-    let rig = Rig::with_faults("latency=1500ms");
+    let rig = Rig::new();
+    let gate = rig.gate();
     let path = rig.file("c.csv", &campaign_csv(3));
-    let (output, waited) = interrupt(&rig, &path, &["--timeout", "5s"], &["INT", "INT"]);
-    assert_eq!(code(&output), 3, "{}", text(&output));
-    assert!(
-        waited < Duration::from_millis(1200),
-        "it waited for the answer"
+    let mut run = Running::start(&rig, &gate, &path, &["--timeout", "60s"]);
+    rig.wait_for_requests(1);
+    signal(&run.child, "INT");
+    run.wait_for_line(STOPPING);
+    signal(&run.child, "INT");
+    // The answer is still held: the run can only end by quitting without it.
+    let (exit, said) = run.finish();
+    assert_eq!(exit, 3, "{said}");
+    assert!(said.contains("quitting now"), "{said}");
+    let results_path = rig.dir.path().join("c.results.csv");
+    assert_eq!(
+        results(&results_path)[0]["status"],
+        "SENDING",
+        "it did not wait for the answer"
     );
 
-    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    gate.open();
+    let output = rig.run(
+        rig.command_to(&path, &gate.base_url())
+            .args(["--template", "t"]),
+    );
     assert_eq!(code(&output), 1, "{}", text(&output));
-    let rows = assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 3);
+    let rows = assert_never_twice_never_lost(&rig.log(), &results_path, 3);
     assert_eq!(rows[0]["status"], "UNCERTAIN", "{rows:?}");
     assert_eq!(rig.log().len(), 3, "the interrupted row was not resent");
 }

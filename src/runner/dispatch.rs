@@ -61,7 +61,11 @@ impl Runner<'_> {
                         if !matches!(row.verdict, Verdict::Send(_))
                             && keeps_record(self.journal.prior(row.index), self.settings) => {}
                     Some(Ok(row)) => match self.lane_for(&row) {
-                        None => in_flight.push(self.handle(row, None)),
+                        // A participant of the clock from now: no simulated time passes
+                        // while a send or record is under way.
+                        None => {
+                            in_flight.push(self.context.clock.participate(self.handle(row, None)))
+                        }
                         Some(lane) if dispatch.stopped[lane].is_some() => {}
                         Some(lane) => {
                             dispatch.queues[lane].push_back(row);
@@ -79,7 +83,8 @@ impl Runner<'_> {
                     {
                         dispatch.busy[lane] += 1;
                         dispatch.waiting -= 1;
-                        in_flight.push(self.handle(row, Some(lane)));
+                        let send = self.handle(row, Some(lane));
+                        in_flight.push(self.context.clock.participate(send));
                     }
                 }
             }

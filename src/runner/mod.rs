@@ -15,6 +15,7 @@ mod stop;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::blocking::blocking;
 use crate::clock::Clock;
 use crate::input::{CsvInput, InputError};
 use crate::journal::{self, Checkpoint, Journal, JournalError};
@@ -97,16 +98,19 @@ pub async fn run_campaign(
         Ok(()) => {}
     }
     if settings.dry_run {
-        let mut checkpoint = Checkpoint::load(&settings.results).map_err(RunError::Checkpoint)?;
+        let mut checkpoint =
+            blocking(|| Checkpoint::load(&settings.results)).map_err(RunError::Checkpoint)?;
         check_target(&checkpoint, settings)?;
         let preview = providers[0].as_ref();
-        let preflight = prepare(
-            &open_input,
-            &mut checkpoint,
-            settings,
-            context,
-            Some(preview),
-        )?;
+        let preflight = blocking(|| {
+            prepare(
+                &open_input,
+                &mut checkpoint,
+                settings,
+                context,
+                Some(preview),
+            )
+        })?;
         return Ok(Summary::from_checkpoint(
             &checkpoint,
             preflight.rows,
@@ -114,10 +118,11 @@ pub async fn run_campaign(
             true,
         ));
     }
-    let mut journal = Journal::open(&settings.results, settings.results_delimiter)
+    // The cold paths (open, the preflight's full read, compaction) keep off the workers.
+    let mut journal = blocking(|| Journal::open(&settings.results, settings.results_delimiter))
         .map_err(RunError::Checkpoint)?;
     check_target(journal.checkpoint(), settings)?;
-    let preflight = prepare(&open_input, &mut journal, settings, context, None)?;
+    let preflight = blocking(|| prepare(&open_input, &mut journal, settings, context, None))?;
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
     let runner = Runner {
@@ -131,13 +136,17 @@ pub async fn run_campaign(
             context.show_progress,
         )),
     };
-    let stops = runner.send_all(rows).await?;
-    let mut journal = runner.journal.finish().map_err(RunError::Disk)?;
-    if stops.is_empty() {
-        journal.compact().map_err(RunError::Disk)?;
-    } else {
-        journal.sync().map_err(RunError::Disk)?;
-    }
+    // One step of the clock per poll: a finished send is replaced before time moves on.
+    let stops = context.clock.scope(runner.send_all(rows)).await?;
+    let mut journal = blocking(|| runner.journal.finish()).map_err(RunError::Disk)?;
+    blocking(|| {
+        if stops.is_empty() {
+            journal.compact()
+        } else {
+            journal.sync()
+        }
+    })
+    .map_err(RunError::Disk)?;
     runner.progress.finish();
     let summary = Summary::from_checkpoint(
         journal.checkpoint(),

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::{FaultSpec, Sandbox, SandboxConfig};
+use crate::clock::Clock;
 
 /// The environment variable holding the key `--api-key-required` demands; a flag value
 /// would leak the key into shell history and `ps`.
@@ -66,6 +67,7 @@ impl SandboxArgs {
             media_requires_plan: self.media_requires_plan,
             seed: self.seed,
             time_factor: self.time_factor,
+            clock: Clock::real(),
         })
     }
 }

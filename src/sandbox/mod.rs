@@ -24,6 +24,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+
+use crate::clock::Clock;
 use tokio::task::JoinHandle;
 
 pub use args::{SandboxArgs, serve};
@@ -58,6 +60,9 @@ pub struct SandboxConfig {
     /// How much faster than real time accepted messages age (SENT, DELIVERED, READ), so
     /// a rehearsal of the delivery report need not wait. Default 1.
     pub time_factor: f64,
+    /// The clock its log stamps arrivals with: a test gives it the run's simulated clock, so
+    /// the pace can be judged from when requests arrived rather than from the client.
+    pub clock: Clock,
 }
 
 impl Default for SandboxConfig {
@@ -71,6 +76,7 @@ impl Default for SandboxConfig {
             media_requires_plan: false,
             seed: 0,
             time_factor: 1.0,
+            clock: Clock::real(),
         }
     }
 }
@@ -154,7 +160,7 @@ fn open_log(path: &std::path::Path) -> std::io::Result<File> {
 pub struct LogEntry {
     /// 1-based arrival order.
     pub seq: u64,
-    /// RFC 3339 arrival time.
+    /// RFC 3339 arrival time, to the millisecond, on [`SandboxConfig::clock`].
     pub at: String,
     /// The HTTP method, so a wrong verb from the client shows up in the log.
     pub method: String,

@@ -28,6 +28,7 @@ use super::api::Api;
 use super::error::ApiError;
 use super::faults::{Fault, FaultSpec};
 use super::{LogEntry, SandboxConfig};
+use crate::clock::Clock;
 
 mod messages;
 
@@ -49,6 +50,8 @@ pub(crate) struct Shared {
     api_key: Option<String>,
     media_requires_plan: bool,
     limiter: Option<DefaultDirectRateLimiter>,
+    /// Stamps each request's arrival in the log.
+    clock: Clock,
     book: Mutex<Book>,
 }
 
@@ -64,7 +67,6 @@ struct Book {
 
 /// What arrived, reduced to what may be judged and logged; the key is never logged.
 struct Received {
-    at: Timestamp,
     method: Method,
     path: String,
     /// The API the path addresses, if any.
@@ -100,6 +102,7 @@ impl Shared {
             api_key: config.api_key,
             media_requires_plan: config.media_requires_plan,
             limiter,
+            clock: config.clock,
             book: Mutex::new(Book {
                 rng: StdRng::seed_from_u64(config.seed),
                 accepted: 0,
@@ -124,7 +127,7 @@ impl Shared {
     fn decide(&self, received: &Received) -> Outcome {
         let mut book = self.book();
         let outcome = self.judge(&mut book, received);
-        book.record(received, &outcome);
+        book.record(received, &outcome, self.clock.wall());
         outcome
     }
 
@@ -244,10 +247,10 @@ impl Book {
         format!("{prefix}{suffix}")
     }
 
-    fn record(&mut self, received: &Received, outcome: &Outcome) {
+    fn record(&mut self, received: &Received, outcome: &Outcome, at: Timestamp) {
         let entry = LogEntry {
             seq: self.log.len() as u64 + 1,
-            at: format!("{:.3}", received.at),
+            at: format!("{at:.3}"),
             method: received.method.to_string(),
             path: received.path.clone(),
             header_names: received.header_names.clone(),
@@ -363,7 +366,6 @@ impl Received {
             }
         };
         Received {
-            at,
             method,
             path: uri.path().to_owned(),
             api,

@@ -32,6 +32,8 @@ const FAST: [&str; 6] = [
 pub struct Rig {
     pub dir: tempfile::TempDir,
     pub sandbox: Sandbox,
+    /// The simulated clock of in-process runs; the sandbox stamps arrivals with it.
+    pub clock: Clock,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -53,7 +55,14 @@ impl Rig {
         })
     }
 
+    /// A rig whose sandbox stamps arrivals on the rig's simulated clock, whatever clock
+    /// `config` names.
     pub fn with(config: SandboxConfig) -> Rig {
+        let clock = Clock::simulated(Timestamp::UNIX_EPOCH);
+        let config = SandboxConfig {
+            clock: clock.clone(),
+            ..config
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -65,6 +74,7 @@ impl Rig {
         Rig {
             dir: tempfile::tempdir().unwrap(),
             sandbox,
+            clock,
             runtime,
         }
     }
@@ -127,6 +137,20 @@ impl Rig {
         self.sandbox.log()
     }
 
+    /// When each request the sandbox accepted arrived, on the rig's clock, with its
+    /// destination and sender, in arrival order: what the pace is judged by.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.log()
+            .into_iter()
+            .map(|e| Arrival {
+                at: e.at.parse().expect("an RFC 3339 arrival time"),
+                destination: e.destination.unwrap_or_default(),
+                sender: e.sender.unwrap_or_default(),
+                accepted: e.accepted,
+            })
+            .collect()
+    }
+
     /// Only what the sandbox accepted (stored as messages).
     pub fn accepted(&self) -> Vec<LogEntry> {
         self.sandbox.accepted()
@@ -146,9 +170,10 @@ impl Rig {
     }
 }
 
-/// Runs a template campaign in-process against the rig's sandbox, on a simulated clock that
-/// starts at `start`: every wait (spacing, quota, Retry-After, backoff, a closed send window)
-/// advances that clock, so hours of pace pass in milliseconds while the HTTP stays real.
+/// Runs a template campaign in-process against the rig's sandbox, on the rig's simulated
+/// clock moved forward to `start`: every wait (spacing, quota, Retry-After, backoff, a closed
+/// send window) advances that clock, so hours of pace pass in milliseconds while the HTTP
+/// stays real, and the sandbox stamps each arrival on the same clock.
 pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Timestamp) -> Summary {
     let flags = CampaignOptions {
         base_url: Some(rig.sandbox.base_url()),
@@ -161,8 +186,13 @@ pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Time
     let env = |name: &str| (name == "PILOT_STATUS_API_KEY").then(|| KEY.to_string());
     let settings = Settings::resolve(csv, None, &flags, &env).unwrap();
     let providers = settings.connect(&rig.sandbox.base_url()).unwrap();
+    assert!(
+        rig.clock.wall() <= start,
+        "a rerun cannot start before the last run"
+    );
+    rig.clock.advance_to(start);
     let context = Context {
-        clock: Clock::simulated(start),
+        clock: rig.clock.clone(),
         shutdown: Shutdown::new(),
         seed: Some(42),
         show_progress: false,
@@ -170,6 +200,77 @@ pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Time
     };
     rig.block_on(run_campaign(&settings, &providers, &context))
         .unwrap()
+}
+
+/// A loopback proxy in front of the rig's sandbox that passes requests on at once but holds
+/// every answer until [`Gate::open`]: a test acts (signals, starts a second run) while a
+/// request is certainly in flight, instead of betting on a latency window.
+pub struct Gate {
+    addr: std::net::SocketAddr,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    /// The base URL to aim runs at (the same for a rerun, since it is the run's target).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Lets every held answer, and all later ones, through.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+impl Rig {
+    /// A closed [`Gate`] in front of this rig's sandbox.
+    pub fn gate(&self) -> Gate {
+        use tokio::io::{AsyncWriteExt as _, copy};
+        let listener = self
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = self.sandbox.addr();
+        let (open, opened) = tokio::sync::watch::channel(false);
+        self.runtime.spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let mut opened = opened.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut from_client, mut to_client) = client.into_split();
+                    let (mut from_server, mut to_server) = server.into_split();
+                    let requests = async {
+                        let _ = copy(&mut from_client, &mut to_server).await;
+                        let _ = to_server.shutdown().await;
+                    };
+                    let answers = async {
+                        // A dropped gate lets everything through.
+                        let _ = opened.wait_for(|open| *open).await;
+                        let _ = copy(&mut from_server, &mut to_client).await;
+                        let _ = to_client.shutdown().await;
+                    };
+                    tokio::join!(requests, answers);
+                });
+            }
+        });
+        Gate { addr, open }
+    }
+}
+
+/// One request as it reached the sandbox ([`Rig::arrivals`]).
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub at: Timestamp,
+    pub destination: String,
+    pub sender: String,
+    pub accepted: bool,
+}
+
+/// The time between two arrivals (`b` after `a`).
+pub fn gap(a: Timestamp, b: Timestamp) -> std::time::Duration {
+    std::time::Duration::try_from(b.duration_since(a)).expect("arrivals in order")
 }
 
 /// Runs and checks: exit 2, nothing sent, and the message mentions each of `needles`.
