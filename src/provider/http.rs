@@ -364,6 +364,27 @@ mod tests {
     }
 
     #[test]
+    fn an_url_keeps_the_base_path_and_each_segment_whole() {
+        let client = reqwest::Client::new();
+        let key = Credential::Key(Secret::new("k".into()));
+        let at = |base: &str, segments: &[&str]| {
+            let api = Api::new(&Url::parse(base).unwrap(), key.clone(), &client).unwrap();
+            api.url(segments).to_string()
+        };
+        let send = ["v1", "messages", "send"];
+        assert_eq!(at("https://h", &send), "https://h/v1/messages/send");
+        assert_eq!(at("https://h/", &send), "https://h/v1/messages/send");
+        assert_eq!(
+            at("http://h:8080/proxy/", &send),
+            "http://h:8080/proxy/v1/messages/send"
+        );
+        assert_eq!(
+            at("https://h", &["v1", "messages", "msg_01H/x y?z#w%"]),
+            "https://h/v1/messages/msg_01H%2Fx%20y%3Fz%23w%25"
+        );
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let secret = Secret::new("ps_live_very_secret".into());
         assert!(!format!("{secret:?}").contains("very_secret"));
