@@ -101,6 +101,18 @@ impl Api {
         url
     }
 
+    /// A send: `body` POSTed to `url` once. An answer too large to read may hide an
+    /// accepted send, so it is [`ErrorClass::Ambiguous`].
+    pub async fn post(
+        &self,
+        url: &Url,
+        body: &Value,
+        classify: impl Fn(u16, Option<&str>) -> ErrorClass,
+    ) -> Result<Answer, SendError> {
+        let (method, url) = (Method::POST, url.clone());
+        (self.exchange(method, url, Some(body), ErrorClass::Ambiguous, classify)).await
+    }
+
     /// One request and its whole answer. Redirects are refused unread
     /// ([`ErrorClass::Misdirected`]); a failure after the request may have left (a lost
     /// connection) is [`ErrorClass::Ambiguous`], a body past [`MAX_ANSWER`] is `over_cap`; a

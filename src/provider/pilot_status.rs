@@ -4,9 +4,9 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use reqwest::{Method, Url};
+use reqwest::Url;
 
-use super::ErrorClass::{self, Ambiguous};
+use super::ErrorClass;
 use super::http::{self, Api};
 use super::{BoxFuture, Provider, SendOutcome};
 use crate::message::{Capabilities, Content, Destination, MediaType, Message};
@@ -80,15 +80,7 @@ impl Provider for PilotStatus {
 
     fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
         Box::pin(async move {
-            let answer = (self.api)
-                .exchange(
-                    Method::POST,
-                    self.send.clone(),
-                    Some(body),
-                    Ambiguous,
-                    classify,
-                )
-                .await?;
+            let answer = self.api.post(&self.send, body, classify).await?;
             let json = answer.json();
             http::accepted(&answer, &json["id"], &json["correlationId"])
         })
