@@ -16,7 +16,7 @@ use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Slot};
 use crate::progress::print_out;
 use crate::provider::ErrorClass;
 use crate::provider::messages::{CANCEL_BATCH, CancelAnswer};
-use crate::remote::{Api, ApiArgs, Gate, Refused, stamp, usage_error};
+use crate::remote::{ApiArgs, Gate, Numbers, Refused, stamp, usage_error};
 use crate::shutdown::Shutdown;
 
 /// `campaign-sender cancel` flags.
@@ -138,7 +138,7 @@ fn batches<'a>(candidates: &[&'a ResultRow]) -> Vec<Vec<&'a ResultRow>> {
 /// without listing them; when the counts do not account for every id not refused, those
 /// ids are looked up one by one instead of being assumed canceled.
 async fn cancel_batch(
-    api: &Api,
+    api: &Numbers,
     gate: &Gate,
     batch: &[&ResultRow],
     clock: &Clock,

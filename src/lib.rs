@@ -8,32 +8,35 @@
 #![forbid(unsafe_code)]
 
 mod blocking;
-pub mod cancel;
+pub(crate) mod cancel;
 pub mod cli;
 pub mod clock;
-pub mod delivery;
-pub mod fingerprint;
-pub mod fmt;
+pub mod connect;
+pub(crate) mod delivery;
+pub(crate) mod fingerprint;
+pub(crate) mod fmt;
+pub(crate) mod ids;
 pub mod input;
 pub mod journal;
-pub mod message;
+pub(crate) mod message;
 pub mod pacing;
 pub mod progress;
 pub mod provider;
-pub mod remote;
-pub mod report;
+pub(crate) mod remote;
+pub(crate) mod report;
+pub(crate) mod retry;
 pub mod runner;
 pub mod sandbox;
 pub mod senders;
 pub mod settings;
 pub mod shutdown;
-pub mod window;
+pub(crate) mod window;
 
 use std::sync::Mutex;
 
 use cli::{Cli, Command};
 use runner::Context;
-use settings::{Settings, Target};
+use settings::Settings;
 
 /// Exit code of a command that found another live run holding the campaign's lock: nothing
 /// was done, and the scheduler's next tick simply tries again (not an alert).
@@ -41,7 +44,7 @@ pub const ALREADY_RUNNING: u8 = 4;
 
 /// The exit code for a results file that cannot be used: [`ALREADY_RUNNING`] when another
 /// run holds it, else 2 (set-up: a person must look).
-pub fn exit_code_of(error: &journal::JournalError) -> u8 {
+pub(crate) fn exit_code_of(error: &journal::JournalError) -> u8 {
     match error {
         journal::JournalError::Locked { .. } => ALREADY_RUNNING,
         _ => 2,
@@ -50,7 +53,7 @@ pub fn exit_code_of(error: &journal::JournalError) -> u8 {
 
 /// Logs why a command ended with `code` and returns it: at warning level for
 /// [`ALREADY_RUNNING`] (routine under cron), as an error otherwise.
-pub fn log_exit(code: u8, why: &dyn std::fmt::Display) -> u8 {
+pub(crate) fn log_exit(code: u8, why: &dyn std::fmt::Display) -> u8 {
     if code == ALREADY_RUNNING {
         tracing::warn!("{why}");
     } else {
@@ -140,28 +143,9 @@ async fn send(
         out: Mutex::new(Box::new(std::io::BufWriter::new(std::io::stdout()))),
     };
     context.shutdown.listen_for_signals();
-    let (_sandbox, base_url) = match &settings.target {
-        Target::Sandbox { faults } => {
-            let config = sandbox::SandboxConfig {
-                faults: faults.clone(),
-                ..sandbox::SandboxConfig::default()
-            };
-            match sandbox::Sandbox::start(config, 0).await {
-                Ok(sandbox) => {
-                    tracing::info!("sandbox listening on {}", sandbox.base_url());
-                    let url = sandbox.base_url();
-                    (Some(sandbox), url)
-                }
-                Err(e) => {
-                    tracing::error!("cannot start the sandbox: {e}");
-                    return 2;
-                }
-            }
-        }
-        Target::Remote { base_url } => (None, base_url.clone()),
-    };
-    let providers = match settings.connect(&base_url) {
-        Ok(providers) => providers,
+    // The target is held to the end: a sandbox lives as long as it does.
+    let (_target, providers) = match reach(&settings).await {
+        Ok(reached) => reached,
         Err(e) => {
             tracing::error!("{e}");
             return 2;
@@ -177,4 +161,14 @@ async fn send(
         }
         Err(e) => log_exit(e.exit_code(), &e),
     }
+}
+
+/// The send's target reached (see [`connect::reach`]), with one client per sender: a dry
+/// run connects to nothing, so its host is only checked and no root certificate is read.
+async fn reach(
+    settings: &Settings,
+) -> Result<(connect::Reached, Vec<Box<dyn provider::Provider>>), connect::ConnectError> {
+    let target = connect::reach(&settings.target, settings.timeout, !settings.dry_run).await?;
+    let providers = target.providers(settings.provider, &settings.senders)?;
+    Ok((target, providers))
 }

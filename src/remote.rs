@@ -1,26 +1,24 @@
 //! What `status` and `cancel` share: where the API is and which key to use, the pace and
 //! patience of their requests, and the results file they work on.
 //!
-//! Their requests go through the same [`Pacer`] as sends (a quota of their own, and a
-//! `Retry-After` holds every request), and retry 429/503/5xx/lost answers with backoff:
-//! a lookup or a cancel is safe to repeat, unlike a send.
+//! They reach the API as a send does ([`connect`]); their requests go through the same
+//! [`Pacer`] as sends (a quota of their own, and a `Retry-After` holds every request) and
+//! the same [`RetryGate`], which retries 429/503/5xx/lost answers with backoff: a lookup or
+//! a cancel is safe to repeat, unlike a send.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use backon::BackoffBuilder as _;
-
 use crate::clock::Clock;
+use crate::connect::{self, ConnectError, Reached, Target};
 use crate::journal::delivery::ResultRow;
 use crate::journal::{Journal, JournalError, Record};
 use crate::pacing::{Backoff, Pacer, Rate, Spacing, WaitTooLong, parse_timeout};
-use crate::provider::http::{self, Secret};
 use crate::provider::messages::Messages;
-use crate::provider::pilot_status::{Credential, DEFAULT_BASE_URL};
 use crate::provider::{ErrorClass, ProviderKind, SendError};
-use crate::sandbox::{Sandbox, SandboxConfig};
-use crate::senders;
-use crate::settings::SANDBOX_KEY;
+use crate::retry::{Attempt, RetryGate};
+use crate::sandbox::FaultSpec;
+use crate::senders::KeySource;
 use crate::shutdown::Shutdown;
 
 /// The flags of `status` and `cancel`; the key comes from the environment, as for a send.
@@ -60,14 +58,14 @@ pub struct ApiArgs {
     pub backoff: Spacing,
 }
 
-/// The API to talk to, one client per number; holds an in-process sandbox alive for
-/// `--sandbox`.
-pub struct Api {
+/// The API to talk to, one client per number; holds the target (an in-process sandbox
+/// for `--sandbox`) alive.
+pub struct Numbers {
     numbers: Vec<(String, Messages)>,
-    _sandbox: Option<Sandbox>,
+    _target: Reached,
 }
 
-impl Api {
+impl Numbers {
     /// The client for the number that sent `record` (checked to exist by [`ApiArgs::start`]).
     pub fn messages(&self, record: &Record) -> &Messages {
         self.numbers
@@ -98,78 +96,51 @@ pub fn usage_error(message: impl std::fmt::Display) -> u8 {
 }
 
 impl ApiArgs {
-    /// The API and keys these flags and `env` describe, as a send would resolve them.
-    pub async fn connect(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Api, String> {
-        let (sandbox, base_url) = if self.sandbox {
-            let sandbox = Sandbox::start(SandboxConfig::default(), 0)
-                .await
-                .map_err(|e| format!("cannot start the sandbox: {e}"))?;
-            tracing::info!("sandbox listening on {}", sandbox.base_url());
-            let url = sandbox.base_url();
-            (Some(sandbox), url)
-        } else {
-            let base_url = self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-            if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-                return Err(format!(
-                    "--base-url '{base_url}' must start with https:// or http://"
-                ));
-            }
-            (None, base_url.to_string())
-        };
-        let senders = self.senders(env)?;
-        let client = http::client(&base_url, self.timeout, true)?;
-        let numbers = senders
-            .into_iter()
-            .map(|(label, credential)| Ok((label, Messages::new(&base_url, credential, &client)?)))
-            .collect::<Result<_, String>>()?;
-        Ok(Api {
-            numbers,
-            _sandbox: sandbox,
-        })
-    }
-
-    /// Each number's label and key: the senders file's, or the one key in the environment.
-    fn senders(
+    /// The API and keys these flags and `env` describe, reached the way a send reaches it
+    /// (see [`connect`]): the same keys, the same base URL checks, the same client.
+    pub async fn connect(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Vec<(String, Credential)>, String> {
-        if let Some(path) = &self.senders {
-            let keys = senders::KeySource {
-                env,
-                sandbox: self.sandbox,
-                optional: false,
-            };
-            let senders = senders::load(path, ProviderKind::PilotStatus, None, &keys)?;
-            return Ok(senders
-                .into_iter()
-                .map(|s| (s.label, s.credential))
-                .collect());
-        }
-        if self.sandbox {
-            return Ok(vec![(
-                String::new(),
-                Credential::Key(Secret::new(SANDBOX_KEY.into())),
-            )]);
-        }
-        let present = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let credential = if let Some(key) = present("PILOT_STATUS_API_KEY") {
-            Credential::Key(Secret::new(key))
-        } else if let Some(id) = present("PILOT_STATUS_API_KEY_ID") {
-            Credential::KeyId(Secret::new(id))
-        } else {
-            return Err(
-                "no API key: set PILOT_STATUS_API_KEY (or PILOT_STATUS_API_KEY_ID) \
-                 in the environment, the same key the campaign was sent with"
-                    .into(),
-            );
+    ) -> Result<Numbers, ConnectError> {
+        let kind = ProviderKind::PilotStatus;
+        let keys = KeySource {
+            env,
+            sandbox: self.sandbox,
+            optional: false,
         };
-        Ok(vec![(String::new(), credential)])
+        let senders = connect::senders(kind, self.senders.as_deref(), None, &keys)?;
+        let target = match &self.base_url {
+            _ if self.sandbox => Target::Sandbox {
+                faults: FaultSpec::default(),
+            },
+            Some(base_url) => Target::Remote {
+                base_url: base_url.clone(),
+            },
+            None => Target::Remote {
+                base_url: kind.default_base_url().to_string(),
+            },
+        };
+        let target = connect::reach(&target, self.timeout, true).await?;
+        let numbers = senders
+            .into_iter()
+            .map(|sender| match target.api(sender.credential) {
+                Ok(api) => Ok((sender.label, Messages::new(api))),
+                Err(source) => Err(ConnectError::Build {
+                    label: sender.label,
+                    source,
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Numbers {
+            numbers,
+            _target: target,
+        })
     }
 
     /// Everything a pass needs before its first request: the API (key checked), the lock
     /// and the rows. On failure, the error is logged and the exit code returned (2, or
     /// [`crate::ALREADY_RUNNING`] when a send holds the lock).
-    pub async fn start(&self) -> Result<(Api, Journal, Vec<ResultRow>), u8> {
+    pub async fn start(&self) -> Result<(Numbers, Journal, Vec<ResultRow>), u8> {
         let api = self
             .connect(&|name| std::env::var(name).ok())
             .await
@@ -250,7 +221,23 @@ impl Refused {
     }
 }
 
-/// Paces every request and retries the transient ones, honoring `Retry-After`.
+impl From<WaitTooLong> for Refused {
+    fn from(wait: WaitTooLong) -> Refused {
+        Refused::WaitTooLong(wait)
+    }
+}
+
+impl Attempt for Refused {
+    /// Lookups and cancels are safe to repeat: anything transient is asked again.
+    fn transient(&self) -> Option<&SendError> {
+        match self {
+            Refused::Api(error) if error.class == ErrorClass::Retryable => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Paces every request and retries the transient ones through the [`RetryGate`].
 pub struct Gate {
     pacer: Pacer,
     backoff: Backoff,
@@ -266,39 +253,25 @@ impl Gate {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SendError>>,
     {
-        let mut delays = self.backoff.policy().build();
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.shutdown.requested() => return Err(Refused::Stopped),
-                _ = self.pacer.ready() => {}
+        let gate = RetryGate {
+            backoff: &self.backoff,
+            clock: &self.clock,
+            pacer: &self.pacer,
+            stop: &self.shutdown,
+            halt: None,
+        };
+        let attempt = || {
+            let request = request();
+            async move {
+                tokio::select! {
+                    biased;
+                    _ = self.shutdown.requested() => return Err(Refused::Stopped),
+                    _ = self.pacer.ready() => {}
+                }
+                request.await.map_err(Refused::Api)
             }
-            let error = match request().await {
-                Ok(answer) => return Ok(answer),
-                Err(e) if e.class == ErrorClass::Retryable => e,
-                Err(e) => return Err(Refused::Api(e)),
-            };
-            if let Some(wait) = WaitTooLong::check(error.retry_after) {
-                return Err(Refused::WaitTooLong(wait));
-            }
-            let Some(backoff) = delays.next() else {
-                return Err(Refused::Api(error));
-            };
-            let wait = error.retry_after.unwrap_or(backoff);
-            if let Some(hold) = error.retry_after {
-                self.pacer.hold(hold);
-            }
-            tracing::info!(
-                "{what}: {} ({}), retrying in {}",
-                error.code,
-                error.message,
-                crate::fmt::human(wait)
-            );
-            tokio::select! {
-                _ = self.clock.sleep(wait) => {}
-                _ = self.shutdown.requested() => return Err(Refused::Stopped),
-            }
-        }
+        };
+        gate.run(|| what.to_string(), attempt).await
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 use siphasher::sip::SipHasher13;
 
-use crate::input::validate;
+use crate::ids::is_uuid;
 use crate::provider::ProviderKind;
 use crate::provider::http::{Credential, Secret};
 
@@ -212,7 +212,7 @@ pub(crate) fn instance(
             "--instance-id (instance-id in a file) is a MsgFlash setting: add --provider msgflash, or remove it"
                 .into(),
         ),
-        (ProviderKind::MsgFlash, Some(id)) if validate::is_uuid(id.trim()) => {
+        (ProviderKind::MsgFlash, Some(id)) if is_uuid(id.trim()) => {
             Ok(Some(id.trim().to_string()))
         }
         (ProviderKind::MsgFlash, Some(id)) => Err(format!(

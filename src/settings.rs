@@ -10,23 +10,15 @@ use std::time::Duration;
 pub use error::SettingsError;
 pub use options::{CampaignOptions, FlagOnly};
 
+pub use crate::connect::Target;
+use crate::connect::{self, ConnectError};
 use crate::input::{InputOptions, validate};
 use crate::message::Capabilities;
 use crate::pacing::{Backoff, Rate, Spacing, parse_timeout};
-use crate::provider::http::{self, Credential, Secret};
-use crate::provider::{Provider, ProviderKind};
+use crate::provider::ProviderKind;
 use crate::sandbox::FaultSpec;
 use crate::senders::{self, Sender};
 use crate::window::{SendWindow, Window, WindowError};
-
-/// Where the sends go.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// The built-in sandbox, started in-process for this run.
-    Sandbox { faults: FaultSpec },
-    /// A real API.
-    Remote { base_url: String },
-}
 
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
@@ -64,9 +56,6 @@ pub struct Settings {
     /// The daily send window, if the campaign has one.
     pub window: Option<SendWindow>,
 }
-
-/// The sandbox's key: a real key never needs to leave for a rehearsal.
-pub const SANDBOX_KEY: &str = ProviderKind::PilotStatus.sandbox_key();
 
 impl Settings {
     /// Lays the flags over the campaign file over the defaults and validates the result.
@@ -148,27 +137,6 @@ impl Settings {
     }
 }
 
-impl Settings {
-    /// One client per sender, in the order of [`Settings::senders`], at `base_url` (the
-    /// target's, or the in-process sandbox's).
-    /// They share one HTTP client, which reads root certificates only if it will really
-    /// connect over HTTPS (not for `--dry-run`, the sandbox or an `http://` server).
-    pub fn connect(&self, base_url: &str) -> Result<Vec<Box<dyn Provider>>, String> {
-        let client = http::client(base_url, self.timeout, !self.dry_run)?;
-        self.senders
-            .iter()
-            .map(|sender| {
-                self.provider.build(base_url, sender, &client).map_err(|e| {
-                    match sender.label.as_str() {
-                        "" => e,
-                        label => format!("sender {label}: {e}"),
-                    }
-                })
-            })
-            .collect()
-    }
-}
-
 /// The run's results file and the real campaign's: `--results` if given; else a rehearsal
 /// (`--sandbox`) writes `<stem>.sandbox.results.csv` beside the input, so it never touches the
 /// real campaign's checkpoint, and a real run the campaign file's `results` or
@@ -226,14 +194,10 @@ fn target(
         .clone()
         .or_else(|| env(kind.base_url_env()).filter(|v| !v.trim().is_empty()))
         .unwrap_or_else(|| kind.default_base_url().to_string());
-    if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-        return Err(SettingsError::Value {
-            flag: "base-url",
-            problem: format!(
-                "'{base_url}' must start with https:// (or http:// for a local server)"
-            ),
-        });
-    }
+    connect::base_url(&base_url).map_err(|problem| SettingsError::Value {
+        flag: "base-url",
+        problem,
+    })?;
     Ok(Target::Remote { base_url })
 }
 
@@ -309,102 +273,24 @@ impl Settings {
              sent with"
         ))
     }
-
-    /// A remote target's host must resolve: a misspelled host is a set-up error to fix, not
-    /// an outage to retry (exit 3) forever. Looked up once at start, within `--timeout`; a
-    /// name under `.invalid` never resolves (RFC 6761) and is not looked up.
-    pub async fn check_host(&self) -> Result<(), String> {
-        let Target::Remote { base_url } = &self.target else {
-            return Ok(());
-        };
-        let url =
-            reqwest::Url::parse(base_url).map_err(|e| format!("--base-url {base_url}: {e}"))?;
-        let Some(host) = url.domain() else {
-            return Ok(()); // an IP address: nothing to resolve
-        };
-        let port = url.port_or_known_default().unwrap_or(443);
-        let unknown = |why: String| {
-            format!(
-                "--base-url {base_url}: the host {host} {why}. Nothing was sent; check the \
-                 address (and this machine's DNS), then rerun"
-            )
-        };
-        if host == "invalid" || host.ends_with(".invalid") {
-            return Err(unknown(
-                "does not exist (.invalid names never resolve)".into(),
-            ));
-        }
-        match tokio::time::timeout(self.timeout, tokio::net::lookup_host((host, port))).await {
-            Ok(Ok(mut addresses)) => match addresses.next() {
-                Some(_) => Ok(()),
-                None => Err(unknown("has no address".into())),
-            },
-            Ok(Err(e)) => Err(unknown(format!("does not resolve ({e})"))),
-            Err(_) => Err(unknown(format!(
-                "did not resolve within {}",
-                crate::fmt::human(self.timeout)
-            ))),
-        }
-    }
 }
 
-/// The numbers to send from: the senders file's, or one unnamed sender whose key is in
-/// the provider's environment variable. The sandbox and dry runs need no real key.
+/// The numbers to send from, with their keys (see [`connect::senders`]).
 fn senders(
     options: &CampaignOptions,
     kind: ProviderKind,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Sender>, SettingsError> {
-    let instance = options.instance_id.as_deref();
-    if let Some(path) = &options.senders {
-        let keys = senders::KeySource {
-            env,
-            sandbox: options.sandbox,
-            optional: options.dry_run,
-        };
-        return senders::load(path, kind, instance, &keys).map_err(SettingsError::Senders);
-    }
-    let instance_id = senders::instance(kind, None, instance).map_err(SettingsError::Senders)?;
-    let credential = if options.sandbox {
-        senders::sandbox_credential(kind, "")
-    } else {
-        let read = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        match kind {
-            ProviderKind::PilotStatus => pilot_status_key(options, &read)?,
-            ProviderKind::MsgFlash => match read("MSGFLASH_API_KEY") {
-                Some(key) => Credential::Key(Secret::new(key)),
-                None if options.dry_run => senders::sandbox_credential(kind, ""),
-                None => return Err(SettingsError::NoKey { provider: kind }),
-            },
-        }
+    let keys = senders::KeySource {
+        env,
+        sandbox: options.sandbox,
+        optional: options.dry_run,
     };
-    Ok(vec![Sender {
-        label: String::new(),
-        credential,
-        instance_id,
-    }])
-}
-
-/// `PILOT_STATUS_API_KEY` (x-api-key) or `PILOT_STATUS_API_KEY_ID` (x-api-key-id).
-fn pilot_status_key(
-    options: &CampaignOptions,
-    read: &dyn Fn(&str) -> Option<String>,
-) -> Result<Credential, SettingsError> {
-    Ok(
-        match (
-            read("PILOT_STATUS_API_KEY"),
-            read("PILOT_STATUS_API_KEY_ID"),
-        ) {
-            (Some(key), _) => Credential::Key(Secret::new(key)),
-            (None, Some(id)) => Credential::KeyId(Secret::new(id)),
-            (None, None) if options.dry_run => Credential::Key(Secret::new(SANDBOX_KEY.into())),
-            (None, None) => {
-                return Err(SettingsError::NoKey {
-                    provider: ProviderKind::PilotStatus,
-                });
-            }
-        },
-    )
+    let (file, instance) = (options.senders.as_deref(), options.instance_id.as_deref());
+    connect::senders(kind, file, instance, &keys).map_err(|e| match e {
+        ConnectError::NoKey { provider } => SettingsError::NoKey { provider },
+        other => SettingsError::Senders(other.to_string()),
+    })
 }
 
 /// A delimiter flag `name`: `,` `;` `tab` (or a real tab), and any of `extra`.
@@ -678,22 +564,5 @@ mod tests {
             error.to_string().contains("PILOT_STATUS_API_KEY"),
             "{error}"
         );
-    }
-
-    #[tokio::test]
-    async fn a_host_is_looked_up_once_an_address_is_not() {
-        let at = |url: &str| {
-            resolve(CampaignOptions {
-                provider: Some(ProviderKind::MsgFlash),
-                base_url: Some(url.into()),
-                instance_id: Some(INSTANCE.into()),
-                ..CampaignOptions::default()
-            })
-        };
-        assert_eq!(at("http://127.0.0.1:9").check_host().await, Ok(()));
-        assert_eq!(at("http://[::1]:9").check_host().await, Ok(()));
-        assert_eq!(at("http://localhost:9").check_host().await, Ok(()));
-        let error = at("https://x.invalid").check_host().await.unwrap_err();
-        assert!(error.contains("x.invalid"), "{error}");
     }
 }

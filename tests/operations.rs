@@ -418,3 +418,33 @@ fn cancel_and_status_are_refused_while_a_send_holds_the_lock() {
     let output = rig.run(binary().arg("report").arg(&results_path));
     assert_eq!(code(&output), 0, "{}", text(&output));
 }
+
+#[test]
+fn status_and_cancel_refuse_a_base_url_whose_host_does_not_resolve() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig, 2);
+    let before = std::fs::read(&results_path).unwrap();
+    let requests = rig.log().len();
+    for (subcommand, confirm) in [("status", &[][..]), ("cancel", &["--yes"][..])] {
+        let mut command = binary();
+        command.arg(subcommand).arg(&results_path).args(confirm);
+        // One attempt: without the check, the lookup's connect error would end in exit 3.
+        command.args([
+            "--base-url",
+            "http://no-such-host.invalid:8080",
+            "--max-attempts",
+            "1",
+        ]);
+        let output = rig.run(&mut command);
+        assert_eq!(code(&output), 2, "{subcommand}: {}", text(&output));
+        for needle in ["no-such-host.invalid", "--base-url"] {
+            assert!(
+                text(&output).contains(needle),
+                "{subcommand}: {}",
+                text(&output)
+            );
+        }
+    }
+    assert_eq!(rig.log().len(), requests, "nothing was asked of the API");
+    assert_eq!(std::fs::read(&results_path).unwrap(), before);
+}

@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use super::MessageDefaults;
+use crate::ids::is_uuid;
 use crate::message::{
     Capabilities, Content, DeliverUntil, DirectKind, Interactive, Media, MediaType,
 };
@@ -582,16 +583,6 @@ fn unsupported(field: &str, provider: &str) -> RowError {
         RowErrorCode::NotSupported,
         format!("{field} is not supported by {provider}: clear it, or choose another --provider"),
     )
-}
-
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits.
-pub fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Checks the campaign-level settings alone at start-up so a bad flag stops the run (exit 2)

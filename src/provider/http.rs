@@ -1,5 +1,6 @@
-//! What every provider's HTTP exchange has in common: the client, turning transport
-//! failures into error classes, reading error bodies of any shape, and `Retry-After`.
+//! The one HTTP exchange with an API, for sends, status lookups and cancels: the key in its
+//! header, turning transport failures into error classes, reading error bodies of any
+//! shape, and `Retry-After`.
 //!
 //! Every answer is treated as hostile: a redirect is never followed (each request carries
 //! the API key, which reqwest would resend to any host a `Location` names), and no more
@@ -9,9 +10,10 @@ use std::fmt;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Method, Url};
 use serde_json::Value;
 
-use super::{Accepted, ErrorClass, SendError, SendOutcome};
+use super::{Accepted, BuildError, ErrorClass, SendError, SendOutcome};
 
 /// An API key: never printed, never logged, never put anywhere but its request header.
 #[derive(Clone)]
@@ -24,9 +26,9 @@ impl Secret {
     }
 
     /// A header value marked sensitive, so even reqwest's and hyper's debug output hides it.
-    pub fn header_value(&self) -> Result<HeaderValue, String> {
-        let mut value = HeaderValue::from_str(self.0.trim())
-            .map_err(|_| "the API key contains characters a header cannot carry".to_string())?;
+    fn header_value(&self) -> Result<HeaderValue, BuildError> {
+        let mut value =
+            HeaderValue::from_str(self.0.trim()).map_err(|_| BuildError::KeyNotAHeader)?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -55,124 +57,85 @@ impl Credential {
         };
         secret(self) == secret(other)
     }
-
-    /// The header name and the key as its (sensitive) value, checked and built once so a
-    /// bad key fails at start-up and no request pays for it again.
-    pub fn into_header(self) -> Result<(HeaderName, HeaderValue), String> {
-        let (header, secret) = match self {
-            Credential::Key(s) => (HeaderName::from_static("x-api-key"), s),
-            Credential::KeyId(s) => (HeaderName::from_static("x-api-key-id"), s),
-        };
-        Ok((header, secret.header_value()?))
-    }
 }
 
-/// One JSON endpoint with its auth header: what a provider holds to send.
-pub struct Endpoint {
+/// One API at one address with one key: the only way a request leaves, for sends, status
+/// lookups and cancels alike. Cheap to clone (the client is shared).
+#[derive(Clone)]
+pub struct Api {
     client: reqwest::Client,
-    /// Parsed once: reqwest would otherwise parse the URL string on every request.
-    url: reqwest::Url,
+    base: Url,
     header: HeaderName,
+    /// Checked and built once, so a bad key fails at start-up and no request pays for it.
     key: HeaderValue,
 }
 
-impl Endpoint {
-    /// `path` under `base_url`, authenticated by `credential`, sent through `client` (see
-    /// [`client`]).
+impl Api {
+    /// The API at `base` (an `http(s)://` URL) authenticated by `credential`, sent through
+    /// `client` (the run's one client); fails only on a key no header can carry.
     pub fn new(
-        base_url: &str,
-        path: &str,
+        base: &Url,
         credential: Credential,
         client: &reqwest::Client,
-    ) -> Result<Endpoint, String> {
-        let (header, key) = credential.into_header()?;
-        let url = format!("{}{path}", base_url.trim_end_matches('/'));
-        let url = reqwest::Url::parse(&url)
-            .map_err(|e| format!("--base-url '{base_url}' is not a usable URL ({e})"))?;
-        Ok(Endpoint {
+    ) -> Result<Api, BuildError> {
+        let (header, secret) = match credential {
+            Credential::Key(s) => (HeaderName::from_static("x-api-key"), s),
+            Credential::KeyId(s) => (HeaderName::from_static("x-api-key-id"), s),
+        };
+        Ok(Api {
             client: client.clone(),
-            url,
+            base: base.clone(),
+            key: secret.header_value()?,
             header,
-            key,
         })
     }
 
-    /// POSTs `body` once; a non-2xx answer is classified by the provider's `classify`, a
-    /// 2xx one is returned with its parsed JSON body for the provider to read its ids from.
+    /// The base URL with `segments` appended to its path, each percent-encoded as one
+    /// segment (an id holding `/` or `?` stays one segment). A base path is kept
+    /// (`https://host/proxy` + `v1` is `https://host/proxy/v1`); `.` and `..` are dropped.
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// A send: `body` POSTed to `url` once. An answer too large to read may hide an
+    /// accepted send, so it is [`ErrorClass::Ambiguous`].
     pub async fn post(
         &self,
+        url: &Url,
         body: &Value,
         classify: impl Fn(u16, Option<&str>) -> ErrorClass,
-    ) -> Result<(Answer, Value), SendError> {
-        let request = self.client.post(self.url.clone());
-        let answer = exchange(request, (&self.header, self.key.clone()), body).await?;
+    ) -> Result<Answer, SendError> {
+        let (method, url) = (Method::POST, url.clone());
+        (self.exchange(method, url, Some(body), ErrorClass::Ambiguous, classify)).await
+    }
+
+    /// One request and its whole answer. Redirects are refused unread
+    /// ([`ErrorClass::Misdirected`]); a failure after the request may have left (a lost
+    /// connection) is [`ErrorClass::Ambiguous`], a body past [`MAX_ANSWER`] is `over_cap`; a
+    /// non-2xx answer is classified by the caller's table `classify`, with its `Retry-After`.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        over_cap: ErrorClass,
+        classify: impl Fn(u16, Option<&str>) -> ErrorClass,
+    ) -> Result<Answer, SendError> {
+        let mut request = (self.client.request(method, url)).header(&self.header, self.key.clone());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| transport_error(&e))?;
+        let answer = receive(response, over_cap).await?;
         if !(200..300).contains(&answer.status) {
             return Err(rejection(&answer, classify));
         }
-        let json = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-        Ok((answer, json))
+        Ok(answer)
     }
-}
-
-/// The one HTTP client of a run (every provider and number shares it): rustls, no
-/// redirects, a per-request timeout, and a connect timeout of its own so "could not
-/// connect" (safe to retry) stays distinct from "no answer" (maybe accepted).
-///
-/// Root certificates are only read when `will_connect` and `base_url` is `https://`: a dry
-/// run, the sandbox and a plain-HTTP server work on a machine without any. For HTTPS the
-/// system's roots are trusted, or the bundled Mozilla roots when the system has none (a
-/// slim container image). Fails with a sentence saying what to fix, never a panic.
-pub fn client(
-    base_url: &str,
-    timeout: Duration,
-    will_connect: bool,
-) -> Result<reqwest::Client, String> {
-    let https = reqwest::Url::parse(base_url).is_ok_and(|url| url.scheme() == "https");
-    if !(will_connect && https) {
-        // No TLS connection will ever be made: an empty root store reads nothing.
-        return builder(timeout)
-            .tls_certs_only([])
-            .build()
-            .map_err(|e| tls_failure(base_url, &e));
-    }
-    match builder(timeout).build() {
-        Ok(client) => Ok(client),
-        Err(system) => {
-            tracing::info!(
-                "the system's CA certificates cannot be used ({}); trusting the bundled Mozilla roots instead",
-                describe(&system)
-            );
-            builder(timeout)
-                .tls_certs_only(bundled_roots()?)
-                .build()
-                .map_err(|e| tls_failure(base_url, &e))
-        }
-    }
-}
-
-fn builder(timeout: Duration) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("campaign-sender/", env!("CARGO_PKG_VERSION")))
-}
-
-/// The Mozilla root store compiled into the binary (the `webpki-root-certs` crate).
-fn bundled_roots() -> Result<Vec<reqwest::Certificate>, String> {
-    webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|der| reqwest::Certificate::from_der(der))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("the bundled root certificates cannot be loaded: {e}"))
-}
-
-fn tls_failure(base_url: &str, error: &reqwest::Error) -> String {
-    format!(
-        "cannot set up HTTPS for {base_url}: {}. Install the system's CA certificates \
-         (the ca-certificates package) and rerun",
-        describe(error)
-    )
 }
 
 /// A complete answer: status, headers and the whole body.
@@ -182,30 +145,20 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+impl Answer {
+    /// The body as JSON; `Null` when it is not JSON, so each id reads as missing.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
 /// The most of an answer's body that is read. Ids and error texts take a few hundred bytes;
 /// a server sending more is broken or hostile, and reading on would only grow memory.
 pub const MAX_ANSWER: usize = 256 * 1024;
 
-/// Sends one JSON request with the auth header and reads the answer. A failure after the
-/// request may have left (a lost connection, an answer past [`MAX_ANSWER`]) comes back as
-/// [`ErrorClass::Ambiguous`].
-pub async fn exchange(
-    request: reqwest::RequestBuilder,
-    auth: (&HeaderName, HeaderValue),
-    body: &Value,
-) -> Result<Answer, SendError> {
-    let response = request
-        .header(auth.0, auth.1)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| transport_error(&e))?;
-    receive(response, ErrorClass::Ambiguous).await
-}
-
 /// Reads an answer: a redirect is refused unread ([`ErrorClass::Misdirected`]), and a body
 /// past [`MAX_ANSWER`] is abandoned with `over_cap` as its class (`RESPONSE_TOO_LARGE`).
-pub async fn receive(
+async fn receive(
     mut response: reqwest::Response,
     over_cap: ErrorClass,
 ) -> Result<Answer, SendError> {
@@ -271,7 +224,7 @@ fn redirected(response: &reqwest::Response) -> SendError {
 
 /// Classifies a reqwest failure. Only a connect error proves the request never left;
 /// anything later (timeout, reset, truncated body) may hide an accepted send.
-pub fn transport_error(error: &reqwest::Error) -> SendError {
+fn transport_error(error: &reqwest::Error) -> SendError {
     let (class, code) = if error.is_connect() {
         (ErrorClass::Retryable, "CONNECT_ERROR")
     } else if error.is_builder() {
@@ -291,7 +244,7 @@ pub fn transport_error(error: &reqwest::Error) -> SendError {
 }
 
 /// The error chain in one line, without the URL (it may carry a query string).
-fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     if let Some(url) = error.url() {
         text = text.replace(&format!(" for url ({url})"), "");
@@ -307,7 +260,7 @@ fn describe(error: &reqwest::Error) -> String {
 
 /// Reads `code` and a message from an error body of whatever shape: `{"code","error"}`,
 /// `{"error":{"code","message"}}`, `{"errors":[{...}]}`, or plain text.
-pub fn error_fields(body: &[u8]) -> (Option<String>, String) {
+fn error_fields(body: &[u8]) -> (Option<String>, String) {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         let text = String::from_utf8_lossy(body);
         return (None, truncate(text.trim(), 200));
@@ -330,7 +283,7 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date, relative to now.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -341,7 +294,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Builds the [`SendError`] for a non-success answer, classified by the provider's table.
-pub fn rejection(answer: &Answer, classify: impl Fn(u16, Option<&str>) -> ErrorClass) -> SendError {
+fn rejection(answer: &Answer, classify: impl Fn(u16, Option<&str>) -> ErrorClass) -> SendError {
     let (code, message) = error_fields(&answer.body);
     SendError {
         class: classify(answer.status, code.as_deref()),
@@ -420,6 +373,27 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn an_url_keeps_the_base_path_and_each_segment_whole() {
+        let client = reqwest::Client::new();
+        let key = Credential::Key(Secret::new("k".into()));
+        let at = |base: &str, segments: &[&str]| {
+            let api = Api::new(&Url::parse(base).unwrap(), key.clone(), &client).unwrap();
+            api.url(segments).to_string()
+        };
+        let send = ["v1", "messages", "send"];
+        assert_eq!(at("https://h", &send), "https://h/v1/messages/send");
+        assert_eq!(at("https://h/", &send), "https://h/v1/messages/send");
+        assert_eq!(
+            at("http://h:8080/proxy/", &send),
+            "http://h:8080/proxy/v1/messages/send"
+        );
+        assert_eq!(
+            at("https://h", &["v1", "messages", "msg_01H/x y?z#w%"]),
+            "https://h/v1/messages/msg_01H%2Fx%20y%3Fz%23w%25"
+        );
     }
 
     #[test]

@@ -1,17 +1,16 @@
 //! Pilot Status after the send: `GET /v1/messages/{id}` (where a message is) and
 //! `DELETE /v1/messages/cancel` (cancel scheduled ones). See
-//! `../shared/api/pilot-status-status-cancel-errors.md`.
+//! the vendor's status, cancel and errors reference.
 //!
 //! Like the send client it only turns HTTP into typed answers: no retries, no sleeping, no
 //! files. Both calls are safe to repeat (a lookup changes nothing, a second cancel of the
 //! same id is refused), so unlike a send, a lost answer is simply retryable.
 
-use reqwest::header::HeaderName;
+use reqwest::{Method, Url};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::http::{self, Answer, Secret};
-use super::pilot_status::Credential;
+use super::http::{self, Answer, Api};
 use super::{ErrorClass, SendError};
 
 /// The most ids one cancel request may carry.
@@ -56,73 +55,43 @@ pub struct CancelRefusal {
 
 /// A client for the message endpoints, with the same key and header as the send.
 pub struct Messages {
-    client: reqwest::Client,
-    base: String,
-    header: HeaderName,
-    secret: Secret,
+    api: Api,
+    /// Built once: the same for every batch.
+    cancel: Url,
 }
 
 impl Messages {
-    /// Builds the client over the run's `client` (see [`http::client`]); fails only if the
-    /// key cannot be a header value.
-    pub fn new(
-        base_url: &str,
-        credential: Credential,
-        client: &reqwest::Client,
-    ) -> Result<Messages, String> {
-        let (header, secret) = match credential {
-            Credential::Key(s) => ("x-api-key", s),
-            Credential::KeyId(s) => ("x-api-key-id", s),
-        };
-        secret.header_value()?;
-        Ok(Messages {
-            client: client.clone(),
-            base: format!("{}/v1/messages", base_url.trim_end_matches('/')),
-            header: HeaderName::from_static(header),
-            secret,
-        })
+    /// Asks through `api` (its address, key and client).
+    pub fn new(api: Api) -> Messages {
+        let cancel = api.url(&["v1", "messages", "cancel"]);
+        Messages { api, cancel }
     }
 
     /// Where message `id` is now. 404 comes back as [`ErrorClass::RowFatal`].
     pub async fn lookup(&self, id: &str) -> Result<MessageState, SendError> {
-        let url = format!("{}/{}", self.base, urlencode(id));
-        let answer = self.call(self.client.get(url)).await?;
-        parse(&answer)
+        let url = self.api.url(&["v1", "messages", id]);
+        parse(&self.call(Method::GET, url, None).await?)
     }
 
     /// Asks the API to cancel up to [`CANCEL_BATCH`] scheduled messages.
     pub async fn cancel(&self, ids: &[String]) -> Result<CancelAnswer, SendError> {
-        let request = self
-            .client
-            .delete(format!("{}/cancel", self.base))
-            .json(&json!({ "messageIds": ids }));
-        let answer = self.call(request).await?;
-        parse(&answer)
+        let body = json!({ "messageIds": ids });
+        let url = self.cancel.clone();
+        parse(&self.call(Method::DELETE, url, Some(&body)).await?)
     }
 
     /// One request; an answer too large to read is that request's problem, not a reason to
-    /// ask again.
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Answer, SendError> {
-        let key = self.secret.header_value().map_err(|message| SendError {
-            class: ErrorClass::CampaignFatal,
-            http_status: None,
-            code: "BAD_API_KEY".into(),
-            message,
-            retry_after: None,
-        })?;
-        let response = request
-            .header(&self.header, key)
-            .send()
+    /// ask again, and a lost answer is simply asked again.
+    async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Answer, SendError> {
+        (self.api)
+            .exchange(method, url, body, ErrorClass::RowFatal, classify)
             .await
-            .map_err(|e| repeatable(http::transport_error(&e)))?;
-        let answer = http::receive(response, ErrorClass::RowFatal)
-            .await
-            .map_err(repeatable)?;
-        if (200..300).contains(&answer.status) {
-            Ok(answer)
-        } else {
-            Err(http::rejection(&answer, classify))
-        }
+            .map_err(repeatable)
     }
 }
 
@@ -161,18 +130,6 @@ fn parse<T: for<'de> Deserialize<'de>>(answer: &Answer) -> Result<T, SendError> 
     })
 }
 
-/// Ids are opaque; keep anything but unreserved characters out of the path.
-fn urlencode(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,7 +142,6 @@ mod tests {
         assert_eq!(classify(429, None), ErrorClass::Retryable);
         assert_eq!(classify(503, None), ErrorClass::Retryable);
         assert_eq!(classify(502, None), ErrorClass::Retryable);
-        assert_eq!(urlencode("msg_01H/x y"), "msg_01H%2Fx%20y");
         let answer: CancelAnswer = serde_json::from_value::<CancelAnswer>(
             json!({"cancelled": 2, "notFound": 1, "failed": [{"id": "a", "reason": "SENT"}, {"id": 7}]}),
         )

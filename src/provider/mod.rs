@@ -16,8 +16,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::Value;
 
+use reqwest::Url;
+
 use crate::message::{Capabilities, Message};
-use crate::senders::Sender;
+use http::{Api, Credential};
 
 /// Which API a campaign goes through (`--provider`, or `provider` in a campaign file).
 #[derive(
@@ -67,29 +69,32 @@ impl ProviderKind {
         }
     }
 
-    /// The client that sends as `sender` through this API at `base_url`, over `client` (see
-    /// [`http::client`]); fails only on a key no header can carry.
+    /// The client that sends through this API at `base`, with `credential` (the key and
+    /// the header it goes in), from `instance_id` where the API names the sending instance,
+    /// over `client` (the run's one client, which carries the timeout).
     pub fn build(
         self,
-        base_url: &str,
-        sender: &Sender,
+        base: &Url,
+        credential: Credential,
+        instance_id: Option<&str>,
         client: &reqwest::Client,
-    ) -> Result<Box<dyn Provider>, String> {
-        let credential = sender.credential.clone();
-        Ok(match (self, &sender.instance_id) {
-            (ProviderKind::PilotStatus, _) => Box::new(pilot_status::PilotStatus::new(
-                base_url, credential, client,
-            )?),
-            (ProviderKind::MsgFlash, Some(instance_id)) => Box::new(msgflash::MsgFlash::new(
-                base_url,
-                instance_id,
-                credential,
-                client,
-            )?),
-            (ProviderKind::MsgFlash, None) => {
-                return Err("MsgFlash needs the instance to send from (--instance-id)".into());
+    ) -> Result<Box<dyn Provider>, BuildError> {
+        let api = Api::new(base, credential, client)?;
+        Ok(match (self, instance_id) {
+            (ProviderKind::PilotStatus, _) => Box::new(pilot_status::PilotStatus::new(api)),
+            (ProviderKind::MsgFlash, Some(instance_id)) => {
+                Box::new(msgflash::MsgFlash::new(api, instance_id))
             }
+            (ProviderKind::MsgFlash, None) => return Err(BuildError::NoInstance),
         })
+    }
+
+    /// The environment variables that may hold a single number's key, as people read them.
+    pub fn key_variables(self) -> &'static str {
+        match self {
+            ProviderKind::PilotStatus => "PILOT_STATUS_API_KEY (or PILOT_STATUS_API_KEY_ID)",
+            ProviderKind::MsgFlash => "MSGFLASH_API_KEY",
+        }
     }
 
     /// A key the in-process sandbox accepts, so a rehearsal never needs a real one.
@@ -99,6 +104,17 @@ impl ProviderKind {
             ProviderKind::MsgFlash => "msgf_sandbox",
         }
     }
+}
+
+/// Why a provider's client cannot be built: found at start-up, before anything is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// A key with characters (a newline, a control character) no HTTP header can carry.
+    #[error("the API key contains characters a header cannot carry")]
+    KeyNotAHeader,
+    /// MsgFlash sends from one named instance, and none was given.
+    #[error("MsgFlash needs the instance to send from (--instance-id)")]
+    NoInstance,
 }
 
 /// What the runner must do about a failed send. Each provider maps its HTTP statuses and

@@ -1,11 +1,14 @@
 //! MsgFlash: `POST {base}/api/v1/messages/send`, authenticated by `x-api-key`, from one
-//! WhatsApp instance. See `../shared/api/msgflash-send.md`.
+//! WhatsApp instance. See the vendor's send documentation.
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::http::{self, Credential, Endpoint};
-use super::{BoxFuture, ErrorClass, Provider, SendOutcome};
+use reqwest::Url;
+
+use super::ErrorClass;
+use super::http::{self, Api};
+use super::{BoxFuture, Provider, SendOutcome};
 use crate::message::{Capabilities, Content, MediaType, Message};
 
 /// The production API.
@@ -37,23 +40,22 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 /// A MsgFlash client for one instance.
 pub struct MsgFlash {
-    endpoint: Endpoint,
+    api: Api,
+    /// Built once: the same for every send.
+    send: Url,
     instance_id: String,
 }
 
 impl MsgFlash {
-    /// Builds the client over the run's `client`; fails only if the key cannot be a header
-    /// value.
-    pub fn new(
-        base_url: &str,
-        instance_id: &str,
-        credential: Credential,
-        client: &reqwest::Client,
-    ) -> Result<MsgFlash, String> {
-        Ok(MsgFlash {
-            endpoint: Endpoint::new(base_url, "/api/v1/messages/send", credential, client)?,
+    /// Sends through `api` (its address, key and client) from the WhatsApp instance
+    /// `instance_id`.
+    pub fn new(api: Api, instance_id: &str) -> MsgFlash {
+        let send = api.url(&["api", "v1", "messages", "send"]);
+        MsgFlash {
+            api,
+            send,
             instance_id: instance_id.to_string(),
-        })
+        }
     }
 }
 
@@ -88,8 +90,8 @@ impl Provider for MsgFlash {
 
     fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
         Box::pin(async move {
-            let (answer, json) = self.endpoint.post(body, classify).await?;
-            http::accepted(&answer, &json["data"]["id"], &Value::Null)
+            let answer = self.api.post(&self.send, body, classify).await?;
+            http::accepted(&answer, &answer.json()["data"]["id"], &Value::Null)
         })
     }
 }

@@ -1,13 +1,14 @@
 //! Pilot Status: `POST {base}/v1/messages/send`, authenticated by `x-api-key` (or
-//! `x-api-key-id`), never `Authorization`. See `../shared/api/pilot-status-send-reference.md`.
+//! `x-api-key-id`), never `Authorization`. See the vendor's send reference.
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-/// Which of the two documented auth headers carries the key (shared with other providers).
-pub use super::http::Credential;
-use super::http::{self, Endpoint};
-use super::{BoxFuture, ErrorClass, Provider, SendOutcome};
+use reqwest::Url;
+
+use super::ErrorClass;
+use super::http::{self, Api};
+use super::{BoxFuture, Provider, SendOutcome};
 use crate::message::{Capabilities, Content, Destination, MediaType, Message};
 
 /// The production API.
@@ -37,20 +38,16 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 /// A Pilot Status client for one number-scoped key (`x-api-key` or `x-api-key-id`).
 pub struct PilotStatus {
-    endpoint: Endpoint,
+    api: Api,
+    /// Built once: the same for every send.
+    send: Url,
 }
 
 impl PilotStatus {
-    /// Builds the client over the run's `client`; fails only if the key cannot be a header
-    /// value.
-    pub fn new(
-        base_url: &str,
-        credential: Credential,
-        client: &reqwest::Client,
-    ) -> Result<PilotStatus, String> {
-        Ok(PilotStatus {
-            endpoint: Endpoint::new(base_url, "/v1/messages/send", credential, client)?,
-        })
+    /// Sends through `api` (its address, key and client).
+    pub fn new(api: Api) -> PilotStatus {
+        let send = api.url(&["v1", "messages", "send"]);
+        PilotStatus { api, send }
     }
 }
 
@@ -83,7 +80,8 @@ impl Provider for PilotStatus {
 
     fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
         Box::pin(async move {
-            let (answer, json) = self.endpoint.post(body, classify).await?;
+            let answer = self.api.post(&self.send, body, classify).await?;
+            let json = answer.json();
             http::accepted(&answer, &json["id"], &json["correlationId"])
         })
     }

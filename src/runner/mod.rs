@@ -40,8 +40,7 @@ pub enum RunError {
     /// The results file belongs to another input (exit 2, nothing sent).
     #[error("{0}")]
     Mismatch(String),
-    /// The results file was sent to another target, or the target's host does not resolve
-    /// (exit 2, nothing sent).
+    /// The results file was sent to another target (exit 2, nothing sent).
     #[error("{0}")]
     Target(String),
     /// `--strict` or `--max-invalid` refused the file (exit 2, nothing sent).
@@ -76,7 +75,7 @@ pub struct Context {
 }
 
 /// Runs (or with `--dry-run`, previews) a campaign and returns its summary. `providers`
-/// are the clients of [`Settings::senders`], in order (see [`Settings::connect`]).
+/// are the clients of [`Settings::senders`], in order (see [`crate::connect::Reached::providers`]).
 pub async fn run_campaign(
     settings: &Settings,
     providers: &[Box<dyn Provider>],
@@ -92,11 +91,6 @@ pub async fn run_campaign(
     let open_input = || CsvInput::open(&settings.csv, &input_options);
     // Opened before the results file is touched: a bad header stops the run right here.
     open_input()?;
-    match settings.check_host().await {
-        Err(why) if settings.dry_run => tracing::warn!("{why} (a real run stops here)"),
-        Err(why) => return Err(RunError::Target(why)),
-        Ok(()) => {}
-    }
     if settings.dry_run {
         let mut checkpoint =
             blocking(|| Checkpoint::load(&settings.results)).map_err(RunError::Checkpoint)?;

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use backon::Retryable as _;
-
 use crate::input::validate::RowError;
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, JournalError, Prior, Record, Status};
 use crate::message::Message;
 use crate::pacing::WaitTooLong;
 use crate::provider::{Accepted, ErrorClass, SendError};
+use crate::retry::{Attempt, RetryGate};
 use crate::window::{self, Admission};
 
 use super::lanes::Lane;
@@ -28,6 +27,22 @@ enum AttemptError {
     Final(SendError),
     Disk(JournalError),
     Closed(window::Closed),
+}
+
+impl From<WaitTooLong> for AttemptError {
+    fn from(wait: WaitTooLong) -> AttemptError {
+        AttemptError::WaitTooLong(wait)
+    }
+}
+
+impl Attempt for AttemptError {
+    /// Only a definite refusal (recorded `DEFERRED`) is sent again.
+    fn transient(&self) -> Option<&SendError> {
+        match self {
+            AttemptError::Retry(error) => Some(error),
+            _ => None,
+        }
+    }
 }
 
 impl Runner<'_> {
@@ -111,42 +126,19 @@ impl Runner<'_> {
         prior_attempts: u32,
     ) -> Result<Option<Stop>, RunError> {
         let attempts = AtomicU32::new(prior_attempts);
-        let attempt = || self.attempt(lane, row, message, &attempts);
-        let clock = self.context.clock.clone();
-        let (shutdown, halt) = (self.context.shutdown.clone(), lane.halt.clone());
-        let result = attempt
-            .retry(self.settings.backoff.policy())
-            .sleep(move |wait| {
-                let (clock, shutdown, halt) = (clock.clone(), shutdown.clone(), halt.clone());
-                async move {
-                    tokio::select! {
-                        _ = clock.sleep(wait) => {}
-                        _ = shutdown.requested() => {}
-                        _ = halt.requested() => {}
-                    }
-                }
-            })
-            .when(|e| matches!(e, AttemptError::Retry(_)))
-            .adjust(|e, backoff| match e {
-                // Retry-After replaces the backoff, but never revives exhausted attempts.
-                AttemptError::Retry(SendError {
-                    retry_after: Some(wait),
-                    ..
-                }) => backoff.map(|_| *wait),
-                _ => backoff,
-            })
-            .notify(|e, wait| {
-                if let AttemptError::Retry(e) = e {
-                    tracing::info!(
-                        "row {}: {} ({}), retrying in {}",
-                        row.index,
-                        e.code,
-                        e.message,
-                        crate::fmt::human(wait)
-                    );
-                }
-            })
-            .await;
+        let gate = RetryGate {
+            backoff: &self.settings.backoff,
+            clock: &self.context.clock,
+            // Limits are per number: the other numbers keep their pace.
+            pacer: &lane.pacer,
+            stop: &self.context.shutdown,
+            halt: Some(&lane.halt),
+        };
+        let result = (gate.run(
+            || format!("row {}", row.index),
+            || self.attempt(lane, row, message, &attempts),
+        ))
+        .await;
         let attempts = attempts.load(Ordering::SeqCst);
         let error = match result {
             Ok((accepted, sent_at)) => {
@@ -231,21 +223,14 @@ impl Runner<'_> {
         match lane.provider.send(&body).await {
             Ok(accepted) => Ok((accepted, intent.sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {
-                // Limits are per number: the other numbers keep their pace.
-                if let Some(wait) = error.retry_after {
-                    lane.pacer.hold(wait);
-                }
                 let mut deferred = intent;
                 deferred.status = Status::Deferred;
                 fill_error(&mut deferred, &error);
+                // On disk before anything waits or stops: a rerun sends the row.
                 self.append(&deferred, Durability::Now)
                     .await
                     .map_err(AttemptError::Disk)?;
-                // On disk before anything waits or stops: a rerun sends the row.
-                match WaitTooLong::check(error.retry_after) {
-                    Some(wait) => Err(AttemptError::WaitTooLong(wait)),
-                    None => Err(AttemptError::Retry(error)),
-                }
+                Err(AttemptError::Retry(error))
             }
             Err(error) => Err(AttemptError::Final(error)),
         }

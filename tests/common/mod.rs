@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use campaign_sender::clock::Clock;
+use campaign_sender::connect;
 use campaign_sender::input::MessageDefaults;
 use campaign_sender::progress::Summary;
 use campaign_sender::runner::{Context, run_campaign};
@@ -185,7 +186,11 @@ pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Time
     };
     let env = |name: &str| (name == "PILOT_STATUS_API_KEY").then(|| KEY.to_string());
     let settings = Settings::resolve(csv, None, &flags, &env).unwrap();
-    let providers = settings.connect(&rig.sandbox.base_url()).unwrap();
+    let target = rig.block_on(connect::reach(&settings.target, settings.timeout, true));
+    let providers = (target
+        .unwrap()
+        .providers(settings.provider, &settings.senders))
+    .unwrap();
     assert!(
         rig.clock.wall() <= start,
         "a rerun cannot start before the last run"

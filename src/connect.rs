@@ -1,0 +1,339 @@
+//! Reaching the API, written once for the send, `status` and `cancel`: which key goes with
+//! which number, where the API is (the in-process sandbox, or a checked base URL whose host
+//! resolves), and the one HTTP client of a run, which reads root certificates only where a
+//! TLS connection will really be made.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::provider::http::{Api, Credential, Secret, describe};
+use crate::provider::{BuildError, Provider, ProviderKind};
+use crate::sandbox::{FaultSpec, Sandbox, SandboxConfig};
+use crate::senders::{self, KeySource, Sender};
+
+/// Where the requests go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The built-in sandbox, started in-process for this run.
+    Sandbox { faults: FaultSpec },
+    /// A real API, at a base URL checked by [`base_url`].
+    Remote { base_url: String },
+}
+
+/// Why the API cannot be reached: found before anything is sent or asked (exit 2), with
+/// what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// No key in the environment for a single, unnamed number.
+    #[error(
+        "no API key: set {} in the environment, the key the campaign is (or was) sent with",
+        .provider.key_variables()
+    )]
+    NoKey { provider: ProviderKind },
+    /// The senders file, or the instance a number needs.
+    #[error("{0}")]
+    Senders(String),
+    /// A base URL that is not an `http(s)://` URL.
+    #[error("--base-url: {0}")]
+    BaseUrl(String),
+    /// A base URL whose host does not resolve: a typo to fix, not an outage to wait out.
+    #[error("{0}")]
+    UnknownHost(String),
+    #[error("cannot start the sandbox: {0}")]
+    Sandbox(std::io::Error),
+    /// No usable root certificates for HTTPS.
+    #[error("{0}")]
+    Tls(String),
+    /// A number's client (its key, its instance); `label` is empty for a single number.
+    #[error("{}{source}", if .label.is_empty() { String::new() } else { format!("sender {label}: ") })]
+    Build { label: String, source: BuildError },
+}
+
+/// The numbers to send (or ask) from: the senders file's, or one unnamed number whose key
+/// is in the provider's environment variables. The sandbox, and with `keys.optional` a dry
+/// run, need no real key.
+pub fn senders(
+    kind: ProviderKind,
+    file: Option<&Path>,
+    instance: Option<&str>,
+    keys: &KeySource<'_>,
+) -> Result<Vec<Sender>, ConnectError> {
+    if let Some(path) = file {
+        return senders::load(path, kind, instance, keys).map_err(ConnectError::Senders);
+    }
+    let instance_id = senders::instance(kind, None, instance).map_err(ConnectError::Senders)?;
+    let credential = match env_credential(kind, keys.env) {
+        _ if keys.sandbox => senders::sandbox_credential(kind, ""),
+        Some(credential) => credential,
+        None if keys.optional => senders::sandbox_credential(kind, ""),
+        None => return Err(ConnectError::NoKey { provider: kind }),
+    };
+    Ok(vec![Sender {
+        label: String::new(),
+        credential,
+        instance_id,
+    }])
+}
+
+/// The one key in the environment: `PILOT_STATUS_API_KEY` (sent as x-api-key), else
+/// `PILOT_STATUS_API_KEY_ID` (x-api-key-id); `MSGFLASH_API_KEY` for MsgFlash. Blank is unset.
+fn env_credential(kind: ProviderKind, env: &dyn Fn(&str) -> Option<String>) -> Option<Credential> {
+    let read = |name: &str| env(name).filter(|v| !v.trim().is_empty()).map(Secret::new);
+    match kind {
+        ProviderKind::PilotStatus => (read("PILOT_STATUS_API_KEY").map(Credential::Key))
+            .or_else(|| read("PILOT_STATUS_API_KEY_ID").map(Credential::KeyId)),
+        ProviderKind::MsgFlash => read("MSGFLASH_API_KEY").map(Credential::Key),
+    }
+}
+
+/// A base URL the client can use: it parses, and it is `https://` (or `http://` for a
+/// local server). The problem, if any, in words for `--base-url`.
+pub fn base_url(text: &str) -> Result<Url, String> {
+    let problem = || format!("'{text}' must start with https:// (or http:// for a local server)");
+    if !(text.starts_with("https://") || text.starts_with("http://")) {
+        return Err(problem());
+    }
+    let url = Url::parse(text).map_err(|e| format!("'{text}' is not a usable URL ({e})"))?;
+    if url.cannot_be_a_base() || !matches!(url.scheme(), "https" | "http") {
+        return Err(problem());
+    }
+    Ok(url)
+}
+
+/// A ready target: its base URL and the run's one client; holds an in-process sandbox alive
+/// as long as it lives.
+pub struct Reached {
+    pub base: Url,
+    pub client: reqwest::Client,
+    _sandbox: Option<Sandbox>,
+}
+
+/// Starts the sandbox, or checks a remote base URL and that its host resolves, then builds
+/// the client with `timeout` per request. With `will_connect` false (a dry run) nothing will
+/// be sent: a host that does not resolve is only a warning, and no root certificate is read.
+pub async fn reach(
+    target: &Target,
+    timeout: Duration,
+    will_connect: bool,
+) -> Result<Reached, ConnectError> {
+    let (sandbox, text) = match target {
+        Target::Sandbox { faults } => {
+            let config = SandboxConfig {
+                faults: faults.clone(),
+                ..SandboxConfig::default()
+            };
+            let sandbox = Sandbox::start(config, 0)
+                .await
+                .map_err(ConnectError::Sandbox)?;
+            tracing::info!("sandbox listening on {}", sandbox.base_url());
+            let url = sandbox.base_url();
+            (Some(sandbox), url)
+        }
+        Target::Remote { base_url } => (None, base_url.clone()),
+    };
+    let base = base_url(&text).map_err(ConnectError::BaseUrl)?;
+    match check_host(&base, timeout).await {
+        Err(why) if !will_connect => tracing::warn!("{why} (a real run stops here)"),
+        Err(why) => return Err(why),
+        Ok(()) => {}
+    }
+    Ok(Reached {
+        client: client(&base, timeout, will_connect)?,
+        base,
+        _sandbox: sandbox,
+    })
+}
+
+impl Reached {
+    /// The API with `credential` over this target's client.
+    pub fn api(&self, credential: Credential) -> Result<Api, BuildError> {
+        Api::new(&self.base, credential, &self.client)
+    }
+
+    /// One send client per sender, in order, through `kind`'s API.
+    pub fn providers(
+        &self,
+        kind: ProviderKind,
+        senders: &[Sender],
+    ) -> Result<Vec<Box<dyn Provider>>, ConnectError> {
+        senders
+            .iter()
+            .map(|sender| {
+                let instance = sender.instance_id.as_deref();
+                (kind.build(
+                    &self.base,
+                    sender.credential.clone(),
+                    instance,
+                    &self.client,
+                ))
+                .map_err(|source| ConnectError::Build {
+                    label: sender.label.clone(),
+                    source,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A remote host must resolve: a misspelled host is a set-up error to fix, not an outage to
+/// retry (exit 3) forever. Looked up once at start, within `timeout`; an IP address is not
+/// looked up, and a name under `.invalid` never resolves (RFC 6761) and is not either.
+async fn check_host(base: &Url, timeout: Duration) -> Result<(), ConnectError> {
+    let Some(host) = base.domain() else {
+        return Ok(()); // an IP address: nothing to resolve
+    };
+    let port = base.port_or_known_default().unwrap_or(443);
+    let unknown = |why: String| {
+        ConnectError::UnknownHost(format!(
+            "--base-url {base}: the host {host} {why}. Nothing was sent; check the address (and \
+             this machine's DNS), then rerun"
+        ))
+    };
+    if host == "invalid" || host.ends_with(".invalid") {
+        return Err(unknown(
+            "does not exist (.invalid names never resolve)".into(),
+        ));
+    }
+    match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(mut addresses)) => match addresses.next() {
+            Some(_) => Ok(()),
+            None => Err(unknown("has no address".into())),
+        },
+        Ok(Err(e)) => Err(unknown(format!("does not resolve ({e})"))),
+        Err(_) => Err(unknown(format!(
+            "did not resolve within {}",
+            crate::fmt::human(timeout)
+        ))),
+    }
+}
+
+/// The one HTTP client of a run (every number shares it): rustls, no redirects, a
+/// per-request timeout, and a connect timeout of its own so "could not connect" (safe to
+/// retry) stays distinct from "no answer" (maybe accepted).
+///
+/// Root certificates are only read when `will_connect` and `base` is `https://`: a dry run,
+/// the sandbox and a plain-HTTP server work on a machine without any. For HTTPS the
+/// system's roots are trusted, or the bundled Mozilla roots when the system has none (a slim
+/// container image). Fails with a sentence saying what to fix, never a panic.
+fn client(
+    base: &Url,
+    timeout: Duration,
+    will_connect: bool,
+) -> Result<reqwest::Client, ConnectError> {
+    if !(will_connect && base.scheme() == "https") {
+        // No TLS connection will ever be made: an empty root store reads nothing.
+        return builder(timeout)
+            .tls_certs_only([])
+            .build()
+            .map_err(|e| tls_failure(base, &e));
+    }
+    match builder(timeout).build() {
+        Ok(client) => Ok(client),
+        Err(system) => {
+            tracing::info!(
+                "the system's CA certificates cannot be used ({}); trusting the bundled Mozilla roots instead",
+                describe(&system)
+            );
+            builder(timeout)
+                .tls_certs_only(bundled_roots()?)
+                .build()
+                .map_err(|e| tls_failure(base, &e))
+        }
+    }
+}
+
+fn builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("campaign-sender/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The Mozilla root store compiled into the binary (the `webpki-root-certs` crate).
+fn bundled_roots() -> Result<Vec<reqwest::Certificate>, ConnectError> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            ConnectError::Tls(format!(
+                "the bundled root certificates cannot be loaded: {e}"
+            ))
+        })
+}
+
+fn tls_failure(base: &Url, error: &reqwest::Error) -> ConnectError {
+    ConnectError::Tls(format!(
+        "cannot set up HTTPS for {base}: {}. Install the system's CA certificates (the \
+         ca-certificates package) and rerun",
+        describe(error)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_host_is_looked_up_once_an_address_is_not() {
+        async fn check(url: &str) -> Result<(), ConnectError> {
+            check_host(&base_url(url).unwrap(), Duration::from_secs(5)).await
+        }
+        assert!(check("http://127.0.0.1:9").await.is_ok());
+        assert!(check("http://[::1]:9").await.is_ok());
+        assert!(check("http://localhost:9").await.is_ok());
+        let error = check("https://x.invalid").await.unwrap_err().to_string();
+        assert!(error.contains("x.invalid"), "{error}");
+    }
+
+    #[test]
+    fn a_base_url_is_http_or_https_and_parses() {
+        for good in ["https://pilotstatus.com.br", "http://127.0.0.1:8080/proxy/"] {
+            assert!(base_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ftp://x",
+            "pilotstatus.com.br",
+            "https://",
+            "http://exa mple.com",
+        ] {
+            assert!(base_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_key_comes_from_the_providers_variables_and_a_blank_one_is_none() {
+        let keys = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                (pairs.iter())
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let header = |c: Option<Credential>| match c {
+            Some(Credential::Key(_)) => "x-api-key",
+            Some(Credential::KeyId(_)) => "x-api-key-id",
+            None => "none",
+        };
+        let both = keys(&[
+            ("PILOT_STATUS_API_KEY", "a"),
+            ("PILOT_STATUS_API_KEY_ID", "b"),
+        ]);
+        let id = keys(&[
+            ("PILOT_STATUS_API_KEY", " "),
+            ("PILOT_STATUS_API_KEY_ID", "b"),
+        ]);
+        let msgflash = keys(&[("MSGFLASH_API_KEY", "m"), ("PILOT_STATUS_API_KEY", "a")]);
+        let pilot = ProviderKind::PilotStatus;
+        assert_eq!(header(env_credential(pilot, &both)), "x-api-key");
+        assert_eq!(header(env_credential(pilot, &id)), "x-api-key-id");
+        assert_eq!(header(env_credential(ProviderKind::MsgFlash, &id)), "none");
+        assert_eq!(
+            header(env_credential(ProviderKind::MsgFlash, &msgflash)),
+            "x-api-key"
+        );
+    }
+}
