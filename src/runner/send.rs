@@ -55,7 +55,7 @@ impl Runner<'_> {
                 "an earlier run was stopped while this send was in flight; it may have been \
                 delivered. Check before using --resend-uncertain"
                     .into();
-            self.append(&record, Durability::Lazy)
+            self.append(record, Durability::Lazy)
                 .await
                 .map_err(RunError::Disk)?;
             self.progress.row_done(Status::Uncertain);
@@ -94,7 +94,7 @@ impl Runner<'_> {
             row.index,
             error.code.as_str()
         );
-        self.append(&record, Durability::Lazy)
+        self.append(record, Durability::Lazy)
             .await
             .map_err(RunError::Disk)?;
         self.progress.row_done(status);
@@ -185,7 +185,7 @@ impl Runner<'_> {
             error.code,
             error.message
         );
-        self.append(&record, Durability::Now)
+        self.append(record, Durability::Now)
             .await
             .map_err(RunError::Disk)?;
         match error.class {
@@ -223,22 +223,23 @@ impl Runner<'_> {
         let body = lane
             .provider
             .body(&window::with_deadline(window, message, now), now);
+        let sent_at = now.to_string();
         let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
-        intent.sent_at = now.to_string();
-        self.append(&intent, Durability::Now)
+        intent.sent_at = sent_at.clone();
+        self.append(intent, Durability::Now)
             .await
             .map_err(AttemptError::Disk)?;
         match lane.provider.send(&body).await {
-            Ok(accepted) => Ok((accepted, intent.sent_at)),
+            Ok(accepted) => Ok((accepted, sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {
                 // Limits are per number: the other numbers keep their pace.
                 if let Some(wait) = error.retry_after {
                     lane.pacer.hold(wait);
                 }
-                let mut deferred = intent;
-                deferred.status = Status::Deferred;
+                let mut deferred = self.sent_record(lane, row, Status::Deferred, attempt);
+                deferred.sent_at = sent_at;
                 fill_error(&mut deferred, &error);
-                self.append(&deferred, Durability::Now)
+                self.append(deferred, Durability::Now)
                     .await
                     .map_err(AttemptError::Disk)?;
                 // On disk before anything waits or stops: a rerun sends the row.
@@ -279,7 +280,7 @@ impl Runner<'_> {
             Err(_) => tracing::error!("row {index} was accepted as {id} but could not be recorded"),
         };
         self.journal
-            .record_then(&record, report)
+            .record_then(record, report)
             .map_err(RunError::Disk)
     }
 
@@ -300,7 +301,7 @@ impl Runner<'_> {
         }
     }
 
-    async fn append(&self, record: &Record, durability: Durability) -> Result<(), JournalError> {
+    async fn append(&self, record: Record, durability: Durability) -> Result<(), JournalError> {
         self.journal.record(record, durability).await
     }
 }
