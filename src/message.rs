@@ -225,3 +225,13 @@ impl Message {
         }
     }
 }
+
+/// A value serialized as its text (`Display`), such as an instant in a request body, without
+/// building the string first.
+pub struct AsText<T>(pub T);
+
+impl<T: std::fmt::Display> serde::Serialize for AsText<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}

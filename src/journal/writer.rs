@@ -162,12 +162,8 @@ impl Shared {
     }
 
     /// Records one line; with [`Durability::Now`], returns once it is on disk. After a disk
-    /// error every call fails at once.
-    pub async fn record(
-        &self,
-        record: &Record,
-        durability: Durability,
-    ) -> Result<(), JournalError> {
+    /// error every call fails at once. Takes the record: it is queued as it is, not copied.
+    pub async fn record(&self, record: Record, durability: Durability) -> Result<(), JournalError> {
         if record.status == Status::Sending {
             // An intent: a request follows. Not if another run may have the file now.
             self.lock.check()?;
@@ -176,7 +172,7 @@ impl Shared {
             Durability::Now => Urgency::Now,
             Durability::Lazy => Urgency::Never,
         };
-        let mine = self.queue.push(record.clone(), urgency, None, &self.path)?;
+        let mine = self.queue.push(record, urgency, None, &self.path)?;
         if durability == Durability::Lazy {
             return Ok(());
         }
@@ -198,12 +194,12 @@ impl Shared {
     /// error at once and so does the caller.
     pub fn record_then(
         &self,
-        record: &Record,
+        record: Record,
         then: impl FnOnce(Result<(), JournalError>) + Send + 'static,
     ) -> Result<(), JournalError> {
         let report: Report = Box::new(then);
         self.queue
-            .push(record.clone(), Urgency::Soon, Some(report), &self.path)
+            .push(record, Urgency::Soon, Some(report), &self.path)
             .map(drop)
     }
 
@@ -449,7 +445,7 @@ mod tests {
             let (shared, path) = (&shared, &path);
             async move {
                 shared
-                    .record(&record(row, Status::Sending), Durability::Now)
+                    .record(record(row, Status::Sending), Durability::Now)
                     .await
                     .unwrap();
                 let text = fs::read_to_string(path).unwrap();
@@ -458,7 +454,7 @@ mod tests {
         });
         futures_util::future::join_all(sends).await;
         shared
-            .record(&record(65, Status::Invalid), Durability::Lazy)
+            .record(record(65, Status::Invalid), Durability::Lazy)
             .await
             .unwrap();
         assert_eq!(shared.prior(7).unwrap().status, Status::Sending);
@@ -478,7 +474,7 @@ mod tests {
         let (reported, report) = std::sync::mpsc::channel();
         let seen = path.clone();
         shared
-            .record_then(&record(1, Status::Queued), move |written| {
+            .record_then(record(1, Status::Queued), move |written| {
                 let text = fs::read_to_string(&seen).unwrap();
                 reported.send((written.is_ok(), text)).unwrap();
             })
@@ -502,20 +498,20 @@ mod tests {
         let (reported, report) = std::sync::mpsc::channel();
         let queued = reported.clone();
         shared
-            .record_then(&record(4, Status::Queued), move |written| {
+            .record_then(record(4, Status::Queued), move |written| {
                 queued.send(written.is_ok()).unwrap();
             })
             .unwrap();
         let error = shared
-            .record(&record(1, Status::Sending), Durability::Now)
+            .record(record(1, Status::Sending), Durability::Now)
             .await
             .unwrap_err();
         assert!(error.to_string().contains("r.csv"), "{error}");
         let later = shared
-            .record(&record(2, Status::Invalid), Durability::Lazy)
+            .record(record(2, Status::Invalid), Durability::Lazy)
             .await;
         assert!(later.is_err(), "a record after the failure is refused");
-        let outcome = shared.record_then(&record(3, Status::Queued), move |written| {
+        let outcome = shared.record_then(record(3, Status::Queued), move |written| {
             reported.send(written.is_ok()).unwrap();
         });
         assert!(outcome.is_err());

@@ -174,6 +174,10 @@ pub trait Provider: Send + Sync {
     /// itself and printed by `--dry-run`, so what you preview is what goes out.
     fn body(&self, message: &Message, now: Timestamp) -> Value;
 
+    /// [`Provider::body`] as JSON text appended to `out`, written straight from the message
+    /// (`--dry-run` prints a body a row; building each as a JSON value first was most of it).
+    fn write_body(&self, message: &Message, now: Timestamp, out: &mut Vec<u8>);
+
     /// Sends one prepared body once. Never retries and never sleeps.
     fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome>;
 }

@@ -2,7 +2,8 @@
 //! WhatsApp instance. See the vendor's send documentation.
 
 use jiff::Timestamp;
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap as _, Serializer};
+use serde_json::Value;
 
 use reqwest::Url;
 
@@ -88,6 +89,14 @@ impl Provider for MsgFlash {
         body(&self.instance_id, message)
     }
 
+    fn write_body(&self, message: &Message, _now: Timestamp, out: &mut Vec<u8>) {
+        let body = Body {
+            instance_id: &self.instance_id,
+            message,
+        };
+        serde_json::to_writer(out, &body).expect("a body serializes");
+    }
+
     fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
         Box::pin(async move {
             let answer = self.api.post(&self.send, body, classify).await?;
@@ -96,54 +105,76 @@ impl Provider for MsgFlash {
     }
 }
 
-/// The JSON body of the send doc: `templateId` (+ `variables`, `contactId`) or a `type` with
-/// its own fields. Options MsgFlash lacks never get here: settings and input refuse them
-/// against [`CAPABILITIES`].
+/// The JSON body of the send doc, as a value (what the send posts).
 pub fn body(instance_id: &str, message: &Message) -> Value {
-    let mut body = Map::new();
-    body.insert("instanceId".into(), json!(instance_id));
-    body.insert("to".into(), json!(message.destination.as_str()));
-    let mut put = |key: &str, value: Option<Value>| {
-        if let Some(value) = value {
-            body.insert(key.into(), value);
+    serde_json::to_value(Body {
+        instance_id,
+        message,
+    })
+    .expect("a body serializes")
+}
+
+/// The JSON body of the send doc, serialized straight from the message: `templateId` (+
+/// `variables`, `contactId`) or a `type` with its own fields. Options MsgFlash lacks never
+/// get here: settings and input refuse them against [`CAPABILITIES`].
+pub struct Body<'a> {
+    pub instance_id: &'a str,
+    pub message: &'a Message,
+}
+
+impl Serialize for Body<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let message = self.message;
+        let mut body = serializer.serialize_map(None)?;
+        body.serialize_entry("instanceId", self.instance_id)?;
+        body.serialize_entry("to", message.destination.as_str())?;
+        match &message.content {
+            Content::Template { id, contact_id, .. } => {
+                body.serialize_entry("templateId", id)?;
+                if !message.variables.is_empty() {
+                    body.serialize_entry("variables", &message.variables)?;
+                }
+                if let Some(contact_id) = contact_id {
+                    body.serialize_entry("contactId", contact_id)?;
+                }
+            }
+            Content::Text { body: text } => {
+                body.serialize_entry("type", "text")?;
+                body.serialize_entry("text", text)?;
+            }
+            Content::Media { media, caption } => {
+                // Always set for direct media (validation requires it).
+                if let Some(kind) = media.kind {
+                    body.serialize_entry("type", kind.as_str())?;
+                }
+                body.serialize_entry("mediaUrl", &media.url)?;
+                if let Some(caption) = caption {
+                    body.serialize_entry("text", caption)?;
+                }
+            }
+            Content::Location {
+                latitude,
+                longitude,
+                name,
+                address,
+            } => {
+                body.serialize_entry("type", "location")?;
+                body.serialize_entry("latitude", latitude)?;
+                body.serialize_entry("longitude", longitude)?;
+                if let Some(name) = name {
+                    body.serialize_entry("locationName", name)?;
+                }
+                if let Some(address) = address {
+                    body.serialize_entry("locationAddress", address)?;
+                }
+            }
+            Content::Contact { contact_id } => {
+                body.serialize_entry("type", "contact")?;
+                body.serialize_entry("contactId", contact_id)?;
+            }
         }
-    };
-    match &message.content {
-        Content::Template { id, contact_id, .. } => {
-            put("templateId", Some(json!(id)));
-            let variables =
-                (!message.variables.is_empty()).then(|| Value::Object(message.variables.clone()));
-            put("variables", variables);
-            put("contactId", contact_id.as_ref().map(|c| json!(c)));
-        }
-        Content::Text { body: text } => {
-            put("type", Some(json!("text")));
-            put("text", Some(json!(text)));
-        }
-        Content::Media { media, caption } => {
-            // Always set for direct media (validation requires it).
-            put("type", media.kind.map(|k| json!(k.as_str())));
-            put("mediaUrl", Some(json!(media.url)));
-            put("text", caption.as_ref().map(|c| json!(c)));
-        }
-        Content::Location {
-            latitude,
-            longitude,
-            name,
-            address,
-        } => {
-            put("type", Some(json!("location")));
-            put("latitude", Some(json!(latitude)));
-            put("longitude", Some(json!(longitude)));
-            put("locationName", name.as_ref().map(|n| json!(n)));
-            put("locationAddress", address.as_ref().map(|a| json!(a)));
-        }
-        Content::Contact { contact_id } => {
-            put("type", Some(json!("contact")));
-            put("contactId", Some(json!(contact_id)));
-        }
+        body.end()
     }
-    Value::Object(body)
 }
 
 #[cfg(test)]

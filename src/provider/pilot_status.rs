@@ -2,14 +2,15 @@
 //! `x-api-key-id`), never `Authorization`. See the vendor's send reference.
 
 use jiff::Timestamp;
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap as _, Serializer};
+use serde_json::Value;
 
 use reqwest::Url;
 
 use super::ErrorClass;
 use super::http::{self, Api};
 use super::{BoxFuture, Provider, SendOutcome};
-use crate::message::{Capabilities, Content, Destination, MediaType, Message};
+use crate::message::{AsText, Capabilities, Content, Destination, MediaType, Message};
 
 /// The production API.
 pub const DEFAULT_BASE_URL: &str = "https://pilotstatus.com.br";
@@ -78,6 +79,10 @@ impl Provider for PilotStatus {
         body(message, now)
     }
 
+    fn write_body(&self, message: &Message, now: Timestamp, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, &Body { message, now }).expect("a body serializes");
+    }
+
     fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
         Box::pin(async move {
             let answer = self.api.post(&self.send, body, classify).await?;
@@ -87,70 +92,84 @@ impl Provider for PilotStatus {
     }
 }
 
-/// The JSON body of the send reference. Variables, buttons, header and labels go as JSON
-/// values (object/array), not as JSON-in-a-string: the reference types them `string`, but
-/// its own request example and the guide send an object, which is what the API parses.
+/// The JSON body of the send reference, as a value (what the send posts).
 pub fn body(message: &Message, now: Timestamp) -> Value {
-    let mut body = Map::new();
-    let (field, value) = match &message.destination {
-        Destination::Phone(v) => ("destinationNumber", v),
-        Destination::Group(v) => ("groupId", v),
-        Destination::Newsletter(v) => ("newsletterId", v),
-    };
-    body.insert(field.into(), json!(value));
-    match &message.content {
-        Content::Template { id, media, .. } => {
-            body.insert("templateId".into(), json!(id));
-            if !message.variables.is_empty() {
-                body.insert("variables".into(), Value::Object(message.variables.clone()));
-            }
-            if let Some(media) = media {
-                body.insert("media".into(), json!(media.url));
-                if let Some(kind) = media.kind {
-                    body.insert("mediaType".into(), json!(kind.as_str()));
+    serde_json::to_value(Body { message, now }).expect("a body serializes")
+}
+
+/// The JSON body of the send reference, serialized straight from the message (no map of
+/// its own: `--dry-run` writes a million of them). Variables, buttons, header and labels go
+/// as JSON values (object/array), not as JSON-in-a-string: the reference types them
+/// `string`, but its own request example and the guide send an object, which is what the
+/// API parses.
+pub struct Body<'a> {
+    pub message: &'a Message,
+    /// When the send starts, for a `deliverUntil` given as a span.
+    pub now: Timestamp,
+}
+
+impl Serialize for Body<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let message = self.message;
+        let mut body = serializer.serialize_map(None)?;
+        let (field, value) = match &message.destination {
+            Destination::Phone(v) => ("destinationNumber", v),
+            Destination::Group(v) => ("groupId", v),
+            Destination::Newsletter(v) => ("newsletterId", v),
+        };
+        body.serialize_entry(field, value)?;
+        match &message.content {
+            Content::Template { id, media, .. } => {
+                body.serialize_entry("templateId", id)?;
+                if !message.variables.is_empty() {
+                    body.serialize_entry("variables", &message.variables)?;
+                }
+                if let Some(media) = media {
+                    body.serialize_entry("media", &media.url)?;
+                    if let Some(kind) = media.kind {
+                        body.serialize_entry("mediaType", kind.as_str())?;
+                    }
                 }
             }
-        }
-        Content::Text { body: text } => {
-            body.insert("text".into(), json!(text));
-        }
-        Content::Media { media, caption } => {
-            body.insert("media".into(), json!(media.url));
-            if let Some(kind) = media.kind {
-                body.insert("mediaType".into(), json!(kind.as_str()));
+            Content::Text { body: text } => body.serialize_entry("text", text)?,
+            Content::Media { media, caption } => {
+                body.serialize_entry("media", &media.url)?;
+                if let Some(kind) = media.kind {
+                    body.serialize_entry("mediaType", kind.as_str())?;
+                }
+                if let Some(caption) = caption {
+                    body.serialize_entry("caption", caption)?;
+                }
             }
-            if let Some(caption) = caption {
-                body.insert("caption".into(), json!(caption));
+            // Refused by validation against CAPABILITIES: never built for this API.
+            Content::Location { .. } | Content::Contact { .. } => {
+                debug_assert!(false, "pilot-status cannot send {:?}", message.content);
             }
         }
-        // Refused by validation against CAPABILITIES: never built for this API.
-        Content::Location { .. } | Content::Contact { .. } => {
-            debug_assert!(false, "pilot-status cannot send {:?}", message.content);
+        let extras = &message.interactive;
+        if let Some(buttons) = &extras.buttons {
+            body.serialize_entry("buttons", buttons)?;
         }
+        if let Some(header) = &extras.header {
+            body.serialize_entry("header", header)?;
+        }
+        if let Some(footer) = &extras.footer {
+            body.serialize_entry("footer", footer)?;
+        }
+        if !message.labels.is_empty() {
+            body.serialize_entry("labels", &message.labels)?;
+        }
+        if message.ai_rewrite {
+            body.serialize_entry("aiRewriteEnabled", &true)?;
+        }
+        if let Some(at) = message.deliver_at {
+            body.serialize_entry("deliverAt", &AsText(at))?;
+        }
+        if let Some(until) = message.deliver_until_at(self.now) {
+            body.serialize_entry("deliverUntil", &AsText(until))?;
+        }
+        body.end()
     }
-    let extras = &message.interactive;
-    if let Some(buttons) = &extras.buttons {
-        body.insert("buttons".into(), Value::Array(buttons.clone()));
-    }
-    if let Some(header) = &extras.header {
-        body.insert("header".into(), header.clone());
-    }
-    if let Some(footer) = &extras.footer {
-        body.insert("footer".into(), json!(footer));
-    }
-    if !message.labels.is_empty() {
-        body.insert("labels".into(), json!(message.labels));
-    }
-    if message.ai_rewrite {
-        body.insert("aiRewriteEnabled".into(), json!(true));
-    }
-    if let Some(at) = message.deliver_at {
-        body.insert("deliverAt".into(), json!(at.to_string()));
-    }
-    if let Some(until) = message.deliver_until_at(now) {
-        body.insert("deliverUntil".into(), json!(until.to_string()));
-    }
-    Value::Object(body)
 }
 
 #[cfg(test)]

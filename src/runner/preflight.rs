@@ -198,19 +198,17 @@ impl Bodies {
         let (back, written) = std::sync::mpsc::channel::<Batch>();
         scope.spawn(move || {
             // A batch's lines are serialized into memory, then written at once: serde_json
-            // writes token by token, each a call through the boxed writer otherwise.
+            // writes token by token, each a call through the boxed writer otherwise. Each
+            // line is `{"row":N,"body":{...}}`, the body written straight from the message.
             let mut lines = Vec::new();
             for batch in batches {
                 lines.clear();
                 for (row, message) in &batch {
                     let now = context.clock.wall();
-                    let body = provider.body(&window::with_deadline(window, message, now), now);
-                    let line = BodyLine {
-                        row: *row,
-                        body: &body,
-                    };
-                    serde_json::to_writer(&mut lines, &line).expect("a Value serializes");
-                    lines.push(b'\n');
+                    let _ = write!(lines, "{{\"row\":{row},\"body\":");
+                    let message = window::with_deadline(window, message, now);
+                    provider.write_body(&message, now, &mut lines);
+                    lines.extend_from_slice(b"}\n");
                 }
                 let _ = back.send(batch);
                 let _ = context.out.lock().expect("output mutex").write_all(&lines);
@@ -245,11 +243,4 @@ impl Drop for Bodies {
             self.hand_over();
         }
     }
-}
-
-/// One line of `--dry-run`'s output: `{"row": N, "body": {...}}`.
-#[derive(serde::Serialize)]
-pub(super) struct BodyLine<'a> {
-    row: u64,
-    body: &'a serde_json::Value,
 }

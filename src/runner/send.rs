@@ -70,7 +70,7 @@ impl Runner<'_> {
                 "an earlier run was stopped while this send was in flight; it may have been \
                 delivered. Check before using --resend-uncertain"
                     .into();
-            self.append(&record, Durability::Lazy)
+            self.append(record, Durability::Lazy)
                 .await
                 .map_err(RunError::Disk)?;
             self.progress.row_done(Status::Uncertain);
@@ -109,7 +109,7 @@ impl Runner<'_> {
             row.index,
             error.code.as_str()
         );
-        self.append(&record, Durability::Lazy)
+        self.append(record, Durability::Lazy)
             .await
             .map_err(RunError::Disk)?;
         self.progress.row_done(status);
@@ -177,7 +177,7 @@ impl Runner<'_> {
             error.code,
             error.message
         );
-        self.append(&record, Durability::Now)
+        self.append(record, Durability::Now)
             .await
             .map_err(RunError::Disk)?;
         match error.class {
@@ -215,19 +215,20 @@ impl Runner<'_> {
         let body = lane
             .provider
             .body(&window::with_deadline(window, message, now), now);
+        let sent_at = now.to_string();
         let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
-        intent.sent_at = now.to_string();
-        self.append(&intent, Durability::Now)
+        intent.sent_at = sent_at.clone();
+        self.append(intent, Durability::Now)
             .await
             .map_err(AttemptError::Disk)?;
         match lane.provider.send(&body).await {
-            Ok(accepted) => Ok((accepted, intent.sent_at)),
+            Ok(accepted) => Ok((accepted, sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {
-                let mut deferred = intent;
-                deferred.status = Status::Deferred;
+                let mut deferred = self.sent_record(lane, row, Status::Deferred, attempt);
+                deferred.sent_at = sent_at;
                 fill_error(&mut deferred, &error);
                 // On disk before anything waits or stops: a rerun sends the row.
-                self.append(&deferred, Durability::Now)
+                self.append(deferred, Durability::Now)
                     .await
                     .map_err(AttemptError::Disk)?;
                 Err(AttemptError::Retry(error))
@@ -264,7 +265,7 @@ impl Runner<'_> {
             Err(_) => tracing::error!("row {index} was accepted as {id} but could not be recorded"),
         };
         self.journal
-            .record_then(&record, report)
+            .record_then(record, report)
             .map_err(RunError::Disk)
     }
 
@@ -285,7 +286,7 @@ impl Runner<'_> {
         }
     }
 
-    async fn append(&self, record: &Record, durability: Durability) -> Result<(), JournalError> {
+    async fn append(&self, record: Record, durability: Durability) -> Result<(), JournalError> {
         self.journal.record(record, durability).await
     }
 }
