@@ -41,6 +41,101 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>, JournalError> {
     rows_of(&Checkpoint::load(path)?)
 }
 
+/// Every row's last line like [`read_rows`], but one at a time and in file order (not row
+/// order): what `report` reads, so a million-row file costs its index and one line at a
+/// time, never every row at once. The file is read front to back, once, after the index.
+pub fn stream_rows(path: &Path) -> Result<RowStream, JournalError> {
+    if !path.exists() {
+        return Err(io_error("read", path)(std::io::ErrorKind::NotFound.into()));
+    }
+    let checkpoint = Checkpoint::load(path)?;
+    let layout = checkpoint.layout;
+    let Checkpoint { rows, elsewhere, .. } = checkpoint;
+    // Consumed as they are collected, so the index and this list are not both held whole.
+    let mut wanted: Vec<(u64, Slot)> = (rows.into_iter())
+        .map(|(row, entry)| (entry.offset, Slot::Row(row)))
+        .chain(
+            (elsewhere.into_iter().enumerate()).map(|(i, entry)| (entry.offset, Slot::Elsewhere(i))),
+        )
+        .collect();
+    if !wanted.is_sorted_by_key(|(offset, _)| *offset) {
+        wanted.sort_unstable_by_key(|(offset, _)| *offset);
+    }
+    let reader = csv::ReaderBuilder::new()
+        .delimiter(layout.delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(std::fs::File::open(path).map_err(io_error("read", path))?);
+    Ok(RowStream {
+        wanted: wanted.into_iter(),
+        reader,
+        started: false,
+        layout,
+        record: csv::ByteRecord::new(),
+        path: path.to_path_buf(),
+    })
+}
+
+/// The iterator [`stream_rows`] returns: each row's last line, skipping the lines a later
+/// one replaced.
+pub struct RowStream {
+    wanted: std::vec::IntoIter<(u64, Slot)>,
+    reader: csv::Reader<std::fs::File>,
+    started: bool,
+    layout: super::record::Layout,
+    record: csv::ByteRecord,
+    path: std::path::PathBuf,
+}
+
+impl RowStream {
+    fn next_row(&mut self, offset: u64, slot: Slot) -> std::io::Result<ResultRow> {
+        if !std::mem::replace(&mut self.started, true) {
+            // The index counts bytes from the file's start (a BOM included): start there.
+            let mut position = csv::Position::new();
+            position.set_byte(offset);
+            self.reader.seek(position).map_err(std::io::Error::other)?;
+        }
+        loop {
+            let at = self.reader.position().byte();
+            if !self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(std::io::Error::other)?
+            {
+                return Err(std::io::Error::other("the file ended early"));
+            }
+            if at == offset {
+                break;
+            }
+            if at > offset {
+                return Err(std::io::Error::other("a line changed while reading"));
+            }
+        }
+        let (record, delivery) = (self.layout.parse(&self.record))
+            .map_err(|e| std::io::Error::other(format!("a line changed while reading: {e}")))?;
+        Ok(ResultRow {
+            record,
+            delivery,
+            slot,
+        })
+    }
+}
+
+impl Iterator for RowStream {
+    type Item = Result<ResultRow, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (offset, slot) = self.wanted.next()?;
+        let row = self.next_row(offset, slot);
+        if row.is_err() {
+            // One error ends the stream: what follows cannot be trusted either.
+            self.wanted = Vec::new().into_iter();
+        }
+        Some(row.map_err(io_error("read", &self.path)))
+    }
+}
+
 fn rows_of(checkpoint: &Checkpoint) -> Result<Vec<ResultRow>, JournalError> {
     let path = &checkpoint.path;
     let mut rows = Vec::with_capacity(checkpoint.len());
@@ -107,6 +202,44 @@ impl Journal {
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn the_stream_yields_each_rows_last_line_once_as_read_rows_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut journal = Journal::open(&path, b',').unwrap();
+        let mut records: Vec<Record> = (1..=4)
+            .map(|row| Record::new(row, &format!("+551199999000{row}"), Status::Queued))
+            .collect();
+        records.push(Record::new(0, "+5511999990009", Status::Queued));
+        journal.append(&records).unwrap();
+        let failed = Delivery {
+            status: Some(DeliveryStatus::Failed),
+            ..Delivery::default()
+        };
+        // Appended after every row: row 1's last line now comes after row 4's.
+        journal
+            .record_deliveries(&[(Slot::Row(1), failed.clone())])
+            .unwrap();
+        drop(journal);
+        let streamed: Vec<ResultRow> = stream_rows(&path).unwrap().map(Result::unwrap).collect();
+        let rows: Vec<u64> = streamed.iter().map(|r| r.record.row).collect();
+        assert_eq!(rows, [2, 3, 4, 0, 1], "file order, one line per row");
+        assert_eq!(streamed[4].delivery, failed);
+        assert_eq!(streamed[3].slot, Slot::Elsewhere(0));
+        let mut sorted: Vec<Slot> = streamed.iter().map(|r| r.slot).collect();
+        sorted.sort();
+        let read: Vec<Slot> = read_rows(&path).unwrap().iter().map(|r| r.slot).collect();
+        assert_eq!(sorted, read);
+
+        // A BOM and CRLF (a spreadsheet's save) shift every offset: still each row once.
+        let text = fs::read_to_string(&path).unwrap().replace('\n', "\r\n");
+        fs::write(&path, format!("\u{feff}{text}")).unwrap();
+        let streamed: Vec<u64> = (stream_rows(&path).unwrap())
+            .map(|r| r.unwrap().record.row)
+            .collect();
+        assert_eq!(streamed, [2, 3, 4, 0, 1]);
+    }
 
     #[test]
     fn delivery_lines_survive_a_send_rerun_and_compaction() {
