@@ -50,12 +50,15 @@ pub fn stream_rows(path: &Path) -> Result<RowStream, JournalError> {
     }
     let checkpoint = Checkpoint::load(path)?;
     let layout = checkpoint.layout;
-    let Checkpoint { rows, elsewhere, .. } = checkpoint;
+    let Checkpoint {
+        rows, elsewhere, ..
+    } = checkpoint;
     // Consumed as they are collected, so the index and this list are not both held whole.
     let mut wanted: Vec<(u64, Slot)> = (rows.into_iter())
         .map(|(row, entry)| (entry.offset, Slot::Row(row)))
         .chain(
-            (elsewhere.into_iter().enumerate()).map(|(i, entry)| (entry.offset, Slot::Elsewhere(i))),
+            (elsewhere.into_iter().enumerate())
+                .map(|(i, entry)| (entry.offset, Slot::Elsewhere(i))),
         )
         .collect();
     if !wanted.is_sorted_by_key(|(offset, _)| *offset) {
