@@ -63,8 +63,8 @@ fn cards(html: &mut String, report: &Report, zone: &Zone) {
     let cards = [
         ("rows", report.rows.to_string()),
         ("accepted (QUEUED)", report.queued.to_string()),
-        ("delivered", rate(report.delivered_rate)),
-        ("read*", rate(report.read_rate)),
+        ("delivered (of accepted)", rate(report.delivered_rate)),
+        ("read* (of accepted)", rate(report.read_rate)),
         ("sending took", duration),
         ("pace", pace),
     ];

@@ -93,7 +93,7 @@ pub fn columns(title: &str, bars: &[(String, u64)]) -> String {
             svg,
             r##"<rect x="{x:.1}" y="{y}" width="{w:.1}" height="{h}" fill="#2b6cb0"><title>{label}: {sends}</title></rect>"##,
             y = TOP + plot - h,
-            w = (step * 0.85).max(1.0),
+            w = (step * 0.85).clamp(1.0, 48.0),
         );
         if i % every == 0 {
             let _ = write!(
