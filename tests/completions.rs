@@ -17,7 +17,10 @@ fn the_bash_completion_script_completes_the_flags() {
             _ => format!("--{flag}"),
         };
         assert!(script.contains(&long("template")), "{shell}: {script}");
-        assert!(script.contains(&long("html")), "{shell}: the report's flags too");
+        assert!(
+            script.contains(&long("html")),
+            "{shell}: the report's flags too"
+        );
     }
 }
 
@@ -26,7 +29,10 @@ fn the_man_page_names_every_subcommand() {
     let output = binary().arg("man").output().unwrap();
     assert_eq!(code(&output), 0, "{}", text(&output));
     let page = String::from_utf8_lossy(&output.stdout);
-    assert!(page.starts_with(".ie") || page.contains(".TH"), "roff: {page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH"),
+        "roff: {page}"
+    );
     for subcommand in [
         "sandbox",
         "status",

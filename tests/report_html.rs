@@ -94,7 +94,13 @@ fn the_html_report_renders_in_a_browser_with_the_campaigns_figures() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     // A hostile line (a recipient no longer in the CSV): markup in its code and sender.
     let mut file = std::fs::read_to_string(&results).unwrap();
-    let first: Vec<String> = file.lines().nth(1).unwrap().split(',').map(String::from).collect();
+    let first: Vec<String> = file
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
     let (sent_at, target) = (&first[9], &first[12]);
     file.push_str(&format!(
         ",+5511988887777,FAILED,,,400,<script>alert(1)</script>,x,1,{sent_at},+5511988887777,<img src=x onerror=alert(2)>,{target},,,,,\n"
@@ -110,7 +116,10 @@ fn the_html_report_renders_in_a_browser_with_the_campaigns_figures() {
     );
     assert_eq!(code(&output), 0, "{}", text(&output));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((json["rows"].as_u64(), json["queued"].as_u64()), (Some(14), Some(12)));
+    assert_eq!(
+        (json["rows"].as_u64(), json["queued"].as_u64()),
+        (Some(14), Some(12))
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     for forbidden in ["<script", "<img", "<link", "@import", "url("] {
         assert!(!html.contains(forbidden), "'{forbidden}' in the page");
@@ -119,10 +128,21 @@ fn the_html_report_renders_in_a_browser_with_the_campaigns_figures() {
 
     let profile = tempfile::tempdir().unwrap();
     let shot = rig.dir.path().join("report.png");
-    render(&browser, profile.path(), &page, &format!("--screenshot={}", shot.display()));
+    render(
+        &browser,
+        profile.path(),
+        &page,
+        &format!("--screenshot={}", shot.display()),
+    );
     let (inked, colours) = ink(&shot);
-    assert!(inked > 20_000, "the screenshot is (nearly) blank: {inked} pixels");
-    assert!(colours > 8, "the charts' colours are missing: {colours} colours");
+    assert!(
+        inked > 20_000,
+        "the screenshot is (nearly) blank: {inked} pixels"
+    );
+    assert!(
+        colours > 8,
+        "the charts' colours are missing: {colours} colours"
+    );
 
     let dom = render(&browser, profile.path(), &page, "--dump-dom");
     let dom = String::from_utf8_lossy(&dom.stdout);

@@ -49,46 +49,47 @@ pub fn stream_rows(path: &Path) -> Result<RowStream, JournalError> {
         return Err(io_error("read", path)(std::io::ErrorKind::NotFound.into()));
     }
     let checkpoint = Checkpoint::load(path)?;
-    let layout = checkpoint.layout;
-    let Checkpoint {
-        rows, elsewhere, ..
-    } = checkpoint;
-    // Consumed as they are collected, so the index and this list are not both held whole.
-    let mut wanted: Vec<(u64, Slot)> = (rows.into_iter())
-        .map(|(row, entry)| (entry.offset, Slot::Row(row)))
-        .chain(
-            (elsewhere.into_iter().enumerate())
-                .map(|(i, entry)| (entry.offset, Slot::Elsewhere(i))),
-        )
-        .collect();
-    if !wanted.is_sorted_by_key(|(offset, _)| *offset) {
+    // A compacted file holds the lines in slot order: walk the index itself. Otherwise
+    // (a pass appended lines and did not compact) sort the offsets once.
+    let order = if checkpoint.slots().map(|(_, e)| e.offset).is_sorted() {
+        Order::Slots(None)
+    } else {
+        let mut wanted: Vec<(u64, Slot)> = (checkpoint.slots())
+            .map(|(slot, entry)| (entry.offset, slot))
+            .collect();
         wanted.sort_unstable_by_key(|(offset, _)| *offset);
-    }
+        Order::Sorted(wanted.into_iter())
+    };
     let reader = csv::ReaderBuilder::new()
-        .delimiter(layout.delimiter)
+        .delimiter(checkpoint.layout.delimiter)
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(1 << 20)
         .from_reader(std::fs::File::open(path).map_err(io_error("read", path))?);
     Ok(RowStream {
-        wanted: wanted.into_iter(),
+        checkpoint,
+        order,
         reader,
         started: false,
-        layout,
         record: csv::ByteRecord::new(),
-        path: path.to_path_buf(),
     })
 }
 
 /// The iterator [`stream_rows`] returns: each row's last line, skipping the lines a later
 /// one replaced.
 pub struct RowStream {
-    wanted: std::vec::IntoIter<(u64, Slot)>,
+    checkpoint: Checkpoint,
+    order: Order,
     reader: csv::Reader<std::fs::File>,
     started: bool,
-    layout: super::record::Layout,
     record: csv::ByteRecord,
-    path: std::path::PathBuf,
+}
+
+/// The order lines are read in: the index's own (after the last slot read), or offsets
+/// sorted apart from it.
+enum Order {
+    Slots(Option<Slot>),
+    Sorted(std::vec::IntoIter<(u64, Slot)>),
 }
 
 impl RowStream {
@@ -115,7 +116,7 @@ impl RowStream {
                 return Err(std::io::Error::other("a line changed while reading"));
             }
         }
-        let (record, delivery) = (self.layout.parse(&self.record))
+        let (record, delivery) = (self.checkpoint.layout.parse(&self.record))
             .map_err(|e| std::io::Error::other(format!("a line changed while reading: {e}")))?;
         Ok(ResultRow {
             record,
@@ -125,17 +126,47 @@ impl RowStream {
     }
 }
 
+impl RowStream {
+    /// The next line to read: where it starts and its slot.
+    fn next_wanted(&mut self) -> Option<(u64, Slot)> {
+        let index = &self.checkpoint;
+        let (slot, entry) = match &mut self.order {
+            Order::Sorted(wanted) => return wanted.next(),
+            Order::Slots(last) => {
+                let after = match *last {
+                    None => Some(0),
+                    Some(Slot::Row(row)) => row.checked_add(1),
+                    Some(Slot::Elsewhere(_)) => None,
+                };
+                let next_row = after
+                    .and_then(|from| index.rows.range(from..).next())
+                    .map(|(row, e)| (Slot::Row(*row), e));
+                let elsewhere = match *last {
+                    Some(Slot::Elsewhere(i)) => i + 1,
+                    _ => 0,
+                };
+                let next = next_row.or_else(|| {
+                    (index.elsewhere.get(elsewhere)).map(|e| (Slot::Elsewhere(elsewhere), e))
+                })?;
+                *last = Some(next.0);
+                next
+            }
+        };
+        Some((entry.offset, slot))
+    }
+}
+
 impl Iterator for RowStream {
     type Item = Result<ResultRow, JournalError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (offset, slot) = self.wanted.next()?;
+        let (offset, slot) = self.next_wanted()?;
         let row = self.next_row(offset, slot);
         if row.is_err() {
             // One error ends the stream: what follows cannot be trusted either.
-            self.wanted = Vec::new().into_iter();
+            self.order = Order::Sorted(Vec::new().into_iter());
         }
-        Some(row.map_err(io_error("read", &self.path)))
+        Some(row.map_err(io_error("read", &self.checkpoint.path)))
     }
 }
 
@@ -235,13 +266,20 @@ mod tests {
         let read: Vec<Slot> = read_rows(&path).unwrap().iter().map(|r| r.slot).collect();
         assert_eq!(sorted, read);
 
+        // Compacted: one line per row in row order, walked through the index itself.
+        Journal::open(&path, b',').unwrap().compact().unwrap();
+        let compacted: Vec<ResultRow> = stream_rows(&path).unwrap().map(Result::unwrap).collect();
+        let rows: Vec<u64> = compacted.iter().map(|r| r.record.row).collect();
+        assert_eq!(rows, [1, 2, 3, 4, 0]);
+        assert_eq!(compacted[0].delivery, failed);
+
         // A BOM and CRLF (a spreadsheet's save) shift every offset: still each row once.
         let text = fs::read_to_string(&path).unwrap().replace('\n', "\r\n");
         fs::write(&path, format!("\u{feff}{text}")).unwrap();
         let streamed: Vec<u64> = (stream_rows(&path).unwrap())
             .map(|r| r.unwrap().record.row)
             .collect();
-        assert_eq!(streamed, [2, 3, 4, 0, 1]);
+        assert_eq!(streamed, [1, 2, 3, 4, 0]);
     }
 
     #[test]

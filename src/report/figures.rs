@@ -664,10 +664,9 @@ mod tests {
         let mut tally = Tally::new(Zone::new(Some("America/Sao_Paulo")).unwrap());
         for day in 0..400 {
             let mut r = row(day + 1, Status::Queued);
-            r.record.sent_at = format!("2026-01-01T12:00:00Z");
-            r.record.sent_at = (r.record.sent_at.parse::<Timestamp>().unwrap()
-                + jiff::SignedDuration::from_hours(24 * day as i64))
-            .to_string();
+            let start: Timestamp = "2026-01-01T12:00:00Z".parse().unwrap();
+            r.record.sent_at =
+                (start + jiff::SignedDuration::from_hours(24 * day as i64)).to_string();
             tally.add(&r);
         }
         let r = tally.finish("r.csv");
