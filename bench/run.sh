@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark of issue 7: preflight, resume, sends/s and pacing fidelity, each beside a
+# The benchmark of issue 7: preflight, resume, sends/s, pacing fidelity and report, each beside a
 # baseline, printed as one markdown table and written into bench/README.md's "Performance"
 # section (between the bench:begin/bench:end markers; --no-readme only prints).
 #
@@ -195,6 +195,15 @@ while IFS=$'\t' read -r name sends rate worst min mean max spacing hours; do
   put "pace_${name}_spacing" "$spacing"
   put "pace_${name}_hours" "$hours"
 done <"$WORK/pacing.tsv"
+
+# --- 5. report ------------------------------------------------------------------------
+log "5. report: $ROWS-row results file, text and --html"
+"$PY" "$HERE/gen.py" results "$ROWS" "$WORK/report.results.csv"
+timed report "$BIN" report "$WORK/report.results.csv" --tz UTC >"$WORK/report.out" 2>"$WORK/report.err" ||
+  { cat "$WORK/report.err" >&2; exit 1; }
+grep -q "total *$ROWS " "$WORK/report.out" || { cat "$WORK/report.out" >&2; exit 1; }
+timed report_html "$BIN" report "$WORK/report.results.csv" --tz UTC --html "$WORK/report.html" \
+  >/dev/null 2>"$WORK/report_html.err" || { cat "$WORK/report_html.err" >&2; exit 1; }
 
 # --- table -----------------------------------------------------------------------------
 put load_end "$(cut -d' ' -f1 /proc/loadavg)"

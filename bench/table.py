@@ -102,6 +102,15 @@ def table(r):
                 "",
                 True,
             )
+    for key, label in (("report", "`report`"), ("report_html", "`report --html`")):
+        seconds, rss = f(f"{key}_s"), int(r[f"{key}_rss_kib"])
+        line(
+            f"{label} of a {num(rows)}-row results file: wall time / peak RSS",
+            f"{seconds:.2f} s / {mib(rss)}",
+            "",
+            "≤ 1 s and ≤ 64 MiB",
+            seconds <= 1.0 and rss <= 64 * 1024,
+        )
     return "\n".join(out) + "\n"
 
 

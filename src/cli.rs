@@ -1,8 +1,9 @@
-//! The command line: clap definitions only. The work happens in [`crate::run`].
+//! The command line: clap definitions, and what is generated from them (shell completions,
+//! the man page). The work happens in [`crate::run`].
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::progress::LogFormat;
 use crate::sandbox::SandboxArgs;
@@ -68,4 +69,29 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Cancel the campaign's messages that are still scheduled (a future deliverAt).
     Cancel(crate::cancel::CancelArgs),
+    /// Print a shell completion script: `campaign-sender completions bash > campaign-sender.bash`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `campaign-sender man > campaign-sender.1`.
+    Man,
+}
+
+/// The completion script for `shell`, generated from these definitions so it never lags
+/// behind a new flag.
+pub fn completions(shell: clap_complete::Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "campaign-sender", &mut script);
+    String::from_utf8_lossy(&script).into_owned()
+}
+
+/// The man page (roff), generated from these definitions.
+pub fn man_page() -> String {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .expect("rendering into memory cannot fail");
+    String::from_utf8_lossy(&page).into_owned()
 }

@@ -81,6 +81,14 @@ pub fn run(cli: Cli) -> u8 {
                 delivery::run(&args, clock, shutdown).await
             }
             Some(Command::Report(args)) => report::run(&args),
+            Some(Command::Completions { shell }) => {
+                progress::print_out(cli::completions(shell));
+                0
+            }
+            Some(Command::Man) => {
+                progress::print_out(cli::man_page());
+                0
+            }
             Some(Command::Cancel(args)) => {
                 let (clock, shutdown) = operation();
                 cancel::run(&args, clock, shutdown).await

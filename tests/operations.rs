@@ -267,7 +267,7 @@ fn report_sums_up_a_known_results_file() {
     let path = rig.file("known.results.csv", &file);
 
     let mut command = binary();
-    let output = rig.run(command.arg("report").arg(&path));
+    let output = rig.run(command.args(["report", "--tz", "UTC"]).arg(&path));
     assert_eq!(code(&output), 0, "{}", text(&output));
     let table = String::from_utf8_lossy(&output.stdout);
     for expected in [
@@ -278,10 +278,12 @@ fn report_sums_up_a_known_results_file() {
         "  FAILED                                1    14.3%\n  NOT_CHECKED                           1    14.3%\n",
         "  delivered (DELIVERED+READ)                 71.4%\n",
         "  read*                                      42.9%\n",
-        "  delivery WHATSAPP_NOT_EXIST           1  6\n",
-        "  send MISSING_TEMPLATE_VARIABLES       1  8\n",
-        "  duration                                  1m 20s\n",
-        "  pace                                     6.0/min\n",
+        "  delivery WHATSAPP_NOT_EXIST           1  6 (line 7)\n",
+        "  send MISSING_TEMPLATE_VARIABLES       1  8 (line 9)\n",
+        "  input INVALID_DESTINATION             1  9 (line 10)\n",
+        "  last                            2026-03-02 12:01:20\n",
+        "  duration                                     1m 20s\n",
+        "  pace                                        6.0/min\n",
         "By number                            rows  queued  delivered  read*\n",
         "  centro                                4       4     100.0%  75.0%\n",
         "  norte                                 4       3      33.3%   0.0%\n",
@@ -307,6 +309,11 @@ fn report_sums_up_a_known_results_file() {
     assert_eq!(json["durationSeconds"], 80.0);
     assert_eq!(json["sendsPerMinute"], 6.0);
     assert_eq!(json["failures"].as_array().unwrap().len(), 4);
+    assert_eq!(json["checked"], 6);
+    assert_eq!(
+        json["failures"][0]["examples"][0],
+        serde_json::json!({"row": 9, "line": 10})
+    );
 }
 
 /// A CSV whose first `scheduled` rows go out tomorrow and the rest at once.

@@ -1,0 +1,95 @@
+//! `campaign-sender report RESULTS.csv`: the campaign on one screen (or as JSON, or as a
+//! self-contained HTML page with charts). Rows by send status and by delivery status,
+//! failures by code with example rows, delivery and read rates, how long sending took and
+//! the pace achieved. Read-only and lock-free, so it works while a send or status pass is
+//! running; the file is streamed, so a million rows cost flat memory.
+
+mod figures;
+mod html;
+mod svg;
+mod text;
+mod zone;
+
+use std::path::{Path, PathBuf};
+
+pub use figures::{Example, Failure, Report, Stage, Tally};
+pub use zone::Zone;
+
+use crate::journal::delivery::stream_rows;
+
+/// `campaign-sender report` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// The campaign's results CSV.
+    #[arg(value_name = "RESULTS.csv")]
+    pub results: PathBuf,
+
+    /// Print the figures as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the report as one self-contained HTML page with charts (opens with no
+    /// network, e.g. from an e-mail attachment).
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
+    /// Time zone for local times, as for the send (e.g. America/Sao_Paulo)
+    /// [default: the machine's].
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+}
+
+/// Runs the report and returns the exit code (2 if the file cannot be read or the page
+/// cannot be written).
+pub fn run(args: &ReportArgs) -> u8 {
+    match report(args) {
+        Ok(()) => 0,
+        Err(why) => {
+            tracing::error!("{why}");
+            2
+        }
+    }
+}
+
+fn report(args: &ReportArgs) -> Result<(), String> {
+    let zone = Zone::new(args.tz.as_deref())?;
+    if let Some(page) = &args.html {
+        refuse_overwriting_results(page, &args.results)?;
+    }
+    let mut tally = Tally::new(zone.clone());
+    for row in stream_rows(&args.results).map_err(|e| e.to_string())? {
+        tally.add(&row.map_err(|e| e.to_string())?);
+    }
+    let report = tally.finish(&args.results.display().to_string());
+    if let Some(page) = &args.html {
+        std::fs::write(page, html::page(&report, &zone))
+            .map_err(|e| format!("cannot write {}: {e}", page.display()))?;
+        tracing::info!("HTML report written to {}", page.display());
+    }
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+        crate::progress::print_out(format_args!("{json}\n"));
+    } else {
+        crate::progress::print_out(text::Text {
+            report: &report,
+            zone: &zone,
+        });
+    }
+    Ok(())
+}
+
+/// The results file is the user's: `--html` naming it (a slip of the shell) must not
+/// replace it with a page.
+fn refuse_overwriting_results(page: &Path, results: &Path) -> Result<(), String> {
+    let same = match (page.canonicalize(), results.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => page == results,
+    };
+    if same {
+        return Err(format!(
+            "--html {} names the results file itself: give the page another name (e.g. report.html)",
+            page.display()
+        ));
+    }
+    Ok(())
+}
