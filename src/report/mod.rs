@@ -12,7 +12,7 @@ mod zone;
 
 use std::path::{Path, PathBuf};
 
-pub use figures::{Example, Failure, Report, Stage, Tally};
+pub use figures::{Failure, Tally};
 pub use zone::Zone;
 
 use crate::journal::delivery::stream_rows;
