@@ -80,7 +80,7 @@ impl fmt::Display for DeliveryStatus {
 }
 
 /// The delivery cells of one row; all empty until a pass has looked the row up.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Delivery {
     pub status: Option<DeliveryStatus>,
     pub delivered_at: String,
