@@ -12,8 +12,10 @@ use crate::settings::CampaignOptions;
 /// Send a WhatsApp campaign from a CSV: paced, retried, resumable, never twice.
 ///
 /// The API key comes from the environment only: PILOT_STATUS_API_KEY (or
-/// PILOT_STATUS_API_KEY_ID). Exit codes: 0 all rows accepted; 1 all rows final, some not
-/// accepted; 2 bad usage, input or lock, nothing sent; 3 stopped early, rerun to resume.
+/// PILOT_STATUS_API_KEY_ID), MSGFLASH_API_KEY with --provider msgflash, or the variables a
+/// --senders file names. Exit codes: 0 all rows accepted; 1 all rows final, some not
+/// accepted; 2 bad usage, input or results file, nothing sent; 3 stopped early, rerun to
+/// resume; 4 another run holds this campaign, nothing done.
 #[derive(Debug, Parser)]
 #[command(
     name = "campaign-sender",

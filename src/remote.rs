@@ -141,6 +141,14 @@ impl ApiArgs {
     /// and the rows. On failure, the error is logged and the exit code returned (2, or
     /// [`crate::ALREADY_RUNNING`] when a send holds the lock).
     pub async fn start(&self) -> Result<(Numbers, Journal, Vec<ResultRow>), u8> {
+        if let Some(target) = self.msgflash_target() {
+            return Err(usage_error(format!(
+                "{} was sent through MsgFlash ({target}); `status` and `cancel` use Pilot \
+                 Status' message lookup and cancel endpoints, and MsgFlash documents neither: \
+                 follow that campaign's delivery in the MsgFlash dashboard",
+                self.results.display()
+            )));
+        }
         let api = self
             .connect(&|name| std::env::var(name).ok())
             .await
@@ -162,6 +170,16 @@ impl ApiArgs {
             )));
         }
         Ok((api, journal, rows))
+    }
+
+    /// The MsgFlash target a results file records, if any: its messages cannot be looked up
+    /// or canceled here. A file that does not read is left to [`ApiArgs::open`] to report.
+    fn msgflash_target(&self) -> Option<String> {
+        let checkpoint = crate::journal::Checkpoint::load(&self.results).ok()?;
+        checkpoint
+            .targets()
+            .into_iter()
+            .find(|target| target.starts_with("msgflash"))
     }
 
     /// Takes the results file's lock (the one a send run holds) and reads every row.

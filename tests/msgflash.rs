@@ -405,3 +405,29 @@ fn the_location_sample_runs_against_the_sandbox_with_no_key() {
     assert!(rows.len() >= 3, "{rows:?}");
     assert!(rows.iter().all(|r| r["status"] == "QUEUED"), "{rows:?}");
 }
+
+#[test]
+fn status_and_cancel_say_a_msgflash_campaign_is_followed_in_its_dashboard() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(2));
+    let output = rig.run(rig.msgflash(&path).args(["--text", "Oi"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let results_path = rig.dir.path().join("c.results.csv");
+    let before = std::fs::read(&results_path).unwrap();
+    let requests = rig.sandbox.log().len();
+    for command in ["status", "cancel"] {
+        let mut operation = rig.operation(command, &results_path);
+        if command == "cancel" {
+            operation.arg("--yes");
+        }
+        let output = rig.run(&mut operation);
+        assert_eq!(code(&output), 2, "{command}: {}", text(&output));
+        assert!(
+            text(&output).contains("MsgFlash dashboard"),
+            "{}",
+            text(&output)
+        );
+    }
+    assert_eq!(rig.sandbox.log().len(), requests, "nothing was asked");
+    assert_eq!(std::fs::read(&results_path).unwrap(), before);
+}
