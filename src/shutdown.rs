@@ -72,8 +72,9 @@ impl Shutdown {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            eprintln!(
-                "campaign-sender: quitting now; a send that was in flight will show as UNCERTAIN on the next run"
+            // Through the log, so that with --log-format json this line is JSON too.
+            tracing::error!(
+                "quitting now; a send that was in flight will show as UNCERTAIN on the next run"
             );
             std::process::exit(3);
         });
