@@ -16,6 +16,7 @@ pub(crate) mod delivery;
 pub(crate) mod fingerprint;
 pub(crate) mod fmt;
 pub(crate) mod ids;
+pub mod identity;
 pub mod input;
 pub mod journal;
 pub(crate) mod message;

@@ -12,10 +12,12 @@ pub use options::{CampaignOptions, FlagOnly};
 
 pub use crate::connect::Target;
 use crate::connect::{self, ConnectError};
+use crate::identity::MessageFingerprint;
 use crate::input::{InputOptions, validate};
 use crate::message::Capabilities;
 use crate::pacing::{Backoff, Rate, Spacing, parse_timeout};
 use crate::provider::ProviderKind;
+use crate::runner::RetryFailed;
 use crate::sandbox::FaultSpec;
 use crate::senders::{self, Sender};
 use crate::window::{SendWindow, Window, WindowError};
@@ -48,6 +50,15 @@ pub struct Settings {
     pub timeout: Duration,
     pub dry_run: bool,
     pub resend_uncertain: bool,
+    /// `--retry-failed`: which FAILED rows this run sends again.
+    pub retry_failed: RetryFailed,
+    /// Stop a lane after this many consecutive FAILED rows with one error code (0: never).
+    pub max_consecutive_failures: u32,
+    /// `--message-changed`: send although the results file was sent with other message
+    /// settings.
+    pub message_changed: bool,
+    /// The fingerprint of the campaign's message settings, recorded with every send.
+    pub message: MessageFingerprint,
     /// Refuse to send if any row is invalid.
     pub strict: bool,
     /// Refuse to send if more than this fraction (0..=1) of the rows is invalid.
@@ -90,6 +101,7 @@ impl Settings {
         let capabilities = provider.capabilities();
         validate::validate_defaults(&defaults, now, capabilities)
             .map_err(SettingsError::Message)?;
+        let message = crate::identity::message_fingerprint(&defaults);
         Ok(Settings {
             csv: csv.to_path_buf(),
             results,
@@ -126,6 +138,10 @@ impl Settings {
             )?,
             dry_run: options.dry_run,
             resend_uncertain: options.resend_uncertain,
+            retry_failed: RetryFailed::from_flag(options.retry_failed.as_deref()),
+            max_consecutive_failures: options.max_consecutive_failures.unwrap_or(10),
+            message_changed: options.message_changed,
+            message,
             strict: options.strict.unwrap_or(false),
             max_invalid: percent(options.max_invalid.as_deref().unwrap_or("20%"))?,
             results_delimiter: match options.results_delimiter.as_deref() {

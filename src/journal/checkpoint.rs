@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use super::delivery_state::Delivery;
 use super::record::{Layout, header_line, one_record};
 use super::{JournalError, Record, Status, io_error};
+use crate::identity::MessageFingerprint;
 
 /// What a rerun needs to know about a row it has seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +26,19 @@ pub struct Prior {
     pub attempts: u32,
     destination_hash: u64,
     raw_hash: u32,
+    /// The message settings the row was last sent with, when the file says.
+    pub message: Option<MessageFingerprint>,
+    /// For a `FAILED` row, the [short fingerprint](crate::fingerprint::short) of its
+    /// `errorCode`.
+    failed_code: Option<u32>,
 }
 
 impl Prior {
+    /// Whether the row is `FAILED` with error code `code`.
+    pub fn failed_with(&self, code: &str) -> bool {
+        self.failed_code == Some(crate::fingerprint::short(code))
+    }
+
     /// Whether the journal's destination for this row is `destination`.
     pub fn same_destination(&self, destination: &str) -> bool {
         self.destination_hash == hash(destination)
@@ -68,6 +79,9 @@ pub struct Checkpoint {
     /// Every distinct non-empty `target` recorded, in the order first seen (few: one per
     /// provider or sandbox a file was ever used with).
     targets: Vec<String>,
+    /// What lines say about their message and refusal, each distinct pair once; an
+    /// [`Entry::tag`] is an index here.
+    tags: Tags,
     /// The file is exactly what this version writes (header, delimiter, LF, no BOM), so
     /// lines can be appended to it as they are.
     pub(super) canonical: bool,
@@ -81,6 +95,56 @@ pub(super) struct Entry {
     /// Saturates: a row is never attempted 65,535 times.
     pub(super) attempts: u16,
     pub(super) status: Status,
+    /// Its message fingerprint and error code, as an index into [`Checkpoint`]'s tags (in
+    /// the byte the fields above leave free).
+    pub(super) tag: u8,
+}
+
+/// A line's message fingerprint and (for `FAILED`) the short fingerprint of its error code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+struct Tag {
+    message: Option<MessageFingerprint>,
+    failed_code: Option<u32>,
+}
+
+/// The distinct [`Tag`]s of a file, interned so each row keeps one byte. Index 0 is
+/// "nothing known"; a file with more than 255 distinct pairs (a hostile server inventing
+/// error codes) leaves the rest unknown: such rows are retried only by a `--retry-failed`
+/// without codes, and count as sent with unknown settings.
+#[derive(Debug)]
+struct Tags {
+    all: Vec<Tag>,
+    index: HashMap<Tag, u8>,
+}
+
+impl Tags {
+    fn new() -> Tags {
+        Tags {
+            all: vec![Tag::default()],
+            index: HashMap::from([(Tag::default(), 0)]),
+        }
+    }
+
+    fn of(&mut self, record: &Record) -> u8 {
+        let tag = Tag {
+            message: MessageFingerprint::parse(&record.message),
+            failed_code: (record.status == Status::Failed)
+                .then(|| crate::fingerprint::short(&record.error_code)),
+        };
+        if let Some(&i) = self.index.get(&tag) {
+            return i;
+        }
+        let Ok(i) = u8::try_from(self.all.len()) else {
+            return 0;
+        };
+        self.all.push(tag);
+        self.index.insert(tag, i);
+        i
+    }
+
+    fn get(&self, tag: u8) -> Tag {
+        self.all.get(usize::from(tag)).copied().unwrap_or_default()
+    }
 }
 
 impl Entry {
@@ -91,15 +155,19 @@ impl Entry {
             raw_hash: crate::fingerprint::short(&record.raw_destination),
             attempts: u16::try_from(record.attempts).unwrap_or(u16::MAX),
             status: record.status,
+            tag: 0,
         }
     }
 
-    fn prior(&self) -> Prior {
+    fn prior(&self, tags: &Tags) -> Prior {
+        let tag = tags.get(self.tag);
         Prior {
             status: self.status,
             attempts: u32::from(self.attempts),
             destination_hash: self.destination_hash,
             raw_hash: self.raw_hash,
+            message: tag.message,
+            failed_code: tag.failed_code,
         }
     }
 
@@ -118,6 +186,7 @@ impl Checkpoint {
             elsewhere: Vec::new(),
             elsewhere_by_destination: HashMap::new(),
             targets: Vec::new(),
+            tags: Tags::new(),
             layout: Layout::canonical(delimiter, false),
             path: path.to_path_buf(),
             canonical: true,
@@ -136,7 +205,22 @@ impl Checkpoint {
 
     /// The last recorded state of `row` (1-based), if any.
     pub fn prior(&self, row: u64) -> Option<Prior> {
-        Some(self.rows.get(&u32::try_from(row).ok()?)?.prior())
+        Some(self.rows.get(&u32::try_from(row).ok()?)?.prior(&self.tags))
+    }
+
+    /// How many rows whose request went (or may have gone) to the API were sent with each
+    /// known message fingerprint, most first: a run with other message settings is told.
+    pub fn sent_messages(&self) -> Vec<(MessageFingerprint, usize)> {
+        let mut counts: HashMap<MessageFingerprint, usize> = HashMap::new();
+        let entries = self.rows.values().chain(&self.elsewhere);
+        for entry in entries.filter(|e| e.status.reached_api()) {
+            if let Some(message) = self.tags.get(entry.tag).message {
+                *counts.entry(message).or_default() += 1;
+            }
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort_by_key(|(m, n)| (std::cmp::Reverse(*n), m.to_string()));
+        counts
     }
 
     /// Rows whose request went, or may have gone, to the API (`QUEUED`, `FAILED`,
@@ -213,7 +297,10 @@ impl Checkpoint {
 
     /// Records where `record`'s line starts, as its row's latest state.
     pub(super) fn note(&mut self, record: &Record, offset: u64) {
-        let entry = Entry::of(record, offset);
+        let entry = Entry {
+            tag: self.tags.of(record),
+            ..Entry::of(record, offset)
+        };
         if !record.target.is_empty() && !self.targets.contains(&record.target) {
             self.targets.push(record.target.clone());
         }
@@ -405,6 +492,7 @@ impl Checkpoint {
             elsewhere: Vec::new(),
             elsewhere_by_destination: HashMap::new(),
             targets: Vec::new(),
+            tags: Tags::new(),
             layout,
             path: path.to_path_buf(),
             canonical,

@@ -321,7 +321,7 @@ mod tests {
             .unwrap();
         journal.compact().unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n"), "{text}");
+        assert!(text.starts_with("row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,message,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n"), "{text}");
         assert_eq!(text.lines().count(), 3, "{text}");
         let rows = read_rows(&path).unwrap();
         assert_eq!(rows[0].delivery.status, Some(DeliveryStatus::Read));

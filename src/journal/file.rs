@@ -156,7 +156,11 @@ impl Journal {
         // index would hold two at once.
         for line in written {
             if let Some(entry) = self.checkpoint.entry_mut(line.slot) {
-                *entry = line.entry;
+                // The same record at a new offset: its tag stands.
+                *entry = Entry {
+                    tag: entry.tag,
+                    ..line.entry
+                };
             }
         }
         self.checkpoint.layout = Layout::canonical(self.checkpoint.layout.delimiter, delivery);

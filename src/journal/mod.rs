@@ -37,7 +37,7 @@ pub use writer::{Durability, Shared};
 use record::write_record;
 
 /// The columns every results file starts with, in order; later columns may follow.
-pub const COLUMNS: [&str; 13] = [
+pub const COLUMNS: [&str; 14] = [
     "row",
     "destination",
     "status",
@@ -51,6 +51,7 @@ pub const COLUMNS: [&str; 13] = [
     "rawDestination",
     "sender",
     "target",
+    "message",
 ];
 
 /// The first columns a file must have to be taken as ours (older files lack the rest).
@@ -235,7 +236,7 @@ mod tests {
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
-                .ends_with("SENDING,,,,,,1,,,,\n")
+                .ends_with("SENDING,,,,,,1,,,,,\n")
         );
     }
 
@@ -291,7 +292,7 @@ mod tests {
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
-                .ends_with("3;+5511999990003;INVALID;;;;;;1;;;;\n")
+                .ends_with("3;+5511999990003;INVALID;;;;;;1;;;;;\n")
         );
     }
 
@@ -328,7 +329,7 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(",'-bad thing,"), "{line}");
-        assert!(line.ends_with(",'+55 11 9999,,\n"), "{line}");
+        assert!(line.ends_with(",'+55 11 9999,,,\n"), "{line}");
         assert_eq!(destination_cell("+5511999990001"), "+5511999990001");
         assert_eq!(unescape("'=HYPERLINK(\"x\")"), "=HYPERLINK(\"x\")");
     }

@@ -52,7 +52,7 @@ fn record() -> impl Strategy<Value = Record> {
             cell(),
             cell(),
         ),
-        (any::<u32>(), cell(), cell(), cell(), cell()),
+        (any::<u32>(), cell(), cell(), cell(), cell(), cell()),
     )
         .prop_map(|(row, destination, status, a, b)| Record {
             row,
@@ -68,6 +68,7 @@ fn record() -> impl Strategy<Value = Record> {
             raw_destination: b.2,
             sender: b.3,
             target: b.4,
+            message: b.5,
         })
 }
 
@@ -84,6 +85,7 @@ fn as_read(record: &Record) -> Record {
         raw_destination: line(&record.raw_destination),
         sender: line(&record.sender),
         target: line(&record.target),
+        message: line(&record.message),
         ..record.clone()
     }
 }

@@ -27,6 +27,10 @@ pub struct Record {
     /// Where the row was sent (set by the runner, one line, opaque here); empty in files
     /// written before the column existed.
     pub target: String,
+    /// The [fingerprint](crate::identity::message_fingerprint) of the campaign's message
+    /// settings the row was sent with; empty when not sent, or in files written before the
+    /// column existed ("unknown").
+    pub message: String,
 }
 
 impl Record {
@@ -46,6 +50,7 @@ impl Record {
             raw_destination: String::new(),
             sender: String::new(),
             target: String::new(),
+            message: String::new(),
         }
     }
 
@@ -70,6 +75,7 @@ impl Record {
         line.cell(&destination_cell(&self.raw_destination));
         line.cell(&text_cell(&self.sender));
         line.cell(&text_cell(&self.target));
+        line.cell(&text_cell(&self.message));
     }
 }
 
@@ -156,6 +162,7 @@ impl Layout {
             raw_destination: unescape(cell(10)).into_owned(),
             sender: unescape(cell(11)).into_owned(),
             target: unescape(cell(12)).into_owned(),
+            message: unescape(cell(13)).into_owned(),
         };
         let extra = |i: usize| unescape(at(self.delivery_columns[i])).into_owned();
         let delivery = Delivery {
@@ -412,7 +419,7 @@ mod tests {
         /// writes for the same cells (files written before, and readers, rely on them).
         #[test]
         fn a_line_is_what_the_csv_writer_writes(
-            texts in prop::collection::vec(text(), 15),
+            texts in prop::collection::vec(text(), 16),
             numbers in (0u32..=u32::MAX, prop::option::of(any::<u16>()), any::<u32>()),
             status in prop::sample::select(crate::journal::Status::ALL.to_vec()),
             delimiter in prop::sample::select(vec![b',', b';', b'\t', b'|']),
@@ -434,6 +441,7 @@ mod tests {
                 raw_destination: t(6),
                 sender: t(7),
                 target: t(8),
+                message: t(15),
             };
             let delivery = delivery.then(|| Delivery {
                 status: None,
@@ -458,6 +466,7 @@ mod tests {
                 destination_cell(&record.raw_destination),
                 text_cell(&record.sender),
                 text_cell(&record.target),
+                text_cell(&record.message),
             ];
             if let Some(d) = &delivery {
                 cells.extend([

@@ -131,10 +131,34 @@ pub enum ErrorClass {
     /// The request may have been accepted (timeout, dropped connection, 5xx): record
     /// `UNCERTAIN` and never resend on our own.
     Ambiguous,
+    /// The API refused a message setting (an unknown or unapproved template, media it cannot
+    /// send): the campaign's own mistake when the campaign set it, so every row would fail
+    /// the same way. The runner stops the lane at the first one and leaves the row pending
+    /// (`DEFERRED`); when the row's own cell set it, it is that row's [`ErrorClass::RowFatal`].
+    Setting(MessageSetting),
     /// The address answered with a redirect instead of processing the request (never
     /// followed: it would carry the key elsewhere). Like [`ErrorClass::CampaignFatal`], but
     /// the fix is `--base-url`, not the account.
     Misdirected,
+}
+
+/// The message setting a [`ErrorClass::Setting`] refusal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageSetting {
+    /// `--template`: not found, or without an approved version.
+    Template,
+    /// `--media`: a file the API will not send.
+    Media,
+}
+
+impl MessageSetting {
+    /// The flag (and campaign-file key) that sets it, for the message saying what to fix.
+    pub fn flag(self) -> &'static str {
+        match self {
+            MessageSetting::Template => "--template",
+            MessageSetting::Media => "--media",
+        }
+    }
 }
 
 /// A failed send, classified.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use reqwest::Url;
 
-use super::ErrorClass;
+use super::{ErrorClass, MessageSetting};
 use super::http::{self, Api};
 use super::{BoxFuture, Provider, SendOutcome};
 use crate::message::{Capabilities, Content, MediaType, Message};
@@ -73,7 +73,12 @@ pub fn classify(status: u16, code: Option<&str>) -> ErrorClass {
         (429 | 503, _) => ErrorClass::Retryable,
         // A proxy gave up waiting: the API may have processed it.
         (408, _) => ErrorClass::Ambiguous,
-        // VALIDATION_ERROR, TEMPLATE_*, NOT_FOUND and any other refusal of this row.
+        // An invalid template, or one (or the instance or contact it is sent with) not
+        // found: the campaign's template, unless the row named its own.
+        (400, Some("TEMPLATE_INVALID")) | (404, Some("NOT_FOUND")) => {
+            ErrorClass::Setting(MessageSetting::Template)
+        }
+        // VALIDATION_ERROR, the other TEMPLATE_* and any other refusal of this row.
         (400..=499, _) => ErrorClass::RowFatal,
         // 500, 502, 504 and the rest: the send may have happened.
         _ => ErrorClass::Ambiguous,
@@ -186,10 +191,11 @@ mod tests {
         use ErrorClass::*;
         let table = [
             (400, Some("VALIDATION_ERROR"), RowFatal),
-            (400, Some("TEMPLATE_INVALID"), RowFatal),
+            (400, Some("TEMPLATE_INVALID"), Setting(MessageSetting::Template)),
             (400, Some("TEMPLATE_VARIABLES_MISSING"), RowFatal),
             (400, Some("TEMPLATE_CONTEXT_UNAVAILABLE"), RowFatal),
-            (404, Some("NOT_FOUND"), RowFatal),
+            (404, Some("NOT_FOUND"), Setting(MessageSetting::Template)),
+            (404, None, RowFatal),
             (403, Some("SUBSCRIPTION_INACTIVE"), CampaignFatal),
             (429, Some("MONTHLY_OUTBOUND_QUOTA_EXCEEDED"), CampaignFatal),
             (429, Some("RATE_LIMITED"), Retryable),

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use reqwest::Url;
 
-use super::ErrorClass;
+use super::{ErrorClass, MessageSetting};
 use super::http::{self, Api};
 use super::{BoxFuture, Provider, SendOutcome};
 use crate::message::{AsText, Capabilities, Content, Destination, MediaType, Message};
@@ -53,18 +53,23 @@ impl PilotStatus {
 }
 
 /// The whole Pilot Status error table: what each answer means for the campaign.
-pub fn classify(status: u16, _code: Option<&str>) -> ErrorClass {
-    match status {
-        // The row itself was refused: bad payload, paid feature, unknown template.
-        400 | 402 | 404 => ErrorClass::RowFatal,
+pub fn classify(status: u16, code: Option<&str>) -> ErrorClass {
+    match (status, code) {
+        // "Template not found or without an approved version" (the send reference's only
+        // 404): the campaign's template, unless the row named its own.
+        (404, _) => ErrorClass::Setting(MessageSetting::Template),
+        // Media needs a paid plan (the send guide): the campaign's media, unless the row's.
+        (402, Some("SUBSCRIPTION_REQUIRED_FOR_MEDIA")) => ErrorClass::Setting(MessageSetting::Media),
+        // The row itself was refused: bad payload, another paid feature.
+        (400 | 402, _) => ErrorClass::RowFatal,
         // Key, scope or billing: nothing else can succeed until a human fixes it.
-        401 | 403 | 422 => ErrorClass::CampaignFatal,
+        (401 | 403 | 422, _) => ErrorClass::CampaignFatal,
         // Definitely not processed; come back later.
-        429 | 503 => ErrorClass::Retryable,
+        (429 | 503, _) => ErrorClass::Retryable,
         // A proxy gave up waiting: the API may have processed it.
-        408 => ErrorClass::Ambiguous,
+        (408, _) => ErrorClass::Ambiguous,
         // Any other refusal of the request.
-        405..=499 => ErrorClass::RowFatal,
+        (405..=499, _) => ErrorClass::RowFatal,
         // 500, 502, 504 and the rest: the send may have happened.
         _ => ErrorClass::Ambiguous,
     }
@@ -182,7 +187,7 @@ mod tests {
         let table = [
             (400, RowFatal),
             (402, RowFatal),
-            (404, RowFatal),
+            (404, Setting(MessageSetting::Template)),
             (401, CampaignFatal),
             (403, CampaignFatal),
             (422, CampaignFatal),
@@ -197,5 +202,13 @@ mod tests {
         for (status, class) in table {
             assert_eq!(classify(status, None), class, "HTTP {status}");
         }
+        assert_eq!(
+            classify(404, Some("TEMPLATE_NOT_FOUND")),
+            Setting(MessageSetting::Template)
+        );
+        assert_eq!(
+            classify(402, Some("SUBSCRIPTION_REQUIRED_FOR_MEDIA")),
+            Setting(MessageSetting::Media)
+        );
     }
 }

@@ -1,4 +1,7 @@
-//! One lane per sender number: its client, its own pace and its own stop.
+//! One lane per sender number: its client, its own pace, its own failure breaker and its
+//! own stop.
+
+use std::sync::Mutex;
 
 use crate::pacing::Pacer;
 use crate::provider::Provider;
@@ -28,6 +31,7 @@ pub(super) fn lanes<'a>(
                 context.seed.map(|seed| seed.wrapping_add(i)),
             ),
             halt: Shutdown::new(),
+            breaker: Breaker::new(settings.max_consecutive_failures),
         })
         .collect()
 }
@@ -40,6 +44,63 @@ pub(super) struct Lane<'a> {
     pub(super) pacer: Pacer,
     /// Requested when this lane stops; waits of its in-flight sends end with it.
     pub(super) halt: Shutdown,
+    /// Counts this number's consecutive `FAILED` rows with one error code.
+    pub(super) breaker: Breaker,
+}
+
+/// The failure breaker (`--max-consecutive-failures`): a campaign whose every row the API
+/// refuses the same way (a wrong setting, an account problem the API reports per row) stops
+/// after a few rows instead of failing through the whole list.
+pub(super) struct Breaker {
+    /// Consecutive same-code failures that stop the lane; 0: never.
+    limit: u32,
+    /// The error code of the current run of failures, and its length.
+    streak: Mutex<(String, u32)>,
+}
+
+impl Breaker {
+    fn new(limit: u32) -> Breaker {
+        Breaker {
+            limit,
+            streak: Mutex::new((String::new(), 0)),
+        }
+    }
+
+    /// A row `FAILED` with `code`: `true` when that makes `limit` in a row with that code.
+    pub(super) fn failed(&self, code: &str) -> bool {
+        let mut streak = self.streak.lock().expect("breaker mutex");
+        if streak.0 == code {
+            streak.1 += 1;
+        } else {
+            *streak = (code.to_string(), 1);
+        }
+        self.limit > 0 && streak.1 >= self.limit
+    }
+
+    /// A row that did not fail (accepted, or an unknowable outcome): the run is broken.
+    pub(super) fn passed(&self) {
+        self.streak.lock().expect("breaker mutex").1 = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Breaker;
+
+    #[test]
+    fn the_breaker_trips_on_a_run_of_one_code_only() {
+        let breaker = Breaker::new(3);
+        assert!(!breaker.failed("A"));
+        assert!(!breaker.failed("A"));
+        assert!(!breaker.failed("B"), "another code starts a new run");
+        assert!(!breaker.failed("B"));
+        breaker.passed();
+        assert!(!breaker.failed("B"), "a success ends the run");
+        assert!(!breaker.failed("B"));
+        assert!(breaker.failed("B"));
+        let off = Breaker::new(0);
+        assert!((0..100).all(|_| !off.failed("A")));
+    }
 }
 
 impl Lane<'_> {

@@ -26,6 +26,7 @@ use crate::shutdown::Shutdown;
 
 use lanes::{Lane, lanes};
 use preflight::prepare;
+pub use resume::RetryFailed;
 use stop::log_stop;
 
 /// Why a run could not start or had to stop; each maps to an exit code.
@@ -43,6 +44,10 @@ pub enum RunError {
     /// The results file was sent to another target (exit 2, nothing sent).
     #[error("{0}")]
     Target(String),
+    /// The message settings differ from those the results file was sent with (exit 2,
+    /// nothing sent).
+    #[error("{0}")]
+    MessageChanged(String),
     /// `--strict` or `--max-invalid` refused the file (exit 2, nothing sent).
     #[error("{0}")]
     TooManyInvalid(String),

@@ -13,7 +13,8 @@ use crate::settings::Settings;
 use crate::window::{self, SendWindow};
 
 use super::resume::{
-    Claims, check_same_cell, destination_of, keeps_record, needs_send, settled_cell,
+    Claims, check_message, check_same_cell, destination_of, keeps_record, needs_send, retried,
+    settled_cell,
 };
 use super::{Context, RunError};
 
@@ -115,6 +116,7 @@ fn preflight(
     found.notes = input.warnings().to_vec();
     input.already_sent(checkpoint.attempted());
     let mut claims = (!checkpoint.is_empty()).then(|| Claims::new(checkpoint));
+    let mut retrying = 0;
     std::thread::scope(|scope| {
         let window = settings.window.as_ref();
         let mut bodies = dry_run.map(|provider| Bodies::start(scope, provider, window, context));
@@ -135,6 +137,7 @@ fn preflight(
                         continue;
                     }
                     found.to_send += 1;
+                    retrying += u64::from(retried(prior, settings));
                     if let Some(bodies) = &mut bodies {
                         bodies.push(row.index, message);
                     }
@@ -169,6 +172,13 @@ fn preflight(
             return Ok(Plan::Renumber(moves, found.rows));
         }
     }
+    if retrying > 0 {
+        let rows = found.to_send;
+        found.notes.push(format!(
+            "--retry-failed: {retrying} FAILED rows will be sent again (of {rows} to send)"
+        ));
+    }
+    check_message(checkpoint, settings, (found.to_send, retrying), &mut found.notes)?;
     Ok(Plan::Ready(found))
 }
 

@@ -13,7 +13,12 @@
 //! | none, `DEFERRED`, `INVALID` | send                 | send                      |
 //! | `SENDING`           | record `UNCERTAIN`, no send  | send                      |
 //! | `UNCERTAIN`         | nothing                      | send                      |
-//! | `QUEUED`, `FAILED`, `SKIPPED` | nothing            | nothing                   |
+//! | `FAILED`            | nothing                      | nothing                   |
+//! | `QUEUED`, `SKIPPED` | nothing                      | nothing                   |
+//!
+//! `--retry-failed` sends a `FAILED` row again (all of them, or those with the error codes
+//! it names): the API refused it, so it was definitely not accepted and cannot be a
+//! duplicate. It changes nothing else in the table.
 //!
 //! A row that no longer validates, or is now opted out, is recorded as such unless its
 //! destination already reached the API for good (`QUEUED`, `FAILED`, `UNCERTAIN`): that
@@ -22,10 +27,51 @@
 use std::collections::HashMap;
 
 use crate::input::{Row, Verdict};
+use crate::identity::MessageFingerprint;
 use crate::journal::{Checkpoint, Prior, Status};
 use crate::settings::Settings;
 
 use super::RunError;
+
+/// Which `FAILED` rows this run sends again (`--retry-failed[=CODE,CODE]`): a decision for
+/// one run, after fixing what made them fail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RetryFailed {
+    /// None (no `--retry-failed`).
+    #[default]
+    No,
+    /// Every `FAILED` row (`--retry-failed`).
+    All,
+    /// Those whose `errorCode` is one of these (`--retry-failed=CODE,CODE`).
+    Codes(Vec<String>),
+}
+
+impl RetryFailed {
+    /// The flag's value: absent, empty (all), or a comma-separated list of error codes.
+    pub fn from_flag(flag: Option<&str>) -> RetryFailed {
+        let Some(flag) = flag else {
+            return RetryFailed::No;
+        };
+        let codes: Vec<String> = (flag.split(',').map(str::trim))
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        match codes.is_empty() {
+            true => RetryFailed::All,
+            false => RetryFailed::Codes(codes),
+        }
+    }
+
+    /// Whether a row recorded as `prior` is a `FAILED` row this run sends again.
+    pub fn covers(&self, prior: &Prior) -> bool {
+        prior.status == Status::Failed
+            && match self {
+                RetryFailed::No => false,
+                RetryFailed::All => true,
+                RetryFailed::Codes(codes) => codes.iter().any(|c| prior.failed_with(c)),
+            }
+    }
+}
 
 type Map<V> = HashMap<u64, V, foldhash::fast::FixedState>;
 
@@ -128,34 +174,110 @@ pub(super) fn check_same_cell(
 /// short fingerprint its destination cell had, so the input can skip judging it again.
 pub(super) fn settled_cell(prior: Option<Prior>, settings: &Settings) -> Option<u32> {
     let prior = prior?;
-    settled(prior.status, settings.resend_uncertain).then(|| prior.raw_fingerprint())
+    settled(prior.status, Again::of(&prior, settings)).then(|| prior.raw_fingerprint())
 }
 
-fn settled(status: Status, resend_uncertain: bool) -> bool {
+/// Which of its recorded states this run sends again.
+#[derive(Debug, Clone, Copy, Default)]
+struct Again {
+    /// `--resend-uncertain`.
+    uncertain: bool,
+    /// `--retry-failed` covers the row.
+    failed: bool,
+}
+
+impl Again {
+    fn of(prior: &Prior, settings: &Settings) -> Again {
+        Again {
+            uncertain: settings.resend_uncertain,
+            failed: settings.retry_failed.covers(prior),
+        }
+    }
+}
+
+fn settled(status: Status, again: Again) -> bool {
     match status {
-        Status::Queued | Status::Failed => true,
-        Status::Uncertain => !resend_uncertain,
+        Status::Queued => true,
+        Status::Failed => !again.failed,
+        Status::Uncertain => !again.uncertain,
         Status::Sending | Status::Deferred | Status::Invalid | Status::Skipped => false,
     }
 }
 
 /// Whether a valid row still has to be sent, given its last recorded state.
 pub(super) fn needs_send(prior: Option<Prior>, settings: &Settings) -> bool {
-    sends(prior.map(|p| p.status), settings.resend_uncertain)
+    match prior {
+        None => true,
+        Some(prior) => sends(prior.status, Again::of(&prior, settings)),
+    }
 }
 
-fn sends(status: Option<Status>, resend_uncertain: bool) -> bool {
+/// Whether a valid row is sent again by `--retry-failed`.
+pub(super) fn retried(prior: Option<Prior>, settings: &Settings) -> bool {
+    prior.is_some_and(|p| settings.retry_failed.covers(&p))
+}
+
+fn sends(status: Status, again: Again) -> bool {
     match status {
-        None | Some(Status::Deferred | Status::Invalid) => true,
-        Some(Status::Uncertain | Status::Sending) => resend_uncertain,
-        Some(Status::Queued | Status::Failed | Status::Skipped) => false,
+        Status::Deferred | Status::Invalid => true,
+        Status::Uncertain | Status::Sending => again.uncertain,
+        Status::Failed => again.failed,
+        Status::Queued | Status::Skipped => false,
     }
 }
 
 /// Whether a row that is not sent (invalid or opted out now) must leave its record alone:
 /// a destination that reached the API for good keeps that record.
 pub(super) fn keeps_record(prior: Option<Prior>, settings: &Settings) -> bool {
-    prior.is_some_and(|p| settled(p.status, settings.resend_uncertain))
+    prior.is_some_and(|p| settled(p.status, Again::of(&p, settings)))
+}
+
+/// The rows that went to the API with other message settings than this run's, by their
+/// fingerprint, when there are any: `None` when every sent row says it was sent with this
+/// run's settings (or does not say).
+fn other_messages(checkpoint: &Checkpoint, now: MessageFingerprint) -> Option<String> {
+    let others: Vec<String> = (checkpoint.sent_messages().into_iter())
+        .filter(|(m, _)| *m != now)
+        .map(|(m, n)| format!("{n} rows with {m}"))
+        .collect();
+    (!others.is_empty()).then(|| others.join(", "))
+}
+
+/// The message settings changed since rows were sent: said in the preflight's `notes`, and
+/// refused (before any send) unless `--message-changed` says it is intended or the only
+/// rows left to send are `FAILED` ones `--retry-failed` sends again (`to_send` rows, of
+/// which `retried`).
+pub(super) fn check_message(
+    checkpoint: &Checkpoint,
+    settings: &Settings,
+    (to_send, retried): (u64, u64),
+    notes: &mut Vec<String>,
+) -> Result<(), RunError> {
+    let Some(others) = other_messages(checkpoint, settings.message) else {
+        return Ok(());
+    };
+    let mut now: Vec<String> = crate::identity::message_settings(&settings.input.defaults)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if now.is_empty() {
+        now.push("no message settings".into());
+    }
+    let said = format!(
+        "the message settings changed: {} records {others}, and this run's settings ({}) are {}",
+        settings.results.display(),
+        now.join(", "),
+        settings.message
+    );
+    if settings.message_changed || to_send == retried {
+        notes.push(said);
+        return Ok(());
+    }
+    Err(RunError::MessageChanged(format!(
+        "{said}. Nothing was sent: a campaign half on one message and half on another is \
+         usually a mistake. Put back the settings the earlier rows were sent with (the \
+         template, text, media, buttons, header, footer or caption), or, if the change is \
+         intended, rerun with --message-changed"
+    )))
 }
 
 #[cfg(test)]
@@ -166,25 +288,44 @@ mod tests {
     #[test]
     fn the_row_state_diagram() {
         use Status::*;
-        // (recorded, sends, sends with --resend-uncertain, settled, settled with it)
+        // (recorded, sends, with --resend-uncertain, with --retry-failed, settled, settled
+        // with --resend-uncertain, settled with --retry-failed)
         let table = [
-            (None, true, true, false, false),
-            (Some(Deferred), true, true, false, false),
-            (Some(Invalid), true, true, false, false),
-            (Some(Sending), false, true, false, false),
-            (Some(Uncertain), false, true, true, false),
-            (Some(Queued), false, false, true, true),
-            (Some(Failed), false, false, true, true),
-            (Some(Skipped), false, false, false, false),
+            (Deferred, true, true, true, false, false, false),
+            (Invalid, true, true, true, false, false, false),
+            (Sending, false, true, false, false, false, false),
+            (Uncertain, false, true, false, true, false, true),
+            (Queued, false, false, false, true, true, true),
+            (Failed, false, false, true, true, true, false),
+            (Skipped, false, false, false, false, false, false),
         ];
-        for (status, send, send_anyway, done, done_anyway) in table {
-            assert_eq!(sends(status, false), send, "{status:?}");
-            assert_eq!(sends(status, true), send_anyway, "{status:?}");
-            if let Some(status) = status {
-                assert_eq!(settled(status, false), done, "{status:?}");
-                assert_eq!(settled(status, true), done_anyway, "{status:?}");
-            }
+        let uncertain = Again {
+            uncertain: true,
+            failed: false,
+        };
+        let failed = Again {
+            uncertain: false,
+            failed: true,
+        };
+        for (status, send, resend, retry, done, done_resend, done_retry) in table {
+            assert_eq!(sends(status, Again::default()), send, "{status:?}");
+            assert_eq!(sends(status, uncertain), resend, "{status:?}");
+            assert_eq!(sends(status, failed), retry, "{status:?}");
+            assert_eq!(settled(status, Again::default()), done, "{status:?}");
+            assert_eq!(settled(status, uncertain), done_resend, "{status:?}");
+            assert_eq!(settled(status, failed), done_retry, "{status:?}");
         }
+    }
+
+    #[test]
+    fn retry_failed_reads_its_flag() {
+        assert_eq!(RetryFailed::from_flag(None), RetryFailed::No);
+        assert_eq!(RetryFailed::from_flag(Some("")), RetryFailed::All);
+        assert_eq!(RetryFailed::from_flag(Some(" , ")), RetryFailed::All);
+        assert_eq!(
+            RetryFailed::from_flag(Some("A, B")),
+            RetryFailed::Codes(vec!["A".into(), "B".into()])
+        );
     }
 
     fn claims(recorded: &[(u64, Option<u32>)]) -> Claims {

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::input::validate::RowError;
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, JournalError, Prior, Record, Status};
-use crate::message::Message;
+use crate::message::{Content, Message};
 use crate::pacing::WaitTooLong;
-use crate::provider::{Accepted, ErrorClass, SendError};
+use crate::provider::{Accepted, ErrorClass, MessageSetting, SendError};
 use crate::retry::{Attempt, RetryGate};
 use crate::window::{self, Admission};
 
@@ -158,12 +158,20 @@ impl Runner<'_> {
             }
             Err(AttemptError::Final(e)) => e,
         };
-        let status = match error.class {
+        let class = match error.class {
+            // The row's own cell named it: that row's mistake only.
+            ErrorClass::Setting(setting) if !self.campaign_set(setting, message) => {
+                ErrorClass::RowFatal
+            }
+            class => class,
+        };
+        let status = match class {
             ErrorClass::RowFatal => Status::Failed,
             ErrorClass::Ambiguous => Status::Uncertain,
-            ErrorClass::CampaignFatal | ErrorClass::Misdirected | ErrorClass::Retryable => {
-                Status::Deferred
-            }
+            ErrorClass::CampaignFatal
+            | ErrorClass::Misdirected
+            | ErrorClass::Retryable
+            | ErrorClass::Setting(_) => Status::Deferred,
         };
         let mut record = self.sent_record(lane, row, status, attempts);
         fill_error(&mut record, &error);
@@ -180,13 +188,41 @@ impl Runner<'_> {
         self.append(record, Durability::Now)
             .await
             .map_err(RunError::Disk)?;
-        match error.class {
+        match class {
             ErrorClass::CampaignFatal => return Ok(Some(Stop::Fatal(error))),
             ErrorClass::Misdirected => return Ok(Some(Stop::Misdirected(error))),
+            ErrorClass::Setting(setting) => return Ok(Some(Stop::Setting(setting, error))),
             _ => {}
         }
         self.progress.row_done(status);
+        if status != Status::Failed {
+            lane.breaker.passed();
+        } else if lane.breaker.failed(&error.code) {
+            return Ok(Some(Stop::Breaker(error)));
+        }
         Ok(None)
+    }
+
+    /// Whether the campaign (its flag or file), not the row's own cell, gave the message
+    /// `setting` the API refused: then every row carries the same mistake.
+    fn campaign_set(&self, setting: MessageSetting, message: &Message) -> bool {
+        let defaults = &self.settings.input.defaults;
+        let campaign = match setting {
+            MessageSetting::Template => defaults.template_id.as_deref(),
+            MessageSetting::Media => defaults.media.as_deref(),
+        };
+        let row = match (setting, &message.content) {
+            (MessageSetting::Template, Content::Template { id, .. }) => Some(id.as_str()),
+            (
+                MessageSetting::Media,
+                Content::Template {
+                    media: Some(media), ..
+                }
+                | Content::Media { media, .. },
+            ) => Some(media.url.as_str()),
+            _ => None,
+        };
+        campaign.is_some_and(|c| Some(c.trim()) == row.map(str::trim))
     }
 
     async fn attempt(
@@ -248,6 +284,7 @@ impl Runner<'_> {
         attempts: u32,
         sent_at: String,
     ) -> Result<(), RunError> {
+        lane.breaker.passed();
         let mut record = self.sent_record(lane, row, Status::Queued, attempts);
         record.http_status = Some(accepted.http_status);
         record.message_id = accepted.message_id;
@@ -282,6 +319,7 @@ impl Runner<'_> {
     fn sent_record(&self, lane: &Lane<'_>, row: &Row, status: Status, attempts: u32) -> Record {
         Record {
             sender: lane.label.to_string(),
+            message: self.settings.message.to_string(),
             ..self.record(row, status, attempts)
         }
     }

@@ -1,7 +1,7 @@
 //! Why a run, or one sender's lane, ended before the end of its input, and how that is told.
 
 use crate::pacing::WaitTooLong;
-use crate::provider::SendError;
+use crate::provider::{MessageSetting, SendError};
 use crate::settings::Settings;
 use crate::window;
 
@@ -13,6 +13,10 @@ pub(super) enum Stop {
     /// The API's address answered with a redirect (never followed): fix `--base-url`.
     Misdirected(SendError),
     RetriesExhausted(SendError),
+    /// `--max-consecutive-failures` rows in a row `FAILED` with this error.
+    Breaker(SendError),
+    /// The API refused a message setting the campaign gave (its template, its media).
+    Setting(MessageSetting, SendError),
     /// A `Retry-After` beyond [`crate::pacing::MAX_RETRY_AFTER`]: not waited for here.
     WaitTooLong(WaitTooLong),
     Window(window::Closed),
@@ -26,7 +30,9 @@ impl Stop {
             Stop::Fatal(_)
             | Stop::Misdirected(_)
             | Stop::RetriesExhausted(_)
-            | Stop::WaitTooLong(_) => true,
+            | Stop::WaitTooLong(_)
+            | Stop::Breaker(_)
+            | Stop::Setting(..) => true,
             Stop::Shutdown | Stop::Window(_) => false,
         }
     }
@@ -66,6 +72,28 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             e.code,
             e.message,
             settings.backoff.max_attempts
+        ),
+        Stop::Breaker(e) => tracing::error!(
+            "{who}{} rows in a row FAILED with {} (HTTP {}: {}); {rest}. This is usually the \
+             campaign's mistake, not the recipients': fix what {} says (the template, a \
+             field, the account), then rerun with --retry-failed={} to send the FAILED rows \
+             again with the rest (or raise --max-consecutive-failures, 0 turns it off)",
+            settings.max_consecutive_failures,
+            e.code,
+            e.http_status.map_or("-".into(), |s| s.to_string()),
+            e.message,
+            e.code,
+            e.code
+        ),
+        Stop::Setting(setting, e) => tracing::error!(
+            "{who}the API refused the campaign's {} (HTTP {} {}: {}); the row is DEFERRED and \
+             {rest}. Fix {} (or the campaign file's key), then rerun the same command: every \
+             row not yet sent goes out once",
+            setting.flag(),
+            e.http_status.map_or("-".into(), |s| s.to_string()),
+            e.code,
+            e.message,
+            setting.flag()
         ),
         Stop::Window(closed) => tracing::warn!("{closed}"),
     }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{FaultSpec, Sandbox, SandboxConfig};
+use super::{FailDestination, FaultSpec, Sandbox, SandboxConfig};
 use crate::clock::Clock;
 
 /// The environment variable holding the key `--api-key-required` demands; a flag value
@@ -33,6 +33,10 @@ pub struct SandboxArgs {
     /// Answer 402 SUBSCRIPTION_REQUIRED_FOR_MEDIA to every media send.
     #[arg(long)]
     pub media_requires_plan: bool,
+    /// Refuse this destination, e.g. +5511988887777=400:VALIDATION_ERROR (the default
+    /// refusal), to rehearse FAILED rows. Repeatable.
+    #[arg(long, value_name = "NUMBER[=STATUS:CODE]")]
+    pub fail_destination: Vec<FailDestination>,
     /// Seed for the fault dice, to replay a run exactly.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
@@ -65,6 +69,7 @@ impl SandboxArgs {
             api_key,
             log_path: self.log.clone(),
             media_requires_plan: self.media_requires_plan,
+            fail_destinations: self.fail_destination.clone(),
             seed: self.seed,
             time_factor: self.time_factor,
             clock: Clock::real(),
@@ -134,6 +139,8 @@ mod tests {
             "--media-requires-plan",
             "--seed",
             "7",
+            "--fail-destination",
+            "+5511988887777=404:TEMPLATE_NOT_FOUND",
         ]);
         let config = args.config_with_key(Some("ps_k".into())).unwrap();
         assert_eq!(config.faults.p500, 1.0);
@@ -142,6 +149,7 @@ mod tests {
         assert_eq!(config.log_path, Some(PathBuf::from("x.jsonl")));
         assert!(config.media_requires_plan);
         assert_eq!(config.seed, 7);
+        assert_eq!(config.fail_destinations[0].code, "TEMPLATE_NOT_FOUND");
     }
 
     #[test]

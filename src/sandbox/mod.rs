@@ -11,6 +11,7 @@ mod args;
 mod error;
 mod faults;
 mod msgflash;
+mod refuse;
 mod server;
 mod service;
 mod validate;
@@ -30,6 +31,7 @@ use tokio::task::JoinHandle;
 
 pub use args::{SandboxArgs, serve};
 pub use faults::FaultSpec;
+pub use refuse::FailDestination;
 
 use service::Shared;
 
@@ -55,6 +57,9 @@ pub struct SandboxConfig {
     pub log_path: Option<PathBuf>,
     /// Answer 402 SUBSCRIPTION_REQUIRED_FOR_MEDIA to any request with `media`.
     pub media_requires_plan: bool,
+    /// Destinations refused with a status and error code of their choosing (a valid request
+    /// otherwise), to rehearse `FAILED` rows.
+    pub fail_destinations: Vec<FailDestination>,
     /// Seed for the fault dice, so a test run is reproducible.
     pub seed: u64,
     /// How much faster than real time accepted messages age (SENT, DELIVERED, READ), so
@@ -74,6 +79,7 @@ impl Default for SandboxConfig {
             api_key: None,
             log_path: None,
             media_requires_plan: false,
+            fail_destinations: Vec::new(),
             seed: 0,
             time_factor: 1.0,
             clock: Clock::real(),

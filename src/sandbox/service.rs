@@ -27,7 +27,7 @@ use serde_json::Value;
 use super::api::Api;
 use super::error::ApiError;
 use super::faults::{Fault, FaultSpec};
-use super::{LogEntry, SandboxConfig};
+use super::{FailDestination, LogEntry, SandboxConfig};
 use crate::clock::Clock;
 
 mod messages;
@@ -49,6 +49,7 @@ pub(crate) struct Shared {
     faults: FaultSpec,
     api_key: Option<String>,
     media_requires_plan: bool,
+    fail_destinations: Vec<FailDestination>,
     limiter: Option<DefaultDirectRateLimiter>,
     /// Stamps each request's arrival in the log.
     clock: Clock,
@@ -101,6 +102,7 @@ impl Shared {
             faults: config.faults,
             api_key: config.api_key,
             media_requires_plan: config.media_requires_plan,
+            fail_destinations: config.fail_destinations,
             limiter,
             clock: config.clock,
             book: Mutex::new(Book {
@@ -160,6 +162,7 @@ impl Shared {
             .verdict
             .clone()
             .and_then(|()| self.check_plan(&received.body))
+            .and_then(|()| self.check_destination(api, &received.body))
         {
             return Outcome::refused(err);
         }
@@ -221,6 +224,17 @@ impl Shared {
         Ok(())
     }
 
+    /// The refusal configured for this request's destination, if any.
+    fn check_destination(&self, api: Api, body: &Value) -> Result<(), ApiError> {
+        let Some(destination) = api.destination(body) else {
+            return Ok(());
+        };
+        match (self.fail_destinations.iter()).find_map(|f| f.refusal(&destination)) {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
     /// How long to hold the answer back.
     fn delay(&self, outcome: &Outcome) -> Duration {
         let late = match outcome.fault {
@@ -260,7 +274,7 @@ impl Book {
             accepted: outcome.message_id.is_some(),
             message_id: outcome.message_id.clone(),
             status: (outcome.fault != Some(Fault::Drop)).then_some(outcome.status.as_u16()),
-            code: outcome.error.as_ref().map(|e| e.code.to_owned()),
+            code: outcome.error.as_ref().map(|e| e.code.to_string()),
             fault: outcome.fault.map(|f| f.label().to_owned()),
         };
         self.append_to_file(&entry);

@@ -738,7 +738,7 @@ mod tests {
         ];
         for (body, status, code, words) in cases {
             let err = validate(&body, now()).expect_err(&body.to_string());
-            assert_eq!((err.status.as_u16(), err.code), (status, code), "{body}");
+            assert_eq!((err.status.as_u16(), &*err.code), (status, code), "{body}");
             assert!(err.error.contains(words), "{body}: {}", err.error);
         }
     }

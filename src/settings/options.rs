@@ -143,6 +143,30 @@ pub struct CampaignOptions {
     #[serde(skip)]
     pub resend_uncertain: bool,
 
+    /// Stop a number after N consecutive FAILED rows with the same error code (exit 3; the
+    /// rest stay pending); 0 turns it off [default: 10].
+    #[arg(long, value_name = "N", help_heading = "Results")]
+    pub max_consecutive_failures: Option<u32>,
+
+    /// Send FAILED rows again (all, or only those with the given error codes); never touches
+    /// QUEUED, UNCERTAIN, SKIPPED or INVALID rows. A flag for one run, never a campaign-file key.
+    #[arg(
+        long,
+        value_name = "CODE,CODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "",
+        help_heading = "Results"
+    )]
+    #[serde(skip)]
+    pub retry_failed: Option<String>,
+
+    /// Send although the message settings differ from those the results file was sent with
+    /// (the change is intended). A flag for one run, never a campaign-file key.
+    #[arg(long, help_heading = "Results")]
+    #[serde(skip)]
+    pub message_changed: bool,
+
     /// Carry on a results file recorded against another --base-url or MsgFlash instance,
     /// because the API moved: its rows are not sent again. A flag for one run, never a
     /// campaign-file key; never for a sandbox rehearsal's file.
@@ -187,6 +211,11 @@ impl CampaignOptions {
             results_delimiter: self.results_delimiter.or(file.results_delimiter),
             dry_run: self.dry_run,
             resend_uncertain: self.resend_uncertain,
+            max_consecutive_failures: self
+                .max_consecutive_failures
+                .or(file.max_consecutive_failures),
+            retry_failed: self.retry_failed,
+            message_changed: self.message_changed,
             retarget: self.retarget,
         }
     }
@@ -215,14 +244,18 @@ pub enum FlagOnly {
     DryRun,
     ResendUncertain,
     Retarget,
+    RetryFailed,
+    MessageChanged,
 }
 
 impl FlagOnly {
-    const ALL: [FlagOnly; 4] = [
+    const ALL: [FlagOnly; 6] = [
         FlagOnly::Sandbox,
         FlagOnly::DryRun,
         FlagOnly::ResendUncertain,
         FlagOnly::Retarget,
+        FlagOnly::RetryFailed,
+        FlagOnly::MessageChanged,
     ];
 
     /// The flag's name without dashes, as it would be written in the file.
@@ -232,6 +265,8 @@ impl FlagOnly {
             FlagOnly::DryRun => "dry-run",
             FlagOnly::ResendUncertain => "resend-uncertain",
             FlagOnly::Retarget => "retarget",
+            FlagOnly::RetryFailed => "retry-failed",
+            FlagOnly::MessageChanged => "message-changed",
         }
     }
 
@@ -254,6 +289,14 @@ impl FlagOnly {
             FlagOnly::Retarget => {
                 "it says the API moved, a decision for the one run that carries the results on: \
                  pass --retarget to that run"
+            }
+            FlagOnly::RetryFailed => {
+                "it would send the FAILED rows again on every run, cron reruns included; pass \
+                 --retry-failed to the one run after fixing what made them fail"
+            }
+            FlagOnly::MessageChanged => {
+                "it would let every later change of the message through unnoticed; pass \
+                 --message-changed to the one run whose change is intended"
             }
         }
     }
