@@ -238,7 +238,7 @@ pub(super) fn keeps_record(prior: Option<Prior>, settings: &Settings) -> bool {
 fn other_messages(checkpoint: &Checkpoint, now: MessageFingerprint) -> Option<String> {
     let others: Vec<String> = (checkpoint.sent_messages().into_iter())
         .filter(|(m, _)| *m != now)
-        .map(|(m, n)| format!("{n} rows with {m}"))
+        .map(|(m, n)| format!("{n} rows sent with {m}"))
         .collect();
     (!others.is_empty()).then(|| others.join(", "))
 }

@@ -138,6 +138,13 @@ impl Sandbox {
         self.shared.advance(by);
     }
 
+    /// From now on, refuses these destinations (and no others) as
+    /// [`SandboxConfig::fail_destinations`] does: a test fixes "the recipients' problem"
+    /// between two runs against the same sandbox.
+    pub fn fail_destinations(&self, refused: Vec<FailDestination>) {
+        self.shared.fail_destinations(refused);
+    }
+
     /// What `GET /v1/messages/{id}` would answer now (None: unknown id), for tests.
     pub fn message(&self, id: &str) -> Option<serde_json::Value> {
         self.shared.message(id)

@@ -49,7 +49,6 @@ pub(crate) struct Shared {
     faults: FaultSpec,
     api_key: Option<String>,
     media_requires_plan: bool,
-    fail_destinations: Vec<FailDestination>,
     limiter: Option<DefaultDirectRateLimiter>,
     /// Stamps each request's arrival in the log.
     clock: Clock,
@@ -60,6 +59,8 @@ pub(crate) struct Shared {
 struct Book {
     rng: StdRng,
     accepted: u64,
+    /// Destinations refused on request (see [`SandboxConfig::fail_destinations`]).
+    fail_destinations: Vec<FailDestination>,
     log: Vec<LogEntry>,
     log_file: Option<File>,
     /// Accepted messages, for the status and cancel endpoints.
@@ -102,12 +103,12 @@ impl Shared {
             faults: config.faults,
             api_key: config.api_key,
             media_requires_plan: config.media_requires_plan,
-            fail_destinations: config.fail_destinations,
             limiter,
             clock: config.clock,
             book: Mutex::new(Book {
                 rng: StdRng::seed_from_u64(config.seed),
                 accepted: 0,
+                fail_destinations: config.fail_destinations,
                 log: Vec::new(),
                 log_file,
                 messages: messages::Store::new(config.time_factor),
@@ -118,6 +119,10 @@ impl Shared {
     /// A poisoned lock only means a panicking test thread; the history is still valid.
     fn book(&self) -> MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn fail_destinations(&self, refused: Vec<FailDestination>) {
+        self.book().fail_destinations = refused;
     }
 
     pub(crate) fn log(&self) -> Vec<LogEntry> {
@@ -162,7 +167,7 @@ impl Shared {
             .verdict
             .clone()
             .and_then(|()| self.check_plan(&received.body))
-            .and_then(|()| self.check_destination(api, &received.body))
+            .and_then(|()| refuse_destination(&book.fail_destinations, api, &received.body))
         {
             return Outcome::refused(err);
         }
@@ -224,17 +229,6 @@ impl Shared {
         Ok(())
     }
 
-    /// The refusal configured for this request's destination, if any.
-    fn check_destination(&self, api: Api, body: &Value) -> Result<(), ApiError> {
-        let Some(destination) = api.destination(body) else {
-            return Ok(());
-        };
-        match (self.fail_destinations.iter()).find_map(|f| f.refusal(&destination)) {
-            Some(refusal) => Err(refusal),
-            None => Ok(()),
-        }
-    }
-
     /// How long to hold the answer back.
     fn delay(&self, outcome: &Outcome) -> Duration {
         let late = match outcome.fault {
@@ -242,6 +236,17 @@ impl Shared {
             _ => Duration::ZERO,
         };
         self.faults.latency + late
+    }
+}
+
+/// The refusal `refused` configures for this request's destination, if any.
+fn refuse_destination(refused: &[FailDestination], api: Api, body: &Value) -> Result<(), ApiError> {
+    let Some(destination) = api.destination(body) else {
+        return Ok(());
+    };
+    match refused.iter().find_map(|f| f.refusal(&destination)) {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
     }
 }
 
