@@ -29,7 +29,11 @@ fn a_wrong_campaign_template_stops_at_once_and_the_fixed_rerun_sends_each_row_on
     let output = rig.run(rig.command(&path).args(["--template", "unknown_promo"]));
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert!(rig.log().len() <= 10, "within the breaker's count");
-    assert_eq!(rig.log().len(), 1, "a campaign setting stops at the first refusal");
+    assert_eq!(
+        rig.log().len(),
+        1,
+        "a campaign setting stops at the first refusal"
+    );
     assert!(
         text(&output).contains("--template") && text(&output).contains("TEMPLATE_NOT_FOUND"),
         "{}",
@@ -48,7 +52,10 @@ fn a_wrong_campaign_template_stops_at_once_and_the_fixed_rerun_sends_each_row_on
     assert_eq!(code(&output), 0, "{}", text(&output));
     let accepted = accepted_per_destination(&rig.log());
     assert_eq!(accepted.len(), 40);
-    assert!(accepted.values().all(|n| *n == 1), "0 duplicates: {accepted:?}");
+    assert!(
+        accepted.values().all(|n| *n == 1),
+        "0 duplicates: {accepted:?}"
+    );
     let rows = results(&results_path);
     assert!(rows.iter().all(|r| r["status"] == "QUEUED"), "{rows:?}");
 }
@@ -84,7 +91,11 @@ fn the_default_breaker_stops_a_lane_after_ten_same_code_failures() {
         text(&output)
     );
     let rows = results(&rig.dir.path().join("c.results.csv"));
-    assert_eq!(rows.len(), 10, "rows not reached stay pending, with no line");
+    assert_eq!(
+        rows.len(),
+        10,
+        "rows not reached stay pending, with no line"
+    );
     assert!(rows.iter().all(|r| r["status"] == "FAILED"));
 }
 
@@ -100,7 +111,10 @@ fn the_breaker_counts_one_code_in_a_row_and_its_limit_comes_from_the_campaign_fi
         ..SandboxConfig::default()
     });
     let path = rig.file("c.csv", &campaign_csv(10));
-    rig.file("c.toml", "template = \"boas_vindas\"\nmax-consecutive-failures = 3\n");
+    rig.file(
+        "c.toml",
+        "template = \"boas_vindas\"\nmax-consecutive-failures = 3\n",
+    );
     let output = rig.run(&mut rig.command(&path));
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert_eq!(rig.log().len(), 6, "{}", text(&output));

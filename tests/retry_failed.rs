@@ -52,7 +52,9 @@ fn retry_failed_sends_only_failed_rows_of_the_codes_asked_and_never_twice() {
     let results_path = rig.dir.path().join("c.results.csv");
     assert_eq!(
         statuses(&results_path),
-        ["QUEUED", "FAILED", "QUEUED", "FAILED", "QUEUED", "QUEUED", "INVALID"]
+        [
+            "QUEUED", "FAILED", "QUEUED", "FAILED", "QUEUED", "QUEUED", "INVALID"
+        ]
     );
     // Row 5 was accepted: as UNCERTAIN, only --resend-uncertain may send it again.
     mark(&results_path, 5, "QUEUED", "UNCERTAIN");
@@ -71,18 +73,42 @@ fn retry_failed_sends_only_failed_rows_of_the_codes_asked_and_never_twice() {
     );
     assert_eq!(
         statuses(&results_path),
-        ["QUEUED", "FAILED", "QUEUED", "QUEUED", "UNCERTAIN", "QUEUED", "INVALID"]
+        [
+            "QUEUED",
+            "FAILED",
+            "QUEUED",
+            "QUEUED",
+            "UNCERTAIN",
+            "QUEUED",
+            "INVALID"
+        ]
     );
 
     let output = rig.run(rig.command(&path).args(template).arg("--retry-failed"));
-    assert_eq!(code(&output), 1, "the UNCERTAIN row remains: {}", text(&output));
+    assert_eq!(
+        code(&output),
+        1,
+        "the UNCERTAIN row remains: {}",
+        text(&output)
+    );
     assert_eq!(
         statuses(&results_path),
-        ["QUEUED", "QUEUED", "QUEUED", "QUEUED", "UNCERTAIN", "QUEUED", "INVALID"]
+        [
+            "QUEUED",
+            "QUEUED",
+            "QUEUED",
+            "QUEUED",
+            "UNCERTAIN",
+            "QUEUED",
+            "INVALID"
+        ]
     );
     let accepted = accepted_per_destination(&rig.log());
     assert_eq!(accepted.len(), 6, "{accepted:?}");
-    assert!(accepted.values().all(|n| *n == 1), "0 duplicates: {accepted:?}");
+    assert!(
+        accepted.values().all(|n| *n == 1),
+        "0 duplicates: {accepted:?}"
+    );
 
     // Nothing FAILED is left: another retry sends nothing.
     let before = rig.log().len();
@@ -101,14 +127,21 @@ fn without_the_flag_failed_rows_stay_failed() {
     let before = rig.log().len();
     let output = rig.run(rig.command(&path).args(template));
     assert_eq!(code(&output), 1, "{}", text(&output));
-    assert_eq!(rig.log().len(), before, "FAILED is final without --retry-failed");
+    assert_eq!(
+        rig.log().len(),
+        before,
+        "FAILED is final without --retry-failed"
+    );
 }
 
 #[test]
 fn retry_failed_is_refused_in_a_campaign_file() {
     let rig = Rig::new();
     let path = rig.file("c.csv", &campaign_csv(1));
-    rig.file("c.toml", "template = \"boas_vindas\"\nretry-failed = \"\"\n");
+    rig.file(
+        "c.toml",
+        "template = \"boas_vindas\"\nretry-failed = \"\"\n",
+    );
     assert_refused(&rig, &mut rig.command(&path), &["retry-failed"]);
 }
 
@@ -131,10 +164,18 @@ fn changed_message_settings_are_refused_unless_only_retried_rows_are_left_or_int
     assert_eq!(code(&output), 2, "{}", text(&output));
     assert_eq!(rig.log().len(), before, "nothing was sent");
     let said = text(&output);
-    for needle in ["message settings changed", &sent_with, "3 rows", "--message-changed"] {
+    for needle in [
+        "message settings changed",
+        &sent_with,
+        "3 rows",
+        "--message-changed",
+    ] {
         assert!(said.contains(needle), "missing {needle:?} in {said}");
     }
-    assert!(!said.contains("--results"), "never advise a new results path: {said}");
+    assert!(
+        !said.contains("--results"),
+        "never advise a new results path: {said}"
+    );
 
     // Only the FAILED row left, retried on the new template: allowed.
     rig.file("c.csv", &campaign_csv(3));
@@ -148,5 +189,8 @@ fn changed_message_settings_are_refused_unless_only_retried_rows_are_left_or_int
     assert_eq!(code(&output), 0, "{}", text(&output));
     let accepted = accepted_per_destination(&rig.log());
     assert_eq!(accepted.len(), 5);
-    assert!(accepted.values().all(|n| *n == 1), "0 duplicates: {accepted:?}");
+    assert!(
+        accepted.values().all(|n| *n == 1),
+        "0 duplicates: {accepted:?}"
+    );
 }

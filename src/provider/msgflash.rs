@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use reqwest::Url;
 
-use super::{ErrorClass, MessageSetting};
 use super::http::{self, Api};
 use super::{BoxFuture, Provider, SendOutcome};
+use super::{ErrorClass, MessageSetting};
 use crate::message::{Capabilities, Content, MediaType, Message};
 
 /// The production API.
@@ -191,7 +191,11 @@ mod tests {
         use ErrorClass::*;
         let table = [
             (400, Some("VALIDATION_ERROR"), RowFatal),
-            (400, Some("TEMPLATE_INVALID"), Setting(MessageSetting::Template)),
+            (
+                400,
+                Some("TEMPLATE_INVALID"),
+                Setting(MessageSetting::Template),
+            ),
             (400, Some("TEMPLATE_VARIABLES_MISSING"), RowFatal),
             (400, Some("TEMPLATE_CONTEXT_UNAVAILABLE"), RowFatal),
             (404, Some("NOT_FOUND"), Setting(MessageSetting::Template)),

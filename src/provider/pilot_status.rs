@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use reqwest::Url;
 
-use super::{ErrorClass, MessageSetting};
 use super::http::{self, Api};
 use super::{BoxFuture, Provider, SendOutcome};
+use super::{ErrorClass, MessageSetting};
 use crate::message::{AsText, Capabilities, Content, Destination, MediaType, Message};
 
 /// The production API.
@@ -59,7 +59,9 @@ pub fn classify(status: u16, code: Option<&str>) -> ErrorClass {
         // 404): the campaign's template, unless the row named its own.
         (404, _) => ErrorClass::Setting(MessageSetting::Template),
         // Media needs a paid plan (the send guide): the campaign's media, unless the row's.
-        (402, Some("SUBSCRIPTION_REQUIRED_FOR_MEDIA")) => ErrorClass::Setting(MessageSetting::Media),
+        (402, Some("SUBSCRIPTION_REQUIRED_FOR_MEDIA")) => {
+            ErrorClass::Setting(MessageSetting::Media)
+        }
         // The row itself was refused: bad payload, another paid feature.
         (400 | 402, _) => ErrorClass::RowFatal,
         // Key, scope or billing: nothing else can succeed until a human fixes it.

@@ -83,6 +83,16 @@ impl Breaker {
     }
 }
 
+impl Lane<'_> {
+    /// ` via LABEL` for log lines when there are several numbers; nothing otherwise.
+    pub(super) fn via(&self) -> String {
+        match self.label {
+            "" => String::new(),
+            label => format!(" via {label}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Breaker;
@@ -100,15 +110,5 @@ mod tests {
         assert!(breaker.failed("B"));
         let off = Breaker::new(0);
         assert!((0..100).all(|_| !off.failed("A")));
-    }
-}
-
-impl Lane<'_> {
-    /// ` via LABEL` for log lines when there are several numbers; nothing otherwise.
-    pub(super) fn via(&self) -> String {
-        match self.label {
-            "" => String::new(),
-            label => format!(" via {label}"),
-        }
     }
 }

@@ -178,7 +178,12 @@ fn preflight(
             "--retry-failed: {retrying} FAILED rows will be sent again (of {rows} to send)"
         ));
     }
-    check_message(checkpoint, settings, (found.to_send, retrying), &mut found.notes)?;
+    check_message(
+        checkpoint,
+        settings,
+        (found.to_send, retrying),
+        &mut found.notes,
+    )?;
     Ok(Plan::Ready(found))
 }
 

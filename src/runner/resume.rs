@@ -26,8 +26,8 @@
 
 use std::collections::HashMap;
 
-use crate::input::{Row, Verdict};
 use crate::identity::MessageFingerprint;
+use crate::input::{Row, Verdict};
 use crate::journal::{Checkpoint, Prior, Status};
 use crate::settings::Settings;
 

@@ -42,7 +42,9 @@ impl FromStr for FailDestination {
 
     fn from_str(spec: &str) -> Result<FailDestination, String> {
         let usage = || {
-            format!("`{spec}`: expected NUMBER or NUMBER=STATUS:CODE, e.g. +5511988887777=400:VALIDATION_ERROR")
+            format!(
+                "`{spec}`: expected NUMBER or NUMBER=STATUS:CODE, e.g. +5511988887777=400:VALIDATION_ERROR"
+            )
         };
         let (destination, refusal) = match spec.split_once('=') {
             Some((destination, refusal)) => (destination.trim(), Some(refusal.trim())),
@@ -79,13 +81,30 @@ mod tests {
     #[test]
     fn a_spec_names_a_destination_and_its_refusal() {
         let plain: FailDestination = "+5511988887777".parse().unwrap();
-        assert_eq!((plain.status, plain.code.as_str()), (400, "VALIDATION_ERROR"));
+        assert_eq!(
+            (plain.status, plain.code.as_str()),
+            (400, "VALIDATION_ERROR")
+        );
         let coded: FailDestination = "+5511988887777=404:TEMPLATE_NOT_FOUND".parse().unwrap();
-        assert_eq!((coded.status, coded.code.as_str()), (404, "TEMPLATE_NOT_FOUND"));
+        assert_eq!(
+            (coded.status, coded.code.as_str()),
+            (404, "TEMPLATE_NOT_FOUND")
+        );
         let refusal = coded.refusal("+5511988887777").unwrap();
-        assert_eq!((refusal.status.as_u16(), &*refusal.code), (404, "TEMPLATE_NOT_FOUND"));
+        assert_eq!(
+            (refusal.status.as_u16(), &*refusal.code),
+            (404, "TEMPLATE_NOT_FOUND")
+        );
         assert!(coded.refusal("+5511988887778").is_none());
-        for bad in ["", "=400:X", "+55=500:X", "+55=400:", "+55=400", "+55=4xx:X", "+55=400:a b"] {
+        for bad in [
+            "",
+            "=400:X",
+            "+55=500:X",
+            "+55=400:",
+            "+55=400",
+            "+55=4xx:X",
+            "+55=400:a b",
+        ] {
             assert!(bad.parse::<FailDestination>().is_err(), "{bad}");
         }
     }
