@@ -4,22 +4,12 @@
 
 mod common;
 
-use campaign_sender::sandbox::{FailDestination, SandboxConfig};
 use common::*;
 
-/// Refuses the first `n` test phones with 400 `code`.
-fn refusing(n: usize, code: &str) -> Vec<FailDestination> {
-    (0..n)
-        .map(|i| format!("{}=400:{code}", phone(i)).parse().unwrap())
-        .collect()
-}
-
+/// A rig whose sandbox refuses the first `n` test phones with 400 `code`.
 fn rig_refusing(n: usize, code: &str) -> Rig {
-    Rig::with(SandboxConfig {
-        rate_limit_per_sec: None,
-        fail_destinations: refusing(n, code),
-        ..SandboxConfig::default()
-    })
+    let specs: Vec<(usize, &str)> = (0..n).map(|i| (i, code)).collect();
+    Rig::refusing(&specs)
 }
 
 #[test]
@@ -50,12 +40,7 @@ fn a_wrong_campaign_template_stops_at_once_and_the_fixed_rerun_sends_each_row_on
 
     let output = rig.run(rig.command(&path).args(["--template", "boas_vindas"]));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let accepted = accepted_per_destination(&rig.log());
-    assert_eq!(accepted.len(), 40);
-    assert!(
-        accepted.values().all(|n| *n == 1),
-        "0 duplicates: {accepted:?}"
-    );
+    rig.assert_each_accepted_once(40);
     let rows = results(&results_path);
     assert!(rows.iter().all(|r| r["status"] == "QUEUED"), "{rows:?}");
 }
@@ -101,15 +86,8 @@ fn the_default_breaker_stops_a_lane_after_ten_same_code_failures() {
 
 #[test]
 fn the_breaker_counts_one_code_in_a_row_and_its_limit_comes_from_the_campaign_file() {
-    let rig = Rig::with(SandboxConfig {
-        rate_limit_per_sec: None,
-        // A, A, B, A, A, A: only the last three are a run of three.
-        fail_destinations: [(0, "A"), (1, "A"), (2, "B"), (3, "A"), (4, "A"), (5, "A")]
-            .iter()
-            .map(|(i, code)| format!("{}=400:{code}", phone(*i)).parse().unwrap())
-            .collect(),
-        ..SandboxConfig::default()
-    });
+    // A, A, B, A, A, A: only the last three are a run of three.
+    let rig = Rig::refusing(&[(0, "A"), (1, "A"), (2, "B"), (3, "A"), (4, "A"), (5, "A")]);
     let path = rig.file("c.csv", &campaign_csv(10));
     rig.file(
         "c.toml",

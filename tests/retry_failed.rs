@@ -6,22 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use campaign_sender::sandbox::{FailDestination, SandboxConfig};
 use common::*;
-
-fn refusals(specs: &[(usize, &str)]) -> Vec<FailDestination> {
-    (specs.iter())
-        .map(|(i, code)| format!("{}=400:{code}", phone(*i)).parse().unwrap())
-        .collect()
-}
-
-fn rig_refusing(specs: &[(usize, &str)]) -> Rig {
-    Rig::with(SandboxConfig {
-        rate_limit_per_sec: None,
-        fail_destinations: refusals(specs),
-        ..SandboxConfig::default()
-    })
-}
 
 /// Rewrites the status of `row`'s lines (a person marking a row, as the docs allow).
 fn mark(results: &Path, row: usize, from: &str, to: &str) {
@@ -42,7 +27,7 @@ fn statuses(path: &Path) -> Vec<String> {
 
 #[test]
 fn retry_failed_sends_only_failed_rows_of_the_codes_asked_and_never_twice() {
-    let rig = rig_refusing(&[(1, "VALIDATION_ERROR"), (3, "BLOCKED_BY_TEST")]);
+    let rig = Rig::refusing(&[(1, "VALIDATION_ERROR"), (3, "BLOCKED_BY_TEST")]);
     let mut csv = campaign_csv(6);
     csv.push_str("12345,Invalido\n");
     let path = rig.file("c.csv", &csv);
@@ -103,12 +88,7 @@ fn retry_failed_sends_only_failed_rows_of_the_codes_asked_and_never_twice() {
             "INVALID"
         ]
     );
-    let accepted = accepted_per_destination(&rig.log());
-    assert_eq!(accepted.len(), 6, "{accepted:?}");
-    assert!(
-        accepted.values().all(|n| *n == 1),
-        "0 duplicates: {accepted:?}"
-    );
+    rig.assert_each_accepted_once(6);
 
     // Nothing FAILED is left: another retry sends nothing.
     let before = rig.log().len();
@@ -119,7 +99,7 @@ fn retry_failed_sends_only_failed_rows_of_the_codes_asked_and_never_twice() {
 
 #[test]
 fn without_the_flag_failed_rows_stay_failed() {
-    let rig = rig_refusing(&[(0, "VALIDATION_ERROR")]);
+    let rig = Rig::refusing(&[(0, "VALIDATION_ERROR")]);
     let path = rig.file("c.csv", &campaign_csv(2));
     let template = ["--template", "boas_vindas"];
     rig.run(rig.command(&path).args(template));
@@ -147,7 +127,7 @@ fn retry_failed_is_refused_in_a_campaign_file() {
 
 #[test]
 fn changed_message_settings_are_refused_unless_only_retried_rows_are_left_or_intended() {
-    let rig = rig_refusing(&[(1, "VALIDATION_ERROR")]);
+    let rig = Rig::refusing(&[(1, "VALIDATION_ERROR")]);
     let path = rig.file("c.csv", &campaign_csv(3));
     let results_path = rig.dir.path().join("c.results.csv");
     let output = rig.run(rig.command(&path).args(["--template", "boas_vindas"]));
@@ -187,10 +167,5 @@ fn changed_message_settings_are_refused_unless_only_retried_rows_are_left_or_int
     rig.file("c.csv", &campaign_csv(5));
     let output = rig.run(rig.command(&path).args(other).arg("--message-changed"));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let accepted = accepted_per_destination(&rig.log());
-    assert_eq!(accepted.len(), 5);
-    assert!(
-        accepted.values().all(|n| *n == 1),
-        "0 duplicates: {accepted:?}"
-    );
+    rig.assert_each_accepted_once(5);
 }

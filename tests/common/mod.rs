@@ -12,7 +12,7 @@ use campaign_sender::connect;
 use campaign_sender::input::MessageDefaults;
 use campaign_sender::progress::Summary;
 use campaign_sender::runner::{Context, run_campaign};
-use campaign_sender::sandbox::{LogEntry, Sandbox, SandboxConfig};
+use campaign_sender::sandbox::{FailDestination, LogEntry, Sandbox, SandboxConfig};
 use campaign_sender::settings::{CampaignOptions, Settings};
 use campaign_sender::shutdown::Shutdown;
 use jiff::Timestamp;
@@ -433,4 +433,32 @@ pub fn accepted_per_destination(entries: &[LogEntry]) -> HashMap<String, usize> 
             .or_insert(0) += 1;
     }
     counts
+}
+
+/// The sandbox refusals of test phone `i` with 400 `code`, for each `(i, code)`.
+pub fn refusals(specs: &[(usize, &str)]) -> Vec<FailDestination> {
+    (specs.iter())
+        .map(|(i, code)| format!("{}=400:{code}", phone(*i)).parse().unwrap())
+        .collect()
+}
+
+impl Rig {
+    /// A rig whose sandbox refuses test phone `i` with 400 `code`, for each `(i, code)`.
+    pub fn refusing(specs: &[(usize, &str)]) -> Rig {
+        Rig::with(SandboxConfig {
+            rate_limit_per_sec: None,
+            fail_destinations: refusals(specs),
+            ..SandboxConfig::default()
+        })
+    }
+
+    /// The sandbox accepted `n` destinations, each exactly once (0 duplicates).
+    pub fn assert_each_accepted_once(&self, n: usize) {
+        let accepted = accepted_per_destination(&self.log());
+        assert_eq!(accepted.len(), n, "{accepted:?}");
+        assert!(
+            accepted.values().all(|c| *c == 1),
+            "0 duplicates: {accepted:?}"
+        );
+    }
 }
