@@ -65,6 +65,10 @@ impl Runner<'_> {
         if status == Some(Status::Sending) && !self.settings.resend_uncertain {
             let mut record = self.record(row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
             record.sender = self.journal.recorded_sender(row.index).unwrap_or_default();
+            // Sent (maybe) with the message its intent recorded.
+            record.message = prior
+                .and_then(|p| p.message)
+                .map_or_else(String::new, |m| m.to_string());
             record.error_code = "INTERRUPTED".into();
             record.error =
                 "an earlier run was stopped while this send was in flight; it may have been \
