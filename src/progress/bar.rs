@@ -223,7 +223,10 @@ impl View {
             .map(|at| at - now);
         let wait = match self.plan.window.as_ref().map(|w| w.state(wall)) {
             Some(State::Closed { opens, .. }) => Wait::Window(opens),
-            _ => next.map_or(Wait::Nothing, Wait::Next),
+            // A turn less than a second off is not worth a word.
+            _ => next
+                .filter(|next| *next >= Duration::from_secs(1))
+                .map_or(Wait::Nothing, Wait::Next),
         };
         let from = match next {
             Some(next) => wall.checked_add(next).unwrap_or(Timestamp::MAX),
@@ -274,6 +277,10 @@ impl View {
             Wait::Window(opens) => (None, Some(opens.timestamp())),
             Wait::Nothing => (None, None),
         };
+        if !json_logs() {
+            tracing::info!("{snapshot}");
+            return;
+        }
         tracing::info!(
             done = snapshot.done,
             total = snapshot.total,
@@ -315,11 +322,11 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    /// Requests per minute over the whole run so far (not the last few), once a second has
-    /// passed.
-    fn per_minute(&self) -> Option<f64> {
-        let minutes = self.elapsed.as_secs_f64() / 60.0;
-        (self.elapsed >= Duration::from_secs(1)).then(|| self.started as f64 / minutes)
+    /// Requests per minute over the whole run so far (not the last few), counted over at
+    /// least a minute: the first send, a few milliseconds in, is 1/min, not 12,000/min.
+    fn per_minute(&self) -> f64 {
+        let minutes = self.elapsed.as_secs_f64().max(60.0) / 60.0;
+        self.started as f64 / minutes
     }
 }
 
@@ -333,10 +340,7 @@ impl fmt::Display for Snapshot {
             self.work.done(),
             human(self.elapsed)
         )?;
-        match self.per_minute() {
-            Some(rate) => write!(f, " · {rate:.1}/min")?,
-            None => write!(f, " · -/min")?,
-        }
+        write!(f, " · {:.1}/min", self.per_minute())?;
         match &self.wait {
             Wait::Nothing => {}
             Wait::Next(next) => write!(f, " · next {} in {}", self.work.one(), human(*next))?,
@@ -397,7 +401,7 @@ mod tests {
         };
         assert_eq!(
             lookups.to_string(),
-            "12/300 looked up · elapsed 10ms · -/min · ETA 1h 02m"
+            "12/300 looked up · elapsed 10ms · 12.0/min · ETA 1h 02m"
         );
     }
 }
