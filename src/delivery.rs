@@ -8,6 +8,7 @@ use std::fmt;
 use crate::blocking::blocking;
 use crate::clock::Clock;
 use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow};
+use crate::progress::Progress;
 use crate::provider::ErrorClass;
 use crate::provider::messages::MessageState;
 use crate::remote::{ApiArgs, Refused, stamp};
@@ -89,6 +90,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         summary.already_final
     );
     let gate = args.api.gate(clock.clone(), shutdown);
+    let progress = Progress::lookups(todo.len() as u64, args.api.rate, gate.next_start(), &clock);
     for row in todo {
         let id = &row.record.message_id;
         let what = format!("row {} {id}", row.record.row);
@@ -119,7 +121,9 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         }
         summary.looked_up += 1;
         summary.remaining -= 1;
+        progress.step();
     }
+    progress.finish();
     if summary.stopped.is_none()
         && let Err(e) = blocking(|| journal.compact())
     {

@@ -165,7 +165,7 @@ async fn send(
     let _ = std::io::Write::flush(&mut *context.out.lock().expect("output mutex"));
     match outcome {
         Ok(summary) => {
-            progress::show_summary(&summary);
+            runner::show_summary(&summary);
             summary.exit_code()
         }
         Err(e) => log_exit(e.exit_code(), &e),

@@ -7,7 +7,8 @@
 use std::fmt;
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::ExponentialBuilder;
@@ -204,6 +205,26 @@ pub struct Pacer {
     turn: tokio::sync::Mutex<Turn>,
     /// No attempt starts before this instant (a `429 Retry-After` from anyone).
     hold_until: Mutex<Instant>,
+    /// When the next attempt may start, as far as this pacer knows, for the progress bar.
+    next: NextStart,
+}
+
+/// When a pacer's next attempt may start, published for whoever watches (the progress bar's
+/// "next send in 12s"): a shared instant on the pacer's clock, read without waiting for its
+/// turn (which a sleeping send holds).
+#[derive(Debug, Clone, Default)]
+pub struct NextStart(Arc<AtomicU64>);
+
+impl NextStart {
+    /// The instant last published (nanoseconds since the clock's origin, saturated).
+    pub fn get(&self) -> Instant {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, at: Instant) {
+        let nanos = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
+        self.0.store(nanos, Ordering::Relaxed);
+    }
 }
 
 struct Turn {
@@ -232,8 +253,14 @@ impl Pacer {
                 rng,
             }),
             hold_until: Mutex::new(Duration::ZERO),
+            next: NextStart::default(),
             clock,
         }
+    }
+
+    /// Where this pacer publishes when its next attempt may start.
+    pub fn next_start(&self) -> NextStart {
+        self.next.clone()
     }
 
     /// Waits until an attempt may start and returns its start instant. Cancel-safe: a wait
@@ -247,16 +274,18 @@ impl Pacer {
                 .next_start
                 .max(*self.hold_until.lock().expect("hold mutex"));
             if target > now {
+                self.next.set(target);
                 self.clock.sleep_until(target).await;
                 continue;
             }
             if let Some(Err(not_until)) = self.limiter.as_ref().map(|l| l.check()) {
-                self.clock
-                    .sleep(not_until.wait_time_from(self.clock.now()))
-                    .await;
+                let wait = not_until.wait_time_from(self.clock.now());
+                self.next.set(now.saturating_add(wait));
+                self.clock.sleep(wait).await;
                 continue;
             }
             turn.next_start = now.saturating_add(self.draw(&mut turn.rng));
+            self.next.set(turn.next_start);
             return now;
         }
     }
@@ -267,6 +296,7 @@ impl Pacer {
         let until = self.clock.now().saturating_add(duration);
         let mut hold = self.hold_until.lock().expect("hold mutex");
         *hold = (*hold).max(until);
+        self.next.set(self.next.get().max(*hold));
     }
 
     fn draw(&self, rng: &mut StdRng) -> Duration {
@@ -361,6 +391,34 @@ mod tests {
         assert_eq!(second - first, Duration::from_secs(30));
         let third = pacer.ready().await;
         assert_eq!(third - second, Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn the_next_start_is_published_for_the_spacing_the_quota_and_a_hold() {
+        let clock = clock();
+        let pacer = Pacer::new(None, "12s".parse().unwrap(), clock.clone(), None);
+        let next = pacer.next_start();
+        let first = pacer.ready().await;
+        assert_eq!(next.get(), first + Duration::from_secs(12), "spacing");
+        pacer.hold(Duration::from_secs(40));
+        assert_eq!(next.get(), first + Duration::from_secs(40), "a hold");
+        let quota = Pacer::new(
+            Some("1/min".parse().unwrap()),
+            Spacing::NONE,
+            clock.clone(),
+            None,
+        );
+        let start = quota.ready().await;
+        tokio::select! {
+            biased;
+            _ = quota.ready() => panic!("the quota lets a second request through at once"),
+            () = std::future::ready(()) => {}
+        }
+        assert_eq!(
+            quota.next_start().get(),
+            start + Duration::from_secs(60),
+            "quota"
+        );
     }
 
     #[tokio::test]

@@ -264,6 +264,11 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// Where the pacer publishes the next request's turn, for the progress view.
+    pub fn next_start(&self) -> crate::pacing::NextStart {
+        self.pacer.next_start()
+    }
+
     /// Runs `request` in its turn until it succeeds, fails for good, or attempts run out
     /// (then the last error comes back, still [`ErrorClass::Retryable`]).
     pub async fn call<T, F, Fut>(&self, what: &str, mut request: F) -> Result<T, Refused>

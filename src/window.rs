@@ -98,6 +98,33 @@ impl Window {
         }
     }
 
+    /// When `work` of sending time is done if it starts at `from` and goes on only while the
+    /// window is open: the estimate of a campaign that waits for the window (a run that stops
+    /// at its close and is rerun by cron each morning takes the same days). Bounded: past the
+    /// year 9000 (centuries of work) the answer is [`Timestamp::MAX`], never a panic.
+    pub fn after_open(&self, from: Timestamp, work: Duration) -> Timestamp {
+        let horizon = Timestamp::constant(221_845_392_000, 0); // 9000-01-01T00:00:00Z
+        let (mut at, mut work) = (from, work);
+        while at < horizon {
+            let closes = match self.state(at) {
+                State::Open { closes } => closes.timestamp(),
+                State::Closed { opens, .. } => {
+                    at = opens.timestamp();
+                    continue;
+                }
+            };
+            let open = until(at, &self.zoned(closes));
+            if work <= open {
+                return at
+                    .checked_add(work)
+                    .expect("within the window's close, so within range");
+            }
+            work -= open;
+            at = closes;
+        }
+        Timestamp::MAX
+    }
+
     /// The instants the window that opens on `day` opens and closes.
     fn span(&self, day: Date) -> (Timestamp, Timestamp) {
         let end_day = if self.end > self.start {
@@ -430,6 +457,40 @@ mod tests {
         assert_states(
             &window("02:10-02:50", "America/New_York"),
             &[("2026-03-08T06:00:00Z", Err("2026-03-09T06:10:00Z"))],
+        );
+    }
+
+    #[test]
+    fn sending_time_is_spent_only_while_the_window_is_open() {
+        let w = window("09:00-20:00", "UTC");
+        let after =
+            |from: &str, hours: u64| w.after_open(at(from), Duration::from_secs(hours * 3600));
+        assert_eq!(after("2026-06-01T10:00:00Z", 2), at("2026-06-01T12:00:00Z"));
+        assert_eq!(
+            after("2026-06-01T19:00:00Z", 2),
+            at("2026-06-02T10:00:00Z"),
+            "overnight"
+        );
+        assert_eq!(
+            after("2026-06-01T05:00:00Z", 1),
+            at("2026-06-01T10:00:00Z"),
+            "closed at first"
+        );
+        // 20,000 sends at 16.5 s: 91h 40m of sending, 11 hours a day: eight days and 3h 40m.
+        let days = w.after_open(
+            at("2026-06-01T09:00:00Z"),
+            Duration::from_secs(20_000 * 33 / 2),
+        );
+        assert_eq!(days, at("2026-06-09T12:40:00Z"));
+        let night = window("22:00-06:00", "UTC");
+        assert_eq!(
+            night.after_open(at("2026-06-01T23:00:00Z"), Duration::from_secs(8 * 3600)),
+            at("2026-06-02T23:00:00Z"),
+            "a night window wraps midnight"
+        );
+        assert_eq!(
+            w.after_open(at("2026-06-01T10:00:00Z"), Duration::MAX),
+            Timestamp::MAX
         );
     }
 

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use campaign_sender::progress::Summary;
+use campaign_sender::runner::Summary;
 use campaign_sender::settings::CampaignOptions;
 use common::*;
 use jiff::Timestamp;

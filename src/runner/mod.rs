@@ -3,7 +3,8 @@
 //! row's recorded state whether it still needs a send; [`dispatch`] feeds rows in order to one
 //! [`lanes`] entry per sender number; [`send`] waits for a row's turn, records the intent,
 //! sends, and records the outcome (retry, stop the lane, mark `UNCERTAIN`); [`stop`] says why
-//! a run or a lane ended early.
+//! a run or a lane ended early; [`summary`] says what the campaign's state is at the end and
+//! which exit code follows.
 
 mod dispatch;
 mod lanes;
@@ -11,6 +12,9 @@ mod preflight;
 mod resume;
 mod send;
 mod stop;
+mod summary;
+
+pub use summary::{Summary, show_summary};
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -19,7 +23,7 @@ use crate::blocking::blocking;
 use crate::clock::Clock;
 use crate::input::{CsvInput, InputError};
 use crate::journal::{self, Checkpoint, Journal, JournalError};
-use crate::progress::{Progress, Summary};
+use crate::progress::{Pace, Plan, Progress, Work};
 use crate::provider::Provider;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
@@ -124,14 +128,24 @@ pub async fn run_campaign(
     let preflight = blocking(|| prepare(&open_input, &mut journal, settings, context, None))?;
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
+    let lanes = lanes(settings, providers, context);
+    let plan = Plan {
+        work: Work::Sends,
+        total: preflight.rows,
+        done: preflight.done,
+        starts: preflight.to_send,
+        pace: Pace::of_campaign(settings),
+        window: settings.window.as_ref().map(|w| w.window.clone()),
+        next: lanes.iter().map(|lane| lane.pacer.next_start()).collect(),
+    };
     let runner = Runner {
         settings,
         context,
-        lanes: lanes(settings, providers, context),
+        lanes,
         journal: journal::Shared::new(journal).map_err(RunError::Checkpoint)?,
         progress: Arc::new(Progress::new(
-            preflight.rows,
-            preflight.done,
+            plan,
+            context.clock.clone(),
             context.show_progress,
         )),
     };

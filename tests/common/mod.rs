@@ -10,7 +10,7 @@ use std::process::Output;
 use campaign_sender::clock::Clock;
 use campaign_sender::connect;
 use campaign_sender::input::MessageDefaults;
-use campaign_sender::progress::Summary;
+use campaign_sender::runner::Summary;
 use campaign_sender::runner::{Context, run_campaign};
 use campaign_sender::sandbox::{FailDestination, LogEntry, Sandbox, SandboxConfig};
 use campaign_sender::settings::{CampaignOptions, Settings};

@@ -1,0 +1,234 @@
+//! The preflight report: what the first pass over the input found and what the run will do,
+//! as a table for people or one JSON event, with the estimate of how long it takes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::input::validate::RowErrorCode;
+use crate::settings::Settings;
+use crate::window::Window;
+
+use super::eta::{self, Pace};
+use super::logging::{json_logs, print_err};
+
+/// The preflight report: the table on stderr, or under `--log-format json` one event with
+/// its counts (and one per note).
+pub fn show_preflight(found: &Preflight) {
+    if !json_logs() {
+        print_err(found);
+        return;
+    }
+    for note in &found.notes {
+        tracing::warn!(csv = %found.csv.display(), "{note}");
+    }
+    let invalid: Vec<String> = found
+        .invalid
+        .iter()
+        .map(|(code, (count, rows))| format!("{code} {count} ({})", rows_list(rows, *count)))
+        .collect();
+    tracing::info!(
+        csv = %found.csv.display(),
+        rows = found.rows,
+        valid = found.valid,
+        invalid = found.invalid_count(true),
+        duplicates = found.duplicates().0,
+        opted_out = found.opted_out.len(),
+        already_done = found.done,
+        to_send = found.to_send,
+        estimated_secs = found.estimate().as_secs(),
+        pace = %found.pace_text,
+        window = found.window.as_ref().map_or("", |(_, line)| line.as_str()),
+        invalid_rows = %invalid.join("; "),
+        "preflight: {} rows, {} to send",
+        found.rows,
+        found.to_send
+    );
+}
+
+/// What the first pass over the input found, before anything is sent: printed before every
+/// run and as the report of `--dry-run`, and the basis of `--strict` / `--max-invalid`.
+#[derive(Debug)]
+pub struct Preflight {
+    pub csv: PathBuf,
+    pub rows: u64,
+    pub valid: u64,
+    /// Rows valid but already final in the checkpoint.
+    pub done: u64,
+    pub to_send: u64,
+    /// Invalid rows by error code: count and the first few row numbers.
+    pub invalid: BTreeMap<&'static str, (u64, Vec<u64>)>,
+    pub opted_out: Vec<u64>,
+    /// Input warnings (encoding fallback, unused columns...).
+    pub notes: Vec<String>,
+    pace: Pace,
+    /// The pace in words: quota, spacing, numbers.
+    pace_text: String,
+    strict: bool,
+    max_invalid: f64,
+    /// The send window, which the estimate counts, and its line: whether it is open at the
+    /// start of the run.
+    window: Option<(Window, String)>,
+    /// When the report was made: the estimate counts from here.
+    now: Timestamp,
+}
+
+const EXAMPLES: usize = 5;
+
+impl Preflight {
+    /// An empty report for this campaign's settings, at `now`.
+    pub fn new(settings: &Settings, now: Timestamp) -> Preflight {
+        let numbers = settings.senders.len() as u32;
+        let per_number = match numbers {
+            1 => String::new(),
+            n => {
+                let labels: Vec<&str> = settings.senders.iter().map(|s| s.label.as_str()).collect();
+                format!(" per number, {n} numbers ({})", labels.join(", "))
+            }
+        };
+        Preflight {
+            csv: settings.csv.clone(),
+            rows: 0,
+            valid: 0,
+            done: 0,
+            to_send: 0,
+            invalid: BTreeMap::new(),
+            opted_out: Vec::new(),
+            notes: Vec::new(),
+            pace: Pace::of_campaign(settings),
+            pace_text: format!(
+                "{}, spacing {}{per_number}",
+                settings
+                    .rate
+                    .map_or("no quota".to_string(), |r| r.to_string()),
+                settings.spacing
+            ),
+            strict: settings.strict,
+            max_invalid: settings.max_invalid,
+            window: settings
+                .window
+                .as_ref()
+                .map(|w| (w.window.clone(), w.outlook(now))),
+            now,
+        }
+    }
+
+    /// Counts an invalid row under its code.
+    pub fn count_invalid(&mut self, row: u64, code: RowErrorCode) {
+        let entry = self.invalid.entry(code.as_str()).or_default();
+        entry.0 += 1;
+        if entry.1.len() < EXAMPLES {
+            entry.1.push(row);
+        }
+    }
+
+    fn invalid_count(&self, skip_duplicates: bool) -> u64 {
+        self.invalid
+            .iter()
+            .filter(|(code, _)| {
+                !(skip_duplicates && **code == RowErrorCode::DuplicateDestination.as_str())
+            })
+            .map(|(_, (n, _))| n)
+            .sum()
+    }
+
+    /// `--strict` and `--max-invalid`: a file this bad is almost always the wrong column or
+    /// the wrong file, and nothing should go out.
+    pub fn check_limits(&self) -> Result<(), String> {
+        let invalid = self.invalid_count(false);
+        if self.strict && invalid > 0 {
+            return Err(format!(
+                "--strict: {invalid} of {} rows are invalid; fix them (see the report above) or drop --strict. Nothing was sent",
+                self.rows
+            ));
+        }
+        let bad = self.invalid_count(true);
+        if self.rows > 0 && bad as f64 > self.max_invalid * self.rows as f64 {
+            return Err(format!(
+                "{bad} of {} rows ({:.0}%) are invalid, more than --max-invalid {:.0}%: this is usually the wrong \
+                 file or column. Nothing was sent. Check the report above, or raise --max-invalid",
+                self.rows,
+                100.0 * bad as f64 / self.rows as f64,
+                100.0 * self.max_invalid
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rows refused as duplicates: how many, and the first few.
+    fn duplicates(&self) -> (u64, &[u64]) {
+        self.invalid
+            .get(RowErrorCode::DuplicateDestination.as_str())
+            .map_or((0, &[][..]), |(n, rows)| (*n, &rows[..]))
+    }
+
+    /// How long the sends take at the campaign's pace, counting only the hours the send
+    /// window is open (see [`eta::finish`]).
+    fn estimate(&self) -> Duration {
+        let window = self.window.as_ref().map(|(window, _)| window);
+        let last = eta::finish(self.pace, self.to_send, window, self.now);
+        Duration::try_from(self.now.duration_until(last)).unwrap_or(Duration::MAX)
+    }
+
+    /// The estimate's pace in words, and the window when it counts.
+    fn estimate_basis(&self) -> String {
+        match &self.window {
+            Some((window, _)) => format!("at {}, sending only {window}", self.pace_text),
+            None => format!("at {}", self.pace_text),
+        }
+    }
+}
+
+fn rows_list(rows: &[u64], total: u64) -> String {
+    let listed: Vec<String> = rows.iter().map(u64::to_string).collect();
+    let more = if total > rows.len() as u64 {
+        ", ..."
+    } else {
+        ""
+    };
+    format!("rows {}{more}", listed.join(", "))
+}
+
+impl fmt::Display for Preflight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Preflight: {}", self.csv.display())?;
+        for note in &self.notes {
+            writeln!(f, "  note: {note}")?;
+        }
+        writeln!(f, "  rows            {:>8}", self.rows)?;
+        writeln!(f, "  valid           {:>8}", self.valid)?;
+        writeln!(f, "  invalid         {:>8}", self.invalid_count(true))?;
+        for (code, (count, rows)) in &self.invalid {
+            if *code != RowErrorCode::DuplicateDestination.as_str() {
+                writeln!(f, "    {code:<28}{count:>6}  {}", rows_list(rows, *count))?;
+            }
+        }
+        let (dup_count, dup_rows) = self.duplicates();
+        write!(f, "  duplicates      {dup_count:>8}")?;
+        if dup_count > 0 {
+            write!(f, "  {}", rows_list(dup_rows, dup_count))?;
+        }
+        writeln!(f)?;
+        write!(f, "  opted out       {:>8}", self.opted_out.len())?;
+        if !self.opted_out.is_empty() {
+            let shown = &self.opted_out[..self.opted_out.len().min(EXAMPLES)];
+            write!(f, "  {}", rows_list(shown, self.opted_out.len() as u64))?;
+        }
+        writeln!(f)?;
+        writeln!(f, "  already done    {:>8}", self.done)?;
+        writeln!(f, "  to send         {:>8}", self.to_send)?;
+        writeln!(
+            f,
+            "  estimated time  {:>8}  {}",
+            eta::span(self.estimate()),
+            self.estimate_basis()
+        )?;
+        match &self.window {
+            Some((_, line)) => writeln!(f, "  window          {line}"),
+            None => Ok(()),
+        }
+    }
+}
