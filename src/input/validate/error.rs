@@ -73,6 +73,9 @@ pub enum RowErrorCode {
     InvalidId,
     /// A `type` that is not a kind of message.
     InvalidType,
+    /// A merge field (`{{nome}}`) whose cell is empty and which has no fallback, or a row's
+    /// own text whose merge fields cannot be rendered.
+    MissingVariable,
 }
 
 impl RowErrorCode {
@@ -107,6 +110,7 @@ impl RowErrorCode {
             InvalidLocation => "INVALID_LOCATION",
             InvalidId => "INVALID_ID",
             InvalidType => "INVALID_TYPE",
+            MissingVariable => "MISSING_VARIABLE",
         }
     }
 }

@@ -26,6 +26,14 @@ macro_rules! fields {
                 }
             }
 
+            /// Where the campaign-level value for this field is kept (to clear one that
+            /// is rendered per row instead).
+            pub(crate) fn default_in_mut(self, d: &mut MessageDefaults) -> &mut Option<String> {
+                match self {
+                    $(Field::$variant => &mut d.$member,)*
+                }
+            }
+
             /// The campaign-level value for this field, if any.
             pub(crate) fn default_in(self, d: &MessageDefaults) -> Option<&str> {
                 match self {
