@@ -11,6 +11,7 @@ mod blocking;
 pub(crate) mod cancel;
 pub mod cli;
 pub mod clock;
+pub(crate) mod confirm;
 pub mod connect;
 pub(crate) mod delivery;
 pub(crate) mod fingerprint;
@@ -149,6 +150,7 @@ async fn send(
         show_progress,
         // Buffered: a dry run of a million rows prints a million lines.
         out: Mutex::new(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+        interactive: confirm::interactive(),
     };
     context.shutdown.listen_for_signals();
     // The target is held to the end: a sandbox lives as long as it does.
