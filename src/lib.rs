@@ -31,6 +31,7 @@ pub mod sandbox;
 pub mod senders;
 pub mod settings;
 pub mod shutdown;
+pub(crate) mod test_send;
 pub(crate) mod window;
 
 use std::sync::Mutex;
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> u8 {
                 delivery::run(&args, clock, shutdown).await
             }
             Some(Command::Report(args)) => report::run(&args),
+            Some(Command::Test(args)) => test_send::run(&args).await,
             Some(Command::Completions { shell }) => {
                 progress::print_out(cli::completions(shell));
                 0

@@ -106,6 +106,21 @@ fn yes_or_the_campaign_files_yes_skip_the_question() {
 }
 
 #[test]
+fn a_test_send_asks_too() {
+    let rig = Rig::new();
+    let mut args = real_send(&rig, 3, &["--to", "+5521999990001"]);
+    args.insert(0, "test".into());
+    let output = in_terminal(&args, "n\n");
+    let question = "Send 1 message from the number of your API key via pilot-status";
+    assert!(text(&output).contains(question), "{}", text(&output));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(rig.log().is_empty());
+    let output = in_terminal(&args, "y\n");
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent(), ["+5521999990001"]);
+}
+
+#[test]
 fn a_rehearsal_or_a_dry_run_is_not_asked() {
     let rig = Rig::new();
     let csv = rig.file("c.csv", &campaign_csv(2));

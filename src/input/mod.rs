@@ -333,6 +333,18 @@ pub enum InputError {
     },
 }
 
+/// A number given on the command line (`test --to`), checked and normalized exactly as a
+/// phone cell of the CSV is.
+pub(crate) fn test_destination(
+    options: &InputOptions,
+    raw: &str,
+) -> Result<crate::message::Destination, RowError> {
+    let invalid = |why: String| RowError::new("--to", RowErrorCode::InvalidDestination, why);
+    let phones = phone::Phones::new(options.default_country.as_deref())
+        .map_err(|e| invalid(e.to_string()))?;
+    phones.destination(phone::DestKind::Phone, "--to", raw.trim())
+}
+
 /// How to mend a quote that swallowed rows, in every message about one.
 const QUOTE_FIX: &str = "Delete the stray \" in that cell (or, if the cell should show a quote, write it twice: \"\"), save the file and run again";
 
