@@ -69,8 +69,9 @@ enum TestError {
     NoValidRow,
     #[error("{0} test messages: a test sends at most {MOST_MESSAGES}; choose fewer --rows or --to")]
     TooMany(usize),
-    #[error("not confirmed: nothing was sent. Run again and answer y, or pass --yes")]
-    Declined,
+    /// Not confirmed at the terminal.
+    #[error("{0}")]
+    Run(#[from] crate::runner::RunError),
 }
 
 /// Runs the test send and returns the exit code: 0 every message accepted, 1 some refused,
@@ -111,11 +112,7 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
         return Err(TestError::TooMany(count));
     }
     let (_target, providers) = crate::reach(&settings).await?;
-    if crate::confirm::needed(&settings, crate::confirm::interactive())
-        && !crate::confirm::ask(&crate::confirm::question(count as u64, &settings))
-    {
-        return Err(TestError::Declined);
-    }
+    crate::runner::confirmed(count as u64, &settings, crate::confirm::interactive())?;
     let clock = Clock::real();
     let pacer = Pacer::new(settings.rate, settings.spacing, clock.clone(), None);
     let provider = providers[0].as_ref();

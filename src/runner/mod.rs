@@ -122,7 +122,7 @@ pub async fn run_campaign(
         .map_err(RunError::Checkpoint)?;
     check_target(journal.checkpoint(), settings)?;
     let preflight = blocking(|| prepare(&open_input, &mut journal, settings, context, None))?;
-    confirmed(preflight.to_send, settings, context)?;
+    confirmed(preflight.to_send, settings, context.interactive)?;
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
     let runner = Runner {
@@ -161,13 +161,14 @@ pub async fn run_campaign(
 }
 
 /// After the preflight, before the first send: the person at the terminal, if one must be
-/// asked ([`crate::confirm::needed`]), agrees to send `messages` messages.
+/// asked ([`crate::confirm::needed`]; `interactive`: a person is at a terminal), agrees to
+/// send `messages` messages. Also asked by `test`, which sends for real too.
 pub(crate) fn confirmed(
     messages: u64,
     settings: &Settings,
-    context: &Context,
+    interactive: bool,
 ) -> Result<(), RunError> {
-    if messages == 0 || !crate::confirm::needed(settings, context.interactive) {
+    if messages == 0 || !crate::confirm::needed(settings, interactive) {
         return Ok(());
     }
     let question = crate::confirm::question(messages, settings);
