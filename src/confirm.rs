@@ -30,10 +30,17 @@ pub(crate) fn question(messages: u64, settings: &Settings) -> String {
         .map(|s| s.label.as_str())
         .filter(|l| !l.is_empty())
         .collect();
-    let from = match labels.as_slice() {
-        [] => "the number of your API key".to_owned(),
-        [one] => format!("number {one}"),
-        many => format!("{} numbers ({})", many.len(), many.join(", ")),
+    // Pilot Status tells the number behind a key only in its answers: until the first send,
+    // a sender is known by its label, or a MsgFlash instance by its id.
+    let instance = settings
+        .senders
+        .iter()
+        .find_map(|s| s.instance_id.as_deref());
+    let from = match (labels.as_slice(), instance) {
+        ([], Some(id)) => format!("instance {id}"),
+        ([], None) => "the number of your API key".to_owned(),
+        ([one], _) => format!("number {one}"),
+        (many, _) => format!("{} numbers ({})", many.len(), many.join(", ")),
     };
     let noun = if messages == 1 { "message" } else { "messages" };
     let to = match &settings.target {

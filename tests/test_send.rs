@@ -122,3 +122,16 @@ fn bad_numbers_rows_or_lists_send_nothing() {
     }
     assert!(!rig.dir.path().join("c.results.csv").exists());
 }
+
+#[test]
+fn with_dry_run_it_prints_the_bodies_and_sends_nothing() {
+    let rig = Rig::new();
+    let csv = campaign(&rig);
+    let output = test(&rig, &csv, &["--to", TEST_A, "--dry-run"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let body: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON body on stdout");
+    assert_eq!(body["text"], "Olá Ana!");
+    assert_eq!(body["destinationNumber"], TEST_A);
+    assert!(rig.log().is_empty(), "a dry run sent something");
+}
