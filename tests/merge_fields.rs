@@ -32,6 +32,11 @@ fn text_footer_header_and_buttons_render_each_rows_cells() {
         "{{cidade|Brasil}}",
     ]));
     assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(
+        !text(&output).contains("are not sent"),
+        "columns read by merge fields are sent: {}",
+        text(&output)
+    );
     let bodies = bodies(&rig);
     assert_eq!(bodies.len(), 2);
     assert_eq!(bodies[0]["text"], "Olá Ana, oferta em Recife! {{literal}}");
@@ -115,6 +120,12 @@ fn an_unknown_column_stops_before_any_send_naming_the_closest() {
         &rig,
         rig.command(&csv).args(["--text", "Olá {{nme}}"]),
         &["--text", "{{nme}}", "closest match: 'nome'"],
+    );
+    common::assert_refused(
+        &rig,
+        rig.command(&csv)
+            .args(["--footer", "Olá {{nome", "--text", "x"]),
+        &["--footer", "never closed", r"\{{"],
     );
     assert!(!rig.dir.path().join("c.results.csv").exists());
 }
