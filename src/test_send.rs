@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use crate::clock::Clock;
 use crate::input::{CsvInput, Verdict};
 use crate::message::Message;
-use crate::pacing::Pacer;
-use crate::provider::Provider;
+use crate::pacing::{Pacer, WaitTooLong};
+use crate::provider::{ErrorClass, Provider};
 use crate::settings::{CampaignOptions, Settings};
 
 /// A test costs real messages: more than this is a campaign, not a test.
@@ -124,16 +124,19 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
                 ..message.clone()
             };
             pacer.ready().await;
-            all_accepted &= send_one(provider, row, &message, &clock, settings.dry_run).await;
+            all_accepted &=
+                send_one(provider, &pacer, row, &message, &clock, settings.dry_run).await;
         }
     }
     Ok(all_accepted)
 }
 
-/// Sends one test message (with `--dry-run`, prints its body) and prints `row, to, id` on
-/// stdout; whether it was accepted.
+/// Sends one test message, once (with `--dry-run`, prints its body) and prints `row, to, id`
+/// on stdout; whether it was accepted. A `Retry-After` holds the next test message, as it
+/// holds a campaign's.
 async fn send_one(
     provider: &dyn Provider,
+    pacer: &Pacer,
     row: u64,
     message: &Message,
     clock: &Clock,
@@ -151,11 +154,19 @@ async fn send_one(
             true
         }
         Err(e) => {
-            tracing::error!(
-                "row {row}, to {to}: not accepted ({}: {})",
-                e.code,
-                e.message
-            );
+            if let Some(wait) = e
+                .retry_after
+                .filter(|_| WaitTooLong::check(e.retry_after).is_none())
+            {
+                pacer.hold(wait);
+            }
+            let outcome = match e.class {
+                ErrorClass::Ambiguous => {
+                    "may or may not have been sent (look at the phone before testing again)"
+                }
+                _ => "not accepted",
+            };
+            tracing::error!("row {row}, to {to}: {outcome} ({}: {})", e.code, e.message);
             false
         }
     }

@@ -135,3 +135,23 @@ fn with_dry_run_it_prints_the_bodies_and_sends_nothing() {
     assert_eq!(body["destinationNumber"], TEST_A);
     assert!(rig.log().is_empty(), "a dry run sent something");
 }
+
+#[test]
+fn a_refused_or_unknown_outcome_is_reported_and_exits_1() {
+    for (fault, says) in [
+        ("429=1", "not accepted"),
+        ("drop=1", "may or may not have been sent"),
+    ] {
+        let rig = Rig::with_faults(fault);
+        let csv = campaign(&rig);
+        let output = test(&rig, &csv, &["--to", TEST_A]);
+        assert_eq!(code(&output), 1, "{fault}: {}", text(&output));
+        assert!(text(&output).contains(says), "{fault}: {}", text(&output));
+        assert_eq!(rig.log().len(), 1, "{fault}: a test message is sent once");
+        assert!(
+            !text(&output).contains(", id "),
+            "{fault}: {}",
+            text(&output)
+        );
+    }
+}
