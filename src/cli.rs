@@ -71,6 +71,10 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Cancel the campaign's messages that are still scheduled (a future deliverAt).
     Cancel(crate::cancel::CancelArgs),
+    /// Send the campaign's message, rendered from chosen rows (default: the first valid one),
+    /// to test numbers instead of the list; prints each message id. Same options and campaign
+    /// file as a send; never reads or writes the campaign's results file.
+    Test(Box<crate::test_send::TestArgs>),
     /// Print a shell completion script: `campaign-sender completions bash > campaign-sender.bash`.
     Completions {
         /// The shell to complete in.

@@ -11,6 +11,7 @@ mod blocking;
 pub(crate) mod cancel;
 pub mod cli;
 pub mod clock;
+pub(crate) mod confirm;
 pub mod connect;
 pub(crate) mod delivery;
 pub(crate) mod fingerprint;
@@ -31,6 +32,7 @@ pub mod sandbox;
 pub mod senders;
 pub mod settings;
 pub mod shutdown;
+pub(crate) mod test_send;
 pub(crate) mod window;
 
 use std::sync::Mutex;
@@ -82,6 +84,7 @@ pub fn run(cli: Cli) -> u8 {
                 delivery::run(&args, clock, shutdown).await
             }
             Some(Command::Report(args)) => report::run(&args),
+            Some(Command::Test(args)) => test_send::run(&args).await,
             Some(Command::Completions { shell }) => {
                 progress::print_out(cli::completions(shell));
                 0
@@ -150,6 +153,7 @@ async fn send(
         show_progress,
         // Buffered: a dry run of a million rows prints a million lines.
         out: Mutex::new(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+        interactive: confirm::interactive(),
     };
     context.shutdown.listen_for_signals();
     // The target is held to the end: a sandbox lives as long as it does.

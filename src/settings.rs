@@ -66,6 +66,8 @@ pub struct Settings {
     pub results_delimiter: u8,
     /// The daily send window, if the campaign has one.
     pub window: Option<SendWindow>,
+    /// `--yes` / `yes = true`: a real send from a terminal goes out without asking.
+    pub yes: bool,
 }
 
 impl Settings {
@@ -149,6 +151,7 @@ impl Settings {
                 None => b',',
             },
             window: window(&options, capabilities)?,
+            yes: options.yes.unwrap_or(false),
         })
     }
 }

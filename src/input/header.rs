@@ -48,12 +48,14 @@ pub(crate) fn list(columns: &[String]) -> String {
 
 impl Layout {
     /// Assigns every column a role, refusing headers that would make rows ambiguous.
-    /// `defaults` tell whether the campaign flags already choose what to send.
+    /// `defaults` tell whether the campaign flags already choose what to send; `merged` are
+    /// the columns the campaign's merge fields read (used, whatever the mode).
     pub(crate) fn new(
         columns: &[String],
         phone_column: Option<&str>,
         defaults: &MessageDefaults,
         caps: &Capabilities,
+        merged: &[usize],
         warnings: &mut Vec<String>,
     ) -> Result<Layout, InputError> {
         let found = || list(columns);
@@ -164,12 +166,14 @@ impl Layout {
         if !any_mode {
             return Err(InputError::NoMode);
         }
-        if !template && !layout.variables.is_empty() {
-            let names: Vec<String> = layout
-                .variables
-                .iter()
-                .map(|&i| columns[i].clone())
-                .collect();
+        let unsent: Vec<String> = layout
+            .variables
+            .iter()
+            .filter(|i| !merged.contains(i))
+            .map(|&i| columns[i].clone())
+            .collect();
+        if !template && !unsent.is_empty() {
+            let names = unsent;
             warnings.push(format!(
                 "columns {} are not sent: variables only go with templates (there is no templateId column and no --template)",
                 list(&names)
@@ -222,11 +226,26 @@ pub(crate) fn is_phone_name(name: &str) -> bool {
 /// The column most likely meant as one of `targets`: one containing a usual phone word,
 /// else the nearest by edit distance (ignoring case, spaces and punctuation) if that is close.
 fn closest<'a>(columns: &'a [String], targets: &[&str]) -> Option<&'a str> {
+    nearest_by(columns, targets, has_phone_word)
+}
+
+/// The column most likely meant by `name` (a misspelt merge field): the nearest by edit
+/// distance, ignoring case, spaces and punctuation, if that is close.
+pub(crate) fn nearest<'a>(columns: &'a [String], name: &str) -> Option<&'a str> {
+    nearest_by(columns, &[name], |_| false)
+}
+
+/// The nearest column to one of `targets`, a column `matches` counting as an exact match.
+fn nearest_by<'a>(
+    columns: &'a [String],
+    targets: &[&str],
+    matches: impl Fn(&str) -> bool,
+) -> Option<&'a str> {
     let norm = |s: &str| -> Vec<char> { normalized(s).collect() };
     let targets: Vec<Vec<char>> = targets.iter().map(|t| norm(t)).collect();
     let scored = columns.iter().map(|c| {
         let n = norm(c);
-        let word = has_phone_word(c);
+        let word = matches(c);
         let distance = targets
             .iter()
             .map(|t| levenshtein(&n, t))
@@ -278,7 +297,7 @@ mod tests {
     ) -> Result<(Layout, Vec<String>), InputError> {
         let mut w = Vec::new();
         let caps = &crate::provider::pilot_status::CAPABILITIES;
-        Layout::new(&cols(header), phone_column, d, caps, &mut w).map(|l| (l, w))
+        Layout::new(&cols(header), phone_column, d, caps, &[], &mut w).map(|l| (l, w))
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 mod dialect;
 mod header;
+mod merge;
+mod merge_fields;
 mod numbering;
 mod phone;
 mod quotes;
@@ -20,6 +22,8 @@ use serde_json::{Map, Value};
 
 use crate::message::{Capabilities, Content, Message};
 use header::Layout;
+pub use merge::SyntaxError;
+use merge_fields::MergeFields;
 pub use suppress::{Suppression, load_suppression};
 use validate::{Field, Fields, Resolved};
 pub use validate::{RowError, RowErrorCode, validate_defaults};
@@ -308,6 +312,18 @@ pub enum InputError {
     SuppressionColumn { path: PathBuf, first_line: String },
     #[error("campaign setting {0}")]
     Defaults(RowError),
+    #[error("{flag}: {error}")]
+    MergeSyntax { flag: String, error: SyntaxError },
+    #[error(
+        "{flag} has the merge field {{{{{name}}}}}, but the file has no column '{name}' (columns: {columns}){}: fix the name, or add the column",
+        closest.as_ref().map_or_else(String::new, |c| format!("; closest match: '{c}'"))
+    )]
+    UnknownMergeField {
+        flag: String,
+        name: String,
+        columns: String,
+        closest: Option<String>,
+    },
     #[error(
         "column '{column}' is not supported by {provider}: delete or rename the column, or choose another --provider"
     )]
@@ -315,6 +331,18 @@ pub enum InputError {
         column: String,
         provider: &'static str,
     },
+}
+
+/// A number given on the command line (`test --to`), checked and normalized exactly as a
+/// phone cell of the CSV is.
+pub(crate) fn test_destination(
+    options: &InputOptions,
+    raw: &str,
+) -> Result<crate::message::Destination, RowError> {
+    let invalid = |why: String| RowError::new("--to", RowErrorCode::InvalidDestination, why);
+    let phones = phone::Phones::new(options.default_country.as_deref())
+        .map_err(|e| invalid(e.to_string()))?;
+    phones.destination(phone::DestKind::Phone, "--to", raw.trim())
 }
 
 /// How to mend a quote that swallowed rows, in every message about one.
@@ -354,6 +382,8 @@ pub struct CsvInput {
     variable_columns: Vec<String>,
     warnings: Vec<String>,
     layout: Layout,
+    /// The campaign's texts with merge fields, rendered for each row.
+    merge: MergeFields,
     defaults: Fields,
     /// What every row with no send-field cell filled resolves to: the same for all of them,
     /// so it is worked out once.
@@ -448,13 +478,21 @@ impl CsvInput {
                 path: path.to_owned(),
             });
         }
+        let merge = MergeFields::new(&options.defaults, &columns)?;
+        let merged: Vec<usize> = merge.columns().collect();
         let layout = Layout::new(
             &columns,
             options.phone_column.as_deref(),
             &options.defaults,
             options.capabilities,
+            &merged,
             &mut warnings,
         )?;
+        let defaults = if merge.any() {
+            Fields::from_defaults(&merge.strip(&options.defaults)).map_err(InputError::Defaults)?
+        } else {
+            defaults
+        };
         let variable_columns = layout
             .variables
             .iter()
@@ -468,6 +506,7 @@ impl CsvInput {
             variable_columns,
             warnings,
             layout,
+            merge,
             plain: defaults.clone().resolve(options.now, options.capabilities),
             defaults,
             ai_rewrite: options.defaults.ai_rewrite == Some(true),
@@ -735,15 +774,23 @@ impl CsvInput {
                 .and_then(|i| rec.get(i))
                 .unwrap_or("")
         };
-        let overridden = self
-            .layout
-            .fields
-            .iter()
-            .flatten()
-            .any(|&i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
+        let rendered = match self
+            .merge
+            .render(&self.columns, cell, |i| rec.get(i).unwrap_or(""))
+        {
+            Ok(r) => r,
+            Err(e) => return (valid, Err(e)),
+        };
+        let overridden = rendered.any()
+            || self
+                .layout
+                .fields
+                .iter()
+                .flatten()
+                .any(|&i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
         let resolved = if overridden {
             self.defaults
-                .overridden_by(cell)
+                .overridden_by(|f| rendered.get(f).unwrap_or_else(|| cell(f)))
                 .and_then(|f| f.resolve(self.now, self.capabilities))
         } else {
             self.plain.clone()

@@ -55,6 +55,9 @@ pub enum RunError {
     /// `--strict` or `--max-invalid` refused the file (exit 2, nothing sent).
     #[error("{0}")]
     TooManyInvalid(String),
+    /// The person at the terminal did not confirm the send (exit 2, nothing sent).
+    #[error("not confirmed: nothing was sent. Run again and answer y, or pass --yes")]
+    Declined,
     /// Writing the results failed mid-run; the run stopped before the next send (exit 3).
     #[error("{0}; stopped before the next send. {advice}", advice = .0.advice())]
     Disk(JournalError),
@@ -81,6 +84,8 @@ pub struct Context {
     /// Progress bar and preflight report (off with `-q`; a dry run always reports).
     pub show_progress: bool,
     pub out: Mutex<Box<dyn Write + Send>>,
+    /// A person is at a terminal ([`crate::confirm::interactive`]): a real send asks first.
+    pub interactive: bool,
 }
 
 /// Runs (or with `--dry-run`, previews) a campaign and returns its summary. `providers`
@@ -126,6 +131,7 @@ pub async fn run_campaign(
         .map_err(RunError::Checkpoint)?;
     check_target(journal.checkpoint(), settings)?;
     let preflight = blocking(|| prepare(&open_input, &mut journal, settings, context, None))?;
+    confirmed(preflight.to_send, settings, context.interactive)?;
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
     let lanes = lanes(settings, providers, context);
@@ -171,6 +177,25 @@ pub async fn run_campaign(
         log_stop(label, stop, settings);
     }
     Ok(summary)
+}
+
+/// After the preflight, before the first send: the person at the terminal, if one must be
+/// asked ([`crate::confirm::needed`]; `interactive`: a person is at a terminal), agrees to
+/// send `messages` messages. Also asked by `test`, which sends for real too.
+pub(crate) fn confirmed(
+    messages: u64,
+    settings: &Settings,
+    interactive: bool,
+) -> Result<(), RunError> {
+    if messages == 0 || !crate::confirm::needed(settings, interactive) {
+        return Ok(());
+    }
+    let question = crate::confirm::question(messages, settings);
+    if blocking(|| crate::confirm::ask(&question)) {
+        Ok(())
+    } else {
+        Err(RunError::Declined)
+    }
 }
 
 /// Before anything is sent or previewed: the results file was recorded against this run's

@@ -132,6 +132,11 @@ pub struct CampaignOptions {
     #[arg(long, value_name = "CHAR", help_heading = "Results")]
     pub results_delimiter: Option<String>,
 
+    /// Send without the confirmation a real send asks for at an interactive terminal
+    /// (--yes=false overrides the campaign file). Without a terminal it is never asked.
+    #[arg(long, value_name = "BOOL", help_heading = "Results")]
+    pub yes: Option<bool>,
+
     /// Validate every row and print the request bodies; send nothing, change nothing.
     #[arg(long, help_heading = "Results")]
     #[serde(skip)]
@@ -209,6 +214,7 @@ impl CampaignOptions {
             wait_for_window: self.wait_for_window.or(file.wait_for_window),
             results: self.results.or(file.results),
             results_delimiter: self.results_delimiter.or(file.results_delimiter),
+            yes: self.yes.or(file.yes),
             dry_run: self.dry_run,
             resend_uncertain: self.resend_uncertain,
             max_consecutive_failures: self

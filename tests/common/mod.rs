@@ -197,6 +197,7 @@ pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Time
     );
     rig.clock.advance_to(start);
     let context = Context {
+        interactive: false,
         clock: rig.clock.clone(),
         shutdown: Shutdown::new(),
         seed: Some(42),

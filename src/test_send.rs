@@ -1,0 +1,246 @@
+//! `campaign-sender test`: the campaign's real message, on the sender's own phone, before the
+//! list gets it. The chosen rows are read, validated and rendered exactly as the campaign
+//! would (same settings, campaign file, provider and pace), but each goes to the test numbers
+//! instead of the row's destination, and the campaign's results file (and its lock) is never
+//! read nor written: a test leaves the campaign as it was.
+
+use std::path::PathBuf;
+
+use crate::clock::Clock;
+use crate::input::{CsvInput, Verdict};
+use crate::message::Message;
+use crate::pacing::{Pacer, WaitTooLong};
+use crate::provider::{ErrorClass, Provider};
+use crate::settings::{CampaignOptions, Settings};
+
+/// A test costs real messages: more than this is a campaign, not a test.
+const MOST_MESSAGES: usize = 50;
+
+/// `campaign-sender test <CSV> --to NUMBER [--to NUMBER…] [--rows LIST]` and the send options.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// The campaign CSV, as for a real send.
+    #[arg(value_name = "CSV")]
+    pub csv: PathBuf,
+
+    /// Campaign settings file [default: <csv stem>.toml beside the CSV, if present].
+    #[arg(long, value_name = "FILE.toml")]
+    pub campaign: Option<PathBuf>,
+
+    /// A number to send the test to, checked like the CSV's phone numbers. Repeatable.
+    #[arg(long = "to", value_name = "NUMBER", required = true)]
+    pub to: Vec<String>,
+
+    /// Data rows to send, e.g. 1,4-6 (numbered as in the results file) [default: the first
+    /// valid row].
+    #[arg(long, value_name = "LIST")]
+    pub rows: Option<String>,
+
+    #[command(flatten)]
+    pub options: CampaignOptions,
+}
+
+/// Why a test cannot be sent: all found before the first send (exit 2).
+#[derive(Debug, thiserror::Error)]
+enum TestError {
+    #[error("{0}")]
+    Settings(#[from] crate::settings::SettingsError),
+    #[error("{0}")]
+    Input(#[from] crate::input::InputError),
+    #[error("{0}")]
+    Connect(#[from] crate::connect::ConnectError),
+    #[error("--to '{given}': {why}")]
+    To { given: String, why: String },
+    #[error(
+        "--rows '{0}' is not a list of rows: write e.g. 1,4-6 (row 1 is the first under the header)"
+    )]
+    Rows(String),
+    #[error("the file has no row {0}: choose rows between 1 and its last row")]
+    NoSuchRow(u64),
+    #[error(
+        "row {row} would not be sent ({code}: {message}): fix it, or choose another row with --rows"
+    )]
+    NotSendable {
+        row: u64,
+        code: String,
+        message: String,
+    },
+    #[error("no row of the file is valid: fix the rows (a --dry-run lists why each is invalid)")]
+    NoValidRow,
+    #[error("{0} test messages: a test sends at most {MOST_MESSAGES}; choose fewer --rows or --to")]
+    TooMany(usize),
+    /// Not confirmed at the terminal.
+    #[error("{0}")]
+    Run(#[from] crate::runner::RunError),
+}
+
+/// Runs the test send and returns the exit code: 0 every message accepted, 1 some refused,
+/// 2 nothing sent (set-up, bad rows or numbers, not confirmed).
+pub(crate) async fn run(args: &TestArgs) -> u8 {
+    match send(args).await {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            tracing::error!("{e}");
+            2
+        }
+    }
+}
+
+/// Whether every test message was accepted.
+async fn send(args: &TestArgs) -> Result<bool, TestError> {
+    let settings = Settings::resolve(&args.csv, args.campaign.as_deref(), &args.options, &|n| {
+        std::env::var(n).ok()
+    })?;
+    let to = args
+        .to
+        .iter()
+        .map(|given| {
+            crate::input::test_destination(&settings.input, given).map_err(|e| TestError::To {
+                given: given.clone(),
+                why: e.message,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let chosen = match &args.rows {
+        Some(list) => Some(rows(list).ok_or_else(|| TestError::Rows(list.clone()))?),
+        None => None,
+    };
+    let messages = messages(&settings, chosen.as_deref())?;
+    let count = messages.len() * to.len();
+    if count > MOST_MESSAGES {
+        return Err(TestError::TooMany(count));
+    }
+    let (_target, providers) = crate::reach(&settings).await?;
+    crate::runner::confirmed(count as u64, &settings, crate::confirm::interactive())?;
+    let clock = Clock::real();
+    let pacer = Pacer::new(settings.rate, settings.spacing, clock.clone(), None);
+    let provider = providers[0].as_ref();
+    let mut all_accepted = true;
+    for (row, message) in messages {
+        for destination in &to {
+            let message = Message {
+                destination: destination.clone(),
+                ..message.clone()
+            };
+            pacer.ready().await;
+            all_accepted &=
+                send_one(provider, &pacer, row, &message, &clock, settings.dry_run).await;
+        }
+    }
+    Ok(all_accepted)
+}
+
+/// Sends one test message, once (with `--dry-run`, prints its body) and prints `row, to, id`
+/// on stdout; whether it was accepted. A `Retry-After` holds the next test message, as it
+/// holds a campaign's.
+async fn send_one(
+    provider: &dyn Provider,
+    pacer: &Pacer,
+    row: u64,
+    message: &Message,
+    clock: &Clock,
+    dry_run: bool,
+) -> bool {
+    let body = provider.body(message, clock.wall());
+    let to = message.destination.as_str();
+    if dry_run {
+        crate::progress::print_out(format!("{body}\n"));
+        return true;
+    }
+    match provider.send(&body).await {
+        Ok(accepted) => {
+            crate::progress::print_out(format!("row {row}, to {to}, id {}\n", accepted.message_id));
+            true
+        }
+        Err(e) => {
+            if let Some(wait) = e
+                .retry_after
+                .filter(|_| WaitTooLong::check(e.retry_after).is_none())
+            {
+                pacer.hold(wait);
+            }
+            let outcome = match e.class {
+                ErrorClass::Ambiguous => {
+                    "may or may not have been sent (look at the phone before testing again)"
+                }
+                _ => "not accepted",
+            };
+            tracing::error!("row {row}, to {to}: {outcome} ({}: {})", e.code, e.message);
+            false
+        }
+    }
+}
+
+/// The messages of the chosen rows (default: the first valid row), as the campaign would send
+/// them, with their row numbers.
+fn messages(settings: &Settings, chosen: Option<&[u64]>) -> Result<Vec<(u64, Message)>, TestError> {
+    let mut input_options = settings.input.clone();
+    input_options.now = jiff::Timestamp::now();
+    let mut found = Vec::new();
+    let last = chosen.and_then(|c| c.iter().max().copied());
+    for row in CsvInput::open(&settings.csv, &input_options)? {
+        let row = row?;
+        let wanted = chosen.is_none_or(|c| c.contains(&row.index));
+        if !wanted {
+            if last.is_some_and(|last| row.index > last) {
+                break;
+            }
+            continue;
+        }
+        match (row.verdict, chosen) {
+            (Verdict::Send(message), _) => {
+                found.push((row.index, *message));
+                if chosen.is_none() {
+                    break;
+                }
+            }
+            (Verdict::Invalid(e) | Verdict::Skip(e), Some(_)) => {
+                return Err(TestError::NotSendable {
+                    row: row.index,
+                    code: e.code.to_string(),
+                    message: e.message,
+                });
+            }
+            _ => {}
+        }
+    }
+    match chosen {
+        None if found.is_empty() => Err(TestError::NoValidRow),
+        None => Ok(found),
+        Some(chosen) => match chosen.iter().find(|r| !found.iter().any(|(i, _)| i == *r)) {
+            Some(&missing) => Err(TestError::NoSuchRow(missing)),
+            None => Ok(found),
+        },
+    }
+}
+
+/// `1,4-6` → `[1, 4, 5, 6]`; `None` if malformed, a row is 0 or a range is reversed. Ranges
+/// are bounded by [`MOST_MESSAGES`] so a typo cannot allocate a billion rows.
+fn rows(list: &str) -> Option<Vec<u64>> {
+    let mut rows = Vec::new();
+    for part in list.split(',').map(str::trim) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        if a == 0 || b < a || b - a >= MOST_MESSAGES as u64 {
+            return None;
+        }
+        rows.extend((a..=b).filter(|r| !rows.contains(r)).collect::<Vec<_>>());
+    }
+    Some(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows;
+
+    #[test]
+    fn row_lists() {
+        assert_eq!(rows("1"), Some(vec![1]));
+        assert_eq!(rows(" 1, 4-6 ,2"), Some(vec![1, 4, 5, 6, 2]));
+        assert_eq!(rows("3,3"), Some(vec![3]));
+        for bad in ["", "0", "a", "5-3", "1-1000", "1,,2", "-2"] {
+            assert_eq!(rows(bad), None, "{bad}");
+        }
+    }
+}
