@@ -120,8 +120,11 @@ pub async fn reach(
 ) -> Result<Reached, ConnectError> {
     let (sandbox, text) = match target {
         Target::Sandbox { faults } => {
+            // A fresh seed per rehearsal: its message ids must not repeat those of the last
+            // one, or `status` and `report` would mix two rehearsals up.
             let config = SandboxConfig {
                 faults: faults.clone(),
+                seed: rand::random(),
                 ..SandboxConfig::default()
             };
             let sandbox = Sandbox::start(config, 0)
