@@ -87,6 +87,11 @@ fn answered_n_nothing_is_sent() {
             text(&output)
         );
         assert!(rig.log().is_empty(), "sent after {answer:?}");
+        // No results file appears for a campaign that was never started.
+        assert!(
+            !rig.dir.path().join("c.results.csv").exists(),
+            "a results file was left after {answer:?}"
+        );
     }
 }
 

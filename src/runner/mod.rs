@@ -127,11 +127,27 @@ pub async fn run_campaign(
         ));
     }
     // The cold paths (open, the preflight's full read, compaction) keep off the workers.
+    // Nothing may be dangling if no file was there before and the run stops before it
+    // records anything (a refused target, too many invalid rows, a "no" at the question).
+    let existed = std::fs::symlink_metadata(&settings.results).is_ok();
     let mut journal = blocking(|| Journal::open(&settings.results, settings.results_delimiter))
         .map_err(RunError::Checkpoint)?;
-    check_target(journal.checkpoint(), settings)?;
-    let preflight = blocking(|| prepare(&open_input, &mut journal, settings, context, None))?;
-    confirmed(preflight.to_send, settings, context.interactive)?;
+    let preflight = match check_target(journal.checkpoint(), settings)
+        .and_then(|()| blocking(|| prepare(&open_input, &mut journal, settings, context, None)))
+        .and_then(|preflight| {
+            confirmed(preflight.to_send, settings, context.interactive).map(|()| preflight)
+        }) {
+        Ok(preflight) => preflight,
+        Err(refused) => {
+            if !existed && journal.checkpoint().is_empty() {
+                drop(journal);
+                // The lock sidecar stays: deleting a lock another run may be opening could
+                // let two runs in.
+                let _ = std::fs::remove_file(&settings.results);
+            }
+            return Err(refused);
+        }
+    };
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
     let lanes = lanes(settings, providers, context);
