@@ -5,6 +5,10 @@
   gen.py results N OUT               a results file marking rows 1..N of the
                                      e164 campaign QUEUED, in the exact format
                                      campaign-sender writes (see src/journal.rs)
+  gen.py checked N OPEN OUT          the same after a status pass (delivery
+                                     columns): OPEN rows spread evenly through
+                                     the file still DELIVERED (a status pass
+                                     looks them up), the others READ (final)
 """
 import sys
 
@@ -72,12 +76,40 @@ def results(rows, out):
         f.write("".join(buf))
 
 
+def checked(rows, open_rows, out):
+    header = (
+        "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,"
+        "sentAt,rawDestination,sender,target,deliveryStatus,deliveredAt,readAt,deliveryError,"
+        "checkedAt\n"
+    )
+    every = rows // open_rows if open_rows else rows + 1
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        f.write(header)
+        buf = []
+        for i in range(rows):
+            d = e164_cell(i)
+            s, ms = divmod(i, 1000)
+            at = f"2026-01-15T{12 + s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{ms:03d}Z"
+            read = "" if (i + 1) % every == 0 else "2026-01-16T10:00:00Z"
+            status = "READ" if read else "DELIVERED"
+            buf.append(
+                f"{i + 1},{d},QUEUED,msg_{ulid_like(i)},corr_{ulid_like(i * 7 + 3)},202,,,1,{at},{d},,"
+                f"pilot-status,{status},2026-01-15T13:00:00Z,{read},,2026-01-16T11:00:00Z\n"
+            )
+            if len(buf) == 10000:
+                f.write("".join(buf))
+                buf.clear()
+        f.write("".join(buf))
+
+
 def main():
     what = sys.argv[1]
     if what == "campaign":
         campaign(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif what == "results":
         results(int(sys.argv[2]), sys.argv[3])
+    elif what == "checked":
+        checked(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
         sys.exit(__doc__)
 

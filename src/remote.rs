@@ -134,6 +134,12 @@ impl Census {
     }
 }
 
+/// The MsgFlash target a results file records, if any: its messages cannot be looked up or
+/// canceled here.
+fn msgflash_target(journal: &Journal) -> Option<String> {
+    (journal.checkpoint().targets().into_iter()).find(|target| target.starts_with("msgflash"))
+}
+
 /// Why a pass could not start (exit 2) before anything was asked of the API.
 pub fn usage_error(message: impl std::fmt::Display) -> u8 {
     tracing::error!("{message}");
@@ -187,7 +193,9 @@ impl ApiArgs {
     /// failure, the error is logged and the exit code returned (2, or
     /// [`crate::ALREADY_RUNNING`] when a send holds the lock).
     pub async fn start(&self) -> Result<(Numbers, Journal, Census), u8> {
-        if let Some(target) = self.msgflash_target() {
+        let logged = |e: JournalError| crate::log_exit(crate::exit_code_of(&e), &e);
+        let journal = blocking(|| self.open()).map_err(logged)?;
+        if let Some(target) = msgflash_target(&journal) {
             return Err(usage_error(format!(
                 "{} was sent through MsgFlash ({target}); `status` and `cancel` use Pilot \
                  Status' message lookup and cancel endpoints, and MsgFlash documents neither: \
@@ -199,8 +207,6 @@ impl ApiArgs {
             .connect(&|name| std::env::var(name).ok())
             .await
             .map_err(usage_error)?;
-        let logged = |e: JournalError| crate::log_exit(crate::exit_code_of(&e), &e);
-        let journal = blocking(|| self.open()).map_err(logged)?;
         let census = blocking(|| Census::take(&journal, &api)).map_err(logged)?;
         if !census.missing.is_empty() {
             let mut named: Vec<&str> = (census.missing.iter())
@@ -218,16 +224,6 @@ impl ApiArgs {
             )));
         }
         Ok((api, journal, census))
-    }
-
-    /// The MsgFlash target a results file records, if any: its messages cannot be looked up
-    /// or canceled here. A file that does not read is left to [`ApiArgs::open`] to report.
-    fn msgflash_target(&self) -> Option<String> {
-        let checkpoint = crate::journal::Checkpoint::load(&self.results).ok()?;
-        checkpoint
-            .targets()
-            .into_iter()
-            .find(|target| target.starts_with("msgflash"))
     }
 
     /// Takes the results file's lock (the one a send run holds) and reads its index.

@@ -405,7 +405,7 @@ pub(super) fn scan(
                 .into(),
         ));
     }
-    let mut source = BufReader::with_capacity(1 << 20, file);
+    let mut source = BufReader::new(file);
     source
         .seek(SeekFrom::Start(bom))
         .map_err(io_error("read", path))?;
@@ -423,14 +423,17 @@ pub(super) fn scan(
     let canonical = bom == 0
         && head == header_line(layout.delimiter, layout.delivery())
         && layout == Layout::canonical(layout.delimiter, layout.delivery());
-    source
-        .seek(SeekFrom::Start(bom))
+    // The reader's own buffer reads the file directly: a BufReader under it would copy
+    // every byte once more.
+    let mut body = file;
+    body.seek(SeekFrom::Start(bom))
         .map_err(io_error("read", path))?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(layout.delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(source.take(intact - bom));
+        .buffer_capacity(1 << 20)
+        .from_reader(body.take(intact - bom));
     let mut record = csv::ByteRecord::new();
     let mut header = true;
     let mut last = (bom, 1);

@@ -399,6 +399,57 @@ mod tests {
     }
 
     #[test]
+    fn fold_reads_a_compacted_file_once_and_falls_back_when_a_line_replaces_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut journal = Journal::open(&path, b',').unwrap();
+        let gone = Record::new(0, "+5511999990009", Status::Deferred);
+        let mut records: Vec<Record> = (1..=3)
+            .map(|row| Record::new(row, &format!("+551199999000{row}"), Status::Queued))
+            .collect();
+        records.push(gone.clone());
+        journal.append(&records).unwrap();
+        let read = Delivery {
+            status: Some(DeliveryStatus::Read),
+            ..Delivery::default()
+        };
+        journal
+            .record_deliveries(&[(Slot::Row(2), read.clone())])
+            .unwrap();
+        let fold = |path: &Path| {
+            let inits = std::cell::Cell::new(0);
+            let rows = fold_rows(
+                path,
+                || {
+                    inits.set(inits.get() + 1);
+                    Vec::new()
+                },
+                |rows: &mut Vec<(u64, Option<DeliveryStatus>)>, row| {
+                    rows.push((row.record.row, row.delivery.status));
+                },
+            );
+            let mut rows = rows.unwrap();
+            rows.sort();
+            (rows, inits.get())
+        };
+        let want = vec![
+            (0, None),
+            (1, None),
+            (2, Some(DeliveryStatus::Read)),
+            (3, None),
+        ];
+        assert_eq!(fold(&path), (want.clone(), 2), "row 2 replaced: two passes");
+        journal.compact().unwrap();
+        assert_eq!(fold(&path), (want.clone(), 1), "compacted: one pass");
+        // A second line for a recipient no longer in the CSV replaces the first.
+        journal.append(&[gone]).unwrap();
+        assert_eq!(fold(&path), (want, 2));
+        drop(journal);
+        let missing = fold_rows(&dir.path().join("none.csv"), || 0, |_, _| {});
+        assert!(missing.is_err());
+    }
+
+    #[test]
     fn delivery_lines_survive_a_send_rerun_and_compaction() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
