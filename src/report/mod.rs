@@ -7,12 +7,14 @@
 mod figures;
 mod html;
 mod svg;
+mod tally;
 mod text;
 mod zone;
 
 use std::path::{Path, PathBuf};
 
-pub use figures::{Failure, Tally};
+pub use figures::Failure;
+pub use tally::Tally;
 pub use zone::Zone;
 
 use crate::journal::delivery::fold_rows;
