@@ -58,22 +58,29 @@ def ulid_like(i):
     return "".join(reversed(s))
 
 
-def results(rows, out):
-    header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination\n"
+def sent(i):
+    """Row i's cells up to rawDestination, as a send that queued it wrote them."""
+    d = e164_cell(i)
+    s, ms = divmod(i, 1000)
+    at = f"2026-01-15T{12 + s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{ms:03d}Z"
+    return f"{i + 1},{d},QUEUED,msg_{ulid_like(i)},corr_{ulid_like(i * 7 + 3)},202,,,1,{at},{d}"
+
+
+def write(out, header, rows, line):
     with open(out, "w", encoding="utf-8", newline="") as f:
         f.write(header)
         buf = []
         for i in range(rows):
-            d = e164_cell(i)
-            s, ms = divmod(i, 1000)
-            at = f"2026-01-15T{12 + s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{ms:03d}Z"
-            buf.append(
-                f"{i + 1},{d},QUEUED,msg_{ulid_like(i)},corr_{ulid_like(i * 7 + 3)},202,,,1,{at},{d}\n"
-            )
+            buf.append(line(i))
             if len(buf) == 10000:
                 f.write("".join(buf))
                 buf.clear()
         f.write("".join(buf))
+
+
+def results(rows, out):
+    header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination\n"
+    write(out, header, rows, lambda i: sent(i) + "\n")
 
 
 def checked(rows, open_rows, out):
@@ -83,23 +90,16 @@ def checked(rows, open_rows, out):
         "checkedAt\n"
     )
     every = rows // open_rows if open_rows else rows + 1
-    with open(out, "w", encoding="utf-8", newline="") as f:
-        f.write(header)
-        buf = []
-        for i in range(rows):
-            d = e164_cell(i)
-            s, ms = divmod(i, 1000)
-            at = f"2026-01-15T{12 + s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{ms:03d}Z"
-            read = "" if (i + 1) % every == 0 else "2026-01-16T10:00:00Z"
-            status = "READ" if read else "DELIVERED"
-            buf.append(
-                f"{i + 1},{d},QUEUED,msg_{ulid_like(i)},corr_{ulid_like(i * 7 + 3)},202,,,1,{at},{d},,"
-                f"pilot-status,{status},2026-01-15T13:00:00Z,{read},,2026-01-16T11:00:00Z\n"
-            )
-            if len(buf) == 10000:
-                f.write("".join(buf))
-                buf.clear()
-        f.write("".join(buf))
+
+    def line(i):
+        read = "" if (i + 1) % every == 0 else "2026-01-16T10:00:00Z"
+        status = "READ" if read else "DELIVERED"
+        return (
+            f"{sent(i)},,pilot-status,{status},2026-01-15T13:00:00Z,{read},,"
+            "2026-01-16T11:00:00Z\n"
+        )
+
+    write(out, header, rows, line)
 
 
 def main():
