@@ -82,6 +82,19 @@ timed() {
   put "${name}_rss_kib" "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/$name.time")"
 }
 
+# wrk_rps OUT ENDING: requests per second from a wrk script's summary line, which must end
+# in ENDING (no failed requests).
+wrk_rps() {
+  local line req us
+  line=$(grep '^requests=' "$1")
+  [[ "$line" == *"$2" ]] || { cat "$1" >&2; exit 1; }
+  req=${line#requests=}
+  req=${req%% *}
+  us=${line#*duration_us=}
+  us=${us%% *}
+  echo "$req / ($us / 1000000)" | bc -l
+}
+
 start_sandbox() { # extra sandbox flags...
   "$BIN" sandbox --port 0 --rate-limit 0 "$@" >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &
   SANDBOX_PID=$!
@@ -172,13 +185,8 @@ for c in 1 16 64; do
     wrk -t"$threads" -c"$c" -d"${WRK_SECONDS}s" --timeout 5s -s "$HERE/post.lua" "$URL" \
     >"$WORK/wrk$c.out" 2>&1
   stop_sandbox
-  line=$(grep '^requests=' "$WORK/wrk$c.out")
-  [[ "$line" == *"non2xx=0 errors=0" ]] || { cat "$WORK/wrk$c.out" >&2; exit 1; }
-  req=${line#requests=}
-  req=${req%% *}
-  us=${line#*duration_us=}
-  us=${us%% *}
-  put wrk${c}_rps "$(echo "$req / ($us / 1000000)" | bc -l)"
+  rps=$(wrk_rps "$WORK/wrk$c.out" "non2xx=0 errors=0") # an assignment: a failure stops the script
+  put wrk${c}_rps "$rps"
 done
 log "3. baseline: Python csv + requests, sequential, $PY_SEND_ROWS rows"
 head -n $((PY_SEND_ROWS + 1)) "$WORK/e164.csv" >"$WORK/py_send.csv"
@@ -232,20 +240,15 @@ if part status; then
   grep -q "status: 0 looked up, $ROWS already final" "$WORK/status_idle.out"
   timed status "$BIN" status "$WORK/status.results.csv" --base-url "$URL" --rate 1000000/s \
     >"$WORK/status.out" 2>"$WORK/status.err" || true # exit 1: every lookup is a 404
-  grep -q "status: $STATUS_OPEN looked up, $((ROWS - STATUS_OPEN)) already final, $STATUS_OPEN not found" \
+  grep -q "status: $STATUS_OPEN looked up, $((ROWS - STATUS_OPEN)) already final (not looked up), $STATUS_OPEN not found" \
     "$WORK/status.out" || { cat "$WORK/status.out" "$WORK/status.err" >&2; exit 1; }
   stop_sandbox
   put status_open "$STATUS_OPEN"
   start_sandbox
   wrk -t1 -c1 -d"${WRK_SECONDS}s" --timeout 5s -s "$HERE/get.lua" "$URL" >"$WORK/wrk_get.out" 2>&1
   stop_sandbox
-  line=$(grep '^requests=' "$WORK/wrk_get.out")
-  [[ "$line" == *" errors=0" ]] || { cat "$WORK/wrk_get.out" >&2; exit 1; }
-  req=${line#requests=}
-  req=${req%% *}
-  us=${line#*duration_us=}
-  us=${us%% *}
-  put wrk_get_rps "$(echo "$req / ($us / 1000000)" | bc -l)"
+  rps=$(wrk_rps "$WORK/wrk_get.out" " errors=0")
+  put wrk_get_rps "$rps"
 fi
 
 # --- table -----------------------------------------------------------------------------

@@ -205,3 +205,33 @@ fn thousands_of_numbers_without_a_key_are_refused_naming_a_few() {
     assert!(rig.log().is_empty());
     assert!(std::fs::read(&results_path).unwrap() == before, "untouched");
 }
+
+/// Every row final, and one of them recorded twice (a pass stopped before its compaction):
+/// a pass with nothing to look up asks nothing and leaves the file exactly as it was,
+/// rather than rewriting every line of it.
+#[test]
+fn a_status_pass_with_nothing_to_look_up_leaves_the_file_as_it_was() {
+    let rig = Rig::new();
+    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n";
+    let line = |i: usize, status: &str| {
+        format!(
+            "{},{p},QUEUED,msg_{i},c,202,,,1,2026-03-02T12:00:00Z,{p},,,{status},,,,2026-03-03T00:00:00Z\n",
+            i + 1,
+            p = phone(i)
+        )
+    };
+    let mut content = String::from(header);
+    for i in 0..MANY {
+        content.push_str(&line(i, "READ"));
+    }
+    content.push_str(&line(7, "FAILED"));
+    let results_path = rig.file("r.results.csv", &content);
+    let output = rig.run(&mut rig.operation("status", &results_path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(text(&output).contains("0 looked up"), "{}", text(&output));
+    assert!(rig.log().is_empty());
+    assert!(
+        std::fs::read_to_string(&results_path).unwrap() == content,
+        "untouched"
+    );
+}
