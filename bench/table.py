@@ -121,7 +121,7 @@ def table(r):
     out.append(
         f"| `status` of a {num(rows)}-row results file, {num(open_rows)} rows looked up, no pacing: own "
         f"overhead per lookup = (wall − the all-final run's) / lookups − the sandbox's time per GET "
-        f"(`wrk -c 1`) | {(per - sandbox) * 1000:.2f} ms ({per * 1000:.2f} − {sandbox * 1000:.3f} ms; "
+        f"(`wrk -c 1`); includes the pass's final compaction of every row and an fsync per answer | {(per - sandbox) * 1000:.2f} ms ({per * 1000:.2f} − {sandbox * 1000:.3f} ms; "
         f"peak RSS {mib(r['status_rss_kib'])}) | | | |"
     )
     return "\n".join(out) + "\n"
