@@ -113,8 +113,8 @@ def table(r):
         )
     idle, open_rows = f("status_idle_s"), int(r["status_open"])
     out.append(
-        f"| `status` of a {num(rows)}-row results file, every row final (open, index, one walk, "
-        f"compaction; nothing looked up): wall time / peak RSS | {idle:.2f} s / {mib(r['status_idle_rss_kib'])} | | | |"
+        f"| `status` of a {num(rows)}-row results file, every row final (open, index, two walks, no "
+        f"compaction: nothing looked up): wall time / peak RSS | {idle:.2f} s / {mib(r['status_idle_rss_kib'])} | | | |"
     )
     per = (f("status_s") - idle) / open_rows
     sandbox = 1 / f("wrk_get_rps")
