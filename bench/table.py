@@ -113,7 +113,7 @@ def table(r):
         )
     idle, open_rows = f("status_idle_s"), int(r["status_open"])
     out.append(
-        f"| `status` of a {num(rows)}-row results file, every row final (open, index, two walks, no "
+        f"| `status` of a {num(rows)}-row results file, every row final (open, index, one walk, no "
         f"compaction: nothing looked up): wall time / peak RSS | {idle:.2f} s / {mib(r['status_idle_rss_kib'])} | | | |"
     )
     per = (f("status_s") - idle) / open_rows
