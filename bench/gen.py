@@ -5,6 +5,10 @@
   gen.py results N OUT               a results file marking rows 1..N of the
                                      e164 campaign QUEUED, in the exact format
                                      campaign-sender writes (see src/journal.rs)
+  gen.py checked N OPEN OUT          the same after a status pass (delivery
+                                     columns): OPEN rows spread evenly through
+                                     the file still DELIVERED (a status pass
+                                     looks them up), the others READ (final)
 """
 import sys
 
@@ -54,22 +58,48 @@ def ulid_like(i):
     return "".join(reversed(s))
 
 
-def results(rows, out):
-    header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination\n"
+def sent(i):
+    """Row i's cells up to rawDestination, as a send that queued it wrote them."""
+    d = e164_cell(i)
+    s, ms = divmod(i, 1000)
+    at = f"2026-01-15T{12 + s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{ms:03d}Z"
+    return f"{i + 1},{d},QUEUED,msg_{ulid_like(i)},corr_{ulid_like(i * 7 + 3)},202,,,1,{at},{d}"
+
+
+def write(out, header, rows, line):
     with open(out, "w", encoding="utf-8", newline="") as f:
         f.write(header)
         buf = []
         for i in range(rows):
-            d = e164_cell(i)
-            s, ms = divmod(i, 1000)
-            at = f"2026-01-15T{12 + s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{ms:03d}Z"
-            buf.append(
-                f"{i + 1},{d},QUEUED,msg_{ulid_like(i)},corr_{ulid_like(i * 7 + 3)},202,,,1,{at},{d}\n"
-            )
+            buf.append(line(i))
             if len(buf) == 10000:
                 f.write("".join(buf))
                 buf.clear()
         f.write("".join(buf))
+
+
+def results(rows, out):
+    header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination\n"
+    write(out, header, rows, lambda i: sent(i) + "\n")
+
+
+def checked(rows, open_rows, out):
+    header = (
+        "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,"
+        "sentAt,rawDestination,sender,target,deliveryStatus,deliveredAt,readAt,deliveryError,"
+        "checkedAt\n"
+    )
+    every = rows // open_rows if open_rows else rows + 1
+
+    def line(i):
+        read = "" if (i + 1) % every == 0 else "2026-01-16T10:00:00Z"
+        status = "READ" if read else "DELIVERED"
+        return (
+            f"{sent(i)},,pilot-status,{status},2026-01-15T13:00:00Z,{read},,"
+            "2026-01-16T11:00:00Z\n"
+        )
+
+    write(out, header, rows, line)
 
 
 def main():
@@ -78,6 +108,8 @@ def main():
         campaign(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif what == "results":
         results(int(sys.argv[2]), sys.argv[3])
+    elif what == "checked":
+        checked(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
         sys.exit(__doc__)
 

@@ -10,7 +10,8 @@
 # (wrk -d) and count (post.lua). Installs what it lacks, locally where it can: Debian's
 # `time` and `wrk`, and a venv in bench/.venv with requests + phonenumbers.
 # Sizes can be overridden: ROWS (1000000), SEND_ROWS (100000), SEND_ROWS_C1 (5000),
-# PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000).
+# PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000), STATUS_OPEN (5000).
+# Run one part alone with ONLY=report or ONLY=status (the rest is skipped).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +25,9 @@ SEND_ROWS_C1=${SEND_ROWS_C1:-5000}
 PY_SEND_ROWS=${PY_SEND_ROWS:-5000}
 WRK_SECONDS=${WRK_SECONDS:-3}
 PACING_SENDS=${PACING_SENDS:-100000}
+STATUS_OPEN=${STATUS_OPEN:-5000}
+ONLY=${ONLY:-}
+part() { [[ -z "$ONLY" || "$ONLY" == "$1" ]]; }
 TEMPLATE=promo_black_friday
 export PILOT_STATUS_API_KEY=ps_live_bench # the sandbox takes any non-tenant key
 
@@ -78,6 +82,19 @@ timed() {
   put "${name}_rss_kib" "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/$name.time")"
 }
 
+# wrk_rps OUT ENDING: requests per second from a wrk script's summary line, which must end
+# in ENDING (no failed requests).
+wrk_rps() {
+  local line req us
+  line=$(grep '^requests=' "$1")
+  [[ "$line" == *"$2" ]] || { cat "$1" >&2; exit 1; }
+  req=${line#requests=}
+  req=${req%% *}
+  us=${line#*duration_us=}
+  us=${us%% *}
+  echo "$req / ($us / 1000000)" | bc -l
+}
+
 start_sandbox() { # extra sandbox flags...
   "$BIN" sandbox --port 0 --rate-limit 0 "$@" >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &
   SANDBOX_PID=$!
@@ -98,14 +115,17 @@ stop_sandbox() {
   fi
 }
 
+put rows "$ROWS"
+put load_start "$(cut -d' ' -f1 /proc/loadavg)"
+
+# Parts 1-4 (not indented: they hold multi-line Python) run unless ONLY names another part.
+if [[ -z "$ONLY" ]]; then
 # --- data ------------------------------------------------------------------------------
 log "generating $ROWS-row campaigns"
 "$PY" "$HERE/gen.py" campaign "$ROWS" "$WORK/local.csv" local
 "$PY" "$HERE/gen.py" campaign $((ROWS + 1)) "$WORK/resume.csv" e164
 head -n $((ROWS + 1)) "$WORK/resume.csv" >"$WORK/e164.csv"
 "$PY" "$HERE/gen.py" results "$ROWS" "$WORK/resume.results.csv"
-put rows "$ROWS"
-put load_start "$(cut -d' ' -f1 /proc/loadavg)"
 
 # --- 1. preflight ----------------------------------------------------------------------
 log "1. preflight: local numbers with --default-country BR"
@@ -165,13 +185,8 @@ for c in 1 16 64; do
     wrk -t"$threads" -c"$c" -d"${WRK_SECONDS}s" --timeout 5s -s "$HERE/post.lua" "$URL" \
     >"$WORK/wrk$c.out" 2>&1
   stop_sandbox
-  line=$(grep '^requests=' "$WORK/wrk$c.out")
-  [[ "$line" == *"non2xx=0 errors=0" ]] || { cat "$WORK/wrk$c.out" >&2; exit 1; }
-  req=${line#requests=}
-  req=${req%% *}
-  us=${line#*duration_us=}
-  us=${us%% *}
-  put wrk${c}_rps "$(echo "$req / ($us / 1000000)" | bc -l)"
+  rps=$(wrk_rps "$WORK/wrk$c.out" "non2xx=0 errors=0") # an assignment: a failure stops the script
+  put wrk${c}_rps "$rps"
 done
 log "3. baseline: Python csv + requests, sequential, $PY_SEND_ROWS rows"
 head -n $((PY_SEND_ROWS + 1)) "$WORK/e164.csv" >"$WORK/py_send.csv"
@@ -196,20 +211,55 @@ while IFS=$'\t' read -r name sends rate worst min mean max spacing hours; do
   put "pace_${name}_hours" "$hours"
 done <"$WORK/pacing.tsv"
 
+fi
+
 # --- 5. report ------------------------------------------------------------------------
-log "5. report: $ROWS-row results file, text and --html"
-"$PY" "$HERE/gen.py" results "$ROWS" "$WORK/report.results.csv"
-timed report "$BIN" report "$WORK/report.results.csv" --tz UTC >"$WORK/report.out" 2>"$WORK/report.err" ||
-  { cat "$WORK/report.err" >&2; exit 1; }
-grep -q "total *$ROWS " "$WORK/report.out" || { cat "$WORK/report.out" >&2; exit 1; }
-timed report_html "$BIN" report "$WORK/report.results.csv" --tz UTC --html "$WORK/report.html" \
-  >/dev/null 2>"$WORK/report_html.err" || { cat "$WORK/report_html.err" >&2; exit 1; }
+if part report; then
+  log "5. report: $ROWS-row results file, text and --html"
+  "$PY" "$HERE/gen.py" results "$ROWS" "$WORK/report.results.csv"
+  timed report "$BIN" report "$WORK/report.results.csv" --tz UTC >"$WORK/report.out" 2>"$WORK/report.err" ||
+    { cat "$WORK/report.err" >&2; exit 1; }
+  grep -q "total *$ROWS " "$WORK/report.out" || { cat "$WORK/report.out" >&2; exit 1; }
+  timed report_html "$BIN" report "$WORK/report.results.csv" --tz UTC --html "$WORK/report.html" \
+    >/dev/null 2>"$WORK/report_html.err" || { cat "$WORK/report_html.err" >&2; exit 1; }
+fi
+
+# --- 6. status ------------------------------------------------------------------------
+# A status pass's fixed cost (open, index, one walk over every row, compaction) on a file
+# where every row is final, then its cost per lookup with no pacing: the sandbox knows none
+# of the generated ids, so each lookup is a 404 (recorded as NOT_FOUND, exit 1), as cheap
+# for the sandbox as an answer. Own overhead per lookup = wall per lookup - the sandbox's
+# time per lookup (wrk, one connection, the same GET).
+if part status; then
+  log "6. status: $ROWS-row results files, all final / $STATUS_OPEN still open"
+  "$PY" "$HERE/gen.py" checked "$ROWS" 0 "$WORK/settled.results.csv"
+  "$PY" "$HERE/gen.py" checked "$ROWS" "$STATUS_OPEN" "$WORK/status.results.csv"
+  start_sandbox
+  timed status_idle "$BIN" status "$WORK/settled.results.csv" --base-url "$URL" \
+    >"$WORK/status_idle.out" 2>"$WORK/status_idle.err" || { cat "$WORK/status_idle.err" >&2; exit 1; }
+  grep -q "status: 0 looked up, $ROWS already final" "$WORK/status_idle.out"
+  timed status "$BIN" status "$WORK/status.results.csv" --base-url "$URL" --rate 1000000/s \
+    >"$WORK/status.out" 2>"$WORK/status.err" || true # exit 1: every lookup is a 404
+  grep -q "status: $STATUS_OPEN looked up, $((ROWS - STATUS_OPEN)) already final (not looked up), $STATUS_OPEN not found" \
+    "$WORK/status.out" || { cat "$WORK/status.out" "$WORK/status.err" >&2; exit 1; }
+  stop_sandbox
+  put status_open "$STATUS_OPEN"
+  start_sandbox
+  wrk -t1 -c1 -d"${WRK_SECONDS}s" --timeout 5s -s "$HERE/get.lua" "$URL" >"$WORK/wrk_get.out" 2>&1
+  stop_sandbox
+  rps=$(wrk_rps "$WORK/wrk_get.out" " errors=0")
+  put wrk_get_rps "$rps"
+fi
 
 # --- table -----------------------------------------------------------------------------
 put load_end "$(cut -d' ' -f1 /proc/loadavg)"
 put date "$(date -u +%Y-%m-%d)"
 put machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 put commit "$COMMIT"
+if [[ -n "$ONLY" ]]; then # one part: its figures only, no table
+  cat "$RESULTS"
+  exit 0
+fi
 "$PY" "$HERE/table.py" "$RESULTS" >"$WORK/table.md"
 cat "$WORK/table.md"
 if [[ $WRITE_README == 1 ]]; then

@@ -12,7 +12,8 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::blocking::blocking;
 use crate::clock::Clock;
-use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Slot};
+use crate::journal::Journal;
+use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Slot, Walk};
 use crate::progress::print_out;
 use crate::provider::ErrorClass;
 use crate::provider::messages::{CANCEL_BATCH, CancelAnswer};
@@ -34,63 +35,112 @@ pub struct CancelArgs {
 /// left), 1 some could not be, 2 refused before anything was asked, 3 stopped early,
 /// [`crate::ALREADY_RUNNING`] while a send holds the results file.
 pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
-    let (api, mut journal, rows) = match args.api.start().await {
+    let (api, mut journal, census) = match args.api.start().await {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let candidates: Vec<&ResultRow> = rows
-        .iter()
-        .filter(|r| r.is_trackable())
-        .filter(|r| matches!(r.delivery.status, None | Some(DeliveryStatus::Queued)))
-        .collect();
-    if candidates.is_empty() {
+    if census.scheduled == 0 {
         print_out("nothing to cancel: no accepted message is still known as scheduled\n");
         return 0;
     }
     // A person may take their time: the prompt keeps off the runtime's workers, so Ctrl-C
     // is still handled while it waits.
-    if let Err(refusal) = blocking(|| confirm(args, candidates.len())) {
+    if let Err(refusal) = blocking(|| confirm(args, census.scheduled)) {
         return usage_error(refusal);
     }
-    let gate = args.api.gate(clock.clone(), shutdown);
-    let (mut canceled, mut refused) = (0, 0);
-    for batch in batches(&candidates) {
-        let updates = match cancel_batch(&api, &gate, &batch, &clock).await {
-            Ok(updates) => updates,
-            Err(why) => {
-                tracing::error!("cancel stopped: {why}; rerun the same command to continue");
-                print_out(format_args!(
-                    "canceled {canceled}, could not cancel {refused}; stopped early ({why})\n"
-                ));
-                return 3;
-            }
-        };
-        for (_, delivery) in &updates {
-            if delivery.status == Some(DeliveryStatus::Canceled) {
-                canceled += 1;
-            } else {
-                refused += 1;
-            }
-        }
-        if let Err(e) = journal.record_deliveries(&updates) {
-            tracing::error!("{e}; the API canceled them, rerun `status` to record it");
-            return 3;
-        }
+    let mut pass = Pass {
+        api: &api,
+        gate: args.api.gate(clock.clone(), shutdown),
+        clock: &clock,
+        canceled: 0,
+        refused: 0,
+    };
+    if let Err(why) = pass.cancel_all(&mut journal).await {
+        tracing::error!("cancel stopped: {why}; rerun the same command to continue");
+        print_out(format_args!(
+            "canceled {}, could not cancel {}; stopped early ({why})\n",
+            pass.canceled, pass.refused
+        ));
+        return 3;
     }
-    if let Err(e) = journal.compact() {
+    if let Err(e) = blocking(|| journal.compact()) {
         tracing::error!("{e}");
         return 3;
     }
     print_out(format_args!(
-        "canceled {canceled} of {} scheduled messages; {refused} could not be (see deliveryError)\nresults: {}\n",
-        candidates.len(),
+        "canceled {} of {} scheduled messages; {} could not be (see deliveryError)\nresults: {}\n",
+        pass.canceled,
+        census.scheduled,
+        pass.refused,
         args.api.results.display()
     ));
-    u8::from(refused > 0)
+    u8::from(pass.refused > 0)
+}
+
+/// A cancel pass under way: what it talks to and what it has done so far.
+struct Pass<'a> {
+    api: &'a Numbers,
+    gate: Gate,
+    clock: &'a Clock,
+    canceled: u64,
+    refused: u64,
+}
+
+impl Pass<'_> {
+    /// Walks the rows once, cancelling each number's candidates in batches of at most
+    /// [`CANCEL_BATCH`] (a key only reaches the messages of its own number) as they fill,
+    /// then what is left of each; it holds one walk batch and less than one cancel batch
+    /// per number. `Err` says why it stopped early.
+    async fn cancel_all(&mut self, journal: &mut Journal) -> Result<(), String> {
+        let mut by_sender: Vec<(String, Vec<ResultRow>)> = Vec::new();
+        let mut walk = Walk::default();
+        loop {
+            let rows = blocking(|| walk.next(journal)).map_err(|e| e.to_string())?;
+            if rows.is_empty() {
+                break;
+            }
+            let scheduled = |r: &ResultRow| {
+                r.is_trackable() && matches!(r.delivery.status, None | Some(DeliveryStatus::Queued))
+            };
+            for row in rows.into_iter().filter(scheduled) {
+                let at = match (by_sender.iter()).position(|(s, _)| *s == row.record.sender) {
+                    Some(at) => at,
+                    None => {
+                        by_sender.push((row.record.sender.clone(), Vec::new()));
+                        by_sender.len() - 1
+                    }
+                };
+                let group = &mut by_sender[at].1;
+                group.push(row);
+                if group.len() == CANCEL_BATCH {
+                    let batch = std::mem::take(group);
+                    self.settle(journal, &batch).await?;
+                }
+            }
+        }
+        for (_, batch) in by_sender.into_iter().filter(|(_, b)| !b.is_empty()) {
+            self.settle(journal, &batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Cancels one batch and records each row's outcome durably.
+    async fn settle(&mut self, journal: &mut Journal, batch: &[ResultRow]) -> Result<(), String> {
+        let updates = cancel_batch(self.api, &self.gate, batch, self.clock).await?;
+        for (_, delivery) in &updates {
+            if delivery.status == Some(DeliveryStatus::Canceled) {
+                self.canceled += 1;
+            } else {
+                self.refused += 1;
+            }
+        }
+        blocking(|| journal.record_deliveries(&updates))
+            .map_err(|e| format!("{e}; the API canceled them, rerun `status` to record it"))
+    }
 }
 
 /// Asks on the terminal, or insists on `--yes` when there is none to ask on.
-fn confirm(args: &CancelArgs, count: usize) -> Result<(), String> {
+fn confirm(args: &CancelArgs, count: u64) -> Result<(), String> {
     if args.yes {
         return Ok(());
     }
@@ -115,32 +165,13 @@ fn confirm(args: &CancelArgs, count: usize) -> Result<(), String> {
     }
 }
 
-/// Batches of at most [`CANCEL_BATCH`] rows sent by one number: a key only reaches the
-/// messages of its own number.
-fn batches<'a>(candidates: &[&'a ResultRow]) -> Vec<Vec<&'a ResultRow>> {
-    let mut by_sender: Vec<Vec<&ResultRow>> = Vec::new();
-    for row in candidates {
-        match by_sender
-            .iter_mut()
-            .find(|group| group[0].record.sender == row.record.sender)
-        {
-            Some(group) => group.push(row),
-            None => by_sender.push(vec![row]),
-        }
-    }
-    by_sender
-        .iter()
-        .flat_map(|group| group.chunks(CANCEL_BATCH).map(<[_]>::to_vec))
-        .collect()
-}
-
 /// Cancels one batch (one number's) and works out each row's outcome. The answer counts canceled ids
 /// without listing them; when the counts do not account for every id not refused, those
 /// ids are looked up one by one instead of being assumed canceled.
 async fn cancel_batch(
     api: &Numbers,
     gate: &Gate,
-    batch: &[&ResultRow],
+    batch: &[ResultRow],
     clock: &Clock,
 ) -> Result<Vec<(Slot, Delivery)>, String> {
     let messages = api.messages(&batch[0].record);
@@ -163,7 +194,7 @@ async fn cancel_batch(
                     ..row.delivery.clone()
                 },
             )),
-            None => unexplained.push(*row),
+            None => unexplained.push(row),
         }
     }
     let all_canceled = answer.cancelled as usize == unexplained.len();

@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::blocking::blocking;
 use crate::clock::Clock;
-use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow};
+use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Walk};
 use crate::progress::Progress;
 use crate::provider::ErrorClass;
 use crate::provider::messages::MessageState;
@@ -70,61 +70,76 @@ impl fmt::Display for StatusSummary {
 /// Runs a status pass and returns the exit code: the summary's, or 2 refused before anything
 /// was asked, or [`crate::ALREADY_RUNNING`] while a send holds the results file.
 pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
-    let (api, mut journal, rows) = match args.api.start().await {
+    let (api, mut journal, census) = match args.api.start().await {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let (todo, already_final): (Vec<&ResultRow>, Vec<&ResultRow>) = rows
-        .iter()
-        .filter(|r| r.is_trackable())
-        .partition(|r| !r.delivery.status.is_some_and(DeliveryStatus::is_terminal));
     let mut summary = StatusSummary {
-        already_final: already_final.len() as u64,
-        remaining: todo.len() as u64,
+        already_final: census.settled,
+        remaining: census.open,
         ..StatusSummary::default()
     };
     tracing::info!(
         "looking up {} messages at {} ({} already final)",
-        todo.len(),
+        census.open,
         args.api.rate,
         summary.already_final
     );
     let gate = args.api.gate(clock.clone(), shutdown);
-    let progress = Progress::lookups(todo.len() as u64, args.api.rate, gate.next_start(), &clock);
-    for row in todo {
-        let id = &row.record.message_id;
-        let what = format!("row {} {id}", row.record.row);
-        let answer = gate
-            .call(&what, || api.messages(&row.record).lookup(id))
-            .await;
-        let delivery = match answer {
-            Ok(state) => observed(&state, &row.delivery, &clock),
-            Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => {
-                tracing::warn!("{what}: {} {}", e.code, e.message);
-                summary.failed_lookups += 1;
-                Delivery {
-                    error: e.code,
-                    checked_at: stamp(&clock),
-                    ..row.delivery.clone()
-                }
-            }
-            Err(refused) => {
-                summary.stopped = Some(refused.reason());
+    let progress = Progress::lookups(census.open, args.api.rate, gate.next_start(), &clock);
+    let mut walk = Walk::default();
+    // The census counted the open rows: once each is looked up, the rest of the file holds
+    // nothing to ask about.
+    'pass: while summary.remaining > 0 {
+        let rows = match blocking(|| walk.next(&journal)) {
+            Ok(rows) if rows.is_empty() => break,
+            Ok(rows) => rows,
+            Err(e) => {
+                summary.stopped = Some(e.to_string());
                 break;
             }
         };
-        // Durable before the next lookup (a killed pass loses at most the answer in flight),
-        // with the fsync off the runtime's workers.
-        if let Err(e) = blocking(|| journal.record_deliveries(&[(row.slot, delivery)])) {
-            summary.stopped = Some(e.to_string());
-            break;
+        let open = |r: &&ResultRow| {
+            r.is_trackable() && !r.delivery.status.is_some_and(DeliveryStatus::is_terminal)
+        };
+        for row in rows.iter().filter(open) {
+            let id = &row.record.message_id;
+            let what = format!("row {} {id}", row.record.row);
+            let answer = gate
+                .call(&what, || api.messages(&row.record).lookup(id))
+                .await;
+            let delivery = match answer {
+                Ok(state) => observed(&state, &row.delivery, &clock),
+                Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => {
+                    tracing::warn!("{what}: {} {}", e.code, e.message);
+                    summary.failed_lookups += 1;
+                    Delivery {
+                        error: e.code,
+                        checked_at: stamp(&clock),
+                        ..row.delivery.clone()
+                    }
+                }
+                Err(refused) => {
+                    summary.stopped = Some(refused.reason());
+                    break 'pass;
+                }
+            };
+            // Durable before the next lookup (a killed pass loses at most the answer in
+            // flight), with the fsync off the runtime's workers.
+            if let Err(e) = blocking(|| journal.record_deliveries(&[(row.slot, delivery)])) {
+                summary.stopped = Some(e.to_string());
+                break 'pass;
+            }
+            summary.looked_up += 1;
+            progress.step();
+            summary.remaining = summary.remaining.saturating_sub(1);
         }
-        summary.looked_up += 1;
-        summary.remaining -= 1;
-        progress.step();
     }
     progress.finish();
+    // A pass that recorded nothing left the file as it found it: rewriting a million
+    // unchanged lines would cost more than the pass.
     if summary.stopped.is_none()
+        && summary.looked_up > 0
         && let Err(e) = blocking(|| journal.compact())
     {
         summary.stopped = Some(e.to_string());

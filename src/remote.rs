@@ -9,9 +9,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::blocking::blocking;
 use crate::clock::Clock;
 use crate::connect::{self, ConnectError, Reached, Target};
-use crate::journal::delivery::ResultRow;
+use crate::journal::delivery::{DeliveryStatus, Walk};
 use crate::journal::{Journal, JournalError, Record};
 use crate::pacing::{Backoff, Pacer, Rate, Spacing, WaitTooLong, parse_timeout};
 use crate::provider::messages::Messages;
@@ -75,18 +76,68 @@ impl Numbers {
             .expect("every row's sender was checked at start")
     }
 
-    /// The labels of the rows' numbers this pass has no key for, one mention each.
-    fn missing(&self, rows: &[ResultRow]) -> Vec<String> {
-        let mut missing: Vec<String> = Vec::new();
-        for row in rows.iter().filter(|r| r.is_trackable()) {
-            let sender = &row.record.sender;
-            let known = self.numbers.iter().any(|(label, _)| label == sender);
-            if !known && !missing.contains(sender) {
-                missing.push(sender.clone());
+    /// Whether this pass has a key for the number labeled `sender`.
+    fn knows(&self, sender: &str) -> bool {
+        self.numbers.iter().any(|(label, _)| label == sender)
+    }
+}
+
+/// What one walk over the rows before the first request finds: how much there is to do,
+/// and the numbers this pass has no key for.
+#[derive(Debug, Default)]
+pub struct Census {
+    /// Accepted rows whose delivery state can still change: the ones `status` looks up.
+    pub open: u64,
+    /// Accepted rows whose delivery state is final (READ, FAILED, CANCELED).
+    pub settled: u64,
+    /// Accepted rows last known as QUEUED or never looked up: the ones `cancel` tries.
+    pub scheduled: u64,
+    /// Labels of the accepted rows' numbers this pass has no key for (the first few).
+    missing: Vec<String>,
+    /// Whether more numbers have no key than [`Census::missing`] names.
+    more_missing: bool,
+}
+
+/// How many unknown numbers a refusal names (a hostile file may hold a million).
+const MISSING_NAMED: usize = 10;
+
+impl Census {
+    /// Walks every row once (a batch at a time, see [`Walk`]).
+    fn take(journal: &Journal, api: &Numbers) -> Result<Census, JournalError> {
+        let mut census = Census::default();
+        let mut walk = Walk::default();
+        loop {
+            let rows = walk.next(journal)?;
+            if rows.is_empty() {
+                return Ok(census);
+            }
+            for row in rows.iter().filter(|r| r.is_trackable()) {
+                let status = row.delivery.status;
+                if status.is_some_and(DeliveryStatus::is_terminal) {
+                    census.settled += 1;
+                } else {
+                    census.open += 1;
+                }
+                census.scheduled +=
+                    u64::from(matches!(status, None | Some(DeliveryStatus::Queued)));
+                let sender = &row.record.sender;
+                if api.knows(sender) || census.missing.contains(sender) {
+                    continue;
+                }
+                if census.missing.len() < MISSING_NAMED {
+                    census.missing.push(sender.clone());
+                } else {
+                    census.more_missing = true;
+                }
             }
         }
-        missing
     }
+}
+
+/// The MsgFlash target a results file records, if any: its messages cannot be looked up or
+/// canceled here.
+fn msgflash_target(journal: &Journal) -> Option<String> {
+    (journal.checkpoint().targets().into_iter()).find(|target| target.starts_with("msgflash"))
 }
 
 /// Why a pass could not start (exit 2) before anything was asked of the API.
@@ -138,10 +189,13 @@ impl ApiArgs {
     }
 
     /// Everything a pass needs before its first request: the API (key checked), the lock
-    /// and the rows. On failure, the error is logged and the exit code returned (2, or
+    /// and a [`Census`] of the rows (read a batch at a time; the pass walks them again). On
+    /// failure, the error is logged and the exit code returned (2, or
     /// [`crate::ALREADY_RUNNING`] when a send holds the lock).
-    pub async fn start(&self) -> Result<(Numbers, Journal, Vec<ResultRow>), u8> {
-        if let Some(target) = self.msgflash_target() {
+    pub async fn start(&self) -> Result<(Numbers, Journal, Census), u8> {
+        let logged = |e: JournalError| crate::log_exit(crate::exit_code_of(&e), &e);
+        let journal = blocking(|| self.open()).map_err(logged)?;
+        if let Some(target) = msgflash_target(&journal) {
             return Err(usage_error(format!(
                 "{} was sent through MsgFlash ({target}); `status` and `cancel` use Pilot \
                  Status' message lookup and cancel endpoints, and MsgFlash documents neither: \
@@ -153,14 +207,14 @@ impl ApiArgs {
             .connect(&|name| std::env::var(name).ok())
             .await
             .map_err(usage_error)?;
-        let (journal, rows) =
-            (self.open()).map_err(|e| crate::log_exit(crate::exit_code_of(&e), &e))?;
-        let missing = api.missing(&rows);
-        if !missing.is_empty() {
-            let named: Vec<&str> = missing
-                .iter()
+        let census = blocking(|| Census::take(&journal, &api)).map_err(logged)?;
+        if !census.missing.is_empty() {
+            let mut named: Vec<&str> = (census.missing.iter())
                 .map(|l| if l.is_empty() { "(the single key)" } else { l })
                 .collect();
+            if census.more_missing {
+                named.push("and others");
+            }
             return Err(usage_error(format!(
                 "{} has rows sent by {} that this command has no key for: pass --senders FILE \
                  with the senders file the campaign was sent with (or, for a campaign sent with \
@@ -169,22 +223,12 @@ impl ApiArgs {
                 named.join(", ")
             )));
         }
-        Ok((api, journal, rows))
+        Ok((api, journal, census))
     }
 
-    /// The MsgFlash target a results file records, if any: its messages cannot be looked up
-    /// or canceled here. A file that does not read is left to [`ApiArgs::open`] to report.
-    fn msgflash_target(&self) -> Option<String> {
-        let checkpoint = crate::journal::Checkpoint::load(&self.results).ok()?;
-        checkpoint
-            .targets()
-            .into_iter()
-            .find(|target| target.starts_with("msgflash"))
-    }
-
-    /// Takes the results file's lock (the one a send run holds) and reads every row.
+    /// Takes the results file's lock (the one a send run holds) and reads its index.
     /// A missing file is refused rather than created: there is nothing to look up.
-    pub fn open(&self) -> Result<(Journal, Vec<ResultRow>), JournalError> {
+    pub fn open(&self) -> Result<Journal, JournalError> {
         if !self.results.is_file() {
             return Err(JournalError::Io {
                 action: "find the results file",
@@ -192,9 +236,7 @@ impl ApiArgs {
                 source: std::io::ErrorKind::NotFound.into(),
             });
         }
-        let journal = Journal::open(&self.results, b',')?;
-        let rows = journal.rows()?;
-        Ok((journal, rows))
+        Journal::open(&self.results, b',')
     }
 
     /// The pacing and retry gate for this pass.

@@ -429,107 +429,134 @@ impl Checkpoint {
     /// Parses a results file; returns the index and the length of its intact prefix (bytes
     /// after the last line break are a write torn by a crash, left out).
     pub(super) fn read(path: &Path, file: &File) -> Result<(Checkpoint, u64), JournalError> {
-        let length = file.metadata().map_err(io_error("read", path))?.len();
-        let intact = intact_length(file, length).map_err(io_error("read", path))?;
-        let damaged = |line: u64, detail: String| JournalError::Damaged {
-            path: path.to_path_buf(),
-            line,
-            detail,
-        };
-        let mut start = [0u8; 3];
-        let got = file
-            .read_at(&mut start, 0)
-            .map_err(io_error("read", path))?;
-        let bom = if start[..got] == [0xEF, 0xBB, 0xBF] {
-            3
-        } else {
-            0
-        };
-        if intact <= bom {
-            // No complete line: a new file, or a header torn while being created.
-            let fragment =
-                read_span(file, bom, length.min(bom + 512)).map_err(io_error("read", path))?;
-            if header_line(b',', false).starts_with(&fragment)
-                || header_line(b';', false).starts_with(&fragment)
-            {
-                return Ok((Checkpoint::empty(path, b','), 0));
-            }
-            return Err(damaged(
-                1,
-                "the file has no line break: if it was saved with old Mac (CR) line endings, \
-                 re-save it as CSV UTF-8"
-                    .into(),
-            ));
-        }
-        let mut source = BufReader::with_capacity(1 << 20, file);
-        source
-            .seek(SeekFrom::Start(bom))
-            .map_err(io_error("read", path))?;
-        let head = first_line(&mut source).map_err(io_error("read", path))?;
-        let layout = [b',', b';', b'\t']
-            .into_iter()
-            .find_map(|d| Layout::from_header(d, &one_record(&head, d)))
-            .ok_or_else(|| JournalError::NotOurs {
-                path: path.to_path_buf(),
-                header: String::from_utf8_lossy(head.trim_ascii_end())
-                    .chars()
-                    .take(200)
-                    .collect(),
-            })?;
-        let canonical = bom == 0
-            && head == header_line(layout.delimiter, layout.delivery())
-            && layout == Layout::canonical(layout.delimiter, layout.delivery());
-        source
-            .seek(SeekFrom::Start(bom))
-            .map_err(io_error("read", path))?;
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(layout.delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(source.take(intact - bom));
-        let mut checkpoint = Checkpoint {
-            rows: BTreeMap::new(),
-            elsewhere: Vec::new(),
-            elsewhere_by_destination: HashMap::new(),
-            targets: Vec::new(),
-            tags: Tags::new(),
-            layout,
-            path: path.to_path_buf(),
-            canonical,
-        };
-        let mut record = csv::ByteRecord::new();
-        let mut header = true;
-        let mut last = (bom, 1);
-        loop {
-            let offset = bom + reader.position().byte();
-            let line = reader.position().line();
-            match reader.read_byte_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) if std::mem::take(&mut header) => continue,
-                Ok(true) => {
-                    let lines = reader.position().line().saturating_sub(line);
-                    if lines > 1 {
-                        swallowed(&record, layout.delimiter).map_err(|d| damaged(line, d))?;
-                    }
-                    let (parsed, _) = layout.parse(&record).map_err(|d| damaged(line, d))?;
-                    checkpoint.note(&parsed, offset);
-                    last = (offset, line);
-                }
-                Err(e) => return Err(damaged(line, e.to_string())),
-            }
-        }
-        // A quote never closed runs to the end of the file and takes every line after it.
-        let (offset, line) = last;
-        let tail = read_span(file, offset, intact.min(offset + (64 << 20)))
-            .map_err(io_error("read", path))?;
-        if tail.iter().filter(|b| **b == b'"').count() % 2 == 1 {
-            return Err(damaged(
-                line,
-                "a quote opened on this line is never closed".into(),
-            ));
-        }
-        Ok((checkpoint, intact))
+        let mut checkpoint = Checkpoint::empty(path, b',');
+        let scanned = scan(path, file, |offset, (record, _)| {
+            checkpoint.note(&record, offset);
+        })?;
+        checkpoint.layout = scanned.layout;
+        checkpoint.canonical = scanned.canonical;
+        Ok((checkpoint, scanned.intact))
     }
+}
+
+/// What [`scan`] learned about a results file besides its lines.
+pub(super) struct Scanned {
+    pub(super) layout: Layout,
+    /// Exactly what this version writes (see [`Checkpoint::canonical`]).
+    canonical: bool,
+    /// The length of the intact prefix: bytes after the last line break are a torn write.
+    intact: u64,
+}
+
+/// Reads every complete line of a results file once, in file order, checked as a rerun
+/// checks it, and hands each to `line` with the offset it starts at; the index is one use
+/// of it, `report`'s single pass another. A line that does not read is an error naming it.
+pub(super) fn scan(
+    path: &Path,
+    file: &File,
+    mut visit: impl FnMut(u64, (Record, Delivery)),
+) -> Result<Scanned, JournalError> {
+    let length = file.metadata().map_err(io_error("read", path))?.len();
+    let intact = intact_length(file, length).map_err(io_error("read", path))?;
+    let damaged = |line: u64, detail: String| JournalError::Damaged {
+        path: path.to_path_buf(),
+        line,
+        detail,
+    };
+    let mut start = [0u8; 3];
+    let got = file
+        .read_at(&mut start, 0)
+        .map_err(io_error("read", path))?;
+    let bom = if start[..got] == [0xEF, 0xBB, 0xBF] {
+        3
+    } else {
+        0
+    };
+    if intact <= bom {
+        // No complete line: a new file, or a header torn while being created.
+        let fragment =
+            read_span(file, bom, length.min(bom + 512)).map_err(io_error("read", path))?;
+        if header_line(b',', false).starts_with(&fragment)
+            || header_line(b';', false).starts_with(&fragment)
+        {
+            return Ok(Scanned {
+                layout: Layout::canonical(b',', false),
+                canonical: true,
+                intact: 0,
+            });
+        }
+        return Err(damaged(
+            1,
+            "the file has no line break: if it was saved with old Mac (CR) line endings, \
+             re-save it as CSV UTF-8"
+                .into(),
+        ));
+    }
+    let mut source = BufReader::new(file);
+    source
+        .seek(SeekFrom::Start(bom))
+        .map_err(io_error("read", path))?;
+    let head = first_line(&mut source).map_err(io_error("read", path))?;
+    let layout = [b',', b';', b'\t']
+        .into_iter()
+        .find_map(|d| Layout::from_header(d, &one_record(&head, d)))
+        .ok_or_else(|| JournalError::NotOurs {
+            path: path.to_path_buf(),
+            header: String::from_utf8_lossy(head.trim_ascii_end())
+                .chars()
+                .take(200)
+                .collect(),
+        })?;
+    let canonical = bom == 0
+        && head == header_line(layout.delimiter, layout.delivery())
+        && layout == Layout::canonical(layout.delimiter, layout.delivery());
+    // The reader's own buffer reads the file directly: a BufReader under it would copy
+    // every byte once more.
+    let mut body = file;
+    body.seek(SeekFrom::Start(bom))
+        .map_err(io_error("read", path))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(layout.delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(body.take(intact - bom));
+    let mut record = csv::ByteRecord::new();
+    let mut header = true;
+    let mut last = (bom, 1);
+    loop {
+        let offset = bom + reader.position().byte();
+        let line = reader.position().line();
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) if std::mem::take(&mut header) => continue,
+            Ok(true) => {
+                let lines = reader.position().line().saturating_sub(line);
+                if lines > 1 {
+                    swallowed(&record, layout.delimiter).map_err(|d| damaged(line, d))?;
+                }
+                let parsed = layout.parse(&record).map_err(|d| damaged(line, d))?;
+                visit(offset, parsed);
+                last = (offset, line);
+            }
+            Err(e) => return Err(damaged(line, e.to_string())),
+        }
+    }
+    // A quote never closed runs to the end of the file and takes every line after it.
+    let (offset, line) = last;
+    let tail =
+        read_span(file, offset, intact.min(offset + (64 << 20))).map_err(io_error("read", path))?;
+    if tail.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+        return Err(damaged(
+            line,
+            "a quote opened on this line is never closed".into(),
+        ));
+    }
+    Ok(Scanned {
+        layout,
+        canonical,
+        intact,
+    })
 }
 
 /// What a rerun knows about a destination that must follow it.

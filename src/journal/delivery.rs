@@ -6,13 +6,14 @@
 //! rerun reads the same status it always did, a killed pass keeps every line it fsynced,
 //! and compaction (which copies last lines) keeps the delivery cells.
 
+use std::collections::HashSet;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
-use super::checkpoint::Lines;
 pub use super::checkpoint::Slot;
+use super::checkpoint::{Entry, Lines, hash, scan};
 pub use super::delivery_state::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
-use super::record::write_line;
+use super::record::{Layout, write_line};
 use super::{Checkpoint, Journal, JournalError, Record, Status, io_error};
 
 /// A row's last line: its send record and its delivery cells.
@@ -41,6 +42,53 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>, JournalError> {
     rows_of(&Checkpoint::load(path)?)
 }
 
+/// Folds every row's last line into a value, in file order, without locking (see
+/// [`read_rows`]): what `report` reads. A file where no line replaces an earlier one (a
+/// compacted file, the usual case) is read once, with no index; otherwise the first pass's
+/// value is dropped and the rows come from [`stream_rows`] into a fresh `init()`.
+pub fn fold_rows<T>(
+    path: &Path,
+    init: impl Fn() -> T,
+    mut add: impl FnMut(&mut T, &ResultRow),
+) -> Result<T, JournalError> {
+    let file = std::fs::File::open(path).map_err(io_error("read", path))?;
+    let mut value = init();
+    // Replaced lines show as a row number not above the last one (compaction writes rows
+    // in order) or a second line for a recipient no longer in the CSV.
+    let (mut last_row, mut elsewhere, mut replaced) = (0, HashSet::new(), false);
+    scan(path, &file, |_, (record, delivery)| {
+        let slot = match u32::try_from(record.row) {
+            Ok(row) if row > last_row => Slot::Row(row),
+            Ok(0) | Err(_) if elsewhere.insert(hash(&record.destination)) => {
+                Slot::Elsewhere(elsewhere.len() - 1)
+            }
+            _ => {
+                replaced = true;
+                return;
+            }
+        };
+        if let Slot::Row(row) = slot {
+            last_row = row;
+        }
+        if !replaced {
+            let row = ResultRow {
+                record,
+                delivery,
+                slot,
+            };
+            add(&mut value, &row);
+        }
+    })?;
+    if !replaced {
+        return Ok(value);
+    }
+    let mut value = init();
+    for row in stream_rows(path)? {
+        add(&mut value, &row?);
+    }
+    Ok(value)
+}
+
 /// Every row's last line like [`read_rows`], but one at a time and in file order (not row
 /// order): what `report` reads, so a million-row file costs its index and one line at a
 /// time, never every row at once. The file is read front to back, once, after the index.
@@ -60,18 +108,11 @@ pub fn stream_rows(path: &Path) -> Result<RowStream, JournalError> {
         wanted.sort_unstable_by_key(|(offset, _)| *offset);
         Order::Sorted(wanted.into_iter())
     };
-    let reader = csv::ReaderBuilder::new()
-        .delimiter(checkpoint.layout.delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(std::fs::File::open(path).map_err(io_error("read", path))?);
+    let lines = Forward::open(path, checkpoint.layout, 1 << 20)?;
     Ok(RowStream {
         checkpoint,
         order,
-        reader,
-        started: false,
-        record: csv::ByteRecord::new(),
+        lines,
     })
 }
 
@@ -80,9 +121,7 @@ pub fn stream_rows(path: &Path) -> Result<RowStream, JournalError> {
 pub struct RowStream {
     checkpoint: Checkpoint,
     order: Order,
-    reader: csv::Reader<std::fs::File>,
-    started: bool,
-    record: csv::ByteRecord,
+    lines: Forward,
 }
 
 /// The order lines are read in: the index's own (after the last slot read), or offsets
@@ -92,10 +131,56 @@ enum Order {
     Sorted(std::vec::IntoIter<(u64, Slot)>),
 }
 
-impl RowStream {
-    fn next_row(&mut self, offset: u64, slot: Slot) -> std::io::Result<ResultRow> {
-        if !std::mem::replace(&mut self.started, true) {
-            // The index counts bytes from the file's start (a BOM included): start there.
+/// The index's slots after `after` (all of them after `None`), in slot order: rows, then
+/// recipients no longer in the CSV.
+fn slots_after(index: &Checkpoint, after: Option<Slot>) -> impl Iterator<Item = (Slot, &Entry)> {
+    let (rows_from, elsewhere_from) = match after {
+        None => (Some(0), 0),
+        Some(Slot::Row(row)) => (row.checked_add(1), 0),
+        Some(Slot::Elsewhere(i)) => (None, i + 1),
+    };
+    let rows = (rows_from.into_iter())
+        .flat_map(|from| index.rows.range(from..))
+        .map(|(row, entry)| (Slot::Row(*row), entry));
+    let elsewhere = (index.elsewhere.iter().enumerate())
+        .skip(elsewhere_from)
+        .map(|(i, entry)| (Slot::Elsewhere(i), entry));
+    rows.chain(elsewhere)
+}
+
+/// Reads lines at ascending offsets, front to back: the lines between two wanted ones are
+/// read through (cheaper than a seek, which drops the buffer) unless the next is farther
+/// than a buffer away.
+struct Forward {
+    reader: csv::Reader<std::fs::File>,
+    layout: Layout,
+    capacity: u64,
+    started: bool,
+    record: csv::ByteRecord,
+}
+
+impl Forward {
+    fn open(path: &Path, layout: Layout, capacity: usize) -> Result<Forward, JournalError> {
+        let file = std::fs::File::open(path).map_err(io_error("read", path))?;
+        Ok(Forward {
+            reader: csv::ReaderBuilder::new()
+                .delimiter(layout.delimiter)
+                .has_headers(false)
+                .flexible(true)
+                .buffer_capacity(capacity)
+                .from_reader(file),
+            layout,
+            capacity: capacity as u64,
+            started: false,
+            record: csv::ByteRecord::new(),
+        })
+    }
+
+    /// The line that starts at `offset` (as the index recorded it, a BOM included), at or
+    /// after the last one read.
+    fn at(&mut self, offset: u64) -> std::io::Result<(Record, Delivery)> {
+        let here = self.reader.position().byte();
+        if !std::mem::replace(&mut self.started, true) || offset > here + self.capacity {
             let mut position = csv::Position::new();
             position.set_byte(offset);
             self.reader.seek(position).map_err(std::io::Error::other)?;
@@ -116,43 +201,22 @@ impl RowStream {
                 return Err(std::io::Error::other("a line changed while reading"));
             }
         }
-        let (record, delivery) = (self.checkpoint.layout.parse(&self.record))
-            .map_err(|e| std::io::Error::other(format!("a line changed while reading: {e}")))?;
-        Ok(ResultRow {
-            record,
-            delivery,
-            slot,
-        })
+        (self.layout.parse(&self.record))
+            .map_err(|e| std::io::Error::other(format!("a line changed while reading: {e}")))
     }
 }
 
 impl RowStream {
     /// The next line to read: where it starts and its slot.
     fn next_wanted(&mut self) -> Option<(u64, Slot)> {
-        let index = &self.checkpoint;
-        let (slot, entry) = match &mut self.order {
-            Order::Sorted(wanted) => return wanted.next(),
+        match &mut self.order {
+            Order::Sorted(wanted) => wanted.next(),
             Order::Slots(last) => {
-                let after = match *last {
-                    None => Some(0),
-                    Some(Slot::Row(row)) => row.checked_add(1),
-                    Some(Slot::Elsewhere(_)) => None,
-                };
-                let next_row = after
-                    .and_then(|from| index.rows.range(from..).next())
-                    .map(|(row, e)| (Slot::Row(*row), e));
-                let elsewhere = match *last {
-                    Some(Slot::Elsewhere(i)) => i + 1,
-                    _ => 0,
-                };
-                let next = next_row.or_else(|| {
-                    (index.elsewhere.get(elsewhere)).map(|e| (Slot::Elsewhere(elsewhere), e))
-                })?;
-                *last = Some(next.0);
-                next
+                let (slot, entry) = slots_after(&self.checkpoint, *last).next()?;
+                *last = Some(slot);
+                Some((entry.offset, slot))
             }
-        };
-        Some((entry.offset, slot))
+        }
     }
 }
 
@@ -161,12 +225,39 @@ impl Iterator for RowStream {
 
     fn next(&mut self) -> Option<Self::Item> {
         let (offset, slot) = self.next_wanted()?;
-        let row = self.next_row(offset, slot);
+        let row = self.lines.at(offset).map(|(record, delivery)| ResultRow {
+            record,
+            delivery,
+            slot,
+        });
         if row.is_err() {
             // One error ends the stream: what follows cannot be trusted either.
             self.order = Order::Sorted(Vec::new().into_iter());
         }
         Some(row.map_err(io_error("read", &self.checkpoint.path)))
+    }
+}
+
+/// How many rows a pass that writes as it goes holds at once ([`Walk`]).
+const BATCH: usize = 256;
+
+/// A walk over every row's last line, in row order, a batch at a time: what `status` and
+/// `cancel` read, so they hold one batch, never every row. It keeps only where it is, not
+/// the journal, so the pass can record what it learns between batches; each batch reads the
+/// file afresh, so lines appended meanwhile and a compaction's new file are read as they are.
+#[derive(Debug, Default)]
+pub struct Walk {
+    after: Option<Slot>,
+}
+
+impl Walk {
+    /// The next batch of rows (at most [`BATCH`]), in row order; empty at the end.
+    pub fn next(&mut self, journal: &Journal) -> Result<Vec<ResultRow>, JournalError> {
+        let rows = journal.rows_after(self.after)?;
+        if let Some(last) = rows.last() {
+            self.after = Some(last.slot);
+        }
+        Ok(rows)
     }
 }
 
@@ -192,6 +283,31 @@ impl Journal {
     /// Every row's last line, in row order, as of this (locked) moment.
     pub fn rows(&self) -> Result<Vec<ResultRow>, JournalError> {
         rows_of(&self.checkpoint)
+    }
+
+    /// The last lines of the (at most [`BATCH`]) rows that come after `after` in row order
+    /// (from the first for `None`), read from the file as it is now, in file order.
+    fn rows_after(&self, after: Option<Slot>) -> Result<Vec<ResultRow>, JournalError> {
+        let mut wanted: Vec<(u64, Slot)> = slots_after(&self.checkpoint, after)
+            .take(BATCH)
+            .map(|(slot, entry)| (entry.offset, slot))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        wanted.sort_unstable_by_key(|(offset, _)| *offset);
+        let mut lines = Forward::open(&self.path, self.checkpoint.layout, 64 << 10)?;
+        let mut rows = Vec::with_capacity(wanted.len());
+        for (offset, slot) in wanted {
+            let (record, delivery) = (lines.at(offset)).map_err(io_error("read", &self.path))?;
+            rows.push(ResultRow {
+                record,
+                delivery,
+                slot,
+            });
+        }
+        rows.sort_unstable_by_key(|row| row.slot);
+        Ok(rows)
     }
 
     /// Records what a pass learned about rows ([`ResultRow::slot`]), durably (one fsync for
@@ -280,6 +396,57 @@ mod tests {
             .map(|r| r.unwrap().record.row)
             .collect();
         assert_eq!(streamed, [1, 2, 3, 4, 0]);
+    }
+
+    #[test]
+    fn fold_reads_a_compacted_file_once_and_falls_back_when_a_line_replaces_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut journal = Journal::open(&path, b',').unwrap();
+        let gone = Record::new(0, "+5511999990009", Status::Deferred);
+        let mut records: Vec<Record> = (1..=3)
+            .map(|row| Record::new(row, &format!("+551199999000{row}"), Status::Queued))
+            .collect();
+        records.push(gone.clone());
+        journal.append(&records).unwrap();
+        let read = Delivery {
+            status: Some(DeliveryStatus::Read),
+            ..Delivery::default()
+        };
+        journal
+            .record_deliveries(&[(Slot::Row(2), read.clone())])
+            .unwrap();
+        let fold = |path: &Path| {
+            let inits = std::cell::Cell::new(0);
+            let rows = fold_rows(
+                path,
+                || {
+                    inits.set(inits.get() + 1);
+                    Vec::new()
+                },
+                |rows: &mut Vec<(u64, Option<DeliveryStatus>)>, row| {
+                    rows.push((row.record.row, row.delivery.status));
+                },
+            );
+            let mut rows = rows.unwrap();
+            rows.sort();
+            (rows, inits.get())
+        };
+        let want = vec![
+            (0, None),
+            (1, None),
+            (2, Some(DeliveryStatus::Read)),
+            (3, None),
+        ];
+        assert_eq!(fold(&path), (want.clone(), 2), "row 2 replaced: two passes");
+        journal.compact().unwrap();
+        assert_eq!(fold(&path), (want.clone(), 1), "compacted: one pass");
+        // A second line for a recipient no longer in the CSV replaces the first.
+        journal.append(&[gone]).unwrap();
+        assert_eq!(fold(&path), (want, 2));
+        drop(journal);
+        let missing = fold_rows(&dir.path().join("none.csv"), || 0, |_, _| {});
+        assert!(missing.is_err());
     }
 
     #[test]

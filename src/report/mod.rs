@@ -7,15 +7,17 @@
 mod figures;
 mod html;
 mod svg;
+mod tally;
 mod text;
 mod zone;
 
 use std::path::{Path, PathBuf};
 
-pub use figures::{Failure, Tally};
+pub use figures::Failure;
+pub use tally::Tally;
 pub use zone::Zone;
 
-use crate::journal::delivery::stream_rows;
+use crate::journal::delivery::fold_rows;
 
 /// `campaign-sender report` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,10 +58,8 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     if let Some(page) = &args.html {
         refuse_overwriting_results(page, &args.results)?;
     }
-    let mut tally = Tally::new(zone.clone());
-    for row in stream_rows(&args.results).map_err(|e| e.to_string())? {
-        tally.add(&row.map_err(|e| e.to_string())?);
-    }
+    let tally = fold_rows(&args.results, || Tally::new(zone.clone()), Tally::add)
+        .map_err(|e| e.to_string())?;
     let report = tally.finish(&args.results.display().to_string());
     if let Some(page) = &args.html {
         std::fs::write(page, html::page(&report, &zone))
