@@ -138,12 +138,12 @@ fn a_status_pass_killed_after_a_batch_resumes_where_it_stopped() {
 /// A results file of `MANY` accepted rows, written directly.
 fn results_file(rig: &Rig, sender: impl Fn(usize) -> String) -> PathBuf {
     let mut text = String::from(
-        "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target\n",
+        "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,message\n",
     );
     for i in 0..MANY {
         let p = phone(i);
         text.push_str(&format!(
-            "{},{p},QUEUED,msg_{i},c,202,,,1,2026-03-02T12:00:00Z,{p},{},\n",
+            "{},{p},QUEUED,msg_{i},c,202,,,1,2026-03-02T12:00:00Z,{p},{},,\n",
             i + 1,
             sender(i)
         ));
@@ -212,10 +212,10 @@ fn thousands_of_numbers_without_a_key_are_refused_naming_a_few() {
 #[test]
 fn a_status_pass_with_nothing_to_look_up_leaves_the_file_as_it_was() {
     let rig = Rig::new();
-    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n";
+    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,message,deliveryStatus,deliveredAt,readAt,deliveryError,checkedAt\n";
     let line = |i: usize, status: &str| {
         format!(
-            "{},{p},QUEUED,msg_{i},c,202,,,1,2026-03-02T12:00:00Z,{p},,,{status},,,,2026-03-03T00:00:00Z\n",
+            "{},{p},QUEUED,msg_{i},c,202,,,1,2026-03-02T12:00:00Z,{p},,,,{status},,,,2026-03-03T00:00:00Z\n",
             i + 1,
             p = phone(i)
         )
