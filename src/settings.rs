@@ -13,6 +13,7 @@ pub use options::{CampaignOptions, FlagOnly};
 pub use crate::connect::Target;
 use crate::connect::{self, ConnectError};
 use crate::input::{InputOptions, validate};
+use crate::ledger::{FrequencyCap, Location, resolve_location};
 use crate::message::Capabilities;
 use crate::pacing::{Backoff, Rate, Spacing, parse_timeout};
 use crate::provider::ProviderKind;
@@ -55,6 +56,14 @@ pub struct Settings {
     pub results_delimiter: u8,
     /// The daily send window, if the campaign has one.
     pub window: Option<SendWindow>,
+    /// The ledger shared across runs and campaigns (off for a dry run).
+    pub ledger: Location,
+    /// `--daily-cap`: sends per number in any rolling 24 h (a senders file may set its own).
+    pub daily_cap: Option<u64>,
+    /// `--frequency-cap`: messages per recipient within a window, across campaigns.
+    pub frequency_cap: Option<FrequencyCap>,
+    /// `--allow-resend`: send even where the ledger says this campaign already reached.
+    pub allow_resend: bool,
 }
 
 impl Settings {
@@ -88,6 +97,16 @@ impl Settings {
             options.spacing.as_deref().unwrap_or("8s..25s").parse(),
         )?;
         let capabilities = provider.capabilities();
+        let ledger = flag(
+            "ledger",
+            resolve_location(
+                options.ledger.as_deref(),
+                env,
+                options.sandbox,
+                options.dry_run,
+                &results,
+            ),
+        )?;
         validate::validate_defaults(&defaults, now, capabilities)
             .map_err(SettingsError::Message)?;
         Ok(Settings {
@@ -133,6 +152,15 @@ impl Settings {
                 None => b',',
             },
             window: window(&options, capabilities)?,
+            ledger,
+            daily_cap: match options.daily_cap {
+                Some(0) => return Err(at_least_one("daily-cap")),
+                cap => cap,
+            },
+            frequency_cap: (options.frequency_cap.as_deref())
+                .map(|cap| flag("frequency-cap", cap.parse()))
+                .transpose()?,
+            allow_resend: options.allow_resend,
         })
     }
 }
