@@ -23,7 +23,10 @@ impl fmt::Display for MessageFingerprint {
 /// Whether a field is part of what the message says (its schedule and labels are not: a
 /// later `--deliver-until` does not make another campaign).
 fn is_content(field: Field) -> bool {
-    !matches!(field, Field::DeliverAt | Field::DeliverUntil | Field::Labels)
+    !matches!(
+        field,
+        Field::DeliverAt | Field::DeliverUntil | Field::Labels
+    )
 }
 
 /// The campaign-level message settings (not the rows' own cells) that make up the message,

@@ -244,9 +244,9 @@ impl Pacer {
     /// Restores the quota across runs: with a burst of one, the next send may start no
     /// sooner than the interval after `last` (this number's last send, from the ledger), so
     /// a restart never lets more than the quota through in any window.
-    pub fn after_last_send(mut self, last: Option<jiff::Timestamp>) -> Pacer {
+    pub fn after_last_send(&mut self, last: Option<jiff::Timestamp>) {
         let (Some(last), Some(rate)) = (last, self.rate) else {
-            return self;
+            return;
         };
         let since = self.clock.wall().duration_since(last);
         let wait = jiff::SignedDuration::try_from(rate.interval())
@@ -255,7 +255,6 @@ impl Pacer {
             let turn = self.turn.get_mut();
             turn.next_start = turn.next_start.max(self.clock.now().saturating_add(wait));
         }
-        self
     }
 
     /// Waits until an attempt may start and returns its start instant. Cancel-safe: a wait

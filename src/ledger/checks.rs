@@ -132,7 +132,12 @@ pub struct CapReached {
 
 impl DailyCap {
     /// `sender`'s budget of `cap`, with what the ledger counts in the 24 h before `now_ms`.
-    pub fn load(ledger: &dyn Ledger, sender: String, cap: u64, now_ms: i64) -> Result<DailyCap, LedgerError> {
+    pub fn load(
+        ledger: &dyn Ledger,
+        sender: String,
+        cap: u64,
+        now_ms: i64,
+    ) -> Result<DailyCap, LedgerError> {
         let used = ledger.sends_since(&sender, window_start(now_ms))?;
         Ok(DailyCap {
             cap,
@@ -162,6 +167,23 @@ fn next_allowed(ledger: &dyn Ledger, sender: &str, cap: u64, now_ms: i64) -> Opt
         .nth_send_since(sender, since, count.saturating_sub(cap))
         .ok()??;
     Some(leaving.saturating_add(DAY.as_millis() as i64))
+}
+
+impl std::fmt::Display for CapReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the daily cap of {} sends in any 24 h is reached (--daily-cap, counted across every campaign in the ledger)",
+            self.cap
+        )?;
+        match self
+            .next_ms
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        {
+            Some(next) => write!(f, "; the next send is allowed at {next}"),
+            None => Ok(()),
+        }
+    }
 }
 
 fn window_start(now_ms: i64) -> i64 {

@@ -55,7 +55,11 @@ pub fn resolve_location(
 mod tests {
     use super::*;
 
-    fn resolve(flag: Option<&str>, vars: &[(&str, &str)], sandbox: bool) -> Result<Location, String> {
+    fn resolve(
+        flag: Option<&str>,
+        vars: &[(&str, &str)],
+        sandbox: bool,
+    ) -> Result<Location, String> {
         let env = |name: &str| {
             vars.iter()
                 .find(|(k, _)| *k == name)
@@ -67,10 +71,22 @@ mod tests {
     #[test]
     fn the_flag_wins_then_the_variable_then_the_state_directory() {
         let file = |p: &str| Ok(Location::File(PathBuf::from(p)));
-        assert_eq!(resolve(Some("/l.db"), &[(LEDGER_ENV, "/e.db")], false), file("/l.db"));
-        assert_eq!(resolve(None, &[(LEDGER_ENV, "/e.db")], false), file("/e.db"));
-        assert_eq!(resolve(Some("off"), &[(LEDGER_ENV, "/e.db")], false), Ok(Location::Off));
-        assert_eq!(resolve(None, &[(LEDGER_ENV, "off")], false), Ok(Location::Off));
+        assert_eq!(
+            resolve(Some("/l.db"), &[(LEDGER_ENV, "/e.db")], false),
+            file("/l.db")
+        );
+        assert_eq!(
+            resolve(None, &[(LEDGER_ENV, "/e.db")], false),
+            file("/e.db")
+        );
+        assert_eq!(
+            resolve(Some("off"), &[(LEDGER_ENV, "/e.db")], false),
+            Ok(Location::Off)
+        );
+        assert_eq!(
+            resolve(None, &[(LEDGER_ENV, "off")], false),
+            Ok(Location::Off)
+        );
         assert_eq!(
             resolve(None, &[("XDG_STATE_HOME", "/s"), ("HOME", "/h")], false),
             file("/s/campaign-sender/ledger.sqlite3")

@@ -12,8 +12,9 @@
 
 mod checks;
 mod location;
-mod sqlite;
+mod run;
 mod sink;
+mod sqlite;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use checks::{CapReached, Checks, DailyCap, Refusal};
 pub use location::{LEDGER_ENV, Location, resolve_location};
+pub use run::RunLedger;
 pub use sink::Sink;
 pub use sqlite::SqliteLedger;
 
@@ -88,7 +90,9 @@ pub struct SenderCount {
 
 /// Why the ledger could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("the ledger {path}: {problem}. Fix it, point --ledger elsewhere, or turn it off with --ledger off")]
+#[error(
+    "the ledger {path}: {problem}. Fix it, point --ledger elsewhere, or turn it off with --ledger off"
+)]
 pub struct LedgerError {
     pub path: PathBuf,
     pub problem: String,
@@ -102,8 +106,12 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// How many sends (possible ones included) `sender` made at or after `since_ms`.
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError>;
     /// When `sender`'s `n`-th send (from 0, oldest first) at or after `since_ms` started.
-    fn nth_send_since(&self, sender: &str, since_ms: i64, n: u64)
-    -> Result<Option<i64>, LedgerError>;
+    fn nth_send_since(
+        &self,
+        sender: &str,
+        since_ms: i64,
+        n: u64,
+    ) -> Result<Option<i64>, LedgerError>;
     /// When `sender`'s last send (possible ones included) started.
     fn last_send(&self, sender: &str) -> Result<Option<i64>, LedgerError>;
     /// How many messages `destination` got (possible ones included) at or after `since_ms`,
@@ -180,7 +188,8 @@ pub fn sender_fingerprint(sender: &crate::senders::Sender) -> String {
 /// attacker: protect the file like the results.)
 pub fn destination_fingerprint(e164: &str) -> String {
     use std::hash::Hasher as _;
-    let mut hasher = siphasher::sip::SipHasher13::new_with_keys(0x6c65_6467_6572_0001, 0x6465_7374_0001);
+    let mut hasher =
+        siphasher::sip::SipHasher13::new_with_keys(0x6c65_6467_6572_0001, 0x6465_7374_0001);
     hasher.write(e164.as_bytes());
     format!("{:016x}", hasher.finish())
 }

@@ -37,7 +37,11 @@ impl Sink {
             run: self.run,
             row: record.row,
             results: self.results.clone(),
-            sender: self.senders.get(&record.sender).cloned().unwrap_or_default(),
+            sender: self
+                .senders
+                .get(&record.sender)
+                .cloned()
+                .unwrap_or_default(),
             destination: destination_fingerprint(&record.destination),
             campaign: self.campaign.clone(),
             state,

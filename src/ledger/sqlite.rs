@@ -54,7 +54,8 @@ impl SqliteLedger {
             problem,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create its folder: {e}")))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| fail(format!("cannot create its folder: {e}")))?;
         }
         let connect = || -> Result<Connection, rusqlite::Error> {
             let connection = Connection::open(path)?;
@@ -64,7 +65,9 @@ impl SqliteLedger {
             Ok(connection)
         };
         let writer = connect().map_err(|e| fail(e.to_string()))?;
-        writer.execute_batch(SCHEMA).map_err(|e| fail(e.to_string()))?;
+        writer
+            .execute_batch(SCHEMA)
+            .map_err(|e| fail(e.to_string()))?;
         let reader = connect().map_err(|e| fail(e.to_string()))?;
         Ok(SqliteLedger {
             path: path.to_path_buf(),
@@ -101,8 +104,8 @@ impl Ledger for SqliteLedger {
         }
         let mut connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let write = |connection: &mut Connection| -> Result<(), rusqlite::Error> {
-            let transaction = connection
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
                 let mut upsert = transaction.prepare_cached(
                     "INSERT INTO sends (run, row, results, sender, destination, campaign, state, message_id, at)
@@ -170,7 +173,11 @@ impl Ledger for SqliteLedger {
         since_ms: i64,
         accepted_only: bool,
     ) -> Result<u64, LedgerError> {
-        let counted = if accepted_only { "state = 'ACCEPTED'" } else { COUNTED };
+        let counted = if accepted_only {
+            "state = 'ACCEPTED'"
+        } else {
+            COUNTED
+        };
         self.count(
             &format!(
                 "SELECT count(*) FROM sends WHERE destination = ?1 AND at >= ?2 AND {counted}"
@@ -186,7 +193,11 @@ impl Ledger for SqliteLedger {
         run: u64,
         accepted_only: bool,
     ) -> Result<Option<EarlierSend>, LedgerError> {
-        let counted = if accepted_only { "state = 'ACCEPTED'" } else { COUNTED };
+        let counted = if accepted_only {
+            "state = 'ACCEPTED'"
+        } else {
+            COUNTED
+        };
         self.read()
             .prepare_cached(&format!(
                 "SELECT message_id, results FROM sends
@@ -262,19 +273,43 @@ mod tests {
     fn an_intent_then_its_outcome_is_one_send_and_a_refusal_counts_for_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = SqliteLedger::open(&dir.path().join("a/b/ledger.sqlite3")).unwrap();
-        ledger.record(&[entry(1, 1, SendState::Sending, 10), entry(1, 2, SendState::Sending, 20)]).unwrap();
+        ledger
+            .record(&[
+                entry(1, 1, SendState::Sending, 10),
+                entry(1, 2, SendState::Sending, 20),
+            ])
+            .unwrap();
         assert_eq!(ledger.sends_since("key:1", 0).unwrap(), 2);
-        ledger.record(&[entry(1, 1, SendState::Accepted, 10), entry(1, 2, SendState::NotSent, 20)]).unwrap();
+        ledger
+            .record(&[
+                entry(1, 1, SendState::Accepted, 10),
+                entry(1, 2, SendState::NotSent, 20),
+            ])
+            .unwrap();
         assert_eq!(ledger.sends_since("key:1", 0).unwrap(), 1);
         assert_eq!(ledger.sends_since("key:1", 11).unwrap(), 0);
         assert_eq!(ledger.last_send("key:1").unwrap(), Some(10));
         assert_eq!(ledger.last_send("key:2").unwrap(), None);
         let earlier = ledger.earlier_send("c", "d1", 2, false).unwrap().unwrap();
         assert_eq!(earlier.message_id, "m1-1");
-        assert_eq!(ledger.earlier_send("c", "d1", 1, false).unwrap(), None, "its own run");
-        assert_eq!(ledger.earlier_send("c", "d2", 2, false).unwrap(), None, "not sent");
+        assert_eq!(
+            ledger.earlier_send("c", "d1", 1, false).unwrap(),
+            None,
+            "its own run"
+        );
+        assert_eq!(
+            ledger.earlier_send("c", "d2", 2, false).unwrap(),
+            None,
+            "not sent"
+        );
         assert_eq!(ledger.received_since("d1", 0, true).unwrap(), 1);
         let counts = ledger.senders_since(0).unwrap();
-        assert_eq!(counts, [SenderCount { sender: "key:1".into(), sends: 1 }]);
+        assert_eq!(
+            counts,
+            [SenderCount {
+                sender: "key:1".into(),
+                sends: 1
+            }]
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 mod dispatch;
 mod lanes;
+mod ledger;
 mod preflight;
 mod resume;
 mod send;
@@ -19,6 +20,7 @@ use crate::blocking::blocking;
 use crate::clock::Clock;
 use crate::input::{CsvInput, InputError};
 use crate::journal::{self, Checkpoint, Journal, JournalError};
+use crate::ledger::RunLedger;
 use crate::progress::{Progress, Summary};
 use crate::provider::Provider;
 use crate::settings::Settings;
@@ -46,6 +48,10 @@ pub enum RunError {
     /// `--strict` or `--max-invalid` refused the file (exit 2, nothing sent).
     #[error("{0}")]
     TooManyInvalid(String),
+    /// The ledger cannot be opened or read (exit 2 before the first send, else the run
+    /// stops before the next send).
+    #[error("{0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
     /// Writing the results failed mid-run; the run stopped before the next send (exit 3).
     #[error("{0}; stopped before the next send. {advice}", advice = .0.advice())]
     Disk(JournalError),
@@ -119,11 +125,20 @@ pub async fn run_campaign(
     let preflight = blocking(|| prepare(&open_input, &mut journal, settings, context, None))?;
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
+    let ledger = blocking(|| RunLedger::open(settings, context.clock.wall()))?;
+    let mut lanes = lanes(settings, providers, context);
+    if let Some(ledger) = &ledger {
+        for lane in &mut lanes {
+            lane.pacer.after_last_send(ledger.last_send(lane.label)?);
+        }
+    }
+    let sink = ledger.as_ref().map(|l| l.sink.clone());
     let runner = Runner {
         settings,
         context,
-        lanes: lanes(settings, providers, context),
-        journal: journal::Shared::new(journal).map_err(RunError::Checkpoint)?,
+        lanes,
+        journal: journal::Shared::with_ledger(journal, sink).map_err(RunError::Checkpoint)?,
+        ledger,
         progress: Arc::new(Progress::new(
             preflight.rows,
             preflight.done,
@@ -168,6 +183,8 @@ pub(super) struct Runner<'a> {
     context: &'a Context,
     lanes: Vec<Lane<'a>>,
     journal: journal::Shared,
+    /// The ledger shared across runs, unless it is off.
+    ledger: Option<RunLedger>,
     /// Shared with the journal, which reports an accepted row once it is on disk.
     progress: Arc<Progress>,
 }

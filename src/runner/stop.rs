@@ -16,6 +16,8 @@ pub(super) enum Stop {
     /// A `Retry-After` beyond [`crate::pacing::MAX_RETRY_AFTER`]: not waited for here.
     WaitTooLong(WaitTooLong),
     Window(window::Closed),
+    /// The number's `--daily-cap` is spent for the rolling 24 h.
+    DailyCap(crate::ledger::CapReached),
 }
 
 impl Stop {
@@ -26,7 +28,8 @@ impl Stop {
             Stop::Fatal(_)
             | Stop::Misdirected(_)
             | Stop::RetriesExhausted(_)
-            | Stop::WaitTooLong(_) => true,
+            | Stop::WaitTooLong(_)
+            | Stop::DailyCap(_) => true,
             Stop::Shutdown | Stop::Window(_) => false,
         }
     }
@@ -68,5 +71,8 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             settings.backoff.max_attempts
         ),
         Stop::Window(closed) => tracing::warn!("{closed}"),
+        Stop::DailyCap(reached) => {
+            tracing::warn!("{who}{reached}; {rest}, its rows stay pending: rerun then to continue")
+        }
     }
 }
