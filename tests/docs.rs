@@ -72,6 +72,7 @@ const NOT_KEYS: [&str; 8] = [
     "--dry-run",
     "--resend-uncertain",
     "--retarget",
+    "--allow-resend",
 ];
 
 #[test]

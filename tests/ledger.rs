@@ -174,3 +174,21 @@ fn two_processes_writing_one_ledger_at_once_lose_nothing() {
         );
     }
 }
+
+#[test]
+fn report_shows_each_number_s_last_24_hours_against_its_cap() {
+    let rig = Rig::new();
+    let csv = numbers(&rig, "c.csv", 0..3);
+    assert_eq!(code(&send(&rig, &csv, "t", &[])), 0);
+    let output = rig.run(
+        binary()
+            .args(["report"])
+            .arg(csv.with_extension("results.csv"))
+            .args(["--tz", "UTC", "--daily-cap", "250", "--ledger"])
+            .arg(rig.ledger()),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let shown = text(&output);
+    let line = shown.lines().find(|l| l.trim_start().starts_with("key:"));
+    assert!(line.is_some_and(|l| l.ends_with("3 of 250")), "{shown}");
+}

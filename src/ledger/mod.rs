@@ -14,6 +14,7 @@ mod checks;
 mod location;
 mod run;
 mod sink;
+pub mod view;
 mod sqlite;
 
 use std::fmt;
