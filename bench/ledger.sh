@@ -57,16 +57,22 @@ on=$(best "$(send on "$WORK/on1.sqlite3")" "$(send on "$WORK/on2.sqlite3")")
 
 log "building a ledger of $BIG sends"
 rm -f "$WORK/big.sqlite3"*
-# The binary creates the schema (one send), then sqlite fills it with $BIG sends spread over 30
-# days from 500 numbers to $BIG/5 recipients.
-send seed "$WORK/big.sqlite3" >/dev/null
+# The binary creates the schema (one send of another campaign to someone else), then sqlite
+# fills it with $BIG sends spread over 30 days from 500 numbers to $BIG/5 recipients.
+python3 "$HERE/gen.py" campaign $((N + 1)) "$WORK/ledger_seed_all.csv" e164
+{ head -n 1 "$WORK/ledger_seed_all.csv"; tail -n 1 "$WORK/ledger_seed_all.csv"; } >"$WORK/ledger_seed.csv"
+start_sandbox
+"$BIN" "$WORK/ledger_seed.csv" --base-url "$URL" --template seed --ledger "$WORK/big.sqlite3" \
+  --results "$WORK/seed.results.csv" -q >/dev/null 2>&1 || true
+stop_sandbox
+[[ -s "$WORK/big.sqlite3" ]] || { log "the seed run did not create the ledger"; exit 1; }
 sqlite3 "$WORK/big.sqlite3" <<SQL
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $BIG)
 INSERT INTO sends SELECT 424242, i, 'bench.results.csv', printf('key:%016x', i % 500),
   printf('%016x', (i * 2654435761) % ($BIG / 5)), printf('pilot-status/m:%08x', i % 50), 'ACCEPTED',
   printf('msg-%d', i), CAST(strftime('%s','now') AS INTEGER) * 1000 - (i * 2592) FROM n;
 SQL
-sqlite3 "$WORK/big.sqlite3" "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;"
+sqlite3 "$WORK/big.sqlite3" "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;" >/dev/null
 size=$(stat -c %s "$WORK/big.sqlite3")
 cp "$WORK/big.sqlite3" "$WORK/big_capped.sqlite3"
 log "c64 sends with --frequency-cap 1/7d: empty ledger, then the 1M one"

@@ -10,7 +10,8 @@
 # (wrk -d) and count (post.lua). Installs what it lacks, locally where it can: Debian's
 # `time` and `wrk`, and a venv in bench/.venv with requests + phonenumbers.
 # Sizes can be overridden: ROWS (1000000), SEND_ROWS (100000), SEND_ROWS_C1 (5000),
-# PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000).
+# PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000); the ledger's rows (section 6,
+# bench/ledger.sh, also runnable alone): LEDGER_SEND_ROWS (20000), LEDGER_ROWS (1000000).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +27,8 @@ WRK_SECONDS=${WRK_SECONDS:-3}
 PACING_SENDS=${PACING_SENDS:-100000}
 TEMPLATE=promo_black_friday
 export PILOT_STATUS_API_KEY=ps_live_bench # the sandbox takes any non-tenant key
+# The rows below run without the ledger (and never touch the user's); section 6 measures it.
+export CAMPAIGN_SENDER_LEDGER=off
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/campaign-bench.XXXXXX")
 SANDBOX_PID=""
@@ -205,12 +208,17 @@ grep -q "total *$ROWS " "$WORK/report.out" || { cat "$WORK/report.out" >&2; exit
 timed report_html "$BIN" report "$WORK/report.results.csv" --tz UTC --html "$WORK/report.html" \
   >/dev/null 2>"$WORK/report_html.err" || { cat "$WORK/report_html.err" >&2; exit 1; }
 
+# --- 6. ledger ------------------------------------------------------------------------
+log "6. ledger: c64 with and without, and a ledger of 1,000,000 sends"
+"$HERE/ledger.sh" "$BIN" "$WORK" >"$WORK/ledger_rows.md"
+
 # --- table -----------------------------------------------------------------------------
 put load_end "$(cut -d' ' -f1 /proc/loadavg)"
 put date "$(date -u +%Y-%m-%d)"
 put machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 put commit "$COMMIT"
 "$PY" "$HERE/table.py" "$RESULTS" >"$WORK/table.md"
+cat "$WORK/ledger_rows.md" >>"$WORK/table.md"
 cat "$WORK/table.md"
 if [[ $WRITE_README == 1 ]]; then
   "$PY" "$HERE/table.py" --readme "$HERE/README.md" "$WORK/table.md"

@@ -14,8 +14,8 @@ mod checks;
 mod location;
 mod run;
 mod sink;
-pub mod view;
 mod sqlite;
+pub mod view;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -16,10 +16,17 @@ pub fn existing(flag: Option<&str>) -> Option<std::path::PathBuf> {
 
 /// A section of text: every number in the ledger with its sends in the 24 h before `now`,
 /// against `cap` when one is given.
-pub fn last_day(path: &std::path::Path, cap: Option<u64>, now: jiff::Timestamp) -> Result<String, LedgerError> {
+pub fn last_day(
+    path: &std::path::Path,
+    cap: Option<u64>,
+    now: jiff::Timestamp,
+) -> Result<String, LedgerError> {
     let ledger = SqliteLedger::open(path)?;
     let since = now.as_millisecond() - DAY.as_millis() as i64;
-    let mut text = format!("\nLedger {} (sends in the last 24 h, every campaign):\n", path.display());
+    let mut text = format!(
+        "\nLedger {} (sends in the last 24 h, every campaign):\n",
+        path.display()
+    );
     let counts = ledger.senders_since(since)?;
     if counts.is_empty() {
         text.push_str("  no sends\n");

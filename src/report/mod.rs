@@ -84,7 +84,8 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         });
         // The ledger's view of each number, when there is a ledger.
         if let Some(ledger) = crate::ledger::view::existing(args.ledger.as_deref()) {
-            let view = crate::ledger::view::last_day(&ledger, args.daily_cap, jiff::Timestamp::now());
+            let view =
+                crate::ledger::view::last_day(&ledger, args.daily_cap, jiff::Timestamp::now());
             crate::progress::print_out(view.map_err(|e| e.to_string())?);
         }
     }
