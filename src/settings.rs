@@ -451,6 +451,7 @@ mod tests {
     fn resolve(flags: CampaignOptions) -> Settings {
         let env = |name: &str| (name == "MSGFLASH_API_KEY").then(|| "msgf_test".to_string());
         let flags = CampaignOptions {
+            ledger: Some("off".into()),
             message: MessageDefaults {
                 text: Some("Oi".into()),
                 ..MessageDefaults::default()

@@ -63,7 +63,7 @@ impl Credential {
     pub fn fingerprint(&self) -> u64 {
         use std::hash::Hasher as _;
         let (Credential::Key(s) | Credential::KeyId(s)) = self;
-        let mut hasher = siphasher::sip::SipHasher13::new_with_keys(0x6c65_6467_6572, 0x6b65_79);
+        let mut hasher = siphasher::sip::SipHasher13::new_with_keys(0x6c65_6467_6572, 0x006b_6579);
         hasher.write(s.0.trim().as_bytes());
         hasher.finish()
     }
