@@ -40,15 +40,6 @@ CREATE INDEX IF NOT EXISTS sends_by_destination ON sends (destination, at);
 /// States that count as (possibly) sent.
 const COUNTED: &str = "state IN ('SENDING', 'ACCEPTED', 'UNCERTAIN')";
 
-/// The states a lookup counts: only accepted sends, or every possible one.
-fn counted(accepted_only: bool) -> &'static str {
-    if accepted_only {
-        "state = 'ACCEPTED'"
-    } else {
-        COUNTED
-    }
-}
-
 /// A ledger in a SQLite file: one connection for the writer thread's batches, one for the
 /// senders' lookups, so a lookup never waits behind a commit.
 #[derive(Debug)]
@@ -184,12 +175,10 @@ impl Ledger for SqliteLedger {
         since_ms: i64,
         accepted_only: bool,
     ) -> Result<u64, LedgerError> {
-        let counted = counted(accepted_only);
         self.count(
-            &format!(
-                "SELECT count(*) FROM sends WHERE destination = ?1 AND at >= ?2 AND {counted}"
-            ),
-            params![destination, since_ms],
+            "SELECT count(*) FROM sends WHERE destination = ?1 AND at >= ?2
+             AND (state = 'ACCEPTED' OR (?3 = 0 AND state IN ('SENDING', 'UNCERTAIN')))",
+            params![destination, since_ms, accepted_only],
         )
     }
 
@@ -200,20 +189,24 @@ impl Ledger for SqliteLedger {
         run: u64,
         accepted_only: bool,
     ) -> Result<Option<EarlierSend>, LedgerError> {
-        let counted = counted(accepted_only);
+        // One fixed statement (prepared once per connection): this runs before every send.
         self.read()
-            .prepare_cached(&format!(
+            .prepare_cached(
                 "SELECT message_id, results FROM sends
-                 WHERE campaign = ?1 AND destination = ?2 AND run != ?3 AND {counted}
-                 ORDER BY state = 'ACCEPTED' DESC, at LIMIT 1"
-            ))
+                 WHERE destination = ?2 AND campaign = ?1 AND run != ?3
+                 AND (state = 'ACCEPTED' OR (?4 = 0 AND state IN ('SENDING', 'UNCERTAIN')))
+                 ORDER BY state = 'ACCEPTED' DESC, at LIMIT 1",
+            )
             .and_then(|mut s| {
-                s.query_row(params![campaign, destination, run as i64], |r| {
-                    Ok(EarlierSend {
-                        message_id: r.get(0)?,
-                        results: r.get(1)?,
-                    })
-                })
+                s.query_row(
+                    params![campaign, destination, run as i64, accepted_only],
+                    |r| {
+                        Ok(EarlierSend {
+                            message_id: r.get(0)?,
+                            results: r.get(1)?,
+                        })
+                    },
+                )
                 .optional()
             })
             .map_err(|e| self.fail(e))
