@@ -10,7 +10,9 @@
 # (wrk -d) and count (post.lua). Installs what it lacks, locally where it can: Debian's
 # `time` and `wrk`, and a venv in bench/.venv with requests + phonenumbers.
 # Sizes can be overridden: ROWS (1000000), SEND_ROWS (100000), SEND_ROWS_C1 (5000),
-# PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000), STATUS_OPEN (5000).
+# PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000), STATUS_OPEN (5000); the
+# ledger's rows (bench/ledger.sh, also runnable alone):
+# LEDGER_SEND_ROWS (20000), LEDGER_ROWS (1000000).
 # Run one part alone with ONLY=report or ONLY=status (the rest is skipped).
 set -euo pipefail
 
@@ -30,6 +32,8 @@ ONLY=${ONLY:-}
 part() { [[ -z "$ONLY" || "$ONLY" == "$1" ]]; }
 TEMPLATE=promo_black_friday
 export PILOT_STATUS_API_KEY=ps_live_bench # the sandbox takes any non-tenant key
+# The rows below run without the ledger (and never touch the user's); section 6 measures it.
+export CAMPAIGN_SENDER_LEDGER=off
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/campaign-bench.XXXXXX")
 SANDBOX_PID=""
@@ -251,6 +255,10 @@ if part status; then
   put wrk_get_rps "$rps"
 fi
 
+# --- 6. ledger ------------------------------------------------------------------------
+log "6. ledger: c64 with and without, and a ledger of 1,000,000 sends"
+"$HERE/ledger.sh" "$BIN" "$WORK" >"$WORK/ledger_rows.md"
+
 # --- table -----------------------------------------------------------------------------
 put load_end "$(cut -d' ' -f1 /proc/loadavg)"
 put date "$(date -u +%Y-%m-%d)"
@@ -261,6 +269,7 @@ if [[ -n "$ONLY" ]]; then # one part: its figures only, no table
   exit 0
 fi
 "$PY" "$HERE/table.py" "$RESULTS" >"$WORK/table.md"
+cat "$WORK/ledger_rows.md" >>"$WORK/table.md"
 cat "$WORK/table.md"
 if [[ $WRITE_README == 1 ]]; then
   "$PY" "$HERE/table.py" --readme "$HERE/README.md" "$WORK/table.md"

@@ -20,6 +20,7 @@ pub mod identity;
 pub(crate) mod ids;
 pub mod input;
 pub mod journal;
+pub mod ledger;
 pub(crate) mod message;
 pub mod pacing;
 pub mod progress;

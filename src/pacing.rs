@@ -86,7 +86,7 @@ impl FromStr for Rate {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Rate, String> {
-        let bad = || format!("'{text}' is not a rate (examples: 30/min, 5/s, 1000/h)");
+        let bad = || format!("'{text}' is not a rate (examples: 30/min, 5/s, 1000/h, 1000/d)");
         let (count, unit) = text.trim().split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
         let count = NonZeroU32::new(count)
@@ -95,6 +95,7 @@ impl FromStr for Rate {
             "s" | "sec" | "second" => Duration::from_secs(1),
             "min" | "m" | "minute" => Duration::from_secs(60),
             "h" | "hour" => Duration::from_secs(3600),
+            "d" | "day" => crate::ledger::DAY,
             _ => return Err(bad()),
         };
         Ok(Rate { count, per })
@@ -106,7 +107,8 @@ impl fmt::Display for Rate {
         let unit = match self.per.as_secs() {
             1 => "s",
             60 => "min",
-            _ => "h",
+            3600 => "h",
+            _ => "d",
         };
         write!(f, "{}/{unit}", self.count)
     }
@@ -200,6 +202,8 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Durati
 pub struct Pacer {
     clock: Clock,
     limiter: Option<Limiter>,
+    /// The quota the limiter enforces, for [`Pacer::after_last_send`].
+    rate: Option<Rate>,
     spacing: Spacing,
     /// Start order and the spacing draw; held across the wait so starts stay in turn.
     turn: tokio::sync::Mutex<Turn>,
@@ -247,6 +251,7 @@ impl Pacer {
         };
         Pacer {
             limiter,
+            rate,
             spacing,
             turn: tokio::sync::Mutex::new(Turn {
                 next_start: clock.now(),
@@ -261,6 +266,22 @@ impl Pacer {
     /// Where this pacer publishes when its next attempt may start.
     pub fn next_start(&self) -> NextStart {
         self.next.clone()
+    }
+
+    /// Restores the quota across runs: with a burst of one, the next send may start no
+    /// sooner than the interval after `last` (this number's last send, from the ledger), so
+    /// a restart never lets more than the quota through in any window.
+    pub fn after_last_send(&mut self, last: Option<jiff::Timestamp>) {
+        let (Some(last), Some(rate)) = (last, self.rate) else {
+            return;
+        };
+        let since = self.clock.wall().duration_since(last);
+        let wait = jiff::SignedDuration::try_from(rate.interval())
+            .map_or(jiff::SignedDuration::ZERO, |interval| interval - since);
+        if let Ok(wait) = Duration::try_from(wait) {
+            let turn = self.turn.get_mut();
+            turn.next_start = turn.next_start.max(self.clock.now().saturating_add(wait));
+        }
     }
 
     /// Waits until an attempt may start and returns its start instant. Cancel-safe: a wait
@@ -324,6 +345,11 @@ mod tests {
         );
         assert_eq!("5/s".parse::<Rate>().unwrap().to_string(), "5/s");
         assert!("0/s".parse::<Rate>().is_err());
+        for day in ["1000/d", "1000/day"] {
+            let rate = day.parse::<Rate>().unwrap();
+            assert_eq!(rate.interval(), Duration::from_millis(86_400));
+            assert_eq!(rate.to_string(), "1000/d");
+        }
         assert!("30 per minute".parse::<Rate>().is_err());
         let s: Spacing = "8s..25s".parse().unwrap();
         assert_eq!(

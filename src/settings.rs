@@ -14,6 +14,7 @@ pub use crate::connect::Target;
 use crate::connect::{self, ConnectError};
 use crate::identity::MessageFingerprint;
 use crate::input::{InputOptions, validate};
+use crate::ledger::{FrequencyCap, Location, resolve_location};
 use crate::message::Capabilities;
 use crate::pacing::{Backoff, Rate, Spacing, parse_timeout};
 use crate::provider::ProviderKind;
@@ -68,6 +69,14 @@ pub struct Settings {
     pub window: Option<SendWindow>,
     /// `--yes` / `yes = true`: a real send from a terminal goes out without asking.
     pub yes: bool,
+    /// The ledger shared across runs and campaigns (off for a dry run).
+    pub ledger: Location,
+    /// `--daily-cap`: sends per number in any rolling 24 h (a senders file may set its own).
+    pub daily_cap: Option<u64>,
+    /// `--frequency-cap`: messages per recipient within a window, across campaigns.
+    pub frequency_cap: Option<FrequencyCap>,
+    /// `--allow-resend`: send even where the ledger says this campaign already reached.
+    pub allow_resend: bool,
 }
 
 impl Settings {
@@ -101,6 +110,16 @@ impl Settings {
             options.spacing.as_deref().unwrap_or("8s..25s").parse(),
         )?;
         let capabilities = provider.capabilities();
+        let ledger = flag(
+            "ledger",
+            resolve_location(
+                options.ledger.as_deref(),
+                env,
+                options.sandbox,
+                options.dry_run,
+                &results,
+            ),
+        )?;
         validate::validate_defaults(&defaults, now, capabilities)
             .map_err(SettingsError::Message)?;
         let message = crate::identity::message_fingerprint(&defaults);
@@ -152,6 +171,15 @@ impl Settings {
             },
             window: window(&options, capabilities)?,
             yes: options.yes.unwrap_or(false),
+            ledger,
+            daily_cap: match options.daily_cap {
+                Some(0) => return Err(at_least_one("daily-cap")),
+                cap => cap,
+            },
+            frequency_cap: (options.frequency_cap.as_deref())
+                .map(|cap| flag("frequency-cap", cap.parse()))
+                .transpose()?,
+            allow_resend: options.allow_resend,
         })
     }
 }
@@ -442,6 +470,7 @@ mod tests {
     fn resolve(flags: CampaignOptions) -> Settings {
         let env = |name: &str| (name == "MSGFLASH_API_KEY").then(|| "msgf_test".to_string());
         let flags = CampaignOptions {
+            ledger: Some("off".into()),
             message: MessageDefaults {
                 text: Some("Oi".into()),
                 ..MessageDefaults::default()

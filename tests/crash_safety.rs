@@ -406,7 +406,8 @@ fn a_full_disk_stops_the_run_before_the_next_send() {
         .arg("bash")
         .arg(inner.get_program())
         .args(inner.get_args())
-        .args(["--template", "t"])
+        // The size limit would fail the ledger's file first: this test is about the results.
+        .args(["--template", "t", "--ledger", "off"])
         .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))));
     let output = rig.run(&mut command);
     assert_eq!(code(&output), 3, "{}", text(&output));

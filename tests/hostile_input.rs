@@ -210,7 +210,11 @@ fn utf16_without_a_byte_order_mark_is_decoded() {
         ),
     ] {
         let path = raw_file(&rig, name, &bytes);
-        let output = rig.run(rig.command(&path).args(["--template", "t"]));
+        // The same campaign twice on purpose: a second send is intended.
+        let output = rig.run(
+            rig.command(&path)
+                .args(["--template", "t", "--allow-resend"]),
+        );
         assert_eq!(code(&output), 0, "{}", text(&output));
         assert_no_raw_bytes(&output);
         assert!(

@@ -117,7 +117,7 @@ fn each_recipient_is_sent_from_one_number_and_follow_ups_use_the_same_one() {
     let mut rows: Vec<String> = (0..40).rev().map(phone).collect();
     rows.insert(0, "phone".into());
     let follow_up = rig.file("follow-up.csv", &(rows.join("\n") + "\n"));
-    let output = send(&rig, &follow_up, NORTE_KEY, &[]);
+    let output = send(&rig, &follow_up, NORTE_KEY, &["--allow-resend"]);
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(
         senders_by_destination(&rig.dir.path().join("follow-up.results.csv")),

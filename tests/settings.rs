@@ -76,6 +76,7 @@ fn ai_rewrite_false_turns_off_the_campaign_files_ai_rewrite() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     let mut off = rig.command(&csv);
     off.arg("--ai-rewrite=false")
+        .arg("--allow-resend")
         .arg("--results")
         .arg(results("off.csv"));
     let output = rig.run(&mut off);

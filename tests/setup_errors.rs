@@ -142,12 +142,11 @@ fn the_campaign_file_beside_the_csv_is_read_and_flags_override_it() {
         "settings.toml",
         "template = \"from_file\"\nlabels = \"a,b\"\n",
     );
-    let output = rig.run(
-        rig.command(&path)
-            .arg("--campaign")
-            .arg(&file)
-            .args(["--labels", "c"]),
-    );
+    let output = rig.run(rig.command(&path).arg("--campaign").arg(&file).args([
+        "--labels",
+        "c",
+        "--allow-resend",
+    ]));
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(rig.accepted()[1].body["labels"], serde_json::json!(["c"]));
 }

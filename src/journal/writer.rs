@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::{Journal, JournalError, Lock, Prior, Record, Status, io_error};
+use crate::ledger::Sink;
 
 /// Whether a record must be on disk before the caller goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +117,12 @@ struct Settled {
 impl Shared {
     /// Starts the writer and reporter threads for an open journal.
     pub fn new(journal: Journal) -> Result<Shared, JournalError> {
+        Shared::with_ledger(journal, None)
+    }
+
+    /// The same, also recording each batch's sends in `ledger` (one transaction per batch)
+    /// before anyone waiting on the batch is told it is durable.
+    pub fn with_ledger(journal: Journal, ledger: Option<Sink>) -> Result<Shared, JournalError> {
         let path: Arc<Path> = journal.path.clone().into();
         let held = Arc::clone(&journal.lock);
         let sync_file = journal.file.try_clone().map_err(io_error("open", &path))?;
@@ -139,6 +146,7 @@ impl Shared {
             publish,
             settled,
             path: path.to_path_buf(),
+            ledger,
         };
         let writer = spawn("journal-writer", &path, move || writer.run())?;
         Ok(Shared {
@@ -286,6 +294,8 @@ struct Writer {
     publish: watch::Sender<Durable>,
     settled: mpsc::Sender<Settled>,
     path: PathBuf,
+    /// Where each batch's sends also go, in the same step.
+    ledger: Option<Sink>,
 }
 
 impl Writer {
@@ -311,6 +321,13 @@ impl Writer {
                 true => Ok(()),
                 false => lock(&self.journal).write(&batch),
             };
+            if let (Ok(()), Some(ledger)) = (&result, &self.ledger) {
+                // Before the fsync that tells the waiters: an intent is in the ledger before
+                // its request leaves, so a kill mid-request still counts as a possible send.
+                result = ledger
+                    .record(&batch)
+                    .map_err(|e| io_error("write", &self.path)(io::Error::other(e.to_string())));
+            }
             batch.clear();
             let lingered = closing || linger_until.is_some_and(|until| until <= Instant::now());
             if result.is_ok() && (wanted > synced || (reported > synced && lingered)) {

@@ -57,6 +57,16 @@ impl Credential {
         };
         secret(self) == secret(other)
     }
+
+    /// A one-way 64-bit digest of the key, naming the number it is scoped to (the ledger's
+    /// sender column) without holding the key.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::Hasher as _;
+        let (Credential::Key(s) | Credential::KeyId(s)) = self;
+        let mut hasher = siphasher::sip::SipHasher13::new_with_keys(0x6c65_6467_6572, 0x006b_6579);
+        hasher.write(s.0.trim().as_bytes());
+        hasher.finish()
+    }
 }
 
 /// One API at one address with one key: the only way a request leaves, for sends, status

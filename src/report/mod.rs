@@ -39,6 +39,14 @@ pub struct ReportArgs {
     /// [default: the machine's].
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
+
+    /// The ledger to show each number's last 24 h from, or `off` [default: as for a send].
+    #[arg(long, value_name = "PATH|off")]
+    pub ledger: Option<String>,
+
+    /// Show each number's last 24 h in the ledger against this cap (as --daily-cap).
+    #[arg(long, value_name = "N")]
+    pub daily_cap: Option<u64>,
 }
 
 /// Runs the report and returns the exit code (2 if the file cannot be read or the page
@@ -74,6 +82,12 @@ fn report(args: &ReportArgs) -> Result<(), String> {
             report: &report,
             zone: &zone,
         });
+        // The ledger's view of each number, when there is a ledger.
+        if let Some(ledger) = crate::ledger::view::existing(args.ledger.as_deref()) {
+            let view =
+                crate::ledger::view::last_day(&ledger, args.daily_cap, jiff::Timestamp::now());
+            crate::progress::print_out(view.map_err(|e| e.to_string())?);
+        }
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 mod dispatch;
 mod lanes;
+mod ledger;
 mod preflight;
 mod resume;
 mod send;
@@ -23,6 +24,7 @@ use crate::blocking::blocking;
 use crate::clock::Clock;
 use crate::input::{CsvInput, InputError};
 use crate::journal::{self, Checkpoint, Journal, JournalError};
+use crate::ledger::RunLedger;
 use crate::progress::{Pace, Plan, Progress, Work};
 use crate::provider::Provider;
 use crate::settings::Settings;
@@ -58,6 +60,10 @@ pub enum RunError {
     /// The person at the terminal did not confirm the send (exit 2, nothing sent).
     #[error("not confirmed: nothing was sent. Run again and answer y, or pass --yes")]
     Declined,
+    /// The ledger cannot be opened or read (exit 2 before the first send, else the run
+    /// stops before the next send).
+    #[error("{0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
     /// Writing the results failed mid-run; the run stopped before the next send (exit 3).
     #[error("{0}; stopped before the next send. {advice}", advice = .0.advice())]
     Disk(JournalError),
@@ -150,7 +156,14 @@ pub async fn run_campaign(
     };
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
-    let lanes = lanes(settings, providers, context);
+    let ledger = blocking(|| RunLedger::open(settings, context.clock.wall()))?;
+    let mut lanes = lanes(settings, providers, context);
+    if let Some(ledger) = &ledger {
+        for lane in &mut lanes {
+            lane.pacer.after_last_send(ledger.last_send(lane.label)?);
+        }
+    }
+    let sink = ledger.as_ref().map(|l| l.sink.clone());
     let plan = Plan {
         work: Work::Sends,
         total: preflight.rows,
@@ -164,7 +177,8 @@ pub async fn run_campaign(
         settings,
         context,
         lanes,
-        journal: journal::Shared::new(journal).map_err(RunError::Checkpoint)?,
+        journal: journal::Shared::with_ledger(journal, sink).map_err(RunError::Checkpoint)?,
+        ledger,
         progress: Arc::new(Progress::new(
             plan,
             context.clock.clone(),
@@ -228,6 +242,8 @@ pub(super) struct Runner<'a> {
     context: &'a Context,
     lanes: Vec<Lane<'a>>,
     journal: journal::Shared,
+    /// The ledger shared across runs, unless it is off.
+    ledger: Option<RunLedger>,
     /// Shared with the journal, which reports an accepted row once it is on disk.
     progress: Arc<Progress>,
 }

@@ -54,6 +54,9 @@ impl Runner<'_> {
         let Verdict::Send(message) = &row.verdict else {
             unreachable!("only rows to send get a lane")
         };
+        if let Some(gated) = self.ledger_gate(lane, row).await {
+            return gated;
+        }
         let attempts = self.journal.prior(row.index).map_or(0, |p| p.attempts);
         self.send(lane, row, message, attempts).await
     }

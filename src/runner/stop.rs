@@ -20,6 +20,8 @@ pub(super) enum Stop {
     /// A `Retry-After` beyond [`crate::pacing::MAX_RETRY_AFTER`]: not waited for here.
     WaitTooLong(WaitTooLong),
     Window(window::Closed),
+    /// The number's `--daily-cap` is spent for the rolling 24 h.
+    DailyCap(crate::ledger::CapReached),
 }
 
 impl Stop {
@@ -32,7 +34,8 @@ impl Stop {
             | Stop::RetriesExhausted(_)
             | Stop::WaitTooLong(_)
             | Stop::Breaker(_)
-            | Stop::Setting(..) => true,
+            | Stop::Setting(..)
+            | Stop::DailyCap(_) => true,
             Stop::Shutdown | Stop::Window(_) => false,
         }
     }
@@ -96,5 +99,8 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             setting.flag()
         ),
         Stop::Window(closed) => tracing::warn!("{closed}"),
+        Stop::DailyCap(reached) => {
+            tracing::warn!("{who}{reached}; {rest}, its rows stay pending: rerun then to continue")
+        }
     }
 }

@@ -85,9 +85,19 @@ pub struct CampaignOptions {
     #[arg(long, value_name = "PCT", help_heading = "Input")]
     pub max_invalid: Option<String>,
 
-    /// Quota: at most N sends per s, min or h [default: 30/min].
+    /// Quota: at most N sends per s, min, h or d [default: 30/min].
     #[arg(long, value_name = "N/UNIT", help_heading = "Pace")]
     pub rate: Option<String>,
+
+    /// At most N sends per sender number in any rolling 24 h, counted across every campaign
+    /// in the ledger; once reached, that number stops (exit 3, rows stay pending).
+    #[arg(long, value_name = "N", help_heading = "Pace")]
+    pub daily_cap: Option<u64>,
+
+    /// At most N messages to one recipient within DURATION from any campaign in the ledger,
+    /// e.g. 1/7d; a recipient over it is SKIPPED (FREQUENCY_CAP).
+    #[arg(long, value_name = "N/DURATION", help_heading = "Pace")]
+    pub frequency_cap: Option<String>,
 
     /// Random pause between the starts of consecutive sends, MIN..MAX; 0 disables [default: 8s..25s].
     #[arg(long, value_name = "MIN..MAX", help_heading = "Pace")]
@@ -171,6 +181,16 @@ pub struct CampaignOptions {
     #[arg(long, help_heading = "Results")]
     #[serde(skip)]
     pub message_changed: bool,
+    /// The ledger shared by all campaigns on this machine (a SQLite file), or `off`
+    /// [default: env CAMPAIGN_SENDER_LEDGER, else $XDG_STATE_HOME/campaign-sender/ledger.sqlite3].
+    #[arg(long, value_name = "PATH|off", help_heading = "Results")]
+    pub ledger: Option<String>,
+
+    /// Send to a destination this campaign already reached from another results file (per
+    /// the ledger) instead of SKIPPING it as ALREADY_SENT. A flag for one run.
+    #[arg(long, help_heading = "Results")]
+    #[serde(skip)]
+    pub allow_resend: bool,
 
     /// Carry on a results file recorded against another --base-url or MsgFlash instance,
     /// because the API moved: its rows are not sent again. A flag for one run, never a
@@ -204,6 +224,8 @@ impl CampaignOptions {
             strict: self.strict.or(file.strict),
             max_invalid: self.max_invalid.or(file.max_invalid),
             rate: self.rate.or(file.rate),
+            daily_cap: self.daily_cap.or(file.daily_cap),
+            frequency_cap: self.frequency_cap.or(file.frequency_cap),
             spacing: self.spacing.or(file.spacing),
             concurrency: self.concurrency.or(file.concurrency),
             timeout: self.timeout.or(file.timeout),
@@ -223,6 +245,8 @@ impl CampaignOptions {
             retry_failed: self.retry_failed,
             message_changed: self.message_changed,
             retarget: self.retarget,
+            ledger: self.ledger.or(file.ledger),
+            allow_resend: self.allow_resend,
         }
     }
 }

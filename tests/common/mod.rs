@@ -98,8 +98,14 @@ impl Rig {
         command
             .arg(csv)
             .args(["--base-url", base_url, "--spacing", "0"])
-            .args(FAST);
+            .args(FAST)
+            .env("CAMPAIGN_SENDER_LEDGER", self.ledger());
         command
+    }
+
+    /// The rig's own ledger, in its temp directory: no test touches the user's real one.
+    pub fn ledger(&self) -> PathBuf {
+        self.dir.path().join("ledger.sqlite3")
     }
 
     /// `status` or `cancel` on a results file, aimed at the sandbox, fast, key in the
@@ -178,6 +184,9 @@ impl Rig {
 pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Timestamp) -> Summary {
     let flags = CampaignOptions {
         base_url: Some(rig.sandbox.base_url()),
+        ledger: flags
+            .ledger
+            .or_else(|| Some(rig.ledger().display().to_string())),
         message: MessageDefaults {
             template_id: Some("t".into()),
             ..flags.message
@@ -346,7 +355,9 @@ pub fn binary() -> std::process::Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PILOT_STATUS_API_KEY", KEY)
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // Never the user's real ledger; a rig's runs name the rig's own.
+        .env("CAMPAIGN_SENDER_LEDGER", "off");
     command
 }
 

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The ledger's rows of the benchmark (issue 15), run by bench/run.sh as its section 6 or alone:
+#
+#   bench/ledger.sh BIN WORKDIR    prints markdown table rows on stdout
+#
+# 1. Durable sends/s at --concurrency 64 with the ledger off and on (same rows, same sandbox).
+# 2. A ledger holding 1,000,000 recorded sends: its size on disk, and what the lookups cost:
+#    the same c64 send with --frequency-cap 1/7d (both per-row lookups on) against an empty
+#    ledger and against the 1M one, plus the median of the per-row queries timed in sqlite.
+# Sizes: LEDGER_SEND_ROWS (20000), LEDGER_ROWS (1000000). Talks only to 127.0.0.1.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+BIN=$1
+WORK=$2
+N=${LEDGER_SEND_ROWS:-20000}
+BIG=${LEDGER_ROWS:-1000000}
+TEMPLATE=promo_black_friday
+export PILOT_STATUS_API_KEY=ps_live_bench
+log() { echo "bench(ledger): $*" >&2; }
+
+python3 "$HERE/gen.py" campaign "$N" "$WORK/ledger_send.csv" e164
+PID=""
+start_sandbox() {
+  "$BIN" sandbox --port 0 --rate-limit 0 >"$WORK/ledger_sandbox.out" 2>/dev/null &
+  PID=$!
+  for _ in $(seq 50); do
+    URL=$(sed -n 's/^sandbox listening on //p' "$WORK/ledger_sandbox.out")
+    [[ -n "$URL" ]] && return 0
+    sleep 0.1
+  done
+  exit 1
+}
+stop_sandbox() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+trap stop_sandbox EXIT
+
+# send NAME LEDGER [flags...]: sends/s of one c64 run (fresh results file each time).
+send() {
+  local name=$1 ledger=$2
+  shift 2
+  rm -f "$WORK/$name.results.csv"
+  start_sandbox
+  local start end
+  start=$(date +%s.%N)
+  "$BIN" "$WORK/ledger_send.csv" --base-url "$URL" --template "$TEMPLATE" --rate 1000000/s \
+    --spacing 0 --concurrency 64 -q --ledger "$ledger" --results "$WORK/$name.results.csv" "$@" \
+    >"$WORK/$name.out" 2>"$WORK/$name.err" || { cat "$WORK/$name.err" >&2; exit 1; }
+  end=$(date +%s.%N)
+  stop_sandbox
+  grep -q "$N rows: $N queued" "$WORK/$name.out" || { cat "$WORK/$name.out" >&2; exit 1; }
+  echo "$N / ($end - $start)" | bc -l
+}
+
+log "c64 sends, $N rows: ledger off, then on (x2 each, best kept)"
+best() { printf '%s\n' "$@" | sort -g | tail -1; }
+off=$(best "$(send off off)" "$(send off off)")
+on=$(best "$(send on "$WORK/on1.sqlite3")" "$(send on "$WORK/on2.sqlite3")")
+
+log "building a ledger of $BIG sends"
+rm -f "$WORK/big.sqlite3"*
+# The binary creates the schema (one send of another campaign to someone else), then sqlite
+# fills it with $BIG sends spread over 30 days from 500 numbers to $BIG/5 recipients.
+python3 "$HERE/gen.py" campaign $((N + 1)) "$WORK/ledger_seed_all.csv" e164
+{ head -n 1 "$WORK/ledger_seed_all.csv"; tail -n 1 "$WORK/ledger_seed_all.csv"; } >"$WORK/ledger_seed.csv"
+start_sandbox
+"$BIN" "$WORK/ledger_seed.csv" --base-url "$URL" --template seed --ledger "$WORK/big.sqlite3" \
+  --results "$WORK/seed.results.csv" -q >/dev/null 2>&1 || true
+stop_sandbox
+[[ -s "$WORK/big.sqlite3" ]] || { log "the seed run did not create the ledger"; exit 1; }
+sqlite3 "$WORK/big.sqlite3" <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $BIG)
+INSERT INTO sends SELECT 424242, i, 'bench.results.csv', printf('key:%016x', i % 500),
+  printf('%016x', (i * 2654435761) % ($BIG / 5)), printf('pilot-status/m:%08x', i % 50), 'ACCEPTED',
+  printf('msg-%d', i), CAST(strftime('%s','now') AS INTEGER) * 1000 - (i * 2592) FROM n;
+SQL
+sqlite3 "$WORK/big.sqlite3" "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;" >/dev/null
+size=$(stat -c %s "$WORK/big.sqlite3")
+cp "$WORK/big.sqlite3" "$WORK/big_capped.sqlite3"
+log "c64 sends with --frequency-cap 1/7d: empty ledger, then the 1M one"
+empty=$(send capped_empty "$WORK/capped_empty.sqlite3" --frequency-cap 1/7d)
+full=$(send capped_full "$WORK/big_capped.sqlite3" --frequency-cap 1/7d)
+# One row's lookups (ALREADY_SENT + FREQUENCY_CAP) timed in sqlite on the 1M ledger.
+lookup_us=$(python3 - "$WORK/big.sqlite3" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+times = []
+for i in range(2000):
+    d = "%016x" % ((i * 7919) % 200000)
+    t = time.perf_counter()
+    db.execute("SELECT message_id, results FROM sends WHERE campaign = ? AND destination = ? AND run != ? AND state IN ('SENDING','ACCEPTED','UNCERTAIN') ORDER BY state = 'ACCEPTED' DESC, at LIMIT 1", ("pilot-status/m:00000001", d, 1)).fetchall()
+    db.execute("SELECT count(*) FROM sends WHERE destination = ? AND at >= ? AND state IN ('SENDING','ACCEPTED','UNCERTAIN')", (d, 0)).fetchall()
+    times.append(time.perf_counter() - t)
+times.sort()
+print(f"{times[len(times) // 2] * 1e6:.0f}")
+PY
+)
+pct() { echo "100 * ($2 - $1) / $1" | bc -l | xargs printf '%+.1f'; }
+printf '| ledger: sends/s at c64, off / on | %.0f / %.0f (%s %%) | %d rows, each run best of 2 |\n' \
+  "$off" "$on" "$(pct "$off" "$on")" "$N"
+printf '| ledger: %d recorded sends | %.0f MB on disk; lookups per row %s µs (median) | c64 with --frequency-cap: %.0f sends/s on an empty ledger, %.0f on the 1M one |\n' \
+  "$BIG" "$(echo "$size / 1000000" | bc -l)" "$lookup_us" "$empty" "$full"

@@ -1,0 +1,191 @@
+//! What a run asks the ledger before a send: has this campaign already reached the
+//! destination from another results file (`ALREADY_SENT`), has the recipient had enough
+//! lately (`FREQUENCY_CAP`), has the number used up its rolling 24 h (`--daily-cap`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{DAY, EarlierSend, FrequencyCap, Ledger, LedgerError, destination_fingerprint};
+
+/// Why a row is skipped instead of sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The same campaign reached this destination in another run or results file.
+    AlreadySent(EarlierSend),
+    /// The recipient already got `got` messages within the cap's window.
+    FrequencyCap { got: u64, cap: FrequencyCap },
+}
+
+impl Refusal {
+    /// The results' `errorCode`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::AlreadySent(_) => "ALREADY_SENT",
+            Refusal::FrequencyCap { .. } => "FREQUENCY_CAP",
+        }
+    }
+
+    /// The earlier message id, for the results' `messageId` (empty when unknown).
+    pub fn message_id(&self) -> &str {
+        match self {
+            Refusal::AlreadySent(earlier) => &earlier.message_id,
+            Refusal::FrequencyCap { .. } => "",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::AlreadySent(earlier) => {
+                let id = match earlier.message_id.as_str() {
+                    "" => "its outcome unknown (UNCERTAIN there)".to_string(),
+                    id => format!("message id {id}"),
+                };
+                write!(
+                    f,
+                    "the ledger shows this campaign already sent to this number ({id}, recorded in {}); \
+                     pass --allow-resend if a second send is intended",
+                    earlier.results
+                )
+            }
+            Refusal::FrequencyCap { got, cap } => write!(
+                f,
+                "the ledger shows {got} message(s) to this number within the last {} (--frequency-cap {}/{})",
+                crate::fmt::human(cap.within),
+                cap.count,
+                crate::fmt::human(cap.within)
+            ),
+        }
+    }
+}
+
+/// The ledger's checks for one run.
+#[derive(Debug)]
+pub struct Checks {
+    pub ledger: Arc<dyn Ledger>,
+    pub run: u64,
+    pub campaign: String,
+    pub frequency_cap: Option<FrequencyCap>,
+    pub allow_resend: bool,
+    /// `--resend-uncertain`: only sends the API accepted count, since the person checked the
+    /// uncertain ones.
+    pub accepted_only: bool,
+    /// Each capped number's budget, by the label its lane carries.
+    pub caps: HashMap<String, DailyCap>,
+}
+
+impl Checks {
+    /// Whether `destination` (E.164) must be skipped, at `now_ms`.
+    pub fn refusal(&self, destination: &str, now_ms: i64) -> Result<Option<Refusal>, LedgerError> {
+        let fingerprint = destination_fingerprint(destination);
+        if !self.allow_resend
+            && let Some(earlier) = self.ledger.earlier_send(
+                &self.campaign,
+                &fingerprint,
+                self.run,
+                self.accepted_only,
+            )?
+        {
+            return Ok(Some(Refusal::AlreadySent(earlier)));
+        }
+        if let Some(cap) = self.frequency_cap {
+            let since = now_ms.saturating_sub(cap.within.as_millis() as i64);
+            let got = self
+                .ledger
+                .received_since(&fingerprint, since, self.accepted_only)?;
+            if got >= u64::from(cap.count) {
+                return Ok(Some(Refusal::FrequencyCap { got, cap }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Takes one send from `label`'s daily budget; `Err` with when the next send is allowed
+    /// once it is spent.
+    pub fn take(&self, label: &str, now_ms: i64) -> Result<(), CapReached> {
+        match self.caps.get(label) {
+            Some(cap) => cap.take(self.ledger.as_ref(), now_ms),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One number's rolling 24 h budget: the ledger's count at the start of the run, plus the
+/// sends this run started since (conservative: a send of this run that turns out refused
+/// still counts until the next run).
+#[derive(Debug)]
+pub struct DailyCap {
+    pub cap: u64,
+    pub sender: String,
+    used: AtomicU64,
+}
+
+/// A number's daily cap is spent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapReached {
+    pub cap: u64,
+    /// When the oldest send in the window leaves it (ms since the epoch), if known.
+    pub next_ms: Option<i64>,
+}
+
+impl DailyCap {
+    /// `sender`'s budget of `cap`, with what the ledger counts in the 24 h before `now_ms`.
+    pub fn load(
+        ledger: &dyn Ledger,
+        sender: String,
+        cap: u64,
+        now_ms: i64,
+    ) -> Result<DailyCap, LedgerError> {
+        let used = ledger.sends_since(&sender, window_start(now_ms))?;
+        Ok(DailyCap {
+            cap,
+            sender,
+            used: AtomicU64::new(used),
+        })
+    }
+
+    fn take(&self, ledger: &dyn Ledger, now_ms: i64) -> Result<(), CapReached> {
+        let taken = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                (used < self.cap).then_some(used + 1)
+            });
+        taken.map(drop).map_err(|_| CapReached {
+            cap: self.cap,
+            next_ms: next_allowed(ledger, &self.sender, self.cap, now_ms),
+        })
+    }
+}
+
+/// When the window's count falls below `cap`: once its oldest sends beyond the cap leave it.
+fn next_allowed(ledger: &dyn Ledger, sender: &str, cap: u64, now_ms: i64) -> Option<i64> {
+    let since = window_start(now_ms);
+    let count = ledger.sends_since(sender, since).ok()?;
+    let leaving = ledger
+        .nth_send_since(sender, since, count.saturating_sub(cap))
+        .ok()??;
+    Some(leaving.saturating_add(DAY.as_millis() as i64))
+}
+
+impl std::fmt::Display for CapReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the daily cap of {} sends in any 24 h is reached (--daily-cap, counted across every campaign in the ledger)",
+            self.cap
+        )?;
+        match self
+            .next_ms
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        {
+            Some(next) => write!(f, "; the next send is allowed at {next}"),
+            None => Ok(()),
+        }
+    }
+}
+
+fn window_start(now_ms: i64) -> i64 {
+    now_ms.saturating_sub(DAY.as_millis() as i64)
+}

@@ -1,0 +1,112 @@
+//! Where the ledger lives: `--ledger PATH` (or `off`), else `CAMPAIGN_SENDER_LEDGER`, else the
+//! user's state directory (`$XDG_STATE_HOME/campaign-sender/ledger.sqlite3`, or
+//! `~/.local/state/campaign-sender/ledger.sqlite3`). A sandbox rehearsal keeps its own ledger
+//! beside its results, and a dry run touches none, so neither pollutes the real one.
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable naming the ledger (a path, or `off`).
+pub const LEDGER_ENV: &str = "CAMPAIGN_SENDER_LEDGER";
+
+/// The ledger a run uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// No ledger: no caps across runs, no `ALREADY_SENT` across results files.
+    Off,
+    /// The SQLite file at this path.
+    File(PathBuf),
+}
+
+/// Which ledger this run uses. `flag` is `--ledger`'s value, `results` the run's results file;
+/// `env` reads the environment (injected for tests).
+pub fn resolve_location(
+    flag: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    sandbox: bool,
+    dry_run: bool,
+    results: &Path,
+) -> Result<Location, String> {
+    let chosen = flag
+        .map(str::to_string)
+        .or_else(|| env(LEDGER_ENV).filter(|v| !v.trim().is_empty()));
+    if dry_run || chosen.as_deref().is_some_and(|v| v.trim() == "off") {
+        return Ok(Location::Off);
+    }
+    if sandbox {
+        // Beside the rehearsal's results: what the sandbox "sent" reached no one.
+        return Ok(Location::File(results.with_extension("ledger.sqlite3")));
+    }
+    if let Some(path) = chosen {
+        return Ok(Location::File(PathBuf::from(path)));
+    }
+    let absolute = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let state = absolute("XDG_STATE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".local/state")))
+        .ok_or_else(|| {
+            format!(
+                "no state directory for the ledger (neither XDG_STATE_HOME nor HOME is set): \
+                 pass --ledger PATH (or set {LEDGER_ENV}), or --ledger off to run without one"
+            )
+        })?;
+    Ok(Location::File(state.join("campaign-sender/ledger.sqlite3")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(
+        flag: Option<&str>,
+        vars: &[(&str, &str)],
+        sandbox: bool,
+    ) -> Result<Location, String> {
+        let env = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        resolve_location(flag, &env, sandbox, false, Path::new("/c/c.results.csv"))
+    }
+
+    #[test]
+    fn the_flag_wins_then_the_variable_then_the_state_directory() {
+        let file = |p: &str| Ok(Location::File(PathBuf::from(p)));
+        assert_eq!(
+            resolve(Some("/l.db"), &[(LEDGER_ENV, "/e.db")], false),
+            file("/l.db")
+        );
+        assert_eq!(
+            resolve(None, &[(LEDGER_ENV, "/e.db")], false),
+            file("/e.db")
+        );
+        assert_eq!(
+            resolve(Some("off"), &[(LEDGER_ENV, "/e.db")], false),
+            Ok(Location::Off)
+        );
+        assert_eq!(
+            resolve(None, &[(LEDGER_ENV, "off")], false),
+            Ok(Location::Off)
+        );
+        assert_eq!(
+            resolve(None, &[("XDG_STATE_HOME", "/s"), ("HOME", "/h")], false),
+            file("/s/campaign-sender/ledger.sqlite3")
+        );
+        assert_eq!(
+            resolve(None, &[("XDG_STATE_HOME", "rel"), ("HOME", "/h")], false),
+            file("/h/.local/state/campaign-sender/ledger.sqlite3")
+        );
+        let none = resolve(None, &[], false).unwrap_err();
+        assert!(none.contains("--ledger"), "{none}");
+    }
+
+    #[test]
+    fn a_rehearsal_keeps_its_own_ledger_and_a_dry_run_none() {
+        assert_eq!(
+            resolve(None, &[(LEDGER_ENV, "/real.db")], true),
+            Ok(Location::File(PathBuf::from("/c/c.results.ledger.sqlite3")))
+        );
+        let env = |_: &str| Some("/real.db".to_string());
+        let dry = resolve_location(None, &env, false, true, Path::new("/c/r.csv"));
+        assert_eq!(dry, Ok(Location::Off));
+    }
+}

@@ -1,0 +1,238 @@
+//! The ledger: one small database every run appends to, shared by all campaigns on a
+//! machine, so that questions across runs and results files can be answered: how many sends
+//! a number made in the last 24 h (`--daily-cap`), when its last send was (`--rate` across a
+//! restart), how many messages a recipient got lately (`--frequency-cap`), and whether this
+//! campaign already reached a destination from another results file (`ALREADY_SENT`).
+//!
+//! It is never a second checkpoint: a campaign's progress is its results file. The ledger is
+//! written by the journal's writer thread in the same step as the results lines (intents
+//! included, so a kill -9 mid-request still counts as a possible send), and read by the
+//! runner before each send. [`Ledger`] is the one interface the rest of the program sees, so
+//! a shared database server could stand in for the SQLite file later.
+
+mod checks;
+mod location;
+mod run;
+mod sink;
+mod sqlite;
+pub mod view;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use checks::{CapReached, Checks, DailyCap, Refusal};
+pub use location::{LEDGER_ENV, Location, resolve_location};
+pub use run::RunLedger;
+pub use sink::Sink;
+pub use sqlite::SqliteLedger;
+
+/// How a send stands in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendState {
+    /// The request may have left (its intent is recorded); the outcome is not known yet, or
+    /// never will be (a kill between request and answer). Counts as sent.
+    Sending,
+    /// Accepted by the API, with a message id.
+    Accepted,
+    /// The outcome is unknowable (`UNCERTAIN`). Counts as sent.
+    Uncertain,
+    /// Definitely not sent (`DEFERRED`, `FAILED`): counts for nothing.
+    NotSent,
+}
+
+impl SendState {
+    /// The word stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendState::Sending => "SENDING",
+            SendState::Accepted => "ACCEPTED",
+            SendState::Uncertain => "UNCERTAIN",
+            SendState::NotSent => "NOT_SENT",
+        }
+    }
+}
+
+/// One send as the ledger keeps it: one entry per row of a run, updated from intent to
+/// outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The process's run id, so the entry's intent and outcome are one entry.
+    pub run: u64,
+    pub row: u64,
+    /// The results file, for people reading the ledger.
+    pub results: String,
+    /// The sending number's fingerprint ([`sender_fingerprint`]).
+    pub sender: String,
+    /// The destination's fingerprint ([`destination_fingerprint`]).
+    pub destination: String,
+    /// The campaign identity ([`campaign_identity`]).
+    pub campaign: String,
+    pub state: SendState,
+    pub message_id: String,
+    /// When the send started, in milliseconds since the Unix epoch (the run's clock).
+    pub at_ms: i64,
+}
+
+/// What a lookup for an earlier send of the same campaign found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierSend {
+    /// The message id, empty when the earlier send's outcome is not known.
+    pub message_id: String,
+    pub results: String,
+}
+
+/// Sends of one number within a window, for `report`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderCount {
+    pub sender: String,
+    pub sends: u64,
+}
+
+/// Why the ledger could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the ledger {path}: {problem}. Fix it, point --ledger elsewhere, or turn it off with --ledger off"
+)]
+pub struct LedgerError {
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+/// The ledger's interface: what a run records and asks. Implementations are shared by the
+/// writer thread and the senders, and safe for several processes on one store.
+pub trait Ledger: Send + Sync + fmt::Debug {
+    /// Records (or updates, by run and row) a batch of entries in one transaction.
+    fn record(&self, entries: &[Entry]) -> Result<(), LedgerError>;
+    /// How many sends (possible ones included) `sender` made at or after `since_ms`.
+    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError>;
+    /// When `sender`'s `n`-th send (from 0, oldest first) at or after `since_ms` started.
+    fn nth_send_since(
+        &self,
+        sender: &str,
+        since_ms: i64,
+        n: u64,
+    ) -> Result<Option<i64>, LedgerError>;
+    /// When `sender`'s last send (possible ones included) started.
+    fn last_send(&self, sender: &str) -> Result<Option<i64>, LedgerError>;
+    /// How many messages `destination` got (possible ones included) at or after `since_ms`,
+    /// from any campaign; with `accepted_only`, only sends the API accepted.
+    fn received_since(
+        &self,
+        destination: &str,
+        since_ms: i64,
+        accepted_only: bool,
+    ) -> Result<u64, LedgerError>;
+    /// An earlier send of `campaign` to `destination` by another run; with `accepted_only`,
+    /// only one the API accepted.
+    fn earlier_send(
+        &self,
+        campaign: &str,
+        destination: &str,
+        run: u64,
+        accepted_only: bool,
+    ) -> Result<Option<EarlierSend>, LedgerError>;
+    /// Every number's sends at or after `since_ms`, for `report`.
+    fn senders_since(&self, since_ms: i64) -> Result<Vec<SenderCount>, LedgerError>;
+}
+
+/// A rolling 24 hours: the window of `--daily-cap` and WhatsApp's own messaging limits.
+pub const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// `--frequency-cap N/DURATION`: at most `count` messages to one recipient within `within`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrequencyCap {
+    pub count: u32,
+    pub within: Duration,
+}
+
+impl std::str::FromStr for FrequencyCap {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<FrequencyCap, String> {
+        let bad = || format!("'{text}' is not a frequency cap (examples: 1/7d, 2/24h, 3/30d)");
+        let (count, within) = text.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 {
+            return Err(format!("'{text}': the count must be above zero"));
+        }
+        let within = parse_days(within.trim()).ok_or_else(bad)?;
+        if within.is_zero() {
+            return Err(format!("'{text}': the duration must be above zero"));
+        }
+        Ok(FrequencyCap { count, within })
+    }
+}
+
+/// `7d`, `24h`, `90m`, or anything [`crate::pacing::parse_duration`] reads.
+fn parse_days(text: &str) -> Option<Duration> {
+    match text.strip_suffix('d') {
+        Some(days) => days.parse::<u64>().ok().map(|d| DAY * d as u32),
+        None => crate::pacing::parse_duration(text).ok(),
+    }
+}
+
+/// The sending number's fingerprint: a MsgFlash instance id as it is (it names the number,
+/// and is no secret); for Pilot Status, whose keys are each scoped to one number, a one-way
+/// 64-bit digest of the key, so the ledger tells numbers apart without holding the key.
+pub fn sender_fingerprint(sender: &crate::senders::Sender) -> String {
+    match &sender.instance_id {
+        Some(instance) => format!("instance:{instance}"),
+        None => format!("key:{:016x}", sender.credential.fingerprint()),
+    }
+}
+
+/// The destination's fingerprint. Equality is all the ledger needs, and a long-lived file
+/// shared by every campaign should not be a plain list of every number this machine ever
+/// messaged; the results files keep the numbers. (A digest of a phone number can be found
+/// by trying every number, so this keeps the ledger from casual reading, not from an
+/// attacker: protect the file like the results.)
+pub fn destination_fingerprint(e164: &str) -> String {
+    use std::hash::Hasher as _;
+    let mut hasher =
+        siphasher::sip::SipHasher13::new_with_keys(0x6c65_6467_6572_0001, 0x6465_7374_0001);
+    hasher.write(e164.as_bytes());
+    format!("{:016x}", hasher.finish())
+}
+
+/// The campaign identity: the provider and the fingerprint of the message settings. The
+/// number is kept apart (its own column), so a recipient reached by one number is not sent
+/// the same message by another.
+pub fn campaign_identity(
+    provider: crate::provider::ProviderKind,
+    defaults: &crate::input::MessageDefaults,
+) -> String {
+    let provider = clap::ValueEnum::to_possible_value(&provider).expect("no provider is hidden");
+    format!(
+        "{}/{}",
+        provider.get_name(),
+        crate::identity::message_fingerprint(defaults)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frequency_caps_parse_and_reject_nonsense() {
+        let cap: FrequencyCap = "1/7d".parse().unwrap();
+        assert_eq!(cap.count, 1);
+        assert_eq!(cap.within, Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            "2/24h".parse::<FrequencyCap>().unwrap().within,
+            Duration::from_secs(86_400)
+        );
+        for bad in ["", "1", "0/7d", "x/7d", "1/xd", "1/0d", "1/-2h"] {
+            assert!(bad.parse::<FrequencyCap>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_tell_destinations_apart() {
+        let a = destination_fingerprint("+5511987654321");
+        assert_eq!(a, destination_fingerprint("+5511987654321"));
+        assert_ne!(a, destination_fingerprint("+5511987654322"));
+        assert!(!a.contains("987654321"));
+    }
+}

@@ -1,0 +1,74 @@
+//! The ledger as one run uses it: opened at the start (a problem stops the run before any
+//! send), with this run's id, campaign identity and numbers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::settings::Settings;
+
+use super::{
+    Checks, DailyCap, Ledger, LedgerError, Location, Sink, SqliteLedger, campaign_identity,
+    sender_fingerprint,
+};
+
+/// The ledger's two sides for one run: what the journal's writer records, what the senders
+/// ask.
+#[derive(Debug)]
+pub struct RunLedger {
+    pub sink: Sink,
+    pub checks: Checks,
+}
+
+impl RunLedger {
+    /// Opens the run's ledger; `None` when it is off. `now` is the run's clock.
+    pub fn open(
+        settings: &Settings,
+        now: jiff::Timestamp,
+    ) -> Result<Option<RunLedger>, LedgerError> {
+        let Location::File(path) = &settings.ledger else {
+            return Ok(None);
+        };
+        let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(path)?);
+        let run: u64 = rand::random();
+        let campaign = campaign_identity(settings.provider, &settings.input.defaults);
+        let senders: HashMap<String, String> = settings
+            .senders
+            .iter()
+            .map(|s| (s.label.clone(), sender_fingerprint(s)))
+            .collect();
+        let now_ms = now.as_millisecond();
+        let mut caps = HashMap::new();
+        if let Some(cap) = settings.daily_cap {
+            for (label, sender) in &senders {
+                let budget = DailyCap::load(ledger.as_ref(), sender.clone(), cap, now_ms)?;
+                caps.insert(label.clone(), budget);
+            }
+        }
+        let checks = Checks {
+            ledger: Arc::clone(&ledger),
+            run,
+            campaign: campaign.clone(),
+            frequency_cap: settings.frequency_cap,
+            allow_resend: settings.allow_resend,
+            accepted_only: settings.resend_uncertain,
+            caps,
+        };
+        let sink = Sink {
+            ledger,
+            run,
+            results: settings.results.display().to_string(),
+            campaign,
+            senders,
+        };
+        Ok(Some(RunLedger { sink, checks }))
+    }
+
+    /// When the number of lane `label` last sent, by any campaign, for the quota's restore.
+    pub fn last_send(&self, label: &str) -> Result<Option<jiff::Timestamp>, LedgerError> {
+        let Some(sender) = self.sink.senders.get(label) else {
+            return Ok(None);
+        };
+        let last = self.checks.ledger.last_send(sender)?;
+        Ok(last.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()))
+    }
+}

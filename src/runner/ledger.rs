@@ -1,0 +1,55 @@
+//! The runner's questions to the ledger before a send (see [`crate::ledger`]): a row this
+//! campaign already sent from another results file, or whose recipient is over the frequency
+//! cap, is `SKIPPED`; a number over its daily cap stops its lane, rows left pending.
+
+use crate::input::Row;
+use crate::journal::{Durability, Record, Status};
+use crate::ledger::Refusal;
+
+use super::lanes::Lane;
+use super::stop::Stop;
+use super::{RunError, Runner};
+
+impl Runner<'_> {
+    /// `Some` when the row is not sent: skipped (recorded here), or the lane's daily cap
+    /// is spent (the stop).
+    pub(super) async fn ledger_gate(
+        &self,
+        lane: &Lane<'_>,
+        row: &Row,
+    ) -> Option<Result<Option<Stop>, RunError>> {
+        let ledger = self.ledger.as_ref()?;
+        let now_ms = self.context.clock.wall().as_millisecond();
+        match ledger.checks.refusal(&row.destination, now_ms) {
+            Err(e) => return Some(Err(RunError::Ledger(e))),
+            Ok(Some(refusal)) => return Some(self.record_ledger_skip(row, &refusal).await),
+            Ok(None) => {}
+        }
+        match ledger.checks.take(lane.label, now_ms) {
+            Ok(()) => None,
+            Err(reached) => Some(Ok(Some(Stop::DailyCap(reached)))),
+        }
+    }
+
+    async fn record_ledger_skip(
+        &self,
+        row: &Row,
+        refusal: &Refusal,
+    ) -> Result<Option<Stop>, RunError> {
+        let record = Record {
+            raw_destination: row.raw_destination.clone(),
+            target: self.settings.target_id.clone(),
+            error_code: refusal.code().into(),
+            error: refusal.to_string(),
+            message_id: refusal.message_id().into(),
+            ..Record::new(row.index, &row.destination, Status::Skipped)
+        };
+        tracing::warn!("row {}: SKIPPED {}: {refusal}", row.index, refusal.code());
+        self.journal
+            .record(record, Durability::Lazy)
+            .await
+            .map_err(RunError::Disk)?;
+        self.progress.row_done(Status::Skipped);
+        Ok(None)
+    }
+}

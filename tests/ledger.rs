@@ -1,0 +1,194 @@
+//! The ledger across runs and campaigns, against the sandbox: daily caps per number,
+//! frequency caps per recipient, no resend from another results file, the quota restored
+//! after a restart, and two processes writing one ledger at once.
+
+mod common;
+
+use std::path::Path;
+
+use campaign_sender::ledger::{Ledger as _, SqliteLedger, destination_fingerprint};
+use campaign_sender::settings::CampaignOptions;
+use common::*;
+use jiff::Timestamp;
+
+/// A campaign CSV of the numbers `from..to`.
+fn numbers(rig: &Rig, name: &str, range: std::ops::Range<usize>) -> std::path::PathBuf {
+    let mut csv = String::from("phone\n");
+    for i in range {
+        csv.push_str(&format!("{}\n", phone(i)));
+    }
+    rig.file(name, &csv)
+}
+
+/// Sends `csv` with template `template` and extra flags; the results beside it.
+fn send(rig: &Rig, csv: &Path, template: &str, flags: &[&str]) -> std::process::Output {
+    rig.run(rig.command(csv).args(["--template", template]).args(flags))
+}
+
+fn results_of(csv: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    results(&csv.with_extension("results.csv"))
+}
+
+#[test]
+fn two_campaigns_sharing_a_ledger_stop_at_the_daily_cap_together() {
+    let rig = Rig::new();
+    let first = numbers(&rig, "a.csv", 0..3);
+    let output = send(&rig, &first, "a", &["--daily-cap", "5"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let second = numbers(&rig, "b.csv", 10..16);
+    let output = send(&rig, &second, "b", &["--daily-cap", "5"]);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 5, "5 in all across both campaigns");
+    assert!(
+        text(&output).contains("the next send is allowed at"),
+        "{}",
+        text(&output)
+    );
+    let rows = results_of(&second);
+    assert_eq!(
+        rows.len(),
+        2,
+        "rows over the cap stay pending, with no line: {rows:?}"
+    );
+    assert!(rows.iter().all(|r| r["status"] == "QUEUED"));
+    // A rerun at once sends nothing more: the cap is still spent.
+    let output = send(&rig, &second, "b", &["--daily-cap", "5"]);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 5);
+}
+
+#[test]
+fn a_recipient_the_first_campaign_reached_is_skipped_under_a_frequency_cap() {
+    let rig = Rig::new();
+    let first = numbers(&rig, "a.csv", 0..3);
+    assert_eq!(code(&send(&rig, &first, "a", &[])), 0);
+    let second = numbers(&rig, "b.csv", 0..5);
+    let output = send(&rig, &second, "b", &["--frequency-cap", "1/7d"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rows = results_of(&second);
+    let skipped: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["status"] == "SKIPPED")
+        .map(|r| r["errorCode"].as_str())
+        .collect();
+    assert_eq!(skipped, ["FREQUENCY_CAP"; 3], "{rows:?}");
+    assert_eq!(rig.sent().len(), 3 + 2);
+    assert_eq!(
+        accepted_per_destination(&rig.log()).values().max(),
+        Some(&1)
+    );
+}
+
+#[test]
+fn the_same_csv_under_a_second_results_path_sends_no_duplicate() {
+    let rig = Rig::new();
+    let csv = numbers(&rig, "c.csv", 0..4);
+    let output = send(&rig, &csv, "t", &[]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let first = results_of(&csv);
+    let elsewhere = rig.dir.path().join("copy.results.csv");
+    let output = send(&rig, &csv, "t", &["--results", elsewhere.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 4, "no duplicate");
+    let second = results(&elsewhere);
+    for (before, now) in first.iter().zip(&second) {
+        assert_eq!(now["status"], "SKIPPED");
+        assert_eq!(now["errorCode"], "ALREADY_SENT");
+        assert_eq!(
+            now["messageId"], before["messageId"],
+            "the earlier id is kept"
+        );
+    }
+    // Deleting the results file does not make anyone a new recipient either.
+    std::fs::remove_file(csv.with_extension("results.csv")).unwrap();
+    assert_eq!(code(&send(&rig, &csv, "t", &[])), 0);
+    assert_eq!(rig.sent().len(), 4);
+    // Another message is another campaign; --allow-resend says a second send is intended.
+    let third = rig.dir.path().join("third.results.csv");
+    let output = send(
+        &rig,
+        &csv,
+        "t",
+        &["--allow-resend", "--results", third.to_str().unwrap()],
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 8);
+}
+
+#[test]
+fn a_restart_right_after_a_send_waits_out_the_quota() {
+    let rig = Rig::new();
+    let start: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
+    let flags = || CampaignOptions {
+        rate: Some("2/min".into()),
+        spacing: Some("0".into()),
+        ..CampaignOptions::default()
+    };
+    // The first run ends after its one send, as a kill right after it would leave it.
+    let first = numbers(&rig, "a.csv", 0..1);
+    assert_eq!(run_in_process(&rig, &first, flags(), start).queued, 1);
+    // Rerun at once (the clock has not moved), on the rest of the list.
+    let rest = numbers(&rig, "b.csv", 1..3);
+    assert_eq!(run_in_process(&rig, &rest, flags(), start).queued, 2);
+    let arrivals: Vec<Timestamp> = rig.arrivals().iter().map(|a| a.at).collect();
+    assert_eq!(arrivals.len(), 3);
+    for pair in arrivals.windows(2) {
+        assert!(
+            gap(pair[0], pair[1]) >= std::time::Duration::from_secs(30),
+            "2/min means 30 s apart, across the restart too: {arrivals:?}"
+        );
+    }
+}
+
+#[test]
+fn two_processes_writing_one_ledger_at_once_lose_nothing() {
+    let rig = Rig::new();
+    let (a, b) = (
+        numbers(&rig, "a.csv", 0..60),
+        numbers(&rig, "b.csv", 100..160),
+    );
+    let spawn = |csv: &Path, template: &str| {
+        rig.command(csv)
+            .args(["--template", template, "--concurrency", "8"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut one, mut two) = (spawn(&a, "a"), spawn(&b, "b"));
+    assert!(one.wait().unwrap().success());
+    assert!(two.wait().unwrap().success());
+    let ledger = SqliteLedger::open(&rig.ledger()).unwrap();
+    let counts = ledger.senders_since(0).unwrap();
+    assert_eq!(
+        counts.iter().map(|c| c.sends).sum::<u64>(),
+        120,
+        "{counts:?}"
+    );
+    for i in (0..60).chain(100..160) {
+        let destination = destination_fingerprint(&phone(i));
+        assert_eq!(
+            ledger.received_since(&destination, 0, true).unwrap(),
+            1,
+            "{i}"
+        );
+    }
+}
+
+#[test]
+fn report_shows_each_number_s_last_24_hours_against_its_cap() {
+    let rig = Rig::new();
+    let csv = numbers(&rig, "c.csv", 0..3);
+    assert_eq!(code(&send(&rig, &csv, "t", &[])), 0);
+    let output = rig.run(
+        binary()
+            .args(["report"])
+            .arg(csv.with_extension("results.csv"))
+            .args(["--tz", "UTC", "--daily-cap", "250", "--ledger"])
+            .arg(rig.ledger()),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let shown = text(&output);
+    let line = shown.lines().find(|l| l.trim_start().starts_with("key:"));
+    assert!(line.is_some_and(|l| l.ends_with("3 of 250")), "{shown}");
+}
