@@ -16,7 +16,7 @@ fn shell(args: &[String]) -> String {
 }
 
 /// Runs the binary with `args` inside a pseudo-terminal, typing `answer` into it.
-fn in_terminal(args: &[String], answer: &str) -> std::process::Output {
+fn in_terminal(rig: &Rig, args: &[String], answer: &str) -> std::process::Output {
     let mut line = vec![env!("CARGO_BIN_EXE_campaign-sender").to_owned()];
     line.extend_from_slice(args);
     let mut child = Command::new("script")
@@ -24,6 +24,7 @@ fn in_terminal(args: &[String], answer: &str) -> std::process::Output {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PILOT_STATUS_API_KEY", KEY)
+        .env("CAMPAIGN_SENDER_LEDGER", rig.ledger())
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -67,7 +68,7 @@ const QUESTION: &str = "Send 3 messages from the number of your API key via pilo
 #[test]
 fn answered_y_the_campaign_is_sent() {
     let rig = Rig::new();
-    let output = in_terminal(&real_send(&rig, 3, &[]), "y\n");
+    let output = in_terminal(&rig, &real_send(&rig, 3, &[]), "y\n");
     assert!(text(&output).contains(QUESTION), "{}", text(&output));
     assert!(text(&output).contains("[y/N]"), "{}", text(&output));
     assert_eq!(code(&output), 0, "{}", text(&output));
@@ -78,7 +79,7 @@ fn answered_y_the_campaign_is_sent() {
 fn answered_n_nothing_is_sent() {
     let rig = Rig::new();
     for answer in ["n\n", "\n", "sim\n"] {
-        let output = in_terminal(&real_send(&rig, 3, &[]), answer);
+        let output = in_terminal(&rig, &real_send(&rig, 3, &[]), answer);
         assert!(text(&output).contains(QUESTION), "{}", text(&output));
         assert_eq!(code(&output), 2, "{}", text(&output));
         assert!(
@@ -98,14 +99,14 @@ fn answered_n_nothing_is_sent() {
 #[test]
 fn yes_or_the_campaign_files_yes_skip_the_question() {
     let rig = Rig::new();
-    let output = in_terminal(&real_send(&rig, 3, &["--yes"]), "");
+    let output = in_terminal(&rig, &real_send(&rig, 3, &["--yes"]), "");
     assert!(!text(&output).contains("[y/N]"), "{}", text(&output));
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(rig.sent().len(), 3);
 
     let rig = Rig::new();
     rig.file("c.toml", "yes = true\n");
-    let output = in_terminal(&real_send(&rig, 3, &[]), "");
+    let output = in_terminal(&rig, &real_send(&rig, 3, &[]), "");
     assert!(!text(&output).contains("[y/N]"), "{}", text(&output));
     assert_eq!(rig.sent().len(), 3);
 }
@@ -115,12 +116,12 @@ fn a_test_send_asks_too() {
     let rig = Rig::new();
     let mut args = real_send(&rig, 3, &["--to", "+5521999990001"]);
     args.insert(0, "test".into());
-    let output = in_terminal(&args, "n\n");
+    let output = in_terminal(&rig, &args, "n\n");
     let question = "Send 1 message from the number of your API key via pilot-status";
     assert!(text(&output).contains(question), "{}", text(&output));
     assert_eq!(code(&output), 2, "{}", text(&output));
     assert!(rig.log().is_empty());
-    let output = in_terminal(&args, "y\n");
+    let output = in_terminal(&rig, &args, "y\n");
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(rig.sent(), ["+5521999990001"]);
 }
@@ -132,10 +133,14 @@ fn a_rehearsal_or_a_dry_run_is_not_asked() {
     let args: Vec<String> = [csv.to_str().unwrap(), "--sandbox", "--template", "t"]
         .map(String::from)
         .to_vec();
-    let output = in_terminal(&[args, vec!["--spacing".into(), "0".into()]].concat(), "");
+    let output = in_terminal(
+        &rig,
+        &[args, vec!["--spacing".into(), "0".into()]].concat(),
+        "",
+    );
     assert!(!text(&output).contains("[y/N]"), "{}", text(&output));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let output = in_terminal(&real_send(&rig, 3, &["--dry-run"]), "");
+    let output = in_terminal(&rig, &real_send(&rig, 3, &["--dry-run"]), "");
     assert!(!text(&output).contains("[y/N]"), "{}", text(&output));
     assert_eq!(code(&output), 0, "{}", text(&output));
 }

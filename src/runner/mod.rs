@@ -133,6 +133,8 @@ pub async fn run_campaign(
         ));
     }
     // The cold paths (open, the preflight's full read, compaction) keep off the workers.
+    // A ledger that cannot be opened stops the run before the preflight and the question.
+    let ledger = blocking(|| RunLedger::open(settings, context.clock.wall()))?;
     // Nothing may be dangling if no file was there before and the run stops before it
     // records anything (a refused target, too many invalid rows, a "no" at the question).
     let existed = std::fs::symlink_metadata(&settings.results).is_ok();
@@ -156,7 +158,6 @@ pub async fn run_campaign(
     };
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
-    let ledger = blocking(|| RunLedger::open(settings, context.clock.wall()))?;
     let mut lanes = lanes(settings, providers, context);
     if let Some(ledger) = &ledger {
         for lane in &mut lanes {
