@@ -5,7 +5,8 @@
   gen.py results N OUT               a results file marking rows 1..N of the
                                      e164 campaign QUEUED, in the exact format
                                      campaign-sender writes today (see src/journal/,
-                                     COLUMNS: no sender or target recorded),
+                                     COLUMNS: no sender, target or message
+                                     fingerprint recorded, as in older files),
                                      so a resume does not first rewrite it
 """
 import sys
@@ -57,7 +58,7 @@ def ulid_like(i):
 
 
 def results(rows, out):
-    header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target\n"
+    header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,message\n"
     with open(out, "w", encoding="utf-8", newline="") as f:
         f.write(header)
         buf = []
@@ -66,7 +67,7 @@ def results(rows, out):
             s, ms = divmod(i, 1000)
             at = f"2026-01-15T{12 + s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{ms:03d}Z"
             buf.append(
-                f"{i + 1},{d},QUEUED,msg_{ulid_like(i)},corr_{ulid_like(i * 7 + 3)},202,,,1,{at},{d},,\n"
+                f"{i + 1},{d},QUEUED,msg_{ulid_like(i)},corr_{ulid_like(i * 7 + 3)},202,,,1,{at},{d},,,\n"
             )
             if len(buf) == 10000:
                 f.write("".join(buf))
