@@ -4,7 +4,10 @@
   gen.py campaign N OUT local|e164   a campaign CSV: phone,nome,cupom
   gen.py results N OUT               a results file marking rows 1..N of the
                                      e164 campaign QUEUED, in the exact format
-                                     campaign-sender writes (see src/journal.rs)
+                                     campaign-sender writes today (see src/journal/,
+                                     COLUMNS: no sender, target or message
+                                     fingerprint recorded, as in older files),
+                                     so a resume does not first rewrite it
   gen.py checked N OPEN OUT          the same after a status pass (delivery
                                      columns): OPEN rows spread evenly through
                                      the file still DELIVERED (a status pass
@@ -79,14 +82,14 @@ def write(out, header, rows, line):
 
 
 def results(rows, out):
-    header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination\n"
-    write(out, header, rows, lambda i: sent(i) + "\n")
+    header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender,target,message\n"
+    write(out, header, rows, lambda i: sent(i) + ",,,\n")
 
 
 def checked(rows, open_rows, out):
     header = (
         "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,"
-        "sentAt,rawDestination,sender,target,deliveryStatus,deliveredAt,readAt,deliveryError,"
+        "sentAt,rawDestination,sender,target,message,deliveryStatus,deliveredAt,readAt,deliveryError,"
         "checkedAt\n"
     )
     every = rows // open_rows if open_rows else rows + 1
@@ -95,7 +98,7 @@ def checked(rows, open_rows, out):
         read = "" if (i + 1) % every == 0 else "2026-01-16T10:00:00Z"
         status = "READ" if read else "DELIVERED"
         return (
-            f"{sent(i)},,pilot-status,{status},2026-01-15T13:00:00Z,{read},,"
+            f"{sent(i)},,pilot-status,,{status},2026-01-15T13:00:00Z,{read},,"
             "2026-01-16T11:00:00Z\n"
         )
 

@@ -1,6 +1,12 @@
 //! End-to-end tests of [`CsvInput`] over small files written to a temporary directory.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
 use super::*;
+use crate::message::{Content, Message};
 use crate::message::{Destination, Media, MediaType};
 
 pub(super) fn options() -> InputOptions {

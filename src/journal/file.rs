@@ -1,14 +1,13 @@
 //! The results file of a running campaign: opened under the lock, appended, compacted.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::checkpoint::{Entry, Lines, Slot};
-use super::delivery_state::Delivery;
 use super::lock::{Lock, lock, resolve};
-use super::record::{Layout, LineReader, header_line, write_line};
+use super::record::{Layout, header_line, write_line};
 use super::{Checkpoint, JournalError, Record, Status, io_error, write_record};
 
 /// The results file of a running campaign: locked, append-only, fsynced.
@@ -134,9 +133,9 @@ impl Journal {
         let temp = beside(&self.path);
         let result = self
             .write_compacted(&temp, delivery)
-            .and_then(|written| self.verify(&temp, &written).map(|()| written));
-        let written = match result {
-            Ok(written) => written,
+            .and_then(|digest| self.verify(&temp, digest));
+        let copy = match result {
+            Ok(copy) => copy,
             Err(e) => {
                 let _ = fs::remove_file(&temp);
                 return Err(e);
@@ -152,37 +151,35 @@ impl Journal {
         // Appends take their offsets from the position: at the end, not at 0.
         file.seek(SeekFrom::End(0))
             .map_err(io_error("reopen", &self.path))?;
-        // The index only moves to the lines' new places: reading the new file into a second
-        // index would hold two at once.
-        for line in written {
-            if let Some(entry) = self.checkpoint.entry_mut(line.slot) {
-                // The same record at a new offset: its tag stands.
-                *entry = Entry {
-                    tag: entry.tag,
-                    ..line.entry
+        // The index moves to the lines' places in the new file, as read back from it; the
+        // same record at a new offset, so its tag (an index into our tags, not the copy's)
+        // stands.
+        for (slot, entry) in copy.slots() {
+            if let Some(old) = self.checkpoint.entry_mut(slot) {
+                *old = Entry {
+                    tag: old.tag,
+                    ..*entry
                 };
             }
         }
+        drop(copy);
         self.checkpoint.layout = Layout::canonical(self.checkpoint.layout.delimiter, delivery);
         self.checkpoint.canonical = true;
         self.file = file;
         Ok(())
     }
 
-    /// Writes the compacted file to `temp` and fsyncs it; returns each line's place and
-    /// what it records, in the order written.
-    fn write_compacted(&self, temp: &Path, delivery: bool) -> Result<Vec<Written>, JournalError> {
+    /// Writes the compacted file to `temp` and fsyncs it; returns the digest of its lines,
+    /// in the order written.
+    fn write_compacted(&self, temp: &Path, delivery: bool) -> Result<u64, JournalError> {
         let out = File::create(temp).map_err(io_error("create", temp))?;
         let mut out = io::BufWriter::with_capacity(1 << 20, out);
         let layout = self.checkpoint.layout;
         let header = header_line(layout.delimiter, delivery);
         out.write_all(&header).map_err(io_error("write", temp))?;
-        let mut offset = header.len() as u64;
+        let mut digest = chain(DIGEST_SEED, &header);
         let mut lines = Lines::open(&self.path, layout).map_err(io_error("read", &self.path))?;
-        let mut written = Vec::with_capacity(self.checkpoint.len());
         let mut bytes = Vec::with_capacity(512);
-        let canonical = Layout::canonical(layout.delimiter, delivery);
-        let mut parse = LineReader::new(layout.delimiter);
         for (slot, entry) in self.checkpoint.slots() {
             let (mut record, cells) = lines
                 .at(entry.offset)
@@ -204,72 +201,67 @@ impl Journal {
                 delivery.then_some(&cells),
             );
             out.write_all(&bytes).map_err(io_error("write", temp))?;
-            // What the line will read back as (a person's line breaks are now spaces).
-            let line = canonical
-                .parse(parse.read(&bytes))
-                .map_err(|e| io_error("compact", &self.path)(io::Error::other(e)))?;
-            written.push(Written {
-                slot,
-                entry: Entry::of(&line.0, offset),
-                digest: digest(&line),
-            });
-            offset += bytes.len() as u64;
+            digest = chain(digest, &bytes);
         }
         let out = out
             .into_inner()
             .map_err(|e| io_error("write", temp)(e.into_error()))?;
         out.sync_all().map_err(io_error("write", temp))?;
-        Ok(written)
+        Ok(digest)
     }
 
-    /// Reads the compacted file back and checks it holds exactly the lines written, in
-    /// order, each with the state the index has for its row and every cell as written.
-    fn verify(&self, temp: &Path, written: &[Written]) -> Result<(), JournalError> {
+    /// Reads the compacted file back and checks it holds exactly the bytes written, line by
+    /// line in order (`digest`), that it parses to one line per row of the index, in the
+    /// index's order, each line where the parse says it starts, with the state the index has
+    /// for its row; returns the index read from it. Comparing bytes, not cells, leaves one
+    /// parse per line: a line that reads back byte for byte reads back cell for cell.
+    fn verify(&self, temp: &Path, digest: u64) -> Result<Checkpoint, JournalError> {
         let file = File::open(temp).map_err(io_error("read", temp))?;
         let (copy, _) = Checkpoint::read(temp, &file)?;
-        let mut lines = Lines::open(temp, copy.layout).map_err(io_error("read", temp))?;
-        let mut same = copy.len() == written.len() && self.checkpoint.len() == written.len();
-        for (((slot, want), (copied, got)), line) in
-            self.checkpoint.slots().zip(copy.slots()).zip(written)
-        {
+        let mut source = io::BufReader::with_capacity(1 << 20, file);
+        source
+            .seek(SeekFrom::Start(0))
+            .map_err(io_error("read", temp))?;
+        let mut line = Vec::with_capacity(512);
+        let mut next = |line: &mut Vec<u8>| {
+            line.clear();
+            source
+                .read_until(b'\n', line)
+                .map_err(io_error("read", temp))
+        };
+        next(&mut line)?;
+        let mut offset = line.len() as u64;
+        let mut read = chain(DIGEST_SEED, &line);
+        let mut same = copy.len() == self.checkpoint.len();
+        for ((slot, want), (copied, got)) in self.checkpoint.slots().zip(copy.slots()) {
             if !same {
                 break;
             }
-            let cells = lines.at(got.offset).map_err(io_error("read", temp))?;
+            next(&mut line)?;
             same = slot == copied
-                && slot == line.slot
-                && got.offset == line.entry.offset
-                && (want.status, want.attempts) == (got.status, got.attempts)
-                && same_state(&line.entry, got)
-                && digest(&cells) == line.digest;
+                && got.offset == offset
+                && (want.status, want.attempts) == (got.status, got.attempts);
+            offset += line.len() as u64;
+            read = chain(read, &line);
         }
+        same = same && next(&mut line)? == 0 && read == digest;
         if !same {
             return Err(io_error("compact", &self.path)(io::Error::other(
                 "the rewritten file did not read back as written, so the original was kept as it is",
             )));
         }
-        Ok(())
+        Ok(copy)
     }
 }
 
-/// A line compaction wrote: where it belongs, what it records, and a digest of its cells.
-struct Written {
-    slot: Slot,
-    entry: Entry,
-    digest: u64,
-}
+/// Where a compaction's line digest starts.
+const DIGEST_SEED: u64 = 0x6469_6765_7374;
 
-/// Every cell of a line, hashed field by field (formatting a million lines to compare them
-/// cost more than writing them).
-fn digest(cells: &(Record, Delivery)) -> u64 {
+/// The digest of the lines so far, `line` added: written and read back alike, one line at a
+/// time, so that the same bytes give the same digest however they were buffered.
+fn chain(digest: u64, line: &[u8]) -> u64 {
     use std::hash::BuildHasher as _;
-    foldhash::quality::FixedState::with_seed(0x6469_6765_7374).hash_one(cells)
-}
-
-/// Whether two index entries record the same state (their places may differ).
-fn same_state(a: &Entry, b: &Entry) -> bool {
-    (a.status, a.destination_hash, a.raw_hash, a.attempts)
-        == (b.status, b.destination_hash, b.raw_hash, b.attempts)
+    foldhash::quality::FixedState::with_seed(digest).hash_one(line)
 }
 
 /// The temporary file compaction writes, beside the real file (same file system).

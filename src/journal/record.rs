@@ -176,44 +176,6 @@ impl Layout {
     }
 }
 
-/// Reads one line at a time with the same reader: building a CSV reader costs far more
-/// than reading a line with it, and compaction reads back every line it writes.
-pub(super) struct LineReader {
-    reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
-    record: csv::ByteRecord,
-}
-
-impl LineReader {
-    pub(super) fn new(delimiter: u8) -> LineReader {
-        LineReader {
-            reader: csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .delimiter(delimiter)
-                .from_reader(std::io::Cursor::new(Vec::new())),
-            record: csv::ByteRecord::new(),
-        }
-    }
-
-    /// The first record of `bytes`, as [`one_record`] reads it.
-    pub(super) fn read(&mut self, bytes: &[u8]) -> &csv::ByteRecord {
-        let buffer = self.reader.get_mut().get_mut();
-        buffer.clear();
-        buffer.extend_from_slice(bytes);
-        // A raw seek resets the parser, its buffer and its end-of-file state as well as the
-        // cursor (`seek` skips all that when the position looks unchanged, as after an empty
-        // line).
-        let read = self
-            .reader
-            .seek_raw(std::io::SeekFrom::Start(0), csv::Position::new())
-            .and_then(|()| self.reader.read_byte_record(&mut self.record));
-        if !matches!(read, Ok(true)) {
-            self.record.clear();
-        }
-        &self.record
-    }
-}
-
 /// The first record of `bytes` (one line's cells).
 pub(super) fn one_record(bytes: &[u8], delimiter: u8) -> csv::ByteRecord {
     csv::ReaderBuilder::new()
@@ -391,21 +353,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-
-    #[test]
-    fn one_line_reader_reads_each_line_as_a_fresh_reader_would() {
-        let mut reader = LineReader::new(b';');
-        // An unclosed quote must not leak its state into the next line.
-        for line in [
-            &b"1;\"open;2\n"[..],
-            b"2;\"a;b\";c\r\n",
-            b"",
-            b"3;x",
-            b"4;\"\"\"q\"\"\";\n",
-        ] {
-            assert_eq!(reader.read(line), &one_record(line, b';'), "{line:?}");
-        }
-    }
 
     /// Text with every byte the quoting, the neutralizing and the line rule look at.
     fn text() -> impl Strategy<Value = String> {

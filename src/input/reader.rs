@@ -1,0 +1,599 @@
+//! The streaming reader: each row read once, judged, and screened against opt-outs and
+//! duplicates.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use csv::{ByteRecord, StringRecord};
+use serde_json::{Map, Value};
+
+use super::header::Layout;
+use super::merge_fields::MergeFields;
+use super::validate::{Field, Fields, Resolved};
+use super::{
+    InputError, InputOptions, Place, RowError, RowErrorCode, Suppression, dialect, header, phone,
+    seen,
+};
+use crate::message::{Capabilities, Content, Message};
+
+/// A number given on the command line (`test --to`), checked and normalized exactly as a
+/// phone cell of the CSV is.
+pub(crate) fn test_destination(
+    options: &InputOptions,
+    raw: &str,
+) -> Result<crate::message::Destination, RowError> {
+    let invalid = |why: String| RowError::new("--to", RowErrorCode::InvalidDestination, why);
+    let phones = phone::Phones::new(options.default_country.as_deref())
+        .map_err(|e| invalid(e.to_string()))?;
+    phones.destination(phone::DestKind::Phone, "--to", raw.trim())
+}
+
+/// A streaming reader over the campaign CSV: constant memory whatever the file size.
+pub struct CsvInput {
+    path: PathBuf,
+    reader: dialect::Records,
+    /// Reused for every row so reading allocates nothing per row.
+    record: ByteRecord,
+    columns: Vec<String>,
+    variable_columns: Vec<String>,
+    warnings: Vec<String>,
+    layout: Layout,
+    /// The campaign's texts with merge fields, rendered for each row.
+    merge: MergeFields,
+    defaults: Fields,
+    /// What every row with no send-field cell filled resolves to: the same for all of them,
+    /// so it is worked out once.
+    plain: Result<Resolved, RowError>,
+    ai_rewrite: bool,
+    now: jiff::Timestamp,
+    capabilities: &'static Capabilities,
+    phones: phone::Phones,
+    /// The file was decoded from another encoding (see [`dialect::Dialect::transcoded`]).
+    transcoded: bool,
+    /// Data rows read so far.
+    index: u64,
+    suppression: Option<Arc<Suppression>>,
+    /// Each destination sent to so far → the row that first used it.
+    seen: seen::Seen,
+    /// Set after a read error: the iterator then ends.
+    failed: bool,
+    /// The file's delimiter, to tell whether a line inside a cell reads like a row.
+    delimiter: u8,
+}
+
+/// One data row and what to do with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// 1-based data row number (header excluded; a quoted multi-line field is still one row).
+    pub index: u64,
+    /// The destination cell as written (trimmed), "" if none.
+    pub raw_destination: String,
+    /// Normalized destination when valid, else `raw_destination`.
+    pub destination: String,
+    pub verdict: Verdict,
+}
+
+/// The outcome for a row: send it, report it as invalid, or deliberately leave it out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Send(Box<Message>),
+    Invalid(RowError),
+    /// Not an error in the file: the row must not be sent (its destination opted out).
+    Skip(RowError),
+    /// A row a previous run handled for good whose destination cell has not changed: not
+    /// judged again (see [`CsvInput::next_row`]); its destination is the cell as written.
+    Unchanged,
+}
+
+impl CsvInput {
+    /// Opens the file and reads its header; every header problem is reported here, before
+    /// any row is sent.
+    pub fn open(path: &Path, options: &InputOptions) -> Result<CsvInput, InputError> {
+        load_phone_metadata_early();
+        let defaults = Fields::from_defaults(&options.defaults).map_err(InputError::Defaults)?;
+        let phones = phone::Phones::new(options.default_country.as_deref())?;
+        let open_error = |source| InputError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::open(path).map_err(open_error)?;
+        let mut warnings = Vec::new();
+        let dialect = dialect::Dialect::detect(
+            path,
+            file,
+            options.delimiter,
+            options.encoding.as_deref(),
+            &mut warnings,
+        )?;
+        let delimiter = dialect.delimiter;
+        let (mut reader, transcoded) = dialect.into_records();
+        let mut record = ByteRecord::new();
+        let read_error = |source| InputError::Read {
+            path: path.to_owned(),
+            row: 0,
+            source,
+        };
+        if !reader.read_byte_record(&mut record).map_err(read_error)? {
+            return Err(InputError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        if let Some(cell) = record.iter().position(|c| c.contains(&b'\n')) {
+            return Err(InputError::QuoteInHeader {
+                path: path.to_owned(),
+                position: cell + 1,
+            });
+        }
+        let columns = record
+            .iter()
+            .map(|c| std::str::from_utf8(c).map(|c| header::name(c).to_owned()))
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|_| InputError::HeaderEncoding)?;
+        if columns.iter().any(|c| c.contains(char::is_control)) {
+            return Err(InputError::NotText {
+                path: path.to_owned(),
+            });
+        }
+        let merge = MergeFields::new(&options.defaults, &columns)?;
+        let merged: Vec<usize> = merge.columns().collect();
+        let layout = Layout::new(
+            &columns,
+            options.phone_column.as_deref(),
+            &options.defaults,
+            options.capabilities,
+            &merged,
+            &mut warnings,
+        )?;
+        let defaults = if merge.any() {
+            Fields::from_defaults(&merge.strip(&options.defaults)).map_err(InputError::Defaults)?
+        } else {
+            defaults
+        };
+        let variable_columns = layout
+            .variables
+            .iter()
+            .map(|&i| columns[i].clone())
+            .collect();
+        Ok(CsvInput {
+            path: path.to_owned(),
+            reader,
+            record,
+            columns,
+            variable_columns,
+            warnings,
+            layout,
+            merge,
+            plain: defaults.clone().resolve(options.now, options.capabilities),
+            defaults,
+            ai_rewrite: options.defaults.ai_rewrite == Some(true),
+            now: options.now,
+            capabilities: options.capabilities,
+            phones,
+            transcoded,
+            index: 0,
+            suppression: options.suppression.clone(),
+            seen: seen::Seen::default(),
+            failed: false,
+            delimiter,
+        })
+    }
+
+    /// Marks destinations a previous run already sent to (row, [`fingerprint`]) so that no
+    /// other row sends them again, wherever it stands in the file. Only these rows may
+    /// later come back [`Verdict::Unchanged`], whose destinations are then known only so.
+    /// Row 0 is a recipient no longer in the CSV; so is a row numbered far past any real
+    /// one (a corrupted number), which must not size the duplicate check's memory.
+    ///
+    /// [`fingerprint`]: crate::fingerprint::of
+    pub fn already_sent(&mut self, rows: impl Iterator<Item = (u64, u64)> + Clone) {
+        let count = rows.clone().count();
+        let bound = (count.saturating_mul(16)).max(1 << 20) as u64;
+        let in_file = |row: u64| (1..=bound).contains(&row);
+        let last = rows
+            .clone()
+            .map(|(row, _)| row)
+            .filter(|r| in_file(*r))
+            .max();
+        let last = u32::try_from(last.unwrap_or(0)).unwrap_or(u32::MAX);
+        self.seen.reserve(count, last);
+        for (row, fingerprint) in rows {
+            match u32::try_from(row) {
+                Ok(row) if in_file(u64::from(row)) => {
+                    self.seen.first(row, fingerprint);
+                }
+                _ => self.seen.elsewhere(fingerprint),
+            }
+        }
+    }
+
+    /// The next row, as [`Iterator::next`] gives it, except for a row a previous run
+    /// handled for good: `settled(row)` gives the [short fingerprint] its destination cell
+    /// had then, and if the cell still has it the row comes back [`Verdict::Unchanged`],
+    /// without being validated or normalized again.
+    ///
+    /// [short fingerprint]: crate::fingerprint::short
+    pub fn next_row(
+        &mut self,
+        settled: impl FnOnce(u64) -> Option<u32>,
+    ) -> Option<Result<Row, InputError>> {
+        if self.failed {
+            return None;
+        }
+        let mut rec = std::mem::take(&mut self.record);
+        match self.reader.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(source) => {
+                self.failed = true;
+                return Some(Err(InputError::Read {
+                    path: self.path.clone(),
+                    row: self.index,
+                    source,
+                }));
+            }
+        }
+        self.index += 1;
+        let broken = self.unclosed_quote(self.index + 1);
+        if let Some(e) = broken.or_else(|| self.swallowed_rows(&rec)) {
+            self.failed = true;
+            return Some(Err(e));
+        }
+        if self.index > u64::from(u32::MAX) {
+            self.failed = true;
+            return Some(Err(InputError::TooManyRows {
+                path: self.path.clone(),
+            }));
+        }
+        if let Some(before) = settled(self.index) {
+            let raw = self.destination_cell(&rec).0.map_or("", |(_, c)| c);
+            if crate::fingerprint::short(raw) == before {
+                let raw = raw.to_owned();
+                self.record = rec;
+                return Some(Ok(Row {
+                    index: self.index,
+                    destination: raw.clone(),
+                    raw_destination: raw,
+                    verdict: Verdict::Unchanged,
+                }));
+            }
+        }
+        Some(Ok(self.judge_record(rec)))
+    }
+
+    /// A quote still open in record `record` (1-based, the header is 1) of the file: the
+    /// reader ended that record, which it only does at the end of the file, so the quote took
+    /// in every line after it (the CSV reader does not report this).
+    fn unclosed_quote(&self, record: u64) -> Option<InputError> {
+        let opened = self
+            .reader
+            .get_ref()
+            .unclosed()
+            .filter(|o| o.record == record)?;
+        Some(InputError::UnclosedQuote {
+            path: self.path.clone(),
+            place: Place {
+                row: record - 1,
+                line: opened.line,
+            },
+            column: self.column_name(opened.cell),
+        })
+    }
+
+    /// A quote closed far too late: a cell of `rec` with line breaks, one of whose lines
+    /// reads like a whole row (the header's number of cells, a destination where the
+    /// destination column is). Checked only for records that hold a line break at all.
+    fn swallowed_rows(&self, rec: &ByteRecord) -> Option<InputError> {
+        memchr::memchr(b'\n', rec.as_slice())?;
+        let like_a_row = |line: &[u8]| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let cells: Vec<&[u8]> = line.split(|&b| b == self.delimiter).collect();
+            cells.len() == self.layout.width
+                && self.layout.destinations.iter().any(|&(i, _)| {
+                    std::str::from_utf8(cells[i])
+                        .is_ok_and(|c| header::looks_like_data(c.trim().trim_matches('"')))
+                })
+        };
+        let (cell, rows) = rec.iter().enumerate().find_map(|(i, cell)| {
+            let rows = cell
+                .split(|&b| b == b'\n')
+                .skip(1)
+                .filter(|l| like_a_row(l));
+            Some((i, rows.count())).filter(|&(_, n)| n > 0)
+        })?;
+        // The reader stands after the record's line break: count back to where it started,
+        // then down to the cell.
+        let breaks = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
+        let start = self
+            .reader
+            .position()
+            .line()
+            .saturating_sub(1 + breaks(rec.as_slice()));
+        let before: u64 = rec.iter().take(cell).map(breaks).sum();
+        Some(InputError::SwallowedRows {
+            path: self.path.clone(),
+            place: Place {
+                row: self.index,
+                line: (start + before).max(1),
+            },
+            column: self.column_name(cell),
+            rows,
+        })
+    }
+
+    /// The header's name for a cell position, or its number past the header's end.
+    fn column_name(&self, cell: usize) -> String {
+        self.columns
+            .get(cell)
+            .cloned()
+            .unwrap_or_else(|| format!("number {}", cell + 1))
+    }
+
+    /// Header names as read (trimmed).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The columns that become template variables.
+    pub fn variable_columns(&self) -> &[String] {
+        &self.variable_columns
+    }
+
+    /// Things the user should know before sending, e.g. columns that will not be sent.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The first non-empty destination cell that is valid UTF-8, and how many are non-empty.
+    fn destination_cell<'r>(&self, rec: &'r ByteRecord) -> (Option<(usize, &'r str)>, usize) {
+        let mut first = None;
+        let mut count = 0;
+        for (slot, &(i, _)) in self.layout.destinations.iter().enumerate() {
+            if let Some(cell) = rec
+                .get(i)
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .map(str::trim)
+                && !cell.is_empty()
+            {
+                count += 1;
+                first = first.or(Some((slot, cell)));
+            }
+        }
+        (first, count)
+    }
+
+    /// Judges one UTF-8 row: shape, destination, then send fields and variables. Also
+    /// returns the destination's column and normalized form whenever that part was valid.
+    fn judge(
+        &self,
+        rec: &StringRecord,
+        first: Option<(usize, &str)>,
+        count: usize,
+    ) -> (Option<(usize, String)>, Result<Message, RowError>) {
+        if rec.len() != self.layout.width {
+            let e = RowError::new(
+                "row",
+                RowErrorCode::MalformedRow,
+                format!(
+                    "row has {} fields, header has {}: check for a missing or extra delimiter, or a quote that is not closed",
+                    rec.len(),
+                    self.layout.width
+                ),
+            );
+            return (None, Err(e));
+        }
+        let names = |pick: &dyn Fn(usize) -> bool| -> String {
+            self.layout
+                .destinations
+                .iter()
+                .filter(|&&(i, _)| pick(i))
+                .map(|&(i, _)| self.columns[i].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some((slot, cell)) = first else {
+            let e = RowError::new(
+                names(&|_| true),
+                RowErrorCode::MissingDestination,
+                format!("no destination: fill one of {}", names(&|_| true)),
+            );
+            return (None, Err(e));
+        };
+        if count > 1 {
+            let filled = names(&|i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
+            let e = RowError::new(
+                filled.clone(),
+                RowErrorCode::MultipleDestinations,
+                format!("{filled} are all filled: keep exactly one destination per row"),
+            );
+            return (None, Err(e));
+        }
+        let (col, kind) = self.layout.destinations[slot];
+        let destination = match self.phones.destination(kind, &self.columns[col], cell) {
+            Ok(d) if !self.capabilities.bsuid && phone::is_bsuid(d.as_str()) => {
+                let e = RowError::new(
+                    self.columns[col].as_str(),
+                    RowErrorCode::InvalidDestination,
+                    format!(
+                        "{} is a BSUID, which {} cannot send to: use the E.164 number",
+                        d.as_str(),
+                        self.capabilities.name
+                    ),
+                );
+                return (None, Err(e));
+            }
+            Ok(d) => d,
+            Err(e) => return (None, Err(e)),
+        };
+        let valid = Some((col, destination.as_str().to_owned()));
+        let cell = |f: Field| {
+            self.layout.fields[f as usize]
+                .and_then(|i| rec.get(i))
+                .unwrap_or("")
+        };
+        let rendered = match self
+            .merge
+            .render(&self.columns, cell, |i| rec.get(i).unwrap_or(""))
+        {
+            Ok(r) => r,
+            Err(e) => return (valid, Err(e)),
+        };
+        let overridden = rendered.any()
+            || self
+                .layout
+                .fields
+                .iter()
+                .flatten()
+                .any(|&i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
+        let resolved = if overridden {
+            self.defaults
+                .overridden_by(|f| rendered.get(f).unwrap_or_else(|| cell(f)))
+                .and_then(|f| f.resolve(self.now, self.capabilities))
+        } else {
+            self.plain.clone()
+        };
+        let resolved = match resolved {
+            Ok(r) => r,
+            Err(e) => return (valid, Err(e)),
+        };
+        let mut variables = Map::new();
+        if matches!(resolved.content, Content::Template { .. }) {
+            for &i in &self.layout.variables {
+                let v = rec[i].trim();
+                if !v.is_empty() {
+                    variables.insert(self.columns[i].clone(), Value::String(v.to_owned()));
+                }
+            }
+        }
+        let message = Message {
+            destination,
+            content: resolved.content,
+            variables,
+            interactive: resolved.interactive,
+            labels: resolved.labels,
+            ai_rewrite: self.ai_rewrite,
+            deliver_at: resolved.deliver_at,
+            deliver_until: resolved.deliver_until,
+        };
+        (valid, Ok(message))
+    }
+
+    /// Checks a row's valid destination against the opt-out lists (skipped, even if the
+    /// row is otherwise invalid: it would never be sent) and against the rest of the file (a
+    /// destination already sent to earlier is refused, so nobody gets the campaign twice).
+    fn screen(&mut self, column: usize, destination: &str, verdict: Verdict) -> Verdict {
+        if self
+            .suppression
+            .as_ref()
+            .is_some_and(|s| s.contains(destination))
+        {
+            return Verdict::Skip(RowError::new(
+                self.columns[column].as_str(),
+                RowErrorCode::OptedOut,
+                format!("{destination} is on the opt-out list: it is not sent"),
+            ));
+        }
+        let Verdict::Send(_) = verdict else {
+            return verdict;
+        };
+        let row = u32::try_from(self.index).expect("next() stops at row 2^32");
+        match self.seen.first(row, crate::fingerprint::of(destination)) {
+            Some(first) => Verdict::Invalid(RowError::new(
+                self.columns[column].as_str(),
+                RowErrorCode::DuplicateDestination,
+                match first {
+                    0 => "an earlier run of this campaign already sent to this destination, from a row no longer in the CSV: delete this row".to_string(),
+                    first => format!(
+                        "same destination as row {first}: delete this row (each destination gets the campaign once)"
+                    ),
+                },
+            )),
+            None => verdict,
+        }
+    }
+
+    /// A row with bytes its encoding cannot map: reported, never passed on as mojibake.
+    fn encoding_error(&self, rec: &ByteRecord, field: usize) -> (String, RowError) {
+        let raw = self
+            .destination_cell(rec)
+            .0
+            .map_or("", |(_, c)| c)
+            .to_owned();
+        let column = self.columns.get(field).map_or("row", String::as_str);
+        let e = RowError::new(
+            column,
+            RowErrorCode::InvalidEncoding,
+            format!(
+                "column {column} has bytes that are not valid in the file's encoding: save the file as CSV UTF-8, or pass --encoding with its real encoding (e.g. windows-1252)"
+            ),
+        );
+        (raw, e)
+    }
+}
+
+/// Starts loading libphonenumber's metadata (about a quarter of a second: the crate compiles
+/// every region's patterns) on a thread of its own when a campaign file is first opened, so
+/// that it overlaps with reading the results file; the first number to judge waits for it.
+fn load_phone_metadata_early() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        // Without the thread, the first number loads it itself.
+        let _ = std::thread::Builder::new()
+            .name("phone-metadata".into())
+            .spawn(|| {
+                let _loaded: &phonenumber::metadata::Database = &phonenumber::metadata::DATABASE;
+            });
+    });
+}
+
+impl Iterator for CsvInput {
+    type Item = Result<Row, InputError>;
+
+    /// The next data row; `Err` only when reading the file fails mid-way.
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_row(|_| None)
+    }
+}
+
+impl CsvInput {
+    /// Validates and screens the row just read into `rec`.
+    fn judge_record(&mut self, rec: ByteRecord) -> Row {
+        // Not UTF-8, or (after decoding) a U+FFFD standing for a byte the encoding lacks.
+        let text = match StringRecord::from_byte_record(rec) {
+            Ok(r) if self.transcoded => match r.iter().position(|f| f.contains('\u{FFFD}')) {
+                Some(field) => Err((field, r.into_byte_record())),
+                None => Ok(r),
+            },
+            Ok(r) => Ok(r),
+            Err(bad) => Err((bad.utf8_error().field(), bad.into_byte_record())),
+        };
+        let (raw_destination, valid, verdict) = match text {
+            Ok(rec) => {
+                let (first, count) = self.destination_cell(rec.as_byte_record());
+                let raw = first.map_or("", |(_, c)| c).to_owned();
+                let (valid, outcome) = self.judge(&rec, first, count);
+                self.record = rec.into_byte_record();
+                let verdict = outcome.map_or_else(Verdict::Invalid, |m| Verdict::Send(Box::new(m)));
+                (raw, valid, verdict)
+            }
+            Err((field, rec)) => {
+                let (raw, e) = self.encoding_error(&rec, field);
+                self.record = rec;
+                (raw, None, Verdict::Invalid(e))
+            }
+        };
+        let (destination, verdict) = match valid {
+            Some((column, d)) => {
+                let verdict = self.screen(column, &d, verdict);
+                (d, verdict)
+            }
+            None => (raw_destination.clone(), verdict),
+        };
+        Row {
+            index: self.index,
+            raw_destination,
+            destination,
+            verdict,
+        }
+    }
+}
