@@ -279,3 +279,47 @@ pub(super) fn sync_directory(path: &Path) -> io::Result<()> {
     };
     File::open(dir)?.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The read-back is all that stands between a faulty rewrite and the user's only copy:
+    /// a rewrite that differs from what was written (a cell, a line, a line's place) is
+    /// refused, even where it still reads as a valid results file.
+    #[test]
+    fn a_rewrite_that_does_not_read_back_as_written_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut journal = Journal::open(&path, b',').unwrap();
+        for row in 1..=3 {
+            let destination = format!("+551199999{row:04}");
+            let record = Record {
+                attempts: 1,
+                message_id: format!("msg_{row}"),
+                ..Record::new(row, &destination, Status::Queued)
+            };
+            journal.append(&[record]).unwrap();
+        }
+        let temp = beside(&path);
+        let digest = journal.write_compacted(&temp, false).unwrap();
+        assert!(journal.verify(&temp, digest).is_ok());
+        let good = String::from_utf8(fs::read(&temp).unwrap()).unwrap();
+        let lines: Vec<&str> = good.lines().collect();
+        let joined = |lines: &[&str]| lines.join("\n") + "\n";
+        let damaged = [
+            // A cell changed: the file still reads, only the bytes differ.
+            good.replace("msg_2", "msg_9"),
+            // The last line lost.
+            joined(&lines[..3]),
+            // Two lines swapped.
+            joined(&[lines[0], lines[2], lines[1], lines[3]]),
+            // A line too many.
+            good.clone() + lines[3] + "\n",
+        ];
+        for bad in damaged {
+            fs::write(&temp, &bad).unwrap();
+            assert!(journal.verify(&temp, digest).is_err(), "accepted:\n{bad}");
+        }
+    }
+}
