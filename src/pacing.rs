@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A rolling day: the `/d` in a rate, and the window of daily caps and ledger views.
+pub const DAY: Duration = Duration::from_secs(24 * 3600);
+
 use backon::ExponentialBuilder;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
@@ -95,7 +98,7 @@ impl FromStr for Rate {
             "s" | "sec" | "second" => Duration::from_secs(1),
             "min" | "m" | "minute" => Duration::from_secs(60),
             "h" | "hour" => Duration::from_secs(3600),
-            "d" | "day" => crate::ledger::DAY,
+            "d" | "day" => DAY,
             _ => return Err(bad()),
         };
         Ok(Rate { count, per })

@@ -3,12 +3,14 @@
 
 mod error;
 mod options;
+mod retry_failed;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::SettingsError;
 pub use options::{CampaignOptions, FlagOnly};
+pub use retry_failed::RetryFailed;
 
 pub use crate::connect::Target;
 use crate::connect::{self, ConnectError};
@@ -18,7 +20,6 @@ use crate::ledger::{FrequencyCap, Location, resolve_location};
 use crate::message::Capabilities;
 use crate::pacing::{Backoff, Rate, Spacing, parse_timeout};
 use crate::provider::ProviderKind;
-use crate::runner::RetryFailed;
 use crate::sandbox::FaultSpec;
 use crate::senders::{self, Sender};
 use crate::window::{SendWindow, Window, WindowError};

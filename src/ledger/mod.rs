@@ -136,8 +136,7 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     fn senders_since(&self, since_ms: i64) -> Result<Vec<SenderCount>, LedgerError>;
 }
 
-/// A rolling 24 hours: the window of `--daily-cap` and WhatsApp's own messaging limits.
-pub const DAY: Duration = Duration::from_secs(24 * 3600);
+pub use crate::pacing::DAY;
 
 /// `--frequency-cap N/DURATION`: at most `count` messages to one recipient within `within`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

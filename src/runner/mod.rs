@@ -32,7 +32,6 @@ use crate::shutdown::Shutdown;
 
 use lanes::{Lane, lanes};
 use preflight::prepare;
-pub use resume::RetryFailed;
 use stop::log_stop;
 
 /// Why a run could not start or had to stop; each maps to an exit code.
