@@ -98,24 +98,32 @@ fn a_status_pass_stopped_half_way_keeps_what_it_learned_and_the_rerun_finishes()
     let rig = Rig::new();
     let results_path = sent_campaign(&rig, 30);
     let before = rig.log().len();
-    let child = rig
-        .operation("status", &results_path)
-        .args(["--rate", "40/s"])
+    // The first lookup's answer is held until the stop has taken effect: no latency window.
+    let gate = rig.gate();
+    let mut child = rig
+        .operation_to("status", &results_path, &gate.base_url())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    rig.wait_for_requests(before + 6);
+    rig.wait_for_requests(before + 1);
     signal(&child, "INT");
-    let output = child.wait_with_output().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("stopping") {
+        use std::io::BufRead as _;
+        assert!(
+            stderr.read_line(&mut said).unwrap() > 0,
+            "no stop was announced: {said}"
+        );
+    }
+    gate.open();
+    let mut output = child.wait_with_output().unwrap();
+    std::io::Read::read_to_end(&mut stderr, &mut output.stderr).unwrap();
     assert_no_key(&output);
-    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(code(&output), 3, "{said}{}", text(&output));
     let first = lookups(&rig);
-    assert!(
-        first.len() < 30,
-        "the pass stopped early ({} lookups)",
-        first.len()
-    );
+    assert_eq!(first.len(), 1, "the lookup in flight, and no other");
     let rows = results(&results_path);
     let learned: Vec<&HashMap<String, String>> = rows
         .iter()

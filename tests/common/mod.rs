@@ -111,11 +111,21 @@ impl Rig {
     /// `status` or `cancel` on a results file, aimed at the sandbox, fast, key in the
     /// environment.
     pub fn operation(&self, subcommand: &str, results: &Path) -> std::process::Command {
+        self.operation_to(subcommand, results, &self.sandbox.base_url())
+    }
+
+    /// [`Rig::operation`] aimed at `base_url` (a [`Gate`] in front of the sandbox).
+    pub fn operation_to(
+        &self,
+        subcommand: &str,
+        results: &Path,
+        base_url: &str,
+    ) -> std::process::Command {
         let mut command = binary();
         command
             .arg(subcommand)
             .arg(results)
-            .args(["--base-url", &self.sandbox.base_url()])
+            .args(["--base-url", base_url])
             .args(FAST);
         command
     }
