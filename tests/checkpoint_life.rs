@@ -197,10 +197,12 @@ fn an_edited_complete_last_line_is_read_leniently_or_refused_never_dropped() {
 
 #[test]
 fn rows_appended_to_the_csv_during_a_run_are_kept_by_compaction() {
-    let rig = Rig::with_faults("latency=5ms");
+    let rig = Rig::new();
+    // The first answer is held until the rows are appended: the run is certainly under way.
+    let gate = rig.gate();
     let csv = rig.file("c.csv", &campaign_csv(40));
     let mut child = rig
-        .command(&csv)
+        .command_to(&csv, &gate.base_url())
         .args(T)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -212,6 +214,7 @@ fn rows_appended_to_the_csv_during_a_run_are_kept_by_compaction() {
         .collect();
     let mut file = std::fs::OpenOptions::new().append(true).open(&csv).unwrap();
     std::io::Write::write_all(&mut file, extra.as_bytes()).unwrap();
+    gate.open();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let results = rig.dir.path().join("c.results.csv");
@@ -220,14 +223,15 @@ fn rows_appended_to_the_csv_during_a_run_are_kept_by_compaction() {
         43,
         "the appended rows keep their lines"
     );
-    let output = rig.run(rig.command(&csv).args(T));
+    let output = rig.run(rig.command_to(&csv, &gate.base_url()).args(T));
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_each_sent_once(&rig, 43);
 }
 
-/// A run of `n` rows at 5 ms a request, started in the background with `extra` flags.
-fn slow_run(rig: &Rig, csv: &Path, extra: &[&str]) -> std::process::Child {
-    rig.command(csv)
+/// A run started in the background through `base_url` (a [`Gate`] holds its first answer
+/// until the test has acted; the sandbox with latency lets it run on), with `extra` flags.
+fn slow_run(rig: &Rig, csv: &Path, base_url: &str, extra: &[&str]) -> std::process::Child {
+    rig.command_to(csv, base_url)
         .args(T)
         .args(extra)
         .stdout(std::process::Stdio::piped())
@@ -238,17 +242,18 @@ fn slow_run(rig: &Rig, csv: &Path, extra: &[&str]) -> std::process::Child {
 
 #[test]
 fn a_symlinked_results_file_has_one_lock_and_stays_a_link() {
-    let rig = Rig::with_faults("latency=5ms");
+    let rig = Rig::new();
+    let gate = rig.gate();
     let csv = rig.file("c.csv", &campaign_csv(20));
     std::fs::create_dir(rig.dir.path().join("shared")).unwrap();
     let real = rig.dir.path().join("shared/c.results.csv");
     let link = rig.dir.path().join("c.results.csv");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let first = slow_run(&rig, &csv, &[]);
+    let first = slow_run(&rig, &csv, &gate.base_url(), &[]);
     rig.wait_for_requests(1);
     // The same file through its real path: refused while the first run holds it.
     let output = rig.run(
-        rig.command(&csv)
+        rig.command_to(&csv, &gate.base_url())
             .args(T)
             .args(["--results", real.to_str().unwrap()]),
     );
@@ -259,6 +264,7 @@ fn a_symlinked_results_file_has_one_lock_and_stays_a_link() {
         text(&output)
     );
     assert!(!text(&output).contains("elsewhere"), "{}", text(&output));
+    gate.open();
     let first = first.wait_with_output().unwrap();
     assert_eq!(code(&first), 0, "{}", text(&first));
     assert!(
@@ -266,18 +272,20 @@ fn a_symlinked_results_file_has_one_lock_and_stays_a_link() {
         "compaction wrote through the link"
     );
     assert_eq!(read_back(&real).len(), 20);
-    let output = rig.run(rig.command(&csv).args(T));
+    let output = rig.run(rig.command_to(&csv, &gate.base_url()).args(T));
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_each_sent_once(&rig, 20);
 }
 
 #[test]
 fn a_lock_file_deleted_during_a_run_stops_it_before_the_next_send() {
-    let rig = Rig::with_faults("latency=5ms");
+    let rig = Rig::new();
+    let gate = rig.gate();
     let csv = rig.file("c.csv", &campaign_csv(30));
-    let run = slow_run(&rig, &csv, &[]);
+    let run = slow_run(&rig, &csv, &gate.base_url(), &[]);
     rig.wait_for_requests(1);
     std::fs::remove_file(rig.dir.path().join("c.results.csv.lock")).unwrap();
+    gate.open();
     // A second run now gets a lock of its own; the first must not send beside it.
     let output = run.wait_with_output().unwrap();
     assert_eq!(code(&output), 3, "{}", text(&output));
@@ -287,8 +295,8 @@ fn a_lock_file_deleted_during_a_run_stops_it_before_the_next_send() {
         "{message}"
     );
     assert!(!message.contains("elsewhere"), "{message}");
-    assert!(rig.sent().len() < 30, "the run stopped early");
-    let output = rig.run(rig.command(&csv).args(T));
+    assert_eq!(rig.sent().len(), 1, "no send after the lock was deleted");
+    let output = rig.run(rig.command_to(&csv, &gate.base_url()).args(T));
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_each_sent_once(&rig, 30);
 }
@@ -365,7 +373,7 @@ fn a_reexported_run_killed_midway_never_resends_on_the_rerun() {
     let (csv, _) = finished(&rig, 10);
     // Reordered, with 30 new people; killed while sending to them.
     rig.file("c.csv", &export((0..40).rev()));
-    let mut run = slow_run(&rig, &csv, &[]);
+    let mut run = slow_run(&rig, &csv, &rig.sandbox.base_url(), &[]);
     rig.wait_for_requests(15);
     run.kill().unwrap();
     run.wait().unwrap();
