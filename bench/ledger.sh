@@ -21,6 +21,9 @@ log() { echo "bench(ledger): $*" >&2; }
 python3 "$HERE/gen.py" campaign "$N" "$WORK/ledger_send.csv" e164
 PID=""
 start_sandbox() {
+  # Emptied here, not by the background redirection, which may come after the first look
+  # and leave the last sandbox's address to be read.
+  : >"$WORK/ledger_sandbox.out"
   "$BIN" sandbox --port 0 --rate-limit 0 >"$WORK/ledger_sandbox.out" 2>/dev/null &
   PID=$!
   for _ in $(seq 50); do

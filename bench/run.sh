@@ -100,6 +100,9 @@ wrk_rps() {
 }
 
 start_sandbox() { # extra sandbox flags...
+  # Emptied here, not by the background redirection, which may come after the first look
+  # and leave the last sandbox's address to be read.
+  : >"$WORK/sandbox.out"
   "$BIN" sandbox --port 0 --rate-limit 0 "$@" >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &
   SANDBOX_PID=$!
   for _ in $(seq 50); do
