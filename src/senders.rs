@@ -379,8 +379,14 @@ mod tests {
             ("[\"a b\"]\nkey = \"x\"\n", "not a usable label"),
             ("[a]\nkey = \"x\"\n[b]\nkey = \"x\"\n", "same number"),
             ("[a]\nkee = \"x\"\n", "unknown field"),
-            ("[a]\nkey = \"x\"\ndaily-cap = 0\n", "[a]: daily-cap = 0 is not"),
-            ("[a]\nkey = \"x\"\ndaily-cap = \"9\"\n", "[a]: daily-cap = \"9\" is not"),
+            (
+                "[a]\nkey = \"x\"\ndaily-cap = 0\n",
+                "[a]: daily-cap = 0 is not",
+            ),
+            (
+                "[a]\nkey = \"x\"\ndaily-cap = \"9\"\n",
+                "[a]: daily-cap = \"9\" is not",
+            ),
             ("", "lists no numbers"),
             (
                 "[a]\nkey = \"x\"\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n",
