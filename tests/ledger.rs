@@ -269,3 +269,30 @@ fn a_zero_or_garbage_cap_in_the_senders_file_stops_before_any_send() {
     }
     assert!(rig.log().is_empty(), "nothing was sent");
 }
+
+#[test]
+fn a_kill_between_request_and_answer_still_counts_as_a_send_from_another_results_file() {
+    let rig = Rig::new();
+    let csv = numbers(&rig, "k.csv", 0..1);
+    let gate = rig.gate();
+    // The answer is held at the gate: the request has left, its outcome is not known yet.
+    let mut child = rig
+        .command_to(&csv, &gate.base_url())
+        .args(["--template", "t"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    rig.wait_for_requests(1);
+    signal(&child, "KILL");
+    child.wait().unwrap();
+    gate.open();
+    // The same campaign under a second results file must not send it again.
+    let elsewhere = rig.dir.path().join("second.results.csv");
+    let output = send(&rig, &csv, "t", &["--results", elsewhere.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.log().len(), 1, "one request in all");
+    let rows = results(&elsewhere);
+    assert_eq!(rows[0]["status"], "SKIPPED", "{rows:?}");
+    assert_eq!(rows[0]["errorCode"], "ALREADY_SENT", "{rows:?}");
+}
