@@ -86,6 +86,7 @@ sqlite3 "$WORK/big.sqlite3" "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;" >/dev/nul
 size=$(stat -c %s "$WORK/big.sqlite3")
 cp "$WORK/big.sqlite3" "$WORK/big_capped.sqlite3"
 log "c64 sends with --frequency-cap 1/7d: empty ledger, then the 1M one"
+rm -f "$WORK/capped_empty.sqlite3"*
 empty=$(send capped_empty "$WORK/capped_empty.sqlite3" --frequency-cap 1/7d)
 full=$(send capped_full "$WORK/big_capped.sqlite3" --frequency-cap 1/7d)
 # One row's lookups (ALREADY_SENT + FREQUENCY_CAP) timed in sqlite on the 1M ledger.
