@@ -7,7 +7,8 @@
 # 2. A ledger holding 1,000,000 recorded sends: its size on disk, and what the lookups cost:
 #    the same c64 send with --frequency-cap 1/7d (both per-row lookups on) against an empty
 #    ledger and against the 1M one, plus the median of the per-row queries timed in sqlite.
-# Sizes: LEDGER_SEND_ROWS (20000), LEDGER_ROWS (1000000). Talks only to 127.0.0.1.
+# Sizes: LEDGER_SEND_ROWS (20000), LEDGER_ROWS (1000000); LEDGER_RUNS (5) runs of each c64
+# send, off and on alternating, medians reported with the load average. Talks only to 127.0.0.1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=$1
@@ -53,10 +54,19 @@ send() {
   echo "$N / ($end - $start)" | bc -l
 }
 
-log "c64 sends, $N rows: ledger off, then on (x2 each, best kept)"
-best() { printf '%s\n' "$@" | sort -g | tail -1; }
-off=$(best "$(send off off)" "$(send off off)")
-on=$(best "$(send on "$WORK/on1.sqlite3")" "$(send on "$WORK/on2.sqlite3")")
+# Off and on alternate, so a change in the machine's load hits both alike; medians.
+RUNS=${LEDGER_RUNS:-5}
+log "c64 sends, $N rows: ledger off and on, alternating, $RUNS runs each (medians)"
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+offs=() ons=()
+for i in $(seq "$RUNS"); do
+  offs+=("$(send off off)")
+  rm -f "$WORK/on$i.sqlite3"*
+  ons+=("$(send on "$WORK/on$i.sqlite3")")
+done
+off=$(median "${offs[@]}")
+on=$(median "${ons[@]}")
+load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 
 log "building a ledger of $BIG sends"
 rm -f "$WORK/big.sqlite3"*
@@ -79,6 +89,7 @@ sqlite3 "$WORK/big.sqlite3" "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;" >/dev/nul
 size=$(stat -c %s "$WORK/big.sqlite3")
 cp "$WORK/big.sqlite3" "$WORK/big_capped.sqlite3"
 log "c64 sends with --frequency-cap 1/7d: empty ledger, then the 1M one"
+rm -f "$WORK/capped_empty.sqlite3"*
 empty=$(send capped_empty "$WORK/capped_empty.sqlite3" --frequency-cap 1/7d)
 full=$(send capped_full "$WORK/big_capped.sqlite3" --frequency-cap 1/7d)
 # One row's lookups (ALREADY_SENT + FREQUENCY_CAP) timed in sqlite on the 1M ledger.
@@ -97,7 +108,7 @@ print(f"{times[len(times) // 2] * 1e6:.0f}")
 PY
 )
 pct() { echo "100 * ($2 - $1) / $1" | bc -l | xargs printf '%+.1f'; }
-printf '| ledger: sends/s at c64, off / on | %.0f / %.0f (%s %%) | %d rows, each run best of 2 |\n' \
-  "$off" "$on" "$(pct "$off" "$on")" "$N"
+printf '| ledger: sends/s at c64, off / on | %.0f / %.0f (%s %%) | %d rows, median of %d runs each; load average %s |\n' \
+  "$off" "$on" "$(pct "$off" "$on")" "$N" "$RUNS" "$load"
 printf '| ledger: %d recorded sends | %.0f MB on disk; lookups per row %s µs (median) | c64 with --frequency-cap: %.0f sends/s on an empty ledger, %.0f on the 1M one |\n' \
   "$BIG" "$(echo "$size / 1000000" | bc -l)" "$lookup_us" "$empty" "$full"

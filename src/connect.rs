@@ -74,6 +74,7 @@ pub fn senders(
         label: String::new(),
         credential,
         instance_id,
+        daily_cap: None,
     }])
 }
 

@@ -32,6 +32,9 @@ pub struct Sender {
     pub credential: Credential,
     /// MsgFlash: the WhatsApp instance this number is (named in every body).
     pub instance_id: Option<String>,
+    /// The senders file's `daily-cap` for this number: numbers earn their own messaging
+    /// tiers, so one may send more a day than another. Overrides `--daily-cap`.
+    pub daily_cap: Option<u64>,
 }
 
 /// One table of the senders file, e.g. `[centro]` with `key-env = "PS_KEY_CENTRO"`.
@@ -48,6 +51,9 @@ struct Entry {
     key_id_env: Option<String>,
     /// MsgFlash: the instance (UUID) this number is.
     instance_id: Option<String>,
+    /// This number's sends in any rolling 24 h. Read as any TOML value, so a wrong one is
+    /// refused naming its number instead of by a parse error with only a line number.
+    daily_cap: Option<toml::Value>,
 }
 
 /// How keys are obtained while reading a senders file.
@@ -98,10 +104,15 @@ pub fn load(
         let credential = credential(&label, &entry, kind, keys).map_err(|why| fail(&label, why))?;
         let instance_id = instance(kind, entry.instance_id.as_deref(), campaign_instance)
             .map_err(|why| fail(&label, why))?;
+        let daily_cap = (entry.daily_cap.as_ref())
+            .map(daily_cap)
+            .transpose()
+            .map_err(|why| fail(&label, why))?;
         senders.push(Sender {
             label,
             credential,
             instance_id,
+            daily_cap,
         });
     }
     refuse_shared_numbers(&senders)
@@ -199,6 +210,17 @@ fn credential(
     Ok(credential)
 }
 
+/// A number's `daily-cap`: a whole number of sends above zero (0 would stop the number
+/// before its first send; leave the number out of the file instead).
+fn daily_cap(value: &toml::Value) -> Result<u64, String> {
+    match value.as_integer().map(u64::try_from) {
+        Some(Ok(cap)) if cap > 0 => Ok(cap),
+        _ => Err(format!(
+            "daily-cap = {value} is not a daily cap: give a whole number of sends above zero, e.g. daily-cap = 1000 (or remove the line to use --daily-cap)"
+        )),
+    }
+}
+
 /// MsgFlash numbers are instances; Pilot Status numbers are their keys. `own` is a
 /// senders-file entry's, `campaign` the flag's or campaign file's.
 pub(crate) fn instance(
@@ -278,6 +300,7 @@ mod tests {
                 label: l.to_string(),
                 credential: sandbox_credential(ProviderKind::PilotStatus, l),
                 instance_id: None,
+                daily_cap: None,
             })
             .collect()
     }
@@ -356,6 +379,14 @@ mod tests {
             ("[\"a b\"]\nkey = \"x\"\n", "not a usable label"),
             ("[a]\nkey = \"x\"\n[b]\nkey = \"x\"\n", "same number"),
             ("[a]\nkee = \"x\"\n", "unknown field"),
+            (
+                "[a]\nkey = \"x\"\ndaily-cap = 0\n",
+                "[a]: daily-cap = 0 is not",
+            ),
+            (
+                "[a]\nkey = \"x\"\ndaily-cap = \"9\"\n",
+                "[a]: daily-cap = \"9\" is not",
+            ),
             ("", "lists no numbers"),
             (
                 "[a]\nkey = \"x\"\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n",

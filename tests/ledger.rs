@@ -192,3 +192,107 @@ fn report_shows_each_number_s_last_24_hours_against_its_cap() {
     let line = shown.lines().find(|l| l.trim_start().starts_with("key:"));
     assert!(line.is_some_and(|l| l.ends_with("3 of 250")), "{shown}");
 }
+
+/// A senders file of two numbers with caps of their own (the rig's key and a second one).
+const CAPPED_SENDERS: &str = "[centro]\nkey-env = \"PS_KEY_CENTRO\"\ndaily-cap = 2\n\
+                              [norte]\nkey-env = \"PS_KEY_NORTE\"\ndaily-cap = 4\n";
+const NORTE_KEY: &str = "ps_test_NORTE_9d2e";
+
+/// Sends `csv` from the numbers of `senders` (a senders file's text), `--daily-cap 3` for
+/// any number the file leaves uncapped.
+fn send_from(rig: &Rig, csv: &Path, template: &str, senders: &str) -> std::process::Output {
+    let file = rig.file("senders.toml", senders);
+    let mut command = rig.command(csv);
+    command
+        .args(["--template", template, "--daily-cap", "3", "--senders"])
+        .arg(file)
+        .env_remove("PILOT_STATUS_API_KEY")
+        .env("PS_KEY_CENTRO", KEY)
+        .env("PS_KEY_NORTE", NORTE_KEY);
+    rig.run(&mut command)
+}
+
+#[test]
+fn each_number_s_own_cap_in_the_senders_file_holds_across_two_campaigns() {
+    use campaign_sender::sandbox::number_of;
+    let rig = Rig::new();
+    let accepted_by = |key: &str| {
+        let number = number_of(key);
+        (rig.accepted().iter())
+            .filter(|e| e.sender.as_deref() == Some(number.as_str()))
+            .count()
+    };
+    // Few enough rows that neither number reaches its cap in the first campaign.
+    let first = numbers(&rig, "a.csv", 0..2);
+    let output = send_from(&rig, &first, "a", CAPPED_SENDERS);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let before = (accepted_by(KEY), accepted_by(NORTE_KEY));
+    assert_eq!(before.0 + before.1, 2);
+    // The second campaign has plenty for both: each stops at its own cap, not at the
+    // --daily-cap 3 both would share without the file's caps (2 below it, 4 above it).
+    let second = numbers(&rig, "b.csv", 10..40);
+    let output = send_from(&rig, &second, "b", CAPPED_SENDERS);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!((accepted_by(KEY), accepted_by(NORTE_KEY)), (2, 4));
+    assert!(
+        text(&output).contains("daily cap of 2") && text(&output).contains("daily cap of 4"),
+        "{}",
+        text(&output)
+    );
+    // A rerun sends nothing more from either number.
+    let output = send_from(&rig, &second, "b", CAPPED_SENDERS);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(rig.accepted().len(), 6);
+}
+
+#[test]
+fn a_zero_or_garbage_cap_in_the_senders_file_stops_before_any_send() {
+    let rig = Rig::new();
+    let csv = numbers(&rig, "a.csv", 0..3);
+    for (cap, shown) in [
+        ("0", "daily-cap = 0"),
+        ("\"lots\"", "daily-cap = \"lots\""),
+        ("-5", "daily-cap = -5"),
+        ("2.5", "daily-cap = 2.5"),
+    ] {
+        let senders = format!(
+            "[centro]\nkey-env = \"PS_KEY_CENTRO\"\n[norte]\nkey-env = \"PS_KEY_NORTE\"\ndaily-cap = {cap}\n"
+        );
+        let output = send_from(&rig, &csv, "a", &senders);
+        assert_eq!(code(&output), 2, "{cap}: {}", text(&output));
+        let said = text(&output);
+        assert!(
+            said.contains("[norte]") && said.contains(shown),
+            "{cap}: {said}"
+        );
+        assert!(said.contains("above zero"), "{cap}: {said}");
+    }
+    assert!(rig.log().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn a_kill_between_request_and_answer_still_counts_as_a_send_from_another_results_file() {
+    let rig = Rig::new();
+    let csv = numbers(&rig, "k.csv", 0..1);
+    let gate = rig.gate();
+    // The answer is held at the gate: the request has left, its outcome is not known yet.
+    let mut child = rig
+        .command_to(&csv, &gate.base_url())
+        .args(["--template", "t"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    rig.wait_for_requests(1);
+    signal(&child, "KILL");
+    child.wait().unwrap();
+    gate.open();
+    // The same campaign under a second results file must not send it again.
+    let elsewhere = rig.dir.path().join("second.results.csv");
+    let output = send(&rig, &csv, "t", &["--results", elsewhere.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.log().len(), 1, "one request in all");
+    let rows = results(&elsewhere);
+    assert_eq!(rows[0]["status"], "SKIPPED", "{rows:?}");
+    assert_eq!(rows[0]["errorCode"], "ALREADY_SENT", "{rows:?}");
+}

@@ -321,27 +321,20 @@ impl Writer {
                 true => Ok(()),
                 false => lock(&self.journal).write(&batch),
             };
-            if let (Ok(()), Some(ledger)) = (&result, &self.ledger) {
-                // Before the fsync that tells the waiters: an intent is in the ledger before
-                // its request leaves, so a kill mid-request still counts as a possible send.
-                result = ledger
-                    .record(&batch)
-                    .map_err(|e| io_error("write", &self.path)(io::Error::other(e.to_string())));
+            let lingered = closing || linger_until.is_some_and(|until| until <= Instant::now());
+            let sync = result.is_ok() && (wanted > synced || (reported > synced && lingered));
+            if result.is_ok() {
+                // Before the waiters are told: an intent is in the ledger before its request
+                // leaves, so a kill mid-request still counts as a possible send.
+                result = self.sync_and_record(&batch, sync);
             }
             batch.clear();
-            let lingered = closing || linger_until.is_some_and(|until| until <= Instant::now());
-            if result.is_ok() && (wanted > synced || (reported > synced && lingered)) {
-                result = self
-                    .sync_file
-                    .sync_data()
-                    .map_err(io_error("write", &self.path));
-                if result.is_ok() {
-                    synced = last;
-                    linger_until = None;
-                    self.publish.send_modify(|d| d.synced = synced);
-                    let done = waiting.iter().take_while(|(seq, _)| *seq <= synced).count();
-                    self.settle(waiting.drain(..done), None);
-                }
+            if result.is_ok() && sync {
+                synced = last;
+                linger_until = None;
+                self.publish.send_modify(|d| d.synced = synced);
+                let done = waiting.iter().take_while(|(seq, _)| *seq <= synced).count();
+                self.settle(waiting.drain(..done), None);
             } else if reported > synced && linger_until.is_none() {
                 linger_until = Some(Instant::now() + LINGER);
             }
@@ -358,6 +351,46 @@ impl Writer {
                 return;
             }
         }
+    }
+
+    /// Records `batch` in the ledger (if any) and, with `sync`, fsyncs the journal: side by
+    /// side, on a scoped thread, when both are due, so the ledger's commit hides behind the
+    /// fsync instead of adding to every round (it cost a fifth of the sends/s at c64 in
+    /// line). Returns once both are done; the first error wins.
+    fn sync_and_record(&self, batch: &[Record], sync: bool) -> Result<(), JournalError> {
+        let fsync = || {
+            self.sync_file
+                .sync_data()
+                .map_err(io_error("write", &self.path))
+        };
+        let Some(ledger) = self.ledger.as_ref().filter(|_| !batch.is_empty()) else {
+            return if sync { fsync() } else { Ok(()) };
+        };
+        let record = || {
+            (ledger.record(batch))
+                .map_err(|e| io_error("write", &self.path)(io::Error::other(e.to_string())))
+        };
+        if !sync {
+            return record();
+        }
+        std::thread::scope(|scope| {
+            let beside = std::thread::Builder::new()
+                .name("journal-ledger".into())
+                .spawn_scoped(scope, record);
+            match beside {
+                Ok(recording) => {
+                    let synced = fsync();
+                    let recorded = recording.join().unwrap_or_else(|_| {
+                        Err(io_error("write", &self.path)(io::Error::other(
+                            "the ledger's thread stopped",
+                        )))
+                    });
+                    recorded.and(synced)
+                }
+                // No thread to be had: one after the other, as before.
+                Err(_) => record().and_then(|()| fsync()),
+            }
+        })
     }
 
     /// Sleeps until records are queued, the run closes, or a lingering report is due.

@@ -38,10 +38,12 @@ impl RunLedger {
             .collect();
         let now_ms = now.as_millisecond();
         let mut caps = HashMap::new();
-        if let Some(cap) = settings.daily_cap {
-            for (label, sender) in &senders {
-                let budget = DailyCap::load(ledger.as_ref(), sender.clone(), cap, now_ms)?;
-                caps.insert(label.clone(), budget);
+        // A number's own cap in the senders file overrides --daily-cap.
+        for number in &settings.senders {
+            if let Some(cap) = number.daily_cap.or(settings.daily_cap) {
+                let sender = sender_fingerprint(number);
+                let budget = DailyCap::load(ledger.as_ref(), sender, cap, now_ms)?;
+                caps.insert(number.label.clone(), budget);
             }
         }
         let checks = Checks {

@@ -40,6 +40,22 @@ CREATE INDEX IF NOT EXISTS sends_by_destination ON sends (destination, at);
 /// States that count as (possibly) sent.
 const COUNTED: &str = "state IN ('SENDING', 'ACCEPTED', 'UNCERTAIN')";
 
+/// An intent inserts the send; its outcome updates it.
+const UPSERT: &str =
+    "INSERT INTO sends (run, row, results, sender, destination, campaign, state, message_id, at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT (run, row) DO UPDATE SET state = excluded.state, message_id = excluded.message_id";
+
+/// The lookup that runs before every send (`ALREADY_SENT`).
+const EARLIER_SEND: &str = "SELECT message_id, results FROM sends
+     WHERE destination = ?2 AND campaign = ?1 AND run != ?3
+     AND (state = 'ACCEPTED' OR (?4 = 0 AND state IN ('SENDING', 'UNCERTAIN')))
+     ORDER BY state = 'ACCEPTED' DESC, at LIMIT 1";
+
+/// The lookup of `--frequency-cap`, before every send.
+const RECEIVED_SINCE: &str = "SELECT count(*) FROM sends WHERE destination = ?1 AND at >= ?2
+     AND (state = 'ACCEPTED' OR (?3 = 0 AND state IN ('SENDING', 'UNCERTAIN')))";
+
 /// A ledger in a SQLite file: one connection for the writer thread's batches, one for the
 /// senders' lookups, so a lookup never waits behind a commit.
 #[derive(Debug)]
@@ -65,6 +81,13 @@ impl SqliteLedger {
             connection.busy_timeout(BUSY_TIMEOUT)?;
             connection.pragma_update(None, "journal_mode", "WAL")?;
             connection.pragma_update(None, "synchronous", "NORMAL")?;
+            // The query planner's stability guarantee: without it this SQLite (built with
+            // STAT4) recompiles a statement each time a bound value changes, which was most of
+            // a lookup's cost.
+            connection.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                true,
+            )?;
             Ok(connection)
         };
         let writer = connect().map_err(|e| fail(e.to_string()))?;
@@ -110,12 +133,7 @@ impl Ledger for SqliteLedger {
             let transaction =
                 connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
-                let mut upsert = transaction.prepare_cached(
-                    "INSERT INTO sends (run, row, results, sender, destination, campaign, state, message_id, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT (run, row) DO UPDATE SET
-                        state = excluded.state, message_id = excluded.message_id",
-                )?;
+                let mut upsert = transaction.prepare_cached(UPSERT)?;
                 for e in entries {
                     upsert.execute(params![
                         e.run as i64,
@@ -176,8 +194,7 @@ impl Ledger for SqliteLedger {
         accepted_only: bool,
     ) -> Result<u64, LedgerError> {
         self.count(
-            "SELECT count(*) FROM sends WHERE destination = ?1 AND at >= ?2
-             AND (state = 'ACCEPTED' OR (?3 = 0 AND state IN ('SENDING', 'UNCERTAIN')))",
+            RECEIVED_SINCE,
             params![destination, since_ms, accepted_only],
         )
     }
@@ -191,12 +208,7 @@ impl Ledger for SqliteLedger {
     ) -> Result<Option<EarlierSend>, LedgerError> {
         // One fixed statement (prepared once per connection): this runs before every send.
         self.read()
-            .prepare_cached(
-                "SELECT message_id, results FROM sends
-                 WHERE destination = ?2 AND campaign = ?1 AND run != ?3
-                 AND (state = 'ACCEPTED' OR (?4 = 0 AND state IN ('SENDING', 'UNCERTAIN')))
-                 ORDER BY state = 'ACCEPTED' DESC, at LIMIT 1",
-            )
+            .prepare_cached(EARLIER_SEND)
             .and_then(|mut s| {
                 s.query_row(
                     params![campaign, destination, run as i64, accepted_only],
@@ -307,5 +319,36 @@ mod tests {
                 sends: 1
             }]
         );
+    }
+
+    #[test]
+    fn the_per_send_lookups_are_compiled_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite3")).unwrap();
+        for row in 0..200 {
+            ledger
+                .record(&[entry(1, row, SendState::Sending, row as i64)])
+                .unwrap();
+            ledger
+                .earlier_send("c", &format!("d{row}"), 2, row % 2 == 0)
+                .unwrap();
+            ledger
+                .received_since(&format!("d{row}"), row as i64, false)
+                .unwrap();
+        }
+        let writer = ledger.writer.lock().unwrap();
+        let reader = ledger.read();
+        for (connection, sql) in [
+            (&*writer, UPSERT),
+            (&*reader, EARLIER_SEND),
+            (&*reader, RECEIVED_SINCE),
+        ] {
+            let statement = connection.prepare_cached(sql).unwrap();
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{sql}"
+            );
+        }
     }
 }
