@@ -240,6 +240,11 @@ impl Checkpoint {
         self.targets.clone()
     }
 
+    /// After [`Journal::retarget`](super::Journal::retarget): every line holds `target`.
+    pub(super) fn retargeted(&mut self, target: &str) {
+        self.targets = vec![target.to_string()];
+    }
+
     /// The highest row number recorded.
     pub fn last_row(&self) -> u64 {
         self.rows.keys().next_back().map_or(0, |r| u64::from(*r))

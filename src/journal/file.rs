@@ -128,11 +128,25 @@ impl Journal {
         self.compact_with(self.checkpoint.layout.delivery())
     }
 
+    /// `--retarget`: compacts the file with `target` on every line, before anything is
+    /// sent, so that later runs (without the flag) find the file recorded against the
+    /// target it now goes to, even when this run sends nothing new.
+    pub fn retarget(&mut self, target: &str) -> Result<(), JournalError> {
+        self.rewrite(self.checkpoint.layout.delivery(), Some(target))?;
+        self.checkpoint.retargeted(target);
+        Ok(())
+    }
+
     /// [`Journal::compact`], with or without the delivery columns.
     pub(super) fn compact_with(&mut self, delivery: bool) -> Result<(), JournalError> {
+        self.rewrite(delivery, None)
+    }
+
+    /// [`Journal::compact_with`], with every line's target replaced by `target` if given.
+    fn rewrite(&mut self, delivery: bool, target: Option<&str>) -> Result<(), JournalError> {
         let temp = beside(&self.path);
         let result = self
-            .write_compacted(&temp, delivery)
+            .write_compacted(&temp, delivery, target)
             .and_then(|digest| self.verify(&temp, digest));
         let copy = match result {
             Ok(copy) => copy,
@@ -171,7 +185,12 @@ impl Journal {
 
     /// Writes the compacted file to `temp` and fsyncs it; returns the digest of its lines,
     /// in the order written.
-    fn write_compacted(&self, temp: &Path, delivery: bool) -> Result<u64, JournalError> {
+    fn write_compacted(
+        &self,
+        temp: &Path,
+        delivery: bool,
+        target: Option<&str>,
+    ) -> Result<u64, JournalError> {
         let out = File::create(temp).map_err(io_error("create", temp))?;
         let mut out = io::BufWriter::with_capacity(1 << 20, out);
         let layout = self.checkpoint.layout;
@@ -192,6 +211,9 @@ impl Journal {
                 // An in-flight send whose recipient left the list: nobody will resolve it.
                 record.status = Status::Uncertain;
                 record.error_code = "INTERRUPTED".into();
+            }
+            if let Some(target) = target {
+                target.clone_into(&mut record.target);
             }
             bytes.clear();
             write_line(
