@@ -355,6 +355,22 @@ impl Checkpoint {
         found
     }
 
+    /// Whether every state is recorded under its own row of an input of `rows` rows, with
+    /// no recipient elsewhere and no destination followed from two rows. Then, if each of
+    /// those rows still holds the destination recorded for it, [`Checkpoint::renumber`]
+    /// would change nothing: a rerun of the list as exported needs none of its maps.
+    pub fn in_place(&self, rows: u64) -> bool {
+        if !self.elsewhere.is_empty() || self.last_row() > rows {
+            return false;
+        }
+        let mut followed: Vec<u64> = (self.rows.values())
+            .filter(|e| e.follows_destination())
+            .map(|e| e.destination_hash)
+            .collect();
+        followed.sort_unstable();
+        followed.windows(2).all(|pair| pair[0] != pair[1])
+    }
+
     /// Whether [`Checkpoint::renumber`] would change anything.
     pub fn needs_renumbering(&self, moves: &HashMap<u64, u32>, rows: u64) -> bool {
         let (placed, elsewhere) = self.placement(moves, rows);
