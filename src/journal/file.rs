@@ -102,7 +102,7 @@ impl Journal {
             .write_all(&bytes)
             .map_err(io_error("write", &self.path))?;
         for (record, offset) in records.iter().zip(offsets) {
-            self.checkpoint.note(record, offset);
+            self.checkpoint.note(&record.kept(), offset);
         }
         Ok(())
     }
