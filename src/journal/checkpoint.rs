@@ -300,6 +300,23 @@ impl Checkpoint {
         }
     }
 
+    /// After compaction: each line (in [`Checkpoint::slots`] order) starts at the offset
+    /// given for it in the new file; `changed` entries (by that order) are as the new file
+    /// reads, their tag (an index into these tags) kept.
+    pub(super) fn moved_to(&mut self, offsets: &[u64], changed: Vec<(usize, Entry)>) {
+        let mut changed = changed.into_iter().peekable();
+        let entries = self.rows.values_mut().chain(&mut self.elsewhere);
+        for (i, (entry, offset)) in entries.zip(offsets).enumerate() {
+            entry.offset = *offset;
+            if let Some((_, read)) = changed.next_if(|(at, _)| *at == i) {
+                *entry = Entry {
+                    tag: entry.tag,
+                    ..read
+                };
+            }
+        }
+    }
+
     /// Records where `record`'s line starts, as its row's latest state.
     pub(super) fn note(&mut self, record: &Kept<'_>, offset: u64) {
         let entry = Entry {
@@ -487,7 +504,7 @@ pub(super) fn scan(
 
 /// [`scan`], handing each line's cells to `visit` to read what it needs (the index reads
 /// only what it keeps); `visit`'s error is the line's.
-fn scan_lines(
+pub(super) fn scan_lines(
     path: &Path,
     file: &File,
     mut visit: impl FnMut(u64, &Layout, &csv::ByteRecord) -> Result<(), String>,
