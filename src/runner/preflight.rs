@@ -77,10 +77,23 @@ pub(super) fn prepare(
     let found = match judge(open_input, target.checkpoint(), settings, context, first)? {
         Plan::Ready(found) if first.is_some() || dry_run.is_none() => found,
         plan => {
+            // This pass takes the maps unless the first found every row in place.
+            let claim = match &plan {
+                Plan::Ready(found) => !target.checkpoint().in_place(found.rows),
+                _ => true,
+            };
             if let Plan::Renumber(moves, rows) = plan {
                 target.renumber(&moves, rows)?;
             }
-            match judge(open_input, target.checkpoint(), settings, context, dry_run)? {
+            let input = open_input()?;
+            match preflight(
+                input,
+                target.checkpoint(),
+                settings,
+                context,
+                dry_run,
+                claim,
+            )? {
                 Plan::Ready(found) => found,
                 Plan::Renumber(..) | Plan::Claim => {
                     return Err(RunError::Mismatch(format!(
@@ -101,8 +114,8 @@ pub(super) fn prepare(
 /// [`preflight`], first without the maps that find which row holds each recorded
 /// destination: a rerun of the list as it was exported (each recorded row still holding its
 /// destination, [`Checkpoint::in_place`]) needs none, and a million rows' maps would take
-/// hundreds of MiB. Only when a row moved is the input read again with them. A pass that
-/// prints bodies builds them at once, so that nothing is printed twice.
+/// hundreds of MiB. Only when a row moved is the input read again with them (`dry_run`
+/// prints bodies only for an empty checkpoint, which has nothing to claim).
 fn judge(
     open_input: &dyn Fn() -> Result<CsvInput, InputError>,
     checkpoint: &Checkpoint,
@@ -110,8 +123,7 @@ fn judge(
     context: &Context,
     dry_run: Option<&dyn Provider>,
 ) -> Result<Plan, RunError> {
-    let claim = dry_run.is_some();
-    match preflight(open_input()?, checkpoint, settings, context, dry_run, claim)? {
+    match preflight(open_input()?, checkpoint, settings, context, dry_run, false)? {
         Plan::Claim => preflight(open_input()?, checkpoint, settings, context, dry_run, true),
         plan => Ok(plan),
     }
