@@ -208,7 +208,7 @@ fn preflight(
                 return Ok(Plan::Renumber(moves, found.rows));
             }
         }
-        None if !checkpoint.is_empty() && !(aligned && checkpoint.in_place(found.rows)) => {
+        None if !(checkpoint.is_empty() || aligned && checkpoint.in_place(found.rows)) => {
             return Ok(Plan::Claim);
         }
         None => {}
