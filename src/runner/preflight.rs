@@ -201,6 +201,8 @@ fn preflight(
         }
         Ok::<(), RunError>(())
     })?;
+    // Its duplicate table goes before the check below sorts every recorded destination.
+    drop(input);
     match claims {
         Some(claims) => {
             let moves = claims.moves();
