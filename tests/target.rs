@@ -115,6 +115,33 @@ fn a_results_file_is_refused_at_another_base_url_until_the_move_is_confirmed() {
     assert_eq!(moved.sent().len(), 2);
 }
 
+/// Failed before this change: a `--retarget` run with nothing new to send left every line
+/// on the old target, so the next run without the flag was refused again.
+#[test]
+fn a_retarget_run_that_sends_nothing_moves_the_file_for_the_next_run() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(3));
+    send_in_full(&rig, &path);
+    let moved = Rig::new();
+    let output = moved.run(moved.command(&path).args(["--template", "t", "--retarget"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(moved.sent().is_empty(), "nothing new to send");
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    let target = format!("pilot-status {}", moved.sandbox.base_url());
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "QUEUED" && r["target"] == target),
+        "{rows:?}"
+    );
+
+    // The same command without the flag goes on, and a new row goes to the new address.
+    rig.file("c.csv", &campaign_csv(4));
+    send_in_full(&moved, &path);
+    assert_eq!(moved.sent(), vec![phone(3)]);
+    assert_eq!(rig.sent().len(), 3);
+}
+
 #[test]
 fn an_older_results_file_without_targets_is_accepted_as_is() {
     let rig = Rig::new();

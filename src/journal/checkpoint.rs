@@ -15,7 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::delivery_state::Delivery;
-use super::record::{Layout, header_line, one_record};
+use super::record::{Kept, Layout, header_line, one_record};
 use super::{JournalError, Record, Status, io_error};
 use crate::identity::MessageFingerprint;
 
@@ -125,7 +125,7 @@ impl Tags {
         }
     }
 
-    fn of(&mut self, record: &Record) -> u8 {
+    fn of(&mut self, record: &Kept<'_>) -> u8 {
         let tag = Tag {
             message: MessageFingerprint::parse(&record.message),
             failed_code: (record.status == Status::Failed)
@@ -148,7 +148,7 @@ impl Tags {
 }
 
 impl Entry {
-    pub(super) fn of(record: &Record, offset: u64) -> Entry {
+    pub(super) fn of(record: &Kept<'_>, offset: u64) -> Entry {
         Entry {
             offset,
             destination_hash: hash(&record.destination),
@@ -240,6 +240,11 @@ impl Checkpoint {
         self.targets.clone()
     }
 
+    /// After [`Journal::retarget`](super::Journal::retarget): every line holds `target`.
+    pub(super) fn retargeted(&mut self, target: &str) {
+        self.targets = vec![target.to_string()];
+    }
+
     /// The highest row number recorded.
     pub fn last_row(&self) -> u64 {
         self.rows.keys().next_back().map_or(0, |r| u64::from(*r))
@@ -295,14 +300,32 @@ impl Checkpoint {
         }
     }
 
+    /// After compaction: each line (in [`Checkpoint::slots`] order) starts at the offset
+    /// given for it in the new file; `changed` entries (by that order) are as the new file
+    /// reads, their tag (an index into these tags) kept.
+    pub(super) fn moved_to(&mut self, offsets: &[u64], changed: Vec<(usize, Entry)>) {
+        let mut changed = changed.into_iter().peekable();
+        let entries = self.rows.values_mut().chain(&mut self.elsewhere);
+        for (i, (entry, offset)) in entries.zip(offsets).enumerate() {
+            entry.offset = *offset;
+            if let Some((_, read)) = changed.next_if(|(at, _)| *at == i) {
+                *entry = Entry {
+                    tag: entry.tag,
+                    ..read
+                };
+            }
+        }
+    }
+
     /// Records where `record`'s line starts, as its row's latest state.
-    pub(super) fn note(&mut self, record: &Record, offset: u64) {
+    pub(super) fn note(&mut self, record: &Kept<'_>, offset: u64) {
         let entry = Entry {
             tag: self.tags.of(record),
             ..Entry::of(record, offset)
         };
-        if !record.target.is_empty() && !self.targets.contains(&record.target) {
-            self.targets.push(record.target.clone());
+        let target = record.target.as_ref();
+        if !target.is_empty() && !self.targets.iter().any(|t| t == target) {
+            self.targets.push(target.to_string());
         }
         match u32::try_from(record.row) {
             Ok(0) | Err(_) => self.note_elsewhere(entry),
@@ -348,6 +371,22 @@ impl Checkpoint {
                 .or_insert(candidate);
         }
         found
+    }
+
+    /// Whether every state is recorded under its own row of an input of `rows` rows, with
+    /// no recipient elsewhere and no destination followed from two rows. Then, if each of
+    /// those rows still holds the destination recorded for it, [`Checkpoint::renumber`]
+    /// would change nothing: a rerun of the list as exported needs none of its maps.
+    pub fn in_place(&self, rows: u64) -> bool {
+        if !self.elsewhere.is_empty() || self.last_row() > rows {
+            return false;
+        }
+        let mut followed: Vec<u64> = (self.rows.values())
+            .filter(|e| e.follows_destination())
+            .map(|e| e.destination_hash)
+            .collect();
+        followed.sort_unstable();
+        followed.windows(2).all(|pair| pair[0] != pair[1])
     }
 
     /// Whether [`Checkpoint::renumber`] would change anything.
@@ -430,8 +469,9 @@ impl Checkpoint {
     /// after the last line break are a write torn by a crash, left out).
     pub(super) fn read(path: &Path, file: &File) -> Result<(Checkpoint, u64), JournalError> {
         let mut checkpoint = Checkpoint::empty(path, b',');
-        let scanned = scan(path, file, |offset, (record, _)| {
-            checkpoint.note(&record, offset);
+        let scanned = scan_lines(path, file, |offset, layout, cells| {
+            checkpoint.note(&layout.kept(cells)?, offset);
+            Ok(())
         })?;
         checkpoint.layout = scanned.layout;
         checkpoint.canonical = scanned.canonical;
@@ -449,12 +489,25 @@ pub(super) struct Scanned {
 }
 
 /// Reads every complete line of a results file once, in file order, checked as a rerun
-/// checks it, and hands each to `line` with the offset it starts at; the index is one use
-/// of it, `report`'s single pass another. A line that does not read is an error naming it.
+/// checks it, and hands each to `visit` with the offset it starts at; `report`'s single
+/// pass is one use of it. A line that does not read is an error naming it.
 pub(super) fn scan(
     path: &Path,
     file: &File,
     mut visit: impl FnMut(u64, (Record, Delivery)),
+) -> Result<Scanned, JournalError> {
+    scan_lines(path, file, |offset, layout, cells| {
+        visit(offset, layout.parse(cells)?);
+        Ok(())
+    })
+}
+
+/// [`scan`], handing each line's cells to `visit` to read what it needs (the index reads
+/// only what it keeps); `visit`'s error is the line's.
+pub(super) fn scan_lines(
+    path: &Path,
+    file: &File,
+    mut visit: impl FnMut(u64, &Layout, &csv::ByteRecord) -> Result<(), String>,
 ) -> Result<Scanned, JournalError> {
     let length = file.metadata().map_err(io_error("read", path))?.len();
     let intact = intact_length(file, length).map_err(io_error("read", path))?;
@@ -535,8 +588,7 @@ pub(super) fn scan(
                 if lines > 1 {
                     swallowed(&record, layout.delimiter).map_err(|d| damaged(line, d))?;
                 }
-                let parsed = layout.parse(&record).map_err(|d| damaged(line, d))?;
-                visit(offset, parsed);
+                visit(offset, &layout, &record).map_err(|d| damaged(line, d))?;
                 last = (offset, line);
             }
             Err(e) => return Err(damaged(line, e.to_string())),

@@ -124,47 +124,25 @@ impl Layout {
     /// Parses one line, leniently where a person's edit is unambiguous (`queued`, a `'`
     /// before a number, spaces around it); anything else is refused with the reason.
     pub(super) fn parse(&self, cells: &csv::ByteRecord) -> Result<(Record, Delivery), String> {
-        let mut text = Vec::with_capacity(cells.len());
-        for (i, cell) in cells.iter().enumerate() {
-            match std::str::from_utf8(cell) {
-                Ok(cell) => text.push(cell),
-                Err(_) => return Err(format!("cell {} is not UTF-8 text", i + 1)),
-            }
-        }
-        let at = |column: Option<usize>| column.and_then(|i| text.get(i).copied()).unwrap_or("");
-        let cell = |i: usize| at(self.columns[i]);
-        let row = match clean(cell(0)) {
-            "" => 0,
-            row => row
-                .parse::<u32>()
-                .ok()
-                .filter(|r| *r > 0)
-                .ok_or_else(|| format!("row number '{}' is not a row", shorten(row)))?,
-        };
-        let status = Status::parse_lenient(cell(2))
-            .ok_or_else(|| format!("unknown status '{}'", shorten(cell(2))))?;
-        let attempts = match clean(cell(8)) {
-            "" => 0,
-            n if n.bytes().all(|b| b.is_ascii_digit()) => n.parse().unwrap_or(u32::MAX),
-            n => return Err(format!("attempts '{}' is not a number", shorten(n))),
-        };
+        let kept = self.kept(cells)?;
+        let cell = |i: usize| unescape(self.text(cells, self.columns[i])).into_owned();
         let record = Record {
-            row: u64::from(row),
-            destination: unescape(cell(1)).into_owned(),
-            status,
-            message_id: unescape(cell(3)).into_owned(),
-            correlation_id: unescape(cell(4)).into_owned(),
-            http_status: clean(cell(5)).parse().ok(),
-            error_code: unescape(cell(6)).into_owned(),
-            error: unescape(cell(7)).into_owned(),
-            attempts,
-            sent_at: unescape(cell(9)).into_owned(),
-            raw_destination: unescape(cell(10)).into_owned(),
-            sender: unescape(cell(11)).into_owned(),
-            target: unescape(cell(12)).into_owned(),
-            message: unescape(cell(13)).into_owned(),
+            row: kept.row,
+            destination: kept.destination.into_owned(),
+            status: kept.status,
+            message_id: cell(3),
+            correlation_id: cell(4),
+            http_status: clean(self.text(cells, self.columns[5])).parse().ok(),
+            error_code: kept.error_code.into_owned(),
+            error: cell(7),
+            attempts: kept.attempts,
+            sent_at: cell(9),
+            raw_destination: kept.raw_destination.into_owned(),
+            sender: cell(11),
+            target: kept.target.into_owned(),
+            message: kept.message.into_owned(),
         };
-        let extra = |i: usize| unescape(at(self.delivery_columns[i])).into_owned();
+        let extra = |i: usize| unescape(self.text(cells, self.delivery_columns[i])).into_owned();
         let delivery = Delivery {
             status: DeliveryStatus::parse(&clean(&extra(0)).to_ascii_uppercase()),
             delivered_at: extra(1),
@@ -173,6 +151,76 @@ impl Layout {
             checked_at: extra(4),
         };
         Ok((record, delivery))
+    }
+
+    /// The cells of a line the resume index keeps, borrowed from it, checked as
+    /// [`Layout::parse`] checks the whole line (it refuses exactly the lines this refuses):
+    /// reading a million-line checkpoint owns no string per line.
+    pub(super) fn kept<'a>(&self, cells: &'a csv::ByteRecord) -> Result<Kept<'a>, String> {
+        if let Some(i) = cells.iter().position(|c| std::str::from_utf8(c).is_err()) {
+            return Err(format!("cell {} is not UTF-8 text", i + 1));
+        }
+        let cell = |i: usize| self.text(cells, self.columns[i]);
+        let row = match clean(cell(0)) {
+            "" => 0,
+            row => row
+                .parse::<u32>()
+                .ok()
+                .filter(|r| *r > 0)
+                .ok_or_else(|| format!("row number '{}' is not a row", shorten(row)))?,
+        };
+        let status = Status::parse(cell(2))
+            .or_else(|| Status::parse_lenient(cell(2)))
+            .ok_or_else(|| format!("unknown status '{}'", shorten(cell(2))))?;
+        let attempts = match clean(cell(8)) {
+            "" => 0,
+            n if n.bytes().all(|b| b.is_ascii_digit()) => n.parse().unwrap_or(u32::MAX),
+            n => return Err(format!("attempts '{}' is not a number", shorten(n))),
+        };
+        Ok(Kept {
+            row: u64::from(row),
+            destination: unescape(cell(1)),
+            status,
+            error_code: unescape(cell(6)),
+            attempts,
+            raw_destination: unescape(cell(10)),
+            target: unescape(cell(12)),
+            message: unescape(cell(13)),
+        })
+    }
+
+    /// The text of `column` (empty when the file lacks it); cells were checked to be UTF-8.
+    fn text<'a>(&self, cells: &'a csv::ByteRecord, column: Option<usize>) -> &'a str {
+        let cell = column.and_then(|i| cells.get(i)).unwrap_or_default();
+        std::str::from_utf8(cell).unwrap_or_default()
+    }
+}
+
+/// What the resume index keeps of a line (see [`Layout::kept`]), or of a record written.
+pub(super) struct Kept<'a> {
+    pub(super) row: u64,
+    pub(super) destination: Cow<'a, str>,
+    pub(super) status: Status,
+    pub(super) error_code: Cow<'a, str>,
+    pub(super) attempts: u32,
+    pub(super) raw_destination: Cow<'a, str>,
+    pub(super) target: Cow<'a, str>,
+    pub(super) message: Cow<'a, str>,
+}
+
+impl Record {
+    /// The cells of this record the resume index keeps.
+    pub(super) fn kept(&self) -> Kept<'_> {
+        Kept {
+            row: self.row,
+            destination: Cow::Borrowed(&self.destination),
+            status: self.status,
+            error_code: Cow::Borrowed(&self.error_code),
+            attempts: self.attempts,
+            raw_destination: Cow::Borrowed(&self.raw_destination),
+            target: Cow::Borrowed(&self.target),
+            message: Cow::Borrowed(&self.message),
+        }
     }
 }
 

@@ -155,6 +155,14 @@ pub async fn run_campaign(
             return Err(refused);
         }
     };
+    if settings.retarget
+        && (journal.checkpoint().targets().iter()).any(|t| *t != settings.target_id)
+    {
+        // Durably before the first send: the next run, without the flag, is not refused
+        // again because no line carries the new target.
+        let target = &settings.target_id;
+        blocking(|| journal.retarget(target)).map_err(RunError::Checkpoint)?;
+    }
     let mut rows = open_input()?;
     rows.already_sent(journal.checkpoint().attempted());
     let mut lanes = lanes(settings, providers, context);

@@ -23,6 +23,9 @@ use super::{Context, RunError};
 pub(super) enum Plan {
     Ready(Preflight),
     Renumber(HashMap<u64, u32>, u64),
+    /// A row no longer holds its recorded destination: read again, finding which row holds
+    /// each one (see [`judge`]).
+    Claim,
 }
 
 /// Where a renumbering goes: the index only (`--dry-run`), or the journal, compacted
@@ -71,21 +74,28 @@ pub(super) fn prepare(
     } else {
         None
     };
-    let found = match preflight(open_input()?, target.checkpoint(), settings, context, first)? {
+    let found = match judge(open_input, target.checkpoint(), settings, context, first)? {
         Plan::Ready(found) if first.is_some() || dry_run.is_none() => found,
         plan => {
+            // This pass takes the maps unless the first found every row in place.
+            let claim = match &plan {
+                Plan::Ready(found) => !target.checkpoint().in_place(found.rows),
+                _ => true,
+            };
             if let Plan::Renumber(moves, rows) = plan {
                 target.renumber(&moves, rows)?;
             }
+            let input = open_input()?;
             match preflight(
-                open_input()?,
+                input,
                 target.checkpoint(),
                 settings,
                 context,
                 dry_run,
+                claim,
             )? {
                 Plan::Ready(found) => found,
-                Plan::Renumber(..) => {
+                Plan::Renumber(..) | Plan::Claim => {
                     return Err(RunError::Mismatch(format!(
                         "{} changed while it was being read. Nothing was sent; rerun the same command",
                         settings.csv.display()
@@ -101,21 +111,42 @@ pub(super) fn prepare(
     Ok(found)
 }
 
+/// [`preflight`], first without the maps that find which row holds each recorded
+/// destination: a rerun of the list as it was exported (each recorded row still holding its
+/// destination, [`Checkpoint::in_place`]) needs none, and a million rows' maps would take
+/// hundreds of MiB. Only when a row moved is the input read again with them (`dry_run`
+/// prints bodies only for an empty checkpoint, which has nothing to claim).
+fn judge(
+    open_input: &dyn Fn() -> Result<CsvInput, InputError>,
+    checkpoint: &Checkpoint,
+    settings: &Settings,
+    context: &Context,
+    dry_run: Option<&dyn Provider>,
+) -> Result<Plan, RunError> {
+    match preflight(open_input()?, checkpoint, settings, context, dry_run, false)? {
+        Plan::Claim => preflight(open_input()?, checkpoint, settings, context, dry_run, true),
+        plan => Ok(plan),
+    }
+}
+
 /// Validates every row and counts the work against the checkpoint; with `dry_run` (the
 /// provider that would send), prints each body that would be sent and every invalid row.
-/// Finds which row holds each recorded destination, and asks for a renumbering if any
-/// moved.
+/// With `claim`, finds which row holds each recorded destination and asks for a
+/// renumbering if any moved; without, asks for a pass with `claim` if any row might have.
 fn preflight(
     mut input: CsvInput,
     checkpoint: &Checkpoint,
     settings: &Settings,
     context: &Context,
     dry_run: Option<&dyn Provider>,
+    claim: bool,
 ) -> Result<Plan, RunError> {
     let mut found = Preflight::new(settings, context.clock.wall());
     found.notes = input.warnings().to_vec();
     input.already_sent(checkpoint.attempted());
-    let mut claims = (!checkpoint.is_empty()).then(|| Claims::new(checkpoint));
+    let mut claims = (claim && !checkpoint.is_empty()).then(|| Claims::new(checkpoint));
+    // Every row with a recorded state still holds the destination recorded for it.
+    let mut aligned = true;
     let mut retrying = 0;
     std::thread::scope(|scope| {
         let window = settings.window.as_ref();
@@ -125,8 +156,12 @@ fn preflight(
             found.rows = row.index;
             let prior = checkpoint.prior(row.index);
             check_same_cell(&row, prior, checkpoint, settings)?;
-            if let Some(claims) = &mut claims {
-                claims.see(row.index, destination_of(&row, prior));
+            let destination = destination_of(&row, prior);
+            match &mut claims {
+                Some(claims) => claims.see(row.index, destination),
+                None => {
+                    aligned &= prior.is_none_or(|p| p.destination_fingerprint() == destination);
+                }
             }
             let settled = !matches!(row.verdict, Verdict::Send(_)) && keeps_record(prior, settings);
             match row.verdict {
@@ -166,11 +201,19 @@ fn preflight(
         }
         Ok::<(), RunError>(())
     })?;
-    if let Some(claims) = claims {
-        let moves = claims.moves();
-        if checkpoint.needs_renumbering(&moves, found.rows) {
-            return Ok(Plan::Renumber(moves, found.rows));
+    // Its duplicate table goes before the check below sorts every recorded destination.
+    drop(input);
+    match claims {
+        Some(claims) => {
+            let moves = claims.moves();
+            if checkpoint.needs_renumbering(&moves, found.rows) {
+                return Ok(Plan::Renumber(moves, found.rows));
+            }
         }
+        None if !(checkpoint.is_empty() || aligned && checkpoint.in_place(found.rows)) => {
+            return Ok(Plan::Claim);
+        }
+        None => {}
     }
     if retrying > 0 {
         let rows = found.to_send;
