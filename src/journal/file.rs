@@ -349,7 +349,7 @@ mod tests {
             journal.append(&[record]).unwrap();
         }
         let temp = beside(&path);
-        let digest = journal.write_compacted(&temp, false).unwrap();
+        let digest = journal.write_compacted(&temp, false, None).unwrap();
         assert!(journal.verify(&temp, digest).is_ok());
         let good = String::from_utf8(fs::read(&temp).unwrap()).unwrap();
         let lines: Vec<&str> = good.lines().collect();
