@@ -12,15 +12,6 @@ use std::time::Duration;
 use campaign_sender::sandbox::SandboxConfig;
 use common::*;
 
-/// The GET lookups the sandbox has seen, by message id.
-fn lookups(rig: &Rig) -> Vec<String> {
-    rig.log()
-        .into_iter()
-        .filter(|e| e.method == "GET")
-        .map(|e| e.path.trim_start_matches("/v1/messages/").to_string())
-        .collect()
-}
-
 fn is_final(status: &str) -> bool {
     matches!(status, "READ" | "FAILED" | "CANCELED")
 }
@@ -42,7 +33,7 @@ fn status_records_what_the_api_says_and_does_not_ask_again_about_final_rows() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     let rows = results(&results_path);
     assert_eq!(
-        lookups(&rig).len(),
+        rig.lookups().len(),
         40,
         "every accepted message looked up once"
     );
@@ -75,7 +66,7 @@ fn status_records_what_the_api_says_and_does_not_ask_again_about_final_rows() {
     // The second pass only asks about rows whose state can still change (DELIVERED).
     let output = rig.run(&mut rig.operation("status", &results_path));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let second: Vec<String> = lookups(&rig)[40..].to_vec();
+    let second: Vec<String> = rig.lookups()[40..].to_vec();
     let open: Vec<&String> = rows
         .iter()
         .filter(|r| !is_final(&r["deliveryStatus"]))
@@ -122,7 +113,7 @@ fn a_status_pass_stopped_half_way_keeps_what_it_learned_and_the_rerun_finishes()
     std::io::Read::read_to_end(&mut stderr, &mut output.stderr).unwrap();
     assert_no_key(&output);
     assert_eq!(code(&output), 3, "{said}{}", text(&output));
-    let first = lookups(&rig);
+    let first = rig.lookups();
     assert_eq!(first.len(), 1, "the lookup in flight, and no other");
     let rows = results(&results_path);
     let learned: Vec<&HashMap<String, String>> = rows
@@ -138,7 +129,7 @@ fn a_status_pass_stopped_half_way_keeps_what_it_learned_and_the_rerun_finishes()
 
     let output = rig.run(&mut rig.operation("status", &results_path));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let second = &lookups(&rig)[first.len()..];
+    let second = &rig.lookups()[first.len()..];
     assert_eq!(second.len(), 30 - final_ids.len());
     assert!(
         second.iter().all(|id| !final_ids.contains(&id)),
@@ -157,18 +148,8 @@ fn a_status_pass_stopped_half_way_keeps_what_it_learned_and_the_rerun_finishes()
 fn a_status_pass_killed_mid_way_loses_at_most_one_answer_and_the_rerun_finishes() {
     let rig = Rig::new();
     let results_path = sent_campaign(&rig, 30);
-    let before = rig.log().len();
-    let mut child = rig
-        .operation("status", &results_path)
-        .args(["--rate", "40/s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    rig.wait_for_requests(before + 8);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let asked = lookups(&rig).len();
+    rig.status_killed_after(&results_path, 8, &["--rate", "40/s"]);
+    let asked = rig.lookups().len();
     assert!(asked < 30, "the pass was killed early ({asked} lookups)");
     let learned = results(&results_path)
         .iter()
@@ -200,7 +181,7 @@ fn a_refused_key_stops_the_status_pass_with_exit_3_and_records_nothing() {
     let output = rig.run(&mut command);
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert!(text(&output).contains("401"), "{}", text(&output));
-    assert_eq!(lookups(&rig).len(), 1, "no lookup after the 401");
+    assert_eq!(rig.lookups().len(), 1, "no lookup after the 401");
     assert_eq!(std::fs::read_to_string(&results_path).unwrap(), before);
 }
 
@@ -376,10 +357,10 @@ fn cancel_cancels_scheduled_rows_in_batches_of_at_most_100() {
     }
     // Tomorrow comes: canceled messages stay canceled, and status does not ask about them.
     rig.sandbox.advance(Duration::from_secs(2 * 24 * 3600));
-    let before = lookups(&rig).len();
+    let before = rig.lookups().len();
     let output = rig.run(&mut rig.operation("status", &results_path));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    assert_eq!(lookups(&rig).len() - before, 5);
+    assert_eq!(rig.lookups().len() - before, 5);
     assert!(
         results(&results_path)[..150]
             .iter()
@@ -425,7 +406,7 @@ fn cancel_and_status_are_refused_while_a_send_holds_the_lock() {
         );
         assert!(text(&output).contains("in use"), "{}", text(&output));
     }
-    assert!(lookups(&rig).is_empty());
+    assert!(rig.lookups().is_empty());
     drop(held);
     assert_eq!(std::fs::read_to_string(&results_path).unwrap(), before);
     // The report reads without the lock, even while a run holds it.

@@ -9,7 +9,6 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use common::*;
 
@@ -18,15 +17,6 @@ const ROWS: usize = 700;
 
 /// Rows of the files written directly (no sends needed).
 const MANY: usize = 3_000;
-
-/// The GET lookups the sandbox has seen, by message id, in order.
-fn lookups(rig: &Rig) -> Vec<String> {
-    rig.log()
-        .into_iter()
-        .filter(|e| e.method == "GET")
-        .map(|e| e.path.trim_start_matches("/v1/messages/").to_string())
-        .collect()
-}
 
 /// Sends `ROWS` rows (scheduled far ahead when `scheduled`, so cancel can cancel them).
 fn sent(rig: &Rig, scheduled: bool) -> PathBuf {
@@ -47,7 +37,7 @@ fn status_then_cancel_treat_each_row_of_several_batches_exactly_once() {
     let results_path = sent(&rig, true);
     let output = rig.run(&mut rig.operation("status", &results_path));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let asked = lookups(&rig);
+    let asked = rig.lookups();
     assert_eq!(asked.len(), ROWS, "one lookup a row");
     assert_eq!(asked.iter().collect::<HashSet<_>>().len(), ROWS);
     let rows = results(&results_path);
@@ -84,7 +74,7 @@ fn status_then_cancel_treat_each_row_of_several_batches_exactly_once() {
     // Nothing is left to ask about: every row is final.
     let output = rig.run(&mut rig.operation("status", &results_path));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    assert_eq!(lookups(&rig).len(), ROWS, "no final row looked up again");
+    assert_eq!(rig.lookups().len(), ROWS, "no final row looked up again");
 }
 
 /// kill -9 after more than a batch of lookups: every answer recorded before the kill is
@@ -95,17 +85,8 @@ fn a_status_pass_killed_after_a_batch_resumes_where_it_stopped() {
     let rig = Rig::new();
     let results_path = sent(&rig, false);
     rig.sandbox.advance(std::time::Duration::from_secs(3600));
-    let before = rig.log().len();
-    let mut child = rig
-        .operation("status", &results_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    rig.wait_for_requests(before + 300);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let first = lookups(&rig);
+    rig.status_killed_after(&results_path, 300, &[]);
+    let first = rig.lookups();
     assert!(first.len() < ROWS, "killed early ({} lookups)", first.len());
     assert!(result_lines(&results_path) > ROWS, "answers were appended");
     let rows = results(&results_path);
@@ -127,7 +108,7 @@ fn a_status_pass_killed_after_a_batch_resumes_where_it_stopped() {
 
     let output = rig.run(&mut rig.operation("status", &results_path));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let second = &lookups(&rig)[first.len()..];
+    let second = &rig.lookups()[first.len()..];
     assert_eq!(second.len(), ROWS - settled.len(), "each open row once");
     assert!(second.iter().all(|id| !settled.contains(id)));
     let rows = results(&results_path);

@@ -130,6 +130,31 @@ impl Rig {
         command
     }
 
+    /// The status lookups (GETs) the sandbox has seen, by message id, in order.
+    pub fn lookups(&self) -> Vec<String> {
+        self.log()
+            .into_iter()
+            .filter(|e| e.method == "GET")
+            .map(|e| e.path.trim_start_matches("/v1/messages/").to_string())
+            .collect()
+    }
+
+    /// A `status` pass on `results` (with `extra` flags) killed with SIGKILL once the sandbox
+    /// has seen `requests` more requests.
+    pub fn status_killed_after(&self, results: &Path, requests: usize, extra: &[&str]) {
+        let before = self.log().len();
+        let mut child = self
+            .operation("status", results)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.wait_for_requests(before + requests);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     /// Waits (a few ms at a time) until the sandbox has seen `n` requests.
     pub fn wait_for_requests(&self, n: usize) {
         let start = std::time::Instant::now();
