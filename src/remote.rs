@@ -227,7 +227,9 @@ impl ApiArgs {
     }
 
     /// Takes the results file's lock (the one a send run holds) and reads its index.
-    /// A missing file is refused rather than created: there is nothing to look up.
+    /// A missing file is refused rather than created: there is nothing to look up. A file
+    /// a spreadsheet re-saved is rewritten only when the pass records its first answer, so
+    /// a pass refused before then leaves it as it was.
     pub fn open(&self) -> Result<Journal, JournalError> {
         if !self.results.is_file() {
             return Err(JournalError::Io {
@@ -236,7 +238,7 @@ impl ApiArgs {
                 source: std::io::ErrorKind::NotFound.into(),
             });
         }
-        Journal::open(&self.results, b',')
+        Journal::open_as_is(&self.results, b',')
     }
 
     /// The pacing and retry gate for this pass.

@@ -106,6 +106,49 @@ fn a_results_file_resaved_with_bom_semicolons_and_quotes_resumes_with_the_new_ro
     assert_eq!(read_back(&results).len(), 6);
 }
 
+/// Failed before `Journal::open_as_is`: opening the file rewrote a re-save at once, so a
+/// run refused a moment later (other message settings, no key) had already changed it.
+#[test]
+fn a_resaved_results_file_is_left_as_saved_by_a_run_or_a_pass_that_is_refused() {
+    let rig = Rig::new();
+    let (_, results) = finished(&rig, 3);
+    resave(&results, b';', true);
+    let saved = std::fs::read(&results).unwrap();
+    // One new row, under other message settings.
+    let csv = rig.file("c.csv", &campaign_csv(4));
+    let output = rig.run(rig.command(&csv).args(["--template", "another"]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("--message-changed"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(std::fs::read(&results).unwrap(), saved, "a refused run");
+
+    let output = rig.run(
+        rig.operation("status", &results)
+            .env_remove("PILOT_STATUS_API_KEY"),
+    );
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("PILOT_STATUS_API_KEY"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        std::fs::read(&results).unwrap(),
+        saved,
+        "a refused status pass"
+    );
+
+    // Once the run goes ahead, the file is rewritten into the form appends need and the
+    // rerun sends nothing.
+    let output = rig.run(rig.command(&csv).args(T));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_ne!(std::fs::read(&results).unwrap(), saved);
+    assert_each_sent_once(&rig, 4);
+}
+
 #[test]
 fn a_line_break_typed_in_a_cell_reads_as_one_record_and_nothing_after_it_is_resent() {
     let rig = Rig::new();

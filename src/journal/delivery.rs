@@ -311,13 +311,13 @@ impl Journal {
     }
 
     /// Records what a pass learned about rows ([`ResultRow::slot`]), durably (one fsync for
-    /// the batch) before returning. The first call on a file without the delivery columns
-    /// rewrites it (safely, see [`Journal::compact`]) with them.
+    /// the batch) before returning. The first call on a file without the delivery columns,
+    /// or as a spreadsheet re-saved it, rewrites it (safely, see [`Journal::compact`]).
     pub fn record_deliveries(&mut self, updates: &[(Slot, Delivery)]) -> Result<(), JournalError> {
         if updates.is_empty() {
             return Ok(());
         }
-        if !self.checkpoint.layout.delivery() {
+        if !self.checkpoint.canonical || !self.checkpoint.layout.delivery() {
             self.compact_with(true)?;
         }
         let layout = self.checkpoint.layout;

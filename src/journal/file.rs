@@ -20,11 +20,20 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// [`Journal::open_as_is`], then [`Journal::settle`]: ready to append at once.
+    pub fn open(path: &Path, delimiter: u8) -> Result<Journal, JournalError> {
+        let mut journal = Journal::open_as_is(path, delimiter)?;
+        journal.settle()?;
+        Ok(journal)
+    }
+
     /// Takes the run's exclusive lock, loads the checkpoint, cuts a torn last line, and
     /// creates the file with its header if it is new. `delimiter` applies to new files; an
     /// existing file keeps its own. A file a spreadsheet re-saved (BOM, CRLF, quotes, other
-    /// column order) is rewritten, safely, into the form lines are appended to.
-    pub fn open(path: &Path, delimiter: u8) -> Result<Journal, JournalError> {
+    /// column order) is left as it is until [`Journal::settle`] (or the first append), so a
+    /// run refused after reading it (another campaign's file, a missing key) leaves the
+    /// user's file byte for byte as they saved it.
+    pub fn open_as_is(path: &Path, delimiter: u8) -> Result<Journal, JournalError> {
         let path = resolve(path).map_err(io_error("open", path))?;
         let path = path.as_path();
         let lock = lock(path)?;
@@ -59,10 +68,18 @@ impl Journal {
         if intact == 0 {
             journal.write_durably(&header_line(delimiter, false))?;
             sync_directory(path).map_err(io_error("create", path))?;
-        } else if !journal.checkpoint.canonical {
-            journal.compact()?;
         }
         Ok(journal)
+    }
+
+    /// Rewrites a file a spreadsheet re-saved (safely, see [`Journal::compact`]) into the
+    /// form lines are appended to; nothing to do for a file this program wrote. Every
+    /// append settles first, so calling it early only moves the rewrite off the send path.
+    pub fn settle(&mut self) -> Result<(), JournalError> {
+        if self.checkpoint.canonical {
+            return Ok(());
+        }
+        self.compact()
     }
 
     /// The resume index, kept current as records are appended.
@@ -88,6 +105,7 @@ impl Journal {
     ///
     /// [`Shared`]: super::Shared
     pub fn write(&mut self, records: &[Record]) -> Result<(), JournalError> {
+        self.settle()?;
         let mut bytes = Vec::with_capacity(128 * records.len());
         let mut offsets = Vec::with_capacity(records.len());
         let start = self

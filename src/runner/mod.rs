@@ -137,12 +137,14 @@ pub async fn run_campaign(
     // Nothing may be dangling if no file was there before and the run stops before it
     // records anything (a refused target, too many invalid rows, a "no" at the question).
     let existed = std::fs::symlink_metadata(&settings.results).is_ok();
-    let mut journal = blocking(|| Journal::open(&settings.results, settings.results_delimiter))
-        .map_err(RunError::Checkpoint)?;
+    let mut journal =
+        blocking(|| Journal::open_as_is(&settings.results, settings.results_delimiter))
+            .map_err(RunError::Checkpoint)?;
     let preflight = match check_target(journal.checkpoint(), settings)
         .and_then(|()| blocking(|| prepare(&open_input, &mut journal, settings, context, None)))
         .and_then(|preflight| {
-            confirmed(preflight.to_send, settings, context.interactive).map(|()| preflight)
+            let ledger = ledger.is_some();
+            confirmed(preflight.to_send, settings, context.interactive, ledger).map(|()| preflight)
         }) {
         Ok(preflight) => preflight,
         Err(refused) => {
@@ -155,6 +157,8 @@ pub async fn run_campaign(
             return Err(refused);
         }
     };
+    // A file a spreadsheet re-saved is rewritten only now that nothing refuses the run.
+    blocking(|| journal.settle()).map_err(RunError::Checkpoint)?;
     if settings.retarget
         && (journal.checkpoint().targets().iter()).any(|t| *t != settings.target_id)
     {
@@ -219,16 +223,18 @@ pub async fn run_campaign(
 
 /// After the preflight, before the first send: the person at the terminal, if one must be
 /// asked ([`crate::confirm::needed`]; `interactive`: a person is at a terminal), agrees to
-/// send `messages` messages. Also asked by `test`, which sends for real too.
+/// send `messages` messages (at most, with a `ledger` that may skip some). Also asked by
+/// `test`, which sends for real too.
 pub(crate) fn confirmed(
     messages: u64,
     settings: &Settings,
     interactive: bool,
+    ledger: bool,
 ) -> Result<(), RunError> {
     if messages == 0 || !crate::confirm::needed(settings, interactive) {
         return Ok(());
     }
-    let question = crate::confirm::question(messages, settings);
+    let question = crate::confirm::question(messages, settings, ledger);
     if blocking(|| crate::confirm::ask(&question)) {
         Ok(())
     } else {
