@@ -22,8 +22,10 @@ pub(crate) fn needed(settings: &Settings, interactive: bool) -> bool {
 }
 
 /// The question, e.g. `Send 1,234 messages from 2 numbers (centro, norte) via Pilot Status
-/// (https://pilotstatus.com.br)? [y/N] `.
-pub(crate) fn question(messages: u64, settings: &Settings) -> String {
+/// (https://pilotstatus.com.br)? [y/N] `. With `ledger` (the run checks one) it says "up
+/// to": the preflight counts rows, and the ledger may still skip some (`ALREADY_SENT`,
+/// `FREQUENCY_CAP`) or a daily cap stop a number, never send more.
+pub(crate) fn question(messages: u64, settings: &Settings, ledger: bool) -> String {
     let labels: Vec<&str> = settings
         .senders
         .iter()
@@ -47,8 +49,14 @@ pub(crate) fn question(messages: u64, settings: &Settings) -> String {
         Target::Remote { base_url } => format!(" ({base_url})"),
         Target::Sandbox { .. } => String::new(),
     };
+    let may_skip = ledger
+        && (!settings.allow_resend
+            || settings.frequency_cap.is_some()
+            || settings.daily_cap.is_some()
+            || settings.senders.iter().any(|s| s.daily_cap.is_some()));
+    let up_to = if may_skip { "up to " } else { "" };
     format!(
-        "Send {} {noun} from {from} via {}{to}? [y/N] ",
+        "Send {up_to}{} {noun} from {from} via {}{to}? [y/N] ",
         grouped(messages),
         settings.provider.capabilities().name
     )

@@ -112,7 +112,12 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
         return Err(TestError::TooMany(count));
     }
     let (_target, providers) = crate::reach(&settings).await?;
-    crate::runner::confirmed(count as u64, &settings, crate::confirm::interactive())?;
+    crate::runner::confirmed(
+        count as u64,
+        &settings,
+        crate::confirm::interactive(),
+        false,
+    )?;
     let clock = Clock::real();
     let pacer = Pacer::new(settings.rate, settings.spacing, clock.clone(), None);
     let provider = providers[0].as_ref();

@@ -63,7 +63,8 @@ fn real_send(rig: &Rig, rows: usize, extra: &[&str]) -> Vec<String> {
     args
 }
 
-const QUESTION: &str = "Send 3 messages from the number of your API key via pilot-status";
+/// With the rig's ledger on, the count is an upper bound: the ledger may skip rows.
+const QUESTION: &str = "Send up to 3 messages from the number of your API key via pilot-status";
 
 #[test]
 fn answered_y_the_campaign_is_sent() {
@@ -94,6 +95,27 @@ fn answered_n_nothing_is_sent() {
             "a results file was left after {answer:?}"
         );
     }
+}
+
+/// Failed before the question knew of the ledger: it promised exactly 3 messages although
+/// the ledger could skip some.
+#[test]
+fn without_a_ledger_the_question_counts_exactly_and_with_one_says_up_to() {
+    let rig = Rig::new();
+    let output = in_terminal(&rig, &real_send(&rig, 3, &["--ledger", "off"]), "n\n");
+    let exact = "Send 3 messages from the number of your API key via pilot-status";
+    assert!(text(&output).contains(exact), "{}", text(&output));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    // --allow-resend with no cap: the ledger has nothing to skip.
+    let output = in_terminal(&rig, &real_send(&rig, 3, &["--allow-resend"]), "n\n");
+    assert!(text(&output).contains(exact), "{}", text(&output));
+    let output = in_terminal(
+        &rig,
+        &real_send(&rig, 3, &["--allow-resend", "--daily-cap", "100"]),
+        "n\n",
+    );
+    assert!(text(&output).contains(QUESTION), "{}", text(&output));
+    assert!(rig.log().is_empty());
 }
 
 #[test]
