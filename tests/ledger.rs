@@ -350,7 +350,13 @@ fn a_ledger_of_the_first_schema_keeps_its_sends() {
     assert_eq!(code(&output), 3, "{}", text(&output));
     let rows = results_of(&csv);
     let seen: Vec<(&str, &str, &str)> = (rows.iter())
-        .map(|r| (r["status"].as_str(), r["errorCode"].as_str(), r["messageId"].as_str()))
+        .map(|r| {
+            (
+                r["status"].as_str(),
+                r["errorCode"].as_str(),
+                r["messageId"].as_str(),
+            )
+        })
         .collect();
     assert_eq!(seen.len(), 3, "{rows:?}");
     assert_eq!(seen[0], ("SKIPPED", "ALREADY_SENT", "wamid.old10"));

@@ -56,10 +56,14 @@ impl SendState {
     /// The state a word of the first schema stands for; an unknown word counts as a
     /// possible send, the safe side.
     pub fn from_word(word: &str) -> SendState {
-        [SendState::Accepted, SendState::Uncertain, SendState::NotSent]
-            .into_iter()
-            .find(|state| state.as_str() == word)
-            .unwrap_or(SendState::Sending)
+        [
+            SendState::Accepted,
+            SendState::Uncertain,
+            SendState::NotSent,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == word)
+        .unwrap_or(SendState::Sending)
     }
 }
 
