@@ -168,7 +168,7 @@ fn two_processes_writing_one_ledger_at_once_lose_nothing() {
     for i in (0..60).chain(100..160) {
         let destination = destination_fingerprint(&phone(i));
         assert_eq!(
-            ledger.received_since(&destination, 0, true).unwrap(),
+            ledger.received_since(destination, 0, true).unwrap(),
             1,
             "{i}"
         );
@@ -295,4 +295,85 @@ fn a_kill_between_request_and_answer_still_counts_as_a_send_from_another_results
     let rows = results(&elsewhere);
     assert_eq!(rows[0]["status"], "SKIPPED", "{rows:?}");
     assert_eq!(rows[0]["errorCode"], "ALREADY_SENT", "{rows:?}");
+}
+
+/// The ledger's first schema (every key as text), as releases before integer keys wrote it.
+const FIRST_SCHEMA: &str = "
+CREATE TABLE sends (
+    run INTEGER NOT NULL, row INTEGER NOT NULL, results TEXT NOT NULL, sender TEXT NOT NULL,
+    destination TEXT NOT NULL, campaign TEXT NOT NULL, state TEXT NOT NULL,
+    message_id TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (run, row)
+);
+CREATE INDEX sends_by_sender ON sends (sender, at);
+CREATE INDEX sends_by_destination ON sends (destination, at);
+";
+
+#[test]
+fn a_ledger_of_the_first_schema_keeps_its_sends() {
+    let rig = Rig::new();
+    // The campaign and number as this build names them, read from a scratch ledger's view
+    // (which shows them as the first schema's columns did).
+    let scratch = rig.dir.path().join("scratch.sqlite3");
+    let probe = numbers(&rig, "probe.csv", 50..51);
+    let output = send(&rig, &probe, "t", &["--ledger", scratch.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let (sender, campaign): (String, String) = rusqlite::Connection::open(&scratch)
+        .unwrap()
+        .query_row("SELECT sender, campaign FROM sends", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    // An old ledger: one accepted send, one interrupted (SENDING), one refused, an hour ago.
+    let old = rusqlite::Connection::open(rig.ledger()).unwrap();
+    old.execute_batch(FIRST_SCHEMA).unwrap();
+    let hour_ago = Timestamp::now().as_millisecond() - 3_600_000;
+    for (row, state) in [(10, "ACCEPTED"), (11, "SENDING"), (12, "NOT_SENT")] {
+        old.execute(
+            "INSERT INTO sends VALUES (7, ?1, 'old.results.csv', ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![
+                row as i64,
+                sender,
+                format!("{:016x}", destination_fingerprint(&phone(row))),
+                campaign,
+                state,
+                format!("wamid.old{row}"),
+                hour_ago
+            ],
+        )
+        .unwrap();
+    }
+    drop(old);
+    // The same campaign on 10..14 with a daily cap of 3: 10 and 11 were (possibly) sent, 12
+    // was not and is sent now, which spends the cap (2 old + 1): 13 stays pending.
+    let csv = numbers(&rig, "c.csv", 10..14);
+    let output = send(&rig, &csv, "t", &["--daily-cap", "3"]);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    let rows = results_of(&csv);
+    let seen: Vec<(&str, &str, &str)> = (rows.iter())
+        .map(|r| {
+            (
+                r["status"].as_str(),
+                r["errorCode"].as_str(),
+                r["messageId"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 3, "{rows:?}");
+    assert_eq!(seen[0], ("SKIPPED", "ALREADY_SENT", "wamid.old10"));
+    assert_eq!(seen[1].1, "ALREADY_SENT", "{rows:?}");
+    assert_eq!(seen[2].0, "QUEUED", "{rows:?}");
+    assert_eq!(rig.sent().len(), 2, "the probe and row 12");
+    // The old sends are still there for people reading the file, under the old columns.
+    let states: Vec<String> = {
+        let db = rusqlite::Connection::open(rig.ledger()).unwrap();
+        let mut query = db
+            .prepare("SELECT state FROM sends WHERE run = 7 ORDER BY row")
+            .unwrap();
+        query
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(states, ["ACCEPTED", "SENDING", "NOT_SENT"]);
 }

@@ -83,7 +83,7 @@ impl Checks {
         if !self.allow_resend
             && let Some(earlier) = self.ledger.earlier_send(
                 &self.campaign,
-                &fingerprint,
+                fingerprint,
                 self.run,
                 self.accepted_only,
             )?
@@ -94,7 +94,7 @@ impl Checks {
             let since = now_ms.saturating_sub(cap.within.as_millis() as i64);
             let got = self
                 .ledger
-                .received_since(&fingerprint, since, self.accepted_only)?;
+                .received_since(fingerprint, since, self.accepted_only)?;
             if got >= u64::from(cap.count) {
                 return Ok(Some(Refusal::FrequencyCap { got, cap }));
             }

@@ -10,6 +10,7 @@
 //! runner before each send. [`Ledger`] is the one interface the rest of the program sees, so
 //! a shared database server could stand in for the SQLite file later.
 
+mod checkpointer;
 mod checks;
 mod location;
 mod run;
@@ -42,7 +43,7 @@ pub enum SendState {
 }
 
 impl SendState {
-    /// The word stored in the database.
+    /// The word people read (the `sends` view, the first schema's column).
     pub fn as_str(self) -> &'static str {
         match self {
             SendState::Sending => "SENDING",
@@ -51,25 +52,39 @@ impl SendState {
             SendState::NotSent => "NOT_SENT",
         }
     }
+
+    /// The state a word of the first schema stands for; an unknown word counts as a
+    /// possible send, the safe side.
+    pub fn from_word(word: &str) -> SendState {
+        [
+            SendState::Accepted,
+            SendState::Uncertain,
+            SendState::NotSent,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == word)
+        .unwrap_or(SendState::Sending)
+    }
 }
 
 /// One send as the ledger keeps it: one entry per row of a run, updated from intent to
-/// outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+/// outcome. It borrows its text from the run and the results line: the writer thread builds
+/// one per send and the store keeps the run's text once, not per send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
     /// The process's run id, so the entry's intent and outcome are one entry.
     pub run: u64,
     pub row: u64,
     /// The results file, for people reading the ledger.
-    pub results: String,
+    pub results: &'a str,
     /// The sending number's fingerprint ([`sender_fingerprint`]).
-    pub sender: String,
+    pub sender: &'a str,
     /// The destination's fingerprint ([`destination_fingerprint`]).
-    pub destination: String,
+    pub destination: u64,
     /// The campaign identity ([`campaign_identity`]).
-    pub campaign: String,
+    pub campaign: &'a str,
     pub state: SendState,
-    pub message_id: String,
+    pub message_id: &'a str,
     /// When the send started, in milliseconds since the Unix epoch (the run's clock).
     pub at_ms: i64,
 }
@@ -103,7 +118,7 @@ pub struct LedgerError {
 /// writer thread and the senders, and safe for several processes on one store.
 pub trait Ledger: Send + Sync + fmt::Debug {
     /// Records (or updates, by run and row) a batch of entries in one transaction.
-    fn record(&self, entries: &[Entry]) -> Result<(), LedgerError>;
+    fn record(&self, entries: &[Entry<'_>]) -> Result<(), LedgerError>;
     /// How many sends (possible ones included) `sender` made at or after `since_ms`.
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError>;
     /// When `sender`'s `n`-th send (from 0, oldest first) at or after `since_ms` started.
@@ -119,7 +134,7 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// from any campaign; with `accepted_only`, only sends the API accepted.
     fn received_since(
         &self,
-        destination: &str,
+        destination: u64,
         since_ms: i64,
         accepted_only: bool,
     ) -> Result<u64, LedgerError>;
@@ -128,7 +143,7 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     fn earlier_send(
         &self,
         campaign: &str,
-        destination: &str,
+        destination: u64,
         run: u64,
         accepted_only: bool,
     ) -> Result<Option<EarlierSend>, LedgerError>;
@@ -185,13 +200,14 @@ pub fn sender_fingerprint(sender: &crate::senders::Sender) -> String {
 /// shared by every campaign should not be a plain list of every number this machine ever
 /// messaged; the results files keep the numbers. (A digest of a phone number can be found
 /// by trying every number, so this keeps the ledger from casual reading, not from an
-/// attacker: protect the file like the results.)
-pub fn destination_fingerprint(e164: &str) -> String {
+/// attacker: protect the file like the results.) A 64-bit integer, stored as one: the first
+/// schema's 16 hex digits are the same number.
+pub fn destination_fingerprint(e164: &str) -> u64 {
     use std::hash::Hasher as _;
     let mut hasher =
         siphasher::sip::SipHasher13::new_with_keys(0x6c65_6467_6572_0001, 0x6465_7374_0001);
     hasher.write(e164.as_bytes());
-    format!("{:016x}", hasher.finish())
+    hasher.finish()
 }
 
 /// The campaign identity: the provider and the fingerprint of the message settings. The
@@ -232,6 +248,7 @@ mod tests {
         let a = destination_fingerprint("+5511987654321");
         assert_eq!(a, destination_fingerprint("+5511987654321"));
         assert_ne!(a, destination_fingerprint("+5511987654322"));
-        assert!(!a.contains("987654321"));
+        // Pinned: ledgers store it, and the first schema's 16 hex digits are this number.
+        assert_eq!(format!("{a:016x}"), "270639cdbabcda42");
     }
 }

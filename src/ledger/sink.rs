@@ -26,26 +26,22 @@ impl Sink {
     /// never sent, or an earlier run's interrupted send marked `UNCERTAIN` now) is no send
     /// of this run and is left out.
     pub fn record(&self, batch: &[Record]) -> Result<(), LedgerError> {
-        let entries: Vec<Entry> = batch.iter().filter_map(|r| self.entry(r)).collect();
+        let entries: Vec<Entry<'_>> = batch.iter().filter_map(|r| self.entry(r)).collect();
         self.ledger.record(&entries)
     }
 
-    fn entry(&self, record: &Record) -> Option<Entry> {
+    fn entry<'a>(&'a self, record: &'a Record) -> Option<Entry<'a>> {
         let state = SendState::of(record.status)?;
         let at: jiff::Timestamp = record.sent_at.parse().ok()?;
         Some(Entry {
             run: self.run,
             row: record.row,
-            results: self.results.clone(),
-            sender: self
-                .senders
-                .get(&record.sender)
-                .cloned()
-                .unwrap_or_default(),
+            results: &self.results,
+            sender: self.senders.get(&record.sender).map_or("", String::as_str),
             destination: destination_fingerprint(&record.destination),
-            campaign: self.campaign.clone(),
+            campaign: &self.campaign,
             state,
-            message_id: record.message_id.clone(),
+            message_id: &record.message_id,
             at_ms: at.as_millisecond(),
         })
     }

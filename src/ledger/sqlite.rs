@@ -5,68 +5,340 @@
 //! may lose the last commits. FULL cost a second fsync per batch, -45 % sends/s at c64, and
 //! each campaign's durable record is its results file anyway.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
+use super::checkpointer::{BACKSTOP_PAGES, Checkpointer};
 use super::{EarlierSend, Entry, Ledger, LedgerError, SendState, SenderCount};
 
 /// How long a process waits for another one's write before giving up: far above any
 /// batch's commit, well below anything a person would take for a hang.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The schema, created if missing. One row per send (run, row). Two indexes serve the
-/// questions a run asks (a number's sends, a destination's sends, the campaign filtered among
-/// those): each index costs every intent and outcome a write.
+/// The schema's version in `PRAGMA user_version`. 0 is the first schema (one `sends` table
+/// with every key as text, written by releases before this one): it is migrated on open.
+const VERSION: i64 = 2;
+
+/// The schema. A send row holds small integers: the run, number and campaign are ids into
+/// `runs` and `names` (their text is kept once, not on every row), the destination its 64-bit
+/// fingerprint. The row is keyed by (run, row) without a rowid, so an intent is one append
+/// to the table and one to each index (the number's index appends too: `at` grows); only the
+/// destination index takes a write at random, and a narrow one. An outcome updates the row in
+/// place and touches no index.
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sends (
+CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    token INTEGER NOT NULL UNIQUE,
+    results TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sent (
     run INTEGER NOT NULL,
     row INTEGER NOT NULL,
-    results TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    campaign TEXT NOT NULL,
-    state TEXT NOT NULL,
+    sender INTEGER NOT NULL,
+    destination INTEGER NOT NULL,
+    campaign INTEGER NOT NULL,
+    state INTEGER NOT NULL,
     message_id TEXT NOT NULL,
     at INTEGER NOT NULL,
     PRIMARY KEY (run, row)
-);
-CREATE INDEX IF NOT EXISTS sends_by_sender ON sends (sender, at);
-CREATE INDEX IF NOT EXISTS sends_by_destination ON sends (destination, at);
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sent_by_sender ON sent (sender, at);
+CREATE INDEX IF NOT EXISTS sent_by_destination ON sent (destination, at);
 ";
 
-/// States that count as (possibly) sent.
-const COUNTED: &str = "state IN ('SENDING', 'ACCEPTED', 'UNCERTAIN')";
+/// The first schema's table, by the same name and columns, for people (and their queries)
+/// reading the ledger with `sqlite3`. An older release refuses a migrated ledger at open (its
+/// set-up cannot index a view) instead of writing a table no one reads.
+const VIEW: &str = "
+CREATE VIEW IF NOT EXISTS sends AS
+SELECT r.token AS run, s.row AS row, r.results AS results, n.name AS sender,
+    printf('%016x', s.destination) AS destination, c.name AS campaign,
+    CASE s.state WHEN 0 THEN 'NOT_SENT' WHEN 1 THEN 'SENDING' WHEN 2 THEN 'ACCEPTED'
+        ELSE 'UNCERTAIN' END AS state,
+    s.message_id AS message_id, s.at AS at
+FROM sent s JOIN runs r ON r.id = s.run JOIN names n ON n.id = s.sender
+    JOIN names c ON c.id = s.campaign;
+";
 
-/// An intent inserts the send; its outcome updates it.
+/// States that count as (possibly) sent: all but `NOT_SENT` (0).
+const COUNTED: &str = "state > 0";
+
+/// An intent inserts the send (a retried row of the same run updates it).
 const UPSERT: &str =
-    "INSERT INTO sends (run, row, results, sender, destination, campaign, state, message_id, at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    "INSERT INTO sent (run, row, sender, destination, campaign, state, message_id, at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
      ON CONFLICT (run, row) DO UPDATE SET state = excluded.state, message_id = excluded.message_id";
 
-/// The lookup that runs before every send (`ALREADY_SENT`).
-const EARLIER_SEND: &str = "SELECT message_id, results FROM sends
-     WHERE destination = ?2 AND campaign = ?1 AND run != ?3
-     AND (state = 'ACCEPTED' OR (?4 = 0 AND state IN ('SENDING', 'UNCERTAIN')))
-     ORDER BY state = 'ACCEPTED' DESC, at LIMIT 1";
+/// An outcome updates its intent's row.
+const OUTCOME: &str = "UPDATE sent SET state = ?3, message_id = ?4 WHERE run = ?1 AND row = ?2";
+
+/// The lookup that runs before every send (`ALREADY_SENT`): every matching send (hardly
+/// ever more than one), the best picked in [`SqliteLedger::earlier_send`]. An `ORDER BY`
+/// here cost each lookup a temporary table, about 40 % of its instructions.
+const EARLIER_SEND: &str = "SELECT s.message_id, r.results, s.state, s.at
+     FROM sent s JOIN runs r ON r.id = s.run
+     WHERE s.destination = ?2 AND s.campaign = (SELECT id FROM names WHERE name = ?1)
+     AND r.token != ?3 AND (s.state = 2 OR (?4 = 0 AND s.state IN (1, 3)))";
 
 /// The lookup of `--frequency-cap`, before every send.
-const RECEIVED_SINCE: &str = "SELECT count(*) FROM sends WHERE destination = ?1 AND at >= ?2
-     AND (state = 'ACCEPTED' OR (?3 = 0 AND state IN ('SENDING', 'UNCERTAIN')))";
+const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent WHERE destination = ?1 AND at >= ?2
+     AND (state = 2 OR (?3 = 0 AND state IN (1, 3)))";
+
+/// A number's id, for the lookups by number.
+const SENDER: &str = "(SELECT id FROM names WHERE name = ?1)";
+
+impl SendState {
+    /// The state's number in the `sent` table.
+    fn code(self) -> i64 {
+        match self {
+            SendState::NotSent => 0,
+            SendState::Sending => 1,
+            SendState::Accepted => 2,
+            SendState::Uncertain => 3,
+        }
+    }
+}
+
+/// The writer's connection, with the ids of the text it has written: a run's results path,
+/// its number and campaign are looked up (or added) once per process, not per send.
+#[derive(Debug)]
+struct Writer {
+    connection: Connection,
+    names: HashMap<String, i64>,
+    runs: HashMap<u64, i64>,
+}
+
+/// The ids of one transaction, added to the writer's once it commits (a rolled-back id may
+/// be given to another text by another process).
+#[derive(Default)]
+struct Ids<'a> {
+    names: HashMap<&'a str, i64>,
+    runs: HashMap<u64, i64>,
+}
+
+impl<'a> Ids<'a> {
+    fn name(
+        &mut self,
+        known: &HashMap<String, i64>,
+        transaction: &rusqlite::Transaction<'_>,
+        name: &'a str,
+    ) -> Result<i64, rusqlite::Error> {
+        if let Some(&id) = known.get(name).or_else(|| self.names.get(name)) {
+            return Ok(id);
+        }
+        (transaction.prepare_cached("INSERT OR IGNORE INTO names (name) VALUES (?1)")?)
+            .execute([name])?;
+        let id = (transaction.prepare_cached("SELECT id FROM names WHERE name = ?1")?)
+            .query_row([name], |r| r.get(0))?;
+        self.names.insert(name, id);
+        Ok(id)
+    }
+
+    fn run(
+        &mut self,
+        known: &HashMap<u64, i64>,
+        transaction: &rusqlite::Transaction<'_>,
+        entry: &Entry<'_>,
+    ) -> Result<i64, rusqlite::Error> {
+        if let Some(&id) = known.get(&entry.run).or_else(|| self.runs.get(&entry.run)) {
+            return Ok(id);
+        }
+        let token = entry.run as i64;
+        (transaction
+            .prepare_cached("INSERT OR IGNORE INTO runs (token, results) VALUES (?1, ?2)")?)
+        .execute(params![token, entry.results])?;
+        let id = (transaction.prepare_cached("SELECT id FROM runs WHERE token = ?1")?)
+            .query_row([token], |r| r.get(0))?;
+        self.runs.insert(entry.run, id);
+        Ok(id)
+    }
+}
+
+impl Writer {
+    /// Records `entries` in one transaction.
+    fn record(&mut self, entries: &[Entry<'_>]) -> Result<(), rusqlite::Error> {
+        let Writer {
+            connection,
+            names,
+            runs,
+        } = self;
+        let transaction =
+            connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut ids = Ids::default();
+        write(&transaction, entries, &mut ids, names, runs)?;
+        transaction.commit()?;
+        names.extend(ids.names.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        runs.extend(ids.runs);
+        Ok(())
+    }
+}
+
+/// Writes `entries` in `transaction`: an intent as a new row, an outcome onto its intent's
+/// (or as a new row when the intent is not there).
+fn write<'a>(
+    transaction: &rusqlite::Transaction<'_>,
+    entries: &[Entry<'a>],
+    ids: &mut Ids<'a>,
+    names: &HashMap<String, i64>,
+    runs: &HashMap<u64, i64>,
+) -> Result<(), rusqlite::Error> {
+    let mut upsert = transaction.prepare_cached(UPSERT)?;
+    let mut outcome = transaction.prepare_cached(OUTCOME)?;
+    for e in entries {
+        let run = ids.run(runs, transaction, e)?;
+        let row = e.row as i64;
+        if e.state != SendState::Sending
+            && outcome.execute(params![run, row, e.state.code(), e.message_id])? == 1
+        {
+            continue;
+        }
+        upsert.execute(params![
+            run,
+            row,
+            ids.name(names, transaction, e.sender)?,
+            e.destination as i64,
+            ids.name(names, transaction, e.campaign)?,
+            e.state.code(),
+            e.message_id,
+            e.at_ms
+        ])?;
+    }
+    Ok(())
+}
+
+/// Brings the ledger on `connection` to [`VERSION`]: creates the schema, or migrates the
+/// first one's sends into it. Run in one write transaction, so of two processes opening an
+/// old ledger at once, one migrates and the other finds it done.
+fn set_up(connection: &mut Connection) -> Result<(), String> {
+    let version = |c: &Connection| -> Result<i64, rusqlite::Error> {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+    };
+    if version(connection).map_err(|e| e.to_string())? == VERSION {
+        return Ok(());
+    }
+    let transaction = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    match version(&transaction).map_err(|e| e.to_string())? {
+        VERSION => return Ok(()),
+        0 => {}
+        newer => {
+            return Err(format!(
+                "it was written by a newer campaign-sender (schema {newer}, this one knows {VERSION}); \
+                 update campaign-sender"
+            ));
+        }
+    }
+    let migrate = || -> Result<(), rusqlite::Error> {
+        let first: bool = transaction.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'sends'",
+            [],
+            |r| r.get(0),
+        )?;
+        transaction.execute_batch(SCHEMA)?;
+        if first {
+            migrate_first(&transaction)?;
+            transaction.execute_batch("DROP TABLE sends")?;
+        }
+        transaction.execute_batch(VIEW)?;
+        transaction.pragma_update(None, "user_version", VERSION)
+    };
+    migrate().map_err(|e| format!("cannot set up its tables: {e}"))?;
+    transaction.commit().map_err(|e| e.to_string())
+}
+
+/// Copies the first schema's sends (text keys) into the current tables, a chunk at a time.
+fn migrate_first(transaction: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    type Old = (
+        i64,
+        i64,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+    );
+    const CHUNK: i64 = 10_000;
+    let mut select = transaction.prepare(
+        "SELECT rowid, run, row, results, sender, destination, campaign, state, message_id, at
+         FROM sends WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+    )?;
+    let (names, runs) = (HashMap::new(), HashMap::new());
+    let mut after = i64::MIN;
+    loop {
+        let mut last = None;
+        let rows: Vec<Old> = select
+            .query_map(params![after, CHUNK], |r| {
+                last = Some(r.get::<_, i64>(0)?);
+                Ok((
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let Some(last) = last else {
+            return Ok(());
+        };
+        after = last;
+        let entries: Vec<Entry<'_>> = rows
+            .iter()
+            .map(
+                |(run, row, results, sender, destination, campaign, state, id, at)| Entry {
+                    run: *run as u64,
+                    row: *row as u64,
+                    results,
+                    sender,
+                    destination: old_destination(destination),
+                    campaign,
+                    state: SendState::from_word(state),
+                    message_id: id,
+                    at_ms: *at,
+                },
+            )
+            .collect();
+        write(transaction, &entries, &mut Ids::default(), &names, &runs)?;
+    }
+}
+
+/// The first schema's destination: the fingerprint in 16 hex digits. Anything else (a hand
+/// edit) is kept apart as a digest of its text rather than dropped.
+fn old_destination(text: &str) -> u64 {
+    u64::from_str_radix(text, 16).unwrap_or_else(|_| {
+        use std::hash::Hasher as _;
+        let mut hasher = siphasher::sip::SipHasher13::new();
+        hasher.write(text.as_bytes());
+        hasher.finish()
+    })
+}
 
 /// A ledger in a SQLite file: one connection for the writer thread's batches, one for the
 /// senders' lookups, so a lookup never waits behind a commit.
 #[derive(Debug)]
 pub struct SqliteLedger {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     reader: Mutex<Connection>,
+    /// Checkpoints the WAL off the writer's path, when a thread could be had.
+    checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteLedger {
-    /// Opens (creating it, and its directory, if missing) the ledger at `path`.
+    /// Opens (creating it, and its directory, if missing) the ledger at `path`; a ledger of
+    /// the first schema is migrated.
     pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
         let fail = |problem: String| LedgerError {
             path: path.to_path_buf(),
@@ -90,15 +362,23 @@ impl SqliteLedger {
             )?;
             Ok(connection)
         };
-        let writer = connect().map_err(|e| fail(e.to_string()))?;
-        writer
-            .execute_batch(SCHEMA)
-            .map_err(|e| fail(e.to_string()))?;
+        let mut writer = connect().map_err(|e| fail(e.to_string()))?;
+        set_up(&mut writer).map_err(fail)?;
         let reader = connect().map_err(|e| fail(e.to_string()))?;
+        let checkpointer = connect().ok().and_then(Checkpointer::start);
+        if checkpointer.is_some() {
+            (writer.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES))
+                .map_err(|e| fail(e.to_string()))?;
+        }
         Ok(SqliteLedger {
             path: path.to_path_buf(),
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                connection: writer,
+                names: HashMap::new(),
+                runs: HashMap::new(),
+            }),
             reader: Mutex::new(reader),
+            checkpointer,
         })
     }
 
@@ -124,38 +404,23 @@ impl SqliteLedger {
 }
 
 impl Ledger for SqliteLedger {
-    fn record(&self, entries: &[Entry]) -> Result<(), LedgerError> {
+    fn record(&self, entries: &[Entry<'_>]) -> Result<(), LedgerError> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let write = |connection: &mut Connection| -> Result<(), rusqlite::Error> {
-            let transaction =
-                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            {
-                let mut upsert = transaction.prepare_cached(UPSERT)?;
-                for e in entries {
-                    upsert.execute(params![
-                        e.run as i64,
-                        e.row as i64,
-                        e.results,
-                        e.sender,
-                        e.destination,
-                        e.campaign,
-                        e.state.as_str(),
-                        e.message_id,
-                        e.at_ms
-                    ])?;
-                }
-            }
-            transaction.commit()
-        };
-        write(&mut connection).map_err(|e| self.fail(e))
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        writer.record(entries).map_err(|e| self.fail(e))?;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committed();
+        }
+        Ok(())
     }
 
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError> {
         self.count(
-            &format!("SELECT count(*) FROM sends WHERE sender = ?1 AND at >= ?2 AND {COUNTED}"),
+            &format!(
+                "SELECT count(*) FROM sent WHERE sender = {SENDER} AND at >= ?2 AND {COUNTED}"
+            ),
             params![sender, since_ms],
         )
     }
@@ -168,7 +433,7 @@ impl Ledger for SqliteLedger {
     ) -> Result<Option<i64>, LedgerError> {
         self.read()
             .prepare_cached(&format!(
-                "SELECT at FROM sends WHERE sender = ?1 AND at >= ?2 AND {COUNTED}
+                "SELECT at FROM sent WHERE sender = {SENDER} AND at >= ?2 AND {COUNTED}
                  ORDER BY at LIMIT 1 OFFSET ?3"
             ))
             .and_then(|mut s| {
@@ -181,7 +446,7 @@ impl Ledger for SqliteLedger {
     fn last_send(&self, sender: &str) -> Result<Option<i64>, LedgerError> {
         self.read()
             .prepare_cached(&format!(
-                "SELECT max(at) FROM sends WHERE sender = ?1 AND {COUNTED}"
+                "SELECT max(at) FROM sent WHERE sender = {SENDER} AND {COUNTED}"
             ))
             .and_then(|mut s| s.query_row(params![sender], |r| r.get(0)))
             .map_err(|e| self.fail(e))
@@ -189,47 +454,56 @@ impl Ledger for SqliteLedger {
 
     fn received_since(
         &self,
-        destination: &str,
+        destination: u64,
         since_ms: i64,
         accepted_only: bool,
     ) -> Result<u64, LedgerError> {
         self.count(
             RECEIVED_SINCE,
-            params![destination, since_ms, accepted_only],
+            params![destination as i64, since_ms, accepted_only],
         )
     }
 
     fn earlier_send(
         &self,
         campaign: &str,
-        destination: &str,
+        destination: u64,
         run: u64,
         accepted_only: bool,
     ) -> Result<Option<EarlierSend>, LedgerError> {
         // One fixed statement (prepared once per connection): this runs before every send.
-        self.read()
-            .prepare_cached(EARLIER_SEND)
-            .and_then(|mut s| {
-                s.query_row(
-                    params![campaign, destination, run as i64, accepted_only],
-                    |r| {
-                        Ok(EarlierSend {
-                            message_id: r.get(0)?,
-                            results: r.get(1)?,
-                        })
-                    },
-                )
-                .optional()
-            })
-            .map_err(|e| self.fail(e))
+        // An accepted send first, then the earliest.
+        let connection = self.read();
+        let mut statement = (connection.prepare_cached(EARLIER_SEND)).map_err(|e| self.fail(e))?;
+        let rows = statement
+            .query_map(
+                params![campaign, destination as i64, run as i64, accepted_only],
+                |r| {
+                    let key = (r.get::<_, i64>(2)? != SendState::Accepted.code(), r.get(3)?);
+                    let earlier = EarlierSend {
+                        message_id: r.get(0)?,
+                        results: r.get(1)?,
+                    };
+                    Ok((key, earlier))
+                },
+            )
+            .map_err(|e| self.fail(e))?;
+        let mut best: Option<((bool, i64), EarlierSend)> = None;
+        for row in rows {
+            let (key, earlier) = row.map_err(|e| self.fail(e))?;
+            if best.as_ref().is_none_or(|(known, _)| key < *known) {
+                best = Some((key, earlier));
+            }
+        }
+        Ok(best.map(|(_, earlier)| earlier))
     }
 
     fn senders_since(&self, since_ms: i64) -> Result<Vec<SenderCount>, LedgerError> {
         let connection = self.read();
         let mut statement = connection
             .prepare_cached(&format!(
-                "SELECT sender, count(*) FROM sends WHERE at >= ?1 AND {COUNTED}
-                 GROUP BY sender ORDER BY sender"
+                "SELECT n.name, count(*) FROM sent s JOIN names n ON n.id = s.sender
+                 WHERE s.at >= ?1 AND s.{COUNTED} GROUP BY n.name ORDER BY n.name"
             ))
             .map_err(|e| self.fail(e))?;
         let rows = statement
@@ -263,16 +537,16 @@ impl SendState {
 mod tests {
     use super::*;
 
-    fn entry(run: u64, row: u64, state: SendState, at_ms: i64) -> Entry {
+    fn entry(run: u64, row: u64, state: SendState, at_ms: i64) -> Entry<'static> {
         Entry {
             run,
             row,
-            results: "r.csv".into(),
-            sender: "key:1".into(),
-            destination: format!("d{row}"),
-            campaign: "c".into(),
+            results: "r.csv",
+            sender: "key:1",
+            destination: 1000 + row,
+            campaign: "c",
             state,
-            message_id: format!("m{run}-{row}"),
+            message_id: ["m-a", "m-b"][row as usize % 2],
             at_ms,
         }
     }
@@ -298,26 +572,39 @@ mod tests {
         assert_eq!(ledger.sends_since("key:1", 11).unwrap(), 0);
         assert_eq!(ledger.last_send("key:1").unwrap(), Some(10));
         assert_eq!(ledger.last_send("key:2").unwrap(), None);
-        let earlier = ledger.earlier_send("c", "d1", 2, false).unwrap().unwrap();
-        assert_eq!(earlier.message_id, "m1-1");
+        // An earlier interrupted send of another run does not hide the accepted one.
+        let interrupted = Entry {
+            message_id: "",
+            ..entry(3, 1, SendState::Sending, 5)
+        };
+        ledger.record(&[interrupted]).unwrap();
+        let earlier = ledger.earlier_send("c", 1001, 2, false).unwrap().unwrap();
+        assert_eq!(earlier.message_id, "m-b");
         assert_eq!(
-            ledger.earlier_send("c", "d1", 1, false).unwrap(),
+            ledger.earlier_send("c", 1001, 1, true).unwrap(),
             None,
             "its own run"
         );
         assert_eq!(
-            ledger.earlier_send("c", "d2", 2, false).unwrap(),
+            (ledger.earlier_send("c", 1001, 1, false).unwrap()).map(|e| e.message_id),
+            Some(String::new()),
+            "another run's interrupted send"
+        );
+        assert_eq!(
+            ledger.earlier_send("c", 1002, 2, false).unwrap(),
             None,
             "not sent"
         );
-        assert_eq!(ledger.received_since("d1", 0, true).unwrap(), 1);
+        assert_eq!(ledger.received_since(1001, 0, true).unwrap(), 1);
+        assert_eq!(ledger.received_since(1001, 0, false).unwrap(), 2);
         let counts = ledger.senders_since(0).unwrap();
         assert_eq!(
             counts,
             [SenderCount {
                 sender: "key:1".into(),
-                sends: 1
-            }]
+                sends: 2
+            }],
+            "the accepted send and the interrupted one"
         );
     }
 
@@ -330,16 +617,20 @@ mod tests {
                 .record(&[entry(1, row, SendState::Sending, row as i64)])
                 .unwrap();
             ledger
-                .earlier_send("c", &format!("d{row}"), 2, row % 2 == 0)
+                .record(&[entry(1, row, SendState::Accepted, row as i64)])
                 .unwrap();
             ledger
-                .received_since(&format!("d{row}"), row as i64, false)
+                .earlier_send("c", 1000 + row, 2, row % 2 == 0)
+                .unwrap();
+            ledger
+                .received_since(1000 + row, row as i64, false)
                 .unwrap();
         }
         let writer = ledger.writer.lock().unwrap();
         let reader = ledger.read();
         for (connection, sql) in [
-            (&*writer, UPSERT),
+            (&writer.connection, UPSERT),
+            (&writer.connection, OUTCOME),
             (&*reader, EARLIER_SEND),
             (&*reader, RECEIVED_SINCE),
         ] {
