@@ -90,7 +90,6 @@ impl CsvInput {
     /// Opens the file and reads its header; every header problem is reported here, before
     /// any row is sent.
     pub fn open(path: &Path, options: &InputOptions) -> Result<CsvInput, InputError> {
-        load_phone_metadata_early();
         let defaults = Fields::from_defaults(&options.defaults).map_err(InputError::Defaults)?;
         let phones = phone::Phones::new(options.default_country.as_deref())?;
         let open_error = |source| InputError::Open {
@@ -529,21 +528,6 @@ impl CsvInput {
         );
         (raw, e)
     }
-}
-
-/// Starts loading libphonenumber's metadata (about a quarter of a second: the crate compiles
-/// every region's patterns) on a thread of its own when a campaign file is first opened, so
-/// that it overlaps with reading the results file; the first number to judge waits for it.
-fn load_phone_metadata_early() {
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    STARTED.call_once(|| {
-        // Without the thread, the first number loads it itself.
-        let _ = std::thread::Builder::new()
-            .name("phone-metadata".into())
-            .spawn(|| {
-                let _loaded: &phonenumber::metadata::Database = &phonenumber::metadata::DATABASE;
-            });
-    });
 }
 
 impl Iterator for CsvInput {
