@@ -9,11 +9,15 @@
 //! kept in the national number, no non-geographic code. Anything else is [`Check::Unsure`]
 //! and goes to the crate. `phone.rs`'s differential test holds the two to the same verdicts.
 
+mod metadata;
+
 use std::sync::OnceLock;
 
-use phonenumber::Metadata;
-use phonenumber::metadata::{DATABASE, Descriptor};
+use metadata::{Desc, Meta};
 use regex::{Regex, RegexBuilder};
+
+#[cfg(test)]
+pub(crate) use metadata::tests::crate_types;
 
 /// What the replay of `parse` + `is_valid` found for one digit string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +41,8 @@ impl Home {
     /// `None` when the country's metadata cannot be replayed (then every number takes the
     /// crate's path).
     pub(crate) fn new(id: &str) -> Option<Home> {
-        let meta = DATABASE.by_id(id)?;
-        let code = calling_code(meta.country_code())?;
-        let region = code.regions.as_ref()?.iter().find(|r| r.meta.id() == id)?;
+        let code = calling_code(metadata::code_of(id)?)?;
+        let region = code.regions.as_ref()?.iter().find(|r| r.meta.id == id)?;
         Some(Home { code, region })
     }
 
@@ -62,7 +65,7 @@ impl Home {
         let national = match digits.strip_prefix(code.as_str()) {
             Some(rest)
                 if !region.general.is_match(digits)
-                    || !possible_length(region.meta, digits.len()) =>
+                    || !possible_length(&region.meta, digits.len()) =>
             {
                 rest
             }
@@ -103,12 +106,11 @@ fn plain_digits(s: &str) -> bool {
 }
 
 /// `validator::length(meta, n, Type::Unknown).is_possible()`.
-fn possible_length(meta: &Metadata, len: usize) -> bool {
-    let general = meta.descriptors().general();
+fn possible_length(meta: &Meta, len: usize) -> bool {
+    let general = &meta.general;
     let len = len as u16;
-    !general.possible_length().is_empty()
-        && (general.possible_local_length().contains(&len)
-            || general.possible_length().contains(&len))
+    !general.lengths.is_empty()
+        && (general.local_lengths.contains(&len) || general.lengths.contains(&len))
 }
 
 /// Every region sharing one calling code, in the crate's order (main country first).
@@ -127,13 +129,14 @@ fn calling_code(code: u16) -> Option<&'static CallingCode> {
     CODES
         .get(usize::from(code))?
         .get_or_init(|| {
-            let ids = DATABASE.region(&code)?;
-            let regions = if ids.contains(&"001") {
+            let metas = metadata::by_code(code);
+            if metas.is_empty() {
+                return None;
+            }
+            let regions = if metas.iter().any(|m| m.id == "001") {
                 None
             } else {
-                ids.iter()
-                    .map(|id| DATABASE.by_id(*id).and_then(Region::new))
-                    .collect()
+                metas.into_iter().map(Region::new).collect()
             };
             Some(CallingCode {
                 text: code.to_string(),
@@ -157,7 +160,7 @@ impl CallingCode {
             .is_some_and(|re| re.is_match(national))
             || region
                 .meta
-                .national_prefix()
+                .national_prefix
                 .is_some_and(|p| national.starts_with(p));
         // Over 15 digits the crate's NationalNumber may refuse it; a leading 0 is kept
         // apart as "zeros": both left to the crate.
@@ -194,7 +197,7 @@ impl CallingCode {
 /// One region's metadata, compiled.
 #[derive(Debug)]
 struct Region {
-    meta: &'static Metadata,
+    meta: Meta,
     general: Pattern,
     leading_digits: Option<Regex>,
     national_prefix_for_parsing: Option<Regex>,
@@ -205,17 +208,15 @@ struct Region {
 }
 
 impl Region {
-    fn new(meta: &'static Metadata) -> Option<Region> {
+    fn new(meta: Meta) -> Option<Region> {
         let optional = |re: Option<&str>| re.map(anchored).transpose().ok();
         Some(Region {
-            meta,
-            general: Pattern::new(meta.descriptors().general())?,
-            leading_digits: optional(meta.leading_digits().map(|r| r.as_str()))?,
-            national_prefix_for_parsing: optional(
-                meta.national_prefix_for_parsing().map(|r| r.as_str()),
-            )?,
-            international_prefix: optional(meta.international_prefix().map(|r| r.as_str()))?,
+            general: Pattern::new(&meta.general)?,
+            leading_digits: optional(meta.leading_digits)?,
+            national_prefix_for_parsing: optional(meta.national_prefix_for_parsing)?,
+            international_prefix: optional(meta.international_prefix)?,
             types: OnceLock::new(),
+            meta,
         })
     }
 
@@ -226,48 +227,24 @@ impl Region {
         }
         let types = self
             .types
-            .get_or_init(|| {
-                type_descriptors(self.meta)
-                    .into_iter()
-                    .flatten()
-                    .map(Pattern::new)
-                    .collect()
-            })
+            .get_or_init(|| self.meta.types.iter().flatten().map(Pattern::new).collect())
             .as_ref()?;
         Some(types.iter().any(|t| t.is_match(national)))
     }
 }
 
-/// The descriptors `number_type` tries, each a type of valid number; any will do, so the
-/// common ones go first.
-pub(crate) fn type_descriptors(meta: &Metadata) -> [Option<&Descriptor>; 10] {
-    let d = meta.descriptors();
-    [
-        d.mobile(),
-        d.fixed_line(),
-        d.premium_rate(),
-        d.toll_free(),
-        d.shared_cost(),
-        d.voip(),
-        d.personal_number(),
-        d.pager(),
-        d.uan(),
-        d.voicemail(),
-    ]
-}
-
 /// A descriptor: the lengths and the pattern of valid national numbers of one type.
 #[derive(Debug)]
 struct Pattern {
-    lengths: &'static [u16],
+    lengths: Vec<u16>,
     re: Regex,
 }
 
 impl Pattern {
-    fn new(d: &'static Descriptor) -> Option<Pattern> {
+    fn new(d: &Desc) -> Option<Pattern> {
         Some(Pattern {
-            lengths: d.possible_length(),
-            re: anchored(d.national_number().as_str()).ok()?,
+            lengths: d.lengths.clone(),
+            re: anchored(d.pattern).ok()?,
         })
     }
 

@@ -70,6 +70,15 @@ impl Phones {
         if is_bsuid(raw) {
             return Ok(raw.to_owned());
         }
+        // Already E.164 (`+` and digits, the common cell): the same replay as below, without
+        // copying the digits out first.
+        if self.fast_path
+            && let Some(digits) = raw.strip_prefix('+')
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && let Check::Valid(e164) = numbering::international(digits)
+        {
+            return Ok(e164);
+        }
         let (region, digits) = self.digits(raw)?;
         if self.fast_path
             && let Some(e164) = self.fast(region.is_none(), &digits)

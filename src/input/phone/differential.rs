@@ -8,7 +8,7 @@
 use phonenumber::metadata::DATABASE;
 
 use super::Phones;
-use crate::input::numbering::type_descriptors;
+use crate::input::numbering::crate_types;
 
 /// splitmix64: a reproducible corpus without a dependency.
 struct Rng(u64);
@@ -82,7 +82,7 @@ fn corpus() -> (Corpus, Corpus) {
             id => id,
         };
         let general = Some(meta.descriptors().general());
-        let descriptors = std::iter::once(general).chain(type_descriptors(meta));
+        let descriptors = std::iter::once(general).chain(crate_types(meta));
         for example in descriptors.flatten().filter_map(|d| d.example()) {
             add(home, meta.country_code(), example, &mut rng);
         }
