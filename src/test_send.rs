@@ -147,13 +147,14 @@ async fn send_one(
     clock: &Clock,
     dry_run: bool,
 ) -> bool {
-    let body = provider.body(message, clock.wall());
+    let mut body = Vec::new();
+    provider.write_body(message, clock.wall(), &mut body);
     let to = message.destination.as_str();
     if dry_run {
-        crate::progress::print_out(format!("{body}\n"));
+        crate::progress::print_out(format!("{}\n", String::from_utf8_lossy(&body)));
         return true;
     }
-    match provider.send(&body).await {
+    match provider.send(body).await {
         Ok(accepted) => {
             crate::progress::print_out(format!("row {row}, to {to}, id {}\n", accepted.message_id));
             true

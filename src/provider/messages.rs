@@ -8,7 +8,7 @@
 
 use reqwest::{Method, Url};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::http::{self, Answer, Api};
 use super::{ErrorClass, SendError};
@@ -75,9 +75,9 @@ impl Messages {
 
     /// Asks the API to cancel up to [`CANCEL_BATCH`] scheduled messages.
     pub async fn cancel(&self, ids: &[String]) -> Result<CancelAnswer, SendError> {
-        let body = json!({ "messageIds": ids });
+        let body = json!({ "messageIds": ids }).to_string().into_bytes();
         let url = self.cancel.clone();
-        parse(&self.call(Method::DELETE, url, Some(&body)).await?)
+        parse(&self.call(Method::DELETE, url, Some(body)).await?)
     }
 
     /// One request; an answer too large to read is that request's problem, not a reason to
@@ -86,7 +86,7 @@ impl Messages {
         &self,
         method: Method,
         url: Url,
-        body: Option<&Value>,
+        body: Option<Vec<u8>>,
     ) -> Result<Answer, SendError> {
         (self.api)
             .exchange(method, url, body, ErrorClass::RowFatal, classify)

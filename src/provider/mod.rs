@@ -14,7 +14,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde_json::Value;
 
 use reqwest::Url;
 
@@ -194,14 +193,13 @@ pub trait Provider: Send + Sync {
     /// The provider's name for logs and errors (`pilot-status`).
     fn name(&self) -> &'static str;
 
-    /// The JSON body this provider would send for `message` at `now`; used by the send
-    /// itself and printed by `--dry-run`, so what you preview is what goes out.
-    fn body(&self, message: &Message, now: Timestamp) -> Value;
-
-    /// [`Provider::body`] as JSON text appended to `out`, written straight from the message
-    /// (`--dry-run` prints a body a row; building each as a JSON value first was most of it).
+    /// The JSON body this provider sends for `message` at `now`, appended to `out` as JSON
+    /// text written straight from the message (no JSON value in between: `--dry-run` prints
+    /// a body a row, and every send serializes one). Used by the send itself and printed by
+    /// `--dry-run`, so what you preview is what goes out.
     fn write_body(&self, message: &Message, now: Timestamp, out: &mut Vec<u8>);
 
-    /// Sends one prepared body once. Never retries and never sleeps.
-    fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome>;
+    /// Sends one prepared body ([`Provider::write_body`]'s text) once. Never retries and
+    /// never sleeps.
+    fn send(&self, body: Vec<u8>) -> BoxFuture<'_, SendOutcome>;
 }

@@ -90,10 +90,6 @@ impl Provider for MsgFlash {
         CAPABILITIES.name
     }
 
-    fn body(&self, message: &Message, _now: Timestamp) -> Value {
-        body(&self.instance_id, message)
-    }
-
     fn write_body(&self, message: &Message, _now: Timestamp, out: &mut Vec<u8>) {
         let body = Body {
             instance_id: &self.instance_id,
@@ -102,21 +98,20 @@ impl Provider for MsgFlash {
         serde_json::to_writer(out, &body).expect("a body serializes");
     }
 
-    fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
+    fn send(&self, body: Vec<u8>) -> BoxFuture<'_, SendOutcome> {
         Box::pin(async move {
             let answer = self.api.post(&self.send, body, classify).await?;
-            http::accepted(&answer, &answer.json()["data"]["id"], &Value::Null)
+            let accepted: Accepted = answer.read();
+            http::accepted(&answer, &accepted.data.id, &Value::Null)
         })
     }
 }
 
-/// The JSON body of the send doc, as a value (what the send posts).
-pub fn body(instance_id: &str, message: &Message) -> Value {
-    serde_json::to_value(Body {
-        instance_id,
-        message,
-    })
-    .expect("a body serializes")
+/// A 2xx answer of the send doc: the message, id included, under `data`.
+#[derive(Default, serde::Deserialize)]
+struct Accepted {
+    #[serde(default)]
+    data: http::Ids,
 }
 
 /// The JSON body of the send doc, serialized straight from the message: `templateId` (+

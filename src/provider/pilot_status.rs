@@ -3,7 +3,6 @@
 
 use jiff::Timestamp;
 use serde::ser::{Serialize, SerializeMap as _, Serializer};
-use serde_json::Value;
 
 use reqwest::Url;
 
@@ -82,26 +81,17 @@ impl Provider for PilotStatus {
         "pilot-status"
     }
 
-    fn body(&self, message: &Message, now: Timestamp) -> Value {
-        body(message, now)
-    }
-
     fn write_body(&self, message: &Message, now: Timestamp, out: &mut Vec<u8>) {
         serde_json::to_writer(out, &Body { message, now }).expect("a body serializes");
     }
 
-    fn send<'a>(&'a self, body: &'a Value) -> BoxFuture<'a, SendOutcome> {
+    fn send(&self, body: Vec<u8>) -> BoxFuture<'_, SendOutcome> {
         Box::pin(async move {
             let answer = self.api.post(&self.send, body, classify).await?;
-            let json = answer.json();
-            http::accepted(&answer, &json["id"], &json["correlationId"])
+            let ids: http::Ids = answer.read();
+            http::accepted(&answer, &ids.id, &ids.correlation_id)
         })
     }
-}
-
-/// The JSON body of the send reference, as a value (what the send posts).
-pub fn body(message: &Message, now: Timestamp) -> Value {
-    serde_json::to_value(Body { message, now }).expect("a body serializes")
 }
 
 /// The JSON body of the send reference, serialized straight from the message (no map of

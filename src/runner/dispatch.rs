@@ -64,7 +64,8 @@ impl Runner<'_> {
                         // A participant of the clock from now: no simulated time passes
                         // while a send or record is under way.
                         None => {
-                            in_flight.push(self.context.clock.participate(self.handle(row, None)))
+                            let record = Box::pin(self.handle(row, None));
+                            in_flight.push(self.context.clock.participate(record))
                         }
                         Some(lane) if dispatch.stopped[lane].is_some() => {}
                         Some(lane) => {
@@ -83,7 +84,9 @@ impl Runner<'_> {
                     {
                         dispatch.busy[lane] += 1;
                         dispatch.waiting -= 1;
-                        let send = self.handle(row, Some(lane));
+                        // Boxed: a send's future is several KiB, and the set of sends in
+                        // flight would otherwise copy all of it twice on every push.
+                        let send = Box::pin(self.handle(row, Some(lane)));
                         in_flight.push(self.context.clock.participate(send));
                     }
                 }

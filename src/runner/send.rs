@@ -255,16 +255,16 @@ impl Runner<'_> {
             }
         };
         let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        let body = lane
-            .provider
-            .body(&window::with_deadline(window, message, now), now);
+        let mut body = Vec::with_capacity(512);
+        let message = window::with_deadline(window, message, now);
+        lane.provider.write_body(&message, now, &mut body);
         let sent_at = now.to_string();
         let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
         intent.sent_at = sent_at.clone();
         self.append(intent, Durability::Now)
             .await
             .map_err(AttemptError::Disk)?;
-        match lane.provider.send(&body).await {
+        match lane.provider.send(body).await {
             Ok(accepted) => Ok((accepted, sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {
                 let mut deferred = self.sent_record(lane, row, Status::Deferred, attempt);
