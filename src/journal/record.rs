@@ -136,27 +136,27 @@ impl Layout {
         cells: &'a csv::ByteRecord,
     ) -> Result<(RecordView<'a>, DeliveryView<'a>), String> {
         let cells = Cells::read(cells)?;
-        let kept = self.kept_of(&cells)?;
+        let (row, status, attempts) = self.checked(&cells)?;
         let cell = |i: usize| unescape(cells.get(self.columns[i]));
         let record = RecordView {
-            row: kept.row,
-            destination: kept.destination,
-            status: kept.status,
+            row,
+            destination: cell(1),
+            status,
             message_id: cell(3),
             correlation_id: cell(4),
             http_status: clean(cells.get(self.columns[5])).parse().ok(),
-            error_code: kept.error_code,
+            error_code: cell(6),
             error: cell(7),
-            attempts: kept.attempts,
+            attempts,
             sent_at: cell(9),
-            raw_destination: kept.raw_destination,
+            raw_destination: cell(10),
             sender: cell(11),
-            target: kept.target,
-            message: kept.message,
+            target: cell(12),
+            message: cell(13),
         };
         let extra = |i: usize| unescape(cells.get(self.delivery_columns[i]));
         let delivery = DeliveryView {
-            status: delivery_status(&extra(0)),
+            status: delivery_status(extra(0)),
             delivered_at: extra(1),
             read_at: extra(2),
             error: extra(3),
@@ -173,6 +173,23 @@ impl Layout {
     }
 
     fn kept_of<'a>(&self, cells: &Cells<'a>) -> Result<Kept<'a>, String> {
+        let (row, status, attempts) = self.checked(cells)?;
+        let text = |i: usize| Cow::Borrowed(unescape(cells.get(self.columns[i])));
+        Ok(Kept {
+            row,
+            destination: text(1),
+            status,
+            error_code: text(6),
+            attempts,
+            raw_destination: text(10),
+            target: text(12),
+            message: text(13),
+        })
+    }
+
+    /// What [`Layout::parse`] refuses a line for, and the numbers it reads: the row, the
+    /// status and the attempts.
+    fn checked(&self, cells: &Cells<'_>) -> Result<(u64, Status, u32), String> {
         let cell = |i: usize| cells.get(self.columns[i]);
         let row = match clean(cell(0)) {
             "" => 0,
@@ -190,16 +207,7 @@ impl Layout {
             n if n.bytes().all(|b| b.is_ascii_digit()) => n.parse().unwrap_or(u32::MAX),
             n => return Err(format!("attempts '{}' is not a number", shorten(n))),
         };
-        Ok(Kept {
-            row: u64::from(row),
-            destination: unescape(cell(1)),
-            status,
-            error_code: unescape(cell(6)),
-            attempts,
-            raw_destination: unescape(cell(10)),
-            target: unescape(cell(12)),
-            message: unescape(cell(13)),
-        })
+        Ok((u64::from(row), status, attempts))
     }
 }
 
@@ -248,33 +256,33 @@ pub(super) struct Kept<'a> {
 }
 
 /// A line's send fields borrowed from it ([`Layout::view`]) or from a [`Record`]: what a
-/// reader that keeps little (the report) reads, owning a cell only when it keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// reader that keeps little (the report) reads, copying a cell only when it keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordView<'a> {
     pub row: u64,
-    pub destination: Cow<'a, str>,
+    pub destination: &'a str,
     pub status: Status,
-    pub message_id: Cow<'a, str>,
-    pub correlation_id: Cow<'a, str>,
+    pub message_id: &'a str,
+    pub correlation_id: &'a str,
     pub http_status: Option<u16>,
-    pub error_code: Cow<'a, str>,
-    pub error: Cow<'a, str>,
+    pub error_code: &'a str,
+    pub error: &'a str,
     pub attempts: u32,
-    pub sent_at: Cow<'a, str>,
-    pub raw_destination: Cow<'a, str>,
-    pub sender: Cow<'a, str>,
-    pub target: Cow<'a, str>,
-    pub message: Cow<'a, str>,
+    pub sent_at: &'a str,
+    pub raw_destination: &'a str,
+    pub sender: &'a str,
+    pub target: &'a str,
+    pub message: &'a str,
 }
 
 /// A line's delivery cells borrowed from it, as [`RecordView`] is its send fields.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliveryView<'a> {
     pub status: Option<DeliveryStatus>,
-    pub delivered_at: Cow<'a, str>,
-    pub read_at: Cow<'a, str>,
-    pub error: Cow<'a, str>,
-    pub checked_at: Cow<'a, str>,
+    pub delivered_at: &'a str,
+    pub read_at: &'a str,
+    pub error: &'a str,
+    pub checked_at: &'a str,
 }
 
 impl RecordView<'_> {
@@ -282,41 +290,40 @@ impl RecordView<'_> {
     pub fn into_owned(self) -> Record {
         Record {
             row: self.row,
-            destination: self.destination.into_owned(),
+            destination: self.destination.to_string(),
             status: self.status,
-            message_id: self.message_id.into_owned(),
-            correlation_id: self.correlation_id.into_owned(),
+            message_id: self.message_id.to_string(),
+            correlation_id: self.correlation_id.to_string(),
             http_status: self.http_status,
-            error_code: self.error_code.into_owned(),
-            error: self.error.into_owned(),
+            error_code: self.error_code.to_string(),
+            error: self.error.to_string(),
             attempts: self.attempts,
-            sent_at: self.sent_at.into_owned(),
-            raw_destination: self.raw_destination.into_owned(),
-            sender: self.sender.into_owned(),
-            target: self.target.into_owned(),
-            message: self.message.into_owned(),
+            sent_at: self.sent_at.to_string(),
+            raw_destination: self.raw_destination.to_string(),
+            sender: self.sender.to_string(),
+            target: self.target.to_string(),
+            message: self.message.to_string(),
         }
     }
 }
 
 impl<'a> From<&'a Record> for RecordView<'a> {
     fn from(record: &'a Record) -> RecordView<'a> {
-        let cell = |text: &'a String| Cow::Borrowed(text.as_str());
         RecordView {
             row: record.row,
-            destination: cell(&record.destination),
+            destination: &record.destination,
             status: record.status,
-            message_id: cell(&record.message_id),
-            correlation_id: cell(&record.correlation_id),
+            message_id: &record.message_id,
+            correlation_id: &record.correlation_id,
             http_status: record.http_status,
-            error_code: cell(&record.error_code),
-            error: cell(&record.error),
+            error_code: &record.error_code,
+            error: &record.error,
             attempts: record.attempts,
-            sent_at: cell(&record.sent_at),
-            raw_destination: cell(&record.raw_destination),
-            sender: cell(&record.sender),
-            target: cell(&record.target),
-            message: cell(&record.message),
+            sent_at: &record.sent_at,
+            raw_destination: &record.raw_destination,
+            sender: &record.sender,
+            target: &record.target,
+            message: &record.message,
         }
     }
 }
@@ -326,10 +333,10 @@ impl DeliveryView<'_> {
     pub fn into_owned(self) -> Delivery {
         Delivery {
             status: self.status,
-            delivered_at: self.delivered_at.into_owned(),
-            read_at: self.read_at.into_owned(),
-            error: self.error.into_owned(),
-            checked_at: self.checked_at.into_owned(),
+            delivered_at: self.delivered_at.to_string(),
+            read_at: self.read_at.to_string(),
+            error: self.error.to_string(),
+            checked_at: self.checked_at.to_string(),
         }
     }
 }
@@ -338,10 +345,10 @@ impl<'a> From<&'a Delivery> for DeliveryView<'a> {
     fn from(delivery: &'a Delivery) -> DeliveryView<'a> {
         DeliveryView {
             status: delivery.status,
-            delivered_at: Cow::Borrowed(&delivery.delivered_at),
-            read_at: Cow::Borrowed(&delivery.read_at),
-            error: Cow::Borrowed(&delivery.error),
-            checked_at: Cow::Borrowed(&delivery.checked_at),
+            delivered_at: &delivery.delivered_at,
+            read_at: &delivery.read_at,
+            error: &delivery.error,
+            checked_at: &delivery.checked_at,
         }
     }
 }
@@ -534,10 +541,10 @@ pub(super) fn destination_cell(destination: &str) -> Cow<'_, str> {
 
 /// The inverse of [`excel_safe`]: one leading `'` goes when what follows needed it. A
 /// spreadsheet that dropped the `'` on saving gives the same text.
-pub(super) fn unescape(cell: &str) -> Cow<'_, str> {
+pub(super) fn unescape(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if needs_quote(rest) || rest.starts_with('\'') => Cow::Borrowed(rest),
-        _ => Cow::Borrowed(cell),
+        Some(rest) if needs_quote(rest) || rest.starts_with('\'') => rest,
+        _ => cell,
     }
 }
 
@@ -619,8 +626,8 @@ mod tests {
                         return Ok(());
                     };
                     let parsed = layout.parse(&record).unwrap();
-                    prop_assert_eq!(&parsed.0, &record_view.clone().into_owned());
-                    prop_assert_eq!(&parsed.1, &delivery_view.clone().into_owned());
+                    prop_assert_eq!(&parsed.0, &record_view.into_owned());
+                    prop_assert_eq!(&parsed.1, &delivery_view.into_owned());
                     let texts = [
                         (&record_view.destination, 1),
                         (&record_view.message_id, 3),
@@ -636,7 +643,7 @@ mod tests {
                     for (field, i) in texts {
                         prop_assert_eq!(field, &text(i), "column {}", i);
                     }
-                    let status = clean(&text(14)).to_ascii_uppercase();
+                    let status = clean(text(14)).to_ascii_uppercase();
                     let want = delivery.then(|| DeliveryStatus::parse(&status)).flatten();
                     prop_assert_eq!(delivery_view.status, want);
                     if delivery {

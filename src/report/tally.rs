@@ -54,7 +54,7 @@ impl Reach {
     fn of(row: &RowView<'_>) -> Reach {
         match row.delivery.status {
             Some(status) => Reach::Known(status),
-            None if code_of(&row.delivery.error) == "NOT_FOUND" => Reach::NotFound,
+            None if code_of(row.delivery.error) == "NOT_FOUND" => Reach::NotFound,
             None => Reach::NotChecked,
         }
     }
@@ -216,7 +216,7 @@ impl Tally {
         self.not_in_csv += u64::from(record.row == 0);
         let order = SEND_ORDER.iter().position(|s| *s == status).unwrap_or(0);
         self.send[order] += 1;
-        if let Some(at) = sent_at::parse(&record.sent_at) {
+        if let Some(at) = sent_at::parse(record.sent_at) {
             self.sends += 1;
             self.first = Some(self.first.map_or(at, |f| f.min(at)));
             self.last = Some(self.last.map_or(at, |l| l.max(at)));
@@ -228,11 +228,11 @@ impl Tally {
             Status::Failed | Status::Uncertain | Status::Sending => Some(Stage::Send),
         };
         if let Some(stage) = stage {
-            self.fail(stage, code_of(&record.error_code), record.row);
+            self.fail(stage, code_of(record.error_code), record.row);
         }
         let reach = (status == Status::Queued).then(|| Reach::of(&row));
         if !record.sender.is_empty() {
-            let sender = cut(&record.sender);
+            let sender = cut(record.sender);
             let kept = self.senders.len();
             let tally = counted(&mut self.senders, kept, sender);
             tally.0 += 1;
@@ -250,7 +250,7 @@ impl Tally {
                 Some(DeliveryStatus::Failed) => Stage::Delivery,
                 _ => Stage::Check,
             };
-            self.fail(stage, code_of(&row.delivery.error), record.row);
+            self.fail(stage, code_of(row.delivery.error), record.row);
         }
     }
 
