@@ -225,7 +225,7 @@ impl<'a> Cells<'a> {
     fn read(record: &'a csv::ByteRecord) -> Result<Cells<'a>, String> {
         if let Ok(line) = std::str::from_utf8(record.as_slice()) {
             let whole = |i: usize| record.range(i).is_some_and(|r| line.get(r).is_some());
-            if (0..record.len()).all(whole) {
+            if line.is_ascii() || (0..record.len()).all(whole) {
                 return Ok(Cells { record, line });
             }
         }

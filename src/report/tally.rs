@@ -121,10 +121,13 @@ struct Hours {
 impl Hours {
     fn add(&mut self, local_hour: i64) {
         let width = BAR_HOURS[self.width];
-        *self
-            .bars
-            .entry(local_hour.div_euclid(width) * width)
-            .or_insert(0) += 1;
+        let start = local_hour.div_euclid(width) * width;
+        if let Some(sends) = self.bars.get_mut(&start) {
+            // Most rows fall in a bar already drawn: the span stays what it was.
+            *sends += 1;
+            return;
+        }
+        self.bars.insert(start, 1);
         while self.width + 1 < BAR_HOURS.len() && self.span() > MAX_BARS {
             self.width += 1;
             let width = BAR_HOURS[self.width];
