@@ -15,7 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::delivery_state::Delivery;
-use super::record::{Kept, Layout, header_line, one_record};
+use super::record::{DeliveryView, Kept, Layout, RecordView, header_line, one_record};
 use super::{JournalError, Record, Status, io_error};
 use crate::identity::MessageFingerprint;
 
@@ -489,15 +489,17 @@ pub(super) struct Scanned {
 }
 
 /// Reads every complete line of a results file once, in file order, checked as a rerun
-/// checks it, and hands each to `visit` with the offset it starts at; `report`'s single
-/// pass is one use of it. A line that does not read is an error naming it.
+/// checks it, and hands each to `visit`, borrowed ([`Layout::view`]), with the offset it
+/// starts at; `report`'s single pass is one use of it. A line that does not read is an
+/// error naming it.
 pub(super) fn scan(
     path: &Path,
     file: &File,
-    mut visit: impl FnMut(u64, (Record, Delivery)),
+    mut visit: impl FnMut(u64, RecordView<'_>, DeliveryView<'_>),
 ) -> Result<Scanned, JournalError> {
     scan_lines(path, file, |offset, layout, cells| {
-        visit(offset, layout.parse(cells)?);
+        let (record, delivery) = layout.view(cells)?;
+        visit(offset, record, delivery);
         Ok(())
     })
 }

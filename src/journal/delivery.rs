@@ -13,6 +13,7 @@ use std::path::Path;
 pub use super::checkpoint::Slot;
 use super::checkpoint::{Entry, Lines, hash, scan};
 pub use super::delivery_state::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
+pub use super::record::{DeliveryView, RecordView};
 use super::record::{Layout, write_line};
 use super::{Checkpoint, Journal, JournalError, Record, Status, io_error};
 
@@ -23,6 +24,25 @@ pub struct ResultRow {
     pub delivery: Delivery,
     /// Where the line belongs (its row, or no row), to record a delivery against it.
     pub slot: Slot,
+}
+
+/// A row's last line borrowed: what [`fold_rows`] hands over, so that a reader that keeps
+/// little of each row (the report) owns no string per row.
+#[derive(Debug, Clone, Copy)]
+pub struct RowView<'a> {
+    pub record: RecordView<'a>,
+    pub delivery: DeliveryView<'a>,
+    pub slot: Slot,
+}
+
+impl<'a> From<&'a ResultRow> for RowView<'a> {
+    fn from(row: &'a ResultRow) -> RowView<'a> {
+        RowView {
+            record: (&row.record).into(),
+            delivery: (&row.delivery).into(),
+            slot: row.slot,
+        }
+    }
 }
 
 impl ResultRow {
@@ -43,23 +63,24 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>, JournalError> {
 }
 
 /// Folds every row's last line into a value, in file order, without locking (see
-/// [`read_rows`]): what `report` reads. A file where no line replaces an earlier one (a
-/// compacted file, the usual case) is read once, with no index; otherwise the first pass's
-/// value is dropped and the rows come from [`stream_rows`] into a fresh `init()`.
+/// [`read_rows`]): what `report` reads, each line borrowed. A file where no line replaces
+/// an earlier one (a compacted file, the usual case) is read once, with no index;
+/// otherwise the first pass's value is dropped and the rows come from [`stream_rows`] into
+/// a fresh `init()`.
 pub fn fold_rows<T>(
     path: &Path,
     init: impl Fn() -> T,
-    mut add: impl FnMut(&mut T, &ResultRow),
+    mut add: impl FnMut(&mut T, RowView<'_>),
 ) -> Result<T, JournalError> {
     let file = std::fs::File::open(path).map_err(io_error("read", path))?;
     let mut value = init();
     // Replaced lines show as a row number not above the last one (compaction writes rows
     // in order) or a second line for a recipient no longer in the CSV.
     let (mut last_row, mut elsewhere, mut replaced) = (0, HashSet::new(), false);
-    scan(path, &file, |_, (record, delivery)| {
+    scan(path, &file, |_, record, delivery| {
         let slot = match u32::try_from(record.row) {
             Ok(row) if row > last_row => Slot::Row(row),
-            Ok(0) | Err(_) if elsewhere.insert(hash(&record.destination)) => {
+            Ok(0) | Err(_) if elsewhere.insert(hash(record.destination)) => {
                 Slot::Elsewhere(elsewhere.len() - 1)
             }
             _ => {
@@ -71,12 +92,12 @@ pub fn fold_rows<T>(
             last_row = row;
         }
         if !replaced {
-            let row = ResultRow {
+            let row = RowView {
                 record,
                 delivery,
                 slot,
             };
-            add(&mut value, &row);
+            add(&mut value, row);
         }
     })?;
     if !replaced {
@@ -84,7 +105,7 @@ pub fn fold_rows<T>(
     }
     let mut value = init();
     for row in stream_rows(path)? {
-        add(&mut value, &row?);
+        add(&mut value, RowView::from(&row?));
     }
     Ok(value)
 }

@@ -124,27 +124,39 @@ impl Layout {
     /// Parses one line, leniently where a person's edit is unambiguous (`queued`, a `'`
     /// before a number, spaces around it); anything else is refused with the reason.
     pub(super) fn parse(&self, cells: &csv::ByteRecord) -> Result<(Record, Delivery), String> {
-        let kept = self.kept(cells)?;
-        let cell = |i: usize| unescape(self.text(cells, self.columns[i])).into_owned();
-        let record = Record {
-            row: kept.row,
-            destination: kept.destination.into_owned(),
-            status: kept.status,
+        let (record, delivery) = self.view(cells)?;
+        Ok((record.into_owned(), delivery.into_owned()))
+    }
+
+    /// [`Layout::parse`] before it owns anything: every cell borrowed from the line, read
+    /// and refused as `parse` reads and refuses it (`parse` is this, then owned), so that
+    /// `report` counts a million lines without a string per cell.
+    pub(super) fn view<'a>(
+        &self,
+        cells: &'a csv::ByteRecord,
+    ) -> Result<(RecordView<'a>, DeliveryView<'a>), String> {
+        let cells = Cells::read(cells)?;
+        let (row, status, attempts) = self.checked(&cells)?;
+        let cell = |i: usize| unescape(cells.get(self.columns[i]));
+        let record = RecordView {
+            row,
+            destination: cell(1),
+            status,
             message_id: cell(3),
             correlation_id: cell(4),
-            http_status: clean(self.text(cells, self.columns[5])).parse().ok(),
-            error_code: kept.error_code.into_owned(),
+            http_status: clean(cells.get(self.columns[5])).parse().ok(),
+            error_code: cell(6),
             error: cell(7),
-            attempts: kept.attempts,
+            attempts,
             sent_at: cell(9),
-            raw_destination: kept.raw_destination.into_owned(),
+            raw_destination: cell(10),
             sender: cell(11),
-            target: kept.target.into_owned(),
-            message: kept.message.into_owned(),
+            target: cell(12),
+            message: cell(13),
         };
-        let extra = |i: usize| unescape(self.text(cells, self.delivery_columns[i])).into_owned();
-        let delivery = Delivery {
-            status: DeliveryStatus::parse(&clean(&extra(0)).to_ascii_uppercase()),
+        let extra = |i: usize| unescape(cells.get(self.delivery_columns[i]));
+        let delivery = DeliveryView {
+            status: delivery_status(extra(0)),
             delivered_at: extra(1),
             read_at: extra(2),
             error: extra(3),
@@ -157,10 +169,28 @@ impl Layout {
     /// [`Layout::parse`] checks the whole line (it refuses exactly the lines this refuses):
     /// reading a million-line checkpoint owns no string per line.
     pub(super) fn kept<'a>(&self, cells: &'a csv::ByteRecord) -> Result<Kept<'a>, String> {
-        if let Some(i) = cells.iter().position(|c| std::str::from_utf8(c).is_err()) {
-            return Err(format!("cell {} is not UTF-8 text", i + 1));
-        }
-        let cell = |i: usize| self.text(cells, self.columns[i]);
+        self.kept_of(&Cells::read(cells)?)
+    }
+
+    fn kept_of<'a>(&self, cells: &Cells<'a>) -> Result<Kept<'a>, String> {
+        let (row, status, attempts) = self.checked(cells)?;
+        let text = |i: usize| Cow::Borrowed(unescape(cells.get(self.columns[i])));
+        Ok(Kept {
+            row,
+            destination: text(1),
+            status,
+            error_code: text(6),
+            attempts,
+            raw_destination: text(10),
+            target: text(12),
+            message: text(13),
+        })
+    }
+
+    /// What [`Layout::parse`] refuses a line for, and the numbers it reads: the row, the
+    /// status and the attempts.
+    fn checked(&self, cells: &Cells<'_>) -> Result<(u64, Status, u32), String> {
+        let cell = |i: usize| cells.get(self.columns[i]);
         let row = match clean(cell(0)) {
             "" => 0,
             row => row
@@ -177,22 +207,39 @@ impl Layout {
             n if n.bytes().all(|b| b.is_ascii_digit()) => n.parse().unwrap_or(u32::MAX),
             n => return Err(format!("attempts '{}' is not a number", shorten(n))),
         };
-        Ok(Kept {
-            row: u64::from(row),
-            destination: unescape(cell(1)),
-            status,
-            error_code: unescape(cell(6)),
-            attempts,
-            raw_destination: unescape(cell(10)),
-            target: unescape(cell(12)),
-            message: unescape(cell(13)),
-        })
+        Ok((u64::from(row), status, attempts))
+    }
+}
+
+/// A line's cells, checked to be UTF-8 text each.
+struct Cells<'a> {
+    record: &'a csv::ByteRecord,
+    /// Every cell's bytes, one after the other (as the record holds them), as text.
+    line: &'a str,
+}
+
+impl<'a> Cells<'a> {
+    /// The cells of `record`, or which is not text. The line is checked at once (one pass
+    /// over its bytes, not a call per cell), then that no cell cuts a character in two:
+    /// the cells are exactly what checking each cell alone accepts.
+    fn read(record: &'a csv::ByteRecord) -> Result<Cells<'a>, String> {
+        if let Ok(line) = std::str::from_utf8(record.as_slice()) {
+            let whole = |i: usize| record.range(i).is_some_and(|r| line.get(r).is_some());
+            if line.is_ascii() || (0..record.len()).all(whole) {
+                return Ok(Cells { record, line });
+            }
+        }
+        let i = (record.iter())
+            .position(|c| std::str::from_utf8(c).is_err())
+            .unwrap_or_default();
+        Err(format!("cell {} is not UTF-8 text", i + 1))
     }
 
-    /// The text of `column` (empty when the file lacks it); cells were checked to be UTF-8.
-    fn text<'a>(&self, cells: &'a csv::ByteRecord, column: Option<usize>) -> &'a str {
-        let cell = column.and_then(|i| cells.get(i)).unwrap_or_default();
-        std::str::from_utf8(cell).unwrap_or_default()
+    /// The text of `column` (empty when the file lacks it).
+    fn get(&self, column: Option<usize>) -> &'a str {
+        (column.and_then(|i| self.record.range(i)))
+            .and_then(|r| self.line.get(r))
+            .unwrap_or_default()
     }
 }
 
@@ -206,6 +253,111 @@ pub(super) struct Kept<'a> {
     pub(super) raw_destination: Cow<'a, str>,
     pub(super) target: Cow<'a, str>,
     pub(super) message: Cow<'a, str>,
+}
+
+/// A line's send fields borrowed from it ([`Layout::view`]) or from a [`Record`]: what a
+/// reader that keeps little (the report) reads, copying a cell only when it keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub row: u64,
+    pub destination: &'a str,
+    pub status: Status,
+    pub message_id: &'a str,
+    pub correlation_id: &'a str,
+    pub http_status: Option<u16>,
+    pub error_code: &'a str,
+    pub error: &'a str,
+    pub attempts: u32,
+    pub sent_at: &'a str,
+    pub raw_destination: &'a str,
+    pub sender: &'a str,
+    pub target: &'a str,
+    pub message: &'a str,
+}
+
+/// A line's delivery cells borrowed from it, as [`RecordView`] is its send fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryView<'a> {
+    pub status: Option<DeliveryStatus>,
+    pub delivered_at: &'a str,
+    pub read_at: &'a str,
+    pub error: &'a str,
+    pub checked_at: &'a str,
+}
+
+impl RecordView<'_> {
+    /// The record, every cell owned.
+    pub fn into_owned(self) -> Record {
+        Record {
+            row: self.row,
+            destination: self.destination.to_string(),
+            status: self.status,
+            message_id: self.message_id.to_string(),
+            correlation_id: self.correlation_id.to_string(),
+            http_status: self.http_status,
+            error_code: self.error_code.to_string(),
+            error: self.error.to_string(),
+            attempts: self.attempts,
+            sent_at: self.sent_at.to_string(),
+            raw_destination: self.raw_destination.to_string(),
+            sender: self.sender.to_string(),
+            target: self.target.to_string(),
+            message: self.message.to_string(),
+        }
+    }
+}
+
+impl<'a> From<&'a Record> for RecordView<'a> {
+    fn from(record: &'a Record) -> RecordView<'a> {
+        RecordView {
+            row: record.row,
+            destination: &record.destination,
+            status: record.status,
+            message_id: &record.message_id,
+            correlation_id: &record.correlation_id,
+            http_status: record.http_status,
+            error_code: &record.error_code,
+            error: &record.error,
+            attempts: record.attempts,
+            sent_at: &record.sent_at,
+            raw_destination: &record.raw_destination,
+            sender: &record.sender,
+            target: &record.target,
+            message: &record.message,
+        }
+    }
+}
+
+impl DeliveryView<'_> {
+    /// The delivery cells, owned.
+    pub fn into_owned(self) -> Delivery {
+        Delivery {
+            status: self.status,
+            delivered_at: self.delivered_at.to_string(),
+            read_at: self.read_at.to_string(),
+            error: self.error.to_string(),
+            checked_at: self.checked_at.to_string(),
+        }
+    }
+}
+
+impl<'a> From<&'a Delivery> for DeliveryView<'a> {
+    fn from(delivery: &'a Delivery) -> DeliveryView<'a> {
+        DeliveryView {
+            status: delivery.status,
+            delivered_at: &delivery.delivered_at,
+            read_at: &delivery.read_at,
+            error: &delivery.error,
+            checked_at: &delivery.checked_at,
+        }
+    }
+}
+
+/// A `deliveryStatus` cell as a person may have retyped it (` read `), read with no copy:
+/// the words are ASCII capitals, so any case matches.
+fn delivery_status(cell: &str) -> Option<DeliveryStatus> {
+    let cell = clean(cell);
+    (DeliveryStatus::ALL.into_iter()).find(|s| s.as_str().eq_ignore_ascii_case(cell))
 }
 
 impl Record {
@@ -239,6 +391,16 @@ pub(super) fn one_record(bytes: &[u8], delimiter: u8) -> csv::ByteRecord {
 
 /// A cell as a person may have retyped it: spaces around it, or a leading `'`.
 fn clean(cell: &str) -> &str {
+    // Most cells hold nothing to clean: they cost no walk over characters from each end.
+    let plain = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    if cell.is_empty() || (plain(cell.as_bytes().first()) && plain(cell.as_bytes().last())) {
+        return cell;
+    }
+    trimmed(cell)
+}
+
+/// [`clean`] for a cell that may hold something to clean.
+fn trimmed(cell: &str) -> &str {
     let cell = cell.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
     cell.strip_prefix('\'').unwrap_or(cell).trim()
 }
@@ -379,10 +541,10 @@ pub(super) fn destination_cell(destination: &str) -> Cow<'_, str> {
 
 /// The inverse of [`excel_safe`]: one leading `'` goes when what follows needed it. A
 /// spreadsheet that dropped the `'` on saving gives the same text.
-pub(super) fn unescape(cell: &str) -> Cow<'_, str> {
+pub(super) fn unescape(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if needs_quote(rest) || rest.starts_with('\'') => Cow::Borrowed(rest),
-        _ => Cow::Borrowed(cell),
+        Some(rest) if needs_quote(rest) || rest.starts_with('\'') => rest,
+        _ => cell,
     }
 }
 
@@ -407,8 +569,95 @@ mod tests {
         "[a-z0-9 ,;|\t\"'=+@\r\n\u{e9}-]{0,10}"
     }
 
+    /// A cell of a hostile line: what a person or a spreadsheet leaves (statuses in any
+    /// case, numbers with spaces, a `'` or a BOM), bytes that are not UTF-8, and the two
+    /// halves of `é`, which read as text together but not alone.
+    fn hostile_cell() -> impl Strategy<Value = Vec<u8>> {
+        let words = [
+            "QUEUED",
+            " queued ",
+            "Failed",
+            "read",
+            " DELIVERED",
+            "'12",
+            "7",
+            " 3 ",
+            "0",
+            "-1",
+            "4294967296",
+            "\u{feff}5",
+            "'=x",
+            "é",
+            "\u{a0}8\u{a0}",
+        ];
+        prop_oneof![
+            prop::sample::select(words.to_vec()).prop_map(|w| w.as_bytes().to_vec()),
+            Just(vec![0xC3]),
+            Just(vec![0xA9]),
+            Just(vec![0xFF]),
+            "[ a-z0-9'=+-]{0,6}".prop_map(String::into_bytes),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A line is refused for the first cell that is not text on its own, however the
+        /// cells' bytes join up, and every field the view reads is its cell's text: the
+        /// report reads and refuses exactly what a rerun does (`parse` is the view, owned).
+        #[test]
+        fn the_view_reads_each_cell_alone(
+            cells in prop::collection::vec(hostile_cell(), 0..22),
+            delivery in any::<bool>(),
+        ) {
+            let record = csv::ByteRecord::from(cells.clone());
+            let layout = Layout::canonical(b',', delivery);
+            let alone = |i: usize| cells.get(i).map(|c| std::str::from_utf8(c));
+            match cells.iter().position(|c| std::str::from_utf8(c).is_err()) {
+                Some(bad) => {
+                    let why = format!("cell {} is not UTF-8 text", bad + 1);
+                    prop_assert_eq!(layout.view(&record).err(), Some(why.clone()));
+                    prop_assert_eq!(layout.kept(&record).err(), Some(why));
+                }
+                None => {
+                    let text = |i: usize| unescape(alone(i).map_or("", Result::unwrap));
+                    let Ok((record_view, delivery_view)) = layout.view(&record) else {
+                        prop_assert!(layout.kept(&record).is_err());
+                        return Ok(());
+                    };
+                    let parsed = layout.parse(&record).unwrap();
+                    prop_assert_eq!(&parsed.0, &record_view.into_owned());
+                    prop_assert_eq!(&parsed.1, &delivery_view.into_owned());
+                    let texts = [
+                        (&record_view.destination, 1),
+                        (&record_view.message_id, 3),
+                        (&record_view.correlation_id, 4),
+                        (&record_view.error_code, 6),
+                        (&record_view.error, 7),
+                        (&record_view.sent_at, 9),
+                        (&record_view.raw_destination, 10),
+                        (&record_view.sender, 11),
+                        (&record_view.target, 12),
+                        (&record_view.message, 13),
+                    ];
+                    for (field, i) in texts {
+                        prop_assert_eq!(field, &text(i), "column {}", i);
+                    }
+                    let status = clean(text(14)).to_ascii_uppercase();
+                    let want = delivery.then(|| DeliveryStatus::parse(&status)).flatten();
+                    prop_assert_eq!(delivery_view.status, want);
+                    if delivery {
+                        prop_assert_eq!(&delivery_view.error, &text(17));
+                    }
+                }
+            }
+        }
+
+        /// Cleaning skips its walk only for cells it would leave as they are.
+        #[test]
+        fn a_plain_cell_is_clean_as_it_is(cell in "[ '\u{feff}\u{a0}a-z0-9é.-]{0,8}") {
+            prop_assert_eq!(clean(&cell), trimmed(&cell));
+        }
 
         /// Lines are written without the `csv` crate's writer: they must be the bytes it
         /// writes for the same cells (files written before, and readers, rely on them).

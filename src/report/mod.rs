@@ -6,6 +6,7 @@
 
 mod figures;
 mod html;
+mod sent_at;
 mod svg;
 mod tally;
 mod text;
@@ -66,8 +67,12 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     if let Some(page) = &args.html {
         refuse_overwriting_results(page, &args.results)?;
     }
-    let tally = fold_rows(&args.results, || Tally::new(zone.clone()), Tally::add)
-        .map_err(|e| e.to_string())?;
+    let tally = fold_rows(
+        &args.results,
+        || Tally::new(zone.clone()),
+        |t, row| t.add(row),
+    )
+    .map_err(|e| e.to_string())?;
     let report = tally.finish(&args.results.display().to_string());
     if let Some(page) = &args.html {
         std::fs::write(page, html::page(&report, &zone))

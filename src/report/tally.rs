@@ -9,9 +9,10 @@ use jiff::Timestamp;
 use super::figures::{
     Bar, Count, Example, Failure, NOT_CHECKED, Report, SenderFigures, SendsOverTime, Stage, percent,
 };
-use super::zone::Zone;
+use super::sent_at;
+use super::zone::{LocalHours, Zone};
 use crate::journal::Status;
-use crate::journal::delivery::{DeliveryStatus, ResultRow};
+use crate::journal::delivery::{DeliveryStatus, RowView};
 
 /// How many example rows a failure line names.
 const EXAMPLES: usize = 3;
@@ -50,10 +51,10 @@ enum Reach {
 }
 
 impl Reach {
-    fn of(row: &ResultRow) -> Reach {
+    fn of(row: &RowView<'_>) -> Reach {
         match row.delivery.status {
             Some(status) => Reach::Known(status),
-            None if code_of(&row.delivery.error) == "NOT_FOUND" => Reach::NotFound,
+            None if code_of(row.delivery.error) == "NOT_FOUND" => Reach::NotFound,
             None => Reach::NotChecked,
         }
     }
@@ -120,10 +121,13 @@ struct Hours {
 impl Hours {
     fn add(&mut self, local_hour: i64) {
         let width = BAR_HOURS[self.width];
-        *self
-            .bars
-            .entry(local_hour.div_euclid(width) * width)
-            .or_insert(0) += 1;
+        let start = local_hour.div_euclid(width) * width;
+        if let Some(sends) = self.bars.get_mut(&start) {
+            // Most rows fall in a bar already drawn: the span stays what it was.
+            *sends += 1;
+            return;
+        }
+        self.bars.insert(start, 1);
         while self.width + 1 < BAR_HOURS.len() && self.span() > MAX_BARS {
             self.width += 1;
             let width = BAR_HOURS[self.width];
@@ -147,12 +151,16 @@ impl Hours {
 /// Accumulates the figures one row at a time.
 pub struct Tally {
     zone: Zone,
+    local: LocalHours,
     rows: u64,
     not_in_csv: u64,
     send: [u64; SEND_ORDER.len()],
     delivery: BTreeMap<Reach, u64>,
     reached: Reached,
-    failures: BTreeMap<(Stage, String), (u64, Vec<u64>)>,
+    /// Rows and example rows by stage and code.
+    failures: BTreeMap<Stage, BTreeMap<String, (u64, Vec<u64>)>>,
+    /// Codes in `failures`, every stage's.
+    codes: usize,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     sends: u64,
@@ -163,19 +171,26 @@ pub struct Tally {
 /// The label rows of codes or senders beyond [`MAX_KEYS`] are counted under.
 const OTHERS: &str = "(others)";
 
-/// `key` if it is already counted or there is room for another, else [`OTHERS`].
-fn or_others(known: bool, kept: usize, key: &str) -> &str {
-    if known || kept < MAX_KEYS {
+/// The tally of `key` in `map`: `key`'s if it is already counted or there is room for
+/// another (`kept` labels are, in every map that shares the cap), else [`OTHERS`]'s. A
+/// label is copied in when first seen, not for every row.
+fn counted<'m, V: Default>(map: &'m mut BTreeMap<String, V>, kept: usize, key: &str) -> &'m mut V {
+    let key = if map.contains_key(key) || kept < MAX_KEYS {
         key
     } else {
         OTHERS
+    };
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
     }
+    map.get_mut(key).expect("inserted above")
 }
 
 impl Tally {
     /// An empty tally whose local times are in `zone`.
     pub fn new(zone: Zone) -> Tally {
         Tally {
+            local: zone.hours(),
             zone,
             rows: 0,
             not_in_csv: 0,
@@ -183,6 +198,7 @@ impl Tally {
             delivery: BTreeMap::new(),
             reached: Reached::default(),
             failures: BTreeMap::new(),
+            codes: 0,
             first: None,
             last: None,
             sends: 0,
@@ -194,20 +210,20 @@ impl Tally {
         }
     }
 
-    /// Counts one row's last line.
-    pub fn add(&mut self, row: &ResultRow) {
+    /// Counts one row's last line: borrowed as the file is read, or an owned row lent.
+    pub fn add<'r>(&mut self, row: impl Into<RowView<'r>>) {
+        let row = row.into();
         let record = &row.record;
         let status = record.status;
         self.rows += 1;
         self.not_in_csv += u64::from(record.row == 0);
         let order = SEND_ORDER.iter().position(|s| *s == status).unwrap_or(0);
         self.send[order] += 1;
-        if let Ok(at) = record.sent_at.parse::<Timestamp>() {
+        if let Some(at) = sent_at::parse(record.sent_at) {
             self.sends += 1;
             self.first = Some(self.first.map_or(at, |f| f.min(at)));
             self.last = Some(self.last.map_or(at, |l| l.max(at)));
-            let offset = i64::from(self.zone.tz.to_offset(at).seconds());
-            self.hours.add((at.as_second() + offset).div_euclid(3600));
+            self.hours.add(self.local.of(at));
         }
         let stage = match status {
             Status::Queued | Status::Skipped | Status::Deferred => None,
@@ -215,17 +231,13 @@ impl Tally {
             Status::Failed | Status::Uncertain | Status::Sending => Some(Stage::Send),
         };
         if let Some(stage) = stage {
-            self.fail(stage, code_of(&record.error_code), record.row);
+            self.fail(stage, code_of(record.error_code), record.row);
         }
-        let reach = (status == Status::Queued).then(|| Reach::of(row));
+        let reach = (status == Status::Queued).then(|| Reach::of(&row));
         if !record.sender.is_empty() {
-            let sender = cut(&record.sender);
-            let key = or_others(
-                self.senders.contains_key(sender),
-                self.senders.len(),
-                sender,
-            );
-            let tally = self.senders.entry(key.to_string()).or_default();
+            let sender = cut(record.sender);
+            let kept = self.senders.len();
+            let tally = counted(&mut self.senders, kept, sender);
             tally.0 += 1;
             if let Some(reach) = reach {
                 tally.1.add(reach);
@@ -241,14 +253,14 @@ impl Tally {
                 Some(DeliveryStatus::Failed) => Stage::Delivery,
                 _ => Stage::Check,
             };
-            self.fail(stage, code_of(&row.delivery.error), record.row);
+            self.fail(stage, code_of(row.delivery.error), record.row);
         }
     }
 
     fn fail(&mut self, stage: Stage, code: &str, row: u64) {
-        let known = self.failures.contains_key(&(stage, code.to_string()));
-        let code = or_others(known, self.failures.len(), code);
-        let (rows, examples) = self.failures.entry((stage, code.to_string())).or_default();
+        let codes = self.failures.entry(stage).or_default();
+        let before = codes.len();
+        let (rows, examples) = counted(codes, self.codes, code);
         *rows += 1;
         // Row 0: a recipient no longer in the CSV, counted but not a row to look at.
         if row > 0 && (examples.len() < EXAMPLES || examples.last() > Some(&row)) {
@@ -256,18 +268,21 @@ impl Tally {
             examples.insert(at, row);
             examples.truncate(EXAMPLES);
         }
+        self.codes += codes.len() - before;
     }
 
     /// The report of the rows counted, for the file named `results`.
     pub fn finish(self, results: &str) -> Report {
         let Tally {
             zone,
+            local: _,
             rows,
             not_in_csv,
             send,
             delivery,
             reached,
             failures,
+            codes: _,
             first,
             last,
             sends,
@@ -293,13 +308,17 @@ impl Tally {
             })
             .collect();
         let mut failures: Vec<Failure> = (failures.into_iter())
-            .map(|((stage, code), (rows, examples))| Failure {
-                stage,
-                code,
-                rows,
-                examples: (examples.into_iter())
-                    .map(|row| Example { row, line: row + 1 })
-                    .collect(),
+            .flat_map(|(stage, codes)| {
+                codes
+                    .into_iter()
+                    .map(move |(code, (rows, examples))| Failure {
+                        stage,
+                        code,
+                        rows,
+                        examples: (examples.into_iter())
+                            .map(|row| Example { row, line: row + 1 })
+                            .collect(),
+                    })
             })
             .collect();
         failures.sort_by_key(|f| std::cmp::Reverse(f.rows));
@@ -360,7 +379,7 @@ impl Tally {
 mod tests {
     use super::*;
     use crate::journal::Record;
-    use crate::journal::delivery::{Delivery, Slot};
+    use crate::journal::delivery::{Delivery, ResultRow, Slot};
 
     fn row(row: u64, status: Status) -> ResultRow {
         let mut record = Record::new(row, &format!("+55119999{row:05}"), status);
