@@ -243,6 +243,48 @@ fn each_number_s_own_cap_in_the_senders_file_holds_across_two_campaigns() {
     let output = send_from(&rig, &second, "b", CAPPED_SENDERS);
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert_eq!(rig.accepted().len(), 6);
+
+    // `report --senders` shows each number by its label against its own cap; a number
+    // without one in the file, against --daily-cap.
+    let file = rig.file("senders.toml", CAPPED_SENDERS);
+    let output = rig.run(
+        binary()
+            .arg("report")
+            .arg(second.with_extension("results.csv"))
+            .args(["--tz", "UTC", "--daily-cap", "250", "--senders"])
+            .arg(&file)
+            .arg("--ledger")
+            .arg(rig.ledger())
+            .env_remove("PILOT_STATUS_API_KEY")
+            .env("PS_KEY_CENTRO", KEY)
+            .env("PS_KEY_NORTE", NORTE_KEY),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let shown = text(&output);
+    let ledger = shown.split("\nLedger ").nth(1).unwrap_or_default();
+    let line = |label: &str| ledger.lines().find(|l| l.trim_start().starts_with(label));
+    assert!(
+        line("centro").is_some_and(|l| l.ends_with(" 2 of 2")),
+        "{shown}"
+    );
+    assert!(
+        line("norte").is_some_and(|l| l.ends_with(" 4 of 4")),
+        "{shown}"
+    );
+    // Without the key, the numbers cannot be told apart: refused, saying which key.
+    let output = rig.run(
+        binary()
+            .arg("report")
+            .arg(second.with_extension("results.csv"))
+            .arg("--senders")
+            .arg(&file)
+            .arg("--ledger")
+            .arg(rig.ledger())
+            .env_remove("PILOT_STATUS_API_KEY")
+            .env("PS_KEY_CENTRO", KEY),
+    );
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(text(&output).contains("PS_KEY_NORTE"), "{}", text(&output));
 }
 
 #[test]

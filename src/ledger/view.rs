@@ -1,8 +1,14 @@
-//! The ledger's view for `report`: each number's sends in the last 24 h, against a cap.
+//! The ledger's view for `report`: each number's sends in the last 24 h, against its cap.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
-use super::{DAY, Ledger as _, LedgerError, Location, SqliteLedger, resolve_location};
+use super::{
+    DAY, Ledger as _, LedgerError, Location, SqliteLedger, resolve_location, sender_fingerprint,
+};
+use crate::provider::ProviderKind;
+use crate::senders::KeySource;
 
 /// Where `report` looks, with `--ledger` or `CAMPAIGN_SENDER_LEDGER` or the state directory;
 /// `None` when it is off or does not exist (a report creates no ledger).
@@ -14,13 +20,48 @@ pub fn existing(flag: Option<&str>) -> Option<std::path::PathBuf> {
     }
 }
 
+/// What each number in the ledger is called and may send a day: `--daily-cap` for all,
+/// and with a senders file each number's label and own `daily-cap`.
+#[derive(Debug, Default)]
+pub struct Caps {
+    /// `--daily-cap`.
+    pub all: Option<u64>,
+    /// By the ledger's sender fingerprint: the label and the number's own cap.
+    pub numbers: HashMap<String, (String, Option<u64>)>,
+}
+
+impl Caps {
+    /// Reads `senders` (keys from `env`, as a send reads them: the ledger knows a Pilot
+    /// Status number only by a digest of its key).
+    pub fn of(
+        all: Option<u64>,
+        senders: Option<&Path>,
+        provider: ProviderKind,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Caps, String> {
+        let mut caps = Caps {
+            all,
+            ..Caps::default()
+        };
+        if let Some(path) = senders {
+            let keys = KeySource {
+                env,
+                sandbox: false,
+                optional: false,
+            };
+            for sender in crate::senders::load(path, provider, None, &keys)? {
+                let fingerprint = sender_fingerprint(&sender);
+                caps.numbers
+                    .insert(fingerprint, (sender.label, sender.daily_cap));
+            }
+        }
+        Ok(caps)
+    }
+}
+
 /// A section of text: every number in the ledger with its sends in the 24 h before `now`,
-/// against `cap` when one is given.
-pub fn last_day(
-    path: &std::path::Path,
-    cap: Option<u64>,
-    now: jiff::Timestamp,
-) -> Result<String, LedgerError> {
+/// against its cap when it has one.
+pub fn last_day(path: &Path, caps: &Caps, now: jiff::Timestamp) -> Result<String, LedgerError> {
     let ledger = SqliteLedger::open(path)?;
     let since = now.as_millisecond() - DAY.as_millis() as i64;
     let mut text = format!(
@@ -32,9 +73,13 @@ pub fn last_day(
         text.push_str("  no sends\n");
     }
     for count in counts {
+        let (name, cap) = match caps.numbers.get(&count.sender) {
+            Some((label, own)) => (label.as_str(), own.or(caps.all)),
+            None => (count.sender.as_str(), caps.all),
+        };
         let _ = match cap {
-            Some(cap) => writeln!(text, "  {:<40} {:>8} of {cap}", count.sender, count.sends),
-            None => writeln!(text, "  {:<40} {:>8}", count.sender, count.sends),
+            Some(cap) => writeln!(text, "  {name:<40} {:>8} of {cap}", count.sends),
+            None => writeln!(text, "  {name:<40} {:>8}", count.sends),
         };
     }
     Ok(text)

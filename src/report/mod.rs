@@ -48,6 +48,16 @@ pub struct ReportArgs {
     /// Show each number's last 24 h in the ledger against this cap (as --daily-cap).
     #[arg(long, value_name = "N")]
     pub daily_cap: Option<u64>,
+
+    /// The senders file the campaign was sent with: the ledger's numbers are shown by their
+    /// labels, each against its own `daily-cap` (keys read from the environment as for a send,
+    /// only to tell the numbers apart).
+    #[arg(long, value_name = "FILE.toml")]
+    pub senders: Option<PathBuf>,
+
+    /// The provider the campaign was sent through (for --senders).
+    #[arg(long, value_enum, default_value_t = crate::provider::ProviderKind::PilotStatus)]
+    pub provider: crate::provider::ProviderKind,
 }
 
 /// Runs the report and returns the exit code (2 if the file cannot be read or the page
@@ -89,8 +99,13 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         });
         // The ledger's view of each number, when there is a ledger.
         if let Some(ledger) = crate::ledger::view::existing(args.ledger.as_deref()) {
-            let view =
-                crate::ledger::view::last_day(&ledger, args.daily_cap, jiff::Timestamp::now());
+            let caps = crate::ledger::view::Caps::of(
+                args.daily_cap,
+                args.senders.as_deref(),
+                args.provider,
+                &|name| std::env::var(name).ok(),
+            )?;
+            let view = crate::ledger::view::last_day(&ledger, &caps, jiff::Timestamp::now());
             crate::progress::print_out(view.map_err(|e| e.to_string())?);
         }
     }
