@@ -127,9 +127,9 @@ impl Tags {
 
     fn of(&mut self, record: &Kept<'_>) -> u8 {
         let tag = Tag {
-            message: MessageFingerprint::parse(&record.message),
+            message: MessageFingerprint::parse(record.message),
             failed_code: (record.status == Status::Failed)
-                .then(|| crate::fingerprint::short(&record.error_code)),
+                .then(|| crate::fingerprint::short(record.error_code)),
         };
         if let Some(&i) = self.index.get(&tag) {
             return i;
@@ -151,8 +151,8 @@ impl Entry {
     pub(super) fn of(record: &Kept<'_>, offset: u64) -> Entry {
         Entry {
             offset,
-            destination_hash: hash(&record.destination),
-            raw_hash: crate::fingerprint::short(&record.raw_destination),
+            destination_hash: hash(record.destination),
+            raw_hash: crate::fingerprint::short(record.raw_destination),
             attempts: u16::try_from(record.attempts).unwrap_or(u16::MAX),
             status: record.status,
             tag: 0,
@@ -323,7 +323,7 @@ impl Checkpoint {
             tag: self.tags.of(record),
             ..Entry::of(record, offset)
         };
-        let target = record.target.as_ref();
+        let target = record.target;
         if !target.is_empty() && !self.targets.iter().any(|t| t == target) {
             self.targets.push(target.to_string());
         }

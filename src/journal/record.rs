@@ -174,7 +174,7 @@ impl Layout {
 
     fn kept_of<'a>(&self, cells: &Cells<'a>) -> Result<Kept<'a>, String> {
         let (row, status, attempts) = self.checked(cells)?;
-        let text = |i: usize| Cow::Borrowed(unescape(cells.get(self.columns[i])));
+        let text = |i: usize| unescape(cells.get(self.columns[i]));
         Ok(Kept {
             row,
             destination: text(1),
@@ -246,13 +246,13 @@ impl<'a> Cells<'a> {
 /// What the resume index keeps of a line (see [`Layout::kept`]), or of a record written.
 pub(super) struct Kept<'a> {
     pub(super) row: u64,
-    pub(super) destination: Cow<'a, str>,
+    pub(super) destination: &'a str,
     pub(super) status: Status,
-    pub(super) error_code: Cow<'a, str>,
+    pub(super) error_code: &'a str,
     pub(super) attempts: u32,
-    pub(super) raw_destination: Cow<'a, str>,
-    pub(super) target: Cow<'a, str>,
-    pub(super) message: Cow<'a, str>,
+    pub(super) raw_destination: &'a str,
+    pub(super) target: &'a str,
+    pub(super) message: &'a str,
 }
 
 /// A line's send fields borrowed from it ([`Layout::view`]) or from a [`Record`]: what a
@@ -365,13 +365,13 @@ impl Record {
     pub(super) fn kept(&self) -> Kept<'_> {
         Kept {
             row: self.row,
-            destination: Cow::Borrowed(&self.destination),
+            destination: &self.destination,
             status: self.status,
-            error_code: Cow::Borrowed(&self.error_code),
+            error_code: &self.error_code,
             attempts: self.attempts,
-            raw_destination: Cow::Borrowed(&self.raw_destination),
-            target: Cow::Borrowed(&self.target),
-            message: Cow::Borrowed(&self.message),
+            raw_destination: &self.raw_destination,
+            target: &self.target,
+            message: &self.message,
         }
     }
 }
