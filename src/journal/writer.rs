@@ -28,6 +28,9 @@ use tokio::sync::watch;
 use super::{Journal, JournalError, Lock, Prior, Record, Status, io_error};
 use crate::ledger::Sink;
 
+mod recorder;
+use recorder::Recorder;
+
 /// Whether a record must be on disk before the caller goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -139,6 +142,7 @@ impl Shared {
                 report_loop(&reports, &for_reports)
             })?
         };
+        let recorder = ledger.clone().and_then(Recorder::start);
         let writer = Writer {
             journal: Arc::clone(&journal),
             queue: Arc::clone(&queue),
@@ -147,6 +151,7 @@ impl Shared {
             settled,
             path: path.to_path_buf(),
             ledger,
+            recorder,
         };
         let writer = spawn("journal-writer", &path, move || writer.run())?;
         Ok(Shared {
@@ -296,6 +301,8 @@ struct Writer {
     path: PathBuf,
     /// Where each batch's sends also go, in the same step.
     ledger: Option<Sink>,
+    /// With a ledger: the ledger's own thread, so its commit hides behind the fsync.
+    recorder: Option<Recorder>,
 }
 
 impl Writer {
@@ -326,7 +333,7 @@ impl Writer {
             if result.is_ok() {
                 // Before the waiters are told: an intent is in the ledger before its request
                 // leaves, so a kill mid-request still counts as a possible send.
-                result = self.sync_and_record(&batch, sync);
+                result = self.sync_and_record(&mut batch, sync);
             }
             batch.clear();
             if result.is_ok() && sync {
@@ -354,43 +361,29 @@ impl Writer {
     }
 
     /// Records `batch` in the ledger (if any) and, with `sync`, fsyncs the journal: side by
-    /// side, on a scoped thread, when both are due, so the ledger's commit hides behind the
-    /// fsync instead of adding to every round (it cost a fifth of the sends/s at c64 in
-    /// line). Returns once both are done; the first error wins.
-    fn sync_and_record(&self, batch: &[Record], sync: bool) -> Result<(), JournalError> {
+    /// side, the ledger on its own thread, when both are due, so the ledger's commit hides
+    /// behind the fsync instead of adding to every round (it cost a fifth of the sends/s at
+    /// c64 in line). Returns once both are done; the first error wins.
+    fn sync_and_record(&self, batch: &mut Vec<Record>, sync: bool) -> Result<(), JournalError> {
         let fsync = || {
             self.sync_file
                 .sync_data()
                 .map_err(io_error("write", &self.path))
         };
+        let failed = |problem: String| io_error("write", &self.path)(io::Error::other(problem));
         let Some(ledger) = self.ledger.as_ref().filter(|_| !batch.is_empty()) else {
             return if sync { fsync() } else { Ok(()) };
         };
-        let record = || {
-            (ledger.record(batch))
-                .map_err(|e| io_error("write", &self.path)(io::Error::other(e.to_string())))
-        };
-        if !sync {
-            return record();
+        let record = |batch: &[Record]| ledger.record(batch).map_err(|e| failed(e.to_string()));
+        match (sync, &self.recorder) {
+            (false, _) => record(batch),
+            (true, Some(recorder)) => match recorder.record_while(batch, fsync) {
+                (Some(recorded), synced) => recorded.map_err(|e| failed(e.to_string())).and(synced),
+                (None, synced) => synced.and(Err(failed("the ledger's thread stopped".into()))),
+            },
+            // No thread to be had: one after the other.
+            (true, None) => record(batch).and_then(|()| fsync()),
         }
-        std::thread::scope(|scope| {
-            let beside = std::thread::Builder::new()
-                .name("journal-ledger".into())
-                .spawn_scoped(scope, record);
-            match beside {
-                Ok(recording) => {
-                    let synced = fsync();
-                    let recorded = recording.join().unwrap_or_else(|_| {
-                        Err(io_error("write", &self.path)(io::Error::other(
-                            "the ledger's thread stopped",
-                        )))
-                    });
-                    recorded.and(synced)
-                }
-                // No thread to be had: one after the other, as before.
-                Err(_) => record().and_then(|()| fsync()),
-            }
-        })
     }
 
     /// Sleeps until records are queued, the run closes, or a lingering report is due.
