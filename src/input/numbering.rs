@@ -1,5 +1,5 @@
 //! The fast path of phone normalization: libphonenumber's metadata, as the `phonenumber`
-//! crate ships it, compiled once per calling code into anchored regexes.
+//! crate ships it, compiled once per calling code into anchored automata.
 //!
 //! `phonenumber::parse` + `is_valid` + E.164 formatting cost microseconds a number (a nom
 //! parser, then every regex looked up by its text in a locked LRU cache), which was most of a
@@ -14,7 +14,9 @@ mod metadata;
 use std::sync::OnceLock;
 
 use metadata::{Desc, Meta};
-use regex::{Regex, RegexBuilder};
+use regex_automata::dfa::{Automaton, StartKind, dense};
+use regex_automata::util::{primitives::StateID, start, syntax};
+use regex_automata::{Anchored, nfa::thompson};
 
 #[cfg(test)]
 pub(crate) use metadata::tests::crate_types;
@@ -199,9 +201,9 @@ impl CallingCode {
 struct Region {
     meta: Meta,
     general: Pattern,
-    leading_digits: Option<Regex>,
-    national_prefix_for_parsing: Option<Regex>,
-    international_prefix: Option<Regex>,
+    leading_digits: Option<Prefix>,
+    national_prefix_for_parsing: Option<Prefix>,
+    international_prefix: Option<Prefix>,
     /// The per-type patterns, compiled when a number first needs them (a calling code like
     /// +1 has 25 regions, most never asked about).
     types: OnceLock<Option<Vec<Pattern>>>,
@@ -209,7 +211,10 @@ struct Region {
 
 impl Region {
     fn new(meta: Meta) -> Option<Region> {
-        let optional = |re: Option<&str>| re.map(anchored).transpose().ok();
+        let optional = |re: Option<&str>| match re {
+            Some(re) => Prefix::new(re).map(Some),
+            None => Some(None),
+        };
         Some(Region {
             general: Pattern::new(&meta.general)?,
             leading_digits: optional(meta.leading_digits)?,
@@ -237,14 +242,14 @@ impl Region {
 #[derive(Debug)]
 struct Pattern {
     lengths: Vec<u16>,
-    re: Regex,
+    re: Prefix,
 }
 
 impl Pattern {
     fn new(d: &Desc) -> Option<Pattern> {
         Some(Pattern {
             lengths: d.lengths.clone(),
-            re: anchored(d.pattern).ok()?,
+            re: Prefix::new(d.pattern)?,
         })
     }
 
@@ -255,13 +260,63 @@ impl Pattern {
     }
 }
 
-/// The crate's `find(n).start() == 0` as one anchored match, compiled with the crate's flag
-/// (whitespace ignored; the newline ends a trailing comment, if any). Only ASCII digits are
-/// ever matched, so `\d` can be ASCII: the automaton is far smaller and quicker to build. A
-/// pattern that needs Unicode fails to compile and leaves its region to the crate.
-fn anchored(source: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(&format!("^(?:{source}\n)"))
-        .ignore_whitespace(true)
-        .unicode(false)
-        .build()
+/// The crate's `find(n).start() == 0`: whether some prefix of a number matches a pattern,
+/// compiled with the crate's flag (whitespace ignored; the newline ends a trailing comment,
+/// if any). Only ASCII digits are ever matched, so `\d` can be ASCII: the automaton is far
+/// smaller and quicker to build. A pattern that needs Unicode, or whose automaton would be
+/// too large, fails to compile and leaves its region to the crate.
+///
+/// A dense DFA built once and walked byte by byte: the `regex` crate's matcher costs a few
+/// hundred instructions a call for its general machinery (strategy, cache pool, search
+/// set-up), several times the walk over a dozen digits, and a number takes three or four.
+#[derive(Debug)]
+struct Prefix {
+    dfa: dense::DFA<Vec<u32>>,
+    /// The state an anchored search starts in.
+    start: StateID,
+}
+
+impl Prefix {
+    /// Bounds as the `regex` crate's (its default NFA limit), and on the DFA itself.
+    const NFA_LIMIT: usize = 10 << 20;
+    const DFA_LIMIT: usize = 4 << 20;
+
+    fn new(source: &str) -> Option<Prefix> {
+        let dfa = dense::Builder::new()
+            .syntax(syntax::Config::new().ignore_whitespace(true).unicode(false))
+            .thompson(thompson::Config::new().nfa_size_limit(Some(Self::NFA_LIMIT)))
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(Self::DFA_LIMIT))
+                    .determinize_size_limit(Some(Self::DFA_LIMIT)),
+            )
+            .build(&format!("(?:{source}\n)"))
+            .ok()?;
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .ok()?;
+        Some(Prefix { dfa, start })
+    }
+
+    /// Whether a prefix of `s` matches: a match state reached on the way (a DFA reports a
+    /// match one byte late, or at the end of the input), else none.
+    fn is_match(&self, s: &str) -> bool {
+        let dfa = &self.dfa;
+        let mut state = self.start;
+        for &b in s.as_bytes() {
+            state = dfa.next_state(state, b);
+            if dfa.is_special_state(state) {
+                if dfa.is_match_state(state) {
+                    return true;
+                }
+                // No quit bytes are configured: the other special states are dead ones
+                // (no match can follow) and accelerated ones (walked like any other).
+                if dfa.is_dead_state(state) {
+                    return false;
+                }
+            }
+        }
+        dfa.is_match_state(dfa.next_eoi_state(state))
+    }
 }
