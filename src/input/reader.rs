@@ -10,7 +10,8 @@ use csv::{ByteRecord, StringRecord};
 use serde_json::{Map, Value};
 
 use super::header::Layout;
-use super::merge_fields::MergeFields;
+use super::merge_fields::{MergeFields, Rendered};
+use super::prefetch::{After, Prefetch};
 use super::validate::{Field, Fields, Resolved};
 use super::{
     InputError, InputOptions, Place, RowError, RowErrorCode, Suppression, dialect, header, phone,
@@ -33,7 +34,8 @@ pub(crate) fn test_destination(
 /// A streaming reader over the campaign CSV: constant memory whatever the file size.
 pub struct CsvInput {
     path: PathBuf,
-    reader: dialect::Records,
+    /// The records after the header, read ahead on a thread of their own.
+    reader: Prefetch,
     /// Reused for every row so reading allocates nothing per row.
     record: ByteRecord,
     columns: Vec<String>,
@@ -42,6 +44,8 @@ pub struct CsvInput {
     layout: Layout,
     /// The campaign's texts with merge fields, rendered for each row.
     merge: MergeFields,
+    /// Whether [`MergeFields::render`] can render anything for a row of this file.
+    renders: bool,
     defaults: Fields,
     /// What every row with no send-field cell filled resolves to: the same for all of them,
     /// so it is worked out once.
@@ -168,6 +172,7 @@ impl CsvInput {
             .iter()
             .map(|&i| columns[i].clone())
             .collect();
+        let reader = Prefetch::start(reader).map_err(|e| read_error(e.into()))?;
         Ok(CsvInput {
             path: path.to_owned(),
             reader,
@@ -175,6 +180,7 @@ impl CsvInput {
             columns,
             variable_columns,
             warnings,
+            renders: merge.renders(|f| layout.fields[f as usize].is_some()),
             layout,
             merge,
             plain: defaults.clone().resolve(options.now, options.capabilities),
@@ -235,9 +241,9 @@ impl CsvInput {
             return None;
         }
         let mut rec = std::mem::take(&mut self.record);
-        match self.reader.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => return None,
+        let after = match self.reader.read(&mut rec) {
+            Ok(Some(after)) => after,
+            Ok(None) => return None,
             Err(source) => {
                 self.failed = true;
                 return Some(Err(InputError::Read {
@@ -246,10 +252,10 @@ impl CsvInput {
                     source,
                 }));
             }
-        }
+        };
         self.index += 1;
-        let broken = self.unclosed_quote(self.index + 1);
-        if let Some(e) = broken.or_else(|| self.swallowed_rows(&rec)) {
+        let broken = self.unclosed_quote(after, self.index + 1);
+        if let Some(e) = broken.or_else(|| self.swallowed_rows(&rec, after)) {
             self.failed = true;
             return Some(Err(e));
         }
@@ -275,15 +281,11 @@ impl CsvInput {
         Some(Ok(self.judge_record(rec)))
     }
 
-    /// A quote still open in record `record` (1-based, the header is 1) of the file: the
-    /// reader ended that record, which it only does at the end of the file, so the quote took
-    /// in every line after it (the CSV reader does not report this).
-    fn unclosed_quote(&self, record: u64) -> Option<InputError> {
-        let opened = self
-            .reader
-            .get_ref()
-            .unclosed()
-            .filter(|o| o.record == record)?;
+    /// A quote still open in record `record` (1-based, the header is 1) of the file when the
+    /// reader ended that record (`after`), which it only does at the end of the file, so the
+    /// quote took in every line after it (the CSV reader does not report this).
+    fn unclosed_quote(&self, after: After, record: u64) -> Option<InputError> {
+        let opened = after.unclosed.filter(|o| o.record == record)?;
         Some(InputError::UnclosedQuote {
             path: self.path.clone(),
             place: Place {
@@ -297,7 +299,7 @@ impl CsvInput {
     /// A quote closed far too late: a cell of `rec` with line breaks, one of whose lines
     /// reads like a whole row (the header's number of cells, a destination where the
     /// destination column is). Checked only for records that hold a line break at all.
-    fn swallowed_rows(&self, rec: &ByteRecord) -> Option<InputError> {
+    fn swallowed_rows(&self, rec: &ByteRecord, after: After) -> Option<InputError> {
         memchr::memchr(b'\n', rec.as_slice())?;
         let like_a_row = |line: &[u8]| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -318,11 +320,7 @@ impl CsvInput {
         // The reader stands after the record's line break: count back to where it started,
         // then down to the cell.
         let breaks = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
-        let start = self
-            .reader
-            .position()
-            .line()
-            .saturating_sub(1 + breaks(rec.as_slice()));
+        let start = after.line.saturating_sub(1 + breaks(rec.as_slice()));
         let before: u64 = rec.iter().take(cell).map(breaks).sum();
         Some(InputError::SwallowedRows {
             path: self.path.clone(),
@@ -366,7 +364,7 @@ impl CsvInput {
             if let Some(cell) = rec
                 .get(i)
                 .and_then(|c| std::str::from_utf8(c).ok())
-                .map(str::trim)
+                .map(trim)
                 && !cell.is_empty()
             {
                 count += 1;
@@ -446,12 +444,16 @@ impl CsvInput {
                 .and_then(|i| rec.get(i))
                 .unwrap_or("")
         };
-        let rendered = match self
-            .merge
-            .render(&self.columns, cell, |i| rec.get(i).unwrap_or(""))
-        {
-            Ok(r) => r,
-            Err(e) => return (valid, Err(e)),
+        let rendered = if self.renders {
+            match self
+                .merge
+                .render(&self.columns, cell, |i| rec.get(i).unwrap_or(""))
+            {
+                Ok(r) => r,
+                Err(e) => return (valid, Err(e)),
+            }
+        } else {
+            Rendered::none()
         };
         let overridden = rendered.any()
             || self
@@ -510,24 +512,20 @@ impl CsvInput {
             .layout
             .variables
             .iter()
-            .map(|&i| (&self.columns[i], rec[i].trim()))
+            .map(|&i| (&self.columns[i], trim(&rec[i])))
             .filter(|(_, v)| !v.is_empty());
-        let same_columns = variables.len() == cells.clone().count()
-            && variables
-                .keys()
-                .zip(cells.clone())
-                .all(|(k, (c, _))| k == c);
-        if same_columns {
-            for ((_, value), (_, v)) in variables.iter_mut().zip(cells) {
-                match value {
-                    Value::String(s) => {
-                        s.clear();
-                        s.push_str(v);
-                    }
-                    other => *other = Value::String(v.to_owned()),
-                }
+        // One pass while the keys agree (the common case: every cell filled, as in the row
+        // before); a row whose filled columns differ rebuilds the map.
+        let mut slots = variables.iter_mut();
+        let same_columns = cells.clone().all(|(column, v)| match slots.next() {
+            Some((key, Value::String(value))) if key == column => {
+                value.clear();
+                value.push_str(v);
+                true
             }
-        } else {
+            _ => false,
+        }) && slots.next().is_none();
+        if !same_columns {
             // Sized at once: grown insert by insert, the map took a tenth of judging a row.
             *variables = Map::with_capacity(self.layout.variables.len());
             for (column, v) in cells {
@@ -594,6 +592,18 @@ impl CsvInput {
             ),
         );
         (raw, e)
+    }
+}
+
+/// `str::trim`, without decoding characters when both ends are printable ASCII (the usual
+/// cell): every character `trim` removes is an ASCII control or space, or not ASCII at all.
+fn trim(cell: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|&b| (b'!'..=b'~').contains(&b));
+    let bytes = cell.as_bytes();
+    if printable(bytes.first()) && printable(bytes.last()) {
+        cell
+    } else {
+        cell.trim()
     }
 }
 
