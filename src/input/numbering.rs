@@ -82,10 +82,11 @@ pub(crate) fn international(digits: &str) -> Check {
     if !plain_digits(digits) || digits.starts_with('0') {
         return Check::Unsure;
     }
-    // The first 1-, 2- or 3-digit prefix that is a calling code.
-    let Some((code, national)) = (1..=3).find_map(|len| {
-        let code = calling_code(digits[..len].parse().ok()?)?;
-        Some((code, &digits[len..]))
+    // The first 1-, 2- or 3-digit prefix that is a calling code (all ASCII digits, above).
+    let mut prefix = 0;
+    let Some((code, national)) = digits.bytes().take(3).enumerate().find_map(|(i, digit)| {
+        prefix = prefix * 10 + u16::from(digit - b'0');
+        Some((calling_code(prefix)?, &digits[i + 1..]))
     }) else {
         return Check::Unsure;
     };

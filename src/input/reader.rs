@@ -36,8 +36,8 @@ pub struct CsvInput {
     path: PathBuf,
     /// The records after the header, read ahead on a thread of their own.
     reader: Prefetch,
-    /// Reused for every row so reading allocates nothing per row.
-    record: ByteRecord,
+    /// Reused for every row so reading allocates nothing per row (`None` while a row holds it).
+    record: Option<ByteRecord>,
     columns: Vec<String>,
     variable_columns: Vec<String>,
     warnings: Vec<String>,
@@ -71,6 +71,9 @@ pub struct CsvInput {
         reason = "the boxes are what is reused: a row's verdict carries its message boxed"
     )]
     spare: Vec<Box<Message>>,
+    /// Strings handed back ([`CsvInput::recycle_strings`], and the destinations of recycled
+    /// messages), filled again with the next rows' destinations.
+    texts: Vec<String>,
 }
 
 /// A row judged: the destination's column and normalized form whenever that part was valid,
@@ -176,7 +179,7 @@ impl CsvInput {
         Ok(CsvInput {
             path: path.to_owned(),
             reader,
-            record,
+            record: Some(record),
             columns,
             variable_columns,
             warnings,
@@ -196,6 +199,7 @@ impl CsvInput {
             failed: false,
             delimiter,
             spare: Vec::new(),
+            texts: Vec::new(),
         })
     }
 
@@ -240,7 +244,7 @@ impl CsvInput {
         if self.failed {
             return None;
         }
-        let mut rec = std::mem::take(&mut self.record);
+        let mut rec = self.record.take().unwrap_or_default();
         let after = match self.reader.read(&mut rec) {
             Ok(Some(after)) => after,
             Ok(None) => return None,
@@ -268,12 +272,12 @@ impl CsvInput {
         if let Some(before) = settled(self.index) {
             let raw = self.destination_cell(&rec).0.map_or("", |(_, c)| c);
             if crate::fingerprint::short(raw) == before {
-                let raw = raw.to_owned();
-                self.record = rec;
+                let (raw_destination, destination) = (self.text(raw), self.text(raw));
+                self.record = Some(rec);
                 return Some(Ok(Row {
                     index: self.index,
-                    destination: raw.clone(),
-                    raw_destination: raw,
+                    destination,
+                    raw_destination,
                     verdict: Verdict::Unchanged,
                 }));
             }
@@ -377,7 +381,7 @@ impl CsvInput {
     /// Judges one UTF-8 row: shape, destination, then send fields and variables. Also
     /// returns the destination's column and normalized form whenever that part was valid.
     fn judge(
-        &self,
+        &mut self,
         rec: &StringRecord,
         first: Option<(usize, &str)>,
         count: usize,
@@ -438,7 +442,7 @@ impl CsvInput {
             Ok(d) => d,
             Err(e) => return (None, Err(e)),
         };
-        let valid = Some((col, destination.as_str().to_owned()));
+        let valid = Some((col, self.text(destination.as_str())));
         let cell = |f: Field| {
             self.layout.fields[f as usize]
                 .and_then(|i| rec.get(i))
@@ -476,7 +480,10 @@ impl CsvInput {
         };
         let mut message = match spare {
             Some(mut message) => {
-                message.destination = destination;
+                let used = std::mem::replace(&mut message.destination, destination);
+                if self.texts.len() < Self::SPARE {
+                    self.texts.push(used.into_string());
+                }
                 refill(&mut message, resolved);
                 message
             }
@@ -540,6 +547,24 @@ impl CsvInput {
         if self.spare.len() < Self::SPARE {
             self.spare.push(message);
         }
+    }
+
+    /// Hands back strings a caller is done with (a row's destinations once judged), so that
+    /// later rows fill them instead of allocating and freeing two strings each.
+    pub fn recycle_strings(&mut self, used: impl IntoIterator<Item = String>) {
+        for text in used {
+            if self.texts.len() < Self::SPARE {
+                self.texts.push(text);
+            }
+        }
+    }
+
+    /// `text` in a string of its own, one handed back if there is one.
+    fn text(&mut self, text: &str) -> String {
+        let mut owned = self.texts.pop().unwrap_or_default();
+        owned.clear();
+        owned.push_str(text);
+        owned
     }
 
     /// Checks a row's valid destination against the opt-out lists (skipped, even if the
@@ -656,16 +681,16 @@ impl CsvInput {
         let (raw_destination, valid, verdict) = match text {
             Ok(rec) => {
                 let (first, count) = self.destination_cell(rec.as_byte_record());
-                let raw = first.map_or("", |(_, c)| c).to_owned();
+                let raw = self.text(first.map_or("", |(_, c)| c));
                 let spare = self.spare.pop();
                 let (valid, outcome) = self.judge(&rec, first, count, spare);
-                self.record = rec.into_byte_record();
+                self.record = Some(rec.into_byte_record());
                 let verdict = outcome.map_or_else(Verdict::Invalid, Verdict::Send);
                 (raw, valid, verdict)
             }
             Err((field, rec)) => {
                 let (raw, e) = self.encoding_error(&rec, field);
-                self.record = rec;
+                self.record = Some(rec);
                 (raw, None, Verdict::Invalid(e))
             }
         };
@@ -674,7 +699,7 @@ impl CsvInput {
                 let verdict = self.screen(column, &d, verdict);
                 (d, verdict)
             }
-            None => (raw_destination.clone(), verdict),
+            None => (self.text(&raw_destination), verdict),
         };
         Row {
             index: self.index,
