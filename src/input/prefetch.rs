@@ -16,7 +16,7 @@ use super::dialect::Records;
 use super::quotes::Opened;
 
 /// What the CSV reader knew right after reading a record.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct After {
     /// The quote still open then ([`super::quotes::Quotes::unclosed`]).
     pub unclosed: Option<Opened>,
@@ -163,3 +163,6 @@ fn read_ahead(reader: &mut Records, to_judge: &SyncSender<Batch>, back: &Receive
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
