@@ -362,13 +362,19 @@ impl CsvInput {
 
     /// The first non-empty destination cell that is valid UTF-8, and how many are non-empty.
     fn destination_cell<'r>(&self, rec: &'r ByteRecord) -> (Option<(usize, &'r str)>, usize) {
+        self.destination_text(|i| rec.get(i).and_then(|c| std::str::from_utf8(c).ok()))
+    }
+
+    /// [`CsvInput::destination_cell`] over cells already known as text (`cell(i)`, `None`
+    /// past the row's end).
+    fn destination_text<'r>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'r str>,
+    ) -> (Option<(usize, &'r str)>, usize) {
         let mut first = None;
         let mut count = 0;
         for (slot, &(i, _)) in self.layout.destinations.iter().enumerate() {
-            if let Some(cell) = rec
-                .get(i)
-                .and_then(|c| std::str::from_utf8(c).ok())
-                .map(trim)
+            if let Some(cell) = cell(i).map(trim)
                 && !cell.is_empty()
             {
                 count += 1;
@@ -680,7 +686,7 @@ impl CsvInput {
         };
         let (raw_destination, valid, verdict) = match text {
             Ok(rec) => {
-                let (first, count) = self.destination_cell(rec.as_byte_record());
+                let (first, count) = self.destination_text(|i| rec.get(i));
                 let raw = self.text(first.map_or("", |(_, c)| c));
                 let spare = self.spare.pop();
                 let (valid, outcome) = self.judge(&rec, first, count, spare);
