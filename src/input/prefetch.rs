@@ -1,12 +1,14 @@
-//! The campaign file's records, split on a thread of their own a few batches ahead of the
-//! rows being judged.
+//! The campaign file's records, read as the rows are judged or split on a thread of their
+//! own a few batches ahead.
 //!
 //! Reading a row was one thread's work from the CSV parser to the message, and on a
 //! machine with a core to spare that thread was a preflight's bottleneck: the CSV parser
-//! and the quote tracking ([`super::quotes`]) are a quarter of a row's cost. Here they run
-//! beside the judging. Records travel in reused batches (no allocation per record once
-//! warm), each with what the reader knew right after it, so every check of a record sees
-//! exactly what it saw when the two ran in turn.
+//! and the quote tracking ([`super::quotes`]) are a quarter of a row's cost. A pass that
+//! reads the whole file at once (the preflight) runs them beside the judging. Records
+//! travel in reused batches (no allocation per record once warm), each with what the
+//! reader knew right after it, so every check of a record sees exactly what it saw when the
+//! two ran in turn. The send pass reads inline: it reaches the end of the file only when
+//! its sends do, so rows appended to the file meanwhile are sent too.
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
@@ -22,6 +24,41 @@ pub(crate) struct After {
     pub unclosed: Option<Opened>,
     /// The line the reader stood on ([`csv::Position::line`]).
     pub line: u64,
+}
+
+/// Where [`super::CsvInput`] takes its records from.
+pub(crate) enum Source {
+    /// Read when a row is asked for.
+    Inline(Records),
+    /// Read ahead on a thread of its own.
+    Ahead(Prefetch),
+}
+
+impl Source {
+    /// The next record, read into `record`, and what the reader knew then; `None` at the
+    /// end of the file.
+    pub(crate) fn read(&mut self, record: &mut ByteRecord) -> Result<Option<After>, csv::Error> {
+        match self {
+            Source::Inline(reader) => read_one(reader, record),
+            Source::Ahead(prefetch) => prefetch.read(record),
+        }
+    }
+
+    /// The same records from now on, read ahead on a thread of their own.
+    pub(crate) fn ahead(self) -> std::io::Result<Source> {
+        match self {
+            Source::Inline(reader) => Prefetch::start(reader).map(Source::Ahead),
+            ahead => Ok(ahead),
+        }
+    }
+}
+
+/// One record read inline, and what the reader knew right after it.
+fn read_one(reader: &mut Records, record: &mut ByteRecord) -> Result<Option<After>, csv::Error> {
+    Ok(reader.read_byte_record(record)?.then(|| After {
+        unclosed: reader.get_ref().unclosed(),
+        line: reader.position().line(),
+    }))
 }
 
 /// Records read in a row, then how the reading ended, if it did.
@@ -55,16 +92,13 @@ impl Batch {
             if record.as_slice().len() > Self::KEEP {
                 *record = ByteRecord::new();
             }
-            match reader.read_byte_record(record) {
-                Ok(true) => {
-                    *after = After {
-                        unclosed: reader.get_ref().unclosed(),
-                        line: reader.position().line(),
-                    };
+            match read_one(reader, record) {
+                Ok(Some(read)) => {
+                    *after = read;
                     bytes += record.as_slice().len();
                     self.filled += 1;
                 }
-                Ok(false) => {
+                Ok(None) => {
                     self.end = Some(Ok(()));
                     return;
                 }
@@ -77,8 +111,8 @@ impl Batch {
     }
 }
 
-/// The receiving end: records in file order, as [`csv::Reader::read_byte_record`] gives
-/// them. Dropping it stops the reading thread at its next batch.
+/// The receiving end: records in file order, as [`read_one`] gives them. Dropping it stops
+/// the reading thread at its next batch.
 pub(crate) struct Prefetch {
     batches: Receiver<Batch>,
     /// Batches read out, back to the reading thread to be filled again.
@@ -95,7 +129,7 @@ impl Prefetch {
     const AHEAD: usize = 4;
 
     /// Starts reading `reader`'s records on a new thread.
-    pub(crate) fn start(mut reader: Records) -> std::io::Result<Prefetch> {
+    fn start(mut reader: Records) -> std::io::Result<Prefetch> {
         let (to_judge, batches) = sync_channel::<Batch>(Self::AHEAD);
         let (spent, back) = channel::<Batch>();
         std::thread::Builder::new()
@@ -112,7 +146,7 @@ impl Prefetch {
 
     /// The next record, swapped into `record` (which goes back to be filled again), and what
     /// the reader knew then; `None` at the end of the file.
-    pub(crate) fn read(&mut self, record: &mut ByteRecord) -> Result<Option<After>, csv::Error> {
+    fn read(&mut self, record: &mut ByteRecord) -> Result<Option<After>, csv::Error> {
         while !self.ended {
             if let Some(batch) = &mut self.current {
                 if self.next < batch.filled {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::header::Layout;
 use super::merge_fields::{MergeFields, Rendered};
-use super::prefetch::{After, Prefetch};
+use super::prefetch::{After, Source};
 use super::validate::{Field, Fields, Resolved};
 use super::{
     InputError, InputOptions, Place, RowError, RowErrorCode, Suppression, dialect, header, phone,
@@ -34,8 +34,9 @@ pub(crate) fn test_destination(
 /// A streaming reader over the campaign CSV: constant memory whatever the file size.
 pub struct CsvInput {
     path: PathBuf,
-    /// The records after the header, read ahead on a thread of their own.
-    reader: Prefetch,
+    /// The records after the header (read ahead by a pass that calls
+    /// [`CsvInput::read_ahead`]).
+    reader: Source,
     /// Reused for every row so reading allocates nothing per row (`None` while a row holds it).
     record: Option<ByteRecord>,
     columns: Vec<String>,
@@ -175,10 +176,9 @@ impl CsvInput {
             .iter()
             .map(|&i| columns[i].clone())
             .collect();
-        let reader = Prefetch::start(reader).map_err(|e| read_error(e.into()))?;
         Ok(CsvInput {
             path: path.to_owned(),
-            reader,
+            reader: Source::Inline(reader),
             record: Some(record),
             columns,
             variable_columns,
@@ -201,6 +201,20 @@ impl CsvInput {
             spare: Vec::new(),
             texts: Vec::new(),
         })
+    }
+
+    /// Reads the rest of the file on a thread of its own, batches ahead of the rows being
+    /// judged: for a pass that reads the whole file at once (the preflight), the reading
+    /// then takes the second core. Not for the send pass, which must find rows appended to
+    /// the file during its sends (the records it reads are those of the file as it reaches
+    /// them).
+    pub fn read_ahead(self) -> Result<CsvInput, InputError> {
+        let reader = self.reader.ahead().map_err(|e| InputError::Read {
+            path: self.path.clone(),
+            row: self.index,
+            source: e.into(),
+        })?;
+        Ok(CsvInput { reader, ..self })
     }
 
     /// Marks destinations a previous run already sent to (row, [`fingerprint`]) so that no

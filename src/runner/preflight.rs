@@ -134,13 +134,15 @@ fn judge(
 /// With `claim`, finds which row holds each recorded destination and asks for a
 /// renumbering if any moved; without, asks for a pass with `claim` if any row might have.
 fn preflight(
-    mut input: CsvInput,
+    input: CsvInput,
     checkpoint: &Checkpoint,
     settings: &Settings,
     context: &Context,
     dry_run: Option<&dyn Provider>,
     claim: bool,
 ) -> Result<Plan, RunError> {
+    // The whole file is read at once: its records are split on a thread of their own.
+    let mut input = input.read_ahead()?;
     let mut found = Preflight::new(settings, context.clock.wall());
     found.notes = input.warnings().to_vec();
     input.already_sent(checkpoint.attempted());

@@ -1,7 +1,7 @@
 //! The reading thread is invisible: records, and what the reader knew after each, come out
-//! of [`Prefetch`] exactly as the CSV reader gives them read inline, across batch
-//! boundaries (by count and by bytes), long rows, cells with line breaks and a quote left
-//! open at the end.
+//! of [`Source::Ahead`] exactly as [`Source::Inline`] reads them, across batch boundaries
+//! (by count and by bytes), long rows, cells with line breaks and a quote left open at the
+//! end.
 
 use std::io::Cursor;
 
@@ -59,14 +59,12 @@ proptest! {
         unclosed in any::<bool>(),
     ) {
         let bytes = file(&rows, blank_every, long_every, unclosed);
-        let mut inline = records(&bytes);
-        let mut ahead = Prefetch::start(records(&bytes)).unwrap();
+        let mut inline = Source::Inline(records(&bytes));
+        let mut ahead = Source::Inline(records(&bytes)).ahead().unwrap();
+        prop_assert!(matches!(ahead, Source::Ahead(_)));
         let (mut want, mut got) = (ByteRecord::new(), ByteRecord::new());
         for index in 0.. {
-            let read = inline.read_byte_record(&mut want).unwrap().then(|| After {
-                unclosed: inline.get_ref().unclosed(),
-                line: inline.position().line(),
-            });
+            let read = inline.read(&mut want).unwrap();
             prop_assert_eq!(read, ahead.read(&mut got).unwrap(), "record {}", index);
             if read.is_none() {
                 break;
