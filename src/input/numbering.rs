@@ -23,13 +23,30 @@ pub(crate) use metadata::tests::crate_types;
 
 /// What the replay of `parse` + `is_valid` found for one digit string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Check {
-    /// The crate would parse it and call it valid; its E.164 form.
-    Valid(String),
+pub(crate) enum Check<'d> {
+    /// The crate would parse it and call it valid: its E.164 form is `+`, the calling code,
+    /// then the national number (a part of the digits checked).
+    Valid {
+        code: &'static str,
+        national: &'d str,
+    },
     /// The crate would not return a valid number (a parse error or `is_valid` false).
     Invalid,
     /// A step this module does not replay: ask the crate.
     Unsure,
+}
+
+impl Check<'_> {
+    /// For a valid number, writes its E.164 form into `out` (a string to fill again:
+    /// a preflight would otherwise allocate one a row) and says so.
+    pub(crate) fn write_e164(&self, out: &mut String) -> bool {
+        let Check::Valid { code, national } = self else {
+            return false;
+        };
+        out.clear();
+        out.extend(["+", code, national]);
+        true
+    }
 }
 
 /// The home country (`--default-country`) with its calling code, compiled.
@@ -49,7 +66,7 @@ impl Home {
     }
 
     /// `parse(Some(home), digits)` then `is_valid`, for digits written without `+`.
-    pub(crate) fn national(&self, digits: &str) -> Check {
+    pub(crate) fn national<'d>(&self, digits: &'d str) -> Check<'d> {
         if !plain_digits(digits) {
             return Check::Unsure;
         }
@@ -78,7 +95,7 @@ impl Home {
 }
 
 /// `parse(None, "+digits")` then `is_valid`, for the digits after a `+`.
-pub(crate) fn international(digits: &str) -> Check {
+pub(crate) fn international(digits: &str) -> Check<'_> {
     if !plain_digits(digits) || digits.starts_with('0') {
         return Check::Unsure;
     }
@@ -153,7 +170,7 @@ impl CallingCode {
     /// The rest of `parse` and `is_valid` once the national number is known: the national
     /// prefix and carrier code `region` would strip (none, or unsure), the length limits,
     /// then whether the number's own region has a type for it.
-    fn judge(&self, region: &Region, national: &str) -> Check {
+    fn judge<'d>(&'static self, region: &Region, national: &'d str) -> Check<'d> {
         let Some(regions) = &self.regions else {
             return Check::Unsure;
         };
@@ -172,11 +189,10 @@ impl CallingCode {
         }
         match self.source_for(regions, national) {
             Some(own) => match own.has_type(national) {
-                Some(true) => {
-                    let mut e164 = String::with_capacity(1 + self.text.len() + national.len());
-                    e164.extend(["+", &self.text, national]);
-                    Check::Valid(e164)
-                }
+                Some(true) => Check::Valid {
+                    code: &self.text,
+                    national,
+                },
                 Some(false) => Check::Invalid,
                 None => Check::Unsure,
             },

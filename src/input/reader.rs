@@ -446,7 +446,11 @@ impl CsvInput {
             return (None, Err(e));
         }
         let (col, kind) = self.layout.destinations[slot];
-        let destination = match self.phones.destination(kind, &self.columns[col], cell) {
+        let out = self.texts.pop().unwrap_or_default();
+        let destination = match self
+            .phones
+            .destination_into(kind, &self.columns[col], cell, out)
+        {
             Ok(d) if !self.capabilities.bsuid && phone::is_bsuid(d.as_str()) => {
                 let e = RowError::new(
                     self.columns[col].as_str(),
