@@ -106,7 +106,8 @@ pub enum Verdict {
 }
 
 impl CsvInput {
-    /// Used messages kept for reuse at most: more than a `--dry-run` has in flight.
+    /// Used messages (and strings) kept for reuse at most: more than a `--dry-run` has in
+    /// flight.
     const SPARE: usize = 4096;
 
     /// Opens the file and reads its header; every header problem is reported here, before
@@ -505,10 +506,8 @@ impl CsvInput {
         let mut message = match spare {
             Some(mut message) => {
                 let used = std::mem::replace(&mut message.destination, destination);
-                if self.texts.len() < Self::SPARE {
-                    self.texts.push(used.into_string());
-                }
                 refill(&mut message, resolved);
+                self.recycle_strings([used.into_string()]);
                 message
             }
             None => {
