@@ -25,6 +25,13 @@ impl Destination {
             Destination::Phone(s) | Destination::Group(s) | Destination::Newsletter(s) => s,
         }
     }
+
+    /// The value as an owned string (its buffer, to be filled again).
+    pub fn into_string(self) -> String {
+        match self {
+            Destination::Phone(s) | Destination::Group(s) | Destination::Newsletter(s) => s,
+        }
+    }
 }
 
 /// The media kinds WhatsApp understands; each provider says which it can send

@@ -27,6 +27,12 @@ pub(crate) struct MergeFields {
 pub(crate) struct Rendered([Option<String>; MERGED.len()]);
 
 impl Rendered {
+    /// No value rendered: what [`MergeFields::render`] gives for every row when
+    /// [`MergeFields::renders`] is false.
+    pub(crate) fn none() -> Rendered {
+        Rendered(Default::default())
+    }
+
     /// The rendered value of `field`, if it had merge fields.
     pub(crate) fn get(&self, field: Field) -> Option<&str> {
         let slot = MERGED.iter().position(|&(f, _)| f == field)?;
@@ -72,6 +78,12 @@ impl MergeFields {
     /// Whether some campaign text has merge fields, so no row can reuse another's message.
     pub(crate) fn any(&self) -> bool {
         self.defaults.iter().any(Option::is_some)
+    }
+
+    /// Whether any row can render a value: a campaign text has merge fields, or one of the
+    /// free-text fields has a column (`has_column`) whose cells may hold some.
+    pub(crate) fn renders(&self, has_column: impl Fn(Field) -> bool) -> bool {
+        self.any() || MERGED.iter().any(|&(field, _)| has_column(field))
     }
 
     /// The columns the campaign's texts read (they are sent, whatever the mode).

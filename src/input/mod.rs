@@ -10,6 +10,7 @@ mod merge;
 mod merge_fields;
 mod numbering;
 mod phone;
+mod prefetch;
 mod quotes;
 mod reader;
 mod seen;

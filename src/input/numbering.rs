@@ -1,5 +1,5 @@
 //! The fast path of phone normalization: libphonenumber's metadata, as the `phonenumber`
-//! crate ships it, compiled once per calling code into anchored regexes.
+//! crate ships it, compiled once per calling code into anchored automata.
 //!
 //! `phonenumber::parse` + `is_valid` + E.164 formatting cost microseconds a number (a nom
 //! parser, then every regex looked up by its text in a locked LRU cache), which was most of a
@@ -14,20 +14,39 @@ mod metadata;
 use std::sync::OnceLock;
 
 use metadata::{Desc, Meta};
-use regex::{Regex, RegexBuilder};
+use regex_automata::dfa::{Automaton, StartKind, dense};
+use regex_automata::util::{primitives::StateID, start, syntax};
+use regex_automata::{Anchored, nfa::thompson};
 
 #[cfg(test)]
 pub(crate) use metadata::tests::crate_types;
 
 /// What the replay of `parse` + `is_valid` found for one digit string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Check {
-    /// The crate would parse it and call it valid; its E.164 form.
-    Valid(String),
+pub(crate) enum Check<'d> {
+    /// The crate would parse it and call it valid: its E.164 form is `+`, the calling code,
+    /// then the national number (a part of the digits checked).
+    Valid {
+        code: &'static str,
+        national: &'d str,
+    },
     /// The crate would not return a valid number (a parse error or `is_valid` false).
     Invalid,
     /// A step this module does not replay: ask the crate.
     Unsure,
+}
+
+impl Check<'_> {
+    /// For a valid number, writes its E.164 form into `out` (a string to fill again:
+    /// a preflight would otherwise allocate one a row) and says so.
+    pub(crate) fn write_e164(&self, out: &mut String) -> bool {
+        let Check::Valid { code, national } = self else {
+            return false;
+        };
+        out.clear();
+        out.extend(["+", code, national]);
+        true
+    }
 }
 
 /// The home country (`--default-country`) with its calling code, compiled.
@@ -47,7 +66,7 @@ impl Home {
     }
 
     /// `parse(Some(home), digits)` then `is_valid`, for digits written without `+`.
-    pub(crate) fn national(&self, digits: &str) -> Check {
+    pub(crate) fn national<'d>(&self, digits: &'d str) -> Check<'d> {
         if !plain_digits(digits) {
             return Check::Unsure;
         }
@@ -76,14 +95,15 @@ impl Home {
 }
 
 /// `parse(None, "+digits")` then `is_valid`, for the digits after a `+`.
-pub(crate) fn international(digits: &str) -> Check {
+pub(crate) fn international(digits: &str) -> Check<'_> {
     if !plain_digits(digits) || digits.starts_with('0') {
         return Check::Unsure;
     }
-    // The first 1-, 2- or 3-digit prefix that is a calling code.
-    let Some((code, national)) = (1..=3).find_map(|len| {
-        let code = calling_code(digits[..len].parse().ok()?)?;
-        Some((code, &digits[len..]))
+    // The first 1-, 2- or 3-digit prefix that is a calling code (all ASCII digits, above).
+    let mut prefix = 0;
+    let Some((code, national)) = digits.bytes().take(3).enumerate().find_map(|(i, digit)| {
+        prefix = prefix * 10 + u16::from(digit - b'0');
+        Some((calling_code(prefix)?, &digits[i + 1..]))
     }) else {
         return Check::Unsure;
     };
@@ -150,7 +170,7 @@ impl CallingCode {
     /// The rest of `parse` and `is_valid` once the national number is known: the national
     /// prefix and carrier code `region` would strip (none, or unsure), the length limits,
     /// then whether the number's own region has a type for it.
-    fn judge(&self, region: &Region, national: &str) -> Check {
+    fn judge<'d>(&'static self, region: &Region, national: &'d str) -> Check<'d> {
         let Some(regions) = &self.regions else {
             return Check::Unsure;
         };
@@ -169,11 +189,10 @@ impl CallingCode {
         }
         match self.source_for(regions, national) {
             Some(own) => match own.has_type(national) {
-                Some(true) => {
-                    let mut e164 = String::with_capacity(1 + self.text.len() + national.len());
-                    e164.extend(["+", &self.text, national]);
-                    Check::Valid(e164)
-                }
+                Some(true) => Check::Valid {
+                    code: &self.text,
+                    national,
+                },
                 Some(false) => Check::Invalid,
                 None => Check::Unsure,
             },
@@ -199,9 +218,9 @@ impl CallingCode {
 struct Region {
     meta: Meta,
     general: Pattern,
-    leading_digits: Option<Regex>,
-    national_prefix_for_parsing: Option<Regex>,
-    international_prefix: Option<Regex>,
+    leading_digits: Option<Prefix>,
+    national_prefix_for_parsing: Option<Prefix>,
+    international_prefix: Option<Prefix>,
     /// The per-type patterns, compiled when a number first needs them (a calling code like
     /// +1 has 25 regions, most never asked about).
     types: OnceLock<Option<Vec<Pattern>>>,
@@ -209,7 +228,10 @@ struct Region {
 
 impl Region {
     fn new(meta: Meta) -> Option<Region> {
-        let optional = |re: Option<&str>| re.map(anchored).transpose().ok();
+        let optional = |re: Option<&str>| match re {
+            Some(re) => Prefix::new(re).map(Some),
+            None => Some(None),
+        };
         Some(Region {
             general: Pattern::new(&meta.general)?,
             leading_digits: optional(meta.leading_digits)?,
@@ -237,14 +259,14 @@ impl Region {
 #[derive(Debug)]
 struct Pattern {
     lengths: Vec<u16>,
-    re: Regex,
+    re: Prefix,
 }
 
 impl Pattern {
     fn new(d: &Desc) -> Option<Pattern> {
         Some(Pattern {
             lengths: d.lengths.clone(),
-            re: anchored(d.pattern).ok()?,
+            re: Prefix::new(d.pattern)?,
         })
     }
 
@@ -255,13 +277,63 @@ impl Pattern {
     }
 }
 
-/// The crate's `find(n).start() == 0` as one anchored match, compiled with the crate's flag
-/// (whitespace ignored; the newline ends a trailing comment, if any). Only ASCII digits are
-/// ever matched, so `\d` can be ASCII: the automaton is far smaller and quicker to build. A
-/// pattern that needs Unicode fails to compile and leaves its region to the crate.
-fn anchored(source: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(&format!("^(?:{source}\n)"))
-        .ignore_whitespace(true)
-        .unicode(false)
-        .build()
+/// The crate's `find(n).start() == 0`: whether some prefix of a number matches a pattern,
+/// compiled with the crate's flag (whitespace ignored; the newline ends a trailing comment,
+/// if any). Only ASCII digits are ever matched, so `\d` can be ASCII: the automaton is far
+/// smaller and quicker to build. A pattern that needs Unicode, or whose automaton would be
+/// too large, fails to compile and leaves its region to the crate.
+///
+/// A dense DFA built once and walked byte by byte: the `regex` crate's matcher costs a few
+/// hundred instructions a call for its general machinery (strategy, cache pool, search
+/// set-up), several times the walk over a dozen digits, and a number takes three or four.
+#[derive(Debug)]
+struct Prefix {
+    dfa: dense::DFA<Vec<u32>>,
+    /// The state an anchored search starts in.
+    start: StateID,
+}
+
+impl Prefix {
+    /// Bounds as the `regex` crate's (its default NFA limit), and on the DFA itself.
+    const NFA_LIMIT: usize = 10 << 20;
+    const DFA_LIMIT: usize = 4 << 20;
+
+    fn new(source: &str) -> Option<Prefix> {
+        let dfa = dense::Builder::new()
+            .syntax(syntax::Config::new().ignore_whitespace(true).unicode(false))
+            .thompson(thompson::Config::new().nfa_size_limit(Some(Self::NFA_LIMIT)))
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(Self::DFA_LIMIT))
+                    .determinize_size_limit(Some(Self::DFA_LIMIT)),
+            )
+            .build(&format!("(?:{source}\n)"))
+            .ok()?;
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .ok()?;
+        Some(Prefix { dfa, start })
+    }
+
+    /// Whether a prefix of `s` matches: a match state reached on the way (a DFA reports a
+    /// match one byte late, or at the end of the input), else none.
+    fn is_match(&self, s: &str) -> bool {
+        let dfa = &self.dfa;
+        let mut state = self.start;
+        for &b in s.as_bytes() {
+            state = dfa.next_state(state, b);
+            if dfa.is_special_state(state) {
+                if dfa.is_match_state(state) {
+                    return true;
+                }
+                // No quit bytes are configured: the other special states are dead ones
+                // (no match can follow) and accelerated ones (walked like any other).
+                if dfa.is_dead_state(state) {
+                    return false;
+                }
+            }
+        }
+        dfa.is_match_state(dfa.next_eoi_state(state))
+    }
 }

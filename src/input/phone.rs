@@ -67,23 +67,29 @@ impl Phones {
     /// `+` but keep the country code (`5511966665555`). Letters are refused rather than
     /// read as a vanity number.
     pub(crate) fn normalize(&self, raw: &str) -> Result<String, String> {
+        self.normalize_into(raw, String::new())
+    }
+
+    /// [`Phones::normalize`], the answer written into `out` (a string to fill again) when
+    /// it is the cell or the fast path's.
+    fn normalize_into(&self, raw: &str, mut out: String) -> Result<String, String> {
         if is_bsuid(raw) {
-            return Ok(raw.to_owned());
+            out.clear();
+            out.push_str(raw);
+            return Ok(out);
         }
         // Already E.164 (`+` and digits, the common cell): the same replay as below, without
         // copying the digits out first.
         if self.fast_path
             && let Some(digits) = raw.strip_prefix('+')
             && digits.bytes().all(|b| b.is_ascii_digit())
-            && let Check::Valid(e164) = numbering::international(digits)
+            && numbering::international(digits).write_e164(&mut out)
         {
-            return Ok(e164);
+            return Ok(out);
         }
         let (region, digits) = self.digits(raw)?;
-        if self.fast_path
-            && let Some(e164) = self.fast(region.is_none(), &digits)
-        {
-            return Ok(e164);
+        if self.fast_path && self.fast(region.is_none(), &digits, &mut out) {
+            return Ok(out);
         }
         parse(raw, region, &digits)
     }
@@ -116,21 +122,22 @@ impl Phones {
         }
     }
 
-    /// The E.164 form when [`numbering`] can tell it without the crate's parser: the same
-    /// two tries as [`Phones::normalize`], each answered only when replayed exactly.
-    fn fast(&self, international: bool, digits: &str) -> Option<String> {
+    /// Writes the E.164 form into `out` when [`numbering`] can tell it without the crate's
+    /// parser, and says whether it could: the same two tries as [`Phones::normalize`], each
+    /// answered only when replayed exactly.
+    fn fast(&self, international: bool, digits: &str, out: &mut String) -> bool {
         let check = match (international, self.home) {
-            (true, _) => numbering::international(digits.strip_prefix('+')?),
+            (true, _) => match digits.strip_prefix('+') {
+                Some(digits) => numbering::international(digits),
+                None => Check::Unsure,
+            },
             (false, Some(home)) => match home.national(digits) {
                 Check::Invalid => numbering::international(digits),
                 check => check,
             },
             (false, None) => Check::Unsure,
         };
-        match check {
-            Check::Valid(e164) => Some(e164),
-            Check::Invalid | Check::Unsure => None,
-        }
+        check.write_e164(out)
     }
 
     /// Checks one non-empty, trimmed destination cell from column `column`.
@@ -140,9 +147,23 @@ impl Phones {
         column: &str,
         raw: &str,
     ) -> Result<Destination, RowError> {
+        self.destination_into(kind, column, raw, String::new())
+    }
+
+    /// [`Phones::destination`], a phone number written into `out` (a string to fill again:
+    /// most numbers then cost no allocation).
+    pub(crate) fn destination_into(
+        &self,
+        kind: DestKind,
+        column: &str,
+        raw: &str,
+        out: String,
+    ) -> Result<Destination, RowError> {
         let invalid = |why: String| RowError::new(column, RowErrorCode::InvalidDestination, why);
         match kind {
-            DestKind::Phone => self.normalize(raw).map(Destination::Phone).map_err(invalid),
+            DestKind::Phone => (self.normalize_into(raw, out))
+                .map(Destination::Phone)
+                .map_err(invalid),
             DestKind::Group => jid(raw, "@g.us", "123456789-987654321@g.us")
                 .map(Destination::Group)
                 .map_err(invalid),

@@ -10,7 +10,8 @@ use csv::{ByteRecord, StringRecord};
 use serde_json::{Map, Value};
 
 use super::header::Layout;
-use super::merge_fields::MergeFields;
+use super::merge_fields::{MergeFields, Rendered};
+use super::prefetch::{After, Source};
 use super::validate::{Field, Fields, Resolved};
 use super::{
     InputError, InputOptions, Place, RowError, RowErrorCode, Suppression, dialect, header, phone,
@@ -33,15 +34,19 @@ pub(crate) fn test_destination(
 /// A streaming reader over the campaign CSV: constant memory whatever the file size.
 pub struct CsvInput {
     path: PathBuf,
-    reader: dialect::Records,
-    /// Reused for every row so reading allocates nothing per row.
-    record: ByteRecord,
+    /// The records after the header (read ahead by a pass that calls
+    /// [`CsvInput::read_ahead`]).
+    reader: Source,
+    /// Reused for every row so reading allocates nothing per row (`None` while a row holds it).
+    record: Option<ByteRecord>,
     columns: Vec<String>,
     variable_columns: Vec<String>,
     warnings: Vec<String>,
     layout: Layout,
     /// The campaign's texts with merge fields, rendered for each row.
     merge: MergeFields,
+    /// Whether [`MergeFields::render`] can render anything for a row of this file.
+    renders: bool,
     defaults: Fields,
     /// What every row with no send-field cell filled resolves to: the same for all of them,
     /// so it is worked out once.
@@ -67,6 +72,9 @@ pub struct CsvInput {
         reason = "the boxes are what is reused: a row's verdict carries its message boxed"
     )]
     spare: Vec<Box<Message>>,
+    /// Strings handed back ([`CsvInput::recycle_strings`], and the destinations of recycled
+    /// messages), filled again with the next rows' destinations.
+    texts: Vec<String>,
 }
 
 /// A row judged: the destination's column and normalized form whenever that part was valid,
@@ -98,7 +106,8 @@ pub enum Verdict {
 }
 
 impl CsvInput {
-    /// Used messages kept for reuse at most: more than a `--dry-run` has in flight.
+    /// Used messages (and strings) kept for reuse at most: more than a `--dry-run` has in
+    /// flight.
     const SPARE: usize = 4096;
 
     /// Opens the file and reads its header; every header problem is reported here, before
@@ -170,11 +179,12 @@ impl CsvInput {
             .collect();
         Ok(CsvInput {
             path: path.to_owned(),
-            reader,
-            record,
+            reader: Source::Inline(reader),
+            record: Some(record),
             columns,
             variable_columns,
             warnings,
+            renders: merge.renders(|f| layout.fields[f as usize].is_some()),
             layout,
             merge,
             plain: defaults.clone().resolve(options.now, options.capabilities),
@@ -190,7 +200,22 @@ impl CsvInput {
             failed: false,
             delimiter,
             spare: Vec::new(),
+            texts: Vec::new(),
         })
+    }
+
+    /// Reads the rest of the file on a thread of its own, batches ahead of the rows being
+    /// judged: for a pass that reads the whole file at once (the preflight), the reading
+    /// then takes the second core. Not for the send pass, which must find rows appended to
+    /// the file during its sends (the records it reads are those of the file as it reaches
+    /// them).
+    pub fn read_ahead(self) -> Result<CsvInput, InputError> {
+        let reader = self.reader.ahead().map_err(|e| InputError::Read {
+            path: self.path.clone(),
+            row: self.index,
+            source: e.into(),
+        })?;
+        Ok(CsvInput { reader, ..self })
     }
 
     /// Marks destinations a previous run already sent to (row, [`fingerprint`]) so that no
@@ -234,10 +259,10 @@ impl CsvInput {
         if self.failed {
             return None;
         }
-        let mut rec = std::mem::take(&mut self.record);
-        match self.reader.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => return None,
+        let mut rec = self.record.take().unwrap_or_default();
+        let after = match self.reader.read(&mut rec) {
+            Ok(Some(after)) => after,
+            Ok(None) => return None,
             Err(source) => {
                 self.failed = true;
                 return Some(Err(InputError::Read {
@@ -246,10 +271,10 @@ impl CsvInput {
                     source,
                 }));
             }
-        }
+        };
         self.index += 1;
-        let broken = self.unclosed_quote(self.index + 1);
-        if let Some(e) = broken.or_else(|| self.swallowed_rows(&rec)) {
+        let broken = self.unclosed_quote(after, self.index + 1);
+        if let Some(e) = broken.or_else(|| self.swallowed_rows(&rec, after)) {
             self.failed = true;
             return Some(Err(e));
         }
@@ -262,12 +287,12 @@ impl CsvInput {
         if let Some(before) = settled(self.index) {
             let raw = self.destination_cell(&rec).0.map_or("", |(_, c)| c);
             if crate::fingerprint::short(raw) == before {
-                let raw = raw.to_owned();
-                self.record = rec;
+                let (raw_destination, destination) = (self.text(raw), self.text(raw));
+                self.record = Some(rec);
                 return Some(Ok(Row {
                     index: self.index,
-                    destination: raw.clone(),
-                    raw_destination: raw,
+                    destination,
+                    raw_destination,
                     verdict: Verdict::Unchanged,
                 }));
             }
@@ -275,15 +300,11 @@ impl CsvInput {
         Some(Ok(self.judge_record(rec)))
     }
 
-    /// A quote still open in record `record` (1-based, the header is 1) of the file: the
-    /// reader ended that record, which it only does at the end of the file, so the quote took
-    /// in every line after it (the CSV reader does not report this).
-    fn unclosed_quote(&self, record: u64) -> Option<InputError> {
-        let opened = self
-            .reader
-            .get_ref()
-            .unclosed()
-            .filter(|o| o.record == record)?;
+    /// A quote still open in record `record` (1-based, the header is 1) of the file when the
+    /// reader ended that record (`after`), which it only does at the end of the file, so the
+    /// quote took in every line after it (the CSV reader does not report this).
+    fn unclosed_quote(&self, after: After, record: u64) -> Option<InputError> {
+        let opened = after.unclosed.filter(|o| o.record == record)?;
         Some(InputError::UnclosedQuote {
             path: self.path.clone(),
             place: Place {
@@ -297,7 +318,7 @@ impl CsvInput {
     /// A quote closed far too late: a cell of `rec` with line breaks, one of whose lines
     /// reads like a whole row (the header's number of cells, a destination where the
     /// destination column is). Checked only for records that hold a line break at all.
-    fn swallowed_rows(&self, rec: &ByteRecord) -> Option<InputError> {
+    fn swallowed_rows(&self, rec: &ByteRecord, after: After) -> Option<InputError> {
         memchr::memchr(b'\n', rec.as_slice())?;
         let like_a_row = |line: &[u8]| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -318,11 +339,7 @@ impl CsvInput {
         // The reader stands after the record's line break: count back to where it started,
         // then down to the cell.
         let breaks = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
-        let start = self
-            .reader
-            .position()
-            .line()
-            .saturating_sub(1 + breaks(rec.as_slice()));
+        let start = after.line.saturating_sub(1 + breaks(rec.as_slice()));
         let before: u64 = rec.iter().take(cell).map(breaks).sum();
         Some(InputError::SwallowedRows {
             path: self.path.clone(),
@@ -360,13 +377,19 @@ impl CsvInput {
 
     /// The first non-empty destination cell that is valid UTF-8, and how many are non-empty.
     fn destination_cell<'r>(&self, rec: &'r ByteRecord) -> (Option<(usize, &'r str)>, usize) {
+        self.destination_text(|i| rec.get(i).and_then(|c| std::str::from_utf8(c).ok()))
+    }
+
+    /// [`CsvInput::destination_cell`] over cells already known as text (`cell(i)`, `None`
+    /// past the row's end).
+    fn destination_text<'r>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'r str>,
+    ) -> (Option<(usize, &'r str)>, usize) {
         let mut first = None;
         let mut count = 0;
         for (slot, &(i, _)) in self.layout.destinations.iter().enumerate() {
-            if let Some(cell) = rec
-                .get(i)
-                .and_then(|c| std::str::from_utf8(c).ok())
-                .map(str::trim)
+            if let Some(cell) = cell(i).map(trim)
                 && !cell.is_empty()
             {
                 count += 1;
@@ -379,7 +402,7 @@ impl CsvInput {
     /// Judges one UTF-8 row: shape, destination, then send fields and variables. Also
     /// returns the destination's column and normalized form whenever that part was valid.
     fn judge(
-        &self,
+        &mut self,
         rec: &StringRecord,
         first: Option<(usize, &str)>,
         count: usize,
@@ -424,7 +447,11 @@ impl CsvInput {
             return (None, Err(e));
         }
         let (col, kind) = self.layout.destinations[slot];
-        let destination = match self.phones.destination(kind, &self.columns[col], cell) {
+        let out = self.texts.pop().unwrap_or_default();
+        let destination = match self
+            .phones
+            .destination_into(kind, &self.columns[col], cell, out)
+        {
             Ok(d) if !self.capabilities.bsuid && phone::is_bsuid(d.as_str()) => {
                 let e = RowError::new(
                     self.columns[col].as_str(),
@@ -440,18 +467,22 @@ impl CsvInput {
             Ok(d) => d,
             Err(e) => return (None, Err(e)),
         };
-        let valid = Some((col, destination.as_str().to_owned()));
+        let valid = Some((col, self.text(destination.as_str())));
         let cell = |f: Field| {
             self.layout.fields[f as usize]
                 .and_then(|i| rec.get(i))
                 .unwrap_or("")
         };
-        let rendered = match self
-            .merge
-            .render(&self.columns, cell, |i| rec.get(i).unwrap_or(""))
-        {
-            Ok(r) => r,
-            Err(e) => return (valid, Err(e)),
+        let rendered = if self.renders {
+            match self
+                .merge
+                .render(&self.columns, cell, |i| rec.get(i).unwrap_or(""))
+            {
+                Ok(r) => r,
+                Err(e) => return (valid, Err(e)),
+            }
+        } else {
+            Rendered::none()
         };
         let overridden = rendered.any()
             || self
@@ -474,8 +505,9 @@ impl CsvInput {
         };
         let mut message = match spare {
             Some(mut message) => {
-                message.destination = destination;
+                let used = std::mem::replace(&mut message.destination, destination);
                 refill(&mut message, resolved);
+                self.recycle_strings([used.into_string()]);
                 message
             }
             None => {
@@ -510,24 +542,20 @@ impl CsvInput {
             .layout
             .variables
             .iter()
-            .map(|&i| (&self.columns[i], rec[i].trim()))
+            .map(|&i| (&self.columns[i], trim(&rec[i])))
             .filter(|(_, v)| !v.is_empty());
-        let same_columns = variables.len() == cells.clone().count()
-            && variables
-                .keys()
-                .zip(cells.clone())
-                .all(|(k, (c, _))| k == c);
-        if same_columns {
-            for ((_, value), (_, v)) in variables.iter_mut().zip(cells) {
-                match value {
-                    Value::String(s) => {
-                        s.clear();
-                        s.push_str(v);
-                    }
-                    other => *other = Value::String(v.to_owned()),
-                }
+        // One pass while the keys agree (the common case: every cell filled, as in the row
+        // before); a row whose filled columns differ rebuilds the map.
+        let mut slots = variables.iter_mut();
+        let same_columns = cells.clone().all(|(column, v)| match slots.next() {
+            Some((key, Value::String(value))) if key == column => {
+                value.clear();
+                value.push_str(v);
+                true
             }
-        } else {
+            _ => false,
+        }) && slots.next().is_none();
+        if !same_columns {
             // Sized at once: grown insert by insert, the map took a tenth of judging a row.
             *variables = Map::with_capacity(self.layout.variables.len());
             for (column, v) in cells {
@@ -542,6 +570,24 @@ impl CsvInput {
         if self.spare.len() < Self::SPARE {
             self.spare.push(message);
         }
+    }
+
+    /// Hands back strings a caller is done with (a row's destinations once judged), so that
+    /// later rows fill them instead of allocating and freeing two strings each.
+    pub fn recycle_strings(&mut self, used: impl IntoIterator<Item = String>) {
+        for text in used {
+            if self.texts.len() < Self::SPARE {
+                self.texts.push(text);
+            }
+        }
+    }
+
+    /// `text` in a string of its own, one handed back if there is one.
+    fn text(&mut self, text: &str) -> String {
+        let mut owned = self.texts.pop().unwrap_or_default();
+        owned.clear();
+        owned.push_str(text);
+        owned
     }
 
     /// Checks a row's valid destination against the opt-out lists (skipped, even if the
@@ -597,6 +643,18 @@ impl CsvInput {
     }
 }
 
+/// `str::trim`, without decoding characters when both ends are printable ASCII (the usual
+/// cell): every character `trim` removes is an ASCII control or space, or not ASCII at all.
+fn trim(cell: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|&b| (b'!'..=b'~').contains(&b));
+    let bytes = cell.as_bytes();
+    if printable(bytes.first()) && printable(bytes.last()) {
+        cell
+    } else {
+        cell.trim()
+    }
+}
+
 /// Makes a recycled message carry `resolved`'s body, cloning only what differs from the
 /// message it was (most often the same template as the row before: nothing).
 fn refill(message: &mut Message, resolved: Cow<'_, Resolved>) {
@@ -645,17 +703,17 @@ impl CsvInput {
         };
         let (raw_destination, valid, verdict) = match text {
             Ok(rec) => {
-                let (first, count) = self.destination_cell(rec.as_byte_record());
-                let raw = first.map_or("", |(_, c)| c).to_owned();
+                let (first, count) = self.destination_text(|i| rec.get(i));
+                let raw = self.text(first.map_or("", |(_, c)| c));
                 let spare = self.spare.pop();
                 let (valid, outcome) = self.judge(&rec, first, count, spare);
-                self.record = rec.into_byte_record();
+                self.record = Some(rec.into_byte_record());
                 let verdict = outcome.map_or_else(Verdict::Invalid, Verdict::Send);
                 (raw, valid, verdict)
             }
             Err((field, rec)) => {
                 let (raw, e) = self.encoding_error(&rec, field);
-                self.record = rec;
+                self.record = Some(rec);
                 (raw, None, Verdict::Invalid(e))
             }
         };
@@ -664,7 +722,7 @@ impl CsvInput {
                 let verdict = self.screen(column, &d, verdict);
                 (d, verdict)
             }
-            None => (raw_destination.clone(), verdict),
+            None => (self.text(&raw_destination), verdict),
         };
         Row {
             index: self.index,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use crate::input::{CsvInput, InputError, Verdict};
+use crate::input::{CsvInput, InputError, Row, Verdict};
 use crate::journal::{Checkpoint, Journal};
 use crate::message::Message;
 use crate::progress::Preflight;
@@ -134,13 +134,15 @@ fn judge(
 /// With `claim`, finds which row holds each recorded destination and asks for a
 /// renumbering if any moved; without, asks for a pass with `claim` if any row might have.
 fn preflight(
-    mut input: CsvInput,
+    input: CsvInput,
     checkpoint: &Checkpoint,
     settings: &Settings,
     context: &Context,
     dry_run: Option<&dyn Provider>,
     claim: bool,
 ) -> Result<Plan, RunError> {
+    // The whole file is read at once: its records are split on a thread of their own.
+    let mut input = input.read_ahead()?;
     let mut found = Preflight::new(settings, context.clock.wall());
     found.notes = input.warnings().to_vec();
     input.already_sent(checkpoint.attempted());
@@ -164,7 +166,14 @@ fn preflight(
                 }
             }
             let settled = !matches!(row.verdict, Verdict::Send(_)) && keeps_record(prior, settings);
-            match row.verdict {
+            let Row {
+                index,
+                raw_destination,
+                destination,
+                verdict,
+            } = row;
+            input.recycle_strings([raw_destination, destination]);
+            match verdict {
                 Verdict::Send(message) => {
                     found.valid += 1;
                     if !needs_send(prior, settings) {
@@ -174,7 +183,7 @@ fn preflight(
                     found.to_send += 1;
                     retrying += u64::from(retried(prior, settings));
                     if let Some(bodies) = &mut bodies {
-                        bodies.push(row.index, message, |used| input.recycle(used));
+                        bodies.push(index, message, |used| input.recycle(used));
                     }
                 }
                 // Reached the API for good: whatever the row says now, it is done.
@@ -183,16 +192,12 @@ fn preflight(
                     found.done += 1;
                 }
                 Verdict::Invalid(error) => {
-                    found.count_invalid(row.index, error.code);
+                    found.count_invalid(index, error.code);
                     if dry_run.is_some() {
-                        tracing::warn!(
-                            "row {}: INVALID {}: {error}",
-                            row.index,
-                            error.code.as_str()
-                        );
+                        tracing::warn!("row {index}: INVALID {}: {error}", error.code.as_str());
                     }
                 }
-                Verdict::Skip(_) => found.opted_out.push(row.index),
+                Verdict::Skip(_) => found.opted_out.push(index),
                 Verdict::Unchanged => {
                     found.valid += 1;
                     found.done += 1;
@@ -267,7 +272,9 @@ impl Bodies {
                 lines.clear();
                 for (row, message) in &batch {
                     let now = context.clock.wall();
-                    let _ = write!(lines, "{{\"row\":{row},\"body\":");
+                    lines.extend_from_slice(b"{\"row\":");
+                    push_decimal(&mut lines, *row);
+                    lines.extend_from_slice(b",\"body\":");
                     let message = window::with_deadline(window, message, now);
                     provider.write_body(&message, now, &mut lines);
                     lines.extend_from_slice(b"}\n");
@@ -314,4 +321,20 @@ impl Drop for Bodies {
             self.hand_over();
         }
     }
+}
+
+/// `n` in decimal, as `write!` would put it, without the formatting machinery (which cost
+/// the body writer a seventh of its time).
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
