@@ -26,6 +26,7 @@ mod lock;
 #[cfg(test)]
 mod properties;
 mod record;
+mod rows;
 mod writer;
 
 pub use checkpoint::{Checkpoint, Prior, Recorded, Slot};
