@@ -10,12 +10,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::delivery_state::Delivery;
-use super::record::{DeliveryView, Kept, Layout, RecordView, header_line, one_record};
+use super::record::{DeliveryView, Fields, Kept, Layout, RecordView, header_line, one_record};
+use super::records::Records;
 use super::rows::Rows;
 use super::{JournalError, Record, Status, io_error};
 use crate::identity::MessageFingerprint;
@@ -508,7 +509,7 @@ pub(super) fn scan(
 pub(super) fn scan_lines(
     path: &Path,
     file: &File,
-    mut visit: impl FnMut(u64, &Layout, &csv::ByteRecord) -> Result<(), String>,
+    mut visit: impl FnMut(u64, &Layout, Fields<'_>) -> Result<(), String>,
 ) -> Result<Scanned, JournalError> {
     let length = file.metadata().map_err(io_error("read", path))?.len();
     let intact = intact_length(file, length).map_err(io_error("read", path))?;
@@ -564,36 +565,20 @@ pub(super) fn scan_lines(
     let canonical = bom == 0
         && head == header_line(layout.delimiter, layout.delivery())
         && layout == Layout::canonical(layout.delimiter, layout.delivery());
-    // The reader's own buffer reads the file directly: a BufReader under it would copy
-    // every byte once more.
-    let mut body = file;
-    body.seek(SeekFrom::Start(bom))
-        .map_err(io_error("read", path))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(layout.delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(body.take(intact - bom));
-    let mut record = csv::ByteRecord::new();
+    let mut records = Records::new(file, layout.delimiter, bom, intact);
     let mut header = true;
     let mut last = (bom, 1);
-    loop {
-        let offset = bom + reader.position().byte();
-        let line = reader.position().line();
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) if std::mem::take(&mut header) => continue,
-            Ok(true) => {
-                let lines = reader.position().line().saturating_sub(line);
-                if lines > 1 {
-                    swallowed(&record, layout.delimiter).map_err(|d| damaged(line, d))?;
-                }
-                visit(offset, &layout, &record).map_err(|d| damaged(line, d))?;
-                last = (offset, line);
-            }
-            Err(e) => return Err(damaged(line, e.to_string())),
+    while let Some(place) = records.next().map_err(io_error("read", path))? {
+        if std::mem::take(&mut header) {
+            continue;
         }
+        let (offset, line) = (place.offset, place.line);
+        let fields = records.fields();
+        if place.next_line - line > 1 {
+            swallowed(fields, layout.delimiter).map_err(|d| damaged(line, d))?;
+        }
+        visit(offset, &layout, fields).map_err(|d| damaged(line, d))?;
+        last = (offset, line);
     }
     // A quote never closed runs to the end of the file and takes every line after it.
     let (offset, line) = last;
@@ -623,7 +608,7 @@ pub struct Recorded {
 /// A record that spans several lines holds a cell with line breaks, as a person may type
 /// (Alt+Enter). If a line inside it reads like a results row of its own, a stray quote
 /// has swallowed the lines after it: refuse rather than lose them.
-fn swallowed(record: &csv::ByteRecord, delimiter: u8) -> Result<(), String> {
+fn swallowed(record: Fields<'_>, delimiter: u8) -> Result<(), String> {
     let inner = record
         .iter()
         .filter(|c| c.contains(&b'\n'))

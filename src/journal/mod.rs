@@ -26,6 +26,7 @@ mod lock;
 #[cfg(test)]
 mod properties;
 mod record;
+mod records;
 mod rows;
 mod writer;
 

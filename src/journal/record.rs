@@ -133,9 +133,9 @@ impl Layout {
     /// `report` counts a million lines without a string per cell.
     pub(super) fn view<'a>(
         &self,
-        cells: &'a csv::ByteRecord,
+        cells: impl Into<Fields<'a>>,
     ) -> Result<(RecordView<'a>, DeliveryView<'a>), String> {
-        let cells = Cells::read(cells)?;
+        let cells = Cells::read(cells.into())?;
         let (row, status, attempts) = self.checked(&cells)?;
         let cell = |i: usize| unescape(cells.get(self.columns[i]));
         let record = RecordView {
@@ -168,8 +168,8 @@ impl Layout {
     /// The cells of a line the resume index keeps, borrowed from it, checked as
     /// [`Layout::parse`] checks the whole line (it refuses exactly the lines this refuses):
     /// reading a million-line checkpoint owns no string per line.
-    pub(super) fn kept<'a>(&self, cells: &'a csv::ByteRecord) -> Result<Kept<'a>, String> {
-        self.kept_of(&Cells::read(cells)?)
+    pub(super) fn kept<'a>(&self, cells: impl Into<Fields<'a>>) -> Result<Kept<'a>, String> {
+        self.kept_of(&Cells::read(cells.into())?)
     }
 
     fn kept_of<'a>(&self, cells: &Cells<'a>) -> Result<Kept<'a>, String> {
@@ -211,25 +211,74 @@ impl Layout {
     }
 }
 
+/// A line's cells: a CSV record, or a line with no quote split at its delimiters (the
+/// bytes of cell `i` end at `ends[i]`, the next starts one byte after).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Fields<'a> {
+    Record(&'a csv::ByteRecord),
+    Split { line: &'a [u8], ends: &'a [usize] },
+}
+
+impl<'a> Fields<'a> {
+    /// The bytes of every cell, and where in them cell `i` is.
+    fn bytes(&self) -> &'a [u8] {
+        match self {
+            Fields::Record(record) => record.as_slice(),
+            Fields::Split { line, .. } => line,
+        }
+    }
+
+    fn range(&self, i: usize) -> Option<std::ops::Range<usize>> {
+        match self {
+            Fields::Record(record) => record.range(i),
+            Fields::Split { ends, .. } => {
+                let start = i
+                    .checked_sub(1)
+                    .map_or(Some(0), |j| Some(ends.get(j)? + 1))?;
+                Some(start..*ends.get(i)?)
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Fields::Record(record) => record.len(),
+            Fields::Split { ends, .. } => ends.len(),
+        }
+    }
+
+    /// Each cell's bytes, in order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        let bytes = self.bytes();
+        (0..self.len()).filter_map(move |i| bytes.get(self.range(i)?))
+    }
+}
+
+impl<'a> From<&'a csv::ByteRecord> for Fields<'a> {
+    fn from(record: &'a csv::ByteRecord) -> Fields<'a> {
+        Fields::Record(record)
+    }
+}
+
 /// A line's cells, checked to be UTF-8 text each.
 struct Cells<'a> {
-    record: &'a csv::ByteRecord,
-    /// Every cell's bytes, one after the other (as the record holds them), as text.
+    fields: Fields<'a>,
+    /// Every cell's bytes (as [`Fields::bytes`] holds them), as text.
     line: &'a str,
 }
 
 impl<'a> Cells<'a> {
-    /// The cells of `record`, or which is not text. The line is checked at once (one pass
+    /// The cells of `fields`, or which is not text. The line is checked at once (one pass
     /// over its bytes, not a call per cell), then that no cell cuts a character in two:
     /// the cells are exactly what checking each cell alone accepts.
-    fn read(record: &'a csv::ByteRecord) -> Result<Cells<'a>, String> {
-        if let Ok(line) = std::str::from_utf8(record.as_slice()) {
-            let whole = |i: usize| record.range(i).is_some_and(|r| line.get(r).is_some());
-            if line.is_ascii() || (0..record.len()).all(whole) {
-                return Ok(Cells { record, line });
+    fn read(fields: Fields<'a>) -> Result<Cells<'a>, String> {
+        if let Ok(line) = std::str::from_utf8(fields.bytes()) {
+            let whole = |i: usize| fields.range(i).is_some_and(|r| line.get(r).is_some());
+            if line.is_ascii() || (0..fields.len()).all(whole) {
+                return Ok(Cells { fields, line });
             }
         }
-        let i = (record.iter())
+        let i = (fields.iter())
             .position(|c| std::str::from_utf8(c).is_err())
             .unwrap_or_default();
         Err(format!("cell {} is not UTF-8 text", i + 1))
@@ -237,7 +286,7 @@ impl<'a> Cells<'a> {
 
     /// The text of `column` (empty when the file lacks it).
     fn get(&self, column: Option<usize>) -> &'a str {
-        (column.and_then(|i| self.record.range(i)))
+        (column.and_then(|i| self.fields.range(i)))
             .and_then(|r| self.line.get(r))
             .unwrap_or_default()
     }
