@@ -117,6 +117,8 @@ struct Tag {
 struct Tags {
     all: Vec<Tag>,
     index: HashMap<Tag, u8>,
+    /// The last tag asked for and its index: lines mostly repeat the line before.
+    last: (Tag, u8),
 }
 
 impl Tags {
@@ -124,6 +126,7 @@ impl Tags {
         Tags {
             all: vec![Tag::default()],
             index: HashMap::from([(Tag::default(), 0)]),
+            last: (Tag::default(), 0),
         }
     }
 
@@ -133,14 +136,21 @@ impl Tags {
             failed_code: (record.status == Status::Failed)
                 .then(|| crate::fingerprint::short(record.error_code)),
         };
-        if let Some(&i) = self.index.get(&tag) {
-            return i;
+        if self.last.0 == tag {
+            return self.last.1;
         }
-        let Ok(i) = u8::try_from(self.all.len()) else {
-            return 0;
+        let i = match self.index.get(&tag) {
+            Some(&i) => i,
+            None => {
+                let Ok(i) = u8::try_from(self.all.len()) else {
+                    return 0;
+                };
+                self.all.push(tag);
+                self.index.insert(tag, i);
+                i
+            }
         };
-        self.all.push(tag);
-        self.index.insert(tag, i);
+        self.last = (tag, i);
         i
     }
 

@@ -53,10 +53,12 @@ impl Rows {
         if i >= self.dense.len() && i < 2 * self.len + Self::SLACK {
             // Grown to `row`: the rows the tree held up to it move into the vector.
             self.dense.resize(i + 1, None);
-            let above =
-                (row.checked_add(1)).map_or_else(BTreeMap::new, |r| self.sparse.split_off(&r));
-            for (moved, entry) in std::mem::replace(&mut self.sparse, above) {
-                self.dense[moved as usize - 1] = Some(entry);
+            if !self.sparse.is_empty() {
+                let above =
+                    (row.checked_add(1)).map_or_else(BTreeMap::new, |r| self.sparse.split_off(&r));
+                for (moved, entry) in std::mem::replace(&mut self.sparse, above) {
+                    self.dense[moved as usize - 1] = Some(entry);
+                }
             }
         }
         let before = match self.dense.get_mut(i) {
