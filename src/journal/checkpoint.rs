@@ -463,11 +463,7 @@ impl Checkpoint {
         }
         for (row, entry) in old().filter(|(_, e)| !e.follows_destination()) {
             match row {
-                Some(row) if u64::from(row) <= rows => {
-                    if !placed.contains(row) {
-                        placed.insert(row, *entry);
-                    }
-                }
+                Some(row) if u64::from(row) <= rows => placed.insert_new(row, *entry),
                 _ if kept.insert(entry.destination_hash) => elsewhere.push(*entry),
                 _ => {}
             }

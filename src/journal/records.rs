@@ -86,10 +86,7 @@ impl<'a> Records<'a> {
         let line = self.line;
         // The first record goes through `csv-core`, which drops a BOM there as `csv` does.
         if !std::mem::take(&mut self.first) {
-            loop {
-                let Some(length) = self.next_line()? else {
-                    break;
-                };
+            while let Some(length) = self.next_line()? {
                 let text = &self.buffer[self.start..self.start + length];
                 if text.is_empty() {
                     // A blank line: `csv` skips it.

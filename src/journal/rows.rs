@@ -68,6 +68,13 @@ impl Rows {
         self.len += usize::from(before.is_none());
     }
 
+    /// Sets `row`'s entry unless it has one.
+    pub(super) fn insert_new(&mut self, row: u32, entry: Entry) {
+        if !self.contains(row) {
+            self.insert(row, entry);
+        }
+    }
+
     /// How many rows hold an entry.
     pub(super) fn len(&self) -> usize {
         self.len
@@ -151,13 +158,16 @@ mod tests {
             let mut model: BTreeMap<u32, Entry> = BTreeMap::new();
             for (at, (row, only_if_absent)) in inserts.into_iter().enumerate() {
                 let new = entry(at as u64);
-                if only_if_absent && rows.contains(row) {
-                    prop_assert!(row == 0 || model.contains_key(&row));
-                    continue;
-                }
-                rows.insert(row, new);
-                if row > 0 {
-                    model.insert(row, new);
+                if only_if_absent {
+                    rows.insert_new(row, new);
+                    if row > 0 {
+                        model.entry(row).or_insert(new);
+                    }
+                } else {
+                    rows.insert(row, new);
+                    if row > 0 {
+                        model.insert(row, new);
+                    }
                 }
                 if let Some(e) = rows.get_mut(row) {
                     e.attempts = 2;

@@ -23,7 +23,7 @@ use super::{Context, RunError};
 /// to the input's rows (a re-exported list), moving each destination's state to its row.
 pub(super) enum Plan {
     /// The work, and the rows the send pass acts on while few.
-    Ready(Preflight, Pending),
+    Ready(Box<Preflight>, Pending),
     Renumber(HashMap<u64, u32>, u64),
     /// A row no longer holds its recorded destination: read again, finding which row holds
     /// each one (see [`judge`]).
@@ -78,7 +78,7 @@ pub(super) fn prepare(
         None
     };
     let (found, pending) = match judge(open_input, target.checkpoint(), settings, context, first)? {
-        Plan::Ready(found, pending) if first.is_some() || dry_run.is_none() => (found, pending),
+        Plan::Ready(found, pending) if first.is_some() || dry_run.is_none() => (*found, pending),
         plan => {
             // This pass takes the maps unless the first found every row in place.
             let claim = match &plan {
@@ -97,7 +97,7 @@ pub(super) fn prepare(
                 dry_run,
                 claim,
             )? {
-                Plan::Ready(found, pending) => (found, pending),
+                Plan::Ready(found, pending) => (*found, pending),
                 Plan::Renumber(..) | Plan::Claim => {
                     return Err(RunError::Mismatch(format!(
                         "{} changed while it was being read. Nothing was sent; rerun the same command",
@@ -234,7 +234,7 @@ fn preflight(
         (found.to_send, retrying),
         &mut found.notes,
     )?;
-    Ok(Plan::Ready(found, pending))
+    Ok(Plan::Ready(Box::new(found), pending))
 }
 
 /// Rows of `--dry-run` on their way to the body writer, and back to be freed.
