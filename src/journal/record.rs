@@ -274,7 +274,9 @@ impl<'a> Cells<'a> {
     fn read(fields: Fields<'a>) -> Result<Cells<'a>, String> {
         if let Ok(line) = std::str::from_utf8(fields.bytes()) {
             let whole = |i: usize| fields.range(i).is_some_and(|r| line.get(r).is_some());
-            if line.is_ascii() || (0..fields.len()).all(whole) {
+            // A split line is cut only at its (ASCII) delimiters, never inside a character.
+            let split = matches!(fields, Fields::Split { .. });
+            if split || line.is_ascii() || (0..fields.len()).all(whole) {
                 return Ok(Cells { fields, line });
             }
         }
