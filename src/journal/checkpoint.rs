@@ -571,7 +571,8 @@ pub(super) fn scan_lines(
     let canonical = bom == 0
         && head == header_line(layout.delimiter, layout.delivery())
         && layout == Layout::canonical(layout.delimiter, layout.delivery());
-    let mut records = Records::new(file, layout.delimiter, bom, intact);
+    let own = file.try_clone().map_err(io_error("read", path))?;
+    let mut records = Records::new(own, layout.delimiter, bom, intact);
     let mut header = true;
     let mut last = (bom, 1);
     while let Some(place) = records.next().map_err(io_error("read", path))? {

@@ -123,7 +123,10 @@ impl Layout {
 
     /// Parses one line, leniently where a person's edit is unambiguous (`queued`, a `'`
     /// before a number, spaces around it); anything else is refused with the reason.
-    pub(super) fn parse(&self, cells: &csv::ByteRecord) -> Result<(Record, Delivery), String> {
+    pub(super) fn parse<'a>(
+        &self,
+        cells: impl Into<Fields<'a>>,
+    ) -> Result<(Record, Delivery), String> {
         let (record, delivery) = self.view(cells)?;
         Ok((record.into_owned(), delivery.into_owned()))
     }
@@ -504,6 +507,54 @@ pub(super) fn write_line(
     line.out.push(b'\n');
 }
 
+/// Whether `fields` (a line of the canonical layout without delivery columns) is exactly
+/// what [`write_line`] writes for what it reads as, numbered `row`, in `status`: compaction then copies
+/// the line as it is instead of parsing and writing it again. Only a line split at its
+/// delimiters (no quote, no line break) with every cell as this tool writes it qualifies:
+/// numbers without spaces or leading zeros, statuses as named, text neutralized.
+pub(super) fn writes_back_as_is(fields: Fields<'_>, row: u32, status: Status) -> bool {
+    let Fields::Split { line, ends } = fields else {
+        return false;
+    };
+    let (Ok(line), true) = (std::str::from_utf8(line), ends.len() == COLUMNS.len()) else {
+        return false;
+    };
+    // Cut at ASCII delimiters: every cell is whole text.
+    let mut cells = [""; COLUMNS.len()];
+    let mut start = 0;
+    for (cell, &end) in cells.iter_mut().zip(ends) {
+        *cell = &line[start..end];
+        start = end + 1;
+    }
+    let number = |cell: &str, max: u64| {
+        let digits = !cell.is_empty() && cell.bytes().all(|b| b.is_ascii_digit());
+        digits
+            && (cell == "0" || !cell.starts_with('0'))
+            && cell.parse::<u64>().is_ok_and(|n| n <= max)
+    };
+    // What [`text_cell`] writes for the cell's text, without building it: the line has no
+    // line break, so only the `'` of [`excel_safe`] can differ, and [`unescape`] took one
+    // exactly when the text needs it again.
+    let text = |cell: &str| {
+        let read = unescape(cell);
+        (read.len() != cell.len()) == (needs_quote(read) || read.starts_with('\''))
+    };
+    let destination = |cell: &str| match is_e164(unescape(cell)) {
+        true => !cell.starts_with('\''),
+        false => text(cell),
+    };
+    number(cells[0], u64::from(u32::MAX))
+        && cells[0].parse() == Ok(row)
+        && destination(cells[1])
+        && cells[2] == status.as_str()
+        && [3, 4, 6, 7, 9, 11, 12, 13]
+            .into_iter()
+            .all(|i| text(cells[i]))
+        && (cells[5].is_empty() || number(cells[5], u64::from(u16::MAX)))
+        && number(cells[8], u64::from(u32::MAX))
+        && destination(cells[10])
+}
+
 /// Appends `record` as one line, without delivery cells.
 pub(super) fn write_record(out: &mut Vec<u8>, delimiter: u8, record: &Record) {
     write_line(out, delimiter, record, None);
@@ -580,14 +631,17 @@ fn needs_quote(cell: &str) -> bool {
 /// An E.164 destination (`+` and digits only, as validated) stays usable as is; anything
 /// else is neutralized like any other cell.
 pub(super) fn destination_cell(destination: &str) -> Cow<'_, str> {
-    let e164 = destination
-        .strip_prefix('+')
-        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
-    if e164 {
+    if is_e164(destination) {
         Cow::Borrowed(destination)
     } else {
         text_cell(destination)
     }
+}
+
+/// `+` and digits only.
+fn is_e164(destination: &str) -> bool {
+    (destination.strip_prefix('+'))
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The inverse of [`excel_safe`]: one leading `'` goes when what follows needed it. A
@@ -650,8 +704,107 @@ mod tests {
         ]
     }
 
+    /// A cell of a line compaction may copy: as this tool writes it, or almost (leading
+    /// zeros, spaces, a sign, a `'` too many or too few, a lower-case status).
+    fn copy_cell() -> impl Strategy<Value = Vec<u8>> {
+        let words = [
+            "1",
+            "01",
+            " 1",
+            "+1",
+            "",
+            "QUEUED",
+            "queued",
+            "202",
+            "0202",
+            "msg_1",
+            "+5511999990001",
+            "5511999990001",
+            "'=x",
+            "=x",
+            "'a",
+            "''=x",
+            "-3",
+            "'-3",
+            "m:0000abcd",
+            "99999999999",
+        ];
+        prop_oneof![
+            3 => prop::sample::select(words.to_vec()).prop_map(|w| w.as_bytes().to_vec()),
+            1 => hostile_cell(),
+        ]
+    }
+
+    /// The lines a send writes are copied as they are by compaction.
+    #[test]
+    fn a_line_this_tool_writes_is_copied() {
+        let record = Record {
+            message_id: "msg_1".into(),
+            correlation_id: "corr_1".into(),
+            http_status: Some(202),
+            attempts: 1,
+            sent_at: "2026-01-15T12:00:00.000Z".into(),
+            raw_destination: "+5511999990001".into(),
+            target: "pilot-status:https://api.example".into(),
+            message: "m:0000abcd".into(),
+            ..Record::new(7, "+5511999990001", Status::Queued)
+        };
+        let mut line = Vec::new();
+        write_record(&mut line, b',', &record);
+        line.pop();
+        let mut ends: Vec<usize> = (line.iter().enumerate())
+            .filter_map(|(i, b)| (*b == b',').then_some(i))
+            .collect();
+        ends.push(line.len());
+        let fields = Fields::Split {
+            line: &line,
+            ends: &ends,
+        };
+        assert!(writes_back_as_is(fields, 7, Status::Queued));
+        assert!(
+            !writes_back_as_is(fields, 8, Status::Queued),
+            "renumbered: written again"
+        );
+        assert!(
+            !writes_back_as_is(fields, 7, Status::Uncertain),
+            "another state: written"
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A line compaction copies as it is reads and writes back to exactly its bytes.
+        #[test]
+        fn a_line_copied_as_it_is_writes_back_the_same(
+            changes in prop::collection::vec((0usize..15, copy_cell()), 0..3),
+        ) {
+            // A line as this tool writes it, a cell or two changed (or one added).
+            let mut cells: Vec<Vec<u8>> = [
+                "1", "+5511999990001", "QUEUED", "msg_1", "corr_1", "202", "", "", "1",
+                "2026-01-15T12:00:00.000Z", "+5511999990001", "", "", "m:0000abcd",
+            ]
+            .map(|c| c.as_bytes().to_vec())
+            .to_vec();
+            for (i, cell) in changes {
+                match cells.get_mut(i) {
+                    Some(at) => *at = cell,
+                    None => cells.push(cell),
+                }
+            }
+            let line = cells.join(&b',');
+            let mut ends: Vec<usize> = (line.iter().enumerate())
+                .filter_map(|(i, b)| (*b == b',').then_some(i))
+                .collect();
+            ends.push(line.len());
+            let fields = Fields::Split { line: &line, ends: &ends };
+            if writes_back_as_is(fields, 1, Status::Queued) {
+                let (record, _) = Layout::canonical(b',', false).parse(fields).unwrap();
+                let mut written = Vec::new();
+                write_line(&mut written, b',', &Record { row: 1, ..record }, None);
+                prop_assert_eq!(written, [&line[..], b"\n"].concat());
+            }
+        }
 
         /// A line is refused for the first cell that is not text on its own, however the
         /// cells' bytes join up, and every field the view reads is its cell's text: the

@@ -13,8 +13,8 @@ use csv_core::ReadRecordResult;
 use super::record::Fields;
 
 /// A forward reader of the records of `file` from one offset to another.
-pub(super) struct Records<'a> {
-    file: &'a File,
+pub(super) struct Records {
+    file: File,
     delimiter: u8,
     buffer: Vec<u8>,
     /// The unread bytes are `buffer[start..filled]`.
@@ -47,9 +47,9 @@ pub(super) struct Place {
     pub(super) next_line: u64,
 }
 
-impl<'a> Records<'a> {
+impl Records {
     /// The records of `file` between offsets `start` and `end`.
-    pub(super) fn new(file: &'a File, delimiter: u8, start: u64, end: u64) -> Records<'a> {
+    pub(super) fn new(file: File, delimiter: u8, start: u64, end: u64) -> Records {
         Records {
             file,
             delimiter,
@@ -121,7 +121,7 @@ impl<'a> Records<'a> {
     }
 
     /// The offset of the next unread byte.
-    fn offset(&self) -> u64 {
+    pub(super) fn offset(&self) -> u64 {
         self.at + self.start as u64
     }
 
@@ -268,7 +268,7 @@ mod tests {
         let path = dir.path().join("r.csv");
         std::fs::write(&path, bytes).unwrap();
         let file = File::open(&path).unwrap();
-        let mut records = Records::new(&file, delimiter, 0, bytes.len() as u64);
+        let mut records = Records::new(file, delimiter, 0, bytes.len() as u64);
         records.buffer.truncate(buffer);
         let mut all = Vec::new();
         while let Some(place) = records.next().unwrap() {
