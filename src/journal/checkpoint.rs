@@ -5,17 +5,19 @@
 //! line breaks (quoted, as a person typed it). Only bytes after the last line break are a
 //! write torn by a crash; any complete line that does not read stops the run, naming it.
 //!
-//! Rows are kept in a map by row number, never in a vector indexed by it: a corrupted row
-//! number costs one entry, not gigabytes.
+//! Rows are kept by row number in [`Rows`]: a vector for the rows a file holds densely, a
+//! map for numbers far past them, so a corrupted row number costs one entry, not gigabytes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::delivery_state::Delivery;
-use super::record::{DeliveryView, Kept, Layout, RecordView, header_line, one_record};
+use super::record::{DeliveryView, Fields, Kept, Layout, RecordView, header_line, one_record};
+use super::records::Records;
+use super::rows::Rows;
 use super::{JournalError, Record, Status, io_error};
 use crate::identity::MessageFingerprint;
 
@@ -66,10 +68,10 @@ pub enum Slot {
 }
 
 /// The resume index: per row, its last status, where its last line starts and fingerprints
-/// of its destination and destination cell (24 bytes a row, in a B-tree by row number).
+/// of its destination and destination cell (24 bytes a row, see [`Rows`]).
 #[derive(Debug)]
 pub struct Checkpoint {
-    pub(super) rows: BTreeMap<u32, Entry>,
+    pub(super) rows: Rows,
     /// Lines of recipients no longer in the CSV (empty `row` cell), kept after the rows;
     /// a later line for the same destination replaces an earlier one.
     pub(super) elsewhere: Vec<Entry>,
@@ -115,6 +117,8 @@ struct Tag {
 struct Tags {
     all: Vec<Tag>,
     index: HashMap<Tag, u8>,
+    /// The last tag asked for and its index: lines mostly repeat the line before.
+    last: (Tag, u8),
 }
 
 impl Tags {
@@ -122,6 +126,7 @@ impl Tags {
         Tags {
             all: vec![Tag::default()],
             index: HashMap::from([(Tag::default(), 0)]),
+            last: (Tag::default(), 0),
         }
     }
 
@@ -131,14 +136,21 @@ impl Tags {
             failed_code: (record.status == Status::Failed)
                 .then(|| crate::fingerprint::short(record.error_code)),
         };
-        if let Some(&i) = self.index.get(&tag) {
-            return i;
+        if self.last.0 == tag {
+            return self.last.1;
         }
-        let Ok(i) = u8::try_from(self.all.len()) else {
-            return 0;
+        let i = match self.index.get(&tag) {
+            Some(&i) => i,
+            None => {
+                let Ok(i) = u8::try_from(self.all.len()) else {
+                    return 0;
+                };
+                self.all.push(tag);
+                self.index.insert(tag, i);
+                i
+            }
         };
-        self.all.push(tag);
-        self.index.insert(tag, i);
+        self.last = (tag, i);
         i
     }
 
@@ -182,7 +194,7 @@ impl Checkpoint {
     /// An empty checkpoint for a new file at `path`.
     pub(super) fn empty(path: &Path, delimiter: u8) -> Checkpoint {
         Checkpoint {
-            rows: BTreeMap::new(),
+            rows: Rows::default(),
             elsewhere: Vec::new(),
             elsewhere_by_destination: HashMap::new(),
             targets: Vec::new(),
@@ -205,7 +217,7 @@ impl Checkpoint {
 
     /// The last recorded state of `row` (1-based), if any.
     pub fn prior(&self, row: u64) -> Option<Prior> {
-        Some(self.rows.get(&u32::try_from(row).ok()?)?.prior(&self.tags))
+        Some(self.rows.get(u32::try_from(row).ok()?)?.prior(&self.tags))
     }
 
     /// How many rows whose request went (or may have gone) to the API were sent with each
@@ -228,7 +240,7 @@ impl Checkpoint {
     /// those destinations again from another row. Row 0 stands for a recipient no longer
     /// in the CSV.
     pub fn attempted(&self) -> impl Iterator<Item = (u64, u64)> + Clone + '_ {
-        let rows = self.rows.iter().map(|(row, e)| (u64::from(*row), e));
+        let rows = self.rows.iter().map(|(row, e)| (u64::from(row), e));
         rows.chain(self.elsewhere.iter().map(|e| (0, e)))
             .filter(|(_, e)| e.status.reached_api())
             .map(|(row, e)| (row, e.destination_hash))
@@ -247,7 +259,7 @@ impl Checkpoint {
 
     /// The highest row number recorded.
     pub fn last_row(&self) -> u64 {
-        self.rows.keys().next_back().map_or(0, |r| u64::from(*r))
+        u64::from(self.rows.last())
     }
 
     /// How many lines the file must keep: one per row, one per recipient elsewhere.
@@ -272,19 +284,19 @@ impl Checkpoint {
 
     /// The last line recorded for `row` (read from the file: rarely needed).
     fn recorded(&self, row: u64) -> Option<Record> {
-        let entry = self.rows.get(&u32::try_from(row).ok()?)?;
+        let entry = self.rows.get(u32::try_from(row).ok()?)?;
         let mut lines = Lines::open(&self.path, self.layout).ok()?;
         Some(lines.at(entry.offset).ok()?.0)
     }
 
     /// Every recorded row's last status, in row order.
     pub fn statuses(&self) -> impl Iterator<Item = (u64, Status)> + '_ {
-        self.rows.iter().map(|(row, e)| (u64::from(*row), e.status))
+        self.rows.iter().map(|(row, e)| (u64::from(row), e.status))
     }
 
     /// Every line the file must keep, in the order compaction writes them.
     pub(super) fn slots(&self) -> impl Iterator<Item = (Slot, &Entry)> + '_ {
-        let rows = self.rows.iter().map(|(row, e)| (Slot::Row(*row), e));
+        let rows = self.rows.iter().map(|(row, e)| (Slot::Row(row), e));
         rows.chain(
             self.elsewhere
                 .iter()
@@ -295,7 +307,7 @@ impl Checkpoint {
 
     pub(super) fn entry_mut(&mut self, slot: Slot) -> Option<&mut Entry> {
         match slot {
-            Slot::Row(row) => self.rows.get_mut(&row),
+            Slot::Row(row) => self.rows.get_mut(row),
             Slot::Elsewhere(i) => self.elsewhere.get_mut(i),
         }
     }
@@ -394,7 +406,7 @@ impl Checkpoint {
         let (placed, elsewhere) = self.placement(moves, rows);
         let now = placed
             .iter()
-            .map(|(r, e)| (Slot::Row(*r), e.destination_hash, e.status));
+            .map(|(r, e)| (Slot::Row(r), e.destination_hash, e.status));
         let now = now.chain(
             (elsewhere.iter().enumerate())
                 .map(|(i, e)| (Slot::Elsewhere(i), e.destination_hash, e.status)),
@@ -418,15 +430,11 @@ impl Checkpoint {
         }
     }
 
-    fn placement(
-        &self,
-        moves: &HashMap<u64, u32>,
-        rows: u64,
-    ) -> (BTreeMap<u32, Entry>, Vec<Entry>) {
-        let mut placed: BTreeMap<u32, Entry> = BTreeMap::new();
+    fn placement(&self, moves: &HashMap<u64, u32>, rows: u64) -> (Rows, Vec<Entry>) {
+        let mut placed = Rows::default();
         let mut elsewhere = Vec::new();
         let old = || {
-            let rows = self.rows.iter().map(|(r, e)| (Some(*r), e));
+            let rows = self.rows.iter().map(|(r, e)| (Some(r), e));
             rows.chain(self.elsewhere.iter().map(|e| (None, e)))
         };
         // States that reached the API first: a destination recorded twice keeps its row
@@ -441,8 +449,8 @@ impl Checkpoint {
                 continue;
             }
             match moves.get(&entry.destination_hash) {
-                Some(row) if !placed.contains_key(row) => {
-                    placed.insert(*row, *entry);
+                Some(&row) if !placed.contains(row) => {
+                    placed.insert(row, *entry);
                 }
                 _ => {
                     let mut entry = *entry;
@@ -455,9 +463,7 @@ impl Checkpoint {
         }
         for (row, entry) in old().filter(|(_, e)| !e.follows_destination()) {
             match row {
-                Some(row) if u64::from(row) <= rows => {
-                    placed.entry(row).or_insert(*entry);
-                }
+                Some(row) if u64::from(row) <= rows => placed.insert_new(row, *entry),
                 _ if kept.insert(entry.destination_hash) => elsewhere.push(*entry),
                 _ => {}
             }
@@ -509,7 +515,7 @@ pub(super) fn scan(
 pub(super) fn scan_lines(
     path: &Path,
     file: &File,
-    mut visit: impl FnMut(u64, &Layout, &csv::ByteRecord) -> Result<(), String>,
+    mut visit: impl FnMut(u64, &Layout, Fields<'_>) -> Result<(), String>,
 ) -> Result<Scanned, JournalError> {
     let length = file.metadata().map_err(io_error("read", path))?.len();
     let intact = intact_length(file, length).map_err(io_error("read", path))?;
@@ -565,36 +571,21 @@ pub(super) fn scan_lines(
     let canonical = bom == 0
         && head == header_line(layout.delimiter, layout.delivery())
         && layout == Layout::canonical(layout.delimiter, layout.delivery());
-    // The reader's own buffer reads the file directly: a BufReader under it would copy
-    // every byte once more.
-    let mut body = file;
-    body.seek(SeekFrom::Start(bom))
-        .map_err(io_error("read", path))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(layout.delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(body.take(intact - bom));
-    let mut record = csv::ByteRecord::new();
+    let own = file.try_clone().map_err(io_error("read", path))?;
+    let mut records = Records::new(own, layout.delimiter, bom, intact);
     let mut header = true;
     let mut last = (bom, 1);
-    loop {
-        let offset = bom + reader.position().byte();
-        let line = reader.position().line();
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) if std::mem::take(&mut header) => continue,
-            Ok(true) => {
-                let lines = reader.position().line().saturating_sub(line);
-                if lines > 1 {
-                    swallowed(&record, layout.delimiter).map_err(|d| damaged(line, d))?;
-                }
-                visit(offset, &layout, &record).map_err(|d| damaged(line, d))?;
-                last = (offset, line);
-            }
-            Err(e) => return Err(damaged(line, e.to_string())),
+    while let Some(place) = records.next().map_err(io_error("read", path))? {
+        if std::mem::take(&mut header) {
+            continue;
         }
+        let (offset, line) = (place.offset, place.line);
+        let fields = records.fields();
+        if place.next_line - line > 1 {
+            swallowed(fields, layout.delimiter).map_err(|d| damaged(line, d))?;
+        }
+        visit(offset, &layout, fields).map_err(|d| damaged(line, d))?;
+        last = (offset, line);
     }
     // A quote never closed runs to the end of the file and takes every line after it.
     let (offset, line) = last;
@@ -624,7 +615,7 @@ pub struct Recorded {
 /// A record that spans several lines holds a cell with line breaks, as a person may type
 /// (Alt+Enter). If a line inside it reads like a results row of its own, a stray quote
 /// has swallowed the lines after it: refuse rather than lose them.
-fn swallowed(record: &csv::ByteRecord, delimiter: u8) -> Result<(), String> {
+fn swallowed(record: Fields<'_>, delimiter: u8) -> Result<(), String> {
     let inner = record
         .iter()
         .filter(|c| c.contains(&b'\n'))

@@ -161,8 +161,8 @@ fn slots_after(index: &Checkpoint, after: Option<Slot>) -> impl Iterator<Item = 
         Some(Slot::Elsewhere(i)) => (None, i + 1),
     };
     let rows = (rows_from.into_iter())
-        .flat_map(|from| index.rows.range(from..))
-        .map(|(row, entry)| (Slot::Row(*row), entry));
+        .flat_map(|from| index.rows.from(from))
+        .map(|(row, entry)| (Slot::Row(row), entry));
     let elsewhere = (index.elsewhere.iter().enumerate())
         .skip(elsewhere_from)
         .map(|(i, entry)| (Slot::Elsewhere(i), entry));

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::checkpoint::{Entry, Lines, Slot, scan_lines};
 use super::lock::{Lock, lock, resolve};
-use super::record::{Layout, header_line, write_line};
+use super::record::{Fields, Layout, header_line, write_line, writes_back_as_is};
+use super::records::Records;
 use super::{Checkpoint, JournalError, Record, Status, io_error, write_record};
 
 /// The results file of a running campaign: locked, append-only, fsynced.
@@ -206,11 +207,41 @@ impl Journal {
         out.write_all(&header).map_err(io_error("write", temp))?;
         let mut digest = chain(DIGEST_SEED, &header);
         let mut lines = Lines::open(&self.path, layout).map_err(io_error("read", &self.path))?;
+        // A line already as this version writes it is copied, not parsed and written again.
+        let mut ahead = (self.checkpoint.canonical && !layout.delivery() && !delivery)
+            .then(|| Forward::open(&self.path, layout.delimiter))
+            .transpose()
+            .map_err(io_error("read", &self.path))?
+            .filter(|_| target.is_none());
         let mut bytes = Vec::with_capacity(512);
         for (slot, entry) in self.checkpoint.slots() {
-            let (mut record, cells) = lines
-                .at(entry.offset)
-                .map_err(io_error("read", &self.path))?;
+            if ahead.as_ref().is_some_and(|f| f.lost) {
+                ahead = None;
+            }
+            let found = match &mut ahead {
+                Some(forward) => {
+                    (forward.line_at(entry.offset)).map_err(io_error("read", &self.path))?
+                }
+                None => None,
+            };
+            if let (Some(fields @ Fields::Split { line, .. }), Slot::Row(row)) = (found, slot)
+                && writes_back_as_is(fields, row, entry.status)
+            {
+                bytes.clear();
+                bytes.extend_from_slice(line);
+                bytes.push(b'\n');
+                out.write_all(&bytes).map_err(io_error("write", temp))?;
+                digest = chain(digest, &bytes);
+                continue;
+            }
+            let (mut record, cells) = match found {
+                Some(fields) => layout.parse(fields).map_err(|e| {
+                    io_error("read", &self.path)(io::Error::other(format!(
+                        "a line changed while reading: {e}"
+                    )))
+                })?,
+                None => (lines.at(entry.offset)).map_err(io_error("read", &self.path))?,
+            };
             record.row = match slot {
                 Slot::Row(row) => u64::from(row),
                 Slot::Elsewhere(_) => 0,
@@ -309,6 +340,44 @@ impl Journal {
             )));
         }
         Ok(moved)
+    }
+}
+
+/// The lines of a results file read front to back at ascending offsets, for compaction to
+/// copy those already as this version writes them: the lines between two wanted ones are
+/// read through (a file in row order has few). Lost once an offset is behind it (a list
+/// renumbered): compaction then parses every line, as it did before.
+struct Forward {
+    records: Records,
+    lost: bool,
+}
+
+impl Forward {
+    fn open(path: &Path, delimiter: u8) -> io::Result<Forward> {
+        let file = File::open(path)?;
+        let end = file.metadata()?.len();
+        Ok(Forward {
+            records: Records::new(file, delimiter, 0, end),
+            lost: false,
+        })
+    }
+
+    /// The cells of the line starting at `offset`, if it is ahead and found.
+    fn line_at(&mut self, offset: u64) -> io::Result<Option<Fields<'_>>> {
+        if self.lost || offset < self.records.offset() {
+            self.lost = true;
+            return Ok(None);
+        }
+        loop {
+            match self.records.next()? {
+                Some(place) if place.offset == offset => return Ok(Some(self.records.fields())),
+                Some(place) if place.offset < offset => {}
+                _ => {
+                    self.lost = true;
+                    return Ok(None);
+                }
+            }
+        }
     }
 }
 

@@ -26,6 +26,8 @@ mod lock;
 #[cfg(test)]
 mod properties;
 mod record;
+mod records;
+mod rows;
 mod writer;
 
 pub use checkpoint::{Checkpoint, Prior, Recorded, Slot};

@@ -230,3 +230,107 @@ fn huge_row_numbers_cost_one_entry_and_never_panic() {
         "{error}"
     );
 }
+
+/// A record at any row number a file holds: dense and repeated, renumbered far out (past
+/// the index's vector, then into it as it grows), none (a recipient no longer in the
+/// list), corrupted.
+fn placed_record() -> impl Strategy<Value = Record> {
+    let row = prop_oneof![
+        4 => 0u64..24,
+        2 => 4_096u64..4_160,
+        1 => Just(400_000_000),
+        1 => Just(u64::from(u32::MAX)),
+    ];
+    (record(), row).prop_map(|(record, row)| Record { row, ..record })
+}
+
+/// What a row's last line says, as the index keeps it: where it starts, its status,
+/// attempts and destination's fingerprint.
+type Kept = (u64, Status, u32, u64);
+
+/// The rows of a results file as the `csv` crate reads them, into a `BTreeMap` keeping
+/// each row's last line: the reader and the map the index had before, as the model.
+fn by_csv(bytes: &[u8]) -> BTreeMap<u32, Kept> {
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let (delimiter, layout) = [b',', b';']
+        .into_iter()
+        .find_map(|d| {
+            let header = super::record::one_record(&bytes[bom..], d);
+            Some((d, super::record::Layout::from_header(d, &header)?))
+        })
+        .expect("a header");
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(&bytes[bom..]);
+    let mut record = csv::ByteRecord::new();
+    let mut rows = BTreeMap::new();
+    let mut header = true;
+    loop {
+        let offset = bom as u64 + reader.position().byte();
+        if !reader.read_byte_record(&mut record).unwrap() {
+            return rows;
+        }
+        if std::mem::take(&mut header) {
+            continue;
+        }
+        let kept = layout.kept(&record).unwrap();
+        let destination = super::checkpoint::hash(kept.destination);
+        if let Ok(row @ 1..) = u32::try_from(kept.row) {
+            // The index keeps attempts in 16 bits: a row is never tried 65,535 times.
+            let attempts = kept.attempts.min(u32::from(u16::MAX));
+            rows.insert(row, (offset, kept.status, attempts, destination));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The index answers as the `csv` crate read into a `BTreeMap` did, on files with
+    /// repeated, renumbered and corrupted row numbers and hostile cells (quotes, line
+    /// breaks, BOMs: the lines that take `csv-core`'s path), as written and as a
+    /// spreadsheet re-saves them.
+    #[test]
+    fn the_index_answers_as_the_csv_crate_and_a_btree_map_did(
+        records in prop::collection::vec(placed_record(), 0..40),
+        resave in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        Journal::open(&path, b',').unwrap().append(&records).unwrap();
+        if resave {
+            fs::write(&path, resaved(&fs::read(&path).unwrap(), b',')).unwrap();
+        }
+        let want = by_csv(&fs::read(&path).unwrap());
+        let index = Checkpoint::load(&path).unwrap();
+        let got: BTreeMap<u32, Kept> = index
+            .slots()
+            .filter_map(|(slot, e)| match slot {
+                super::Slot::Row(row) => {
+                    Some((row, (e.offset, e.status, u32::from(e.attempts), e.destination_hash)))
+                }
+                super::Slot::Elsewhere(_) => None,
+            })
+            .collect();
+        prop_assert_eq!(&got, &want);
+        for (row, (_, status, attempts, destination)) in &want {
+            let prior = index.prior(u64::from(*row)).unwrap();
+            prop_assert_eq!(
+                (prior.status, prior.attempts, prior.destination_fingerprint()),
+                (*status, *attempts, *destination)
+            );
+        }
+        let last = want.keys().next_back().map_or(0, |r| u64::from(*r));
+        prop_assert_eq!(index.last_row(), last);
+        let statuses: Vec<(u64, Status)> =
+            want.iter().map(|(r, k)| (u64::from(*r), k.1)).collect();
+        prop_assert_eq!(index.statuses().collect::<Vec<_>>(), statuses);
+        prop_assert!(index.prior(0).is_none() && index.prior(5_000_000_000).is_none());
+    }
+}

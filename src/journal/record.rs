@@ -123,7 +123,10 @@ impl Layout {
 
     /// Parses one line, leniently where a person's edit is unambiguous (`queued`, a `'`
     /// before a number, spaces around it); anything else is refused with the reason.
-    pub(super) fn parse(&self, cells: &csv::ByteRecord) -> Result<(Record, Delivery), String> {
+    pub(super) fn parse<'a>(
+        &self,
+        cells: impl Into<Fields<'a>>,
+    ) -> Result<(Record, Delivery), String> {
         let (record, delivery) = self.view(cells)?;
         Ok((record.into_owned(), delivery.into_owned()))
     }
@@ -133,9 +136,9 @@ impl Layout {
     /// `report` counts a million lines without a string per cell.
     pub(super) fn view<'a>(
         &self,
-        cells: &'a csv::ByteRecord,
+        cells: impl Into<Fields<'a>>,
     ) -> Result<(RecordView<'a>, DeliveryView<'a>), String> {
-        let cells = Cells::read(cells)?;
+        let cells = Cells::read(cells.into())?;
         let (row, status, attempts) = self.checked(&cells)?;
         let cell = |i: usize| unescape(cells.get(self.columns[i]));
         let record = RecordView {
@@ -168,8 +171,8 @@ impl Layout {
     /// The cells of a line the resume index keeps, borrowed from it, checked as
     /// [`Layout::parse`] checks the whole line (it refuses exactly the lines this refuses):
     /// reading a million-line checkpoint owns no string per line.
-    pub(super) fn kept<'a>(&self, cells: &'a csv::ByteRecord) -> Result<Kept<'a>, String> {
-        self.kept_of(&Cells::read(cells)?)
+    pub(super) fn kept<'a>(&self, cells: impl Into<Fields<'a>>) -> Result<Kept<'a>, String> {
+        self.kept_of(&Cells::read(cells.into())?)
     }
 
     fn kept_of<'a>(&self, cells: &Cells<'a>) -> Result<Kept<'a>, String> {
@@ -211,25 +214,76 @@ impl Layout {
     }
 }
 
+/// A line's cells: a CSV record, or a line with no quote split at its delimiters (the
+/// bytes of cell `i` end at `ends[i]`, the next starts one byte after).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Fields<'a> {
+    Record(&'a csv::ByteRecord),
+    Split { line: &'a [u8], ends: &'a [usize] },
+}
+
+impl<'a> Fields<'a> {
+    /// The bytes of every cell, and where in them cell `i` is.
+    fn bytes(&self) -> &'a [u8] {
+        match self {
+            Fields::Record(record) => record.as_slice(),
+            Fields::Split { line, .. } => line,
+        }
+    }
+
+    fn range(&self, i: usize) -> Option<std::ops::Range<usize>> {
+        match self {
+            Fields::Record(record) => record.range(i),
+            Fields::Split { ends, .. } => {
+                let start = i
+                    .checked_sub(1)
+                    .map_or(Some(0), |j| Some(ends.get(j)? + 1))?;
+                Some(start..*ends.get(i)?)
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Fields::Record(record) => record.len(),
+            Fields::Split { ends, .. } => ends.len(),
+        }
+    }
+
+    /// Each cell's bytes, in order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        let bytes = self.bytes();
+        (0..self.len()).filter_map(move |i| bytes.get(self.range(i)?))
+    }
+}
+
+impl<'a> From<&'a csv::ByteRecord> for Fields<'a> {
+    fn from(record: &'a csv::ByteRecord) -> Fields<'a> {
+        Fields::Record(record)
+    }
+}
+
 /// A line's cells, checked to be UTF-8 text each.
 struct Cells<'a> {
-    record: &'a csv::ByteRecord,
-    /// Every cell's bytes, one after the other (as the record holds them), as text.
+    fields: Fields<'a>,
+    /// Every cell's bytes (as [`Fields::bytes`] holds them), as text.
     line: &'a str,
 }
 
 impl<'a> Cells<'a> {
-    /// The cells of `record`, or which is not text. The line is checked at once (one pass
+    /// The cells of `fields`, or which is not text. The line is checked at once (one pass
     /// over its bytes, not a call per cell), then that no cell cuts a character in two:
     /// the cells are exactly what checking each cell alone accepts.
-    fn read(record: &'a csv::ByteRecord) -> Result<Cells<'a>, String> {
-        if let Ok(line) = std::str::from_utf8(record.as_slice()) {
-            let whole = |i: usize| record.range(i).is_some_and(|r| line.get(r).is_some());
-            if line.is_ascii() || (0..record.len()).all(whole) {
-                return Ok(Cells { record, line });
+    fn read(fields: Fields<'a>) -> Result<Cells<'a>, String> {
+        if let Ok(line) = std::str::from_utf8(fields.bytes()) {
+            let whole = |i: usize| fields.range(i).is_some_and(|r| line.get(r).is_some());
+            // A split line is cut only at its (ASCII) delimiters, never inside a character.
+            let split = matches!(fields, Fields::Split { .. });
+            if split || line.is_ascii() || (0..fields.len()).all(whole) {
+                return Ok(Cells { fields, line });
             }
         }
-        let i = (record.iter())
+        let i = (fields.iter())
             .position(|c| std::str::from_utf8(c).is_err())
             .unwrap_or_default();
         Err(format!("cell {} is not UTF-8 text", i + 1))
@@ -237,7 +291,7 @@ impl<'a> Cells<'a> {
 
     /// The text of `column` (empty when the file lacks it).
     fn get(&self, column: Option<usize>) -> &'a str {
-        (column.and_then(|i| self.record.range(i)))
+        (column.and_then(|i| self.fields.range(i)))
             .and_then(|r| self.line.get(r))
             .unwrap_or_default()
     }
@@ -453,6 +507,54 @@ pub(super) fn write_line(
     line.out.push(b'\n');
 }
 
+/// Whether `fields` (a line of the canonical layout without delivery columns) is exactly
+/// what [`write_line`] writes for what it reads as, numbered `row`, in `status`: compaction then copies
+/// the line as it is instead of parsing and writing it again. Only a line split at its
+/// delimiters (no quote, no line break) with every cell as this tool writes it qualifies:
+/// numbers without spaces or leading zeros, statuses as named, text neutralized.
+pub(super) fn writes_back_as_is(fields: Fields<'_>, row: u32, status: Status) -> bool {
+    let Fields::Split { line, ends } = fields else {
+        return false;
+    };
+    let (Ok(line), true) = (std::str::from_utf8(line), ends.len() == COLUMNS.len()) else {
+        return false;
+    };
+    // Cut at ASCII delimiters: every cell is whole text.
+    let mut cells = [""; COLUMNS.len()];
+    let mut start = 0;
+    for (cell, &end) in cells.iter_mut().zip(ends) {
+        *cell = &line[start..end];
+        start = end + 1;
+    }
+    let number = |cell: &str, max: u64| {
+        let digits = !cell.is_empty() && cell.bytes().all(|b| b.is_ascii_digit());
+        digits
+            && (cell == "0" || !cell.starts_with('0'))
+            && cell.parse::<u64>().is_ok_and(|n| n <= max)
+    };
+    // What [`text_cell`] writes for the cell's text, without building it: the line has no
+    // line break, so only the `'` of [`excel_safe`] can differ, and [`unescape`] took one
+    // exactly when the text needs it again.
+    let text = |cell: &str| {
+        let read = unescape(cell);
+        (read.len() != cell.len()) == (needs_quote(read) || read.starts_with('\''))
+    };
+    let destination = |cell: &str| match is_e164(unescape(cell)) {
+        true => !cell.starts_with('\''),
+        false => text(cell),
+    };
+    number(cells[0], u64::from(u32::MAX))
+        && cells[0].parse() == Ok(row)
+        && destination(cells[1])
+        && cells[2] == status.as_str()
+        && [3, 4, 6, 7, 9, 11, 12, 13]
+            .into_iter()
+            .all(|i| text(cells[i]))
+        && (cells[5].is_empty() || number(cells[5], u64::from(u16::MAX)))
+        && number(cells[8], u64::from(u32::MAX))
+        && destination(cells[10])
+}
+
 /// Appends `record` as one line, without delivery cells.
 pub(super) fn write_record(out: &mut Vec<u8>, delimiter: u8, record: &Record) {
     write_line(out, delimiter, record, None);
@@ -529,14 +631,17 @@ fn needs_quote(cell: &str) -> bool {
 /// An E.164 destination (`+` and digits only, as validated) stays usable as is; anything
 /// else is neutralized like any other cell.
 pub(super) fn destination_cell(destination: &str) -> Cow<'_, str> {
-    let e164 = destination
-        .strip_prefix('+')
-        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
-    if e164 {
+    if is_e164(destination) {
         Cow::Borrowed(destination)
     } else {
         text_cell(destination)
     }
+}
+
+/// `+` and digits only.
+fn is_e164(destination: &str) -> bool {
+    (destination.strip_prefix('+'))
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The inverse of [`excel_safe`]: one leading `'` goes when what follows needed it. A
@@ -599,8 +704,107 @@ mod tests {
         ]
     }
 
+    /// A cell of a line compaction may copy: as this tool writes it, or almost (leading
+    /// zeros, spaces, a sign, a `'` too many or too few, a lower-case status).
+    fn copy_cell() -> impl Strategy<Value = Vec<u8>> {
+        let words = [
+            "1",
+            "01",
+            " 1",
+            "+1",
+            "",
+            "QUEUED",
+            "queued",
+            "202",
+            "0202",
+            "msg_1",
+            "+5511999990001",
+            "5511999990001",
+            "'=x",
+            "=x",
+            "'a",
+            "''=x",
+            "-3",
+            "'-3",
+            "m:0000abcd",
+            "99999999999",
+        ];
+        prop_oneof![
+            3 => prop::sample::select(words.to_vec()).prop_map(|w| w.as_bytes().to_vec()),
+            1 => hostile_cell(),
+        ]
+    }
+
+    /// The lines a send writes are copied as they are by compaction.
+    #[test]
+    fn a_line_this_tool_writes_is_copied() {
+        let record = Record {
+            message_id: "msg_1".into(),
+            correlation_id: "corr_1".into(),
+            http_status: Some(202),
+            attempts: 1,
+            sent_at: "2026-01-15T12:00:00.000Z".into(),
+            raw_destination: "+5511999990001".into(),
+            target: "pilot-status:https://api.example".into(),
+            message: "m:0000abcd".into(),
+            ..Record::new(7, "+5511999990001", Status::Queued)
+        };
+        let mut line = Vec::new();
+        write_record(&mut line, b',', &record);
+        line.pop();
+        let mut ends: Vec<usize> = (line.iter().enumerate())
+            .filter_map(|(i, b)| (*b == b',').then_some(i))
+            .collect();
+        ends.push(line.len());
+        let fields = Fields::Split {
+            line: &line,
+            ends: &ends,
+        };
+        assert!(writes_back_as_is(fields, 7, Status::Queued));
+        assert!(
+            !writes_back_as_is(fields, 8, Status::Queued),
+            "renumbered: written again"
+        );
+        assert!(
+            !writes_back_as_is(fields, 7, Status::Uncertain),
+            "another state: written"
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A line compaction copies as it is reads and writes back to exactly its bytes.
+        #[test]
+        fn a_line_copied_as_it_is_writes_back_the_same(
+            changes in prop::collection::vec((0usize..15, copy_cell()), 0..3),
+        ) {
+            // A line as this tool writes it, a cell or two changed (or one added).
+            let mut cells: Vec<Vec<u8>> = [
+                "1", "+5511999990001", "QUEUED", "msg_1", "corr_1", "202", "", "", "1",
+                "2026-01-15T12:00:00.000Z", "+5511999990001", "", "", "m:0000abcd",
+            ]
+            .map(|c| c.as_bytes().to_vec())
+            .to_vec();
+            for (i, cell) in changes {
+                match cells.get_mut(i) {
+                    Some(at) => *at = cell,
+                    None => cells.push(cell),
+                }
+            }
+            let line = cells.join(&b',');
+            let mut ends: Vec<usize> = (line.iter().enumerate())
+                .filter_map(|(i, b)| (*b == b',').then_some(i))
+                .collect();
+            ends.push(line.len());
+            let fields = Fields::Split { line: &line, ends: &ends };
+            if writes_back_as_is(fields, 1, Status::Queued) {
+                let (record, _) = Layout::canonical(b',', false).parse(fields).unwrap();
+                let mut written = Vec::new();
+                write_line(&mut written, b',', &Record { row: 1, ..record }, None);
+                prop_assert_eq!(written, [&line[..], b"\n"].concat());
+            }
+        }
 
         /// A line is refused for the first cell that is not text on its own, however the
         /// cells' bytes join up, and every field the view reads is its cell's text: the

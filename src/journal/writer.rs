@@ -169,6 +169,11 @@ impl Shared {
         lock(&self.journal).checkpoint().prior(row)
     }
 
+    /// Reads the resume index as it stands (the send pass seeds a second read of the input).
+    pub fn read_checkpoint<R>(&self, read: impl FnOnce(&super::Checkpoint) -> R) -> R {
+        read(lock(&self.journal).checkpoint())
+    }
+
     /// The number that last tried `row` (see [`super::Checkpoint::recorded_sender`]).
     pub fn recorded_sender(&self, row: u64) -> Option<String> {
         lock(&self.journal).checkpoint().recorded_sender(row)

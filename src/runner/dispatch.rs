@@ -1,15 +1,139 @@
 //! The second pass: rows in order, each to its sender's lane, with a bounded read-ahead.
+//!
+//! When the preflight found few rows with anything left to do (a resumed campaign near its
+//! end), it kept them ([`Pending`]) and the send pass starts at once with the first, instead
+//! of reading (and checking) every settled row of the input a second time.
 
 use std::collections::VecDeque;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 
-use crate::input::{CsvInput, Row, Verdict};
+use crate::input::{CsvInput, InputError, Row, Verdict};
+use crate::journal::Prior;
+use crate::settings::Settings;
 
 use super::resume::{keeps_record, needs_send, settled_cell};
 use super::stop::Stop;
 use super::{RunError, Runner};
+
+/// Whether the send pass has anything to do with a row (send it, or record it): not when a
+/// previous run settled it for good and its cell is unchanged, nor when it is not to be sent
+/// and its destination already reached the API for good (that record stands).
+/// `prior` gives the row's recorded state, looked up only if needed.
+pub(super) fn acts_on(
+    row: &Row,
+    prior: impl FnOnce() -> Option<Prior>,
+    settings: &Settings,
+) -> bool {
+    match row.verdict {
+        Verdict::Unchanged => false,
+        Verdict::Send(_) => true,
+        Verdict::Invalid(_) | Verdict::Skip(_) => !keeps_record(prior(), settings),
+    }
+}
+
+/// The rows the send pass acts on ([`acts_on`]), as the preflight judged them, while they
+/// are few; past [`Pending::KEPT`] the send pass reads the input again. What is sent is then
+/// what the preflight counted and the person confirmed, and nothing else is read.
+#[derive(Debug)]
+pub(super) enum Pending {
+    Kept(Vec<Row>),
+    /// Too many to keep, or not kept (a dry run has no send pass).
+    Reread,
+}
+
+impl Pending {
+    /// Rows kept at most: a few MiB of messages at worst.
+    const KEPT: usize = 4096;
+
+    /// Empty, keeping rows if `keep`.
+    pub(super) fn new(keep: bool) -> Pending {
+        if keep {
+            Pending::Kept(Vec::new())
+        } else {
+            Pending::Reread
+        }
+    }
+
+    /// The next row the send pass acts on, in input order.
+    pub(super) fn keep(&mut self, row: &Row) {
+        if let Pending::Kept(rows) = self {
+            if rows.len() < Self::KEPT {
+                rows.push(row.clone());
+            } else {
+                *self = Pending::Reread;
+            }
+        }
+    }
+}
+
+/// Where the send pass takes its rows from: the input, read again, or the preflight's.
+pub(super) enum Source<'a> {
+    Input(CsvInput),
+    /// The preflight's rows; then, if the input changed since the preflight opened it (rows
+    /// appended during the run), the rows past those it read.
+    Kept(std::vec::IntoIter<Row>, Option<Past<'a>>),
+    /// The input read again from the start, rows up to `read` left out: the preflight's
+    /// rows were sent or recorded as it judged them.
+    Past(CsvInput, u64),
+}
+
+/// How to read what the input gained after the preflight read its `read` rows: `stamp` is
+/// the input's [`Stamp`] before the preflight opened it.
+pub(super) struct Past<'a> {
+    pub(super) open: &'a (dyn Fn() -> Result<CsvInput, InputError> + Sync),
+    pub(super) stamp: Option<Stamp>,
+    pub(super) read: u64,
+}
+
+/// What tells a file changed: its length, modification time and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stamp(u64, std::time::SystemTime, u64);
+
+impl Stamp {
+    /// The file's stamp now; `None` if it cannot be read (then it counts as changed).
+    pub(super) fn of(path: &std::path::Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp(meta.len(), meta.modified().ok()?, meta.ino()))
+    }
+}
+
+impl Source<'_> {
+    fn next_row(
+        &mut self,
+        settled: impl Fn(u64) -> Option<u32>,
+        journal: &crate::journal::Shared,
+        csv: &std::path::Path,
+    ) -> Option<Result<Row, InputError>> {
+        loop {
+            match self {
+                Source::Input(input) => return input.next_row(&settled),
+                Source::Kept(rows, past) => {
+                    if let Some(row) = rows.next() {
+                        return Some(Ok(row));
+                    }
+                    let past = past
+                        .take()
+                        .filter(|p| p.stamp.is_none() || Stamp::of(csv) != p.stamp)?;
+                    // Seeded as the first read of the send pass was: the rows appended meet
+                    // every destination sent, being sent or kept to send.
+                    let mut input = match (past.open)() {
+                        Ok(input) => input,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    journal.read_checkpoint(|c| input.already_sent(c.attempted()));
+                    *self = Source::Past(input, past.read);
+                }
+                Source::Past(input, read) => match input.next_row(&settled)? {
+                    Ok(row) if row.index <= *read => {}
+                    row => return Some(row),
+                },
+            }
+        }
+    }
+}
 
 /// The send pass's bookkeeping: rows waiting for their lane, sends in flight per lane, and
 /// the lanes that stopped.
@@ -26,7 +150,10 @@ impl Runner<'_> {
     /// `concurrency` in flight, until the end or a stop. A stop (signal, disk, or every lane
     /// stopped) lets sends already in flight finish and be recorded; nothing new starts.
     /// Returns each stop with the label of the lane it stopped ("" for the whole run).
-    pub(super) async fn send_all(&self, input: CsvInput) -> Result<Vec<(String, Stop)>, RunError> {
+    pub(super) async fn send_all(
+        &self,
+        input: Source<'_>,
+    ) -> Result<Vec<(String, Stop)>, RunError> {
         let lanes = self.lanes.len();
         let concurrency = self.settings.concurrency;
         // Rows read ahead, so a lane waiting for its spacing does not hold the others back.
@@ -53,13 +180,9 @@ impl Runner<'_> {
                     break;
                 }
                 let settled = |i| settled_cell(self.journal.prior(i), self.settings);
-                match rows.next_row(settled) {
-                    // Settled for good and unchanged: nothing to send or record.
-                    Some(Ok(row)) if row.verdict == Verdict::Unchanged => {}
-                    // Reached the API for good: its record stands, whatever the row says now.
+                match rows.next_row(settled, &self.journal, &self.settings.csv) {
                     Some(Ok(row))
-                        if !matches!(row.verdict, Verdict::Send(_))
-                            && keeps_record(self.journal.prior(row.index), self.settings) => {}
+                        if !acts_on(&row, || self.journal.prior(row.index), self.settings) => {}
                     Some(Ok(row)) => match self.lane_for(&row) {
                         // A participant of the clock from now: no simulated time passes
                         // while a send or record is under way.

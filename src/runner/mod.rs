@@ -30,6 +30,7 @@ use crate::provider::Provider;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
+use dispatch::{Past, Pending, Source, Stamp};
 use lanes::{Lane, lanes};
 use preflight::prepare;
 use stop::log_stop;
@@ -126,7 +127,7 @@ pub async fn run_campaign(
         })?;
         return Ok(Summary::from_checkpoint(
             &checkpoint,
-            preflight.rows,
+            preflight.0.rows,
             &settings.results,
             true,
         ));
@@ -137,14 +138,16 @@ pub async fn run_campaign(
     // Nothing may be dangling if no file was there before and the run stops before it
     // records anything (a refused target, too many invalid rows, a "no" at the question).
     let existed = std::fs::symlink_metadata(&settings.results).is_ok();
+    let stamp = Stamp::of(&settings.csv);
     let mut journal =
         blocking(|| Journal::open_as_is(&settings.results, settings.results_delimiter))
             .map_err(RunError::Checkpoint)?;
-    let preflight = match check_target(journal.checkpoint(), settings)
+    let (preflight, pending) = match check_target(journal.checkpoint(), settings)
         .and_then(|()| blocking(|| prepare(&open_input, &mut journal, settings, context, None)))
         .and_then(|preflight| {
             let ledger = ledger.is_some();
-            confirmed(preflight.to_send, settings, context.interactive, ledger).map(|()| preflight)
+            confirmed(preflight.0.to_send, settings, context.interactive, ledger)
+                .map(|()| preflight)
         }) {
         Ok(preflight) => preflight,
         Err(refused) => {
@@ -167,8 +170,21 @@ pub async fn run_campaign(
         let target = &settings.target_id;
         blocking(|| journal.retarget(target)).map_err(RunError::Checkpoint)?;
     }
-    let mut rows = open_input()?;
-    rows.already_sent(journal.checkpoint().attempted());
+    let rows = match pending {
+        Pending::Kept(rows) => {
+            let past = Past {
+                open: &open_input,
+                stamp,
+                read: preflight.rows,
+            };
+            Source::Kept(rows.into_iter(), Some(past))
+        }
+        Pending::Reread => {
+            let mut rows = open_input()?;
+            rows.already_sent(journal.checkpoint().attempted());
+            Source::Input(rows)
+        }
+    };
     let mut lanes = lanes(settings, providers, context);
     if let Some(ledger) = &ledger {
         for lane in &mut lanes {

@@ -12,6 +12,7 @@ use crate::provider::Provider;
 use crate::settings::Settings;
 use crate::window::{self, SendWindow};
 
+use super::dispatch::{Pending, acts_on};
 use super::resume::{
     Claims, check_message, check_same_cell, destination_of, keeps_record, needs_send, retried,
     settled_cell,
@@ -21,7 +22,8 @@ use super::{Context, RunError};
 /// What a preflight pass found: the work, or that the checkpoint must first be renumbered
 /// to the input's rows (a re-exported list), moving each destination's state to its row.
 pub(super) enum Plan {
-    Ready(Preflight),
+    /// The work, and the rows the send pass acts on while few.
+    Ready(Box<Preflight>, Pending),
     Renumber(HashMap<u64, u32>, u64),
     /// A row no longer holds its recorded destination: read again, finding which row holds
     /// each one (see [`judge`]).
@@ -60,26 +62,27 @@ impl Renumber for Journal {
 
 /// The preflight of a run: renumbers the checkpoint to the input's rows first if the list
 /// was re-exported, then counts the work, prints the report (and with `dry_run`, the
-/// bodies) and applies `--strict` / `--max-invalid`.
+/// bodies) and applies `--strict` / `--max-invalid`. Returns the work and, when few, the
+/// rows the send pass acts on.
 pub(super) fn prepare(
     open_input: &dyn Fn() -> Result<CsvInput, InputError>,
     target: &mut impl Renumber,
     settings: &Settings,
     context: &Context,
     dry_run: Option<&dyn Provider>,
-) -> Result<Preflight, RunError> {
+) -> Result<(Preflight, Pending), RunError> {
     // A resumed dry run finds out first, without printing bodies, whether rows moved.
     let first = if target.checkpoint().is_empty() {
         dry_run
     } else {
         None
     };
-    let found = match judge(open_input, target.checkpoint(), settings, context, first)? {
-        Plan::Ready(found) if first.is_some() || dry_run.is_none() => found,
+    let (found, pending) = match judge(open_input, target.checkpoint(), settings, context, first)? {
+        Plan::Ready(found, pending) if first.is_some() || dry_run.is_none() => (*found, pending),
         plan => {
             // This pass takes the maps unless the first found every row in place.
             let claim = match &plan {
-                Plan::Ready(found) => !target.checkpoint().in_place(found.rows),
+                Plan::Ready(found, _) => !target.checkpoint().in_place(found.rows),
                 _ => true,
             };
             if let Plan::Renumber(moves, rows) = plan {
@@ -94,7 +97,7 @@ pub(super) fn prepare(
                 dry_run,
                 claim,
             )? {
-                Plan::Ready(found) => found,
+                Plan::Ready(found, pending) => (*found, pending),
                 Plan::Renumber(..) | Plan::Claim => {
                     return Err(RunError::Mismatch(format!(
                         "{} changed while it was being read. Nothing was sent; rerun the same command",
@@ -108,7 +111,7 @@ pub(super) fn prepare(
         crate::progress::show_preflight(&found);
     }
     found.check_limits().map_err(RunError::TooManyInvalid)?;
-    Ok(found)
+    Ok((found, pending))
 }
 
 /// [`preflight`], first without the maps that find which row holds each recorded
@@ -150,6 +153,7 @@ fn preflight(
     // Every row with a recorded state still holds the destination recorded for it.
     let mut aligned = true;
     let mut retrying = 0;
+    let mut pending = Pending::new(dry_run.is_none());
     std::thread::scope(|scope| {
         let window = settings.window.as_ref();
         let mut bodies = dry_run.map(|provider| Bodies::start(scope, provider, window, context));
@@ -164,6 +168,9 @@ fn preflight(
                 None => {
                     aligned &= prior.is_none_or(|p| p.destination_fingerprint() == destination);
                 }
+            }
+            if acts_on(&row, || prior, settings) {
+                pending.keep(&row);
             }
             let settled = !matches!(row.verdict, Verdict::Send(_)) && keeps_record(prior, settings);
             let Row {
@@ -232,7 +239,7 @@ fn preflight(
         (found.to_send, retrying),
         &mut found.notes,
     )?;
-    Ok(Plan::Ready(found))
+    Ok(Plan::Ready(Box::new(found), pending))
 }
 
 /// Rows of `--dry-run` on their way to the body writer, and back to be freed.
