@@ -71,7 +71,7 @@ pub enum Slot {
 /// of its destination and destination cell (24 bytes a row, see [`Rows`]).
 #[derive(Debug)]
 pub struct Checkpoint {
-    pub(super) rows: Rows,
+    pub(super) rows: Rows<Entry>,
     /// Lines of recipients no longer in the CSV (empty `row` cell), kept after the rows;
     /// a later line for the same destination replaces an earlier one.
     pub(super) elsewhere: Vec<Entry>,
@@ -430,7 +430,7 @@ impl Checkpoint {
         }
     }
 
-    fn placement(&self, moves: &HashMap<u64, u32>, rows: u64) -> (Rows, Vec<Entry>) {
+    fn placement(&self, moves: &HashMap<u64, u32>, rows: u64) -> (Rows<Entry>, Vec<Entry>) {
         let mut placed = Rows::default();
         let mut elsewhere = Vec::new();
         let old = || {

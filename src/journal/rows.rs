@@ -9,11 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use super::checkpoint::Entry;
-
-/// One [`Entry`] per row number, ordered by row.
-#[derive(Debug, Default)]
-pub(super) struct Rows {
+/// One entry per row number, ordered by row (the checkpoint's `Entry`: generic so that this
+/// file needs nothing from the index it serves).
+#[derive(Debug)]
+pub(super) struct Rows<Entry> {
     /// By row - 1: rows 1 to `dense.len()`, `None` where no line is recorded.
     dense: Vec<Option<Entry>>,
     /// Rows numbered past `dense.len()` (every key is), one entry each.
@@ -22,7 +21,17 @@ pub(super) struct Rows {
     len: usize,
 }
 
-impl Rows {
+impl<Entry> Default for Rows<Entry> {
+    fn default() -> Self {
+        Rows {
+            dense: Vec::new(),
+            sparse: BTreeMap::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<Entry: Clone> Rows<Entry> {
     /// Empty slots the vector may hold besides one per recorded row.
     const SLACK: usize = 4096;
 
@@ -122,16 +131,17 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::journal::Status;
+
+    #[derive(Debug, Clone, Copy)]
+    struct Entry {
+        offset: u64,
+        attempts: u32,
+    }
 
     fn entry(offset: u64) -> Entry {
         Entry {
             offset,
-            destination_hash: offset.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            raw_hash: offset as u32,
             attempts: 1,
-            status: Status::Queued,
-            tag: 0,
         }
     }
 
@@ -154,7 +164,7 @@ mod tests {
             inserts in prop::collection::vec((row(), any::<bool>()), 0..400),
             asked in prop::collection::vec(row(), 0..64),
         ) {
-            let mut rows = Rows::default();
+            let mut rows: Rows<Entry> = Rows::default();
             let mut model: BTreeMap<u32, Entry> = BTreeMap::new();
             for (at, (row, only_if_absent)) in inserts.into_iter().enumerate() {
                 let new = entry(at as u64);
@@ -189,13 +199,13 @@ mod tests {
             let mutated: Vec<u64> = rows.values_mut().map(|e| e.offset).collect();
             prop_assert_eq!(mutated, model.values().map(|e| e.offset).collect::<Vec<_>>());
             // Memory stays near the rows held: a hostile number is one entry.
-            prop_assert!(rows.dense.len() <= 2 * rows.len() + Rows::SLACK);
+            prop_assert!(rows.dense.len() <= 2 * rows.len() + Rows::<Entry>::SLACK);
         }
     }
 
     #[test]
     fn a_million_rows_in_order_sit_in_the_vector() {
-        let mut rows = Rows::default();
+        let mut rows: Rows<Entry> = Rows::default();
         for row in 1..=1_000_000 {
             rows.insert(row, entry(u64::from(row)));
         }
