@@ -18,6 +18,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+mod cells;
 mod checkpoint;
 pub mod delivery;
 mod delivery_state;
@@ -193,7 +194,7 @@ fn io_error<'a>(
 }
 #[cfg(test)]
 mod tests {
-    use super::record::{destination_cell, unescape};
+    use super::cells::{destination_cell, unescape};
     use super::*;
     use std::fs::{self, OpenOptions};
     use std::io::Write;

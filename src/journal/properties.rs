@@ -7,8 +7,8 @@ use std::fs;
 
 use proptest::prelude::*;
 
+use super::cells::one_line;
 use super::delivery::{Delivery, ResultRow, read_rows};
-use super::record::one_line;
 use super::{Checkpoint, Journal, Record, Status};
 
 /// Cell text made of what breaks CSV readers and spreadsheets.

@@ -1,9 +1,7 @@
 //! One line of the results file: its fields, how they become cells (one line each, none a
 //! spreadsheet would run), and how a line is read back from whatever a spreadsheet saved.
 
-use std::borrow::Cow;
-use std::io::Write as _;
-
+use super::cells::{Line, destination_cell, is_e164, needs_quote, text_cell, unescape};
 use super::delivery_state::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
 use super::{COLUMNS, REQUIRED_COLUMNS, Status};
 
@@ -491,11 +489,7 @@ pub(super) fn write_line(
     record: &Record,
     delivery: Option<&Delivery>,
 ) {
-    let mut line = Line {
-        out,
-        delimiter,
-        first: true,
-    };
+    let mut line = Line::new(out, delimiter);
     record.write_cells(&mut line);
     if let Some(d) = delivery {
         line.cell(d.status.map(DeliveryStatus::as_str).unwrap_or(""));
@@ -504,7 +498,7 @@ pub(super) fn write_line(
         line.cell(&text_cell(&d.error));
         line.cell(&text_cell(&d.checked_at));
     }
-    line.out.push(b'\n');
+    line.end();
 }
 
 /// Whether `fields` (a line of the canonical layout without delivery columns) is exactly
@@ -560,112 +554,11 @@ pub(super) fn write_record(out: &mut Vec<u8>, delimiter: u8, record: &Record) {
     write_line(out, delimiter, record, None);
 }
 
-/// One line being appended, a cell at a time.
-struct Line<'o> {
-    out: &'o mut Vec<u8>,
-    delimiter: u8,
-    first: bool,
-}
-
-impl Line<'_> {
-    fn cell(&mut self, cell: &str) {
-        self.separate();
-        let bytes = cell.as_bytes();
-        let delimiter = self.delimiter;
-        if !bytes
-            .iter()
-            .any(|&b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r'))
-        {
-            self.out.extend_from_slice(bytes);
-            return;
-        }
-        self.out.push(b'"');
-        for part in bytes.split_inclusive(|&b| b == b'"') {
-            self.out.extend_from_slice(part);
-            if part.ends_with(b"\"") {
-                self.out.push(b'"');
-            }
-        }
-        self.out.push(b'"');
-    }
-
-    fn number(&mut self, n: u64) {
-        self.separate();
-        // Writing to a Vec cannot fail.
-        let _ = write!(self.out, "{n}");
-    }
-
-    fn separate(&mut self) {
-        if !std::mem::take(&mut self.first) {
-            self.out.push(self.delimiter);
-        }
-    }
-}
-
-/// A free-text cell: one line, and never run by a spreadsheet.
-fn text_cell(text: &str) -> Cow<'_, str> {
-    match one_line(text) {
-        Cow::Borrowed(text) => excel_safe(text),
-        Cow::Owned(text) => Cow::Owned(excel_safe(&text).into_owned()),
-    }
-}
-
-/// Spreadsheets run a cell that starts with `=`, `+`, `-`, `@`, tab or CR as a formula
-/// (CSV injection). Such cells get a leading `'` (as does a cell that already starts with
-/// one, so that [`unescape`] gives back exactly what was written).
-pub(super) fn excel_safe(cell: &str) -> Cow<'_, str> {
-    if needs_quote(cell) || cell.starts_with('\'') {
-        Cow::Owned(format!("'{cell}"))
-    } else {
-        Cow::Borrowed(cell)
-    }
-}
-
-fn needs_quote(cell: &str) -> bool {
-    matches!(
-        cell.as_bytes().first(),
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    )
-}
-
-/// An E.164 destination (`+` and digits only, as validated) stays usable as is; anything
-/// else is neutralized like any other cell.
-pub(super) fn destination_cell(destination: &str) -> Cow<'_, str> {
-    if is_e164(destination) {
-        Cow::Borrowed(destination)
-    } else {
-        text_cell(destination)
-    }
-}
-
-/// `+` and digits only.
-fn is_e164(destination: &str) -> bool {
-    (destination.strip_prefix('+'))
-        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The inverse of [`excel_safe`]: one leading `'` goes when what follows needed it. A
-/// spreadsheet that dropped the `'` on saving gives the same text.
-pub(super) fn unescape(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if needs_quote(rest) || rest.starts_with('\'') => rest,
-        _ => cell,
-    }
-}
-
-/// Line breaks (CR, LF, CRLF) in a cell the tool writes become one space each, so that one
-/// record is always one line.
-pub(super) fn one_line(text: &str) -> Cow<'_, str> {
-    if text.contains(['\n', '\r']) {
-        Cow::Owned(text.replace("\r\n", " ").replace(['\r', '\n'], " "))
-    } else {
-        Cow::Borrowed(text)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    use std::borrow::Cow;
 
     use super::*;
 
