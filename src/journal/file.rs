@@ -5,7 +5,7 @@ use std::io::{self, BufRead, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::checkpoint::{Entry, Lines, Slot, scan_lines};
+use super::checkpoint::{Entry, Slot, scan_lines};
 use super::lock::{Lock, lock, resolve};
 use super::record::{Fields, Layout, header_line, write_line, writes_back_as_is};
 use super::records::Records;
@@ -206,25 +206,18 @@ impl Journal {
         let header = header_line(layout.delimiter, delivery);
         out.write_all(&header).map_err(io_error("write", temp))?;
         let mut digest = chain(DIGEST_SEED, &header);
-        let mut lines = Lines::open(&self.path, layout).map_err(io_error("read", &self.path))?;
-        // A line already as this version writes it is copied, not parsed and written again.
-        let mut ahead = (self.checkpoint.canonical && !layout.delivery() && !delivery)
-            .then(|| Forward::open(&self.path, layout.delimiter))
-            .transpose()
-            .map_err(io_error("read", &self.path))?
-            .filter(|_| target.is_none());
+        // The lines, in row order: read where they are, and copied, not parsed and written
+        // again, when already as this version writes them.
+        let copy = self.checkpoint.canonical && !layout.delivery() && !delivery && target.is_none();
+        let mut records = open_records(&self.path, layout.delimiter)?;
         let mut bytes = Vec::with_capacity(512);
         for (slot, entry) in self.checkpoint.slots() {
-            if ahead.as_ref().is_some_and(|f| f.lost) {
-                ahead = None;
-            }
-            let found = match &mut ahead {
-                Some(forward) => {
-                    (forward.line_at(entry.offset)).map_err(io_error("read", &self.path))?
-                }
-                None => None,
-            };
-            if let (Some(fields @ Fields::Split { line, .. }), Slot::Row(row)) = (found, slot)
+            records.seek(entry.offset);
+            (records.next())
+                .and_then(|read| read.ok_or_else(|| io::Error::other("the file ended early")))
+                .map_err(io_error("read", &self.path))?;
+            let fields = records.fields();
+            if let (true, Fields::Split { line, .. }, Slot::Row(row)) = (copy, fields, slot)
                 && writes_back_as_is(fields, row, entry.status)
             {
                 bytes.clear();
@@ -234,14 +227,11 @@ impl Journal {
                 digest = chain(digest, &bytes);
                 continue;
             }
-            let (mut record, cells) = match found {
-                Some(fields) => layout.parse(fields).map_err(|e| {
-                    io_error("read", &self.path)(io::Error::other(format!(
-                        "a line changed while reading: {e}"
-                    )))
-                })?,
-                None => (lines.at(entry.offset)).map_err(io_error("read", &self.path))?,
-            };
+            let (mut record, cells) = layout.parse(fields).map_err(|e| {
+                io_error("read", &self.path)(io::Error::other(format!(
+                    "a line changed while reading: {e}"
+                )))
+            })?;
             record.row = match slot {
                 Slot::Row(row) => u64::from(row),
                 Slot::Elsewhere(_) => 0,
@@ -343,42 +333,11 @@ impl Journal {
     }
 }
 
-/// The lines of a results file read front to back at ascending offsets, for compaction to
-/// copy those already as this version writes them: the lines between two wanted ones are
-/// read through (a file in row order has few). Lost once an offset is behind it (a list
-/// renumbered): compaction then parses every line, as it did before.
-struct Forward {
-    records: Records,
-    lost: bool,
-}
-
-impl Forward {
-    fn open(path: &Path, delimiter: u8) -> io::Result<Forward> {
-        let file = File::open(path)?;
-        let end = file.metadata()?.len();
-        Ok(Forward {
-            records: Records::new(file, delimiter, 0, end),
-            lost: false,
-        })
-    }
-
-    /// The cells of the line starting at `offset`, if it is ahead and found.
-    fn line_at(&mut self, offset: u64) -> io::Result<Option<Fields<'_>>> {
-        if self.lost || offset < self.records.offset() {
-            self.lost = true;
-            return Ok(None);
-        }
-        loop {
-            match self.records.next()? {
-                Some(place) if place.offset == offset => return Ok(Some(self.records.fields())),
-                Some(place) if place.offset < offset => {}
-                _ => {
-                    self.lost = true;
-                    return Ok(None);
-                }
-            }
-        }
-    }
+/// The records of the results file at `path`, as far as it is long now.
+fn open_records(path: &Path, delimiter: u8) -> Result<Records, JournalError> {
+    let file = File::open(path).map_err(io_error("read", path))?;
+    let end = (file.metadata()).map_err(io_error("read", path))?.len();
+    Ok(Records::new(file, delimiter, 0, end))
 }
 
 /// Where the lines of a compacted file start, in [`Checkpoint::slots`] order, and the
