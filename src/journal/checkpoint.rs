@@ -14,7 +14,6 @@ use std::io::{self, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::delivery_state::Delivery;
 use super::record::{DeliveryView, Fields, Kept, Layout, RecordView, header_line, one_record};
 use super::records::Records;
 use super::rows::Rows;
@@ -285,8 +284,8 @@ impl Checkpoint {
     /// The last line recorded for `row` (read from the file: rarely needed).
     fn recorded(&self, row: u64) -> Option<Record> {
         let entry = self.rows.get(u32::try_from(row).ok()?)?;
-        let mut lines = Lines::open(&self.path, self.layout).ok()?;
-        Some(lines.at(entry.offset).ok()?.0)
+        let mut records = Records::open(&self.path, self.layout.delimiter).ok()?;
+        Some(records.line_at(entry.offset, self.layout).ok()?.0)
     }
 
     /// Every recorded row's last status, in row order.
@@ -641,49 +640,6 @@ fn first_line(source: &mut impl io::BufRead) -> io::Result<Vec<u8>> {
     let mut line = Vec::new();
     source.read_until(b'\n', &mut line)?;
     Ok(line)
-}
-
-/// Random access to the lines of a results file, for the few places that need a line's
-/// other cells (a record spanning several lines is read whole).
-pub(super) struct Lines {
-    reader: csv::Reader<File>,
-    layout: Layout,
-    record: csv::ByteRecord,
-}
-
-impl Lines {
-    pub(super) fn open(path: &Path, layout: Layout) -> io::Result<Lines> {
-        let reader = csv::ReaderBuilder::new()
-            .delimiter(layout.delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 20)
-            .from_reader(File::open(path)?);
-        Ok(Lines {
-            reader,
-            layout,
-            record: csv::ByteRecord::new(),
-        })
-    }
-
-    /// The line that starts at `offset` (as the index recorded it).
-    pub(super) fn at(&mut self, offset: u64) -> io::Result<(Record, Delivery)> {
-        if self.reader.position().byte() != offset {
-            let mut position = csv::Position::new();
-            position.set_byte(offset);
-            self.reader.seek(position).map_err(io::Error::other)?;
-        }
-        if !self
-            .reader
-            .read_byte_record(&mut self.record)
-            .map_err(io::Error::other)?
-        {
-            return Err(io::Error::other("the file ended early"));
-        }
-        self.layout
-            .parse(&self.record)
-            .map_err(|e| io::Error::other(format!("a line changed while reading: {e}")))
-    }
 }
 
 /// Length of the file up to and including its last newline: the rest is a torn write.

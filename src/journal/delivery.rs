@@ -11,10 +11,11 @@ use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
 pub use super::checkpoint::Slot;
-use super::checkpoint::{Entry, Lines, hash, scan};
+use super::checkpoint::{Entry, hash, scan};
 pub use super::delivery_state::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
+use super::record::write_line;
 pub use super::record::{DeliveryView, RecordView};
-use super::record::{Layout, write_line};
+use super::records::Records;
 use super::{Checkpoint, Journal, JournalError, Record, Status, io_error};
 
 /// A row's last line: its send record and its delivery cells.
@@ -129,7 +130,7 @@ pub fn stream_rows(path: &Path) -> Result<RowStream, JournalError> {
         wanted.sort_unstable_by_key(|(offset, _)| *offset);
         Order::Sorted(wanted.into_iter())
     };
-    let lines = Forward::open(path, checkpoint.layout, 1 << 20)?;
+    let lines = Records::open(path, checkpoint.layout.delimiter).map_err(io_error("read", path))?;
     Ok(RowStream {
         checkpoint,
         order,
@@ -142,7 +143,7 @@ pub fn stream_rows(path: &Path) -> Result<RowStream, JournalError> {
 pub struct RowStream {
     checkpoint: Checkpoint,
     order: Order,
-    lines: Forward,
+    lines: Records,
 }
 
 /// The order lines are read in: the index's own (after the last slot read), or offsets
@@ -169,64 +170,6 @@ fn slots_after(index: &Checkpoint, after: Option<Slot>) -> impl Iterator<Item = 
     rows.chain(elsewhere)
 }
 
-/// Reads lines at ascending offsets, front to back: the lines between two wanted ones are
-/// read through (cheaper than a seek, which drops the buffer) unless the next is farther
-/// than a buffer away.
-struct Forward {
-    reader: csv::Reader<std::fs::File>,
-    layout: Layout,
-    capacity: u64,
-    started: bool,
-    record: csv::ByteRecord,
-}
-
-impl Forward {
-    fn open(path: &Path, layout: Layout, capacity: usize) -> Result<Forward, JournalError> {
-        let file = std::fs::File::open(path).map_err(io_error("read", path))?;
-        Ok(Forward {
-            reader: csv::ReaderBuilder::new()
-                .delimiter(layout.delimiter)
-                .has_headers(false)
-                .flexible(true)
-                .buffer_capacity(capacity)
-                .from_reader(file),
-            layout,
-            capacity: capacity as u64,
-            started: false,
-            record: csv::ByteRecord::new(),
-        })
-    }
-
-    /// The line that starts at `offset` (as the index recorded it, a BOM included), at or
-    /// after the last one read.
-    fn at(&mut self, offset: u64) -> std::io::Result<(Record, Delivery)> {
-        let here = self.reader.position().byte();
-        if !std::mem::replace(&mut self.started, true) || offset > here + self.capacity {
-            let mut position = csv::Position::new();
-            position.set_byte(offset);
-            self.reader.seek(position).map_err(std::io::Error::other)?;
-        }
-        loop {
-            let at = self.reader.position().byte();
-            if !self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(std::io::Error::other)?
-            {
-                return Err(std::io::Error::other("the file ended early"));
-            }
-            if at == offset {
-                break;
-            }
-            if at > offset {
-                return Err(std::io::Error::other("a line changed while reading"));
-            }
-        }
-        (self.layout.parse(&self.record))
-            .map_err(|e| std::io::Error::other(format!("a line changed while reading: {e}")))
-    }
-}
-
 impl RowStream {
     /// The next line to read: where it starts and its slot.
     fn next_wanted(&mut self) -> Option<(u64, Slot)> {
@@ -246,11 +189,15 @@ impl Iterator for RowStream {
 
     fn next(&mut self) -> Option<Self::Item> {
         let (offset, slot) = self.next_wanted()?;
-        let row = self.lines.at(offset).map(|(record, delivery)| ResultRow {
-            record,
-            delivery,
-            slot,
-        });
+        let layout = self.checkpoint.layout;
+        let row = self
+            .lines
+            .line_at(offset, layout)
+            .map(|(record, delivery)| ResultRow {
+                record,
+                delivery,
+                slot,
+            });
         if row.is_err() {
             // One error ends the stream: what follows cannot be trusted either.
             self.order = Order::Sorted(Vec::new().into_iter());
@@ -288,9 +235,11 @@ fn rows_of(checkpoint: &Checkpoint) -> Result<Vec<ResultRow>, JournalError> {
     if checkpoint.is_empty() {
         return Ok(rows);
     }
-    let mut lines = Lines::open(path, checkpoint.layout).map_err(io_error("read", path))?;
+    let layout = checkpoint.layout;
+    let mut lines = Records::open(path, layout.delimiter).map_err(io_error("read", path))?;
     for (slot, entry) in checkpoint.slots() {
-        let (record, delivery) = lines.at(entry.offset).map_err(io_error("read", path))?;
+        let (record, delivery) =
+            (lines.line_at(entry.offset, layout)).map_err(io_error("read", path))?;
         rows.push(ResultRow {
             record,
             delivery,
@@ -317,10 +266,12 @@ impl Journal {
             return Ok(Vec::new());
         }
         wanted.sort_unstable_by_key(|(offset, _)| *offset);
-        let mut lines = Forward::open(&self.path, self.checkpoint.layout, 64 << 10)?;
+        let layout = self.checkpoint.layout;
+        let read = |e| io_error("read", &self.path)(e);
+        let mut lines = Records::open(&self.path, layout.delimiter).map_err(read)?;
         let mut rows = Vec::with_capacity(wanted.len());
         for (offset, slot) in wanted {
-            let (record, delivery) = (lines.at(offset)).map_err(io_error("read", &self.path))?;
+            let (record, delivery) = lines.line_at(offset, layout).map_err(read)?;
             rows.push(ResultRow {
                 record,
                 delivery,
@@ -342,7 +293,8 @@ impl Journal {
             self.compact_with(true)?;
         }
         let layout = self.checkpoint.layout;
-        let mut lines = Lines::open(&self.path, layout).map_err(io_error("read", &self.path))?;
+        let mut lines =
+            Records::open(&self.path, layout.delimiter).map_err(io_error("read", &self.path))?;
         let start = self
             .file
             .seek(SeekFrom::End(0))
@@ -353,9 +305,8 @@ impl Journal {
             let Some(entry) = self.checkpoint.entry_mut(*slot) else {
                 continue;
             };
-            let (record, _) = lines
-                .at(entry.offset)
-                .map_err(io_error("read", &self.path))?;
+            let (record, _) =
+                (lines.line_at(entry.offset, layout)).map_err(io_error("read", &self.path))?;
             offsets.push((*slot, start + bytes.len() as u64));
             write_line(&mut bytes, layout.delimiter, &record, Some(delivery));
         }

@@ -209,14 +209,11 @@ impl Journal {
         // The lines, in row order: read where they are, and copied, not parsed and written
         // again, when already as this version writes them.
         let copy = self.checkpoint.canonical && !layout.delivery() && !delivery && target.is_none();
-        let mut records = open_records(&self.path, layout.delimiter)?;
+        let mut records =
+            Records::open(&self.path, layout.delimiter).map_err(io_error("read", &self.path))?;
         let mut bytes = Vec::with_capacity(512);
         for (slot, entry) in self.checkpoint.slots() {
-            records.seek(entry.offset);
-            (records.next())
-                .and_then(|read| read.ok_or_else(|| io::Error::other("the file ended early")))
-                .map_err(io_error("read", &self.path))?;
-            let fields = records.fields();
+            let fields = (records.at(entry.offset)).map_err(io_error("read", &self.path))?;
             if let (true, Fields::Split { line, .. }, Slot::Row(row)) = (copy, fields, slot)
                 && writes_back_as_is(fields, row, entry.status)
             {
@@ -331,13 +328,6 @@ impl Journal {
         }
         Ok(moved)
     }
-}
-
-/// The records of the results file at `path`, as far as it is long now.
-fn open_records(path: &Path, delimiter: u8) -> Result<Records, JournalError> {
-    let file = File::open(path).map_err(io_error("read", path))?;
-    let end = (file.metadata()).map_err(io_error("read", path))?.len();
-    Ok(Records::new(file, delimiter, 0, end))
 }
 
 /// Where the lines of a compacted file start, in [`Checkpoint::slots`] order, and the

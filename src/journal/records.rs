@@ -10,7 +10,9 @@ use std::os::unix::fs::FileExt;
 
 use csv_core::ReadRecordResult;
 
-use super::record::Fields;
+use super::Record;
+use super::delivery_state::Delivery;
+use super::record::{Fields, Layout};
 
 /// A forward reader of the records of `file` from one offset to another.
 pub(super) struct Records {
@@ -76,6 +78,13 @@ impl Records {
         }
     }
 
+    /// The records of the file at `path`, as far as it is long now.
+    pub(super) fn open(path: &std::path::Path, delimiter: u8) -> io::Result<Records> {
+        let file = File::open(path)?;
+        let end = file.metadata()?.len();
+        Ok(Records::new(file, delimiter, 0, end))
+    }
+
     /// Moves to the record that starts at `offset` (a [`Place::offset`] read before),
     /// keeping the buffer when `offset` is in it, which holds the bytes just read and an
     /// eighth of a buffer before them: compaction visits lines in row order, and a file
@@ -101,6 +110,26 @@ impl Records {
                 self.ahead = JUMP_READ;
             }
         }
+    }
+
+    /// The cells of the record that starts at `offset` (see [`Records::seek`]).
+    pub(super) fn at(&mut self, offset: u64) -> io::Result<Fields<'_>> {
+        self.seek(offset);
+        match self.next()? {
+            Some(_) => Ok(self.fields()),
+            None => Err(io::Error::other("the file ended early")),
+        }
+    }
+
+    /// [`Records::at`], read as `layout` reads a results line.
+    pub(super) fn line_at(
+        &mut self,
+        offset: u64,
+        layout: Layout,
+    ) -> io::Result<(Record, Delivery)> {
+        let fields = self.at(offset)?;
+        (layout.parse(fields))
+            .map_err(|e| io::Error::other(format!("a line changed while reading: {e}")))
     }
 
     /// The cells of the record last read.
