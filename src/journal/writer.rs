@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use super::{Journal, JournalError, Lock, Prior, Record, Status, io_error};
 use crate::ledger::Sink;
@@ -56,8 +56,6 @@ pub struct Shared {
     /// The journal itself; the writer thread locks it only to append a batch.
     journal: Arc<Mutex<Journal>>,
     queue: Arc<Queue>,
-    /// How far the file is durable, published by the writer after each fsync.
-    durable: watch::Receiver<Durable>,
     /// The writer and reporter threads, until [`Shared::finish`] (or drop) joins them.
     threads: Vec<JoinHandle<()>>,
     /// For error messages, shared so the per-record path does not allocate.
@@ -80,8 +78,9 @@ struct Pending {
     reports: Vec<(u64, Report)>,
     /// Sequence number of the last record queued (records are numbered from 1).
     queued: u64,
-    /// The highest sequence number a sender waits to see fsynced.
-    wanted: u64,
+    /// The senders of queued intents, each told once its line is fsynced (only they are
+    /// woken, not every sender on every fsync).
+    waiters: Vec<Waiter>,
     /// The highest sequence number a report waits to see fsynced (within [`LINGER`]).
     reported: u64,
     /// The writer sleeps on the condition variable (so a push must wake it).
@@ -92,24 +91,18 @@ struct Pending {
     failed: Option<Arc<JournalError>>,
 }
 
-/// When a queued record needs an fsync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Urgency {
-    /// Its sender waits: fsync as soon as it is written.
-    Now,
-    /// Only its report waits: fsync within [`LINGER`], or sooner with an intent.
-    Soon,
-    /// Rides on whichever fsync comes next.
-    Never,
+/// What waits on a queued record, which decides when it needs an fsync.
+enum Then {
+    /// Its sender: fsync as soon as it is written, then tell the sender.
+    Wait(Waiter),
+    /// Only its report: fsync within [`LINGER`], or sooner with an intent.
+    Report(Report),
+    /// Nothing: it rides on whichever fsync comes next.
+    Nothing,
 }
 
-/// What the writer has made durable so far.
-#[derive(Debug, Clone, Default)]
-struct Durable {
-    /// Every record up to this sequence number is fsynced.
-    synced: u64,
-    failed: Option<Arc<JournalError>>,
-}
+/// Tells an intent's sender that its line is on disk, or why it is not.
+type Waiter = oneshot::Sender<Result<(), Arc<JournalError>>>;
 
 /// Reports whose fate is known, handed to the reporter thread.
 struct Settled {
@@ -134,7 +127,6 @@ impl Shared {
             state: Mutex::new(Pending::default()),
             wake: Condvar::new(),
         });
-        let (publish, durable) = watch::channel(Durable::default());
         let (settled, reports) = mpsc::channel::<Settled>();
         let reporter = {
             let for_reports = Arc::clone(&path);
@@ -147,7 +139,6 @@ impl Shared {
             journal: Arc::clone(&journal),
             queue: Arc::clone(&queue),
             sync_file,
-            publish,
             settled,
             path: path.to_path_buf(),
             ledger,
@@ -157,7 +148,6 @@ impl Shared {
         Ok(Shared {
             journal,
             queue,
-            durable,
             threads: vec![writer, reporter],
             path,
             lock: held,
@@ -186,22 +176,17 @@ impl Shared {
             // An intent: a request follows. Not if another run may have the file now.
             self.lock.check()?;
         }
-        let urgency = match durability {
-            Durability::Now => Urgency::Now,
-            Durability::Lazy => Urgency::Never,
-        };
-        let mine = self.queue.push(record, urgency, None, &self.path)?;
         if durability == Durability::Lazy {
-            return Ok(());
+            return self.queue.push(record, Then::Nothing, &self.path);
         }
-        let mut durable = self.durable.clone();
-        let state = durable
-            .wait_for(|d| d.synced >= mine || d.failed.is_some())
-            .await
-            .map_err(|_| io_error("write", &self.path)(io::Error::other("the writer stopped")))?;
-        match &state.failed {
-            Some(failure) if state.synced < mine => Err(repeat(failure, &self.path)),
-            _ => Ok(()),
+        let (waiter, written) = oneshot::channel();
+        self.queue.push(record, Then::Wait(waiter), &self.path)?;
+        match written.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(failure)) => Err(repeat(&failure, &self.path)),
+            Err(_) => Err(io_error("write", &self.path)(io::Error::other(
+                "the writer stopped",
+            ))),
         }
     }
 
@@ -216,9 +201,7 @@ impl Shared {
         then: impl FnOnce(Result<(), JournalError>) + Send + 'static,
     ) -> Result<(), JournalError> {
         let report: Report = Box::new(then);
-        self.queue
-            .push(record, Urgency::Soon, Some(report), &self.path)
-            .map(drop)
+        self.queue.push(record, Then::Report(report), &self.path)
     }
 
     /// Waits for the writer to write what is queued and fsync what is waited for, and for
@@ -227,8 +210,9 @@ impl Shared {
     /// is returned here.
     pub fn finish(mut self) -> Result<Journal, JournalError> {
         self.stop_threads();
-        if let Some(failure) = &self.durable.borrow().failed {
-            return Err(repeat(failure, &self.path));
+        let failed = self.queue.lock().failed.clone();
+        if let Some(failure) = failed {
+            return Err(repeat(&failure, &self.path));
         }
         let journal = Arc::clone(&self.journal);
         drop(self);
@@ -259,39 +243,33 @@ impl Queue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a record and returns its sequence number, waking the writer if it sleeps. A
-    /// refused record's report runs here, with the error.
-    fn push(
-        &self,
-        record: Record,
-        urgency: Urgency,
-        report: Option<Report>,
-        path: &Path,
-    ) -> Result<u64, JournalError> {
+    /// Queues a record, waking the writer if it sleeps. A refused record's report runs
+    /// here, with the error.
+    fn push(&self, record: Record, then: Then, path: &Path) -> Result<(), JournalError> {
         let mut pending = self.lock();
         if let Some(failure) = &pending.failed {
             let failure = Arc::clone(failure);
             drop(pending);
-            if let Some(report) = report {
+            if let Then::Report(report) = then {
                 report(Err(repeat(&failure, path)));
             }
             return Err(repeat(&failure, path));
         }
         pending.records.push(record);
         pending.queued += 1;
-        let mine = pending.queued;
-        match urgency {
-            Urgency::Now => pending.wanted = mine,
-            Urgency::Soon => pending.reported = mine,
-            Urgency::Never => {}
-        }
-        if let Some(report) = report {
-            pending.reports.push((mine, report));
+        match then {
+            Then::Wait(waiter) => pending.waiters.push(waiter),
+            Then::Report(report) => {
+                pending.reported = pending.queued;
+                let mine = pending.queued;
+                pending.reports.push((mine, report));
+            }
+            Then::Nothing => {}
         }
         if std::mem::take(&mut pending.idle) {
             self.wake.notify_one();
         }
-        Ok(mine)
+        Ok(())
     }
 }
 
@@ -301,7 +279,6 @@ struct Writer {
     queue: Arc<Queue>,
     /// A second handle on the file, so an fsync runs without holding the journal.
     sync_file: std::fs::File,
-    publish: watch::Sender<Durable>,
     settled: mpsc::Sender<Settled>,
     path: PathBuf,
     /// Where each batch's sends also go, in the same step.
@@ -312,21 +289,22 @@ struct Writer {
 
 impl Writer {
     /// Takes what is queued, writes it in one call, fsyncs when a sender waits (or a report
-    /// has lingered), publishes; until closed or a disk error.
+    /// has lingered), tells those waiting; until closed or a disk error.
     fn run(self) {
         let mut batch = Vec::new();
+        let mut waiters = Vec::new();
         let mut waiting: VecDeque<(u64, Report)> = VecDeque::new();
         let mut synced = 0;
         let mut linger_until: Option<Instant> = None;
         loop {
-            let (last, wanted, reported, closing) = {
+            let (last, reported, closing) = {
                 let mut pending = self.wait_for_work(linger_until);
                 std::mem::swap(&mut batch, &mut pending.records);
+                std::mem::swap(&mut waiters, &mut pending.waiters);
                 waiting.extend(pending.reports.drain(..));
-                let marks = (pending.queued, pending.wanted, pending.reported);
-                (marks.0, marks.1, marks.2, pending.closing)
+                (pending.queued, pending.reported, pending.closing)
             };
-            if batch.is_empty() && closing && wanted.max(reported) <= synced {
+            if batch.is_empty() && closing && reported <= synced {
                 return; // everything is written and fsynced as asked
             }
             let mut result = match batch.is_empty() {
@@ -334,7 +312,7 @@ impl Writer {
                 false => lock(&self.journal).write(&batch),
             };
             let lingered = closing || linger_until.is_some_and(|until| until <= Instant::now());
-            let sync = result.is_ok() && (wanted > synced || (reported > synced && lingered));
+            let sync = result.is_ok() && (!waiters.is_empty() || (reported > synced && lingered));
             if result.is_ok() {
                 // Before the waiters are told: an intent is in the ledger before its request
                 // leaves, so a kill mid-request still counts as a possible send.
@@ -344,7 +322,9 @@ impl Writer {
             if result.is_ok() && sync {
                 synced = last;
                 linger_until = None;
-                self.publish.send_modify(|d| d.synced = synced);
+                for waiter in waiters.drain(..) {
+                    let _ = waiter.send(Ok(())); // a sender that gave up no longer listens
+                }
                 let done = waiting.iter().take_while(|(seq, _)| *seq <= synced).count();
                 self.settle(waiting.drain(..done), None);
             } else if reported > synced && linger_until.is_none() {
@@ -352,13 +332,15 @@ impl Writer {
             }
             if let Err(e) = result {
                 let failure = Arc::new(e);
-                let refused = {
+                let (refused, unwritten) = {
                     let mut pending = self.queue.lock();
                     pending.failed = Some(Arc::clone(&failure));
-                    std::mem::take(&mut pending.reports)
+                    let waiters = std::mem::take(&mut pending.waiters);
+                    (std::mem::take(&mut pending.reports), waiters)
                 };
-                self.publish
-                    .send_modify(|d| d.failed = Some(Arc::clone(&failure)));
+                for waiter in waiters.drain(..).chain(unwritten) {
+                    let _ = waiter.send(Err(Arc::clone(&failure)));
+                }
                 self.settle(waiting.drain(..).chain(refused), Some(failure));
                 return;
             }
