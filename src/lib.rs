@@ -69,9 +69,18 @@ pub(crate) fn log_exit(code: u8, why: &dyn std::fmt::Display) -> u8 {
 /// Runs the command line and returns the process exit code (see the README's table).
 pub fn run(cli: Cli) -> u8 {
     progress::init_logging(cli.verbosity(), cli.log_format);
-    // As many workers as the machine has cores, and at least two, so a task that blocks
-    // briefly never holds up the signal handler or the in-process sandbox.
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    // The sandbox server, a server, gets a worker per core (at least two). Every other
+    // command is a client waiting on the network and the disk: one worker polls all of its
+    // connections, and a second only adds wake-ups between threads (at `--concurrency 64`
+    // about a fifth of the client's CPU, in futex calls and context switches). Blocking work
+    // goes through `blocking::blocking`, which hands the worker's tasks (signals, the
+    // in-process sandbox, reqwest's connections) to a fresh thread meanwhile.
+    let workers = match cli.command {
+        Some(Command::Sandbox(_)) => {
+            std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+        }
+        _ => 1,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
