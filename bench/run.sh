@@ -10,7 +10,9 @@
 # (wrk -d) and count (post.lua). Installs what it lacks, locally where it can: Debian's
 # `time` and `wrk`, and a venv in bench/.venv with requests + phonenumbers.
 # Sizes can be overridden: ROWS (1000000), SEND_ROWS (100000), SEND_ROWS_C1 (5000),
-# PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000), STATUS_OPEN (5000); the
+# PY_SEND_ROWS (5000), WRK_SECONDS (3), PACING_SENDS (100000), STATUS_OPEN (5000),
+# ROUNDS (3: the E.164 preflight and each send rate are medians of ROUNDS runs, a send run
+# alternating with its wrk run, so a change in the machine's speed meets both); the
 # ledger's rows (bench/ledger.sh, also runnable alone):
 # LEDGER_SEND_ROWS (20000), LEDGER_ROWS (1000000).
 # Run one part alone with ONLY=report or ONLY=status (the rest is skipped).
@@ -28,6 +30,7 @@ PY_SEND_ROWS=${PY_SEND_ROWS:-5000}
 WRK_SECONDS=${WRK_SECONDS:-3}
 PACING_SENDS=${PACING_SENDS:-100000}
 STATUS_OPEN=${STATUS_OPEN:-5000}
+ROUNDS=${ROUNDS:-3}
 ONLY=${ONLY:-}
 part() { [[ -z "$ONLY" || "$ONLY" == "$1" ]]; }
 TEMPLATE=promo_black_friday
@@ -99,6 +102,16 @@ wrk_rps() {
   echo "$req / ($us / 1000000)" | bc -l
 }
 
+# median NAME...: the median (the lower middle one for an even count) of the values put as
+# NAME_1..NAME_ROUNDS, put as NAME.
+median() {
+  local name values
+  for name in "$@"; do
+    values=$(sed -n "s/^${name}_[0-9]*=//p" "$RESULTS" | sort -g)
+    put "$name" "$(echo "$values" | sed -n "$(((ROUNDS + 1) / 2))p")"
+  done
+}
+
 start_sandbox() { # extra sandbox flags...
   # Emptied here, not by the background redirection, which may come after the first look
   # and leave the last sandbox's address to be read.
@@ -123,6 +136,7 @@ stop_sandbox() {
 }
 
 put rows "$ROWS"
+put rounds "$ROUNDS"
 put load_start "$(cut -d' ' -f1 /proc/loadavg)"
 
 # Parts 1-4 (not indented: they hold multi-line Python) run unless ONLY names another part.
@@ -139,10 +153,15 @@ log "1. preflight: local numbers with --default-country BR"
 timed pre_local "$BIN" "$WORK/local.csv" --dry-run --template "$TEMPLATE" --default-country BR \
   --results "$WORK/none.csv" >/dev/null 2>"$WORK/pre_local.err"
 grep -q "to send *$ROWS\$" "$WORK/pre_local.err" || { cat "$WORK/pre_local.err" >&2; exit 1; }
-log "1. preflight: E.164 numbers"
-timed pre_e164 "$BIN" "$WORK/e164.csv" --dry-run --template "$TEMPLATE" \
-  --results "$WORK/none.csv" >/dev/null 2>"$WORK/pre_e164.err"
-grep -q "to send *$ROWS\$" "$WORK/pre_e164.err" || { cat "$WORK/pre_e164.err" >&2; exit 1; }
+log "1. preflight: E.164 numbers, $ROUNDS runs"
+for i in $(seq "$ROUNDS"); do
+  timed "pre_e164_$i" "$BIN" "$WORK/e164.csv" --dry-run --template "$TEMPLATE" \
+    --results "$WORK/none.csv" >/dev/null 2>"$WORK/pre_e164.err"
+  grep -q "to send *$ROWS\$" "$WORK/pre_e164.err" || { cat "$WORK/pre_e164.err" >&2; exit 1; }
+  put "pre_e164_rss_kib_$i" "$(sed -n "s/^pre_e164_${i}_rss_kib=//p" "$RESULTS")"
+  put "pre_e164_s_$i" "$(sed -n "s/^pre_e164_${i}_s=//p" "$RESULTS")"
+done
+median pre_e164_s pre_e164_rss_kib
 log "1. baseline: Python csv + phonenumbers (both files)"
 timed py_pre_local "$PY" "$HERE/baseline_preflight.py" "$WORK/local.csv" "$TEMPLATE" BR \
   >/dev/null 2>"$WORK/py_pre_local.err"
@@ -176,24 +195,32 @@ for c in 1 16 64; do
   n=$SEND_ROWS
   [[ $c == 1 ]] && n=$SEND_ROWS_C1
   head -n $((n + 1)) "$WORK/e164.csv" >"$WORK/send$c.csv"
-  log "3. sends: $n rows at --concurrency $c"
-  start_sandbox
-  timed send$c "$BIN" "$WORK/send$c.csv" --base-url "$URL" --template "$TEMPLATE" \
-    --rate 1000000/s --spacing 0 --concurrency "$c" -q >"$WORK/send$c.out" 2>"$WORK/send$c.err" ||
-    { cat "$WORK/send$c.err" >&2; exit 1; }
-  grep -q "$n rows: $n queued" "$WORK/send$c.out"
   put send${c}_rows "$n"
-  stop_sandbox
-  log "3. wrk: $c connections, ${WRK_SECONDS}s"
-  start_sandbox
-  threads=$((c < 2 ? 1 : 2))
-  # Count cap per thread, far above what the duration allows: a safety bound only.
-  BENCH_BODY="$WORK/body.json" BENCH_MAX=2000000 \
-    wrk -t"$threads" -c"$c" -d"${WRK_SECONDS}s" --timeout 5s -s "$HERE/post.lua" "$URL" \
-    >"$WORK/wrk$c.out" 2>&1
-  stop_sandbox
-  rps=$(wrk_rps "$WORK/wrk$c.out" "non2xx=0 errors=0") # an assignment: a failure stops the script
-  put wrk${c}_rps "$rps"
+  for i in $(seq "$ROUNDS"); do
+    log "3. sends: $n rows at --concurrency $c (round $i of $ROUNDS)"
+    rm -f "$WORK/send$c.results.csv"
+    start_sandbox
+    timed "send${c}_$i" "$BIN" "$WORK/send$c.csv" --base-url "$URL" --template "$TEMPLATE" \
+      --rate 1000000/s --spacing 0 --concurrency "$c" -q \
+      >"$WORK/send$c.out" 2>"$WORK/send$c.err" || { cat "$WORK/send$c.err" >&2; exit 1; }
+    grep -q "$n rows: $n queued" "$WORK/send$c.out"
+    stop_sandbox
+    log "3. wrk: $c connections, ${WRK_SECONDS}s (round $i of $ROUNDS)"
+    start_sandbox
+    threads=$((c < 2 ? 1 : 2))
+    # Count cap per thread, far above what the duration allows: a safety bound only.
+    BENCH_BODY="$WORK/body.json" BENCH_MAX=2000000 \
+      wrk -t"$threads" -c"$c" -d"${WRK_SECONDS}s" --timeout 5s -s "$HERE/post.lua" "$URL" \
+      >"$WORK/wrk$c.out" 2>&1
+    stop_sandbox
+    rps=$(wrk_rps "$WORK/wrk$c.out" "non2xx=0 errors=0") # an assignment: a failure stops the script
+    s=$(sed -n "s/^send${c}_${i}_s=//p" "$RESULTS")
+    put "send${c}_s_$i" "$s"
+    put "wrk${c}_rps_$i" "$rps"
+    # This round's own ratio: the send run and the wrk run right after it.
+    put "ratio${c}_$i" "$(echo "$n / $s / $rps" | bc -l)"
+  done
+  median send${c}_s wrk${c}_rps ratio${c}
 done
 log "3. baseline: Python csv + requests, sequential, $PY_SEND_ROWS rows"
 head -n $((PY_SEND_ROWS + 1)) "$WORK/e164.csv" >"$WORK/py_send.csv"
