@@ -3,7 +3,6 @@
 //! shared by the line writer ([`super::record`]) and the readers.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 
 /// One line being appended, a cell at a time.
 pub(super) struct Line<'o> {
@@ -31,11 +30,7 @@ impl<'o> Line<'o> {
     pub(super) fn cell(&mut self, cell: &str) {
         self.separate();
         let bytes = cell.as_bytes();
-        let delimiter = self.delimiter;
-        if !bytes
-            .iter()
-            .any(|&b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r'))
-        {
+        if self.plain(bytes) {
             self.out.extend_from_slice(bytes);
             return;
         }
@@ -49,11 +44,44 @@ impl<'o> Line<'o> {
         self.out.push(b'"');
     }
 
-    /// One number cell.
-    pub(super) fn number(&mut self, n: u64) {
+    /// A free-text cell: what `cell(&text_cell(text))` writes, with one look at the text
+    /// when it needs no change, as most cells of every line do.
+    pub(super) fn text(&mut self, text: &str) {
+        if self.plain(text.as_bytes()) && !needs_quote(text) && !text.starts_with('\'') {
+            self.separate();
+            self.out.extend_from_slice(text.as_bytes());
+        } else {
+            self.cell(&text_cell(text));
+        }
+    }
+
+    /// A destination cell: what `cell(&destination_cell(destination))` writes.
+    pub(super) fn destination(&mut self, destination: &str) {
+        self.cell(&destination_cell(destination));
+    }
+
+    /// One number cell, in decimal digits.
+    pub(super) fn number(&mut self, mut n: u64) {
         self.separate();
-        // Writing to a Vec cannot fail.
-        let _ = write!(self.out, "{n}");
+        let mut digits = [0u8; 20]; // u64::MAX has 20
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.out.extend_from_slice(&digits[at..]);
+    }
+
+    /// Whether `bytes` go in as they are: no delimiter, quote or line break to quote.
+    fn plain(&self, bytes: &[u8]) -> bool {
+        let delimiter = self.delimiter;
+        !bytes
+            .iter()
+            .any(|&b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r'))
     }
 
     fn separate(&mut self) {

@@ -1,7 +1,7 @@
 //! One line of the results file: its fields, how they become cells (one line each, none a
 //! spreadsheet would run), and how a line is read back from whatever a spreadsheet saved.
 
-use super::cells::{Line, destination_cell, is_e164, needs_quote, text_cell, unescape};
+use super::cells::{Line, is_e164, needs_quote, unescape};
 use super::delivery_state::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
 use super::{COLUMNS, REQUIRED_COLUMNS, Status};
 
@@ -58,22 +58,22 @@ impl Record {
             0 => line.cell(""),
             row => line.number(row),
         }
-        line.cell(&destination_cell(&self.destination));
+        line.destination(&self.destination);
         line.cell(self.status.as_str());
-        line.cell(&text_cell(&self.message_id));
-        line.cell(&text_cell(&self.correlation_id));
+        line.text(&self.message_id);
+        line.text(&self.correlation_id);
         match self.http_status {
             Some(status) => line.number(u64::from(status)),
             None => line.cell(""),
         }
-        line.cell(&text_cell(&self.error_code));
-        line.cell(&text_cell(&self.error));
+        line.text(&self.error_code);
+        line.text(&self.error);
         line.number(u64::from(self.attempts));
-        line.cell(&text_cell(&self.sent_at));
-        line.cell(&destination_cell(&self.raw_destination));
-        line.cell(&text_cell(&self.sender));
-        line.cell(&text_cell(&self.target));
-        line.cell(&text_cell(&self.message));
+        line.text(&self.sent_at);
+        line.destination(&self.raw_destination);
+        line.text(&self.sender);
+        line.text(&self.target);
+        line.text(&self.message);
     }
 }
 
@@ -493,10 +493,10 @@ pub(super) fn write_line(
     record.write_cells(&mut line);
     if let Some(d) = delivery {
         line.cell(d.status.map(DeliveryStatus::as_str).unwrap_or(""));
-        line.cell(&text_cell(&d.delivered_at));
-        line.cell(&text_cell(&d.read_at));
-        line.cell(&text_cell(&d.error));
-        line.cell(&text_cell(&d.checked_at));
+        line.text(&d.delivered_at);
+        line.text(&d.read_at);
+        line.text(&d.error);
+        line.text(&d.checked_at);
     }
     line.end();
 }
@@ -560,6 +560,7 @@ mod tests {
 
     use std::borrow::Cow;
 
+    use super::super::cells::{destination_cell, text_cell};
     use super::*;
 
     /// Text with every byte the quoting, the neutralizing and the line rule look at.

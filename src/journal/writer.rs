@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -62,7 +63,15 @@ pub struct Shared {
     path: Arc<Path>,
     /// The run's lock, checked before each intent.
     lock: Arc<Lock>,
+    /// When the lock was last found held, in nanoseconds after `opened` (0: never).
+    lock_seen: AtomicU64,
+    opened: Instant,
 }
+
+/// How long a lock found held stays trusted. A run that took the lock after it was deleted
+/// must still open the results file, read it and judge the input before its first send, far
+/// longer than this; checking before every intent within it only added a `stat` a send.
+const LOCK_TRUSTED: Duration = Duration::from_millis(1);
 
 /// Records waiting for the writer, and what it must do with them.
 struct Queue {
@@ -151,7 +160,22 @@ impl Shared {
             threads: vec![writer, reporter],
             path,
             lock: held,
+            lock_seen: AtomicU64::new(0),
+            opened: Instant::now(),
         })
+    }
+
+    /// Fails once the run's lock file was deleted or replaced (see [`Lock::check`]);
+    /// looks again only when the last look is older than [`LOCK_TRUSTED`].
+    fn check_lock(&self) -> Result<(), JournalError> {
+        let now = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let seen = self.lock_seen.load(Ordering::Relaxed);
+        if seen != 0 && now.saturating_sub(seen) < LOCK_TRUSTED.as_nanos() as u64 {
+            return Ok(());
+        }
+        self.lock.check()?;
+        self.lock_seen.store(now.max(1), Ordering::Relaxed);
+        Ok(())
     }
 
     /// The last recorded state of `row`.
@@ -174,7 +198,7 @@ impl Shared {
     pub async fn record(&self, record: Record, durability: Durability) -> Result<(), JournalError> {
         if record.status == Status::Sending {
             // An intent: a request follows. Not if another run may have the file now.
-            self.lock.check()?;
+            self.check_lock()?;
         }
         if durability == Durability::Lazy {
             return self.queue.push(record, Then::Nothing, &self.path);
