@@ -61,19 +61,9 @@ impl<'o> Line<'o> {
     }
 
     /// One number cell, in decimal digits.
-    pub(super) fn number(&mut self, mut n: u64) {
+    pub(super) fn number(&mut self, n: u64) {
         self.separate();
-        let mut digits = [0u8; 20]; // u64::MAX has 20
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.out.extend_from_slice(&digits[at..]);
+        crate::fmt::push_decimal(self.out, n);
     }
 
     /// Whether `bytes` go in as they are: no delimiter, quote or line break to quote.
