@@ -107,23 +107,33 @@ impl Journal {
     /// [`Shared`]: super::Shared
     pub fn write(&mut self, records: &[Record]) -> Result<(), JournalError> {
         self.settle()?;
-        let mut bytes = Vec::with_capacity(128 * records.len());
-        let mut offsets = Vec::with_capacity(records.len());
+        let mut lines = Lines::default();
+        lines.format(self.delimiter(), records);
         let start = self
             .file
             .stream_position()
             .map_err(io_error("write", &self.path))?;
-        for record in records {
-            offsets.push(start + bytes.len() as u64);
-            write_record(&mut bytes, self.checkpoint.layout.delimiter, record);
-        }
         self.file
-            .write_all(&bytes)
+            .write_all(&lines.bytes)
             .map_err(io_error("write", &self.path))?;
-        for (record, offset) in records.iter().zip(offsets) {
-            self.checkpoint.note(&record.kept(), offset);
-        }
+        self.noted(records, &lines, start);
         Ok(())
+    }
+
+    /// Updates the resume index for `records`, appended as `lines` from offset `start`
+    /// (by [`Journal::write`], or by [`Shared`]'s writer on its own handle, so that a
+    /// sender looking the index up never waits for a `write`).
+    ///
+    /// [`Shared`]: super::Shared
+    pub(super) fn noted(&mut self, records: &[Record], lines: &Lines, start: u64) {
+        for (record, at) in records.iter().zip(&lines.starts) {
+            self.checkpoint.note(&record.kept(), start + at);
+        }
+    }
+
+    /// The delimiter lines are written with.
+    pub(super) fn delimiter(&self) -> u8 {
+        self.checkpoint.layout.delimiter
     }
 
     /// Makes everything written so far durable.
@@ -361,6 +371,31 @@ pub(super) fn sync_directory(path: &Path) -> io::Result<()> {
         _ => Path::new("."),
     };
     File::open(dir)?.sync_all()
+}
+
+/// A batch of records as the lines they append, and where each starts in the batch; kept
+/// by the writer and reused, round after round.
+#[derive(Default)]
+pub(super) struct Lines {
+    bytes: Vec<u8>,
+    starts: Vec<u64>,
+}
+
+impl Lines {
+    /// Formats `records`, replacing what the batch held.
+    pub(super) fn format(&mut self, delimiter: u8, records: &[Record]) {
+        self.bytes.clear();
+        self.starts.clear();
+        for record in records {
+            self.starts.push(self.bytes.len() as u64);
+            write_record(&mut self.bytes, delimiter, record);
+        }
+    }
+
+    /// The lines, one after the other.
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! [`Shared::finish`] returns it, so a run stops before its next send.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::file::Lines;
 use super::{Journal, JournalError, Lock, Prior, Record, Status, io_error};
 use crate::ledger::Sink;
 
@@ -127,10 +128,17 @@ impl Shared {
 
     /// The same, also recording each batch's sends in `ledger` (one transaction per batch)
     /// before anyone waiting on the batch is told it is durable.
-    pub fn with_ledger(journal: Journal, ledger: Option<Sink>) -> Result<Shared, JournalError> {
+    pub fn with_ledger(mut journal: Journal, ledger: Option<Sink>) -> Result<Shared, JournalError> {
+        // The writer appends through a handle of its own on this file: a file a spreadsheet
+        // re-saved is rewritten (a new file) now, not under that handle.
+        journal.settle()?;
         let path: Arc<Path> = journal.path.clone().into();
         let held = Arc::clone(&journal.lock);
-        let sync_file = journal.file.try_clone().map_err(io_error("open", &path))?;
+        let file = journal.file.try_clone().map_err(io_error("open", &path))?;
+        let end = (&journal.file)
+            .stream_position()
+            .map_err(io_error("write", &path))?;
+        let delimiter = journal.delimiter();
         let journal = Arc::new(Mutex::new(journal));
         let queue = Arc::new(Queue {
             state: Mutex::new(Pending::default()),
@@ -145,9 +153,11 @@ impl Shared {
         };
         let recorder = ledger.clone().and_then(Recorder::start);
         let writer = Writer {
+            delimiter,
+            end,
             journal: Arc::clone(&journal),
             queue: Arc::clone(&queue),
-            sync_file,
+            file,
             settled,
             path: path.to_path_buf(),
             ledger,
@@ -299,10 +309,16 @@ impl Queue {
 
 /// What the writer thread holds.
 struct Writer {
+    /// The file's delimiter, which nothing changes while the writer runs.
+    delimiter: u8,
+    /// Where the next batch goes: the writer is the file's only appender while it runs.
+    end: u64,
     journal: Arc<Mutex<Journal>>,
     queue: Arc<Queue>,
-    /// A second handle on the file, so an fsync runs without holding the journal.
-    sync_file: std::fs::File,
+    /// A second handle on the file, so a write and an fsync run without holding the
+    /// journal: a sender looking up the resume index (on the one runtime worker) waits
+    /// only for the index's update, not for the disk.
+    file: std::fs::File,
     settled: mpsc::Sender<Settled>,
     path: PathBuf,
     /// Where each batch's sends also go, in the same step.
@@ -314,8 +330,9 @@ struct Writer {
 impl Writer {
     /// Takes what is queued, writes it in one call, fsyncs when a sender waits (or a report
     /// has lingered), tells those waiting; until closed or a disk error.
-    fn run(self) {
+    fn run(mut self) {
         let mut batch = Vec::new();
+        let mut lines = Lines::default();
         let mut waiters = Vec::new();
         let mut waiting: VecDeque<(u64, Report)> = VecDeque::new();
         let mut synced = 0;
@@ -333,7 +350,7 @@ impl Writer {
             }
             let mut result = match batch.is_empty() {
                 true => Ok(()),
-                false => lock(&self.journal).write(&batch),
+                false => self.write(&batch, &mut lines),
             };
             let lingered = closing || linger_until.is_some_and(|until| until <= Instant::now());
             let sync = result.is_ok() && (!waiters.is_empty() || (reported > synced && lingered));
@@ -371,16 +388,24 @@ impl Writer {
         }
     }
 
+    /// Appends `batch` through the writer's own handle, then notes it in the resume index
+    /// (the only moment the journal is locked).
+    fn write(&mut self, batch: &[Record], lines: &mut Lines) -> Result<(), JournalError> {
+        lines.format(self.delimiter, batch);
+        (&self.file)
+            .write_all(lines.bytes())
+            .map_err(io_error("write", &self.path))?;
+        lock(&self.journal).noted(batch, lines, self.end);
+        self.end += lines.bytes().len() as u64;
+        Ok(())
+    }
+
     /// Records `batch` in the ledger (if any) and, with `sync`, fsyncs the journal: side by
     /// side, the ledger on its own thread, when both are due, so the ledger's commit hides
     /// behind the fsync instead of adding to every round (it cost a fifth of the sends/s at
     /// c64 in line). Returns once both are done; the first error wins.
     fn sync_and_record(&self, batch: &mut Vec<Record>, sync: bool) -> Result<(), JournalError> {
-        let fsync = || {
-            self.sync_file
-                .sync_data()
-                .map_err(io_error("write", &self.path))
-        };
+        let fsync = || self.file.sync_data().map_err(io_error("write", &self.path));
         let failed = |problem: String| io_error("write", &self.path)(io::Error::other(problem));
         let Some(ledger) = self.ledger.as_ref().filter(|_| !batch.is_empty()) else {
             return if sync { fsync() } else { Ok(()) };
