@@ -332,10 +332,10 @@ fn rejection(answer: &Answer, classify: impl Fn(u16, Option<&str>) -> ErrorClass
 }
 
 /// An id as the API wrote it: a non-empty string, or a whole number (`{"id": 123}`) as its
-/// digits.
-pub fn id_text(value: &Value) -> Option<String> {
+/// digits. Taken by value, so a string id is moved out rather than copied.
+pub fn id_text(value: Value) -> Option<String> {
     match value {
-        Value::String(id) if !id.trim().is_empty() => Some(id.clone()),
+        Value::String(id) if !id.trim().is_empty() => Some(id),
         Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
         _ => None,
     }
@@ -343,12 +343,12 @@ pub fn id_text(value: &Value) -> Option<String> {
 
 /// Reads an accepted answer's ids. A success without an id is treated as ambiguous: it was
 /// probably accepted (never resend) but cannot be tracked.
-pub fn accepted(answer: &Answer, id: &Value, correlation: &Value) -> SendOutcome {
-    match id_text(id) {
+pub fn accepted(answer: &Answer, ids: Ids) -> SendOutcome {
+    match id_text(ids.id) {
         Some(message_id) => Ok(Accepted {
             http_status: answer.status,
             message_id,
-            correlation_id: id_text(correlation),
+            correlation_id: id_text(ids.correlation_id),
         }),
         None => Err(SendError {
             class: ErrorClass::Ambiguous,

@@ -108,7 +108,7 @@ pub fn classify(status: u16, _code: Option<&str>) -> ErrorClass {
 /// An id as a string or a whole number, the way [`http::id_text`] reads a send's.
 fn id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let value = serde_json::Value::deserialize(deserializer)?;
-    http::id_text(&value)
+    http::id_text(value)
         .ok_or_else(|| serde::de::Error::custom("an id must be a string or a whole number"))
 }
 

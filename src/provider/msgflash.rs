@@ -102,7 +102,14 @@ impl Provider for MsgFlash {
         Box::pin(async move {
             let answer = self.api.post(&self.send, body, classify).await?;
             let accepted: Accepted = answer.read();
-            http::accepted(&answer, &accepted.data.id, &Value::Null)
+            http::accepted(
+                &answer,
+                http::Ids {
+                    // MsgFlash has no correlation id; a field of that name is not one.
+                    correlation_id: Value::Null,
+                    ..accepted.data
+                },
+            )
         })
     }
 }

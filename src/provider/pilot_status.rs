@@ -88,8 +88,7 @@ impl Provider for PilotStatus {
     fn send(&self, body: Vec<u8>) -> BoxFuture<'_, SendOutcome> {
         Box::pin(async move {
             let answer = self.api.post(&self.send, body, classify).await?;
-            let ids: http::Ids = answer.read();
-            http::accepted(&answer, &ids.id, &ids.correlation_id)
+            http::accepted(&answer, answer.read())
         })
     }
 }

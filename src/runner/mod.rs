@@ -207,6 +207,7 @@ pub async fn run_campaign(
         lanes,
         journal: journal::Shared::with_ledger(journal, sink).map_err(RunError::Checkpoint)?,
         ledger,
+        message: settings.message.to_string(),
         progress: Arc::new(Progress::new(
             plan,
             context.clock.clone(),
@@ -276,4 +277,6 @@ pub(super) struct Runner<'a> {
     ledger: Option<RunLedger>,
     /// Shared with the journal, which reports an accepted row once it is on disk.
     progress: Arc<Progress>,
+    /// The message fingerprint as recorded, formatted once rather than twice a send.
+    message: String,
 }

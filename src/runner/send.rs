@@ -326,7 +326,7 @@ impl Runner<'_> {
     fn sent_record(&self, lane: &Lane<'_>, row: &Row, status: Status, attempts: u32) -> Record {
         Record {
             sender: lane.label.to_string(),
-            message: self.settings.message.to_string(),
+            message: self.message.clone(),
             ..self.record(row, status, attempts)
         }
     }
