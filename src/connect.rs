@@ -226,21 +226,22 @@ fn client(
     timeout: Duration,
     will_connect: bool,
 ) -> Result<reqwest::Client, ConnectError> {
+    let builder = || builder(timeout, on_this_machine(base));
     if !(will_connect && base.scheme() == "https") {
         // No TLS connection will ever be made: an empty root store reads nothing.
-        return builder(timeout)
+        return builder()
             .tls_certs_only([])
             .build()
             .map_err(|e| tls_failure(base, &e));
     }
-    match builder(timeout).build() {
+    match builder().build() {
         Ok(client) => Ok(client),
         Err(system) => {
             tracing::info!(
                 "the system's CA certificates cannot be used ({}); trusting the bundled Mozilla roots instead",
                 describe(&system)
             );
-            builder(timeout)
+            builder()
                 .tls_certs_only(bundled_roots()?)
                 .build()
                 .map_err(|e| tls_failure(base, &e))
@@ -248,12 +249,37 @@ fn client(
     }
 }
 
-fn builder(timeout: Duration) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
+/// A client builder; `local` (a server on this machine) turns the environment's proxy off.
+fn builder(timeout: Duration, local: bool) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("campaign-sender/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("campaign-sender/", env!("CARGO_PKG_VERSION")));
+    match local {
+        true => builder.no_proxy(),
+        false => builder,
+    }
+}
+
+/// Whether `base` names this machine (a loopback address, `localhost` or a name under it).
+/// Such a server is never reached through the proxy that `HTTPS_PROXY`, `HTTP_PROXY` or
+/// `ALL_PROXY` name, as Go's HTTP client does: a proxy elsewhere cannot reach this
+/// machine's loopback, so with a proxy set the built-in sandbox failed every send with
+/// "connection refused". Remote APIs still go through the proxy.
+fn on_this_machine(base: &Url) -> bool {
+    let Some(host) = base.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let name = host.trim_end_matches('.');
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+    }
 }
 
 /// The Mozilla root store compiled into the binary (the `webpki-root-certs` crate).
@@ -291,6 +317,30 @@ mod tests {
         assert!(check("http://localhost:9").await.is_ok());
         let error = check("https://x.invalid").await.unwrap_err().to_string();
         assert!(error.contains("x.invalid"), "{error}");
+    }
+
+    #[test]
+    fn only_a_server_on_this_machine_skips_the_proxy() {
+        let local = |text: &str| on_this_machine(&base_url(text).unwrap());
+        for here in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://[::1]:9000/v1",
+            "http://localhost:3000",
+            "http://LOCALHOST.",
+            "https://api.localhost",
+        ] {
+            assert!(local(here), "{here} is this machine");
+        }
+        for elsewhere in [
+            "https://api.pilotstatus.example",
+            "https://10.0.0.1",
+            "http://[2001:db8::1]",
+            "https://localhost.example.com",
+            "https://notlocalhost",
+        ] {
+            assert!(!local(elsewhere), "{elsewhere} is not this machine");
+        }
     }
 
     #[test]
