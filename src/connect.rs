@@ -89,8 +89,10 @@ fn env_credential(kind: ProviderKind, env: &dyn Fn(&str) -> Option<String>) -> O
     }
 }
 
-/// A base URL the client can use: it parses, and it is `https://` (or `http://` for a
-/// local server). The problem, if any, in words for `--base-url`.
+/// A base URL the client can use: it parses, and it is `https://`, or `http://` for a
+/// server on this machine (the sandbox). Every request carries the API key, so plain HTTP
+/// to anywhere else would put the key on the network unencrypted (a typo such as
+/// `http://pilotstatus.com.br` would do it). The problem, if any, in words for `--base-url`.
 pub fn base_url(text: &str) -> Result<Url, String> {
     let problem = || format!("'{text}' must start with https:// (or http:// for a local server)");
     if !(text.starts_with("https://") || text.starts_with("http://")) {
@@ -99,6 +101,12 @@ pub fn base_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("'{text}' is not a usable URL ({e})"))?;
     if url.cannot_be_a_base() || !matches!(url.scheme(), "https" | "http") {
         return Err(problem());
+    }
+    if url.scheme() == "http" && !on_this_machine(&url) {
+        return Err(format!(
+            "'{text}' would send the API key unencrypted over the network: use https:// \
+             (plain http:// is only for a server on this machine, such as the sandbox)"
+        ));
     }
     Ok(url)
 }
@@ -321,7 +329,7 @@ mod tests {
 
     #[test]
     fn only_a_server_on_this_machine_skips_the_proxy() {
-        let local = |text: &str| on_this_machine(&base_url(text).unwrap());
+        let local = |text: &str| on_this_machine(&Url::parse(text).unwrap());
         for here in [
             "http://127.0.0.1:8080",
             "http://127.9.9.9",
@@ -355,6 +363,11 @@ mod tests {
             "http://exa mple.com",
         ] {
             assert!(base_url(bad).is_err(), "{bad}");
+        }
+        for cleartext in ["http://pilotstatus.com.br", "http://10.0.0.5:8080"] {
+            let problem = base_url(cleartext).unwrap_err();
+            assert!(problem.contains("unencrypted"), "{cleartext}: {problem}");
+            assert!(base_url(&cleartext.replace("http:", "https:")).is_ok());
         }
     }
 

@@ -427,7 +427,7 @@ fn status_and_cancel_refuse_a_base_url_whose_host_does_not_resolve() {
         // One attempt: without the check, the lookup's connect error would end in exit 3.
         command.args([
             "--base-url",
-            "http://no-such-host.invalid:8080",
+            "https://no-such-host.invalid:8080",
             "--max-attempts",
             "1",
         ]);

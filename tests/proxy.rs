@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
 use std::process::Command;
 
@@ -68,14 +69,55 @@ fn the_built_in_sandbox_works_on_a_machine_with_a_proxy() {
 
 #[test]
 fn a_remote_api_still_goes_through_the_proxy() {
-    // The sandbox plays the proxy: a request for a remote address (TEST-NET-1, which nothing
-    // here could reach directly) gets there only through it.
+    // A remote address (TEST-NET-1, which nothing here could reach directly) is asked for
+    // through the proxy: a tunnel request, which this "proxy" reads and refuses.
     let rig = Rig::new();
-    let csv = rig.file("c.csv", &campaign_csv(2));
+    let (listener, url) = proxy();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let asked = std::thread::spawn(move || {
+        // Serves until the run is over; a run that never came answers "".
+        let stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(_) if finished.try_recv().is_ok() => return String::new(),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request = String::new();
+        while reader.read_line(&mut request).unwrap() > 2 {}
+        (&stream)
+            .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        request
+    });
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let mut command = rig.command_to(&csv, "https://192.0.2.1:9");
+    command.args(["--template", "t", "--max-attempts", "1"]);
+    through(&mut command, &url);
+    let output = rig.run(&mut command);
+    let _ = done.send(()); // ends the wait of a proxy never asked
+    let request = asked.join().unwrap();
+    assert!(request.starts_with("CONNECT 192.0.2.1:9 "), "{request:?}");
+    assert!(
+        !request.contains(KEY),
+        "the key went to the proxy in the clear"
+    );
+    assert_ne!(code(&output), 0, "{}", text(&output));
+    assert!(rig.sent().is_empty());
+}
+
+#[test]
+fn plain_http_to_another_machine_is_refused_before_anything_is_sent() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
     let mut command = rig.command_to(&csv, "http://192.0.2.1:9");
     command.args(["--template", "t"]);
-    through(&mut command, &rig.sandbox.base_url());
-    let output = rig.run(&mut command);
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    rig.assert_each_accepted_once(2);
+    assert_refused(
+        &rig,
+        &mut command,
+        &["unencrypted", "https://", "--base-url"],
+    );
+    assert!(rig.sent().is_empty());
 }

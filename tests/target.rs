@@ -194,7 +194,7 @@ fn a_base_url_whose_host_does_not_resolve_is_a_setup_error() {
     let rig = Rig::new();
     let path = rig.file("c.csv", &campaign_csv(2));
     // `.invalid` never resolves (RFC 6761): no request can leave the machine.
-    let mut command = rig.command_to(&path, "http://no-such-host.invalid:8080");
+    let mut command = rig.command_to(&path, "https://no-such-host.invalid:8080");
     command.args(["--template", "t"]);
     assert_refused(&rig, &mut command, &["no-such-host.invalid", "--base-url"]);
     let results_path = rig.dir.path().join("c.results.csv");
