@@ -3,6 +3,7 @@
 //! resolves), and the one HTTP client of a run, which reads root certificates only where a
 //! TLS connection will really be made.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
@@ -111,6 +112,22 @@ pub fn base_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// `text` (a base URL, or any text holding one) without the user name and password its
+/// URL may carry (a gateway's basic auth, which reqwest sends): the secret stays out of the
+/// results file's `target` column and out of messages. Text without them comes back as is.
+pub fn without_credentials(text: &str) -> Cow<'_, str> {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return Cow::Borrowed(text);
+    };
+    let end = text[start..]
+        .find(['/', '?', '#', ' '])
+        .map_or(text.len(), |i| start + i);
+    match text[start..end].rfind('@') {
+        Some(at) => Cow::Owned(format!("{}{}", &text[..start], &text[start + at + 1..])),
+        None => Cow::Borrowed(text),
+    }
+}
+
 /// A ready target: its base URL and the run's one client; holds an in-process sandbox alive
 /// as long as it lives.
 pub struct Reached {
@@ -199,8 +216,9 @@ async fn check_host(base: &Url, timeout: Duration) -> Result<(), ConnectError> {
     let port = base.port_or_known_default().unwrap_or(443);
     let unknown = |why: String| {
         ConnectError::UnknownHost(format!(
-            "--base-url {base}: the host {host} {why}. Nothing was sent; check the address (and \
-             this machine's DNS), then rerun"
+            "--base-url {}: the host {host} {why}. Nothing was sent; check the address (and \
+             this machine's DNS), then rerun",
+            without_credentials(base.as_str())
         ))
     };
     if host == "invalid" || host.ends_with(".invalid") {
@@ -305,8 +323,9 @@ fn bundled_roots() -> Result<Vec<reqwest::Certificate>, ConnectError> {
 
 fn tls_failure(base: &Url, error: &reqwest::Error) -> ConnectError {
     ConnectError::Tls(format!(
-        "cannot set up HTTPS for {base}: {}. Install the system's CA certificates (the \
+        "cannot set up HTTPS for {}: {}. Install the system's CA certificates (the \
          ca-certificates package) and rerun",
+        without_credentials(base.as_str()),
         describe(error)
     ))
 }
@@ -348,6 +367,30 @@ mod tests {
             "https://notlocalhost",
         ] {
             assert!(!local(elsewhere), "{elsewhere} is not this machine");
+        }
+    }
+
+    #[test]
+    fn credentials_are_taken_out_of_a_url_and_nothing_else_is() {
+        for (with, without) in [
+            ("https://u:pw@gw.example/api", "https://gw.example/api"),
+            (
+                "pilot-status http://u:p%40w@127.0.0.1:8080",
+                "pilot-status http://127.0.0.1:8080",
+            ),
+            ("https://u@gw.example", "https://gw.example"),
+            ("https://u:pw@gw.example?x=1", "https://gw.example?x=1"),
+        ] {
+            assert_eq!(without_credentials(with), without);
+        }
+        for clean in [
+            "https://pilotstatus.com.br",
+            "https://gw.example/a@b",
+            "https://gw.example?to=a@b",
+            "sandbox",
+            "pilot-status https://PilotStatus.com.br/ instance i-1",
+        ] {
+            assert!(matches!(without_credentials(clean), Cow::Borrowed(c) if c == clean));
         }
     }
 

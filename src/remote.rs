@@ -137,7 +137,9 @@ impl Census {
 /// The MsgFlash target a results file records, if any: its messages cannot be looked up or
 /// canceled here.
 fn msgflash_target(journal: &Journal) -> Option<String> {
-    (journal.checkpoint().targets().into_iter()).find(|target| target.starts_with("msgflash"))
+    (journal.checkpoint().targets().into_iter())
+        .find(|target| target.starts_with("msgflash"))
+        .map(|target| connect::without_credentials(&target).into_owned())
 }
 
 /// Why a pass could not start (exit 2) before anything was asked of the API.

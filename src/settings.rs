@@ -257,6 +257,7 @@ fn target_id(target: &Target, kind: ProviderKind, senders: &[Sender]) -> String 
         return SANDBOX_TARGET.to_string();
     };
     let provider = clap::ValueEnum::to_possible_value(&kind).expect("no provider is hidden");
+    let base_url = connect::without_credentials(base_url);
     let mut id = format!("{} {}", provider.get_name(), base_url.trim_end_matches('/'));
     let instances: Vec<&str> = senders
         .iter()
@@ -278,12 +279,17 @@ impl Settings {
     /// rehearsal must not settle rows of the real campaign, so sandbox and real never mix;
     /// another base URL or instance is refused unless `--retarget` says the API moved.
     pub fn foreign_target(&self, recorded: &[String]) -> Option<String> {
-        if recorded.is_empty() || recorded.contains(&self.target_id) {
+        // A file written before credentials were taken out of targets is the same target.
+        let same = |t: &String| connect::without_credentials(t) == self.target_id;
+        if recorded.is_empty() || recorded.iter().any(same) {
             return None;
         }
         let path = self.results.display();
         let now = &self.target_id;
-        let was = recorded.join(" and ");
+        let was = (recorded.iter())
+            .map(|t| connect::without_credentials(t))
+            .collect::<Vec<_>>()
+            .join(" and ");
         let stem = self.csv.file_stem().unwrap_or_default().to_string_lossy();
         if recorded.iter().all(|t| t == SANDBOX_TARGET) {
             let repair = if self.results == self.real_results {

@@ -223,3 +223,36 @@ fn assert_no_fresh_path_advice(output: &std::process::Output) {
         assert!(!log.contains(advice), "'{advice}' advised in:\n{log}");
     }
 }
+
+#[test]
+fn credentials_in_the_base_url_stay_out_of_the_results_and_messages() {
+    let rig = Rig::new();
+    let plain = rig.sandbox.base_url();
+    let with_credentials = plain.replace("http://", "http://gw-user:gw-secret@");
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    let results_path = rig.dir.path().join("c.results.csv");
+    let run = |csv: &Path| {
+        let output = rig.run(
+            rig.command_to(csv, &with_credentials)
+                .args(["--template", "t"]),
+        );
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        assert!(!text(&output).contains("gw-secret"), "{}", text(&output));
+    };
+    run(&csv);
+    let written = std::fs::read_to_string(&results_path).unwrap();
+    assert!(!written.contains("gw-"), "{written}");
+    let target = format!("pilot-status {plain}");
+    assert!(results(&results_path).iter().all(|r| r["target"] == target));
+
+    // A file an earlier version wrote, credentials in its targets, is the same target: the
+    // rerun goes on with the new row and sends none of the others again.
+    std::fs::write(
+        &results_path,
+        written.replace(&target, &format!("pilot-status {with_credentials}")),
+    )
+    .unwrap();
+    std::fs::write(&csv, campaign_csv(3)).unwrap();
+    run(&csv);
+    rig.assert_each_accepted_once(3);
+}
