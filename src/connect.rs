@@ -95,17 +95,18 @@ fn env_credential(kind: ProviderKind, env: &dyn Fn(&str) -> Option<String>) -> O
 /// to anywhere else would put the key on the network unencrypted (a typo such as
 /// `http://pilotstatus.com.br` would do it). The problem, if any, in words for `--base-url`.
 pub fn base_url(text: &str) -> Result<Url, String> {
-    let problem = || format!("'{text}' must start with https:// (or http:// for a local server)");
+    let shown = without_credentials(text);
+    let problem = || format!("'{shown}' must start with https:// (or http:// for a local server)");
     if !(text.starts_with("https://") || text.starts_with("http://")) {
         return Err(problem());
     }
-    let url = Url::parse(text).map_err(|e| format!("'{text}' is not a usable URL ({e})"))?;
+    let url = Url::parse(text).map_err(|e| format!("'{shown}' is not a usable URL ({e})"))?;
     if url.cannot_be_a_base() || !matches!(url.scheme(), "https" | "http") {
         return Err(problem());
     }
     if url.scheme() == "http" && !on_this_machine(&url) {
         return Err(format!(
-            "'{text}' would send the API key unencrypted over the network: use https:// \
+            "'{shown}' would send the API key unencrypted over the network: use https:// \
              (plain http:// is only for a server on this machine, such as the sandbox)"
         ));
     }
@@ -407,9 +408,10 @@ mod tests {
         ] {
             assert!(base_url(bad).is_err(), "{bad}");
         }
-        for cleartext in ["http://pilotstatus.com.br", "http://10.0.0.5:8080"] {
+        for cleartext in ["http://pilotstatus.com.br", "http://u:pw@10.0.0.5:8080"] {
             let problem = base_url(cleartext).unwrap_err();
             assert!(problem.contains("unencrypted"), "{cleartext}: {problem}");
+            assert!(!problem.contains("pw@"), "{problem}");
             assert!(base_url(&cleartext.replace("http:", "https:")).is_ok());
         }
     }
