@@ -336,6 +336,25 @@ pub struct SqliteLedger {
     checkpointer: Option<Checkpointer>,
 }
 
+/// Puts the file in WAL mode. Switching a new file takes an exclusive lock, and SQLite
+/// answers "database is locked" at once, without the busy timeout's wait, to a second
+/// process doing the same at that moment (two cron runs opening a new ledger together): it
+/// is tried again until the timeout.
+fn wal(connection: &Connection) -> Result<(), rusqlite::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match connection.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            done => return done,
+        }
+    }
+}
+
 impl SqliteLedger {
     /// Opens (creating it, and its directory, if missing) the ledger at `path`; a ledger of
     /// the first schema is migrated.
@@ -351,7 +370,7 @@ impl SqliteLedger {
         let connect = || -> Result<Connection, rusqlite::Error> {
             let connection = Connection::open(path)?;
             connection.busy_timeout(BUSY_TIMEOUT)?;
-            connection.pragma_update(None, "journal_mode", "WAL")?;
+            wal(&connection)?;
             connection.pragma_update(None, "synchronous", "NORMAL")?;
             // The query planner's stability guarantee: without it this SQLite (built with
             // STAT4) recompiles a statement each time a bound value changes, which was most of
@@ -548,6 +567,28 @@ mod tests {
             state,
             message_id: ["m-a", "m-b"][row as usize % 2],
             at_ms,
+        }
+    }
+
+    #[test]
+    fn several_opening_a_new_ledger_at_once_all_get_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for attempt in 0..20 {
+            let path = dir.path().join(format!("{attempt}.sqlite3"));
+            let start = std::sync::Barrier::new(6);
+            std::thread::scope(|scope| {
+                let opened: Vec<_> = (0..6)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            SqliteLedger::open(&path).map(|_| ())
+                        })
+                    })
+                    .collect();
+                for open in opened {
+                    open.join().unwrap().unwrap();
+                }
+            });
         }
     }
 
