@@ -29,6 +29,9 @@ enum Script {
     TooMany(String),
     /// 202 with a chunked body that never ends.
     Endless,
+    /// This status and these exact body bytes; `{key}` in them becomes the request's key
+    /// (a server echoing what it was sent).
+    Raw(u16, Vec<u8>),
 }
 
 /// One request a test server received.
@@ -95,6 +98,9 @@ impl Server {
 }
 
 async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let key = (request.headers().get("x-api-key"))
+        .map(|k| k.as_bytes().to_vec())
+        .unwrap_or_default();
     let body = axum::body::to_bytes(request.into_body(), 1 << 20)
         .await
         .unwrap_or_default();
@@ -129,6 +135,12 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .header("retry-after", after)
             .body(Body::from(r#"{"error":"slow down","code":"RATE_LIMITED"}"#))
             .unwrap(),
+        Script::Raw(status, bytes) => {
+            let echoed = String::from_utf8_lossy(bytes)
+                .replace("{key}", &String::from_utf8_lossy(&key))
+                .into_bytes();
+            response.status(*status).body(Body::from(echoed)).unwrap()
+        }
         Script::Endless => {
             let shared = Arc::clone(&shared);
             let chunks = futures_util::stream::repeat_with(move || {
@@ -500,5 +512,142 @@ fn without_ca_certificates_https_uses_the_bundled_roots() {
     assert_eq!(
         statuses(&rig.dir.path().join("c.results.csv")),
         ["DEFERRED"]
+    );
+}
+
+/// The run's output and results file, after a campaign of `rows` rows sent to `server`.
+fn send_to(
+    rig: &Rig,
+    server: &Server,
+    rows: usize,
+) -> (
+    std::process::Output,
+    Vec<std::collections::HashMap<String, String>>,
+) {
+    let csv = rig.file("c.csv", &campaign_csv(rows));
+    let output = rig.run(rig.command_to(&csv, &server.url).args(["--template", "t"]));
+    (output, results(&rig.dir.path().join("c.results.csv")))
+}
+
+#[test]
+fn a_key_the_server_echoes_back_is_never_recorded_or_logged() {
+    for (status, body) in [
+        (500, r#"{"code":"ERR_{key}","error":"bad key {key}"}"#),
+        (400, "no such key: {key}"),
+        (
+            401,
+            r#"{"error":{"code":"UNAUTHORIZED","message":"{key} revoked"}}"#,
+        ),
+    ] {
+        let rig = Rig::new();
+        let echo = Server::start(Script::Raw(status, body.as_bytes().to_vec()));
+        let (output, rows) = send_to(&rig, &echo, 1);
+        let file = std::fs::read_to_string(rig.dir.path().join("c.results.csv")).unwrap();
+        for place in [text(&output), file] {
+            assert!(!place.contains(KEY), "{status}: key leaked: {place}");
+            assert!(place.contains("[API key]"), "{status}: {place}");
+        }
+        assert_eq!(rows.len(), 1, "{rows:?}");
+    }
+}
+
+#[test]
+fn server_text_cannot_forge_a_log_line() {
+    let rig = Rig::new();
+    let body = "{\"code\":\"X\\nINFO row 9: QUEUED msg_forged\",\"error\":\"a\\nb\"}";
+    let server = Server::start(Script::Raw(400, body.as_bytes().to_vec()));
+    let (output, rows) = send_to(&rig, &server, 1);
+    assert!(
+        !text(&output).lines().any(|l| l.starts_with("INFO row 9")),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        rows[0]["errorCode"], "X INFO row 9: QUEUED msg_forged",
+        "{rows:?}"
+    );
+    assert_eq!(rows[0]["error"], "a b", "{rows:?}");
+}
+
+#[test]
+fn an_oversized_refusal_is_judged_by_its_status_not_made_uncertain() {
+    let rig = Rig::new();
+    let mut body = br#"{"error":"denied","padding":""#.to_vec();
+    body.extend(std::iter::repeat_n(b'x', 300 * 1024));
+    let refusing = Server::start(Script::Raw(401, body));
+    let (output, rows) = send_to(&rig, &refusing, 3);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(refusing.seen().len(), 1, "the key's refusal stops the run");
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["httpStatus"].as_str()),
+        ("DEFERRED", "401"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn an_accepted_id_is_read_past_a_bom_trailing_data_and_an_unreadable_neighbour() {
+    for (body, id) in [
+        ("\u{feff}{\"id\":\"msg_bom\"}", "msg_bom"),
+        ("{\"id\":\"msg_tail\"}\n{\"more\":1}", "msg_tail"),
+        (r#"{"id":"msg_big","correlationId":1e400}"#, "msg_big"),
+        (r#"{"id":18446744073709551616}"#, "18446744073709551616"),
+    ] {
+        let rig = Rig::new();
+        let server = Server::start(Script::Raw(202, body.as_bytes().to_vec()));
+        let (output, rows) = send_to(&rig, &server, 1);
+        assert_eq!(code(&output), 0, "{body}: {}", text(&output));
+        assert_eq!(
+            (rows[0]["status"].as_str(), rows[0]["messageId"].as_str()),
+            ("QUEUED", id),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn an_unusable_id_is_uncertain_with_the_answer_quoted_and_never_resent() {
+    let rig = Rig::new();
+    let body = format!(r#"{{"id":"msg_{}"}}"#, "x".repeat(64 * 1024));
+    let server = Server::start(Script::Raw(202, body.into_bytes()));
+    let (output, rows) = send_to(&rig, &server, 2);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    for row in &rows {
+        assert_eq!(row["status"], "UNCERTAIN", "{row:?}");
+        assert_eq!(row["errorCode"], "NO_MESSAGE_ID", "{row:?}");
+        assert!(row["error"].contains(r#"began: {"id":"msg_xxx"#), "{row:?}");
+        assert!(row["error"].len() < 1000, "{row:?}");
+    }
+    server.answer_with(Script::NumericIds);
+    let (output, _) = send_to(&rig, &server, 2);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(server.seen().len(), 2, "never resent");
+}
+
+#[test]
+fn msgflash_treats_a_quota_code_on_a_server_error_as_maybe_sent() {
+    let rig = Rig::new();
+    let body = br#"{"error":{"code":"MONTHLY_OUTBOUND_QUOTA_EXCEEDED","message":"q"}}"#;
+    let server = Server::start(Script::Raw(504, body.to_vec()));
+    let csv = rig.file("m.csv", &campaign_csv(1));
+    let msgflash = |rig: &Rig| {
+        let mut command = rig.msgflash(&csv);
+        command.args(["--base-url", &server.url, "--text", "hi"]);
+        rig.run(&mut command)
+    };
+    let output = msgflash(&rig);
+    let rows = results(&rig.dir.path().join("m.results.csv"));
+    assert_eq!(
+        rows[0]["status"],
+        "UNCERTAIN",
+        "{}: {rows:?}",
+        text(&output)
+    );
+    server.answer_with(Script::Accept(json!({"data": {"id": "m1"}})));
+    msgflash(&rig);
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "a 5xx may have been sent: never resent"
     );
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Accepted, BuildError, ErrorClass, SendError, SendOutcome};
+use super::{Accepted, BuildError, ErrorClass, SendError, SendOutcome, untrusted};
 
 /// An API key: never printed, never logged, never put anywhere but its request header.
 #[derive(Clone)]
@@ -144,11 +144,25 @@ impl Api {
                 .body(body);
         }
         let response = request.send().await.map_err(|e| transport_error(&e))?;
-        let answer = receive(response, over_cap).await?;
+        let mut answer = receive(response, over_cap)
+            .await
+            .map_err(|e| self.redacted(e))?;
+        // A server may repeat the key (an error echoing the request): nothing it wrote
+        // reaches a results cell, a log line or an error message with the key in it.
+        if let Some(body) = untrusted::redact(&answer.body, self.key.as_bytes()) {
+            answer.body = body;
+        }
         if !(200..300).contains(&answer.status) {
             return Err(rejection(&answer, classify));
         }
         Ok(answer)
+    }
+
+    /// `error` with the key taken out of what the server supplied (a redirect's host).
+    fn redacted(&self, mut error: SendError) -> SendError {
+        untrusted::redact_in(&mut error.code, self.key.as_bytes());
+        untrusted::redact_in(&mut error.message, self.key.as_bytes());
+        error
     }
 }
 
@@ -161,29 +175,60 @@ pub struct Answer {
 
 impl Answer {
     /// The body read as `T` (its other fields skipped unread, not built); `T::default()`
-    /// when it is not JSON of that shape, so each id reads as missing.
+    /// when it is not JSON of that shape, so each id reads as missing. A byte-order mark
+    /// before the JSON and anything after its first value are passed over: an accepted
+    /// send's id is not thrown away for them.
     pub fn read<T: DeserializeOwned + Default>(&self) -> T {
-        serde_json::from_slice(&self.body).unwrap_or_default()
+        let body = self
+            .body
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&self.body);
+        let mut values = serde_json::Deserializer::from_slice(body).into_iter::<T>();
+        values.next().and_then(Result::ok).unwrap_or_default()
+    }
+
+    /// The start of the body as one short line, for a message about an answer that could
+    /// not be used: what the server said stays on record.
+    fn glimpse(&self) -> String {
+        let start = &self.body[..self.body.len().min(4 * GLIMPSE)];
+        untrusted::clean(String::from_utf8_lossy(start).trim(), GLIMPSE)
     }
 }
+
+/// How much of an unusable answer a message quotes.
+const GLIMPSE: usize = 200;
 
 /// The ids of an accepted send in the object that carries them (`id`, `correlationId`),
 /// read without building the rest of the answer: building every field of it as a JSON
 /// value was a fifth of the client's own work per send.
 #[derive(Debug, Default, Deserialize)]
 pub struct Ids {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub id: Value,
-    #[serde(default, rename = "correlationId")]
+    #[serde(default, rename = "correlationId", deserialize_with = "lenient")]
     pub correlation_id: Value,
+}
+
+/// One id field, whatever it holds, without failing the answer: a whole number too large
+/// for 64 bits keeps its digits (as text), and one no number type holds (`1e400`) reads as
+/// null, so the other id is still read.
+fn lenient<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+    let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+    let text = raw.get();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Value::String(text.to_string()));
+    }
+    Ok(serde_json::from_str(text).unwrap_or(Value::Null))
 }
 
 /// The most of an answer's body that is read. Ids and error texts take a few hundred bytes;
 /// a server sending more is broken or hostile, and reading on would only grow memory.
 pub const MAX_ANSWER: usize = 256 * 1024;
 
-/// Reads an answer: a redirect is refused unread ([`ErrorClass::Misdirected`]), and a body
-/// past [`MAX_ANSWER`] is abandoned with `over_cap` as its class (`RESPONSE_TOO_LARGE`).
+/// Reads an answer: a redirect is refused unread ([`ErrorClass::Misdirected`]), and a 2xx
+/// body past [`MAX_ANSWER`] is abandoned with `over_cap` as its class (`RESPONSE_TOO_LARGE`):
+/// it may hide an accepted send. Any other answer is cut at the cap and judged by its status.
 async fn receive(
     mut response: reqwest::Response,
     over_cap: ErrorClass,
@@ -199,6 +244,11 @@ async fn receive(
         ..transport_error(&e)
     })? {
         if body.len().saturating_add(chunk.len()) > MAX_ANSWER {
+            if !(200..300).contains(&status) {
+                // A refusal says what it is by its status: classified as usual, on what fits.
+                body.extend_from_slice(&chunk[..MAX_ANSWER - body.len()]);
+                break;
+            }
             return Err(SendError {
                 class: over_cap,
                 http_status: Some(status),
@@ -232,8 +282,8 @@ fn redirected(response: &reqwest::Response) -> SendError {
         .as_ref()
         .and_then(|url| Some((url.host_str()?, url.port())))
     {
-        Some((host, Some(port))) => format!("a redirect to {}:{port}", truncate(host, 100)),
-        Some((host, None)) => format!("a redirect to {}", truncate(host, 100)),
+        Some((host, Some(port))) => format!("a redirect to {}:{port}", untrusted::clean(host, 100)),
+        Some((host, None)) => format!("a redirect to {}", untrusted::clean(host, 100)),
         None => "a redirect without a usable Location".into(),
     };
     SendError {
@@ -289,7 +339,7 @@ pub(crate) fn describe(error: &reqwest::Error) -> String {
 fn error_fields(body: &[u8]) -> (Option<String>, String) {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         let text = String::from_utf8_lossy(body);
-        return (None, truncate(text.trim(), 200));
+        return (None, untrusted::clean(text.trim(), 200));
     };
     let candidates = [&json, &json["error"], &json["errors"][0], &json["data"]];
     let text_of = |v: &Value| v.as_str().map(str::to_string);
@@ -297,26 +347,39 @@ fn error_fields(body: &[u8]) -> (Option<String>, String) {
     let message = candidates
         .iter()
         .find_map(|v| text_of(&v["error"]).or_else(|| text_of(&v["message"])))
-        .unwrap_or_else(|| truncate(&json.to_string(), 200));
-    (code, message)
+        .unwrap_or_else(|| json.to_string());
+    let code = code.map(|code| untrusted::clean(&code, 100));
+    (code, untrusted::clean(&message, 200))
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
-}
-
-/// `Retry-After` as delay-seconds or an HTTP-date, relative to now.
+/// `Retry-After` as delay-seconds or an HTTP-date, relative to now. Read as asking at least
+/// as much as it says: seconds past what 64 bits hold are the longest wait (beyond the
+/// ceiling: the run stops rather than resend at once), and a fraction (`1.5`, not in the
+/// standard) is rounded up.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !whole.is_empty() && digits(whole) && digits(fraction) {
+        let seconds = whole.parse::<u64>().unwrap_or(u64::MAX);
+        let up = u64::from(fraction.bytes().any(|b| b != b'0'));
+        return Some(Duration::from_secs(seconds.saturating_add(up)));
     }
-    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let at = match jiff::fmt::rfc2822::parse(value) {
+        Ok(at) => at.timestamp(),
+        // A date past what the calendar type holds (`31 Dec 9999`): as far off as it gets.
+        Err(_) if year(value).is_some_and(|year| year >= 9999) => {
+            return Some(Duration::from_secs(u64::MAX));
+        }
+        Err(_) => return None,
+    };
     let wait = at.duration_since(jiff::Timestamp::now());
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+/// The year of an HTTP-date (`Fri, 31 Dec 9999 23:59:59 GMT`), read without the calendar.
+fn year(date: &str) -> Option<u32> {
+    date.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Builds the [`SendError`] for a non-success answer, classified by the provider's table.
@@ -331,14 +394,21 @@ fn rejection(answer: &Answer, classify: impl Fn(u16, Option<&str>) -> ErrorClass
     }
 }
 
+/// The longest message id taken: real ids are a few dozen characters, and a longer one
+/// could not be looked up (a URL holds less) nor kept whole by a spreadsheet's cell.
+pub const MAX_ID: usize = 256;
+
 /// An id as the API wrote it: a non-empty string, or a whole number (`{"id": 123}`) as its
-/// digits. Taken by value, so a string id is moved out rather than copied.
+/// digits; never one longer than [`MAX_ID`] or holding a control character (it goes into
+/// URLs, results cells and log lines). Taken by value, so a string id is moved out rather
+/// than copied.
 pub fn id_text(value: Value) -> Option<String> {
-    match value {
-        Value::String(id) if !id.trim().is_empty() => Some(id),
-        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        _ => None,
-    }
+    let id = match value {
+        Value::String(id) if !id.trim().is_empty() => id,
+        Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
+        _ => return None,
+    };
+    (id.len() <= MAX_ID && !id.chars().any(char::is_control)).then_some(id)
 }
 
 /// Reads an accepted answer's ids. A success without an id is treated as ambiguous: it was
@@ -355,8 +425,10 @@ pub fn accepted(answer: &Answer, ids: Ids) -> SendOutcome {
             http_status: Some(answer.status),
             code: "NO_MESSAGE_ID".to_string(),
             message: format!(
-                "the API answered {} without a message id; it was probably accepted",
-                answer.status
+                "the API answered {} without a usable message id; it was probably accepted. \
+                 Its answer began: {}",
+                answer.status,
+                answer.glimpse()
             ),
             retry_after: None,
         }),
@@ -399,6 +471,32 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
+        for (value, seconds) in [
+            ("99999999999999999999999", u64::MAX),
+            ("1.5", 2),
+            ("3.0", 3),
+        ] {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
+            assert_eq!(
+                retry_after(&headers),
+                Some(Duration::from_secs(seconds)),
+                "{value}"
+            );
+        }
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Fri, 31 Dec 9999 23:59:59 GMT"),
+        );
+        assert!(retry_after(&headers).is_some_and(|wait| wait > crate::pacing::MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn ids_are_short_single_line_text() {
+        assert_eq!(id_text(Value::from("msg_1")), Some("msg_1".into()));
+        assert_eq!(id_text(Value::from(7)), Some("7".into()));
+        assert_eq!(id_text(Value::from("a\nb")), None);
+        assert_eq!(id_text(Value::from("x".repeat(MAX_ID + 1))), None);
+        assert_eq!(id_text(Value::from(" ")), None);
     }
 
     #[test]

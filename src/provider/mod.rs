@@ -8,6 +8,7 @@ pub mod http;
 pub mod messages;
 pub mod msgflash;
 pub mod pilot_status;
+pub mod untrusted;
 
 use std::future::Future;
 use std::pin::Pin;

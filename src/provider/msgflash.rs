@@ -65,7 +65,8 @@ impl MsgFlash {
 pub fn classify(status: u16, code: Option<&str>) -> ErrorClass {
     match (status, code) {
         // The account cannot send at all until a human acts.
-        (_, Some("SUBSCRIPTION_INACTIVE" | "MONTHLY_OUTBOUND_QUOTA_EXCEEDED")) => {
+        // Only a refusal (4xx) says so: a 5xx naming them may still have been processed.
+        (400..=499, Some("SUBSCRIPTION_INACTIVE" | "MONTHLY_OUTBOUND_QUOTA_EXCEEDED")) => {
             ErrorClass::CampaignFatal
         }
         (401 | 403, _) => ErrorClass::CampaignFatal,

@@ -1,0 +1,108 @@
+//! Text a server wrote, made safe to record and log: the API key it may echo back taken
+//! out, line breaks and other control characters turned into spaces (a log line cannot be
+//! forged), and a length cap (a results cell stays a cell a spreadsheet can hold).
+
+/// What stands in for the API key wherever a server's answer repeated it.
+pub const KEY_REDACTED: &str = "[API key]";
+
+/// Keys shorter than this are not searched for: a real key is far longer, and taking out
+/// every `k` of an answer would garble it without protecting anything.
+const SHORTEST_KEY: usize = 8;
+
+/// `text` with every occurrence of `key` (in any letter case: a host name comes back
+/// lowercased) replaced by [`KEY_REDACTED`]; `None` when it holds none.
+pub fn redact(text: &[u8], key: &[u8]) -> Option<Vec<u8>> {
+    if key.len() < SHORTEST_KEY || text.len() < key.len() {
+        return None;
+    }
+    let found = |at: usize| {
+        text[at..].len() >= key.len() && text[at..at + key.len()].eq_ignore_ascii_case(key)
+    };
+    let first = (0..=text.len() - key.len()).find(|&at| found(at))?;
+    let mut out = Vec::with_capacity(text.len());
+    out.extend_from_slice(&text[..first]);
+    let mut at = first;
+    while at < text.len() {
+        if found(at) {
+            out.extend_from_slice(KEY_REDACTED.as_bytes());
+            at += key.len();
+        } else {
+            out.push(text[at]);
+            at += 1;
+        }
+    }
+    Some(out)
+}
+
+/// [`redact`] for a string, in place. The key is ASCII (it travels in a header), so the
+/// cuts fall between characters and the text stays UTF-8.
+pub fn redact_in(text: &mut String, key: &[u8]) {
+    if let Some(clean) = redact(text.as_bytes(), key) {
+        *text = String::from_utf8_lossy(&clean).into_owned();
+    }
+}
+
+/// At most `max` characters of `text` (then `…`), each control character (a line break, a
+/// tab, an escape) a space.
+pub fn clean(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn the_key_is_taken_out_in_any_case_and_as_often_as_it_appears() {
+        let key = b"ps_live_SECRET123";
+        let text = b"bad key ps_live_SECRET123 (ps_live_secret123)";
+        let out = String::from_utf8(redact(text, key).unwrap()).unwrap();
+        assert_eq!(out, "bad key [API key] ([API key])");
+        assert_eq!(redact(b"nothing here", key), None);
+        assert_eq!(
+            redact(b"ps_live_SECRET12", key),
+            None,
+            "a prefix is not the key"
+        );
+        assert_eq!(redact(b"a k b", b"k"), None, "a short key is left alone");
+    }
+
+    #[test]
+    fn clean_text_is_one_line_and_capped() {
+        assert_eq!(clean("a\nINFO forged\r\tb", 100), "a INFO forged  b");
+        assert_eq!(clean("abcdef", 3), "abc…");
+        assert_eq!(clean("ção", 3), "ção");
+    }
+
+    proptest! {
+        #[test]
+        fn no_copy_of_the_key_survives(
+            parts in proptest::collection::vec("[a-zA-Z0-9 _:{}\"\n-]{0,12}", 0..6),
+            key in "[a-zA-Z0-9_]{8,20}",
+            upper in any::<bool>(),
+        ) {
+            let shown = if upper { key.to_uppercase() } else { key.clone() };
+            let text = parts.join(&shown);
+            let mut out = text.clone();
+            redact_in(&mut out, key.as_bytes());
+            prop_assert!(!out.to_lowercase().contains(&key.to_lowercase()), "{out}");
+        }
+
+        #[test]
+        fn clean_text_has_no_control_character(text in any::<String>(), max in 0usize..50) {
+            let out = clean(&text, max);
+            prop_assert!(!out.chars().any(char::is_control));
+            prop_assert!(out.chars().count() <= max + 1);
+        }
+    }
+}
