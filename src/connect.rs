@@ -104,6 +104,14 @@ pub fn base_url(text: &str) -> Result<Url, String> {
     if url.cannot_be_a_base() || !matches!(url.scheme(), "https" | "http") {
         return Err(problem());
     }
+    if let Some(path) = api_path(&url) {
+        let before = url.path().trim_end_matches('/').trim_end_matches(path);
+        return Err(format!(
+            "'{shown}' already holds the API's path ({path}), which each request adds: give \
+             the address without it, '{}{before}'",
+            url.origin().ascii_serialization()
+        ));
+    }
     if url.scheme() == "http" && !on_this_machine(&url) {
         return Err(format!(
             "'{shown}' would send the API key unencrypted over the network: use https:// \
@@ -111,6 +119,18 @@ pub fn base_url(text: &str) -> Result<Url, String> {
         ));
     }
     Ok(url)
+}
+
+/// The API's own path at the end of a base URL (`…/v1/messages/send`, as the vendors' docs
+/// show a send's URL), if a base URL ends with it: every request would then go to
+/// `…/v1/messages/send/v1/messages/send`, and each row fail in turn.
+fn api_path(url: &Url) -> Option<&str> {
+    let path = url.path().trim_end_matches('/');
+    let start = ["/api/v1", "/v1"]
+        .iter()
+        .filter_map(|prefix| path.find(&format!("{prefix}/messages")))
+        .min()?;
+    Some(&path[start..])
 }
 
 /// `text` (a base URL, or any text holding one) without the user name and password its
@@ -414,6 +434,27 @@ mod tests {
             assert!(!problem.contains("pw@"), "{problem}");
             assert!(base_url(&cleartext.replace("http:", "https:")).is_ok());
         }
+        for (with_path, path) in [
+            ("https://h/v1/messages/send", "/v1/messages/send"),
+            ("https://u:pw@h:8443/proxy/v1/messages/", "/v1/messages"),
+            (
+                "http://127.0.0.1:9/api/v1/messages/send",
+                "/api/v1/messages/send",
+            ),
+        ] {
+            let problem = base_url(with_path).unwrap_err();
+            assert!(problem.contains(path), "{with_path}: {problem}");
+            assert!(!problem.contains("pw"), "{problem}");
+        }
+        assert_eq!(
+            base_url("https://u:pw@h:8443/proxy/v1/messages").unwrap_err(),
+            "'https://h:8443/proxy/v1/messages' already holds the API's path (/v1/messages), \
+             which each request adds: give the address without it, 'https://h:8443/proxy'"
+        );
+        assert!(
+            base_url("https://h/proxy/v1").is_ok(),
+            "a gateway's own prefix"
+        );
     }
 
     #[test]

@@ -186,13 +186,21 @@ fn credential(
             "the environment variable {var} is not set: export it with this number's key"
         )),
     };
+    // A blank inline key would only earn a 401 on the first send: refused before any.
+    let inline = |name: &str, value: &Option<String>| match value.as_deref().map(str::trim) {
+        Some(key) if !key.is_empty() => Ok(key.to_string()),
+        _ => Err(format!(
+            "{name} is empty: give this number's key there, or better, key-env = \"VAR\" \
+             naming the environment variable that holds it"
+        )),
+    };
     let credential = match (given.as_slice(), kind) {
-        (["key"], _) => Credential::Key(Secret::new(entry.key.clone().unwrap_or_default())),
+        (["key"], _) => Credential::Key(Secret::new(inline("key", &entry.key)?)),
         (["key-env"], _) => Credential::Key(Secret::new(read(
             entry.key_env.as_deref().unwrap_or_default(),
         )?)),
         (["key-id"], ProviderKind::PilotStatus) => {
-            Credential::KeyId(Secret::new(entry.key_id.clone().unwrap_or_default()))
+            Credential::KeyId(Secret::new(inline("key-id", &entry.key_id)?))
         }
         (["key-id-env"], ProviderKind::PilotStatus) => Credential::KeyId(Secret::new(read(
             entry.key_id_env.as_deref().unwrap_or_default(),

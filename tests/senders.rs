@@ -247,6 +247,22 @@ fn a_missing_key_names_the_number_and_the_variable_before_anything_is_sent() {
     assert_refused(&rig, &mut command, &["[norte]", "PS_KEY_NORTE"]);
 }
 
+#[test]
+fn a_blank_inline_key_is_refused_before_anything_is_sent() {
+    for (line, named) in [
+        ("key = \"\"", "key is empty"),
+        ("key = \"   \"", "key is empty"),
+        ("key-id = \"\"", "key-id is empty"),
+    ] {
+        let rig = Rig::new();
+        let csv = rig.file("c.csv", &campaign_csv(3));
+        let senders = rig.file("s.toml", &format!("[a]\n{line}\n"));
+        let mut command = rig.command(&csv);
+        command.args(["--template", "t", "--senders"]).arg(&senders);
+        assert_refused(&rig, &mut command, &["[a]", named, "key-env"]);
+    }
+}
+
 const START: &str = "2026-06-01T12:00:00Z";
 
 /// Each number keeps the full spacing between its own sends, while the numbers send side by

@@ -158,3 +158,14 @@ fn a_misspelled_campaign_file_key_is_refused() {
     rig.file("promo.toml", "templat = \"x\"\n");
     assert_refused(&rig, &mut rig.command(&path), &["templat", "promo.toml"]);
 }
+
+#[test]
+fn a_base_url_that_holds_the_api_path_is_refused_before_anything_is_sent() {
+    let rig = Rig::new();
+    let path = rig.file("promo.csv", &campaign_csv(2));
+    let base = rig.sandbox.base_url();
+    let mut command = rig.command_to(&path, &format!("{base}/v1/messages/send"));
+    command.args(["--template", "t"]);
+    let shown = format!("'{base}'");
+    assert_refused(&rig, &mut command, &["/v1/messages/send", &shown]);
+}
