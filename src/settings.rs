@@ -29,9 +29,6 @@ use crate::window::{SendWindow, Window, WindowError};
 pub struct Settings {
     pub csv: PathBuf,
     pub results: PathBuf,
-    /// The real campaign's results file (a rehearsal writes its own): named when a real run
-    /// is refused a rehearsal's file.
-    pub real_results: PathBuf,
     /// The API the campaign goes through, whichever [`Target`] it is sent to.
     pub provider: ProviderKind,
     pub target: Target,
@@ -95,7 +92,7 @@ impl Settings {
         let target = target(&options, provider, env)?;
         let senders = senders(&options, provider, env)?;
         let target_id = target_id(&target, provider, &senders);
-        let (results, real_results) = results(csv, flags, &options);
+        let results = results(csv, flags, &options);
         let defaults = options.message.clone();
         let modes = [&defaults.template_id, &defaults.text]
             .into_iter()
@@ -127,7 +124,6 @@ impl Settings {
         Ok(Settings {
             csv: csv.to_path_buf(),
             results,
-            real_results,
             provider,
             target,
             target_id,
@@ -185,22 +181,20 @@ impl Settings {
     }
 }
 
-/// The run's results file and the real campaign's: `--results` if given; else a rehearsal
-/// (`--sandbox`) writes `<stem>.sandbox.results.csv` beside the input, so it never touches the
-/// real campaign's checkpoint, and a real run the campaign file's `results` or
-/// `<stem>.results.csv` beside the input.
-fn results(csv: &Path, flags: &CampaignOptions, options: &CampaignOptions) -> (PathBuf, PathBuf) {
+/// The run's results file: `--results` if given; else a rehearsal (`--sandbox`) writes
+/// `<stem>.sandbox.results.csv` beside the input, so it never touches the real campaign's
+/// checkpoint, and a real run the campaign file's `results` or `<stem>.results.csv` beside
+/// the input.
+fn results(csv: &Path, flags: &CampaignOptions, options: &CampaignOptions) -> PathBuf {
     let beside = |kind: &str| {
         let stem = csv.file_stem().unwrap_or_default().to_string_lossy();
         csv.with_file_name(format!("{stem}.{kind}csv"))
     };
-    let real = (options.results.clone()).unwrap_or_else(|| beside("results."));
-    let run = match &flags.results {
+    match &flags.results {
         Some(path) => path.clone(),
         None if options.sandbox => beside("sandbox.results."),
-        None => real.clone(),
-    };
-    (run, real)
+        None => (options.results.clone()).unwrap_or_else(|| beside("results.")),
+    }
 }
 
 /// The campaign file: `--campaign FILE`, else `<csv stem>.toml` beside the CSV if present.
@@ -292,17 +286,21 @@ impl Settings {
             .join(" and ");
         let stem = self.csv.file_stem().unwrap_or_default().to_string_lossy();
         if recorded.iter().all(|t| t == SANDBOX_TARGET) {
-            let repair = if self.results == self.real_results {
-                format!(
-                    "rename this file to {stem}.sandbox.results.csv (where --sandbox keeps its \
-                     rehearsal) and rerun: {path} then holds the real campaign"
-                )
+            // Where the real campaign's sends are is not known here: a results file that
+            // already holds them must be the one named, never a fresh one.
+            let rehearsal_name = format!("{stem}.sandbox.results.csv");
+            let unsent = if self.results.file_name() == Some(rehearsal_name.as_ref()) {
+                format!("leave out --results: it then writes {stem}.results.csv beside the CSV")
             } else {
                 format!(
-                    "the real campaign's results are {}: leave out --results",
-                    self.real_results.display()
+                    "rename this file to {rehearsal_name} (where --sandbox keeps its rehearsal) \
+                     and rerun: {path} then holds the real campaign"
                 )
             };
+            let repair = format!(
+                "if the real campaign was already sent with another --results file, give that \
+                 file; if it has not been sent yet, {unsent}"
+            );
             return Some(format!(
                 "{path} belongs to the sandbox rehearsal: its rows reached no one, so the real \
                  campaign (through {now}) cannot resume from it. Nothing was sent; {repair}"
@@ -494,7 +492,6 @@ mod tests {
             ..CampaignOptions::default()
         });
         assert_eq!(rehearsal.results, Path::new("/tmp/c.sandbox.results.csv"));
-        assert_eq!(rehearsal.real_results, Path::new("/tmp/c.results.csv"));
         assert_eq!(rehearsal.target_id, "sandbox");
         let told = resolve(CampaignOptions {
             sandbox: true,

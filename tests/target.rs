@@ -75,10 +75,28 @@ fn a_rehearsals_results_are_refused_for_the_real_campaign_and_the_other_way_roun
         if dry_run {
             command.arg("--dry-run");
         }
-        assert_refused(&rig, &mut command, &["sandbox rehearsal", "reached no one"]);
+        // Where the real sends are is not known: the file that holds them is asked for.
+        let asked = "already sent with another --results file, give that file";
+        assert_refused(
+            &rig,
+            &mut command,
+            &["sandbox rehearsal", "reached no one", asked],
+        );
         assert_eq!(std::fs::read(&real).unwrap(), before, "left untouched");
         assert_no_fresh_path_advice(&rig.run(&mut command));
     }
+    // The same file named with --results: the real sends' file is asked for first.
+    let mut command = rig.command(&path);
+    command
+        .args(["--template", "t", "--results"])
+        .arg(rig.dir.path().join("c.sandbox.results.csv"));
+    std::fs::copy(&real, rig.dir.path().join("c.sandbox.results.csv")).unwrap();
+    let asked = ["give that file", "not been sent yet, leave out --results"];
+    assert_refused(
+        &rig,
+        &mut command,
+        &["sandbox rehearsal", asked[0], asked[1]],
+    );
 
     // And a real campaign's file is never filled with a rehearsal's sends.
     let other = rig.file("d.csv", &campaign_csv(3));
