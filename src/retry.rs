@@ -1,14 +1,16 @@
 //! The one retry gate of every request to the API: a send (in the runner), a status lookup
 //! and a cancel. backon draws the exponential backoff with jitter; what the gate adds is the
 //! same for all of them: a `Retry-After` replaces the backoff's delay (but never revives
-//! attempts that ran out) and holds the caller's pacer, a `Retry-After` beyond
-//! [`crate::pacing::MAX_RETRY_AFTER`] ends the retries at once, and every wait goes through
-//! the injected clock and ends early on a stop.
+//! attempts that ran out), the `Retry-After` of any answer (retried or final: a 500, a 400)
+//! holds the caller's pacer, a `Retry-After` beyond [`crate::pacing::MAX_RETRY_AFTER`] ends
+//! the retries at once, and every wait goes through the injected clock and ends early on a
+//! stop.
 //!
 //! What is worth another attempt is each caller's to say ([`Attempt::transient`]): a send
 //! retries only what was definitely not accepted, a lookup or a cancel anything transient.
 
 use std::future::Future;
+use std::time::Duration;
 
 use backon::Retryable as _;
 
@@ -18,10 +20,48 @@ use crate::provider::SendError;
 use crate::shutdown::Shutdown;
 
 /// A failed attempt, as the gate needs to see it.
-pub(crate) trait Attempt: From<WaitTooLong> {
+pub(crate) trait Attempt: From<WaitTooLong> + Answered {
     /// The API's refusal behind this failure when another attempt may succeed; `None` ends
     /// the retries with this failure.
     fn transient(&self) -> Option<&SendError>;
+}
+
+/// The API's answer behind a failure, whether or not it is worth another attempt: the API
+/// asks every client to honor a `Retry-After` before any further request, whatever the
+/// answer's status.
+pub(crate) trait Answered: From<WaitTooLong> {
+    /// The answer behind this failure, if one came.
+    fn answer(&self) -> Option<&SendError>;
+
+    /// This final (not retried) failure once its answer asked for a wait beyond the ceiling.
+    /// By default the ceiling's stop replaces it; a caller that must record the answer first
+    /// keeps it, and stops itself.
+    fn beyond_ceiling(self, wait: WaitTooLong) -> Self {
+        Self::from(wait)
+    }
+}
+
+/// A lookup's or a cancel's failure: a final answer beyond the ceiling stops the pass like a
+/// retried one (the request is safe to repeat on the rerun).
+impl Answered for crate::remote::Refused {
+    fn answer(&self) -> Option<&SendError> {
+        match self {
+            crate::remote::Refused::Api(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Honors an answer's `Retry-After`: holds `pacer` that long, or, beyond
+/// [`crate::pacing::MAX_RETRY_AFTER`], leaves the pacer as it is and says to stop instead.
+pub(crate) fn honor(pacer: &Pacer, retry_after: Option<Duration>) -> Result<(), WaitTooLong> {
+    if let Some(too_long) = WaitTooLong::check(retry_after) {
+        return Err(too_long);
+    }
+    if let Some(wait) = retry_after {
+        pacer.hold(wait);
+    }
+    Ok(())
 }
 
 /// How one caller retries: its backoff, its clock, its pacer (held by a `Retry-After`), and
@@ -56,13 +96,10 @@ impl RetryGate<'_> {
                     Err(error) => error,
                     ok => return ok,
                 };
-                let retry_after = error.transient().and_then(|e| e.retry_after);
-                if let Some(wait) = retry_after {
-                    self.pacer.hold(wait);
-                }
-                match WaitTooLong::check(retry_after) {
-                    Some(too_long) => Err(E::from(too_long)),
-                    None => Err(error),
+                match honor(self.pacer, error.answer().and_then(|e| e.retry_after)) {
+                    Ok(()) => Err(error),
+                    Err(too_long) if error.transient().is_some() => Err(E::from(too_long)),
+                    Err(too_long) => Err(error.beyond_ceiling(too_long)),
                 }
             }
         };
@@ -133,9 +170,15 @@ mod tests {
 
     impl Attempt for Failure {
         fn transient(&self) -> Option<&SendError> {
+            self.answer().filter(|e| e.class == ErrorClass::Retryable)
+        }
+    }
+
+    impl Answered for Failure {
+        fn answer(&self) -> Option<&SendError> {
             match self {
-                Failure::Api(e) if e.class == ErrorClass::Retryable => Some(e),
-                _ => None,
+                Failure::Api(e) => Some(e),
+                Failure::TooLong(_) => None,
             }
         }
     }
@@ -152,7 +195,7 @@ mod tests {
 
     /// Runs `answer(n)` for attempts n = 1, 2, … through a gate of `max_attempts` whose own
     /// backoff is an hour; returns the outcome, the attempts made and the simulated time
-    /// that passed.
+    /// that passed until the pacer let the next request go.
     fn run(
         max_attempts: u32,
         answer: impl Fn(u32) -> Result<u32, Failure>,
@@ -186,6 +229,7 @@ mod tests {
                 std::future::ready(answer(attempts.get()))
             },
         ));
+        runtime.block_on(pacer.ready());
         let passed = clock.wall().duration_since(start).unsigned_abs();
         (outcome, attempts.get(), passed)
     }
@@ -225,6 +269,25 @@ mod tests {
     fn only_what_the_caller_calls_transient_is_tried_again() {
         let (outcome, attempts, passed) = run(5, |_| Err(refusal(ErrorClass::Ambiguous, None)));
         assert!(matches!(outcome, Err(Failure::Api(e)) if e.class == ErrorClass::Ambiguous));
+        assert_eq!((attempts, passed), (1, Duration::ZERO));
+    }
+
+    #[test]
+    fn a_final_answer_s_retry_after_holds_the_next_request_without_a_retry() {
+        for class in [ErrorClass::Ambiguous, ErrorClass::RowFatal] {
+            let (outcome, attempts, passed) =
+                run(5, |_| Err(refusal(class, Some(Duration::from_secs(5)))));
+            assert!(matches!(outcome, Err(Failure::Api(e)) if e.class == class));
+            assert_eq!((attempts, passed), (1, Duration::from_secs(5)), "{class:?}");
+        }
+    }
+
+    #[test]
+    fn a_final_answer_beyond_the_ceiling_becomes_the_ceiling_s_stop() {
+        let too_long = MAX_RETRY_AFTER + Duration::from_secs(1);
+        let (outcome, attempts, passed) =
+            run(5, |_| Err(refusal(ErrorClass::Ambiguous, Some(too_long))));
+        assert!(matches!(outcome, Err(Failure::TooLong(WaitTooLong(w))) if w == too_long));
         assert_eq!((attempts, passed), (1, Duration::ZERO));
     }
 

@@ -11,6 +11,7 @@ use crate::input::{CsvInput, Verdict};
 use crate::message::Message;
 use crate::pacing::{Pacer, WaitTooLong};
 use crate::provider::{ErrorClass, Provider};
+use crate::retry::honor;
 use crate::settings::{CampaignOptions, Settings};
 
 /// A test costs real messages: more than this is a campaign, not a test.
@@ -74,8 +75,9 @@ enum TestError {
     Run(#[from] crate::runner::RunError),
 }
 
-/// Runs the test send and returns the exit code: 0 every message accepted, 1 some refused,
-/// 2 nothing sent (set-up, bad rows or numbers, not confirmed).
+/// Runs the test send and returns the exit code: 0 every message accepted, 1 some refused
+/// (or not sent: the API asked to wait longer than this tool waits), 2 nothing sent (set-up,
+/// bad rows or numbers, not confirmed).
 pub(crate) async fn run(args: &TestArgs) -> u8 {
     match send(args).await {
         Ok(true) => 0,
@@ -122,15 +124,22 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
     let pacer = Pacer::new(settings.rate, settings.spacing, clock.clone(), None);
     let provider = providers[0].as_ref();
     let mut all_accepted = true;
-    for (row, message) in messages {
-        for destination in &to {
-            let message = Message {
-                destination: destination.clone(),
-                ..message.clone()
-            };
-            pacer.ready().await;
-            all_accepted &=
-                send_one(provider, &pacer, row, &message, &clock, settings.dry_run).await;
+    let tests = messages
+        .iter()
+        .flat_map(|(row, message)| to.iter().map(move |to| (*row, message, to)));
+    for (sent, (row, message, destination)) in tests.enumerate() {
+        let message = Message {
+            destination: destination.clone(),
+            ..message.clone()
+        };
+        pacer.ready().await;
+        match send_one(provider, &pacer, row, &message, &clock, settings.dry_run).await {
+            Ok(accepted) => all_accepted &= accepted,
+            Err(wait) => {
+                let left = count - sent - 1;
+                tracing::error!("{wait}: the other {left} test message(s) were not sent");
+                return Ok(false);
+            }
         }
     }
     Ok(all_accepted)
@@ -138,7 +147,8 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
 
 /// Sends one test message, once (with `--dry-run`, prints its body) and prints `row, to, id`
 /// on stdout; whether it was accepted. A `Retry-After` holds the next test message, as it
-/// holds a campaign's.
+/// holds a campaign's; one longer than this tool waits stops the test, as it stops a
+/// campaign.
 async fn send_one(
     provider: &dyn Provider,
     pacer: &Pacer,
@@ -146,26 +156,20 @@ async fn send_one(
     message: &Message,
     clock: &Clock,
     dry_run: bool,
-) -> bool {
+) -> Result<bool, WaitTooLong> {
     let mut body = Vec::new();
     provider.write_body(message, clock.wall(), &mut body);
     let to = message.destination.as_str();
     if dry_run {
         crate::progress::print_out(format!("{}\n", String::from_utf8_lossy(&body)));
-        return true;
+        return Ok(true);
     }
     match provider.send(body).await {
         Ok(accepted) => {
             crate::progress::print_out(format!("row {row}, to {to}, id {}\n", accepted.message_id));
-            true
+            Ok(true)
         }
         Err(e) => {
-            if let Some(wait) = e
-                .retry_after
-                .filter(|_| WaitTooLong::check(e.retry_after).is_none())
-            {
-                pacer.hold(wait);
-            }
             let outcome = match e.class {
                 ErrorClass::Ambiguous => {
                     "may or may not have been sent (look at the phone before testing again)"
@@ -173,7 +177,7 @@ async fn send_one(
                 _ => "not accepted",
             };
             tracing::error!("row {row}, to {to}: {outcome} ({}: {})", e.code, e.message);
-            false
+            honor(pacer, e.retry_after).map(|()| false)
         }
     }
 }

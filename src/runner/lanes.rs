@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use crate::journal::Status;
 use crate::pacing::Pacer;
 use crate::provider::Provider;
 use crate::settings::Settings;
@@ -44,42 +45,49 @@ pub(super) struct Lane<'a> {
     pub(super) pacer: Pacer,
     /// Requested when this lane stops; waits of its in-flight sends end with it.
     pub(super) halt: Shutdown,
-    /// Counts this number's consecutive `FAILED` rows with one error code.
+    /// Counts this number's consecutive `FAILED` (or `UNCERTAIN`) rows with one error code.
     pub(super) breaker: Breaker,
 }
 
 /// The failure breaker (`--max-consecutive-failures`): a campaign whose every row the API
 /// refuses the same way (a wrong setting, an account problem the API reports per row) stops
-/// after a few rows instead of failing through the whole list.
+/// after a few rows instead of failing through the whole list; so does one whose every send
+/// an outage leaves `UNCERTAIN` (all 500s, all timeouts), instead of leaving the whole list
+/// for a person to check by hand.
 pub(super) struct Breaker {
-    /// Consecutive same-code failures that stop the lane; 0: never.
+    /// Consecutive same-code outcomes that stop the lane; 0: never.
     limit: u32,
-    /// The error code of the current run of failures, and its length.
-    streak: Mutex<(String, u32)>,
+    /// The outcome and error code of the current run, and its length.
+    streak: Mutex<(Status, String, u32)>,
 }
 
 impl Breaker {
     fn new(limit: u32) -> Breaker {
         Breaker {
             limit,
-            streak: Mutex::new((String::new(), 0)),
+            streak: Mutex::new((Status::Failed, String::new(), 0)),
         }
     }
 
-    /// A row `FAILED` with `code`: `true` when that makes `limit` in a row with that code.
-    pub(super) fn failed(&self, code: &str) -> bool {
+    /// A row sent and recorded `status` with `code`: `true` when that makes `limit` rows in
+    /// a row `FAILED`, or `UNCERTAIN`, with that code. Any other outcome ends the run.
+    pub(super) fn tripped(&self, status: Status, code: &str) -> bool {
+        if !matches!(status, Status::Failed | Status::Uncertain) {
+            self.passed();
+            return false;
+        }
         let mut streak = self.streak.lock().expect("breaker mutex");
-        if streak.0 == code {
-            streak.1 += 1;
+        if (streak.0, streak.1.as_str()) == (status, code) {
+            streak.2 += 1;
         } else {
-            *streak = (code.to_string(), 1);
+            *streak = (status, code.to_string(), 1);
         }
-        self.limit > 0 && streak.1 >= self.limit
+        self.limit > 0 && streak.2 >= self.limit
     }
 
-    /// A row that did not fail (accepted, or an unknowable outcome): the run is broken.
+    /// An accepted row: the run is broken.
     pub(super) fn passed(&self) {
-        self.streak.lock().expect("breaker mutex").1 = 0;
+        self.streak.lock().expect("breaker mutex").2 = 0;
     }
 }
 
@@ -96,19 +104,44 @@ impl Lane<'_> {
 #[cfg(test)]
 mod tests {
     use super::Breaker;
+    use crate::journal::Status::{Deferred, Failed, Uncertain};
 
     #[test]
     fn the_breaker_trips_on_a_run_of_one_code_only() {
         let breaker = Breaker::new(3);
-        assert!(!breaker.failed("A"));
-        assert!(!breaker.failed("A"));
-        assert!(!breaker.failed("B"), "another code starts a new run");
-        assert!(!breaker.failed("B"));
+        assert!(!breaker.tripped(Failed, "A"));
+        assert!(!breaker.tripped(Failed, "A"));
+        assert!(
+            !breaker.tripped(Failed, "B"),
+            "another code starts a new run"
+        );
+        assert!(!breaker.tripped(Failed, "B"));
         breaker.passed();
-        assert!(!breaker.failed("B"), "a success ends the run");
-        assert!(!breaker.failed("B"));
-        assert!(breaker.failed("B"));
+        assert!(!breaker.tripped(Failed, "B"), "a success ends the run");
+        assert!(!breaker.tripped(Failed, "B"));
+        assert!(breaker.tripped(Failed, "B"));
         let off = Breaker::new(0);
-        assert!((0..100).all(|_| !off.failed("A")));
+        assert!((0..100).all(|_| !off.tripped(Failed, "A")));
+        assert!((0..100).all(|_| !off.tripped(Uncertain, "A")));
+    }
+
+    #[test]
+    fn an_uncertain_run_of_one_code_trips_it_too_but_never_mixed_with_failures() {
+        let breaker = Breaker::new(3);
+        assert!(!breaker.tripped(Uncertain, "A"));
+        assert!(!breaker.tripped(Uncertain, "A"));
+        assert!(
+            !breaker.tripped(Failed, "A"),
+            "another outcome starts a new run"
+        );
+        assert!(!breaker.tripped(Uncertain, "A"));
+        assert!(!breaker.tripped(Uncertain, "A"));
+        assert!(
+            !breaker.tripped(Deferred, "A"),
+            "any other outcome ends the run"
+        );
+        assert!(!breaker.tripped(Uncertain, "A"));
+        assert!(!breaker.tripped(Uncertain, "A"));
+        assert!(breaker.tripped(Uncertain, "A"));
     }
 }

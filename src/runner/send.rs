@@ -10,7 +10,7 @@ use crate::journal::{Durability, JournalError, Prior, Record, Status};
 use crate::message::{Content, Message};
 use crate::pacing::WaitTooLong;
 use crate::provider::{Accepted, ErrorClass, MessageSetting, SendError};
-use crate::retry::{Attempt, RetryGate};
+use crate::retry::{Answered, Attempt, RetryGate};
 use crate::window::{self, Admission};
 
 use super::lanes::Lane;
@@ -42,6 +42,21 @@ impl Attempt for AttemptError {
             AttemptError::Retry(error) => Some(error),
             _ => None,
         }
+    }
+}
+
+impl Answered for AttemptError {
+    fn answer(&self) -> Option<&SendError> {
+        match self {
+            AttemptError::Retry(error) | AttemptError::Final(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// A final answer is kept: its row is recorded from it, then the lane stops
+    /// ([`Runner::send`]).
+    fn beyond_ceiling(self, _: WaitTooLong) -> AttemptError {
+        self
     }
 }
 
@@ -124,7 +139,9 @@ impl Runner<'_> {
     }
 
     /// Sends one row with retries: every attempt waits its turn, records its intent, and
-    /// records a definite refusal as DEFERRED before waiting to retry.
+    /// records a definite refusal as DEFERRED before waiting to retry. A final answer is
+    /// recorded as it came (`FAILED`, `UNCERTAIN`); its `Retry-After` holds the lane, or,
+    /// beyond the ceiling, stops it once the row is recorded.
     async fn send(
         &self,
         lane: &Lane<'_>,
@@ -161,7 +178,7 @@ impl Runner<'_> {
             }
             Err(AttemptError::WaitTooLong(wait)) => {
                 self.progress.row_done(Status::Deferred);
-                return Ok(Some(Stop::WaitTooLong(wait)));
+                return Ok(Some(Stop::WaitTooLong(wait, Status::Deferred)));
             }
             Err(AttemptError::Final(e)) => e,
         };
@@ -202,12 +219,16 @@ impl Runner<'_> {
             _ => {}
         }
         self.progress.row_done(status);
-        if status != Status::Failed {
-            lane.breaker.passed();
-        } else if lane.breaker.failed(&error.code) {
-            return Ok(Some(Stop::Breaker(error)));
+        let tripped = lane.breaker.tripped(status, &error.code);
+        // Recorded as it was answered; only then does a wait too long stop the lane.
+        if let Some(wait) = WaitTooLong::check(error.retry_after) {
+            return Ok(Some(Stop::WaitTooLong(wait, status)));
         }
-        Ok(None)
+        Ok(match (tripped, status) {
+            (false, _) => None,
+            (true, Status::Uncertain) => Some(Stop::UncertainStreak(error)),
+            (true, _) => Some(Stop::Breaker(error)),
+        })
     }
 
     /// Whether the campaign (its flag or file), not the row's own cell, gave the message

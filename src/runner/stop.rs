@@ -1,5 +1,6 @@
 //! Why a run, or one sender's lane, ended before the end of its input, and how that is told.
 
+use crate::journal::Status;
 use crate::pacing::WaitTooLong;
 use crate::provider::{MessageSetting, SendError};
 use crate::settings::Settings;
@@ -15,10 +16,14 @@ pub(super) enum Stop {
     RetriesExhausted(SendError),
     /// `--max-consecutive-failures` rows in a row `FAILED` with this error.
     Breaker(SendError),
+    /// `--max-consecutive-failures` rows in a row `UNCERTAIN` with this error: an outage.
+    UncertainStreak(SendError),
     /// The API refused a message setting the campaign gave (its template, its media).
     Setting(MessageSetting, SendError),
-    /// A `Retry-After` beyond [`crate::pacing::MAX_RETRY_AFTER`]: not waited for here.
-    WaitTooLong(WaitTooLong),
+    /// A `Retry-After` beyond [`crate::pacing::MAX_RETRY_AFTER`]: not waited for here. The
+    /// status the answer left its row in: `DEFERRED` for a refusal to retry, else the final
+    /// one (`FAILED`, `UNCERTAIN`).
+    WaitTooLong(WaitTooLong, Status),
     Window(window::Closed),
     /// The number's `--daily-cap` is spent for the rolling 24 h.
     DailyCap(crate::ledger::CapReached),
@@ -32,8 +37,9 @@ impl Stop {
             Stop::Fatal(_)
             | Stop::Misdirected(_)
             | Stop::RetriesExhausted(_)
-            | Stop::WaitTooLong(_)
+            | Stop::WaitTooLong(..)
             | Stop::Breaker(_)
+            | Stop::UncertainStreak(_)
             | Stop::Setting(..)
             | Stop::DailyCap(_) => true,
             Stop::Shutdown | Stop::Window(_) => false,
@@ -67,8 +73,16 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             e.message,
             settings.provider.base_url_env()
         ),
-        Stop::WaitTooLong(wait) => {
-            tracing::error!("{who}{wait}. The row is DEFERRED and {rest}; the rerun sends it")
+        Stop::WaitTooLong(wait, status) => {
+            let rerun = match status {
+                Status::Deferred => "the rerun sends it",
+                Status::Uncertain => {
+                    "it may have been delivered and is not resent (check it by hand); the rerun \
+                     continues with the rows not reached"
+                }
+                _ => "the rerun continues with the rows not reached",
+            };
+            tracing::error!("{who}{wait}. The row is {status} and {rest}; {rerun}")
         }
         Stop::RetriesExhausted(e) => tracing::error!(
             "{who}the API kept refusing for now ({}: {}) after {} attempts; the row is DEFERRED and {rest}. Rerun later to continue",
@@ -87,6 +101,17 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             e.message,
             e.code,
             e.code
+        ),
+        Stop::UncertainStreak(e) => tracing::error!(
+            "{who}{} rows in a row are UNCERTAIN with {} (HTTP {}: {}): the API's answers left \
+             those sends uncertain, so {rest}. They may have been delivered and are not resent: \
+             check them (dashboard, or `GET /v1/messages/history` for those numbers) before \
+             any --resend-uncertain. Rerun the same command later: it continues with the rows \
+             not reached",
+            settings.max_consecutive_failures,
+            e.code,
+            e.http_status.map_or("-".into(), |s| s.to_string()),
+            e.message
         ),
         Stop::Setting(setting, e) => tracing::error!(
             "{who}the API refused the campaign's {} (HTTP {} {}: {}); the row is DEFERRED and \

@@ -158,8 +158,8 @@ pub struct CampaignOptions {
     #[serde(skip)]
     pub resend_uncertain: bool,
 
-    /// Stop a number after N consecutive FAILED rows with the same error code (exit 3; the
-    /// rest stay pending); 0 turns it off [default: 10].
+    /// Stop a number after N consecutive FAILED rows with the same error code, or N UNCERTAIN
+    /// ones (an outage; exit 3; the rest stay pending); 0 turns it off [default: 10].
     #[arg(long, value_name = "N", help_heading = "Results")]
     pub max_consecutive_failures: Option<u32>,
 

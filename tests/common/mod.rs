@@ -215,10 +215,11 @@ impl Rig {
 /// Runs a template campaign in-process against the rig's sandbox, on the rig's simulated
 /// clock moved forward to `start`: every wait (spacing, quota, Retry-After, backoff, a closed
 /// send window) advances that clock, so hours of pace pass in milliseconds while the HTTP
-/// stays real, and the sandbox stamps each arrival on the same clock.
+/// stays real, and the sandbox stamps each arrival on the same clock. A `base_url` in
+/// `flags` aims it at a test's own server instead.
 pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Timestamp) -> Summary {
     let flags = CampaignOptions {
-        base_url: Some(rig.sandbox.base_url()),
+        base_url: flags.base_url.or_else(|| Some(rig.sandbox.base_url())),
         ledger: flags
             .ledger
             .or_else(|| Some(rig.ledger().display().to_string())),
