@@ -6,7 +6,19 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::{Rig, code, phone, results, text};
+
+/// `c.csv`: a phone column then `header`, and one row per item of `rows` (the cells after
+/// the phone), to phones 0, 1, ...
+fn campaign(rig: &Rig, header: &str, rows: &[&str]) -> PathBuf {
+    let mut csv = format!("phone,{header}\n");
+    for (i, cells) in rows.iter().enumerate() {
+        csv.push_str(&format!("{},{cells}\n", phone(i)));
+    }
+    rig.file("c.csv", &csv)
+}
 
 /// The bodies the sandbox accepted, in arrival order.
 fn bodies(rig: &Rig) -> Vec<serde_json::Value> {
@@ -27,14 +39,7 @@ fn assert_no_braces(rig: &Rig) {
 #[test]
 fn a_media_flag_fills_its_merge_fields_per_row_as_url_pieces() {
     let rig = Rig::new();
-    let csv = rig.file(
-        "c.csv",
-        &format!(
-            "phone,nome,id\n{},Ana,7\n{},Bia,ação 2/b\n",
-            phone(0),
-            phone(1)
-        ),
-    );
+    let csv = campaign(&rig, "nome,id", &["Ana,7", "Bia,ação 2/b"]);
     let output = rig.run(rig.command(&csv).args([
         "--media",
         "https://cdn.example.com/cupom-{{id}}.png",
@@ -64,13 +69,13 @@ fn a_media_flag_fills_its_merge_fields_per_row_as_url_pieces() {
 #[test]
 fn a_media_cell_with_a_merge_field_is_filled_like_a_text_cell() {
     let rig = Rig::new();
-    let csv = rig.file(
-        "c.csv",
-        &format!(
-            "phone,nome,id,media\n{},Ana,7,https://cdn.example.com/{{{{id}}}}.png\n{},Bia,8,https://cdn.example.com/{{{{ID|x}}}}.png\n",
-            phone(0),
-            phone(1)
-        ),
+    let csv = campaign(
+        &rig,
+        "nome,id,media",
+        &[
+            "Ana,7,https://cdn.example.com/{{id}}.png",
+            "Bia,8,https://cdn.example.com/{{ID|x}}.png",
+        ],
     );
     let output = rig.run(rig.command(&csv).args(["--media-type", "image"]));
     assert_eq!(code(&output), 0, "{}", text(&output));
@@ -88,21 +93,21 @@ fn a_media_cell_with_a_merge_field_is_filled_like_a_text_cell() {
 #[test]
 fn location_name_and_address_are_filled_for_msgflash() {
     let rig = Rig::new();
-    let csv = rig.file(
-        "c.csv",
-        &format!("phone,loja,rua\n{},Centro,Rua A\n", phone(0)),
-    );
-    let output = rig.run(rig.msgflash(&csv).args([
-        "--latitude",
-        "-8.05",
-        "--longitude",
-        "-34.9",
-        "--location-name",
-        "Loja {{loja}}",
-        "--location-address",
-        "{{rua}}, {{bairro|Recife}}",
-    ]));
+    let csv = campaign(&rig, "loja,rua", &["Centro,Rua A"]);
+    let pin = |address: &str| {
+        rig.run(rig.msgflash(&csv).args([
+            "--latitude",
+            "-8.05",
+            "--longitude",
+            "-34.9",
+            "--location-name",
+            "Loja {{loja}}",
+            "--location-address",
+            address,
+        ]))
+    };
     // `bairro` is not a column: refused before anything is sent, naming the right flag.
+    let output = pin("{{rua}}, {{bairro|Recife}}");
     assert_eq!(code(&output), 2, "{}", text(&output));
     assert!(
         text(&output).contains("--location-address"),
@@ -111,16 +116,7 @@ fn location_name_and_address_are_filled_for_msgflash() {
     );
     assert!(rig.log().is_empty());
 
-    let output = rig.run(rig.msgflash(&csv).args([
-        "--latitude",
-        "-8.05",
-        "--longitude",
-        "-34.9",
-        "--location-name",
-        "Loja {{loja}}",
-        "--location-address",
-        "{{rua}}, Recife",
-    ]));
+    let output = pin("{{rua}}, Recife");
     assert_eq!(code(&output), 0, "{}", text(&output));
     let bodies = bodies(&rig);
     assert_eq!(bodies[0]["locationName"], "Loja Centro");
@@ -131,7 +127,7 @@ fn location_name_and_address_are_filled_for_msgflash() {
 #[test]
 fn a_merge_field_where_none_is_filled_in_is_refused_at_set_up() {
     let rig = Rig::new();
-    let csv = rig.file("c.csv", &format!("phone,nome,id\n{},Ana,7\n", phone(0)));
+    let csv = campaign(&rig, "nome,id", &["Ana,7"]);
     common::assert_refused(
         &rig,
         rig.command(&csv)
@@ -149,14 +145,7 @@ fn a_merge_field_where_none_is_filled_in_is_refused_at_set_up() {
 #[test]
 fn a_cell_of_a_field_without_merge_fields_makes_its_row_invalid() {
     let rig = Rig::new();
-    let csv = rig.file(
-        "c.csv",
-        &format!(
-            "phone,nome,labels\n{},Ana,vip\n{},Bia,\"vip,{{{{nome}}}}\"\n",
-            phone(0),
-            phone(1)
-        ),
-    );
+    let csv = campaign(&rig, "nome,labels", &["Ana,vip", r#"Bia,"vip,{{nome}}""#]);
     let output =
         rig.run(
             rig.command(&csv)
@@ -173,14 +162,7 @@ fn a_cell_of_a_field_without_merge_fields_makes_its_row_invalid() {
 #[test]
 fn a_field_inside_a_fallback_or_a_stray_brace_is_refused_naming_flag_and_text() {
     let rig = Rig::new();
-    let csv = rig.file(
-        "c.csv",
-        &format!(
-            "phone,nome,cupom\n{},Ana,BF10\n{},,BF15\n",
-            phone(0),
-            phone(1)
-        ),
-    );
+    let csv = campaign(&rig, "nome,cupom", &["Ana,BF10", ",BF15"]);
     common::assert_refused(
         &rig,
         rig.command(&csv)
@@ -208,10 +190,7 @@ fn a_field_inside_a_fallback_or_a_stray_brace_is_refused_naming_flag_and_text() 
 #[test]
 fn a_cell_value_holding_braces_stays_literal() {
     let rig = Rig::new();
-    let csv = rig.file(
-        "c.csv",
-        &format!("phone,nome,cupom\n{},{{{{cupom}}}},BF10\n", phone(0)),
-    );
+    let csv = campaign(&rig, "nome,cupom", &["{{cupom}},BF10"]);
     let output = rig.run(rig.command(&csv).args(["--text", "Olá {{nome}}"]));
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(bodies(&rig)[0]["text"], "Olá {{cupom}}");
