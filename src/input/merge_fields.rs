@@ -2,19 +2,63 @@
 //! validation: the campaign's texts are parsed and checked against the header once, at
 //! set-up, and each row's are rendered into the raw values that validation then parses, so
 //! that the rendered text is what is checked (lengths, JSON) and sent.
+//!
+//! The fields that take merge fields are the texts the recipient reads and the media URL (a
+//! coupon image per customer); every other field (template id, labels, dates, ids) refuses
+//! a `{{`, at set-up in a flag and as the row's error in a cell, as it would otherwise be
+//! sent as written.
 
-use super::merge::{Escape, Template, has_fields};
+use super::merge::{Escape, Problem, SyntaxError, Template, has_fields};
 use super::validate::Field;
 use super::{InputError, MessageDefaults, RowError, RowErrorCode};
 
-/// The free-text fields, and how a cell's value is written into each.
-const MERGED: [(Field, Escape); 5] = [
+/// The fields that take merge fields, and how a cell's value is written into each.
+const MERGED: [(Field, Escape); 8] = [
     (Field::Text, Escape::None),
     (Field::Caption, Escape::None),
     (Field::Footer, Escape::None),
+    (Field::LocationName, Escape::None),
+    (Field::LocationAddress, Escape::None),
     (Field::Header, Escape::Json),
     (Field::Buttons, Escape::Json),
+    (Field::Media, Escape::Url),
 ];
+
+/// The fields that take no merge fields, where a `{{` is refused.
+fn unmerged() -> impl Iterator<Item = Field> {
+    Field::ALL
+        .into_iter()
+        .filter(|&field| MERGED.iter().all(|&(merged, _)| merged != field))
+}
+
+/// The flag that sets `field` (the campaign-file key is the same without the dashes): its
+/// API name in kebab case, but for `--template`.
+fn flag(field: Field) -> String {
+    if field == Field::TemplateId {
+        return "--template".to_owned();
+    }
+    let mut flag = String::from("--");
+    for c in field.name().chars() {
+        if c.is_ascii_uppercase() {
+            flag.push('-');
+        }
+        flag.push(c.to_ascii_lowercase());
+    }
+    flag
+}
+
+/// The refusal of a `{{` in `text`, a value of `field`, which takes no merge fields.
+fn not_merged(field: Field, text: &str) -> Option<SyntaxError> {
+    let open = text.find("{{")?;
+    let field_text = &text[open..];
+    let end = field_text
+        .find("}}")
+        .map_or(field_text.len(), |close| close + 2);
+    Some(SyntaxError::new(
+        Problem::NotMerged(field.name()),
+        &field_text[..end],
+    ))
+}
 
 /// The campaign-level texts that hold merge fields, bound to the file's columns.
 #[derive(Debug, Clone, Default)]
@@ -52,20 +96,29 @@ impl MergeFields {
         defaults: &MessageDefaults,
         columns: &[String],
     ) -> Result<MergeFields, InputError> {
+        if let Some((field, error)) = unmerged().find_map(|field| {
+            let error = not_merged(field, field.default_in(defaults)?)?;
+            Some((field, error))
+        }) {
+            return Err(InputError::MergeSyntax {
+                flag: flag(field),
+                error,
+            });
+        }
         let mut merge = MergeFields::default();
         for (slot, &(field, _)) in MERGED.iter().enumerate() {
             let Some(text) = field.default_in(defaults).filter(|t| has_fields(t)) else {
                 continue;
             };
-            let flag = format!("--{}", field.name());
+            let setting = flag(field);
             let template = Template::parse(text).map_err(|error| InputError::MergeSyntax {
-                flag: flag.clone(),
+                flag: setting.clone(),
                 error,
             })?;
             let bound = template
                 .bind(columns)
                 .map_err(|name| InputError::UnknownMergeField {
-                    flag,
+                    flag: setting,
                     closest: super::header::nearest(columns, &name).map(str::to_owned),
                     name,
                     columns: super::header::list(columns),
@@ -80,10 +133,11 @@ impl MergeFields {
         self.defaults.iter().any(Option::is_some)
     }
 
-    /// Whether any row can render a value: a campaign text has merge fields, or one of the
-    /// free-text fields has a column (`has_column`) whose cells may hold some.
+    /// Whether any row must go through [`MergeFields::render`]: a campaign text has merge
+    /// fields, or a field has a column (`has_column`) whose cells may hold some (to fill in,
+    /// or to refuse where the field takes none).
     pub(crate) fn renders(&self, has_column: impl Fn(Field) -> bool) -> bool {
-        self.any() || MERGED.iter().any(|&(field, _)| has_column(field))
+        self.any() || Field::ALL.into_iter().any(has_column)
     }
 
     /// The columns the campaign's texts read (they are sent, whatever the mode).
@@ -105,13 +159,19 @@ impl MergeFields {
     }
 
     /// One row's texts: `field_cell(f)` is the row's cell for field `f` ("" if none, which
-    /// keeps the campaign's text), `cell(i)` its cell of column `i`.
+    /// keeps the campaign's text), `cell(i)` its cell of column `i`. A cell with a `{{` in a
+    /// field that takes no merge fields is the row's error.
     pub(crate) fn render<'a>(
         &self,
         columns: &[String],
         field_cell: impl Fn(Field) -> &'a str,
         cell: impl Fn(usize) -> &'a str,
     ) -> Result<Rendered, RowError> {
+        if let Some(error) = unmerged()
+            .find_map(|field| Some(cell_error(field, not_merged(field, field_cell(field))?)))
+        {
+            return Err(error);
+        }
         let mut rendered: [Option<String>; MERGED.len()] = Default::default();
         for (slot, &(field, escape)) in MERGED.iter().enumerate() {
             let own = field_cell(field);
@@ -121,7 +181,7 @@ impl MergeFields {
                     continue;
                 }
                 parsed = Template::parse(own)
-                    .map_err(|e| cell_error(field, e.to_string()))?
+                    .map_err(|e| cell_error(field, e))?
                     .bind(columns)
                     .map_err(|name| {
                         cell_error(field, format!("{{{{{name}}}}} is not a column of the file"))
@@ -151,10 +211,36 @@ impl MergeFields {
 }
 
 /// A merge field in a row's own cell that cannot be rendered.
-fn cell_error(field: Field, what: String) -> RowError {
+fn cell_error(field: Field, what: impl std::fmt::Display) -> RowError {
     RowError::new(
         field.name(),
         RowErrorCode::MissingVariable,
         format!("{} cell: {what}", field.name()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fields_flag_is_a_flag_of_the_campaign() {
+        use clap::Args;
+        let longs: Vec<String> = MessageDefaults::augment_args(clap::Command::new("t"))
+            .get_arguments()
+            .filter_map(|arg| arg.get_long().map(|l| format!("--{l}")))
+            .collect();
+        for field in Field::ALL {
+            assert!(longs.contains(&flag(field)), "{field:?}: {}", flag(field));
+        }
+    }
+
+    #[test]
+    fn a_brace_in_a_field_without_merge_fields_is_quoted_up_to_its_close() {
+        let error = not_merged(Field::Labels, "vip,{{id}},b").unwrap();
+        assert_eq!(error.at, "{{id}}");
+        assert_eq!(error.problem, Problem::NotMerged("labels"));
+        assert!(not_merged(Field::Labels, "vip,{id}").is_none());
+        assert_eq!(not_merged(Field::TemplateId, "a{{b").unwrap().at, "{{b");
+    }
 }
