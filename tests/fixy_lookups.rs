@@ -72,15 +72,6 @@ impl Canned {
     fn start(
         script: impl Fn(&str, &str, &Value) -> (u16, Value) + Send + Sync + 'static,
     ) -> Canned {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
             script: Box::new(script),
             asked: Mutex::new(Vec::new()),
@@ -88,7 +79,7 @@ impl Canned {
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(Arc::clone(&shared));
-        runtime.spawn(async move { axum::serve(listener, app).await });
+        let (url, runtime) = serve(app);
         Canned {
             url,
             shared,
@@ -361,23 +352,11 @@ fn status_refuses_a_rehearsal_for_the_real_api_and_the_real_file_for_a_rehearsal
     assert!(text(&output).contains("real sends"), "{}", text(&output));
     assert_eq!(std::fs::read(&results_path).unwrap(), before, "untouched");
 
-    let csv = rig.file("r.csv", &campaign_csv(2));
-    let mut rehearsal = binary();
-    rehearsal
-        .arg(&csv)
-        .args([
-            "--sandbox",
-            "--template",
-            "t",
-            "--spacing",
-            "0",
-            "--rate",
-            "10000/s",
-        ])
-        .env("CAMPAIGN_SENDER_LEDGER", rig.ledger());
-    assert_eq!(code(&rig.run(&mut rehearsal)), 0);
-    let rehearsed = rig.dir.path().join("r.sandbox.results.csv");
-    let output = pass(&rig, "status", &rehearsed, &rig.sandbox.base_url());
+    // The same file as a rehearsal's: its rows reached no one.
+    let mut journal = campaign_sender::journal::Journal::open(&results_path, b',').unwrap();
+    journal.retarget("sandbox").unwrap();
+    drop(journal);
+    let output = pass(&rig, "status", &results_path, &rig.sandbox.base_url());
     assert_eq!(code(&output), 2, "{}", text(&output));
     assert!(
         text(&output).contains("sandbox rehearsal"),
@@ -385,6 +364,10 @@ fn status_refuses_a_rehearsal_for_the_real_api_and_the_real_file_for_a_rehearsal
         text(&output)
     );
     assert_eq!(rig.lookups().len(), 0, "nothing asked of the API");
+    // A rehearsal's own pass still runs (its fresh sandbox knows none of the ids).
+    let output = rig.run(&mut command);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(results(&results_path)[0]["deliveryError"], "NOT_FOUND");
 }
 
 #[test]

@@ -55,24 +55,15 @@ static CHUNK: [u8; 64 * 1024] = [b' '; 64 * 1024];
 
 impl Server {
     fn start(script: Script) -> Server {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let shared = Arc::new(Shared {
             script: Mutex::new(script),
             seen: Mutex::new(Vec::new()),
             streamed: AtomicU64::new(0),
         });
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(Arc::clone(&shared));
-        runtime.spawn(async move { axum::serve(listener, app).await });
+        let (url, runtime) = serve(app);
         Server {
             url,
             shared,

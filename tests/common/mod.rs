@@ -535,3 +535,19 @@ impl Rig {
         self.dir.path().join("c.results.csv")
     }
 }
+
+/// Serves `app` on 127.0.0.1 (a port of its own) from a runtime of its own: a test's own
+/// server. Its base URL, and the runtime, which must live as long as the server.
+pub fn serve(app: axum::Router) -> (String, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (url, runtime)
+}
