@@ -12,11 +12,12 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::blocking::blocking;
 use crate::clock::Clock;
+use crate::delivery::unanswered;
 use crate::journal::Journal;
 use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Slot, Walk};
 use crate::progress::print_out;
 use crate::provider::ErrorClass;
-use crate::provider::messages::{CANCEL_BATCH, CancelAnswer};
+use crate::provider::messages::{CANCEL_BATCH, CancelAnswer, UnusableId, shown};
 use crate::remote::{ApiArgs, Gate, Numbers, Refused, stamp, usage_error};
 use crate::shutdown::Shutdown;
 
@@ -39,14 +40,19 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         Ok(started) => started,
         Err(code) => return code,
     };
+    // A person may take their time: the prompt keeps off the runtime's workers, so Ctrl-C
+    // is still handled while it waits.
+    if census.scheduled > 0
+        && let Err(refusal) = blocking(|| confirm(args, census.scheduled))
+    {
+        return usage_error(refusal);
+    }
+    if let Err(code) = args.api.move_to_target(&mut journal, &api) {
+        return code;
+    }
     if census.scheduled == 0 {
         print_out("nothing to cancel: no accepted message is still known as scheduled\n");
         return 0;
-    }
-    // A person may take their time: the prompt keeps off the runtime's workers, so Ctrl-C
-    // is still handled while it waits.
-    if let Err(refusal) = blocking(|| confirm(args, census.scheduled)) {
-        return usage_error(refusal);
     }
     let mut pass = Pass {
         api: &api,
@@ -165,9 +171,11 @@ fn confirm(args: &CancelArgs, count: u64) -> Result<(), String> {
     }
 }
 
-/// Cancels one batch (one number's) and works out each row's outcome. The answer counts canceled ids
-/// without listing them; when the counts do not account for every id not refused, those
-/// ids are looked up one by one instead of being assumed canceled.
+/// Cancels one batch (one number's) and works out each row's outcome. A row whose id
+/// cannot be asked about ([`UnusableId`]) gets that as its outcome and stays out of the
+/// request. The answer counts canceled ids without listing them; when the counts do not
+/// account for every id not refused, those ids are looked up one by one instead of being
+/// assumed canceled.
 async fn cancel_batch(
     api: &Numbers,
     gate: &Gate,
@@ -175,25 +183,35 @@ async fn cancel_batch(
     clock: &Clock,
 ) -> Result<Vec<(Slot, Delivery)>, String> {
     let messages = api.messages(&batch[0].record);
-    let ids: Vec<String> = batch.iter().map(|r| r.record.message_id.clone()).collect();
+    let mut updates = Vec::with_capacity(batch.len());
+    let mut asked = Vec::with_capacity(batch.len());
+    for row in batch {
+        match UnusableId::check(&row.record.message_id) {
+            Ok(()) => asked.push(row),
+            Err(unusable) => {
+                tracing::warn!("row {}: {}: {unusable}", row.record.row, UnusableId::CODE);
+                let error = UnusableId::CODE.to_string();
+                updates.push((row.slot, unanswered(row, error, clock)));
+            }
+        }
+    }
+    if asked.is_empty() {
+        return Ok(updates);
+    }
+    let ids: Vec<String> = asked.iter().map(|r| r.record.message_id.clone()).collect();
     let what = format!("cancel of {} messages", ids.len());
     let answer: CancelAnswer = gate
         .call(&what, || messages.cancel(&ids))
         .await
         .map_err(|r| r.reason())?;
-    let mut updates = Vec::with_capacity(batch.len());
     let mut unexplained = Vec::new();
-    for row in batch {
+    for row in asked {
         let refusal = answer.failed.iter().find(|f| f.id == row.record.message_id);
         match refusal {
-            Some(f) => updates.push((
-                row.slot,
-                Delivery {
-                    error: format!("NOT_CANCELED: {}", f.reason),
-                    checked_at: stamp(clock),
-                    ..row.delivery.clone()
-                },
-            )),
+            Some(f) => {
+                let error = format!("NOT_CANCELED: {}", f.reason);
+                updates.push((row.slot, unanswered(row, error, clock)));
+            }
             None => unexplained.push(row),
         }
     }
@@ -203,7 +221,7 @@ async fn cancel_batch(
             Ok(Some(DeliveryStatus::Canceled))
         } else {
             let id = &row.record.message_id;
-            match gate.call(id, || messages.lookup(id)).await {
+            match gate.call(&shown(id), || messages.lookup(id)).await {
                 Ok(state) => Ok(DeliveryStatus::parse(&state.status)),
                 Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => Err(e.code),
                 Err(refused) => return Err(refused.reason()),
@@ -213,25 +231,16 @@ async fn cancel_batch(
             Ok(status @ Some(DeliveryStatus::Canceled)) => Delivery {
                 status,
                 error: String::new(),
+                checked_at: stamp(clock),
                 ..row.delivery.clone()
             },
             Ok(status) => Delivery {
                 status: status.or(row.delivery.status),
-                error: "NOT_CANCELED".into(),
-                ..row.delivery.clone()
+                ..unanswered(row, "NOT_CANCELED".into(), clock)
             },
-            Err(code) => Delivery {
-                error: code,
-                ..row.delivery.clone()
-            },
+            Err(code) => unanswered(row, code, clock),
         };
-        updates.push((
-            row.slot,
-            Delivery {
-                checked_at: stamp(clock),
-                ..delivery
-            },
-        ));
+        updates.push((row.slot, delivery));
     }
     updates.sort_by_key(|(row, _)| *row);
     Ok(updates)

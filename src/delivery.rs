@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Walk};
 use crate::progress::Progress;
 use crate::provider::ErrorClass;
-use crate::provider::messages::MessageState;
+use crate::provider::messages::{MessageState, shown};
 use crate::remote::{ApiArgs, Refused, stamp};
 use crate::shutdown::Shutdown;
 
@@ -28,7 +28,8 @@ pub struct StatusSummary {
     pub looked_up: u64,
     /// Rows skipped because their delivery state is final (READ, FAILED, CANCELED).
     pub already_final: u64,
-    /// Lookups the API refused for the row (404: unknown within this key's scope).
+    /// Rows that got no answer of their own: a 404 (unknown within this key's scope), an
+    /// answer about another message or unreadable, an id that cannot be asked about.
     pub failed_lookups: u64,
     /// Accepted rows still to look up when the pass stopped early.
     pub remaining: u64,
@@ -53,7 +54,8 @@ impl fmt::Display for StatusSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "status: {} looked up, {} already final (not looked up), {} not found",
+            "status: {} looked up, {} already final (not looked up), {} could not be looked up \
+             (see deliveryError)",
             self.looked_up, self.already_final, self.failed_lookups
         )?;
         if let Some(why) = &self.stopped {
@@ -74,6 +76,9 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         Ok(started) => started,
         Err(code) => return code,
     };
+    if let Err(code) = args.api.move_to_target(&mut journal, &api) {
+        return code;
+    }
     let mut summary = StatusSummary {
         already_final: census.settled,
         remaining: census.open,
@@ -104,7 +109,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         };
         for row in rows.iter().filter(open) {
             let id = &row.record.message_id;
-            let what = format!("row {} {id}", row.record.row);
+            let what = format!("row {} {}", row.record.row, shown(id));
             let answer = gate
                 .call(&what, || api.messages(&row.record).lookup(id))
                 .await;
@@ -113,11 +118,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
                 Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => {
                     tracing::warn!("{what}: {} {}", e.code, e.message);
                     summary.failed_lookups += 1;
-                    Delivery {
-                        error: e.code,
-                        checked_at: stamp(&clock),
-                        ..row.delivery.clone()
-                    }
+                    unanswered(row, e.code, &clock)
                 }
                 Err(refused) => {
                     summary.stopped = Some(refused.reason());
@@ -150,6 +151,16 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
     let results = args.api.results.display();
     crate::progress::print_out(format_args!("{summary}results: {results}\n"));
     summary.exit_code()
+}
+
+/// The row's delivery cells as they were, with why this pass learned nothing about it in
+/// `deliveryError` (a code, or `NOT_CANCELED: reason`) and when it tried.
+pub(crate) fn unanswered(row: &ResultRow, error: String, clock: &Clock) -> Delivery {
+    Delivery {
+        error,
+        checked_at: stamp(clock),
+        ..row.delivery.clone()
+    }
 }
 
 /// The delivery cells for what the API said. An unknown status word is kept out of the

@@ -20,6 +20,7 @@ use crate::provider::{ErrorClass, ProviderKind, SendError};
 use crate::retry::{Attempt, RetryGate};
 use crate::sandbox::FaultSpec;
 use crate::senders::KeySource;
+use crate::settings::{self, ForeignTarget};
 use crate::shutdown::Shutdown;
 
 /// The flags of `status` and `cancel`; the key comes from the environment, as for a send.
@@ -57,12 +58,20 @@ pub struct ApiArgs {
     /// Exponential backoff with jitter, when the answer has no Retry-After.
     #[arg(long, value_name = "MIN..MAX", default_value = "1s..60s")]
     pub backoff: Spacing,
+
+    /// The API moved: ask at this base URL about a results file sent through another, and
+    /// record the new address in the file (as a send run with --retarget does).
+    #[arg(long)]
+    pub retarget: bool,
 }
 
 /// The API to talk to, one client per number; holds the target (an in-process sandbox
 /// for `--sandbox`) alive.
 pub struct Numbers {
     numbers: Vec<(String, Messages)>,
+    /// The target in the words of the results file's `target` column (see
+    /// [`settings::target_id`]): a file recorded against another is refused.
+    target: String,
     _target: Reached,
 }
 
@@ -142,6 +151,11 @@ fn msgflash_target(journal: &Journal) -> Option<String> {
         .map(|target| connect::without_credentials(&target).into_owned())
 }
 
+/// A results file that cannot be read or written, logged; its exit code.
+fn logged(e: JournalError) -> u8 {
+    crate::log_exit(crate::exit_code_of(&e), &e)
+}
+
 /// Why a pass could not start (exit 2) before anything was asked of the API.
 pub fn usage_error(message: impl std::fmt::Display) -> u8 {
     tracing::error!("{message}");
@@ -173,6 +187,7 @@ impl ApiArgs {
                 base_url: kind.default_base_url().to_string(),
             },
         };
+        let target_id = settings::target_id(&target, kind, &senders);
         let target = connect::reach(&target, self.timeout, true).await?;
         let numbers = senders
             .into_iter()
@@ -186,6 +201,7 @@ impl ApiArgs {
             .collect::<Result<_, _>>()?;
         Ok(Numbers {
             numbers,
+            target: target_id,
             _target: target,
         })
     }
@@ -195,7 +211,6 @@ impl ApiArgs {
     /// failure, the error is logged and the exit code returned (2, or
     /// [`crate::ALREADY_RUNNING`] when a send holds the lock).
     pub async fn start(&self) -> Result<(Numbers, Journal, Census), u8> {
-        let logged = |e: JournalError| crate::log_exit(crate::exit_code_of(&e), &e);
         let journal = blocking(|| self.open()).map_err(logged)?;
         if let Some(target) = msgflash_target(&journal) {
             return Err(usage_error(format!(
@@ -209,6 +224,9 @@ impl ApiArgs {
             .connect(&|name| std::env::var(name).ok())
             .await
             .map_err(usage_error)?;
+        if let Some(why) = self.foreign_target(&journal, &api.target) {
+            return Err(usage_error(why));
+        }
         let census = blocking(|| Census::take(&journal, &api)).map_err(logged)?;
         if !census.missing.is_empty() {
             let mut named: Vec<&str> = (census.missing.iter())
@@ -226,6 +244,52 @@ impl ApiArgs {
             )));
         }
         Ok((api, journal, census))
+    }
+
+    /// Why the results file, recorded against other targets, must not be asked about at
+    /// `now` (decided as for a send run, see [`ForeignTarget`]), in the words of a pass;
+    /// `None` when it may be.
+    fn foreign_target(&self, journal: &Journal, now: &str) -> Option<String> {
+        let path = self.results.display();
+        Some(
+            match ForeignTarget::of(&journal.checkpoint().targets(), now)? {
+                ForeignTarget::Rehearsal => format!(
+                    "{path} holds a sandbox rehearsal: its rows reached no one, so there is nothing \
+                 to look up or cancel through {now}. Nothing was asked of the API; give the real \
+                 campaign's results file (or --sandbox to rehearse this command on it)"
+                ),
+                ForeignTarget::RealSends { was } => format!(
+                    "{path} holds the real sends of this campaign (through {was}): the in-process \
+                 sandbox knows none of their ids, and a rehearsal must not record its answers \
+                 in the real campaign's file. Nothing was asked of the API; leave out --sandbox \
+                 and give the --base-url the campaign was sent through"
+                ),
+                ForeignTarget::Moved { was } if self.retarget => {
+                    tracing::warn!(
+                        "--retarget: {path} was sent through {was}; asked through {now}"
+                    );
+                    return None;
+                }
+                ForeignTarget::Moved { was } => format!(
+                    "{path} was sent through {was}, but this command would ask {now}. Nothing was \
+                 asked of the API. If it is the same campaign and only the API's address moved, \
+                 rerun with --retarget (the file then records the new address, as after a send \
+                 run with --retarget); otherwise give the --base-url the campaign was sent \
+                 through"
+                ),
+            },
+        )
+    }
+
+    /// `--retarget`, once nothing refuses the pass and before its first request: every line
+    /// then records this pass's target, so later runs and passes take the file without the
+    /// flag, as after a send run with `--retarget`.
+    pub fn move_to_target(&self, journal: &mut Journal, api: &Numbers) -> Result<(), u8> {
+        let targets = journal.checkpoint().targets();
+        if !self.retarget || targets.iter().all(|t| *t == api.target) {
+            return Ok(());
+        }
+        blocking(|| journal.retarget(&api.target)).map_err(logged)
     }
 
     /// Takes the results file's lock (the one a send run holds) and reads its index.
@@ -275,6 +339,7 @@ impl Refused {
         match self {
             Refused::Stopped => "interrupted".into(),
             Refused::WaitTooLong(wait) => wait.to_string(),
+            // The client has already made its texts fit for one line (`messages::shown`).
             Refused::Api(e) => format!(
                 "HTTP {} {}: {}",
                 e.http_status.map_or("-".into(), |s| s.to_string()),

@@ -246,7 +246,7 @@ fn target(
 /// What the results lines record as their target, one line and no secret: `sandbox`,
 /// `pilot-status https://pilotstatus.com.br`, `msgflash https://… instance <id>`. Keys are not
 /// in it; the number behind a Pilot Status key is in each line's `sender`.
-fn target_id(target: &Target, kind: ProviderKind, senders: &[Sender]) -> String {
+pub(crate) fn target_id(target: &Target, kind: ProviderKind, senders: &[Sender]) -> String {
     let Target::Remote { base_url } = target else {
         return SANDBOX_TARGET.to_string();
     };
@@ -266,64 +266,93 @@ fn target_id(target: &Target, kind: ProviderKind, senders: &[Sender]) -> String 
 /// The [`target_id`] of a rehearsal against the built-in sandbox.
 const SANDBOX_TARGET: &str = "sandbox";
 
-impl Settings {
-    /// Why the results file, recorded against `recorded` (its distinct targets), must not
-    /// be used by this run; `None` when it may. A file without targets (written before
+/// Why a results file must not be used at another target: decided once, worded by each
+/// command (a send run in [`Settings::foreign_target`], `status` and `cancel` in theirs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForeignTarget {
+    /// Every line went to the in-process sandbox: its rows reached no one.
+    Rehearsal,
+    /// Real sends (through `was`), and the command would use the in-process sandbox.
+    RealSends { was: String },
+    /// Sent through `was`, another base URL or instance: `--retarget` carries the file on.
+    Moved { was: String },
+}
+
+impl ForeignTarget {
+    /// A results file recorded against `recorded` (its distinct targets) at `now` (a
+    /// [`target_id`]); `None` when it may be used. A file without targets (written before
     /// they were recorded) is taken as is. A rehearsal's sends reached no one and a
-    /// rehearsal must not settle rows of the real campaign, so sandbox and real never mix;
-    /// another base URL or instance is refused unless `--retarget` says the API moved.
-    pub fn foreign_target(&self, recorded: &[String]) -> Option<String> {
+    /// rehearsal must not settle rows of the real campaign, so sandbox and real never mix.
+    pub fn of(recorded: &[String], now: &str) -> Option<ForeignTarget> {
         // A file written before credentials were taken out of targets is the same target.
-        let same = |t: &String| connect::without_credentials(t) == self.target_id;
+        let same = |t: &String| connect::without_credentials(t) == now;
         if recorded.is_empty() || recorded.iter().any(same) {
             return None;
         }
-        let path = self.results.display();
-        let now = &self.target_id;
+        if recorded.iter().all(|t| t == SANDBOX_TARGET) {
+            return Some(ForeignTarget::Rehearsal);
+        }
         let was = (recorded.iter())
             .map(|t| connect::without_credentials(t))
             .collect::<Vec<_>>()
             .join(" and ");
+        Some(if now == SANDBOX_TARGET {
+            ForeignTarget::RealSends { was }
+        } else {
+            ForeignTarget::Moved { was }
+        })
+    }
+}
+
+impl Settings {
+    /// Why the results file, recorded against `recorded` (its distinct targets), must not
+    /// be used by this run (see [`ForeignTarget`]); `None` when it may. Another base URL or
+    /// instance is refused unless `--retarget` says the API moved.
+    pub fn foreign_target(&self, recorded: &[String]) -> Option<String> {
+        let path = self.results.display();
+        let now = &self.target_id;
         let stem = self.csv.file_stem().unwrap_or_default().to_string_lossy();
-        if recorded.iter().all(|t| t == SANDBOX_TARGET) {
-            // Where the real campaign's sends are is not known here: a results file that
-            // already holds them must be the one named, never a fresh one.
-            let rehearsal_name = format!("{stem}.sandbox.results.csv");
-            let unsent = if self.results.file_name() == Some(rehearsal_name.as_ref()) {
-                format!("leave out --results: it then writes {stem}.results.csv beside the CSV")
-            } else {
+        Some(match ForeignTarget::of(recorded, now)? {
+            ForeignTarget::Rehearsal => {
+                // Where the real campaign's sends are is not known here: a results file
+                // that already holds them must be the one named, never a fresh one.
+                let rehearsal_name = format!("{stem}.sandbox.results.csv");
+                let unsent = if self.results.file_name() == Some(rehearsal_name.as_ref()) {
+                    format!("leave out --results: it then writes {stem}.results.csv beside the CSV")
+                } else {
+                    format!(
+                        "rename this file to {rehearsal_name} (where --sandbox keeps its \
+                         rehearsal) and rerun: {path} then holds the real campaign"
+                    )
+                };
+                let repair = format!(
+                    "if the real campaign was already sent with another --results file, give \
+                     that file; if it has not been sent yet, {unsent}"
+                );
                 format!(
-                    "rename this file to {rehearsal_name} (where --sandbox keeps its rehearsal) \
-                     and rerun: {path} then holds the real campaign"
+                    "{path} belongs to the sandbox rehearsal: its rows reached no one, so the real \
+                     campaign (through {now}) cannot resume from it. Nothing was sent; {repair}"
                 )
-            };
-            let repair = format!(
-                "if the real campaign was already sent with another --results file, give that \
-                 file; if it has not been sent yet, {unsent}"
-            );
-            return Some(format!(
-                "{path} belongs to the sandbox rehearsal: its rows reached no one, so the real \
-                 campaign (through {now}) cannot resume from it. Nothing was sent; {repair}"
-            ));
-        }
-        if matches!(self.target, Target::Sandbox { .. }) {
-            return Some(format!(
+            }
+            ForeignTarget::RealSends { was } => format!(
                 "{path} holds the real sends of this campaign (through {was}): a rehearsal must \
                  not mark its rows as sent. Nothing was sent; leave out --results and the \
                  rehearsal keeps its own {stem}.sandbox.results.csv beside the CSV"
-            ));
-        }
-        if self.retarget {
-            tracing::warn!("--retarget: {path} was sent through {was}; it goes on through {now}");
-            return None;
-        }
-        Some(format!(
-            "{path} was sent through {was}, but this run would send through {now}. Nothing was \
-             sent. If it is the same campaign and only the API's address (or the number's \
-             instance) moved, rerun with --retarget: the rows it holds are not sent again. \
-             Otherwise give the run the --provider, --base-url or --instance-id the campaign was \
-             sent with"
-        ))
+            ),
+            ForeignTarget::Moved { was } if self.retarget => {
+                tracing::warn!(
+                    "--retarget: {path} was sent through {was}; it goes on through {now}"
+                );
+                return None;
+            }
+            ForeignTarget::Moved { was } => format!(
+                "{path} was sent through {was}, but this run would send through {now}. Nothing \
+                 was sent. If it is the same campaign and only the API's address (or the \
+                 number's instance) moved, rerun with --retarget: the rows it holds are not sent \
+                 again. Otherwise give the run the --provider, --base-url or --instance-id the \
+                 campaign was sent with"
+            ),
+        })
     }
 }
 

@@ -58,24 +58,15 @@ static CHUNK: [u8; 64 * 1024] = [b' '; 64 * 1024];
 
 impl Server {
     fn start(script: Script) -> Server {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let shared = Arc::new(Shared {
             script: Mutex::new(script),
             seen: Mutex::new(Vec::new()),
             streamed: AtomicU64::new(0),
         });
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(Arc::clone(&shared));
-        runtime.spawn(async move { axum::serve(listener, app).await });
+        let (url, runtime) = serve(app);
         Server {
             url,
             shared,
@@ -282,8 +273,9 @@ fn msgflash_does_not_follow_a_redirect_either() {
 fn status_and_cancel_refuse_a_redirect_and_record_nothing() {
     let rig = Rig::new();
     let results_path = sent_campaign(&rig);
-    let before = std::fs::read_to_string(&results_path).unwrap();
     let (redirecting, target) = redirect_to_target(307);
+    retarget(&results_path, &redirecting.url);
+    let before = std::fs::read_to_string(&results_path).unwrap();
     for subcommand in ["status", "cancel"] {
         let output = rig.run(&mut operation(subcommand, &results_path, &redirecting.url));
         assert_eq!(code(&output), 3, "{subcommand}: {}", text(&output));
@@ -325,6 +317,7 @@ fn status_and_cancel_give_up_on_an_endless_body_with_a_clear_error() {
     let rig = Rig::new();
     let results_path = sent_campaign(&rig);
     let endless = Server::start(Script::Endless);
+    retarget(&results_path, &endless.url);
     let output = rig.run(&mut operation("status", &results_path, &endless.url));
     assert_eq!(code(&output), 1, "{}", text(&output));
     for row in results(&results_path) {
@@ -391,8 +384,9 @@ fn a_retry_after_beyond_the_ceiling_stops_the_run_and_the_rerun_sends_the_row_on
 fn status_stops_on_a_retry_after_beyond_the_ceiling() {
     let rig = Rig::new();
     let results_path = sent_campaign(&rig);
-    let before = std::fs::read_to_string(&results_path).unwrap();
     let limited = Server::start(Script::TooMany("18446744073709551615".into()));
+    retarget(&results_path, &limited.url);
+    let before = std::fs::read_to_string(&results_path).unwrap();
     let output = rig.run(&mut operation("status", &results_path, &limited.url));
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert!(text(&output).contains("asks to wait"), "{}", text(&output));

@@ -91,6 +91,7 @@ fn a_status_pass_stopped_half_way_keeps_what_it_learned_and_the_rerun_finishes()
     let before = rig.log().len();
     // The first lookup's answer is held until the stop has taken effect: no latency window.
     let gate = rig.gate();
+    retarget(&results_path, &gate.base_url());
     let mut child = rig
         .operation_to("status", &results_path, &gate.base_url())
         .stdout(Stdio::piped())
@@ -127,7 +128,7 @@ fn a_status_pass_stopped_half_way_keeps_what_it_learned_and_the_rerun_finishes()
         .map(|r| &r["messageId"])
         .collect();
 
-    let output = rig.run(&mut rig.operation("status", &results_path));
+    let output = rig.run(&mut rig.operation_to("status", &results_path, &gate.base_url()));
     assert_eq!(code(&output), 0, "{}", text(&output));
     let second = &rig.lookups()[first.len()..];
     assert_eq!(second.len(), 30 - final_ids.len());

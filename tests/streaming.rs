@@ -18,23 +18,10 @@ const ROWS: usize = 700;
 /// Rows of the files written directly (no sends needed).
 const MANY: usize = 3_000;
 
-/// Sends `ROWS` rows (scheduled far ahead when `scheduled`, so cancel can cancel them).
-fn sent(rig: &Rig, scheduled: bool) -> PathBuf {
-    let csv = rig.file("c.csv", &campaign_csv(ROWS));
-    let mut command = rig.command(&csv);
-    command.args(["--template", "t"]);
-    if scheduled {
-        command.args(["--deliver-at", "2099-01-01T09:00:00Z"]);
-    }
-    let output = rig.run(&mut command);
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    rig.dir.path().join("c.results.csv")
-}
-
 #[test]
 fn status_then_cancel_treat_each_row_of_several_batches_exactly_once() {
     let rig = Rig::new();
-    let results_path = sent(&rig, true);
+    let results_path = rig.sent_campaign(ROWS, true);
     let output = rig.run(&mut rig.operation("status", &results_path));
     assert_eq!(code(&output), 0, "{}", text(&output));
     let asked = rig.lookups();
@@ -83,7 +70,7 @@ fn status_then_cancel_treat_each_row_of_several_batches_exactly_once() {
 #[test]
 fn a_status_pass_killed_after_a_batch_resumes_where_it_stopped() {
     let rig = Rig::new();
-    let results_path = sent(&rig, false);
+    let results_path = rig.sent_campaign(ROWS, false);
     rig.sandbox.advance(std::time::Duration::from_secs(3600));
     rig.status_killed_after(&results_path, 300, &[]);
     let first = rig.lookups();

@@ -16,12 +16,85 @@ use super::{ErrorClass, SendError};
 /// The most ids one cancel request may carry.
 pub const CANCEL_BATCH: usize = 100;
 
-/// A message as `GET /v1/messages/{id}` describes it (the fields we record).
+/// The most characters of a server's text (a status word, an error text, a timestamp) that
+/// go into the results or a log line, as for a send's error texts: a hostile server's
+/// 200 KB `errorMessage` must not become a 200 KB cell or log line.
+pub const MAX_SHOWN: usize = 200;
+
+/// The longest recorded message id asked about, in bytes. The API's ids are tens of
+/// characters; a URL built from a 64 KiB one cannot even be sent.
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// Text from outside (the API's answers, a results file's cells) made fit for one results
+/// cell and one log line: control characters (line breaks above all, which would let the
+/// text forge log lines) become spaces, and past [`MAX_SHOWN`] characters it is cut, with
+/// `…`.
+pub fn shown(text: &str) -> String {
+    let flat = |c: char| if c.is_control() { ' ' } else { c };
+    match text.char_indices().nth(MAX_SHOWN) {
+        Some((cut, _)) => text[..cut].chars().map(flat).chain(['…']).collect(),
+        None => text.chars().map(flat).collect(),
+    }
+}
+
+/// Why a recorded message id cannot be asked about (results files written before sends
+/// refused such ids may hold one): that row's problem, never the pass's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UnusableId {
+    #[error(
+        "the recorded message id cannot be looked up or canceled: it is {0} bytes long, and \
+         the API's ids are far shorter (at most {MAX_ID_BYTES} bytes are asked about)"
+    )]
+    TooLong(usize),
+    #[error(
+        "the recorded message id cannot be looked up or canceled: it holds control \
+         characters (a line break, a tab), which no id of the API has"
+    )]
+    Control,
+}
+
+impl UnusableId {
+    /// The code recorded in the row's `deliveryError`.
+    pub const CODE: &str = "UNUSABLE_MESSAGE_ID";
+
+    /// `Err` when `id` cannot be put in a lookup URL or a cancel request.
+    pub fn check(id: &str) -> Result<(), UnusableId> {
+        if id.len() > MAX_ID_BYTES {
+            Err(UnusableId::TooLong(id.len()))
+        } else if id.chars().any(char::is_control) {
+            Err(UnusableId::Control)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl From<UnusableId> for SendError {
+    fn from(unusable: UnusableId) -> SendError {
+        SendError {
+            class: ErrorClass::RowFatal,
+            http_status: None,
+            code: UnusableId::CODE.into(),
+            message: unusable.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
+/// A message as `GET /v1/messages/{id}` describes it (the fields we record, and the ids it
+/// may be asked by).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageState {
+    /// Required: an answer that does not say which message it describes is not read.
     #[serde(deserialize_with = "id")]
     pub id: String,
+    /// The vendor documents lookups by `id`, `correlationId` or the WhatsApp id
+    /// (`externalMessageId`): any of them naming the id asked about makes the answer its own.
+    #[serde(default, deserialize_with = "optional_id")]
+    pub correlation_id: Option<String>,
+    #[serde(default, deserialize_with = "optional_id")]
+    pub external_message_id: Option<String>,
     /// The API's word: QUEUED, SENT, DELIVERED, READ, FAILED or CANCELED.
     pub status: String,
     #[serde(default)]
@@ -67,17 +140,42 @@ impl Messages {
         Messages { api, cancel }
     }
 
-    /// Where message `id` is now. 404 comes back as [`ErrorClass::RowFatal`].
+    /// Where message `id` is now, its texts [`shown`]. Comes back as
+    /// [`ErrorClass::RowFatal`] without asking for an [`UnusableId`], and after asking on a
+    /// 404 or an answer about another message (`ANSWER_FOR_ANOTHER_ID`), which says nothing
+    /// about this one.
     pub async fn lookup(&self, id: &str) -> Result<MessageState, SendError> {
+        UnusableId::check(id)?;
         let url = self.api.url(&["v1", "messages", id]);
-        parse(&self.call(Method::GET, url, None).await?)
+        let answer = self.call(Method::GET, url, None).await?;
+        let state: MessageState = parse(&answer)?;
+        if !state.is_about(id) {
+            return Err(SendError {
+                class: ErrorClass::RowFatal,
+                http_status: Some(answer.status),
+                code: "ANSWER_FOR_ANOTHER_ID".into(),
+                message: format!(
+                    "asked about message {}, the API answered about message {}: not taken as \
+                     this row's state",
+                    shown(id),
+                    shown(&state.id)
+                ),
+                retry_after: None,
+            });
+        }
+        Ok(state.shown())
     }
 
-    /// Asks the API to cancel up to [`CANCEL_BATCH`] scheduled messages.
+    /// Asks the API to cancel up to [`CANCEL_BATCH`] scheduled messages (the caller leaves
+    /// out [`UnusableId`]s); the refusals' reasons are [`shown`].
     pub async fn cancel(&self, ids: &[String]) -> Result<CancelAnswer, SendError> {
         let body = json!({ "messageIds": ids }).to_string().into_bytes();
         let url = self.cancel.clone();
-        parse(&self.call(Method::DELETE, url, Some(body)).await?)
+        let mut answer: CancelAnswer = parse(&self.call(Method::DELETE, url, Some(body)).await?)?;
+        for refusal in &mut answer.failed {
+            refusal.reason = shown(&refusal.reason);
+        }
+        Ok(answer)
     }
 
     /// One request; an answer too large to read is that request's problem, not a reason to
@@ -91,7 +189,28 @@ impl Messages {
         (self.api)
             .exchange(method, url, body, ErrorClass::RowFatal, classify)
             .await
-            .map_err(repeatable)
+            .map_err(|e| bounded(repeatable(e)))
+    }
+}
+
+impl MessageState {
+    /// Whether this answer describes message `id`: one of its ids is `id`.
+    fn is_about(&self, id: &str) -> bool {
+        self.id == id
+            || self.correlation_id.as_deref() == Some(id)
+            || self.external_message_id.as_deref() == Some(id)
+    }
+
+    /// The state with every text the results and the log take from it [`shown`].
+    fn shown(self) -> MessageState {
+        let some = |text: Option<String>| text.as_deref().map(shown);
+        MessageState {
+            status: shown(&self.status),
+            delivered_at: some(self.delivered_at),
+            read_at: some(self.read_at),
+            error_message: some(self.error_message),
+            ..self
+        }
     }
 }
 
@@ -112,6 +231,22 @@ fn id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Er
         .ok_or_else(|| serde::de::Error::custom("an id must be a string or a whole number"))
 }
 
+/// An optional id ([`id`]): absent or `null` is `None`, as is anything that is not an id.
+fn optional_id<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(http::id_text(serde_json::Value::deserialize(deserializer)?))
+}
+
+/// The server's words in an error ([`shown`]): they go into the results and the log.
+fn bounded(error: SendError) -> SendError {
+    SendError {
+        code: shown(&error.code),
+        message: shown(&error.message),
+        ..error
+    }
+}
+
 /// A lookup or cancel whose answer was lost can simply be asked again.
 fn repeatable(mut error: SendError) -> SendError {
     if error.class == ErrorClass::Ambiguous {
@@ -120,12 +255,14 @@ fn repeatable(mut error: SendError) -> SendError {
     error
 }
 
+/// An answer read as `T`; one that is not (its error may quote the answer) is
+/// `BAD_ANSWER`, that request's problem.
 fn parse<T: for<'de> Deserialize<'de>>(answer: &Answer) -> Result<T, SendError> {
     serde_json::from_slice(&answer.body).map_err(|e| SendError {
         class: ErrorClass::RowFatal,
         http_status: Some(answer.status),
         code: "BAD_ANSWER".into(),
-        message: format!("the API's answer could not be read: {e}"),
+        message: shown(&format!("the API's answer could not be read: {e}")),
         retry_after: None,
     })
 }
@@ -154,5 +291,55 @@ mod tests {
         let state: MessageState =
             serde_json::from_value(json!({"id": 123, "status": "SENT"})).unwrap();
         assert_eq!(state.id, "123");
+    }
+
+    #[test]
+    fn shown_flattens_control_characters_and_caps_the_length() {
+        assert_eq!(shown("WHATSAPP_NOT_EXIST"), "WHATSAPP_NOT_EXIST");
+        assert_eq!(shown("a\r\nforged\tline\u{1b}"), "a  forged line ");
+        let long = "é".repeat(MAX_SHOWN + 1);
+        assert_eq!(shown(&long), format!("{}…", "é".repeat(MAX_SHOWN)));
+        assert_eq!(
+            shown(&long[2..]),
+            "é".repeat(MAX_SHOWN),
+            "exactly the cap is kept"
+        );
+    }
+
+    #[test]
+    fn an_id_too_long_or_with_control_characters_is_unusable() {
+        assert_eq!(UnusableId::check("msg_1"), Ok(()));
+        assert_eq!(UnusableId::check(&"x".repeat(MAX_ID_BYTES)), Ok(()));
+        assert_eq!(
+            UnusableId::check(&"x".repeat(65536)),
+            Err(UnusableId::TooLong(65536))
+        );
+        assert_eq!(UnusableId::check("msg\n1"), Err(UnusableId::Control));
+        let error = SendError::from(UnusableId::Control);
+        assert_eq!(
+            (error.class, error.code.as_str()),
+            (ErrorClass::RowFatal, UnusableId::CODE)
+        );
+    }
+
+    #[test]
+    fn an_answer_is_about_the_id_asked_by_any_of_its_ids() {
+        let state: MessageState = serde_json::from_value(json!({
+            "id": "msg_1", "status": "SENT", "correlationId": "c-1",
+            "externalMessageId": "wamid.1"
+        }))
+        .unwrap();
+        for asked in ["msg_1", "c-1", "wamid.1"] {
+            assert!(state.is_about(asked), "{asked}");
+        }
+        assert!(!state.is_about("msg_2"));
+        let bare: MessageState =
+            serde_json::from_value(json!({"id": "msg_1", "status": "SENT", "correlationId": null}))
+                .unwrap();
+        assert!(!bare.is_about(""), "a missing id matches nothing");
+        assert!(
+            serde_json::from_value::<MessageState>(json!({"status": "DELIVERED"})).is_err(),
+            "an answer without an id is not read (the vendor documents `id` in every answer)"
+        );
     }
 }

@@ -510,3 +510,45 @@ impl Rig {
         );
     }
 }
+
+/// Records `base_url` as the target of every line of `results` (what `--retarget` does):
+/// a test aims `status` or `cancel` at a server of its own in front of, or instead of, the
+/// one the campaign was sent to, and the file is not refused for its target.
+pub fn retarget(results: &Path, base_url: &str) {
+    let mut journal = campaign_sender::journal::Journal::open(results, b',').unwrap();
+    journal
+        .retarget(&format!("pilot-status {base_url}"))
+        .unwrap();
+}
+
+impl Rig {
+    /// Sends an `n`-row template campaign to the sandbox (scheduled far ahead when
+    /// `scheduled`, so `cancel` can cancel it) and returns its results file.
+    pub fn sent_campaign(&self, n: usize, scheduled: bool) -> PathBuf {
+        let csv = self.file("c.csv", &campaign_csv(n));
+        let mut command = self.command(&csv);
+        command.args(["--template", "t"]);
+        if scheduled {
+            command.args(["--deliver-at", "2099-01-01T09:00:00Z"]);
+        }
+        let output = self.run(&mut command);
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        self.dir.path().join("c.results.csv")
+    }
+}
+
+/// Serves `app` on 127.0.0.1 (a port of its own) from a runtime of its own: a test's own
+/// server. Its base URL, and the runtime, which must live as long as the server.
+pub fn serve(app: axum::Router) -> (String, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (url, runtime)
+}
