@@ -116,13 +116,18 @@ fn a_spreadsheet_save_during_a_run_stops_it_and_keeps_every_line_and_the_saved_v
     }
 }
 
+/// A campaign of `rows` rows sent to the end: its CSV and its (compacted) results.
+fn sent(rig: &Rig, rows: usize) -> (PathBuf, PathBuf) {
+    let csv = rig.file("c.csv", &campaign_csv(rows));
+    let first = rig.run(rig.command(&csv).args(T));
+    assert_eq!(code(&first), 0, "{}", text(&first));
+    (csv, rig.dir.path().join("c.results.csv"))
+}
+
 #[test]
 fn a_results_file_with_a_second_name_is_refused_untouched_through_either_name() {
     let rig = Rig::new();
-    let csv = rig.file("c.csv", &campaign_csv(2));
-    let results = rig.dir.path().join("c.results.csv");
-    let first = rig.run(rig.command(&csv).args(T));
-    assert_eq!(code(&first), 0, "{}", text(&first));
+    let (csv, results) = sent(&rig, 2);
     fs::write(&csv, campaign_csv(4)).unwrap();
     let other = rig.dir.path().join("h.csv");
     fs::hard_link(&results, &other).unwrap();
@@ -147,10 +152,7 @@ fn a_results_file_with_a_second_name_is_refused_untouched_through_either_name() 
 #[test]
 fn compaction_keeps_the_results_file_permissions() {
     let rig = Rig::new();
-    let csv = rig.file("c.csv", &campaign_csv(1));
-    let results = rig.dir.path().join("c.results.csv");
-    let first = rig.run(rig.command(&csv).args(T));
-    assert_eq!(code(&first), 0, "{}", text(&first));
+    let (csv, results) = sent(&rig, 1);
     for (mode, rows) in [(0o600, 2), (0o640, 3)] {
         fs::set_permissions(&results, fs::Permissions::from_mode(mode)).unwrap();
         fs::write(&csv, campaign_csv(rows)).unwrap();

@@ -147,11 +147,11 @@ pub enum JournalError {
     )]
     LockLost { path: PathBuf, what: &'static str },
     #[error(
-        "{path} has {names} names (hard links), so it was not used and not changed: two runs \
-         started through two names would each take their own lock and send the same rows, and \
-         the first rewrite of the file would split the names into two different files. Remove \
-         the other names (`find / -samefile {path}` lists them), or make them symbolic links \
-         (`ln -s`), then rerun the same command"
+        "{path} has {names} names (hard links), so nothing is sent with it and it is left as \
+         it is: two runs started through two names would each take their own lock and send the \
+         same rows, and the first rewrite of the file would split the names into two different \
+         files. Remove the other names (`find / -samefile {path}` lists them), or make them \
+         symbolic links (`ln -s`), then rerun the same command"
     )]
     HardLinked { path: PathBuf, names: u64 },
     #[error(
