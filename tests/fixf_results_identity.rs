@@ -20,6 +20,8 @@ enum Meddling {
     Save,
     /// The file deleted.
     Delete,
+    /// A second name given to the file (`ln`).
+    Link,
 }
 
 /// Runs a campaign through `gate` (closed), whose first answer is held until the results
@@ -49,6 +51,10 @@ fn meddled_run(
         }
         Meddling::Delete => {
             fs::remove_file(&results).unwrap();
+            Vec::new()
+        }
+        Meddling::Link => {
+            fs::hard_link(&results, rig.dir.path().join("h.csv")).unwrap();
             Vec::new()
         }
     };
@@ -108,7 +114,7 @@ fn a_spreadsheet_save_during_a_run_stops_it_and_keeps_every_line_and_the_saved_v
                 );
                 assert!(message.contains(&*aside[0].to_string_lossy()), "{message}");
             }
-            Meddling::Delete => assert!(aside.is_empty(), "{aside:?}"),
+            Meddling::Delete | Meddling::Link => assert!(aside.is_empty(), "{aside:?}"),
         }
         let rerun = rig.run(rig.command_to(&csv, &gate.base_url()).args(T));
         assert_eq!(code(&rerun), 0, "{meddling:?}: {}", text(&rerun));
@@ -146,6 +152,23 @@ fn a_results_file_with_a_second_name_is_refused_untouched_through_either_name() 
     fs::remove_file(&other).unwrap();
     let output = rig.run(rig.command(&csv).args(T));
     assert_eq!(code(&output), 0, "{}", text(&output));
+    rig.assert_each_accepted_once(4);
+}
+
+#[test]
+fn a_second_name_given_during_a_run_stops_it_before_the_next_send() {
+    let rig = Rig::new();
+    let gate = rig.gate();
+    let csv = rig.file("c.csv", &campaign_csv(4));
+    let (output, _) = meddled_run(&rig, &gate, &csv, Meddling::Link);
+    let message = text(&output);
+    assert_eq!(code(&output), 3, "{message}");
+    assert!(message.contains("hard link"), "{message}");
+    assert_eq!(rig.sent().len(), 1, "no send after the link: {message}");
+    assert!(kept_aside(&rig).is_empty());
+    fs::remove_file(rig.dir.path().join("h.csv")).unwrap();
+    let rerun = rig.run(rig.command_to(&csv, &gate.base_url()).args(T));
+    assert_eq!(code(&rerun), 0, "{}", text(&rerun));
     rig.assert_each_accepted_once(4);
 }
 
