@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::checkpoint::{Entry, Slot, scan_lines};
 use super::lock::{Lock, lock, resolve};
+use super::place::{self, Identity, Replacement};
 use super::record::{Fields, Layout, header_line, write_line, writes_back_as_is};
 use super::records::Records;
 use super::{Checkpoint, JournalError, Record, Status, io_error, write_record};
@@ -45,6 +46,8 @@ impl Journal {
             .truncate(false)
             .open(path)
             .map_err(io_error("open", path))?;
+        // Before anything reads or repairs it: a second name would escape the lock.
+        place::single_name(path, &file)?;
         let (mut checkpoint, intact) = Checkpoint::read(path, &file)?;
         let length = file.metadata().map_err(io_error("read", path))?.len();
         if intact != length {
@@ -184,8 +187,21 @@ impl Journal {
                 return Err(e);
             }
         };
-        fs::rename(&temp, &self.path).map_err(io_error("replace", &self.path))?;
-        sync_directory(&self.path).map_err(io_error("replace", &self.path))?;
+        let replacement = self.install(&temp)?;
+        // The index moves to the lines' places in the new file, as read back from it.
+        self.checkpoint.moved_to(&moved.offsets, moved.changed);
+        self.checkpoint.layout = Layout::canonical(self.checkpoint.layout.delimiter, delivery);
+        self.checkpoint.canonical = true;
+        self.replaced(replacement)
+    }
+
+    /// Puts `temp` (this run's file, fsynced and checked) at the path and appends to it from
+    /// now on. A file found there that is not this run's (a spreadsheet saved over it) is
+    /// kept beside it, not overwritten: see [`place::install`].
+    fn install(&mut self, temp: &Path) -> Result<Option<Replacement>, JournalError> {
+        let ours = Identity::of(&self.file).map_err(io_error("replace", &self.path))?;
+        let replacement =
+            place::install(temp, &self.path, ours).map_err(io_error("replace", &self.path))?;
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -194,12 +210,42 @@ impl Journal {
         // Appends take their offsets from the position: at the end, not at 0.
         file.seek(SeekFrom::End(0))
             .map_err(io_error("reopen", &self.path))?;
-        // The index moves to the lines' places in the new file, as read back from it.
-        self.checkpoint.moved_to(&moved.offsets, moved.changed);
-        self.checkpoint.layout = Layout::canonical(self.checkpoint.layout.delimiter, delivery);
-        self.checkpoint.canonical = true;
         self.file = file;
-        Ok(())
+        Ok(replacement)
+    }
+
+    /// After [`Journal::install`]: a file that had replaced this run's is reported (this
+    /// run's lines are back, but the user must look at the other file) and stops the run.
+    fn replaced(&self, replacement: Option<Replacement>) -> Result<(), JournalError> {
+        match replacement {
+            None => Ok(()),
+            Some(replacement) => {
+                replacement.log(&self.path);
+                Err(JournalError::Replaced {
+                    path: self.path.clone(),
+                    what: replacement.what(),
+                })
+            }
+        }
+    }
+
+    /// When the path no longer names this run's file (a spreadsheet saved over it during
+    /// the run, or it was deleted), puts this run's file back, every byte of it as read
+    /// through the run's handle, keeping the other file beside it, and fails with what
+    /// happened. Run once nothing writes any more; nothing to do when the path is intact.
+    pub(super) fn put_back(&mut self) -> Result<(), JournalError> {
+        let ours = Identity::of(&self.file).map_err(io_error("check", &self.path))?;
+        match place::check(&self.path, ours) {
+            Err(JournalError::Replaced { .. }) => {}
+            _ => return Ok(()),
+        }
+        let temp = beside(&self.path);
+        if let Err(e) = place::copy_out(&self.file, &temp) {
+            let _ = fs::remove_file(&temp);
+            return Err(io_error("put back", &self.path)(e));
+        }
+        let replacement = self.install(&temp)?;
+        self.replaced(replacement)
     }
 
     /// Writes the compacted file to `temp` and fsyncs it; returns the digest of its lines,
@@ -210,7 +256,7 @@ impl Journal {
         delivery: bool,
         target: Option<&str>,
     ) -> Result<u64, JournalError> {
-        let out = File::create(temp).map_err(io_error("create", temp))?;
+        let out = place::create_like(temp, &self.file).map_err(io_error("create", temp))?;
         let mut out = io::BufWriter::with_capacity(1 << 20, out);
         let layout = self.checkpoint.layout;
         let header = header_line(layout.delimiter, delivery);
@@ -219,8 +265,18 @@ impl Journal {
         // The lines, in row order: read where they are, and copied, not parsed and written
         // again, when already as this version writes them.
         let copy = self.checkpoint.canonical && !layout.delivery() && !delivery && target.is_none();
-        let mut records =
-            Records::open(&self.path, layout.delimiter).map_err(io_error("read", &self.path))?;
+        // Through the run's handle: its path may name another file by now (a spreadsheet's
+        // save), whose lines are not where the index has them.
+        let mut records = (self.file.try_clone())
+            .and_then(|file| {
+                Ok(Records::new(
+                    file,
+                    layout.delimiter,
+                    0,
+                    self.file.metadata()?.len(),
+                ))
+            })
+            .map_err(io_error("read", &self.path))?;
         let mut bytes = Vec::with_capacity(512);
         for (slot, entry) in self.checkpoint.slots() {
             let fields = (records.at(entry.offset)).map_err(io_error("read", &self.path))?;

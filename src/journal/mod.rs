@@ -24,6 +24,7 @@ pub mod delivery;
 mod delivery_state;
 mod file;
 mod lock;
+mod place;
 #[cfg(test)]
 mod properties;
 mod record;
@@ -145,6 +146,19 @@ pub enum JournalError {
          another run could start on the same results"
     )]
     LockLost { path: PathBuf, what: &'static str },
+    #[error(
+        "{path} has {names} names (hard links), so nothing is sent with it and it is left as \
+         it is: two runs started through two names would each take their own lock and send the \
+         same rows, and the first rewrite of the file would split the names into two different \
+         files. Remove the other names (`find / -samefile {path}` lists them), or make them \
+         symbolic links (`ln -s`), then rerun the same command"
+    )]
+    HardLinked { path: PathBuf, names: u64 },
+    #[error(
+        "{path} was {what} while this run was writing it (saved from a spreadsheet during the \
+         run?)"
+    )]
+    Replaced { path: PathBuf, what: &'static str },
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -176,6 +190,16 @@ impl JournalError {
         match self {
             JournalError::LockLost { .. } => {
                 "Make sure no other run uses this results file, then rerun the same command"
+            }
+            JournalError::Replaced { .. } => {
+                "This run's own file was put back in its place, with every line it wrote, and \
+                 the file that replaced it kept beside it (see the message above). Save the \
+                 results from a spreadsheet only between runs; rerun the same command: it \
+                 continues where this run stopped"
+            }
+            JournalError::HardLinked { .. } => {
+                "Remove the results file's other names (or use symbolic links), then rerun the \
+                 same command"
             }
             _ => "Free disk space or fix permissions, then rerun the same command",
         }

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::file::Lines;
+use super::place::{self, Identity};
 use super::{Journal, JournalError, Lock, Prior, Record, Status, io_error};
 use crate::ledger::Sink;
 
@@ -64,14 +65,21 @@ pub struct Shared {
     path: Arc<Path>,
     /// The run's lock, checked before each intent.
     lock: Arc<Lock>,
-    /// When the lock was last found held, in nanoseconds after `opened` (0: never).
+    /// The file the writer appends to, which `path` must still name before each intent.
+    ours: Identity,
+    /// When the lock and the path were last found intact, in nanoseconds after `opened`
+    /// (0: never).
     lock_seen: AtomicU64,
     opened: Instant,
+    /// [`Shared::finish`] has already put the run's file back if it had to.
+    put_back: bool,
 }
 
-/// How long a lock found held stays trusted. A run that took the lock after it was deleted
-/// must still open the results file, read it and judge the input before its first send, far
-/// longer than this; checking before every intent within it only added a `stat` a send.
+/// How long a lock and a path found intact stay trusted. A run that took the lock after it
+/// was deleted must still open the results file, read it and judge the input before its
+/// first send, far longer than this; a spreadsheet's save found this much later costs no
+/// line (the run's file is put back); checking before every intent within it only added two
+/// `stat`s a send.
 const LOCK_TRUSTED: Duration = Duration::from_millis(1);
 
 /// Records waiting for the writer, and what it must do with them.
@@ -134,6 +142,7 @@ impl Shared {
         journal.settle()?;
         let path: Arc<Path> = journal.path.clone().into();
         let held = Arc::clone(&journal.lock);
+        let ours = Identity::of(&journal.file).map_err(io_error("open", &path))?;
         let file = journal.file.try_clone().map_err(io_error("open", &path))?;
         let end = (&journal.file)
             .stream_position()
@@ -170,13 +179,17 @@ impl Shared {
             threads: vec![writer, reporter],
             path,
             lock: held,
+            ours,
             lock_seen: AtomicU64::new(0),
             opened: Instant::now(),
+            put_back: false,
         })
     }
 
-    /// Fails once the run's lock file was deleted or replaced (see [`Lock::check`]);
-    /// looks again only when the last look is older than [`LOCK_TRUSTED`].
+    /// Fails once the run's lock file was deleted or replaced (see [`Lock::check`]), or the
+    /// results path no longer names the file the writer appends to, or by another name too
+    /// (see [`place::check`]); looks again only when the last look is older than
+    /// [`LOCK_TRUSTED`].
     fn check_lock(&self) -> Result<(), JournalError> {
         let now = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let seen = self.lock_seen.load(Ordering::Relaxed);
@@ -184,6 +197,7 @@ impl Shared {
             return Ok(());
         }
         self.lock.check()?;
+        place::check(&self.path, self.ours)?;
         self.lock_seen.store(now.max(1), Ordering::Relaxed);
         Ok(())
     }
@@ -241,13 +255,16 @@ impl Shared {
     /// Waits for the writer to write what is queued and fsync what is waited for, and for
     /// every report to have run; gives the journal back (its last lines may still need
     /// [`Journal::sync`]). A disk error the writer met, even on a line nobody waited for,
-    /// is returned here.
+    /// is returned here. So is a results path that no longer names the run's file, once the
+    /// file is put back ([`Journal::put_back`]).
     pub fn finish(mut self) -> Result<Journal, JournalError> {
         self.stop_threads();
         let failed = self.queue.lock().failed.clone();
         if let Some(failure) = failed {
             return Err(repeat(&failure, &self.path));
         }
+        self.put_back = true;
+        lock(&self.journal).put_back()?;
         let journal = Arc::clone(&self.journal);
         drop(self);
         let journal = Arc::into_inner(journal).expect("the writer has stopped");
@@ -266,9 +283,16 @@ impl Shared {
 }
 
 impl Drop for Shared {
-    /// A run that ends early still lets its queued lines reach the file.
+    /// A run that ends early still lets its queued lines reach the file, and puts the file
+    /// back if the path no longer names it (the error that stopped the run refers to that).
     fn drop(&mut self) {
         self.stop_threads();
+        if !std::mem::replace(&mut self.put_back, true)
+            && let Err(e) = lock(&self.journal).put_back()
+            && !matches!(e, JournalError::Replaced { .. })
+        {
+            tracing::error!("{e}");
+        }
     }
 }
 
