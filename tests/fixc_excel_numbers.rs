@@ -59,17 +59,20 @@ fn read(path: &Path) -> csv::Reader<std::io::Cursor<String>> {
         .from_reader(std::io::Cursor::new(text))
 }
 
-/// Each row's last line, by column name, in row order.
+/// Each row's last line, by column name, in row order, then the lines with no row.
 fn table(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut reader = read(path);
     let mut records = reader.records().map(Result::unwrap);
     let header = records.next().unwrap();
     let mut rows = std::collections::BTreeMap::new();
-    for record in records {
+    for (i, record) in records.enumerate() {
         let line: std::collections::HashMap<String, String> = (header.iter().zip(&record))
             .map(|(c, cell)| (c.to_string(), cell.to_string()))
             .collect();
-        rows.insert(line["row"].parse::<u64>().unwrap(), line);
+        rows.insert(
+            line["row"].parse::<u64>().unwrap_or(u64::MAX - i as u64),
+            line,
+        );
     }
     rows.into_values().collect()
 }
