@@ -142,3 +142,214 @@ pub(super) fn one_line(text: &str) -> Cow<'_, str> {
         Cow::Borrowed(text)
     }
 }
+
+/// What a spreadsheet made of a cell it took for a number, saved as its column showed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Number {
+    /// Digits only: the number whole (a `+` before it was read as its sign and dropped).
+    Digits,
+    /// Digits with a decimal or grouping separator (`5511900000001.0`,
+    /// `5.511.900.000.001`): a number format was applied to the column.
+    Formatted,
+    /// Scientific notation, as a column too narrow for the number shows it (`5.51E+12`;
+    /// `5,51E+12` where the decimal separator is a comma): digits are rounded away.
+    Scientific,
+}
+
+/// `text` read as a spreadsheet writes a number: digits, with `.` or `,` among them, then,
+/// for scientific notation, `E`, a sign and two digits or more (spreadsheets write a
+/// capital and always the sign, so no hexadecimal id reads as one). `None` for anything
+/// else.
+pub(super) fn number(text: &str) -> Option<Number> {
+    // Most cells (ids, text) are no number from their first byte on.
+    if !text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let (mantissa, exponent) = match text.find('E') {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let bytes = mantissa.as_bytes();
+    let digits_at_ends = bytes.first().is_some_and(u8::is_ascii_digit)
+        && bytes.last().is_some_and(u8::is_ascii_digit);
+    if !digits_at_ends
+        || !bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || b",.".contains(b))
+    {
+        return None;
+    }
+    match exponent {
+        Some(e) => {
+            let power = e.strip_prefix(['+', '-'])?;
+            (power.len() >= 2 && power.bytes().all(|b| b.is_ascii_digit()))
+                .then_some(Number::Scientific)
+        }
+        None if bytes.iter().all(u8::is_ascii_digit) => Some(Number::Digits),
+        None => Some(Number::Formatted),
+    }
+}
+
+/// The most digits an E.164 number has (the country code included), and so the most a
+/// spreadsheet keeps exactly (it keeps 15 significant digits).
+const E164_DIGITS: usize = 15;
+
+/// Why a destination cell of a line that may have reached the API cannot be read back as
+/// the destination it was sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lost {
+    /// A spreadsheet wrote the number in another form ([`Number::Formatted`] or
+    /// [`Number::Scientific`]).
+    Reformatted(Number),
+    /// Digits only, but not an E.164 number with its `+` dropped: it starts with 0 or is
+    /// longer than 15 digits (a spreadsheet zeroes digits past the 15th).
+    NotE164,
+}
+
+/// A `destination` cell, read back, of a line whose row was judged valid (any status but
+/// `INVALID`, whose cell is what the input held). This tool writes such a destination in
+/// E.164 (`+` and digits) or as an id with letters or `@` (BSUID, group, channel); a
+/// spreadsheet takes `+5511900000001` for a number and saves it as its column shows it.
+/// Digits only (`5511900000001`: the `+` was read as a sign) get their `+` back: an E.164
+/// number never starts with 0, so no leading zero was dropped, and its digits fit a
+/// spreadsheet's precision. Any other form of a number has lost digits: [`Lost`]. Spaces
+/// around the cell, or a `'` before it, are a person's edit and go. Anything else reads as
+/// it is written (through [`unescape`]).
+pub(super) fn sent_destination(cell: &str) -> Result<Cow<'_, str>, Lost> {
+    let read = unescape(cell);
+    if is_e164(read) {
+        return Ok(Cow::Borrowed(read));
+    }
+    let trimmed = read.trim();
+    let trimmed = trimmed.strip_prefix('\'').unwrap_or(trimmed).trim_start();
+    let (plus, number) = match trimmed.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, trimmed),
+    };
+    match self::number(number) {
+        None => Ok(Cow::Borrowed(read)),
+        Some(Number::Digits) if plus => Ok(Cow::Borrowed(trimmed)),
+        Some(Number::Digits) if number.starts_with('0') || number.len() > E164_DIGITS => {
+            Err(Lost::NotE164)
+        }
+        Some(Number::Digits) => Ok(Cow::Owned(format!("+{number}"))),
+        Some(shape) => Err(Lost::Reformatted(shape)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// An E.164 number: a country code never starts with 0, at most 15 digits.
+    fn e164() -> impl Strategy<Value = String> {
+        "\\+[1-9][0-9]{6,14}"
+    }
+
+    /// `digits` as a spreadsheet shows a number too wide for its column: one digit, the
+    /// decimals that fit (`.` or `,` before them), `E+` and the power of ten.
+    fn scientific(digits: &str, decimals: usize, comma: bool) -> String {
+        let decimals = decimals.min(digits.len() - 1);
+        let mantissa = match decimals {
+            0 => digits[..1].to_string(),
+            n => format!(
+                "{}{}{}",
+                &digits[..1],
+                if comma { ',' } else { '.' },
+                &digits[1..=n]
+            ),
+        };
+        format!("{mantissa}E+{:02}", digits.len() - 1)
+    }
+
+    #[test]
+    fn what_spreadsheets_write_for_a_number() {
+        assert_eq!(number("5511900000001"), Some(Number::Digits));
+        for sci in ["5.51E+12", "5,51E+12", "5.5119E+12", "5E+12", "1.23457E-05"] {
+            assert_eq!(number(sci), Some(Number::Scientific), "{sci}");
+        }
+        for formatted in ["5511900000001.0", "5.511.900.000.001", "5,511,900,000,001"] {
+            assert_eq!(number(formatted), Some(Number::Formatted), "{formatted}");
+        }
+        // Ids, dates, hexadecimal (`3E12` has no sign) and text are no number.
+        for text in [
+            "msg_1",
+            "3E12",
+            "5.51e+12x",
+            "",
+            "E+12",
+            "5.E+12",
+            "2026-01-15",
+            "+5",
+        ] {
+            assert_eq!(number(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_destination_a_spreadsheet_made_a_number_reads_back() {
+        let read = |cell| sent_destination(cell).map(Cow::into_owned);
+        assert_eq!(read("+5511900000001"), Ok("+5511900000001".into()));
+        assert_eq!(read("5511900000001"), Ok("+5511900000001".into()));
+        assert_eq!(read(" '5511900000001 "), Ok("+5511900000001".into()));
+        assert_eq!(read(" +5511900000001"), Ok("+5511900000001".into()));
+        assert_eq!(read("'+5511900000001"), Ok("+5511900000001".into()));
+        for id in [
+            "BR.13491208655302741918",
+            "120363025246125486@g.us",
+            "1203@newsletter",
+        ] {
+            assert_eq!(read(id), Ok(id.into()));
+        }
+        assert_eq!(read("5.51E+12"), Err(Lost::Reformatted(Number::Scientific)));
+        assert_eq!(
+            read("+5,51E+12"),
+            Err(Lost::Reformatted(Number::Scientific))
+        );
+        assert_eq!(
+            read("5511900000001.0"),
+            Err(Lost::Reformatted(Number::Formatted))
+        );
+        assert_eq!(read("011999990001"), Err(Lost::NotE164));
+        assert_eq!(read("5511900000001000"), Err(Lost::NotE164));
+    }
+
+    proptest! {
+        /// Whatever a spreadsheet does to an E.164 destination, it reads back as itself
+        /// or is refused: never as another destination.
+        #[test]
+        fn a_destination_reads_back_as_itself_or_not_at_all(
+            destination in e164(),
+            decimals in 0usize..14,
+            comma in any::<bool>(),
+            quote in any::<bool>(),
+            spaces in any::<bool>(),
+        ) {
+            let digits = &destination[1..];
+            let written = destination_cell(&destination);
+            prop_assert_eq!(sent_destination(&written), Ok(Cow::Borrowed(destination.as_str())));
+            // Opened as a number: the `+` goes, and a `'` or spaces a person adds.
+            let mut shown = digits.to_string();
+            if quote {
+                shown.insert(0, '\'');
+            }
+            if spaces {
+                shown = format!(" {shown} ");
+            }
+            prop_assert_eq!(sent_destination(&shown), Ok(Cow::Owned(destination.clone())));
+            let sci = scientific(digits, decimals, comma);
+            prop_assert_eq!(sent_destination(&sci), Err(Lost::Reformatted(Number::Scientific)));
+        }
+
+        /// An id with a letter or `@` (BSUID, group, channel) and any text that is no
+        /// number read as before: through [`unescape`] only.
+        #[test]
+        fn text_reads_as_written(text in "[A-Za-z@'=+ .,0-9-]{0,12}") {
+            if number(text.trim().trim_start_matches(['\'', '+']).trim()).is_none() {
+                prop_assert_eq!(sent_destination(&text), Ok(Cow::Borrowed(unescape(&text))));
+            }
+        }
+    }
+}

@@ -162,7 +162,7 @@ impl Entry {
     pub(super) fn of(record: &Kept<'_>, offset: u64) -> Entry {
         Entry {
             offset,
-            destination_hash: hash(record.destination),
+            destination_hash: hash(&record.destination),
             raw_hash: crate::fingerprint::short(record.raw_destination),
             attempts: u16::try_from(record.attempts).unwrap_or(u16::MAX),
             status: record.status,

@@ -29,7 +29,7 @@ pub struct ResultRow {
 
 /// A row's last line borrowed: what [`fold_rows`] hands over, so that a reader that keeps
 /// little of each row (the report) owns no string per row.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RowView<'a> {
     pub record: RecordView<'a>,
     pub delivery: DeliveryView<'a>,
@@ -81,7 +81,7 @@ pub fn fold_rows<T>(
     scan(path, &file, |_, record, delivery| {
         let slot = match u32::try_from(record.row) {
             Ok(row) if row > last_row => Slot::Row(row),
-            Ok(0) | Err(_) if elsewhere.insert(hash(record.destination)) => {
+            Ok(0) | Err(_) if elsewhere.insert(hash(&record.destination)) => {
                 Slot::Elsewhere(elsewhere.len() - 1)
             }
             _ => {

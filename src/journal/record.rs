@@ -1,7 +1,9 @@
 //! One line of the results file: its fields, how they become cells (one line each, none a
 //! spreadsheet would run), and how a line is read back from whatever a spreadsheet saved.
 
-use super::cells::{Line, is_e164, needs_quote, unescape};
+use std::borrow::Cow;
+
+use super::cells::{Line, Lost, Number, is_e164, needs_quote, number, sent_destination, unescape};
 use super::delivery_state::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
 use super::{COLUMNS, REQUIRED_COLUMNS, Status};
 
@@ -138,12 +140,14 @@ impl Layout {
     ) -> Result<(RecordView<'a>, DeliveryView<'a>), String> {
         let cells = Cells::read(cells.into())?;
         let (row, status, attempts) = self.checked(&cells)?;
+        let destination = self.destination(&cells, status)?;
+        let message_id = self.message_id(&cells)?;
         let cell = |i: usize| unescape(cells.get(self.columns[i]));
         let record = RecordView {
             row,
-            destination: cell(1),
+            destination,
             status,
-            message_id: cell(3),
+            message_id,
             correlation_id: cell(4),
             http_status: clean(cells.get(self.columns[5])).parse().ok(),
             error_code: cell(6),
@@ -175,10 +179,12 @@ impl Layout {
 
     fn kept_of<'a>(&self, cells: &Cells<'a>) -> Result<Kept<'a>, String> {
         let (row, status, attempts) = self.checked(cells)?;
+        let destination = self.destination(cells, status)?;
+        self.message_id(cells)?;
         let text = |i: usize| unescape(cells.get(self.columns[i]));
         Ok(Kept {
             row,
-            destination: text(1),
+            destination,
             status,
             error_code: text(6),
             attempts,
@@ -210,6 +216,68 @@ impl Layout {
         };
         Ok((u64::from(row), status, attempts))
     }
+
+    /// The `destination` cell of a line in `status`. A row judged valid holds the
+    /// destination it was sent to (or is to be sent to), which decides what a rerun sends
+    /// again: a cell a spreadsheet turned into a number reads as the number it was, or is
+    /// refused when digits were lost ([`sent_destination`]). An `INVALID` row's cell is what
+    /// the input held (`5.51E+12` included), read as it is.
+    fn destination<'a>(&self, cells: &Cells<'a>, status: Status) -> Result<Cow<'a, str>, String> {
+        let cell = cells.get(self.columns[1]);
+        if status == Status::Invalid {
+            return Ok(Cow::Borrowed(unescape(cell)));
+        }
+        sent_destination(cell).map_err(|lost| {
+            let why = match lost {
+                Lost::Reformatted(Number::Scientific) => {
+                    "the phone number as a spreadsheet showed it in a narrow column, its \
+                     digits rounded away"
+                }
+                Lost::Reformatted(_) => "the phone number in a spreadsheet's number format",
+                Lost::NotE164 => {
+                    "not a number this tool wrote (E.164: a + and at most 15 digits, the \
+                     first not 0), so the one the row was sent to is not known"
+                }
+            };
+            self.reformatted(1, cell, why)
+        })
+    }
+
+    /// The `messageId` cell, refused when a spreadsheet rounded a numeric id to scientific
+    /// notation: the id that status checks and cancels ask the API about would be lost.
+    fn message_id<'a>(&self, cells: &Cells<'a>) -> Result<&'a str, String> {
+        let cell = unescape(cells.get(self.columns[3]));
+        match number(clean(cell)) {
+            Some(Number::Scientific) => {
+                Err(self.reformatted(3, cell, "a number a spreadsheet rounded, its digits lost"))
+            }
+            _ => Ok(cell),
+        }
+    }
+
+    /// Why the cell of column `i` is refused, and how to get it back.
+    fn reformatted(&self, i: usize, cell: &str, why: &str) -> String {
+        let name = COLUMNS[i];
+        let letter = self.columns[i].map(column_letter).unwrap_or_default();
+        format!(
+            "column {letter} ({name}) reads '{}': {why}. Restore the file from a copy made \
+             before the spreadsheet saved it, or open that copy with the {name} column \
+             formatted as Text, then save it",
+            shorten(cell)
+        )
+    }
+}
+
+/// A column's name in a spreadsheet (`A`, `B`, … `Z`, `AA`…) from its index.
+fn column_letter(index: usize) -> String {
+    let mut letters = Vec::new();
+    let mut n = index + 1;
+    while n > 0 {
+        n -= 1;
+        letters.push(char::from(b'A' + (n % 26) as u8));
+        n /= 26;
+    }
+    letters.iter().rev().collect()
 }
 
 /// A line's cells: a CSV record, or a line with no quote split at its delimiters (the
@@ -298,7 +366,7 @@ impl<'a> Cells<'a> {
 /// What the resume index keeps of a line (see [`Layout::kept`]), or of a record written.
 pub(super) struct Kept<'a> {
     pub(super) row: u64,
-    pub(super) destination: &'a str,
+    pub(super) destination: Cow<'a, str>,
     pub(super) status: Status,
     pub(super) error_code: &'a str,
     pub(super) attempts: u32,
@@ -309,10 +377,12 @@ pub(super) struct Kept<'a> {
 
 /// A line's send fields borrowed from it ([`Layout::view`]) or from a [`Record`]: what a
 /// reader that keeps little (the report) reads, copying a cell only when it keeps it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordView<'a> {
     pub row: u64,
-    pub destination: &'a str,
+    /// Borrowed from the line, unless a spreadsheet dropped its `+` (see
+    /// [`sent_destination`]).
+    pub destination: Cow<'a, str>,
     pub status: Status,
     pub message_id: &'a str,
     pub correlation_id: &'a str,
@@ -342,7 +412,7 @@ impl RecordView<'_> {
     pub fn into_owned(self) -> Record {
         Record {
             row: self.row,
-            destination: self.destination.to_string(),
+            destination: self.destination.into_owned(),
             status: self.status,
             message_id: self.message_id.to_string(),
             correlation_id: self.correlation_id.to_string(),
@@ -363,7 +433,7 @@ impl<'a> From<&'a Record> for RecordView<'a> {
     fn from(record: &'a Record) -> RecordView<'a> {
         RecordView {
             row: record.row,
-            destination: &record.destination,
+            destination: Cow::Borrowed(&record.destination),
             status: record.status,
             message_id: &record.message_id,
             correlation_id: &record.correlation_id,
@@ -417,7 +487,7 @@ impl Record {
     pub(super) fn kept(&self) -> Kept<'_> {
         Kept {
             row: self.row,
-            destination: &self.destination,
+            destination: Cow::Borrowed(&self.destination),
             status: self.status,
             error_code: &self.error_code,
             attempts: self.attempts,
@@ -537,8 +607,13 @@ pub(super) fn writes_back_as_is(fields: Fields<'_>, row: u32, status: Status) ->
         true => !cell.starts_with('\''),
         false => text(cell),
     };
+    // A sent row's destination reads as its cell's text unless a spreadsheet changed it.
+    let sent = |cell: &str| {
+        status == Status::Invalid || sent_destination(cell).is_ok_and(|d| d == unescape(cell))
+    };
     number(cells[0], u64::from(u32::MAX))
         && cells[0].parse() == Ok(row)
+        && sent(cells[1])
         && destination(cells[1])
         && cells[2] == status.as_str()
         && [3, 4, 6, 7, 9, 11, 12, 13]
@@ -560,7 +635,7 @@ mod tests {
 
     use std::borrow::Cow;
 
-    use super::super::cells::{destination_cell, text_cell};
+    use super::super::cells::{destination_cell, sent_destination, text_cell};
     use super::*;
 
     /// Text with every byte the quoting, the neutralizing and the line rule look at.
@@ -588,6 +663,8 @@ mod tests {
             "'=x",
             "é",
             "\u{a0}8\u{a0}",
+            "5,51E+12",
+            "5511900000001",
         ];
         prop_oneof![
             prop::sample::select(words.to_vec()).prop_map(|w| w.as_bytes().to_vec()),
@@ -724,10 +801,15 @@ mod tests {
                         return Ok(());
                     };
                     let parsed = layout.parse(&record).unwrap();
-                    prop_assert_eq!(&parsed.0, &record_view.into_owned());
+                    prop_assert_eq!(&parsed.0, &record_view.clone().into_owned());
                     prop_assert_eq!(&parsed.1, &delivery_view.into_owned());
+                    let cell = alone(1).map_or("", Result::unwrap);
+                    let destination = match record_view.status {
+                        Status::Invalid => Cow::Borrowed(unescape(cell)),
+                        _ => sent_destination(cell).unwrap(),
+                    };
+                    prop_assert_eq!(&record_view.destination, &destination);
                     let texts = [
-                        (&record_view.destination, 1),
                         (&record_view.message_id, 3),
                         (&record_view.correlation_id, 4),
                         (&record_view.error_code, 6),
