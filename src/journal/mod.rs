@@ -162,12 +162,18 @@ pub enum JournalError {
         detail: String,
     },
     #[error(
-        "{path} is not a campaign-sender results file (its first line is '{header}'), so it was \
-         not changed. If it is this campaign's results re-saved by a spreadsheet, restore its \
+        "{path} is not a campaign-sender results file (its first line is '{header}'{saved_as}), \
+         so it was not changed. If it is this campaign's results re-saved by a spreadsheet, restore its \
          first line (row,destination,status,...) or re-save it as CSV UTF-8; if --results names \
          another file by mistake, point it at this campaign's results file"
     )]
-    NotOurs { path: PathBuf, header: String },
+    NotOurs {
+        path: PathBuf,
+        /// The first line, printable ([`record::printable`]).
+        header: String,
+        /// How the file was saved, when that is why it does not read.
+        saved_as: &'static str,
+    },
 }
 
 impl JournalError {
