@@ -587,7 +587,7 @@ pub(super) fn scan_lines(
                 layout: Layout::canonical(b',', false),
                 canonical: true,
                 intact: 0,
-                torn: 0,
+                torn: length,
                 unterminated: false,
             });
         }

@@ -250,6 +250,35 @@ mod tests {
     }
 
     #[test]
+    fn a_last_line_without_a_line_break_is_kept_and_a_torn_one_cut_only_when_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let queued = |row| Record {
+            message: "m:0000abcd".into(),
+            ..record(row, Status::Queued)
+        };
+        Journal::open(&path, b',')
+            .unwrap()
+            .append(&[queued(1), queued(2)])
+            .unwrap();
+        let whole = fs::read(&path).unwrap();
+        let unterminated = &whole[..whole.len() - 1];
+        // Whole (Google Sheets saves so), or torn inside its last cell by a crash.
+        for (bytes, rows) in [(unterminated, 2), (&whole[..whole.len() - 3], 1)] {
+            fs::write(&path, bytes).unwrap();
+            drop(Journal::open_as_is(&path, b',').unwrap());
+            assert_eq!(fs::read(&path).unwrap(), bytes, "a run that writes nothing");
+            assert_eq!(Checkpoint::load(&path).unwrap().len(), rows);
+            let mut journal = Journal::open(&path, b',').unwrap();
+            journal.append(&[queued(3)]).unwrap();
+            assert_eq!(journal.checkpoint().len(), rows + 1);
+            let text = fs::read_to_string(&path).unwrap();
+            assert_eq!(text.lines().count(), rows + 2, "{text}");
+            assert!(text.ends_with(",m:0000abcd\n"), "{text}");
+        }
+    }
+
+    #[test]
     fn damage_before_the_last_line_is_refused_not_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
