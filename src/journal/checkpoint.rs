@@ -2,8 +2,10 @@
 //!
 //! Reading is a real CSV read of whatever the file holds, as this tool or a spreadsheet
 //! saved it: a BOM, CRLF, `;` or tab, every cell quoted, columns found by name, a cell with
-//! line breaks (quoted, as a person typed it). Only bytes after the last line break are a
-//! write torn by a crash; any complete line that does not read stops the run, naming it.
+//! line breaks (quoted, as a person typed it). Only a last line that cannot be whole (see
+//! [`scan`]) is a write torn by a crash; any other line that does not read stops the run,
+//! naming it. A row's state is its latest line in its own history, not the file's last:
+//! a spreadsheet's sort reorders lines ([`Entry::follows`]).
 //!
 //! Rows are kept by row number in [`Rows`]: a vector for the rows a file holds densely, a
 //! map for numbers far past them, so a corrupted row number costs one entry, not gigabytes.
@@ -69,7 +71,7 @@ pub enum Slot {
     Elsewhere(usize),
 }
 
-/// The resume index: per row, its last status, where its last line starts and fingerprints
+/// The resume index: per row, its latest status, where its latest line starts and fingerprints
 /// of its destination and destination cell (24 bytes a row, see [`Rows`]).
 #[derive(Debug)]
 pub struct Checkpoint {

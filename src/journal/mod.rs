@@ -2,14 +2,16 @@
 //!
 //! Append-only while a run is on: an intent (`SENDING`) is made durable before a request
 //! leaves and an outcome after it returns, each fsynced before the next send. A rerun reads
-//! the last line of each row; a `SENDING` with no outcome means the process died with the
-//! request in flight, so that row becomes `UNCERTAIN` instead of being sent twice. When a
-//! run reaches the end of its input, the file is rewritten to one line per row, beside the
+//! each row's latest line (by its attempts, then intent before outcome: whatever order a
+//! spreadsheet sorted the lines in); a `SENDING` with no outcome means the process died with
+//! the request in flight, so that row becomes `UNCERTAIN` instead of being sent twice. When
+//! a run ends (not on a disk error), the file is rewritten to one line per row, beside the
 //! old one, read back and checked before it replaces it.
 //!
 //! The file is the user's: spreadsheets may open and re-save it. Reading is a real CSV read
 //! of what they write; a complete line that does not read stops the run and leaves the file
-//! untouched; only bytes after the last line break are a crash's torn write.
+//! untouched; only a last line that cannot be whole, in a file as this tool writes it, is a
+//! crash's torn write, and only a run that goes on to write drops it.
 //!
 //! This module is the only code that reads or writes the results file. It knows nothing
 //! about HTTP; it holds the run's exclusive lock.

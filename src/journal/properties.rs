@@ -471,7 +471,7 @@ fn a_line_of_empty_cells_is_a_blank_line() {
     };
     Journal::open(&path, b',')
         .unwrap()
-        .append(&[queued.clone()])
+        .append(std::slice::from_ref(&queued))
         .unwrap();
     let text = fs::read_to_string(&path).unwrap();
     fs::write(&path, format!("{text},,,,,,,,,,,,,\r\n,,\n\n,,,,,,,,,,,,,")).unwrap();
