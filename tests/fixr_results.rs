@@ -11,19 +11,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 
 const T: [&str; 2] = ["--template", "t"];
-
-/// Sends a campaign of `n` rows to the end; returns (csv, results).
-fn finished(rig: &Rig, n: usize) -> (PathBuf, PathBuf) {
-    let csv = rig.file("c.csv", &campaign_csv(n));
-    let output = rig.run(rig.command(&csv).args(T));
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    (csv, rig.dir.path().join("c.results.csv"))
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
@@ -43,7 +35,7 @@ fn states(results: &Path) -> Vec<(u64, String, String)> {
 #[test]
 fn a_last_line_without_a_line_break_is_kept_by_a_refused_run_by_status_and_by_a_rerun() {
     let rig = Rig::new();
-    let (_, results) = finished(&rig, 3);
+    let (_, results) = rig.finished(3);
     // Google Sheets' "Download as CSV": no line break after the last line.
     let saved = read(&results).trim_end().to_string();
     std::fs::write(&results, &saved).unwrap();
@@ -118,7 +110,7 @@ fn interrupted_lines(results: &Path) -> (String, Vec<String>) {
 fn a_results_file_sorted_by_status_either_way_reads_and_resumes_the_same() {
     for descending in [false, true] {
         let rig = Rig::new();
-        let (csv, results) = finished(&rig, 3);
+        let (csv, results) = rig.finished(3);
         let ids: Vec<String> = states(&results).into_iter().map(|s| s.2).collect();
         let (header, mut lines) = interrupted_lines(&results);
         // A spreadsheet's sort by the status column (stable, as they are).
@@ -169,7 +161,7 @@ fn a_run_that_stops_early_leaves_one_line_a_row() {
 #[test]
 fn a_line_that_does_not_read_is_named_by_its_line_in_the_file_with_crlf_and_line_breaks() {
     let rig = Rig::new();
-    let (csv, results) = finished(&rig, 4);
+    let (csv, results) = rig.finished(4);
     let good = read(&results);
     let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
     // A cell with a line break in it (Alt+Enter) on line 2, which takes lines 2 and 3.
@@ -192,7 +184,7 @@ fn a_line_that_does_not_read_is_named_by_its_line_in_the_file_with_crlf_and_line
 #[test]
 fn rows_of_empty_cells_after_the_data_are_blank_lines() {
     let rig = Rig::new();
-    let (csv, results) = finished(&rig, 3);
+    let (csv, results) = rig.finished(3);
     let good = read(&results);
     std::fs::write(
         &results,
@@ -212,7 +204,7 @@ fn rows_of_empty_cells_after_the_data_are_blank_lines() {
 #[test]
 fn a_file_saved_as_utf16_is_refused_with_a_message_free_of_control_bytes() {
     let rig = Rig::new();
-    let (csv, results) = finished(&rig, 2);
+    let (csv, results) = rig.finished(2);
     let mut utf16 = vec![0xFF, 0xFE];
     for unit in read(&results).replace(',', "\t").encode_utf16() {
         utf16.extend(unit.to_le_bytes());
