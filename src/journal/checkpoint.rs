@@ -22,7 +22,7 @@ use super::record::{
 };
 use super::records::Records;
 use super::rows::Rows;
-use super::{COLUMNS, JournalError, Record, Status, io_error};
+use super::{COLUMNS, JournalError, REQUIRED_COLUMNS, Record, Status, io_error};
 use crate::identity::MessageFingerprint;
 
 /// What a rerun needs to know about a row it has seen before.
@@ -619,9 +619,21 @@ pub(super) fn scan_lines(
     let canonical = bom == 0
         && head == header_line(layout.delimiter, layout.delivery())
         && layout == Layout::canonical(layout.delimiter, layout.delivery());
-    let whole = terminated == length
-        || !canonical
-        || is_whole_line(file, terminated, length, &layout).map_err(io_error("read", path))?;
+    // Files an older version wrote (fewer columns) were appended to as they were, too.
+    let older = (REQUIRED_COLUMNS..COLUMNS.len()).find(|k| {
+        let names = COLUMNS[..*k].join(&char::from(layout.delimiter).to_string());
+        bom == 0 && head == [names.as_bytes(), b"\n"].concat()
+    });
+    let appended = match (canonical, older) {
+        (true, _) => Some(COLUMNS.len() + usize::from(layout.delivery()) * DELIVERY_COLUMNS.len()),
+        (false, older) => older,
+    };
+    let whole = match appended {
+        _ if terminated == length => true,
+        None => true,
+        Some(cells) => is_whole_line(file, terminated..length, &layout, cells, canonical)
+            .map_err(io_error("read", path))?,
+    };
     let intact = if whole { length } else { terminated };
     let own = file.try_clone().map_err(io_error("read", path))?;
     let mut records = Records::new(own, layout.delimiter, bom, intact);
@@ -660,28 +672,31 @@ pub(super) fn scan_lines(
     })
 }
 
-/// Whether the bytes of `file` from `start` (after its last line break) to `end` are a
-/// whole line as this tool writes it in `layout` (canonical), not a prefix of one torn by a
-/// crash: every cell there, read as the index reads them, the last one complete. The last
-/// cell is `message` (`m:` and 8 hex digits, or empty for a row never sent) or, with the
-/// delivery columns, `checkedAt` (an RFC 3339 time, or empty): a prefix of either is not.
-fn is_whole_line(file: &File, start: u64, end: u64, layout: &Layout) -> io::Result<bool> {
+/// Whether the bytes of `file` in `span` (after its last line break) are a whole line of
+/// `cells` cells as this tool writes it in `layout`, not a prefix of one torn by a crash:
+/// every cell there, read as the index reads them, and in this version's layout
+/// (`canonical`) the last one complete. That cell is `message` (`m:` and 8 hex digits, or
+/// empty for a row never sent) or, with the delivery columns, `checkedAt` (an RFC 3339
+/// time, or empty): a prefix of either is not. An older version's last cell cannot tell:
+/// a line cut inside it reads as whole, with what was being recorded (never a send lost).
+fn is_whole_line(
+    file: &File,
+    span: std::ops::Range<u64>,
+    layout: &Layout,
+    cells: usize,
+    canonical: bool,
+) -> io::Result<bool> {
     // Longer than any line this tool writes: a torn batch.
-    if end - start > 64 * 1024 {
+    if span.end - span.start > 64 * 1024 {
         return Ok(false);
     }
-    let bytes = read_span(file, start, end)?;
+    let bytes = read_span(file, span.start, span.end)?;
     let record = one_record(&bytes, layout.delimiter);
-    let cells = COLUMNS.len()
-        + if layout.delivery() {
-            DELIVERY_COLUMNS.len()
-        } else {
-            0
-        };
     let last = record
         .get(cells - 1)
         .and_then(|c| std::str::from_utf8(c).ok());
     let complete = match last {
+        Some(_) if !canonical => true,
         Some("") => true,
         Some(cell) if layout.delivery() => cell.parse::<jiff::Timestamp>().is_ok(),
         Some(cell) => cell.len() == 10 && MessageFingerprint::parse(cell).is_some(),
