@@ -10,19 +10,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 
 const T: [&str; 2] = ["--template", "t"];
-
-/// Sends a campaign of `n` rows to the end; returns (csv, results).
-fn finished(rig: &Rig, n: usize) -> (PathBuf, PathBuf) {
-    let csv = rig.file("c.csv", &campaign_csv(n));
-    let output = rig.run(rig.command(&csv).args(T));
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    (csv, rig.dir.path().join("c.results.csv"))
-}
 
 /// Every destination the sandbox accepted, exactly once each.
 fn assert_each_sent_once(rig: &Rig, n: usize) {
@@ -72,7 +64,7 @@ fn read_back(results: &Path) -> Vec<campaign_sender::journal::delivery::ResultRo
 #[test]
 fn a_results_file_resaved_with_crlf_is_read_as_it_was_by_a_rerun_and_by_status() {
     let rig = Rig::new();
-    let (csv, results) = finished(&rig, 5);
+    let (csv, results) = rig.finished(5);
     let ids = message_ids(&results);
     let body = std::fs::read_to_string(&results).unwrap();
     std::fs::write(&results, body.replace('\n', "\r\n")).unwrap();
@@ -95,7 +87,7 @@ fn a_results_file_resaved_with_crlf_is_read_as_it_was_by_a_rerun_and_by_status()
 #[test]
 fn a_results_file_resaved_with_bom_semicolons_and_quotes_resumes_with_the_new_rows_only() {
     let rig = Rig::new();
-    let (_, results) = finished(&rig, 4);
+    let (_, results) = rig.finished(4);
     let ids = message_ids(&results);
     resave(&results, b';', true);
     let csv = rig.file("c.csv", &campaign_csv(6));
@@ -111,7 +103,7 @@ fn a_results_file_resaved_with_bom_semicolons_and_quotes_resumes_with_the_new_ro
 #[test]
 fn a_resaved_results_file_is_left_as_saved_by_a_run_or_a_pass_that_is_refused() {
     let rig = Rig::new();
-    let (_, results) = finished(&rig, 3);
+    let (_, results) = rig.finished(3);
     resave(&results, b';', true);
     let saved = std::fs::read(&results).unwrap();
     // One new row, under other message settings.
@@ -152,7 +144,7 @@ fn a_resaved_results_file_is_left_as_saved_by_a_run_or_a_pass_that_is_refused() 
 #[test]
 fn a_line_break_typed_in_a_cell_reads_as_one_record_and_nothing_after_it_is_resent() {
     let rig = Rig::new();
-    let (_, results) = finished(&rig, 3);
+    let (_, results) = rig.finished(3);
     // Alt+Enter in row 2's error and rawDestination cells, as a spreadsheet saves it.
     let body = std::fs::read_to_string(&results).unwrap();
     let mut lines: Vec<String> = body.lines().map(str::to_string).collect();
@@ -183,7 +175,7 @@ fn a_line_break_typed_in_a_cell_reads_as_one_record_and_nothing_after_it_is_rese
 #[test]
 fn a_stray_quote_that_swallows_lines_is_refused_untouched() {
     let rig = Rig::new();
-    let (csv, results) = finished(&rig, 4);
+    let (csv, results) = rig.finished(4);
     let body = std::fs::read_to_string(&results).unwrap();
     let broken = body
         .replacen(",QUEUED,", ",QUEUED,\"", 2)
@@ -199,7 +191,7 @@ fn a_stray_quote_that_swallows_lines_is_refused_untouched() {
 #[test]
 fn an_edited_complete_last_line_is_read_leniently_or_refused_never_dropped() {
     let rig = Rig::new();
-    let (csv, results) = finished(&rig, 3);
+    let (csv, results) = rig.finished(3);
     // A person retyped the last row's status in lower case: the same state.
     let body = std::fs::read_to_string(&results).unwrap();
     let retyped = format!(
@@ -356,7 +348,7 @@ fn export(order: impl IntoIterator<Item = usize>) -> String {
 #[test]
 fn a_reexported_list_in_another_order_with_three_new_people_sends_exactly_those_three() {
     let rig = Rig::new();
-    let (csv, results) = finished(&rig, 10);
+    let (csv, results) = rig.finished(10);
     let ids: std::collections::HashMap<String, String> = read_back(&results)
         .into_iter()
         .map(|r| (r.record.destination, r.record.message_id))
@@ -413,7 +405,7 @@ fn a_reexported_list_in_another_order_with_three_new_people_sends_exactly_those_
 #[test]
 fn a_reexported_run_killed_midway_never_resends_on_the_rerun() {
     let rig = Rig::with_faults("latency=5ms");
-    let (csv, _) = finished(&rig, 10);
+    let (csv, _) = rig.finished(10);
     // Reordered, with 30 new people; killed while sending to them.
     rig.file("c.csv", &export((0..40).rev()));
     let mut run = slow_run(&rig, &csv, &rig.sandbox.base_url(), &[]);

@@ -2,8 +2,10 @@
 //!
 //! Reading is a real CSV read of whatever the file holds, as this tool or a spreadsheet
 //! saved it: a BOM, CRLF, `;` or tab, every cell quoted, columns found by name, a cell with
-//! line breaks (quoted, as a person typed it). Only bytes after the last line break are a
-//! write torn by a crash; any complete line that does not read stops the run, naming it.
+//! line breaks (quoted, as a person typed it). Only a last line that cannot be whole (see
+//! [`scan`]) is a write torn by a crash; any other line that does not read stops the run,
+//! naming it. A row's state is its latest line in its own history, not the file's last:
+//! a spreadsheet's sort reorders lines ([`Entry::follows`]).
 //!
 //! Rows are kept by row number in [`Rows`]: a vector for the rows a file holds densely, a
 //! map for numbers far past them, so a corrupted row number costs one entry, not gigabytes.
@@ -14,10 +16,13 @@ use std::io::{self, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::record::{DeliveryView, Fields, Kept, Layout, RecordView, header_line, one_record};
+use super::delivery_state::DELIVERY_COLUMNS;
+use super::record::{
+    DeliveryView, Fields, Kept, Layout, RecordView, header_line, one_record, printable, utf16,
+};
 use super::records::Records;
 use super::rows::Rows;
-use super::{JournalError, Record, Status, io_error};
+use super::{COLUMNS, JournalError, REQUIRED_COLUMNS, Record, Status, io_error};
 use crate::identity::MessageFingerprint;
 
 /// What a rerun needs to know about a row it has seen before.
@@ -66,7 +71,7 @@ pub enum Slot {
     Elsewhere(usize),
 }
 
-/// The resume index: per row, its last status, where its last line starts and fingerprints
+/// The resume index: per row, its latest status, where its latest line starts and fingerprints
 /// of its destination and destination cell (24 bytes a row, see [`Rows`]).
 #[derive(Debug)]
 pub struct Checkpoint {
@@ -86,6 +91,9 @@ pub struct Checkpoint {
     /// The file is exactly what this version writes (header, delimiter, LF, no BOM), so
     /// lines can be appended to it as they are.
     pub(super) canonical: bool,
+    /// How many bytes at the end of the file are a write torn by a crash, left out of the
+    /// index: the next rewrite ([`Journal::settle`](super::Journal::settle)) drops them.
+    pub(super) torn: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -182,6 +190,25 @@ impl Entry {
         }
     }
 
+    /// Where the line sits in its row's history, whatever the file's line order: a row's
+    /// own lines are written with `attempts` never decreasing, each intent (`SENDING`)
+    /// before its outcome, and a refusal (`INVALID`, `SKIPPED`, which carry the attempts
+    /// before them) after the outcome it follows. A spreadsheet's sort reorders lines, not
+    /// this; lines that tie keep their file order.
+    fn chronology(&self) -> (u16, u8) {
+        let phase = match self.status {
+            Status::Sending => 0,
+            Status::Invalid | Status::Skipped => 2,
+            _ => 1,
+        };
+        (self.attempts, phase)
+    }
+
+    /// Whether this line, read after `earlier`, is the row's later state.
+    fn follows(&self, earlier: &Entry) -> bool {
+        self.chronology() >= earlier.chronology()
+    }
+
     /// Whether the line says something about its destination that must follow it to
     /// whichever row holds it now: sent, maybe sent, deferred (with its attempts), opted out.
     fn follows_destination(&self) -> bool {
@@ -201,6 +228,7 @@ impl Checkpoint {
             layout: Layout::canonical(delimiter, false),
             path: path.to_path_buf(),
             canonical: true,
+            torn: 0,
         }
     }
 
@@ -340,15 +368,17 @@ impl Checkpoint {
         }
         match u32::try_from(record.row) {
             Ok(0) | Err(_) => self.note_elsewhere(entry),
-            Ok(row) => {
-                self.rows.insert(row, entry);
-            }
+            Ok(row) => match self.rows.get_mut(row) {
+                Some(kept) if !entry.follows(kept) => {}
+                _ => self.rows.insert(row, entry),
+            },
         }
     }
 
     fn note_elsewhere(&mut self, entry: Entry) {
         match self.elsewhere_by_destination.get(&entry.destination_hash) {
-            Some(&i) => self.elsewhere[i] = entry,
+            Some(&i) if entry.follows(&self.elsewhere[i]) => self.elsewhere[i] = entry,
+            Some(_) => {}
             None => {
                 let i = self.elsewhere.len();
                 self.elsewhere.push(entry);
@@ -470,8 +500,8 @@ impl Checkpoint {
         (placed, elsewhere)
     }
 
-    /// Parses a results file; returns the index and the length of its intact prefix (bytes
-    /// after the last line break are a write torn by a crash, left out).
+    /// Parses a results file; returns the index and the length of what it read (not a
+    /// line torn by a crash, see [`scan`]; 0 for a new file).
     pub(super) fn read(path: &Path, file: &File) -> Result<(Checkpoint, u64), JournalError> {
         let mut checkpoint = Checkpoint::empty(path, b',');
         let scanned = scan_lines(path, file, |offset, layout, cells| {
@@ -479,7 +509,9 @@ impl Checkpoint {
             Ok(())
         })?;
         checkpoint.layout = scanned.layout;
-        checkpoint.canonical = scanned.canonical;
+        // A torn tail, or a last line with no line break, must go before lines are appended.
+        checkpoint.canonical = scanned.canonical && scanned.torn == 0 && !scanned.unterminated;
+        checkpoint.torn = scanned.torn;
         Ok((checkpoint, scanned.intact))
     }
 }
@@ -489,14 +521,23 @@ pub(super) struct Scanned {
     pub(super) layout: Layout,
     /// Exactly what this version writes (see [`Checkpoint::canonical`]).
     canonical: bool,
-    /// The length of the intact prefix: bytes after the last line break are a torn write.
+    /// The length of what was read: the whole file but a torn write at its end.
     intact: u64,
+    /// How many bytes at the end are a write torn by a crash, left out.
+    torn: u64,
+    /// The last line read has no line break after it.
+    unterminated: bool,
 }
 
-/// Reads every complete line of a results file once, in file order, checked as a rerun
-/// checks it, and hands each to `visit`, borrowed ([`Layout::view`]), with the offset it
-/// starts at; `report`'s single pass is one use of it. A line that does not read is an
-/// error naming it.
+/// Reads every line of a results file once, in file order, checked as a rerun checks it,
+/// and hands each to `visit`, borrowed ([`Layout::view`]), with the offset it starts at;
+/// `report`'s single pass is one use of it. A line that does not read is an error naming
+/// it. A line of empty cells only (a spreadsheet's rows after the data) is a blank line.
+///
+/// A last line with no line break is a whole line (spreadsheets and editors save so)
+/// unless it can be a write torn by a crash: this tool only appends to a file as it writes
+/// it ([`Checkpoint::canonical`]), so only there, and only when it is not a whole line as
+/// this tool writes it ([`is_whole_line`]), is it left out.
 pub(super) fn scan(
     path: &Path,
     file: &File,
@@ -517,11 +558,16 @@ pub(super) fn scan_lines(
     mut visit: impl FnMut(u64, &Layout, Fields<'_>) -> Result<(), String>,
 ) -> Result<Scanned, JournalError> {
     let length = file.metadata().map_err(io_error("read", path))?.len();
-    let intact = intact_length(file, length).map_err(io_error("read", path))?;
-    let damaged = |line: u64, detail: String| JournalError::Damaged {
-        path: path.to_path_buf(),
-        line,
-        detail,
+    let terminated = terminated_length(file, length).map_err(io_error("read", path))?;
+    // The line a record starts on, counted when one is refused (`Place::line` counts as
+    // `csv` does, one short after a carriage return).
+    let damaged = |offset: u64, detail: String| match line_at(file, offset) {
+        Ok(line) => JournalError::Damaged {
+            path: path.to_path_buf(),
+            line,
+            detail,
+        },
+        Err(e) => io_error("read", path)(e),
     };
     let mut start = [0u8; 3];
     let got = file
@@ -532,7 +578,7 @@ pub(super) fn scan_lines(
     } else {
         0
     };
-    if intact <= bom {
+    if terminated <= bom {
         // No complete line: a new file, or a header torn while being created.
         let fragment =
             read_span(file, bom, length.min(bom + 512)).map_err(io_error("read", path))?;
@@ -543,10 +589,12 @@ pub(super) fn scan_lines(
                 layout: Layout::canonical(b',', false),
                 canonical: true,
                 intact: 0,
+                torn: length,
+                unterminated: false,
             });
         }
         return Err(damaged(
-            1,
+            0,
             "the file has no line break: if it was saved with old Mac (CR) line endings, \
              re-save it as CSV UTF-8"
                 .into(),
@@ -562,37 +610,56 @@ pub(super) fn scan_lines(
         .find_map(|d| Layout::from_header(d, &one_record(&head, d)))
         .ok_or_else(|| JournalError::NotOurs {
             path: path.to_path_buf(),
-            header: String::from_utf8_lossy(head.trim_ascii_end())
-                .chars()
-                .take(200)
-                .collect(),
+            header: printable(head.trim_ascii_end()),
+            saved_as: match utf16(&head) {
+                Some(_) => " and it was saved as UTF-16 text",
+                None => "",
+            },
         })?;
     let canonical = bom == 0
         && head == header_line(layout.delimiter, layout.delivery())
         && layout == Layout::canonical(layout.delimiter, layout.delivery());
+    // Files an older version wrote (fewer columns) were appended to as they were, too.
+    let older = (REQUIRED_COLUMNS..COLUMNS.len()).find(|k| {
+        let names = COLUMNS[..*k].join(&char::from(layout.delimiter).to_string());
+        bom == 0 && head == [names.as_bytes(), b"\n"].concat()
+    });
+    let appended = match (canonical, older) {
+        (true, _) => Some(COLUMNS.len() + usize::from(layout.delivery()) * DELIVERY_COLUMNS.len()),
+        (false, older) => older,
+    };
+    let whole = match appended {
+        _ if terminated == length => true,
+        None => true,
+        Some(cells) => is_whole_line(file, terminated..length, &layout, cells, canonical)
+            .map_err(io_error("read", path))?,
+    };
+    let intact = if whole { length } else { terminated };
     let own = file.try_clone().map_err(io_error("read", path))?;
     let mut records = Records::new(own, layout.delimiter, bom, intact);
     let mut header = true;
-    let mut last = (bom, 1);
+    let mut last = bom;
     while let Some(place) = records.next().map_err(io_error("read", path))? {
         if std::mem::take(&mut header) {
             continue;
         }
-        let (offset, line) = (place.offset, place.line);
+        let offset = place.offset;
         let fields = records.fields();
-        if place.next_line - line > 1 {
-            swallowed(fields, layout.delimiter).map_err(|d| damaged(line, d))?;
+        if fields.iter().all(<[u8]>::is_empty) {
+            continue;
         }
-        visit(offset, &layout, fields).map_err(|d| damaged(line, d))?;
-        last = (offset, line);
+        if place.next_line - place.line > 1 {
+            swallowed(fields, layout.delimiter).map_err(|d| damaged(offset, d))?;
+        }
+        visit(offset, &layout, fields).map_err(|d| damaged(offset, d))?;
+        last = offset;
     }
     // A quote never closed runs to the end of the file and takes every line after it.
-    let (offset, line) = last;
     let tail =
-        read_span(file, offset, intact.min(offset + (64 << 20))).map_err(io_error("read", path))?;
+        read_span(file, last, intact.min(last + (64 << 20))).map_err(io_error("read", path))?;
     if tail.iter().filter(|b| **b == b'"').count() % 2 == 1 {
         return Err(damaged(
-            line,
+            last,
             "a quote opened on this line is never closed".into(),
         ));
     }
@@ -600,7 +667,66 @@ pub(super) fn scan_lines(
         layout,
         canonical,
         intact,
+        torn: length - intact,
+        unterminated: intact != terminated,
     })
+}
+
+/// Whether the bytes of `file` in `span` (after its last line break) are a whole line of
+/// `cells` cells as this tool writes it in `layout`, not a prefix of one torn by a crash:
+/// every cell there, read as the index reads them, and in this version's layout
+/// (`canonical`) the last one complete. That cell is `message` (`m:` and 8 hex digits, or
+/// empty for a row never sent) or, with the delivery columns, `checkedAt` (an RFC 3339
+/// time, or empty): a prefix of either is not. An older version's last cell cannot tell:
+/// a line cut inside it reads as whole, with what was being recorded (never a send lost).
+fn is_whole_line(
+    file: &File,
+    span: std::ops::Range<u64>,
+    layout: &Layout,
+    cells: usize,
+    canonical: bool,
+) -> io::Result<bool> {
+    // Longer than any line this tool writes: a torn batch.
+    if span.end - span.start > 64 * 1024 {
+        return Ok(false);
+    }
+    let bytes = read_span(file, span.start, span.end)?;
+    let record = one_record(&bytes, layout.delimiter);
+    let last = record
+        .get(cells - 1)
+        .and_then(|c| std::str::from_utf8(c).ok());
+    let complete = match last {
+        Some(_) if !canonical => true,
+        Some("") => true,
+        Some(cell) if layout.delivery() => cell.parse::<jiff::Timestamp>().is_ok(),
+        Some(cell) => cell.len() == 10 && MessageFingerprint::parse(cell).is_some(),
+        None => false,
+    };
+    Ok(complete && record.len() == cells && layout.kept(&record).is_ok())
+}
+
+/// The 1-based line of the file the record starting at `offset` is on: past the line
+/// breaks (and blank lines) a reader takes before it.
+fn line_at(file: &File, offset: u64) -> io::Result<u64> {
+    let mut line = 1;
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    loop {
+        let n = file.read_at(&mut buffer, at)?;
+        let chunk = &buffer[..n];
+        let within = offset.saturating_sub(at).min(n as u64) as usize;
+        line += memchr::memchr_iter(b'\n', &chunk[..within]).count() as u64;
+        // Line breaks at the offset belong to the lines before the record.
+        let breaks = chunk[within..]
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'));
+        let past = breaks.clone().count();
+        line += breaks.filter(|b| **b == b'\n').count() as u64;
+        if n == 0 || within + past < n {
+            return Ok(line);
+        }
+        at += n as u64;
+    }
 }
 
 /// What a rerun knows about a destination that must follow it.
@@ -642,8 +768,8 @@ fn first_line(source: &mut impl io::BufRead) -> io::Result<Vec<u8>> {
     Ok(line)
 }
 
-/// Length of the file up to and including its last newline: the rest is a torn write.
-fn intact_length(file: &File, length: u64) -> io::Result<u64> {
+/// Length of the file up to and including its last line break.
+fn terminated_length(file: &File, length: u64) -> io::Result<u64> {
     let mut end = length;
     let mut buffer = vec![0u8; 64 * 1024];
     while end > 0 {

@@ -29,12 +29,13 @@ impl Journal {
         Ok(journal)
     }
 
-    /// Takes the run's exclusive lock, loads the checkpoint, cuts a torn last line, and
-    /// creates the file with its header if it is new. `delimiter` applies to new files; an
-    /// existing file keeps its own. A file a spreadsheet re-saved (BOM, CRLF, quotes, other
-    /// column order) is left as it is until [`Journal::settle`] (or the first append), so a
-    /// run refused after reading it (another campaign's file, a missing key) leaves the
-    /// user's file byte for byte as they saved it.
+    /// Takes the run's exclusive lock, loads the checkpoint, and creates the file with its
+    /// header if it is new. `delimiter` applies to new files; an existing file keeps its
+    /// own. A file a spreadsheet re-saved (BOM, CRLF, quotes, other column order, no line
+    /// break after its last line), or one ending in a line torn by a crash, is left as it
+    /// is until [`Journal::settle`] (or the first append), so a run refused after reading
+    /// it (another campaign's file, a missing key, other message settings) leaves the
+    /// user's file byte for byte as it was.
     pub fn open_as_is(path: &Path, delimiter: u8) -> Result<Journal, JournalError> {
         let path = resolve(path).map_err(io_error("open", path))?;
         let path = path.as_path();
@@ -49,20 +50,13 @@ impl Journal {
         // Before anything reads or repairs it: a second name would escape the lock.
         place::single_name(path, &file)?;
         let (mut checkpoint, intact) = Checkpoint::read(path, &file)?;
-        let length = file.metadata().map_err(io_error("read", path))?.len();
-        if intact != length {
-            tracing::warn!(
-                "{}: dropping {} bytes after the last line break: a line torn by an earlier crash",
-                path.display(),
-                length - intact
-            );
-            file.set_len(intact).map_err(io_error("repair", path))?;
+        if intact == 0 {
+            // New, or a header torn while it was being created: nothing to keep.
+            file.set_len(0).map_err(io_error("repair", path))?;
+            checkpoint = Checkpoint::empty(path, delimiter);
         }
         file.seek(SeekFrom::End(0))
             .map_err(io_error("open", path))?;
-        if intact == 0 {
-            checkpoint = Checkpoint::empty(path, delimiter);
-        }
         let mut journal = Journal {
             path: path.to_path_buf(),
             file,
@@ -77,13 +71,23 @@ impl Journal {
     }
 
     /// Rewrites a file a spreadsheet re-saved (safely, see [`Journal::compact`]) into the
-    /// form lines are appended to; nothing to do for a file this program wrote. Every
-    /// append settles first, so calling it early only moves the rewrite off the send path.
+    /// form lines are appended to, dropping a line torn by a crash at its end; nothing to
+    /// do for a file this program wrote. Every append settles first, so calling it early
+    /// only moves the rewrite off the send path.
     pub fn settle(&mut self) -> Result<(), JournalError> {
         if self.checkpoint.canonical {
             return Ok(());
         }
-        self.compact()
+        if self.checkpoint.torn > 0 {
+            tracing::warn!(
+                "{}: dropping {} bytes after the last line break: a line torn by an earlier crash",
+                self.path.display(),
+                self.checkpoint.torn
+            );
+        }
+        self.compact()?;
+        self.checkpoint.torn = 0;
+        Ok(())
     }
 
     /// The resume index, kept current as records are appended.

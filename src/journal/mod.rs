@@ -2,14 +2,16 @@
 //!
 //! Append-only while a run is on: an intent (`SENDING`) is made durable before a request
 //! leaves and an outcome after it returns, each fsynced before the next send. A rerun reads
-//! the last line of each row; a `SENDING` with no outcome means the process died with the
-//! request in flight, so that row becomes `UNCERTAIN` instead of being sent twice. When a
-//! run reaches the end of its input, the file is rewritten to one line per row, beside the
+//! each row's latest line (by its attempts, then intent before outcome: whatever order a
+//! spreadsheet sorted the lines in); a `SENDING` with no outcome means the process died with
+//! the request in flight, so that row becomes `UNCERTAIN` instead of being sent twice. When
+//! a run ends (not on a disk error), the file is rewritten to one line per row, beside the
 //! old one, read back and checked before it replaces it.
 //!
 //! The file is the user's: spreadsheets may open and re-save it. Reading is a real CSV read
 //! of what they write; a complete line that does not read stops the run and leaves the file
-//! untouched; only bytes after the last line break are a crash's torn write.
+//! untouched; only a last line that cannot be whole, in a file as this tool writes it, is a
+//! crash's torn write, and only a run that goes on to write drops it.
 //!
 //! This module is the only code that reads or writes the results file. It knows nothing
 //! about HTTP; it holds the run's exclusive lock.
@@ -176,12 +178,18 @@ pub enum JournalError {
         detail: String,
     },
     #[error(
-        "{path} is not a campaign-sender results file (its first line is '{header}'), so it was \
-         not changed. If it is this campaign's results re-saved by a spreadsheet, restore its \
+        "{path} is not a campaign-sender results file (its first line is '{header}'{saved_as}), \
+         so it was not changed. If it is this campaign's results re-saved by a spreadsheet, restore its \
          first line (row,destination,status,...) or re-save it as CSV UTF-8; if --results names \
          another file by mistake, point it at this campaign's results file"
     )]
-    NotOurs { path: PathBuf, header: String },
+    NotOurs {
+        path: PathBuf,
+        /// The first line, printable ([`record::printable`]).
+        header: String,
+        /// How the file was saved, when that is why it does not read.
+        saved_as: &'static str,
+    },
 }
 
 impl JournalError {
@@ -265,6 +273,35 @@ mod tests {
                 .unwrap()
                 .ends_with("SENDING,,,,,,1,,,,,\n")
         );
+    }
+
+    #[test]
+    fn a_last_line_without_a_line_break_is_kept_and_a_torn_one_cut_only_when_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let queued = |row| Record {
+            message: "m:0000abcd".into(),
+            ..record(row, Status::Queued)
+        };
+        Journal::open(&path, b',')
+            .unwrap()
+            .append(&[queued(1), queued(2)])
+            .unwrap();
+        let whole = fs::read(&path).unwrap();
+        let unterminated = &whole[..whole.len() - 1];
+        // Whole (Google Sheets saves so), or torn inside its last cell by a crash.
+        for (bytes, rows) in [(unterminated, 2), (&whole[..whole.len() - 3], 1)] {
+            fs::write(&path, bytes).unwrap();
+            drop(Journal::open_as_is(&path, b',').unwrap());
+            assert_eq!(fs::read(&path).unwrap(), bytes, "a run that writes nothing");
+            assert_eq!(Checkpoint::load(&path).unwrap().len(), rows);
+            let mut journal = Journal::open(&path, b',').unwrap();
+            journal.append(&[queued(3)]).unwrap();
+            assert_eq!(journal.checkpoint().len(), rows + 1);
+            let text = fs::read_to_string(&path).unwrap();
+            assert_eq!(text.lines().count(), rows + 2, "{text}");
+            assert!(text.ends_with(",m:0000abcd\n"), "{text}");
+        }
     }
 
     #[test]

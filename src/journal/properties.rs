@@ -1,6 +1,7 @@
 //! Properties of the results file: whatever text its cells hold, what is written reads back
-//! as the same state, after compaction and after a spreadsheet re-saved it; a cut anywhere
-//! is a torn write only inside the last line; no bytes make the reader panic.
+//! as the same state, after compaction and after a spreadsheet re-saved it; a row's state
+//! does not depend on the order of its lines (a spreadsheet's sort); a cut anywhere is a
+//! torn write only inside the last line; no bytes make the reader panic.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -52,7 +53,7 @@ fn record() -> impl Strategy<Value = Record> {
             cell(),
             cell(),
         ),
-        (any::<u32>(), cell(), cell(), cell(), cell(), cell()),
+        (any::<u32>(), cell(), cell(), cell(), cell(), message()),
     )
         .prop_map(|(row, destination, status, a, b)| Record {
             row,
@@ -78,6 +79,23 @@ fn record() -> impl Strategy<Value = Record> {
         })
 }
 
+/// A `message` cell: a fingerprint as this tool writes it, or any text.
+fn message() -> impl Strategy<Value = String> {
+    prop_oneof!["m:[0-9a-f]{8}", cell()]
+}
+
+/// Where a line sits in its row's history, as the reader orders a row's lines: attempts
+/// (as the index keeps them, in 16 bits), then `SENDING` before an outcome before a
+/// refusal; lines that tie keep their file order.
+fn chronology(record: &Record) -> (u32, u8) {
+    let phase = match record.status {
+        Status::Sending => 0,
+        Status::Invalid | Status::Skipped => 2,
+        _ => 1,
+    };
+    (record.attempts.min(u32::from(u16::MAX)), phase)
+}
+
 /// What a record reads back as: its text on one line.
 fn as_read(record: &Record) -> Record {
     let line = |text: &str| one_line(text).into_owned();
@@ -98,11 +116,16 @@ fn as_read(record: &Record) -> Record {
 
 type State = BTreeMap<u64, (Record, Delivery)>;
 
+/// Each row's state: its latest line by [`chronology`], the last of those that tie.
 fn expected(records: &[Record]) -> State {
-    records
-        .iter()
-        .map(|r| (r.row, (as_read(r), Delivery::default())))
-        .collect()
+    let mut state = State::new();
+    for record in records {
+        let later = |(kept, _): &(Record, Delivery)| chronology(record) >= chronology(kept);
+        if state.get(&record.row).is_none_or(later) {
+            state.insert(record.row, (as_read(record), Delivery::default()));
+        }
+    }
+    state
 }
 
 fn state(rows: Vec<ResultRow>) -> State {
@@ -181,10 +204,31 @@ proptest! {
         let file = fs::File::open(&prefix).unwrap();
         let (checkpoint, intact) = Checkpoint::read(&prefix, &file).unwrap();
         let boundary = at == 0 || bytes[at - 1] == b'\n';
-        prop_assert_eq!(intact == at as u64, boundary);
+        if !boundary && !bytes[..at].contains(&b'\n') {
+            // A header torn while the file was being created: nothing read.
+            prop_assert_eq!((intact, checkpoint.torn), (0, at as u64));
+            return Ok(());
+        }
         // One record a line: the complete lines are exactly the first records.
         let complete = bytes[..at].iter().filter(|b| **b == b'\n').count().saturating_sub(1);
-        let want = expected(&records[..complete]);
+        // Cut just before its line break, a line is whole if its last cell (`message`) is
+        // as this tool writes it: a fingerprint or nothing; it is kept.
+        let full = !boundary && bytes[at] == b'\n' && {
+            let message = as_read(&records[complete]).message;
+            message.is_empty() || super::super::identity::MessageFingerprint::parse(&message)
+                .is_some_and(|m| m.to_string() == message)
+        };
+        let kept = !boundary && intact == at as u64;
+        prop_assert!(!full || kept);
+        prop_assert_eq!(checkpoint.torn, at as u64 - intact);
+        // Kept short of the whole line, only where the cut left every cell but an empty
+        // last one (what a cut just before `message` leaves): read as a line with no message.
+        let mut read = records[..complete].to_vec();
+        if kept {
+            let message = if full { records[complete].message.clone() } else { String::new() };
+            read.push(Record { message, ..records[complete].clone() });
+        }
+        let want = expected(&read);
         prop_assert_eq!(checkpoint.len(), want.len());
         if intact > 0 {
             prop_assert_eq!(&state(read_rows(&prefix).unwrap()), &want);
@@ -255,7 +299,8 @@ fn placed_record() -> impl Strategy<Value = Record> {
 type Kept = (u64, Status, u32, u64);
 
 /// The rows of a results file as the `csv` crate reads them, into a `BTreeMap` keeping
-/// each row's last line: the reader and the map the index had before, as the model.
+/// each row's latest line by [`chronology`]: the reader and the map the index had before,
+/// and the order it reads a row's lines in, as the model.
 fn by_csv(bytes: &[u8]) -> BTreeMap<u32, Kept> {
     let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
         3
@@ -290,7 +335,20 @@ fn by_csv(bytes: &[u8]) -> BTreeMap<u32, Kept> {
         if let Ok(row @ 1..) = u32::try_from(kept.row) {
             // The index keeps attempts in 16 bits: a row is never tried 65,535 times.
             let attempts = kept.attempts.min(u32::from(u16::MAX));
-            rows.insert(row, (offset, kept.status, attempts, destination));
+            let line = Record {
+                attempts,
+                ..Record::new(0, "", kept.status)
+            };
+            let later = |(_, status, attempts, _): &Kept| {
+                chronology(&line)
+                    >= chronology(&Record {
+                        attempts: *attempts,
+                        ..Record::new(0, "", *status)
+                    })
+            };
+            if rows.get(&row).is_none_or(later) {
+                rows.insert(row, (offset, kept.status, attempts, destination));
+            }
         }
     }
 }
@@ -339,4 +397,104 @@ proptest! {
         prop_assert_eq!(index.statuses().collect::<Vec<_>>(), statuses);
         prop_assert!(index.prior(0).is_none() && index.prior(5_000_000_000).is_none());
     }
+}
+
+/// The lines a row gets from this tool over several runs, in the order written: each
+/// attempt's intent then (unless the run was killed with it in flight) its outcome,
+/// `DEFERRED` but for the last, and maybe a refusal after it (the cell made invalid, the
+/// number opted out) carrying the attempts before it.
+fn history() -> impl Strategy<Value = Vec<(Status, u32)>> {
+    let outcome = prop::sample::select(vec![
+        None,
+        Some(Status::Queued),
+        Some(Status::Failed),
+        Some(Status::Uncertain),
+        Some(Status::Deferred),
+    ]);
+    let refusal = prop::sample::select(vec![None, Some(Status::Invalid), Some(Status::Skipped)]);
+    (0u32..4, outcome, refusal).prop_map(|(deferred, last, refusal)| {
+        let mut lines = Vec::new();
+        for attempt in 1..=deferred {
+            lines.extend([(Status::Sending, attempt), (Status::Deferred, attempt)]);
+        }
+        let attempts = deferred + 1;
+        lines.push((Status::Sending, attempts));
+        lines.extend(last.map(|status| (status, attempts)));
+        lines.extend(refusal.map(|status| (status, attempts)));
+        lines
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// However a spreadsheet sorts the lines of a file a stopped run left (several lines a
+    /// row), every reader sees each row's state as the lines were written: the resume
+    /// index, the readers `status` and `report` use, and compaction.
+    #[test]
+    fn a_rows_state_does_not_depend_on_the_order_of_its_lines(
+        histories in prop::collection::vec(history(), 1..6),
+        order in any::<u64>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut written = Vec::new();
+        for (i, lines) in histories.iter().enumerate() {
+            let row = i as u64 + 1;
+            for (at, (status, attempts)) in lines.iter().enumerate() {
+                written.push(Record {
+                    attempts: *attempts,
+                    message_id: format!("msg_{row}_{at}"),
+                    ..Record::new(row, &format!("+551199999{row:04}"), *status)
+                });
+            }
+        }
+        let want = expected(&written);
+        // Chronological lines: each row's last line is its state.
+        for (row, (record, _)) in &want {
+            let last = written.iter().rfind(|r| r.row == *row).unwrap();
+            prop_assert_eq!(record, last);
+        }
+        Journal::open(&path, b',').unwrap().append(&written).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        let text = std::str::from_utf8(&bytes).unwrap();
+        let mut lines: Vec<&str> = text.lines().skip(1).collect();
+        // A sort: any order of the lines (a stable sort keeps ties, other orders too).
+        let mut seed = order;
+        for i in (1..lines.len()).rev() {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            lines.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        let header = text.lines().next().unwrap();
+        fs::write(&path, format!("{header}\n{}\n", lines.join("\n"))).unwrap();
+        prop_assert_eq!(&state(read_rows(&path).unwrap()), &want);
+        let streamed = super::delivery::stream_rows(&path).unwrap().map(Result::unwrap);
+        prop_assert_eq!(&state(streamed.collect()), &want);
+        let mut journal = Journal::open(&path, b',').unwrap();
+        journal.compact().unwrap();
+        drop(journal);
+        prop_assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), want.len() + 1);
+        prop_assert_eq!(&state(read_rows(&path).unwrap()), &want);
+    }
+}
+
+/// A line of empty cells (a spreadsheet writes them after the data) is a blank line: read
+/// past, dropped by compaction.
+#[test]
+fn a_line_of_empty_cells_is_a_blank_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.csv");
+    let queued = Record {
+        attempts: 1,
+        ..Record::new(1, "+5511999990001", Status::Queued)
+    };
+    Journal::open(&path, b',')
+        .unwrap()
+        .append(std::slice::from_ref(&queued))
+        .unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, format!("{text},,,,,,,,,,,,,\r\n,,\n\n,,,,,,,,,,,,,")).unwrap();
+    assert_eq!(state(read_rows(&path).unwrap()), expected(&[queued]));
+    Journal::open(&path, b',').unwrap().compact().unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
 }

@@ -528,7 +528,46 @@ fn trimmed(cell: &str) -> &str {
 }
 
 fn shorten(text: &str) -> String {
-    text.chars().take(40).collect()
+    printable(text.as_bytes()).chars().take(40).collect()
+}
+
+/// The UTF-16 encoding `bytes` are in, if they are UTF-16 text ("Unicode Text" in Excel):
+/// NUL bytes make a quarter of them, at even places (big-endian) or odd ones.
+pub(super) fn utf16(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let nuls = |from: usize| {
+        bytes
+            .iter()
+            .skip(from)
+            .step_by(2)
+            .filter(|b| **b == 0)
+            .count()
+    };
+    let (even, odd) = (nuls(0), nuls(1));
+    (even + odd > bytes.len() / 4).then_some(if odd >= even {
+        encoding_rs::UTF_16LE
+    } else {
+        encoding_rs::UTF_16BE
+    })
+}
+
+/// Text from the file, fit for a message on a terminal: at most 200 characters, control
+/// characters written out (`\u{1b}`), never sent raw; text saved as UTF-16 (NUL bytes
+/// between its letters) read as such.
+pub(super) fn printable(bytes: &[u8]) -> String {
+    let text = match utf16(bytes) {
+        Some(encoding) => encoding.decode_without_bom_handling(bytes).0,
+        None => String::from_utf8_lossy(bytes),
+    };
+    let text = text.trim_start_matches('\u{feff}');
+    let mut shown = String::new();
+    for c in text.chars().take(200) {
+        match c {
+            '\t' => shown.push(c),
+            c if c.is_control() => shown.extend(c.escape_default()),
+            c => shown.push(c),
+        }
+    }
+    shown
 }
 
 impl Status {

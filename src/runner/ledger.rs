@@ -42,6 +42,7 @@ impl Runner<'_> {
             error_code: refusal.code().into(),
             error: refusal.to_string(),
             message_id: refusal.message_id().into(),
+            attempts: self.journal.prior(row.index).map_or(0, |p| p.attempts),
             ..Record::new(row.index, &row.destination, Status::Skipped)
         };
         tracing::warn!("row {}: SKIPPED {}: {refusal}", row.index, refusal.code());

@@ -123,7 +123,7 @@ impl Runner<'_> {
         if prior.is_some_and(|p| p.status == status) {
             return Ok(None);
         }
-        let mut record = self.record(row, status, 0);
+        let mut record = self.record(row, status, prior.map_or(0, |p| p.attempts));
         record.error_code = error.code.as_str().into();
         record.error = error.to_string();
         tracing::warn!(

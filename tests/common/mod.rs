@@ -500,6 +500,15 @@ impl Rig {
         })
     }
 
+    /// Sends a campaign of `n` template rows (`c.csv`) to the end, exit 0; returns (csv,
+    /// results).
+    pub fn finished(&self, n: usize) -> (PathBuf, PathBuf) {
+        let csv = self.file("c.csv", &campaign_csv(n));
+        let output = self.run(self.command(&csv).args(["--template", "t"]));
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        (csv, self.dir.path().join("c.results.csv"))
+    }
+
     /// The sandbox accepted `n` destinations, each exactly once (0 duplicates).
     pub fn assert_each_accepted_once(&self, n: usize) {
         let accepted = accepted_per_destination(&self.log());
