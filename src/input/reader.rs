@@ -91,7 +91,8 @@ type Judged = (Option<(usize, String)>, Result<Box<Message>, RowError>);
 pub struct Row {
     /// 1-based data row number (header excluded; a quoted multi-line field is still one row).
     pub index: u64,
-    /// The destination cell as written (trimmed), "" if none.
+    /// The destination cell as written (trimmed), "" if none; of a cell too long to be a
+    /// destination, only its start and its length.
     pub raw_destination: String,
     /// Normalized destination when valid, else `raw_destination`.
     pub destination: String,
