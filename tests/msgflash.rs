@@ -110,11 +110,13 @@ fn accepted_rows_are_queued_with_the_data_id() {
 
 #[test]
 fn refused_rows_fail_with_msgflash_codes_and_the_run_goes_on() {
-    let rig = Rig::new();
-    let long = "x".repeat(4097);
+    // A text over 4,096 characters is refused before sending now: the sandbox refuses the
+    // first number instead.
+    let rig = Rig::refusing(&[(0, "VALIDATION_ERROR")]);
     let csv = format!(
-        "phone,text,templateId\n+5511988887770,{long},\n+5511988887771,,00000000-0000-4000-8000-000000000000\n\
-         +5511988887772,,11111111-1111-4111-8111-111111111111\n+5511988887773,ok,\n"
+        "phone,text,templateId\n{},oi,\n+5511988887771,,00000000-0000-4000-8000-000000000000\n\
+         +5511988887772,,11111111-1111-4111-8111-111111111111\n+5511988887773,ok,\n",
+        phone(0)
     );
     let path = rig.file("c.csv", &csv);
     let output = rig.run(&mut rig.msgflash(&path));

@@ -21,9 +21,12 @@ const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 pub(crate) struct Dialect {
     pub reader: Box<dyn Read + Send>,
     pub delimiter: u8,
-    /// Whether the bytes were decoded from another encoding: a U+FFFD in a row then
+    /// The encoding the bytes were decoded from, if not UTF-8: a U+FFFD in a row then
     /// means a byte that encoding could not map, and the row is refused.
-    pub transcoded: bool,
+    pub transcoded: Option<&'static Encoding>,
+    /// Lines taken off the start of the file before the CSV (Excel's `sep=;` line): the
+    /// lines the reader counts start after them.
+    pub skipped_lines: u64,
 }
 
 /// What the campaign and opt-out readers share: raw records, any field count (a row's
@@ -32,14 +35,14 @@ pub(crate) struct Dialect {
 pub(crate) type Records = csv::Reader<Quotes<Box<dyn Read + Send>>>;
 
 impl Dialect {
-    /// A CSV reader over the decoded stream, with the detected delimiter; also says whether
-    /// the bytes were transcoded.
-    pub(crate) fn into_records(self) -> (Records, bool) {
+    /// A CSV reader over the decoded stream, with the detected delimiter; also says which
+    /// encoding the bytes were decoded from, if not UTF-8.
+    pub(crate) fn into_records(self) -> (Records, Option<&'static Encoding>) {
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(self.delimiter)
-            .from_reader(Quotes::new(self.reader, self.delimiter));
+            .from_reader(Quotes::new(self.reader, self.delimiter).after_lines(self.skipped_lines));
         (reader, self.transcoded)
     }
 
@@ -70,11 +73,30 @@ impl Dialect {
             });
         }
         let truncated = sample.len() as u64 == SAMPLE_BYTES;
-        let encoding = choose_encoding(&sample, truncated, encoding, warnings)?;
-        let delimiter = delimiter.unwrap_or_else(|| match encoding {
-            None => sniff_delimiter(&sample),
-            Some(e) => sniff_delimiter(e.decode_with_bom_removal(&sample).0.as_bytes()),
-        });
+        let encoding =
+            choose_encoding(&sample, truncated, encoding, warnings).map_err(|e| match e {
+                Chosen::Unknown(given) => InputError::UnknownEncoding { given },
+                Chosen::Utf8(forced, example) => InputError::Utf8Forced {
+                    path: path.to_owned(),
+                    encoding: forced.name(),
+                    example,
+                },
+            })?;
+        let sep = excel_sep_line(&sample).filter(|_| encoding.is_none_or(|e| e.is_single_byte()));
+        let skip = sep.map_or(0, |(_, len)| len);
+        let delimiter = delimiter
+            .or(sep.map(|(d, _)| d))
+            .unwrap_or_else(|| match encoding {
+                None => sniff_delimiter(&sample),
+                Some(e) => sniff_delimiter(e.decode_with_bom_removal(&sample).0.as_bytes()),
+            });
+        if let Some((d, _)) = sep {
+            warnings.push(format!(
+                "the first line, sep={}, is Excel's note of the delimiter: skipped",
+                char::from(d)
+            ));
+        }
+        sample.drain(..skip);
         let raw = Cursor::new(sample).chain(file);
         let reader: Box<dyn Read + Send> = match encoding {
             None => Box::new(raw),
@@ -89,9 +111,21 @@ impl Dialect {
         Ok(Dialect {
             reader,
             delimiter,
-            transcoded: encoding.is_some(),
+            transcoded: encoding,
+            skipped_lines: u64::from(sep.is_some()),
         })
     }
+}
+
+/// Why an encoding given by name cannot be used.
+#[derive(Debug)]
+enum Chosen {
+    /// Not an encoding's name.
+    Unknown(String),
+    /// A single-byte encoding forced on a file whose bytes are UTF-8 with accents: decoding
+    /// them would turn each accent into two wrong letters (`José` into `JosÃ©`). Carries a
+    /// word of the file that has one.
+    Utf8(&'static Encoding, String),
 }
 
 /// The encoding to decode from, or `None` to read the bytes as UTF-8 unchanged.
@@ -100,13 +134,18 @@ fn choose_encoding(
     truncated: bool,
     label: Option<&str>,
     warnings: &mut Vec<String>,
-) -> Result<Option<&'static Encoding>, InputError> {
+) -> Result<Option<&'static Encoding>, Chosen> {
     if let Some(label) = label {
-        let e = Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
-            InputError::UnknownEncoding {
-                given: label.to_owned(),
-            }
-        })?;
+        let e = Encoding::for_label(label.trim().as_bytes())
+            .ok_or_else(|| Chosen::Unknown(label.to_owned()))?;
+        // A byte order mark overrides the label (see `detect`); valid UTF-8 with accents in
+        // a legacy single-byte encoding is all but certain to be UTF-8 mislabeled.
+        if e.is_single_byte()
+            && Encoding::for_bom(sample).is_none()
+            && let Some(word) = utf8_accented_word(sample, truncated)
+        {
+            return Err(Chosen::Utf8(e, word));
+        }
         return Ok((e != UTF_8).then_some(e));
     }
     if let Some((e, _)) = Encoding::for_bom(sample) {
@@ -150,6 +189,57 @@ fn choose_encoding(
             Ok(Some(WINDOWS_1252))
         }
     }
+}
+
+/// A word with a multi-byte character, if `sample` is valid UTF-8 (but for a character cut
+/// by the end of a `truncated` sample) and holds any: the sign that the file is UTF-8.
+fn utf8_accented_word(sample: &[u8], truncated: bool) -> Option<String> {
+    let text = match std::str::from_utf8(sample) {
+        Ok(text) => text,
+        Err(e) if truncated && e.error_len().is_none() => {
+            std::str::from_utf8(&sample[..e.valid_up_to()]).ok()?
+        }
+        Err(_) => return None,
+    };
+    let at = text.find(|c: char| !c.is_ascii())?;
+    let in_word = |c: char| c.is_alphanumeric() || !c.is_ascii();
+    let start = text[..at]
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| in_word(c))
+        .take(20)
+        .last()
+        .map_or(at, |(i, _)| i);
+    let word: String = text[start..]
+        .chars()
+        .take_while(|&c| in_word(c))
+        .take(40)
+        .collect();
+    Some(super::error::shown(&word).into_owned())
+}
+
+/// Excel's first line `sep=;` (any case, after a UTF-8 byte order mark or not), which names
+/// the delimiter and is no row: the delimiter and the bytes the line takes, its line break
+/// included.
+fn excel_sep_line(sample: &[u8]) -> Option<(u8, usize)> {
+    let bom = if sample.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let line = &sample[bom..];
+    let (prefix, rest) = line.split_at_checked(4)?;
+    if !prefix.eq_ignore_ascii_case(b"sep=") {
+        return None;
+    }
+    let (&d, end) = rest.split_first()?;
+    let usable = d.is_ascii_punctuation() && d != b'"' || d == b'\t' || d == b' ';
+    let breaks = match end {
+        [b'\r', b'\n', ..] => 2,
+        [b'\n' | b'\r', ..] => 1,
+        _ => return None,
+    };
+    usable.then_some((d, bom + 5 + breaks))
 }
 
 /// The kind of spreadsheet workbook the file starts like, if it does: a workbook is not
@@ -258,8 +348,70 @@ mod tests {
         let mut w = Vec::new();
         assert!(matches!(
             choose_encoding(b"", false, Some("klingon"), &mut w),
-            Err(InputError::UnknownEncoding { .. })
+            Err(Chosen::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn a_legacy_encoding_forced_on_utf8_accents_is_refused() {
+        let mut w = Vec::new();
+        for label in ["windows-1252", "latin1", "iso-8859-15"] {
+            let e = choose_encoding(
+                "phone,nome\n+551,José\n".as_bytes(),
+                false,
+                Some(label),
+                &mut w,
+            );
+            assert!(
+                matches!(&e, Err(Chosen::Utf8(_, word)) if word == "José"),
+                "{label}: {e:?}"
+            );
+        }
+        // Real Windows-1252 bytes, plain ASCII, a UTF-8 byte order mark (which wins), and
+        // UTF-8 cut at the end of a full sample are all read as told.
+        assert_eq!(
+            choose(b"nome\nJos\xe9\n", false, Some("latin1")).0,
+            Some("windows-1252")
+        );
+        assert_eq!(
+            choose(b"nome\nJose\n", false, Some("latin1")).0,
+            Some("windows-1252")
+        );
+        assert_eq!(
+            choose("\u{feff}nome\nJosé\n".as_bytes(), false, Some("latin1")).0,
+            Some("windows-1252")
+        );
+        let e = choose_encoding(b"nome\nJos\xc3\xa9 \xc3", true, Some("latin1"), &mut w);
+        assert!(matches!(e, Err(Chosen::Utf8(..))), "{e:?}");
+        assert_eq!(
+            choose(b"nome\nJos\xc3\xa9 \xc3", false, Some("latin1")).0,
+            Some("windows-1252")
+        );
+    }
+
+    #[test]
+    fn excels_sep_line_names_the_delimiter() {
+        assert_eq!(excel_sep_line(b"sep=;\nphone;nome\n"), Some((b';', 6)));
+        assert_eq!(
+            excel_sep_line(b"\xEF\xBB\xBFSEP=|\r\nphone|nome\n"),
+            Some((b'|', 10))
+        );
+        assert_eq!(excel_sep_line(b"sep=\t\rphone\n"), Some((b'\t', 6)));
+        for not in [
+            &b"sep=;"[..],
+            b"sep=ab\n",
+            b"sep=a\n",
+            b"sep=\"\n",
+            b"sep\n",
+            b"phone,sep\n",
+        ] {
+            assert_eq!(
+                excel_sep_line(not),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(not)
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Problems with the campaign file as a whole, each saying what is wrong and how to fix it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use super::quotes::{MAX_RECORD, TooLong};
 use super::{RowError, SyntaxError};
 
 /// A set-up problem with the file as a whole: stops the run before any send (exit 2).
@@ -27,6 +28,14 @@ pub enum InputError {
         "--encoding '{given}' is not an encoding name: use e.g. utf-8, windows-1252 or iso-8859-1"
     )]
     UnknownEncoding { given: String },
+    #[error(
+        "{path} is UTF-8 (it has '{example}'), but the encoding is set to {encoding}, which would send every accent garbled: remove the encoding setting (--encoding, or encoding in the campaign file) and run again"
+    )]
+    Utf8Forced {
+        path: PathBuf,
+        encoding: &'static str,
+        example: String,
+    },
     #[error(
         "the header line is not valid UTF-8: save the file as CSV UTF-8, or pass --encoding (e.g. windows-1252)"
     )]
@@ -60,6 +69,11 @@ pub enum InputError {
         column: String,
         rows: usize,
     },
+    #[error(
+        "line {line} of {path} starts a row longer than {} MiB, the most one row may hold (a spreadsheet cell holds at most 32,767 characters): this is not a list of contacts. Nothing was sent: check that this is the right file",
+        MAX_RECORD >> 20
+    )]
+    RowTooLong { path: PathBuf, line: u64 },
     #[error("{path} has more than 4,294,967,295 rows: split it into several campaigns")]
     TooManyRows { path: PathBuf },
     #[error("{path} is empty: the first line must be a header such as phone,nome")]
@@ -139,6 +153,79 @@ pub enum InputError {
         column: String,
         provider: &'static str,
     },
+}
+
+impl InputError {
+    /// Reading `path` failed after data row `row`: a row over [`MAX_RECORD`] is named as
+    /// such, with its line.
+    pub(crate) fn read(path: &Path, row: u64, source: csv::Error) -> InputError {
+        if let csv::ErrorKind::Io(e) = source.kind()
+            && let Some(&TooLong { line }) = e.get_ref().and_then(|e| e.downcast_ref::<TooLong>())
+        {
+            return InputError::RowTooLong {
+                path: path.to_owned(),
+                line,
+            };
+        }
+        InputError::Read {
+            path: path.to_owned(),
+            row,
+            source,
+        }
+    }
+}
+
+/// The most characters of a cell quoted in a message: the rest of a long cell is counted,
+/// not copied into logs and results.
+const SHOWN_CHARS: usize = 60;
+
+/// `text` as a message quotes it: characters that cannot be seen (controls, zero-width
+/// characters, unusual spaces) written as `\u{200b}` so the reader can find and delete
+/// them, and a long text cut to its start with its length, so that no cell of any size is
+/// copied whole into a log line or the results file.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    let plain = text.len() <= SHOWN_CHARS && !text.chars().any(invisible);
+    if plain {
+        return text.into();
+    }
+    let mut out = String::new();
+    for c in text.chars().take(SHOWN_CHARS) {
+        if invisible(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    let count = text.chars().count();
+    if count > SHOWN_CHARS {
+        out.push_str(&format!("… ({count} characters)"));
+    }
+    out.into()
+}
+
+/// A character that shows as nothing, or as a plain space although it is not one.
+pub(crate) fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{a0}'
+                | '\u{ad}'
+                | '\u{34f}'
+                | '\u{61c}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180e}'
+                | '\u{2000}'..='\u{200f}'
+                | '\u{2028}'..='\u{202f}'
+                | '\u{205f}'..='\u{206f}'
+                | '\u{3000}'
+                | '\u{3164}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
 }
 
 /// How to mend a quote that swallowed rows, in every message about one.

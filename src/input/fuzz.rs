@@ -121,3 +121,37 @@ fn the_unmutated_campaign_reads() {
     let rows: Vec<Row> = input.map(Result::unwrap).collect();
     assert_eq!(rows.len(), 4);
 }
+
+proptest! {
+    /// Whatever a cell holds, a message quotes it short and with nothing hidden, and a
+    /// short visible cell as it is.
+    #[test]
+    fn quoted_cells_are_short_and_visible(chars in prop::collection::vec(any::<char>(), 0..200)) {
+        let cell: String = chars.into_iter().collect();
+        let quoted = super::error::shown(&cell);
+        prop_assert!(quoted.chars().count() <= 60 * 10 + 40, "{quoted}");
+        prop_assert!(!quoted.chars().any(super::error::invisible), "{quoted:?}");
+        if cell.chars().count() <= 60 && !cell.chars().any(super::error::invisible) {
+            prop_assert_eq!(quoted.as_ref(), cell.as_str());
+        }
+    }
+
+    /// Spaces, zero-width characters and hyphens of any kind between the digits of a
+    /// number do not change it.
+    #[test]
+    fn any_spaces_in_a_number_read_as_spaces(seps in prop::collection::vec(
+        prop::option::of(prop::sample::select(vec![
+            ' ', '-', '\u{a0}', '\u{2007}', '\u{202f}', '\u{3000}', '\u{200b}', '\u{2060}',
+            '\u{feff}', '\u{2011}', '\u{2212}',
+        ])),
+        13,
+    )) {
+        let mut raw = String::from("+");
+        for (digit, sep) in "5511988887777".chars().zip(seps) {
+            raw.push(digit);
+            raw.extend(sep);
+        }
+        let phones = super::phone::Phones::new(Some("BR")).unwrap();
+        prop_assert_eq!(phones.normalize(raw.trim()), Ok("+5511988887777".to_owned()));
+    }
+}

@@ -1,6 +1,7 @@
 //! The header row: which column feeds which API field, decided once per file so rows
 //! only index into their cells.
 
+use super::error::shown;
 use super::phone::DestKind;
 use super::validate::Field;
 use super::{InputError, MessageDefaults};
@@ -28,22 +29,35 @@ pub(crate) struct Layout {
     pub width: usize,
 }
 
-/// A header cell as a column name: trimmed of spaces and of byte order marks, of which an
-/// export through several tools can leave more than the one the CSV reader strips.
+/// A header cell as a column name: trimmed of spaces and of the characters that show as
+/// nothing (byte order marks, of which an export through several tools can leave more than
+/// the one the CSV reader strips, and zero-width spaces and joiners pasted from the web),
+/// which would make `nome` a different column that looks the same.
 pub(crate) fn name(cell: &str) -> &str {
-    cell.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+    cell.trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
+    })
 }
 
-/// The header names as a readable list for error messages.
+/// Columns named in an error message at most: the rest are counted.
+const LISTED: usize = 20;
+
+/// The header names as a readable list for error messages (invisible characters shown
+/// escaped, a long list cut after its first [`LISTED`]).
 pub(crate) fn list(columns: &[String]) -> String {
     if columns.is_empty() {
         return "(none)".into();
     }
-    columns
+    let mut listed = columns
         .iter()
-        .map(|c| format!("'{c}'"))
+        .take(LISTED)
+        .map(|c| format!("'{}'", shown(c)))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if columns.len() > LISTED {
+        listed.push_str(&format!(" and {} more", columns.len() - LISTED));
+    }
+    listed
 }
 
 impl Layout {
@@ -65,14 +79,18 @@ impl Layout {
                 columns: found(),
             });
         }
+        // One pass with a set: a header of a hundred thousand columns is checked at once.
+        let mut names: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(columns.len());
         for (i, c) in columns.iter().enumerate() {
-            if let Some(other) = columns[..i].iter().find(|o| o.eq_ignore_ascii_case(c)) {
+            if let Some(&other) = names.get(&c.to_ascii_lowercase()) {
                 return Err(InputError::DuplicateColumn {
-                    first: other.clone(),
-                    second: c.clone(),
+                    first: shown(columns[other].as_str()).into_owned(),
+                    second: shown(c).into_owned(),
                     columns: found(),
                 });
             }
+            names.insert(c.to_ascii_lowercase(), i);
         }
 
         let mut layout = Layout {

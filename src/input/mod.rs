@@ -16,6 +16,7 @@ mod reader;
 mod seen;
 mod suppress;
 pub mod validate;
+mod values;
 
 pub use defaults::{InputOptions, MessageDefaults};
 pub use error::{InputError, Place};

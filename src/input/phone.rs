@@ -3,6 +3,7 @@
 use phonenumber::country;
 
 use super::InputError;
+use super::error::shown;
 use super::numbering::{self, Check, Home};
 use super::validate::{RowError, RowErrorCode};
 use crate::message::Destination;
@@ -97,18 +98,16 @@ impl Phones {
     /// The cell as the parser takes it: its digits (and `+`), and the country to read them
     /// in (`None` for a number starting with `+`).
     fn digits(&self, raw: &str) -> Result<(Option<country::Id>, String), String> {
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b" +-().".contains(&b))
-        {
+        if !raw.chars().all(|c| c.is_ascii_digit() || separator(c)) {
             return Err(format!(
-                "'{raw}' is not a phone number: use digits only, with + and the country code, like {EXAMPLE}"
+                "'{}' is not a phone number: use digits only, with + and the country code, like {EXAMPLE}",
+                shown(raw)
             ));
         }
         // Handing the parser bare digits skips its free-text scanning, the slow part.
         let mut digits = String::with_capacity(raw.len());
         digits.extend(raw.chars().filter(|c| c.is_ascii_digit() || *c == '+'));
-        match (raw.starts_with('+'), self.region) {
+        match (digits.starts_with('+'), self.region) {
             (true, _) => Ok((None, digits)),
             (false, Some(r)) => Ok((Some(r), digits)),
             // `00`, the international prefix of most of the world, says as much as a `+`.
@@ -117,7 +116,8 @@ impl Phones {
                 Ok((None, digits))
             }
             (false, None) => Err(format!(
-                "'{raw}' has no country code: write it like {EXAMPLE}, or pass --default-country (e.g. BR)"
+                "'{}' has no country code: write it like {EXAMPLE}, or pass --default-country (e.g. BR)",
+                shown(raw)
             )),
         }
     }
@@ -160,6 +160,12 @@ impl Phones {
         out: String,
     ) -> Result<Destination, RowError> {
         let invalid = |why: String| RowError::new(column, RowErrorCode::InvalidDestination, why);
+        if raw.len() > MAX_DESTINATION {
+            return Err(invalid(format!(
+                "'{}' is too long for a phone number or an id: put one destination in the cell, like {EXAMPLE}",
+                shown(raw)
+            )));
+        }
         match kind {
             DestKind::Phone => (self.normalize_into(raw, out))
                 .map(Destination::Phone)
@@ -173,6 +179,22 @@ impl Phones {
         }
     }
 }
+
+/// A character a phone cell may hold besides its digits: the usual `+ -().` and spaces, and
+/// their look-alikes that spreadsheets and web pages paste in (non-breaking and other
+/// Unicode spaces, zero-width characters, Unicode hyphens), which all read as a space.
+fn separator(c: char) -> bool {
+    " +-().".contains(c)
+        || c.is_whitespace()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{2010}'..='\u{2015}' | '\u{2212}'
+        )
+}
+
+/// The most bytes of a destination cell: a number, BSUID or group id is a few dozen, so a
+/// longer cell is refused before any parsing.
+pub(crate) const MAX_DESTINATION: usize = 128;
 
 /// A well-formed number, shown in error messages.
 const EXAMPLE: &str = "+5511988887777";
@@ -204,14 +226,18 @@ fn parse(raw: &str, region: Option<country::Id>, digits: &str) -> Result<String,
         _ => first,
     };
     Err(match explained {
-        Err(e) => format!("'{raw}' is not a phone number ({e}): write it like {EXAMPLE}"),
+        Err(e) => format!(
+            "'{}' is not a phone number ({e}): write it like {EXAMPLE}",
+            shown(raw)
+        ),
         Ok(n) => {
             let country = n.country().id().map_or_else(
                 || format!("+{}", n.code().value()),
                 |id| id.as_ref().to_owned(),
             );
             format!(
-                "'{raw}' is not a valid {country} number (wrong length or area code): check the digits, e.g. {EXAMPLE}"
+                "'{}' is not a valid {country} number (wrong length or area code): check the digits, e.g. {EXAMPLE}",
+                shown(raw)
             )
         }
     })
@@ -228,7 +254,8 @@ fn jid(raw: &str, suffix: &str, example: &str) -> Result<String, String> {
             Ok(raw.to_owned())
         }
         _ => Err(format!(
-            "'{raw}' must be an id ending in {suffix}, like {example}"
+            "'{}' must be an id ending in {suffix}, like {example}",
+            shown(raw)
         )),
     }
 }
@@ -280,6 +307,25 @@ mod tests {
             );
             assert!(e.message.contains(why), "{raw}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn unicode_spaces_and_hyphens_read_as_spaces_and_other_marks_are_shown() {
+        for raw in [
+            "+55\u{a0}11\u{a0}98888-0010",
+            "(11)\u{202f}98888\u{2011}0010",
+            "+55 11\u{200b}98888\u{3000}0010",
+        ] {
+            assert_eq!(
+                br().normalize(raw).as_deref(),
+                Ok("+5511988880010"),
+                "{raw:?}"
+            );
+        }
+        let e = br().normalize("+55 11 98888-0010\u{200e}").unwrap_err();
+        assert!(e.starts_with("'+55 11 98888-0010\\u{200e}' is not"), "{e}");
+        let e = br().normalize(&"1".repeat(100_000)).unwrap_err();
+        assert!(e.len() < 300 && e.contains("(100000 characters)"), "{e}");
     }
 
     #[test]

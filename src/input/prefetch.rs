@@ -57,7 +57,7 @@ impl Source {
 fn read_one(reader: &mut Records, record: &mut ByteRecord) -> Result<Option<After>, csv::Error> {
     Ok(reader.read_byte_record(record)?.then(|| After {
         unclosed: reader.get_ref().unclosed(),
-        line: reader.position().line(),
+        line: reader.position().line() + reader.get_ref().skipped_lines(),
     }))
 }
 

@@ -9,6 +9,20 @@
 
 use std::io::Read;
 
+/// The most bytes one record (a row, with the line breaks of its quoted cells) may take.
+/// A spreadsheet cell holds at most 32,767 characters (Excel's limit), so a longer row is
+/// not a contact list, and reading it on would hold all of it in memory: the reading
+/// stops there with [`TooLong`].
+pub(crate) const MAX_RECORD: u64 = 1 << 20;
+
+/// A record longer than [`MAX_RECORD`], starting on line `line` of the file: what a read
+/// fails with, for the caller to name that line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("line {line} is longer than {MAX_RECORD} bytes")]
+pub(crate) struct TooLong {
+    pub line: u64,
+}
+
 /// Where the reader's state machine is; the same states as `csv-core`'s, for the default
 /// dialect (quotes doubled inside quoted cells, no escape character, CR, LF or CRLF lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +64,16 @@ pub(crate) struct Quotes<R> {
     in_record: bool,
     /// The last quote that opened a cell.
     opened: Opened,
+    /// Bytes passed through before the chunk being tracked.
+    offset: u64,
+    /// Where the record being read started: the byte after the last line break outside
+    /// quotes, and its line.
+    record_start: u64,
+    record_line: u64,
+    /// See [`Quotes::after_lines`].
+    skipped: u64,
+    /// The first line of a record found longer than [`MAX_RECORD`].
+    too_long: Option<u64>,
 }
 
 impl<R: Read> Quotes<R> {
@@ -67,7 +91,27 @@ impl<R: Read> Quotes<R> {
                 line: 1,
                 cell: 0,
             },
+            offset: 0,
+            record_start: 0,
+            record_line: 1,
+            skipped: 0,
+            too_long: None,
         }
+    }
+
+    /// The same, for bytes that start after the file's first `lines` lines (taken off
+    /// before the CSV): lines are counted as the file's.
+    pub(crate) fn after_lines(mut self, lines: u64) -> Quotes<R> {
+        self.line += lines;
+        self.record_line = self.line;
+        self.skipped = lines;
+        self
+    }
+
+    /// The lines taken off the start of the file before these bytes (see
+    /// [`Quotes::after_lines`]), which the CSV reader's own count of lines leaves out.
+    pub(crate) fn skipped_lines(&self) -> u64 {
+        self.skipped
     }
 
     /// Once everything has been read: the quote still open at the end of the file, if any.
@@ -96,7 +140,7 @@ impl<R: Read> Quotes<R> {
                     match memchr::memchr3(self.delimiter, b'\n', b'\r', &bytes[i..]) {
                         Some(at) => {
                             i += at;
-                            self.end_cell(bytes[i]);
+                            self.end_cell(bytes[i], i);
                             i += 1;
                         }
                         None => return,
@@ -108,6 +152,7 @@ impl<R: Read> Quotes<R> {
                     if !self.in_record && !newline {
                         self.in_record = true;
                         self.records += 1;
+                        self.record_line = self.line;
                     }
                     match (self.state, b) {
                         (State::CellStart, b'"') => {
@@ -119,7 +164,7 @@ impl<R: Read> Quotes<R> {
                             };
                         }
                         (State::QuoteInQuoted, b'"') => self.state = State::Quoted,
-                        _ if b == self.delimiter || newline => self.end_cell(b),
+                        _ if b == self.delimiter || newline => self.end_cell(b, i),
                         _ => self.state = State::Unquoted,
                     }
                     i += 1;
@@ -128,15 +173,21 @@ impl<R: Read> Quotes<R> {
         }
     }
 
-    /// A delimiter or a line break outside quotes: the next cell (of this record or the next).
-    fn end_cell(&mut self, b: u8) {
+    /// A delimiter or a line break outside quotes (at `at` in the chunk): the next cell (of
+    /// this record or the next).
+    fn end_cell(&mut self, b: u8, at: usize) {
         self.state = State::CellStart;
         if b == self.delimiter {
             self.cell += 1;
         } else {
             self.cell = 0;
             self.in_record = false;
+            let end = self.offset + at as u64;
+            if end - self.record_start > MAX_RECORD {
+                self.too_long.get_or_insert(self.record_line);
+            }
             self.line += u64::from(b == b'\n');
+            self.record_start = end + 1;
         }
     }
 }
@@ -145,6 +196,14 @@ impl<R: Read> Read for Quotes<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.track(&buf[..n]);
+        self.offset += n as u64;
+        let unended = (self.offset - self.record_start > MAX_RECORD).then_some(self.record_line);
+        if let Some(line) = self.too_long.or(unended) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                TooLong { line },
+            ));
+        }
         Ok(n)
     }
 }
@@ -200,6 +259,26 @@ mod tests {
                 assert_eq!(after(text, chunk), None, "{text:?} chunk {chunk}");
             }
         }
+    }
+
+    #[test]
+    fn a_record_over_the_limit_fails_the_read_naming_its_first_line() {
+        let long = "x".repeat(MAX_RECORD as usize);
+        for (text, line) in [
+            (format!("a,b\n\n1,{long}\n"), 3),
+            (format!("a,b\n1,\"q\n{long}\"\n"), 2),
+            (format!("{long}{long}"), 1),
+        ] {
+            let mut quotes = Quotes::new(text.as_bytes(), b',');
+            let e = std::io::copy(&mut quotes, &mut std::io::sink()).unwrap_err();
+            let too_long = e.get_ref().and_then(|e| e.downcast_ref::<TooLong>());
+            assert_eq!(too_long, Some(&TooLong { line }));
+        }
+        // Many rows just under the limit each, with blank lines and CRLF, read through.
+        let row = format!("1,{}\r\n\r\n", "x".repeat(MAX_RECORD as usize - 10));
+        let rows = row.repeat(3);
+        let mut quotes = Quotes::new(rows.as_bytes(), b',');
+        std::io::copy(&mut quotes, &mut std::io::sink()).unwrap();
     }
 
     #[test]

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use csv::{ByteRecord, StringRecord};
 use serde_json::{Map, Value};
 
+use super::error::shown;
 use super::header::Layout;
 use super::merge_fields::{MergeFields, Rendered};
 use super::prefetch::{After, Source};
 use super::validate::{Field, Fields, Resolved};
 use super::{
     InputError, InputOptions, Place, RowError, RowErrorCode, Suppression, dialect, header, phone,
-    seen,
+    seen, values,
 };
 use crate::message::{Capabilities, Content, Message};
 
@@ -40,6 +41,9 @@ pub struct CsvInput {
     /// Reused for every row so reading allocates nothing per row (`None` while a row holds it).
     record: Option<ByteRecord>,
     columns: Vec<String>,
+    /// The columns whose cells go into every message (send fields, merge fields), checked
+    /// by [`values::check`]; template variables are checked for template sends.
+    sent_columns: Vec<usize>,
     variable_columns: Vec<String>,
     warnings: Vec<String>,
     layout: Layout,
@@ -55,8 +59,9 @@ pub struct CsvInput {
     now: jiff::Timestamp,
     capabilities: &'static Capabilities,
     phones: phone::Phones,
-    /// The file was decoded from another encoding (see [`dialect::Dialect::transcoded`]).
-    transcoded: bool,
+    /// The encoding the file was decoded from, if not UTF-8 (see
+    /// [`dialect::Dialect::transcoded`]).
+    transcoded: Option<&'static encoding_rs::Encoding>,
     /// Data rows read so far.
     index: u64,
     suppression: Option<Arc<Suppression>>,
@@ -86,7 +91,8 @@ type Judged = (Option<(usize, String)>, Result<Box<Message>, RowError>);
 pub struct Row {
     /// 1-based data row number (header excluded; a quoted multi-line field is still one row).
     pub index: u64,
-    /// The destination cell as written (trimmed), "" if none.
+    /// The destination cell as written (trimmed), "" if none; of a cell too long to be a
+    /// destination, only its start and its length.
     pub raw_destination: String,
     /// Normalized destination when valid, else `raw_destination`.
     pub destination: String,
@@ -131,11 +137,7 @@ impl CsvInput {
         let delimiter = dialect.delimiter;
         let (mut reader, transcoded) = dialect.into_records();
         let mut record = ByteRecord::new();
-        let read_error = |source| InputError::Read {
-            path: path.to_owned(),
-            row: 0,
-            source,
-        };
+        let read_error = |source| InputError::read(path, 0, source);
         if !reader.read_byte_record(&mut record).map_err(read_error)? {
             return Err(InputError::Empty {
                 path: path.to_owned(),
@@ -172,6 +174,15 @@ impl CsvInput {
         } else {
             defaults
         };
+        let mut sent_columns: Vec<usize> = layout
+            .fields
+            .iter()
+            .flatten()
+            .copied()
+            .chain(merged)
+            .collect();
+        sent_columns.sort_unstable();
+        sent_columns.dedup();
         let variable_columns = layout
             .variables
             .iter()
@@ -182,6 +193,7 @@ impl CsvInput {
             reader: Source::Inline(reader),
             record: Some(record),
             columns,
+            sent_columns,
             variable_columns,
             warnings,
             renders: merge.renders(|f| layout.fields[f as usize].is_some()),
@@ -210,11 +222,8 @@ impl CsvInput {
     /// the file during its sends (the records it reads are those of the file as it reaches
     /// them).
     pub fn read_ahead(self) -> Result<CsvInput, InputError> {
-        let reader = self.reader.ahead().map_err(|e| InputError::Read {
-            path: self.path.clone(),
-            row: self.index,
-            source: e.into(),
-        })?;
+        let reader = (self.reader.ahead())
+            .map_err(|e| InputError::read(&self.path, self.index, e.into()))?;
         Ok(CsvInput { reader, ..self })
     }
 
@@ -265,11 +274,7 @@ impl CsvInput {
             Ok(None) => return None,
             Err(source) => {
                 self.failed = true;
-                return Some(Err(InputError::Read {
-                    path: self.path.clone(),
-                    row: self.index,
-                    source,
-                }));
+                return Some(Err(InputError::read(&self.path, self.index, source)));
             }
         };
         self.index += 1;
@@ -287,7 +292,7 @@ impl CsvInput {
         if let Some(before) = settled(self.index) {
             let raw = self.destination_cell(&rec).0.map_or("", |(_, c)| c);
             if crate::fingerprint::short(raw) == before {
-                let (raw_destination, destination) = (self.text(raw), self.text(raw));
+                let (raw_destination, destination) = (self.raw_text(raw), self.raw_text(raw));
                 self.record = Some(rec);
                 return Some(Ok(Row {
                     index: self.index,
@@ -468,6 +473,11 @@ impl CsvInput {
             Err(e) => return (None, Err(e)),
         };
         let valid = Some((col, self.text(destination.as_str())));
+        let media = self.layout.fields[Field::Media as usize];
+        let checked = values::check(rec, self.sent_columns.iter().copied(), &self.columns, media);
+        if let Err(e) = checked {
+            return (valid, Err(e));
+        }
         let cell = |f: Field| {
             self.layout.fields[f as usize]
                 .and_then(|i| rec.get(i))
@@ -503,6 +513,16 @@ impl CsvInput {
             Ok(r) => r,
             Err(e) => return (valid, Err(e)),
         };
+        if matches!(resolved.content, Content::Template { .. })
+            && let Err(e) = values::check(
+                rec,
+                self.layout.variables.iter().copied(),
+                &self.columns,
+                None,
+            )
+        {
+            return (valid, Err(e));
+        }
         let mut message = match spare {
             Some(mut message) => {
                 let used = std::mem::replace(&mut message.destination, destination);
@@ -582,6 +602,15 @@ impl CsvInput {
         }
     }
 
+    /// A destination cell as rows carry it into logs and results: as written, but for a
+    /// cell too long to be one (refused anyway), of which only the start is kept.
+    fn raw_text(&mut self, cell: &str) -> String {
+        match shown_long(cell) {
+            Cow::Borrowed(cell) => self.text(cell),
+            Cow::Owned(cut) => cut,
+        }
+    }
+
     /// `text` in a string of its own, one handed back if there is one.
     fn text(&mut self, text: &str) -> String {
         let mut owned = self.texts.pop().unwrap_or_default();
@@ -624,22 +653,48 @@ impl CsvInput {
         }
     }
 
-    /// A row with bytes its encoding cannot map: reported, never passed on as mojibake.
+    /// A row with bytes its encoding cannot map, or UTF-8 read as another encoding:
+    /// reported, never passed on as mojibake.
     fn encoding_error(&self, rec: &ByteRecord, field: usize) -> (String, RowError) {
-        let raw = self
-            .destination_cell(rec)
-            .0
-            .map_or("", |(_, c)| c)
-            .to_owned();
+        let raw = self.destination_cell(rec).0.map_or("", |(_, c)| c);
+        let raw = shown_long(raw).into_owned();
         let column = self.columns.get(field).map_or("row", String::as_str);
-        let e = RowError::new(
-            column,
-            RowErrorCode::InvalidEncoding,
-            format!(
-                "column {column} has bytes that are not valid in the file's encoding: save the file as CSV UTF-8, or pass --encoding with its real encoding (e.g. windows-1252)"
+        let cell = std::str::from_utf8(rec.get(field).unwrap_or_default()).unwrap_or_default();
+        let message = match self.transcoded {
+            Some(e) if mislabeled(e, cell) => format!(
+                "column {} is UTF-8 text read as {} ('{}'): save the whole file as CSV UTF-8, and remove any encoding setting (--encoding, or encoding in the campaign file)",
+                shown(column),
+                e.name(),
+                shown(cell)
             ),
-        );
+            _ => format!(
+                "column {} has bytes that are not valid in the file's encoding: save the file as CSV UTF-8, or pass --encoding with its real encoding (e.g. windows-1252)",
+                shown(column)
+            ),
+        };
+        let e = RowError::new(column, RowErrorCode::InvalidEncoding, message);
         (raw, e)
+    }
+}
+
+/// Whether `cell`, decoded from the single-byte `encoding`, was UTF-8 with accents: its
+/// bytes encoded back are valid UTF-8 beyond ASCII, which text in a legacy encoding all but
+/// never is (`é` alone is no UTF-8), and reads as two wrong letters (`Ã©`) if sent.
+fn mislabeled(encoding: &'static encoding_rs::Encoding, cell: &str) -> bool {
+    if cell.is_ascii() || !encoding.is_single_byte() {
+        return false;
+    }
+    let (bytes, _, unmappable) = encoding.encode(cell);
+    !unmappable && std::str::from_utf8(&bytes).is_ok()
+}
+
+/// A cell as written, or only its start (with its length) when it is longer than any
+/// destination.
+fn shown_long(cell: &str) -> Cow<'_, str> {
+    if cell.len() > phone::MAX_DESTINATION {
+        shown(cell)
+    } else {
+        Cow::Borrowed(cell)
     }
 }
 
@@ -692,19 +747,22 @@ impl Iterator for CsvInput {
 impl CsvInput {
     /// Validates and screens the row just read into `rec`.
     fn judge_record(&mut self, rec: ByteRecord) -> Row {
-        // Not UTF-8, or (after decoding) a U+FFFD standing for a byte the encoding lacks.
+        // Not UTF-8, or (after decoding) a U+FFFD standing for a byte the encoding lacks,
+        // or UTF-8 text decoded as a single-byte encoding (`JosÃ©`).
         let text = match StringRecord::from_byte_record(rec) {
-            Ok(r) if self.transcoded => match r.iter().position(|f| f.contains('\u{FFFD}')) {
+            Ok(r) => match self.transcoded.and_then(|e| {
+                r.iter()
+                    .position(|f| f.contains('\u{FFFD}') || mislabeled(e, f))
+            }) {
                 Some(field) => Err((field, r.into_byte_record())),
                 None => Ok(r),
             },
-            Ok(r) => Ok(r),
             Err(bad) => Err((bad.utf8_error().field(), bad.into_byte_record())),
         };
         let (raw_destination, valid, verdict) = match text {
             Ok(rec) => {
                 let (first, count) = self.destination_text(|i| rec.get(i));
-                let raw = self.text(first.map_or("", |(_, c)| c));
+                let raw = self.raw_text(first.map_or("", |(_, c)| c));
                 let spare = self.spare.pop();
                 let (valid, outcome) = self.judge(&rec, first, count, spare);
                 self.record = Some(rec.into_byte_record());

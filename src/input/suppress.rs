@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use csv::ByteRecord;
 
 use super::dialect::Dialect;
+use super::error::shown;
 use super::phone::Phones;
 use super::{InputError, header};
 
@@ -76,13 +77,7 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
                 }
                 None => return Ok(()),
             },
-            Err(source) => {
-                return Err(InputError::Read {
-                    path: path.to_owned(),
-                    row: line,
-                    source,
-                });
-            }
+            Err(source) => return Err(InputError::read(path, line, source)),
         }
         let entry_error = |reason: String| InputError::SuppressionEntry {
             path: path.to_owned(),
@@ -107,7 +102,7 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
                     (None, _) => {
                         return Err(InputError::SuppressionColumn {
                             path: path.to_owned(),
-                            first_line: cells.join(", "),
+                            first_line: shown(&cells.join(", ")).into_owned(),
                         });
                     }
                 };

@@ -15,7 +15,8 @@ fn records(bytes: &[u8]) -> Records {
     let dialect = Dialect {
         reader: Box::new(Cursor::new(bytes.to_vec())),
         delimiter: b',',
-        transcoded: false,
+        transcoded: None,
+        skipped_lines: 0,
     };
     dialect.into_records().0
 }

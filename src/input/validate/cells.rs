@@ -36,7 +36,8 @@ pub(super) fn parse_media(s: &str) -> Result<String, RowError> {
             "media",
             RowErrorCode::InvalidMedia,
             format!(
-                "'{s}' is not a media location: use a public http(s) URL such as https://cdn.example.com/a.png, or a data: URI"
+                "'{}' is not a media location: use a public http(s) URL such as https://cdn.example.com/a.png, or a data: URI",
+                crate::input::error::shown(s)
             ),
         ))
     }

@@ -76,6 +76,10 @@ pub enum RowErrorCode {
     /// A merge field (`{{nome}}`) whose cell is empty and which has no fallback, or a row's
     /// own text whose merge fields cannot be rendered.
     MissingVariable,
+    /// A cell longer than any WhatsApp message can carry.
+    ValueTooLong,
+    /// A cell with a control character (NUL, ESC, BEL…) that would reach the recipient.
+    ControlCharacter,
 }
 
 impl RowErrorCode {
@@ -111,6 +115,8 @@ impl RowErrorCode {
             InvalidId => "INVALID_ID",
             InvalidType => "INVALID_TYPE",
             MissingVariable => "MISSING_VARIABLE",
+            ValueTooLong => "VALUE_TOO_LONG",
+            ControlCharacter => "CONTROL_CHARACTER",
         }
     }
 }

@@ -1,0 +1,118 @@
+//! The cells that become message values, checked before they are used: none longer than a
+//! WhatsApp message can carry, none with control characters a recipient would get as
+//! garbage. A bad cell makes its row `INVALID`, naming its column.
+
+use csv::StringRecord;
+
+use super::error::shown;
+use super::validate::{RowError, RowErrorCode};
+
+/// The most characters a cell may hold (but a media cell, whose `data:` URI is bounded by
+/// the row's own limit): a WhatsApp text message holds at most 4,096 characters, so a
+/// longer value can never be delivered whole.
+pub(crate) const MAX_CHARS: usize = 4096;
+
+/// Checks the cells of `columns` (indexes into `rec`, named by `names`); `media` is the
+/// media column, exempt from [`MAX_CHARS`].
+pub(crate) fn check(
+    rec: &StringRecord,
+    columns: impl IntoIterator<Item = usize>,
+    names: &[String],
+    media: Option<usize>,
+) -> Result<(), RowError> {
+    for i in columns {
+        let Some(cell) = rec.get(i) else { continue };
+        let name = || names[i].as_str();
+        // Bytes bound characters from above: most cells are judged without counting.
+        if cell.len() > MAX_CHARS && Some(i) != media {
+            let count = cell.chars().count();
+            if count > MAX_CHARS {
+                return Err(RowError::new(
+                    name(),
+                    RowErrorCode::ValueTooLong,
+                    format!(
+                        "column {} has {count} characters, more than the {MAX_CHARS} a WhatsApp message holds: shorten it",
+                        shown(name())
+                    ),
+                ));
+            }
+        }
+        // Every control character's UTF-8 starts with a byte below 0x20, 0x7F or 0xC2: most
+        // cells are passed without decoding.
+        let suspect = cell.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2);
+        if let Some((at, c)) = suspect
+            .then(|| cell.char_indices().find(|&(_, c)| control(c)))
+            .flatten()
+        {
+            let position = cell[..at].chars().count() + 1;
+            return Err(RowError::new(
+                name(),
+                RowErrorCode::ControlCharacter,
+                format!(
+                    "column {} has the control character {} at character {position} ('{}'), which the recipient would get as garbage: delete it",
+                    shown(name()),
+                    c.escape_unicode(),
+                    shown(cell)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A control character other than the line breaks and tabs a message may hold.
+fn control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\r' | '\t')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge(cells: &[&str], media: Option<usize>) -> Result<(), RowError> {
+        let names: Vec<String> = (0..cells.len()).map(|i| format!("c{i}")).collect();
+        check(
+            &StringRecord::from(cells.to_vec()),
+            0..cells.len(),
+            &names,
+            media,
+        )
+    }
+
+    #[test]
+    fn long_cells_and_control_characters_are_refused_naming_the_column() {
+        let long = "é".repeat(MAX_CHARS + 1);
+        let e = judge(&["ok", &long], None).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("c1", RowErrorCode::ValueTooLong)
+        );
+        assert!(e.message.contains("4097 characters"), "{}", e.message);
+        assert!(
+            judge(&["ok", &long[2..]], None).is_ok(),
+            "4,096 characters fit"
+        );
+        assert!(
+            judge(&[&long, "x"], Some(0)).is_ok(),
+            "a media cell is bounded by its row"
+        );
+        for (cell, escaped) in [
+            ("A\0na", "\\u{0}"),
+            ("\u{1b}[31mAna", "\\u{1b}"),
+            ("Ana\u{7}", "\\u{7}"),
+        ] {
+            let e = judge(&["ok", cell], None).unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.code),
+                ("c1", RowErrorCode::ControlCharacter)
+            );
+            assert!(e.message.contains(escaped), "{}", e.message);
+            assert!(
+                !e.message.contains(|c: char| c.is_control()),
+                "{:?}",
+                e.message
+            );
+        }
+        assert!(judge(&["linha 1\r\nlinha\t2"], None).is_ok());
+    }
+}
