@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{self, Answer, Api};
-use super::{ErrorClass, SendError};
+use super::{ErrorClass, SendError, untrusted};
 
 /// The most ids one cancel request may carry.
 pub const CANCEL_BATCH: usize = 100;
@@ -22,19 +22,17 @@ pub const CANCEL_BATCH: usize = 100;
 pub const MAX_SHOWN: usize = 200;
 
 /// The longest recorded message id asked about, in bytes. The API's ids are tens of
-/// characters; a URL built from a 64 KiB one cannot even be sent.
+/// characters and a send records none over [`http::MAX_ID`]; a file written before that
+/// limit may hold longer ones, which are still asked about up to here. A URL built from a
+/// 64 KiB one cannot even be sent.
 pub const MAX_ID_BYTES: usize = 1024;
 
 /// Text from outside (the API's answers, a results file's cells) made fit for one results
-/// cell and one log line: control characters (line breaks above all, which would let the
-/// text forge log lines) become spaces, and past [`MAX_SHOWN`] characters it is cut, with
-/// `…`.
+/// cell and one log line, as a send's error texts are ([`untrusted::clean`]): control
+/// characters (line breaks above all, which would let the text forge log lines) become
+/// spaces, and past [`MAX_SHOWN`] characters it is cut, with `…`.
 pub fn shown(text: &str) -> String {
-    let flat = |c: char| if c.is_control() { ' ' } else { c };
-    match text.char_indices().nth(MAX_SHOWN) {
-        Some((cut, _)) => text[..cut].chars().map(flat).chain(['…']).collect(),
-        None => text.chars().map(flat).collect(),
-    }
+    untrusted::clean(text, MAX_SHOWN)
 }
 
 /// Why a recorded message id cannot be asked about (results files written before sends

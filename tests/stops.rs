@@ -128,6 +128,7 @@ fn status_stops_at_a_final_answer_s_retry_after_beyond_the_ceiling() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     let not_found = Canned::start(&rig, 404, "7200", "NOT_FOUND");
     let results_path = rig.dir.path().join("c.results.csv");
+    retarget(&results_path, &not_found.url);
     let output = rig.run(&mut rig.operation_to("status", &results_path, &not_found.url));
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert_eq!(not_found.arrivals().len(), 1, "{}", text(&output));

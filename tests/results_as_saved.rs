@@ -1,4 +1,4 @@
-//! The results file as people's tools leave it (issue h2): saved with no line break after
+//! The results file as people's tools leave it: saved with no line break after
 //! its last line, sorted by a column, saved with CRLF, with rows of empty cells after the
 //! data, saved as UTF-16. Each test drives the real binary and counts what the sandbox
 //! accepted: 0 duplicates, 0 lines lost, a refused run leaves the file byte for byte.
