@@ -34,6 +34,7 @@ pub mod senders;
 pub mod settings;
 pub mod shutdown;
 pub(crate) mod test_send;
+pub(crate) mod toml_file;
 pub(crate) mod window;
 
 use std::sync::Mutex;

@@ -366,6 +366,17 @@ impl Attempt for Refused {
     }
 }
 
+/// A lookup's or a cancel's failure: a final answer beyond the ceiling stops the pass like a
+/// retried one (the request is safe to repeat on the rerun).
+impl crate::retry::Answered for Refused {
+    fn answer(&self) -> Option<&SendError> {
+        match self {
+            Refused::Api(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// Paces every request and retries the transient ones through the [`RetryGate`].
 pub struct Gate {
     pacer: Pacer,

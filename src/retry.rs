@@ -41,17 +41,6 @@ pub(crate) trait Answered: From<WaitTooLong> {
     }
 }
 
-/// A lookup's or a cancel's failure: a final answer beyond the ceiling stops the pass like a
-/// retried one (the request is safe to repeat on the rerun).
-impl Answered for crate::remote::Refused {
-    fn answer(&self) -> Option<&SendError> {
-        match self {
-            crate::remote::Refused::Api(error) => Some(error),
-            _ => None,
-        }
-    }
-}
-
 /// Honors an answer's `Retry-After`: holds `pacer` that long, or, beyond
 /// [`crate::pacing::MAX_RETRY_AFTER`], leaves the pacer as it is and says to stop instead.
 pub(crate) fn honor(pacer: &Pacer, retry_after: Option<Duration>) -> Result<(), WaitTooLong> {

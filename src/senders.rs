@@ -80,7 +80,7 @@ pub fn load(
     campaign_instance: Option<&str>,
     keys: &KeySource<'_>,
 ) -> Result<Vec<Sender>, String> {
-    let text = crate::settings::read_toml(path)
+    let text = crate::toml_file::read(path)
         .map_err(|e| format!("cannot read the senders file {}: {e}", path.display()))?;
     let entries: BTreeMap<String, Entry> = toml::from_str(&text).map_err(|e| {
         format!(

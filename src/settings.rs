@@ -375,36 +375,6 @@ fn senders(
 }
 
 /// A delimiter flag `name`: `,` `;` `tab` (or a real tab), and any of `extra`.
-/// The most bytes a campaign or senders file may have: a few settings take a few hundred
-/// bytes, so a larger file is not one (a CSV or a device named by mistake), and is refused
-/// before it is read into memory.
-const MAX_TOML: u64 = 1 << 20;
-
-/// Reads a campaign or senders file, refusing one over [`MAX_TOML`] bytes without reading
-/// more than that.
-pub(crate) fn read_toml(path: &Path) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_TOML + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_TOML {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "it is larger than {} MiB, which no settings file is: check that this is the right file",
-                MAX_TOML >> 20
-            ),
-        ));
-    }
-    String::from_utf8(bytes).map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "it is not UTF-8 text: save it as UTF-8",
-        )
-    })
-}
-
 fn delimiter(name: &'static str, text: &str, extra: &[u8]) -> Result<u8, SettingsError> {
     match text {
         "tab" | "\\t" | "\t" => Ok(b'\t'),

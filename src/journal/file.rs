@@ -65,7 +65,7 @@ impl Journal {
         };
         if intact == 0 {
             journal.write_durably(&header_line(delimiter, false))?;
-            sync_directory(path).map_err(io_error("create", path))?;
+            place::sync_directory(path).map_err(io_error("create", path))?;
         }
         Ok(journal)
     }
@@ -423,14 +423,6 @@ fn beside(path: &Path) -> PathBuf {
     name.push(path.file_name().unwrap_or_default());
     name.push(".compacting");
     path.with_file_name(name)
-}
-
-pub(super) fn sync_directory(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
 }
 
 /// A batch of records as the lines they append, and where each starts in the batch; kept

@@ -122,7 +122,7 @@ pub(super) fn install(temp: &Path, path: &Path, ours: Identity) -> io::Result<Op
         Err(e) => return Err(e),
     };
     fs::rename(temp, path)?;
-    super::file::sync_directory(path)?;
+    sync_directory(path)?;
     Ok(replacement)
 }
 
@@ -218,4 +218,13 @@ fn read_full_at(file: &File, buffer: &mut [u8], at: u64) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// Makes a rename or a new name in `path`'s directory durable (the directory's own fsync).
+pub(super) fn sync_directory(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
 }

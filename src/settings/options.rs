@@ -344,7 +344,7 @@ fn keys<A: Args>() -> Vec<String> {
 /// relative paths relative to the file. The message keys are read apart into
 /// [`CampaignOptions::message`], each part keeping the line of any mistake in it.
 pub(super) fn read_file(path: &Path) -> Result<CampaignOptions, SettingsError> {
-    let text = super::read_toml(path).map_err(|source| SettingsError::Unreadable {
+    let text = crate::toml_file::read(path).map_err(|source| SettingsError::Unreadable {
         path: path.to_owned(),
         source,
     })?;
