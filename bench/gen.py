@@ -9,7 +9,9 @@
                                      fingerprint recorded, as in older files),
                                      so a resume does not first rewrite it
   gen.py checked N OPEN OUT          the same after a status pass (delivery
-                                     columns): OPEN rows spread evenly through
+                                     columns; no target either, so `status`
+                                     takes it at any base URL, as an older
+                                     file): OPEN rows spread evenly through
                                      the file still DELIVERED (a status pass
                                      looks them up), the others READ (final)
 """
@@ -98,7 +100,7 @@ def checked(rows, open_rows, out):
         read = "" if (i + 1) % every == 0 else "2026-01-16T10:00:00Z"
         status = "READ" if read else "DELIVERED"
         return (
-            f"{sent(i)},,pilot-status,,{status},2026-01-15T13:00:00Z,{read},,"
+            f"{sent(i)},,,,{status},2026-01-15T13:00:00Z,{read},,"
             "2026-01-16T11:00:00Z\n"
         )
 
