@@ -12,26 +12,40 @@ const SHORTEST_KEY: usize = 8;
 /// `text` with every occurrence of `key` (in any letter case: a host name comes back
 /// lowercased) replaced by [`KEY_REDACTED`]; `None` when it holds none.
 pub fn redact(text: &[u8], key: &[u8]) -> Option<Vec<u8>> {
-    if key.len() < SHORTEST_KEY || text.len() < key.len() {
+    if key.len() < SHORTEST_KEY {
         return None;
     }
-    let found = |at: usize| {
-        text[at..].len() >= key.len() && text[at..at + key.len()].eq_ignore_ascii_case(key)
-    };
-    let first = (0..=text.len() - key.len()).find(|&at| found(at))?;
+    let mut hit = find(text, key, 0)?;
     let mut out = Vec::with_capacity(text.len());
-    out.extend_from_slice(&text[..first]);
-    let mut at = first;
-    while at < text.len() {
-        if found(at) {
-            out.extend_from_slice(KEY_REDACTED.as_bytes());
-            at += key.len();
-        } else {
-            out.push(text[at]);
-            at += 1;
+    let mut copied = 0;
+    loop {
+        out.extend_from_slice(&text[copied..hit]);
+        out.extend_from_slice(KEY_REDACTED.as_bytes());
+        copied = hit + key.len();
+        match find(text, key, copied) {
+            Some(next) => hit = next,
+            None => break,
         }
     }
+    out.extend_from_slice(&text[copied..]);
     Some(out)
+}
+
+/// Where `key` next starts in `text` at or after `from`, in any letter case. Only where its
+/// first letter appears is the rest compared: every answer is searched, so this stays a
+/// `memchr` scan rather than a comparison at each byte.
+fn find(text: &[u8], key: &[u8], from: usize) -> Option<usize> {
+    let (lower, upper) = (key[0].to_ascii_lowercase(), key[0].to_ascii_uppercase());
+    let mut at = from;
+    while let Some(offset) = memchr::memchr2(lower, upper, text.get(at..)?) {
+        let start = at + offset;
+        let candidate = text.get(start..start + key.len())?;
+        if candidate.eq_ignore_ascii_case(key) {
+            return Some(start);
+        }
+        at = start + 1;
+    }
+    None
 }
 
 /// [`redact`] for a string, in place. The key is ASCII (it travels in a header), so the
@@ -96,6 +110,28 @@ mod tests {
             let mut out = text.clone();
             redact_in(&mut out, key.as_bytes());
             prop_assert!(!out.to_lowercase().contains(&key.to_lowercase()), "{out}");
+        }
+
+        #[test]
+        fn the_scan_takes_out_what_a_comparison_at_every_byte_would(
+            text in proptest::collection::vec(
+                prop_oneof![Just(b'k'), Just(b'K'), Just(b'e'), Just(b'y'), any::<u8>()],
+                0..80,
+            ),
+            key in "[kK][eEyY]{7,9}",
+        ) {
+            let key = key.as_bytes();
+            let (mut expected, mut at, mut found) = (Vec::new(), 0, false);
+            while at < text.len() {
+                if text[at..].len() >= key.len() && text[at..at + key.len()].eq_ignore_ascii_case(key) {
+                    expected.extend_from_slice(KEY_REDACTED.as_bytes());
+                    (at, found) = (at + key.len(), true);
+                } else {
+                    expected.push(text[at]);
+                    at += 1;
+                }
+            }
+            prop_assert_eq!(redact(&text, key), found.then_some(expected));
         }
 
         #[test]
