@@ -213,11 +213,17 @@ pub struct Ids {
 /// for 64 bits keeps its digits (as text), and one no number type holds (`1e400`) reads as
 /// null, so the other id is still read.
 fn lenient<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
-    let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+    let raw = <&serde_json::value::RawValue>::deserialize(deserializer)?;
     let text = raw.get();
     let digits = text.strip_prefix('-').unwrap_or(text);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(Value::String(text.to_string()));
+    }
+    // The usual id, a string with no escape in it, is taken as it stands: read once.
+    if let Some(plain) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+        && !plain.contains('\\')
+    {
+        return Ok(Value::String(plain.to_string()));
     }
     Ok(serde_json::from_str(text).unwrap_or(Value::Null))
 }
@@ -488,6 +494,45 @@ mod tests {
             HeaderValue::from_static("Fri, 31 Dec 9999 23:59:59 GMT"),
         );
         assert!(retry_after(&headers).is_some_and(|wait| wait > crate::pacing::MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn ids_read_from_every_shape_an_answer_gives_them() {
+        let read = |body: &str| {
+            let answer = Answer {
+                status: 202,
+                headers: HeaderMap::new(),
+                body: body.as_bytes().to_vec(),
+            };
+            let ids: Ids = answer.read();
+            (id_text(ids.id), id_text(ids.correlation_id))
+        };
+        let some = |id: &str, correlation: &str| (Some(id.into()), Some(correlation.into()));
+        assert_eq!(
+            read(r#"{"id":"m_1","correlationId":"c"}"#),
+            some("m_1", "c")
+        );
+        assert_eq!(
+            read(r#"{"id":"a\"b\u0063","correlationId":7}"#),
+            some("a\"bc", "7")
+        );
+        let huge = "123456789012345678901234567890";
+        assert_eq!(
+            read(&format!(r#"{{"id":{huge},"correlationId":"c"}}"#)),
+            some(huge, "c")
+        );
+        assert_eq!(
+            read(r#"{"id":"m","correlationId":1e400}"#),
+            (Some("m".into()), None)
+        );
+        assert_eq!(
+            read("\u{feff}{\"id\":\"m\"} trailing"),
+            (Some("m".into()), None)
+        );
+        assert_eq!(
+            read(r#"{"id":["m"],"correlationId":{"a":1}}"#),
+            (None, None)
+        );
     }
 
     #[test]
