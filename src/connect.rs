@@ -260,7 +260,7 @@ async fn check_host(base: &Url, timeout: Duration) -> Result<(), ConnectError> {
     }
 }
 
-/// The one HTTP client of a run (every number shares it): rustls, no redirects, a
+/// The one HTTP client of a run (every number shares it): rustls, no redirects, no replays, a
 /// per-request timeout, and a connect timeout of its own so "could not connect" (safe to
 /// retry) stays distinct from "no answer" (maybe accepted).
 ///
@@ -302,6 +302,9 @@ fn builder(timeout: Duration, local: bool) -> reqwest::ClientBuilder {
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .redirect(reqwest::redirect::Policy::none())
+        // reqwest would replay a request an HTTP/2 server refused; every send again is the
+        // runner's decision, recorded first. Without replays no copy of each request is kept.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .user_agent(concat!("campaign-sender/", env!("CARGO_PKG_VERSION")));
     match local {
         true => builder.no_proxy(),
