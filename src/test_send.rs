@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::clock::Clock;
 use crate::input::{CsvInput, Verdict};
-use crate::message::Message;
+use crate::message::{Destination, Message};
 use crate::pacing::{Pacer, WaitTooLong};
 use crate::provider::{ErrorClass, Provider};
 use crate::retry::honor;
@@ -98,12 +98,15 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
         .to
         .iter()
         .map(|given| {
-            crate::input::test_destination(&settings.input, given).map_err(|e| TestError::To {
-                given: given.clone(),
-                why: e.message,
-            })
+            crate::input::test_destination(&settings.input, given)
+                .map(|destination| (given.as_str(), destination))
+                .map_err(|e| TestError::To {
+                    given: given.clone(),
+                    why: e.message,
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let to = distinct(to);
     let chosen = match &args.rows {
         Some(list) => Some(rows(list).ok_or_else(|| TestError::Rows(list.clone()))?),
         None => None,
@@ -143,6 +146,24 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
         }
     }
     Ok(all_accepted)
+}
+
+/// The destinations of `--to` in the order given, each once: a number given twice, however
+/// spelled (`+5511999990001` and `+55 11 99999-0001`), is one phone, and a phone is never
+/// sent the same message twice. Each repeat is said, so the user knows the count is not a
+/// mistake.
+fn distinct(given: Vec<(&str, Destination)>) -> Vec<Destination> {
+    let mut distinct: Vec<(&str, Destination)> = Vec::with_capacity(given.len());
+    for (spelled, destination) in given {
+        match distinct.iter().find(|(_, d)| *d == destination) {
+            Some((first, _)) => tracing::warn!(
+                "--to {}: given twice ('{first}' and '{spelled}'), sent once",
+                destination.as_str()
+            ),
+            None => distinct.push((spelled, destination)),
+        }
+    }
+    distinct.into_iter().map(|(_, d)| d).collect()
 }
 
 /// Sends one test message, once (with `--dry-run`, prints its body) and prints `row, to, id`
