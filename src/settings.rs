@@ -1,6 +1,7 @@
 //! Campaign settings: the flags and the campaign file are one set of options (a flag
 //! overrides the file), validated once into [`Settings`] before anything is sent.
 
+mod content;
 mod error;
 mod options;
 mod retry_failed;
@@ -613,7 +614,9 @@ mod tests {
                     }
                 )
             }),
-            (&["--text", "x"], |e| matches!(e, SettingsError::TwoModes)),
+            (&["--text", "x", "--template", "u"], |e| {
+                matches!(e, SettingsError::TwoModes)
+            }),
             (
                 &["--media-type", "gif"],
                 |e| matches!(e, SettingsError::Message(r) if r.field == "mediaType"),

@@ -202,8 +202,10 @@ pub struct CampaignOptions {
 
 impl CampaignOptions {
     /// These options (the flags) laid over `file`'s: each value set here wins, each unset one
-    /// is the file's; the flag-only decisions are this run's alone.
+    /// is the file's; the flag-only decisions are this run's alone. Message content of
+    /// another kind than the file's replaces the file's content (see [`super::content`]).
     pub fn over(self, file: CampaignOptions) -> CampaignOptions {
+        let file_message = super::content::under_flags(&self.message, file.message);
         CampaignOptions {
             provider: self.provider.or(file.provider),
             instance_id: self.instance_id.or(file.instance_id),
@@ -211,7 +213,7 @@ impl CampaignOptions {
             base_url: self.base_url.or(file.base_url),
             sandbox: self.sandbox,
             sandbox_faults: self.sandbox_faults.or(file.sandbox_faults),
-            message: self.message.over(file.message),
+            message: self.message.over(file_message),
             phone_column: self.phone_column.or(file.phone_column),
             default_country: self.default_country.or(file.default_country),
             delimiter: self.delimiter.or(file.delimiter),
