@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::connect::{self, ConnectError, Reached, Target};
 use crate::journal::delivery::{DeliveryStatus, Walk};
 use crate::journal::{Journal, JournalError, Record};
-use crate::pacing::{Backoff, Pacer, Rate, Spacing, WaitTooLong, parse_timeout};
+use crate::pacing::{Backoff, Pacer, Rate, Spacing, WaitTooLong};
 use crate::provider::messages::Messages;
 use crate::provider::{ErrorClass, ProviderKind, SendError};
 use crate::retry::{Attempt, RetryGate};
@@ -48,7 +48,7 @@ pub struct ApiArgs {
     pub rate: Rate,
 
     /// Per request (above zero).
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = settings::bounds::timeout_flag)]
     pub timeout: Duration,
 
     /// Attempts per request on 429 / 503 / 5xx / no answer.
@@ -56,7 +56,7 @@ pub struct ApiArgs {
     pub max_attempts: u32,
 
     /// Exponential backoff with jitter, when the answer has no Retry-After.
-    #[arg(long, value_name = "MIN..MAX", default_value = "1s..60s")]
+    #[arg(long, value_name = "MIN..MAX", default_value = "1s..60s", value_parser = settings::bounds::backoff_flag)]
     pub backoff: Spacing,
 
     /// The API moved: ask at this base URL about a results file sent through another, and

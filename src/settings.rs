@@ -1,6 +1,7 @@
 //! Campaign settings: the flags and the campaign file are one set of options (a flag
 //! overrides the file), validated once into [`Settings`] before anything is sent.
 
+pub mod bounds;
 mod content;
 mod error;
 mod options;
@@ -9,6 +10,7 @@ mod retry_failed;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bounds::Written;
 pub use error::SettingsError;
 pub use options::{CampaignOptions, FlagOnly};
 pub use retry_failed::RetryFailed;
@@ -19,7 +21,7 @@ use crate::identity::MessageFingerprint;
 use crate::input::{InputOptions, validate};
 use crate::ledger::{FrequencyCap, Location, resolve_location};
 use crate::message::Capabilities;
-use crate::pacing::{Backoff, Rate, Spacing, parse_timeout};
+use crate::pacing::{Backoff, Rate, Spacing};
 use crate::provider::ProviderKind;
 use crate::sandbox::FaultSpec;
 use crate::senders::{self, Sender};
@@ -104,9 +106,13 @@ impl Settings {
             return Err(SettingsError::TwoModes);
         }
         let now = jiff::Timestamp::now();
-        let spacing: Spacing = flag(
+        let spacing = flag(
             "spacing",
-            options.spacing.as_deref().unwrap_or("8s..25s").parse(),
+            bounds::range(
+                &bounds::SPACING,
+                options.spacing.as_deref().unwrap_or("8s..25s"),
+                Written::FlagOrFile,
+            ),
         )?;
         let capabilities = provider.capabilities();
         let ledger = flag(
@@ -153,7 +159,10 @@ impl Settings {
             backoff: backoff(&options)?,
             timeout: flag(
                 "timeout",
-                parse_timeout(options.timeout.as_deref().unwrap_or("30s")),
+                bounds::timeout(
+                    options.timeout.as_deref().unwrap_or("30s"),
+                    Written::FlagOrFile,
+                ),
             )?,
             dry_run: options.dry_run,
             resend_uncertain: options.resend_uncertain,
@@ -175,7 +184,7 @@ impl Settings {
                 cap => cap,
             },
             frequency_cap: (options.frequency_cap.as_deref())
-                .map(|cap| flag("frequency-cap", cap.parse()))
+                .map(|cap| flag("frequency-cap", frequency_cap(cap)))
                 .transpose()?,
             allow_resend: options.allow_resend,
         })
@@ -227,7 +236,7 @@ fn target(
 ) -> Result<Target, SettingsError> {
     if options.sandbox {
         let faults = match &options.sandbox_faults {
-            Some(spec) => flag("sandbox-faults", spec.parse())?,
+            Some(spec) => flag("sandbox-faults", sandbox_faults(spec))?,
             None => FaultSpec::default(),
         };
         return Ok(Target::Sandbox { faults });
@@ -463,6 +472,23 @@ fn window(
     }))
 }
 
+/// `--frequency-cap N/DURATION` with its period within [`bounds::FREQUENCY_CAP`].
+fn frequency_cap(text: &str) -> Result<FrequencyCap, String> {
+    let cap: FrequencyCap = text.parse()?;
+    (bounds::FREQUENCY_CAP)
+        .check(text, cap.within, Written::FlagOrFile)
+        .map(|()| cap)
+}
+
+/// `--sandbox-faults` with its delays within [`bounds::SANDBOX_DELAY`].
+fn sandbox_faults(text: &str) -> Result<FaultSpec, String> {
+    let faults: FaultSpec = text.parse()?;
+    let slowest = faults.latency.max(faults.late_by());
+    (bounds::SANDBOX_DELAY)
+        .check(text, slowest, Written::FlagOrFile)
+        .map(|()| faults)
+}
+
 /// Ties a value's parse error to the flag (and campaign-file key) it came from.
 fn flag<T>(name: &'static str, result: Result<T, String>) -> Result<T, SettingsError> {
     result.map_err(|problem| SettingsError::Value {
@@ -484,9 +510,13 @@ fn backoff(options: &CampaignOptions) -> Result<Backoff, SettingsError> {
     if max_attempts == 0 {
         return Err(at_least_one("max-attempts"));
     }
-    let range: Spacing = flag(
+    let range = flag(
         "backoff",
-        options.backoff.as_deref().unwrap_or("1s..60s").parse(),
+        bounds::range(
+            &bounds::BACKOFF,
+            options.backoff.as_deref().unwrap_or("1s..60s"),
+            Written::FlagOrFile,
+        ),
     )?;
     Ok(Backoff {
         max_attempts,

@@ -181,7 +181,7 @@ impl std::str::FromStr for FrequencyCap {
 /// `7d`, `24h`, `90m`, or anything [`crate::pacing::parse_duration`] reads.
 fn parse_days(text: &str) -> Option<Duration> {
     match text.strip_suffix('d') {
-        Some(days) => days.parse::<u64>().ok().map(|d| DAY * d as u32),
+        Some(days) => days.parse::<u32>().ok().and_then(|d| DAY.checked_mul(d)),
         None => crate::pacing::parse_duration(text).ok(),
     }
 }

@@ -1,0 +1,173 @@
+//! Every wait a user sets is bounded at set-up: an absurd spacing, backoff, timeout,
+//! frequency-cap period or sandbox delay, as a flag or as a campaign-file key, stops the run
+//! before any send (exit 2) with a message naming the setting, the value, the maximum and a
+//! value to write instead; a value too large for any clock never panics.
+
+mod common;
+
+use common::{Rig, binary, campaign_csv, code, text};
+use proptest::prelude::*;
+
+/// Each setting with a value just past its maximum, the maximum as the message shows it,
+/// and a value the message suggests.
+const TOO_LONG: [(&str, &str, &str, &str); 6] = [
+    // 2,912,109 days, in hours.
+    ("spacing", "1s..69890616h", "24h", "8s..25s"),
+    ("spacing", "24h 1s", "24h", "8s..25s"),
+    ("backoff", "1s..61m", "1h", "1s..60s"),
+    ("timeout", "601s", "10m", "30s"),
+    ("frequency-cap", "1/367d", "8784h", "1/7d"),
+    (
+        "sandbox-faults",
+        "latency=11m",
+        "10m",
+        "latency=20ms,late-by=3s",
+    ),
+];
+
+/// A campaign of `rows` rows with `file` as its campaign file, run with `args` and nothing
+/// faster than the defaults (a flag would hide the file's value). With one row, a build
+/// that accepted an absurd spacing would send it and stop, not wait for the next.
+fn run(rig: &Rig, rows: usize, file: &str, args: &[&str]) -> std::process::Output {
+    let csv = rig.file("c.csv", &campaign_csv(rows));
+    std::fs::write(csv.with_extension("toml"), format!("text = \"Oi\"\n{file}")).unwrap();
+    rig.run(
+        binary()
+            .arg(&csv)
+            .args(["--base-url", &rig.sandbox.base_url()])
+            .args(args),
+    )
+}
+
+/// Asserts the run stopped at set-up and said what to write.
+fn assert_refused(rig: &Rig, output: &std::process::Output, needles: &[&str]) {
+    let said = text(output);
+    assert_eq!(code(output), 2, "{needles:?}: {said}");
+    for needle in needles {
+        assert!(said.contains(needle), "missing {needle:?} in: {said}");
+    }
+    assert!(rig.log().is_empty(), "{needles:?}: something was sent");
+    assert!(!rig.dir.path().join("c.results.csv").exists());
+}
+
+/// `--sandbox-faults` needs `--sandbox` (and a short timeout, so that a build which
+/// accepted the delay would fail fast instead of waiting for it).
+fn extra(key: &str) -> &'static [&'static str] {
+    if key == "sandbox-faults" {
+        &["--sandbox", "--timeout", "100ms"]
+    } else {
+        &[]
+    }
+}
+
+#[test]
+fn a_wait_past_its_maximum_is_refused_as_a_flag() {
+    for (key, value, max, example) in TOO_LONG {
+        let rig = Rig::new();
+        let flag = format!("--{key}");
+        let output = run(
+            &rig,
+            1,
+            "",
+            &[&[flag.as_str(), value][..], extra(key)].concat(),
+        );
+        let fix = format!("--{key} {example}");
+        assert_refused(&rig, &output, &[&flag, &format!("'{value}'"), max, &fix]);
+    }
+}
+
+#[test]
+fn a_wait_past_its_maximum_is_refused_in_the_campaign_file() {
+    for (key, value, max, example) in TOO_LONG {
+        let rig = Rig::new();
+        let output = run(&rig, 1, &format!("{key} = \"{value}\"\n"), extra(key));
+        let fix = format!("{key} = \"{example}\"");
+        assert_refused(&rig, &output, &[key, &format!("'{value}'"), max, &fix]);
+    }
+}
+
+#[test]
+fn the_maximum_itself_is_accepted() {
+    let rig = Rig::new();
+    let output = run(
+        &rig,
+        3,
+        "spacing = \"0\"\nfrequency-cap = \"1/366d\"\n",
+        &[
+            "--backoff",
+            "1ms..1h",
+            "--timeout",
+            "10m",
+            "--rate",
+            "10000/s",
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 3);
+    let dry = run(&Rig::new(), 3, "", &["--spacing", "24h", "--dry-run"]);
+    assert_eq!(code(&dry), 0, "{}", text(&dry));
+}
+
+#[test]
+fn a_day_count_past_what_fits_is_refused_not_wrapped_around() {
+    // 2^32 + 1 days once wrapped around to a cap over 1 day.
+    let rig = Rig::new();
+    let output = run(&rig, 1, "", &["--frequency-cap", "1/4294967297d"]);
+    assert_refused(&rig, &output, &["--frequency-cap", "'1/4294967297d'"]);
+}
+
+#[test]
+fn status_and_cancel_bound_their_waits_too() {
+    let rig = Rig::new();
+    let results = rig.file("c.results.csv", "");
+    for subcommand in ["status", "cancel"] {
+        for (flag, value) in [("--timeout", "1h"), ("--backoff", "1s..2h")] {
+            let output = rig.run(binary().arg(subcommand).arg(&results).args([
+                "--base-url",
+                &rig.sandbox.base_url(),
+                flag,
+                value,
+            ]));
+            let said = text(&output);
+            assert_eq!(code(&output), 2, "{subcommand} {flag}: {said}");
+            assert!(said.contains("longest allowed"), "{said}");
+            assert!(
+                !said.contains("campaign file"),
+                "{subcommand} has none: {said}"
+            );
+        }
+    }
+    assert!(rig.log().is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Any number of any unit, however large, is accepted exactly when it is within the
+    /// setting's maximum and refused (exit 2) otherwise: never a panic (exit 101).
+    #[test]
+    fn a_wait_is_accepted_exactly_up_to_its_maximum_and_never_panics(
+        number in prop_oneof![0u64..100_000, any::<u64>()],
+        unit in prop::sample::select(&["ms", "s", "m", "h", "d", "w", "y"][..]),
+        (key, max_ms) in prop::sample::select(
+            &[("spacing", 86_400_000u128), ("backoff", 3_600_000), ("timeout", 600_000)][..]
+        ),
+    ) {
+        let unit_ms: Option<u128> = match unit {
+            "ms" => Some(1),
+            "s" => Some(1_000),
+            "m" => Some(60_000),
+            "h" => Some(3_600_000),
+            _ => None, // calendar units are not durations here
+        };
+        let zero_timeout = key == "timeout" && number == 0;
+        let within = unit_ms.is_some_and(|ms| u128::from(number) * ms <= max_ms);
+        let rig = Rig::new();
+        let value = format!("{number}{unit}");
+        let flag = format!("--{key}");
+        let output = run(&rig, 3, "", &[&flag, &value, "--dry-run"]);
+        let expected = if within && !zero_timeout { 0 } else { 2 };
+        prop_assert_eq!(code(&output), expected, "{} {}: {}", flag, value, text(&output));
+        prop_assert!(rig.log().is_empty());
+    }
+}
