@@ -7,6 +7,7 @@
 //! bytes stream past, so the end of the file inside a quoted cell is known with no second
 //! pass. Runs of ordinary bytes are skipped with `memchr`.
 
+use std::collections::VecDeque;
 use std::io::Read;
 
 /// The most bytes one record (a row, with the line breaks of its quoted cells) may take.
@@ -70,10 +71,18 @@ pub(crate) struct Quotes<R> {
     /// quotes, and its line.
     record_start: u64,
     record_line: u64,
-    /// See [`Quotes::after_lines`].
-    skipped: u64,
     /// The first line of a record found longer than [`MAX_RECORD`].
     too_long: Option<u64>,
+    /// Line minus record number of the last record started (wrapping: lone CRs end records
+    /// but count no line).
+    shift: u64,
+    /// Where that difference changed (record, shift), for records the CSV reader has not
+    /// handed out yet: these bytes run ahead of it by its buffer. Empty in a file without
+    /// blank lines or cells with line breaks; never more than that buffer's records.
+    shifts: VecDeque<(u64, u64)>,
+    /// Records the CSV reader handed out ([`Quotes::next_record_line`]), and their shift.
+    taken: u64,
+    taken_shift: u64,
 }
 
 impl<R: Read> Quotes<R> {
@@ -94,8 +103,11 @@ impl<R: Read> Quotes<R> {
             offset: 0,
             record_start: 0,
             record_line: 1,
-            skipped: 0,
             too_long: None,
+            shift: 0,
+            shifts: VecDeque::new(),
+            taken: 0,
+            taken_shift: 0,
         }
     }
 
@@ -104,14 +116,21 @@ impl<R: Read> Quotes<R> {
     pub(crate) fn after_lines(mut self, lines: u64) -> Quotes<R> {
         self.line += lines;
         self.record_line = self.line;
-        self.skipped = lines;
         self
     }
 
-    /// The lines taken off the start of the file before these bytes (see
-    /// [`Quotes::after_lines`]), which the CSV reader's own count of lines leaves out.
-    pub(crate) fn skipped_lines(&self) -> u64 {
-        self.skipped
+    /// The line of the file the record the CSV reader has just handed out starts on (after
+    /// any blank lines above it, counting the line breaks inside the cells of the records
+    /// before it): to be called once for each record it reads, header included, in order.
+    pub(crate) fn next_record_line(&mut self) -> u64 {
+        self.taken += 1;
+        while let Some(&(record, shift)) = self.shifts.front()
+            && record <= self.taken
+        {
+            self.taken_shift = shift;
+            self.shifts.pop_front();
+        }
+        self.taken.wrapping_add(self.taken_shift)
     }
 
     /// Once everything has been read: the quote still open at the end of the file, if any.
@@ -153,6 +172,11 @@ impl<R: Read> Quotes<R> {
                         self.in_record = true;
                         self.records += 1;
                         self.record_line = self.line;
+                        let shift = self.line.wrapping_sub(self.records);
+                        if shift != self.shift {
+                            self.shift = shift;
+                            self.shifts.push_back((self.records, shift));
+                        }
                     }
                     match (self.state, b) {
                         (State::CellStart, b'"') => {

@@ -173,8 +173,10 @@ fn preflight(
                 pending.keep(&row);
             }
             let settled = !matches!(row.verdict, Verdict::Send(_)) && keeps_record(prior, settings);
+            let at = row.at();
             let Row {
                 index,
+                line: _,
                 raw_destination,
                 destination,
                 verdict,
@@ -199,12 +201,12 @@ fn preflight(
                     found.done += 1;
                 }
                 Verdict::Invalid(error) => {
-                    found.count_invalid(index, error.code);
+                    found.count_invalid(at, error.code);
                     if dry_run.is_some() {
-                        tracing::warn!("row {index}: INVALID {}: {error}", error.code.as_str());
+                        tracing::warn!("{at}: INVALID {}: {error}", error.code.as_str());
                     }
                 }
-                Verdict::Skip(_) => found.opted_out.push(index),
+                Verdict::Skip(_) => found.opted_out.add(at),
                 Verdict::Unchanged => {
                     found.valid += 1;
                     found.done += 1;
