@@ -25,6 +25,13 @@ fn shifted_csv() -> String {
     .join("\r\n")
 }
 
+/// Fails naming the first of `needles` that `text` lacks.
+fn assert_has(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "'{needle}' missing from:\n{text}");
+    }
+}
+
 /// The campaign flags of these tests: most of the file is bad on purpose.
 const FLAGS: [&str; 4] = ["--template", "t", "--max-invalid", "100%"];
 
@@ -34,21 +41,18 @@ fn a_dry_run_names_the_line_of_each_moved_row_in_the_log_and_the_table() {
     let path = rig.file("c.csv", &shifted_csv());
     let output = rig.run(rig.command(&path).args(FLAGS).arg("--dry-run"));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let report = String::from_utf8_lossy(&output.stderr);
-    for needle in [
-        // Row 1 is on line 2, where row + 1 says: named as ever.
-        "row 1: INVALID INVALID_DESTINATION",
-        "row 4 (line 9): INVALID INVALID_DESTINATION",
-        "row 5 (line 10): INVALID DUPLICATE_DESTINATION",
-        "same destination as row 3 (line 5)",
-        "INVALID_DESTINATION              2  rows 1, 4 (line 9)\n",
-        "duplicates             1  rows 5 (line 10)\n",
-    ] {
-        assert!(
-            report.contains(needle),
-            "'{needle}' missing from:\n{report}"
-        );
-    }
+    assert_has(
+        &String::from_utf8_lossy(&output.stderr),
+        &[
+            // Row 1 is on line 2, where row + 1 says: named as ever.
+            "row 1: INVALID INVALID_DESTINATION",
+            "row 4 (line 9): INVALID INVALID_DESTINATION",
+            "row 5 (line 10): INVALID DUPLICATE_DESTINATION",
+            "same destination as row 3 (line 5)",
+            "INVALID_DESTINATION              2  rows 1, 4 (line 9)\n",
+            "duplicates             1  rows 5 (line 10)\n",
+        ],
+    );
     assert!(rig.log().is_empty(), "a dry run sends nothing");
 }
 
@@ -58,28 +62,24 @@ fn a_send_names_the_line_in_the_log_and_in_the_results_error_cell() {
     let path = rig.file("c.csv", &shifted_csv());
     let output = rig.run(rig.command(&path).args(FLAGS));
     assert_eq!(code(&output), 1, "{}", text(&output));
-    let log = text(&output);
-    for needle in [
-        "row 1: INVALID INVALID_DESTINATION",
-        "row 4 (line 9): INVALID INVALID_DESTINATION",
-        "row 5 (line 10): INVALID DUPLICATE_DESTINATION",
-        // Rows sent are named the same way.
-        &format!("row 2 {}: QUEUED", phone(0)),
-        &format!("row 3 (line 5) {}: QUEUED", phone(1)),
-    ] {
-        assert!(log.contains(needle), "'{needle}' missing from:\n{log}");
-    }
+    assert_has(
+        &text(&output),
+        &[
+            "row 1: INVALID INVALID_DESTINATION",
+            "row 4 (line 9): INVALID INVALID_DESTINATION",
+            "row 5 (line 10): INVALID DUPLICATE_DESTINATION",
+            // Rows sent are named the same way.
+            &format!("row 2 {}: QUEUED", phone(0)),
+            &format!("row 3 (line 5) {}: QUEUED", phone(1)),
+        ],
+    );
     assert_eq!(rig.sent(), [phone(0), phone(1)]);
     // The results keep their columns and data row numbers; only the text names the line.
     let rows = results(&rig.dir.path().join("c.results.csv"));
     let row: Vec<&str> = rows.iter().map(|r| r["row"].as_str()).collect();
     assert_eq!(row, ["1", "2", "3", "4", "5"]);
     assert_eq!(rows[4]["errorCode"], "DUPLICATE_DESTINATION");
-    assert!(
-        rows[4]["error"].contains("same destination as row 3 (line 5):"),
-        "{:?}",
-        rows[4]
-    );
+    assert_has(&rows[4]["error"], &["same destination as row 3 (line 5):"]);
 }
 
 #[test]
@@ -96,9 +96,8 @@ fn excels_sep_line_and_opted_out_rows_are_counted_too() {
             .arg(&optout),
     );
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let report = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        report.contains("opted out              1  rows 2 (line 5)"),
-        "{report}"
+    assert_has(
+        &String::from_utf8_lossy(&output.stderr),
+        &["opted out              1  rows 2 (line 5)\n"],
     );
 }
