@@ -55,8 +55,12 @@ pub(crate) struct Quotes<R> {
     inner: R,
     delimiter: u8,
     state: State,
-    /// 1-based line of the next byte.
+    /// 1-based line of the next byte: a line ends at LF, CRLF or a lone CR (old Mac
+    /// exports), as editors count them.
     line: u64,
+    /// Whether the last byte of the chunk before was a CR (a LF right after it ends no
+    /// second line).
+    after_cr: bool,
     /// 0-based position, in its record, of the cell being read.
     cell: usize,
     /// Records started so far.
@@ -92,6 +96,7 @@ impl<R: Read> Quotes<R> {
             delimiter,
             state: State::CellStart,
             line: 1,
+            after_cr: false,
             cell: 0,
             records: 0,
             in_record: false,
@@ -143,13 +148,13 @@ impl<R: Read> Quotes<R> {
         let mut i = 0;
         while i < bytes.len() {
             match self.state {
-                State::Quoted => match memchr::memchr2(b'"', b'\n', &bytes[i..]) {
+                State::Quoted => match memchr::memchr3(b'"', b'\n', b'\r', &bytes[i..]) {
                     Some(at) => {
                         i += at;
                         if bytes[i] == b'"' {
                             self.state = State::QuoteInQuoted;
                         } else {
-                            self.line += 1;
+                            self.line += self.breaks(bytes, i);
                         }
                         i += 1;
                     }
@@ -159,7 +164,7 @@ impl<R: Read> Quotes<R> {
                     match memchr::memchr3(self.delimiter, b'\n', b'\r', &bytes[i..]) {
                         Some(at) => {
                             i += at;
-                            self.end_cell(bytes[i], i);
+                            self.end_cell(bytes, i);
                             i += 1;
                         }
                         None => return,
@@ -188,7 +193,7 @@ impl<R: Read> Quotes<R> {
                             };
                         }
                         (State::QuoteInQuoted, b'"') => self.state = State::Quoted,
-                        _ if b == self.delimiter || newline => self.end_cell(b, i),
+                        _ if b == self.delimiter || newline => self.end_cell(bytes, i),
                         _ => self.state = State::Unquoted,
                     }
                     i += 1;
@@ -197,9 +202,19 @@ impl<R: Read> Quotes<R> {
         }
     }
 
+    /// Lines the CR or LF at `at` in the chunk ends: none for the LF of a CRLF.
+    fn breaks(&self, bytes: &[u8], at: usize) -> u64 {
+        let after_cr = match at.checked_sub(1) {
+            Some(before) => bytes[before] == b'\r',
+            None => self.after_cr,
+        };
+        u64::from(bytes[at] == b'\r' || !after_cr)
+    }
+
     /// A delimiter or a line break outside quotes (at `at` in the chunk): the next cell (of
     /// this record or the next).
-    fn end_cell(&mut self, b: u8, at: usize) {
+    fn end_cell(&mut self, bytes: &[u8], at: usize) {
+        let b = bytes[at];
         self.state = State::CellStart;
         if b == self.delimiter {
             self.cell += 1;
@@ -210,7 +225,7 @@ impl<R: Read> Quotes<R> {
             if end - self.record_start > MAX_RECORD {
                 self.too_long.get_or_insert(self.record_line);
             }
-            self.line += u64::from(b == b'\n');
+            self.line += self.breaks(bytes, at);
             self.record_start = end + 1;
         }
     }
@@ -220,6 +235,9 @@ impl<R: Read> Read for Quotes<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.track(&buf[..n]);
+        if let Some(&last) = buf[..n].last() {
+            self.after_cr = last == b'\r';
+        }
         self.offset += n as u64;
         let unended = (self.offset - self.record_start > MAX_RECORD).then_some(self.record_line);
         if let Some(line) = self.too_long.or(unended) {
@@ -303,6 +321,19 @@ mod tests {
         let rows = row.repeat(3);
         let mut quotes = Quotes::new(rows.as_bytes(), b',');
         std::io::copy(&mut quotes, &mut std::io::sink()).unwrap();
+    }
+
+    #[test]
+    fn lines_end_at_lf_crlf_or_a_lone_cr_whatever_the_chunks() {
+        // h on line 1, a on 2, b on 3, a blank line 4, the cell over lines 5-8, g on 9.
+        let text = "h\r\na\rb\n\r\n\"c\r\nd\re\nf\"\r\ng";
+        for chunk in [1, 2, 3, 64] {
+            let mut quotes = Quotes::new(text.as_bytes(), b',');
+            let mut buf = vec![0; chunk];
+            while quotes.read(&mut buf).unwrap() > 0 {}
+            let lines: Vec<u64> = (0..5).map(|_| quotes.next_record_line()).collect();
+            assert_eq!(lines, [1, 2, 3, 5, 9], "chunk {chunk}");
+        }
     }
 
     #[test]
