@@ -51,14 +51,24 @@ impl fmt::Display for RowAt {
 /// The lines of the rows read so far, kept only where a row's line moved away from the row
 /// before's (line − row changed), so a file with one row per line keeps nothing; bounded
 /// so that a file made of blank lines cannot grow it without end.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Lines {
+    /// Line − row of the last row seen (wrapping: a row can only start further down).
+    shift: u64,
     /// (row, line − row) from that row on; before the first, line − row is 1.
     moves: Vec<(u64, u64)>,
-    /// Rows seen so far: lines of later rows are not known yet.
-    read: u64,
     /// Set once `moves` is full: the rows from there on are not kept.
     full_from: Option<u64>,
+}
+
+impl Default for Lines {
+    fn default() -> Lines {
+        Lines {
+            shift: 1,
+            moves: Vec::new(),
+            full_from: None,
+        }
+    }
 }
 
 impl Lines {
@@ -67,24 +77,31 @@ impl Lines {
 
     /// Notes that data row `row` (each row once, in order) starts on line `line`: a
     /// comparison per row, nothing stored unless the row moved.
+    #[inline]
     pub(crate) fn see(&mut self, row: u64, line: u64) {
-        self.read = row;
-        let shift = line.wrapping_sub(row);
-        let last = self.moves.last().map_or(1, |&(_, shift)| shift);
-        if shift == last || self.full_from.is_some() {
+        if line.wrapping_sub(row) != self.shift {
+            self.moved(row, line);
+        }
+    }
+
+    #[cold]
+    fn moved(&mut self, row: u64, line: u64) {
+        if self.full_from.is_some() {
             return;
         }
         if self.moves.len() == Self::MOST {
             self.full_from = Some(row);
             return;
         }
-        self.moves.push((row, shift));
+        self.shift = line.wrapping_sub(row);
+        self.moves.push((row, self.shift));
     }
 
-    /// Row `row` as a message names it: with its line when read already, else (a row
-    /// further down, named from an earlier run's results) as the row alone.
-    pub(crate) fn at(&self, row: u64) -> RowAt {
-        let known = row <= self.read && self.full_from.is_none_or(|from| row < from);
+    /// Row `row` as a message names it when `read` rows have been seen: with its line when
+    /// read already, else (a row further down, named from an earlier run's results) as the
+    /// row alone.
+    pub(crate) fn at(&self, row: u64, read: u64) -> RowAt {
+        let known = row <= read && self.full_from.is_none_or(|from| row < from);
         let at = self.moves.partition_point(|&(from, _)| from <= row);
         let shift = match (known, at) {
             (true, 0) | (false, _) => 1,
@@ -119,7 +136,7 @@ mod tests {
             lines.see(row, line);
         }
         assert_eq!(lines.moves, [(3, 2), (4, 4)]);
-        let got: Vec<u64> = (1..=6).map(|row| lines.at(row).line).collect();
+        let got: Vec<u64> = (1..=6).map(|row| lines.at(row, 5).line).collect();
         assert_eq!(got, [2, 3, 5, 8, 9, 7]);
     }
 
@@ -131,8 +148,8 @@ mod tests {
             lines.see(row, 2 * row);
         }
         assert_eq!(lines.moves.len(), Lines::MOST);
-        assert_eq!(lines.at(5).line, 10);
-        assert_eq!(lines.at(rows).moved_line(), None);
+        assert_eq!(lines.at(5, rows).line, 10);
+        assert_eq!(lines.at(rows, rows).moved_line(), None);
     }
 
     /// A file as spreadsheets and editors write them: LF, CRLF or CR, maybe Excel's `sep=,`

@@ -668,7 +668,7 @@ impl CsvInput {
                     0 => "an earlier run of this campaign already sent to this destination, from a row no longer in the CSV: delete this row".to_string(),
                     first => format!(
                         "same destination as {}: delete this row (each destination gets the campaign once)",
-                        self.lines.at(u64::from(first))
+                        self.lines.at(u64::from(first), self.index)
                     ),
                 },
             )),

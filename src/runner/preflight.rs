@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use crate::input::{CsvInput, InputError, Row, Verdict};
+use crate::input::{CsvInput, InputError, Row, RowAt, Verdict};
 use crate::journal::{Checkpoint, Journal};
 use crate::message::Message;
 use crate::progress::Preflight;
@@ -173,10 +173,9 @@ fn preflight(
                 pending.keep(&row);
             }
             let settled = !matches!(row.verdict, Verdict::Send(_)) && keeps_record(prior, settings);
-            let at = row.at();
             let Row {
                 index,
-                line: _,
+                line,
                 raw_destination,
                 destination,
                 verdict,
@@ -201,12 +200,13 @@ fn preflight(
                     found.done += 1;
                 }
                 Verdict::Invalid(error) => {
+                    let at = RowAt { row: index, line };
                     found.count_invalid(at, error.code);
                     if dry_run.is_some() {
                         tracing::warn!("{at}: INVALID {}: {error}", error.code.as_str());
                     }
                 }
-                Verdict::Skip(_) => found.opted_out.add(at),
+                Verdict::Skip(_) => found.opted_out.add(RowAt { row: index, line }),
                 Verdict::Unchanged => {
                     found.valid += 1;
                     found.done += 1;
