@@ -5,7 +5,9 @@
 //! that one cell, sent to one recipient. [`Quotes`] replays the reader's quoting rules (a
 //! quote opens a cell only at its start; inside, `""` is a quote and `"` closes) as the
 //! bytes stream past, so the end of the file inside a quoted cell is known with no second
-//! pass. Runs of ordinary bytes are skipped with `memchr`.
+//! pass. Runs of ordinary bytes are skipped with `memchr`. Following the same bytes, it
+//! counts the file's lines as an editor does and knows the line each record starts on, which
+//! messages name beside a row's number ([`Quotes::next_record_line`]).
 
 use std::collections::VecDeque;
 use std::io::Read;
