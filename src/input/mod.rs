@@ -6,6 +6,7 @@ mod defaults;
 mod dialect;
 mod error;
 mod header;
+mod lines;
 mod merge;
 mod merge_fields;
 mod numbering;
@@ -20,6 +21,7 @@ mod values;
 
 pub use defaults::{InputOptions, MessageDefaults};
 pub use error::{InputError, Place};
+pub use lines::RowAt;
 pub use merge::SyntaxError;
 pub(crate) use reader::test_destination;
 pub use reader::{CsvInput, Row, Verdict};

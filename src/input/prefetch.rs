@@ -22,7 +22,7 @@ use super::quotes::Opened;
 pub(crate) struct After {
     /// The quote still open then ([`super::quotes::Quotes::unclosed`]).
     pub unclosed: Option<Opened>,
-    /// The line the reader stood on ([`csv::Position::line`]).
+    /// The line of the file the record starts on ([`super::quotes::Quotes::next_record_line`]).
     pub line: u64,
 }
 
@@ -55,9 +55,13 @@ impl Source {
 
 /// One record read inline, and what the reader knew right after it.
 fn read_one(reader: &mut Records, record: &mut ByteRecord) -> Result<Option<After>, csv::Error> {
-    Ok(reader.read_byte_record(record)?.then(|| After {
-        unclosed: reader.get_ref().unclosed(),
-        line: reader.position().line() + reader.get_ref().skipped_lines(),
+    if !reader.read_byte_record(record)? {
+        return Ok(None);
+    }
+    let quotes = reader.get_mut();
+    Ok(Some(After {
+        unclosed: quotes.unclosed(),
+        line: quotes.next_record_line(),
     }))
 }
 

@@ -5,8 +5,11 @@
 //! that one cell, sent to one recipient. [`Quotes`] replays the reader's quoting rules (a
 //! quote opens a cell only at its start; inside, `""` is a quote and `"` closes) as the
 //! bytes stream past, so the end of the file inside a quoted cell is known with no second
-//! pass. Runs of ordinary bytes are skipped with `memchr`.
+//! pass. Runs of ordinary bytes are skipped with `memchr`. Following the same bytes, it
+//! counts the file's lines as an editor does and knows the line each record starts on, which
+//! messages name beside a row's number ([`Quotes::next_record_line`]).
 
+use std::collections::VecDeque;
 use std::io::Read;
 
 /// The most bytes one record (a row, with the line breaks of its quoted cells) may take.
@@ -54,8 +57,12 @@ pub(crate) struct Quotes<R> {
     inner: R,
     delimiter: u8,
     state: State,
-    /// 1-based line of the next byte.
+    /// 1-based line of the next byte: a line ends at LF, CRLF or a lone CR (old Mac
+    /// exports), as editors count them.
     line: u64,
+    /// Whether the last byte of the chunk before was a CR (a LF right after it ends no
+    /// second line).
+    after_cr: bool,
     /// 0-based position, in its record, of the cell being read.
     cell: usize,
     /// Records started so far.
@@ -70,10 +77,18 @@ pub(crate) struct Quotes<R> {
     /// quotes, and its line.
     record_start: u64,
     record_line: u64,
-    /// See [`Quotes::after_lines`].
-    skipped: u64,
     /// The first line of a record found longer than [`MAX_RECORD`].
     too_long: Option<u64>,
+    /// Line minus record number of the last record started (wrapping: lone CRs end records
+    /// but count no line).
+    shift: u64,
+    /// Where that difference changed (record, shift), for records the CSV reader has not
+    /// handed out yet: these bytes run ahead of it by its buffer. Empty in a file without
+    /// blank lines or cells with line breaks; never more than that buffer's records.
+    shifts: VecDeque<(u64, u64)>,
+    /// Records the CSV reader handed out ([`Quotes::next_record_line`]), and their shift.
+    taken: u64,
+    taken_shift: u64,
 }
 
 impl<R: Read> Quotes<R> {
@@ -83,6 +98,7 @@ impl<R: Read> Quotes<R> {
             delimiter,
             state: State::CellStart,
             line: 1,
+            after_cr: false,
             cell: 0,
             records: 0,
             in_record: false,
@@ -94,8 +110,11 @@ impl<R: Read> Quotes<R> {
             offset: 0,
             record_start: 0,
             record_line: 1,
-            skipped: 0,
             too_long: None,
+            shift: 0,
+            shifts: VecDeque::new(),
+            taken: 0,
+            taken_shift: 0,
         }
     }
 
@@ -104,14 +123,21 @@ impl<R: Read> Quotes<R> {
     pub(crate) fn after_lines(mut self, lines: u64) -> Quotes<R> {
         self.line += lines;
         self.record_line = self.line;
-        self.skipped = lines;
         self
     }
 
-    /// The lines taken off the start of the file before these bytes (see
-    /// [`Quotes::after_lines`]), which the CSV reader's own count of lines leaves out.
-    pub(crate) fn skipped_lines(&self) -> u64 {
-        self.skipped
+    /// The line of the file the record the CSV reader has just handed out starts on (after
+    /// any blank lines above it, counting the line breaks inside the cells of the records
+    /// before it): to be called once for each record it reads, header included, in order.
+    pub(crate) fn next_record_line(&mut self) -> u64 {
+        self.taken += 1;
+        while let Some(&(record, shift)) = self.shifts.front()
+            && record <= self.taken
+        {
+            self.taken_shift = shift;
+            self.shifts.pop_front();
+        }
+        self.taken.wrapping_add(self.taken_shift)
     }
 
     /// Once everything has been read: the quote still open at the end of the file, if any.
@@ -124,13 +150,13 @@ impl<R: Read> Quotes<R> {
         let mut i = 0;
         while i < bytes.len() {
             match self.state {
-                State::Quoted => match memchr::memchr2(b'"', b'\n', &bytes[i..]) {
+                State::Quoted => match memchr::memchr3(b'"', b'\n', b'\r', &bytes[i..]) {
                     Some(at) => {
                         i += at;
                         if bytes[i] == b'"' {
                             self.state = State::QuoteInQuoted;
                         } else {
-                            self.line += 1;
+                            self.line += self.breaks(bytes, i);
                         }
                         i += 1;
                     }
@@ -140,7 +166,7 @@ impl<R: Read> Quotes<R> {
                     match memchr::memchr3(self.delimiter, b'\n', b'\r', &bytes[i..]) {
                         Some(at) => {
                             i += at;
-                            self.end_cell(bytes[i], i);
+                            self.end_cell(bytes, i);
                             i += 1;
                         }
                         None => return,
@@ -153,6 +179,11 @@ impl<R: Read> Quotes<R> {
                         self.in_record = true;
                         self.records += 1;
                         self.record_line = self.line;
+                        let shift = self.line.wrapping_sub(self.records);
+                        if shift != self.shift {
+                            self.shift = shift;
+                            self.shifts.push_back((self.records, shift));
+                        }
                     }
                     match (self.state, b) {
                         (State::CellStart, b'"') => {
@@ -164,7 +195,7 @@ impl<R: Read> Quotes<R> {
                             };
                         }
                         (State::QuoteInQuoted, b'"') => self.state = State::Quoted,
-                        _ if b == self.delimiter || newline => self.end_cell(b, i),
+                        _ if b == self.delimiter || newline => self.end_cell(bytes, i),
                         _ => self.state = State::Unquoted,
                     }
                     i += 1;
@@ -173,9 +204,19 @@ impl<R: Read> Quotes<R> {
         }
     }
 
+    /// Lines the CR or LF at `at` in the chunk ends: none for the LF of a CRLF.
+    fn breaks(&self, bytes: &[u8], at: usize) -> u64 {
+        let after_cr = match at.checked_sub(1) {
+            Some(before) => bytes[before] == b'\r',
+            None => self.after_cr,
+        };
+        u64::from(bytes[at] == b'\r' || !after_cr)
+    }
+
     /// A delimiter or a line break outside quotes (at `at` in the chunk): the next cell (of
     /// this record or the next).
-    fn end_cell(&mut self, b: u8, at: usize) {
+    fn end_cell(&mut self, bytes: &[u8], at: usize) {
+        let b = bytes[at];
         self.state = State::CellStart;
         if b == self.delimiter {
             self.cell += 1;
@@ -186,7 +227,7 @@ impl<R: Read> Quotes<R> {
             if end - self.record_start > MAX_RECORD {
                 self.too_long.get_or_insert(self.record_line);
             }
-            self.line += u64::from(b == b'\n');
+            self.line += self.breaks(bytes, at);
             self.record_start = end + 1;
         }
     }
@@ -196,6 +237,9 @@ impl<R: Read> Read for Quotes<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.track(&buf[..n]);
+        if let Some(&last) = buf[..n].last() {
+            self.after_cr = last == b'\r';
+        }
         self.offset += n as u64;
         let unended = (self.offset - self.record_start > MAX_RECORD).then_some(self.record_line);
         if let Some(line) = self.too_long.or(unended) {
@@ -279,6 +323,19 @@ mod tests {
         let rows = row.repeat(3);
         let mut quotes = Quotes::new(rows.as_bytes(), b',');
         std::io::copy(&mut quotes, &mut std::io::sink()).unwrap();
+    }
+
+    #[test]
+    fn lines_end_at_lf_crlf_or_a_lone_cr_whatever_the_chunks() {
+        // h on line 1, a on 2, b on 3, a blank line 4, the cell over lines 5-8, g on 9.
+        let text = "h\r\na\rb\n\r\n\"c\r\nd\re\nf\"\r\ng";
+        for chunk in [1, 2, 3, 64] {
+            let mut quotes = Quotes::new(text.as_bytes(), b',');
+            let mut buf = vec![0; chunk];
+            while quotes.read(&mut buf).unwrap() > 0 {}
+            let lines: Vec<u64> = (0..5).map(|_| quotes.next_record_line()).collect();
+            assert_eq!(lines, [1, 2, 3, 5, 9], "chunk {chunk}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::error::shown;
 use super::header::Layout;
+use super::lines::{Lines, RowAt};
 use super::merge_fields::{MergeFields, Rendered};
 use super::prefetch::{After, Source};
 use super::validate::{Field, Fields, Resolved};
@@ -64,6 +65,9 @@ pub struct CsvInput {
     transcoded: Option<&'static encoding_rs::Encoding>,
     /// Data rows read so far.
     index: u64,
+    /// The line of the file the last row read starts on, and those of the rows before.
+    line: u64,
+    lines: Lines,
     suppression: Option<Arc<Suppression>>,
     /// Each destination sent to so far → the row that first used it.
     seen: seen::Seen,
@@ -91,12 +95,25 @@ type Judged = (Option<(usize, String)>, Result<Box<Message>, RowError>);
 pub struct Row {
     /// 1-based data row number (header excluded; a quoted multi-line field is still one row).
     pub index: u64,
+    /// The line of the file the row starts on (see [`Row::at`]).
+    pub line: u64,
     /// The destination cell as written (trimmed), "" if none; of a cell too long to be a
     /// destination, only its start and its length.
     pub raw_destination: String,
     /// Normalized destination when valid, else `raw_destination`.
     pub destination: String,
     pub verdict: Verdict,
+}
+
+impl Row {
+    /// The row as messages name it: its number, and its line of the file when a blank line
+    /// or a cell with line breaks above it moved it off line row + 1.
+    pub fn at(&self) -> RowAt {
+        RowAt {
+            row: self.index,
+            line: self.line,
+        }
+    }
 }
 
 /// The outcome for a row: send it, report it as invalid, or deliberately leave it out.
@@ -143,6 +160,8 @@ impl CsvInput {
                 path: path.to_owned(),
             });
         }
+        // Keeps the count of records in step: the rows' lines follow the header's.
+        reader.get_mut().next_record_line();
         if let Some(cell) = record.iter().position(|c| c.contains(&b'\n')) {
             return Err(InputError::QuoteInHeader {
                 path: path.to_owned(),
@@ -207,6 +226,8 @@ impl CsvInput {
             phones,
             transcoded,
             index: 0,
+            line: 0,
+            lines: Lines::default(),
             suppression: options.suppression.clone(),
             seen: seen::Seen::default(),
             failed: false,
@@ -278,6 +299,8 @@ impl CsvInput {
             }
         };
         self.index += 1;
+        self.line = after.line;
+        self.lines.see(self.index, after.line);
         let broken = self.unclosed_quote(after, self.index + 1);
         if let Some(e) = broken.or_else(|| self.swallowed_rows(&rec, after)) {
             self.failed = true;
@@ -296,6 +319,7 @@ impl CsvInput {
                 self.record = Some(rec);
                 return Some(Ok(Row {
                     index: self.index,
+                    line: self.line,
                     destination,
                     raw_destination,
                     verdict: Verdict::Unchanged,
@@ -341,16 +365,14 @@ impl CsvInput {
                 .filter(|l| like_a_row(l));
             Some((i, rows.count())).filter(|&(_, n)| n > 0)
         })?;
-        // The reader stands after the record's line break: count back to where it started,
-        // then down to the cell.
+        // From the line the record starts on down to the cell.
         let breaks = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
-        let start = after.line.saturating_sub(1 + breaks(rec.as_slice()));
         let before: u64 = rec.iter().take(cell).map(breaks).sum();
         Some(InputError::SwallowedRows {
             path: self.path.clone(),
             place: Place {
                 row: self.index,
-                line: (start + before).max(1),
+                line: after.line + before,
             },
             column: self.column_name(cell),
             rows,
@@ -645,7 +667,8 @@ impl CsvInput {
                 match first {
                     0 => "an earlier run of this campaign already sent to this destination, from a row no longer in the CSV: delete this row".to_string(),
                     first => format!(
-                        "same destination as row {first}: delete this row (each destination gets the campaign once)"
+                        "same destination as {}: delete this row (each destination gets the campaign once)",
+                        self.lines.at(u64::from(first), self.index)
                     ),
                 },
             )),
@@ -784,6 +807,7 @@ impl CsvInput {
         };
         Row {
             index: self.index,
+            line: self.line,
             raw_destination,
             destination,
             verdict,

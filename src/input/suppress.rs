@@ -61,11 +61,16 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
     })?;
     let (mut reader, _) = Dialect::detect(path, file, None, None, &mut Vec::new())?.into_records();
     let mut record = ByteRecord::new();
-    let mut line = 0u64;
+    let mut records = 0;
     let mut column = None;
     loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => line += 1,
+        // The line the record starts on, as the file counts it (blank lines and cells with
+        // line breaks included).
+        let line = match reader.read_byte_record(&mut record) {
+            Ok(true) => {
+                records += 1;
+                reader.get_mut().next_record_line()
+            }
             // A quote never closed took in every number after it: they would not be opted out.
             Ok(false) => match reader.get_ref().unclosed() {
                 Some(opened) => {
@@ -77,8 +82,8 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
                 }
                 None => return Ok(()),
             },
-            Err(source) => return Err(InputError::read(path, line, source)),
-        }
+            Err(source) => return Err(InputError::read(path, records, source)),
+        };
         let entry_error = |reason: String| InputError::SuppressionEntry {
             path: path.to_owned(),
             line,
@@ -170,6 +175,16 @@ mod tests {
         let e = load(&["phone\n+5511988887777\n11977776666\n"], None).unwrap_err();
         assert!(
             matches!(&e, InputError::SuppressionEntry { line: 3, .. }),
+            "{e}"
+        );
+        // Lines as the file counts them: blank lines, a cell with a line break, CRLF.
+        let e = load(
+            &["phone,n\r\n\r\n+5511988887777,\"a\r\nb\"\r\n11977776666,c\r\n"],
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, InputError::SuppressionEntry { line: 5, .. }),
             "{e}"
         );
         assert!(e.to_string().contains("--default-country"), "{e}");

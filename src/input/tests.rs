@@ -377,22 +377,23 @@ fn quotes_that_swallow_rows_stop_the_file() {
         matches!(e, InputError::UnclosedQuote { place: Place { row: 2, line: 5 }, column, .. } if column == "nome"),
         "{e}"
     );
-    // Closed two rows later, on a `;` file whose phone column is first.
+    // Closed two rows later, on a `;` file whose phone column is first; LF or CRLF (where
+    // the CSV reader stops before the record's last line break), after a blank line or not.
     let csv = "phone;nome;cidade\n+5511988887777;\"Ana;SP\n+5511977776666;Bia;RJ\n+5511966665555;\"Caio\";BH\n+5511955554444;Davi;SP\n";
-    let (_d, input) = open_bytes(csv.as_bytes(), &o).unwrap();
-    let out: Vec<_> = input.collect();
-    assert_eq!(out.len(), 1, "the iterator stops at the error: {out:?}");
-    assert!(
-        matches!(
-            &out[0],
-            Err(InputError::SwallowedRows {
-                place: Place { row: 1, line: 2 },
-                rows: 1,
-                ..
-            })
-        ),
-        "{out:?}"
-    );
+    for (csv, line) in [
+        (csv.to_string(), 2),
+        (csv.replace('\n', "\r\n"), 2),
+        (csv.replacen('\n', "\r\n\r\n", 1), 3),
+    ] {
+        let (_d, input) = open_bytes(csv.as_bytes(), &o).unwrap();
+        let out: Vec<_> = input.collect();
+        assert_eq!(out.len(), 1, "the iterator stops at the error: {out:?}");
+        let e = out[0].as_ref().unwrap_err();
+        assert!(
+            matches!(e, InputError::SwallowedRows { place: Place { row: 1, line: l }, rows: 1, .. } if *l == line),
+            "{csv:?}: {e}"
+        );
+    }
 }
 
 /// Throughput guard for the per-row hot path; run with

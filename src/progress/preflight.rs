@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::input::RowAt;
 use crate::input::validate::RowErrorCode;
 use crate::settings::Settings;
 use crate::window::Window;
@@ -28,15 +29,15 @@ pub fn show_preflight(found: &Preflight) {
     let invalid: Vec<String> = found
         .invalid
         .iter()
-        .map(|(code, (count, rows))| format!("{code} {count} ({})", rows_list(rows, *count)))
+        .map(|(code, rows)| format!("{code} {} ({rows})", rows.count))
         .collect();
     tracing::info!(
         csv = %found.csv.display(),
         rows = found.rows,
         valid = found.valid,
         invalid = found.invalid_count(true),
-        duplicates = found.duplicates().0,
-        opted_out = found.opted_out.len(),
+        duplicates = found.duplicates().map_or(0, |rows| rows.count),
+        opted_out = found.opted_out.count,
         already_done = found.done,
         to_send = found.to_send,
         estimated_secs = found.estimate().as_secs(),
@@ -59,9 +60,9 @@ pub struct Preflight {
     /// Rows valid but already final in the checkpoint.
     pub done: u64,
     pub to_send: u64,
-    /// Invalid rows by error code: count and the first few row numbers.
-    pub invalid: BTreeMap<&'static str, (u64, Vec<u64>)>,
-    pub opted_out: Vec<u64>,
+    /// Invalid rows by error code.
+    pub invalid: BTreeMap<&'static str, Rows>,
+    pub opted_out: Rows,
     /// Input warnings (encoding fallback, unused columns...).
     pub notes: Vec<String>,
     pace: Pace,
@@ -96,7 +97,7 @@ impl Preflight {
             done: 0,
             to_send: 0,
             invalid: BTreeMap::new(),
-            opted_out: Vec::new(),
+            opted_out: Rows::default(),
             notes: Vec::new(),
             pace: Pace::of_campaign(settings),
             pace_text: format!(
@@ -117,12 +118,8 @@ impl Preflight {
     }
 
     /// Counts an invalid row under its code.
-    pub fn count_invalid(&mut self, row: u64, code: RowErrorCode) {
-        let entry = self.invalid.entry(code.as_str()).or_default();
-        entry.0 += 1;
-        if entry.1.len() < EXAMPLES {
-            entry.1.push(row);
-        }
+    pub fn count_invalid(&mut self, row: RowAt, code: RowErrorCode) {
+        self.invalid.entry(code.as_str()).or_default().add(row);
     }
 
     fn invalid_count(&self, skip_duplicates: bool) -> u64 {
@@ -131,7 +128,7 @@ impl Preflight {
             .filter(|(code, _)| {
                 !(skip_duplicates && **code == RowErrorCode::DuplicateDestination.as_str())
             })
-            .map(|(_, (n, _))| n)
+            .map(|(_, rows)| rows.count)
             .sum()
     }
 
@@ -158,11 +155,10 @@ impl Preflight {
         Ok(())
     }
 
-    /// Rows refused as duplicates: how many, and the first few.
-    fn duplicates(&self) -> (u64, &[u64]) {
+    /// Rows refused as duplicates.
+    fn duplicates(&self) -> Option<&Rows> {
         self.invalid
             .get(RowErrorCode::DuplicateDestination.as_str())
-            .map_or((0, &[][..]), |(n, rows)| (*n, &rows[..]))
     }
 
     /// How long the sends take at the campaign's pace, counting only the hours the send
@@ -182,14 +178,36 @@ impl Preflight {
     }
 }
 
-fn rows_list(rows: &[u64], total: u64) -> String {
-    let listed: Vec<String> = rows.iter().map(u64::to_string).collect();
-    let more = if total > rows.len() as u64 {
-        ", ..."
-    } else {
-        ""
-    };
-    format!("rows {}{more}", listed.join(", "))
+/// Rows of one kind: how many, and the first few to look at.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub count: u64,
+    first: Vec<RowAt>,
+}
+
+impl Rows {
+    /// Counts `row`, kept as an example while there are few.
+    pub fn add(&mut self, row: RowAt) {
+        self.count += 1;
+        if self.first.len() < EXAMPLES {
+            self.first.push(row);
+        }
+    }
+}
+
+/// `rows 3, 7 (line 9), ...`: the first few, each with its line when it moved.
+impl fmt::Display for Rows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("rows ")?;
+        for (i, row) in self.first.iter().enumerate() {
+            let comma = if i == 0 { "" } else { ", " };
+            write!(f, "{comma}{}", row.number())?;
+        }
+        if self.count > self.first.len() as u64 {
+            f.write_str(", ...")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Preflight {
@@ -201,23 +219,22 @@ impl fmt::Display for Preflight {
         writeln!(f, "  rows            {:>8}", self.rows)?;
         writeln!(f, "  valid           {:>8}", self.valid)?;
         writeln!(f, "  invalid         {:>8}", self.invalid_count(true))?;
-        for (code, (count, rows)) in &self.invalid {
+        for (code, rows) in &self.invalid {
             if *code != RowErrorCode::DuplicateDestination.as_str() {
-                writeln!(f, "    {code:<28}{count:>6}  {}", rows_list(rows, *count))?;
+                writeln!(f, "    {code:<28}{:>6}  {rows}", rows.count)?;
             }
         }
-        let (dup_count, dup_rows) = self.duplicates();
-        write!(f, "  duplicates      {dup_count:>8}")?;
-        if dup_count > 0 {
-            write!(f, "  {}", rows_list(dup_rows, dup_count))?;
+        let none = Rows::default();
+        for (label, rows) in [
+            ("duplicates", self.duplicates().unwrap_or(&none)),
+            ("opted out", &self.opted_out),
+        ] {
+            write!(f, "  {label:<16}{:>8}", rows.count)?;
+            if rows.count > 0 {
+                write!(f, "  {rows}")?;
+            }
+            writeln!(f)?;
         }
-        writeln!(f)?;
-        write!(f, "  opted out       {:>8}", self.opted_out.len())?;
-        if !self.opted_out.is_empty() {
-            let shown = &self.opted_out[..self.opted_out.len().min(EXAMPLES)];
-            write!(f, "  {}", rows_list(shown, self.opted_out.len() as u64))?;
-        }
-        writeln!(f)?;
         writeln!(f, "  already done    {:>8}", self.done)?;
         writeln!(f, "  to send         {:>8}", self.to_send)?;
         writeln!(

@@ -45,7 +45,7 @@ impl Runner<'_> {
             attempts: self.journal.prior(row.index).map_or(0, |p| p.attempts),
             ..Record::new(row.index, &row.destination, Status::Skipped)
         };
-        tracing::warn!("row {}: SKIPPED {}: {refusal}", row.index, refusal.code());
+        tracing::warn!("{}: SKIPPED {}: {refusal}", row.at(), refusal.code());
         self.journal
             .record(record, Durability::Lazy)
             .await

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use crate::input::{CsvInput, InputError, Row, Verdict};
+use crate::input::{CsvInput, InputError, Row, RowAt, Verdict};
 use crate::journal::{Checkpoint, Journal};
 use crate::message::Message;
 use crate::progress::Preflight;
@@ -175,6 +175,7 @@ fn preflight(
             let settled = !matches!(row.verdict, Verdict::Send(_)) && keeps_record(prior, settings);
             let Row {
                 index,
+                line,
                 raw_destination,
                 destination,
                 verdict,
@@ -199,12 +200,13 @@ fn preflight(
                     found.done += 1;
                 }
                 Verdict::Invalid(error) => {
-                    found.count_invalid(index, error.code);
+                    let at = RowAt { row: index, line };
+                    found.count_invalid(at, error.code);
                     if dry_run.is_some() {
-                        tracing::warn!("row {index}: INVALID {}: {error}", error.code.as_str());
+                        tracing::warn!("{at}: INVALID {}: {error}", error.code.as_str());
                     }
                 }
-                Verdict::Skip(_) => found.opted_out.push(index),
+                Verdict::Skip(_) => found.opted_out.add(RowAt { row: index, line }),
                 Verdict::Unchanged => {
                     found.valid += 1;
                     found.done += 1;

@@ -118,10 +118,10 @@ pub(super) fn check_same_cell(
         .recorded_destination(row.index)
         .unwrap_or_else(|| "another destination".into());
     Err(RunError::Mismatch(format!(
-        "row {} of {} still reads '{}', which {} recorded as {recorded} (its message may have \
+        "{} of {} still reads '{}', which {} recorded as {recorded} (its message may have \
          gone out), but it now reads as {}. Nothing was sent. Use the settings of the earlier \
          run (--default-country, the phone column) so the row reads as it did",
-        row.index,
+        row.at(),
         settings.csv.display(),
         row.raw_destination,
         settings.results.display(),

@@ -126,11 +126,7 @@ impl Runner<'_> {
         let mut record = self.record(row, status, prior.map_or(0, |p| p.attempts));
         record.error_code = error.code.as_str().into();
         record.error = error.to_string();
-        tracing::warn!(
-            "row {}: {status} {}: {error}",
-            row.index,
-            error.code.as_str()
-        );
+        tracing::warn!("{}: {status} {}: {error}", row.at(), error.code.as_str());
         self.append(record, Durability::Lazy)
             .await
             .map_err(RunError::Disk)?;
@@ -159,7 +155,7 @@ impl Runner<'_> {
             halt: Some(&lane.halt),
         };
         let result = (gate.run(
-            || format!("row {}", row.index),
+            || row.at().to_string(),
             || self.attempt(lane, row, message, &attempts),
         ))
         .await;
@@ -201,8 +197,8 @@ impl Runner<'_> {
         fill_error(&mut record, &error);
         record.sent_at = self.context.clock.wall().to_string();
         tracing::warn!(
-            "row {} {}{}: {status} HTTP {} {}: {}",
-            row.index,
+            "{} {}{}: {status} HTTP {} {}: {}",
+            row.at(),
             row.destination,
             lane.via(),
             record.http_status.map_or("-".into(), |s| s.to_string()),
@@ -318,16 +314,16 @@ impl Runner<'_> {
         record.message_id = accepted.message_id;
         record.correlation_id = accepted.correlation_id.unwrap_or_default();
         record.sent_at = sent_at;
-        let (index, destination, via) = (row.index, row.destination.clone(), lane.via());
+        let (at, destination, via) = (row.at(), row.destination.clone(), lane.via());
         let (id, progress) = (record.message_id.clone(), Arc::clone(&self.progress));
         let report = move |written: Result<(), JournalError>| match written {
             Ok(()) => {
-                tracing::info!("row {index} {destination}{via}: QUEUED {id}");
+                tracing::info!("{at} {destination}{via}: QUEUED {id}");
                 progress.row_done(Status::Queued);
             }
             // Never lost: the id goes to the log, and the intent already on disk makes the
             // row UNCERTAIN (not resent) on the next run. The writer's error stops the run.
-            Err(_) => tracing::error!("row {index} was accepted as {id} but could not be recorded"),
+            Err(_) => tracing::error!("{at} was accepted as {id} but could not be recorded"),
         };
         self.journal
             .record_then(record, report)
