@@ -8,7 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{JournalError, io_error};
@@ -45,13 +45,28 @@ impl Lock {
 /// The lock file is never deleted: deleting it would let two runs lock two different files.
 pub(super) fn lock(results: &Path) -> Result<Lock, JournalError> {
     let path = sidecar(results);
-    let mut file = OpenOptions::new()
+    // Never through a symbolic link: the id written below would overwrite its target.
+    let mut file = match OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
-        .map_err(io_error("create the lock file", &path))?;
+    {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(not_ours(path, "a symbolic link"));
+        }
+        opened => opened.map_err(io_error("create the lock file", &path))?,
+    };
+    let meta = file.metadata().map_err(io_error("lock", &path))?;
+    if !meta.is_file() {
+        return Err(not_ours(path, "not a regular file"));
+    }
+    // A second name of another file (the results themselves, say): the same overwrite.
+    if meta.nlink() > 1 {
+        return Err(not_ours(path, "a hard link to another file"));
+    }
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
@@ -69,7 +84,6 @@ pub(super) fn lock(results: &Path) -> Result<Lock, JournalError> {
         }
         Err(fs::TryLockError::Error(e)) => return Err(io_error("lock", &path)(e)),
     }
-    let meta = file.metadata().map_err(io_error("lock", &path))?;
     let lock = Lock {
         _file: file,
         path,
@@ -90,6 +104,10 @@ pub(super) fn lock(results: &Path) -> Result<Lock, JournalError> {
         .and_then(|()| file.sync_data())
         .map_err(io_error("write the lock file", &lock.path))?;
     Ok(lock)
+}
+
+fn not_ours(path: PathBuf, what: &'static str) -> JournalError {
+    JournalError::LockNotOurs { path, what }
 }
 
 /// Where the lock for a results file lives: beside the real file, whatever path (or

@@ -149,6 +149,12 @@ pub enum JournalError {
     )]
     LockLost { path: PathBuf, what: &'static str },
     #[error(
+        "the lock file {path} is {what}, not a file of its own, so it was not opened for writing \
+         (writing it would overwrite what it leads to) and nothing was sent. Check what it leads \
+         to, remove the lock file itself (`rm {path}`), then rerun the same command"
+    )]
+    LockNotOurs { path: PathBuf, what: &'static str },
+    #[error(
         "{path} has {names} names (hard links), so nothing is sent with it and it is left as \
          it is: two runs started through two names would each take their own lock and send the \
          same rows, and the first rewrite of the file would split the names into two different \
