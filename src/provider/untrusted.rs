@@ -57,17 +57,24 @@ pub fn redact_in(text: &mut String, key: &[u8]) {
 }
 
 /// At most `max` characters of `text` (then `…`), each control character (a line break, a
-/// tab, an escape) a space.
+/// tab, an escape) and each bidirectional override (which can make a log line read as
+/// something else) a space.
 pub fn clean(text: &str, max: usize) -> String {
     let mut out: String = text
         .chars()
         .take(max)
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if c.is_control() || bidi(c) { ' ' } else { c })
         .collect();
     if text.chars().nth(max).is_some() {
         out.push('…');
     }
     out
+}
+
+/// The invisible characters that reorder the text around them (Unicode's explicit
+/// directional embeddings, overrides, isolates and marks).
+fn bidi(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -96,6 +103,7 @@ mod tests {
         assert_eq!(clean("a\nINFO forged\r\tb", 100), "a INFO forged  b");
         assert_eq!(clean("abcdef", 3), "abc…");
         assert_eq!(clean("ção", 3), "ção");
+        assert_eq!(clean("id\u{202E}gnp.exe\u{2066}x", 100), "id gnp.exe x");
     }
 
     proptest! {
@@ -137,7 +145,7 @@ mod tests {
         #[test]
         fn clean_text_has_no_control_character(text in any::<String>(), max in 0usize..50) {
             let out = clean(&text, max);
-            prop_assert!(!out.chars().any(char::is_control));
+            prop_assert!(!out.chars().any(|c| c.is_control() || bidi(c)));
             prop_assert!(out.chars().count() <= max + 1);
         }
     }
