@@ -195,3 +195,27 @@ fn a_cell_value_holding_braces_stays_literal() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(bodies(&rig)[0]["text"], "Olá {{cupom}}");
 }
+
+#[test]
+fn a_cell_of_dots_cannot_point_a_media_url_at_another_folder() {
+    let rig = Rig::new();
+    let csv = campaign(&rig, "id", &["7", "..", "."]);
+    let output = rig.run(rig.command(&csv).args([
+        "--media",
+        "https://cdn.example.com/secret/{{id}}/a.png",
+        "--media-type",
+        "image",
+        "--max-invalid",
+        "100%",
+    ]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let media: Vec<_> = bodies(&rig).iter().map(|b| b["media"].clone()).collect();
+    assert_eq!(media, ["https://cdn.example.com/secret/7/a.png"]);
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    let invalid: Vec<_> = rows.iter().filter(|r| r["status"] == "INVALID").collect();
+    assert_eq!(invalid.len(), 2, "{rows:?}");
+    assert!(
+        invalid.iter().all(|r| r["errorCode"] == "INVALID_MEDIA"),
+        "{invalid:?}"
+    );
+}

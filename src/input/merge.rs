@@ -107,6 +107,16 @@ pub(crate) enum Escape {
     Url,
 }
 
+/// Why a row's cell cannot fill its field ([`Template::render`]); the column is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unfilled {
+    /// Empty, and the field has no fallback.
+    Empty(usize),
+    /// Only dots (`.`, `..`) in a URL: read as "this folder" or "the folder above", a path
+    /// the cell would add to the campaign's URL.
+    Dots(usize),
+}
+
 /// Whether a text holds anything [`Template::parse`] would treat specially.
 pub(crate) fn has_fields(text: &str) -> bool {
     text.contains("{{")
@@ -203,13 +213,13 @@ impl Template<usize> {
         })
     }
 
-    /// The text for one row, `cell(i)` giving column `i`'s cell; or the column whose cell is
-    /// empty where no fallback stands in.
+    /// The text for one row, `cell(i)` giving column `i`'s cell; or which column cannot
+    /// fill its field, and why.
     pub(crate) fn render<'a>(
         &self,
         cell: impl Fn(usize) -> &'a str,
         escape: Escape,
-    ) -> Result<String, usize> {
+    ) -> Result<String, Unfilled> {
         let mut out = String::new();
         for segment in &self.segments {
             match segment {
@@ -219,13 +229,17 @@ impl Template<usize> {
                     let value = match (value.is_empty(), fallback) {
                         (false, _) => value,
                         (true, Some(fallback)) => fallback.as_str(),
-                        (true, None) => return Err(*column),
+                        (true, None) => return Err(Unfilled::Empty(*column)),
                     };
                     match escape {
                         Escape::None => out.push_str(value),
                         Escape::Json => {
                             let quoted = serde_json::Value::from(value).to_string();
                             out.push_str(&quoted[1..quoted.len() - 1]);
+                        }
+                        // Percent-encoded dots are still dots to a URL's reader.
+                        Escape::Url if value.bytes().all(|b| b == b'.') => {
+                            return Err(Unfilled::Dots(*column));
                         }
                         Escape::Url => percent_encode(value, &mut out),
                     }
@@ -260,7 +274,7 @@ mod tests {
         ["phone", "nome", "cidade"].map(String::from).to_vec()
     }
 
-    fn render(text: &str, row: &[&str]) -> Result<String, usize> {
+    fn render(text: &str, row: &[&str]) -> Result<String, Unfilled> {
         Template::parse(text)
             .unwrap()
             .bind(&columns())
@@ -278,7 +292,7 @@ mod tests {
             "em sua cidade"
         );
         assert_eq!(render("em {{cidade|}}.", &row).unwrap(), "em .");
-        assert_eq!(render("em {{cidade}}", &row), Err(2));
+        assert_eq!(render("em {{cidade}}", &row), Err(Unfilled::Empty(2)));
         assert_eq!(render(r"\{{nome}} e }}", &row).unwrap(), "{{nome}} e }}");
         assert_eq!(render(r"a\\{{nome}}", &row).unwrap(), r"a\Ana");
         assert_eq!(render(r"a\b {{nome}}", &row).unwrap(), r"a\b Ana");
@@ -341,6 +355,19 @@ mod tests {
             t.render(|i| row[i], Escape::Url).unwrap(),
             "https://cdn.example.com/c-a%C3%A7%C3%A3o%202%2Fb%3Fx%23y.png?v=0"
         );
+    }
+
+    #[test]
+    fn a_cell_of_dots_adds_no_path_to_a_url() {
+        let t = Template::parse("https://cdn.example.com/s/{{nome}}/a.png?v={{cidade|..}}")
+            .unwrap()
+            .bind(&columns())
+            .unwrap();
+        let at = |row: [&str; 3]| t.render(|i| row[i], Escape::Url);
+        assert_eq!(at(["", "..", "1"]), Err(Unfilled::Dots(1)));
+        assert_eq!(at(["", ".", "1"]), Err(Unfilled::Dots(1)));
+        assert_eq!(at(["", "a", ""]), Err(Unfilled::Dots(2)), "a fallback too");
+        assert!(at(["", "a..b", "1"]).is_ok_and(|url| url.contains("/s/a..b/")));
     }
 
     #[test]
@@ -429,7 +456,7 @@ mod tests {
             match t.render(|i| cells[i], Escape::None) {
                 Ok(out) => prop_assert_eq!(out, expected),
                 Err(col) => {
-                    prop_assert_eq!(col, 1);
+                    prop_assert_eq!(col, Unfilled::Empty(1));
                     prop_assert!(expected.contains('\u{0}'), "a missing cell was rendered");
                 }
             }

@@ -8,7 +8,7 @@
 //! a `{{`, at set-up in a flag and as the row's error in a cell, as it would otherwise be
 //! sent as written.
 
-use super::merge::{Escape, Problem, SyntaxError, Template, has_fields};
+use super::merge::{Escape, Problem, SyntaxError, Template, Unfilled, has_fields};
 use super::validate::Field;
 use super::{InputError, MessageDefaults, RowError, RowErrorCode};
 
@@ -193,16 +193,28 @@ impl MergeFields {
                     None => continue,
                 }
             };
-            let value = text.render(&cell, escape).map_err(|column| {
-                let name = &columns[column];
-                RowError::new(
+            let value = text.render(&cell, escape).map_err(|unfilled| match unfilled {
+                Unfilled::Empty(column) => {
+                    let name = &columns[column];
+                    RowError::new(
+                        field.name(),
+                        RowErrorCode::MissingVariable,
+                        format!(
+                            "column '{name}' is empty in this row and {{{{{name}}}}} in {} has no fallback: fill the cell, or write {{{{{name}|fallback}}}}",
+                            field.name()
+                        ),
+                    )
+                }
+                // Only URLs (media) refuse dots.
+                Unfilled::Dots(column) => RowError::new(
                     field.name(),
-                    RowErrorCode::MissingVariable,
+                    RowErrorCode::InvalidMedia,
                     format!(
-                        "column '{name}' is empty in this row and {{{{{name}}}}} in {} has no fallback: fill the cell, or write {{{{{name}|fallback}}}}",
+                        "column '{}' holds only dots in this row: in the URL of {} that reads as another folder. Fix the cell",
+                        columns[column],
                         field.name()
                     ),
-                )
+                ),
             })?;
             rendered[slot] = Some(value);
         }
