@@ -51,8 +51,9 @@ pub struct ApiArgs {
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = settings::bounds::timeout_flag)]
     pub timeout: Duration,
 
-    /// Attempts per request on 429 / 503 / 5xx / no answer.
-    #[arg(long, value_name = "N", default_value_t = 6)]
+    /// Attempts per request on 429 / 503 / 5xx / no answer (at most 100).
+    #[arg(long, value_name = "N", default_value_t = 6,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::settings::bounds::MAX_ATTEMPTS)))]
     pub max_attempts: u32,
 
     /// Exponential backoff with jitter, when the answer has no Retry-After.
@@ -312,7 +313,7 @@ impl ApiArgs {
         Gate {
             pacer: Pacer::new(Some(self.rate), Spacing::NONE, clock.clone(), None),
             backoff: Backoff {
-                max_attempts: self.max_attempts.max(1),
+                max_attempts: self.max_attempts,
                 min: self.backoff.min,
                 max: self.backoff.max,
             },

@@ -510,6 +510,17 @@ fn backoff(options: &CampaignOptions) -> Result<Backoff, SettingsError> {
     if max_attempts == 0 {
         return Err(at_least_one("max-attempts"));
     }
+    if max_attempts > bounds::MAX_ATTEMPTS {
+        return Err(SettingsError::Value {
+            flag: "max-attempts",
+            problem: format!(
+                "{max_attempts} is more than {}: a row the API still refuses after that many \
+                 attempts is left DEFERRED for a rerun. Write --max-attempts 6 (or \
+                 max-attempts = 6 in the campaign file)",
+                bounds::MAX_ATTEMPTS
+            ),
+        });
+    }
     let range = flag(
         "backoff",
         bounds::range(

@@ -140,6 +140,31 @@ fn status_and_cancel_bound_their_waits_too() {
     assert!(rig.log().is_empty());
 }
 
+#[test]
+fn attempts_past_a_hundred_are_refused_as_a_flag_in_the_file_and_for_lookups() {
+    let rig = Rig::new();
+    let output = run(&rig, 1, "", &["--max-attempts", "4000000000"]);
+    assert_refused(
+        &rig,
+        &output,
+        &["max-attempts", "4000000000", "more than 100"],
+    );
+    let output = run(&rig, 1, "max-attempts = 101\n", &[]);
+    assert_refused(&rig, &output, &["max-attempts", "101", "more than 100"]);
+    let results = rig.file("c.results.csv", "");
+    for subcommand in ["status", "cancel"] {
+        let output = rig.run(binary().arg(subcommand).arg(&results).args([
+            "--base-url",
+            &rig.sandbox.base_url(),
+            "--max-attempts",
+            "101",
+        ]));
+        assert_eq!(code(&output), 2, "{subcommand}: {}", text(&output));
+        assert!(text(&output).contains("max-attempts"), "{}", text(&output));
+    }
+    assert!(rig.log().is_empty());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 

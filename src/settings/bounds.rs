@@ -68,6 +68,11 @@ pub const SANDBOX_DELAY: Limit = Limit {
     example: "latency=20ms,late-by=3s",
 };
 
+/// `--max-attempts`: at most 100 attempts of one row in one run. Even at the shortest
+/// backoff that is minutes of one row's retrying, at the longest over an hour and a half;
+/// a row the API still refuses is left DEFERRED for a rerun, which starts its count again.
+pub const MAX_ATTEMPTS: u32 = 100;
+
 /// Where the value may have been written, for the fix the message suggests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
