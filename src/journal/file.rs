@@ -16,6 +16,9 @@ use super::{Checkpoint, JournalError, Record, Status, io_error, write_record};
 pub struct Journal {
     /// The real file (symlinks resolved): compaction replaces it, not a link to it.
     pub(super) path: PathBuf,
+    /// The path as the user gave it: what the next run reads, so what must lead to this
+    /// run's file (see [`place::check`]).
+    pub(super) named: PathBuf,
     pub(super) file: File,
     pub(super) checkpoint: Checkpoint,
     pub(super) lock: Arc<Lock>,
@@ -37,9 +40,16 @@ impl Journal {
     /// it (another campaign's file, a missing key, other message settings) leaves the
     /// user's file byte for byte as it was.
     pub fn open_as_is(path: &Path, delimiter: u8) -> Result<Journal, JournalError> {
+        let named = path.to_path_buf();
         let path = resolve(path).map_err(io_error("open", path))?;
         let path = path.as_path();
         let lock = lock(path)?;
+        if let Some(rescue) = place::unsaved(path) {
+            return Err(JournalError::Unsaved {
+                path: path.to_path_buf(),
+                rescue,
+            });
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -59,6 +69,7 @@ impl Journal {
             .map_err(io_error("open", path))?;
         let mut journal = Journal {
             path: path.to_path_buf(),
+            named,
             file,
             checkpoint,
             lock: Arc::new(lock),
@@ -180,7 +191,8 @@ impl Journal {
 
     /// [`Journal::compact_with`], with every line's target replaced by `target` if given.
     fn rewrite(&mut self, delivery: bool, target: Option<&str>) -> Result<(), JournalError> {
-        let temp = beside(&self.path);
+        let place = self.place();
+        let temp = beside(&place);
         let result = self
             .write_compacted(&temp, delivery, target)
             .and_then(|digest| self.verify(&temp, digest));
@@ -191,65 +203,120 @@ impl Journal {
                 return Err(e);
             }
         };
-        let replacement = self.install(&temp)?;
+        let installed = self.install(&temp, &place);
+        if installed.is_err() {
+            let _ = fs::remove_file(&temp);
+            // Not installed: the run's file is as it was, and if the path no longer leads to
+            // it, nothing but this handle holds its lines.
+            self.put_back()?;
+        }
+        let replacement = installed.map_err(io_error("replace", &place))?;
         // The index moves to the lines' places in the new file, as read back from it.
         self.checkpoint.moved_to(&moved.offsets, moved.changed);
         self.checkpoint.layout = Layout::canonical(self.checkpoint.layout.delimiter, delivery);
         self.checkpoint.canonical = true;
-        self.replaced(replacement)
+        self.kept_in_place(replacement.into_iter().collect())
+    }
+
+    /// Where the run's file belongs now: where the path as given leads (through symlinks as
+    /// they are now), which is what the next run reads.
+    fn place(&self) -> PathBuf {
+        resolve(&self.named).unwrap_or_else(|_| self.path.clone())
     }
 
     /// Puts `temp` (this run's file, fsynced and checked) at the path and appends to it from
     /// now on. A file found there that is not this run's (a spreadsheet saved over it) is
     /// kept beside it, not overwritten: see [`place::install`].
-    fn install(&mut self, temp: &Path) -> Result<Option<Replacement>, JournalError> {
-        let ours = Identity::of(&self.file).map_err(io_error("replace", &self.path))?;
-        let replacement =
-            place::install(temp, &self.path, ours).map_err(io_error("replace", &self.path))?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(io_error("reopen", &self.path))?;
+    fn install(&mut self, temp: &Path, place: &Path) -> io::Result<Option<Replacement>> {
+        let ours = Identity::of(&self.file)?;
+        // Opened before the rename: the handle is the file renamed into place, whatever
+        // lands at the path after it (checked by [`Journal::kept_in_place`]).
+        let mut file = OpenOptions::new().read(true).append(true).open(temp)?;
+        let replacement = place::install(temp, place, ours, &self.path)?;
         // Appends take their offsets from the position: at the end, not at 0.
-        file.seek(SeekFrom::End(0))
-            .map_err(io_error("reopen", &self.path))?;
+        file.seek(SeekFrom::End(0))?;
         self.file = file;
+        place.clone_into(&mut self.path);
         Ok(replacement)
     }
 
-    /// After [`Journal::install`]: a file that had replaced this run's is reported (this
-    /// run's lines are back, but the user must look at the other file) and stops the run.
-    fn replaced(&self, replacement: Option<Replacement>) -> Result<(), JournalError> {
-        match replacement {
-            None => Ok(()),
-            Some(replacement) => {
-                replacement.log(&self.path);
-                Err(JournalError::Replaced {
-                    path: self.path.clone(),
-                    what: replacement.what(),
-                })
-            }
-        }
+    /// When the path no longer leads to this run's file (a spreadsheet saved over it or
+    /// over a symlink on the way during the run, or it was deleted), puts this run's file
+    /// back, every byte of it as read through the run's handle, keeping the other file
+    /// beside it, and fails with what happened. Run once nothing writes any more; nothing
+    /// to do when the path is intact.
+    pub(super) fn put_back(&mut self) -> Result<(), JournalError> {
+        self.kept_in_place(Vec::new())
     }
 
-    /// When the path no longer names this run's file (a spreadsheet saved over it during
-    /// the run, or it was deleted), puts this run's file back, every byte of it as read
-    /// through the run's handle, keeping the other file beside it, and fails with what
-    /// happened. Run once nothing writes any more; nothing to do when the path is intact.
-    pub(super) fn put_back(&mut self) -> Result<(), JournalError> {
-        let ours = Identity::of(&self.file).map_err(io_error("check", &self.path))?;
-        match place::check(&self.path, ours) {
-            Err(JournalError::Replaced { .. }) => {}
-            _ => return Ok(()),
+    /// Makes sure the path still leads to this run's file, putting it back (each time as
+    /// [`Journal::put_back`] says, a few times at most) while saves keep landing over it;
+    /// then reports what was found (`found`, and what each look found) and stops the run
+    /// if anything was. If it cannot be put back, its lines are saved elsewhere and the
+    /// run stops saying where ([`Journal::rescued`]).
+    fn kept_in_place(&mut self, mut found: Vec<Replacement>) -> Result<(), JournalError> {
+        for _ in 0..PUT_BACK_TRIES {
+            let ours = Identity::of(&self.file).map_err(io_error("check", &self.named))?;
+            if !matches!(
+                place::check(&self.named, ours),
+                Err(JournalError::Replaced { .. })
+            ) {
+                return match found.first() {
+                    None => Ok(()),
+                    Some(first) => {
+                        let error = first.report(&self.named);
+                        for again in &found[1..] {
+                            again.report(&self.named);
+                        }
+                        Err(error)
+                    }
+                };
+            }
+            let place = self.place();
+            let temp = beside(&place);
+            let installed =
+                place::copy_out(&self.file, &temp).and_then(|()| self.install(&temp, &place));
+            match installed {
+                Ok(replacement) => found.extend(replacement),
+                Err(e) => {
+                    let _ = fs::remove_file(&temp);
+                    return Err(self.rescued(e.to_string()));
+                }
+            }
         }
-        let temp = beside(&self.path);
-        if let Err(e) = place::copy_out(&self.file, &temp) {
-            let _ = fs::remove_file(&temp);
-            return Err(io_error("put back", &self.path)(e));
-        }
-        let replacement = self.install(&temp)?;
-        self.replaced(replacement)
+        Err(self.rescued(format!(
+            "another file took its place each of the {PUT_BACK_TRIES} times it was put back"
+        )))
+    }
+
+    /// This run's file could not be put back (`why`): saves its lines elsewhere
+    /// ([`place::rescue`]), says so and where, and returns the error that stops the run.
+    /// A later run on the path is refused while the saved copy is there ([`place::unsaved`]).
+    fn rescued(&self, why: String) -> JournalError {
+        let place = self.place();
+        let saved = match place::rescue(&self.file, &place) {
+            Ok(rescue) => format!(
+                "every line this run wrote is saved as {} instead. Put that file in place of \
+                 {} (keep the file there now if it has anything you need), delete it, then \
+                 rerun the same command; until it is deleted every run on these results is \
+                 refused",
+                rescue.display(),
+                self.named.display()
+            ),
+            Err(failures) => format!(
+                "this run's lines could not be saved anywhere either ({failures}) and are LOST \
+                 when this process ends: the file at {} lacks the sends this run recorded (see \
+                 the log), and a rerun would send those rows again",
+                self.named.display()
+            ),
+        };
+        let error = JournalError::NotPutBack {
+            path: self.named.clone(),
+            why,
+            saved,
+        };
+        tracing::error!("{error}");
+        error
     }
 
     /// Writes the compacted file to `temp` and fsyncs it; returns the digest of its lines,
@@ -406,6 +473,9 @@ struct Moved {
     offsets: Vec<u64>,
     changed: Vec<(usize, Entry)>,
 }
+
+/// How many times [`Journal::kept_in_place`] puts the run's file back before it stops trying.
+const PUT_BACK_TRIES: usize = 3;
 
 /// Where a compaction's line digest starts.
 const DIGEST_SEED: u64 = 0x6469_6765_7374;

@@ -167,6 +167,22 @@ pub enum JournalError {
          run?)"
     )]
     Replaced { path: PathBuf, what: &'static str },
+    #[error(
+        "{path} no longer leads to this run's file and it could not be put back ({why}): {saved}"
+    )]
+    NotPutBack {
+        path: PathBuf,
+        why: String,
+        /// Where the lines went instead, or that they could be saved nowhere.
+        saved: String,
+    },
+    #[error(
+        "the last run on {path} could not put its lines back and saved them as {rescue}, so \
+         {path} lacks sends they record and nothing is sent with it. Check that {rescue} is \
+         the newer file, put it in place of {path} (keep the other if it has anything you \
+         need), delete {rescue}, then rerun the same command"
+    )]
+    Unsaved { path: PathBuf, rescue: PathBuf },
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -206,10 +222,12 @@ impl JournalError {
                 "Make sure no other run uses this results file, then rerun the same command"
             }
             JournalError::Replaced { .. } => {
-                "This run's own file was put back in its place, with every line it wrote, and \
-                 the file that replaced it kept beside it (see the message above). Save the \
-                 results from a spreadsheet only between runs; rerun the same command: it \
-                 continues where this run stopped"
+                "The message above says where this run's lines are; save the results from a \
+                 spreadsheet only between runs"
+            }
+            JournalError::NotPutBack { .. } => {
+                "Do not rerun before this run's lines are back at the results path: a rerun \
+                 would send again the rows they record"
             }
             JournalError::HardLinked { .. } => {
                 "Remove the results file's other names (or use symbolic links), then rerun the \

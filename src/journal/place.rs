@@ -9,9 +9,14 @@
 //!   ([`single_name`]) rather than locked by inode: a lock cannot stop the split, after
 //!   which a run through the other name resends what this one sent.
 //! - A spreadsheet's Save (a new file renamed over the path, as LibreOffice and Excel for
-//!   Mac do), or a delete: the handle keeps writing to a file no name reaches. Noticed
-//!   before each send ([`check`]); the run stops, and its own file, every line in it, is
-//!   put back at the path with the other file kept beside it ([`install`]).
+//!   Mac do), or a delete: the handle keeps writing to a file no name reaches. The path is
+//!   looked at as the user gave it, through whatever symlinks it holds now (a symlink the
+//!   save replaced, a symlinked directory swapped for another): a rerun reads what that
+//!   path leads to, not the file the run resolved at its start. Noticed before each send
+//!   ([`check`]); the run stops, and its own file, every line in it, is put back where the
+//!   path leads with the other file kept beside it ([`install`]). When it cannot be put
+//!   back, its lines are saved elsewhere ([`rescue`]) and every later run on the path is
+//!   refused until someone puts them back ([`unsaved`]).
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Write as _};
@@ -58,72 +63,171 @@ fn one_name(path: &Path, meta: &Metadata) -> Result<(), JournalError> {
     }
 }
 
-/// Whether `path` still names the run's file (`ours`), and by that one name: before a
-/// send, so that no request leaves whose outcome would go to a file nobody reads.
+/// Whether `path`, as the user gave it (symlinks followed as they are now), still leads to
+/// the run's file (`ours`), and by that one name: before a send, so that no request leaves
+/// whose outcome would go to a file the next run does not read.
 pub(super) fn check(path: &Path, ours: Identity) -> Result<(), JournalError> {
-    let replaced = |what| JournalError::Replaced {
-        path: path.to_path_buf(),
-        what,
-    };
     match fs::metadata(path) {
-        Ok(meta) if Identity::from(&meta) != ours => Err(replaced("replaced by another file")),
-        Ok(meta) => one_name(path, &meta),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(replaced("deleted")),
+        Ok(meta) if Identity::from(&meta) == ours => one_name(path, &meta),
+        Ok(_) => Err(Lost::Replaced.error(path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Lost::Gone.error(path)),
         Err(e) => Err(super::io_error("check", path)(e)),
     }
 }
 
-/// What [`install`] found at the path: the run's file had been replaced (the other file
-/// is kept as `aside`) or deleted (`aside` is `None`).
+/// How the path lost the run's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lost {
+    /// It leads to another file: a save over it (or over a symlink in it).
+    Replaced,
+    /// It leads to no file: deleted or renamed away.
+    Gone,
+}
+
+impl Lost {
+    /// [`JournalError::Replaced`] for `path`.
+    fn error(self, path: &Path) -> JournalError {
+        JournalError::Replaced {
+            path: path.to_path_buf(),
+            what: match self {
+                Lost::Replaced => "replaced by another file (or made to lead to one)",
+                Lost::Gone => "deleted or renamed away",
+            },
+        }
+    }
+}
+
+/// What [`install`] found where the path leads: another file (kept as `aside`), or none.
 #[derive(Debug)]
 pub(super) struct Replacement {
-    pub(super) aside: Option<PathBuf>,
+    aside: Option<PathBuf>,
+    /// Where the run's file was put back.
+    at: PathBuf,
+    /// Where the run's file was before.
+    was: PathBuf,
 }
 
 impl Replacement {
-    /// How the path lost the run's file, for [`JournalError::Replaced`].
-    pub(super) fn what(&self) -> &'static str {
+    /// How the path had lost the run's file.
+    fn lost(&self) -> Lost {
         match self.aside {
-            Some(_) => "replaced by another file",
-            None => "deleted",
+            Some(_) => Lost::Replaced,
+            None => Lost::Gone,
         }
     }
 
-    /// Says what was done, before the run's error (which refers to it).
-    pub(super) fn log(&self, path: &Path) {
+    /// Says what was done (before the run's error, which refers to it) and returns that
+    /// error. `named` is the path as given.
+    pub(super) fn report(&self, named: &Path) -> JournalError {
+        let named_shown = named.display();
+        let was = &self.was;
+        let put = if self.at == *was {
+            format!("was put back at {}", self.at.display())
+        } else {
+            format!(
+                "was copied to {}, where the path leads now ({} still holds the lines it had \
+                 when the path stopped leading to it)",
+                self.at.display(),
+                was.display()
+            )
+        };
         match &self.aside {
             Some(aside) => tracing::error!(
-                "{} was replaced by another file during the run: this run's own file, with \
-                 every line it wrote, was put back in its place, and the file that replaced \
-                 it is kept as {}. Copy into the results anything you changed there, then \
-                 delete it",
-                path.display(),
+                "{named_shown} was replaced by another file during the run (a save over it, or \
+                 over a symlink on the way to it): this run's own file, with every line it \
+                 wrote, {put}, and the file that replaced it is kept as {}. Copy into the \
+                 results anything you changed there, then delete it; rerun the same command: \
+                 it continues where this run stopped",
                 aside.display()
             ),
             None => tracing::error!(
-                "{} was deleted during the run: this run's own file, with every line it \
-                 wrote, was put back in its place",
-                path.display()
+                "{named_shown} was deleted or renamed away during the run: this run's own \
+                 file, with every line it wrote, {put}; nothing else was kept; rerun the same \
+                 command: it continues where this run stopped"
             ),
         }
+        self.lost().error(named)
     }
 }
 
 /// Renames `temp` (the run's file, fsynced) over `path`, then fsyncs the directory. If
 /// `path` no longer names the run's file (`ours`), the file there is first given a name of
-/// its own beside it (`<name>.saved-<time>.<ext>`), so that nothing of it is lost.
-pub(super) fn install(temp: &Path, path: &Path, ours: Identity) -> io::Result<Option<Replacement>> {
+/// its own beside it (`<name>.saved-<time>.<ext>`), so that nothing of it is lost. `was`:
+/// where the run's file was until now.
+pub(super) fn install(
+    temp: &Path,
+    path: &Path,
+    ours: Identity,
+    was: &Path,
+) -> io::Result<Option<Replacement>> {
     let replacement = match fs::metadata(path) {
         Ok(meta) if Identity::from(&meta) == ours => None,
-        Ok(_) => Some(Replacement {
-            aside: Some(link_aside(path)?),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Replacement { aside: None }),
+        Ok(_) => Some(Some(link_aside(path)?)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(None),
         Err(e) => return Err(e),
     };
     fs::rename(temp, path)?;
     sync_directory(path)?;
-    Ok(replacement)
+    Ok(replacement.map(|aside| Replacement {
+        aside,
+        at: path.to_path_buf(),
+        was: was.to_path_buf(),
+    }))
+}
+
+/// The name a run's lines take when they cannot be put back at `path` (the real file the
+/// results path leads to): `<name>.unsaved-<time>.csv` beside it, or in the temporary
+/// directory `<name>.<hash of the path>.unsaved-<time>.csv` (several campaigns may share a
+/// results file name). [`unsaved`] looks for both.
+fn rescue_names(path: &Path) -> [(PathBuf, String); 2] {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // FNV-1a: stable across builds, so a later version still finds the file.
+    let hash = path
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    [
+        (dir, format!("{name}.unsaved-")),
+        (std::env::temp_dir(), format!("{name}.{hash:016x}.unsaved-")),
+    ]
+}
+
+/// Saves every line of the run's file (read through its handle) under a new name where
+/// that works, beside `path` or else in the temporary directory ([`rescue_names`]); returns
+/// the name, or every place's error.
+pub(super) fn rescue(file: &File, path: &Path) -> Result<PathBuf, String> {
+    let time = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+    let mut failures = Vec::new();
+    for (dir, prefix) in rescue_names(path) {
+        let to = dir.join(format!("{prefix}{time}.csv"));
+        match copy_out(file, &to).and_then(|()| sync_directory(&to)) {
+            Ok(()) => return Ok(to),
+            Err(e) => {
+                let _ = fs::remove_file(&to);
+                failures.push(format!("{}: {e}", to.display()));
+            }
+        }
+    }
+    Err(failures.join("; "))
+}
+
+/// A run's lines saved by [`rescue`] for the real file `path`, still waiting to be put back:
+/// while one exists, the file at `path` lacks sends it recorded, and a run would resend them.
+pub(super) fn unsaved(path: &Path) -> Option<PathBuf> {
+    rescue_names(path).into_iter().find_map(|(dir, prefix)| {
+        fs::read_dir(&dir).ok()?.find_map(|entry| {
+            let name = entry.ok()?.file_name();
+            let name = name.to_str()?;
+            (name.starts_with(&prefix) && name.ends_with(".csv")).then(|| dir.join(name))
+        })
+    })
 }
 
 /// Gives the file at `path` a second name, `<stem>.saved-<time>.<ext>` beside it (a

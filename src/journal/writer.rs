@@ -63,6 +63,8 @@ pub struct Shared {
     threads: Vec<JoinHandle<()>>,
     /// For error messages, shared so the per-record path does not allocate.
     path: Arc<Path>,
+    /// The results path as the user gave it, which must still lead to `ours`.
+    named: PathBuf,
     /// The run's lock, checked before each intent.
     lock: Arc<Lock>,
     /// The file the writer appends to, which `path` must still name before each intent.
@@ -141,6 +143,7 @@ impl Shared {
         // re-saved is rewritten (a new file) now, not under that handle.
         journal.settle()?;
         let path: Arc<Path> = journal.path.clone().into();
+        let named = journal.named.clone();
         let held = Arc::clone(&journal.lock);
         let ours = Identity::of(&journal.file).map_err(io_error("open", &path))?;
         let file = journal.file.try_clone().map_err(io_error("open", &path))?;
@@ -178,6 +181,7 @@ impl Shared {
             queue,
             threads: vec![writer, reporter],
             path,
+            named,
             lock: held,
             ours,
             lock_seen: AtomicU64::new(0),
@@ -197,7 +201,7 @@ impl Shared {
             return Ok(());
         }
         self.lock.check()?;
-        place::check(&self.path, self.ours)?;
+        place::check(&self.named, self.ours)?;
         self.lock_seen.store(now.max(1), Ordering::Relaxed);
         Ok(())
     }
@@ -289,7 +293,11 @@ impl Drop for Shared {
         self.stop_threads();
         if !std::mem::replace(&mut self.put_back, true)
             && let Err(e) = lock(&self.journal).put_back()
-            && !matches!(e, JournalError::Replaced { .. })
+            // Both were logged as they happened, with where the lines are.
+            && !matches!(
+                e,
+                JournalError::Replaced { .. } | JournalError::NotPutBack { .. }
+            )
         {
             tracing::error!("{e}");
         }
