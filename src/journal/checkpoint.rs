@@ -731,8 +731,9 @@ fn is_whole_line(
 /// a row, with its message id: that is refused, never dropped, lest the row be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tail {
-    /// A whole line, or one that records no send (`SENDING`, `INVALID`, `SKIPPED`, or a cut
-    /// status cell only those can complete), or whose row has an earlier line in the file.
+    /// A whole line, or one that records no send (`SENDING`, `INVALID`, `SKIPPED`, a cut
+    /// status cell only those can complete, empty cells only), or whose row has an earlier
+    /// line in the file.
     Droppable,
     /// Refused unless the file holds an earlier line for its row (`None`: the number is cut
     /// or empty, so it may be any row's only line). Its status, when it can be read, says a
@@ -756,7 +757,8 @@ impl Tail {
             3 => cell(2).and_then(completed),
             _ => None,
         };
-        if status.is_some_and(records_no_send) {
+        // A line of empty cells is a blank line, whole or not.
+        if status.is_some_and(records_no_send) || record.iter().all(<[u8]>::is_empty) {
             return Ok(Tail::Droppable);
         }
         let row = (record.len() >= 2)
