@@ -689,8 +689,8 @@ pub(super) fn scan_lines(
 
 /// Whether the bytes of `file` in `span` (after its last line break) are a whole line of
 /// `cells` cells as this tool writes it in `layout`, not a prefix of one torn by a crash:
-/// every cell there, read as the index reads them, and in this version's layout
-/// (`canonical`) the last one complete. That cell is `message` (`m:` and 8 hex digits, or
+/// every cell there, read as the index reads them, every quote closed, and in this
+/// version's layout (`canonical`) the last one complete. That cell is `message` (`m:` and 8 hex digits, or
 /// empty for a row never sent) or, with the delivery columns, `checkedAt` (an RFC 3339
 /// time, or empty): a prefix of either is not. An older version's last cell cannot tell:
 /// a line cut inside it reads as whole, with what was being recorded (never a send lost).
@@ -717,7 +717,9 @@ fn is_whole_line(
         Some(cell) => cell.len() == 10 && MessageFingerprint::parse(cell).is_some(),
         None => false,
     };
-    Ok(complete && record.len() == cells && layout.kept(&record).is_ok())
+    // A quote opened and never closed (cut inside a quoted cell) reads as a cell ended.
+    let closed = bytes.iter().filter(|b| **b == b'"').count() % 2 == 0;
+    Ok(closed && complete && record.len() == cells && layout.kept(&record).is_ok())
 }
 
 /// What an incomplete last line (after the file's last line break, not a whole line as this
