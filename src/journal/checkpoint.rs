@@ -2,10 +2,10 @@
 //!
 //! Reading is a real CSV read of whatever the file holds, as this tool or a spreadsheet
 //! saved it: a BOM, CRLF, `;` or tab, every cell quoted, columns found by name, a cell with
-//! line breaks (quoted, as a person typed it). Only a last line that cannot be whole (see
-//! [`scan`]) is a write torn by a crash; any other line that does not read stops the run,
-//! naming it. A row's state is its latest line in its own history, not the file's last:
-//! a spreadsheet's sort reorders lines ([`Entry::follows`]).
+//! line breaks (quoted, as a person typed it). Only a last line that cannot be whole, and
+//! whose loss cannot lose a send (see [`scan`]), is a write torn by a crash; any other line
+//! that does not read stops the run, naming it. A row's state is its latest line in its own
+//! history, not the file's last: a spreadsheet's sort reorders lines ([`Entry::follows`]).
 //!
 //! Rows are kept by row number in [`Rows`]: a vector for the rows a file holds densely, a
 //! map for numbers far past them, so a corrupted row number costs one entry, not gigabytes.
@@ -537,7 +537,8 @@ pub(super) struct Scanned {
 /// A last line with no line break is a whole line (spreadsheets and editors save so)
 /// unless it can be a write torn by a crash: this tool only appends to a file as it writes
 /// it ([`Checkpoint::canonical`]), so only there, and only when it is not a whole line as
-/// this tool writes it ([`is_whole_line`]), is it left out.
+/// this tool writes it ([`is_whole_line`]), is it left out; and only when leaving it out
+/// cannot lose a send ([`Tail`]): else the file is refused, naming the line.
 pub(super) fn scan(
     path: &Path,
     file: &File,
@@ -635,6 +636,12 @@ pub(super) fn scan_lines(
             .map_err(io_error("read", path))?,
     };
     let intact = if whole { length } else { terminated };
+    // A tail that is not whole is dropped only if that cannot lose a send ([`Tail`]).
+    let mut tail = match whole {
+        true => Tail::Droppable,
+        false => Tail::read(file, terminated..length, layout.delimiter)
+            .map_err(io_error("read", path))?,
+    };
     let own = file.try_clone().map_err(io_error("read", path))?;
     let mut records = Records::new(own, layout.delimiter, bom, intact);
     let mut header = true;
@@ -652,12 +659,20 @@ pub(super) fn scan_lines(
             swallowed(fields, layout.delimiter).map_err(|d| damaged(offset, d))?;
         }
         visit(offset, &layout, fields).map_err(|d| damaged(offset, d))?;
+        if let Tail::Refused { row: Some(row), .. } = tail
+            && layout.kept(fields).is_ok_and(|k| k.row == u64::from(row))
+        {
+            tail = Tail::Droppable;
+        }
         last = offset;
     }
+    if let Tail::Refused { row, status } = tail {
+        return Err(damaged(terminated, refusal(row, status)));
+    }
     // A quote never closed runs to the end of the file and takes every line after it.
-    let tail =
+    let quoted =
         read_span(file, last, intact.min(last + (64 << 20))).map_err(io_error("read", path))?;
-    if tail.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+    if quoted.iter().filter(|b| **b == b'"').count() % 2 == 1 {
         return Err(damaged(
             last,
             "a quote opened on this line is never closed".into(),
@@ -674,8 +689,8 @@ pub(super) fn scan_lines(
 
 /// Whether the bytes of `file` in `span` (after its last line break) are a whole line of
 /// `cells` cells as this tool writes it in `layout`, not a prefix of one torn by a crash:
-/// every cell there, read as the index reads them, and in this version's layout
-/// (`canonical`) the last one complete. That cell is `message` (`m:` and 8 hex digits, or
+/// every cell there, read as the index reads them, every quote closed, and in this
+/// version's layout (`canonical`) the last one complete. That cell is `message` (`m:` and 8 hex digits, or
 /// empty for a row never sent) or, with the delivery columns, `checkedAt` (an RFC 3339
 /// time, or empty): a prefix of either is not. An older version's last cell cannot tell:
 /// a line cut inside it reads as whole, with what was being recorded (never a send lost).
@@ -702,7 +717,92 @@ fn is_whole_line(
         Some(cell) => cell.len() == 10 && MessageFingerprint::parse(cell).is_some(),
         None => false,
     };
-    Ok(complete && record.len() == cells && layout.kept(&record).is_ok())
+    // A quote opened and never closed (cut inside a quoted cell) reads as a cell ended.
+    let closed = bytes.iter().filter(|b| **b == b'"').count() % 2 == 0;
+    Ok(closed && complete && record.len() == cells && layout.kept(&record).is_ok())
+}
+
+/// What an incomplete last line (after the file's last line break, not a whole line as this
+/// tool writes it) may be: dropped only when dropping it cannot lose a send.
+///
+/// A crash tears only the line being appended: the tool makes a row's intent (`SENDING`)
+/// durable before its request leaves, and compaction replaces the file whole (rename). So
+/// a torn intent is a send that never left; a torn outcome has its row's intent earlier in
+/// the same file, and the row stays at that state (`SENDING`, read as `UNCERTAIN`, never
+/// resent). A copy, sync or edit cut short can instead cut a finished file's only line for
+/// a row, with its message id: that is refused, never dropped, lest the row be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// A whole line, or one that records no send (`SENDING`, `INVALID`, `SKIPPED`, a cut
+    /// status cell only those can complete, empty cells only), or whose row has an earlier
+    /// line in the file.
+    Droppable,
+    /// Refused unless the file holds an earlier line for its row (`None`: the number is cut
+    /// or empty, so it may be any row's only line). Its status, when it can be read, says a
+    /// request went or may have gone.
+    Refused {
+        row: Option<u32>,
+        status: Option<Status>,
+    },
+}
+
+impl Tail {
+    /// Reads the row and status cells of the incomplete line in `span` (its first 64 KiB:
+    /// those cells come first).
+    fn read(file: &File, span: std::ops::Range<u64>, delimiter: u8) -> io::Result<Tail> {
+        let bytes = read_span(file, span.start, span.end.min(span.start + 64 * 1024))?;
+        let record = one_record(&bytes, delimiter);
+        let cell = |i: usize| record.get(i).and_then(|c| std::str::from_utf8(c).ok());
+        // A cell is complete when a delimiter follows it; the last one may be cut short.
+        let status = match record.len() {
+            4.. => cell(2).and_then(Status::parse_lenient),
+            3 => cell(2).and_then(completed),
+            _ => None,
+        };
+        // A line of empty cells is a blank line, whole or not.
+        if status.is_some_and(records_no_send) || record.iter().all(<[u8]>::is_empty) {
+            return Ok(Tail::Droppable);
+        }
+        let row = (record.len() >= 2)
+            .then(|| cell(0)?.trim().parse::<u32>().ok().filter(|r| *r > 0))
+            .flatten();
+        Ok(Tail::Refused { row, status })
+    }
+}
+
+/// Why a [`Tail::Refused`] line stops the run, and how to mend the file.
+fn refusal(row: Option<u32>, status: Option<Status>) -> String {
+    let (which, row) = match row {
+        Some(row) => (format!("the only line for row {row}"), format!("row {row}")),
+        None => (
+            "cut in its row number, so it may be a row's only line".to_string(),
+            "which row it was".to_string(),
+        ),
+    };
+    let recorded = status.map_or(String::new(), |s| format!(", recorded as {s}"));
+    format!(
+        "it is incomplete, its last cells missing, as an interrupted copy, sync or edit \
+         leaves a file; it is {which}{recorded}, and dropping it could send that row again. \
+         Restore the complete file, or finish or delete that line by hand after checking \
+         {row} with the provider"
+    )
+}
+
+/// Whether a line of this status records no request: an intent (a torn one never left, as
+/// it was not on disk when the request would have gone) or a refusal.
+fn records_no_send(status: Status) -> bool {
+    matches!(status, Status::Sending | Status::Invalid | Status::Skipped)
+}
+
+/// The status a cut `status` cell was the start of, when every status it may have been
+/// [records no send](records_no_send) (a cut `SEN` was `SENDING`): `None` otherwise.
+fn completed(cut: &str) -> Option<Status> {
+    let cut = cut.trim().to_ascii_uppercase();
+    let mut could = Status::ALL
+        .into_iter()
+        .filter(|s| s.as_str().starts_with(&cut));
+    let first = could.next()?;
+    (records_no_send(first) && could.all(records_no_send)).then_some(first)
 }
 
 /// The 1-based line of the file the record starting at `offset` is on: past the line
