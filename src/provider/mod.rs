@@ -5,6 +5,7 @@
 //! "what do we do about it" decision lives in the runner, driven by [`ErrorClass`].
 
 pub mod http;
+mod json;
 pub mod messages;
 pub mod msgflash;
 pub mod pilot_status;

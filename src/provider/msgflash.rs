@@ -2,12 +2,12 @@
 //! WhatsApp instance. See the vendor's send documentation.
 
 use jiff::Timestamp;
-use serde::ser::{Serialize, SerializeMap as _, Serializer};
 use serde_json::Value;
 
 use reqwest::Url;
 
 use super::http::{self, Api};
+use super::json::Object;
 use super::{BoxFuture, Provider, SendOutcome};
 use super::{ErrorClass, MessageSetting};
 use crate::message::{Capabilities, Content, MediaType, Message};
@@ -96,7 +96,7 @@ impl Provider for MsgFlash {
             instance_id: &self.instance_id,
             message,
         };
-        serde_json::to_writer(out, &body).expect("a body serializes");
+        body.write(out);
     }
 
     fn send(&self, body: Vec<u8>) -> BoxFuture<'_, SendOutcome> {
@@ -130,34 +130,35 @@ pub struct Body<'a> {
     pub message: &'a Message,
 }
 
-impl Serialize for Body<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Body<'_> {
+    /// Writes the body at the end of `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
         let message = self.message;
-        let mut body = serializer.serialize_map(None)?;
-        body.serialize_entry("instanceId", self.instance_id)?;
-        body.serialize_entry("to", message.destination.as_str())?;
+        let mut body = Object::new(out);
+        body.str("instanceId", self.instance_id);
+        body.str("to", message.destination.as_str());
         match &message.content {
             Content::Template { id, contact_id, .. } => {
-                body.serialize_entry("templateId", id)?;
+                body.str("templateId", id);
                 if !message.variables.is_empty() {
-                    body.serialize_entry("variables", &message.variables)?;
+                    body.map("variables", &message.variables);
                 }
                 if let Some(contact_id) = contact_id {
-                    body.serialize_entry("contactId", contact_id)?;
+                    body.str("contactId", contact_id);
                 }
             }
             Content::Text { body: text } => {
-                body.serialize_entry("type", "text")?;
-                body.serialize_entry("text", text)?;
+                body.str("type", "text");
+                body.str("text", text);
             }
             Content::Media { media, caption } => {
                 // Always set for direct media (validation requires it).
                 if let Some(kind) = media.kind {
-                    body.serialize_entry("type", kind.as_str())?;
+                    body.str("type", kind.as_str());
                 }
-                body.serialize_entry("mediaUrl", &media.url)?;
+                body.str("mediaUrl", &media.url);
                 if let Some(caption) = caption {
-                    body.serialize_entry("text", caption)?;
+                    body.str("text", caption);
                 }
             }
             Content::Location {
@@ -166,22 +167,22 @@ impl Serialize for Body<'_> {
                 name,
                 address,
             } => {
-                body.serialize_entry("type", "location")?;
-                body.serialize_entry("latitude", latitude)?;
-                body.serialize_entry("longitude", longitude)?;
+                body.str("type", "location");
+                body.value("latitude", latitude);
+                body.value("longitude", longitude);
                 if let Some(name) = name {
-                    body.serialize_entry("locationName", name)?;
+                    body.str("locationName", name);
                 }
                 if let Some(address) = address {
-                    body.serialize_entry("locationAddress", address)?;
+                    body.str("locationAddress", address);
                 }
             }
             Content::Contact { contact_id } => {
-                body.serialize_entry("type", "contact")?;
-                body.serialize_entry("contactId", contact_id)?;
+                body.str("type", "contact");
+                body.str("contactId", contact_id);
             }
         }
-        body.end()
+        body.end();
     }
 }
 

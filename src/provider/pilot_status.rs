@@ -2,11 +2,11 @@
 //! `x-api-key-id`), never `Authorization`. See the vendor's send reference.
 
 use jiff::Timestamp;
-use serde::ser::{Serialize, SerializeMap as _, Serializer};
 
 use reqwest::Url;
 
 use super::http::{self, Api};
+use super::json::Object;
 use super::{BoxFuture, Provider, SendOutcome};
 use super::{ErrorClass, MessageSetting};
 use crate::message::{AsText, Capabilities, Content, Destination, MediaType, Message};
@@ -82,7 +82,7 @@ impl Provider for PilotStatus {
     }
 
     fn write_body(&self, message: &Message, now: Timestamp, out: &mut Vec<u8>) {
-        serde_json::to_writer(out, &Body { message, now }).expect("a body serializes");
+        Body { message, now }.write(out);
     }
 
     fn send(&self, body: Vec<u8>) -> BoxFuture<'_, SendOutcome> {
@@ -104,37 +104,38 @@ pub struct Body<'a> {
     pub now: Timestamp,
 }
 
-impl Serialize for Body<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Body<'_> {
+    /// Writes the body at the end of `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
         let message = self.message;
-        let mut body = serializer.serialize_map(None)?;
+        let mut body = Object::new(out);
         let (field, value) = match &message.destination {
             Destination::Phone(v) => ("destinationNumber", v),
             Destination::Group(v) => ("groupId", v),
             Destination::Newsletter(v) => ("newsletterId", v),
         };
-        body.serialize_entry(field, value)?;
+        body.str(field, value);
         match &message.content {
             Content::Template { id, media, .. } => {
-                body.serialize_entry("templateId", id)?;
+                body.str("templateId", id);
                 if !message.variables.is_empty() {
-                    body.serialize_entry("variables", &message.variables)?;
+                    body.map("variables", &message.variables);
                 }
                 if let Some(media) = media {
-                    body.serialize_entry("media", &media.url)?;
+                    body.str("media", &media.url);
                     if let Some(kind) = media.kind {
-                        body.serialize_entry("mediaType", kind.as_str())?;
+                        body.str("mediaType", kind.as_str());
                     }
                 }
             }
-            Content::Text { body: text } => body.serialize_entry("text", text)?,
+            Content::Text { body: text } => body.str("text", text),
             Content::Media { media, caption } => {
-                body.serialize_entry("media", &media.url)?;
+                body.str("media", &media.url);
                 if let Some(kind) = media.kind {
-                    body.serialize_entry("mediaType", kind.as_str())?;
+                    body.str("mediaType", kind.as_str());
                 }
                 if let Some(caption) = caption {
-                    body.serialize_entry("caption", caption)?;
+                    body.str("caption", caption);
                 }
             }
             // Refused by validation against CAPABILITIES: never built for this API.
@@ -144,27 +145,27 @@ impl Serialize for Body<'_> {
         }
         let extras = &message.interactive;
         if let Some(buttons) = &extras.buttons {
-            body.serialize_entry("buttons", buttons)?;
+            body.value("buttons", buttons);
         }
         if let Some(header) = &extras.header {
-            body.serialize_entry("header", header)?;
+            body.value("header", header);
         }
         if let Some(footer) = &extras.footer {
-            body.serialize_entry("footer", footer)?;
+            body.str("footer", footer);
         }
         if !message.labels.is_empty() {
-            body.serialize_entry("labels", &message.labels)?;
+            body.value("labels", &message.labels);
         }
         if message.ai_rewrite {
-            body.serialize_entry("aiRewriteEnabled", &true)?;
+            body.value("aiRewriteEnabled", &true);
         }
         if let Some(at) = message.deliver_at {
-            body.serialize_entry("deliverAt", &AsText(at))?;
+            body.value("deliverAt", &AsText(at));
         }
         if let Some(until) = message.deliver_until_at(self.now) {
-            body.serialize_entry("deliverUntil", &AsText(until))?;
+            body.value("deliverUntil", &AsText(until));
         }
-        body.end()
+        body.end();
     }
 }
 
