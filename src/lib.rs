@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod blocking;
+mod byte_scan;
 pub(crate) mod cancel;
 pub mod cli;
 pub mod clock;

@@ -81,14 +81,25 @@ fn reading() -> impl Strategy<Value = InputOptions> {
         )
 }
 
-/// Reads every row of `bytes`: no panic, rows numbered 1, 2, … and nothing after an error.
+/// Reads every row of `bytes`: no panic, rows numbered 1, 2, … and nothing after an error;
+/// and read ahead on the preflight's reading thread (destinations included), the same rows.
 fn read_all(bytes: &[u8], options: &InputOptions) {
-    let Ok((_dir, input)) = open_bytes(bytes, options) else {
+    let Ok((dir, input)) = open_bytes(bytes, options) else {
         return;
     };
+    let path = dir.path().join("campaign.csv");
+    let ahead = CsvInput::open(&path, options)
+        .unwrap()
+        .read_ahead()
+        .unwrap();
+    let texts = |rows: CsvInput| -> Vec<Result<Row, String>> {
+        rows.map(|row| row.map_err(|e| e.to_string())).collect()
+    };
+    let inline = texts(input);
+    assert_eq!(inline, texts(ahead), "read ahead");
     let mut expected = 1;
     let mut failed = false;
-    for row in input {
+    for row in inline {
         assert!(!failed, "a row after an error");
         match row {
             Ok(row) => {

@@ -3,6 +3,7 @@
 //! and the person fixing the spreadsheet is told what to change.
 
 mod defaults;
+mod destinations;
 mod dialect;
 mod error;
 mod header;

@@ -4,16 +4,18 @@
 //! Reading a row was one thread's work from the CSV parser to the message, and on a
 //! machine with a core to spare that thread was a preflight's bottleneck: the CSV parser
 //! and the quote tracking ([`super::quotes`]) are a quarter of a row's cost. A pass that
-//! reads the whole file at once (the preflight) runs them beside the judging. Records
-//! travel in reused batches (no allocation per record once warm), each with what the
-//! reader knew right after it, so every check of a record sees exactly what it saw when the
-//! two ran in turn. The send pass reads inline: it reaches the end of the file only when
+//! reads the whole file at once (the preflight) runs them beside the judging, and reads
+//! each record's destination there too ([`super::destinations`]). Records travel in reused
+//! batches (no allocation per record once warm), each with what the reader knew right after
+//! it, so every check of a record sees exactly what it saw when the two ran in turn. The
+//! send pass reads inline: it reaches the end of the file only when
 //! its sends do, so rows appended to the file meanwhile are sent too.
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use csv::ByteRecord;
 
+use super::destinations::{Destinations, Early};
 use super::dialect::Records;
 use super::quotes::Opened;
 
@@ -36,18 +38,24 @@ pub(crate) enum Source {
 
 impl Source {
     /// The next record, read into `record`, and what the reader knew then; `None` at the
-    /// end of the file.
-    pub(crate) fn read(&mut self, record: &mut ByteRecord) -> Result<Option<After>, csv::Error> {
+    /// end of the file. Read ahead, the record's destination comes in `early` (swapped:
+    /// what `early` held goes back to the reading thread).
+    pub(crate) fn read(
+        &mut self,
+        record: &mut ByteRecord,
+        early: &mut Early,
+    ) -> Result<Option<After>, csv::Error> {
         match self {
             Source::Inline(reader) => read_one(reader, record),
-            Source::Ahead(prefetch) => prefetch.read(record),
+            Source::Ahead(prefetch) => prefetch.read(record, early),
         }
     }
 
-    /// The same records from now on, read ahead on a thread of their own.
-    pub(crate) fn ahead(self) -> std::io::Result<Source> {
+    /// The same records from now on, read ahead on a thread of their own, which reads
+    /// their destinations too when given `destinations`.
+    pub(crate) fn ahead(self, destinations: Option<Destinations>) -> std::io::Result<Source> {
         match self {
-            Source::Inline(reader) => Prefetch::start(reader).map(Source::Ahead),
+            Source::Inline(reader) => Prefetch::start(reader, destinations).map(Source::Ahead),
             ahead => Ok(ahead),
         }
     }
@@ -67,7 +75,7 @@ fn read_one(reader: &mut Records, record: &mut ByteRecord) -> Result<Option<Afte
 
 /// Records read in a row, then how the reading ended, if it did.
 struct Batch {
-    records: Vec<(ByteRecord, After)>,
+    records: Vec<(ByteRecord, After, Early)>,
     /// How many of `records` this batch holds (the rest are kept for their memory).
     filled: usize,
     /// `None`: more batches follow; else the end of the file or the read error.
@@ -85,20 +93,24 @@ impl Batch {
     const KEEP: usize = 64 << 10;
 
     /// Reads the next records into this batch, reusing its buffers.
-    fn fill(&mut self, reader: &mut Records) {
+    fn fill(&mut self, reader: &mut Records, destinations: Option<&Destinations>) {
         self.filled = 0;
         let mut bytes = 0;
         while self.filled < Self::RECORDS && bytes < Self::BYTES {
             if self.records.len() == self.filled {
-                self.records.push((ByteRecord::new(), After::default()));
+                self.records
+                    .push((ByteRecord::new(), After::default(), Early::default()));
             }
-            let (record, after) = &mut self.records[self.filled];
+            let (record, after, early) = &mut self.records[self.filled];
             if record.as_slice().len() > Self::KEEP {
                 *record = ByteRecord::new();
             }
             match read_one(reader, record) {
                 Ok(Some(read)) => {
                     *after = read;
+                    if let Some(destinations) = destinations {
+                        destinations.read_ahead(record, early);
+                    }
                     bytes += record.as_slice().len();
                     self.filled += 1;
                 }
@@ -133,12 +145,12 @@ impl Prefetch {
     const AHEAD: usize = 4;
 
     /// Starts reading `reader`'s records on a new thread.
-    fn start(mut reader: Records) -> std::io::Result<Prefetch> {
+    fn start(mut reader: Records, destinations: Option<Destinations>) -> std::io::Result<Prefetch> {
         let (to_judge, batches) = sync_channel::<Batch>(Self::AHEAD);
         let (spent, back) = channel::<Batch>();
         std::thread::Builder::new()
             .name("csv-reader".into())
-            .spawn(move || read_ahead(&mut reader, &to_judge, &back))?;
+            .spawn(move || read_ahead(&mut reader, destinations.as_ref(), &to_judge, &back))?;
         Ok(Prefetch {
             batches,
             spent,
@@ -148,14 +160,20 @@ impl Prefetch {
         })
     }
 
-    /// The next record, swapped into `record` (which goes back to be filled again), and what
-    /// the reader knew then; `None` at the end of the file.
-    fn read(&mut self, record: &mut ByteRecord) -> Result<Option<After>, csv::Error> {
+    /// The next record and its destination, swapped into `record` and `early` (which go
+    /// back to be filled again), and what the reader knew then; `None` at the end of the
+    /// file.
+    fn read(
+        &mut self,
+        record: &mut ByteRecord,
+        early: &mut Early,
+    ) -> Result<Option<After>, csv::Error> {
         while !self.ended {
             if let Some(batch) = &mut self.current {
                 if self.next < batch.filled {
-                    let (next, after) = &mut batch.records[self.next];
+                    let (next, after, read) = &mut batch.records[self.next];
                     std::mem::swap(record, next);
+                    std::mem::swap(early, read);
                     self.next += 1;
                     return Ok(Some(*after));
                 }
@@ -187,14 +205,19 @@ impl Prefetch {
 
 /// The reading thread: fills batches (reused once read out) until the end of the file, an
 /// error, or the receiving end is gone.
-fn read_ahead(reader: &mut Records, to_judge: &SyncSender<Batch>, back: &Receiver<Batch>) {
+fn read_ahead(
+    reader: &mut Records,
+    destinations: Option<&Destinations>,
+    to_judge: &SyncSender<Batch>,
+    back: &Receiver<Batch>,
+) {
     loop {
         let mut batch = back.try_recv().unwrap_or_else(|_| Batch {
             records: Vec::new(),
             filled: 0,
             end: None,
         });
-        batch.fill(reader);
+        batch.fill(reader, destinations);
         let last = batch.end.is_some();
         if to_judge.send(batch).is_err() || last {
             return;

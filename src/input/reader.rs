@@ -9,6 +9,7 @@ use std::sync::Arc;
 use csv::{ByteRecord, StringRecord};
 use serde_json::{Map, Value};
 
+use super::destinations::{Destinations, Early};
 use super::error::shown;
 use super::header::Layout;
 use super::lines::{Lines, RowAt};
@@ -45,6 +46,9 @@ pub struct CsvInput {
     /// The columns whose cells go into every message (send fields, merge fields), checked
     /// by [`values::check`]; template variables are checked for template sends.
     sent_columns: Vec<usize>,
+    /// The columns of send fields (a subset of `sent_columns`), listed once: there are
+    /// seventeen fields, and most files have none of them.
+    field_columns: Vec<usize>,
     variable_columns: Vec<String>,
     warnings: Vec<String>,
     layout: Layout,
@@ -59,7 +63,9 @@ pub struct CsvInput {
     ai_rewrite: bool,
     now: jiff::Timestamp,
     capabilities: &'static Capabilities,
-    phones: phone::Phones,
+    destinations: Destinations,
+    /// The destination of the record being judged, when the reading thread read it ahead.
+    early: Early,
     /// The encoding the file was decoded from, if not UTF-8 (see
     /// [`dialect::Dialect::transcoded`]).
     transcoded: Option<&'static encoding_rs::Encoding>,
@@ -193,13 +199,8 @@ impl CsvInput {
         } else {
             defaults
         };
-        let mut sent_columns: Vec<usize> = layout
-            .fields
-            .iter()
-            .flatten()
-            .copied()
-            .chain(merged)
-            .collect();
+        let field_columns: Vec<usize> = layout.fields.iter().flatten().copied().collect();
+        let mut sent_columns: Vec<usize> = field_columns.iter().copied().chain(merged).collect();
         sent_columns.sort_unstable();
         sent_columns.dedup();
         let variable_columns = layout
@@ -207,12 +208,14 @@ impl CsvInput {
             .iter()
             .map(|&i| columns[i].clone())
             .collect();
+        let destinations = Destinations::new(&layout.destinations, &columns, phones);
         Ok(CsvInput {
             path: path.to_owned(),
             reader: Source::Inline(reader),
             record: Some(record),
             columns,
             sent_columns,
+            field_columns,
             variable_columns,
             warnings,
             renders: merge.renders(|f| layout.fields[f as usize].is_some()),
@@ -223,7 +226,8 @@ impl CsvInput {
             ai_rewrite: options.defaults.ai_rewrite == Some(true),
             now: options.now,
             capabilities: options.capabilities,
-            phones,
+            destinations,
+            early: Early::default(),
             transcoded,
             index: 0,
             line: 0,
@@ -243,7 +247,7 @@ impl CsvInput {
     /// the file during its sends (the records it reads are those of the file as it reaches
     /// them).
     pub fn read_ahead(self) -> Result<CsvInput, InputError> {
-        let reader = (self.reader.ahead())
+        let reader = (self.reader.ahead(Some(self.destinations.clone())))
             .map_err(|e| InputError::read(&self.path, self.index, e.into()))?;
         Ok(CsvInput { reader, ..self })
     }
@@ -290,7 +294,13 @@ impl CsvInput {
             return None;
         }
         let mut rec = self.record.take().unwrap_or_default();
-        let after = match self.reader.read(&mut rec) {
+        // A string for the reading thread to read a later destination into.
+        if self.early.spare.capacity() == 0
+            && let Source::Ahead(_) = self.reader
+        {
+            self.early.spare = self.texts.pop().unwrap_or_default();
+        }
+        let after = match self.reader.read(&mut rec, &mut self.early) {
             Ok(Some(after)) => after,
             Ok(None) => return None,
             Err(source) => {
@@ -404,26 +414,7 @@ impl CsvInput {
 
     /// The first non-empty destination cell that is valid UTF-8, and how many are non-empty.
     fn destination_cell<'r>(&self, rec: &'r ByteRecord) -> (Option<(usize, &'r str)>, usize) {
-        self.destination_text(|i| rec.get(i).and_then(|c| std::str::from_utf8(c).ok()))
-    }
-
-    /// [`CsvInput::destination_cell`] over cells already known as text (`cell(i)`, `None`
-    /// past the row's end).
-    fn destination_text<'r>(
-        &self,
-        cell: impl Fn(usize) -> Option<&'r str>,
-    ) -> (Option<(usize, &'r str)>, usize) {
-        let mut first = None;
-        let mut count = 0;
-        for (slot, &(i, _)) in self.layout.destinations.iter().enumerate() {
-            if let Some(cell) = cell(i).map(trim)
-                && !cell.is_empty()
-            {
-                count += 1;
-                first = first.or(Some((slot, cell)));
-            }
-        }
-        (first, count)
+        (self.destinations).first(|i| rec.get(i).and_then(|c| std::str::from_utf8(c).ok()))
     }
 
     /// Judges one UTF-8 row: shape, destination, then send fields and variables. Also
@@ -473,12 +464,17 @@ impl CsvInput {
             );
             return (None, Err(e));
         }
-        let (col, kind) = self.layout.destinations[slot];
-        let out = self.texts.pop().unwrap_or_default();
-        let destination = match self
-            .phones
-            .destination_into(kind, &self.columns[col], cell, out)
-        {
+        let (col, _) = self.layout.destinations[slot];
+        let read = match self.early.read.take() {
+            // Read ahead from this very record, which it travelled with.
+            Some((early, read)) if early == slot => read,
+            unused => {
+                self.early.read = unused;
+                let out = self.texts.pop().unwrap_or_default();
+                self.destinations.read(slot, cell, out)
+            }
+        };
+        let destination = match read {
             Ok(d) if !self.capabilities.bsuid && phone::is_bsuid(d.as_str()) => {
                 let e = RowError::new(
                     self.columns[col].as_str(),
@@ -496,8 +492,11 @@ impl CsvInput {
         };
         let valid = Some((col, self.text(destination.as_str())));
         let media = self.layout.fields[Field::Media as usize];
-        let checked = values::check(rec, self.sent_columns.iter().copied(), &self.columns, media);
-        if let Err(e) = checked {
+        let clean = values::clean(rec);
+        if !clean
+            && let Err(e) =
+                values::check(rec, self.sent_columns.iter().copied(), &self.columns, media)
+        {
             return (valid, Err(e));
         }
         let cell = |f: Field| {
@@ -517,11 +516,7 @@ impl CsvInput {
             Rendered::none()
         };
         let overridden = rendered.any()
-            || self
-                .layout
-                .fields
-                .iter()
-                .flatten()
+            || (self.field_columns.iter())
                 .any(|&i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
         let resolved = if overridden {
             self.defaults
@@ -536,6 +531,7 @@ impl CsvInput {
             Err(e) => return (valid, Err(e)),
         };
         if matches!(resolved.content, Content::Template { .. })
+            && !clean
             && let Err(e) = values::check(
                 rec,
                 self.layout.variables.iter().copied(),
@@ -723,7 +719,7 @@ fn shown_long(cell: &str) -> Cow<'_, str> {
 
 /// `str::trim`, without decoding characters when both ends are printable ASCII (the usual
 /// cell): every character `trim` removes is an ASCII control or space, or not ASCII at all.
-fn trim(cell: &str) -> &str {
+pub(super) fn trim(cell: &str) -> &str {
     let printable = |b: Option<&u8>| b.is_some_and(|&b| (b'!'..=b'~').contains(&b));
     let bytes = cell.as_bytes();
     if printable(bytes.first()) && printable(bytes.last()) {
@@ -784,7 +780,7 @@ impl CsvInput {
         };
         let (raw_destination, valid, verdict) = match text {
             Ok(rec) => {
-                let (first, count) = self.destination_text(|i| rec.get(i));
+                let (first, count) = self.destinations.first(|i| rec.get(i));
                 let raw = self.raw_text(first.map_or("", |(_, c)| c));
                 let spare = self.spare.pop();
                 let (valid, outcome) = self.judge(&rec, first, count, spare);

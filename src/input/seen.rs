@@ -4,6 +4,7 @@
 //! bytes a slot and held two tables at once while it grew.
 
 use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
@@ -38,7 +39,8 @@ impl Seen {
     /// Keeps `fingerprint` as `row`'s destination, or returns the earlier row that already
     /// has it. A row meeting its own fingerprint again (seeded, then read) is no duplicate.
     pub(crate) fn first(&mut self, row: u32, fingerprint: u64) -> Option<u32> {
-        if self.elsewhere.contains(&fingerprint) {
+        // Hashing for an empty set was a tenth of this check.
+        if !self.elsewhere.is_empty() && self.elsewhere.contains(&fingerprint) {
             return Some(0);
         }
         let Seen {
@@ -46,23 +48,23 @@ impl Seen {
             fingerprints,
             ..
         } = self;
-        if let Some(&first) = table.find(fingerprint, |&r| {
-            fingerprints[r as usize - 1] == fingerprint
-        }) {
-            return (first != row).then_some(first);
-        }
         let slot = row as usize - 1;
         if fingerprints.len() <= slot {
             fingerprints.resize(slot + 1, 0);
         }
-        if fingerprints[slot] != 0 {
+        // One probe finds the destination or the place for it.
+        let known = |&r: &u32| fingerprints[r as usize - 1];
+        match table.entry(fingerprint, |r| known(r) == fingerprint, known) {
+            Entry::Occupied(first) => (*first.get() != row).then_some(*first.get()),
             // Seeded with another destination: the row changed, which the runner refuses;
             // its kept fingerprint stays, or the table would lose track of it.
-            return None;
+            Entry::Vacant(_) if fingerprints[slot] != 0 => None,
+            Entry::Vacant(place) => {
+                place.insert(row);
+                fingerprints[slot] = fingerprint;
+                None
+            }
         }
-        fingerprints[slot] = fingerprint;
-        table.insert_unique(fingerprint, row, |&r| fingerprints[r as usize - 1]);
-        None
     }
 }
 

@@ -70,6 +70,7 @@ impl<'o> Object<'o> {
 
 /// `text` as a JSON string, escaped as `serde_json` escapes it: `"`, `\` and the control
 /// characters below U+0020, with the short forms (`\n`, `\t`, …) where JSON has one.
+#[inline]
 pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
@@ -82,25 +83,18 @@ pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// Whether any byte of `bytes` is escaped in JSON, eight bytes at a time: a word has a byte
-/// below 0x20 when subtracting 0x20 from every byte borrows into a high bit that was clear,
-/// and a `"` or `\` when the word XOR that byte repeated has a zero byte.
+/// Whether any byte of `bytes` is escaped in JSON.
+#[inline]
 fn needs_escaping(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH != 0;
-    let mut words = bytes.chunks_exact(8);
-    let found = words.by_ref().any(|chunk| {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        below(word, 0x20) || below(word ^ (ONES * 0x22), 1) || below(word ^ (ONES * 0x5c), 1)
-    });
-    found || words.remainder().iter().any(|&b| escaped(b))
+    use crate::byte_scan::{any, below, has};
+    any(bytes, b'a', |w| {
+        below(w, 0x20) | has(w, b'"') | has(w, b'\\')
+    })
 }
 
 fn escaped(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
+    (byte < 0x20) | (byte == b'"') | (byte == b'\\')
 }
-
 /// The slow path: the runs between escaped bytes copied, each escaped byte written escaped.
 fn escape(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -171,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn the_word_check_finds_each_escaped_byte_at_each_place() {
+    fn the_scan_finds_each_escaped_byte_at_each_place() {
         for byte in 0..=u8::MAX {
             for len in 1..=17 {
                 for at in 0..len {

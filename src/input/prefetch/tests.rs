@@ -61,17 +61,18 @@ proptest! {
     ) {
         let bytes = file(&rows, blank_every, long_every, unclosed);
         let mut inline = Source::Inline(records(&bytes));
-        let mut ahead = Source::Inline(records(&bytes)).ahead().unwrap();
+        let mut ahead = Source::Inline(records(&bytes)).ahead(None).unwrap();
         prop_assert!(matches!(ahead, Source::Ahead(_)));
         let (mut want, mut got) = (ByteRecord::new(), ByteRecord::new());
         for index in 0.. {
-            let read = inline.read(&mut want).unwrap();
-            prop_assert_eq!(read, ahead.read(&mut got).unwrap(), "record {}", index);
+            let read = inline.read(&mut want, &mut Early::default()).unwrap();
+            let early = &mut Early::default();
+            prop_assert_eq!(read, ahead.read(&mut got, early).unwrap(), "record {}", index);
             if read.is_none() {
                 break;
             }
             prop_assert_eq!(&want, &got, "record {}", index);
         }
-        prop_assert_eq!(ahead.read(&mut got).unwrap(), None, "the end stays the end");
+        prop_assert_eq!(ahead.read(&mut got, &mut Early::default()).unwrap(), None, "the end stays the end");
     }
 }
