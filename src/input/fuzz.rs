@@ -90,7 +90,7 @@ fn read_all(bytes: &[u8], options: &InputOptions) {
     let path = dir.path().join("campaign.csv");
     let ahead = CsvInput::open(&path, options)
         .unwrap()
-        .read_ahead()
+        .read_ahead(true)
         .unwrap();
     let texts = |rows: CsvInput| -> Vec<Result<Row, String>> {
         rows.map(|row| row.map_err(|e| e.to_string())).collect()

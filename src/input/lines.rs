@@ -200,7 +200,7 @@ mod tests {
         ) {
             let (bytes, starts) = file(eol, sep, &rows, final_break);
             let (_dir, input) = open_bytes(&bytes, &options()).unwrap();
-            let input = if ahead { input.read_ahead().unwrap() } else { input };
+            let input = if ahead { input.read_ahead(true).unwrap() } else { input };
             let got: Vec<u64> = input.map(|row| row.unwrap().line).collect();
             prop_assert_eq!(got, starts);
         }

@@ -51,6 +51,11 @@ impl Source {
         }
     }
 
+    /// Whether records come with their destinations read ahead ([`Early`]).
+    pub(crate) fn reads_destinations(&self) -> bool {
+        matches!(self, Source::Ahead(prefetch) if prefetch.destinations)
+    }
+
     /// The same records from now on, read ahead on a thread of their own, which reads
     /// their destinations too when given `destinations`.
     pub(crate) fn ahead(self, destinations: Option<Destinations>) -> std::io::Result<Source> {
@@ -138,6 +143,8 @@ pub(crate) struct Prefetch {
     next: usize,
     /// The end (or an error) was handed out: nothing follows.
     ended: bool,
+    /// Whether the reading thread reads each record's destination too.
+    destinations: bool,
 }
 
 impl Prefetch {
@@ -148,6 +155,7 @@ impl Prefetch {
     fn start(mut reader: Records, destinations: Option<Destinations>) -> std::io::Result<Prefetch> {
         let (to_judge, batches) = sync_channel::<Batch>(Self::AHEAD);
         let (spent, back) = channel::<Batch>();
+        let reads = destinations.is_some();
         std::thread::Builder::new()
             .name("csv-reader".into())
             .spawn(move || read_ahead(&mut reader, destinations.as_ref(), &to_judge, &back))?;
@@ -157,6 +165,7 @@ impl Prefetch {
             current: None,
             next: 0,
             ended: false,
+            destinations: reads,
         })
     }
 

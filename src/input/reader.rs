@@ -246,8 +246,14 @@ impl CsvInput {
     /// then takes the second core. Not for the send pass, which must find rows appended to
     /// the file during its sends (the records it reads are those of the file as it reaches
     /// them).
-    pub fn read_ahead(self) -> Result<CsvInput, InputError> {
-        let reader = (self.reader.ahead(Some(self.destinations.clone())))
+    ///
+    /// With `destinations`, that thread also reads each row's destination, a third of
+    /// judging a row. Not for a rerun whose rows a previous run settled: those are not
+    /// judged again, and reading their destinations would only take the core the judging
+    /// needs.
+    pub fn read_ahead(self, destinations: bool) -> Result<CsvInput, InputError> {
+        let early = destinations.then(|| self.destinations.clone());
+        let reader = (self.reader.ahead(early))
             .map_err(|e| InputError::read(&self.path, self.index, e.into()))?;
         Ok(CsvInput { reader, ..self })
     }
@@ -295,9 +301,7 @@ impl CsvInput {
         }
         let mut rec = self.record.take().unwrap_or_default();
         // A string for the reading thread to read a later destination into.
-        if self.early.spare.capacity() == 0
-            && let Source::Ahead(_) = self.reader
-        {
+        if self.early.spare.capacity() == 0 && self.reader.reads_destinations() {
             self.early.spare = self.texts.pop().unwrap_or_default();
         }
         let after = match self.reader.read(&mut rec, &mut self.early) {

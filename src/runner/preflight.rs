@@ -144,8 +144,9 @@ fn preflight(
     dry_run: Option<&dyn Provider>,
     claim: bool,
 ) -> Result<Plan, RunError> {
-    // The whole file is read at once: its records are split on a thread of their own.
-    let mut input = input.read_ahead()?;
+    // The whole file is read at once: its records are split on a thread of their own,
+    // their destinations read there too unless a previous run settled rows.
+    let mut input = input.read_ahead(checkpoint.is_empty())?;
     let mut found = Preflight::new(settings, context.clock.wall());
     found.notes = input.warnings().to_vec();
     input.already_sent(checkpoint.attempted());
