@@ -1,7 +1,8 @@
 //! Every wait a user sets is bounded at set-up: an absurd spacing, backoff, timeout,
 //! frequency-cap period or sandbox delay, as a flag or as a campaign-file key, stops the run
 //! before any send (exit 2) with a message naming the setting, the value, the maximum and a
-//! value to write instead; a value too large for any clock never panics.
+//! value to write instead; a value too large for any clock never panics. The `sandbox`
+//! subcommand bounds its own `--faults` delays and `--time-factor` the same way.
 
 mod common;
 
@@ -195,4 +196,71 @@ proptest! {
         prop_assert_eq!(code(&output), expected, "{} {}: {}", flag, value, text(&output));
         prop_assert!(rig.log().is_empty());
     }
+}
+
+/// The `sandbox` subcommand's own waits and clock: a delay past the run's maximum, or a
+/// time factor its clock cannot keep, stops it at start (exit 2) naming the flag and what to
+/// give; the limits themselves are accepted. A factor of 1e300 used to panic the sandbox on
+/// its first status lookup.
+#[test]
+fn the_sandbox_subcommand_bounds_its_delays_and_its_clock() {
+    let refused: [(&[&str], &[&str]); 5] = [
+        (
+            &["--faults", "latency=11m"],
+            &["--faults", "'11m'", "10m", "latency=20ms"],
+        ),
+        (&["--faults", "late=0.1,late-by=3h"], &["--faults", "'3h'"]),
+        (
+            &["--time-factor", "1e300"],
+            &["--time-factor 1e300", "at most 1000000"],
+        ),
+        (&["--time-factor", "0"], &["--time-factor 0", "above 0"]),
+        (&["--time-factor", "NaN"], &["--time-factor NaN"]),
+    ];
+    for (args, needles) in refused {
+        let output = ended(binary().args(["sandbox", "--port", "0"]).args(args));
+        let said = text(&output);
+        assert_eq!(code(&output), 2, "{args:?}: {said}");
+        for needle in needles {
+            assert!(
+                said.contains(needle),
+                "{args:?}: missing {needle:?} in: {said}"
+            );
+        }
+        assert!(!said.contains("listening"), "{args:?}: {said}");
+    }
+    let mut limits = binary()
+        .args(["sandbox", "--port", "0", "--time-factor", "1e6"])
+        .args(["--faults", "latency=10m,late-by=10m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(limits.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = limits.kill();
+    let _ = limits.wait();
+    assert!(line.starts_with("sandbox listening on "), "{line:?}");
+}
+
+/// The output of a command that must end on its own (a sandbox that took its flags would
+/// serve until killed): killed and failed after ten seconds.
+fn ended(command: &mut std::process::Command) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = (command.stdout(Stdio::piped()).stderr(Stdio::piped()))
+        .spawn()
+        .unwrap();
+    for _ in 0..1000 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    panic!("still running after 10 s: {}", text(&output));
 }

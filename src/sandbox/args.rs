@@ -7,6 +7,23 @@ use std::path::PathBuf;
 
 use super::{FailDestination, FaultSpec, Sandbox, SandboxConfig};
 use crate::clock::Clock;
+use crate::settings::bounds::{self, Limit, Written};
+
+/// `--faults` delays (`latency`, `late-by`): the bound of the run's `--sandbox-faults`.
+const FAULT_DELAY: Limit = bounds::SANDBOX_DELAY.named("faults");
+
+/// `--time-factor` at most: a million (eleven days a second) ages any rehearsal's messages
+/// at once; far above it, the sandbox's clock would overflow.
+const MAX_TIME_FACTOR: f64 = 1e6;
+
+/// A number as given, in scientific notation when its digits would not fit a message.
+fn shown(n: f64) -> String {
+    if n.abs() >= 1e9 {
+        format!("{n:e}")
+    } else {
+        format!("{n}")
+    }
+}
 
 /// The environment variable holding the key `--api-key-required` demands; a flag value
 /// would leak the key into shell history and `ps`.
@@ -54,6 +71,20 @@ impl SandboxArgs {
     }
 
     fn config_with_key(&self, env_key: Option<String>) -> Result<SandboxConfig, String> {
+        let faults = self.faults.clone().unwrap_or_default();
+        let slowest = faults.latency.max(faults.late_by());
+        let given = format!(
+            "{:#}",
+            jiff::SignedDuration::try_from(slowest).unwrap_or_default()
+        );
+        (FAULT_DELAY.check(&given, slowest, Written::Flag))
+            .map_err(|e| format!("--faults: {e}"))?;
+        if !(self.time_factor > 0.0 && self.time_factor <= MAX_TIME_FACTOR) {
+            return Err(format!(
+                "--time-factor {} is not a speed-up the sandbox can keep: give a number above 0 and at most {MAX_TIME_FACTOR} (60: a minute a second)",
+                shown(self.time_factor)
+            ));
+        }
         let api_key = match (self.api_key_required, env_key) {
             (false, _) => None,
             (true, Some(key)) if !key.is_empty() => Some(key),
@@ -64,7 +95,7 @@ impl SandboxArgs {
             }
         };
         Ok(SandboxConfig {
-            faults: self.faults.clone().unwrap_or_default(),
+            faults,
             rate_limit_per_sec: (self.rate_limit != 0).then_some(self.rate_limit),
             api_key,
             log_path: self.log.clone(),

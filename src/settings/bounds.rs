@@ -83,6 +83,11 @@ pub enum Written {
 }
 
 impl Limit {
+    /// The same limit on a flag of another name (a subcommand's spelling of it).
+    pub const fn named(self, flag: &'static str) -> Limit {
+        Limit { flag, ..self }
+    }
+
     /// `Ok` when `value` (written `given`) is within the limit; else the problem, naming the
     /// value, the maximum and the fix (the caller names the flag, see [`super::flag`]).
     pub fn check(&self, given: &str, value: Duration, written: Written) -> Result<(), String> {
