@@ -22,6 +22,7 @@ impl<'o> Object<'o> {
         Object { out, empty: true }
     }
 
+    #[inline]
     fn key(&mut self, key: &str) {
         if !self.empty {
             self.out.push(b',');
@@ -32,7 +33,10 @@ impl<'o> Object<'o> {
     }
 
     /// A string entry.
+    #[inline]
     pub(crate) fn str(&mut self, key: &str, value: &str) {
+        // Room for both at once: `,"key":"value"`, unescaped.
+        self.out.reserve(key.len() + value.len() + 6);
         self.key(key);
         string(self.out, value);
     }
@@ -73,7 +77,6 @@ impl<'o> Object<'o> {
 #[inline]
 pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
-    out.reserve(bytes.len() + 2);
     out.push(b'"');
     if needs_escaping(bytes) {
         escape(out, bytes);
