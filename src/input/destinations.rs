@@ -11,7 +11,6 @@ use csv::ByteRecord;
 
 use super::RowError;
 use super::phone::{DestKind, Phones};
-use super::reader::trim;
 use crate::message::Destination;
 
 /// The destination columns of a file and how their cells are read.
@@ -89,5 +88,17 @@ impl Destinations {
             Some((slot, cell)) => early.read = Some((slot, self.read(slot, cell, out))),
             None => early.spare = out,
         }
+    }
+}
+
+/// `str::trim`, without decoding characters when both ends are printable ASCII (the usual
+/// cell): every character `trim` removes is an ASCII control or space, or not ASCII at all.
+pub(super) fn trim(cell: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|&b| (b'!'..=b'~').contains(&b));
+    let bytes = cell.as_bytes();
+    if printable(bytes.first()) && printable(bytes.last()) {
+        cell
+    } else {
+        cell.trim()
     }
 }

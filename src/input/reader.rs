@@ -9,7 +9,7 @@ use std::sync::Arc;
 use csv::{ByteRecord, StringRecord};
 use serde_json::{Map, Value};
 
-use super::destinations::{Destinations, Early};
+use super::destinations::{Destinations, Early, trim};
 use super::error::shown;
 use super::header::Layout;
 use super::lines::{Lines, RowAt};
@@ -718,18 +718,6 @@ fn shown_long(cell: &str) -> Cow<'_, str> {
         shown(cell)
     } else {
         Cow::Borrowed(cell)
-    }
-}
-
-/// `str::trim`, without decoding characters when both ends are printable ASCII (the usual
-/// cell): every character `trim` removes is an ASCII control or space, or not ASCII at all.
-pub(super) fn trim(cell: &str) -> &str {
-    let printable = |b: Option<&u8>| b.is_some_and(|&b| (b'!'..=b'~').contains(&b));
-    let bytes = cell.as_bytes();
-    if printable(bytes.first()) && printable(bytes.last()) {
-        cell
-    } else {
-        cell.trim()
     }
 }
 
