@@ -14,6 +14,11 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 
+# jemalloc (the binary's allocator, built from C by tikv-jemalloc-sys) needs make, which the
+# slim image lacks.
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, in a layer of their own: a change to src/ rebuilds only the crate.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src \
