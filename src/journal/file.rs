@@ -91,7 +91,7 @@ impl Journal {
         }
         if self.checkpoint.torn > 0 {
             tracing::warn!(
-                "{}: dropping {} bytes after the last line break: a line torn by an earlier crash",
+                "{}: dropping {} bytes after the last line break: a line cut short by an earlier crash or a full disk",
                 self.path.display(),
                 self.checkpoint.torn
             );

@@ -233,6 +233,10 @@ impl JournalError {
                 "Remove the results file's other names (or use symbolic links), then rerun the \
                  same command"
             }
+            JournalError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
+                "The disk is full: free space on the disk that holds the results file, then \
+                 rerun the same command"
+            }
             _ => "Free disk space or fix permissions, then rerun the same command",
         }
     }

@@ -424,9 +424,7 @@ impl Writer {
     /// (the only moment the journal is locked).
     fn write(&mut self, batch: &[Record], lines: &mut Lines) -> Result<(), JournalError> {
         lines.format(self.delimiter, batch);
-        (&self.file)
-            .write_all(lines.bytes())
-            .map_err(io_error("write", &self.path))?;
+        append(&self.file, lines.bytes()).map_err(io_error("write", &self.path))?;
         lock(&self.journal).noted(batch, lines, self.end);
         self.end += lines.bytes().len() as u64;
         Ok(())
@@ -491,6 +489,36 @@ impl Writer {
             let _ = self.settled.send(Settled { reports, failure });
         }
     }
+}
+
+/// Appends `bytes` whole, or fails. A write that stops part-way (a full disk takes what
+/// fits) would leave the file ending in part of a line: the file is cut back to the last
+/// line break that made it, so the lines written whole stay (an accepted send's id among
+/// them) and the file still ends as a line this tool wrote. Only this run appends to the
+/// file (it holds the lock), so its length less what this call wrote is where it began.
+fn append(file: &std::fs::File, bytes: &[u8]) -> io::Result<()> {
+    let mut written = 0;
+    while written < bytes.len() {
+        let failed = match (&*file).write(&bytes[written..]) {
+            Ok(0) => io::Error::from(io::ErrorKind::WriteZero),
+            Ok(n) => {
+                written += n;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => e,
+        };
+        if written > 0 {
+            let whole = bytes[..written]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let began = file.metadata()?.len().saturating_sub(written as u64);
+            file.set_len(began + whole as u64)?;
+        }
+        return Err(failed);
+    }
+    Ok(())
 }
 
 /// The reporter thread: runs reports as the writer settles them, off the writer's path

@@ -42,7 +42,7 @@ pub enum RunError {
     #[error("{0}")]
     Input(#[from] InputError),
     /// The results file cannot be used: locked, foreign, damaged, unwritable at start (exit 2).
-    #[error("{0}")]
+    #[error("{}", unusable(.0))]
     Checkpoint(JournalError),
     /// The results file belongs to another input (exit 2, nothing sent).
     #[error("{0}")]
@@ -67,6 +67,16 @@ pub enum RunError {
     /// Writing the results failed mid-run; the run stopped before the next send (exit 3).
     #[error("{0}; stopped before the next send. {advice}", advice = .0.advice())]
     Disk(JournalError),
+}
+
+/// A results file refused at the start. The other refusals say what to do themselves; a
+/// failed read or write (a full disk, a folder without write access) gets the advice a run
+/// stopped by the same failure gives.
+fn unusable(error: &JournalError) -> String {
+    match error {
+        JournalError::Io { .. } => format!("{error}. Nothing was sent. {}", error.advice()),
+        _ => error.to_string(),
+    }
 }
 
 impl RunError {
