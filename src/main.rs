@@ -17,8 +17,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's settings, a C string it reads as it starts: blocks of 256 KiB and more (a
 /// million-row resume's indexes, grown by doubling) come from its arena that hands freed
 /// pages back at once. At the default 8 MiB the smaller steps of each doubling stayed
-/// resident for seconds after they were freed: a million-row resume peaked at 76 MiB
-/// (1 MiB: 67 MiB), against 55 MiB with glibc and 57 MiB with this setting.
+/// resident for seconds after they were freed: a million-row resume peaked at 75 MiB
+/// (1 MiB: 67 MiB), against 55 MiB with glibc and 54–57 MiB with this setting.
 #[cfg(not(target_env = "msvc"))]
 #[allow(unsafe_code)] // a symbol name only; jemalloc reads the bytes, nothing is called
 #[unsafe(export_name = "_rjem_malloc_conf")]

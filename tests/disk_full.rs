@@ -78,16 +78,12 @@ fn a_full_disk_stops_the_run_keeps_whole_lines_and_the_rerun_sends_each_row_once
     // Full part-way: stopped before the next send, saying what to do.
     let output = run();
     assert_eq!(code(&output), 3, "{}", text(&output));
-    assert!(
-        text(&output).contains("No space left on device"),
-        "{}",
-        text(&output)
-    );
-    assert!(
-        text(&output)
-            .contains("The disk is full: free space on the disk that holds the results file"),
-        "{}",
-        text(&output)
+    says(
+        &output,
+        &[
+            "No space left on device",
+            "The disk is full: free space on the disk that holds the results file",
+        ],
     );
     let stopped = std::fs::read(&file).unwrap();
     assert_eq!(
@@ -98,9 +94,7 @@ fn a_full_disk_stops_the_run_keeps_whole_lines_and_the_rerun_sends_each_row_once
     let sent_before = rig.accepted().len();
     assert!(0 < sent_before && sent_before < rows, "{sent_before} sent");
     // Every QUEUED line that made it holds the id the sandbox gave.
-    let ids: std::collections::HashMap<_, _> = (rig.accepted().into_iter())
-        .map(|e| (e.destination.unwrap(), e.message_id.unwrap()))
-        .collect();
+    let ids = ids_now(&rig);
     let recorded = results_of(&stopped);
     assert!(!recorded.is_empty());
     for row in recorded.iter().filter(|r| r["status"] == "QUEUED") {
@@ -115,15 +109,9 @@ fn a_full_disk_stops_the_run_keeps_whole_lines_and_the_rerun_sends_each_row_once
     // it was, and the same advice.
     let output = run();
     assert_eq!(code(&output), 3, "{}", text(&output));
-    assert!(
-        text(&output).contains("stopped before the next send"),
-        "{}",
-        text(&output)
-    );
-    assert!(
-        text(&output).contains("The disk is full"),
-        "{}",
-        text(&output)
+    says(
+        &output,
+        &["stopped before the next send", "The disk is full"],
     );
     assert_eq!(rig.accepted().len(), sent_before, "no send on a full disk");
     assert_eq!(
@@ -176,11 +164,12 @@ fn a_results_file_that_needs_rewriting_on_a_full_disk_is_refused_untouched_with_
 
     let output = rig.run(rig.command(&csv).args(["--template", "t"]));
     assert_eq!(code(&output), 2, "{}", text(&output));
-    let message = text(&output);
-    assert!(message.contains("No space left on device"), "{message}");
-    assert!(
-        message.contains("Nothing was sent. The disk is full: free space"),
-        "{message}"
+    says(
+        &output,
+        &[
+            "No space left on device",
+            "Nothing was sent. The disk is full: free space",
+        ],
     );
     assert_eq!(rig.accepted().len(), before, "nothing sent");
     assert_eq!(
@@ -188,6 +177,14 @@ fn a_results_file_that_needs_rewriting_on_a_full_disk_is_refused_untouched_with_
         bytes,
         "the file is untouched"
     );
+}
+
+/// Asserts that the output says each of `needles`.
+fn says(output: &std::process::Output, needles: &[&str]) {
+    let text = text(output);
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} not in: {text}");
+    }
 }
 
 /// Writes `path` until the disk is full.
