@@ -193,7 +193,13 @@ async fn send(
 async fn reach(
     settings: &Settings,
 ) -> Result<(connect::Reached, Vec<Box<dyn provider::Provider>>), connect::ConnectError> {
-    let target = connect::reach(&settings.target, settings.timeout, !settings.dry_run).await?;
+    let target = connect::reach(
+        &settings.target,
+        settings.timeout,
+        settings.keep_alive,
+        !settings.dry_run,
+    )
+    .await?;
     let providers = target.providers(settings.provider, &settings.senders)?;
     Ok((target, providers))
 }

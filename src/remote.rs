@@ -189,7 +189,7 @@ impl ApiArgs {
             },
         };
         let target_id = settings::target_id(&target, kind, &senders);
-        let target = connect::reach(&target, self.timeout, true).await?;
+        let target = connect::reach(&target, self.timeout, connect::KEEP_ALIVE, true).await?;
         let numbers = senders
             .into_iter()
             .map(|sender| match target.api(sender.credential) {

@@ -50,6 +50,8 @@ pub struct Settings {
     pub concurrency: usize,
     pub backoff: Backoff,
     pub timeout: Duration,
+    /// `--keep-alive`: the longest an idle connection is reused ([`crate::connect::reach`]).
+    pub keep_alive: Duration,
     pub dry_run: bool,
     pub resend_uncertain: bool,
     /// `--retry-failed`: which FAILED rows this run sends again.
@@ -164,6 +166,10 @@ impl Settings {
                     Written::FlagOrFile,
                 ),
             )?,
+            keep_alive: match options.keep_alive.as_deref() {
+                Some(text) => flag("keep-alive", bounds::keep_alive(text, Written::FlagOrFile))?,
+                None => connect::KEEP_ALIVE,
+            },
             dry_run: options.dry_run,
             resend_uncertain: options.resend_uncertain,
             retry_failed: RetryFailed::from_flag(options.retry_failed.as_deref()),

@@ -197,4 +197,8 @@ pub struct LogEntry {
     pub code: Option<String>,
     /// The fault applied ("429", "503", "500", "drop", "late"), if any.
     pub fault: Option<String>,
+    /// The TCP connection that carried it, numbered from 1 in accept order: tells a reused
+    /// connection from a new one (`--keep-alive`).
+    #[serde(default)]
+    pub connection: Option<u64>,
 }

@@ -22,12 +22,23 @@ pub(crate) fn spawn(listener: TcpListener, router: Router) -> JoinHandle<()> {
     tokio::spawn(accept_loop(listener, router))
 }
 
+/// Which TCP connection carried a request (1 for the first accepted), so the log shows
+/// whether the client reused a connection or opened a new one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Connection(pub(crate) u64);
+
 async fn accept_loop(listener: TcpListener, router: Router) {
     let mut connections = JoinSet::new();
+    let mut accepted = 0;
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                connections.spawn(serve_connection(stream, router.clone()));
+                accepted += 1;
+                connections.spawn(serve_connection(
+                    stream,
+                    Connection(accepted),
+                    router.clone(),
+                ));
             }
             // Out of file descriptors and the like: the next accept may succeed.
             Err(e) => tracing::warn!("sandbox: accept failed: {e}"),
@@ -36,9 +47,10 @@ async fn accept_loop(listener: TcpListener, router: Router) {
     }
 }
 
-async fn serve_connection(stream: TcpStream, router: Router) {
+async fn serve_connection(stream: TcpStream, connection: Connection, router: Router) {
     let router = TowerToHyperService::new(router);
-    let service = service_fn(move |request: Request<Incoming>| {
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(connection);
         let response = router.call(request);
         async move {
             let Ok(response) = response.await;

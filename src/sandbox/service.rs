@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +27,7 @@ use serde_json::Value;
 use super::api::Api;
 use super::error::ApiError;
 use super::faults::{Fault, FaultSpec};
+use super::server::Connection;
 use super::{FailDestination, LogEntry, SandboxConfig};
 use crate::clock::Clock;
 
@@ -76,6 +77,8 @@ struct Received {
     header_names: Vec<String>,
     key: Option<String>,
     body: Value,
+    /// The TCP connection it came on ([`Connection`]).
+    connection: Option<u64>,
     /// The body's own problems, found before taking the lock.
     verdict: Result<(), ApiError>,
 }
@@ -281,6 +284,7 @@ impl Book {
             status: (outcome.fault != Some(Fault::Drop)).then_some(outcome.status.as_u16()),
             code: outcome.error.as_ref().map(|e| e.code.to_string()),
             fault: outcome.fault.map(|f| f.label().to_owned()),
+            connection: received.connection,
         };
         self.append_to_file(&entry);
         self.log.push(entry);
@@ -391,6 +395,7 @@ impl Received {
             header_names: headers.keys().map(|k| k.as_str().to_owned()).collect(),
             key: api_key(headers),
             body: parsed.unwrap_or(Value::Null),
+            connection: None,
             verdict,
         }
     }
@@ -428,12 +433,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
+    connection: Option<Extension<Connection>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let received = Received::new(method, &uri, &headers, &body);
+    let mut received = Received::new(method, &uri, &headers, &body);
+    received.connection = connection.map(|Extension(Connection(n))| n);
     let outcome = shared.decide(&received);
     // tokio rounds even a zero sleep up to its next 1 ms timer tick: without this check
     // every answer took about a millisecond, capping one connection near 800 requests/s.

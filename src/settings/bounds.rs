@@ -50,6 +50,16 @@ pub const TIMEOUT: Limit = Limit {
     example: "30s",
 };
 
+/// `--keep-alive`: at most 5 min of idle reuse. Servers close idle connections after seconds
+/// to a few minutes; a client keeping one longer only meets the close more often.
+pub const KEEP_ALIVE: Limit = Limit {
+    flag: "keep-alive",
+    max: Duration::from_secs(300),
+    why: "servers close idle connections sooner, and a send on a connection being closed ends \
+          UNCERTAIN",
+    example: "2s",
+};
+
 /// `--frequency-cap`'s period: at most 366 days, a year with its leap day, the longest
 /// "at most N messages per recipient" a marketing calendar speaks of.
 pub const FREQUENCY_CAP: Limit = Limit {
@@ -120,6 +130,15 @@ pub fn range(limit: &Limit, text: &str, written: Written) -> Result<Spacing, Str
 pub fn timeout(text: &str, written: Written) -> Result<Duration, String> {
     let timeout = parse_timeout(text)?;
     TIMEOUT.check(text, timeout, written).map(|()| timeout)
+}
+
+/// `--keep-alive`: any duration (0: a new connection for every send) within [`KEEP_ALIVE`].
+pub fn keep_alive(text: &str, written: Written) -> Result<Duration, String> {
+    let idle = match text.trim() {
+        "0" => Duration::ZERO,
+        _ => crate::pacing::parse_duration(text)?,
+    };
+    KEEP_ALIVE.check(text, idle, written).map(|()| idle)
 }
 
 /// The value parser of a flag-only `--timeout` (see [`timeout`]).

@@ -111,6 +111,10 @@ pub struct CampaignOptions {
     #[arg(long, value_name = "DURATION", help_heading = "Pace")]
     pub timeout: Option<String>,
 
+    /// How long a connection to the API may sit idle and still carry the next send; keep it below the server's own keep-alive, or a send on a connection the server is closing ends UNCERTAIN; 0 opens one per send [default: 2s].
+    #[arg(long, value_name = "DURATION", help_heading = "Pace")]
+    pub keep_alive: Option<String>,
+
     /// Attempts per row per run before it is left DEFERRED [default: 6].
     #[arg(long, value_name = "N", help_heading = "Pace")]
     pub max_attempts: Option<u32>,
@@ -231,6 +235,7 @@ impl CampaignOptions {
             spacing: self.spacing.or(file.spacing),
             concurrency: self.concurrency.or(file.concurrency),
             timeout: self.timeout.or(file.timeout),
+            keep_alive: self.keep_alive.or(file.keep_alive),
             max_attempts: self.max_attempts.or(file.max_attempts),
             backoff: self.backoff.or(file.backoff),
             window: self.window.or(file.window),

@@ -231,7 +231,12 @@ pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Time
     };
     let env = |name: &str| (name == "PILOT_STATUS_API_KEY").then(|| KEY.to_string());
     let settings = Settings::resolve(csv, None, &flags, &env).unwrap();
-    let target = rig.block_on(connect::reach(&settings.target, settings.timeout, true));
+    let target = rig.block_on(connect::reach(
+        &settings.target,
+        settings.timeout,
+        settings.keep_alive,
+        true,
+    ));
     let providers = (target
         .unwrap()
         .providers(settings.provider, &settings.senders))
