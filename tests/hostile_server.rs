@@ -30,7 +30,7 @@ enum Script {
     /// 202 with a chunked body that never ends.
     Endless,
     /// This status and these exact body bytes; `{key}` in them becomes the request's key
-    /// (a server echoing what it was sent).
+    /// (a server echoing what it was sent), `{escaped}` the key spelled in JSON escapes.
     Raw(u16, Vec<u8>),
 }
 
@@ -127,8 +127,14 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .body(Body::from(r#"{"error":"slow down","code":"RATE_LIMITED"}"#))
             .unwrap(),
         Script::Raw(status, bytes) => {
+            let key = String::from_utf8_lossy(&key);
+            let escaped: String = key
+                .chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect();
             let echoed = String::from_utf8_lossy(bytes)
-                .replace("{key}", &String::from_utf8_lossy(&key))
+                .replace("{key}", &key)
+                .replace("{escaped}", &escaped)
                 .into_bytes();
             response.status(*status).body(Body::from(echoed)).unwrap()
         }
@@ -532,6 +538,9 @@ fn a_key_the_server_echoes_back_is_never_recorded_or_logged() {
             401,
             r#"{"error":{"code":"UNAUTHORIZED","message":"{key} revoked"}}"#,
         ),
+        // The key spelled in JSON escapes, which the ids and error texts are read through.
+        (401, r#"{"error":"bad key {escaped}"}"#),
+        (202, r#"{"id":"{escaped}","correlationId":"c_1"}"#),
     ] {
         let rig = Rig::new();
         let echo = Server::start(Script::Raw(status, body.as_bytes().to_vec()));

@@ -48,6 +48,40 @@ fn find(text: &[u8], key: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// [`redact`] for an answer's body, in place, also where JSON escapes spell the key
+/// (`"ps_live_\u0053ECRET"`): every id and error text is read from the body decoded, so a
+/// body with an escape in it is searched decoded too, and when the key is found that way
+/// the body is written back without the escapes, then redacted. Other bodies are searched
+/// as they came and left byte for byte.
+pub fn redact_answer(body: &mut Vec<u8>, key: &[u8]) {
+    if key.len() < SHORTEST_KEY {
+        return;
+    }
+    if memchr::memchr(b'\\', body).is_some()
+        && let Some(decoded) = unescaped(body)
+        && find(&decoded, key, 0).is_some()
+    {
+        *body = decoded;
+    }
+    if let Some(clean) = redact(body, key) {
+        *body = clean;
+    }
+}
+
+/// The body with its first JSON value written back by serde_json, which escapes only quotes,
+/// backslashes and control characters (none of them in a real key), then what
+/// followed that value as it came: what [`super::http::Answer::read`] reads, decoded. `None`
+/// when the body does not start with a JSON value.
+fn unescaped(body: &[u8]) -> Option<Vec<u8>> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let text = body.strip_prefix(BOM).unwrap_or(body);
+    let mut values = serde_json::Deserializer::from_slice(text).into_iter::<serde_json::Value>();
+    let value = values.next()?.ok()?;
+    let mut out = serde_json::to_vec(&value).ok()?;
+    out.extend_from_slice(&text[values.byte_offset()..]);
+    Some(out)
+}
+
 /// [`redact`] for a string, in place. The key is ASCII (it travels in a header), so the
 /// cuts fall between characters and the text stays UTF-8.
 pub fn redact_in(text: &mut String, key: &[u8]) {
@@ -96,6 +130,26 @@ mod tests {
             "a prefix is not the key"
         );
         assert_eq!(redact(b"a k b", b"k"), None, "a short key is left alone");
+    }
+
+    #[test]
+    fn a_key_spelled_with_json_escapes_is_taken_out_decoded() {
+        let key = b"ps_live_SECRETKEY123";
+        let mut body =
+            br#"{"id":"ps_live_SECRET\u004bEY123","error":"ps_live_SECRETKEY123"} x"#.to_vec();
+        redact_answer(&mut body, key);
+        let body = String::from_utf8(body).unwrap();
+        assert!(!body.contains("\\u004b"), "{body}");
+        assert_eq!(body.matches(KEY_REDACTED).count(), 2, "{body}");
+        assert!(body.ends_with(" x"), "what follows the value stays: {body}");
+        let mut slash = br#"{"error":"ps_live_SECRET\/KEY"}"#.to_vec();
+        redact_answer(&mut slash, b"ps_live_SECRET/KEY");
+        assert_eq!(slash, br#"{"error":"[API key]"}"#);
+        // Escapes without the key behind them: the body stays byte for byte.
+        let plain = br#"{"id":"a","id":"b","note":"\u0041"}"#.to_vec();
+        let mut same = plain.clone();
+        redact_answer(&mut same, key);
+        assert_eq!(same, plain);
     }
 
     #[test]
