@@ -62,11 +62,18 @@ impl WaitTooLong {
 
 impl fmt::Display for WaitTooLong {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (asked, most) = (
+            crate::fmt::human(self.0),
+            crate::fmt::human(MAX_RETRY_AFTER),
+        );
+        // Past the ceiling by less than a minute, both read `1h 00m`: then in seconds.
+        let asked = match asked == most {
+            true => format!("{} s", self.0.as_secs()),
+            false => asked,
+        };
         write!(
             f,
-            "the API asks to wait {}, longer than the {} this tool waits; rerun later",
-            crate::fmt::human(self.0),
-            crate::fmt::human(MAX_RETRY_AFTER)
+            "the API asks to wait {asked}, longer than the {most} this tool waits; rerun later"
         )
     }
 }
@@ -458,6 +465,15 @@ mod tests {
         pacer.hold(Duration::MAX);
         pacer.hold(Duration::from_secs(u64::MAX));
         assert_eq!(*pacer.hold_until.lock().unwrap(), Duration::MAX);
+    }
+
+    #[test]
+    fn a_wait_just_past_the_ceiling_reads_as_longer() {
+        let message = WaitTooLong(Duration::from_secs(3601)).to_string();
+        assert!(
+            message.starts_with("the API asks to wait 3601 s, longer than the 1h 00m"),
+            "{message}"
+        );
     }
 
     #[test]

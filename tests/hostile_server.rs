@@ -27,6 +27,8 @@ enum Script {
     NumericIds,
     /// 429 with this `Retry-After`.
     TooMany(String),
+    /// 202 with `{"id": "msg_n"}` and this `Retry-After`.
+    AcceptAfter(String),
     /// 202 with a chunked body that never ends.
     Endless,
     /// This status and these exact body bytes; `{key}` in them becomes the request's key
@@ -121,6 +123,11 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
             axum::Json(json!({ "id": count })),
         )
             .into_response(),
+        Script::AcceptAfter(after) => response
+            .status(202)
+            .header("retry-after", after)
+            .body(Body::from(format!(r#"{{"id":"msg_{count}"}}"#)))
+            .unwrap(),
         Script::TooMany(after) => response
             .status(429)
             .header("retry-after", after)
@@ -552,6 +559,27 @@ fn a_key_the_server_echoes_back_is_never_recorded_or_logged() {
         }
         assert_eq!(rows.len(), 1, "{rows:?}");
     }
+}
+
+#[test]
+fn an_accepted_send_s_retry_after_holds_the_next_send_too() {
+    // Two hours, beyond what a run waits: the next send would go out at once if the header
+    // of a 202 were not read, so the run stops after recording the accepted row instead.
+    let rig = Rig::new();
+    let server = Server::start(Script::AcceptAfter("7200".into()));
+    let (output, rows) = send_to(&rig, &server, 3);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(server.seen().len(), 1, "the next send waited");
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["messageId"].as_str()),
+        ("QUEUED", "msg_1"),
+        "{rows:?}"
+    );
+    assert!(
+        text(&output).contains("The row is QUEUED"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]

@@ -357,33 +357,79 @@ fn error_fields(body: &[u8]) -> (Option<String>, String) {
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date, relative to now. Read as asking at least
-/// as much as it says: seconds past what 64 bits hold are the longest wait (beyond the
-/// ceiling: the run stops rather than resend at once), and a fraction (`1.5`, not in the
-/// standard) is rounded up.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+/// as much as it says: of several headers, or of a list in one (`2, 4`), the longest wait;
+/// seconds past what 64 bits hold are the longest wait (beyond the ceiling: the run stops
+/// rather than resend at once), and a fraction (`1.5`, not in the standard) is rounded up.
+/// A date may come in any of the three forms HTTP allows; its weekday is not checked (a
+/// wrong one still names the date). What reads as nothing is `None`: backoff applies.
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    (headers.get_all(RETRY_AFTER).iter())
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| match http_date(value) {
+            Some(wait) => vec![Some(wait)],
+            None => value.split(',').map(seconds).collect(),
+        })
+        .flatten()
+        .max()
+}
+
+/// Delay-seconds, rounded up.
+fn seconds(value: &str) -> Option<Duration> {
+    let value = value.trim();
     let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if !whole.is_empty() && digits(whole) && digits(fraction) {
-        let seconds = whole.parse::<u64>().unwrap_or(u64::MAX);
-        let up = u64::from(fraction.bytes().any(|b| b != b'0'));
-        return Some(Duration::from_secs(seconds.saturating_add(up)));
+    if whole.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
     }
-    let at = match jiff::fmt::rfc2822::parse(value) {
-        Ok(at) => at.timestamp(),
-        // A date past what the calendar type holds (`31 Dec 9999`): as far off as it gets.
-        Err(_) if year(value).is_some_and(|year| year >= 9999) => {
-            return Some(Duration::from_secs(u64::MAX));
+    let seconds = whole.parse::<u64>().unwrap_or(u64::MAX);
+    let up = u64::from(fraction.bytes().any(|b| b != b'0'));
+    Some(Duration::from_secs(seconds.saturating_add(up)))
+}
+
+/// The wait until an HTTP-date: `Sun, 06 Nov 1994 08:49:37 GMT` (the usual form),
+/// `Sunday, 06-Nov-94 08:49:37 GMT` (RFC 850, a two-digit year) or `Sun Nov  6 08:49:37
+/// 1994` (asctime). Zero for a date past.
+fn http_date(value: &str) -> Option<Duration> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    let (day, month, year, time) = match words.as_slice() {
+        // The weekday, with its comma, is left out.
+        [weekday, date, time, "GMT"] if weekday.ends_with(',') => {
+            let mut parts = date.split('-');
+            let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
+            (day, month, two_digit_year(year)?, *time)
         }
-        Err(_) => return None,
+        [weekday, day, month, year, time, "GMT"] if weekday.ends_with(',') => {
+            (*day, *month, year.parse().ok()?, *time)
+        }
+        [_, month, day, time, year] => (*day, *month, year.parse().ok()?, *time),
+        _ => return None,
     };
-    let wait = at.duration_since(jiff::Timestamp::now());
+    if year >= 9999 {
+        // Past what the calendar type holds (`31 Dec 9999`): as far off as it gets.
+        return Some(Duration::from_secs(u64::MAX));
+    }
+    let at = jiff::fmt::rfc2822::parse(&format!("{day} {month} {year} {time} GMT")).ok()?;
+    let wait = at.timestamp().duration_since(jiff::Timestamp::now());
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
-/// The year of an HTTP-date (`Fri, 31 Dec 9999 23:59:59 GMT`), read without the calendar.
-fn year(date: &str) -> Option<u32> {
-    date.split_whitespace().nth(3)?.parse().ok()
+/// An RFC 850 year: four digits as they are; two digits in this century, or the last one
+/// when that would be more than 50 years ahead (as HTTP says to read them).
+fn two_digit_year(year: &str) -> Option<i32> {
+    let number: i32 = year.parse().ok()?;
+    if year.len() != 2 {
+        return Some(number);
+    }
+    let this = i32::from(
+        jiff::tz::TimeZone::UTC
+            .to_datetime(jiff::Timestamp::now())
+            .year(),
+    );
+    let century = this - this % 100;
+    Some(match century + number {
+        ahead if ahead > this + 50 => ahead - 100,
+        year => year,
+    })
 }
 
 /// Builds the [`SendError`] for a non-success answer, classified by the provider's table.
@@ -423,6 +469,7 @@ pub fn accepted(answer: &Answer, ids: Ids) -> SendOutcome {
             http_status: answer.status,
             message_id,
             correlation_id: id_text(ids.correlation_id),
+            retry_after: retry_after(&answer.headers),
         }),
         None => Err(SendError {
             class: ErrorClass::Ambiguous,
@@ -434,7 +481,7 @@ pub fn accepted(answer: &Answer, ids: Ids) -> SendOutcome {
                 answer.status,
                 answer.glimpse()
             ),
-            retry_after: None,
+            retry_after: retry_after(&answer.headers),
         }),
     }
 }
@@ -492,6 +539,32 @@ mod tests {
             HeaderValue::from_static("Fri, 31 Dec 9999 23:59:59 GMT"),
         );
         assert!(retry_after(&headers).is_some_and(|wait| wait > crate::pacing::MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn retry_after_takes_every_date_form_and_the_longest_of_several() {
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120);
+        let utc = jiff::tz::TimeZone::UTC.to_datetime(soon);
+        let forms = [
+            utc.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            utc.strftime("%A, %d-%b-%y %H:%M:%S GMT").to_string(),
+            utc.strftime("%a %b %e %H:%M:%S %Y").to_string(),
+            // A wrong weekday still names the date.
+            format!("Xyz, {}", utc.strftime("%d %b %Y %H:%M:%S GMT")),
+        ];
+        for form in forms {
+            let headers = HeaderMap::from_iter([(RETRY_AFTER, form.parse().unwrap())]);
+            let wait = retry_after(&headers).unwrap_or_default();
+            assert!(wait > Duration::from_secs(100), "{form}: {wait:?}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.append(RETRY_AFTER, HeaderValue::from_static("1"));
+        headers.append(RETRY_AFTER, HeaderValue::from_static("4"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(4)));
+        let list = HeaderMap::from_iter([(RETRY_AFTER, HeaderValue::from_static("2, 9, x"))]);
+        assert_eq!(retry_after(&list), Some(Duration::from_secs(9)));
+        assert_eq!(two_digit_year("94").map(|y| y % 100), Some(94));
+        assert!(two_digit_year("26").is_some_and(|y| y >= 2026));
     }
 
     #[test]

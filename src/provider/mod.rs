@@ -182,6 +182,8 @@ pub struct Accepted {
     pub http_status: u16,
     pub message_id: String,
     pub correlation_id: Option<String>,
+    /// The answer's `Retry-After`: an accepted send may ask, too, that the next one wait.
+    pub retry_after: Option<Duration>,
 }
 
 /// The typed answer to one send attempt.

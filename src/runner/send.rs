@@ -162,8 +162,12 @@ impl Runner<'_> {
         let attempts = attempts.load(Ordering::SeqCst);
         let error = match result {
             Ok((accepted, sent_at)) => {
+                let hold = accepted.retry_after;
                 self.record_accepted(lane, row, accepted, attempts, sent_at)?;
-                return Ok(None);
+                // Recorded first; then its Retry-After holds the number's next send, or,
+                // beyond the ceiling, stops the lane.
+                let too_long = crate::retry::honor(&lane.pacer, hold).err();
+                return Ok(too_long.map(|wait| Stop::WaitTooLong(wait, Status::Queued)));
             }
             Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
             Err(AttemptError::Closed(closed)) => return Ok(Some(Stop::Window(closed))),
