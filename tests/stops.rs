@@ -157,6 +157,27 @@ fn test_stops_at_a_retry_after_beyond_the_ceiling() {
 }
 
 #[test]
+fn an_outage_answering_different_codes_by_turns_stops_the_number_too() {
+    // Half 500s, half dropped connections: no ten in a row share a code.
+    let rig = Rig::with_faults("500=0.5,drop=0.5");
+    let csv = rig.file("c.csv", &campaign_csv(15));
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    let said = text(&output);
+    assert_eq!(code(&output), 3, "{said}");
+    assert_eq!(
+        rig.log().len(),
+        10,
+        "stopped at the tenth UNCERTAIN row: {said}"
+    );
+    let outcomes = outcomes(&rig);
+    assert!(
+        outcomes.iter().all(|(status, _)| status == "UNCERTAIN"),
+        "{outcomes:?}"
+    );
+    assert!(said.contains("10 rows in a row are UNCERTAIN"), "{said}");
+}
+
+#[test]
 fn an_outage_stops_the_number_after_a_run_of_uncertain_rows_and_the_rerun_goes_on() {
     let rig = Rig::with_faults("500=1");
     let csv = rig.file("c.csv", &campaign_csv(15));
@@ -170,7 +191,7 @@ fn an_outage_stops_the_number_after_a_run_of_uncertain_rows_and_the_rerun_goes_o
         "recorded as answered; the rows not reached have no line"
     );
     for needle in [
-        "10 rows in a row are UNCERTAIN with INTERNAL",
+        "10 rows in a row are UNCERTAIN, the last with INTERNAL",
         "not resent",
         "rows not reached",
     ] {

@@ -55,7 +55,7 @@ pub(super) struct Lane<'a> {
 /// an outage leaves `UNCERTAIN` (all 500s, all timeouts), instead of leaving the whole list
 /// for a person to check by hand.
 pub(super) struct Breaker {
-    /// Consecutive same-code outcomes that stop the lane; 0: never.
+    /// Consecutive outcomes that stop the lane ([`Breaker::tripped`]); 0: never.
     limit: u32,
     /// The outcome and error code of the current run, and its length.
     streak: Mutex<(Status, String, u32)>,
@@ -70,12 +70,18 @@ impl Breaker {
     }
 
     /// A row sent and recorded `status` with `code`: `true` when that makes `limit` rows in
-    /// a row `FAILED`, or `UNCERTAIN`, with that code. Any other outcome ends the run.
+    /// a row `FAILED` with that code, or `UNCERTAIN` with any: an outage answers 500, 502
+    /// and 504 by turns, and each such row is one more for a person to check. Any other
+    /// outcome ends the run.
     pub(super) fn tripped(&self, status: Status, code: &str) -> bool {
-        if !matches!(status, Status::Failed | Status::Uncertain) {
-            self.passed();
-            return false;
-        }
+        let code = match status {
+            Status::Failed => code,
+            Status::Uncertain => "",
+            _ => {
+                self.passed();
+                return false;
+            }
+        };
         let mut streak = self.streak.lock().expect("breaker mutex");
         if (streak.0, streak.1.as_str()) == (status, code) {
             streak.2 += 1;
@@ -126,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn an_uncertain_run_of_one_code_trips_it_too_but_never_mixed_with_failures() {
+    fn an_uncertain_run_trips_it_too_but_never_mixed_with_failures() {
         let breaker = Breaker::new(3);
         assert!(!breaker.tripped(Uncertain, "A"));
         assert!(!breaker.tripped(Uncertain, "A"));
@@ -143,5 +149,13 @@ mod tests {
         assert!(!breaker.tripped(Uncertain, "A"));
         assert!(!breaker.tripped(Uncertain, "A"));
         assert!(breaker.tripped(Uncertain, "A"));
+    }
+
+    #[test]
+    fn an_uncertain_run_trips_it_whatever_codes_the_outage_answers() {
+        let breaker = Breaker::new(3);
+        assert!(!breaker.tripped(Uncertain, "HTTP_500"));
+        assert!(!breaker.tripped(Uncertain, "HTTP_502"));
+        assert!(breaker.tripped(Uncertain, "TIMEOUT"));
     }
 }

@@ -103,7 +103,7 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             e.code
         ),
         Stop::UncertainStreak(e) => tracing::error!(
-            "{who}{} rows in a row are UNCERTAIN with {} (HTTP {}: {}): the API's answers left \
+            "{who}{} rows in a row are UNCERTAIN, the last with {} (HTTP {}: {}): the API's answers left \
              those sends uncertain, so {rest}. They may have been delivered and are not resent: \
              check them (dashboard, or `GET /v1/messages/history` for those numbers) before \
              any --resend-uncertain. Rerun the same command later: it continues with the rows \
