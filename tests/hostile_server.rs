@@ -583,6 +583,19 @@ fn an_accepted_send_s_retry_after_holds_the_next_send_too() {
 }
 
 #[test]
+fn a_503_without_retry_after_may_have_been_processed_so_it_is_never_resent() {
+    // A platform's proxy answers 503 when the app behind it took too long, after the app
+    // got the request: only a 503 that says when to come back is a refusal.
+    let rig = Rig::new();
+    let server = Server::start(Script::Raw(503, b"Service Unavailable".to_vec()));
+    let (output, rows) = send_to(&rig, &server, 1);
+    assert_eq!(server.seen().len(), 1, "not retried: {}", text(&output));
+    assert_eq!(rows[0]["status"], "UNCERTAIN", "{rows:?}");
+    send_to(&rig, &server, 1);
+    assert_eq!(server.seen().len(), 1, "the rerun does not resend it");
+}
+
+#[test]
 fn server_text_cannot_forge_a_log_line() {
     let rig = Rig::new();
     let body = "{\"code\":\"X\\nINFO row 9: QUEUED msg_forged\",\"error\":\"a\\nb\"}";

@@ -119,7 +119,7 @@ impl Api {
         &self,
         url: &Url,
         body: Vec<u8>,
-        classify: impl Fn(u16, Option<&str>) -> ErrorClass,
+        classify: impl Fn(u16, Option<&str>, bool) -> ErrorClass,
     ) -> Result<Answer, SendError> {
         let (method, url) = (Method::POST, url.clone());
         (self.exchange(method, url, Some(body), ErrorClass::Ambiguous, classify)).await
@@ -136,7 +136,7 @@ impl Api {
         url: Url,
         body: Option<Vec<u8>>,
         over_cap: ErrorClass,
-        classify: impl Fn(u16, Option<&str>) -> ErrorClass,
+        classify: impl Fn(u16, Option<&str>, bool) -> ErrorClass,
     ) -> Result<Answer, SendError> {
         let mut request = (self.client.request(method, url)).header(&self.header, self.key.clone());
         if let Some(body) = body {
@@ -433,14 +433,18 @@ fn two_digit_year(year: &str) -> Option<i32> {
 }
 
 /// Builds the [`SendError`] for a non-success answer, classified by the provider's table.
-fn rejection(answer: &Answer, classify: impl Fn(u16, Option<&str>) -> ErrorClass) -> SendError {
+fn rejection(
+    answer: &Answer,
+    classify: impl Fn(u16, Option<&str>, bool) -> ErrorClass,
+) -> SendError {
     let (code, message) = error_fields(&answer.body);
+    let retry_after = retry_after(&answer.headers);
     SendError {
-        class: classify(answer.status, code.as_deref()),
+        class: classify(answer.status, code.as_deref(), retry_after.is_some()),
         http_status: Some(answer.status),
         code: code.unwrap_or_else(|| format!("HTTP_{}", answer.status)),
         message,
-        retry_after: retry_after(&answer.headers),
+        retry_after,
     }
 }
 

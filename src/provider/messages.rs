@@ -214,7 +214,7 @@ impl MessageState {
 
 /// The error table of the message endpoints: the key's problems stop the pass, a missing
 /// message is that row's problem, and anything transient is tried again.
-pub fn classify(status: u16, _code: Option<&str>) -> ErrorClass {
+pub fn classify(status: u16, _code: Option<&str>, _asked_to_wait: bool) -> ErrorClass {
     match status {
         401 | 403 => ErrorClass::CampaignFatal,
         408 | 429 | 500..=599 => ErrorClass::Retryable,
@@ -271,12 +271,12 @@ mod tests {
 
     #[test]
     fn the_table_stops_on_auth_and_retries_the_transient() {
-        assert_eq!(classify(401, None), ErrorClass::CampaignFatal);
-        assert_eq!(classify(403, None), ErrorClass::CampaignFatal);
-        assert_eq!(classify(404, None), ErrorClass::RowFatal);
-        assert_eq!(classify(429, None), ErrorClass::Retryable);
-        assert_eq!(classify(503, None), ErrorClass::Retryable);
-        assert_eq!(classify(502, None), ErrorClass::Retryable);
+        assert_eq!(classify(401, None, false), ErrorClass::CampaignFatal);
+        assert_eq!(classify(403, None, false), ErrorClass::CampaignFatal);
+        assert_eq!(classify(404, None, false), ErrorClass::RowFatal);
+        assert_eq!(classify(429, None, false), ErrorClass::Retryable);
+        assert_eq!(classify(503, None, false), ErrorClass::Retryable);
+        assert_eq!(classify(502, None, false), ErrorClass::Retryable);
         let answer: CancelAnswer = serde_json::from_value::<CancelAnswer>(
             json!({"cancelled": 2, "notFound": 1, "failed": [{"id": "a", "reason": "SENT"}, {"id": 7}]}),
         )

@@ -62,7 +62,7 @@ impl MsgFlash {
 
 /// The whole MsgFlash error table. The code decides before the status: the monthly quota
 /// comes as a 429 but is not a rate limit, and retrying it would loop until next month.
-pub fn classify(status: u16, code: Option<&str>) -> ErrorClass {
+pub fn classify(status: u16, code: Option<&str>, asked_to_wait: bool) -> ErrorClass {
     match (status, code) {
         // The account cannot send at all until a human acts.
         // Only a refusal (4xx) says so: a 5xx naming them may still have been processed.
@@ -71,7 +71,11 @@ pub fn classify(status: u16, code: Option<&str>) -> ErrorClass {
         }
         (401 | 403, _) => ErrorClass::CampaignFatal,
         // A plain rate limit or a pause: definitely not processed.
-        (429 | 503, _) => ErrorClass::Retryable,
+        (429, _) => ErrorClass::Retryable,
+        // A 503 with a Retry-After is the API shedding load: not processed. One without
+        // may be a proxy's answer after it forwarded the request (a platform's request
+        // timeout), so it falls through to "may have happened" below.
+        (503, _) if asked_to_wait => ErrorClass::Retryable,
         // A proxy gave up waiting: the API may have processed it.
         (408, _) => ErrorClass::Ambiguous,
         // An invalid template, or one (or the instance or contact it is sent with) not
@@ -216,7 +220,12 @@ mod tests {
             (408, None, Ambiguous),
         ];
         for (status, code, class) in table {
-            assert_eq!(classify(status, code), class, "HTTP {status} {code:?}");
+            assert_eq!(
+                classify(status, code, true),
+                class,
+                "HTTP {status} {code:?}"
+            );
         }
+        assert_eq!(classify(503, None, false), Ambiguous, "no Retry-After");
     }
 }

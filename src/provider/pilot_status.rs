@@ -52,7 +52,7 @@ impl PilotStatus {
 }
 
 /// The whole Pilot Status error table: what each answer means for the campaign.
-pub fn classify(status: u16, code: Option<&str>) -> ErrorClass {
+pub fn classify(status: u16, code: Option<&str>, asked_to_wait: bool) -> ErrorClass {
     match (status, code) {
         // "Template not found or without an approved version" (the send reference's only
         // 404): the campaign's template, unless the row named its own.
@@ -66,7 +66,11 @@ pub fn classify(status: u16, code: Option<&str>) -> ErrorClass {
         // Key, scope or billing: nothing else can succeed until a human fixes it.
         (401 | 403 | 422, _) => ErrorClass::CampaignFatal,
         // Definitely not processed; come back later.
-        (429 | 503, _) => ErrorClass::Retryable,
+        (429, _) => ErrorClass::Retryable,
+        // A 503 with a Retry-After is the API shedding load: not processed. One without
+        // may be a proxy's answer after it forwarded the request (a platform's request
+        // timeout), so it falls through to "may have happened" below.
+        (503, _) if asked_to_wait => ErrorClass::Retryable,
         // A proxy gave up waiting: the API may have processed it.
         (408, _) => ErrorClass::Ambiguous,
         // Any other refusal of the request.
@@ -192,14 +196,15 @@ mod tests {
             (409, RowFatal),
         ];
         for (status, class) in table {
-            assert_eq!(classify(status, None), class, "HTTP {status}");
+            assert_eq!(classify(status, None, true), class, "HTTP {status}");
         }
+        assert_eq!(classify(503, None, false), Ambiguous, "no Retry-After");
         assert_eq!(
-            classify(404, Some("TEMPLATE_NOT_FOUND")),
+            classify(404, Some("TEMPLATE_NOT_FOUND"), true),
             Setting(MessageSetting::Template)
         );
         assert_eq!(
-            classify(402, Some("SUBSCRIPTION_REQUIRED_FOR_MEDIA")),
+            classify(402, Some("SUBSCRIPTION_REQUIRED_FOR_MEDIA"), true),
             Setting(MessageSetting::Media)
         );
     }
