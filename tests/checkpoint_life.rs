@@ -231,6 +231,30 @@ fn an_edited_complete_last_line_is_read_leniently_or_refused_never_dropped() {
 }
 
 #[test]
+fn a_status_typed_over_an_accepted_send_is_refused_never_sent_again() {
+    // A person set row 1 back to DEFERRED (or SKIPPED...): its line still holds the id
+    // the API gave it, which only an accepted send has.
+    for typed in ["DEFERRED", "SENDING", "SKIPPED", "INVALID"] {
+        let rig = Rig::new();
+        let (csv, results) = rig.finished(2);
+        let body = std::fs::read_to_string(&results).unwrap();
+        let edited = body.replacen(",QUEUED,", &format!(",{typed},"), 1);
+        std::fs::write(&results, &edited).unwrap();
+        let output = rig.run(rig.command(&csv).args(T));
+        let message = text(&output);
+        assert_eq!(code(&output), 2, "{typed}: {message}");
+        assert!(
+            message.contains("line 2")
+                && message.contains("messageId")
+                && message.contains("QUEUED"),
+            "{typed}: {message}"
+        );
+        assert_eq!(std::fs::read_to_string(&results).unwrap(), edited);
+        assert_each_sent_once(&rig, 2);
+    }
+}
+
+#[test]
 fn rows_appended_to_the_csv_during_a_run_are_kept_by_compaction() {
     let rig = Rig::new();
     // The first answer is held until the rows are appended: the run is certainly under way.

@@ -111,6 +111,15 @@ impl Status {
         Status::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
+    /// Whether a line of this status can carry a message id: only outcomes of a send the
+    /// API answered (or may have); an intent, a refusal to retry or a row never sent has none.
+    pub fn may_hold_an_id(self) -> bool {
+        !matches!(
+            self,
+            Status::Sending | Status::Deferred | Status::Invalid | Status::Skipped
+        )
+    }
+
     /// Final statuses are never retried by a rerun (UNCERTAIN only with `--resend-uncertain`).
     pub fn is_final(self) -> bool {
         !matches!(self, Status::Sending | Status::Deferred)

@@ -180,7 +180,17 @@ impl Layout {
     fn kept_of<'a>(&self, cells: &Cells<'a>) -> Result<Kept<'a>, String> {
         let (row, status, attempts) = self.checked(cells)?;
         let destination = self.destination(cells, status)?;
-        self.message_id(cells)?;
+        let id = clean(self.message_id(cells)?);
+        if !id.is_empty() && !status.may_hold_an_id() {
+            // This tool never writes one: the status was typed over an accepted send's.
+            return Err(format!(
+                "its status is {status}, but column D (messageId) holds '{}', an id the API \
+                 gives only a send it accepted, so a rerun would send that row again. Set \
+                 the status back to what it was (QUEUED, if the id is the send's), or \
+                 restore the file from a copy",
+                shorten(id)
+            ));
+        }
         let text = |i: usize| unescape(cells.get(self.columns[i]));
         Ok(Kept {
             row,
