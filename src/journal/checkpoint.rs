@@ -666,8 +666,10 @@ pub(super) fn scan_lines(
         }
         last = offset;
     }
-    if let Tail::Refused { row, status } = tail {
-        return Err(damaged(terminated, refusal(row, status)));
+    match tail {
+        Tail::Refused { row, status } => return Err(damaged(terminated, refusal(row, status))),
+        Tail::Intent { row } => return Err(damaged(terminated, cut_intent(row))),
+        Tail::Droppable => {}
     }
     // A quote never closed runs to the end of the file and takes every line after it.
     let quoted =
@@ -727,15 +729,16 @@ fn is_whole_line(
 ///
 /// A crash tears only the line being appended: the tool makes a row's intent (`SENDING`)
 /// durable before its request leaves, and compaction replaces the file whole (rename). So
-/// a torn intent is a send that never left; a torn outcome has its row's intent earlier in
+/// a torn intent is a send that never left (torn where a write stops: at a page boundary,
+/// see [`Tail::Intent`]); a torn outcome has its row's intent earlier in
 /// the same file, and the row stays at that state (`SENDING`, read as `UNCERTAIN`, never
 /// resent). A copy, sync or edit cut short can instead cut a finished file's only line for
 /// a row, with its message id: that is refused, never dropped, lest the row be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tail {
-    /// A whole line, or one that records no send (`SENDING`, `INVALID`, `SKIPPED`, a cut
-    /// status cell only those can complete, empty cells only), or whose row has an earlier
-    /// line in the file.
+    /// A whole line, or one that records no send (`INVALID`, `SKIPPED`, an intent torn
+    /// where a write stops, a cut status cell only those can complete, empty cells only),
+    /// or whose row has an earlier line in the file.
     Droppable,
     /// Refused unless the file holds an earlier line for its row (`None`: the number is cut
     /// or empty, so it may be any row's only line). Its status, when it can be read, says a
@@ -744,6 +747,9 @@ enum Tail {
         row: Option<u32>,
         status: Option<Status>,
     },
+    /// An intent (`SENDING`) cut where no interrupted write ends: refused whatever lines the
+    /// row has before it (after a `DEFERRED` one, dropping it would send the row again).
+    Intent { row: Option<u32> },
 }
 
 impl Tail {
@@ -753,6 +759,11 @@ impl Tail {
         let bytes = read_span(file, span.start, span.end.min(span.start + 64 * 1024))?;
         let record = one_record(&bytes, delimiter);
         let cell = |i: usize| record.get(i).and_then(|c| std::str::from_utf8(c).ok());
+        let parse_row = || {
+            (record.len() >= 2)
+                .then(|| cell(0)?.trim().parse::<u32>().ok().filter(|r| *r > 0))
+                .flatten()
+        };
         // A cell is complete when a delimiter follows it; the last one may be cut short.
         let status = match record.len() {
             4.. => cell(2).and_then(Status::parse_lenient),
@@ -763,10 +774,21 @@ impl Tail {
         if status.is_some_and(records_no_send) || record.iter().all(<[u8]>::is_empty) {
             return Ok(Tail::Droppable);
         }
-        let row = (record.len() >= 2)
-            .then(|| cell(0)?.trim().parse::<u32>().ok().filter(|r| *r > 0))
-            .flatten();
-        Ok(Tail::Refused { row, status })
+        // An intent: durable before its request left, so only a write that never finished
+        // (never fsynced, never sent) may be dropped. A write stopped by a kill or a full
+        // disk ends where the kernel's copy stopped, at a page boundary of the file; an
+        // intent cut anywhere else was cut after the fact (an edit, `truncate`), and its
+        // request may have left.
+        if status == Some(Status::Sending) {
+            return Ok(match span.end.is_multiple_of(PAGE) {
+                true => Tail::Droppable,
+                false => Tail::Intent { row: parse_row() },
+            });
+        }
+        Ok(Tail::Refused {
+            row: parse_row(),
+            status,
+        })
     }
 }
 
@@ -788,21 +810,39 @@ fn refusal(row: Option<u32>, status: Option<Status>) -> String {
     )
 }
 
-/// Whether a line of this status records no request: an intent (a torn one never left, as
-/// it was not on disk when the request would have gone) or a refusal.
-fn records_no_send(status: Status) -> bool {
-    matches!(status, Status::Sending | Status::Invalid | Status::Skipped)
+/// Why a cut intent ([`Tail::Intent`]) stops the run, and how to mend the file.
+fn cut_intent(row: Option<u32>) -> String {
+    let row = row.map_or("its row".to_string(), |row| format!("row {row}"));
+    format!(
+        "it is incomplete, its last cells missing, as an edit or an interrupted copy or sync \
+         leaves a file, not as a crash does; it records that {row} was being sent (SENDING), \
+         written before its request left, so dropping it could send that row again. Restore \
+         the complete file, or finish that line by hand (a complete SENDING line reads as \
+         UNCERTAIN, never resent) after checking {row} with the provider"
+    )
 }
 
+/// Whether a line of this status records no request: a refusal. (An intent records one
+/// that was about to leave: see [`Tail::Intent`].)
+fn records_no_send(status: Status) -> bool {
+    matches!(status, Status::Invalid | Status::Skipped)
+}
+
+/// The page size the kernel copies a write in: a write cut short by a signal or a full
+/// disk stops at a multiple of it.
+const PAGE: u64 = 4096;
+
 /// The status a cut `status` cell was the start of, when every status it may have been
-/// [records no send](records_no_send) (a cut `SEN` was `SENDING`): `None` otherwise.
+/// [records no send](records_no_send) or is the intent (a cut `SEN` was `SENDING`): `None`
+/// otherwise.
 fn completed(cut: &str) -> Option<Status> {
     let cut = cut.trim().to_ascii_uppercase();
     let mut could = Status::ALL
         .into_iter()
         .filter(|s| s.as_str().starts_with(&cut));
     let first = could.next()?;
-    (records_no_send(first) && could.all(records_no_send)).then_some(first)
+    let known = |s: Status| s == Status::Sending || records_no_send(s);
+    (known(first) && could.all(known)).then_some(first)
 }
 
 /// The 1-based line of the file the record starting at `offset` is on: past the line

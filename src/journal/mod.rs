@@ -286,8 +286,20 @@ mod tests {
                 .append(&[record(1, Status::Queued), record(2, Status::Sending)])
                 .unwrap();
         }
+        let torn = b"3,+5511999990003,SEND";
+        let whole = fs::read(&path).unwrap();
+        // Cut anywhere else than where a killed write stops, the intent is refused...
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(b"3,+5511999990003,SEND").unwrap();
+        file.write_all(torn).unwrap();
+        let refused = Journal::open(&path, b',').map(|_| ()).unwrap_err();
+        assert!(
+            refused.to_string().contains("row 3 was being sent"),
+            "{refused}"
+        );
+        // ...and dropped where one does, at a page boundary (blank lines before it).
+        let pad = 4096 - (whole.len() + torn.len()) % 4096;
+        let padded = [&whole[..], &vec![b'\n'; pad][..], &torn[..]].concat();
+        fs::write(&path, padded).unwrap();
         let journal = Journal::open(&path, b',').unwrap();
         let checkpoint = journal.checkpoint();
         assert_eq!(checkpoint.prior(1).unwrap().status, Status::Queued);
