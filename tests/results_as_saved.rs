@@ -225,3 +225,48 @@ fn a_file_saved_as_utf16_is_refused_with_a_message_free_of_control_bytes() {
     );
     assert_eq!(std::fs::read(&results).unwrap(), utf16, "refused untouched");
 }
+
+#[test]
+fn a_workbook_given_the_results_name_is_refused_as_one_untouched() {
+    let rig = Rig::new();
+    let (csv, results) = rig.finished(2);
+    // What Excel writes for .xlsx: a zip archive (its local file header, then no line break).
+    let workbook = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml".to_vec();
+    std::fs::write(&results, &workbook).unwrap();
+    let output = rig.run(rig.command(&csv).args(T));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("spreadsheet workbook"),
+        "{}",
+        text(&output)
+    );
+    assert!(!text(&output).contains("old Mac"), "{}", text(&output));
+    assert_eq!(
+        std::fs::read(&results).unwrap(),
+        workbook,
+        "refused untouched"
+    );
+    assert_eq!(rig.log().len(), 2, "nothing more was sent");
+}
+
+#[test]
+fn a_column_deleted_in_a_spreadsheet_is_named_and_the_file_left_untouched() {
+    let rig = Rig::new();
+    let (csv, results) = rig.finished(2);
+    // The `attempts` column (the 9th) deleted, cells and all.
+    let deleted: String = read(&results)
+        .lines()
+        .map(|line| {
+            let mut cells: Vec<&str> = line.split(',').collect();
+            cells.remove(8);
+            cells.join(",") + "\n"
+        })
+        .collect();
+    std::fs::write(&results, &deleted).unwrap();
+    let output = rig.run(rig.command(&csv).args(T));
+    let said = text(&output);
+    assert_eq!(code(&output), 2, "{said}");
+    assert!(said.contains("it lacks the column(s) attempts"), "{said}");
+    assert_eq!(read(&results), deleted, "refused untouched");
+    assert_eq!(rig.log().len(), 2, "nothing more was sent");
+}

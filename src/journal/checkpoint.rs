@@ -570,11 +570,21 @@ pub(super) fn scan_lines(
         },
         Err(e) => io_error("read", path)(e),
     };
-    let mut start = [0u8; 3];
+    let mut start = [0u8; 4];
     let got = file
         .read_at(&mut start, 0)
         .map_err(io_error("read", path))?;
-    let bom = if start[..got] == [0xEF, 0xBB, 0xBF] {
+    // A zip archive: a workbook (.xlsx, .ods) given a .csv name. Said before anything reads
+    // its bytes as lines, which would blame its line endings.
+    if start[..got] == *b"PK\x03\x04" {
+        return Err(damaged(
+            0,
+            "the file is a spreadsheet workbook (.xlsx or .ods, a zip archive), not CSV text: \
+             open it in the spreadsheet and save it as CSV UTF-8 under this name"
+                .into(),
+        ));
+    }
+    let bom = if start[..got.min(3)] == [0xEF, 0xBB, 0xBF] {
         3
     } else {
         0
@@ -616,6 +626,7 @@ pub(super) fn scan_lines(
                 Some(_) => " and it was saved as UTF-16 text",
                 None => "",
             },
+            lacks: lacking(&head),
         })?;
     let canonical = bom == 0
         && head == header_line(layout.delimiter, layout.delivery())
@@ -820,6 +831,31 @@ fn cut_intent(row: Option<u32>) -> String {
          the complete file, or finish that line by hand (a complete SENDING line reads as \
          UNCERTAIN, never resent) after checking {row} with the provider"
     )
+}
+
+/// The required columns a header names most of but not all (a column deleted in a
+/// spreadsheet), as `; it lacks the column(s) a, b`; empty when it is not such a header.
+fn lacking(head: &[u8]) -> String {
+    let missing = [b',', b';', b'\t']
+        .into_iter()
+        .map(|delimiter| {
+            let names: Vec<String> = one_record(head, delimiter)
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).trim().to_ascii_lowercase())
+                .collect();
+            let have = |name: &&str| names.contains(&name.to_ascii_lowercase());
+            COLUMNS[..REQUIRED_COLUMNS]
+                .iter()
+                .filter(|name| !have(name))
+                .copied()
+                .collect::<Vec<_>>()
+        })
+        .min_by_key(Vec::len)
+        .unwrap_or_default();
+    match missing.len() {
+        1..=4 => format!("; it lacks the column(s) {}", missing.join(", ")),
+        _ => String::new(),
+    }
 }
 
 /// Whether a line of this status records no request: a refusal. (An intent records one

@@ -209,9 +209,10 @@ pub enum JournalError {
         detail: String,
     },
     #[error(
-        "{path} is not a campaign-sender results file (its first line is '{header}'{saved_as}), \
+        "{path} is not a campaign-sender results file (its first line is '{header}'{saved_as}{lacks}), \
          so it was not changed. If it is this campaign's results re-saved by a spreadsheet, restore its \
-         first line (row,destination,status,...) or re-save it as CSV UTF-8; if --results names \
+         first line (row,destination,status,...) or re-save it as CSV UTF-8; a column deleted in \
+         the spreadsheet comes back, cells and all, from a copy made before; if --results names \
          another file by mistake, point it at this campaign's results file"
     )]
     NotOurs {
@@ -220,6 +221,8 @@ pub enum JournalError {
         header: String,
         /// How the file was saved, when that is why it does not read.
         saved_as: &'static str,
+        /// The required columns it lacks, when it names the others (a column deleted).
+        lacks: String,
     },
 }
 
