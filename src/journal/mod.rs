@@ -111,13 +111,11 @@ impl Status {
         Status::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// Whether a line of this status can carry a message id: only outcomes of a send the
-    /// API answered (or may have); an intent, a refusal to retry or a row never sent has none.
+    /// Whether a line of this status can carry a message id: outcomes of a send the API
+    /// answered (or may have), and `SKIPPED` (`ALREADY_SENT` keeps the earlier send's id);
+    /// an intent, a refusal to retry or an invalid row has none, and is sent again.
     pub fn may_hold_an_id(self) -> bool {
-        !matches!(
-            self,
-            Status::Sending | Status::Deferred | Status::Invalid | Status::Skipped
-        )
+        !matches!(self, Status::Sending | Status::Deferred | Status::Invalid)
     }
 
     /// Final statuses are never retried by a rerun (UNCERTAIN only with `--resend-uncertain`).
