@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod hold;
+
 /// A rolling day: the `/d` in a rate, and the window of daily caps and ledger views.
 pub const DAY: Duration = Duration::from_secs(24 * 3600);
 

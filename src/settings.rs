@@ -61,6 +61,8 @@ pub struct Settings {
     /// `--message-changed`: send although the results file was sent with other message
     /// settings.
     pub message_changed: bool,
+    /// `--ignore-earlier-retry-after`: the waits earlier runs wrote down are not honored.
+    pub ignore_earlier_retry_after: bool,
     /// The fingerprint of the campaign's message settings, recorded with every send.
     pub message: MessageFingerprint,
     /// Refuse to send if any row is invalid.
@@ -175,6 +177,7 @@ impl Settings {
             retry_failed: RetryFailed::from_flag(options.retry_failed.as_deref()),
             max_consecutive_failures: options.max_consecutive_failures.unwrap_or(10),
             message_changed: options.message_changed,
+            ignore_earlier_retry_after: options.ignore_earlier_retry_after,
             message,
             strict: options.strict.unwrap_or(false),
             max_invalid: percent(options.max_invalid.as_deref().unwrap_or("20%"))?,

@@ -63,7 +63,7 @@ fn every_flag_in_help_is_in_the_reference_and_back() {
 
 /// Flags that are decisions for one run, never campaign-file keys, and flags of the command
 /// line itself.
-const NOT_KEYS: [&str; 11] = [
+const NOT_KEYS: [&str; 12] = [
     "--campaign",
     "--verbose",
     "--quiet",
@@ -74,6 +74,7 @@ const NOT_KEYS: [&str; 11] = [
     "--retarget",
     "--retry-failed",
     "--message-changed",
+    "--ignore-earlier-retry-after",
     "--allow-resend",
 ];
 

@@ -348,7 +348,7 @@ fn status_and_cancel_give_up_on_an_endless_body_with_a_clear_error() {
 }
 
 #[test]
-fn a_retry_after_beyond_the_ceiling_stops_the_run_and_the_rerun_sends_the_row_once() {
+fn a_retry_after_beyond_the_ceiling_stops_the_run_and_a_rerun_past_it_sends_the_row_once() {
     for after in [
         "18446744073709551615",
         "999999",
@@ -376,8 +376,17 @@ fn a_retry_after_beyond_the_ceiling_stops_the_run_and_the_rerun_sends_the_row_on
             "{after}: {rows:?}"
         );
 
+        // The rerun honors the wait the file wrote down; once the limit is lifted, the
+        // person says so for one run.
         limited.answer_with(Script::NumericIds);
         let output = rig.run(rig.command_to(&csv, &limited.url).args(["--template", "t"]));
+        assert_eq!(code(&output), 3, "{after}: {}", text(&output));
+        assert_eq!(limited.seen().len(), 1, "{after}: the rerun waited");
+        let output = rig.run(rig.command_to(&csv, &limited.url).args([
+            "--template",
+            "t",
+            "--ignore-earlier-retry-after",
+        ]));
         assert_eq!(code(&output), 0, "{after}: {}", text(&output));
         let sent: Vec<_> = limited
             .seen()
@@ -580,6 +589,10 @@ fn an_accepted_send_s_retry_after_holds_the_next_send_too() {
         "{}",
         text(&output)
     );
+    // The QUEUED line says until when: the rerun does not send sooner either.
+    let (output, _) = send_to(&rig, &server, 3);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(server.seen().len(), 1, "{}", text(&output));
 }
 
 #[test]

@@ -224,3 +224,69 @@ fn lost_connections_trip_the_breaker_at_its_limit_too() {
         vec![("UNCERTAIN".to_string(), "CONNECTION_LOST".to_string()); 3]
     );
 }
+
+#[test]
+fn a_retry_after_beyond_the_ceiling_holds_the_reruns_too_until_it_has_passed() {
+    // A cron rerun every few minutes would otherwise ask again once per run. Whatever the
+    // answer left the row in (DEFERRED, UNCERTAIN, FAILED), the wait is the number's.
+    for (status, error) in [(429, "RATE_LIMITED"), (500, "INTERNAL"), (400, "BAD")] {
+        let rig = Rig::new();
+        let server = Canned::start(&rig, status, "7200", error);
+        let csv = rig.file("c.csv", &campaign_csv(3));
+        let run = || rig.run(rig.command_to(&csv, &server.url).args(["--template", "t"]));
+        assert_eq!(code(&run()), 3, "HTTP {status}");
+        let noted = results(&rig.dir.path().join("c.results.csv"))[0]["error"].clone();
+        assert!(
+            noted.contains("canned answer; the API asked to wait until "),
+            "HTTP {status}: {noted}"
+        );
+        let rerun = run();
+        let said = text(&rerun);
+        assert_eq!(code(&rerun), 3, "HTTP {status}: {said}");
+        assert_eq!(server.arrivals().len(), 1, "HTTP {status}: {said}");
+        assert!(
+            said.contains("an earlier run's answer asked to wait until")
+                && said.contains("--ignore-earlier-retry-after"),
+            "HTTP {status}: {said}"
+        );
+        // The person who knows the limit was lifted says so, for one run.
+        let lifted = rig.run(rig.command_to(&csv, &server.url).args([
+            "--template",
+            "t",
+            "--ignore-earlier-retry-after",
+        ]));
+        assert_eq!(code(&lifted), 3, "HTTP {status}: {}", text(&lifted));
+        assert_eq!(server.arrivals().len(), 2, "HTTP {status}");
+    }
+}
+
+#[test]
+fn what_is_left_of_an_earlier_run_s_retry_after_is_waited_before_the_first_send() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    // An earlier run was stopped (killed by cron's timeout) ten minutes into a wait of half
+    // an hour, and a run without labels wrote it: it holds this run's number.
+    let results_path = rig.dir.path().join("c.results.csv");
+    let header = campaign_sender::journal::COLUMNS.join(",");
+    let line = format!(
+        "1,{0},DEFERRED,,,429,RATE_LIMITED,\"slow down; the API asked to wait until \
+         2026-06-01T12:20:00Z\",1,2026-06-01T11:50:00Z,{0},,,",
+        phone(0)
+    );
+    std::fs::write(&results_path, format!("{header}\n{line}\n")).unwrap();
+    let start: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
+    run_in_process(&rig, &csv, CampaignOptions::default(), start);
+    let arrivals = rig.arrivals();
+    assert_eq!(arrivals.len(), 2, "{arrivals:?}");
+    assert!(
+        arrivals[0].at >= "2026-06-01T12:20:00Z".parse::<Timestamp>().unwrap(),
+        "the first send went out before the wait was over: {arrivals:?}"
+    );
+    let rows = results(&results_path);
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["status"].as_str())
+            .collect::<Vec<_>>(),
+        ["QUEUED"; 2]
+    );
+}

@@ -24,6 +24,7 @@ use super::records::Records;
 use super::rows::Rows;
 use super::{COLUMNS, JournalError, REQUIRED_COLUMNS, Record, Status, io_error};
 use crate::identity::MessageFingerprint;
+use jiff::Timestamp;
 
 /// What a rerun needs to know about a row it has seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,9 @@ pub struct Checkpoint {
     /// Every distinct non-empty `target` recorded, in the order first seen (few: one per
     /// provider or sandbox a file was ever used with).
     targets: Vec<String>,
+    /// The latest instant each sender label's lines say the API asked to wait until
+    /// ([`crate::pacing::hold`]); few: one per number ever held.
+    holds: Vec<(String, Timestamp)>,
     /// What lines say about their message and refusal, each distinct pair once; an
     /// [`Entry::tag`] is an index here.
     tags: Tags,
@@ -224,6 +228,7 @@ impl Checkpoint {
             elsewhere: Vec::new(),
             elsewhere_by_destination: HashMap::new(),
             targets: Vec::new(),
+            holds: Vec::new(),
             tags: Tags::new(),
             layout: Layout::canonical(delimiter, false),
             path: path.to_path_buf(),
@@ -277,6 +282,12 @@ impl Checkpoint {
     /// made against another target.
     pub fn targets(&self) -> Vec<String> {
         self.targets.clone()
+    }
+
+    /// Until when the lines of each sender label say the API asked to wait, the latest per
+    /// label: a run's first sends honor what is left.
+    pub fn holds(&self) -> &[(String, Timestamp)] {
+        &self.holds
     }
 
     /// After [`Journal::retarget`](super::Journal::retarget): every line holds `target`.
@@ -366,12 +377,22 @@ impl Checkpoint {
         if !target.is_empty() && !self.targets.iter().any(|t| t == target) {
             self.targets.push(target.to_string());
         }
+        if let Some(until) = crate::pacing::hold::until(record.error) {
+            self.note_hold(record.sender, until);
+        }
         match u32::try_from(record.row) {
             Ok(0) | Err(_) => self.note_elsewhere(entry),
             Ok(row) => match self.rows.get_mut(row) {
                 Some(kept) if !entry.follows(kept) => {}
                 _ => self.rows.insert(row, entry),
             },
+        }
+    }
+
+    fn note_hold(&mut self, sender: &str, until: Timestamp) {
+        match self.holds.iter_mut().find(|(label, _)| label == sender) {
+            Some((_, held)) => *held = (*held).max(until),
+            None => self.holds.push((sender.to_string(), until)),
         }
     }
 

@@ -197,8 +197,10 @@ impl Layout {
             destination,
             status,
             error_code: text(6),
+            error: text(7),
             attempts,
             raw_destination: text(10),
+            sender: text(11),
             target: text(12),
             message: text(13),
         })
@@ -379,8 +381,11 @@ pub(super) struct Kept<'a> {
     pub(super) destination: Cow<'a, str>,
     pub(super) status: Status,
     pub(super) error_code: &'a str,
+    /// Read only for a `Retry-After` written down ([`crate::pacing::hold`]).
+    pub(super) error: &'a str,
     pub(super) attempts: u32,
     pub(super) raw_destination: &'a str,
+    pub(super) sender: &'a str,
     pub(super) target: &'a str,
     pub(super) message: &'a str,
 }
@@ -500,8 +505,10 @@ impl Record {
             destination: Cow::Borrowed(&self.destination),
             status: self.status,
             error_code: &self.error_code,
+            error: &self.error,
             attempts: self.attempts,
             raw_destination: &self.raw_destination,
+            sender: &self.sender,
             target: &self.target,
             message: &self.message,
         }

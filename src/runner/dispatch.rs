@@ -162,10 +162,12 @@ impl Runner<'_> {
     /// The second pass: rows in order, each sender's rows in its own lane with up to
     /// `concurrency` in flight, until the end or a stop. A stop (signal, disk, or every lane
     /// stopped) lets sends already in flight finish and be recorded; nothing new starts.
-    /// Returns each stop with the label of the lane it stopped ("" for the whole run).
+    /// Lanes `held` from the start ([`super::lanes::held`]) send nothing. Returns each stop
+    /// with the label of the lane it stopped ("" for the whole run).
     pub(super) async fn send_all(
         &self,
         input: Source<'_>,
+        held: Vec<Option<Stop>>,
     ) -> Result<Vec<(String, Stop)>, RunError> {
         let lanes = self.lanes.len();
         let concurrency = self.settings.concurrency;
@@ -174,9 +176,12 @@ impl Runner<'_> {
         let mut dispatch = Dispatch {
             queues: (0..lanes).map(|_| VecDeque::new()).collect(),
             busy: vec![0; lanes],
-            stopped: (0..lanes).map(|_| None).collect(),
+            stopped: held,
             waiting: 0,
         };
+        if dispatch.stopped.iter().all(Option::is_some) {
+            self.context.shutdown.request();
+        }
         let mut in_flight = FuturesUnordered::new();
         let mut stop = None;
         let mut failure = None;

@@ -5,11 +5,14 @@ use std::sync::Mutex;
 
 use crate::journal::Status;
 use crate::pacing::Pacer;
+use crate::pacing::hold::Held;
 use crate::provider::Provider;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
 use super::Context;
+use super::stop::Stop;
+use jiff::Timestamp;
 
 /// One lane per sender: its client and a pace of its own.
 pub(super) fn lanes<'a>(
@@ -33,6 +36,36 @@ pub(super) fn lanes<'a>(
             ),
             halt: Shutdown::new(),
             breaker: Breaker::new(settings.max_consecutive_failures),
+        })
+        .collect()
+}
+
+/// Honors the waits earlier runs wrote down ([`crate::pacing::hold`]), unless
+/// `--ignore-earlier-retry-after`: a lane waits what is left up to the ceiling, or starts
+/// stopped beyond it (the lane's stop, or `None`). A wait recorded without a label (a run
+/// without `--senders`) holds every lane, and a run with one lane honors every label's:
+/// which number it is, is not known.
+pub(super) fn held(
+    lanes: &[Lane<'_>],
+    holds: &[(String, Timestamp)],
+    settings: &Settings,
+    now: Timestamp,
+) -> Vec<Option<Stop>> {
+    let honored = |lane: &Lane<'_>| {
+        (holds.iter())
+            .filter(|(label, _)| lanes.len() == 1 || label.is_empty() || label == lane.label)
+            .map(|(_, until)| *until)
+            .max()
+            .filter(|_| !settings.ignore_earlier_retry_after)
+    };
+    (lanes.iter())
+        .map(|lane| match Held::at(honored(lane), now) {
+            Held::No => None,
+            Held::For(left) => {
+                lane.pacer.hold(left);
+                None
+            }
+            Held::Beyond(until) => Some(Stop::Held(until)),
         })
         .collect()
 }

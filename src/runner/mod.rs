@@ -31,7 +31,7 @@ use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
 use dispatch::{Past, Pending, Source, Stamp};
-use lanes::{Lane, lanes};
+use lanes::{Lane, held, lanes};
 use preflight::prepare;
 use stop::log_stop;
 
@@ -201,6 +201,8 @@ pub async fn run_campaign(
             lane.pacer.after_last_send(ledger.last_send(lane.label)?);
         }
     }
+    let holds = journal.checkpoint().holds();
+    let held = held(&lanes, holds, settings, context.clock.wall());
     let sink = ledger.as_ref().map(|l| l.sink.clone());
     let plan = Plan {
         work: Work::Sends,
@@ -225,7 +227,7 @@ pub async fn run_campaign(
         )),
     };
     // One step of the clock per poll: a finished send is replaced before time moves on.
-    let stops = context.clock.scope(runner.send_all(rows)).await?;
+    let stops = context.clock.scope(runner.send_all(rows, held)).await?;
     let mut journal = blocking(|| runner.journal.finish()).map_err(RunError::Disk)?;
     // A stopped run compacts too: its rows' lines are all written (a disk error never gets
     // here), and a file left with several lines a row is what a spreadsheet's sort reorders.

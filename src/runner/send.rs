@@ -8,10 +8,11 @@ use crate::input::validate::RowError;
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, JournalError, Prior, Record, Status};
 use crate::message::{Content, Message};
-use crate::pacing::WaitTooLong;
+use crate::pacing::{WaitTooLong, hold};
 use crate::provider::{Accepted, ErrorClass, MessageSetting, SendError};
 use crate::retry::{Answered, Attempt, RetryGate};
 use crate::window::{self, Admission};
+use jiff::Timestamp;
 
 use super::lanes::Lane;
 use super::stop::Stop;
@@ -198,7 +199,7 @@ impl Runner<'_> {
             | ErrorClass::Setting(_) => Status::Deferred,
         };
         let mut record = self.sent_record(lane, row, status, attempts);
-        fill_error(&mut record, &error);
+        fill_error(&mut record, &error, self.context.clock.wall());
         record.sent_at = self.context.clock.wall().to_string();
         tracing::warn!(
             "{} {}{}: {status} HTTP {} {}: {}",
@@ -290,7 +291,7 @@ impl Runner<'_> {
             Err(error) if error.class == ErrorClass::Retryable => {
                 let mut deferred = self.sent_record(lane, row, Status::Deferred, attempt);
                 deferred.sent_at = sent_at;
-                fill_error(&mut deferred, &error);
+                fill_error(&mut deferred, &error, self.context.clock.wall());
                 // On disk before anything waits or stops: a rerun sends the row.
                 self.append(deferred, Durability::Now)
                     .await
@@ -317,6 +318,8 @@ impl Runner<'_> {
         record.http_status = Some(accepted.http_status);
         record.message_id = accepted.message_id;
         record.correlation_id = accepted.correlation_id.unwrap_or_default();
+        record.error =
+            hold::note(accepted.retry_after, self.context.clock.wall()).unwrap_or_default();
         record.sent_at = sent_at;
         let (at, destination, via) = (row.at(), row.destination.clone(), lane.via());
         let (id, progress) = (record.message_id.clone(), Arc::clone(&self.progress));
@@ -357,8 +360,10 @@ impl Runner<'_> {
     }
 }
 
-pub(super) fn fill_error(record: &mut Record, error: &SendError) {
+/// The answer's status, code and text on its row's line, with the wait it asked for, if any,
+/// written down for the next run ([`hold`]).
+fn fill_error(record: &mut Record, error: &SendError, now: Timestamp) {
     record.http_status = error.http_status;
     record.error_code = error.code.clone();
-    record.error = error.message.clone();
+    record.error = hold::noted(&error.message, hold::note(error.retry_after, now));
 }

@@ -24,6 +24,9 @@ pub(super) enum Stop {
     /// status the answer left its row in: `DEFERRED` for a refusal to retry, else the final
     /// one (`FAILED`, `UNCERTAIN`).
     WaitTooLong(WaitTooLong, Status),
+    /// An earlier run's answer asked this number to wait until then, beyond what a run
+    /// waits ([`crate::pacing::hold`]): it sent nothing this run.
+    Held(jiff::Timestamp),
     Window(window::Closed),
     /// The number's `--daily-cap` is spent for the rolling 24 h.
     DailyCap(crate::ledger::CapReached),
@@ -38,6 +41,7 @@ impl Stop {
             | Stop::Misdirected(_)
             | Stop::RetriesExhausted(_)
             | Stop::WaitTooLong(..)
+            | Stop::Held(_)
             | Stop::Breaker(_)
             | Stop::UncertainStreak(_)
             | Stop::Setting(..)
@@ -84,6 +88,12 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             };
             tracing::error!("{who}{wait}. The row is {status} and {rest}; {rerun}")
         }
+        Stop::Held(until) => tracing::error!(
+            "{who}an earlier run's answer asked to wait until {until}, more than the {} a run \
+             waits; {rest}. Rerun the same command after that time (a cron rerun goes on by \
+             itself then), or with --ignore-earlier-retry-after if the API lifted its limit",
+            crate::fmt::human(crate::pacing::MAX_RETRY_AFTER)
+        ),
         Stop::RetriesExhausted(e) => tracing::error!(
             "{who}the API kept refusing for now ({}: {}) after {} attempts; the row is DEFERRED and {rest}. Rerun later to continue",
             e.code,

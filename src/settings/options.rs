@@ -185,6 +185,12 @@ pub struct CampaignOptions {
     #[arg(long, help_heading = "Results")]
     #[serde(skip)]
     pub message_changed: bool,
+
+    /// Send now although an earlier run's answer asked to wait longer (the API lifted the
+    /// limit early). A flag for one run, never a campaign-file key.
+    #[arg(long, help_heading = "Results")]
+    #[serde(skip)]
+    pub ignore_earlier_retry_after: bool,
     /// The ledger shared by all campaigns on this machine (a SQLite file), or `off`
     /// [default: env CAMPAIGN_SENDER_LEDGER, else $XDG_STATE_HOME/campaign-sender/ledger.sqlite3].
     #[arg(long, value_name = "PATH|off", help_heading = "Results")]
@@ -251,6 +257,7 @@ impl CampaignOptions {
                 .or(file.max_consecutive_failures),
             retry_failed: self.retry_failed,
             message_changed: self.message_changed,
+            ignore_earlier_retry_after: self.ignore_earlier_retry_after,
             retarget: self.retarget,
             ledger: self.ledger.or(file.ledger),
             allow_resend: self.allow_resend,
@@ -283,16 +290,18 @@ pub enum FlagOnly {
     Retarget,
     RetryFailed,
     MessageChanged,
+    IgnoreEarlierRetryAfter,
 }
 
 impl FlagOnly {
-    const ALL: [FlagOnly; 6] = [
+    const ALL: [FlagOnly; 7] = [
         FlagOnly::Sandbox,
         FlagOnly::DryRun,
         FlagOnly::ResendUncertain,
         FlagOnly::Retarget,
         FlagOnly::RetryFailed,
         FlagOnly::MessageChanged,
+        FlagOnly::IgnoreEarlierRetryAfter,
     ];
 
     /// The flag's name without dashes, as it would be written in the file.
@@ -304,6 +313,7 @@ impl FlagOnly {
             FlagOnly::Retarget => "retarget",
             FlagOnly::RetryFailed => "retry-failed",
             FlagOnly::MessageChanged => "message-changed",
+            FlagOnly::IgnoreEarlierRetryAfter => "ignore-earlier-retry-after",
         }
     }
 
@@ -334,6 +344,10 @@ impl FlagOnly {
             FlagOnly::MessageChanged => {
                 "it would let every later change of the message through unnoticed; pass \
                  --message-changed to the one run whose change is intended"
+            }
+            FlagOnly::IgnoreEarlierRetryAfter => {
+                "it would send through every wait the API asks for, on every run; pass \
+                 --ignore-earlier-retry-after to the one run after the API lifted its limit"
             }
         }
     }

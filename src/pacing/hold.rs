@@ -1,0 +1,128 @@
+//! A `Retry-After` that outlives the run. The line recorded for an answer that asked for a
+//! wait says until when (in its `error` cell, which people read too), and the next run on
+//! the same results file, a cron rerun above all, honors what is left of it before that
+//! number's first send: it waits a remainder up to [`MAX_RETRY_AFTER`] and stops that
+//! number at once beyond it, instead of asking again once per rerun.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::MAX_RETRY_AFTER;
+
+/// The words before the instant, in the cell and when reading it back.
+const MARK: &str = "the API asked to wait until ";
+
+/// The longest wait written down: a year. A server may ask for centuries; the instant must
+/// stay one a spreadsheet and this tool can read.
+const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// The note a line carries when its answer asked to wait `retry_after` at `now`: the
+/// instant, rounded up to the second.
+pub fn note(retry_after: Option<Duration>, now: Timestamp) -> Option<String> {
+    let wait = retry_after?.min(LONGEST);
+    let until = now.as_second() + i64::try_from(wait.as_secs()).ok()? + 1;
+    let until = Timestamp::from_second(until).ok()?;
+    Some(format!("{MARK}{until}"))
+}
+
+/// `text` with `note` after it, for the `error` cell.
+pub fn noted(text: &str, note: Option<String>) -> String {
+    match (text, note) {
+        (_, None) => text.to_string(),
+        ("", Some(note)) => note,
+        (_, Some(note)) => format!("{text}; {note}"),
+    }
+}
+
+/// The instant a cell's note names, if it carries one (the last, should a server's own text
+/// hold the words too).
+pub fn until(cell: &str) -> Option<Timestamp> {
+    let at = cell.rfind(MARK)? + MARK.len();
+    let instant = cell[at..].split([' ', ';', ')']).next()?;
+    instant.parse().ok()
+}
+
+/// What a recorded hold means for a number's first send at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Nothing left to wait.
+    No,
+    /// Wait this long first: within what a run waits.
+    For(Duration),
+    /// Beyond what a run waits: this number sends nothing this run.
+    Beyond(Timestamp),
+}
+
+impl Held {
+    /// The hold `until` (if any) leaves at `now`.
+    pub fn at(until: Option<Timestamp>, now: Timestamp) -> Held {
+        let left = until.and_then(|until| Duration::try_from(until.duration_since(now)).ok());
+        match (left, until) {
+            (Some(left), Some(until)) if left > MAX_RETRY_AFTER => Held::Beyond(until),
+            (Some(left), _) if !left.is_zero() => Held::For(left),
+            _ => Held::No,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_note_reads_back_as_the_instant_rounded_up() {
+        let now = at("2026-12-01T08:00:00.250Z");
+        let written = note(Some(Duration::from_secs(7200)), now).unwrap();
+        assert_eq!(written, "the API asked to wait until 2026-12-01T10:00:01Z");
+        let cell = noted("Too many requests", Some(written));
+        assert_eq!(until(&cell), Some(at("2026-12-01T10:00:01Z")));
+        assert_eq!(noted("Too many requests", None), "Too many requests");
+        assert_eq!(note(None, now), None);
+    }
+
+    #[test]
+    fn an_absurd_wait_is_written_as_a_year() {
+        let now = at("2026-12-01T08:00:00Z");
+        let written = note(Some(Duration::MAX), now).unwrap();
+        assert_eq!(until(&written), Some(at("2027-12-02T08:00:01Z")));
+    }
+
+    #[test]
+    fn a_cell_without_a_readable_note_holds_nothing() {
+        for cell in [
+            "",
+            "rate limited",
+            "the API asked to wait until",
+            "the API asked to wait until tomorrow",
+        ] {
+            assert_eq!(until(cell), None, "{cell}");
+        }
+        // The server's text may carry the words; the tool's own note comes last.
+        let cell = "the API asked to wait until 2099-01-01T00:00:00Z; the API asked to wait \
+                    until 2026-12-01T10:00:00Z";
+        assert_eq!(until(cell), Some(at("2026-12-01T10:00:00Z")));
+    }
+
+    #[test]
+    fn what_is_left_is_waited_up_to_the_ceiling_and_beyond_it_stops() {
+        let now = at("2026-12-01T08:00:00Z");
+        assert_eq!(Held::at(None, now), Held::No);
+        assert_eq!(Held::at(Some(at("2026-12-01T07:00:00Z")), now), Held::No);
+        assert_eq!(Held::at(Some(now), now), Held::No);
+        assert_eq!(
+            Held::at(Some(at("2026-12-01T08:10:00Z")), now),
+            Held::For(Duration::from_secs(600))
+        );
+        assert_eq!(
+            Held::at(Some(at("2026-12-01T09:00:00Z")), now),
+            Held::For(MAX_RETRY_AFTER)
+        );
+        let later = at("2026-12-01T09:00:01Z");
+        assert_eq!(Held::at(Some(later), now), Held::Beyond(later));
+    }
+}
