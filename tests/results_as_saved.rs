@@ -270,3 +270,36 @@ fn a_column_deleted_in_a_spreadsheet_is_named_and_the_file_left_untouched() {
     assert_eq!(read(&results), deleted, "refused untouched");
     assert_eq!(rig.log().len(), 2, "nothing more was sent");
 }
+
+#[test]
+fn a_column_a_person_added_is_kept_in_a_copy_before_a_rewrite_drops_it() {
+    let rig = Rig::new();
+    let (csv, results) = rig.finished(2);
+    // A "notes" column typed in a spreadsheet, one note filled in.
+    let noted: String = read(&results)
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match i {
+            0 => format!("{line},notes\n"),
+            1 => format!("{line},call back on Monday\n"),
+            _ => format!("{line},\n"),
+        })
+        .collect();
+    std::fs::write(&results, &noted).unwrap();
+    let output = rig.run(rig.command(&csv).args(T));
+    let said = text(&output);
+    assert_eq!(code(&output), 0, "{said}");
+    assert!(!read(&results).contains("notes"), "{}", read(&results));
+    let kept: Vec<_> = std::fs::read_dir(rig.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("c.results.saved-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{said}");
+    assert_eq!(read(&kept[0]), noted, "the file with the notes, as it was");
+    assert!(
+        said.contains("notes") && said.contains(&kept[0].display().to_string()),
+        "{said}"
+    );
+    assert_eq!(rig.accepted().len(), 2, "nothing sent again");
+}

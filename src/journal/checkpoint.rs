@@ -95,6 +95,9 @@ pub struct Checkpoint {
     /// The file is exactly what this version writes (header, delimiter, LF, no BOM), so
     /// lines can be appended to it as they are.
     pub(super) canonical: bool,
+    /// Columns a person added to the header ([`Layout::foreign`]), until a rewrite drops
+    /// them (keeping the file with them aside).
+    pub(super) foreign: Vec<String>,
     /// How many bytes at the end of the file are a write torn by a crash, left out of the
     /// index: the next rewrite ([`Journal::settle`](super::Journal::settle)) drops them.
     pub(super) torn: u64,
@@ -233,6 +236,7 @@ impl Checkpoint {
             layout: Layout::canonical(delimiter, false),
             path: path.to_path_buf(),
             canonical: true,
+            foreign: Vec::new(),
             torn: 0,
         }
     }
@@ -530,6 +534,7 @@ impl Checkpoint {
             Ok(())
         })?;
         checkpoint.layout = scanned.layout;
+        checkpoint.foreign = scanned.foreign;
         // A torn tail, or a last line with no line break, must go before lines are appended.
         checkpoint.canonical = scanned.canonical && scanned.torn == 0 && !scanned.unterminated;
         checkpoint.torn = scanned.torn;
@@ -540,6 +545,8 @@ impl Checkpoint {
 /// What [`scan`] learned about a results file besides its lines.
 pub(super) struct Scanned {
     pub(super) layout: Layout,
+    /// Its header's columns that are not this tool's ([`Layout::foreign`]).
+    foreign: Vec<String>,
     /// Exactly what this version writes (see [`Checkpoint::canonical`]).
     canonical: bool,
     /// The length of what was read: the whole file but a torn write at its end.
@@ -619,6 +626,7 @@ pub(super) fn scan_lines(
         {
             return Ok(Scanned {
                 layout: Layout::canonical(b',', false),
+                foreign: Vec::new(),
                 canonical: true,
                 intact: 0,
                 torn: length,
@@ -713,6 +721,7 @@ pub(super) fn scan_lines(
         ));
     }
     Ok(Scanned {
+        foreign: Layout::foreign(&one_record(&head, layout.delimiter)),
         layout,
         canonical,
         intact,

@@ -203,6 +203,10 @@ impl Journal {
                 return Err(e);
             }
         };
+        if let Err(e) = self.keep_foreign(&place) {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
         let installed = self.install(&temp, &place);
         if installed.is_err() {
             let _ = fs::remove_file(&temp);
@@ -216,6 +220,28 @@ impl Journal {
         self.checkpoint.layout = Layout::canonical(self.checkpoint.layout.delimiter, delivery);
         self.checkpoint.canonical = true;
         self.kept_in_place(replacement.into_iter().collect())
+    }
+
+    /// Before a rewrite drops the columns a person added ([`Checkpoint::foreign`]): the
+    /// file as it is, with them, gets a second name beside it, which the rewrite leaves it.
+    /// If it cannot be kept, nothing is rewritten.
+    ///
+    /// [`Checkpoint::foreign`]: super::Checkpoint
+    fn keep_foreign(&mut self, place: &Path) -> Result<(), JournalError> {
+        if self.checkpoint.foreign.is_empty() {
+            return Ok(());
+        }
+        let aside = place::keep_aside(place).map_err(io_error("keep a copy of", place))?;
+        tracing::warn!(
+            "{}: its column(s) {} are not this tool's, and the file is rewritten without \
+             them: the file as it was, with them, is kept as {}. Keep notes in a copy of \
+             the results (every run rewrites this one)",
+            place.display(),
+            self.checkpoint.foreign.join(", "),
+            aside.display()
+        );
+        self.checkpoint.foreign.clear();
+        Ok(())
     }
 
     /// Where the run's file belongs now: where the path as given leads (through symlinks as

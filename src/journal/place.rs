@@ -162,7 +162,7 @@ pub(super) fn install(
 ) -> io::Result<Option<Replacement>> {
     let replacement = match fs::metadata(path) {
         Ok(meta) if Identity::from(&meta) == ours => None,
-        Ok(_) => Some(Some(link_aside(path)?)),
+        Ok(_) => Some(Some(keep_aside(path)?)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Some(None),
         Err(e) => return Err(e),
     };
@@ -232,7 +232,7 @@ pub(super) fn unsaved(path: &Path) -> Option<PathBuf> {
 
 /// Gives the file at `path` a second name, `<stem>.saved-<time>.<ext>` beside it (a
 /// counter added if taken); the rename that follows leaves it that name only.
-fn link_aside(path: &Path) -> io::Result<PathBuf> {
+pub(super) fn keep_aside(path: &Path) -> io::Result<PathBuf> {
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let extension = path
         .extension()

@@ -116,6 +116,19 @@ impl Layout {
             .then_some(layout)
     }
 
+    /// The named columns of `header` that are not this tool's (a person's notes): a
+    /// rewrite does not carry them, so the file with them is kept aside first.
+    pub(super) fn foreign(header: &csv::ByteRecord) -> Vec<String> {
+        let ours = |name: &str| {
+            (COLUMNS.iter().chain(&DELIVERY_COLUMNS)).any(|c| c.eq_ignore_ascii_case(name))
+        };
+        (header.iter())
+            .map(|cell| clean(&String::from_utf8_lossy(cell)).to_string())
+            .filter(|name| !name.is_empty() && !ours(name))
+            .map(|name| shorten(&name))
+            .collect()
+    }
+
     /// Whether the file carries the delivery columns a status pass adds.
     pub(super) fn delivery(&self) -> bool {
         self.delivery_columns.iter().any(Option::is_some)
