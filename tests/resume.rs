@@ -286,3 +286,36 @@ fn a_sent_row_that_no_longer_validates_keeps_its_message_id() {
     );
     assert_eq!(rig.sent().len(), 6, "nothing was sent again");
 }
+
+#[test]
+fn an_interrupted_send_to_someone_taken_off_the_list_is_still_reported_uncertain() {
+    let rig = Rig::new();
+    // A kill during row 2's request, then a re-export without that person.
+    let journal = format!(
+        "{HEADER}1,{p0},QUEUED,msg_1,corr_1,202,,,1,2026-01-01T00:00:00Z,{p0}\n\
+         2,{p1},SENDING,,,,,,1,2026-01-01T00:00:01Z,{p1}\n",
+        p0 = phone(0),
+        p1 = phone(1),
+    );
+    let results_path = rig.file("c.results.csv", &journal);
+    let csv = format!(
+        "phone,nome\n{},Cliente 0\n{},Cliente 2\n",
+        phone(0),
+        phone(2)
+    );
+    let path = rig.file("c.csv", &csv);
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    let said = text(&output);
+    assert_eq!(rig.sent(), vec![phone(2)], "{said}");
+    assert!(
+        said.contains("1 recipient(s) no longer in the CSV have an UNCERTAIN send")
+            && said.contains("check them"),
+        "{said}"
+    );
+    let kept = std::fs::read_to_string(&results_path).unwrap();
+    assert!(
+        kept.lines()
+            .any(|l| l.starts_with(&format!(",{},", phone(1)))),
+        "kept with an empty row: {kept}"
+    );
+}

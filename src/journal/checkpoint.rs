@@ -336,6 +336,13 @@ impl Checkpoint {
         self.rows.iter().map(|(row, e)| (u64::from(row), e.status))
     }
 
+    /// The last status of each recipient recorded without a row in an input of `rows` rows:
+    /// taken off a re-exported list (empty `row`), or past its end.
+    pub fn gone(&self, rows: u64) -> impl Iterator<Item = Status> + '_ {
+        let past = (self.rows.iter()).filter(move |(row, _)| u64::from(*row) > rows);
+        (past.map(|(_, e)| e.status)).chain(self.elsewhere.iter().map(|e| e.status))
+    }
+
     /// Every line the file must keep, in the order compaction writes them.
     pub(super) fn slots(&self) -> impl Iterator<Item = (Slot, &Entry)> + '_ {
         let rows = self.rows.iter().map(|(row, e)| (Slot::Row(row), e));

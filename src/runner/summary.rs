@@ -18,6 +18,7 @@ pub fn show_summary(summary: &Summary) {
             failed = summary.failed,
             invalid = summary.invalid,
             uncertain = summary.uncertain,
+            uncertain_gone = summary.uncertain_gone,
             skipped = summary.skipped,
             pending = summary.pending,
             results = %summary.results.display(),
@@ -43,6 +44,9 @@ pub struct Summary {
     pub skipped: u64,
     /// DEFERRED, SENDING, or not reached yet: a rerun will handle them.
     pub pending: u64,
+    /// Recipients no longer in the CSV whose send is UNCERTAIN (or was interrupted): not
+    /// rows of this input, but someone must still check them.
+    pub uncertain_gone: u64,
     pub results: PathBuf,
     pub dry_run: bool,
 }
@@ -63,6 +67,9 @@ impl Summary {
             uncertain: 0,
             skipped: 0,
             pending: rows,
+            uncertain_gone: (checkpoint.gone(rows))
+                .filter(|s| matches!(s, Status::Uncertain | Status::Sending))
+                .count() as u64,
             results: results.to_path_buf(),
             dry_run,
         };
@@ -117,7 +124,15 @@ impl fmt::Display for Summary {
             self.pending
         )?;
         writeln!(f, "results: {}", self.results.display())?;
-        if self.uncertain > 0 {
+        if self.uncertain_gone > 0 {
+            writeln!(
+                f,
+                "{} recipient(s) no longer in the CSV have an UNCERTAIN send in the results \
+                 (their `row` is empty, or past the CSV's end)",
+                self.uncertain_gone
+            )?;
+        }
+        if self.uncertain + self.uncertain_gone > 0 {
             writeln!(
                 f,
                 "UNCERTAIN rows may have been delivered: check them (dashboard or `GET /v1/messages`) before \
