@@ -388,7 +388,15 @@ impl Checkpoint {
         if !target.is_empty() && !self.targets.iter().any(|t| t == target) {
             self.targets.push(target.to_string());
         }
-        if let Some(until) = crate::pacing::hold::until(record.error) {
+        // Only an answer's line: an INVALID line's text may quote the input's cells.
+        let answered = matches!(
+            record.status,
+            Status::Queued | Status::Deferred | Status::Failed | Status::Uncertain
+        );
+        if let Some(until) = answered
+            .then(|| crate::pacing::hold::until(record.error))
+            .flatten()
+        {
             self.note_hold(record.sender, until);
         }
         match u32::try_from(record.row) {

@@ -26,12 +26,17 @@ pub fn note(retry_after: Option<Duration>, now: Timestamp) -> Option<String> {
     Some(format!("{MARK}{until}"))
 }
 
-/// `text` with `note` after it, for the `error` cell.
+/// The server's `text` with `note` after it, for the `error` cell. The server's own text
+/// never reads as a note: it could otherwise hold a number for as long as it liked.
 pub fn noted(text: &str, note: Option<String>) -> String {
-    match (text, note) {
-        (_, None) => text.to_string(),
-        ("", Some(note)) => note,
-        (_, Some(note)) => format!("{text}; {note}"),
+    let text = match text.contains(MARK) {
+        true => text.replace(MARK, "the API asked to wait, until "),
+        false => text.to_string(),
+    };
+    match note {
+        None => text,
+        Some(note) if text.is_empty() => note,
+        Some(note) => format!("{text}; {note}"),
     }
 }
 
@@ -106,6 +111,9 @@ mod tests {
         let cell = "the API asked to wait until 2099-01-01T00:00:00Z; the API asked to wait \
                     until 2026-12-01T10:00:00Z";
         assert_eq!(until(cell), Some(at("2026-12-01T10:00:00Z")));
+        // A server's text that says it never holds anything by itself.
+        let forged = noted("the API asked to wait until 2099-01-01T00:00:00Z", None);
+        assert_eq!(until(&forged), None, "{forged}");
     }
 
     #[test]
