@@ -116,16 +116,20 @@ impl Layout {
             .then_some(layout)
     }
 
-    /// The named columns of `header` that are not this tool's (a person's notes): a
-    /// rewrite does not carry them, so the file with them is kept aside first.
+    /// The columns of `header` that are not this tool's (a person's notes; an unnamed one
+    /// too, as a spreadsheet saves a column typed in without a title): a rewrite does not
+    /// carry them, so the file with them is kept aside first.
     pub(super) fn foreign(header: &csv::ByteRecord) -> Vec<String> {
         let ours = |name: &str| {
             (COLUMNS.iter().chain(&DELIVERY_COLUMNS)).any(|c| c.eq_ignore_ascii_case(name))
         };
-        (header.iter())
-            .map(|cell| clean(&String::from_utf8_lossy(cell)).to_string())
-            .filter(|name| !name.is_empty() && !ours(name))
-            .map(|name| shorten(&name))
+        (header.iter().enumerate())
+            .map(|(i, cell)| (i, clean(&String::from_utf8_lossy(cell)).to_string()))
+            .filter(|(_, name)| !ours(name))
+            .map(|(i, name)| match name.is_empty() {
+                true => format!("{} (no title)", column_letter(i)),
+                false => shorten(&name),
+            })
             .collect()
     }
 
@@ -706,6 +710,15 @@ mod tests {
 
     use super::super::cells::{destination_cell, sent_destination, text_cell};
     use super::*;
+
+    #[test]
+    fn columns_a_person_added_are_named_and_ours_are_not_in_any_case() {
+        let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_uppercase()).collect();
+        header.extend(["deliveryStatus", " notes ", "", "Owner"].map(String::from));
+        let header = csv::ByteRecord::from(header);
+        assert_eq!(Layout::foreign(&header), ["notes", "Q (no title)", "Owner"]);
+        assert!(Layout::foreign(&csv::ByteRecord::from(COLUMNS.to_vec())).is_empty());
+    }
 
     /// Text with every byte the quoting, the neutralizing and the line rule look at.
     fn text() -> impl Strategy<Value = String> {
