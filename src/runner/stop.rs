@@ -79,20 +79,24 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
         ),
         Stop::WaitTooLong(wait, status) => {
             let rerun = match status {
-                Status::Deferred => "the rerun sends it",
+                Status::Deferred => "a rerun once the wait is over sends it",
                 Status::Uncertain => {
-                    "it may have been delivered and is not resent (check it by hand); the rerun \
-                     continues with the rows not reached"
+                    "it may have been delivered and is not resent (check it by hand); a rerun \
+                     once the wait is over continues with the rows not reached"
                 }
-                _ => "the rerun continues with the rows not reached",
+                _ => "a rerun once the wait is over continues with the rows not reached",
             };
             tracing::error!("{who}{wait}. The row is {status} and {rest}; {rerun}")
         }
         Stop::Held(until) => tracing::error!(
             "{who}an earlier run's answer asked to wait until {until}, more than the {} a run \
-             waits; {rest}. Rerun the same command after that time (a cron rerun goes on by \
+             waits; {}. Rerun the same command after that time (a cron rerun goes on by \
              itself then), or with --ignore-earlier-retry-after if the API lifted its limit",
-            crate::fmt::human(crate::pacing::MAX_RETRY_AFTER)
+            crate::fmt::human(crate::pacing::MAX_RETRY_AFTER),
+            match label {
+                "" => "nothing was sent",
+                _ => "this number sent nothing; the other numbers went on",
+            }
         ),
         Stop::RetriesExhausted(e) => tracing::error!(
             "{who}the API kept refusing for now ({}: {}) after {} attempts; the row is DEFERRED and {rest}. Rerun later to continue",
