@@ -313,3 +313,33 @@ fn each_number_keeps_its_own_spacing_and_the_numbers_send_side_by_side() {
         "numbers sent one after another: {took:?}"
     );
 }
+
+#[test]
+fn a_wait_an_earlier_run_wrote_down_for_one_number_holds_that_number_alone() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(40));
+    // An earlier run's 429 to `norte`, on a recipient since taken off the list.
+    let header = campaign_sender::journal::COLUMNS.join(",");
+    let gone = phone(99);
+    std::fs::write(
+        rig.dir.path().join("c.results.csv"),
+        format!(
+            "{header}\n,{gone},DEFERRED,,,429,RATE_LIMITED,\"slow down; the API asked to wait \
+             until 2099-01-01T00:00:00Z\",1,2026-06-01T12:00:00Z,{gone},norte,,\n"
+        ),
+    )
+    .unwrap();
+    let output = send(&rig, &csv, NORTE_KEY, &[]);
+    let said = text(&output);
+    assert_eq!(code(&output), 3, "{said}");
+    assert!(
+        said.contains("sender norte: an earlier run's answer asked to wait until 2099"),
+        "{said}"
+    );
+    let accepted = rig.accepted();
+    assert!(!accepted.is_empty(), "centro went on: {said}");
+    for entry in &accepted {
+        assert_eq!(entry.sender, Some(number_of(KEY)), "norte sent: {entry:?}");
+    }
+    assert!(accepted.len() < 40, "{said}");
+}
