@@ -18,11 +18,12 @@ const MARK: &str = "the API asked to wait until ";
 const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The note a line carries when its answer asked to wait `retry_after` at `now`: the
-/// instant, rounded up to the second.
+/// instant, rounded up to the second. A wait of 0 (retry at once) has none.
 pub fn note(retry_after: Option<Duration>, now: Timestamp) -> Option<String> {
-    let wait = retry_after?.min(LONGEST);
-    let until = now.as_second() + i64::try_from(wait.as_secs()).ok()? + 1;
-    let until = Timestamp::from_second(until).ok()?;
+    let wait = retry_after.filter(|w| !w.is_zero())?.min(LONGEST);
+    let until = now.checked_add(wait).ok()?;
+    let whole = until.as_second() + i64::from(until.subsec_nanosecond() > 0);
+    let until = Timestamp::from_second(whole).ok()?;
     Some(format!("{MARK}{until}"))
 }
 
@@ -88,13 +89,19 @@ mod tests {
         assert_eq!(until(&cell), Some(at("2026-12-01T10:00:01Z")));
         assert_eq!(noted("Too many requests", None), "Too many requests");
         assert_eq!(note(None, now), None);
+        assert_eq!(note(Some(Duration::ZERO), now), None);
+        let whole = at("2026-12-01T08:00:00Z");
+        assert_eq!(
+            note(Some(Duration::from_secs(5)), whole).as_deref(),
+            Some("the API asked to wait until 2026-12-01T08:00:05Z")
+        );
     }
 
     #[test]
     fn an_absurd_wait_is_written_as_a_year() {
         let now = at("2026-12-01T08:00:00Z");
         let written = note(Some(Duration::MAX), now).unwrap();
-        assert_eq!(until(&written), Some(at("2027-12-02T08:00:01Z")));
+        assert_eq!(until(&written), Some(at("2027-12-02T08:00:00Z")));
     }
 
     #[test]
