@@ -11,11 +11,12 @@ use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
 pub use super::checkpoint::Slot;
-use super::checkpoint::{Entry, hash, scan};
+use super::checkpoint::{Entry, hash};
 pub use super::delivery_state::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
 use super::record::write_line;
 pub use super::record::{DeliveryView, RecordView};
 use super::records::Records;
+use super::scan::scan;
 use super::{Checkpoint, Journal, JournalError, Record, Status, io_error};
 
 /// A row's last line: its send record and its delivery cells.

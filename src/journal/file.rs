@@ -5,11 +5,12 @@ use std::io::{self, BufRead, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::checkpoint::{Entry, Slot, scan_lines};
+use super::checkpoint::{Entry, Slot};
 use super::lock::{Lock, lock, resolve};
 use super::place::{self, Identity, Replacement};
 use super::record::{Fields, Layout, header_line, write_line, writes_back_as_is};
 use super::records::Records;
+use super::scan::scan_lines;
 use super::{Checkpoint, JournalError, Record, Status, io_error, write_record};
 
 /// The results file of a running campaign: locked, append-only, fsynced.

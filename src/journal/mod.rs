@@ -32,6 +32,7 @@ mod properties;
 mod record;
 mod records;
 mod rows;
+mod scan;
 mod writer;
 
 pub use checkpoint::{Checkpoint, Prior, Recorded, Slot};
