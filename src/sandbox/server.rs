@@ -14,18 +14,13 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::service::DropConnection;
+use super::service::{Connection, DropConnection};
 
 /// Serves `router` on `listener` until the returned task is aborted; aborting it also
 /// aborts every open connection, so nothing outlives the [`super::Sandbox`].
 pub(crate) fn spawn(listener: TcpListener, router: Router) -> JoinHandle<()> {
     tokio::spawn(accept_loop(listener, router))
 }
-
-/// Which TCP connection carried a request (1 for the first accepted), so the log shows
-/// whether the client reused a connection or opened a new one.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Connection(pub(crate) u64);
 
 async fn accept_loop(listener: TcpListener, router: Router) {
     let mut connections = JoinSet::new();

@@ -27,7 +27,6 @@ use serde_json::Value;
 use super::api::Api;
 use super::error::ApiError;
 use super::faults::{Fault, FaultSpec};
-use super::server::Connection;
 use super::{FailDestination, LogEntry, SandboxConfig};
 use crate::clock::Clock;
 
@@ -39,6 +38,12 @@ const BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Crockford's base32 alphabet, as in the API's ULID-style ids (`msg_01HZX...`).
 const ID_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const ID_LEN: usize = 26;
+
+/// Which TCP connection carried a request (1 for the first accepted; `server` puts it on
+/// each request), so the log shows whether the client reused a connection or opened a new
+/// one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Connection(pub(crate) u64);
 
 /// Put on a response to make the connection close without sending it; see `server`.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
