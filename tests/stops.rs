@@ -240,6 +240,18 @@ fn a_retry_after_beyond_the_ceiling_holds_the_reruns_too_until_it_has_passed() {
             noted.contains("canned answer; the API asked to wait until "),
             "HTTP {status}: {noted}"
         );
+        // The preflight says why nothing will go out (a --dry-run asks nothing).
+        let preview =
+            rig.run(
+                rig.command_to(&csv, &server.url)
+                    .args(["--template", "t", "--dry-run"]),
+            );
+        assert!(
+            text(&preview).contains("an earlier run's answer asked to wait until")
+                && text(&preview).contains("nothing is sent for it before then"),
+            "HTTP {status}: {}",
+            text(&preview)
+        );
         let rerun = run();
         let said = text(&rerun);
         assert_eq!(code(&rerun), 3, "HTTP {status}: {said}");

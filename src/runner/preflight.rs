@@ -4,9 +4,12 @@
 use std::collections::HashMap;
 use std::io::Write;
 
+use jiff::Timestamp;
+
 use crate::input::{CsvInput, InputError, Row, RowAt, Verdict};
 use crate::journal::{Checkpoint, Journal};
 use crate::message::Message;
+use crate::pacing::hold::Held;
 use crate::progress::Preflight;
 use crate::provider::Provider;
 use crate::settings::Settings;
@@ -242,7 +245,35 @@ fn preflight(
         (found.to_send, retrying),
         &mut found.notes,
     )?;
+    held_notes(checkpoint, settings, context.clock.wall(), &mut found.notes);
     Ok(Plan::Ready(Box::new(found), pending))
+}
+
+/// The waits earlier runs wrote down that are not over ([`crate::pacing::hold`]), for the
+/// preflight (a `--dry-run` above all) to say why a number's first send will wait.
+fn held_notes(
+    checkpoint: &Checkpoint,
+    settings: &Settings,
+    now: Timestamp,
+    notes: &mut Vec<String>,
+) {
+    if settings.ignore_earlier_retry_after {
+        return;
+    }
+    for (label, until) in checkpoint.holds() {
+        let who = match label.as_str() {
+            "" => String::new(),
+            label => format!(" (sender {label})"),
+        };
+        let then = match Held::at(Some(*until), now) {
+            Held::No => continue,
+            Held::For(_) => "the first send waits until then",
+            Held::Beyond(_) => "beyond the hour a run waits, so nothing is sent for it before then",
+        };
+        notes.push(format!(
+            "an earlier run's answer{who} asked to wait until {until}: {then}"
+        ));
+    }
 }
 
 /// Rows of `--dry-run` on their way to the body writer, and back to be freed.
