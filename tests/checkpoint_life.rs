@@ -232,10 +232,10 @@ fn an_edited_complete_last_line_is_read_leniently_or_refused_never_dropped() {
 
 #[test]
 fn a_status_typed_over_an_accepted_send_is_refused_never_sent_again() {
-    // A person set row 1 back to DEFERRED (or INVALID...): its line still holds the id
+    // A person set row 1 back to DEFERRED (or FAILED...): its line still holds the id
     // the API gave it, which only an accepted send has. (SKIPPED may: ALREADY_SENT keeps
     // the earlier send's id, and a SKIPPED row is never sent again.)
-    for typed in ["DEFERRED", "SENDING", "INVALID"] {
+    for typed in ["DEFERRED", "SENDING", "INVALID", "FAILED"] {
         let rig = Rig::new();
         let (csv, results) = rig.finished(2);
         let body = std::fs::read_to_string(&results).unwrap();

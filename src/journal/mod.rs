@@ -112,11 +112,12 @@ impl Status {
         Status::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// Whether a line of this status can carry a message id: outcomes of a send the API
-    /// answered (or may have), and `SKIPPED` (`ALREADY_SENT` keeps the earlier send's id);
-    /// an intent, a refusal to retry or an invalid row has none, and is sent again.
+    /// Whether a line of this status can carry a message id: an accepted send, one that may
+    /// have been, and `SKIPPED` (`ALREADY_SENT` keeps the earlier send's id). An intent, a
+    /// refusal (for now or for good) or an invalid row has none, and may be sent again
+    /// (`FAILED` by `--retry-failed`): an id beside one is a status typed over a send.
     pub fn may_hold_an_id(self) -> bool {
-        !matches!(self, Status::Sending | Status::Deferred | Status::Invalid)
+        matches!(self, Status::Queued | Status::Uncertain | Status::Skipped)
     }
 
     /// Final statuses are never retried by a rerun (UNCERTAIN only with `--resend-uncertain`).
