@@ -303,3 +303,69 @@ fn a_column_a_person_added_is_kept_in_a_copy_before_a_rewrite_drops_it() {
     );
     assert_eq!(rig.accepted().len(), 2, "nothing sent again");
 }
+
+#[test]
+fn row_cells_filled_down_in_a_spreadsheet_send_nothing_again_and_keep_every_id() {
+    let rig = Rig::new();
+    let (csv, results) = rig.finished(3);
+    let ids: Vec<String> = states(&results).into_iter().map(|(_, _, id)| id).collect();
+    // Every `row` cell now says 1.
+    let filled: String = read(&results)
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match i {
+            0 => format!("{line}\n"),
+            _ => format!("1{}\n", &line[line.find(',').unwrap()..]),
+        })
+        .collect();
+    std::fs::write(&results, &filled).unwrap();
+    let output = rig.run(rig.command(&csv).args(T));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(
+        rig.accepted().len(),
+        3,
+        "nothing sent again: {}",
+        text(&output)
+    );
+    let now: Vec<String> = states(&results).into_iter().map(|(_, _, id)| id).collect();
+    assert_eq!(now, ids, "{}", read(&results));
+}
+
+#[test]
+fn a_column_a_person_added_under_one_of_our_names_is_theirs_or_refused() {
+    for (title, cell, refused) in [
+        ("Destination", "Lisboa", false),
+        ("MessageID", "", false),
+        ("destination", "Lisboa", true),
+    ] {
+        let rig = Rig::new();
+        let (csv, results) = rig.finished(3);
+        let ids: Vec<String> = states(&results).into_iter().map(|(_, _, id)| id).collect();
+        let added: String = read(&results)
+            .lines()
+            .enumerate()
+            .map(|(i, line)| match i {
+                0 => format!("{title},{line}\n"),
+                _ => format!("{cell},{line}\n"),
+            })
+            .collect();
+        std::fs::write(&results, &added).unwrap();
+        let output = rig.run(rig.command(&csv).args(T));
+        let said = text(&output);
+        assert_eq!(
+            rig.accepted().len(),
+            3,
+            "{title}: nothing sent again: {said}"
+        );
+        if refused {
+            assert_eq!(code(&output), 2, "{title}: {said}");
+            assert!(said.contains("columns A and C"), "{title}: {said}");
+            assert_eq!(read(&results), added, "{title}: left as it was");
+            continue;
+        }
+        assert_eq!(code(&output), 0, "{title}: {said}");
+        let now: Vec<String> = states(&results).into_iter().map(|(_, _, id)| id).collect();
+        assert_eq!(now, ids, "{title}: {}", read(&results));
+        assert!(said.contains(title), "{title}: kept aside and said: {said}");
+    }
+}

@@ -396,12 +396,23 @@ impl Checkpoint {
         {
             self.note_hold(record.sender, until);
         }
-        match u32::try_from(record.row) {
-            Ok(0) | Err(_) => self.note_elsewhere(entry),
-            Ok(row) => match self.rows.get_mut(row) {
-                Some(kept) if !entry.follows(kept) => {}
-                _ => self.rows.insert(row, entry),
-            },
+        let row = match u32::try_from(record.row) {
+            Ok(0) | Err(_) => return self.note_elsewhere(entry),
+            Ok(row) => row,
+        };
+        let (later, earlier) = match self.rows.get(row).copied() {
+            None => return self.rows.insert(row, entry),
+            Some(kept) if entry.follows(&kept) => (entry, kept),
+            Some(kept) => (kept, entry),
+        };
+        self.rows.insert(row, later);
+        // Lines of one row with another destination are not its history: a person's edit
+        // (a row cell filled down) put them under one number. An earlier send keeps its own
+        // state as a recipient with no row, which follows its person back to a row, so it is
+        // neither sent again nor lost. (This tool moves a sent row's line before it writes
+        // another destination under its number.)
+        if earlier.destination_hash != later.destination_hash && earlier.status.reached_api() {
+            self.note_elsewhere(earlier);
         }
     }
 

@@ -98,13 +98,12 @@ impl Layout {
         }
     }
 
-    /// Reads a header record; `None` unless it names every required column.
+    /// Reads a header record; `None` unless it names every required column. A name is
+    /// found spelled exactly, else in another case ([`Layout::twice`] refuses a name found
+    /// in more than one column).
     pub(super) fn from_header(delimiter: u8, header: &csv::ByteRecord) -> Option<Layout> {
-        let names: Vec<String> = header
-            .iter()
-            .map(|c| clean(&String::from_utf8_lossy(c)).to_ascii_lowercase())
-            .collect();
-        let find = |name: &str| names.iter().position(|n| n == &name.to_ascii_lowercase());
+        let names = titles(header);
+        let find = |name: &str| place(&names, name).unwrap_or_else(|all| all.first().copied());
         let layout = Layout {
             delimiter,
             columns: COLUMNS.map(find),
@@ -116,16 +115,32 @@ impl Layout {
             .then_some(layout)
     }
 
+    /// Why `header` cannot be read safely: one of this tool's column names in two columns
+    /// (a person's column named `Destination` or `MessageID` beside ours), so which holds the
+    /// tool's cells is not known; reading the wrong one would send rows again or lose ids.
+    pub(super) fn twice(header: &csv::ByteRecord) -> Option<String> {
+        let names = titles(header);
+        (COLUMNS.iter().chain(&DELIVERY_COLUMNS)).find_map(|name| {
+            let all = place(&names, name).err()?;
+            let letters: Vec<String> = all.iter().map(|i| column_letter(*i)).collect();
+            Some(format!(
+                "the header names the column {name} in columns {}, so which one this tool \
+                 wrote is not known: rename the column you added (or delete it)",
+                letters.join(" and ")
+            ))
+        })
+    }
+
     /// The columns of `header` that are not this tool's (a person's notes; an unnamed one
     /// too, as a spreadsheet saves a column typed in without a title): a rewrite does not
     /// carry them, so the file with them is kept aside first.
-    pub(super) fn foreign(header: &csv::ByteRecord) -> Vec<String> {
-        let ours = |name: &str| {
-            (COLUMNS.iter().chain(&DELIVERY_COLUMNS)).any(|c| c.eq_ignore_ascii_case(name))
-        };
-        (header.iter().enumerate())
-            .map(|(i, cell)| (i, clean(&String::from_utf8_lossy(cell)).to_string()))
-            .filter(|(_, name)| !ours(name))
+    pub(super) fn foreign(&self, header: &csv::ByteRecord) -> Vec<String> {
+        let ours: Vec<usize> = (self.columns.iter().chain(&self.delivery_columns))
+            .flatten()
+            .copied()
+            .collect();
+        (titles(header).into_iter().enumerate())
+            .filter(|(i, _)| !ours.contains(i))
             .map(|(i, name)| match name.is_empty() {
                 true => format!("{} (no title)", column_letter(i)),
                 false => shorten(&name),
@@ -294,6 +309,34 @@ impl Layout {
              formatted as Text, then save it",
             shorten(cell)
         )
+    }
+}
+
+/// A header's cells as titles: trimmed, a stray BOM or `'` gone.
+fn titles(header: &csv::ByteRecord) -> Vec<String> {
+    (header.iter())
+        .map(|c| clean(&String::from_utf8_lossy(c)).to_string())
+        .collect()
+}
+
+/// Where the column `name` is among `titles`: the one spelled exactly so, else the one
+/// spelled so in another case; `Err` with every such column when that is not one.
+fn place(titles: &[String], name: &str) -> Result<Option<usize>, Vec<usize>> {
+    let all = |same: &dyn Fn(&str) -> bool| -> Vec<usize> {
+        (titles.iter().enumerate())
+            .filter(|(_, t)| same(t))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let exact = all(&|t| t == name);
+    let found = match exact.len() {
+        0 => all(&|t| t.eq_ignore_ascii_case(name)),
+        _ => exact,
+    };
+    match found[..] {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => Err(found),
     }
 }
 
@@ -716,8 +759,38 @@ mod tests {
         let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_uppercase()).collect();
         header.extend(["deliveryStatus", " notes ", "", "Owner"].map(String::from));
         let header = csv::ByteRecord::from(header);
-        assert_eq!(Layout::foreign(&header), ["notes", "Q (no title)", "Owner"]);
-        assert!(Layout::foreign(&csv::ByteRecord::from(COLUMNS.to_vec())).is_empty());
+        let layout = Layout::from_header(b',', &header).unwrap();
+        assert_eq!(layout.foreign(&header), ["notes", "Q (no title)", "Owner"]);
+        let ours = csv::ByteRecord::from(COLUMNS.to_vec());
+        assert!(
+            Layout::from_header(b',', &ours)
+                .unwrap()
+                .foreign(&ours)
+                .is_empty()
+        );
+        assert_eq!(Layout::twice(&ours), None);
+        // A person's `Destination` beside ours is theirs; a second `destination` is not
+        // knowable, nor two in another case.
+        let mut added = vec!["Destination"];
+        added.extend(COLUMNS);
+        let added = csv::ByteRecord::from(added);
+        let layout = Layout::from_header(b',', &added).unwrap();
+        assert_eq!(layout.foreign(&added), ["Destination"]);
+        assert_eq!(Layout::twice(&added), None);
+        for (theirs, ours) in [("destination", "destination"), ("MESSAGEID", "MessageId")] {
+            let mut both: Vec<&str> = COLUMNS
+                .iter()
+                .map(
+                    |c| match *c == ours.to_lowercase() || c.eq_ignore_ascii_case(ours) {
+                        true => ours,
+                        false => c,
+                    },
+                )
+                .collect();
+            both.insert(0, theirs);
+            let why = Layout::twice(&csv::ByteRecord::from(both)).unwrap();
+            assert!(why.contains("columns A and"), "{why}");
+        }
     }
 
     /// Text with every byte the quoting, the neutralizing and the line rule look at.

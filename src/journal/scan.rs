@@ -133,6 +133,9 @@ pub(super) fn scan_lines(
             },
             lacks: lacking(&head),
         })?;
+    if let Some(why) = Layout::twice(&one_record(&head, layout.delimiter)) {
+        return Err(damaged(bom, why));
+    }
     let canonical = bom == 0
         && head == header_line(layout.delimiter, layout.delivery())
         && layout == Layout::canonical(layout.delimiter, layout.delivery());
@@ -197,7 +200,7 @@ pub(super) fn scan_lines(
         ));
     }
     Ok(Scanned {
-        foreign: Layout::foreign(&one_record(&head, layout.delimiter)),
+        foreign: layout.foreign(&one_record(&head, layout.delimiter)),
         layout,
         canonical,
         intact,
