@@ -232,7 +232,8 @@ fn a_retry_after_beyond_the_ceiling_holds_the_reruns_too_until_it_has_passed() {
     for (status, error) in [(429, "RATE_LIMITED"), (500, "INTERNAL"), (400, "BAD")] {
         let rig = Rig::new();
         let server = Canned::start(&rig, status, "7200", error);
-        let csv = rig.file("c.csv", &campaign_csv(3));
+        // Five rows to send, and a sixth that is not a number.
+        let csv = rig.file("c.csv", &(campaign_csv(5) + "12,Cliente 5\n"));
         let run = || rig.run(rig.command_to(&csv, &server.url).args(["--template", "t"]));
         assert_eq!(code(&run()), 3, "HTTP {status}");
         let noted = results(&rig.dir.path().join("c.results.csv"))[0]["error"].clone();
@@ -261,6 +262,8 @@ fn a_retry_after_beyond_the_ceiling_holds_the_reruns_too_until_it_has_passed() {
                 && said.contains("--ignore-earlier-retry-after"),
             "HTTP {status}: {said}"
         );
+        // A held number sends nothing, but the rows only recorded still are.
+        assert!(said.contains(" 1 invalid,"), "HTTP {status}: {said}");
         // The person who knows the limit was lifted says so, for one run.
         let lifted = rig.run(rig.command_to(&csv, &server.url).args([
             "--template",

@@ -162,7 +162,8 @@ impl Runner<'_> {
     /// The second pass: rows in order, each sender's rows in its own lane with up to
     /// `concurrency` in flight, until the end or a stop. A stop (signal, disk, or every lane
     /// stopped) lets sends already in flight finish and be recorded; nothing new starts.
-    /// Lanes `held` from the start ([`super::lanes::held`]) send nothing. Returns each stop
+    /// Lanes `held` from the start ([`super::lanes::held`]) send nothing (the rows only
+    /// recorded, invalid ones, still are). Returns each stop
     /// with the label of the lane it stopped ("" for the whole run).
     pub(super) async fn send_all(
         &self,
@@ -179,9 +180,6 @@ impl Runner<'_> {
             stopped: held,
             waiting: 0,
         };
-        if dispatch.stopped.iter().all(Option::is_some) {
-            self.context.shutdown.request();
-        }
         let mut in_flight = FuturesUnordered::new();
         let mut stop = None;
         let mut failure = None;
