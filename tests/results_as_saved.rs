@@ -369,3 +369,29 @@ fn a_column_a_person_added_under_one_of_our_names_is_theirs_or_refused() {
         assert!(said.contains(title), "{title}: kept aside and said: {said}");
     }
 }
+
+#[test]
+fn a_note_typed_past_the_last_column_with_no_title_is_kept_aside_too() {
+    let rig = Rig::new();
+    let (csv, results) = rig.finished(2);
+    let noted: String = read(&results)
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match i {
+            1 => format!("{line},call back\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&results, &noted).unwrap();
+    let output = rig.run(rig.command(&csv).args(T));
+    let said = text(&output);
+    assert_eq!(code(&output), 0, "{said}");
+    assert!(said.contains("cells past the last titled column"), "{said}");
+    let kept: Vec<_> = std::fs::read_dir(rig.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("c.results.saved-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{said}");
+    assert_eq!(read(&kept[0]), noted);
+}

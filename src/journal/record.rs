@@ -381,7 +381,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         match self {
             Fields::Record(record) => record.len(),
             Fields::Split { ends, .. } => ends.len(),

@@ -165,6 +165,10 @@ pub(super) fn scan_lines(
     let mut records = Records::new(own, layout.delimiter, bom, intact);
     let mut header = true;
     let mut last = bom;
+    let header_cells = one_record(&head, layout.delimiter);
+    let mut foreign = layout.foreign(&header_cells);
+    // Cells past the header's last column: typed in beside a line, with no title at all.
+    let mut past = false;
     while let Some(place) = records.next().map_err(io_error("read", path))? {
         if std::mem::take(&mut header) {
             continue;
@@ -178,6 +182,12 @@ pub(super) fn scan_lines(
             swallowed(fields, layout.delimiter).map_err(|d| damaged(offset, d))?;
         }
         visit(offset, &layout, fields).map_err(|d| damaged(offset, d))?;
+        past = past
+            || fields.len() > header_cells.len()
+                && fields
+                    .iter()
+                    .skip(header_cells.len())
+                    .any(|c| !c.is_empty());
         if let Tail::Refused { row: Some(row), .. } = tail
             && layout.kept(fields).is_ok_and(|k| k.row == u64::from(row))
         {
@@ -199,8 +209,11 @@ pub(super) fn scan_lines(
             "a quote opened on this line is never closed".into(),
         ));
     }
+    if past {
+        foreign.push("cells past the last titled column".into());
+    }
     Ok(Scanned {
-        foreign: layout.foreign(&one_record(&head, layout.delimiter)),
+        foreign,
         layout,
         canonical,
         intact,
