@@ -32,6 +32,31 @@ fn states(results: &Path) -> Vec<(u64, String, String)> {
         .collect()
 }
 
+/// Each row's message id, in row order.
+fn ids(results: &Path) -> Vec<String> {
+    states(results).into_iter().map(|(_, _, id)| id).collect()
+}
+
+/// Rewrites the file line by line as a person would (`edit` gets each line's index, 0 for
+/// the header, and the line, and gives it back with its line break); returns the new text.
+fn edit_lines(results: &Path, edit: impl Fn(usize, &str) -> String) -> String {
+    let edited: String = read(results)
+        .lines()
+        .enumerate()
+        .map(|(i, line)| edit(i, line))
+        .collect();
+    std::fs::write(results, &edited).unwrap();
+    edited
+}
+
+/// The copies a rewrite kept of `c.results.csv` beside it.
+fn saved_copies(rig: &Rig) -> Vec<std::path::PathBuf> {
+    (std::fs::read_dir(rig.dir.path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("c.results.saved-"))
+        .collect()
+}
+
 #[test]
 fn a_last_line_without_a_line_break_is_kept_by_a_refused_run_by_status_and_by_a_rerun() {
     let rig = Rig::new();
@@ -276,25 +301,16 @@ fn a_column_a_person_added_is_kept_in_a_copy_before_a_rewrite_drops_it() {
     let rig = Rig::new();
     let (csv, results) = rig.finished(2);
     // A "notes" column typed in a spreadsheet, one note filled in.
-    let noted: String = read(&results)
-        .lines()
-        .enumerate()
-        .map(|(i, line)| match i {
-            0 => format!("{line},notes\n"),
-            1 => format!("{line},call back on Monday\n"),
-            _ => format!("{line},\n"),
-        })
-        .collect();
-    std::fs::write(&results, &noted).unwrap();
+    let noted = edit_lines(&results, |i, line| match i {
+        0 => format!("{line},notes\n"),
+        1 => format!("{line},call back on Monday\n"),
+        _ => format!("{line},\n"),
+    });
     let output = rig.run(rig.command(&csv).args(T));
     let said = text(&output);
     assert_eq!(code(&output), 0, "{said}");
     assert!(!read(&results).contains("notes"), "{}", read(&results));
-    let kept: Vec<_> = std::fs::read_dir(rig.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("c.results.saved-"))
-        .collect();
+    let kept = saved_copies(&rig);
     assert_eq!(kept.len(), 1, "{said}");
     assert_eq!(read(&kept[0]), noted, "the file with the notes, as it was");
     assert!(
@@ -308,17 +324,12 @@ fn a_column_a_person_added_is_kept_in_a_copy_before_a_rewrite_drops_it() {
 fn row_cells_filled_down_in_a_spreadsheet_send_nothing_again_and_keep_every_id() {
     let rig = Rig::new();
     let (csv, results) = rig.finished(3);
-    let ids: Vec<String> = states(&results).into_iter().map(|(_, _, id)| id).collect();
+    let before = ids(&results);
     // Every `row` cell now says 1.
-    let filled: String = read(&results)
-        .lines()
-        .enumerate()
-        .map(|(i, line)| match i {
-            0 => format!("{line}\n"),
-            _ => format!("1{}\n", &line[line.find(',').unwrap()..]),
-        })
-        .collect();
-    std::fs::write(&results, &filled).unwrap();
+    edit_lines(&results, |i, line| match i {
+        0 => format!("{line}\n"),
+        _ => format!("1{}\n", &line[line.find(',').unwrap()..]),
+    });
     let output = rig.run(rig.command(&csv).args(T));
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(
@@ -327,8 +338,8 @@ fn row_cells_filled_down_in_a_spreadsheet_send_nothing_again_and_keep_every_id()
         "nothing sent again: {}",
         text(&output)
     );
-    let now: Vec<String> = states(&results).into_iter().map(|(_, _, id)| id).collect();
-    assert_eq!(now, ids, "{}", read(&results));
+    let now = ids(&results);
+    assert_eq!(now, before, "{}", read(&results));
 }
 
 #[test]
@@ -340,16 +351,11 @@ fn a_column_a_person_added_under_one_of_our_names_is_theirs_or_refused() {
     ] {
         let rig = Rig::new();
         let (csv, results) = rig.finished(3);
-        let ids: Vec<String> = states(&results).into_iter().map(|(_, _, id)| id).collect();
-        let added: String = read(&results)
-            .lines()
-            .enumerate()
-            .map(|(i, line)| match i {
-                0 => format!("{title},{line}\n"),
-                _ => format!("{cell},{line}\n"),
-            })
-            .collect();
-        std::fs::write(&results, &added).unwrap();
+        let before = ids(&results);
+        let added = edit_lines(&results, |i, line| match i {
+            0 => format!("{title},{line}\n"),
+            _ => format!("{cell},{line}\n"),
+        });
         let output = rig.run(rig.command(&csv).args(T));
         let said = text(&output);
         assert_eq!(
@@ -364,8 +370,8 @@ fn a_column_a_person_added_under_one_of_our_names_is_theirs_or_refused() {
             continue;
         }
         assert_eq!(code(&output), 0, "{title}: {said}");
-        let now: Vec<String> = states(&results).into_iter().map(|(_, _, id)| id).collect();
-        assert_eq!(now, ids, "{title}: {}", read(&results));
+        let now = ids(&results);
+        assert_eq!(now, before, "{title}: {}", read(&results));
         assert!(said.contains(title), "{title}: kept aside and said: {said}");
     }
 }
@@ -374,24 +380,15 @@ fn a_column_a_person_added_under_one_of_our_names_is_theirs_or_refused() {
 fn a_note_typed_past_the_last_column_with_no_title_is_kept_aside_too() {
     let rig = Rig::new();
     let (csv, results) = rig.finished(2);
-    let noted: String = read(&results)
-        .lines()
-        .enumerate()
-        .map(|(i, line)| match i {
-            1 => format!("{line},call back\n"),
-            _ => format!("{line}\n"),
-        })
-        .collect();
-    std::fs::write(&results, &noted).unwrap();
+    let noted = edit_lines(&results, |i, line| match i {
+        1 => format!("{line},call back\n"),
+        _ => format!("{line}\n"),
+    });
     let output = rig.run(rig.command(&csv).args(T));
     let said = text(&output);
     assert_eq!(code(&output), 0, "{said}");
     assert!(said.contains("cells past the last titled column"), "{said}");
-    let kept: Vec<_> = std::fs::read_dir(rig.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("c.results.saved-"))
-        .collect();
+    let kept = saved_copies(&rig);
     assert_eq!(kept.len(), 1, "{said}");
     assert_eq!(read(&kept[0]), noted);
 }
