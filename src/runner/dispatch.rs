@@ -163,8 +163,8 @@ impl Runner<'_> {
     /// `concurrency` in flight, until the end or a stop. A stop (signal, disk, or every lane
     /// stopped) lets sends already in flight finish and be recorded; nothing new starts.
     /// Lanes `held` from the start ([`super::lanes::held`]) send nothing (the rows only
-    /// recorded, invalid ones, still are). Returns each stop
-    /// with the label of the lane it stopped ("" for the whole run).
+    /// recorded, invalid ones, still are). Returns each stop with the label of the lane it
+    /// stopped ("" for the whole run).
     pub(super) async fn send_all(
         &self,
         input: Source<'_>,
