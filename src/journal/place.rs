@@ -231,8 +231,19 @@ pub(super) fn unsaved(path: &Path) -> Option<PathBuf> {
 }
 
 /// Gives the file at `path` a second name, `<stem>.saved-<time>.<ext>` beside it (a
-/// counter added if taken); the rename that follows leaves it that name only.
+/// counter added if taken); the rename that follows leaves it that name only. Where the
+/// file system has no hard links (some network shares and FUSE mounts), the name gets a
+/// byte copy instead, fsynced and read back.
 pub(super) fn keep_aside(path: &Path) -> io::Result<PathBuf> {
+    keep_aside_by(path, |from, to| fs::hard_link(from, to))
+}
+
+/// [`keep_aside`] with the way a second name is made (`link`) given, so the copy it falls
+/// back on can be tried where hard links work.
+fn keep_aside_by(
+    path: &Path,
+    link: impl Fn(&Path, &Path) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let extension = path
         .extension()
@@ -247,7 +258,13 @@ pub(super) fn keep_aside(path: &Path) -> io::Result<PathBuf> {
             format!("-{n}")
         };
         let aside = path.with_file_name(format!("{stem}.saved-{time}{count}.{extension}"));
-        match fs::hard_link(path, &aside) {
+        let made = link(path, &aside).or_else(|linking| {
+            if linking.kind() == io::ErrorKind::AlreadyExists {
+                return Err(linking);
+            }
+            copy_new(path, &aside)
+        });
+        match made {
             Ok(()) => return Ok(aside),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
@@ -256,6 +273,17 @@ pub(super) fn keep_aside(path: &Path) -> io::Result<PathBuf> {
     Err(io::Error::other(
         "no free name to keep the replacing file under",
     ))
+}
+
+/// Copies the file at `from` to a new file `to`, which must not exist yet: the name is
+/// claimed first, so a file someone made meanwhile is not overwritten. A copy that fails
+/// part-way is removed.
+fn copy_new(from: &Path, to: &Path) -> io::Result<()> {
+    let source = File::open(from)?;
+    (OpenOptions::new().write(true).create_new(true).mode(0o600)).open(to)?;
+    copy_out(&source, to).inspect_err(|_| {
+        let _ = fs::remove_file(to);
+    })
 }
 
 /// Creates (or empties) `temp` for a new version of the file `like` is open on, with its
@@ -331,4 +359,52 @@ pub(super) fn sync_directory(path: &Path) -> io::Result<()> {
         _ => Path::new("."),
     };
     File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsupported(_: &Path, _: &Path) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    #[test]
+    fn where_hard_links_fail_the_file_is_kept_as_a_copy_with_its_bytes_and_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.results.csv");
+        fs::write(&path, "row,status\n1,QUEUED\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+
+        let first = keep_aside_by(&path, unsupported).unwrap();
+        let second = keep_aside_by(&path, unsupported).unwrap();
+
+        assert_ne!(first, second, "a taken name is never written over");
+        for aside in [&first, &second] {
+            let name = aside.file_name().unwrap().to_string_lossy();
+            assert!(name.starts_with("c.results.saved-"), "{name}");
+            assert_eq!(fs::read(aside).unwrap(), b"row,status\n1,QUEUED\n");
+            let meta = fs::metadata(aside).unwrap();
+            assert_eq!(meta.mode() & 0o777, 0o640);
+            assert_ne!(
+                meta.ino(),
+                fs::metadata(&path).unwrap().ino(),
+                "a copy, not a link"
+            );
+        }
+        assert_eq!(fs::read(&path).unwrap(), b"row,status\n1,QUEUED\n");
+    }
+
+    #[test]
+    fn a_copy_that_cannot_be_made_is_an_error_not_a_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone.csv");
+        let error = keep_aside_by(&path, unsupported).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no empty copy left"
+        );
+    }
 }
