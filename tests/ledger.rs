@@ -115,6 +115,58 @@ fn the_same_csv_under_a_second_results_path_sends_no_duplicate() {
     assert_eq!(rig.sent().len(), 8);
 }
 
+/// Two copies of a campaign's folder run at once (two cron entries, two people): each
+/// results file knows nothing of the other, so the shared ledger is the only guard. A check
+/// before the send is not enough: both runs pass it before either records its intent. The
+/// rules are judged again in the transaction that records each intent.
+#[test]
+fn two_copies_of_a_campaign_run_at_once_send_each_row_once() {
+    // Answers a few milliseconds late, so both runs are mid-list at the same time.
+    let rig = Rig::with_faults("latency=5ms");
+    let list = (0..100)
+        .map(|i| format!("{}\n", phone(i)))
+        .collect::<String>();
+    let folders = ["a", "b"].map(|name| {
+        let folder = rig.dir.path().join(name);
+        std::fs::create_dir(&folder).unwrap();
+        let csv = folder.join("c.csv");
+        std::fs::write(&csv, format!("phone\n{list}")).unwrap();
+        csv
+    });
+    let mut runs = folders.clone().map(|csv| {
+        rig.command(&csv)
+            .args(["--template", "t", "--concurrency", "8"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    });
+    for run in &mut runs {
+        assert!(run.wait().unwrap().success());
+    }
+    let accepted = accepted_per_destination(&rig.log());
+    assert_eq!(accepted.len(), 100, "every row reached once");
+    let twice: Vec<_> = accepted.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent twice: {twice:?}");
+    // Each row is QUEUED in one copy and SKIPPED as ALREADY_SENT in the other, with that id
+    // when it was known by then (none while the other send was still in flight).
+    let [a, b] = folders.map(|csv| results_of(&csv));
+    for (row_a, row_b) in a.iter().zip(&b) {
+        let (queued, skipped) = match row_a["status"].as_str() {
+            "QUEUED" => (row_a, row_b),
+            _ => (row_b, row_a),
+        };
+        assert_eq!(queued["status"], "QUEUED", "{row_a:?} {row_b:?}");
+        assert_eq!(skipped["status"], "SKIPPED", "{row_a:?} {row_b:?}");
+        assert_eq!(skipped["errorCode"], "ALREADY_SENT");
+        let id = &skipped["messageId"];
+        assert!(
+            id.is_empty() || *id == queued["messageId"],
+            "{row_a:?} {row_b:?}"
+        );
+    }
+}
+
 #[test]
 fn a_restart_right_after_a_send_waits_out_the_quota() {
     let rig = Rig::new();

@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use super::file::Lines;
 use super::place::{self, Identity};
 use super::{Journal, JournalError, Lock, Prior, Record, Status, io_error};
-use crate::ledger::Sink;
+use crate::ledger::{Refusal, Sink};
 
 mod recorder;
 use recorder::Recorder;
@@ -99,8 +99,8 @@ struct Pending {
     /// Sequence number of the last record queued (records are numbered from 1).
     queued: u64,
     /// The senders of queued intents, each told once its line is fsynced (only they are
-    /// woken, not every sender on every fsync).
-    waiters: Vec<Waiter>,
+    /// woken, not every sender on every fsync), by their record's sequence number.
+    waiters: Vec<(u64, Waiter)>,
     /// The highest sequence number a report waits to see fsynced (within [`LINGER`]).
     reported: u64,
     /// The writer sleeps on the condition variable (so a push must wake it).
@@ -121,8 +121,9 @@ enum Then {
     Nothing,
 }
 
-/// Tells an intent's sender that its line is on disk, or why it is not.
-type Waiter = oneshot::Sender<Result<(), Arc<JournalError>>>;
+/// Tells an intent's sender that its line is on disk (and whether the run's rules, judged
+/// again as the ledger recorded it, refused it), or why it is not.
+type Waiter = oneshot::Sender<Result<Option<Refusal>, Arc<JournalError>>>;
 
 /// Reports whose fate is known, handed to the reporter thread.
 struct Settled {
@@ -223,18 +224,33 @@ impl Shared {
 
     /// Records one line; with [`Durability::Now`], returns once it is on disk. After a disk
     /// error every call fails at once. Takes the record: it is queued as it is, not copied.
+    /// Intents go through [`Shared::intend`], which tells of a refusal.
     pub async fn record(&self, record: Record, durability: Durability) -> Result<(), JournalError> {
-        if record.status == Status::Sending {
-            // An intent: a request follows. Not if another run may have the file now.
-            self.check_lock()?;
-        }
+        debug_assert_ne!(
+            record.status,
+            Status::Sending,
+            "an intent goes through intend"
+        );
         if durability == Durability::Lazy {
             return self.queue.push(record, Then::Nothing, &self.path);
         }
+        self.written(record).await.map(drop)
+    }
+
+    /// Records a send's intent and returns once it is on disk: the request may leave then,
+    /// unless the ledger refused it (`Some`: another run recorded a send the run's rules
+    /// forbid since the runner asked).
+    pub async fn intend(&self, intent: Record) -> Result<Option<Refusal>, JournalError> {
+        // A request follows. Not if another run may have the file now.
+        self.check_lock()?;
+        self.written(intent).await
+    }
+
+    async fn written(&self, record: Record) -> Result<Option<Refusal>, JournalError> {
         let (waiter, written) = oneshot::channel();
         self.queue.push(record, Then::Wait(waiter), &self.path)?;
         match written.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(refusal)) => Ok(refusal),
             Ok(Err(failure)) => Err(repeat(&failure, &self.path)),
             Err(_) => Err(io_error("write", &self.path)(io::Error::other(
                 "the writer stopped",
@@ -324,7 +340,10 @@ impl Queue {
         pending.records.push(record);
         pending.queued += 1;
         match then {
-            Then::Wait(waiter) => pending.waiters.push(waiter),
+            Then::Wait(waiter) => {
+                let mine = pending.queued;
+                pending.waiters.push((mine, waiter));
+            }
             Then::Report(report) => {
                 pending.reported = pending.queued;
                 let mine = pending.queued;
@@ -380,42 +399,50 @@ impl Writer {
             if batch.is_empty() && closing && reported <= synced {
                 return; // everything is written and fsynced as asked
             }
-            let mut result = match batch.is_empty() {
+            let written = match batch.is_empty() {
                 true => Ok(()),
                 false => self.write(&batch, &mut lines),
             };
             let lingered = closing || linger_until.is_some_and(|until| until <= Instant::now());
-            let sync = result.is_ok() && (!waiters.is_empty() || (reported > synced && lingered));
-            if result.is_ok() {
-                // Before the waiters are told: an intent is in the ledger before its request
-                // leaves, so a kill mid-request still counts as a possible send.
-                result = self.sync_and_record(&mut batch, sync);
-            }
+            let sync = written.is_ok() && (!waiters.is_empty() || (reported > synced && lingered));
+            // The batch's records are numbered up to `last`.
+            let first = (last + 1).saturating_sub(batch.len() as u64);
+            // Before the waiters are told: an intent is in the ledger before its request
+            // leaves, so a kill mid-request still counts as a possible send.
+            let recorded = written.and_then(|()| self.sync_and_record(&mut batch, sync));
             batch.clear();
-            if result.is_ok() && sync {
-                synced = last;
-                linger_until = None;
-                for waiter in waiters.drain(..) {
-                    let _ = waiter.send(Ok(())); // a sender that gave up no longer listens
+            match recorded {
+                // Only intents are refused, and an intent always has its waiter (so `sync`).
+                Ok(mut refused) if sync => {
+                    synced = last;
+                    linger_until = None;
+                    for (seq, waiter) in waiters.drain(..) {
+                        let at = refused.iter().position(|(i, _)| first + *i as u64 == seq);
+                        let refusal = at.map(|at| refused.swap_remove(at).1);
+                        let _ = waiter.send(Ok(refusal)); // a sender that gave up no longer listens
+                    }
+                    let done = waiting.iter().take_while(|(seq, _)| *seq <= synced).count();
+                    self.settle(waiting.drain(..done), None);
                 }
-                let done = waiting.iter().take_while(|(seq, _)| *seq <= synced).count();
-                self.settle(waiting.drain(..done), None);
-            } else if reported > synced && linger_until.is_none() {
-                linger_until = Some(Instant::now() + LINGER);
-            }
-            if let Err(e) = result {
-                let failure = Arc::new(e);
-                let (refused, unwritten) = {
-                    let mut pending = self.queue.lock();
-                    pending.failed = Some(Arc::clone(&failure));
-                    let waiters = std::mem::take(&mut pending.waiters);
-                    (std::mem::take(&mut pending.reports), waiters)
-                };
-                for waiter in waiters.drain(..).chain(unwritten) {
-                    let _ = waiter.send(Err(Arc::clone(&failure)));
+                Ok(_) => {
+                    if reported > synced && linger_until.is_none() {
+                        linger_until = Some(Instant::now() + LINGER);
+                    }
                 }
-                self.settle(waiting.drain(..).chain(refused), Some(failure));
-                return;
+                Err(e) => {
+                    let failure = Arc::new(e);
+                    let (refused, unwritten) = {
+                        let mut pending = self.queue.lock();
+                        pending.failed = Some(Arc::clone(&failure));
+                        let waiters = std::mem::take(&mut pending.waiters);
+                        (std::mem::take(&mut pending.reports), waiters)
+                    };
+                    for (_, waiter) in waiters.drain(..).chain(unwritten) {
+                        let _ = waiter.send(Err(Arc::clone(&failure)));
+                    }
+                    self.settle(waiting.drain(..).chain(refused), Some(failure));
+                    return;
+                }
             }
         }
     }
@@ -434,21 +461,31 @@ impl Writer {
     /// side, the ledger on its own thread, when both are due, so the ledger's commit hides
     /// behind the fsync instead of adding to every round (it cost a fifth of the sends/s at
     /// c64 in line). Returns once both are done; the first error wins.
-    fn sync_and_record(&self, batch: &mut Vec<Record>, sync: bool) -> Result<(), JournalError> {
+    fn sync_and_record(
+        &self,
+        batch: &mut Vec<Record>,
+        sync: bool,
+    ) -> Result<Vec<(usize, Refusal)>, JournalError> {
         let fsync = || self.file.sync_data().map_err(io_error("write", &self.path));
         let failed = |problem: String| io_error("write", &self.path)(io::Error::other(problem));
         let Some(ledger) = self.ledger.as_ref().filter(|_| !batch.is_empty()) else {
-            return if sync { fsync() } else { Ok(()) };
+            return if sync {
+                fsync().map(|()| Vec::new())
+            } else {
+                Ok(Vec::new())
+            };
         };
         let record = |batch: &[Record]| ledger.record(batch).map_err(|e| failed(e.to_string()));
         match (sync, &self.recorder) {
             (false, _) => record(batch),
             (true, Some(recorder)) => match recorder.record_while(batch, fsync) {
-                (Some(recorded), synced) => recorded.map_err(|e| failed(e.to_string())).and(synced),
+                (Some(recorded), synced) => {
+                    (recorded.map_err(|e| failed(e.to_string()))).and_then(|r| synced.map(|()| r))
+                }
                 (None, synced) => synced.and(Err(failed("the ledger's thread stopped".into()))),
             },
             // No thread to be had: one after the other.
-            (true, None) => record(batch).and_then(|()| fsync()),
+            (true, None) => record(batch).and_then(|refused| fsync().map(|()| refused)),
         }
     }
 
@@ -587,10 +624,7 @@ mod tests {
         let sends = (1..=64).map(|row| {
             let (shared, path) = (&shared, &path);
             async move {
-                shared
-                    .record(record(row, Status::Sending), Durability::Now)
-                    .await
-                    .unwrap();
+                shared.intend(record(row, Status::Sending)).await.unwrap();
                 let text = fs::read_to_string(path).unwrap();
                 assert!(text.contains(&format!("\n{row},")), "row {row} not written");
             }
@@ -645,10 +679,7 @@ mod tests {
                 queued.send(written.is_ok()).unwrap();
             })
             .unwrap();
-        let error = shared
-            .record(record(1, Status::Sending), Durability::Now)
-            .await
-            .unwrap_err();
+        let error = shared.intend(record(1, Status::Sending)).await.unwrap_err();
         assert!(error.to_string().contains("r.csv"), "{error}");
         let later = shared
             .record(record(2, Status::Invalid), Durability::Lazy)

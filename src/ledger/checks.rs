@@ -40,7 +40,7 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::AlreadySent(earlier) => {
                 let id = match earlier.message_id.as_str() {
-                    "" => "its outcome unknown (UNCERTAIN there)".to_string(),
+                    "" => "its outcome not known there: still in flight, or UNCERTAIN".to_string(),
                     id => format!("message id {id}"),
                 };
                 write!(
@@ -61,17 +61,102 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// A run's rules for whom it may send to (`--allow-resend`, `--resend-uncertain`,
+/// `--frequency-cap`). They are asked before a send ([`Checks::refusal`]) and asked again in
+/// the transaction that records its intent ([`Ledger::record`]): two runs at once (two copies
+/// of a campaign's folder, two campaigns to one person) cannot both pass a check that
+/// neither has recorded yet, since the second transaction sees the first's intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    pub allow_resend: bool,
+    /// `--resend-uncertain`: only sends the API accepted count, since the person checked the
+    /// uncertain ones.
+    pub accepted_only: bool,
+    pub frequency_cap: Option<FrequencyCap>,
+}
+
+/// The two lookups the rules make, on whichever connection asks: the reader's before a
+/// send, the writer's inside its transaction.
+pub(super) trait Lookups {
+    type Error;
+    /// See [`Ledger::earlier_send`].
+    fn earlier_send(
+        &self,
+        campaign: &str,
+        destination: u64,
+        run: u64,
+        accepted_only: bool,
+    ) -> Result<Option<EarlierSend>, Self::Error>;
+    /// See [`Ledger::received_since`].
+    fn received_since(
+        &self,
+        destination: u64,
+        since_ms: i64,
+        accepted_only: bool,
+    ) -> Result<u64, Self::Error>;
+}
+
+impl Lookups for dyn Ledger {
+    type Error = LedgerError;
+    fn earlier_send(
+        &self,
+        campaign: &str,
+        destination: u64,
+        run: u64,
+        accepted_only: bool,
+    ) -> Result<Option<EarlierSend>, LedgerError> {
+        Ledger::earlier_send(self, campaign, destination, run, accepted_only)
+    }
+    fn received_since(
+        &self,
+        destination: u64,
+        since_ms: i64,
+        accepted_only: bool,
+    ) -> Result<u64, LedgerError> {
+        Ledger::received_since(self, destination, since_ms, accepted_only)
+    }
+}
+
+impl Rules {
+    /// Whether the rules can refuse anything (else nothing need be looked up).
+    pub fn may_refuse(&self) -> bool {
+        !self.allow_resend || self.frequency_cap.is_some()
+    }
+
+    /// Whether run `run` of `campaign` must not send to `destination` (its fingerprint) at
+    /// `now_ms`.
+    pub(super) fn refusal<L: Lookups + ?Sized>(
+        &self,
+        lookups: &L,
+        campaign: &str,
+        run: u64,
+        destination: u64,
+        now_ms: i64,
+    ) -> Result<Option<Refusal>, L::Error> {
+        if !self.allow_resend
+            && let Some(earlier) =
+                lookups.earlier_send(campaign, destination, run, self.accepted_only)?
+        {
+            return Ok(Some(Refusal::AlreadySent(earlier)));
+        }
+        if let Some(cap) = self.frequency_cap {
+            let since = now_ms.saturating_sub(cap.within.as_millis() as i64);
+            let got = lookups.received_since(destination, since, self.accepted_only)?;
+            if got >= u64::from(cap.count) {
+                return Ok(Some(Refusal::FrequencyCap { got, cap }));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// The ledger's checks for one run.
 #[derive(Debug)]
 pub struct Checks {
     pub ledger: Arc<dyn Ledger>,
     pub run: u64,
     pub campaign: String,
-    pub frequency_cap: Option<FrequencyCap>,
-    pub allow_resend: bool,
-    /// `--resend-uncertain`: only sends the API accepted count, since the person checked the
-    /// uncertain ones.
-    pub accepted_only: bool,
+    pub rules: Rules,
     /// Each capped number's budget, by the label its lane carries.
     pub caps: HashMap<String, DailyCap>,
 }
@@ -80,26 +165,8 @@ impl Checks {
     /// Whether `destination` (E.164) must be skipped, at `now_ms`.
     pub fn refusal(&self, destination: &str, now_ms: i64) -> Result<Option<Refusal>, LedgerError> {
         let fingerprint = destination_fingerprint(destination);
-        if !self.allow_resend
-            && let Some(earlier) = self.ledger.earlier_send(
-                &self.campaign,
-                fingerprint,
-                self.run,
-                self.accepted_only,
-            )?
-        {
-            return Ok(Some(Refusal::AlreadySent(earlier)));
-        }
-        if let Some(cap) = self.frequency_cap {
-            let since = now_ms.saturating_sub(cap.within.as_millis() as i64);
-            let got = self
-                .ledger
-                .received_since(fingerprint, since, self.accepted_only)?;
-            if got >= u64::from(cap.count) {
-                return Ok(Some(Refusal::FrequencyCap { got, cap }));
-            }
-        }
-        Ok(None)
+        let ledger: &dyn Ledger = self.ledger.as_ref();
+        (self.rules).refusal(ledger, &self.campaign, self.run, fingerprint, now_ms)
     }
 
     /// Takes one send from `label`'s daily budget; `Err` with when the next send is allowed

@@ -22,7 +22,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use checks::{CapReached, Checks, DailyCap, Refusal};
+pub use checks::{CapReached, Checks, DailyCap, Refusal, Rules};
 pub use location::{LEDGER_ENV, Location, resolve_location};
 pub use run::RunLedger;
 pub use sink::Sink;
@@ -117,8 +117,15 @@ pub struct LedgerError {
 /// The ledger's interface: what a run records and asks. Implementations are shared by the
 /// writer thread and the senders, and safe for several processes on one store.
 pub trait Ledger: Send + Sync + fmt::Debug {
-    /// Records (or updates, by run and row) a batch of entries in one transaction.
-    fn record(&self, entries: &[Entry<'_>]) -> Result<(), LedgerError>;
+    /// Records (or updates, by run and row) a batch of entries in one transaction. With
+    /// `rules`, each intent is first judged by them inside that transaction, so no other
+    /// process's intent can come between the check and the record: a refused intent is not
+    /// recorded, and comes back (its index in `entries`, why).
+    fn record(
+        &self,
+        entries: &[Entry<'_>],
+        rules: Option<&Rules>,
+    ) -> Result<Vec<(usize, Refusal)>, LedgerError>;
     /// How many sends (possible ones included) `sender` made at or after `since_ms`.
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError>;
     /// When `sender`'s `n`-th send (from 0, oldest first) at or after `since_ms` started.

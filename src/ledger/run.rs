@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::settings::Settings;
 
 use super::{
-    Checks, DailyCap, Ledger, LedgerError, Location, Sink, SqliteLedger, campaign_identity,
+    Checks, DailyCap, Ledger, LedgerError, Location, Rules, Sink, SqliteLedger, campaign_identity,
     sender_fingerprint,
 };
 
@@ -46,13 +46,16 @@ impl RunLedger {
                 caps.insert(number.label.clone(), budget);
             }
         }
+        let rules = Rules {
+            allow_resend: settings.allow_resend,
+            accepted_only: settings.resend_uncertain,
+            frequency_cap: settings.frequency_cap,
+        };
         let checks = Checks {
             ledger: Arc::clone(&ledger),
             run,
             campaign: campaign.clone(),
-            frequency_cap: settings.frequency_cap,
-            allow_resend: settings.allow_resend,
-            accepted_only: settings.resend_uncertain,
+            rules,
             caps,
         };
         let sink = Sink {
@@ -61,6 +64,8 @@ impl RunLedger {
             results: settings.results.display().to_string(),
             campaign,
             senders,
+            // Judged again as each intent is recorded.
+            rules: rules.may_refuse().then_some(rules),
         };
         Ok(Some(RunLedger { sink, checks }))
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::journal::Record;
 
-use super::{Entry, Ledger, LedgerError, SendState, destination_fingerprint};
+use super::{Entry, Ledger, LedgerError, Refusal, Rules, SendState, destination_fingerprint};
 
 /// Turns results lines into ledger entries and records them.
 #[derive(Debug, Clone)]
@@ -19,15 +19,21 @@ pub struct Sink {
     pub campaign: String,
     /// Each sender's fingerprint, by the label the results lines carry.
     pub senders: HashMap<String, String>,
+    /// The run's rules, judged again as each intent is recorded (`None`: none can refuse).
+    pub rules: Option<Rules>,
 }
 
 impl Sink {
     /// Records the sends among `batch` in one transaction. A line with no send time (a row
     /// never sent, or an earlier run's interrupted send marked `UNCERTAIN` now) is no send
-    /// of this run and is left out.
-    pub fn record(&self, batch: &[Record]) -> Result<(), LedgerError> {
-        let entries: Vec<Entry<'_>> = batch.iter().filter_map(|r| self.entry(r)).collect();
-        self.ledger.record(&entries)
+    /// of this run and is left out. Returns the intents the run's rules refused, by their
+    /// index in `batch`: another run recorded a send they forbid since this one asked.
+    pub fn record(&self, batch: &[Record]) -> Result<Vec<(usize, Refusal)>, LedgerError> {
+        let (at, entries): (Vec<usize>, Vec<Entry<'_>>) = (batch.iter().enumerate())
+            .filter_map(|(i, r)| Some((i, self.entry(r)?)))
+            .unzip();
+        let refused = self.ledger.record(&entries, self.rules.as_ref())?;
+        Ok(refused.into_iter().map(|(i, why)| (at[i], why)).collect())
     }
 
     fn entry<'a>(&'a self, record: &'a Record) -> Option<Entry<'a>> {

@@ -13,7 +13,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::checkpointer::{BACKSTOP_PAGES, Checkpointer};
-use super::{EarlierSend, Entry, Ledger, LedgerError, SendState, SenderCount};
+use super::checks::Lookups;
+use super::{EarlierSend, Entry, Ledger, LedgerError, Refusal, Rules, SendState, SenderCount};
 
 /// How long a process waits for another one's write before giving up: far above any
 /// batch's commit, well below anything a person would take for a hang.
@@ -160,8 +161,14 @@ impl<'a> Ids<'a> {
 }
 
 impl Writer {
-    /// Records `entries` in one transaction.
-    fn record(&mut self, entries: &[Entry<'_>]) -> Result<(), rusqlite::Error> {
+    /// Records `entries` in one transaction, each intent judged by `rules` first. The
+    /// transaction takes the write lock before it reads (`IMMEDIATE`), so what it judges by
+    /// cannot change before it commits.
+    fn record(
+        &mut self,
+        entries: &[Entry<'_>],
+        rules: Option<&Rules>,
+    ) -> Result<Vec<(usize, Refusal)>, rusqlite::Error> {
         let Writer {
             connection,
             names,
@@ -170,26 +177,37 @@ impl Writer {
         let transaction =
             connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut ids = Ids::default();
-        write(&transaction, entries, &mut ids, names, runs)?;
+        let refused = write(&transaction, entries, rules, &mut ids, names, runs)?;
         transaction.commit()?;
         names.extend(ids.names.into_iter().map(|(k, v)| (k.to_owned(), v)));
         runs.extend(ids.runs);
-        Ok(())
+        Ok(refused)
     }
 }
 
-/// Writes `entries` in `transaction`: an intent as a new row, an outcome onto its intent's
-/// (or as a new row when the intent is not there).
+/// Writes `entries` in `transaction`: an intent as a new row (unless `rules` refuse it), an
+/// outcome onto its intent's (or as a new row when the intent is not there). Returns the
+/// refused intents.
 fn write<'a>(
     transaction: &rusqlite::Transaction<'_>,
     entries: &[Entry<'a>],
+    rules: Option<&Rules>,
     ids: &mut Ids<'a>,
     names: &HashMap<String, i64>,
     runs: &HashMap<u64, i64>,
-) -> Result<(), rusqlite::Error> {
+) -> Result<Vec<(usize, Refusal)>, rusqlite::Error> {
     let mut upsert = transaction.prepare_cached(UPSERT)?;
     let mut outcome = transaction.prepare_cached(OUTCOME)?;
-    for e in entries {
+    let mut refused = Vec::new();
+    for (index, e) in entries.iter().enumerate() {
+        if e.state == SendState::Sending
+            && let Some(rules) = rules
+            && let Some(refusal) =
+                rules.refusal(&On(transaction), e.campaign, e.run, e.destination, e.at_ms)?
+        {
+            refused.push((index, refusal));
+            continue;
+        }
         let run = ids.run(runs, transaction, e)?;
         let row = e.row as i64;
         if e.state != SendState::Sending
@@ -208,7 +226,59 @@ fn write<'a>(
             e.at_ms
         ])?;
     }
-    Ok(())
+    Ok(refused)
+}
+
+/// The rules' lookups on one connection: the reader's, or the writer's inside its
+/// transaction (which sees its own batch's intents too).
+struct On<'c>(&'c Connection);
+
+impl Lookups for On<'_> {
+    type Error = rusqlite::Error;
+
+    /// An accepted send first, then the earliest.
+    fn earlier_send(
+        &self,
+        campaign: &str,
+        destination: u64,
+        run: u64,
+        accepted_only: bool,
+    ) -> Result<Option<EarlierSend>, rusqlite::Error> {
+        // One fixed statement (prepared once per connection): this runs before every send.
+        let mut statement = self.0.prepare_cached(EARLIER_SEND)?;
+        let rows = statement.query_map(
+            params![campaign, destination as i64, run as i64, accepted_only],
+            |r| {
+                let key = (r.get::<_, i64>(2)? != SendState::Accepted.code(), r.get(3)?);
+                let earlier = EarlierSend {
+                    message_id: r.get(0)?,
+                    results: r.get(1)?,
+                };
+                Ok((key, earlier))
+            },
+        )?;
+        let mut best: Option<((bool, i64), EarlierSend)> = None;
+        for row in rows {
+            let (key, earlier) = row?;
+            if best.as_ref().is_none_or(|(known, _)| key < *known) {
+                best = Some((key, earlier));
+            }
+        }
+        Ok(best.map(|(_, earlier)| earlier))
+    }
+
+    fn received_since(
+        &self,
+        destination: u64,
+        since_ms: i64,
+        accepted_only: bool,
+    ) -> Result<u64, rusqlite::Error> {
+        let count: i64 = (self.0.prepare_cached(RECEIVED_SINCE)?)
+            .query_row(params![destination as i64, since_ms, accepted_only], |r| {
+                r.get(0)
+            })?;
+        Ok(count.max(0) as u64)
+    }
 }
 
 /// Brings the ledger on `connection` to [`VERSION`]: creates the schema, or migrates the
@@ -310,7 +380,14 @@ fn migrate_first(transaction: &rusqlite::Transaction<'_>) -> Result<(), rusqlite
                 },
             )
             .collect();
-        write(transaction, &entries, &mut Ids::default(), &names, &runs)?;
+        write(
+            transaction,
+            &entries,
+            None,
+            &mut Ids::default(),
+            &names,
+            &runs,
+        )?;
     }
 }
 
@@ -423,16 +500,20 @@ impl SqliteLedger {
 }
 
 impl Ledger for SqliteLedger {
-    fn record(&self, entries: &[Entry<'_>]) -> Result<(), LedgerError> {
+    fn record(
+        &self,
+        entries: &[Entry<'_>],
+        rules: Option<&Rules>,
+    ) -> Result<Vec<(usize, Refusal)>, LedgerError> {
         if entries.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        writer.record(entries).map_err(|e| self.fail(e))?;
+        let refused = writer.record(entries, rules).map_err(|e| self.fail(e))?;
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.committed();
         }
-        Ok(())
+        Ok(refused)
     }
 
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError> {
@@ -477,10 +558,8 @@ impl Ledger for SqliteLedger {
         since_ms: i64,
         accepted_only: bool,
     ) -> Result<u64, LedgerError> {
-        self.count(
-            RECEIVED_SINCE,
-            params![destination as i64, since_ms, accepted_only],
-        )
+        (On(&self.read()).received_since(destination, since_ms, accepted_only))
+            .map_err(|e| self.fail(e))
     }
 
     fn earlier_send(
@@ -490,31 +569,8 @@ impl Ledger for SqliteLedger {
         run: u64,
         accepted_only: bool,
     ) -> Result<Option<EarlierSend>, LedgerError> {
-        // One fixed statement (prepared once per connection): this runs before every send.
-        // An accepted send first, then the earliest.
-        let connection = self.read();
-        let mut statement = (connection.prepare_cached(EARLIER_SEND)).map_err(|e| self.fail(e))?;
-        let rows = statement
-            .query_map(
-                params![campaign, destination as i64, run as i64, accepted_only],
-                |r| {
-                    let key = (r.get::<_, i64>(2)? != SendState::Accepted.code(), r.get(3)?);
-                    let earlier = EarlierSend {
-                        message_id: r.get(0)?,
-                        results: r.get(1)?,
-                    };
-                    Ok((key, earlier))
-                },
-            )
-            .map_err(|e| self.fail(e))?;
-        let mut best: Option<((bool, i64), EarlierSend)> = None;
-        for row in rows {
-            let (key, earlier) = row.map_err(|e| self.fail(e))?;
-            if best.as_ref().is_none_or(|(known, _)| key < *known) {
-                best = Some((key, earlier));
-            }
-        }
-        Ok(best.map(|(_, earlier)| earlier))
+        (On(&self.read()).earlier_send(campaign, destination, run, accepted_only))
+            .map_err(|e| self.fail(e))
     }
 
     fn senders_since(&self, since_ms: i64) -> Result<Vec<SenderCount>, LedgerError> {
@@ -570,6 +626,85 @@ mod tests {
         }
     }
 
+    /// What the writer's transaction refuses: the intents another run's sends forbid, by
+    /// the run's own rules; outcomes never; a refused intent leaves no entry.
+    #[test]
+    fn intents_are_judged_by_the_rules_in_the_transaction_that_records_them() {
+        use crate::ledger::{FrequencyCap, Refusal};
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite3")).unwrap();
+        let strict = Rules {
+            allow_resend: false,
+            accepted_only: false,
+            frequency_cap: None,
+        };
+        // Run 1 has row 1 (destination 1001) in flight and row 2 (1002) accepted.
+        let first = [
+            entry(1, 1, SendState::Sending, 10),
+            entry(1, 2, SendState::Accepted, 10),
+        ];
+        assert_eq!(ledger.record(&first, Some(&strict)).unwrap(), []);
+        // Run 2 of the same campaign: both refused; its row 3 (1003) goes ahead.
+        let second = [
+            entry(2, 1, SendState::Sending, 20),
+            entry(2, 3, SendState::Sending, 20),
+            entry(2, 2, SendState::Sending, 20),
+        ];
+        let refused = ledger.record(&second, Some(&strict)).unwrap();
+        let earlier = |id: &str| {
+            Refusal::AlreadySent(EarlierSend {
+                message_id: id.into(),
+                results: "r.csv".into(),
+            })
+        };
+        assert_eq!(refused, [(0, earlier("m-b")), (2, earlier("m-a"))]);
+        assert_eq!(
+            ledger.received_since(1001, 0, false).unwrap(),
+            1,
+            "not recorded"
+        );
+        assert_eq!(ledger.received_since(1003, 0, false).unwrap(), 1);
+        // Outcomes are not judged; --allow-resend refuses nothing.
+        let outcome = [entry(2, 1, SendState::NotSent, 20)];
+        assert_eq!(ledger.record(&outcome, Some(&strict)).unwrap(), []);
+        let lenient = Rules {
+            allow_resend: true,
+            ..strict
+        };
+        let again = [entry(3, 1, SendState::Sending, 30)];
+        assert_eq!(ledger.record(&again, Some(&lenient)).unwrap(), []);
+        // --resend-uncertain: only accepted sends count, so run 4 may send row 1 again
+        // (its sends are in flight or uncertain) but not row 2 (accepted).
+        let checked = Rules {
+            accepted_only: true,
+            ..strict
+        };
+        let fourth = [
+            entry(4, 1, SendState::Sending, 40),
+            entry(4, 2, SendState::Sending, 40),
+        ];
+        let refused = ledger.record(&fourth, Some(&checked)).unwrap();
+        assert_eq!(refused.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
+        // Another campaign under a frequency cap of 3 in 100 ms: 1001 got 3 by now.
+        let capped = Rules {
+            allow_resend: true,
+            accepted_only: false,
+            frequency_cap: Some(FrequencyCap {
+                count: 3,
+                within: std::time::Duration::from_millis(100),
+            }),
+        };
+        let other = [Entry {
+            campaign: "d",
+            ..entry(5, 1, SendState::Sending, 50)
+        }];
+        let refused = ledger.record(&other, Some(&capped)).unwrap();
+        assert!(
+            matches!(refused[..], [(0, Refusal::FrequencyCap { got: 3, .. })]),
+            "{refused:?}"
+        );
+    }
+
     #[test]
     fn several_opening_a_new_ledger_at_once_all_get_it() {
         let dir = tempfile::tempdir().unwrap();
@@ -597,17 +732,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ledger = SqliteLedger::open(&dir.path().join("a/b/ledger.sqlite3")).unwrap();
         ledger
-            .record(&[
-                entry(1, 1, SendState::Sending, 10),
-                entry(1, 2, SendState::Sending, 20),
-            ])
+            .record(
+                &[
+                    entry(1, 1, SendState::Sending, 10),
+                    entry(1, 2, SendState::Sending, 20),
+                ],
+                None,
+            )
             .unwrap();
         assert_eq!(ledger.sends_since("key:1", 0).unwrap(), 2);
         ledger
-            .record(&[
-                entry(1, 1, SendState::Accepted, 10),
-                entry(1, 2, SendState::NotSent, 20),
-            ])
+            .record(
+                &[
+                    entry(1, 1, SendState::Accepted, 10),
+                    entry(1, 2, SendState::NotSent, 20),
+                ],
+                None,
+            )
             .unwrap();
         assert_eq!(ledger.sends_since("key:1", 0).unwrap(), 1);
         assert_eq!(ledger.sends_since("key:1", 11).unwrap(), 0);
@@ -618,7 +759,7 @@ mod tests {
             message_id: "",
             ..entry(3, 1, SendState::Sending, 5)
         };
-        ledger.record(&[interrupted]).unwrap();
+        ledger.record(&[interrupted], None).unwrap();
         let earlier = ledger.earlier_send("c", 1001, 2, false).unwrap().unwrap();
         assert_eq!(earlier.message_id, "m-b");
         assert_eq!(
@@ -655,10 +796,10 @@ mod tests {
         let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite3")).unwrap();
         for row in 0..200 {
             ledger
-                .record(&[entry(1, row, SendState::Sending, row as i64)])
+                .record(&[entry(1, row, SendState::Sending, row as i64)], None)
                 .unwrap();
             ledger
-                .record(&[entry(1, row, SendState::Accepted, row as i64)])
+                .record(&[entry(1, row, SendState::Accepted, row as i64)], None)
                 .unwrap();
             ledger
                 .earlier_send("c", 1000 + row, 2, row % 2 == 0)

@@ -31,7 +31,9 @@ impl Runner<'_> {
         }
     }
 
-    async fn record_ledger_skip(
+    /// Records a row the ledger refused as `SKIPPED`, before its send or as its intent was
+    /// recorded.
+    pub(super) async fn record_ledger_skip(
         &self,
         row: &Row,
         refusal: &Refusal,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::input::validate::RowError;
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, JournalError, Prior, Record, Status};
+use crate::ledger::Refusal;
 use crate::message::{Content, Message};
 use crate::pacing::{WaitTooLong, hold};
 use crate::provider::{Accepted, ErrorClass, MessageSetting, SendError};
@@ -28,6 +29,9 @@ enum AttemptError {
     Final(SendError),
     Disk(JournalError),
     Closed(window::Closed),
+    /// The ledger refused the intent: another run recorded a send the run's rules forbid
+    /// after the runner asked ([`crate::ledger::Rules`]). Nothing was sent.
+    Refused(Refusal),
 }
 
 impl From<WaitTooLong> for AttemptError {
@@ -173,6 +177,9 @@ impl Runner<'_> {
             Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
             Err(AttemptError::Closed(closed)) => return Ok(Some(Stop::Window(closed))),
             Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
+            Err(AttemptError::Refused(refusal)) => {
+                return self.record_ledger_skip(row, &refusal).await;
+            }
             Err(AttemptError::Retry(e)) => {
                 self.progress.row_done(Status::Deferred);
                 return Ok(Some(Stop::RetriesExhausted(e)));
@@ -283,9 +290,10 @@ impl Runner<'_> {
         let sent_at = now.to_string();
         let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
         intent.sent_at = sent_at.clone();
-        self.append(intent, Durability::Now)
-            .await
-            .map_err(AttemptError::Disk)?;
+        let refused = (self.journal.intend(intent).await).map_err(AttemptError::Disk)?;
+        if let Some(refusal) = refused {
+            return Err(AttemptError::Refused(refusal));
+        }
         match lane.provider.send(body).await {
             Ok(accepted) => Ok((accepted, sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {

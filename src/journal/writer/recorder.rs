@@ -8,9 +8,12 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use crate::journal::Record;
-use crate::ledger::{LedgerError, Sink};
+use crate::ledger::{LedgerError, Refusal, Sink};
 
-type Done = (Vec<Record>, Result<(), LedgerError>);
+/// A batch handed back, with the commit's result: the intents the run's rules refused.
+pub(super) type Recorded = Result<Vec<(usize, Refusal)>, LedgerError>;
+
+type Done = (Vec<Record>, Recorded);
 
 /// The recording thread: handed each batch, hands it back with the commit's result.
 pub(super) struct Recorder {
@@ -50,7 +53,7 @@ impl Recorder {
         &self,
         batch: &mut Vec<Record>,
         beside: impl FnOnce() -> T,
-    ) -> (Option<Result<(), LedgerError>>, T) {
+    ) -> (Option<Recorded>, T) {
         let sent = match self.ask.as_ref().map(|ask| ask.send(std::mem::take(batch))) {
             Some(Ok(())) => true,
             Some(Err(mpsc::SendError(back))) => {
@@ -98,6 +101,7 @@ mod tests {
             results: "r.csv".into(),
             campaign: "c".into(),
             senders: HashMap::from([(String::new(), "key:1".to_string())]),
+            rules: None,
         };
         let recorder = Recorder::start(sink).unwrap();
         for round in 1..=3u64 {
@@ -106,7 +110,8 @@ mod tests {
                 ..Record::new(round, "+5511987654321", Status::Sending)
             }];
             let (recorded, beside) = recorder.record_while(&mut batch, || round * 10);
-            recorded.expect("the thread answers").unwrap();
+            let refused = recorded.expect("the thread answers").unwrap();
+            assert!(refused.is_empty(), "no rules, no refusals");
             assert_eq!(beside, round * 10);
             assert_eq!(batch.len(), 1, "the batch comes back");
             assert_eq!(ledger.sends_since("key:1", 0).unwrap(), round);
