@@ -9,6 +9,7 @@ use std::fmt;
 
 use crate::input::MessageDefaults;
 use crate::input::validate::Field;
+use crate::message::Content;
 
 /// The fingerprint of a campaign's message settings, written `m:1a2b3c4d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,14 +54,45 @@ pub fn message_settings(defaults: &MessageDefaults) -> impl Iterator<Item = (&'s
 /// fingerprints in every version; an unset field adds nothing, so a field added to the
 /// program later leaves older campaigns' fingerprints as they were.
 pub fn message_fingerprint(defaults: &MessageDefaults) -> MessageFingerprint {
+    digest(message_settings(defaults))
+}
+
+/// FNV-1a over `(name, value)` pairs, each part ended by a zero byte.
+fn digest<'a, 'b>(pairs: impl Iterator<Item = (&'a str, &'b str)>) -> MessageFingerprint {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (name, value) in message_settings(defaults) {
+    for (name, value) in pairs {
         for byte in name.bytes().chain([0]).chain(value.bytes()).chain([0]) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
     MessageFingerprint((hash ^ (hash >> 32)) as u32)
+}
+
+/// Which message a row sends, when its own cells say so (a `templateId` or `text` column)
+/// rather than the campaign's settings: the fingerprint of the template id, the text, the
+/// media or the map pin it names. `None` when the campaign's settings name it, since then
+/// every row sends the campaign's message. Two lists whose rows name different templates
+/// are two campaigns, though their settings are alike (none).
+pub fn row_message(defaults: &MessageDefaults, content: &Content) -> Option<MessageFingerprint> {
+    let location;
+    let (kind, named, from_campaign) = match content {
+        Content::Template { id, .. } => ("template", id.as_str(), &defaults.template_id),
+        Content::Text { body } => ("text", body.as_str(), &defaults.text),
+        Content::Media { media, .. } => ("media", media.url.as_str(), &defaults.media),
+        Content::Location {
+            latitude,
+            longitude,
+            ..
+        } => {
+            location = format!("{latitude},{longitude}");
+            ("location", location.as_str(), &defaults.latitude)
+        }
+        Content::Contact { contact_id } => ("contact", contact_id.as_str(), &defaults.contact_id),
+    };
+    from_campaign
+        .is_none()
+        .then(|| digest([(kind, named.trim())].into_iter()))
 }
 
 #[cfg(test)]
@@ -102,6 +134,43 @@ mod tests {
             message_fingerprint(&text),
             message_fingerprint(&template("boas_vindas"))
         );
+    }
+
+    #[test]
+    fn a_row_s_own_template_or_text_tells_its_message_apart_and_the_campaign_s_does_not() {
+        let of = |id: &str| Content::Template {
+            id: id.into(),
+            media: None,
+            contact_id: None,
+        };
+        let none = MessageDefaults::default();
+        let (welcome, promo) = (
+            row_message(&none, &of("boas_vindas")),
+            row_message(&none, &of("promo")),
+        );
+        assert!(welcome.is_some());
+        assert_ne!(welcome, promo, "two templates named in the rows");
+        assert_eq!(welcome, row_message(&none, &of(" boas_vindas ")));
+        let text = |body: &str| Content::Text { body: body.into() };
+        assert_ne!(
+            row_message(&none, &text("Oi")),
+            row_message(&none, &text("Olá"))
+        );
+        assert_ne!(
+            row_message(&none, &text("boas_vindas")),
+            welcome,
+            "the kind counts"
+        );
+        // The campaign names it: every row sends the campaign's message.
+        assert_eq!(
+            row_message(&template("boas_vindas"), &of("boas_vindas")),
+            None
+        );
+        let texts = MessageDefaults {
+            text: Some("Oi {{nome}}".into()),
+            ..MessageDefaults::default()
+        };
+        assert_eq!(row_message(&texts, &text("Oi Ana")), None);
     }
 
     #[test]

@@ -167,6 +167,46 @@ fn two_copies_of_a_campaign_run_at_once_send_each_row_once() {
     }
 }
 
+/// A list whose rows name their template (a `templateId` column, as in the README's sample)
+/// has no campaign-level message: the template its rows name is what tells it from the next
+/// list. Sending another template to the same people is a new campaign; the same list under
+/// another results path is not.
+#[test]
+fn lists_whose_rows_name_different_templates_are_different_campaigns() {
+    let rig = Rig::new();
+    let list = |name: &str, template: &str| {
+        let rows: String = (0..3)
+            .map(|i| format!("{},{template}\n", phone(i)))
+            .collect();
+        rig.file(name, &format!("phone,templateId\n{rows}"))
+    };
+    let welcome = list("welcome.csv", "welcome");
+    let output = rig.run(&mut rig.command(&welcome));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let promo = list("promo.csv", "promo");
+    let output = rig.run(&mut rig.command(&promo));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(
+        rig.sent().len(),
+        6,
+        "the second template reaches everyone too"
+    );
+    assert!(results_of(&promo).iter().all(|r| r["status"] == "QUEUED"));
+    // The first list again, from a copy of its folder: the same campaign, nothing sent.
+    let copy = rig.dir.path().join("copy.results.csv");
+    let output = rig.run(
+        rig.command(&welcome)
+            .args(["--results", copy.to_str().unwrap()]),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 6, "no duplicate");
+    assert!(
+        results(&copy)
+            .iter()
+            .all(|r| r["errorCode"] == "ALREADY_SENT")
+    );
+}
+
 #[test]
 fn a_restart_right_after_a_send_waits_out_the_quota() {
     let rig = Rig::new();

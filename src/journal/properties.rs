@@ -81,6 +81,7 @@ fn record() -> impl Strategy<Value = Record> {
             sender: b.3,
             target: b.4,
             message: b.5,
+            campaign: None,
         })
 }
 

@@ -31,6 +31,9 @@ pub struct Record {
     /// settings the row was sent with; empty when not sent, or in files written before the
     /// column existed ("unknown").
     pub message: String,
+    /// Not a column: the ledger's campaign for this send when the row names its own message
+    /// (see [`crate::ledger::row_campaign`]); `None` for the run's own.
+    pub campaign: Option<std::sync::Arc<str>>,
 }
 
 impl Record {
@@ -51,6 +54,7 @@ impl Record {
             sender: String::new(),
             target: String::new(),
             message: String::new(),
+            campaign: None,
         }
     }
 
@@ -500,6 +504,7 @@ impl RecordView<'_> {
             sender: self.sender.to_string(),
             target: self.target.to_string(),
             message: self.message.to_string(),
+            campaign: None,
         }
     }
 }
@@ -1021,6 +1026,7 @@ mod tests {
                 sender: t(7),
                 target: t(8),
                 message: t(15),
+                campaign: None,
             };
             let delivery = delivery.then(|| Delivery {
                 status: None,

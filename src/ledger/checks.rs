@@ -162,11 +162,18 @@ pub struct Checks {
 }
 
 impl Checks {
-    /// Whether `destination` (E.164) must be skipped, at `now_ms`.
-    pub fn refusal(&self, destination: &str, now_ms: i64) -> Result<Option<Refusal>, LedgerError> {
+    /// Whether `destination` (E.164) must be skipped, at `now_ms`; `campaign` is the row's
+    /// own ([`super::row_campaign`]) when it has one, else the run's.
+    pub fn refusal(
+        &self,
+        destination: &str,
+        campaign: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Refusal>, LedgerError> {
         let fingerprint = destination_fingerprint(destination);
         let ledger: &dyn Ledger = self.ledger.as_ref();
-        (self.rules).refusal(ledger, &self.campaign, self.run, fingerprint, now_ms)
+        let campaign = campaign.unwrap_or(&self.campaign);
+        (self.rules).refusal(ledger, campaign, self.run, fingerprint, now_ms)
     }
 
     /// Takes one send from `label`'s daily budget; `Err` with when the next send is allowed

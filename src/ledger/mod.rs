@@ -232,6 +232,18 @@ pub fn campaign_identity(
     )
 }
 
+/// The ledger's campaign for one row: the run's [`campaign_identity`], with the row's own
+/// message when its cells name one ([`crate::identity::row_message`]), so lists whose rows
+/// name different templates are different campaigns.
+pub fn row_campaign(
+    campaign: &str,
+    defaults: &crate::input::MessageDefaults,
+    content: &crate::message::Content,
+) -> Option<std::sync::Arc<str>> {
+    let own = crate::identity::row_message(defaults, content)?;
+    Some(format!("{campaign}/{own}").into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,7 +45,7 @@ impl Sink {
             results: &self.results,
             sender: self.senders.get(&record.sender).map_or("", String::as_str),
             destination: destination_fingerprint(&record.destination),
-            campaign: &self.campaign,
+            campaign: record.campaign.as_deref().unwrap_or(&self.campaign),
             state,
             message_id: &record.message_id,
             at_ms: at.as_millisecond(),

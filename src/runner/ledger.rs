@@ -2,7 +2,9 @@
 //! campaign already sent from another results file, or whose recipient is over the frequency
 //! cap, is `SKIPPED`; a number over its daily cap stops its lane, rows left pending.
 
-use crate::input::Row;
+use std::sync::Arc;
+
+use crate::input::{Row, Verdict};
 use crate::journal::{Durability, Record, Status};
 use crate::ledger::Refusal;
 
@@ -20,7 +22,8 @@ impl Runner<'_> {
     ) -> Option<Result<Option<Stop>, RunError>> {
         let ledger = self.ledger.as_ref()?;
         let now_ms = self.context.clock.wall().as_millisecond();
-        match ledger.checks.refusal(&row.destination, now_ms) {
+        let campaign = self.row_campaign(row);
+        match (ledger.checks).refusal(&row.destination, campaign.as_deref(), now_ms) {
             Err(e) => return Some(Err(RunError::Ledger(e))),
             Ok(Some(refusal)) => return Some(self.record_ledger_skip(row, &refusal).await),
             Ok(None) => {}
@@ -29,6 +32,17 @@ impl Runner<'_> {
             Ok(()) => None,
             Err(reached) => Some(Ok(Some(Stop::DailyCap(reached)))),
         }
+    }
+
+    /// The ledger's campaign for `row` when its cells name its own message
+    /// ([`crate::ledger::row_campaign`]); `None` for the run's own.
+    pub(super) fn row_campaign(&self, row: &Row) -> Option<Arc<str>> {
+        let ledger = self.ledger.as_ref()?;
+        let Verdict::Send(message) = &row.verdict else {
+            return None;
+        };
+        let defaults = &self.settings.input.defaults;
+        crate::ledger::row_campaign(&ledger.checks.campaign, defaults, &message.content)
     }
 
     /// Records a row the ledger refused as `SKIPPED`, before its send or as its intent was

@@ -359,6 +359,7 @@ impl Runner<'_> {
         Record {
             sender: lane.label.to_string(),
             message: self.message.clone(),
+            campaign: self.row_campaign(row),
             ..self.record(row, status, attempts)
         }
     }
