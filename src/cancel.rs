@@ -158,10 +158,10 @@ fn confirm(args: &CancelArgs, count: u64) -> Result<(), String> {
                 .into(),
         );
     }
-    eprint!(
+    crate::progress::print_err(format_args!(
         "Cancel {count} scheduled messages of {}? [y/N] ",
         args.api.results.display()
-    );
+    ));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     let _ = stdin.lock().read_line(&mut answer);

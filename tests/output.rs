@@ -57,6 +57,26 @@ fn a_closed_stdout_ends_every_command_quietly_with_its_own_exit_code() {
     assert_quiet(&rerun, 0, "rerun");
 }
 
+/// A log that cannot be written (a cron job's log on a full disk, here `/dev/full`) does
+/// not stop a command: a send still records every row, a refusal still exits with its code.
+#[test]
+fn a_stderr_that_cannot_be_written_changes_no_exit_code() {
+    let rig = Rig::new();
+    let full = || std::fs::File::create("/dev/full").expect("/dev/full");
+    let csv = rig.file("c.csv", &campaign_csv(3));
+    let send = rig
+        .command(&csv)
+        .args(["--template", "t"])
+        .stderr(full())
+        .output();
+    assert_eq!(code(&send.unwrap()), 0);
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert!(rows.len() == 3 && rows.iter().all(|r| r["status"] == "QUEUED"));
+    let missing = rig.dir.path().join("missing.results.csv");
+    let report = binary().arg("report").arg(&missing).stderr(full()).output();
+    assert_eq!(code(&report.unwrap()), 2, "refused, not a panic (101)");
+}
+
 #[test]
 fn dry_run_stdout_is_json_lines_only_and_the_summary_goes_to_stderr() {
     let rig = Rig::new();

@@ -51,6 +51,9 @@ pub fn init_logging(verbosity: i8, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(BarAwareStderr)
+        // A log that cannot be written (a cron log on a full disk) must not stop the run:
+        // the subscriber's own report of it goes to the same stderr, and panics there.
+        .log_internal_errors(false)
         .with_target(false)
         .with_ansi(ansi(
             std::io::stderr().is_terminal(),
