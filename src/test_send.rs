@@ -138,9 +138,9 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
         pacer.ready().await;
         match send_one(provider, &pacer, row, &message, &clock, settings.dry_run).await {
             Ok(accepted) => all_accepted &= accepted,
-            Err(wait) => {
+            Err(stop) => {
                 let left = count - sent - 1;
-                tracing::error!("{wait}: the other {left} test message(s) were not sent");
+                tracing::error!("{stop}: the other {left} test message(s) were not sent");
                 return Ok(false);
             }
         }
@@ -166,10 +166,27 @@ fn distinct(given: Vec<(&str, Destination)>) -> Vec<Destination> {
     distinct.into_iter().map(|(_, d)| d).collect()
 }
 
+/// Why a test stops before its last message.
+#[derive(Debug, thiserror::Error)]
+enum Stop {
+    /// A `Retry-After` longer than this tool waits, as it stops a campaign.
+    #[error("{0}")]
+    Wait(WaitTooLong),
+    /// An answer that stops a campaign (a refused key, a suspended account, a redirect, a
+    /// campaign setting the API refused): every later test message would meet it too.
+    #[error("the API's answer ({0}) would refuse every test message the same way")]
+    Refused(String),
+}
+
+impl From<WaitTooLong> for Stop {
+    fn from(wait: WaitTooLong) -> Stop {
+        Stop::Wait(wait)
+    }
+}
+
 /// Sends one test message, once (with `--dry-run`, prints its body) and prints `row, to, id`
-/// on stdout; whether it was accepted. A `Retry-After` holds the next test message, as it
-/// holds a campaign's; one longer than this tool waits stops the test, as it stops a
-/// campaign.
+/// on stdout; whether it was accepted. Any answer's `Retry-After` holds the next test
+/// message, as it holds a campaign's send.
 async fn send_one(
     provider: &dyn Provider,
     pacer: &Pacer,
@@ -177,7 +194,7 @@ async fn send_one(
     message: &Message,
     clock: &Clock,
     dry_run: bool,
-) -> Result<bool, WaitTooLong> {
+) -> Result<bool, Stop> {
     let mut body = Vec::new();
     provider.write_body(message, clock.wall(), &mut body);
     let to = message.destination.as_str();
@@ -188,7 +205,7 @@ async fn send_one(
     match provider.send(body).await {
         Ok(accepted) => {
             crate::progress::print_out(format!("row {row}, to {to}, id {}\n", accepted.message_id));
-            Ok(true)
+            Ok(honor(pacer, accepted.retry_after).map(|()| true)?)
         }
         Err(e) => {
             let outcome = match e.class {
@@ -198,7 +215,13 @@ async fn send_one(
                 _ => "not accepted",
             };
             tracing::error!("row {row}, to {to}: {outcome} ({}: {})", e.code, e.message);
-            honor(pacer, e.retry_after).map(|()| false)
+            honor(pacer, e.retry_after)?;
+            match e.class {
+                ErrorClass::CampaignFatal | ErrorClass::Misdirected | ErrorClass::Setting(_) => {
+                    Err(Stop::Refused(e.code))
+                }
+                ErrorClass::RowFatal | ErrorClass::Ambiguous | ErrorClass::Retryable => Ok(false),
+            }
         }
     }
 }

@@ -595,6 +595,35 @@ fn an_accepted_send_s_retry_after_holds_the_next_send_too() {
     assert_eq!(server.seen().len(), 1, "{}", text(&output));
 }
 
+/// `campaign-sender test` of the first row to two test numbers, aimed at `server`.
+fn test_twice(rig: &Rig, server: &Server) -> std::process::Output {
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    rig.run(
+        binary()
+            .arg("test")
+            .arg(&csv)
+            .args(["--base-url", &server.url, "--template", "t"])
+            .args(["--spacing", "0", "--rate", "10000/s"])
+            .args(["--to", "+5521999990001", "--to", "+5521999990002"]),
+    )
+}
+
+#[test]
+fn a_test_message_s_answer_holds_or_stops_the_next_as_a_campaign_s_would() {
+    let rig = Rig::new();
+    // An accepted test message's Retry-After beyond what a run waits: the second test
+    // number is not sent to now.
+    let server = Server::start(Script::AcceptAfter("7200".into()));
+    let output = test_twice(&rig, &server);
+    assert_eq!(server.seen().len(), 1, "{}", text(&output));
+    assert!(text(&output).contains("the other 1 test message(s) were not sent"));
+    // A refused key refuses every message: the test stops at the first.
+    let server = Server::start(Script::Raw(401, br#"{"error":"UNAUTHORIZED"}"#.to_vec()));
+    let output = test_twice(&rig, &server);
+    assert_eq!(server.seen().len(), 1, "{}", text(&output));
+    assert_ne!(code(&output), 0);
+}
+
 #[test]
 fn a_503_without_retry_after_may_have_been_processed_so_it_is_never_resent() {
     // A platform's proxy answers 503 when the app behind it took too long, after the app
