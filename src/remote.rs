@@ -319,6 +319,7 @@ impl ApiArgs {
             },
             clock,
             shutdown,
+            too_long: std::sync::Mutex::new(None),
         }
     }
 }
@@ -378,12 +379,32 @@ impl crate::retry::Answered for Refused {
     }
 }
 
+/// An answer that can ask the next request to wait (a `Retry-After` on a 200).
+pub trait AsksToWait {
+    fn retry_after(&self) -> Option<Duration>;
+}
+
+impl AsksToWait for crate::provider::messages::MessageState {
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl AsksToWait for crate::provider::messages::CancelAnswer {
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
 /// Paces every request and retries the transient ones through the [`RetryGate`].
 pub struct Gate {
     pacer: Pacer,
     backoff: Backoff,
     clock: Clock,
     shutdown: Shutdown,
+    /// A successful answer's `Retry-After` beyond what this tool waits: that answer is kept,
+    /// and every later request stops with it.
+    too_long: std::sync::Mutex<Option<WaitTooLong>>,
 }
 
 impl Gate {
@@ -394,11 +415,17 @@ impl Gate {
 
     /// Runs `request` in its turn until it succeeds, fails for good, or attempts run out
     /// (then the last error comes back, still [`ErrorClass::Retryable`]).
+    /// Any answer's `Retry-After` holds the next request.
     pub async fn call<T, F, Fut>(&self, what: &str, mut request: F) -> Result<T, Refused>
     where
+        T: AsksToWait,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SendError>>,
     {
+        let too_long = || self.too_long.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(wait) = *too_long() {
+            return Err(Refused::WaitTooLong(wait));
+        }
         let gate = RetryGate {
             backoff: &self.backoff,
             clock: &self.clock,
@@ -417,7 +444,11 @@ impl Gate {
                 request.await.map_err(Refused::Api)
             }
         };
-        gate.run(|| what.to_string(), attempt).await
+        let answer = gate.run(|| what.to_string(), attempt).await?;
+        if let Err(wait) = crate::retry::honor(&self.pacer, answer.retry_after()) {
+            too_long().get_or_insert(wait);
+        }
+        Ok(answer)
     }
 }
 

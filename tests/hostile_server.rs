@@ -29,6 +29,8 @@ enum Script {
     TooMany(String),
     /// 202 with `{"id": "msg_n"}` and this `Retry-After`.
     AcceptAfter(String),
+    /// 200 to a lookup, the message asked about `SENT`, with this `Retry-After`.
+    SentAfter(String),
     /// 202 with a chunked body that never ends.
     Endless,
     /// This status and these exact body bytes; `{key}` in them becomes the request's key
@@ -91,6 +93,13 @@ impl Server {
 }
 
 async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let asked = request
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let key = (request.headers().get("x-api-key"))
         .map(|k| k.as_bytes().to_vec())
         .unwrap_or_default();
@@ -127,6 +136,13 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .status(202)
             .header("retry-after", after)
             .body(Body::from(format!(r#"{{"id":"msg_{count}"}}"#)))
+            .unwrap(),
+        Script::SentAfter(after) => response
+            .status(200)
+            .header("retry-after", after)
+            .body(Body::from(
+                json!({ "id": asked, "status": "SENT" }).to_string(),
+            ))
             .unwrap(),
         Script::TooMany(after) => response
             .status(429)
@@ -414,6 +430,28 @@ fn status_stops_on_a_retry_after_beyond_the_ceiling() {
     assert!(text(&output).contains("asks to wait"), "{}", text(&output));
     assert_eq!(limited.seen().len(), 1, "no retry");
     assert_eq!(std::fs::read_to_string(&results_path).unwrap(), before);
+}
+
+#[test]
+fn status_honors_a_retry_after_on_a_successful_lookup_too() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig);
+    let server = Server::start(Script::SentAfter("7200".into()));
+    retarget(&results_path, &server.url);
+    let output = rig.run(&mut operation("status", &results_path, &server.url));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "the next lookup waits: {}",
+        text(&output)
+    );
+    let rows = results(&results_path);
+    let sent = rows
+        .iter()
+        .filter(|r| r["deliveryStatus"] == "SENT")
+        .count();
+    assert_eq!(sent, 1, "the answer that asked to wait is kept: {rows:?}");
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! files. Both calls are safe to repeat (a lookup changes nothing, a second cancel of the
 //! same id is refused), so unlike a send, a lost answer is simply retryable.
 
+use std::time::Duration;
+
 use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::json;
@@ -95,6 +97,9 @@ pub struct MessageState {
     pub external_message_id: Option<String>,
     /// The API's word: QUEUED, SENT, DELIVERED, READ, FAILED or CANCELED.
     pub status: String,
+    /// Not in the body: the answer's `Retry-After`, which holds the next request.
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
     #[serde(default)]
     pub delivered_at: Option<String>,
     #[serde(default)]
@@ -113,6 +118,9 @@ pub struct CancelAnswer {
     pub not_found: u64,
     #[serde(default)]
     pub failed: Vec<CancelRefusal>,
+    /// Not in the body: the answer's `Retry-After`, which holds the next request.
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
 }
 
 /// One id the API would not cancel, and why (typically: no longer scheduled).
@@ -146,7 +154,8 @@ impl Messages {
         UnusableId::check(id)?;
         let url = self.api.url(&["v1", "messages", id]);
         let answer = self.call(Method::GET, url, None).await?;
-        let state: MessageState = parse(&answer)?;
+        let mut state: MessageState = parse(&answer)?;
+        state.retry_after = http::retry_after(&answer.headers);
         if !state.is_about(id) {
             return Err(SendError {
                 class: ErrorClass::RowFatal,
@@ -169,7 +178,9 @@ impl Messages {
     pub async fn cancel(&self, ids: &[String]) -> Result<CancelAnswer, SendError> {
         let body = json!({ "messageIds": ids }).to_string().into_bytes();
         let url = self.cancel.clone();
-        let mut answer: CancelAnswer = parse(&self.call(Method::DELETE, url, Some(body)).await?)?;
+        let answered = self.call(Method::DELETE, url, Some(body)).await?;
+        let mut answer: CancelAnswer = parse(&answered)?;
+        answer.retry_after = http::retry_after(&answered.headers);
         for refusal in &mut answer.failed {
             refusal.reason = shown(&refusal.reason);
         }
