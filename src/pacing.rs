@@ -280,18 +280,21 @@ impl Pacer {
         self.next.clone()
     }
 
-    /// Restores the quota across runs: with a burst of one, the next send may start no
-    /// sooner than the interval after `last` (this number's last send, from the ledger), so
-    /// a restart never lets more than the quota through in any window.
+    /// Restores the pace across runs: the next send may start no sooner than the quota's
+    /// interval (a burst of one) and a spacing drawn as for any send after `last` (this
+    /// number's last send, from the ledger), so a restart never lets more than the quota
+    /// through in any window, nor two sends closer than the spacing.
     pub fn after_last_send(&mut self, last: Option<jiff::Timestamp>) {
-        let (Some(last), Some(rate)) = (last, self.rate) else {
+        let Some(last) = last else {
             return;
         };
+        let interval = self.rate.map_or(Duration::ZERO, |rate| rate.interval());
+        let turn = self.turn.get_mut();
+        let spacing = draw(&self.spacing, &mut turn.rng);
         let since = self.clock.wall().duration_since(last);
-        let wait = jiff::SignedDuration::try_from(rate.interval())
-            .map_or(jiff::SignedDuration::ZERO, |interval| interval - since);
+        let wait = jiff::SignedDuration::try_from(interval.max(spacing))
+            .map_or(jiff::SignedDuration::ZERO, |gap| gap - since);
         if let Ok(wait) = Duration::try_from(wait) {
-            let turn = self.turn.get_mut();
             turn.next_start = turn.next_start.max(self.clock.now().saturating_add(wait));
         }
     }
@@ -317,7 +320,7 @@ impl Pacer {
                 self.clock.sleep(wait).await;
                 continue;
             }
-            turn.next_start = now.saturating_add(self.draw(&mut turn.rng));
+            turn.next_start = now.saturating_add(draw(&self.spacing, &mut turn.rng));
             self.next.set(turn.next_start);
             return now;
         }
@@ -331,13 +334,14 @@ impl Pacer {
         *hold = (*hold).max(until);
         self.next.set(self.next.get().max(*hold));
     }
+}
 
-    fn draw(&self, rng: &mut StdRng) -> Duration {
-        if self.spacing.min == self.spacing.max {
-            return self.spacing.min;
-        }
-        rng.random_range(self.spacing.min..=self.spacing.max)
+/// One gap between sends, drawn from `spacing`.
+fn draw(spacing: &Spacing, rng: &mut StdRng) -> Duration {
+    if spacing.min == spacing.max {
+        return spacing.min;
     }
+    rng.random_range(spacing.min..=spacing.max)
 }
 
 #[cfg(test)]

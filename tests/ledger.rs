@@ -233,6 +233,29 @@ fn a_restart_right_after_a_send_waits_out_the_quota() {
 }
 
 #[test]
+fn a_restart_right_after_a_send_waits_out_the_spacing_too() {
+    let rig = Rig::new();
+    let start: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
+    let flags = || CampaignOptions {
+        rate: Some("1000/s".into()),
+        spacing: Some("30s".into()),
+        ..CampaignOptions::default()
+    };
+    let first = numbers(&rig, "a.csv", 0..1);
+    assert_eq!(run_in_process(&rig, &first, flags(), start).queued, 1);
+    let rest = numbers(&rig, "b.csv", 1..3);
+    assert_eq!(run_in_process(&rig, &rest, flags(), start).queued, 2);
+    let arrivals: Vec<Timestamp> = rig.arrivals().iter().map(|a| a.at).collect();
+    assert_eq!(arrivals.len(), 3);
+    for pair in arrivals.windows(2) {
+        assert!(
+            gap(pair[0], pair[1]) >= std::time::Duration::from_secs(30),
+            "--spacing 30s, across the restart too: {arrivals:?}"
+        );
+    }
+}
+
+#[test]
 fn two_processes_writing_one_ledger_at_once_lose_nothing() {
     let rig = Rig::new();
     let (a, b) = (
