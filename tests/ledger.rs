@@ -57,6 +57,43 @@ fn two_campaigns_sharing_a_ledger_stop_at_the_daily_cap_together() {
     assert_eq!(rig.sent().len(), 5);
 }
 
+/// Two campaigns of one number started together: each counted the ledger at its start, so
+/// each alone would fill the cap. The cap is judged again as each intent is recorded.
+#[test]
+fn two_campaigns_of_one_number_run_at_once_stay_within_its_daily_cap() {
+    let rig = Rig::with_faults("latency=5ms");
+    let lists = [("a.csv", "a", 0..20), ("b.csv", "b", 100..120)];
+    let mut runs = lists.clone().map(|(name, template, range)| {
+        rig.command(&numbers(&rig, name, range))
+            .args([
+                "--template",
+                template,
+                "--concurrency",
+                "4",
+                "--daily-cap",
+                "5",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    });
+    for run in &mut runs {
+        assert_eq!(run.wait().unwrap().code(), Some(3), "both stop at the cap");
+    }
+    assert_eq!(rig.sent().len(), 5, "5 in all across both campaigns");
+    // A row refused as its intent was recorded goes back to be sent, never SKIPPED.
+    for (name, ..) in lists {
+        let rows = results_of(&rig.dir.path().join(name));
+        for row in rows.iter().filter(|r| r["status"] != "QUEUED") {
+            assert_eq!(
+                (row["status"].as_str(), row["errorCode"].as_str()),
+                ("DEFERRED", "DAILY_CAP")
+            );
+        }
+    }
+}
+
 #[test]
 fn a_recipient_the_first_campaign_reached_is_skipped_under_a_frequency_cap() {
     let rig = Rig::new();

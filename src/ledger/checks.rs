@@ -15,6 +15,9 @@ pub enum Refusal {
     AlreadySent(EarlierSend),
     /// The recipient already got `got` messages within the cap's window.
     FrequencyCap { got: u64, cap: FrequencyCap },
+    /// The sending number's `--daily-cap` is spent: another run's sends used it up since
+    /// this run counted. Not a reason to skip the row: its lane stops, the row left to send.
+    DailyCap { cap: u64 },
 }
 
 impl Refusal {
@@ -23,6 +26,7 @@ impl Refusal {
         match self {
             Refusal::AlreadySent(_) => "ALREADY_SENT",
             Refusal::FrequencyCap { .. } => "FREQUENCY_CAP",
+            Refusal::DailyCap { .. } => "DAILY_CAP",
         }
     }
 
@@ -30,7 +34,7 @@ impl Refusal {
     pub fn message_id(&self) -> &str {
         match self {
             Refusal::AlreadySent(earlier) => &earlier.message_id,
-            Refusal::FrequencyCap { .. } => "",
+            Refusal::FrequencyCap { .. } | Refusal::DailyCap { .. } => "",
         }
     }
 }
@@ -57,6 +61,11 @@ impl std::fmt::Display for Refusal {
                 cap.count,
                 crate::fmt::human(cap.within)
             ),
+            Refusal::DailyCap { cap } => write!(
+                f,
+                "the ledger shows {cap} sends by this number in the last 24 h, by other runs \
+                 too (--daily-cap {cap})"
+            ),
         }
     }
 }
@@ -66,13 +75,16 @@ impl std::fmt::Display for Refusal {
 /// the transaction that records its intent ([`Ledger::record`]): two runs at once (two copies
 /// of a campaign's folder, two campaigns to one person) cannot both pass a check that
 /// neither has recorded yet, since the second transaction sees the first's intent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
     pub allow_resend: bool,
     /// `--resend-uncertain`: only sends the API accepted count, since the person checked the
     /// uncertain ones.
     pub accepted_only: bool,
     pub frequency_cap: Option<FrequencyCap>,
+    /// Each capped number's `--daily-cap`, by its fingerprint. Judged only as an intent is
+    /// recorded (before a send, the run's own count answers: [`DailyCap`]).
+    pub daily_caps: HashMap<String, u64>,
 }
 
 /// The two lookups the rules make, on whichever connection asks: the reader's before a
@@ -94,6 +106,8 @@ pub(super) trait Lookups {
         since_ms: i64,
         accepted_only: bool,
     ) -> Result<u64, Self::Error>;
+    /// See [`Ledger::sends_since`].
+    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, Self::Error>;
 }
 
 impl Lookups for dyn Ledger {
@@ -115,12 +129,30 @@ impl Lookups for dyn Ledger {
     ) -> Result<u64, LedgerError> {
         Ledger::received_since(self, destination, since_ms, accepted_only)
     }
+    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError> {
+        Ledger::sends_since(self, sender, since_ms)
+    }
 }
 
 impl Rules {
     /// Whether the rules can refuse anything (else nothing need be looked up).
     pub fn may_refuse(&self) -> bool {
-        !self.allow_resend || self.frequency_cap.is_some()
+        !self.allow_resend || self.frequency_cap.is_some() || !self.daily_caps.is_empty()
+    }
+
+    /// Whether number `sender` (its fingerprint) has spent its daily cap at `now_ms`,
+    /// counting every run's sends, this one's included.
+    pub(super) fn cap_spent<L: Lookups + ?Sized>(
+        &self,
+        lookups: &L,
+        sender: &str,
+        now_ms: i64,
+    ) -> Result<Option<Refusal>, L::Error> {
+        let Some(&cap) = self.daily_caps.get(sender) else {
+            return Ok(None);
+        };
+        let used = lookups.sends_since(sender, window_start(now_ms))?;
+        Ok((used >= cap).then_some(Refusal::DailyCap { cap }))
     }
 
     /// Whether run `run` of `campaign` must not send to `destination` (its fingerprint) at
@@ -176,6 +208,15 @@ impl Checks {
         (self.rules).refusal(ledger, campaign, self.run, fingerprint, now_ms)
     }
 
+    /// `label`'s daily cap, found spent as an intent was recorded ([`Refusal::DailyCap`]):
+    /// nothing more is taken from it this run.
+    pub fn cap_reached(&self, label: &str, cap: u64, now_ms: i64) -> CapReached {
+        match self.caps.get(label) {
+            Some(budget) => budget.reached(self.ledger.as_ref(), now_ms),
+            None => CapReached { cap, next_ms: None },
+        }
+    }
+
     /// Takes one send from `label`'s daily budget; `Err` with when the next send is allowed
     /// once it is spent.
     pub fn take(&self, label: &str, now_ms: i64) -> Result<(), CapReached> {
@@ -226,10 +267,16 @@ impl DailyCap {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
                 (used < self.cap).then_some(used + 1)
             });
-        taken.map(drop).map_err(|_| CapReached {
+        taken.map(drop).map_err(|_| self.reached(ledger, now_ms))
+    }
+
+    /// The cap spent at `now_ms`, with when the next send is allowed.
+    fn reached(&self, ledger: &dyn Ledger, now_ms: i64) -> CapReached {
+        self.used.store(self.cap, Ordering::SeqCst);
+        CapReached {
             cap: self.cap,
             next_ms: next_allowed(ledger, &self.sender, self.cap, now_ms),
-        })
+        }
     }
 }
 

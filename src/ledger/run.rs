@@ -38,10 +38,12 @@ impl RunLedger {
             .collect();
         let now_ms = now.as_millisecond();
         let mut caps = HashMap::new();
+        let mut daily_caps = HashMap::new();
         // A number's own cap in the senders file overrides --daily-cap.
         for number in &settings.senders {
             if let Some(cap) = number.daily_cap.or(settings.daily_cap) {
                 let sender = sender_fingerprint(number);
+                daily_caps.insert(sender.clone(), cap);
                 let budget = DailyCap::load(ledger.as_ref(), sender, cap, now_ms)?;
                 caps.insert(number.label.clone(), budget);
             }
@@ -50,12 +52,13 @@ impl RunLedger {
             allow_resend: settings.allow_resend,
             accepted_only: settings.resend_uncertain,
             frequency_cap: settings.frequency_cap,
+            daily_caps,
         };
         let checks = Checks {
             ledger: Arc::clone(&ledger),
             run,
             campaign: campaign.clone(),
-            rules,
+            rules: rules.clone(),
             caps,
         };
         let sink = Sink {

@@ -93,6 +93,10 @@ const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent WHERE destination = ?1 A
 /// A number's id, for the lookups by number.
 const SENDER: &str = "(SELECT id FROM names WHERE name = ?1)";
 
+/// A number's sends (possible ones included) since `?2`, for `--daily-cap`.
+const SENDS_SINCE: &str = "SELECT count(*) FROM sent
+     WHERE sender = (SELECT id FROM names WHERE name = ?1) AND at >= ?2 AND state > 0";
+
 impl SendState {
     /// The state's number in the `sent` table.
     fn code(self) -> i64 {
@@ -202,11 +206,16 @@ fn write<'a>(
     for (index, e) in entries.iter().enumerate() {
         if e.state == SendState::Sending
             && let Some(rules) = rules
-            && let Some(refusal) =
-                rules.refusal(&On(transaction), e.campaign, e.run, e.destination, e.at_ms)?
         {
-            refused.push((index, refusal));
-            continue;
+            let on = On(transaction);
+            let refusal = match rules.refusal(&on, e.campaign, e.run, e.destination, e.at_ms)? {
+                Some(refusal) => Some(refusal),
+                None => rules.cap_spent(&on, e.sender, e.at_ms)?,
+            };
+            if let Some(refusal) = refusal {
+                refused.push((index, refusal));
+                continue;
+            }
         }
         let run = ids.run(runs, transaction, e)?;
         let row = e.row as i64;
@@ -273,12 +282,26 @@ impl Lookups for On<'_> {
         since_ms: i64,
         accepted_only: bool,
     ) -> Result<u64, rusqlite::Error> {
-        let count: i64 = (self.0.prepare_cached(RECEIVED_SINCE)?)
-            .query_row(params![destination as i64, since_ms, accepted_only], |r| {
-                r.get(0)
-            })?;
-        Ok(count.max(0) as u64)
+        count(
+            self.0,
+            RECEIVED_SINCE,
+            params![destination as i64, since_ms, accepted_only],
+        )
     }
+
+    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, rusqlite::Error> {
+        count(self.0, SENDS_SINCE, params![sender, since_ms])
+    }
+}
+
+/// The one number a counting statement answers.
+fn count(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<u64, rusqlite::Error> {
+    let count: i64 = (connection.prepare_cached(sql)?).query_row(params, |r| r.get(0))?;
+    Ok(count.max(0) as u64)
 }
 
 /// Brings the ledger on `connection` to [`VERSION`]: creates the schema, or migrates the
@@ -488,15 +511,6 @@ impl SqliteLedger {
     fn read(&self) -> MutexGuard<'_, Connection> {
         self.reader.lock().unwrap_or_else(PoisonError::into_inner)
     }
-
-    fn count(&self, sql: &str, params: impl rusqlite::Params) -> Result<u64, LedgerError> {
-        let count: i64 = self
-            .read()
-            .prepare_cached(sql)
-            .and_then(|mut statement| statement.query_row(params, |r| r.get(0)))
-            .map_err(|e| self.fail(e))?;
-        Ok(count.max(0) as u64)
-    }
 }
 
 impl Ledger for SqliteLedger {
@@ -517,12 +531,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError> {
-        self.count(
-            &format!(
-                "SELECT count(*) FROM sent WHERE sender = {SENDER} AND at >= ?2 AND {COUNTED}"
-            ),
-            params![sender, since_ms],
-        )
+        (On(&self.read()).sends_since(sender, since_ms)).map_err(|e| self.fail(e))
     }
 
     fn nth_send_since(
@@ -637,6 +646,7 @@ mod tests {
             allow_resend: false,
             accepted_only: false,
             frequency_cap: None,
+            daily_caps: HashMap::new(),
         };
         // Run 1 has row 1 (destination 1001) in flight and row 2 (1002) accepted.
         let first = [
@@ -669,7 +679,7 @@ mod tests {
         assert_eq!(ledger.record(&outcome, Some(&strict)).unwrap(), []);
         let lenient = Rules {
             allow_resend: true,
-            ..strict
+            ..strict.clone()
         };
         let again = [entry(3, 1, SendState::Sending, 30)];
         assert_eq!(ledger.record(&again, Some(&lenient)).unwrap(), []);
@@ -677,7 +687,7 @@ mod tests {
         // (its sends are in flight or uncertain) but not row 2 (accepted).
         let checked = Rules {
             accepted_only: true,
-            ..strict
+            ..strict.clone()
         };
         let fourth = [
             entry(4, 1, SendState::Sending, 40),
@@ -693,6 +703,7 @@ mod tests {
                 count: 3,
                 within: std::time::Duration::from_millis(100),
             }),
+            daily_caps: HashMap::new(),
         };
         let other = [Entry {
             campaign: "d",
@@ -703,6 +714,18 @@ mod tests {
             matches!(refused[..], [(0, Refusal::FrequencyCap { got: 3, .. })]),
             "{refused:?}"
         );
+        // The number (key:1) has 5 sends that count: a daily cap of 6 lets one more through,
+        // counting the batch's own.
+        let daily = Rules {
+            daily_caps: HashMap::from([("key:1".to_string(), 6)]),
+            ..lenient
+        };
+        let last = [
+            entry(6, 7, SendState::Sending, 60),
+            entry(6, 8, SendState::Sending, 60),
+        ];
+        let refused = ledger.record(&last, Some(&daily)).unwrap();
+        assert_eq!(refused, [(1, Refusal::DailyCap { cap: 6 })]);
     }
 
     #[test]

@@ -45,6 +45,37 @@ impl Runner<'_> {
         crate::ledger::row_campaign(&ledger.checks.campaign, defaults, &message.content)
     }
 
+    /// The lane's daily cap, found spent by other runs' sends as this row's intent was
+    /// recorded: the row goes back to be sent (`DEFERRED`, nothing was sent), and the lane
+    /// stops as when its own count runs out.
+    pub(super) async fn record_cap_spent(
+        &self,
+        lane: &Lane<'_>,
+        row: &Row,
+        cap: u64,
+        attempts: u32,
+    ) -> Result<Option<Stop>, RunError> {
+        let now_ms = self.context.clock.wall().as_millisecond();
+        let reached = match self.ledger.as_ref() {
+            Some(ledger) => ledger.checks.cap_reached(lane.label, cap, now_ms),
+            None => crate::ledger::CapReached { cap, next_ms: None },
+        };
+        let record = Record {
+            sender: lane.label.to_string(),
+            error_code: "DAILY_CAP".into(),
+            error: format!("not sent: {reached}"),
+            attempts,
+            raw_destination: row.raw_destination.clone(),
+            target: self.settings.target_id.clone(),
+            ..Record::new(row.index, &row.destination, Status::Deferred)
+        };
+        self.journal
+            .record(record, Durability::Now)
+            .await
+            .map_err(RunError::Disk)?;
+        Ok(Some(Stop::DailyCap(reached)))
+    }
+
     /// Records a row the ledger refused as `SKIPPED`, before its send or as its intent was
     /// recorded.
     pub(super) async fn record_ledger_skip(

@@ -177,6 +177,9 @@ impl Runner<'_> {
             Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
             Err(AttemptError::Closed(closed)) => return Ok(Some(Stop::Window(closed))),
             Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
+            Err(AttemptError::Refused(Refusal::DailyCap { cap })) => {
+                return self.record_cap_spent(lane, row, cap, attempts).await;
+            }
             Err(AttemptError::Refused(refusal)) => {
                 return self.record_ledger_skip(row, &refusal).await;
             }
