@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use crate::clock::Clock;
 use crate::input::{CsvInput, Verdict};
+use crate::journal::{Record, Status};
+use crate::ledger::{CapReached, LedgerError, Refusal, Rules, RunLedger};
 use crate::message::{Destination, Message};
 use crate::pacing::{Pacer, WaitTooLong};
 use crate::provider::{ErrorClass, Provider};
@@ -73,6 +75,8 @@ enum TestError {
     /// Not confirmed at the terminal.
     #[error("{0}")]
     Run(#[from] crate::runner::RunError),
+    #[error("{0}")]
+    Ledger(#[from] LedgerError),
 }
 
 /// Runs the test send and returns the exit code: 0 every message accepted, 1 some refused
@@ -124,7 +128,11 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
         false,
     )?;
     let clock = Clock::real();
-    let pacer = Pacer::new(settings.rate, settings.spacing, clock.clone(), None);
+    let mut pacer = Pacer::new(settings.rate, settings.spacing, clock.clone(), None);
+    let tally = crate::blocking::blocking(|| Tally::open(&settings, &clock))?;
+    if let Some(tally) = &tally {
+        pacer.after_last_send(tally.last_send()?);
+    }
     let provider = providers[0].as_ref();
     let mut all_accepted = true;
     let tests = messages
@@ -136,7 +144,20 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
             ..message.clone()
         };
         pacer.ready().await;
-        match send_one(provider, &pacer, row, &message, &clock, settings.dry_run).await {
+        let tallied = Tallied {
+            tally: tally.as_ref(),
+            send: sent as u64 + 1,
+        };
+        let outcome = send_one(
+            provider,
+            &pacer,
+            &tallied,
+            row,
+            &message,
+            &clock,
+            settings.dry_run,
+        );
+        match outcome.await {
             Ok(accepted) => all_accepted &= accepted,
             Err(stop) => {
                 let left = count - sent - 1;
@@ -146,6 +167,93 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
         }
     }
     Ok(all_accepted)
+}
+
+/// The ledger as a test uses it: a test message is a send of the number like any other, so
+/// it counts against the number's `--daily-cap` and paces the number's next send across
+/// runs; it is recorded under a campaign of its own (`test/…`), so a list's recipient is
+/// never skipped as `ALREADY_SENT` because a test reached their phone.
+struct Tally {
+    ledger: RunLedger,
+    label: String,
+}
+
+impl Tally {
+    /// `None` when the ledger is off (or for a dry run, which opens none).
+    fn open(settings: &Settings, clock: &Clock) -> Result<Option<Tally>, LedgerError> {
+        let Some(mut ledger) = RunLedger::open(settings, clock.wall())? else {
+            return Ok(None);
+        };
+        ledger.sink.campaign = format!("test/{}", ledger.sink.campaign);
+        ledger.sink.rules = Some(Rules {
+            allow_resend: true,
+            accepted_only: false,
+            frequency_cap: None,
+            ..ledger.checks.rules.clone()
+        });
+        let label = settings.senders.first().map(|s| s.label.clone());
+        Ok(Some(Tally {
+            ledger,
+            label: label.unwrap_or_default(),
+        }))
+    }
+
+    fn last_send(&self) -> Result<Option<jiff::Timestamp>, LedgerError> {
+        self.ledger.last_send(&self.label)
+    }
+}
+
+/// One test message's place in the ledger: its number in the run (the ledger's row).
+struct Tallied<'a> {
+    tally: Option<&'a Tally>,
+    send: u64,
+}
+
+impl Tallied<'_> {
+    /// Takes the send from the number's daily cap and records its intent, before the request
+    /// leaves; a cap spent (by this run or others) stops the test.
+    fn intend(&self, to: &str, at: jiff::Timestamp) -> Result<(), Stop> {
+        let Some(tally) = self.tally else {
+            return Ok(());
+        };
+        let checks = &tally.ledger.checks;
+        checks
+            .take(&tally.label, at.as_millisecond())
+            .map_err(Stop::Cap)?;
+        let refused = self.record(Status::Sending, to, at, "")?;
+        match refused.into_iter().next() {
+            Some((_, Refusal::DailyCap { cap })) => Err(Stop::Cap(checks.cap_reached(
+                &tally.label,
+                cap,
+                at.as_millisecond(),
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records how the send ended: accepted (with its id), uncertain, or not sent.
+    fn settle(&self, status: Status, to: &str, at: jiff::Timestamp, id: &str) -> Result<(), Stop> {
+        self.record(status, to, at, id).map(drop)
+    }
+
+    fn record(
+        &self,
+        status: Status,
+        to: &str,
+        at: jiff::Timestamp,
+        id: &str,
+    ) -> Result<Vec<(usize, Refusal)>, Stop> {
+        let Some(tally) = self.tally else {
+            return Ok(Vec::new());
+        };
+        let record = Record {
+            sender: tally.label.clone(),
+            message_id: id.to_string(),
+            sent_at: at.to_string(),
+            ..Record::new(self.send, to, status)
+        };
+        Ok(tally.ledger.sink.record(&[record])?)
+    }
 }
 
 /// The destinations of `--to` in the order given, each once: a number given twice, however
@@ -172,6 +280,12 @@ enum Stop {
     /// A `Retry-After` longer than this tool waits, as it stops a campaign.
     #[error("{0}")]
     Wait(WaitTooLong),
+    /// The number's `--daily-cap` is spent.
+    #[error("{0}")]
+    Cap(CapReached),
+    /// The ledger could not record the send.
+    #[error("{0}")]
+    Ledger(#[from] LedgerError),
     /// An answer that stops a campaign (a refused key, a suspended account, a redirect, a
     /// campaign setting the API refused): every later test message would meet it too.
     #[error("the API's answer ({0}) would refuse every test message the same way")]
@@ -190,19 +304,29 @@ impl From<WaitTooLong> for Stop {
 async fn send_one(
     provider: &dyn Provider,
     pacer: &Pacer,
+    tallied: &Tallied<'_>,
     row: u64,
     message: &Message,
     clock: &Clock,
     dry_run: bool,
 ) -> Result<bool, Stop> {
     let mut body = Vec::new();
-    provider.write_body(message, clock.wall(), &mut body);
+    let now = clock.wall();
+    provider.write_body(message, now, &mut body);
     let to = message.destination.as_str();
     if dry_run {
         crate::progress::print_out(format!("{}\n", String::from_utf8_lossy(&body)));
         return Ok(true);
     }
-    match provider.send(body).await {
+    tallied.intend(to, now)?;
+    let answer = provider.send(body).await;
+    let (status, id) = match &answer {
+        Ok(accepted) => (Status::Queued, accepted.message_id.as_str()),
+        Err(e) if e.class == ErrorClass::Ambiguous => (Status::Uncertain, ""),
+        Err(_) => (Status::Failed, ""),
+    };
+    tallied.settle(status, to, now, id)?;
+    match answer {
         Ok(accepted) => {
             crate::progress::print_out(format!("row {row}, to {to}, id {}\n", accepted.message_id));
             Ok(honor(pacer, accepted.retry_after).map(|()| true)?)

@@ -94,6 +94,56 @@ fn two_campaigns_of_one_number_run_at_once_stay_within_its_daily_cap() {
     }
 }
 
+/// `campaign-sender test` of `csv`'s first row to `to`, on the rig's ledger.
+fn test_to(rig: &Rig, csv: &Path, to: &str, flags: &[&str]) -> std::process::Output {
+    rig.run(
+        binary()
+            .arg("test")
+            .arg(csv)
+            .args(["--base-url", &rig.sandbox.base_url(), "--template", "t"])
+            .args(["--spacing", "0", "--rate", "10000/s", "--to", to])
+            .args(flags)
+            .env("CAMPAIGN_SENDER_LEDGER", rig.ledger()),
+    )
+}
+
+/// A test message is a send of the number: it counts against the number's daily cap (and is
+/// refused once the cap is spent), but it does not make its phone a recipient the list has
+/// already reached.
+#[test]
+fn test_messages_count_against_the_daily_cap_but_never_skip_a_list_s_row() {
+    let rig = Rig::new();
+    let list = numbers(&rig, "c.csv", 0..2);
+    let output = test_to(&rig, &list, &phone(1), &["--daily-cap", "2"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let ledger = SqliteLedger::open(&rig.ledger()).unwrap();
+    assert_eq!(
+        ledger
+            .received_since(destination_fingerprint(&phone(1)), 0, true)
+            .unwrap(),
+        1
+    );
+    // The list: row 2 is the test's phone, and is sent all the same; the cap of 2 leaves
+    // room for one of the two rows.
+    let output = send(&rig, &list, "t", &["--daily-cap", "2"]);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 2, "the test and one row");
+    assert_eq!(results_of(&list)[0]["status"], "QUEUED");
+    // The cap is spent: a test sends nothing and says so.
+    let output = test_to(&rig, &list, &phone(9), &["--daily-cap", "2"]);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(
+        text(&output).contains("daily cap of 2"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(rig.sent().len(), 2);
+    // The list's row 2, to the test's phone, goes once the cap allows.
+    let output = send(&rig, &list, "t", &["--daily-cap", "3"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(results_of(&list)[1]["status"], "QUEUED", "not ALREADY_SENT");
+}
+
 #[test]
 fn a_recipient_the_first_campaign_reached_is_skipped_under_a_frequency_cap() {
     let rig = Rig::new();
