@@ -339,7 +339,8 @@ pub(crate) fn describe(error: &reqwest::Error) -> String {
 }
 
 /// Reads `code` and a message from an error body of whatever shape: `{"code","error"}`,
-/// `{"error":{"code","message"}}`, `{"errors":[{...}]}`, or plain text.
+/// `{"error":{"code","message"}}`, `{"errors":[{...}]}`, or plain text. With no `code`, an
+/// `error` that is a code itself (`{"error":"MONTHLY_OUTBOUND_QUOTA_EXCEEDED"}`) is the code.
 fn error_fields(body: &[u8]) -> (Option<String>, String) {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         let text = String::from_utf8_lossy(body);
@@ -347,13 +348,23 @@ fn error_fields(body: &[u8]) -> (Option<String>, String) {
     };
     let candidates = [&json, &json["error"], &json["errors"][0], &json["data"]];
     let text_of = |v: &Value| v.as_str().map(str::to_string);
-    let code = candidates.iter().find_map(|v| text_of(&v["code"]));
     let message = candidates
         .iter()
         .find_map(|v| text_of(&v["error"]).or_else(|| text_of(&v["message"])))
         .unwrap_or_else(|| json.to_string());
+    let code = (candidates.iter().find_map(|v| text_of(&v["code"])))
+        .or_else(|| is_code(&message).then(|| message.clone()));
     let code = code.map(|code| untrusted::clean(&code, 100));
     (code, untrusted::clean(&message, 200))
+}
+
+/// Whether `text` is an error code (`QUOTA_EXCEEDED`), not a sentence.
+fn is_code(text: &str) -> bool {
+    (3..=64).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_uppercase())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date, relative to now. Read as asking at least
@@ -512,6 +523,15 @@ mod tests {
             (Some("VALIDATION_ERROR".into()), "to".into())
         );
         assert_eq!(error_fields(b"Bad Gateway"), (None, "Bad Gateway".into()));
+        // No `code`: an `error` that is a code is one; a sentence is not.
+        let bare = br#"{"error":"MONTHLY_OUTBOUND_QUOTA_EXCEEDED"}"#;
+        assert_eq!(
+            error_fields(bare).0.as_deref(),
+            Some("MONTHLY_OUTBOUND_QUOTA_EXCEEDED")
+        );
+        for sentence in [r#"{"error":"Too many requests"}"#, r#"{"error":"OK"}"#] {
+            assert_eq!(error_fields(sentence.as_bytes()).0, None, "{sentence}");
+        }
     }
 
     #[test]
