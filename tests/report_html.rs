@@ -164,3 +164,31 @@ fn the_html_report_renders_in_a_browser_with_the_campaigns_figures() {
         assert!(dom.contains(&expected), "'{expected}' missing from:\n{dom}");
     }
 }
+
+/// `--html` naming a file that is not a page (the campaign's CSV, by a slip of the shell)
+/// leaves it as it is; an earlier page is written over.
+#[test]
+fn the_html_report_never_writes_over_a_file_that_is_not_a_report() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let results = rig.dir.path().join("c.results.csv");
+    let before = std::fs::read(&csv).unwrap();
+    let report_to =
+        |page: &Path| rig.run(binary().args(["report", "--html"]).arg(page).arg(&results));
+    let output = report_to(&csv);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(text(&output).contains("not a report"), "{}", text(&output));
+    assert_eq!(std::fs::read(&csv).unwrap(), before, "the CSV is untouched");
+    let page = rig.dir.path().join("report.html");
+    for _ in 0..2 {
+        let output = report_to(&page);
+        assert_eq!(code(&output), 0, "{}", text(&output));
+    }
+    assert!(
+        std::fs::read_to_string(&page)
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
+}

@@ -32,6 +32,9 @@ fn colour(status: &str) -> &'static str {
     }
 }
 
+/// How every page starts: a file that does not is not written over ([`super::report`]).
+pub(super) const START: &[u8] = b"<!DOCTYPE html>";
+
 /// The whole page.
 pub fn page(report: &Report, zone: &Zone) -> String {
     let mut html = String::with_capacity(16 * 1024);

@@ -12,6 +12,7 @@ mod tally;
 mod text;
 mod zone;
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 pub use figures::Failure;
@@ -112,8 +113,9 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The results file is the user's: `--html` naming it (a slip of the shell) must not
-/// replace it with a page.
+/// The results file, the campaign's CSV and any other file are the user's: `--html` naming
+/// one (a slip of the shell) must not replace it with a page. Only an earlier page (a file
+/// that starts as one) is written over.
 fn refuse_overwriting_results(page: &Path, results: &Path) -> Result<(), String> {
     let same = match (page.canonicalize(), results.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -125,5 +127,14 @@ fn refuse_overwriting_results(page: &Path, results: &Path) -> Result<(), String>
             page.display()
         ));
     }
-    Ok(())
+    let mut start = [0; 15];
+    let read = std::fs::File::open(page).and_then(|mut f| f.read(&mut start));
+    match read {
+        Ok(n) if n > 0 && !html::START.starts_with(&start[..n]) => Err(format!(
+            "--html {} is a file that is not a report: it is left as it is. Give the page a \
+             new name (e.g. report.html)",
+            page.display()
+        )),
+        _ => Ok(()),
+    }
 }
