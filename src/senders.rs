@@ -7,7 +7,7 @@
 //! of the destination, so reruns and follow-up campaigns reach a person from the same
 //! number, and adding or removing a number only moves the recipients of that number.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher as _;
 use std::path::Path;
 
@@ -257,20 +257,28 @@ pub(crate) fn instance(
     }
 }
 
-/// Two lanes on one number would send at twice the number's pace.
+/// Two lanes on one number would send at twice the number's pace. Two numbers are one when
+/// both name the same instance, or, unless both name an instance, share a key. Looked up by
+/// instance and by the key's digest, so a file of many thousand numbers is checked at once.
 fn refuse_shared_numbers(senders: &[Sender]) -> Result<(), String> {
-    for (i, a) in senders.iter().enumerate() {
-        for b in &senders[i + 1..] {
-            let same = match (&a.instance_id, &b.instance_id) {
-                (Some(x), Some(y)) => x == y,
-                _ => a.credential.same_secret(&b.credential),
-            };
-            if same {
-                return Err(format!(
-                    "[{}] and [{}] are the same number (same key or instance): each number may appear once, or it would be sent to at twice its pace",
-                    a.label, b.label
-                ));
-            }
+    let mut by_instance: HashMap<&str, &Sender> = HashMap::new();
+    let mut by_key: HashMap<u64, Vec<&Sender>> = HashMap::new();
+    for b in senders {
+        let same_instance = b.instance_id.as_deref().and_then(|i| by_instance.get(i));
+        let keys = by_key.entry(b.credential.fingerprint()).or_default();
+        let same_key = keys.iter().find(|a| {
+            (a.instance_id.is_none() || b.instance_id.is_none())
+                && a.credential.same_secret(&b.credential)
+        });
+        if let Some(a) = same_instance.or(same_key) {
+            return Err(format!(
+                "[{}] and [{}] are the same number (same key or instance): each number may appear once, or it would be sent to at twice its pace",
+                a.label, b.label
+            ));
+        }
+        keys.push(b);
+        if let Some(instance) = &b.instance_id {
+            by_instance.insert(instance, b);
         }
     }
     Ok(())
@@ -405,6 +413,26 @@ mod tests {
             assert!(err.contains(wanted), "{text:?}: {err}");
             assert!(!err.contains("ps_a"), "a key leaked: {err}");
         }
+    }
+
+    #[test]
+    fn a_number_given_twice_among_thousands_is_found() {
+        let env = |_: &str| None;
+        let mut text: String = (0..5000)
+            .map(|i| format!("[n{i}]\nkey = \"k{i}\"\n"))
+            .collect();
+        assert_eq!(
+            load_text(&text, ProviderKind::PilotStatus, &env)
+                .unwrap()
+                .len(),
+            5000
+        );
+        text.push_str("[again]\nkey = \" k17 \"\n");
+        let err = load_text(&text, ProviderKind::PilotStatus, &env).unwrap_err();
+        assert!(
+            err.contains("[again] and [n17] are the same number"),
+            "{err}"
+        );
     }
 
     #[test]

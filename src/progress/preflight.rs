@@ -86,8 +86,16 @@ impl Preflight {
         let per_number = match numbers {
             1 => String::new(),
             n => {
-                let labels: Vec<&str> = settings.senders.iter().map(|s| s.label.as_str()).collect();
-                format!(" per number, {n} numbers ({})", labels.join(", "))
+                let shown = settings
+                    .senders
+                    .iter()
+                    .take(EXAMPLES)
+                    .map(|s| s.label.as_str());
+                let mut labels = shown.collect::<Vec<_>>().join(", ");
+                if settings.senders.len() > EXAMPLES {
+                    labels.push_str(", …");
+                }
+                format!(" per number, {n} numbers ({labels})")
             }
         };
         Preflight {
