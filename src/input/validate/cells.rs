@@ -91,13 +91,21 @@ pub(super) fn parse_deliver_at(s: &str) -> Result<Timestamp, RowError> {
     })
 }
 
-/// An RFC 3339 instant, else a positive span in jiff's friendly format (`4h`, `90m`) or ISO 8601.
+/// An RFC 3339 instant, else a positive span of at most a year in jiff's friendly format
+/// (`4h`, `90m`) or ISO 8601: a longer one is a slip (and past a point cannot be added to a
+/// time at all, which would drop it from the request without a word).
 pub(super) fn parse_deliver_until(s: &str) -> Result<DeliverUntil, RowError> {
     if let Ok(t) = s.parse::<Timestamp>() {
         return Ok(DeliverUntil::At(t));
     }
+    const YEAR: SignedDuration = SignedDuration::from_hours(366 * 24);
     match s.parse::<SignedDuration>() {
-        Ok(d) if d.is_positive() => Ok(DeliverUntil::After(d)),
+        Ok(d) if d.is_positive() && d <= YEAR => Ok(DeliverUntil::After(d)),
+        Ok(d) if d.is_positive() => Err(RowError::new(
+            "deliverUntil",
+            RowErrorCode::InvalidTimestamp,
+            format!("'{s}' is longer than a year: write a shorter span (4h, 90m) or a time"),
+        )),
         _ => Err(RowError::new(
             "deliverUntil",
             RowErrorCode::InvalidTimestamp,

@@ -349,6 +349,14 @@ fn schedule_rules() {
         e(None, "tomorrow"),
         ("deliverUntil".into(), RowErrorCode::InvalidTimestamp)
     );
+    // Past what a time can hold, a span would drop out of the request without a word.
+    for long in ["367d", "100000000h"] {
+        assert_eq!(
+            e(None, long),
+            ("deliverUntil".into(), RowErrorCode::InvalidTimestamp),
+            "{long}"
+        );
+    }
     assert_eq!(
         e(Some("2026-06-02 09:00"), "4h"),
         ("deliverAt".into(), RowErrorCode::InvalidTimestamp)
