@@ -74,7 +74,7 @@ pub struct CampaignOptions {
 
     /// Opt-out list (CSV or one number per line); its numbers are SKIPPED. Repeatable.
     #[arg(long, value_name = "FILE", help_heading = "Input")]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub suppress: Vec<PathBuf>,
 
     /// Refuse to send anything if any row is invalid (--strict=false overrides the campaign file).
@@ -429,6 +429,26 @@ fn shown_key(key: &str) -> Option<String> {
     setting_like.then(|| key.to_owned())
 }
 
+/// A campaign file's list of files, or one file written on its own
+/// (`suppress = "opt-out.txt"` as well as `suppress = ["opt-out.txt"]`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    match serde::Deserialize::deserialize(deserializer) {
+        Ok(OneOrMany::One(path)) => Ok(vec![path]),
+        Ok(OneOrMany::Many(paths)) => Ok(paths),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a file name or a list of them, e.g. suppress = [\"opt-out.txt\"]",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,6 +535,11 @@ mod tests {
         assert_eq!(options.strict, Some(true));
         assert!(options.suppress[0].is_absolute(), "relative to the file");
         assert_eq!(options.results, Some(PathBuf::from("/abs/r.csv")));
+        // One list file may be written on its own; anything else says what is expected.
+        let one = read("suppress = \"opt-out.txt\"\n").unwrap();
+        assert!(one.suppress.len() == 1 && one.suppress[0].ends_with("opt-out.txt"));
+        let wrong = read("suppress = 3\n").unwrap_err().to_string();
+        assert!(wrong.contains("a file name or a list of them"), "{wrong}");
     }
 
     #[test]
