@@ -87,11 +87,12 @@ pub struct Rules {
     pub daily_caps: HashMap<String, u64>,
 }
 
-/// The two lookups the rules make, on whichever connection asks: the reader's before a
-/// send, the writer's inside its transaction.
-pub(super) trait Lookups {
+/// What the rules look up, on whichever connection asks: the reader's before a send, the
+/// writer's inside its transaction.
+pub trait Lookups {
     type Error;
-    /// See [`Ledger::earlier_send`].
+    /// An earlier send of `campaign` to `destination` by another run than `run`; with
+    /// `accepted_only`, only one the API accepted.
     fn earlier_send(
         &self,
         campaign: &str,
@@ -99,39 +100,16 @@ pub(super) trait Lookups {
         run: u64,
         accepted_only: bool,
     ) -> Result<Option<EarlierSend>, Self::Error>;
-    /// See [`Ledger::received_since`].
+    /// How many messages `destination` got (possible ones included) at or after `since_ms`,
+    /// from any campaign; with `accepted_only`, only sends the API accepted.
     fn received_since(
         &self,
         destination: u64,
         since_ms: i64,
         accepted_only: bool,
     ) -> Result<u64, Self::Error>;
-    /// See [`Ledger::sends_since`].
+    /// How many sends (possible ones included) `sender` made at or after `since_ms`.
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, Self::Error>;
-}
-
-impl Lookups for dyn Ledger {
-    type Error = LedgerError;
-    fn earlier_send(
-        &self,
-        campaign: &str,
-        destination: u64,
-        run: u64,
-        accepted_only: bool,
-    ) -> Result<Option<EarlierSend>, LedgerError> {
-        Ledger::earlier_send(self, campaign, destination, run, accepted_only)
-    }
-    fn received_since(
-        &self,
-        destination: u64,
-        since_ms: i64,
-        accepted_only: bool,
-    ) -> Result<u64, LedgerError> {
-        Ledger::received_since(self, destination, since_ms, accepted_only)
-    }
-    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError> {
-        Ledger::sends_since(self, sender, since_ms)
-    }
 }
 
 impl Rules {

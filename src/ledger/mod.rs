@@ -22,7 +22,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use checks::{CapReached, Checks, DailyCap, Refusal, Rules};
+pub use checks::{CapReached, Checks, DailyCap, Lookups, Refusal, Rules};
 pub use location::{LEDGER_ENV, Location, resolve_location};
 pub use run::RunLedger;
 pub use sink::Sink;
@@ -114,9 +114,10 @@ pub struct LedgerError {
     pub problem: String,
 }
 
-/// The ledger's interface: what a run records and asks. Implementations are shared by the
+/// The ledger's interface: what a run records and asks ([`Lookups`]: what the rules ask,
+/// also inside the transaction that records an intent). Implementations are shared by the
 /// writer thread and the senders, and safe for several processes on one store.
-pub trait Ledger: Send + Sync + fmt::Debug {
+pub trait Ledger: Lookups<Error = LedgerError> + Send + Sync + fmt::Debug {
     /// Records (or updates, by run and row) a batch of entries in one transaction. With
     /// `rules`, each intent is first judged by them inside that transaction, so no other
     /// process's intent can come between the check and the record: a refused intent is not
@@ -126,8 +127,6 @@ pub trait Ledger: Send + Sync + fmt::Debug {
         entries: &[Entry<'_>],
         rules: Option<&Rules>,
     ) -> Result<Vec<(usize, Refusal)>, LedgerError>;
-    /// How many sends (possible ones included) `sender` made at or after `since_ms`.
-    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError>;
     /// When `sender`'s `n`-th send (from 0, oldest first) at or after `since_ms` started.
     fn nth_send_since(
         &self,
@@ -137,23 +136,6 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     ) -> Result<Option<i64>, LedgerError>;
     /// When `sender`'s last send (possible ones included) started.
     fn last_send(&self, sender: &str) -> Result<Option<i64>, LedgerError>;
-    /// How many messages `destination` got (possible ones included) at or after `since_ms`,
-    /// from any campaign; with `accepted_only`, only sends the API accepted.
-    fn received_since(
-        &self,
-        destination: u64,
-        since_ms: i64,
-        accepted_only: bool,
-    ) -> Result<u64, LedgerError>;
-    /// An earlier send of `campaign` to `destination` by another run; with `accepted_only`,
-    /// only one the API accepted.
-    fn earlier_send(
-        &self,
-        campaign: &str,
-        destination: u64,
-        run: u64,
-        accepted_only: bool,
-    ) -> Result<Option<EarlierSend>, LedgerError>;
     /// Every number's sends at or after `since_ms`, for `report`.
     fn senders_since(&self, since_ms: i64) -> Result<Vec<SenderCount>, LedgerError>;
 }

@@ -13,8 +13,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::checkpointer::{BACKSTOP_PAGES, Checkpointer};
-use super::checks::Lookups;
-use super::{EarlierSend, Entry, Ledger, LedgerError, Refusal, Rules, SendState, SenderCount};
+use super::{
+    EarlierSend, Entry, Ledger, LedgerError, Lookups, Refusal, Rules, SendState, SenderCount,
+};
 
 /// How long a process waits for another one's write before giving up: far above any
 /// batch's commit, well below anything a person would take for a hang.
@@ -513,6 +514,35 @@ impl SqliteLedger {
     }
 }
 
+impl Lookups for SqliteLedger {
+    type Error = LedgerError;
+
+    fn received_since(
+        &self,
+        destination: u64,
+        since_ms: i64,
+        accepted_only: bool,
+    ) -> Result<u64, LedgerError> {
+        (On(&self.read()).received_since(destination, since_ms, accepted_only))
+            .map_err(|e| self.fail(e))
+    }
+
+    fn earlier_send(
+        &self,
+        campaign: &str,
+        destination: u64,
+        run: u64,
+        accepted_only: bool,
+    ) -> Result<Option<EarlierSend>, LedgerError> {
+        (On(&self.read()).earlier_send(campaign, destination, run, accepted_only))
+            .map_err(|e| self.fail(e))
+    }
+
+    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError> {
+        (On(&self.read()).sends_since(sender, since_ms)).map_err(|e| self.fail(e))
+    }
+}
+
 impl Ledger for SqliteLedger {
     fn record(
         &self,
@@ -528,10 +558,6 @@ impl Ledger for SqliteLedger {
             checkpointer.committed();
         }
         Ok(refused)
-    }
-
-    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError> {
-        (On(&self.read()).sends_since(sender, since_ms)).map_err(|e| self.fail(e))
     }
 
     fn nth_send_since(
@@ -558,27 +584,6 @@ impl Ledger for SqliteLedger {
                 "SELECT max(at) FROM sent WHERE sender = {SENDER} AND {COUNTED}"
             ))
             .and_then(|mut s| s.query_row(params![sender], |r| r.get(0)))
-            .map_err(|e| self.fail(e))
-    }
-
-    fn received_since(
-        &self,
-        destination: u64,
-        since_ms: i64,
-        accepted_only: bool,
-    ) -> Result<u64, LedgerError> {
-        (On(&self.read()).received_since(destination, since_ms, accepted_only))
-            .map_err(|e| self.fail(e))
-    }
-
-    fn earlier_send(
-        &self,
-        campaign: &str,
-        destination: u64,
-        run: u64,
-        accepted_only: bool,
-    ) -> Result<Option<EarlierSend>, LedgerError> {
-        (On(&self.read()).earlier_send(campaign, destination, run, accepted_only))
             .map_err(|e| self.fail(e))
     }
 
