@@ -69,29 +69,51 @@ fn digest<'a, 'b>(pairs: impl Iterator<Item = (&'a str, &'b str)>) -> MessageFin
     MessageFingerprint((hash ^ (hash >> 32)) as u32)
 }
 
-/// Which message a row sends, when its own cells say so (a `templateId` or `text` column)
-/// rather than the campaign's settings: the fingerprint of the template id, the text, the
-/// media or the map pin it names. `None` when the campaign's settings name it, since then
-/// every row sends the campaign's message. Two lists whose rows name different templates
-/// are two campaigns, though their settings are alike (none).
+/// Whether the campaign's settings name a message (a template, text, media, pin or
+/// contact), which its rows may override, or leave every row to name its own.
+pub fn names_a_message(defaults: &MessageDefaults) -> bool {
+    [
+        &defaults.template_id,
+        &defaults.text,
+        &defaults.media,
+        &defaults.latitude,
+        &defaults.contact_id,
+    ]
+    .iter()
+    .any(|setting| setting.is_some())
+}
+
+/// Which message a row sends, when its own cells say so (a `templateId` or `text` column,
+/// or one overriding the campaign's template, media or contact) rather than the campaign's
+/// settings: the fingerprint of the template id, the text, the media or the map pin it
+/// names. `None` when the row sends the campaign's message. Two lists whose rows name
+/// different templates are two campaigns, though their settings are alike.
 pub fn row_message(defaults: &MessageDefaults, content: &Content) -> Option<MessageFingerprint> {
     let location;
-    let (kind, named, from_campaign) = match content {
-        Content::Template { id, .. } => ("template", id.as_str(), &defaults.template_id),
-        Content::Text { body } => ("text", body.as_str(), &defaults.text),
-        Content::Media { media, .. } => ("media", media.url.as_str(), &defaults.media),
+    // The campaign's own value, where a row's can be compared with it; a text is rendered
+    // per row and a pin is read from two settings, so a campaign's one is the row's.
+    let (kind, named, campaign) = match content {
+        Content::Template { id, .. } => ("template", id.as_str(), defaults.template_id.as_deref()),
+        Content::Text { body } => {
+            let campaign = defaults.text.as_ref().map(|_| body.as_str());
+            ("text", body.as_str(), campaign)
+        }
+        Content::Media { media, .. } => ("media", media.url.as_str(), defaults.media.as_deref()),
         Content::Location {
             latitude,
             longitude,
             ..
         } => {
             location = format!("{latitude},{longitude}");
-            ("location", location.as_str(), &defaults.latitude)
+            let campaign = defaults.latitude.as_ref().map(|_| location.as_str());
+            ("location", location.as_str(), campaign)
         }
-        Content::Contact { contact_id } => ("contact", contact_id.as_str(), &defaults.contact_id),
+        Content::Contact { contact_id } => {
+            let campaign = defaults.contact_id.as_deref();
+            ("contact", contact_id.as_str(), campaign)
+        }
     };
-    from_campaign
-        .is_none()
+    (campaign.map(str::trim) != Some(named.trim()))
         .then(|| digest([(kind, named.trim())].into_iter()))
 }
 
@@ -161,11 +183,13 @@ mod tests {
             welcome,
             "the kind counts"
         );
-        // The campaign names it: every row sends the campaign's message.
+        // The campaign names it: every row sends the campaign's message, unless its own
+        // cell names another.
         assert_eq!(
             row_message(&template("boas_vindas"), &of("boas_vindas")),
             None
         );
+        assert_eq!(row_message(&template("boas_vindas"), &of("promo")), promo);
         let texts = MessageDefaults {
             text: Some("Oi {{nome}}".into()),
             ..MessageDefaults::default()

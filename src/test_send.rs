@@ -11,6 +11,7 @@ use crate::input::{CsvInput, Verdict};
 use crate::journal::{Record, Status};
 use crate::ledger::{CapReached, LedgerError, Refusal, Rules, RunLedger};
 use crate::message::{Destination, Message};
+use crate::pacing::hold::{self, Held};
 use crate::pacing::{Pacer, WaitTooLong};
 use crate::provider::{ErrorClass, Provider};
 use crate::retry::honor;
@@ -131,7 +132,20 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
     let mut pacer = Pacer::new(settings.rate, settings.spacing, clock.clone(), None);
     let tally = crate::blocking::blocking(|| Tally::open(&settings, &clock))?;
     if let Some(tally) = &tally {
-        pacer.after_last_send(tally.last_send()?);
+        pacer.after_last_send(tally.ledger.last_send(&tally.label)?);
+        // A wait an answer asked of the number, in any run: honored, or beyond what a run
+        // waits, nothing is sent.
+        match Held::at(tally.ledger.held_until(&tally.label)?, clock.wall()) {
+            Held::No => {}
+            Held::For(left) => pacer.hold(left),
+            Held::Beyond(until) => {
+                tracing::error!(
+                    "the API asked this number to wait until {until}: no test message was \
+                     sent; test again after that"
+                );
+                return Ok(false);
+            }
+        }
     }
     let provider = providers[0].as_ref();
     let mut all_accepted = true;
@@ -143,21 +157,28 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
             destination: destination.clone(),
             ..message.clone()
         };
-        pacer.ready().await;
         let tallied = Tallied {
             tally: tally.as_ref(),
             send: sent as u64 + 1,
         };
-        let outcome = send_one(
-            provider,
-            &pacer,
-            &tallied,
-            row,
-            &message,
-            &clock,
-            settings.dry_run,
-        );
-        match outcome.await {
+        // A spent cap is said at once, not after waiting for the number's pace.
+        let outcome = match tallied.take(clock.wall()) {
+            Ok(()) => {
+                pacer.ready().await;
+                send_one(
+                    provider,
+                    &pacer,
+                    &tallied,
+                    row,
+                    &message,
+                    &clock,
+                    settings.dry_run,
+                )
+                .await
+            }
+            Err(stop) => Err(stop),
+        };
+        match outcome {
             Ok(accepted) => all_accepted &= accepted,
             Err(stop) => {
                 let left = count - sent - 1;
@@ -197,11 +218,10 @@ impl Tally {
             label: label.unwrap_or_default(),
         }))
     }
-
-    fn last_send(&self) -> Result<Option<jiff::Timestamp>, LedgerError> {
-        self.ledger.last_send(&self.label)
-    }
 }
+
+/// An answer as the ledger keeps it: its message id (empty when none) and the wait it asked.
+type Answer<'a> = (&'a str, Option<std::time::Duration>);
 
 /// One test message's place in the ledger: its number in the run (the ledger's row).
 struct Tallied<'a> {
@@ -210,17 +230,24 @@ struct Tallied<'a> {
 }
 
 impl Tallied<'_> {
-    /// Takes the send from the number's daily cap and records its intent, before the request
-    /// leaves; a cap spent (by this run or others) stops the test.
+    /// Takes the send from the number's daily cap (as this run counts it).
+    fn take(&self, now: jiff::Timestamp) -> Result<(), Stop> {
+        match self.tally {
+            Some(tally) => (tally.ledger.checks)
+                .take(&tally.label, now.as_millisecond())
+                .map_err(Stop::Cap),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the intent before the request leaves; the cap spent by other runs meanwhile
+    /// (judged again as the intent is recorded) stops the test.
     fn intend(&self, to: &str, at: jiff::Timestamp) -> Result<(), Stop> {
         let Some(tally) = self.tally else {
             return Ok(());
         };
         let checks = &tally.ledger.checks;
-        checks
-            .take(&tally.label, at.as_millisecond())
-            .map_err(Stop::Cap)?;
-        let refused = self.record(Status::Sending, to, at, "")?;
+        let refused = self.record(self.line(Status::Sending, to, at, ""))?;
         match refused.into_iter().next() {
             Some((_, Refusal::DailyCap { cap })) => Err(Stop::Cap(checks.cap_reached(
                 &tally.label,
@@ -231,28 +258,39 @@ impl Tallied<'_> {
         }
     }
 
-    /// Records how the send ended: accepted (with its id), uncertain, or not sent.
-    fn settle(&self, status: Status, to: &str, at: jiff::Timestamp, id: &str) -> Result<(), Stop> {
-        self.record(status, to, at, id).map(drop)
-    }
-
-    fn record(
+    /// Records how the send ended: accepted (with its id), uncertain, or not sent, with
+    /// the wait the answer asked of the number.
+    fn settle(
         &self,
         status: Status,
         to: &str,
         at: jiff::Timestamp,
-        id: &str,
-    ) -> Result<Vec<(usize, Refusal)>, Stop> {
-        let Some(tally) = self.tally else {
-            return Ok(Vec::new());
-        };
-        let record = Record {
-            sender: tally.label.clone(),
+        answer: Answer,
+    ) -> Result<(), Stop> {
+        let (id, wait) = answer;
+        let error = hold::note(wait, at).unwrap_or_default();
+        self.record(Record {
+            error,
+            ..self.line(status, to, at, id)
+        })
+        .map(drop)
+    }
+
+    /// A line for the ledger, as the results journal would write it.
+    fn line(&self, status: Status, to: &str, at: jiff::Timestamp, id: &str) -> Record {
+        Record {
+            sender: self.tally.map(|t| t.label.clone()).unwrap_or_default(),
             message_id: id.to_string(),
             sent_at: at.to_string(),
             ..Record::new(self.send, to, status)
-        };
-        Ok(tally.ledger.sink.record(&[record])?)
+        }
+    }
+
+    fn record(&self, record: Record) -> Result<Vec<(usize, Refusal)>, Stop> {
+        match self.tally {
+            Some(tally) => Ok(tally.ledger.sink.record(&[record])?),
+            None => Ok(Vec::new()),
+        }
     }
 }
 
@@ -320,12 +358,16 @@ async fn send_one(
     }
     tallied.intend(to, now)?;
     let answer = provider.send(body).await;
-    let (status, id) = match &answer {
-        Ok(accepted) => (Status::Queued, accepted.message_id.as_str()),
-        Err(e) if e.class == ErrorClass::Ambiguous => (Status::Uncertain, ""),
-        Err(_) => (Status::Failed, ""),
+    let (status, id, wait) = match &answer {
+        Ok(accepted) => (
+            Status::Queued,
+            accepted.message_id.as_str(),
+            accepted.retry_after,
+        ),
+        Err(e) if e.class == ErrorClass::Ambiguous => (Status::Uncertain, "", e.retry_after),
+        Err(e) => (Status::Failed, "", e.retry_after),
     };
-    tallied.settle(status, to, now, id)?;
+    tallied.settle(status, to, now, (id, wait))?;
     match answer {
         Ok(accepted) => {
             crate::progress::print_out(format!("row {row}, to {to}, id {}\n", accepted.message_id));

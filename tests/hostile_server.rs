@@ -418,6 +418,63 @@ fn a_retry_after_beyond_the_ceiling_stops_the_run_and_a_rerun_past_it_sends_the_
     }
 }
 
+/// A wait the API asked of a number is kept in the ledger too, so it outlives the line it
+/// was written on: the row opted out since (its line replaced at the next rewrite), and a
+/// `test` of the number, still wait.
+#[test]
+fn a_wait_asked_of_a_number_outlives_its_row_s_line_and_holds_test_messages() {
+    let rig = Rig::new();
+    let limited = Server::start(Script::TooMany("7200".into()));
+    let csv = rig.file("c.csv", &campaign_csv(3));
+    let run = |extra: &[&str]| {
+        let mut command = rig.command_to(&csv, &limited.url);
+        rig.run(command.args(["--template", "t"]).args(extra))
+    };
+    assert_eq!(code(&run(&[])), 3);
+    assert_eq!(limited.seen().len(), 1);
+    limited.answer_with(Script::NumericIds);
+    // Row 1, the one that was answered, is opted out: its line (and the wait written on
+    // it) is replaced. This run and the next still wait.
+    let opt_out = rig.file("opt-out.txt", &format!("{}\n", phone(0)));
+    let suppress = ["--suppress", opt_out.to_str().unwrap()];
+    for _ in 0..2 {
+        let output = run(&suppress);
+        assert_eq!(code(&output), 3, "{}", text(&output));
+        assert_eq!(limited.seen().len(), 1, "{}", text(&output));
+    }
+    let row = &results(&rig.dir.path().join("c.results.csv"))[0];
+    assert_eq!(row["status"], "SKIPPED", "{row:?}");
+    // A test of the number sends nothing either.
+    let test = rig.run(
+        binary()
+            .arg("test")
+            .arg(&csv)
+            .args([
+                "--base-url",
+                &limited.url,
+                "--template",
+                "t",
+                "--spacing",
+                "0",
+            ])
+            .args(["--to", "+5521999990001"])
+            .env("CAMPAIGN_SENDER_LEDGER", rig.ledger()),
+    );
+    assert_eq!(code(&test), 1, "{}", text(&test));
+    assert!(
+        text(&test).contains("asked this number to wait"),
+        "{}",
+        text(&test)
+    );
+    assert_eq!(limited.seen().len(), 1);
+    // Once the limit is lifted, the person says so for one run: the rest go.
+    let output = run(&["--ignore-earlier-retry-after"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(limited.seen().len(), 3, "rows 2 and 3");
+    let output = run(&[]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+}
+
 #[test]
 fn status_stops_on_a_retry_after_beyond_the_ceiling() {
     let rig = Rig::new();

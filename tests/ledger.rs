@@ -208,6 +208,13 @@ fn the_same_csv_under_a_second_results_path_sends_no_duplicate() {
 /// rules are judged again in the transaction that records each intent.
 #[test]
 fn two_copies_of_a_campaign_run_at_once_send_each_row_once() {
+    two_copies_at_once(&[]);
+    // The second told to resend what its own file left uncertain: another run's sends in
+    // flight still count.
+    two_copies_at_once(&["--resend-uncertain"]);
+}
+
+fn two_copies_at_once(second: &[&str]) {
     // Answers a few milliseconds late, so both runs are mid-list at the same time.
     let rig = Rig::with_faults("latency=5ms");
     let list = (0..100)
@@ -220,9 +227,10 @@ fn two_copies_of_a_campaign_run_at_once_send_each_row_once() {
         std::fs::write(&csv, format!("phone\n{list}")).unwrap();
         csv
     });
-    let mut runs = folders.clone().map(|csv| {
-        rig.command(&csv)
+    let mut runs = [(&folders[0], &[][..]), (&folders[1], second)].map(|(csv, flags)| {
+        rig.command(csv)
             .args(["--template", "t", "--concurrency", "8"])
+            .args(flags)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -292,6 +300,17 @@ fn lists_whose_rows_name_different_templates_are_different_campaigns() {
             .iter()
             .all(|r| r["errorCode"] == "ALREADY_SENT")
     );
+    // A list with a campaign template whose rows name another: the rows' template is what
+    // they send, so the campaign's earlier sends do not make them ALREADY_SENT.
+    let plain = numbers(&rig, "plain.csv", 0..3);
+    let output = send(&rig, &plain, "welcome", &[]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let overriding = list("override.csv", "autumn");
+    let output = send(&rig, &overriding, "welcome", &[]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rows = results_of(&overriding);
+    assert!(rows.iter().all(|r| r["status"] == "QUEUED"), "{rows:?}");
+    assert_eq!(rig.sent().len(), 12);
 }
 
 /// Sends one row, then, as a rerun at once (the simulated clock has not moved), two more

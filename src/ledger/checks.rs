@@ -92,13 +92,14 @@ pub struct Rules {
 pub trait Lookups {
     type Error;
     /// An earlier send of `campaign` to `destination` by another run than `run`; with
-    /// `accepted_only`, only one the API accepted.
+    /// `checked` (a results file whose uncertain sends a person checked), that file's
+    /// uncertain or interrupted sends do not count, only accepted ones.
     fn earlier_send(
         &self,
         campaign: &str,
         destination: u64,
         run: u64,
-        accepted_only: bool,
+        checked: Option<&str>,
     ) -> Result<Option<EarlierSend>, Self::Error>;
     /// How many messages `destination` got (possible ones included) at or after `since_ms`,
     /// from any campaign; with `accepted_only`, only sends the API accepted.
@@ -135,19 +136,24 @@ impl Rules {
 
     /// Whether run `run` of `campaign` must not send to `destination` (its fingerprint) at
     /// `now_ms`.
+    /// `results`: the run's results file; with `--resend-uncertain` its own uncertain sends
+    /// (the ones the person checked) do not count, but another file's, or a run's still in
+    /// flight, do.
     pub(super) fn refusal<L: Lookups + ?Sized>(
         &self,
         lookups: &L,
-        campaign: &str,
+        (campaign, results): (&str, &str),
         run: u64,
         destination: u64,
         now_ms: i64,
     ) -> Result<Option<Refusal>, L::Error> {
-        if !self.allow_resend
-            && let Some(earlier) =
-                lookups.earlier_send(campaign, destination, run, self.accepted_only)?
-        {
-            return Ok(Some(Refusal::AlreadySent(earlier)));
+        let checked = self.accepted_only.then_some(results);
+        if !self.allow_resend {
+            for name in std::iter::once(campaign).chain(super::legacy(campaign)) {
+                if let Some(earlier) = lookups.earlier_send(name, destination, run, checked)? {
+                    return Ok(Some(Refusal::AlreadySent(earlier)));
+                }
+            }
         }
         if let Some(cap) = self.frequency_cap {
             let since = now_ms.saturating_sub(cap.within.as_millis() as i64);
@@ -166,6 +172,8 @@ pub struct Checks {
     pub ledger: Arc<dyn Ledger>,
     pub run: u64,
     pub campaign: String,
+    /// The run's results file, as the ledger names it.
+    pub results: String,
     pub rules: Rules,
     /// Each capped number's budget, by the label its lane carries.
     pub caps: HashMap<String, DailyCap>,
@@ -183,7 +191,8 @@ impl Checks {
         let fingerprint = destination_fingerprint(destination);
         let ledger: &dyn Ledger = self.ledger.as_ref();
         let campaign = campaign.unwrap_or(&self.campaign);
-        (self.rules).refusal(ledger, campaign, self.run, fingerprint, now_ms)
+        let asked = (campaign, self.results.as_str());
+        (self.rules).refusal(ledger, asked, self.run, fingerprint, now_ms)
     }
 
     /// `label`'s daily cap, found spent as an intent was recorded ([`Refusal::DailyCap`]):

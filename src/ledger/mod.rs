@@ -87,6 +87,9 @@ pub struct Entry<'a> {
     pub message_id: &'a str,
     /// When the send started, in milliseconds since the Unix epoch (the run's clock).
     pub at_ms: i64,
+    /// An answer's `Retry-After`, as the instant it asked the number to wait until (ms
+    /// since the epoch): kept for the number, so every later run of it waits too.
+    pub hold_until_ms: Option<i64>,
 }
 
 /// What a lookup for an earlier send of the same campaign found.
@@ -138,6 +141,11 @@ pub trait Ledger: Lookups<Error = LedgerError> + Send + Sync + fmt::Debug {
     fn last_send(&self, sender: &str) -> Result<Option<i64>, LedgerError>;
     /// Every number's sends at or after `since_ms`, for `report`.
     fn senders_since(&self, since_ms: i64) -> Result<Vec<SenderCount>, LedgerError>;
+    /// The latest instant an answer asked number `sender` to wait until (ms since the
+    /// epoch), whichever run or results file got it.
+    fn held_until(&self, sender: &str) -> Result<Option<i64>, LedgerError>;
+    /// Forgets what the API asked number `sender` to wait for (`--ignore-earlier-retry-after`).
+    fn forget_hold(&self, sender: &str) -> Result<(), LedgerError>;
 }
 
 pub use crate::pacing::DAY;
@@ -217,13 +225,27 @@ pub fn campaign_identity(
 /// The ledger's campaign for one row: the run's [`campaign_identity`], with the row's own
 /// message when its cells name one ([`crate::identity::row_message`]), so lists whose rows
 /// name different templates are different campaigns.
+///
+/// A list with no message of its own (every row names its template or text) was, before
+/// rows were told apart, recorded under the run's campaign alone: such a row is written
+/// `<campaign>/row/<message>`, and its sends recorded then still count ([`legacy`]). A row
+/// overriding the campaign's message is `<campaign>/own/<message>`.
 pub fn row_campaign(
     campaign: &str,
     defaults: &crate::input::MessageDefaults,
     content: &crate::message::Content,
 ) -> Option<std::sync::Arc<str>> {
     let own = crate::identity::row_message(defaults, content)?;
-    Some(format!("{campaign}/{own}").into())
+    let kind = match crate::identity::names_a_message(defaults) {
+        true => "own",
+        false => "row",
+    };
+    Some(format!("{campaign}/{kind}/{own}").into())
+}
+
+/// The name a row's sends had before rows were told apart ([`row_campaign`]), if any.
+pub fn legacy(campaign: &str) -> Option<&str> {
+    campaign.rsplit_once("/row/").map(|(base, _)| base)
 }
 
 #[cfg(test)]

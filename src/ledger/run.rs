@@ -54,31 +54,54 @@ impl RunLedger {
             frequency_cap: settings.frequency_cap,
             daily_caps,
         };
+        let results = settings.results.display().to_string();
         let checks = Checks {
             ledger: Arc::clone(&ledger),
             run,
             campaign: campaign.clone(),
+            results: results.clone(),
             rules: rules.clone(),
             caps,
         };
         let sink = Sink {
             ledger,
             run,
-            results: settings.results.display().to_string(),
+            results,
             campaign,
             senders,
             // Judged again as each intent is recorded.
             rules: rules.may_refuse().then_some(rules),
         };
-        Ok(Some(RunLedger { sink, checks }))
+        let ledger = RunLedger { sink, checks };
+        if settings.ignore_earlier_retry_after {
+            for sender in ledger.sink.senders.values() {
+                ledger.checks.ledger.forget_hold(sender)?;
+            }
+        }
+        Ok(Some(ledger))
     }
 
     /// When the number of lane `label` last sent, by any campaign, for the quota's restore.
     pub fn last_send(&self, label: &str) -> Result<Option<jiff::Timestamp>, LedgerError> {
+        self.instant(label, |ledger, sender| ledger.last_send(sender))
+    }
+
+    /// Until when an answer to any run asked the number of lane `label` to wait
+    /// (`Retry-After`): a wait outlives the run and the results file it was answered in.
+    pub fn held_until(&self, label: &str) -> Result<Option<jiff::Timestamp>, LedgerError> {
+        self.instant(label, |ledger, sender| ledger.held_until(sender))
+    }
+
+    /// An instant the ledger keeps for the number of lane `label`.
+    fn instant(
+        &self,
+        label: &str,
+        read: impl Fn(&dyn Ledger, &str) -> Result<Option<i64>, LedgerError>,
+    ) -> Result<Option<jiff::Timestamp>, LedgerError> {
         let Some(sender) = self.sink.senders.get(label) else {
             return Ok(None);
         };
-        let last = self.checks.ledger.last_send(sender)?;
-        Ok(last.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()))
+        let ms = read(self.checks.ledger.as_ref(), sender)?;
+        Ok(ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()))
     }
 }

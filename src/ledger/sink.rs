@@ -49,6 +49,11 @@ impl Sink {
             state,
             message_id: &record.message_id,
             at_ms: at.as_millisecond(),
+            // Read as the results file's notes are, from an answer's own line.
+            hold_until_ms: (state != SendState::Sending)
+                .then(|| crate::pacing::hold::until(&record.error))
+                .flatten()
+                .map(|until| until.as_millisecond()),
         })
     }
 }

@@ -23,7 +23,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The schema's version in `PRAGMA user_version`. 0 is the first schema (one `sends` table
 /// with every key as text, written by releases before this one): it is migrated on open.
-const VERSION: i64 = 2;
+/// 2 lacks the `holds` table, and its releases record an intent without judging the rules
+/// again in its transaction: a ledger they shared with this release would let them send
+/// what this one refused, so it is raised to 3 on open, and they refuse it ("update").
+const VERSION: i64 = 3;
 
 /// The schema. A send row holds small integers: the run, number and campaign are ids into
 /// `runs` and `names` (their text is kept once, not on every row), the destination its 64-bit
@@ -67,14 +70,25 @@ FROM sent s JOIN runs r ON r.id = s.run JOIN names n ON n.id = s.sender
     JOIN names c ON c.id = s.campaign;
 ";
 
+/// What answers asked each number to wait until (`Retry-After`), by the number's id in
+/// `names` (schema 3).
+const HOLDS: &str =
+    "CREATE TABLE IF NOT EXISTS holds (sender INTEGER PRIMARY KEY, until INTEGER NOT NULL);";
+
+/// A number's hold, kept at the latest instant asked.
+const HOLD: &str = "INSERT INTO holds (sender, until) VALUES (?1, ?2)
+     ON CONFLICT (sender) DO UPDATE SET until = max(until, excluded.until)";
+
 /// States that count as (possibly) sent: all but `NOT_SENT` (0).
 const COUNTED: &str = "state > 0";
 
-/// An intent inserts the send (a retried row of the same run updates it).
+/// An intent inserts the send (a retried row of the same run updates it, to the retry's
+/// time: the number's last send is the retry, for the pace restored after a restart).
 const UPSERT: &str =
     "INSERT INTO sent (run, row, sender, destination, campaign, state, message_id, at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-     ON CONFLICT (run, row) DO UPDATE SET state = excluded.state, message_id = excluded.message_id";
+     ON CONFLICT (run, row) DO UPDATE SET state = excluded.state,
+         message_id = excluded.message_id, at = max(at, excluded.at)";
 
 /// An outcome updates its intent's row.
 const OUTCOME: &str = "UPDATE sent SET state = ?3, message_id = ?4 WHERE run = ?1 AND row = ?2";
@@ -85,7 +99,8 @@ const OUTCOME: &str = "UPDATE sent SET state = ?3, message_id = ?4 WHERE run = ?
 const EARLIER_SEND: &str = "SELECT s.message_id, r.results, s.state, s.at
      FROM sent s JOIN runs r ON r.id = s.run
      WHERE s.destination = ?2 AND s.campaign = (SELECT id FROM names WHERE name = ?1)
-     AND r.token != ?3 AND (s.state = 2 OR (?4 = 0 AND s.state IN (1, 3)))";
+     AND r.token != ?3
+     AND (s.state = 2 OR (s.state IN (1, 3) AND (?4 IS NULL OR r.results != ?4)))";
 
 /// The lookup of `--frequency-cap`, before every send.
 const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent WHERE destination = ?1 AND at >= ?2
@@ -205,11 +220,16 @@ fn write<'a>(
     let mut outcome = transaction.prepare_cached(OUTCOME)?;
     let mut refused = Vec::new();
     for (index, e) in entries.iter().enumerate() {
+        if let Some(until) = e.hold_until_ms {
+            let sender = ids.name(names, transaction, e.sender)?;
+            (transaction.prepare_cached(HOLD)?).execute(params![sender, until])?;
+        }
         if e.state == SendState::Sending
             && let Some(rules) = rules
         {
             let on = On(transaction);
-            let refusal = match rules.refusal(&on, e.campaign, e.run, e.destination, e.at_ms)? {
+            let asked = (e.campaign, e.results);
+            let refusal = match rules.refusal(&on, asked, e.run, e.destination, e.at_ms)? {
                 Some(refusal) => Some(refusal),
                 None => rules.cap_spent(&on, e.sender, e.at_ms)?,
             };
@@ -252,12 +272,12 @@ impl Lookups for On<'_> {
         campaign: &str,
         destination: u64,
         run: u64,
-        accepted_only: bool,
+        checked: Option<&str>,
     ) -> Result<Option<EarlierSend>, rusqlite::Error> {
         // One fixed statement (prepared once per connection): this runs before every send.
         let mut statement = self.0.prepare_cached(EARLIER_SEND)?;
         let rows = statement.query_map(
-            params![campaign, destination as i64, run as i64, accepted_only],
+            params![campaign, destination as i64, run as i64, checked],
             |r| {
                 let key = (r.get::<_, i64>(2)? != SendState::Accepted.code(), r.get(3)?);
                 let earlier = EarlierSend {
@@ -320,7 +340,7 @@ fn set_up(connection: &mut Connection) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     match version(&transaction).map_err(|e| e.to_string())? {
         VERSION => return Ok(()),
-        0 => {}
+        0 | 2 => {}
         newer => {
             return Err(format!(
                 "it was written by a newer campaign-sender (schema {newer}, this one knows {VERSION}); \
@@ -335,6 +355,7 @@ fn set_up(connection: &mut Connection) -> Result<(), String> {
             |r| r.get(0),
         )?;
         transaction.execute_batch(SCHEMA)?;
+        transaction.execute_batch(HOLDS)?;
         if first {
             migrate_first(&transaction)?;
             transaction.execute_batch("DROP TABLE sends")?;
@@ -401,6 +422,7 @@ fn migrate_first(transaction: &rusqlite::Transaction<'_>) -> Result<(), rusqlite
                     state: SendState::from_word(state),
                     message_id: id,
                     at_ms: *at,
+                    hold_until_ms: None,
                 },
             )
             .collect();
@@ -532,9 +554,9 @@ impl Lookups for SqliteLedger {
         campaign: &str,
         destination: u64,
         run: u64,
-        accepted_only: bool,
+        checked: Option<&str>,
     ) -> Result<Option<EarlierSend>, LedgerError> {
-        (On(&self.read()).earlier_send(campaign, destination, run, accepted_only))
+        (On(&self.read()).earlier_send(campaign, destination, run, checked))
             .map_err(|e| self.fail(e))
     }
 
@@ -584,6 +606,24 @@ impl Ledger for SqliteLedger {
                 "SELECT max(at) FROM sent WHERE sender = {SENDER} AND {COUNTED}"
             ))
             .and_then(|mut s| s.query_row(params![sender], |r| r.get(0)))
+            .map_err(|e| self.fail(e))
+    }
+
+    fn held_until(&self, sender: &str) -> Result<Option<i64>, LedgerError> {
+        self.read()
+            .prepare_cached(&format!("SELECT until FROM holds WHERE sender = {SENDER}"))
+            .and_then(|mut s| s.query_row(params![sender], |r| r.get(0)).optional())
+            .map_err(|e| self.fail(e))
+    }
+
+    fn forget_hold(&self, sender: &str) -> Result<(), LedgerError> {
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        (writer.connection)
+            .execute(
+                &format!("DELETE FROM holds WHERE sender = {SENDER}"),
+                params![sender],
+            )
+            .map(drop)
             .map_err(|e| self.fail(e))
     }
 
@@ -637,6 +677,7 @@ mod tests {
             state,
             message_id: ["m-a", "m-b"][row as usize % 2],
             at_ms,
+            hold_until_ms: None,
         }
     }
 
@@ -731,6 +772,48 @@ mod tests {
         ];
         let refused = ledger.record(&last, Some(&daily)).unwrap();
         assert_eq!(refused, [(1, Refusal::DailyCap { cap: 6 })]);
+        // A list whose rows name their messages: its sends from before rows were told
+        // apart (under "c" alone) still count; a row overriding the campaign's does not
+        // take the campaign's sends for its own.
+        let per_row = [
+            Entry {
+                campaign: "c/row/m:1",
+                ..entry(7, 2, SendState::Sending, 70)
+            },
+            Entry {
+                campaign: "c/own/m:1",
+                ..entry(7, 1, SendState::Sending, 70)
+            },
+        ];
+        let refused = ledger.record(&per_row, Some(&strict)).unwrap();
+        assert_eq!(refused.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0]);
+    }
+
+    #[test]
+    fn a_ledger_of_schema_2_is_raised_to_3_and_keeps_its_sends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        let ledger = SqliteLedger::open(&path).unwrap();
+        ledger
+            .record(&[entry(1, 1, SendState::Accepted, 10)], None)
+            .unwrap();
+        drop(ledger);
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch("DROP TABLE holds; PRAGMA user_version = 2;")
+            .unwrap();
+        drop(old);
+        let ledger = SqliteLedger::open(&path).unwrap();
+        assert_eq!(ledger.sends_since("key:1", 0).unwrap(), 1);
+        let hold = Entry {
+            hold_until_ms: Some(99),
+            ..entry(1, 1, SendState::Accepted, 10)
+        };
+        ledger.record(&[hold], None).unwrap();
+        assert_eq!(ledger.held_until("key:1").unwrap(), Some(99));
+        let version: i64 = (ledger.read())
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
     }
 
     #[test]
@@ -788,20 +871,20 @@ mod tests {
             ..entry(3, 1, SendState::Sending, 5)
         };
         ledger.record(&[interrupted], None).unwrap();
-        let earlier = ledger.earlier_send("c", 1001, 2, false).unwrap().unwrap();
+        let earlier = ledger.earlier_send("c", 1001, 2, None).unwrap().unwrap();
         assert_eq!(earlier.message_id, "m-b");
         assert_eq!(
-            ledger.earlier_send("c", 1001, 1, true).unwrap(),
+            ledger.earlier_send("c", 1001, 1, Some("r.csv")).unwrap(),
             None,
             "its own run"
         );
         assert_eq!(
-            (ledger.earlier_send("c", 1001, 1, false).unwrap()).map(|e| e.message_id),
+            (ledger.earlier_send("c", 1001, 1, None).unwrap()).map(|e| e.message_id),
             Some(String::new()),
             "another run's interrupted send"
         );
         assert_eq!(
-            ledger.earlier_send("c", 1002, 2, false).unwrap(),
+            ledger.earlier_send("c", 1002, 2, None).unwrap(),
             None,
             "not sent"
         );
@@ -830,7 +913,7 @@ mod tests {
                 .record(&[entry(1, row, SendState::Accepted, row as i64)], None)
                 .unwrap();
             ledger
-                .earlier_send("c", 1000 + row, 2, row % 2 == 0)
+                .earlier_send("c", 1000 + row, 2, (row % 2 == 0).then_some("r.csv"))
                 .unwrap();
             ledger
                 .received_since(1000 + row, row as i64, false)

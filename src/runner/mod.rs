@@ -201,8 +201,17 @@ pub async fn run_campaign(
             lane.pacer.after_last_send(ledger.last_send(lane.label)?);
         }
     }
-    let holds = journal.checkpoint().holds();
-    let held = held(&lanes, holds, settings, context.clock.wall());
+    // What answers asked each number to wait for: in this file, and, through the ledger,
+    // in any run of the number.
+    let mut holds = journal.checkpoint().holds().to_vec();
+    if let Some(ledger) = &ledger {
+        for lane in &lanes {
+            if let Some(until) = ledger.held_until(lane.label)? {
+                holds.push((lane.label.to_string(), until));
+            }
+        }
+    }
+    let held = held(&lanes, &holds, settings, context.clock.wall());
     let sink = ledger.as_ref().map(|l| l.sink.clone());
     let plan = Plan {
         work: Work::Sends,
