@@ -446,19 +446,8 @@ fn a_wait_asked_of_a_number_outlives_its_row_s_line_and_holds_test_messages() {
     assert_eq!(row["status"], "SKIPPED", "{row:?}");
     // A test of the number sends nothing either.
     let test = rig.run(
-        binary()
-            .arg("test")
-            .arg(&csv)
-            .args([
-                "--base-url",
-                &limited.url,
-                "--template",
-                "t",
-                "--spacing",
-                "0",
-            ])
-            .args(["--to", "+5521999990001"])
-            .env("CAMPAIGN_SENDER_LEDGER", rig.ledger()),
+        rig.tester(&csv, &limited.url)
+            .args(["--to", "+5521999990001"]),
     );
     assert_eq!(code(&test), 1, "{}", text(&test));
     assert!(
@@ -693,14 +682,8 @@ fn an_accepted_send_s_retry_after_holds_the_next_send_too() {
 /// `campaign-sender test` of the first row to two test numbers, aimed at `server`.
 fn test_twice(rig: &Rig, server: &Server) -> std::process::Output {
     let csv = rig.file("c.csv", &campaign_csv(1));
-    rig.run(
-        binary()
-            .arg("test")
-            .arg(&csv)
-            .args(["--base-url", &server.url, "--template", "t"])
-            .args(["--spacing", "0", "--rate", "10000/s"])
-            .args(["--to", "+5521999990001", "--to", "+5521999990002"]),
-    )
+    let mut command = rig.tester(&csv, &server.url);
+    rig.run(command.args(["--to", "+5521999990001", "--to", "+5521999990002"]))
 }
 
 #[test]
@@ -712,7 +695,12 @@ fn a_test_message_s_answer_holds_or_stops_the_next_as_a_campaign_s_would() {
     let output = test_twice(&rig, &server);
     assert_eq!(server.seen().len(), 1, "{}", text(&output));
     assert!(text(&output).contains("the other 1 test message(s) were not sent"));
+    // The wait is the number's: a test right after sends nothing.
+    let output = test_twice(&rig, &server);
+    assert_eq!(server.seen().len(), 1, "{}", text(&output));
+    assert!(text(&output).contains("asked this number to wait"));
     // A refused key refuses every message: the test stops at the first.
+    let rig = Rig::new();
     let server = Server::start(Script::Raw(401, br#"{"error":"UNAUTHORIZED"}"#.to_vec()));
     let output = test_twice(&rig, &server);
     assert_eq!(server.seen().len(), 1, "{}", text(&output));

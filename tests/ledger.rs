@@ -96,15 +96,8 @@ fn two_campaigns_of_one_number_run_at_once_stay_within_its_daily_cap() {
 
 /// `campaign-sender test` of `csv`'s first row to `to`, on the rig's ledger.
 fn test_to(rig: &Rig, csv: &Path, to: &str, flags: &[&str]) -> std::process::Output {
-    rig.run(
-        binary()
-            .arg("test")
-            .arg(csv)
-            .args(["--base-url", &rig.sandbox.base_url(), "--template", "t"])
-            .args(["--spacing", "0", "--rate", "10000/s", "--to", to])
-            .args(flags)
-            .env("CAMPAIGN_SENDER_LEDGER", rig.ledger()),
-    )
+    let mut command = rig.tester(csv, &rig.sandbox.base_url());
+    rig.run(command.args(["--to", to]).args(flags))
 }
 
 /// A test message is a send of the number: it counts against the number's daily cap (and is

@@ -103,6 +103,19 @@ impl Rig {
         command
     }
 
+    /// `campaign-sender test CSV` of template `t` aimed at `base_url`, fast pace, on the
+    /// rig's ledger; the test's `--to` and flags are the caller's.
+    pub fn tester(&self, csv: &Path, base_url: &str) -> std::process::Command {
+        let mut command = binary();
+        command
+            .arg("test")
+            .arg(csv)
+            .args(["--base-url", base_url, "--template", "t"])
+            .args(["--spacing", "0", "--rate", "10000/s"])
+            .env("CAMPAIGN_SENDER_LEDGER", self.ledger());
+        command
+    }
+
     /// The rig's own ledger, in its temp directory: no test touches the user's real one.
     pub fn ledger(&self) -> PathBuf {
         self.dir.path().join("ledger.sqlite3")
