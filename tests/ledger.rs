@@ -57,6 +57,30 @@ fn two_campaigns_sharing_a_ledger_stop_at_the_daily_cap_together() {
     assert_eq!(rig.sent().len(), 5);
 }
 
+/// Sends waiting for their turn have taken nothing from the cap: at `--concurrency 16` and a
+/// quota, a cap of 10 sends 10, not the few that had their turn before the 11th asked.
+#[test]
+fn a_daily_cap_is_used_up_whatever_the_concurrency() {
+    let rig = Rig::new();
+    let list = numbers(&rig, "c.csv", 0..30);
+    let flags = [
+        "--concurrency",
+        "16",
+        "--rate",
+        "200/s",
+        "--daily-cap",
+        "10",
+    ];
+    let output = send(&rig, &list, "t", &flags);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 10, "{}", text(&output));
+    assert_eq!(
+        results_of(&list).len(),
+        10,
+        "the other rows stay pending, with no line"
+    );
+}
+
 /// Two campaigns of one number started together: each counted the ledger at its start, so
 /// each alone would fill the cap. The cap is judged again as each intent is recorded.
 #[test]

@@ -6,31 +6,36 @@ use std::sync::Arc;
 
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, Record, Status};
-use crate::ledger::Refusal;
+use crate::ledger::{CapReached, Refusal};
 
 use super::lanes::Lane;
 use super::stop::Stop;
 use super::{RunError, Runner};
 
 impl Runner<'_> {
-    /// `Some` when the row is not sent: skipped (recorded here), or the lane's daily cap
-    /// is spent (the stop).
-    pub(super) async fn ledger_gate(
-        &self,
-        lane: &Lane<'_>,
-        row: &Row,
-    ) -> Option<Result<Option<Stop>, RunError>> {
+    /// `Some` when the row is not sent: skipped (recorded here). The daily cap is taken
+    /// later, in the send's turn ([`Runner::take_from_cap`]).
+    pub(super) async fn ledger_gate(&self, row: &Row) -> Option<Result<Option<Stop>, RunError>> {
         let ledger = self.ledger.as_ref()?;
         let now_ms = self.context.clock.wall().as_millisecond();
         let campaign = self.row_campaign(row);
         match (ledger.checks).refusal(&row.destination, campaign.as_deref(), now_ms) {
-            Err(e) => return Some(Err(RunError::Ledger(e))),
-            Ok(Some(refusal)) => return Some(self.record_ledger_skip(row, &refusal).await),
-            Ok(None) => {}
+            Err(e) => Some(Err(RunError::Ledger(e))),
+            Ok(Some(refusal)) => Some(self.record_ledger_skip(row, &refusal).await),
+            Ok(None) => None,
         }
-        match ledger.checks.take(lane.label, now_ms) {
-            Ok(()) => None,
-            Err(reached) => Some(Ok(Some(Stop::DailyCap(reached)))),
+    }
+
+    /// Takes one send from the lane's daily cap, in the send's turn (after its pace): sends
+    /// waiting their turn have taken nothing, so when the cap is spent the ones it stops
+    /// never had a share of it.
+    pub(super) fn take_from_cap(&self, lane: &Lane<'_>) -> Result<(), CapReached> {
+        match self.ledger.as_ref() {
+            Some(ledger) => {
+                let now_ms = self.context.clock.wall().as_millisecond();
+                ledger.checks.take(lane.label, now_ms)
+            }
+            None => Ok(()),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::input::validate::RowError;
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, JournalError, Prior, Record, Status};
-use crate::ledger::Refusal;
+use crate::ledger::{CapReached, Refusal};
 use crate::message::{Content, Message};
 use crate::pacing::{WaitTooLong, hold};
 use crate::provider::{Accepted, ErrorClass, MessageSetting, SendError};
@@ -32,6 +32,8 @@ enum AttemptError {
     /// The ledger refused the intent: another run recorded a send the run's rules forbid
     /// after the runner asked ([`crate::ledger::Rules`]). Nothing was sent.
     Refused(Refusal),
+    /// The lane's daily cap is spent, in this send's turn: nothing was recorded or sent.
+    CapSpent(CapReached),
 }
 
 impl From<WaitTooLong> for AttemptError {
@@ -74,7 +76,7 @@ impl Runner<'_> {
         let Verdict::Send(message) = &row.verdict else {
             unreachable!("only rows to send get a lane")
         };
-        if let Some(gated) = self.ledger_gate(lane, row).await {
+        if let Some(gated) = self.ledger_gate(row).await {
             return gated;
         }
         let attempts = self.journal.prior(row.index).map_or(0, |p| p.attempts);
@@ -177,6 +179,7 @@ impl Runner<'_> {
             Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
             Err(AttemptError::Closed(closed)) => return Ok(Some(Stop::Window(closed))),
             Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
+            Err(AttemptError::CapSpent(reached)) => return Ok(Some(Stop::DailyCap(reached))),
             Err(AttemptError::Refused(Refusal::DailyCap { cap })) => {
                 return self.record_cap_spent(lane, row, cap, attempts).await;
             }
@@ -286,6 +289,7 @@ impl Runner<'_> {
                 Admission::Closed(closed) => return Err(AttemptError::Closed(closed)),
             }
         };
+        self.take_from_cap(lane).map_err(AttemptError::CapSpent)?;
         let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
         let mut body = Vec::with_capacity(512);
         let message = window::with_deadline(window, message, now);
