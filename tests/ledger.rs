@@ -244,8 +244,11 @@ fn two_copies_at_once(second: &[&str]) {
         std::fs::write(&csv, format!("phone\n{list}")).unwrap();
         csv
     });
+    // Each run from its own folder, as a cron line does (`cd folder && campaign-sender
+    // c.csv`): both results files are `c.results.csv` by the names given.
     let mut runs = [(&folders[0], &[][..]), (&folders[1], second)].map(|(csv, flags)| {
-        rig.command(csv)
+        rig.command(Path::new("c.csv"))
+            .current_dir(csv.parent().unwrap())
             .args(["--template", "t", "--concurrency", "8"])
             .args(flags)
             .stdout(std::process::Stdio::null())

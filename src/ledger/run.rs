@@ -2,6 +2,7 @@
 //! send), with this run's id, campaign identity and numbers.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::settings::Settings;
@@ -54,7 +55,7 @@ impl RunLedger {
             frequency_cap: settings.frequency_cap,
             daily_caps,
         };
-        let results = settings.results.display().to_string();
+        let results = ledger_name(&settings.results).display().to_string();
         let checks = Checks {
             ledger: Arc::clone(&ledger),
             run,
@@ -103,5 +104,58 @@ impl RunLedger {
         };
         let ms = read(self.checks.ledger.as_ref(), sender)?;
         Ok(ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()))
+    }
+}
+
+/// The results file as the ledger names it: absolute, with links followed (also one to a
+/// file not made yet) and its folder's path resolved. `--resend-uncertain` relaxes the
+/// uncertain sends of its own file only, found by this name: by the name given, two copies
+/// of a campaign folder, each run from its own folder, were both `c.results.csv`, and each
+/// resent the other's sends in flight; and the same file reached from another folder or
+/// through a link was another file.
+fn ledger_name(results: &Path) -> PathBuf {
+    let mut path = std::path::absolute(results).unwrap_or_else(|_| results.to_path_buf());
+    // As many links as the system follows in one path.
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&path) else {
+            break;
+        };
+        path = path
+            .parent()
+            .map_or(target.clone(), |folder| folder.join(&target));
+    }
+    let folder = path
+        .parent()
+        .and_then(|folder| std::fs::canonicalize(folder).ok());
+    match (folder, path.file_name()) {
+        (Some(folder), Some(name)) => folder.join(name),
+        _ => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_has_one_name_however_it_is_reached_and_two_copies_have_two() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        for copy in ["a", "b"] {
+            std::fs::create_dir(root.join(copy)).unwrap();
+        }
+        let file = root.join("a/c.results.csv");
+        // Not made yet, reached through a link in another folder, and through `..`.
+        std::os::unix::fs::symlink(&file, root.join("b/link.csv")).unwrap();
+        assert_eq!(ledger_name(&root.join("b/link.csv")), file);
+        assert_eq!(ledger_name(&root.join("b/../a/c.results.csv")), file);
+        std::fs::write(&file, "row\n").unwrap();
+        assert_eq!(ledger_name(&root.join("b/link.csv")), file);
+        // A relative name is the working folder's file: the two copies differ.
+        assert!(ledger_name(Path::new("c.results.csv")).is_absolute());
+        assert_ne!(
+            ledger_name(&root.join("b/c.results.csv")),
+            ledger_name(&file)
+        );
     }
 }
