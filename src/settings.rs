@@ -132,7 +132,7 @@ impl Settings {
         validate::validate_defaults(&defaults, now, capabilities)
             .map_err(SettingsError::Message)?;
         let message = crate::identity::message_fingerprint(&defaults);
-        Ok(Settings {
+        let settings = Settings {
             csv: csv.to_path_buf(),
             results,
             provider,
@@ -196,7 +196,29 @@ impl Settings {
                 .map(|cap| flag("frequency-cap", frequency_cap(cap)))
                 .transpose()?,
             allow_resend: options.allow_resend,
-        })
+        };
+        settings.caps_have_a_ledger()?;
+        Ok(settings)
+    }
+
+    /// A cap is counted in the ledger: with the ledger off (not for a dry run, which sends
+    /// nothing) it would hold nothing, not even within the run, so the run is refused.
+    fn caps_have_a_ledger(&self) -> Result<(), SettingsError> {
+        if self.ledger != Location::Off || self.dry_run {
+            return Ok(());
+        }
+        let caps = [
+            (self.daily_cap.is_some(), "--daily-cap"),
+            (
+                self.senders.iter().any(|s| s.daily_cap.is_some()),
+                "the senders file's daily-cap",
+            ),
+            (self.frequency_cap.is_some(), "--frequency-cap"),
+        ];
+        match caps.into_iter().find(|(set, _)| *set) {
+            Some((_, cap)) => Err(SettingsError::CapWithoutLedger { cap }),
+            None => Ok(()),
+        }
     }
 }
 

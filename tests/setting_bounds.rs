@@ -36,6 +36,8 @@ fn run(rig: &Rig, rows: usize, file: &str, args: &[&str]) -> std::process::Outpu
         binary()
             .arg(&csv)
             .args(["--base-url", &rig.sandbox.base_url()])
+            // A frequency cap needs a ledger.
+            .env("CAMPAIGN_SENDER_LEDGER", rig.ledger())
             .args(args),
     )
 }

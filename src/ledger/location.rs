@@ -32,6 +32,13 @@ pub fn resolve_location(
     if dry_run || chosen.as_deref().is_some_and(|v| v.trim() == "off") {
         return Ok(Location::Off);
     }
+    if chosen.as_deref().is_some_and(|v| v.trim().is_empty()) {
+        // SQLite would open a private, temporary database: a ledger that forgets.
+        return Err(format!(
+            "--ledger is empty: give the ledger's path, or off to run without one \
+             (unset, it is {LEDGER_ENV} or the user's state directory)"
+        ));
+    }
     if sandbox {
         // Beside the rehearsal's results: what the sandbox "sent" reached no one.
         return Ok(Location::File(results.with_extension("ledger.sqlite3")));
@@ -97,6 +104,9 @@ mod tests {
         );
         let none = resolve(None, &[], false).unwrap_err();
         assert!(none.contains("--ledger"), "{none}");
+        // An empty flag is not "unset": SQLite would keep a private ledger that forgets.
+        let empty = resolve(Some(" "), &[(LEDGER_ENV, "/e.db")], false).unwrap_err();
+        assert!(empty.contains("--ledger is empty"), "{empty}");
     }
 
     #[test]

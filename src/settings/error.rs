@@ -67,6 +67,13 @@ pub enum SettingsError {
     ZoneWithoutWindow,
     #[error("--wait-for-window needs a window: add --window HH:MM-HH:MM --tz ZONE, or remove it")]
     WaitWithoutWindow,
+    /// A cap counted in the ledger, with the ledger off: it would hold nothing, silently.
+    #[error(
+        "{cap} is counted in the ledger, which is off (--ledger off, or {} = off): turn the \
+         ledger on (remove the off), or remove {cap}. Nothing was sent",
+        crate::ledger::LEDGER_ENV
+    )]
+    CapWithoutLedger { cap: &'static str },
 }
 
 /// Where the key goes, for the provider's variables.
