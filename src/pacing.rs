@@ -291,7 +291,15 @@ impl Pacer {
         let interval = self.rate.map_or(Duration::ZERO, |rate| rate.interval());
         let turn = self.turn.get_mut();
         let spacing = draw(&self.spacing, &mut turn.rng);
-        let since = self.clock.wall().duration_since(last);
+        let mut since = self.clock.wall().duration_since(last);
+        if since.is_negative() {
+            // A clock that ran ahead, or a damaged ledger: waiting for it could be years.
+            tracing::warn!(
+                "this number's last send is dated {last}, later than now by this machine's \
+                 clock: counted as just now"
+            );
+            since = jiff::SignedDuration::ZERO;
+        }
         let wait = jiff::SignedDuration::try_from(interval.max(spacing))
             .map_or(jiff::SignedDuration::ZERO, |gap| gap - since);
         if let Ok(wait) = Duration::try_from(wait) {

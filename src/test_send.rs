@@ -181,8 +181,13 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
         match outcome {
             Ok(accepted) => all_accepted &= accepted,
             Err(stop) => {
-                let left = count - sent - 1;
-                tracing::error!("{stop}: the other {left} test message(s) were not sent");
+                // Whether message `sent + 1` itself went depends on the stop (a spent cap
+                // sent nothing; a refusal answered it): the ones sent are printed on stdout.
+                let (at, after) = (sent + 1, count - sent - 1);
+                tracing::error!(
+                    "{stop}. The test stopped at message {at} of {count}; the {after} after it \
+                     were not sent"
+                );
                 return Ok(false);
             }
         }

@@ -456,6 +456,19 @@ fn a_wait_asked_of_a_number_outlives_its_row_s_line_and_holds_test_messages() {
         text(&test)
     );
     assert_eq!(limited.seen().len(), 1);
+    // A run told to ignore the wait but refused before its first send (--strict, a bad
+    // row) leaves it for the next run.
+    let bad = rig.file("bad.csv", "phone\nnot a phone\n");
+    let refused = rig.run(rig.command_to(&bad, &limited.url).args([
+        "--template",
+        "t",
+        "--strict",
+        "--ignore-earlier-retry-after",
+    ]));
+    assert_eq!(code(&refused), 2, "{}", text(&refused));
+    let output = run(&suppress);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(limited.seen().len(), 1, "still held: {}", text(&output));
     // Once the limit is lifted, the person says so for one run: the rest go.
     let output = run(&["--ignore-earlier-retry-after"]);
     assert_eq!(code(&output), 0, "{}", text(&output));
@@ -694,7 +707,7 @@ fn a_test_message_s_answer_holds_or_stops_the_next_as_a_campaign_s_would() {
     let server = Server::start(Script::AcceptAfter("7200".into()));
     let output = test_twice(&rig, &server);
     assert_eq!(server.seen().len(), 1, "{}", text(&output));
-    assert!(text(&output).contains("the other 1 test message(s) were not sent"));
+    assert!(text(&output).contains("stopped at message 1 of 2; the 1 after it were not sent"));
     // The wait is the number's: a test right after sends nothing.
     let output = test_twice(&rig, &server);
     assert_eq!(server.seen().len(), 1, "{}", text(&output));

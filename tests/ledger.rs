@@ -136,7 +136,7 @@ fn test_messages_count_against_the_daily_cap_but_never_skip_a_list_s_row() {
     let ledger = SqliteLedger::open(&rig.ledger()).unwrap();
     assert_eq!(
         ledger
-            .received_since(destination_fingerprint(&phone(1)), 0, true)
+            .received_since(destination_fingerprint(&phone(1)), 0, None)
             .unwrap(),
         1
     );
@@ -150,7 +150,8 @@ fn test_messages_count_against_the_daily_cap_but_never_skip_a_list_s_row() {
     let output = test_to(&rig, &list, &phone(9), &["--daily-cap", "2"]);
     assert_eq!(code(&output), 1, "{}", text(&output));
     assert!(
-        text(&output).contains("daily cap of 2"),
+        text(&output).contains("daily cap of 2")
+            && text(&output).contains("stopped at message 1 of 1; the 0 after it"),
         "{}",
         text(&output)
     );
@@ -399,7 +400,7 @@ fn two_processes_writing_one_ledger_at_once_lose_nothing() {
     for i in (0..60).chain(100..160) {
         let destination = destination_fingerprint(&phone(i));
         assert_eq!(
-            ledger.received_since(destination, 0, true).unwrap(),
+            ledger.received_since(destination, 0, None).unwrap(),
             1,
             "{i}"
         );
@@ -649,4 +650,91 @@ fn a_ledger_of_the_first_schema_keeps_its_sends() {
             .unwrap()
     };
     assert_eq!(states, ["ACCEPTED", "SENDING", "NOT_SENT"]);
+}
+
+/// A ledger that cannot record a send's intent (here a trigger refusing every new send, as
+/// a ledger locked past its busy timeout or made read-only would): nothing leaves, the row
+/// says why and stays to send (`DEFERRED`, not `UNCERTAIN`), the run stops; once the ledger
+/// records again, the rerun sends every row once.
+#[test]
+fn a_ledger_that_cannot_record_a_send_stops_the_run_before_its_request() {
+    let rig = Rig::new();
+    let list = numbers(&rig, "c.csv", 0..5);
+    drop(SqliteLedger::open(&rig.ledger()).unwrap());
+    let sql = rusqlite::Connection::open(rig.ledger()).unwrap();
+    sql.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON sent BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .unwrap();
+    let output = send(&rig, &list, "t", &[]);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert!(rig.sent().is_empty(), "{}", text(&output));
+    assert!(
+        text(&output).contains("the ledger could not record the send"),
+        "{}",
+        text(&output)
+    );
+    let rows = results_of(&list);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["errorCode"].as_str()),
+        ("DEFERRED", "LEDGER_UNAVAILABLE")
+    );
+    sql.execute_batch("DROP TRIGGER refuse;").unwrap();
+    let output = send(&rig, &list, "t", &[]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let accepted = accepted_per_destination(&rig.log());
+    assert_eq!(accepted.len(), 5);
+    assert!(accepted.values().all(|n| *n == 1), "{accepted:?}");
+}
+
+/// A cap is counted in the ledger: with the ledger off it would hold nothing, so the run
+/// is refused before any send (a dry run, which sends nothing, is not).
+#[test]
+fn a_cap_with_the_ledger_off_is_refused_before_any_send() {
+    let rig = Rig::new();
+    let list = numbers(&rig, "c.csv", 0..2);
+    for cap in [["--daily-cap", "1"], ["--frequency-cap", "1/7d"]] {
+        let output = send(&rig, &list, "t", &[&cap[..], &["--ledger", "off"]].concat());
+        assert_eq!(code(&output), 2, "{}", text(&output));
+        assert!(
+            text(&output).contains("the ledger, which is off"),
+            "{}",
+            text(&output)
+        );
+        let dry = send(
+            &rig,
+            &list,
+            "t",
+            &[&cap[..], &["--ledger", "off", "--dry-run"]].concat(),
+        );
+        assert_eq!(code(&dry), 0, "{}", text(&dry));
+    }
+    assert!(rig.sent().is_empty());
+}
+
+/// A number's last send dated ahead of this machine's clock (a clock that ran ahead, a
+/// damaged ledger) counts as just now: the next send waits the pace, not until then.
+#[test]
+fn a_last_send_dated_in_the_future_counts_as_just_now() {
+    let ahead = Rig::new();
+    let ledger = Some(ahead.ledger().display().to_string());
+    let flags = || CampaignOptions {
+        rate: Some("2/min".into()),
+        spacing: Some("0".into()),
+        ledger: ledger.clone(),
+        ..CampaignOptions::default()
+    };
+    let later: Timestamp = "2100-01-01T00:00:00Z".parse().unwrap();
+    let first = numbers(&ahead, "a.csv", 0..1);
+    assert_eq!(run_in_process(&ahead, &first, flags(), later).queued, 1);
+    let now = Rig::new();
+    let start: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
+    let next = numbers(&now, "b.csv", 1..2);
+    assert_eq!(run_in_process(&now, &next, flags(), start).queued, 1);
+    let arrival = now.arrivals()[0].at;
+    assert!(
+        gap(start, arrival) <= std::time::Duration::from_secs(31),
+        "sent at {arrival}, started at {start}"
+    );
 }

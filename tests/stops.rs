@@ -151,7 +151,8 @@ fn test_stops_at_a_retry_after_beyond_the_ceiling() {
     assert_eq!(code(&output), 1, "{said}");
     assert_eq!(rig.log().len(), 1, "nothing after the first answer: {said}");
     assert!(
-        said.contains("wait 2h 00m") && said.contains("3 test message(s) were not sent"),
+        said.contains("wait 2h 00m")
+            && said.contains("message 1 of 4; the 3 after it were not sent"),
         "{said}"
     );
 }

@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use super::file::Lines;
 use super::place::{self, Identity};
 use super::{Journal, JournalError, Lock, Prior, Record, Status, io_error};
-use crate::ledger::{Refusal, Sink};
+use crate::ledger::{LedgerError, Refusal, Sink};
 
 mod recorder;
 use recorder::Recorder;
@@ -475,17 +475,17 @@ impl Writer {
                 Ok(Vec::new())
             };
         };
-        let record = |batch: &[Record]| ledger.record(batch).map_err(|e| failed(e.to_string()));
         match (sync, &self.recorder) {
-            (false, _) => record(batch),
+            (false, _) => Ok(unrecorded(batch, ledger.record(batch))),
             (true, Some(recorder)) => match recorder.record_while(batch, fsync) {
-                (Some(recorded), synced) => {
-                    (recorded.map_err(|e| failed(e.to_string()))).and_then(|r| synced.map(|()| r))
-                }
+                (Some(recorded), synced) => synced.map(|()| unrecorded(batch, recorded)),
                 (None, synced) => synced.and(Err(failed("the ledger's thread stopped".into()))),
             },
             // No thread to be had: one after the other.
-            (true, None) => record(batch).and_then(|refused| fsync().map(|()| refused)),
+            (true, None) => {
+                let refused = unrecorded(batch, ledger.record(batch));
+                fsync().map(|()| refused)
+            }
         }
     }
 
@@ -526,6 +526,28 @@ impl Writer {
             let _ = self.settled.send(Settled { reports, failure });
         }
     }
+}
+
+/// The intents the ledger refused; when it could record none of `batch` (locked past its
+/// busy timeout, read-only, damaged), every intent of it, so none of their requests leave:
+/// their results lines stay good, and the run stops on the first. Outcomes it could not
+/// record leave their sends' intents in the ledger, counted as possible sends.
+fn unrecorded(
+    batch: &[Record],
+    recorded: Result<Vec<(usize, Refusal)>, LedgerError>,
+) -> Vec<(usize, Refusal)> {
+    let problem = match recorded {
+        Ok(refused) => return refused,
+        Err(e) => e.to_string(),
+    };
+    let intents: Vec<_> = (batch.iter().enumerate())
+        .filter(|(_, record)| record.status == Status::Sending)
+        .map(|(index, _)| (index, Refusal::Unrecorded(problem.clone())))
+        .collect();
+    if intents.is_empty() {
+        tracing::warn!("{problem}: {} outcome(s) not recorded there", batch.len());
+    }
+    intents
 }
 
 /// Appends `bytes` whole, or fails. A write that stops part-way (a full disk takes what

@@ -18,6 +18,11 @@ pub enum Refusal {
     /// The sending number's `--daily-cap` is spent: another run's sends used it up since
     /// this run counted. Not a reason to skip the row: its lane stops, the row left to send.
     DailyCap { cap: u64 },
+    /// The ledger could not record the intent (another process held its write lock past the
+    /// busy timeout, a read-only or damaged file): a send it did not count would break its
+    /// caps and `ALREADY_SENT` for every later run, so the request does not leave. Not the
+    /// row's doing: the row is left to send and the run stops.
+    Unrecorded(String),
 }
 
 impl Refusal {
@@ -27,6 +32,7 @@ impl Refusal {
             Refusal::AlreadySent(_) => "ALREADY_SENT",
             Refusal::FrequencyCap { .. } => "FREQUENCY_CAP",
             Refusal::DailyCap { .. } => "DAILY_CAP",
+            Refusal::Unrecorded(_) => "LEDGER_UNAVAILABLE",
         }
     }
 
@@ -34,7 +40,7 @@ impl Refusal {
     pub fn message_id(&self) -> &str {
         match self {
             Refusal::AlreadySent(earlier) => &earlier.message_id,
-            Refusal::FrequencyCap { .. } | Refusal::DailyCap { .. } => "",
+            Refusal::FrequencyCap { .. } | Refusal::DailyCap { .. } | Refusal::Unrecorded(_) => "",
         }
     }
 }
@@ -66,6 +72,9 @@ impl std::fmt::Display for Refusal {
                 "the ledger shows {cap} sends by this number in the last 24 h, by other runs \
                  too (--daily-cap {cap})"
             ),
+            Refusal::Unrecorded(problem) => {
+                write!(f, "the ledger could not record the send: {problem}")
+            }
         }
     }
 }
@@ -78,8 +87,9 @@ impl std::fmt::Display for Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
     pub allow_resend: bool,
-    /// `--resend-uncertain`: only sends the API accepted count, since the person checked the
-    /// uncertain ones.
+    /// `--resend-uncertain`: the run's own results file's uncertain sends do not count (the
+    /// person checked them), for `ALREADY_SENT` and the frequency cap alike; only its
+    /// accepted ones, and every other file's, do.
     pub accepted_only: bool,
     pub frequency_cap: Option<FrequencyCap>,
     /// Each capped number's `--daily-cap`, by its fingerprint. Judged only as an intent is
@@ -102,12 +112,13 @@ pub trait Lookups {
         checked: Option<&str>,
     ) -> Result<Option<EarlierSend>, Self::Error>;
     /// How many messages `destination` got (possible ones included) at or after `since_ms`,
-    /// from any campaign; with `accepted_only`, only sends the API accepted.
+    /// from any campaign; with `checked` (as for [`Lookups::earlier_send`]), that file's
+    /// uncertain or interrupted sends do not count.
     fn received_since(
         &self,
         destination: u64,
         since_ms: i64,
-        accepted_only: bool,
+        checked: Option<&str>,
     ) -> Result<u64, Self::Error>;
     /// How many sends (possible ones included) `sender` made at or after `since_ms`.
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, Self::Error>;
@@ -157,7 +168,7 @@ impl Rules {
         }
         if let Some(cap) = self.frequency_cap {
             let since = now_ms.saturating_sub(cap.within.as_millis() as i64);
-            let got = lookups.received_since(destination, since, self.accepted_only)?;
+            let got = lookups.received_since(destination, since, checked)?;
             if got >= u64::from(cap.count) {
                 return Ok(Some(Refusal::FrequencyCap { got, cap }));
             }

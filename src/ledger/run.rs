@@ -73,13 +73,17 @@ impl RunLedger {
             // Judged again as each intent is recorded.
             rules: rules.may_refuse().then_some(rules),
         };
-        let ledger = RunLedger { sink, checks };
-        if settings.ignore_earlier_retry_after {
-            for sender in ledger.sink.senders.values() {
-                ledger.checks.ledger.forget_hold(sender)?;
-            }
+        Ok(Some(RunLedger { sink, checks }))
+    }
+
+    /// Forgets what answers asked the run's numbers to wait for (`--ignore-earlier-retry-after`):
+    /// called once the run goes on to send, so a run refused before its first send leaves
+    /// the holds for the next.
+    pub fn forget_holds(&self) -> Result<(), LedgerError> {
+        for sender in self.sink.senders.values() {
+            self.checks.ledger.forget_hold(sender)?;
         }
-        Ok(Some(ledger))
+        Ok(())
     }
 
     /// When the number of lane `label` last sent, by any campaign, for the quota's restore.

@@ -103,8 +103,9 @@ const EARLIER_SEND: &str = "SELECT s.message_id, r.results, s.state, s.at
      AND (s.state = 2 OR (s.state IN (1, 3) AND (?4 IS NULL OR r.results != ?4)))";
 
 /// The lookup of `--frequency-cap`, before every send.
-const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent WHERE destination = ?1 AND at >= ?2
-     AND (state = 2 OR (?3 = 0 AND state IN (1, 3)))";
+const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent s JOIN runs r ON r.id = s.run
+     WHERE s.destination = ?1 AND s.at >= ?2
+     AND (s.state = 2 OR (s.state IN (1, 3) AND (?3 IS NULL OR r.results != ?3)))";
 
 /// A number's id, for the lookups by number.
 const SENDER: &str = "(SELECT id FROM names WHERE name = ?1)";
@@ -301,12 +302,12 @@ impl Lookups for On<'_> {
         &self,
         destination: u64,
         since_ms: i64,
-        accepted_only: bool,
+        checked: Option<&str>,
     ) -> Result<u64, rusqlite::Error> {
         count(
             self.0,
             RECEIVED_SINCE,
-            params![destination as i64, since_ms, accepted_only],
+            params![destination as i64, since_ms, checked],
         )
     }
 
@@ -341,10 +342,16 @@ fn set_up(connection: &mut Connection) -> Result<(), String> {
     match version(&transaction).map_err(|e| e.to_string())? {
         VERSION => return Ok(()),
         0 | 2 => {}
-        newer => {
+        newer if newer > VERSION => {
             return Err(format!(
                 "it was written by a newer campaign-sender (schema {newer}, this one knows {VERSION}); \
                  update campaign-sender"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "its schema version ({other}) is not one campaign-sender writes: it is not a \
+                 ledger, or it was changed by hand; move it aside, or pass --ledger PATH"
             ));
         }
     }
@@ -506,6 +513,15 @@ impl SqliteLedger {
         };
         let mut writer = connect().map_err(|e| fail(e.to_string()))?;
         set_up(&mut writer).map_err(fail)?;
+        // SQLite opens a file it may not write read-only, without a word: the run would
+        // find out at its first intent, with a results line already written.
+        if writer.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+            return Err(fail(
+                "it cannot be written (read-only: its file or folder may belong to another \
+                 user): fix its permissions, or pass --ledger PATH for one this user can write"
+                    .into(),
+            ));
+        }
         let reader = connect().map_err(|e| fail(e.to_string()))?;
         let checkpointer = connect().ok().and_then(Checkpointer::start);
         if checkpointer.is_some() {
@@ -543,10 +559,9 @@ impl Lookups for SqliteLedger {
         &self,
         destination: u64,
         since_ms: i64,
-        accepted_only: bool,
+        checked: Option<&str>,
     ) -> Result<u64, LedgerError> {
-        (On(&self.read()).received_since(destination, since_ms, accepted_only))
-            .map_err(|e| self.fail(e))
+        (On(&self.read()).received_since(destination, since_ms, checked)).map_err(|e| self.fail(e))
     }
 
     fn earlier_send(
@@ -715,11 +730,11 @@ mod tests {
         };
         assert_eq!(refused, [(0, earlier("m-b")), (2, earlier("m-a"))]);
         assert_eq!(
-            ledger.received_since(1001, 0, false).unwrap(),
+            ledger.received_since(1001, 0, None).unwrap(),
             1,
             "not recorded"
         );
-        assert_eq!(ledger.received_since(1003, 0, false).unwrap(), 1);
+        assert_eq!(ledger.received_since(1003, 0, None).unwrap(), 1);
         // Outcomes are not judged; --allow-resend refuses nothing.
         let outcome = [entry(2, 1, SendState::NotSent, 20)];
         assert_eq!(ledger.record(&outcome, Some(&strict)).unwrap(), []);
@@ -888,8 +903,11 @@ mod tests {
             None,
             "not sent"
         );
-        assert_eq!(ledger.received_since(1001, 0, true).unwrap(), 1);
-        assert_eq!(ledger.received_since(1001, 0, false).unwrap(), 2);
+        // Its file's uncertain send checked by the person: only the accepted one counts;
+        // another file's uncertain sends still count.
+        assert_eq!(ledger.received_since(1001, 0, Some("r.csv")).unwrap(), 1);
+        assert_eq!(ledger.received_since(1001, 0, Some("o.csv")).unwrap(), 2);
+        assert_eq!(ledger.received_since(1001, 0, None).unwrap(), 2);
         let counts = ledger.senders_since(0).unwrap();
         assert_eq!(
             counts,
@@ -915,9 +933,7 @@ mod tests {
             ledger
                 .earlier_send("c", 1000 + row, 2, (row % 2 == 0).then_some("r.csv"))
                 .unwrap();
-            ledger
-                .received_since(1000 + row, row as i64, false)
-                .unwrap();
+            ledger.received_since(1000 + row, row as i64, None).unwrap();
         }
         let writer = ledger.writer.lock().unwrap();
         let reader = ledger.read();

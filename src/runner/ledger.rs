@@ -21,7 +21,10 @@ impl Runner<'_> {
         let campaign = self.row_campaign(row);
         match (ledger.checks).refusal(&row.destination, campaign.as_deref(), now_ms) {
             Err(e) => Some(Err(RunError::Ledger(e))),
-            Ok(Some(refusal)) => Some(self.record_ledger_skip(row, &refusal).await),
+            Ok(Some(refusal)) => {
+                let attempts = self.journal.prior(row.index).map_or(0, |p| p.attempts);
+                Some(self.record_ledger_skip(row, &refusal, attempts).await)
+            }
             Ok(None) => None,
         }
     }
@@ -50,25 +53,40 @@ impl Runner<'_> {
         crate::ledger::row_campaign(&ledger.checks.campaign, defaults, &message.content)
     }
 
-    /// The lane's daily cap, found spent by other runs' sends as this row's intent was
-    /// recorded: the row goes back to be sent (`DEFERRED`, nothing was sent), and the lane
-    /// stops as when its own count runs out.
-    pub(super) async fn record_cap_spent(
+    /// A row whose intent the ledger refused as it was recorded (`attempts`: the row's,
+    /// this intent's included, so its line sorts after the intent's). The rules' refusals
+    /// skip it; a daily cap other runs' sends
+    /// spent since, or a ledger that could not record the intent, is not the row's doing:
+    /// it goes back to be sent (`DEFERRED`, nothing was sent) and its lane, or the run,
+    /// stops.
+    pub(super) async fn record_ledger_refusal(
         &self,
         lane: &Lane<'_>,
         row: &Row,
-        cap: u64,
+        refusal: Refusal,
         attempts: u32,
     ) -> Result<Option<Stop>, RunError> {
-        let now_ms = self.context.clock.wall().as_millisecond();
-        let reached = match self.ledger.as_ref() {
-            Some(ledger) => ledger.checks.cap_reached(lane.label, cap, now_ms),
-            None => crate::ledger::CapReached { cap, next_ms: None },
+        let (error, stop) = match refusal {
+            Refusal::DailyCap { cap } => {
+                let now_ms = self.context.clock.wall().as_millisecond();
+                let reached = match self.ledger.as_ref() {
+                    Some(ledger) => ledger.checks.cap_reached(lane.label, cap, now_ms),
+                    None => crate::ledger::CapReached { cap, next_ms: None },
+                };
+                (format!("not sent: {reached}"), Stop::DailyCap(reached))
+            }
+            Refusal::Unrecorded(ref problem) => (
+                format!("not sent: {refusal}"),
+                Stop::Ledger(problem.clone()),
+            ),
+            Refusal::AlreadySent(_) | Refusal::FrequencyCap { .. } => {
+                return self.record_ledger_skip(row, &refusal, attempts).await;
+            }
         };
         let record = Record {
             sender: lane.label.to_string(),
-            error_code: "DAILY_CAP".into(),
-            error: format!("not sent: {reached}"),
+            error_code: refusal.code().into(),
+            error,
             attempts,
             raw_destination: row.raw_destination.clone(),
             target: self.settings.target_id.clone(),
@@ -78,7 +96,7 @@ impl Runner<'_> {
             .record(record, Durability::Now)
             .await
             .map_err(RunError::Disk)?;
-        Ok(Some(Stop::DailyCap(reached)))
+        Ok(Some(stop))
     }
 
     /// Records a row the ledger refused as `SKIPPED`, before its send or as its intent was
@@ -87,6 +105,7 @@ impl Runner<'_> {
         &self,
         row: &Row,
         refusal: &Refusal,
+        attempts: u32,
     ) -> Result<Option<Stop>, RunError> {
         let record = Record {
             raw_destination: row.raw_destination.clone(),
@@ -94,7 +113,7 @@ impl Runner<'_> {
             error_code: refusal.code().into(),
             error: refusal.to_string(),
             message_id: refusal.message_id().into(),
-            attempts: self.journal.prior(row.index).map_or(0, |p| p.attempts),
+            attempts,
             ..Record::new(row.index, &row.destination, Status::Skipped)
         };
         tracing::warn!("{}: SKIPPED {}: {refusal}", row.at(), refusal.code());

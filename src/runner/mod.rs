@@ -195,6 +195,12 @@ pub async fn run_campaign(
             Source::Input(rows)
         }
     };
+    if let Some(ledger) = ledger
+        .as_ref()
+        .filter(|_| settings.ignore_earlier_retry_after)
+    {
+        blocking(|| ledger.forget_holds())?;
+    }
     let mut lanes = lanes(settings, providers, context);
     if let Some(ledger) = &ledger {
         for lane in &mut lanes {

@@ -180,11 +180,10 @@ impl Runner<'_> {
             Err(AttemptError::Closed(closed)) => return Ok(Some(Stop::Window(closed))),
             Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
             Err(AttemptError::CapSpent(reached)) => return Ok(Some(Stop::DailyCap(reached))),
-            Err(AttemptError::Refused(Refusal::DailyCap { cap })) => {
-                return self.record_cap_spent(lane, row, cap, attempts).await;
-            }
             Err(AttemptError::Refused(refusal)) => {
-                return self.record_ledger_skip(row, &refusal).await;
+                return self
+                    .record_ledger_refusal(lane, row, refusal, attempts)
+                    .await;
             }
             Err(AttemptError::Retry(e)) => {
                 self.progress.row_done(Status::Deferred);

@@ -30,6 +30,9 @@ pub(super) enum Stop {
     Window(window::Closed),
     /// The number's `--daily-cap` is spent for the rolling 24 h.
     DailyCap(crate::ledger::CapReached),
+    /// The ledger could not record a send's intent (the problem, naming the ledger): the
+    /// run cannot keep its caps, so it sends nothing more, whichever number.
+    Ledger(String),
 }
 
 impl Stop {
@@ -46,7 +49,7 @@ impl Stop {
             | Stop::UncertainStreak(_)
             | Stop::Setting(..)
             | Stop::DailyCap(_) => true,
-            Stop::Shutdown | Stop::Window(_) => false,
+            Stop::Shutdown | Stop::Window(_) | Stop::Ledger(_) => false,
         }
     }
 }
@@ -138,6 +141,12 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             setting.flag()
         ),
         Stop::Window(closed) => tracing::warn!("{closed}"),
+        Stop::Ledger(problem) => tracing::error!(
+            "the ledger could not record the send, so its request did not leave, and nothing \
+             more was sent (the row is DEFERRED: a rerun sends it). Once the ledger is free \
+             (another program holding it, its permissions, its disk), rerun the same \
+             command. {problem}"
+        ),
         Stop::DailyCap(reached) => {
             tracing::warn!("{who}{reached}; {rest}, its rows stay pending: rerun then to continue")
         }
