@@ -854,6 +854,19 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_version_no_release_wrote_is_refused_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        for (version, said) in [(-5, "not one campaign-sender writes"), (9, "newer")] {
+            let path = dir.path().join(format!("l{version}.sqlite3"));
+            let sql = Connection::open(&path).unwrap();
+            sql.pragma_update(None, "user_version", version).unwrap();
+            drop(sql);
+            let refused = SqliteLedger::open(&path).unwrap_err().to_string();
+            assert!(refused.contains(said), "{version}: {refused}");
+        }
+    }
+
+    #[test]
     fn an_intent_then_its_outcome_is_one_send_and_a_refusal_counts_for_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = SqliteLedger::open(&dir.path().join("a/b/ledger.sqlite3")).unwrap();
