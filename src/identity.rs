@@ -41,20 +41,60 @@ fn is_content(field: Field) -> bool {
     )
 }
 
+/// The content fields of a message, in a fixed order.
+fn content_fields() -> impl Iterator<Item = Field> {
+    Field::ALL.into_iter().filter(|f| is_content(*f))
+}
+
+/// The message settings a row sends with, with their values as the request uses them
+/// (trimmed, as a cell or flag is read; an empty one is unset), in a fixed order: the row's
+/// own cell of a field (`cell`, "" when it has none) where it has one, else the campaign's.
+fn effective<'a>(
+    defaults: &'a MessageDefaults,
+    cell: impl Fn(Field) -> &'a str,
+) -> impl Iterator<Item = (&'static str, &'a str)> {
+    content_fields().filter_map(move |f| {
+        let own = cell(f).trim();
+        let value = match own.is_empty() {
+            true => f.default_in(defaults)?.trim(),
+            false => own,
+        };
+        (!value.is_empty()).then_some((f.name(), value))
+    })
+}
+
 /// The campaign-level message settings (not the rows' own cells) that make up the message,
 /// with their values, in a fixed order.
 pub fn message_settings(defaults: &MessageDefaults) -> impl Iterator<Item = (&'static str, &str)> {
-    Field::ALL
-        .into_iter()
-        .filter(|f| is_content(*f))
-        .filter_map(|f| Some((f.name(), f.default_in(defaults)?)))
+    effective(defaults, |_| "")
 }
 
 /// The fingerprint of the campaign's message settings: equal settings give equal
 /// fingerprints in every version; an unset field adds nothing, so a field added to the
-/// program later leaves older campaigns' fingerprints as they were.
+/// program later leaves older campaigns' fingerprints as they were. Of the values as sent:
+/// `--template " promo "` sends `promo`, so it is the campaign of `--template promo`.
 pub fn message_fingerprint(defaults: &MessageDefaults) -> MessageFingerprint {
     digest(message_settings(defaults))
+}
+
+/// The fingerprint of the message one row sends: the campaign's settings with the row's own
+/// cells (`cell(field)`, "" when none) laid over them, as [`message_fingerprint`] would give
+/// for a campaign that set them. So a template reached by `--template promo`, by a
+/// `templateId` column or by a column overriding another `--template` is one message, and a
+/// row's own media or text tells its message apart. Template variables (and the values the
+/// campaign's merge fields take) are not part of it.
+pub(crate) fn row_fingerprint<'a>(
+    defaults: &'a MessageDefaults,
+    cell: impl Fn(Field) -> &'a str,
+) -> MessageFingerprint {
+    digest(effective(defaults, cell))
+}
+
+/// The fingerprint the previous release gave these settings: of the values as given, spaces
+/// around them included. It differs from [`message_fingerprint`] only where a value has
+/// some; its results files and ledgers keep it, so it still names their campaign.
+pub fn untrimmed_fingerprint(defaults: &MessageDefaults) -> MessageFingerprint {
+    digest(content_fields().filter_map(|f| Some((f.name(), f.default_in(defaults)?))))
 }
 
 /// FNV-1a over `(name, value)` pairs, each part ended by a zero byte.
@@ -83,12 +123,16 @@ pub fn names_a_message(defaults: &MessageDefaults) -> bool {
     .any(|setting| setting.is_some())
 }
 
-/// Which message a row sends, when its own cells say so (a `templateId` or `text` column,
-/// or one overriding the campaign's template, media or contact) rather than the campaign's
-/// settings: the fingerprint of the template id, the text, the media or the map pin it
-/// names. `None` when the row sends the campaign's message. Two lists whose rows name
-/// different templates are two campaigns, though their settings are alike.
-pub fn row_message(defaults: &MessageDefaults, content: &Content) -> Option<MessageFingerprint> {
+/// How the previous release told a row's message from the campaign's, kept as it was
+/// because its ledgers hold the names built on it (`<campaign>/row/<this>` or
+/// `<campaign>/own/<this>`): the fingerprint of the template id, the text, the media or the
+/// map pin the row's content names, `None` when it took the row for the campaign's message.
+/// It missed a template's media and took a `text` cell under `--text` for the campaign's
+/// text; [`row_fingerprint`] is what tells messages apart now.
+pub fn earlier_row_message(
+    defaults: &MessageDefaults,
+    content: &Content,
+) -> Option<MessageFingerprint> {
     let location;
     // The campaign's own value, where a row's can be compared with it; a text is rendered
     // per row and a pin is read from two settings, so a campaign's one is the row's.
@@ -159,6 +203,71 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_is_of_the_values_as_sent_and_the_earlier_one_of_them_as_given() {
+        let spaced = template(" promo ");
+        assert_eq!(
+            message_fingerprint(&spaced),
+            message_fingerprint(&template("promo")),
+            "the request trims the id"
+        );
+        let blank = MessageDefaults {
+            caption: Some(" ".into()),
+            ..template("promo")
+        };
+        assert_eq!(
+            message_fingerprint(&blank),
+            message_fingerprint(&template("promo")),
+            "a blank value is unset"
+        );
+        // The previous release's, still read from its results files and ledgers: the same
+        // as today's unless a value has spaces around it.
+        assert_ne!(untrimmed_fingerprint(&spaced), message_fingerprint(&spaced));
+        assert_eq!(
+            untrimmed_fingerprint(&template("promo")),
+            message_fingerprint(&template("promo"))
+        );
+    }
+
+    #[test]
+    fn a_row_s_message_is_the_campaign_s_settings_with_its_own_cells_over_them() {
+        let cells = |pairs: &'static [(Field, &'static str)]| {
+            move |f: Field| pairs.iter().find(|(g, _)| *g == f).map_or("", |(_, v)| *v)
+        };
+        let (none, other, promo_t, t) = (
+            MessageDefaults::default(),
+            template("other"),
+            template("promo"),
+            template("t"),
+        );
+        let promo = message_fingerprint(&promo_t);
+        // One template however the list names it.
+        let column = cells(&[(Field::TemplateId, " promo ")]);
+        assert_eq!(row_fingerprint(&none, column), promo);
+        assert_eq!(row_fingerprint(&other, column), promo);
+        assert_eq!(row_fingerprint(&promo_t, cells(&[])), promo);
+        let labelled = cells(&[(Field::Labels, "vip"), (Field::Media, "  ")]);
+        assert_eq!(row_fingerprint(&promo_t, labelled), promo);
+        // A row's own media or text is another message.
+        let (a, b) = (
+            row_fingerprint(&t, cells(&[(Field::Media, "https://x/a.png")])),
+            row_fingerprint(&t, cells(&[(Field::Media, "https://x/b.png")])),
+        );
+        assert_ne!(a, b);
+        assert_ne!(a, message_fingerprint(&t));
+        let hi = MessageDefaults {
+            text: Some("Hi".into()),
+            ..MessageDefaults::default()
+        };
+        let (promo_a, promo_b) = (
+            row_fingerprint(&hi, cells(&[(Field::Text, "Promo A")])),
+            row_fingerprint(&hi, cells(&[(Field::Text, "Promo B")])),
+        );
+        assert_ne!(promo_a, promo_b);
+        assert_ne!(promo_a, message_fingerprint(&hi));
+    }
+
+    /// The previous release's names, kept as they were: its ledgers hold them.
+    #[test]
     fn a_row_s_own_template_or_text_tells_its_message_apart_and_the_campaign_s_does_not() {
         let of = |id: &str| Content::Template {
             id: id.into(),
@@ -167,34 +276,37 @@ mod tests {
         };
         let none = MessageDefaults::default();
         let (welcome, promo) = (
-            row_message(&none, &of("boas_vindas")),
-            row_message(&none, &of("promo")),
+            earlier_row_message(&none, &of("boas_vindas")),
+            earlier_row_message(&none, &of("promo")),
         );
         assert!(welcome.is_some());
         assert_ne!(welcome, promo, "two templates named in the rows");
-        assert_eq!(welcome, row_message(&none, &of(" boas_vindas ")));
+        assert_eq!(welcome, earlier_row_message(&none, &of(" boas_vindas ")));
         let text = |body: &str| Content::Text { body: body.into() };
         assert_ne!(
-            row_message(&none, &text("Oi")),
-            row_message(&none, &text("Olá"))
+            earlier_row_message(&none, &text("Oi")),
+            earlier_row_message(&none, &text("Olá"))
         );
         assert_ne!(
-            row_message(&none, &text("boas_vindas")),
+            earlier_row_message(&none, &text("boas_vindas")),
             welcome,
             "the kind counts"
         );
         // The campaign names it: every row sends the campaign's message, unless its own
         // cell names another.
         assert_eq!(
-            row_message(&template("boas_vindas"), &of("boas_vindas")),
+            earlier_row_message(&template("boas_vindas"), &of("boas_vindas")),
             None
         );
-        assert_eq!(row_message(&template("boas_vindas"), &of("promo")), promo);
+        assert_eq!(
+            earlier_row_message(&template("boas_vindas"), &of("promo")),
+            promo
+        );
         let texts = MessageDefaults {
             text: Some("Oi {{nome}}".into()),
             ..MessageDefaults::default()
         };
-        assert_eq!(row_message(&texts, &text("Oi Ana")), None);
+        assert_eq!(earlier_row_message(&texts, &text("Oi Ana")), None);
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct Settings {
     pub ignore_earlier_retry_after: bool,
     /// The fingerprint of the campaign's message settings, recorded with every send.
     pub message: MessageFingerprint,
+    /// The fingerprint the previous release wrote for the same settings (of the values
+    /// untrimmed): rows it sent with them were sent with this run's message.
+    pub earlier_message: MessageFingerprint,
     /// Refuse to send if any row is invalid.
     pub strict: bool,
     /// Refuse to send if more than this fraction (0..=1) of the rows is invalid.
@@ -132,6 +135,7 @@ impl Settings {
         validate::validate_defaults(&defaults, now, capabilities)
             .map_err(SettingsError::Message)?;
         let message = crate::identity::message_fingerprint(&defaults);
+        let earlier_message = crate::identity::untrimmed_fingerprint(&defaults);
         let settings = Settings {
             csv: csv.to_path_buf(),
             results,
@@ -179,6 +183,7 @@ impl Settings {
             message_changed: options.message_changed,
             ignore_earlier_retry_after: options.ignore_earlier_retry_after,
             message,
+            earlier_message,
             strict: options.strict.unwrap_or(false),
             max_invalid: percent(options.max_invalid.as_deref().unwrap_or("20%"))?,
             results_delimiter: match options.results_delimiter.as_deref() {

@@ -210,7 +210,8 @@ impl Tally {
         let Some(mut ledger) = RunLedger::open(settings, clock.wall())? else {
             return Ok(None);
         };
-        ledger.sink.campaign = format!("test/{}", ledger.sink.campaign);
+        let test = format!("test/{}", ledger.sink.campaign.name);
+        ledger.sink.campaign = crate::ledger::Campaign::named(test);
         ledger.sink.rules = Some(Rules {
             allow_resend: true,
             accepted_only: false,

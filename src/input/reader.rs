@@ -16,8 +16,8 @@ use super::merge_fields::MergeFields;
 use super::prefetch::{After, Source};
 use super::validate::{Fields, Resolved};
 use super::{
-    InputError, InputOptions, Place, RowError, RowErrorCode, Suppression, dialect, header, phone,
-    seen,
+    InputError, InputOptions, MessageDefaults, Place, RowError, RowErrorCode, Suppression, dialect,
+    header, phone, seen,
 };
 use crate::message::{Capabilities, Message};
 
@@ -58,6 +58,9 @@ pub struct CsvInput {
     /// Whether [`MergeFields::render`] can render anything for a row of this file.
     renders: bool,
     defaults: Fields,
+    /// The campaign's message settings as given, which a row's own cells are laid over for
+    /// its message's fingerprint.
+    settings: MessageDefaults,
     /// What every row with no send-field cell filled resolves to: the same for all of them,
     /// so it is worked out once.
     plain: Result<Resolved, RowError>,
@@ -106,6 +109,10 @@ pub struct Row {
     /// Normalized destination when valid, else `raw_destination`.
     pub destination: String,
     pub verdict: Verdict,
+    /// The fingerprint of the message the row's own send-field cells make with the
+    /// campaign's settings under them ([`crate::identity::row_fingerprint`]), the ledger's
+    /// campaign for its send; `None` when it has no such cell (it sends the campaign's).
+    pub message: Option<crate::identity::MessageFingerprint>,
 }
 
 impl Row {
@@ -220,6 +227,7 @@ impl CsvInput {
             merge,
             plain: defaults.clone().resolve(options.now, options.capabilities),
             defaults,
+            settings: options.defaults.clone(),
             ai_rewrite: options.defaults.ai_rewrite == Some(true),
             now: options.now,
             capabilities: options.capabilities,
@@ -334,6 +342,7 @@ impl CsvInput {
                     destination,
                     raw_destination,
                     verdict: Verdict::Unchanged,
+                    message: None,
                 }));
             }
         }

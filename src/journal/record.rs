@@ -31,9 +31,9 @@ pub struct Record {
     /// settings the row was sent with; empty when not sent, or in files written before the
     /// column existed ("unknown").
     pub message: String,
-    /// Not a column: the ledger's campaign for this send when the row names its own message
-    /// (see [`crate::ledger::row_campaign`]); `None` for the run's own.
-    pub campaign: Option<std::sync::Arc<str>>,
+    /// Not a column: the ledger's campaign for this send when the row's message is not the
+    /// run's (see [`crate::ledger::Identity::row`]); `None` for the run's own.
+    pub campaign: Option<std::sync::Arc<crate::ledger::Campaign>>,
 }
 
 impl Record {

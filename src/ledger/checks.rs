@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{DAY, EarlierSend, FrequencyCap, Ledger, LedgerError, destination_fingerprint};
+use super::{
+    Campaign, DAY, EarlierSend, FrequencyCap, Identity, Ledger, LedgerError,
+    destination_fingerprint,
+};
 
 /// Why a row is skipped instead of sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,22 +148,22 @@ impl Rules {
         Ok((used >= cap).then_some(Refusal::DailyCap { cap }))
     }
 
-    /// Whether run `run` of `campaign` must not send to `destination` (its fingerprint) at
-    /// `now_ms`.
+    /// Whether run `run` of `campaign` (its name and the previous release's names for it)
+    /// must not send to `destination` (its fingerprint) at `now_ms`.
     /// `results`: the run's results file; with `--resend-uncertain` its own uncertain sends
     /// (the ones the person checked) do not count, but another file's, or a run's still in
     /// flight, do.
     pub(super) fn refusal<L: Lookups + ?Sized>(
         &self,
         lookups: &L,
-        (campaign, results): (&str, &str),
+        (campaign, earlier, results): (&str, &[String], &str),
         run: u64,
         destination: u64,
         now_ms: i64,
     ) -> Result<Option<Refusal>, L::Error> {
         let checked = self.accepted_only.then_some(results);
         if !self.allow_resend {
-            for name in std::iter::once(campaign).chain(super::legacy(campaign)) {
+            for name in std::iter::once(campaign).chain(earlier.iter().map(String::as_str)) {
                 if let Some(earlier) = lookups.earlier_send(name, destination, run, checked)? {
                     return Ok(Some(Refusal::AlreadySent(earlier)));
                 }
@@ -182,7 +185,8 @@ impl Rules {
 pub struct Checks {
     pub ledger: Arc<dyn Ledger>,
     pub run: u64,
-    pub campaign: String,
+    /// How the run names its sends' campaigns.
+    pub identity: Identity,
     /// The run's results file, as the ledger names it.
     pub results: String,
     pub rules: Rules,
@@ -192,17 +196,21 @@ pub struct Checks {
 
 impl Checks {
     /// Whether `destination` (E.164) must be skipped, at `now_ms`; `campaign` is the row's
-    /// own ([`super::row_campaign`]) when it has one, else the run's.
+    /// own ([`Identity::row`]) when it has one, else the run's.
     pub fn refusal(
         &self,
         destination: &str,
-        campaign: Option<&str>,
+        campaign: Option<&Campaign>,
         now_ms: i64,
     ) -> Result<Option<Refusal>, LedgerError> {
         let fingerprint = destination_fingerprint(destination);
         let ledger: &dyn Ledger = self.ledger.as_ref();
-        let campaign = campaign.unwrap_or(&self.campaign);
-        let asked = (campaign, self.results.as_str());
+        let campaign = campaign.unwrap_or(&self.identity.run);
+        let asked = (
+            campaign.name.as_str(),
+            &campaign.earlier[..],
+            self.results.as_str(),
+        );
         (self.rules).refusal(ledger, asked, self.run, fingerprint, now_ms)
     }
 

@@ -81,8 +81,10 @@ pub struct Entry<'a> {
     pub sender: &'a str,
     /// The destination's fingerprint ([`destination_fingerprint`]).
     pub destination: u64,
-    /// The campaign identity ([`campaign_identity`]).
+    /// The campaign's name, as recorded ([`Campaign`]).
     pub campaign: &'a str,
+    /// The names the previous release gave the same campaign, looked up too.
+    pub earlier: &'a [String],
     pub state: SendState,
     pub message_id: &'a str,
     /// When the send started, in milliseconds since the Unix epoch (the run's clock).
@@ -207,45 +209,100 @@ pub fn destination_fingerprint(e164: &str) -> u64 {
     hasher.finish()
 }
 
-/// The campaign identity: the provider and the fingerprint of the message settings. The
-/// number is kept apart (its own column), so a recipient reached by one number is not sent
-/// the same message by another.
+/// A send's campaign: the name it is recorded under, and the names the previous release
+/// recorded the same send under, which count as the same campaign (a list it sent is not
+/// sent again after an upgrade).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Campaign {
+    pub name: String,
+    /// Looked up after `name`, never recorded.
+    pub earlier: Vec<String>,
+}
+
+impl Campaign {
+    /// A campaign no earlier release named otherwise.
+    pub fn named(name: String) -> Campaign {
+        Campaign {
+            name,
+            earlier: Vec::new(),
+        }
+    }
+}
+
+/// How one run names its sends' campaigns: the provider and the fingerprint of the message
+/// a send carries ([`crate::identity`]). The number is kept apart (its own column), so a
+/// recipient reached by one number is not sent the same message by another.
+#[derive(Debug)]
+pub struct Identity {
+    provider: String,
+    /// The campaign of a row with no message cells of its own.
+    pub run: Campaign,
+    /// What the previous release called the run's campaign: the untrimmed settings'
+    /// fingerprint, which its rows' names were built on.
+    earlier: String,
+}
+
+/// The run's campaign identity, for `defaults`' message settings.
 pub fn campaign_identity(
     provider: crate::provider::ProviderKind,
     defaults: &crate::input::MessageDefaults,
-) -> String {
+) -> Identity {
     let provider = clap::ValueEnum::to_possible_value(&provider).expect("no provider is hidden");
-    format!(
-        "{}/{}",
-        provider.get_name(),
+    let provider = provider.get_name().to_owned();
+    let name = format!(
+        "{provider}/{}",
         crate::identity::message_fingerprint(defaults)
-    )
+    );
+    let earlier = format!(
+        "{provider}/{}",
+        crate::identity::untrimmed_fingerprint(defaults)
+    );
+    let mut run = Campaign::named(name);
+    if earlier != run.name {
+        run.earlier.push(earlier.clone());
+    }
+    Identity {
+        provider,
+        run,
+        earlier,
+    }
 }
 
-/// The ledger's campaign for one row: the run's [`campaign_identity`], with the row's own
-/// message when its cells name one ([`crate::identity::row_message`]), so lists whose rows
-/// name different templates are different campaigns.
-///
-/// A list with no message of its own (every row names its template or text) was, before
-/// rows were told apart, recorded under the run's campaign alone: such a row is written
-/// `<campaign>/row/<message>`, and its sends recorded then still count ([`legacy`]). A row
-/// overriding the campaign's message is `<campaign>/own/<message>`.
-pub fn row_campaign(
-    campaign: &str,
-    defaults: &crate::input::MessageDefaults,
-    content: &crate::message::Content,
-) -> Option<std::sync::Arc<str>> {
-    let own = crate::identity::row_message(defaults, content)?;
-    let kind = match crate::identity::names_a_message(defaults) {
-        true => "own",
-        false => "row",
-    };
-    Some(format!("{campaign}/{kind}/{own}").into())
-}
-
-/// The name a row's sends had before rows were told apart ([`row_campaign`]), if any.
-pub fn legacy(campaign: &str) -> Option<&str> {
-    campaign.rsplit_once("/row/").map(|(base, _)| base)
+impl Identity {
+    /// The campaign of a row whose message is not the run's, `None` for the run's own:
+    /// `message` is the fingerprint of the row's message when its own cells set some
+    /// ([`crate::identity::row_fingerprint`]), `content` what it sends.
+    ///
+    /// The previous release named such a row `<its campaign>/row/<the row's message>` when
+    /// the campaign names no message, and before that by its campaign alone (both still
+    /// count), `<its campaign>/own/<...>` when the row named another than the campaign's,
+    /// and by its campaign alone when it did not tell the row's message apart (a template's
+    /// media, a `text` cell under `--text`): a row counts the sends of every name the
+    /// previous release would have given it. Only a row with cells of its own, or one that
+    /// release named apart, pays for more than a comparison.
+    pub fn row(
+        &self,
+        defaults: &crate::input::MessageDefaults,
+        message: Option<crate::identity::MessageFingerprint>,
+        content: &crate::message::Content,
+    ) -> Option<Campaign> {
+        let name = message
+            .map(|m| format!("{}/{m}", self.provider))
+            .filter(|name| *name != self.run.name);
+        let own = crate::identity::earlier_row_message(defaults, content);
+        if name.is_none() && own.is_none() {
+            return None;
+        }
+        let overrides = crate::identity::names_a_message(defaults);
+        let kind = if overrides { "own" } else { "row" };
+        let own = own.map(|own| format!("{}/{kind}/{own}", self.earlier));
+        let bare = (own.is_none() || !overrides).then(|| self.earlier.clone());
+        let name = name.unwrap_or_else(|| self.run.name.clone());
+        let earlier = (own.into_iter().chain(bare))
+            .filter(|n| *n != name)
+            .collect();
+        Some(Campaign { name, earlier })
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +321,51 @@ mod tests {
         for bad in ["", "1", "0/7d", "x/7d", "1/xd", "1/0d", "1/-2h"] {
             assert!(bad.parse::<FrequencyCap>().is_err(), "{bad}");
         }
+    }
+
+    /// A row's campaign is its message's, and counts every name the previous release would
+    /// have given its send.
+    #[test]
+    fn a_row_is_named_by_its_message_and_counts_the_previous_release_s_names() {
+        use crate::identity::{earlier_row_message, message_fingerprint, untrimmed_fingerprint};
+        use crate::input::MessageDefaults;
+        use crate::message::Content;
+        let template = |id: &str| MessageDefaults {
+            template_id: Some(id.into()),
+            ..MessageDefaults::default()
+        };
+        let promo = Content::Template {
+            id: "promo".into(),
+            media: None,
+            contact_id: None,
+        };
+        let named = |m| format!("pilot-status/{m}");
+        let provider = crate::provider::ProviderKind::PilotStatus;
+        let in_promo = message_fingerprint(&template("promo"));
+        // --template " promo ": the campaign of --template promo, and the previous
+        // release's name for it.
+        let spaced = template(" promo ");
+        let identity = campaign_identity(provider, &spaced);
+        assert_eq!(identity.run.name, named(in_promo));
+        let before = named(untrimmed_fingerprint(&spaced));
+        assert_eq!(identity.run.earlier, [before]);
+        assert_eq!(identity.row(&spaced, None, &promo), None, "the run's own");
+        // A templateId column "promo", no --template: the campaign of --template promo;
+        // the previous release's names were /row/ and, before those, the bare campaign.
+        let none = MessageDefaults::default();
+        let identity = campaign_identity(provider, &none);
+        let own = earlier_row_message(&none, &promo).unwrap();
+        let row = identity.row(&none, Some(in_promo), &promo).unwrap();
+        let bare = named(message_fingerprint(&none));
+        assert_eq!(row.name, named(in_promo));
+        assert_eq!(row.earlier, [format!("{bare}/row/{own}"), bare]);
+        // Under --template other: /own/ only.
+        let other = template("other");
+        let identity = campaign_identity(provider, &other);
+        let row = identity.row(&other, Some(in_promo), &promo).unwrap();
+        let bare = named(message_fingerprint(&other));
+        assert_eq!(row.name, named(in_promo));
+        assert_eq!(row.earlier, [format!("{bare}/own/{own}")]);
     }
 
     #[test]

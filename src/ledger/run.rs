@@ -31,7 +31,7 @@ impl RunLedger {
         };
         let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(path)?);
         let run: u64 = rand::random();
-        let campaign = campaign_identity(settings.provider, &settings.input.defaults);
+        let identity = campaign_identity(settings.provider, &settings.input.defaults);
         let senders: HashMap<String, String> = settings
             .senders
             .iter()
@@ -56,22 +56,22 @@ impl RunLedger {
             daily_caps,
         };
         let results = ledger_name(&settings.results).display().to_string();
-        let checks = Checks {
+        let sink = Sink {
             ledger: Arc::clone(&ledger),
             run,
-            campaign: campaign.clone(),
             results: results.clone(),
-            rules: rules.clone(),
-            caps,
-        };
-        let sink = Sink {
-            ledger,
-            run,
-            results,
-            campaign,
+            campaign: identity.run.clone(),
             senders,
             // Judged again as each intent is recorded.
-            rules: rules.may_refuse().then_some(rules),
+            rules: rules.may_refuse().then(|| rules.clone()),
+        };
+        let checks = Checks {
+            ledger,
+            run,
+            identity,
+            results,
+            rules,
+            caps,
         };
         Ok(Some(RunLedger { sink, checks }))
     }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::journal::Record;
 
-use super::{Entry, Ledger, LedgerError, Refusal, Rules, SendState, destination_fingerprint};
+use super::{
+    Campaign, Entry, Ledger, LedgerError, Refusal, Rules, SendState, destination_fingerprint,
+};
 
 /// Turns results lines into ledger entries and records them.
 #[derive(Debug, Clone)]
@@ -16,7 +18,8 @@ pub struct Sink {
     /// This process's run id ([`Entry::run`]).
     pub run: u64,
     pub results: String,
-    pub campaign: String,
+    /// The run's campaign, a row's own when its line carries one.
+    pub campaign: Campaign,
     /// Each sender's fingerprint, by the label the results lines carry.
     pub senders: HashMap<String, String>,
     /// The run's rules, judged again as each intent is recorded (`None`: none can refuse).
@@ -38,6 +41,7 @@ impl Sink {
 
     fn entry<'a>(&'a self, record: &'a Record) -> Option<Entry<'a>> {
         let state = SendState::of(record.status)?;
+        let campaign = record.campaign.as_deref().unwrap_or(&self.campaign);
         let at: jiff::Timestamp = record.sent_at.parse().ok()?;
         Some(Entry {
             run: self.run,
@@ -45,7 +49,8 @@ impl Sink {
             results: &self.results,
             sender: self.senders.get(&record.sender).map_or("", String::as_str),
             destination: destination_fingerprint(&record.destination),
-            campaign: record.campaign.as_deref().unwrap_or(&self.campaign),
+            campaign: &campaign.name,
+            earlier: &campaign.earlier,
             state,
             message_id: &record.message_id,
             at_ms: at.as_millisecond(),

@@ -229,7 +229,7 @@ fn write<'a>(
             && let Some(rules) = rules
         {
             let on = On(transaction);
-            let asked = (e.campaign, e.results);
+            let asked = (e.campaign, e.earlier, e.results);
             let refusal = match rules.refusal(&on, asked, e.run, e.destination, e.at_ms)? {
                 Some(refusal) => Some(refusal),
                 None => rules.cap_spent(&on, e.sender, e.at_ms)?,
@@ -426,6 +426,7 @@ fn migrate_first(transaction: &rusqlite::Transaction<'_>) -> Result<(), rusqlite
                     sender,
                     destination: old_destination(destination),
                     campaign,
+                    earlier: &[],
                     state: SendState::from_word(state),
                     message_id: id,
                     at_ms: *at,
@@ -689,6 +690,7 @@ mod tests {
             sender: "key:1",
             destination: 1000 + row,
             campaign: "c",
+            earlier: &[],
             state,
             message_id: ["m-a", "m-b"][row as usize % 2],
             at_ms,
@@ -787,16 +789,17 @@ mod tests {
         ];
         let refused = ledger.record(&last, Some(&daily)).unwrap();
         assert_eq!(refused, [(1, Refusal::DailyCap { cap: 6 })]);
-        // A list whose rows name their messages: its sends from before rows were told
-        // apart (under "c" alone) still count; a row overriding the campaign's does not
-        // take the campaign's sends for its own.
+        // A campaign's sends under the name the previous release gave it ("c") count
+        // for it; a campaign with no such earlier name does not take them for its own.
+        let earlier = ["c".to_string()];
         let per_row = [
             Entry {
-                campaign: "c/row/m:1",
+                campaign: "c2",
+                earlier: &earlier,
                 ..entry(7, 2, SendState::Sending, 70)
             },
             Entry {
-                campaign: "c/own/m:1",
+                campaign: "c3",
                 ..entry(7, 1, SendState::Sending, 70)
             },
         ];

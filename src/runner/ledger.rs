@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, Record, Status};
-use crate::ledger::{CapReached, Refusal};
+use crate::ledger::{Campaign, CapReached, Refusal};
 
 use super::lanes::Lane;
 use super::stop::Stop;
@@ -42,15 +42,16 @@ impl Runner<'_> {
         }
     }
 
-    /// The ledger's campaign for `row` when its cells name its own message
-    /// ([`crate::ledger::row_campaign`]); `None` for the run's own.
-    pub(super) fn row_campaign(&self, row: &Row) -> Option<Arc<str>> {
+    /// The ledger's campaign for `row` when its message is not the run's
+    /// ([`crate::ledger::Identity::row`]); `None` for the run's own.
+    pub(super) fn row_campaign(&self, row: &Row) -> Option<Arc<Campaign>> {
         let ledger = self.ledger.as_ref()?;
         let Verdict::Send(message) = &row.verdict else {
             return None;
         };
         let defaults = &self.settings.input.defaults;
-        crate::ledger::row_campaign(&ledger.checks.campaign, defaults, &message.content)
+        let campaign = (ledger.checks.identity).row(defaults, row.message, &message.content)?;
+        Some(Arc::new(campaign))
     }
 
     /// A row whose intent the ledger refused as it was recorded (`attempts`: the row's,

@@ -183,6 +183,7 @@ fn preflight(
                 raw_destination,
                 destination,
                 verdict,
+                ..
             } = row;
             input.recycle_strings([raw_destination, destination]);
             match verdict {

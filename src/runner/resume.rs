@@ -194,10 +194,10 @@ pub(super) fn keeps_record(prior: Option<Prior>, settings: &Settings) -> bool {
 
 /// The rows that went to the API with other message settings than this run's, by their
 /// fingerprint, when there are any: `None` when every sent row says it was sent with this
-/// run's settings (or does not say).
-fn other_messages(checkpoint: &Checkpoint, now: MessageFingerprint) -> Option<String> {
+/// run's settings (`now`, or as the previous release wrote them) or does not say.
+fn other_messages(checkpoint: &Checkpoint, now: [MessageFingerprint; 2]) -> Option<String> {
     let others: Vec<String> = (checkpoint.sent_messages().into_iter())
-        .filter(|(m, _)| *m != now)
+        .filter(|(m, _)| !now.contains(m))
         .map(|(m, n)| format!("{n} rows sent with {m}"))
         .collect();
     (!others.is_empty()).then(|| others.join(", "))
@@ -213,7 +213,8 @@ pub(super) fn check_message(
     (to_send, retried): (u64, u64),
     notes: &mut Vec<String>,
 ) -> Result<(), RunError> {
-    let Some(others) = other_messages(checkpoint, settings.message) else {
+    let Some(others) = other_messages(checkpoint, [settings.message, settings.earlier_message])
+    else {
         return Ok(());
     };
     let mut now: Vec<String> = crate::identity::message_settings(&settings.input.defaults)

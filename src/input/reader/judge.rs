@@ -34,20 +34,23 @@ impl CsvInput {
             },
             Err(bad) => Err((bad.utf8_error().field(), bad.into_byte_record())),
         };
-        let (raw_destination, valid, verdict) = match text {
+        let (raw_destination, valid, verdict, message) = match text {
             Ok(rec) => {
                 let (first, count) = self.destinations.first(|i| rec.get(i));
                 let raw = self.raw_text(first.map_or("", |(_, c)| c));
                 let spare = self.spare.pop();
                 let (valid, outcome) = self.judge(&rec, first, count, spare);
+                let message = (outcome.is_ok() && self.has_own_cells(&rec)).then(|| {
+                    crate::identity::row_fingerprint(&self.settings, |f| self.cell(&rec, f))
+                });
                 self.record = Some(rec.into_byte_record());
                 let verdict = outcome.map_or_else(Verdict::Invalid, Verdict::Send);
-                (raw, valid, verdict)
+                (raw, valid, verdict, message)
             }
             Err((field, rec)) => {
                 let (raw, e) = self.encoding_error(&rec, field);
                 self.record = Some(rec);
-                (raw, None, Verdict::Invalid(e))
+                (raw, None, Verdict::Invalid(e), None)
             }
         };
         let (destination, verdict) = match valid {
@@ -63,7 +66,20 @@ impl CsvInput {
             raw_destination,
             destination,
             verdict,
+            message,
         }
+    }
+
+    /// Whether the row fills a send field's cell of its own.
+    fn has_own_cells(&self, rec: &StringRecord) -> bool {
+        (self.field_columns.iter()).any(|&i| rec.get(i).is_some_and(|c| !c.trim().is_empty()))
+    }
+
+    /// The row's cell of `field`, "" when the file has no such column.
+    fn cell<'r>(&self, rec: &'r StringRecord, field: Field) -> &'r str {
+        self.layout.fields[field as usize]
+            .and_then(|i| rec.get(i))
+            .unwrap_or("")
     }
 
     /// Judges one UTF-8 row: shape, destination, then send fields and variables. Also
@@ -148,11 +164,7 @@ impl CsvInput {
         {
             return (valid, Err(e));
         }
-        let cell = |f: Field| {
-            self.layout.fields[f as usize]
-                .and_then(|i| rec.get(i))
-                .unwrap_or("")
-        };
+        let cell = |f: Field| self.cell(rec, f);
         let rendered = if self.renders {
             match self
                 .merge
@@ -164,9 +176,7 @@ impl CsvInput {
         } else {
             Rendered::none()
         };
-        let overridden = rendered.any()
-            || (self.field_columns.iter())
-                .any(|&i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
+        let overridden = rendered.any() || self.has_own_cells(rec);
         let resolved = if overridden {
             self.defaults
                 .overridden_by(|f| rendered.get(f).unwrap_or_else(|| cell(f)))

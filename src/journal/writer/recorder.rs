@@ -99,7 +99,7 @@ mod tests {
             ledger: Arc::clone(&ledger),
             run: 7,
             results: "r.csv".into(),
-            campaign: "c".into(),
+            campaign: crate::ledger::Campaign::named("c".into()),
             senders: HashMap::from([(String::new(), "key:1".to_string())]),
             rules: None,
         };
