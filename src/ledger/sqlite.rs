@@ -109,6 +109,13 @@ const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent WHERE destination = ?1 A
 /// A number's id, for the lookups by number.
 const SENDER: &str = "(SELECT id FROM names WHERE name = ?1)";
 
+/// The first spelling of instance `?1` (a lower-case fingerprint) recorded, if any. Only the
+/// instances' names are read (a range of the names' index): a list whose rows name their own
+/// messages adds a name per message.
+const KNOWN_AS: &str = "SELECT name FROM names
+     WHERE name >= 'instance:' AND name < 'instance;' AND lower(name) = ?1
+     ORDER BY id LIMIT 1";
+
 /// A number's sends (possible ones included) since `?2`, for `--daily-cap`.
 const SENDS_SINCE: &str = "SELECT count(*) FROM sent
      WHERE sender = (SELECT id FROM names WHERE name = ?1) AND at >= ?2 AND state > 0";
@@ -624,6 +631,14 @@ impl Ledger for SqliteLedger {
                 params![sender],
             )
             .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    fn known_as(&self, sender: &str) -> Result<String, LedgerError> {
+        self.read()
+            .prepare_cached(KNOWN_AS)
+            .and_then(|mut s| s.query_row(params![sender], |r| r.get(0)).optional())
+            .map(|known: Option<String>| known.unwrap_or_else(|| sender.to_string()))
             .map_err(|e| self.fail(e))
     }
 

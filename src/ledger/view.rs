@@ -73,7 +73,9 @@ pub fn last_day(path: &Path, caps: &Caps, now: jiff::Timestamp) -> Result<String
         text.push_str("  no sends\n");
     }
     for count in counts {
-        let (name, cap) = match caps.numbers.get(&count.sender) {
+        // An instance the ledger knows by an upper-case spelling is the senders file's
+        // number all the same ([`sender_fingerprint`] is in lower case).
+        let (name, cap) = match caps.numbers.get(&count.sender.to_ascii_lowercase()) {
             Some((label, own)) => (label.as_str(), own.or(caps.all)),
             None => (count.sender.as_str(), caps.all),
         };
