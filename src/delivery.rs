@@ -111,7 +111,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
             let id = &row.record.message_id;
             let what = format!("row {} {}", row.record.row, shown(id));
             let answer = gate
-                .call(&what, || api.messages(&row.record).lookup(id))
+                .call(&api, &row.record, &what, |messages| messages.lookup(id))
                 .await;
             let delivery = match answer {
                 Ok(state) => observed(&state, &row.delivery, &clock),

@@ -144,6 +144,9 @@ pub trait Ledger: Lookups<Error = LedgerError> + Send + Sync + fmt::Debug {
     /// The latest instant an answer asked number `sender` to wait until (ms since the
     /// epoch), whichever run or results file got it.
     fn held_until(&self, sender: &str) -> Result<Option<i64>, LedgerError>;
+    /// Keeps that an answer outside any send (`status`, `cancel`) asked number `sender` to
+    /// wait until `until_ms`, so every later run of it waits too.
+    fn hold(&self, sender: &str, until_ms: i64) -> Result<(), LedgerError>;
     /// Forgets what the API asked number `sender` to wait for (`--ignore-earlier-retry-after`).
     fn forget_hold(&self, sender: &str) -> Result<(), LedgerError>;
     /// The name the ledger keeps number `sender` (its [`sender_fingerprint`]) under: a

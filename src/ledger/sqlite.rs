@@ -623,6 +623,21 @@ impl Ledger for SqliteLedger {
             .map_err(|e| self.fail(e))
     }
 
+    fn hold(&self, sender: &str, until_ms: i64) -> Result<(), LedgerError> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let Writer {
+            connection, names, ..
+        } = &mut *writer;
+        let kept = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .and_then(|transaction| {
+                let id = Ids::default().name(names, &transaction, sender)?;
+                (transaction.prepare_cached(HOLD)?).execute(params![id, until_ms])?;
+                transaction.commit()
+            });
+        kept.map_err(|e| self.fail(e))
+    }
+
     fn forget_hold(&self, sender: &str) -> Result<(), LedgerError> {
         let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         (writer.connection)
