@@ -47,7 +47,7 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
     {
         return usage_error(refusal);
     }
-    if let Err(code) = args.api.move_to_target(&mut journal, &api) {
+    if let Err(code) = args.api.begin(&mut journal, &api) {
         return code;
     }
     if census.scheduled == 0 {
@@ -182,7 +182,6 @@ async fn cancel_batch(
     batch: &[ResultRow],
     clock: &Clock,
 ) -> Result<Vec<(Slot, Delivery)>, String> {
-    let messages = api.messages(&batch[0].record);
     let mut updates = Vec::with_capacity(batch.len());
     let mut asked = Vec::with_capacity(batch.len());
     for row in batch {
@@ -201,7 +200,9 @@ async fn cancel_batch(
     let ids: Vec<String> = asked.iter().map(|r| r.record.message_id.clone()).collect();
     let what = format!("cancel of {} messages", ids.len());
     let answer: CancelAnswer = gate
-        .call(&what, || messages.cancel(&ids))
+        .call(api, &batch[0].record, &what, |messages| {
+            messages.cancel(&ids)
+        })
         .await
         .map_err(|r| r.reason())?;
     let mut unexplained = Vec::new();
@@ -221,7 +222,8 @@ async fn cancel_batch(
             Ok(Some(DeliveryStatus::Canceled))
         } else {
             let id = &row.record.message_id;
-            match gate.call(&shown(id), || messages.lookup(id)).await {
+            let what = shown(id);
+            match gate.call(api, &row.record, &what, |m| m.lookup(id)).await {
                 Ok(state) => Ok(DeliveryStatus::parse(&state.status)),
                 Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => Err(e.code),
                 Err(refused) => return Err(refused.reason()),

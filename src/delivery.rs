@@ -76,7 +76,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         Ok(started) => started,
         Err(code) => return code,
     };
-    if let Err(code) = args.api.move_to_target(&mut journal, &api) {
+    if let Err(code) = args.api.begin(&mut journal, &api) {
         return code;
     }
     let mut summary = StatusSummary {
@@ -111,7 +111,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
             let id = &row.record.message_id;
             let what = format!("row {} {}", row.record.row, shown(id));
             let answer = gate
-                .call(&what, || api.messages(&row.record).lookup(id))
+                .call(&api, &row.record, &what, |messages| messages.lookup(id))
                 .await;
             let delivery = match answer {
                 Ok(state) => observed(&state, &row.delivery, &clock),

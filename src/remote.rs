@@ -5,16 +5,27 @@
 //! [`Pacer`] as sends (a quota of their own, and a `Retry-After` holds every request) and
 //! the same [`RetryGate`], which retries 429/503/5xx/lost answers with backoff: a lookup or
 //! a cancel is safe to repeat, unlike a send.
+//!
+//! A `Retry-After` asked of a number binds these requests too (the API does not say it binds
+//! only sends): the wait noted in the results file or kept in the ledger is honored before
+//! the first request to that number, and one answered here is kept in the ledger, so the
+//! next campaign run waits as well.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use jiff::Timestamp;
 
 use crate::blocking::blocking;
 use crate::clock::Clock;
 use crate::connect::{self, ConnectError, Reached, Target};
 use crate::journal::delivery::{DeliveryStatus, Walk};
 use crate::journal::{Journal, JournalError, Record};
-use crate::pacing::{Backoff, Pacer, Rate, Spacing, WaitTooLong};
+use crate::ledger::{Ledger as _, LedgerError, SqliteLedger, sender_fingerprint};
+use crate::pacing::hold::{Held, asked_of, asked_until};
+use crate::pacing::{Backoff, MAX_RETRY_AFTER, Pacer, Rate, Spacing, WaitTooLong};
 use crate::provider::messages::Messages;
 use crate::provider::{ErrorClass, ProviderKind, SendError};
 use crate::retry::{Attempt, RetryGate};
@@ -64,31 +75,96 @@ pub struct ApiArgs {
     /// record the new address in the file (as a send run with --retarget does).
     #[arg(long)]
     pub retarget: bool,
+
+    /// The ledger: a wait the API asked of a number is honored before the first request to
+    /// it, and one asked here is kept for the next runs [default: as for a send].
+    #[arg(long, value_name = "PATH|off")]
+    pub ledger: Option<String>,
+
+    /// Ask now although an earlier answer asked a number to wait longer (noted in its row's
+    /// error cell and kept in the ledger, which forgets it): once the API lifted its limit.
+    #[arg(long)]
+    pub ignore_earlier_retry_after: bool,
 }
 
 /// The API to talk to, one client per number; holds the target (an in-process sandbox
 /// for `--sandbox`) alive.
 pub struct Numbers {
-    numbers: Vec<(String, Messages)>,
+    numbers: Vec<Number>,
     /// The target in the words of the results file's `target` column (see
     /// [`settings::target_id`]): a file recorded against another is refused.
     target: String,
+    /// The ledger, if there is one: where waits asked of the numbers are read and kept.
+    ledger: Option<SqliteLedger>,
+    /// The wait asked of each number before this pass (by label), until its first request.
+    asked: Mutex<HashMap<String, Timestamp>>,
     _target: Reached,
 }
 
+/// One number the pass asks with.
+struct Number {
+    label: String,
+    messages: Messages,
+    /// The number as the ledger knows it ([`sender_fingerprint`]).
+    fingerprint: String,
+}
+
 impl Numbers {
-    /// The client for the number that sent `record` (checked to exist by [`ApiArgs::start`]).
-    pub fn messages(&self, record: &Record) -> &Messages {
+    /// The number that sent `record` (checked to exist by [`ApiArgs::start`]).
+    fn number(&self, record: &Record) -> &Number {
         self.numbers
             .iter()
-            .find(|(label, _)| *label == record.sender)
-            .map(|(_, messages)| messages)
+            .find(|number| number.label == record.sender)
             .expect("every row's sender was checked at start")
     }
 
     /// Whether this pass has a key for the number labeled `sender`.
     fn knows(&self, sender: &str) -> bool {
-        self.numbers.iter().any(|(label, _)| label == sender)
+        self.numbers.iter().any(|number| number.label == sender)
+    }
+
+    /// Before the first request to `number`: holds `pacer` for what is left of the wait
+    /// asked of it earlier, said once; a wait beyond what a run waits refuses instead.
+    fn wait_asked(&self, number: &Number, pacer: &Pacer, clock: &Clock) -> Result<(), Refused> {
+        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(&until) = asked.get(&number.label) else {
+            return Ok(());
+        };
+        let who = who(&number.label);
+        match Held::at(Some(until), clock.wall()) {
+            Held::No => {}
+            Held::For(left) => {
+                tracing::warn!(
+                    "waiting until {until} before asking about the messages of {who}: an \
+                     earlier answer asked it to wait (Retry-After, noted in the results file or \
+                     kept in the ledger); --ignore-earlier-retry-after asks at once"
+                );
+                pacer.hold(left);
+            }
+            Held::Beyond(until) => return Err(Refused::Held { who, until }),
+        }
+        asked.remove(&number.label);
+        Ok(())
+    }
+
+    /// Keeps in the ledger that an answer at `now` asked `number` to wait `retry_after`.
+    /// A ledger that cannot take it is said, not fatal: this pass honors the wait anyway.
+    fn keep_wait(&self, number: &Number, retry_after: Option<Duration>, now: Timestamp) {
+        let (Some(ledger), Some(until)) = (&self.ledger, asked_until(retry_after, now)) else {
+            return;
+        };
+        let kept = blocking(|| ledger.hold(&number.fingerprint, until.as_millisecond()));
+        if let Err(e) = kept {
+            tracing::warn!("the wait asked of {} is not kept: {e}", who(&number.label));
+        }
+    }
+}
+
+/// A number in a log line: its label, or the single key's.
+fn who(label: &str) -> String {
+    match label {
+        "" => "the number".into(),
+        label => format!("number {label}"),
     }
 }
 
@@ -192,8 +268,12 @@ impl ApiArgs {
         let target = connect::reach(&target, self.timeout, connect::KEEP_ALIVE, true).await?;
         let numbers = senders
             .into_iter()
-            .map(|sender| match target.api(sender.credential) {
-                Ok(api) => Ok((sender.label, Messages::new(api))),
+            .map(|sender| match target.api(sender.credential.clone()) {
+                Ok(api) => Ok(Number {
+                    fingerprint: sender_fingerprint(&sender),
+                    label: sender.label,
+                    messages: Messages::new(api),
+                }),
                 Err(source) => Err(ConnectError::Build {
                     label: sender.label,
                     source,
@@ -203,6 +283,8 @@ impl ApiArgs {
         Ok(Numbers {
             numbers,
             target: target_id,
+            ledger: None,
+            asked: Mutex::default(),
             _target: target,
         })
     }
@@ -221,7 +303,7 @@ impl ApiArgs {
                 self.results.display()
             )));
         }
-        let api = self
+        let mut api = self
             .connect(&|name| std::env::var(name).ok())
             .await
             .map_err(usage_error)?;
@@ -244,7 +326,40 @@ impl ApiArgs {
                 named.join(", ")
             )));
         }
+        blocking(|| self.asked_waits(&mut api, &journal)).map_err(usage_error)?;
         Ok((api, journal, census))
+    }
+
+    /// What earlier answers asked each number to wait until: the results file's notes and
+    /// the ledger's holds, honored before the first request to it (forgotten with
+    /// `--ignore-earlier-retry-after`). Opens the ledger, if one exists, for the pass.
+    fn asked_waits(&self, api: &mut Numbers, journal: &Journal) -> Result<(), LedgerError> {
+        let place =
+            crate::ledger::view::existing(self.ledger.as_deref(), self.sandbox, &self.results);
+        if let Some(path) = place {
+            let ledger = SqliteLedger::open(&path)?;
+            for number in &mut api.numbers {
+                number.fingerprint = ledger.known_as(&number.fingerprint)?;
+            }
+            api.ledger = Some(ledger);
+        }
+        let (holds, count) = (journal.checkpoint().holds(), api.numbers.len());
+        let mut asked = HashMap::new();
+        for number in &api.numbers {
+            let kept = match &api.ledger {
+                // Forgotten only once the pass goes ahead ([`ApiArgs::begin`]).
+                Some(_) if self.ignore_earlier_retry_after => None,
+                Some(ledger) => ledger.held_until(&number.fingerprint)?,
+                None => None,
+            };
+            let kept = kept.and_then(|ms| Timestamp::from_millisecond(ms).ok());
+            let until = asked_of(holds, &number.label, count).max(kept);
+            if let Some(until) = until.filter(|_| !self.ignore_earlier_retry_after) {
+                asked.insert(number.label.clone(), until);
+            }
+        }
+        api.asked = Mutex::new(asked);
+        Ok(())
     }
 
     /// Why the results file, recorded against other targets, must not be asked about at
@@ -282,10 +397,22 @@ impl ApiArgs {
         )
     }
 
-    /// `--retarget`, once nothing refuses the pass and before its first request: every line
-    /// then records this pass's target, so later runs and passes take the file without the
-    /// flag, as after a send run with `--retarget`.
-    pub fn move_to_target(&self, journal: &mut Journal, api: &Numbers) -> Result<(), u8> {
+    /// Once nothing refuses the pass (a "no" at `cancel`'s question) and before its first
+    /// request, the decisions that outlive it: `--retarget` (every line then records this
+    /// pass's target, so later runs and passes take the file without the flag, as after a
+    /// send run with it), and `--ignore-earlier-retry-after` (the ledger forgets the
+    /// numbers' holds, as a send run does once it goes on to send).
+    pub fn begin(&self, journal: &mut Journal, api: &Numbers) -> Result<(), u8> {
+        if let Some(ledger) = api
+            .ledger
+            .as_ref()
+            .filter(|_| self.ignore_earlier_retry_after)
+        {
+            for number in &api.numbers {
+                (ledger.forget_hold(&number.fingerprint))
+                    .map_err(|e| usage_error(e.to_string()))?;
+            }
+        }
         let targets = journal.checkpoint().targets();
         if !self.retarget || targets.iter().all(|t| *t == api.target) {
             return Ok(());
@@ -331,6 +458,8 @@ pub enum Refused {
     Stopped,
     /// A `Retry-After` above [`crate::pacing::MAX_RETRY_AFTER`]: stop, rerun later.
     WaitTooLong(WaitTooLong),
+    /// An earlier answer asked number `who` to wait until `until`, beyond what a run waits.
+    Held { who: String, until: Timestamp },
     /// The API's answer after any retries; its class says whether the pass goes on.
     Api(SendError),
 }
@@ -341,6 +470,12 @@ impl Refused {
         match self {
             Refused::Stopped => "interrupted".into(),
             Refused::WaitTooLong(wait) => wait.to_string(),
+            Refused::Held { who, until } => format!(
+                "an earlier answer asked {who} to wait until {until}, beyond the {} this tool \
+                 waits: rerun after then (or with --ignore-earlier-retry-after once the API \
+                 lifted its limit)",
+                crate::fmt::human(MAX_RETRY_AFTER)
+            ),
             // The client has already made its texts fit for one line (`messages::shown`).
             Refused::Api(e) => format!(
                 "HTTP {} {}: {}",
@@ -413,19 +548,29 @@ impl Gate {
         self.pacer.next_start()
     }
 
-    /// Runs `request` in its turn until it succeeds, fails for good, or attempts run out
-    /// (then the last error comes back, still [`ErrorClass::Retryable`]).
-    /// Any answer's `Retry-After` holds the next request.
-    pub async fn call<T, F, Fut>(&self, what: &str, mut request: F) -> Result<T, Refused>
+    /// Runs `request` with the client of the number that sent `record`, in its turn, until
+    /// it succeeds, fails for good, or attempts run out (then the last error comes back,
+    /// still [`ErrorClass::Retryable`]). The number's first request waits what an earlier
+    /// answer asked of it; any answer's `Retry-After` holds the next request, and is kept
+    /// for the number in the ledger.
+    pub async fn call<'a, T, F, Fut>(
+        &self,
+        api: &'a Numbers,
+        record: &Record,
+        what: &str,
+        mut request: F,
+    ) -> Result<T, Refused>
     where
         T: AsksToWait,
-        F: FnMut() -> Fut,
+        F: FnMut(&'a Messages) -> Fut,
         Fut: Future<Output = Result<T, SendError>>,
     {
         let too_long = || self.too_long.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(wait) = *too_long() {
             return Err(Refused::WaitTooLong(wait));
         }
+        let number = api.number(record);
+        api.wait_asked(number, &self.pacer, &self.clock)?;
         let gate = RetryGate {
             backoff: &self.backoff,
             clock: &self.clock,
@@ -434,14 +579,20 @@ impl Gate {
             halt: None,
         };
         let attempt = || {
-            let request = request();
+            let request = request(&number.messages);
             async move {
                 tokio::select! {
                     biased;
                     _ = self.shutdown.requested() => return Err(Refused::Stopped),
                     _ = self.pacer.ready() => {}
                 }
-                request.await.map_err(Refused::Api)
+                let answer = request.await;
+                let asked = match &answer {
+                    Ok(answer) => answer.retry_after(),
+                    Err(error) => error.retry_after,
+                };
+                api.keep_wait(number, asked, self.clock.wall());
+                answer.map_err(Refused::Api)
             }
         };
         let answer = gate.run(|| what.to_string(), attempt).await?;

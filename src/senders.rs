@@ -258,13 +258,15 @@ pub(crate) fn instance(
 }
 
 /// Two lanes on one number would send at twice the number's pace. Two numbers are one when
-/// both name the same instance, or, unless both name an instance, share a key. Looked up by
-/// instance and by the key's digest, so a file of many thousand numbers is checked at once.
+/// both name the same instance (a UUID in any case: dashboards and copies differ), or,
+/// unless both name an instance, share a key. Looked up by instance and by the key's digest,
+/// so a file of many thousand numbers is checked at once.
 fn refuse_shared_numbers(senders: &[Sender]) -> Result<(), String> {
-    let mut by_instance: HashMap<&str, &Sender> = HashMap::new();
+    let mut by_instance: HashMap<String, &Sender> = HashMap::new();
     let mut by_key: HashMap<u64, Vec<&Sender>> = HashMap::new();
     for b in senders {
-        let same_instance = b.instance_id.as_deref().and_then(|i| by_instance.get(i));
+        let instance = b.instance_id.as_deref().map(str::to_ascii_lowercase);
+        let same_instance = instance.as_ref().and_then(|i| by_instance.get(i));
         let keys = by_key.entry(b.credential.fingerprint()).or_default();
         let same_key = keys.iter().find(|a| {
             (a.instance_id.is_none() || b.instance_id.is_none())
@@ -277,7 +279,7 @@ fn refuse_shared_numbers(senders: &[Sender]) -> Result<(), String> {
             ));
         }
         keys.push(b);
-        if let Some(instance) = &b.instance_id {
+        if let Some(instance) = instance {
             by_instance.insert(instance, b);
         }
     }
@@ -441,12 +443,20 @@ mod tests {
         let text = "[a]\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n[b]\ninstance-id = \"4f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n";
         let senders = load_text(text, ProviderKind::MsgFlash, &env).unwrap();
         assert_eq!(senders.len(), 2);
-        let same = "[a]\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n[b]\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n";
-        assert!(
-            load_text(same, ProviderKind::MsgFlash, &env)
-                .unwrap_err()
-                .contains("same number")
-        );
+        // One instance, also when written once in lower and once in upper case.
+        for b in [
+            "3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b",
+            "3F6A1C2E-8B7D-4E5F-9A0B-1C2D3E4F5A6B",
+        ] {
+            let same = format!(
+                "[a]\ninstance-id = \"3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b\"\n[b]\ninstance-id = \"{b}\"\n"
+            );
+            let err = load_text(&same, ProviderKind::MsgFlash, &env).unwrap_err();
+            assert!(
+                err.contains("[a] and [b] are the same number"),
+                "{b}: {err}"
+            );
+        }
         assert!(
             load_text("[a]\n", ProviderKind::MsgFlash, &env)
                 .unwrap_err()

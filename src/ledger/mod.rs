@@ -146,8 +146,16 @@ pub trait Ledger: Lookups<Error = LedgerError> + Send + Sync + fmt::Debug {
     /// The latest instant an answer asked number `sender` to wait until (ms since the
     /// epoch), whichever run or results file got it.
     fn held_until(&self, sender: &str) -> Result<Option<i64>, LedgerError>;
+    /// Keeps that an answer outside any send (`status`, `cancel`) asked number `sender` to
+    /// wait until `until_ms`, so every later run of it waits too.
+    fn hold(&self, sender: &str, until_ms: i64) -> Result<(), LedgerError>;
     /// Forgets what the API asked number `sender` to wait for (`--ignore-earlier-retry-after`).
     fn forget_hold(&self, sender: &str) -> Result<(), LedgerError>;
+    /// The name the ledger keeps number `sender` (its [`sender_fingerprint`]) under: a
+    /// MsgFlash instance id was recorded as typed before ids were compared in any case, so a
+    /// number already known by another spelling keeps it (the first recorded), and its
+    /// earlier sends and holds still count.
+    fn known_as(&self, sender: &str) -> Result<String, LedgerError>;
 }
 
 pub use crate::pacing::DAY;
@@ -185,12 +193,14 @@ fn parse_days(text: &str) -> Option<Duration> {
     }
 }
 
-/// The sending number's fingerprint: a MsgFlash instance id as it is (it names the number,
-/// and is no secret); for Pilot Status, whose keys are each scoped to one number, a one-way
-/// 64-bit digest of the key, so the ledger tells numbers apart without holding the key.
+/// The sending number's fingerprint: a MsgFlash instance id in lower case (it names the
+/// number, and is no secret; a UUID is the same in any case); for Pilot Status, whose keys
+/// are each scoped to one number, a one-way 64-bit digest of the key, so the ledger tells
+/// numbers apart without holding the key. A ledger may know an instance by an earlier
+/// spelling: ask it with [`Ledger::known_as`].
 pub fn sender_fingerprint(sender: &crate::senders::Sender) -> String {
     match &sender.instance_id {
-        Some(instance) => format!("instance:{instance}"),
+        Some(instance) => format!("instance:{}", instance.to_ascii_lowercase()),
         None => format!("key:{:016x}", sender.credential.fingerprint()),
     }
 }

@@ -32,18 +32,16 @@ impl RunLedger {
         let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(path)?);
         let run: u64 = rand::random();
         let identity = campaign_identity(settings.provider, &settings.input.defaults);
-        let senders: HashMap<String, String> = settings
-            .senders
-            .iter()
-            .map(|s| (s.label.clone(), sender_fingerprint(s)))
-            .collect();
+        let senders = (settings.senders.iter())
+            .map(|s| Ok((s.label.clone(), ledger.known_as(&sender_fingerprint(s))?)))
+            .collect::<Result<HashMap<String, String>, LedgerError>>()?;
         let now_ms = now.as_millisecond();
         let mut caps = HashMap::new();
         let mut daily_caps = HashMap::new();
         // A number's own cap in the senders file overrides --daily-cap.
         for number in &settings.senders {
             if let Some(cap) = number.daily_cap.or(settings.daily_cap) {
-                let sender = sender_fingerprint(number);
+                let sender = senders[&number.label].clone();
                 daily_caps.insert(sender.clone(), cap);
                 let budget = DailyCap::load(ledger.as_ref(), sender, cap, now_ms)?;
                 caps.insert(number.label.clone(), budget);

@@ -110,6 +110,13 @@ const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent s JOIN runs r ON r.id = 
 /// A number's id, for the lookups by number.
 const SENDER: &str = "(SELECT id FROM names WHERE name = ?1)";
 
+/// The first spelling of instance `?1` (a lower-case fingerprint) recorded, if any. Only the
+/// instances' names are read (a range of the names' index): a list whose rows name their own
+/// messages adds a name per message.
+const KNOWN_AS: &str = "SELECT name FROM names
+     WHERE name >= 'instance:' AND name < 'instance;' AND lower(name) = ?1
+     ORDER BY id LIMIT 1";
+
 /// A number's sends (possible ones included) since `?2`, for `--daily-cap`.
 const SENDS_SINCE: &str = "SELECT count(*) FROM sent
      WHERE sender = (SELECT id FROM names WHERE name = ?1) AND at >= ?2 AND state > 0";
@@ -632,6 +639,21 @@ impl Ledger for SqliteLedger {
             .map_err(|e| self.fail(e))
     }
 
+    fn hold(&self, sender: &str, until_ms: i64) -> Result<(), LedgerError> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let Writer {
+            connection, names, ..
+        } = &mut *writer;
+        let kept = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .and_then(|transaction| {
+                let id = Ids::default().name(names, &transaction, sender)?;
+                (transaction.prepare_cached(HOLD)?).execute(params![id, until_ms])?;
+                transaction.commit()
+            });
+        kept.map_err(|e| self.fail(e))
+    }
+
     fn forget_hold(&self, sender: &str) -> Result<(), LedgerError> {
         let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         (writer.connection)
@@ -640,6 +662,14 @@ impl Ledger for SqliteLedger {
                 params![sender],
             )
             .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    fn known_as(&self, sender: &str) -> Result<String, LedgerError> {
+        self.read()
+            .prepare_cached(KNOWN_AS)
+            .and_then(|mut s| s.query_row(params![sender], |r| r.get(0)).optional())
+            .map(|known: Option<String>| known.unwrap_or_else(|| sender.to_string()))
             .map_err(|e| self.fail(e))
     }
 

@@ -10,11 +10,13 @@ use super::{
 use crate::provider::ProviderKind;
 use crate::senders::KeySource;
 
-/// Where `report` looks, with `--ledger` or `CAMPAIGN_SENDER_LEDGER` or the state directory;
-/// `None` when it is off or does not exist (a report creates no ledger).
-pub fn existing(flag: Option<&str>) -> Option<std::path::PathBuf> {
+/// The ledger a command that only reads a campaign's results (`report`, `status`, `cancel`)
+/// uses, found as a send finds it (`--ledger`, `CAMPAIGN_SENDER_LEDGER`, the state
+/// directory; with `sandbox`, the rehearsal's own beside `results`); `None` when it is off or
+/// does not exist: such a command creates no ledger.
+pub fn existing(flag: Option<&str>, sandbox: bool, results: &Path) -> Option<std::path::PathBuf> {
     let env = |name: &str| std::env::var(name).ok();
-    match resolve_location(flag, &env, false, false, std::path::Path::new("")) {
+    match resolve_location(flag, &env, sandbox, false, results) {
         Ok(Location::File(path)) if path.is_file() => Some(path),
         _ => None,
     }
@@ -73,7 +75,9 @@ pub fn last_day(path: &Path, caps: &Caps, now: jiff::Timestamp) -> Result<String
         text.push_str("  no sends\n");
     }
     for count in counts {
-        let (name, cap) = match caps.numbers.get(&count.sender) {
+        // An instance the ledger knows by an upper-case spelling is the senders file's
+        // number all the same ([`sender_fingerprint`] is in lower case).
+        let (name, cap) = match caps.numbers.get(&count.sender.to_ascii_lowercase()) {
             Some((label, own)) => (label.as_str(), own.or(caps.all)),
             None => (count.sender.as_str(), caps.all),
         };

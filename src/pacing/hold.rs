@@ -17,14 +17,18 @@ const MARK: &str = "the API asked to wait until ";
 /// stay one a spreadsheet and this tool can read.
 const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// The note a line carries when its answer asked to wait `retry_after` at `now`: the
-/// instant, rounded up to the second. A wait of 0 (retry at once) has none.
-pub fn note(retry_after: Option<Duration>, now: Timestamp) -> Option<String> {
+/// The instant an answer at `now` asked to wait until with `retry_after`, rounded up to the
+/// second. A wait of 0 (retry at once) asks nothing.
+pub fn asked_until(retry_after: Option<Duration>, now: Timestamp) -> Option<Timestamp> {
     let wait = retry_after.filter(|w| !w.is_zero())?.min(LONGEST);
     let until = now.checked_add(wait).ok()?;
     let whole = until.as_second() + i64::from(until.subsec_nanosecond() > 0);
-    let until = Timestamp::from_second(whole).ok()?;
-    Some(format!("{MARK}{until}"))
+    Timestamp::from_second(whole).ok()
+}
+
+/// The note a line carries when its answer asked to wait `retry_after` at `now`.
+pub fn note(retry_after: Option<Duration>, now: Timestamp) -> Option<String> {
+    Some(format!("{MARK}{}", asked_until(retry_after, now)?))
 }
 
 /// The server's `text` with `note` after it, for the `error` cell. The server's own text
@@ -47,6 +51,26 @@ pub fn until(cell: &str) -> Option<Timestamp> {
     let at = cell.rfind(MARK)? + MARK.len();
     let instant = cell[at..].split([' ', ';', ')']).next()?;
     instant.parse().ok()
+}
+
+/// The latest wait a results file's notes (`holds`, by `sender` cell) asked of the number
+/// labeled `label`, one of `numbers`: a file sent by one number holds it whatever its cells
+/// say, and an empty cell (a single, unnamed sender) holds every number.
+pub fn asked_of(holds: &[(String, Timestamp)], label: &str, numbers: usize) -> Option<Timestamp> {
+    (holds.iter())
+        .filter(|(cell, _)| numbers == 1 || cell.is_empty() || same(cell, label))
+        .map(|(_, until)| *until)
+        .max()
+}
+
+/// Whether a `sender` cell names the number `label`: as written, or as a spreadsheet re-saved
+/// a label of digits (`01` read as the number 1).
+fn same(cell: &str, label: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    cell == label
+        || digits(cell)
+            && digits(label)
+            && cell.trim_start_matches('0') == label.trim_start_matches('0')
 }
 
 /// What a recorded hold means for a number's first send at `now`.
@@ -95,6 +119,12 @@ mod tests {
             note(Some(Duration::from_secs(5)), whole).as_deref(),
             Some("the API asked to wait until 2026-12-01T08:00:05Z")
         );
+    }
+
+    #[test]
+    fn a_label_of_digits_is_the_same_after_a_spreadsheet_dropped_its_zeros() {
+        assert!(same("norte", "norte") && same("1", "01") && same("007", "7"));
+        assert!(!same("1", "10") && !same("Norte", "norte") && !same("", "0"));
     }
 
     #[test]

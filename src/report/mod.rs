@@ -99,7 +99,9 @@ fn report(args: &ReportArgs) -> Result<(), String> {
             zone: &zone,
         });
         // The ledger's view of each number, when there is a ledger.
-        if let Some(ledger) = crate::ledger::view::existing(args.ledger.as_deref()) {
+        if let Some(ledger) =
+            crate::ledger::view::existing(args.ledger.as_deref(), false, Path::new(""))
+        {
             let caps = crate::ledger::view::Caps::of(
                 args.daily_cap,
                 args.senders.as_deref(),

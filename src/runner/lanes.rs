@@ -52,10 +52,7 @@ pub(super) fn held(
     now: Timestamp,
 ) -> Vec<Option<Stop>> {
     let honored = |lane: &Lane<'_>| {
-        (holds.iter())
-            .filter(|(label, _)| lanes.len() == 1 || label.is_empty() || same(label, lane.label))
-            .map(|(_, until)| *until)
-            .max()
+        crate::pacing::hold::asked_of(holds, lane.label, lanes.len())
             .filter(|_| !settings.ignore_earlier_retry_after)
     };
     (lanes.iter())
@@ -68,16 +65,6 @@ pub(super) fn held(
             Held::Beyond(until) => Some(Stop::Held(until)),
         })
         .collect()
-}
-
-/// Whether a `sender` cell names the lane `label`: as written, or as a spreadsheet re-saved
-/// a label of digits (`01` read as the number 1).
-fn same(cell: &str, label: &str) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    cell == label
-        || digits(cell)
-            && digits(label)
-            && cell.trim_start_matches('0') == label.trim_start_matches('0')
 }
 
 /// One sending number: its client, its own quota and spacing (a `Retry-After` holds only
@@ -152,14 +139,8 @@ impl Lane<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Breaker, same};
+    use super::Breaker;
     use crate::journal::Status::{Deferred, Failed, Uncertain};
-
-    #[test]
-    fn a_label_of_digits_is_the_same_after_a_spreadsheet_dropped_its_zeros() {
-        assert!(same("norte", "norte") && same("1", "01") && same("007", "7"));
-        assert!(!same("1", "10") && !same("Norte", "norte") && !same("", "0"));
-    }
 
     #[test]
     fn the_breaker_trips_on_a_run_of_one_code_only() {
