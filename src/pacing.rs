@@ -126,6 +126,14 @@ impl fmt::Display for Rate {
     }
 }
 
+/// The shortest gap a number's sends keep: the quota's interval (a burst of one) or the
+/// spacing's minimum, whichever is longer. What a run restored after a restart, or a run
+/// beside another of the same number, keeps from the number's last send.
+pub fn shortest_gap(rate: Option<Rate>, spacing: Spacing) -> Duration {
+    rate.map_or(Duration::ZERO, |rate| rate.interval())
+        .max(spacing.min)
+}
+
 /// The uniform random pause between the starts of consecutive sends (`8s..25s`); `0` disables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spacing {

@@ -202,6 +202,8 @@ async fn send(args: &TestArgs) -> Result<bool, TestError> {
 struct Tally {
     ledger: RunLedger,
     label: String,
+    /// The ledger's file, for its errors.
+    path: PathBuf,
 }
 
 impl Tally {
@@ -219,9 +221,14 @@ impl Tally {
             ..ledger.checks.rules.clone()
         });
         let label = settings.senders.first().map(|s| s.label.clone());
+        let path = match &settings.ledger {
+            crate::ledger::Location::File(path) => path.clone(),
+            crate::ledger::Location::Off => PathBuf::new(),
+        };
         Ok(Some(Tally {
             ledger,
             label: label.unwrap_or_default(),
+            path,
         }))
     }
 }
@@ -247,10 +254,12 @@ impl Tallied<'_> {
     }
 
     /// Records the intent before the request leaves; the cap spent by other runs meanwhile
-    /// (judged again as the intent is recorded) stops the test.
-    fn intend(&self, to: &str, at: jiff::Timestamp) -> Result<(), Stop> {
+    /// (judged again as the intent is recorded) stops the test. `Some`: another run of the
+    /// number sent moments before, closer than the pace allows; nothing was recorded, and
+    /// the message waits until then (ms since the epoch).
+    fn intend(&self, to: &str, at: jiff::Timestamp) -> Result<Option<i64>, Stop> {
         let Some(tally) = self.tally else {
-            return Ok(());
+            return Ok(None);
         };
         let checks = &tally.ledger.checks;
         let refused = self.record(self.line(Status::Sending, to, at, ""))?;
@@ -260,7 +269,14 @@ impl Tallied<'_> {
                 cap,
                 at.as_millisecond(),
             ))),
-            _ => Ok(()),
+            Some((_, Refusal::Paced { until_ms })) => Ok(Some(until_ms)),
+            // A test allows resends and has no frequency cap; the ledger's own failure
+            // comes back as an error, not a refusal.
+            Some((_, refusal)) => Err(Stop::Ledger(LedgerError {
+                path: tally.path.clone(),
+                problem: refusal.to_string(),
+            })),
+            None => Ok(None),
         }
     }
 
@@ -354,15 +370,27 @@ async fn send_one(
     clock: &Clock,
     dry_run: bool,
 ) -> Result<bool, Stop> {
-    let mut body = Vec::new();
-    let now = clock.wall();
-    provider.write_body(message, now, &mut body);
     let to = message.destination.as_str();
+    // A dry run has no tally: it records nothing and waits for no other run.
+    let now = loop {
+        let now = clock.wall();
+        match tallied.intend(to, now)? {
+            None => break now,
+            Some(until_ms) => {
+                let wait = until_ms.saturating_sub(now.as_millisecond());
+                pacer.hold(std::time::Duration::from_millis(
+                    u64::try_from(wait).unwrap_or(0),
+                ));
+                pacer.ready().await;
+            }
+        }
+    };
+    let mut body = Vec::new();
+    provider.write_body(message, now, &mut body);
     if dry_run {
         crate::progress::print_out(format!("{}\n", String::from_utf8_lossy(&body)));
         return Ok(true);
     }
-    tallied.intend(to, now)?;
     let answer = provider.send(body).await;
     let (status, id, wait) = match &answer {
         Ok(accepted) => (

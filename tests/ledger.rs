@@ -380,6 +380,37 @@ fn a_restart_right_after_a_send_waits_out_the_spacing_too() {
     });
 }
 
+/// Two campaigns of one number started together share its pace: each run's own pacer knows
+/// only its own sends, so each alone kept 30 s between them and together they sent in pairs.
+/// A send closer than the pace to another run's waits for it (by the quota, and by the
+/// spacing).
+#[test]
+fn two_campaigns_of_one_number_at_once_keep_its_pace_together() {
+    for (rate, spacing) in [("2/min", "0"), ("1000/s", "30s")] {
+        let rig = Rig::new();
+        let flags = || CampaignOptions {
+            rate: Some(rate.into()),
+            spacing: Some(spacing.into()),
+            ..CampaignOptions::default()
+        };
+        let [a, b] = [("a.csv", 0..3), ("b.csv", 10..13)]
+            .map(|(name, range)| InProcess::new(&rig, &numbers(&rig, name, range), flags()));
+        rig.clock
+            .advance_to("2026-06-01T12:00:00Z".parse().unwrap());
+        let (a, b) = rig.block_on(async { tokio::join!(a.go(), b.go()) });
+        assert_eq!((a.queued, b.queued), (3, 3));
+        let mut arrivals: Vec<Timestamp> = rig.arrivals().iter().map(|a| a.at).collect();
+        arrivals.sort();
+        assert_eq!(arrivals.len(), 6);
+        for pair in arrivals.windows(2) {
+            assert!(
+                gap(pair[0], pair[1]) >= std::time::Duration::from_secs(30),
+                "{rate} {spacing}: 30 s apart across both campaigns: {arrivals:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn two_processes_writing_one_ledger_at_once_lose_nothing() {
     let rig = Rig::new();

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::{
     Campaign, DAY, EarlierSend, FrequencyCap, Identity, Ledger, LedgerError,
@@ -26,6 +27,11 @@ pub enum Refusal {
     /// caps and `ALREADY_SENT` for every later run, so the request does not leave. Not the
     /// row's doing: the row is left to send and the run stops.
     Unrecorded(String),
+    /// Another run's send by the same number started less than the run's pace (the quota's
+    /// interval or the spacing's minimum, whichever is longer) before this one: two
+    /// campaigns of one number at once share its pace. Not the row's doing, and nothing was
+    /// sent: the send waits until `until_ms` (ms since the epoch) and goes on.
+    Paced { until_ms: i64 },
 }
 
 impl Refusal {
@@ -36,6 +42,7 @@ impl Refusal {
             Refusal::FrequencyCap { .. } => "FREQUENCY_CAP",
             Refusal::DailyCap { .. } => "DAILY_CAP",
             Refusal::Unrecorded(_) => "LEDGER_UNAVAILABLE",
+            Refusal::Paced { .. } => "PACED",
         }
     }
 
@@ -43,7 +50,10 @@ impl Refusal {
     pub fn message_id(&self) -> &str {
         match self {
             Refusal::AlreadySent(earlier) => &earlier.message_id,
-            Refusal::FrequencyCap { .. } | Refusal::DailyCap { .. } | Refusal::Unrecorded(_) => "",
+            Refusal::FrequencyCap { .. }
+            | Refusal::DailyCap { .. }
+            | Refusal::Unrecorded(_)
+            | Refusal::Paced { .. } => "",
         }
     }
 }
@@ -78,6 +88,17 @@ impl std::fmt::Display for Refusal {
             Refusal::Unrecorded(problem) => {
                 write!(f, "the ledger could not record the send: {problem}")
             }
+            Refusal::Paced { until_ms } => {
+                write!(
+                    f,
+                    "another run of this number sent moments before, closer than --rate and \
+                     --spacing allow; this send waits"
+                )?;
+                match jiff::Timestamp::from_millisecond(*until_ms) {
+                    Ok(until) => write!(f, " until {until}"),
+                    Err(_) => Ok(()),
+                }
+            }
         }
     }
 }
@@ -98,6 +119,11 @@ pub struct Rules {
     /// Each capped number's `--daily-cap`, by its fingerprint. Judged only as an intent is
     /// recorded (before a send, the run's own count answers: [`DailyCap`]).
     pub daily_caps: HashMap<String, u64>,
+    /// The shortest gap between two sends of one number (the quota's interval or the
+    /// spacing's minimum, whichever is longer; `None`: unpaced). Judged against other runs'
+    /// sends only: the run's own pacer keeps its own sends apart, and another run's pacer
+    /// knows nothing of this one's ([`Rules::paced`]).
+    pub pace: Option<Duration>,
 }
 
 /// What the rules look up, on whichever connection asks: the reader's before a send, the
@@ -125,12 +151,47 @@ pub trait Lookups {
     ) -> Result<u64, Self::Error>;
     /// How many sends (possible ones included) `sender` made at or after `since_ms`.
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, Self::Error>;
+    /// When the latest send (possible ones included) of `sender` by another run than `run`
+    /// started, of those started after `from_ms` and no later than `to_ms`.
+    fn others_last_send(
+        &self,
+        sender: &str,
+        run: u64,
+        within: (i64, i64),
+    ) -> Result<Option<i64>, Self::Error>;
 }
 
 impl Rules {
     /// Whether the rules can refuse anything (else nothing need be looked up).
     pub fn may_refuse(&self) -> bool {
-        !self.allow_resend || self.frequency_cap.is_some() || !self.daily_caps.is_empty()
+        !self.allow_resend
+            || self.frequency_cap.is_some()
+            || !self.daily_caps.is_empty()
+            || self.pace.is_some()
+    }
+
+    /// Whether a send by `sender` (its fingerprint) for run `run` at `now_ms` must wait for
+    /// another run's send of the number: `Some` with when it may go. Each run's own pacer
+    /// knows only its own sends, so two campaigns of one number started together, or one
+    /// started while another sends, would each keep the pace alone and together break it.
+    pub fn paced<L: Lookups + ?Sized>(
+        &self,
+        lookups: &L,
+        sender: &str,
+        run: u64,
+        now_ms: i64,
+    ) -> Result<Option<Refusal>, L::Error> {
+        let Some(gap) = self.pace else {
+            return Ok(None);
+        };
+        let gap = i64::try_from(gap.as_millis()).unwrap_or(i64::MAX);
+        // Another process's clock may read a little ahead; a send dated further ahead than
+        // the gap is a damaged ledger's, and waiting for it could be years.
+        let within = (now_ms.saturating_sub(gap), now_ms.saturating_add(gap));
+        let last = lookups.others_last_send(sender, run, within)?;
+        Ok(last.map(|last| Refusal::Paced {
+            until_ms: last.saturating_add(gap),
+        }))
     }
 
     /// Whether number `sender` (its fingerprint) has spent its daily cap at `now_ms`,

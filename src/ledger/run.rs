@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::settings::Settings;
 
 use super::{
-    Checks, DailyCap, Ledger, LedgerError, Location, Rules, Sink, SqliteLedger, campaign_identity,
-    sender_fingerprint,
+    Checks, DailyCap, Ledger, LedgerError, Location, Refusal, Rules, Sink, SqliteLedger,
+    campaign_identity, sender_fingerprint,
 };
 
 /// The ledger's two sides for one run: what the journal's writer records, what the senders
@@ -52,6 +52,8 @@ impl RunLedger {
             accepted_only: settings.resend_uncertain,
             frequency_cap: settings.frequency_cap,
             daily_caps,
+            pace: Some(crate::pacing::shortest_gap(settings.rate, settings.spacing))
+                .filter(|gap| !gap.is_zero()),
         };
         let results = ledger_name(&settings.results).display().to_string();
         let sink = Sink {
@@ -82,6 +84,17 @@ impl RunLedger {
             self.checks.ledger.forget_hold(sender)?;
         }
         Ok(())
+    }
+
+    /// Whether lane `label`'s send at `now_ms` must wait for another run's send of its
+    /// number ([`Rules::paced`]): asked before the intent, so that a send another run's
+    /// pace holds waits without a line; the intent's transaction asks again.
+    pub fn paced(&self, label: &str, now_ms: i64) -> Result<Option<Refusal>, LedgerError> {
+        let Some(sender) = self.sink.senders.get(label) else {
+            return Ok(None);
+        };
+        let ledger = self.checks.ledger.as_ref();
+        (self.checks.rules).paced(ledger, sender, self.checks.run, now_ms)
     }
 
     /// When the number of lane `label` last sent, by any campaign, for the quota's restore.

@@ -107,6 +107,12 @@ const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent s JOIN runs r ON r.id = 
      WHERE s.destination = ?1 AND s.at >= ?2
      AND (s.state = 2 OR (s.state IN (1, 3) AND (?3 IS NULL OR r.results != ?3)))";
 
+/// The latest send of a number by other runs within a span, for the pace two runs of one
+/// number share ([`Rules::paced`]): a range of the number's index, a few sends long.
+const OTHERS_LAST_SEND: &str = "SELECT max(s.at) FROM sent s JOIN runs r ON r.id = s.run
+     WHERE s.sender = (SELECT id FROM names WHERE name = ?1) AND s.at > ?3 AND s.at <= ?4
+     AND r.token != ?2 AND s.state > 0";
+
 /// A number's id, for the lookups by number.
 const SENDER: &str = "(SELECT id FROM names WHERE name = ?1)";
 
@@ -239,7 +245,10 @@ fn write<'a>(
             let asked = (e.campaign, e.earlier, e.results);
             let refusal = match rules.refusal(&on, asked, e.run, e.destination, e.at_ms)? {
                 Some(refusal) => Some(refusal),
-                None => rules.cap_spent(&on, e.sender, e.at_ms)?,
+                None => match rules.cap_spent(&on, e.sender, e.at_ms)? {
+                    Some(refusal) => Some(refusal),
+                    None => rules.paced(&on, e.sender, e.run, e.at_ms)?,
+                },
             };
             if let Some(refusal) = refusal {
                 refused.push((index, refusal));
@@ -320,6 +329,16 @@ impl Lookups for On<'_> {
 
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, rusqlite::Error> {
         count(self.0, SENDS_SINCE, params![sender, since_ms])
+    }
+
+    fn others_last_send(
+        &self,
+        sender: &str,
+        run: u64,
+        (from_ms, to_ms): (i64, i64),
+    ) -> Result<Option<i64>, rusqlite::Error> {
+        (self.0.prepare_cached(OTHERS_LAST_SEND)?)
+            .query_row(params![sender, run as i64, from_ms, to_ms], |r| r.get(0))
     }
 }
 
@@ -586,6 +605,15 @@ impl Lookups for SqliteLedger {
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError> {
         (On(&self.read()).sends_since(sender, since_ms)).map_err(|e| self.fail(e))
     }
+
+    fn others_last_send(
+        &self,
+        sender: &str,
+        run: u64,
+        within: (i64, i64),
+    ) -> Result<Option<i64>, LedgerError> {
+        (On(&self.read()).others_last_send(sender, run, within)).map_err(|e| self.fail(e))
+    }
 }
 
 impl Ledger for SqliteLedger {
@@ -740,6 +768,7 @@ mod tests {
             accepted_only: false,
             frequency_cap: None,
             daily_caps: HashMap::new(),
+            pace: None,
         };
         // Run 1 has row 1 (destination 1001) in flight and row 2 (1002) accepted.
         let first = [
@@ -797,6 +826,7 @@ mod tests {
                 within: std::time::Duration::from_millis(100),
             }),
             daily_caps: HashMap::new(),
+            pace: None,
         };
         let other = [Entry {
             campaign: "d",
@@ -835,6 +865,52 @@ mod tests {
         ];
         let refused = ledger.record(&per_row, Some(&strict)).unwrap();
         assert_eq!(refused.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0]);
+    }
+
+    /// Two runs of one number share its pace: an intent closer than the gap to another
+    /// run's send (a possible one included) waits until the gap is over; the run's own
+    /// sends, a send not sent, and one dated further ahead than the gap do not hold it.
+    #[test]
+    fn an_intent_closer_than_the_pace_to_another_runs_send_waits_for_it() {
+        use crate::ledger::Refusal;
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite3")).unwrap();
+        let paced = Rules {
+            allow_resend: true,
+            accepted_only: false,
+            frequency_cap: None,
+            daily_caps: HashMap::new(),
+            pace: Some(std::time::Duration::from_millis(500)),
+        };
+        let record = |entries: &[Entry<'_>]| ledger.record(entries, Some(&paced)).unwrap();
+        assert_eq!(record(&[entry(1, 1, SendState::Sending, 1000)]), []);
+        assert_eq!(
+            record(&[entry(1, 2, SendState::Sending, 1100)]),
+            [],
+            "its own"
+        );
+        let waits = |until_ms| vec![(0, Refusal::Paced { until_ms })];
+        assert_eq!(
+            record(&[entry(2, 1, SendState::Sending, 1200)]),
+            waits(1600)
+        );
+        assert_eq!(record(&[entry(2, 1, SendState::Sending, 1600)]), []);
+        // Run 1's row 3 was never sent: it holds nothing. Its row 4, dated far ahead by a
+        // damaged clock, holds nothing either.
+        assert_eq!(record(&[entry(1, 3, SendState::NotSent, 2000)]), []);
+        assert_eq!(record(&[entry(1, 4, SendState::Sending, 99_000)]), []);
+        assert_eq!(record(&[entry(2, 2, SendState::Sending, 2100)]), []);
+        // The batch's own intents count: run 3 after run 2's 2100, in the same batch.
+        let batch = [
+            entry(2, 5, SendState::Sending, 2700),
+            entry(3, 1, SendState::Sending, 2800),
+        ];
+        assert_eq!(record(&batch), [(1, Refusal::Paced { until_ms: 3200 })]);
+        assert_eq!(
+            ledger.others_last_send("key:1", 3, (2200, 3300)).unwrap(),
+            Some(2700),
+            "the reader's lookup, before an intent, answers the same"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, Record, Status};
-use crate::ledger::{Campaign, CapReached, Refusal};
+use crate::ledger::{Campaign, CapReached, LedgerError, Refusal};
 
 use super::lanes::Lane;
 use super::stop::Stop;
@@ -80,24 +80,74 @@ impl Runner<'_> {
                 format!("not sent: {refusal}"),
                 Stop::Ledger(problem.clone()),
             ),
+            // The send waits for it ([`Runner::attempt`]); were it to get here, the run
+            // stops with the row left to send, the safe side.
+            Refusal::Paced { .. } => (
+                format!("not sent: {refusal}"),
+                Stop::Ledger(refusal.to_string()),
+            ),
             Refusal::AlreadySent(_) | Refusal::FrequencyCap { .. } => {
                 return self.record_ledger_skip(row, &refusal, attempts).await;
             }
         };
         let record = Record {
-            sender: lane.label.to_string(),
-            error_code: refusal.code().into(),
             error,
-            attempts,
-            raw_destination: row.raw_destination.clone(),
-            target: self.settings.target_id.clone(),
-            ..Record::new(row.index, &row.destination, Status::Deferred)
+            ..self.ledger_deferred(lane, row, &refusal, attempts)
         };
         self.journal
             .record(record, Durability::Now)
             .await
             .map_err(RunError::Disk)?;
         Ok(Some(stop))
+    }
+
+    /// The line of a row whose intent the ledger refused, not the row's doing: `DEFERRED`,
+    /// nothing was sent.
+    pub(super) fn ledger_deferred(
+        &self,
+        lane: &Lane<'_>,
+        row: &Row,
+        refusal: &Refusal,
+        attempts: u32,
+    ) -> Record {
+        Record {
+            sender: lane.label.to_string(),
+            error_code: refusal.code().into(),
+            error: format!("not sent yet: {refusal}"),
+            attempts,
+            raw_destination: row.raw_destination.clone(),
+            target: self.settings.target_id.clone(),
+            ..Record::new(row.index, &row.destination, Status::Deferred)
+        }
+    }
+
+    /// When lane's send at `now` must first wait for another run's send of its number (the
+    /// pace two runs of a number share), the instant it may go (ms since the epoch).
+    pub(super) fn paced_by_other_runs(
+        &self,
+        lane: &Lane<'_>,
+        now: jiff::Timestamp,
+    ) -> Result<Option<i64>, LedgerError> {
+        let Some(ledger) = self.ledger.as_ref() else {
+            return Ok(None);
+        };
+        Ok(match ledger.paced(lane.label, now.as_millisecond())? {
+            Some(Refusal::Paced { until_ms }) => {
+                tracing::debug!(
+                    "{}: waits for another run's send of this number",
+                    lane.label
+                );
+                Some(until_ms)
+            }
+            _ => None,
+        })
+    }
+
+    /// Holds lane's sends until `until_ms` (ms since the epoch), as a `Retry-After` would.
+    pub(super) fn hold_until(&self, lane: &Lane<'_>, until_ms: i64) {
+        let now_ms = self.context.clock.wall().as_millisecond();
+        let wait = u64::try_from(until_ms.saturating_sub(now_ms)).unwrap_or(0);
+        lane.pacer.hold(std::time::Duration::from_millis(wait));
     }
 
     /// Records a row the ledger refused as `SKIPPED`, before its send or as its intent was

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::input::validate::RowError;
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, JournalError, Prior, Record, Status};
-use crate::ledger::{CapReached, Refusal};
+use crate::ledger::{CapReached, LedgerError, Refusal};
 use crate::message::{Content, Message};
 use crate::pacing::{WaitTooLong, hold};
 use crate::provider::{Accepted, ErrorClass, MessageSetting, SendError};
@@ -34,6 +34,9 @@ enum AttemptError {
     Refused(Refusal),
     /// The lane's daily cap is spent, in this send's turn: nothing was recorded or sent.
     CapSpent(CapReached),
+    /// The ledger could not say whether another run's send holds this one: nothing was
+    /// recorded or sent.
+    Ledger(LedgerError),
 }
 
 impl From<WaitTooLong> for AttemptError {
@@ -179,6 +182,7 @@ impl Runner<'_> {
             Err(AttemptError::Stopped) => return Ok(Some(Stop::Shutdown)),
             Err(AttemptError::Closed(closed)) => return Ok(Some(Stop::Window(closed))),
             Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
+            Err(AttemptError::Ledger(e)) => return Err(RunError::Ledger(e)),
             Err(AttemptError::CapSpent(reached)) => return Ok(Some(Stop::DailyCap(reached))),
             Err(AttemptError::Refused(refusal)) => {
                 return self
@@ -273,33 +277,29 @@ impl Runner<'_> {
         message: &Message,
         attempts: &AtomicU32,
     ) -> Result<(Accepted, String), AttemptError> {
-        let (clock, shutdown) = (&self.context.clock, &self.context.shutdown);
-        let window = self.settings.window.as_ref();
-        let now = loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.requested() => return Err(AttemptError::Stopped),
-                _ = lane.halt.requested() => return Err(AttemptError::Stopped),
-                _ = lane.pacer.ready() => {}
-            }
-            match window::admit(window, clock, shutdown).await {
-                Admission::Open(now) => break now,
-                Admission::Waited => {}
-                Admission::Closed(closed) => return Err(AttemptError::Closed(closed)),
+        let (now, attempt, body) = loop {
+            let now = self.turn(lane).await?;
+            self.take_from_cap(lane).map_err(AttemptError::CapSpent)?;
+            let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut body = Vec::with_capacity(512);
+            let message = window::with_deadline(self.settings.window.as_ref(), message, now);
+            lane.provider.write_body(&message, now, &mut body);
+            let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
+            intent.sent_at = now.to_string();
+            match (self.journal.intend(intent).await).map_err(AttemptError::Disk)? {
+                None => break (now, attempt, body),
+                // Another run of the number sent in between: nothing left, the row waits.
+                Some(refusal @ Refusal::Paced { until_ms }) => {
+                    let line = self.ledger_deferred(lane, row, &refusal, attempt);
+                    self.append(line, Durability::Lazy)
+                        .await
+                        .map_err(AttemptError::Disk)?;
+                    self.hold_until(lane, until_ms);
+                }
+                Some(refusal) => return Err(AttemptError::Refused(refusal)),
             }
         };
-        self.take_from_cap(lane).map_err(AttemptError::CapSpent)?;
-        let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut body = Vec::with_capacity(512);
-        let message = window::with_deadline(window, message, now);
-        lane.provider.write_body(&message, now, &mut body);
         let sent_at = now.to_string();
-        let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
-        intent.sent_at = sent_at.clone();
-        let refused = (self.journal.intend(intent).await).map_err(AttemptError::Disk)?;
-        if let Some(refusal) = refused {
-            return Err(AttemptError::Refused(refusal));
-        }
         match lane.provider.send(body).await {
             Ok(accepted) => Ok((accepted, sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {
@@ -313,6 +313,29 @@ impl Runner<'_> {
                 Err(AttemptError::Retry(error))
             }
             Err(error) => Err(AttemptError::Final(error)),
+        }
+    }
+
+    /// Waits for the lane's turn: its pace, the sending window, and another run's send of
+    /// its number; returns when the send starts.
+    async fn turn(&self, lane: &Lane<'_>) -> Result<Timestamp, AttemptError> {
+        let (clock, shutdown) = (&self.context.clock, &self.context.shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.requested() => return Err(AttemptError::Stopped),
+                _ = lane.halt.requested() => return Err(AttemptError::Stopped),
+                _ = lane.pacer.ready() => {}
+            }
+            match window::admit(self.settings.window.as_ref(), clock, shutdown).await {
+                Admission::Open(now) => match self.paced_by_other_runs(lane, now) {
+                    Ok(None) => return Ok(now),
+                    Ok(Some(until_ms)) => self.hold_until(lane, until_ms),
+                    Err(e) => return Err(AttemptError::Ledger(e)),
+                },
+                Admission::Waited => {}
+                Admission::Closed(closed) => return Err(AttemptError::Closed(closed)),
+            }
         }
     }
 

@@ -231,44 +231,67 @@ impl Rig {
 /// stays real, and the sandbox stamps each arrival on the same clock. A `base_url` in
 /// `flags` aims it at a test's own server instead.
 pub fn run_in_process(rig: &Rig, csv: &Path, flags: CampaignOptions, start: Timestamp) -> Summary {
-    let flags = CampaignOptions {
-        base_url: flags.base_url.or_else(|| Some(rig.sandbox.base_url())),
-        ledger: flags
-            .ledger
-            .or_else(|| Some(rig.ledger().display().to_string())),
-        message: MessageDefaults {
-            template_id: Some("t".into()),
-            ..flags.message
-        },
-        ..flags
-    };
-    let env = |name: &str| (name == "PILOT_STATUS_API_KEY").then(|| KEY.to_string());
-    let settings = Settings::resolve(csv, None, &flags, &env).unwrap();
-    let target = rig.block_on(connect::reach(
-        &settings.target,
-        settings.timeout,
-        settings.keep_alive,
-        true,
-    ));
-    let providers = (target
-        .unwrap()
-        .providers(settings.provider, &settings.senders))
-    .unwrap();
+    let run = InProcess::new(rig, csv, flags);
     assert!(
         rig.clock.wall() <= start,
         "a rerun cannot start before the last run"
     );
     rig.clock.advance_to(start);
-    let context = Context {
-        interactive: false,
-        clock: rig.clock.clone(),
-        shutdown: Shutdown::new(),
-        seed: Some(42),
-        show_progress: false,
-        out: std::sync::Mutex::new(Box::new(std::io::sink())),
-    };
-    rig.block_on(run_campaign(&settings, &providers, &context))
-        .unwrap()
+    rig.block_on(run.go())
+}
+
+/// A campaign set up to run in-process on the rig's clock (see [`run_in_process`]); several
+/// can run at once, as two processes of one ledger would.
+pub struct InProcess {
+    settings: Settings,
+    providers: Vec<Box<dyn campaign_sender::provider::Provider>>,
+    context: Context,
+}
+
+impl InProcess {
+    pub fn new(rig: &Rig, csv: &Path, flags: CampaignOptions) -> InProcess {
+        let flags = CampaignOptions {
+            base_url: flags.base_url.or_else(|| Some(rig.sandbox.base_url())),
+            ledger: flags
+                .ledger
+                .or_else(|| Some(rig.ledger().display().to_string())),
+            message: MessageDefaults {
+                template_id: Some("t".into()),
+                ..flags.message
+            },
+            ..flags
+        };
+        let env = |name: &str| (name == "PILOT_STATUS_API_KEY").then(|| KEY.to_string());
+        let settings = Settings::resolve(csv, None, &flags, &env).unwrap();
+        let target = rig.block_on(connect::reach(
+            &settings.target,
+            settings.timeout,
+            settings.keep_alive,
+            true,
+        ));
+        let providers = (target
+            .unwrap()
+            .providers(settings.provider, &settings.senders))
+        .unwrap();
+        let context = Context {
+            interactive: false,
+            clock: rig.clock.clone(),
+            shutdown: Shutdown::new(),
+            seed: Some(42),
+            show_progress: false,
+            out: std::sync::Mutex::new(Box::new(std::io::sink())),
+        };
+        InProcess {
+            settings,
+            providers,
+            context,
+        }
+    }
+
+    /// Runs the campaign to its end.
+    pub async fn go(&self) -> Summary {
+        (run_campaign(&self.settings, &self.providers, &self.context).await).unwrap()
+    }
 }
 
 /// A loopback proxy in front of the rig's sandbox that passes requests on at once but holds
