@@ -52,8 +52,9 @@ impl RunLedger {
             accepted_only: settings.resend_uncertain,
             frequency_cap: settings.frequency_cap,
             daily_caps,
+            // The ledger keeps milliseconds: a shorter gap cannot be told from none.
             pace: Some(crate::pacing::shortest_gap(settings.rate, settings.spacing))
-                .filter(|gap| !gap.is_zero()),
+                .filter(|gap| gap.as_millis() > 0),
         };
         let results = ledger_name(&settings.results).display().to_string();
         let sink = Sink {
