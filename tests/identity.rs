@@ -48,6 +48,7 @@ fn sent_before_the_upgrade(rig: &Rig, campaign: &str, number: &str) {
         message_id: "msg_before",
         at_ms: 0,
         hold_until_ms: None,
+        settled_ms: None,
     };
     ledger.record(&[entry], None).unwrap();
 }

@@ -6,7 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use campaign_sender::ledger::{Ledger as _, Lookups as _, SqliteLedger, destination_fingerprint};
+use campaign_sender::ledger::{
+    Ledger as _, Lookups as _, Settled, SqliteLedger, destination_fingerprint,
+};
 use campaign_sender::settings::CampaignOptions;
 use common::*;
 use jiff::Timestamp;
@@ -136,7 +138,7 @@ fn test_messages_count_against_the_daily_cap_but_never_skip_a_list_s_row() {
     let ledger = SqliteLedger::open(&rig.ledger()).unwrap();
     assert_eq!(
         ledger
-            .received_since(destination_fingerprint(&phone(1)), 0, None)
+            .received_since(destination_fingerprint(&phone(1)), 0, Settled::default())
             .unwrap(),
         1
     );
@@ -439,7 +441,9 @@ fn two_processes_writing_one_ledger_at_once_lose_nothing() {
     for i in (0..60).chain(100..160) {
         let destination = destination_fingerprint(&phone(i));
         assert_eq!(
-            ledger.received_since(destination, 0, None).unwrap(),
+            ledger
+                .received_since(destination, 0, Settled::default())
+                .unwrap(),
             1,
             "{i}"
         );
@@ -608,6 +612,46 @@ fn a_kill_between_request_and_answer_still_counts_as_a_send_from_another_results
     let rows = results(&elsewhere);
     assert_eq!(rows[0]["status"], "SKIPPED", "{rows:?}");
     assert_eq!(rows[0]["errorCode"], "ALREADY_SENT", "{rows:?}");
+}
+
+/// A kill between a row's `FAILED` (or `DEFERRED`) line and the ledger's record of it leaves
+/// the ledger saying the send may be in flight while its results file says it was not sent.
+/// A rerun of that file believes the file for that attempt, instead of skipping the row as
+/// `ALREADY_SENT` by itself; a possible send later than the row's line (the file put back
+/// from an older copy) still counts.
+#[test]
+fn a_row_its_own_file_says_was_not_sent_is_not_skipped_for_a_stale_ledger_entry() {
+    for (later_in_ledger, sent_again) in [(false, true), (true, false)] {
+        let rig = Rig::refusing(&[(0, "VALIDATION_ERROR")]);
+        let csv = rig.file("c.csv", &campaign_csv(2));
+        let output = send(&rig, &csv, "t", &[]);
+        assert_eq!(code(&output), 1, "{}", text(&output));
+        assert_eq!(results_of(&csv)[0]["status"], "FAILED");
+        // What the kill leaves: the not-sent row "in flight" in the ledger.
+        let db = rusqlite::Connection::open(rig.ledger()).unwrap();
+        let later = if later_in_ledger {
+            ", at = at + 60000"
+        } else {
+            ""
+        };
+        let sql = format!("UPDATE sent SET state = 1{later} WHERE state = 0");
+        assert_eq!(db.execute(&sql, []).unwrap(), 1);
+        rig.sandbox.fail_destinations(Vec::new());
+        let before = rig.log().len();
+        let output = send(&rig, &csv, "t", &["--retry-failed"]);
+        let rows = results_of(&csv);
+        if sent_again {
+            assert_eq!(code(&output), 0, "{}", text(&output));
+            assert_eq!(rig.log().len(), before + 1, "{rows:?}");
+            assert_eq!(rows[0]["status"], "QUEUED", "{rows:?}");
+        } else {
+            assert_eq!(rig.log().len(), before, "{rows:?}");
+            assert_eq!(
+                (rows[0]["status"].as_str(), rows[0]["errorCode"].as_str()),
+                ("SKIPPED", "ALREADY_SENT")
+            );
+        }
+    }
 }
 
 /// The ledger's first schema (every key as text), as releases before integer keys wrote it.

@@ -30,6 +30,7 @@ fn recorded_in_upper_case(rig: &Rig, sends: u64, hold: Option<Duration>) {
             hold_until_ms: hold
                 .filter(|_| row + 1 == sends)
                 .map(|h| now + h.as_millis() as i64),
+            settled_ms: None,
         })
         .collect();
     ledger.record(&entries, None).unwrap();

@@ -316,13 +316,10 @@ impl Checkpoint {
         Some(self.recorded(row)?.destination)
     }
 
-    /// The number that last tried `row`, so an interrupted send is reported against it.
-    pub fn recorded_sender(&self, row: u64) -> Option<String> {
-        Some(self.recorded(row)?.sender)
-    }
-
-    /// The last line recorded for `row` (read from the file: rarely needed).
-    fn recorded(&self, row: u64) -> Option<Record> {
+    /// The last line recorded for `row`, read from the file: for what the index does not
+    /// keep and a few rows need (the number that last tried an interrupted send, when a
+    /// row's attempt was refused).
+    pub fn recorded(&self, row: u64) -> Option<Record> {
         let entry = self.rows.get(u32::try_from(row).ok()?)?;
         let mut records = Records::open(&self.path, self.layout.delimiter).ok()?;
         Some(records.line_at(entry.offset, self.layout).ok()?.0)

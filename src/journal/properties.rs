@@ -82,6 +82,7 @@ fn record() -> impl Strategy<Value = Record> {
             target: b.4,
             message: b.5,
             campaign: None,
+            settled_ms: None,
         })
 }
 

@@ -34,6 +34,9 @@ pub struct Record {
     /// Not a column: the ledger's campaign for this send when the row's message is not the
     /// run's (see [`crate::ledger::Identity::row`]); `None` for the run's own.
     pub campaign: Option<std::sync::Arc<crate::ledger::Campaign>>,
+    /// Not a column: for an intent, when the row's line last said it was not sent (its
+    /// `sentAt`, ms since the epoch), for the ledger ([`crate::ledger::Settled::until_ms`]).
+    pub settled_ms: Option<i64>,
 }
 
 impl Record {
@@ -55,6 +58,7 @@ impl Record {
             target: String::new(),
             message: String::new(),
             campaign: None,
+            settled_ms: None,
         }
     }
 
@@ -505,6 +509,7 @@ impl RecordView<'_> {
             target: self.target.to_string(),
             message: self.message.to_string(),
             campaign: None,
+            settled_ms: None,
         }
     }
 }
@@ -1027,6 +1032,7 @@ mod tests {
                 target: t(8),
                 message: t(15),
                 campaign: None,
+            settled_ms: None,
             };
             let delivery = delivery.then(|| Delivery {
                 status: None,

@@ -217,9 +217,9 @@ impl Shared {
         read(lock(&self.journal).checkpoint())
     }
 
-    /// The number that last tried `row` (see [`super::Checkpoint::recorded_sender`]).
-    pub fn recorded_sender(&self, row: u64) -> Option<String> {
-        lock(&self.journal).checkpoint().recorded_sender(row)
+    /// The last line recorded for `row` (see [`super::Checkpoint::recorded`]).
+    pub fn recorded(&self, row: u64) -> Option<Record> {
+        lock(&self.journal).checkpoint().recorded(row)
     }
 
     /// Records one line; with [`Durability::Now`], returns once it is on disk. After a disk

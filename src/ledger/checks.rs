@@ -126,28 +126,41 @@ pub struct Rules {
     pub pace: Option<Duration>,
 }
 
+/// The possible sends (in flight, uncertain) of the run's own results file that do not
+/// count against a row: the file itself says how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled<'a> {
+    /// The run's results file, as the ledger names it (`None`: every send counts).
+    pub results: Option<&'a str>,
+    /// `--resend-uncertain`: none of them count (a person checked them).
+    pub all: bool,
+    /// Those started at or before this instant (ms since the epoch) do not count: the row's
+    /// own line says its attempt of then was not sent (`DEFERRED`, `FAILED`), and a kill
+    /// between that line and its ledger record left it "in flight" there. A later one (the
+    /// file restored from an older copy) still counts.
+    pub until_ms: Option<i64>,
+}
+
 /// What the rules look up, on whichever connection asks: the reader's before a send, the
 /// writer's inside its transaction.
 pub trait Lookups {
     type Error;
-    /// An earlier send of `campaign` to `destination` by another run than `run`; with
-    /// `checked` (a results file whose uncertain sends a person checked), that file's
-    /// uncertain or interrupted sends do not count, only accepted ones.
+    /// An earlier send of `campaign` to `destination` by another run than `run`, but for
+    /// the possible sends `settled` leaves out.
     fn earlier_send(
         &self,
         campaign: &str,
         destination: u64,
         run: u64,
-        checked: Option<&str>,
+        settled: Settled<'_>,
     ) -> Result<Option<EarlierSend>, Self::Error>;
     /// How many messages `destination` got (possible ones included) at or after `since_ms`,
-    /// from any campaign; with `checked` (as for [`Lookups::earlier_send`]), that file's
-    /// uncertain or interrupted sends do not count.
+    /// from any campaign, but for the possible sends `settled` leaves out.
     fn received_since(
         &self,
         destination: u64,
         since_ms: i64,
-        checked: Option<&str>,
+        settled: Settled<'_>,
     ) -> Result<u64, Self::Error>;
     /// How many sends (possible ones included) `sender` made at or after `since_ms`.
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, Self::Error>;
@@ -213,16 +226,21 @@ impl Rules {
     /// must not send to `destination` (its fingerprint) at `now_ms`.
     /// `results`: the run's results file; with `--resend-uncertain` its own uncertain sends
     /// (the ones the person checked) do not count, but another file's, or a run's still in
-    /// flight, do.
+    /// flight, do; nor do its possible sends at or before `settled_ms`, when the row's own
+    /// line says that attempt was not sent ([`Settled::until_ms`]).
     pub(super) fn refusal<L: Lookups + ?Sized>(
         &self,
         lookups: &L,
         (campaign, earlier, results): (&str, &[String], &str),
         run: u64,
-        destination: u64,
+        (destination, settled_ms): (u64, Option<i64>),
         now_ms: i64,
     ) -> Result<Option<Refusal>, L::Error> {
-        let checked = self.accepted_only.then_some(results);
+        let checked = Settled {
+            results: Some(results),
+            all: self.accepted_only,
+            until_ms: settled_ms,
+        };
         if !self.allow_resend {
             for name in std::iter::once(campaign).chain(earlier.iter().map(String::as_str)) {
                 if let Some(earlier) = lookups.earlier_send(name, destination, run, checked)? {
@@ -257,11 +275,13 @@ pub struct Checks {
 
 impl Checks {
     /// Whether `destination` (E.164) must be skipped, at `now_ms`; `campaign` is the row's
-    /// own ([`Identity::row`]) when it has one, else the run's.
+    /// own ([`Identity::row`]) when it has one, else the run's; `settled_ms`: when the row's
+    /// own line last said it was not sent ([`Settled::until_ms`]).
     pub fn refusal(
         &self,
         destination: &str,
         campaign: Option<&Campaign>,
+        settled_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<Option<Refusal>, LedgerError> {
         let fingerprint = destination_fingerprint(destination);
@@ -272,7 +292,8 @@ impl Checks {
             &campaign.earlier[..],
             self.results.as_str(),
         );
-        (self.rules).refusal(ledger, asked, self.run, fingerprint, now_ms)
+        let destination = (fingerprint, settled_ms);
+        (self.rules).refusal(ledger, asked, self.run, destination, now_ms)
     }
 
     /// `label`'s daily cap, found spent as an intent was recorded ([`Refusal::DailyCap`]):

@@ -22,7 +22,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use checks::{CapReached, Checks, DailyCap, Lookups, Refusal, Rules};
+pub use checks::{CapReached, Checks, DailyCap, Lookups, Refusal, Rules, Settled};
 pub use location::{LEDGER_ENV, Location, resolve_location};
 pub use run::RunLedger;
 pub use sink::Sink;
@@ -92,6 +92,9 @@ pub struct Entry<'a> {
     /// An answer's `Retry-After`, as the instant it asked the number to wait until (ms
     /// since the epoch): kept for the number, so every later run of it waits too.
     pub hold_until_ms: Option<i64>,
+    /// For an intent: when the row's own line last said it was not sent, if it did
+    /// ([`Settled::until_ms`]).
+    pub settled_ms: Option<i64>,
 }
 
 /// What a lookup for an earlier send of the same campaign found.

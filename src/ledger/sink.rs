@@ -59,6 +59,7 @@ impl Sink {
                 .then(|| crate::pacing::hold::until(&record.error))
                 .flatten()
                 .map(|until| until.as_millisecond()),
+            settled_ms: record.settled_ms,
         })
     }
 }

@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use super::checkpointer::{BACKSTOP_PAGES, Checkpointer};
 use super::{
     EarlierSend, Entry, Ledger, LedgerError, Lookups, Refusal, Rules, SendState, SenderCount,
+    Settled,
 };
 
 /// How long a process waits for another one's write before giving up: far above any
@@ -99,13 +100,12 @@ const OUTCOME: &str = "UPDATE sent SET state = ?3, message_id = ?4 WHERE run = ?
 const EARLIER_SEND: &str = "SELECT s.message_id, r.results, s.state, s.at
      FROM sent s JOIN runs r ON r.id = s.run
      WHERE s.destination = ?2 AND s.campaign = (SELECT id FROM names WHERE name = ?1)
-     AND r.token != ?3
-     AND (s.state = 2 OR (s.state IN (1, 3) AND (?4 IS NULL OR r.results != ?4)))";
+     AND r.token != ?3 AND (s.state = 2 OR (s.state IN (1, 3) AND NOT (r.results IS ?4 AND (?5 OR s.at <= ?6))))";
 
 /// The lookup of `--frequency-cap`, before every send.
 const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent s JOIN runs r ON r.id = s.run
      WHERE s.destination = ?1 AND s.at >= ?2
-     AND (s.state = 2 OR (s.state IN (1, 3) AND (?3 IS NULL OR r.results != ?3)))";
+     AND (s.state = 2 OR (s.state IN (1, 3) AND NOT (r.results IS ?3 AND (?4 OR s.at <= ?5))))";
 
 /// The latest send of a number by other runs within a span, for the pace two runs of one
 /// number share ([`Rules::paced`]): a range of the number's index, a few sends long.
@@ -243,7 +243,8 @@ fn write<'a>(
         {
             let on = On(transaction);
             let asked = (e.campaign, e.earlier, e.results);
-            let refusal = match rules.refusal(&on, asked, e.run, e.destination, e.at_ms)? {
+            let destination = (e.destination, e.settled_ms);
+            let refusal = match rules.refusal(&on, asked, e.run, destination, e.at_ms)? {
                 Some(refusal) => Some(refusal),
                 None => match rules.cap_spent(&on, e.sender, e.at_ms)? {
                     Some(refusal) => Some(refusal),
@@ -289,12 +290,19 @@ impl Lookups for On<'_> {
         campaign: &str,
         destination: u64,
         run: u64,
-        checked: Option<&str>,
+        settled: Settled<'_>,
     ) -> Result<Option<EarlierSend>, rusqlite::Error> {
         // One fixed statement (prepared once per connection): this runs before every send.
         let mut statement = self.0.prepare_cached(EARLIER_SEND)?;
         let rows = statement.query_map(
-            params![campaign, destination as i64, run as i64, checked],
+            params![
+                campaign,
+                destination as i64,
+                run as i64,
+                settled.results,
+                settled.all,
+                settled.until_ms.unwrap_or(i64::MIN)
+            ],
             |r| {
                 let key = (r.get::<_, i64>(2)? != SendState::Accepted.code(), r.get(3)?);
                 let earlier = EarlierSend {
@@ -318,13 +326,17 @@ impl Lookups for On<'_> {
         &self,
         destination: u64,
         since_ms: i64,
-        checked: Option<&str>,
+        settled: Settled<'_>,
     ) -> Result<u64, rusqlite::Error> {
-        count(
-            self.0,
-            RECEIVED_SINCE,
-            params![destination as i64, since_ms, checked],
-        )
+        let until = settled.until_ms.unwrap_or(i64::MIN);
+        let params = params![
+            destination as i64,
+            since_ms,
+            settled.results,
+            settled.all,
+            until
+        ];
+        count(self.0, RECEIVED_SINCE, params)
     }
 
     fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, rusqlite::Error> {
@@ -457,6 +469,7 @@ fn migrate_first(transaction: &rusqlite::Transaction<'_>) -> Result<(), rusqlite
                     message_id: id,
                     at_ms: *at,
                     hold_until_ms: None,
+                    settled_ms: None,
                 },
             )
             .collect();
@@ -586,9 +599,9 @@ impl Lookups for SqliteLedger {
         &self,
         destination: u64,
         since_ms: i64,
-        checked: Option<&str>,
+        settled: Settled<'_>,
     ) -> Result<u64, LedgerError> {
-        (On(&self.read()).received_since(destination, since_ms, checked)).map_err(|e| self.fail(e))
+        (On(&self.read()).received_since(destination, since_ms, settled)).map_err(|e| self.fail(e))
     }
 
     fn earlier_send(
@@ -596,9 +609,9 @@ impl Lookups for SqliteLedger {
         campaign: &str,
         destination: u64,
         run: u64,
-        checked: Option<&str>,
+        settled: Settled<'_>,
     ) -> Result<Option<EarlierSend>, LedgerError> {
-        (On(&self.read()).earlier_send(campaign, destination, run, checked))
+        (On(&self.read()).earlier_send(campaign, destination, run, settled))
             .map_err(|e| self.fail(e))
     }
 
@@ -740,6 +753,22 @@ impl SendState {
 mod tests {
     use super::*;
 
+    /// Every possible send counts.
+    const EVERY: Settled<'static> = Settled {
+        results: None,
+        all: false,
+        until_ms: None,
+    };
+
+    /// `--resend-uncertain` of `file`.
+    fn checked(file: &str) -> Settled<'_> {
+        Settled {
+            results: Some(file),
+            all: true,
+            until_ms: None,
+        }
+    }
+
     fn entry(run: u64, row: u64, state: SendState, at_ms: i64) -> Entry<'static> {
         Entry {
             run,
@@ -753,6 +782,7 @@ mod tests {
             message_id: ["m-a", "m-b"][row as usize % 2],
             at_ms,
             hold_until_ms: None,
+            settled_ms: None,
         }
     }
 
@@ -791,11 +821,11 @@ mod tests {
         };
         assert_eq!(refused, [(0, earlier("m-b")), (2, earlier("m-a"))]);
         assert_eq!(
-            ledger.received_since(1001, 0, None).unwrap(),
+            ledger.received_since(1001, 0, EVERY).unwrap(),
             1,
             "not recorded"
         );
-        assert_eq!(ledger.received_since(1003, 0, None).unwrap(), 1);
+        assert_eq!(ledger.received_since(1003, 0, EVERY).unwrap(), 1);
         // Outcomes are not judged; --allow-resend refuses nothing.
         let outcome = [entry(2, 1, SendState::NotSent, 20)];
         assert_eq!(ledger.record(&outcome, Some(&strict)).unwrap(), []);
@@ -1008,28 +1038,55 @@ mod tests {
             ..entry(3, 1, SendState::Sending, 5)
         };
         ledger.record(&[interrupted], None).unwrap();
-        let earlier = ledger.earlier_send("c", 1001, 2, None).unwrap().unwrap();
+        let earlier = ledger.earlier_send("c", 1001, 2, EVERY).unwrap().unwrap();
         assert_eq!(earlier.message_id, "m-b");
         assert_eq!(
-            ledger.earlier_send("c", 1001, 1, Some("r.csv")).unwrap(),
+            ledger.earlier_send("c", 1001, 1, checked("r.csv")).unwrap(),
             None,
             "its own run"
         );
         assert_eq!(
-            (ledger.earlier_send("c", 1001, 1, None).unwrap()).map(|e| e.message_id),
+            (ledger.earlier_send("c", 1001, 1, EVERY).unwrap()).map(|e| e.message_id),
             Some(String::new()),
             "another run's interrupted send"
         );
         assert_eq!(
-            ledger.earlier_send("c", 1002, 2, None).unwrap(),
+            ledger.earlier_send("c", 1002, 2, EVERY).unwrap(),
             None,
             "not sent"
         );
         // Its file's uncertain send checked by the person: only the accepted one counts;
         // another file's uncertain sends still count.
-        assert_eq!(ledger.received_since(1001, 0, Some("r.csv")).unwrap(), 1);
-        assert_eq!(ledger.received_since(1001, 0, Some("o.csv")).unwrap(), 2);
-        assert_eq!(ledger.received_since(1001, 0, None).unwrap(), 2);
+        assert_eq!(ledger.received_since(1001, 0, checked("r.csv")).unwrap(), 1);
+        assert_eq!(ledger.received_since(1001, 0, checked("o.csv")).unwrap(), 2);
+        assert_eq!(ledger.received_since(1001, 0, EVERY).unwrap(), 2);
+        // The row's own line in r.csv says its attempt at 5 ms was not sent: that file's
+        // possible sends then or before do not count, a later one (an older copy of the file
+        // put back) does, and so does another file's.
+        let settled = |file, until_ms| Settled {
+            results: Some(file),
+            all: false,
+            until_ms: Some(until_ms),
+        };
+        assert_eq!(
+            ledger.received_since(1001, 0, settled("r.csv", 5)).unwrap(),
+            1
+        );
+        assert_eq!(
+            ledger.received_since(1001, 0, settled("r.csv", 4)).unwrap(),
+            2
+        );
+        assert_eq!(
+            ledger.received_since(1001, 0, settled("o.csv", 5)).unwrap(),
+            2
+        );
+        assert_eq!(
+            (ledger
+                .earlier_send("c", 1001, 1, settled("r.csv", 5))
+                .unwrap()),
+            None,
+            "settled by its own line"
+        );
         let counts = ledger.senders_since(0).unwrap();
         assert_eq!(
             counts,
@@ -1053,9 +1110,11 @@ mod tests {
                 .record(&[entry(1, row, SendState::Accepted, row as i64)], None)
                 .unwrap();
             ledger
-                .earlier_send("c", 1000 + row, 2, (row % 2 == 0).then_some("r.csv"))
+                .earlier_send("c", 1000 + row, 2, checked("r.csv"))
                 .unwrap();
-            ledger.received_since(1000 + row, row as i64, None).unwrap();
+            ledger
+                .received_since(1000 + row, row as i64, EVERY)
+                .unwrap();
         }
         let writer = ledger.writer.lock().unwrap();
         let reader = ledger.read();

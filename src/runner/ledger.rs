@@ -19,7 +19,18 @@ impl Runner<'_> {
         let ledger = self.ledger.as_ref()?;
         let now_ms = self.context.clock.wall().as_millisecond();
         let campaign = self.row_campaign(row);
-        match (ledger.checks).refusal(&row.destination, campaign.as_deref(), now_ms) {
+        let ask = |settled| {
+            (ledger.checks).refusal(&row.destination, campaign.as_deref(), settled, now_ms)
+        };
+        // The row's own line is read only when the ledger says no: it may settle the no.
+        let refusal = ask(None).and_then(|refusal| match refusal {
+            Some(_) => match self.settled(row) {
+                Some(settled) => ask(Some(settled)),
+                None => Ok(refusal),
+            },
+            None => Ok(None),
+        });
+        match refusal {
             Err(e) => Some(Err(RunError::Ledger(e))),
             Ok(Some(refusal)) => {
                 let attempts = self.journal.prior(row.index).map_or(0, |p| p.attempts);
@@ -27,6 +38,21 @@ impl Runner<'_> {
             }
             Ok(None) => None,
         }
+    }
+
+    /// When the row's own line last said it was not sent (`DEFERRED`, `FAILED`: its
+    /// `sentAt`, ms since the epoch): a possible send of this results file's recorded in the
+    /// ledger from then or before is that attempt, its outcome lost to a kill between the
+    /// line and its ledger record ([`crate::ledger::Settled::until_ms`]).
+    pub(super) fn settled(&self, row: &Row) -> Option<i64> {
+        self.ledger.as_ref()?;
+        let prior = self.journal.prior(row.index)?;
+        if !matches!(prior.status, Status::Deferred | Status::Failed) {
+            return None;
+        }
+        let line = self.journal.recorded(row.index)?;
+        let sent_at: jiff::Timestamp = line.sent_at.parse().ok()?;
+        Some(sent_at.as_millisecond())
     }
 
     /// Takes one send from the lane's daily cap, in the send's turn (after its pace): sends

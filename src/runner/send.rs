@@ -92,7 +92,8 @@ impl Runner<'_> {
         let status = prior.map(|p| p.status);
         if status == Some(Status::Sending) && !self.settings.resend_uncertain {
             let mut record = self.record(row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
-            record.sender = self.journal.recorded_sender(row.index).unwrap_or_default();
+            record.sender =
+                (self.journal.recorded(row.index)).map_or_else(String::new, |r| r.sender);
             // Sent (maybe) with the message its intent recorded.
             record.message = prior
                 .and_then(|p| p.message)
@@ -286,6 +287,7 @@ impl Runner<'_> {
             lane.provider.write_body(&message, now, &mut body);
             let mut intent = self.sent_record(lane, row, Status::Sending, attempt);
             intent.sent_at = now.to_string();
+            intent.settled_ms = self.settled(row);
             match (self.journal.intend(intent).await).map_err(AttemptError::Disk)? {
                 None => break (now, attempt, body),
                 // Another run of the number sent in between: nothing left, the row waits.
