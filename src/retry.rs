@@ -79,7 +79,9 @@ impl RetryGate<'_> {
         Fut: Future<Output = Result<T, E>>,
     {
         let once = || {
-            let result = attempt();
+            // Boxed: backon moves the attempt around as it retries, and an attempt holds a
+            // whole request's state (several kilobytes) copied at every move.
+            let result = Box::pin(attempt());
             async move {
                 let error = match result.await {
                     Err(error) => error,
