@@ -48,6 +48,11 @@ pub fn noted(text: &str, note: Option<String>) -> String {
 /// The instant a cell's note names, if it carries one (the last, should a server's own text
 /// hold the words too).
 pub fn until(cell: &str) -> Option<Timestamp> {
+    // Most cells are empty: no searcher is set up for them (a thousand instructions a line,
+    // on the writer's thread, under the journal's lock).
+    if cell.len() < MARK.len() {
+        return None;
+    }
     let at = cell.rfind(MARK)? + MARK.len();
     let instant = cell[at..].split([' ', ';', ')']).next()?;
     instant.parse().ok()
