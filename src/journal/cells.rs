@@ -237,6 +237,22 @@ pub(super) fn sent_destination(cell: &str) -> Result<Cow<'_, str>, Lost> {
     }
 }
 
+/// A cell as a person may have retyped it: spaces around it, or a leading `'`.
+pub(super) fn clean(cell: &str) -> &str {
+    // Most cells hold nothing to clean: they cost no walk over characters from each end.
+    let plain = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    if cell.is_empty() || (plain(cell.as_bytes().first()) && plain(cell.as_bytes().last())) {
+        return cell;
+    }
+    trimmed(cell)
+}
+
+/// [`clean`] for a cell that may hold something to clean.
+pub(super) fn trimmed(cell: &str) -> &str {
+    let cell = cell.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    cell.strip_prefix('\'').unwrap_or(cell).trim()
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -15,7 +15,8 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::record::{Kept, Layout};
+use super::layout::Layout;
+use super::record::Kept;
 use super::records::Records;
 use super::rows::Rows;
 use super::scan::scan_lines;

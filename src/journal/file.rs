@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::checkpoint::{Entry, Slot};
+use super::layout::{Fields, Layout, writes_back_as_is};
 use super::lock::{Lock, lock, resolve};
 use super::place::{self, Identity, Replacement};
-use super::record::{Fields, Layout, header_line, write_line, writes_back_as_is};
+use super::record::{header_line, write_line};
 use super::records::Records;
 use super::scan::scan_lines;
 use super::{Checkpoint, JournalError, Record, Status, io_error, write_record};

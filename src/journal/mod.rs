@@ -25,6 +25,7 @@ mod checkpoint;
 pub mod delivery;
 mod delivery_state;
 mod file;
+mod layout;
 mod lock;
 mod place;
 #[cfg(test)]

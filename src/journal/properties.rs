@@ -382,7 +382,7 @@ fn by_csv(bytes: &[u8]) -> BTreeMap<u32, Kept> {
         .into_iter()
         .find_map(|d| {
             let header = super::record::one_record(&bytes[bom..], d);
-            Some((d, super::record::Layout::from_header(d, &header)?))
+            Some((d, super::layout::Layout::from_header(d, &header)?))
         })
         .expect("a header");
     let mut reader = csv::ReaderBuilder::new()

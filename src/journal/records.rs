@@ -12,7 +12,7 @@ use csv_core::ReadRecordResult;
 
 use super::Record;
 use super::delivery_state::Delivery;
-use super::record::{Fields, Layout};
+use super::layout::{Fields, Layout};
 
 /// A forward reader of the records of `file` from one offset to another.
 pub(super) struct Records {

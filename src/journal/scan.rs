@@ -11,9 +11,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::delivery_state::DELIVERY_COLUMNS;
-use super::record::{
-    DeliveryView, Fields, Layout, RecordView, header_line, one_record, printable, utf16,
-};
+use super::layout::{Fields, Layout};
+use super::record::{DeliveryView, RecordView, header_line, one_record, printable, utf16};
 use super::records::Records;
 use super::{COLUMNS, JournalError, REQUIRED_COLUMNS, Status, io_error};
 use crate::identity::MessageFingerprint;
