@@ -134,19 +134,27 @@ fn api_path(url: &Url) -> Option<&str> {
 }
 
 /// `text` (a base URL, or any text holding one) without the user name and password its
-/// URL may carry (a gateway's basic auth, which reqwest sends): the secret stays out of the
-/// results file's `target` column and out of messages. Text without them comes back as is.
+/// URL may carry (a gateway's basic auth, which reqwest sends), nor its query and fragment
+/// (a gateway's `?apikey=`): the secret stays out of the results file's `target` column and
+/// out of messages. Text without them comes back as is.
 pub fn without_credentials(text: &str) -> Cow<'_, str> {
     let Some(start) = text.find("://").map(|i| i + 3) else {
         return Cow::Borrowed(text);
     };
-    let end = text[start..]
-        .find(['/', '?', '#', ' '])
-        .map_or(text.len(), |i| start + i);
-    match text[start..end].rfind('@') {
-        Some(at) => Cow::Owned(format!("{}{}", &text[..start], &text[start + at + 1..])),
-        None => Cow::Borrowed(text),
+    let url_end = (text[start..].find(char::is_whitespace)).map_or(text.len(), |i| start + i);
+    let authority_end = (text[start..url_end].find(['/', '?', '#'])).map_or(url_end, |i| start + i);
+    let host = (text[start..authority_end].rfind('@')).map_or(start, |at| start + at + 1);
+    let query =
+        (text[authority_end..url_end].find(['?', '#'])).map_or(url_end, |i| authority_end + i);
+    if host == start && query == url_end {
+        return Cow::Borrowed(text);
     }
+    Cow::Owned(format!(
+        "{}{}{}",
+        &text[..start],
+        &text[host..query],
+        &text[url_end..]
+    ))
 }
 
 /// A ready target: its base URL and the run's one client; holds an in-process sandbox alive
@@ -412,14 +420,18 @@ mod tests {
                 "pilot-status http://127.0.0.1:8080",
             ),
             ("https://u@gw.example", "https://gw.example"),
-            ("https://u:pw@gw.example?x=1", "https://gw.example?x=1"),
+            ("https://u:pw@gw.example?x=1", "https://gw.example"),
+            ("https://gw.example/v?apikey=k#f", "https://gw.example/v"),
+            (
+                "pilot-status https://gw.example?apikey=k instance i-1",
+                "pilot-status https://gw.example instance i-1",
+            ),
         ] {
             assert_eq!(without_credentials(with), without);
         }
         for clean in [
             "https://pilotstatus.com.br",
             "https://gw.example/a@b",
-            "https://gw.example?to=a@b",
             "sandbox",
             "pilot-status https://PilotStatus.com.br/ instance i-1",
         ] {

@@ -417,9 +417,9 @@ async fn send_one(
             tracing::error!("row {row}, to {to}: {outcome} ({}: {})", e.code, e.message);
             honor(pacer, e.retry_after)?;
             match e.class {
-                ErrorClass::CampaignFatal | ErrorClass::Misdirected | ErrorClass::Setting(_) => {
-                    Err(Stop::Refused(e.code))
-                }
+                ErrorClass::CampaignFatal
+                | ErrorClass::Misdirected { .. }
+                | ErrorClass::Setting(_) => Err(Stop::Refused(e.code)),
                 ErrorClass::RowFatal | ErrorClass::Ambiguous | ErrorClass::Retryable => Ok(false),
             }
         }

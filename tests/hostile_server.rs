@@ -31,8 +31,8 @@ enum Script {
     AcceptAfter(String),
     /// 200 to a lookup, the message asked about `SENT`, with this `Retry-After`.
     SentAfter(String),
-    /// 202 with a chunked body that never ends.
-    Endless,
+    /// 202 with a chunked body that never ends, and this `Retry-After` if any.
+    Endless(Option<String>),
     /// This status and these exact body bytes; `{key}` in them becomes the request's key
     /// (a server echoing what it was sent), `{escaped}` the key spelled in JSON escapes.
     Raw(u16, Vec<u8>),
@@ -161,7 +161,11 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 .into_bytes();
             response.status(*status).body(Body::from(echoed)).unwrap()
         }
-        Script::Endless => {
+        Script::Endless(after) => {
+            let response = match after {
+                Some(after) => response.header("retry-after", after),
+                None => response,
+            };
             let shared = Arc::clone(&shared);
             let chunks = futures_util::stream::repeat_with(move || {
                 shared
@@ -219,7 +223,7 @@ fn statuses(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_redirect_is_never_followed_and_stops_the_run_with_the_row_deferred() {
+fn a_redirect_is_never_followed_and_stops_the_run_with_the_row_deferred_or_after_303_uncertain() {
     for status in [301, 302, 303, 307, 308] {
         let rig = Rig::new();
         let (redirecting, target) = redirect_to_target(status);
@@ -240,7 +244,13 @@ fn a_redirect_is_never_followed_and_stops_the_run_with_the_row_deferred() {
         );
         let rows = results(&rig.dir.path().join("c.results.csv"));
         assert_eq!(rows.len(), 1, "HTTP {status}: {rows:?}");
-        assert_eq!(rows[0]["status"], "DEFERRED", "HTTP {status}");
+        // A 303 says the request was carried out: the row may have been sent.
+        let recorded = if status == 303 {
+            "UNCERTAIN"
+        } else {
+            "DEFERRED"
+        };
+        assert_eq!(rows[0]["status"], recorded, "HTTP {status}");
         assert_eq!(rows[0]["httpStatus"], status.to_string());
         assert_eq!(rows[0]["errorCode"], "REDIRECTED");
         let host = target.url.trim_start_matches("http://");
@@ -322,7 +332,7 @@ fn status_and_cancel_refuse_a_redirect_and_record_nothing() {
 #[test]
 fn an_endless_body_is_cut_off_and_the_send_is_uncertain() {
     let rig = Rig::new();
-    let endless = Server::start(Script::Endless);
+    let endless = Server::start(Script::Endless(None));
     let csv = rig.file("c.csv", &campaign_csv(2));
     let output = rig.run(rig.command_to(&csv, &endless.url).args(["--template", "t"]));
     assert_eq!(code(&output), 1, "{}", text(&output));
@@ -341,11 +351,29 @@ fn an_endless_body_is_cut_off_and_the_send_is_uncertain() {
     );
 }
 
+/// The headers asked the number to wait, then the body ran past what is read: the send is
+/// uncertain, and the wait still holds (its row's note, which the next run honors).
+#[test]
+fn a_wait_asked_before_a_body_that_breaks_still_holds() {
+    let rig = Rig::new();
+    // Past the hour a run waits: the number's sends stop once the row is recorded.
+    let endless = Server::start(Script::Endless(Some("7200".into())));
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    let output = rig.run(rig.command_to(&csv, &endless.url).args(["--template", "t"]));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows.len(), 1, "the wait stops the next row: {rows:?}");
+    assert_eq!(rows[0]["status"], "UNCERTAIN", "{rows:?}");
+    assert_eq!(rows[0]["errorCode"], "RESPONSE_TOO_LARGE", "{rows:?}");
+    assert!(rows[0]["error"].contains("asked to wait until"), "{rows:?}");
+    assert_eq!(endless.seen().len(), 1);
+}
+
 #[test]
 fn status_and_cancel_give_up_on_an_endless_body_with_a_clear_error() {
     let rig = Rig::new();
     let results_path = sent_campaign(&rig);
-    let endless = Server::start(Script::Endless);
+    let endless = Server::start(Script::Endless(None));
     retarget(&results_path, &endless.url);
     let output = rig.run(&mut operation("status", &results_path, &endless.url));
     assert_eq!(code(&output), 1, "{}", text(&output));

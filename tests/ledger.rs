@@ -604,6 +604,18 @@ fn a_kill_between_request_and_answer_still_counts_as_a_send_from_another_results
     signal(&child, "KILL");
     child.wait().unwrap();
     gate.open();
+    // The rerun of its own file marks it UNCERTAIN (INTERRUPTED, with the intent's sentAt):
+    // still the one send it was, not a second one of the rerun's.
+    let output = rig.run(
+        rig.command_to(&csv, &gate.base_url())
+            .args(["--template", "t"]),
+    );
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(results_of(&csv)[0]["errorCode"], "INTERRUPTED");
+    let ledger = SqliteLedger::open(&rig.ledger()).unwrap();
+    let destination = destination_fingerprint(&phone(0));
+    let got = ledger.received_since(destination, 0, Settled::default());
+    assert_eq!(got.unwrap(), 1, "one send in the ledger");
     // The same campaign under a second results file must not send it again.
     let elsewhere = rig.dir.path().join("second.results.csv");
     let output = send(&rig, &csv, "t", &["--results", elsewhere.to_str().unwrap()]);

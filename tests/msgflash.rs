@@ -144,6 +144,22 @@ fn refused_rows_fail_with_msgflash_codes_and_the_run_goes_on() {
     assert_eq!(rig.log().len(), 4, "a refused row is not retried");
 }
 
+/// An unknown instance (the sandbox's ids starting 00000000) is the campaign's mistake, not
+/// each row's: MsgFlash's NOT_FOUND does not say which id it did not find, and the row named
+/// none of its own. The first row stays to send and the run stops.
+#[test]
+fn an_unknown_campaign_instance_stops_at_the_first_row() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(3));
+    let mut command = rig.command(&path);
+    command
+        .env_remove("PILOT_STATUS_API_KEY")
+        .env("MSGFLASH_API_KEY", KEY)
+        .args(["--provider", "msgflash", "--text", "Oi"])
+        .args(["--instance-id", "00000000-1111-4111-8111-111111111111"]);
+    assert_campaign_stops(&rig, &mut command, "404", "NOT_FOUND");
+}
+
 #[test]
 fn an_inactive_subscription_stops_the_campaign_with_exit_3() {
     let rig = Rig::new();

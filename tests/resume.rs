@@ -37,6 +37,10 @@ fn a_rerun_after_a_crash_skips_finished_rows_and_marks_the_in_flight_one_uncerta
     assert_eq!(rows[0]["messageId"], "msg_1");
     assert_eq!(rows[1]["errorCode"], "INTERRUPTED");
     assert_eq!(
+        rows[1]["sentAt"], "2026-01-01T00:00:01Z",
+        "when the request left: where to look for it in the provider's history"
+    );
+    assert_eq!(
         result_lines(&results_path),
         4,
         "a completed run compacts to one line per row"

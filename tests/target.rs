@@ -246,7 +246,9 @@ fn assert_no_fresh_path_advice(output: &std::process::Output) {
 fn credentials_in_the_base_url_stay_out_of_the_results_and_messages() {
     let rig = Rig::new();
     let plain = rig.sandbox.base_url();
-    let with_credentials = plain.replace("http://", "http://gw-user:gw-secret@");
+    // A gateway's user and password, and a key in its query.
+    let with_credentials =
+        plain.replace("http://", "http://gw-user:gw-secret@") + "?gw-apikey=gw-secret2";
     let csv = rig.file("c.csv", &campaign_csv(2));
     let results_path = rig.dir.path().join("c.results.csv");
     let run = |csv: &Path| {

@@ -401,7 +401,7 @@ impl Journal {
             if record.status == Status::Sending && entry.status == Status::Uncertain {
                 // An in-flight send whose recipient left the list: nobody will resolve it.
                 record.status = Status::Uncertain;
-                record.error_code = "INTERRUPTED".into();
+                record.error_code = crate::journal::INTERRUPTED.into();
             }
             if let Some(target) = target {
                 target.clone_into(&mut record.target);

@@ -65,6 +65,11 @@ pub const COLUMNS: [&str; 14] = [
 /// The first columns a file must have to be taken as ours (older files lack the rest).
 const REQUIRED_COLUMNS: usize = 10;
 
+/// The `errorCode` of a send an earlier run left in flight (killed between its request and
+/// its answer), now `UNCERTAIN`: its line keeps the intent's number and `sentAt`, but it is
+/// no send of the run that writes it.
+pub const INTERRUPTED: &str = "INTERRUPTED";
+
 /// A row's state in the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {

@@ -28,8 +28,8 @@ pub struct Sink {
 
 impl Sink {
     /// Records the sends among `batch` in one transaction. A line with no send time (a row
-    /// never sent, or an earlier run's interrupted send marked `UNCERTAIN` now) is no send
-    /// of this run and is left out. Returns the intents the run's rules refused, by their
+    /// never sent) or an earlier run's interrupted send marked `UNCERTAIN` now is no send of
+    /// this run and is left out. Returns the intents the run's rules refused, by their
     /// index in `batch`: another run recorded a send they forbid since this one asked.
     pub fn record(&self, batch: &[Record]) -> Result<Vec<(usize, Refusal)>, LedgerError> {
         let (at, entries): (Vec<usize>, Vec<Entry<'_>>) = (batch.iter().enumerate())
@@ -40,6 +40,10 @@ impl Sink {
     }
 
     fn entry<'a>(&'a self, record: &'a Record) -> Option<Entry<'a>> {
+        if record.error_code == crate::journal::INTERRUPTED {
+            // The earlier run's send, recorded by that run's intent.
+            return None;
+        }
         let state = SendState::of(record.status)?;
         let campaign = record.campaign.as_deref().unwrap_or(&self.campaign);
         let at: jiff::Timestamp = record.sent_at.parse().ok()?;

@@ -242,9 +242,13 @@ async fn receive(
         return Err(redirected(&response));
     }
     let headers = std::mem::take(response.headers_mut());
+    // A wait the headers asked for holds even when the body then breaks or runs over: the
+    // row is uncertain, but the number's pace is not.
+    let asked = || retry_after(&headers);
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| SendError {
         http_status: Some(status),
+        retry_after: asked(),
         ..transport_error(&e)
     })? {
         if body.len().saturating_add(chunk.len()) > MAX_ANSWER {
@@ -261,7 +265,7 @@ async fn receive(
                     "the API answered {status} with a body over {} KiB; it was not read further",
                     MAX_ANSWER / 1024
                 ),
-                retry_after: None,
+                retry_after: asked(),
             });
         }
         body.extend_from_slice(&chunk);
@@ -290,13 +294,20 @@ fn redirected(response: &reqwest::Response) -> SendError {
         Some((host, None)) => format!("a redirect to {}", untrusted::clean(host, 100)),
         None => "a redirect without a usable Location".into(),
     };
+    // 303 says the request was carried out and its result is elsewhere; every other 3xx
+    // that it was not (RFC 9110, 15.4), an unknown one as 300.
+    let may_have_sent = status == 303;
+    let done = match may_have_sent {
+        true => ", which says the request was carried out there: it may have been sent",
+        false => "",
+    };
     SendError {
-        class: ErrorClass::Misdirected,
+        class: ErrorClass::Misdirected { may_have_sent },
         http_status: Some(status),
         code: "REDIRECTED".into(),
         message: format!(
-            "the API answered {status}, {whither}; redirects are never followed, since every \
-             request carries the API key. Fix --base-url to the API's own address"
+            "the API answered {status}, {whither}{done}; redirects are never followed, since \
+             every request carries the API key. Fix --base-url to the API's own address"
         ),
         retry_after: None,
     }

@@ -137,10 +137,11 @@ pub enum ErrorClass {
     /// the same way. The runner stops the lane at the first one and leaves the row pending
     /// (`DEFERRED`); when the row's own cell set it, it is that row's [`ErrorClass::RowFatal`].
     Setting(MessageSetting),
-    /// The address answered with a redirect instead of processing the request (never
-    /// followed: it would carry the key elsewhere). Like [`ErrorClass::CampaignFatal`], but
-    /// the fix is `--base-url`, not the account.
-    Misdirected,
+    /// The address answered with a redirect (never followed: it would carry the key
+    /// elsewhere). Like [`ErrorClass::CampaignFatal`], but the fix is `--base-url`, not the
+    /// account. `may_have_sent`: a `303 See Other`, whose request HTTP says was carried out
+    /// (its result is elsewhere): the row is `UNCERTAIN`, not left to send again.
+    Misdirected { may_have_sent: bool },
 }
 
 /// The message setting a [`ErrorClass::Setting`] refusal is about.
@@ -150,6 +151,9 @@ pub enum MessageSetting {
     Template,
     /// `--media`: a file the API will not send.
     Media,
+    /// MsgFlash's `NOT_FOUND`: the template, or the instance or contact it was sent with;
+    /// which, the answer does not say. The instance is always the campaign's.
+    Addressed,
 }
 
 impl MessageSetting {
@@ -158,6 +162,7 @@ impl MessageSetting {
         match self {
             MessageSetting::Template => "--template",
             MessageSetting::Media => "--media",
+            MessageSetting::Addressed => "--instance-id, --contact-id or --template",
         }
     }
 }

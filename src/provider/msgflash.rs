@@ -78,11 +78,10 @@ pub fn classify(status: u16, code: Option<&str>, asked_to_wait: bool) -> ErrorCl
         (503, _) if asked_to_wait => ErrorClass::Retryable,
         // A proxy gave up waiting: the API may have processed it.
         (408, _) => ErrorClass::Ambiguous,
-        // An invalid template, or one (or the instance or contact it is sent with) not
-        // found: the campaign's template, unless the row named its own.
-        (400, Some("TEMPLATE_INVALID")) | (404, Some("NOT_FOUND")) => {
-            ErrorClass::Setting(MessageSetting::Template)
-        }
+        // An invalid template: the campaign's, unless the row named its own.
+        (400, Some("TEMPLATE_INVALID")) => ErrorClass::Setting(MessageSetting::Template),
+        // A template, instance or contact not found: which one, the answer does not say.
+        (404, Some("NOT_FOUND")) => ErrorClass::Setting(MessageSetting::Addressed),
         // VALIDATION_ERROR, the other TEMPLATE_* and any other refusal of this row.
         (400..=499, _) => ErrorClass::RowFatal,
         // 500, 502, 504 and the rest: the send may have happened.
@@ -206,7 +205,7 @@ mod tests {
             ),
             (400, Some("TEMPLATE_VARIABLES_MISSING"), RowFatal),
             (400, Some("TEMPLATE_CONTEXT_UNAVAILABLE"), RowFatal),
-            (404, Some("NOT_FOUND"), Setting(MessageSetting::Template)),
+            (404, Some("NOT_FOUND"), Setting(MessageSetting::Addressed)),
             (404, None, RowFatal),
             (403, Some("SUBSCRIPTION_INACTIVE"), CampaignFatal),
             (429, Some("MONTHLY_OUTBOUND_QUOTA_EXCEEDED"), CampaignFatal),

@@ -92,13 +92,16 @@ impl Runner<'_> {
         let status = prior.map(|p| p.status);
         if status == Some(Status::Sending) && !self.settings.resend_uncertain {
             let mut record = self.record(row, Status::Uncertain, prior.map_or(0, |p| p.attempts));
-            record.sender =
-                (self.journal.recorded(row.index)).map_or_else(String::new, |r| r.sender);
+            // The intent's number and start: where and when to look for the message in the
+            // provider's history.
+            if let Some(intent) = self.journal.recorded(row.index) {
+                (record.sender, record.sent_at) = (intent.sender, intent.sent_at);
+            }
             // Sent (maybe) with the message its intent recorded.
             record.message = prior
                 .and_then(|p| p.message)
                 .map_or_else(String::new, |m| m.to_string());
-            record.error_code = "INTERRUPTED".into();
+            record.error_code = crate::journal::INTERRUPTED.into();
             record.error =
                 "an earlier run was stopped while this send was in flight; it may have been \
                 delivered. Check before using --resend-uncertain"
@@ -209,9 +212,12 @@ impl Runner<'_> {
         };
         let status = match class {
             ErrorClass::RowFatal => Status::Failed,
-            ErrorClass::Ambiguous => Status::Uncertain,
+            ErrorClass::Ambiguous
+            | ErrorClass::Misdirected {
+                may_have_sent: true,
+            } => Status::Uncertain,
             ErrorClass::CampaignFatal
-            | ErrorClass::Misdirected
+            | ErrorClass::Misdirected { .. }
             | ErrorClass::Retryable
             | ErrorClass::Setting(_) => Status::Deferred,
         };
@@ -232,7 +238,7 @@ impl Runner<'_> {
             .map_err(RunError::Disk)?;
         match class {
             ErrorClass::CampaignFatal => return Ok(Some(Stop::Fatal(error))),
-            ErrorClass::Misdirected => return Ok(Some(Stop::Misdirected(error))),
+            ErrorClass::Misdirected { .. } => return Ok(Some(Stop::Misdirected(error))),
             ErrorClass::Setting(setting) => return Ok(Some(Stop::Setting(setting, error))),
             _ => {}
         }
@@ -256,6 +262,25 @@ impl Runner<'_> {
         let campaign = match setting {
             MessageSetting::Template => defaults.template_id.as_deref(),
             MessageSetting::Media => defaults.media.as_deref(),
+            MessageSetting::Addressed => {
+                // The instance is always the campaign's: a row that named no template or
+                // contact of its own carries the campaign's mistake. One that did may carry
+                // its own: it fails alone (the failure breaker stops a run of them).
+                let own = |campaign: &Option<String>, row: &str| {
+                    campaign.as_deref().map(str::trim) != Some(row.trim())
+                };
+                let named_own = match &message.content {
+                    Content::Template { id, contact_id, .. } => {
+                        own(&defaults.template_id, id)
+                            || contact_id
+                                .as_deref()
+                                .is_some_and(|c| own(&defaults.contact_id, c))
+                    }
+                    Content::Contact { contact_id } => own(&defaults.contact_id, contact_id),
+                    _ => false,
+                };
+                return !named_own;
+            }
         };
         let row = match (setting, &message.content) {
             (MessageSetting::Template, Content::Template { id, .. }) => Some(id.as_str()),

@@ -2,7 +2,7 @@
 
 use crate::journal::Status;
 use crate::pacing::WaitTooLong;
-use crate::provider::{MessageSetting, SendError};
+use crate::provider::{ErrorClass, MessageSetting, SendError};
 use crate::settings::Settings;
 use crate::window;
 
@@ -75,9 +75,15 @@ pub(super) fn log_stop(label: &str, stop: &Stop, settings: &Settings) {
             e.message
         ),
         Stop::Misdirected(e) => tracing::error!(
-            "{who}{}; the row is DEFERRED and {rest}. With --base-url (or {}) corrected, rerun \
+            "{who}{}; the row is {} and {rest}. With --base-url (or {}) corrected, rerun \
              with --retarget: the results file remembers this address",
             e.message,
+            match e.class {
+                ErrorClass::Misdirected {
+                    may_have_sent: true,
+                } => "UNCERTAIN (check it before --resend-uncertain)",
+                _ => "DEFERRED",
+            },
             settings.provider.base_url_env()
         ),
         Stop::WaitTooLong(wait, status) => {
