@@ -204,22 +204,26 @@ fn a_number_a_spreadsheet_rounded_is_refused_with_the_file_untouched() {
 }
 
 #[test]
-fn a_rounded_raw_destination_frees_no_row_and_loses_no_line() {
-    let rig = Rig::new();
-    let (csv, results_path) = sent(&rig);
-    let before = states(&results_path);
-    spreadsheet_saves(&results_path, false, |column, cell| match column {
-        "rawDestination" => "5.51E+12".to_string(),
-        _ => cell.to_string(),
-    });
-    let output = rig.run(
-        rig.command(&csv)
-            .args(["--template", "t", "--ledger", "off"]),
-    );
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    rig.assert_each_accepted_once(ROWS);
-    assert_eq!(states(&results_path), before);
-    assert_eq!(result_lines(&results_path), ROWS);
+fn a_rounded_or_retyped_raw_destination_frees_no_row_and_loses_no_line() {
+    let rounded = |_: &str| "5.51E+12".to_string();
+    let local = |cell: &str| retyped(cell, false);
+    for change in [&rounded as &dyn Fn(&str) -> String, &local] {
+        let rig = Rig::new();
+        let (csv, results_path) = sent(&rig);
+        let before = states(&results_path);
+        spreadsheet_saves(&results_path, false, |column, cell| match column {
+            "rawDestination" => change(cell),
+            _ => cell.to_string(),
+        });
+        let output = rig.run(
+            rig.command(&csv)
+                .args(["--template", "t", "--ledger", "off"]),
+        );
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        rig.assert_each_accepted_once(ROWS);
+        assert_eq!(states(&results_path), before);
+        assert_eq!(result_lines(&results_path), ROWS);
+    }
 }
 
 #[test]
@@ -327,4 +331,43 @@ fn an_invalid_row_holding_a_rounded_number_does_not_block_a_rerun() {
     }
     rig.assert_each_accepted_once(ROWS);
     assert_eq!(table(&results_path)[ROWS]["status"], "INVALID");
+}
+
+/// `phone(i)` as a person or a phone-number format writes it: `(11) 91000-0002`, or with
+/// its country code, `+55 11 91000-0002`.
+fn retyped(cell: &str, international: bool) -> String {
+    let national = cell.trim_start_matches("+55");
+    let (area, number) = national.split_at(2);
+    let (first, last) = number.split_at(number.len() - 4);
+    match international {
+        true => format!("+55 {area} {first}-{last}"),
+        false => format!("({area}) {first}-{last}"),
+    }
+}
+
+/// The phone cells of sent rows retyped in a local or formatted form (a person tidying the
+/// sheet): read as written, each line would be a recipient no longer in the list and its
+/// row sent again; the file is refused instead, untouched, the cell and its line named.
+#[test]
+fn a_destination_retyped_as_a_local_number_is_refused_never_sent_again() {
+    for international in [false, true] {
+        let rig = Rig::new();
+        let (csv, results_path) = sent(&rig);
+        spreadsheet_saves(&results_path, false, |column, cell| match column {
+            "destination" | "rawDestination" => retyped(cell, international),
+            _ => cell.to_string(),
+        });
+        let saved = std::fs::read(&results_path).unwrap();
+        let shown = retyped(&phone(0), international);
+        for flags in [&["--ledger", "off", "--default-country", "BR"][..], &[]] {
+            let output = rig.run(rig.command(&csv).args(["--template", "t"]).args(flags));
+            assert_eq!(code(&output), 2, "{flags:?}: {}", text(&output));
+            rig.assert_each_accepted_once(ROWS);
+            assert_eq!(std::fs::read(&results_path).unwrap(), saved, "untouched");
+            let message = text(&output);
+            for needle in ["line 2", "column B (destination)", &shown, "+5511988887777"] {
+                assert!(message.contains(needle), "'{needle}' in:\n{message}");
+            }
+        }
+    }
 }

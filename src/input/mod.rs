@@ -24,6 +24,7 @@ pub use defaults::{InputOptions, MessageDefaults};
 pub use error::{InputError, Place};
 pub use lines::RowAt;
 pub use merge::SyntaxError;
+pub(crate) use phone::is_phone_like;
 pub(crate) use reader::test_destination;
 pub use reader::{CsvInput, Row, Verdict};
 pub use suppress::{Suppression, load_suppression};

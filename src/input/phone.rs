@@ -180,6 +180,13 @@ impl Phones {
     }
 }
 
+/// Whether `cell` is written as a phone number may be (digits, at least one, and the
+/// [`separator`]s around them), whether or not it is a valid one.
+pub(crate) fn is_phone_like(cell: &str) -> bool {
+    cell.contains(|c: char| c.is_ascii_digit())
+        && cell.chars().all(|c| c.is_ascii_digit() || separator(c))
+}
+
 /// A character a phone cell may hold besides its digits: the usual `+ -().` and spaces, and
 /// their look-alikes that spreadsheets and web pages paste in (non-breaking and other
 /// Unicode spaces, zero-width characters, Unicode hyphens), which all read as a space.

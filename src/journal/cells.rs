@@ -204,6 +204,11 @@ pub(super) enum Lost {
     /// Digits only, but not an E.164 number with its `+` dropped: it starts with 0 or is
     /// longer than 15 digits (a spreadsheet zeroes digits past the 15th).
     NotE164,
+    /// A phone number written another way than E.164 (`(11) 98765-0001`,
+    /// `+55 11 98765-0001`): a person's or a phone format's. Which number it was is not
+    /// known for sure (no country code, a national `0` in it); read as written, it is no
+    /// destination any row holds, so the row it protects would be sent again.
+    Retyped,
 }
 
 /// A `destination` cell, read back, of a line whose row was judged valid (any status but
@@ -213,8 +218,10 @@ pub(super) enum Lost {
 /// Digits only (`5511900000001`: the `+` was read as a sign) get their `+` back: an E.164
 /// number never starts with 0, so no leading zero was dropped, and its digits fit a
 /// spreadsheet's precision. Any other form of a number has lost digits: [`Lost`]. Spaces
-/// around the cell, or a `'` before it, are a person's edit and go. Anything else reads as
-/// it is written (through [`unescape`]).
+/// around the cell, or a `'` before it, are a person's edit and go. A number written with
+/// the separators a phone cell of the input may hold (spaces, `+ ( ) - .`, their look-alikes) is
+/// [`Lost::Retyped`]. Anything else (an id with a letter or `@`, text) reads as it is
+/// written (through [`unescape`]).
 pub(super) fn sent_destination(cell: &str) -> Result<Cow<'_, str>, Lost> {
     let read = unescape(cell);
     if is_e164(read) {
@@ -227,6 +234,7 @@ pub(super) fn sent_destination(cell: &str) -> Result<Cow<'_, str>, Lost> {
         None => (false, trimmed),
     };
     match self::number(number) {
+        None if crate::input::is_phone_like(trimmed) => Err(Lost::Retyped),
         None => Ok(Cow::Borrowed(read)),
         Some(Number::Digits) if plus => Ok(Cow::Borrowed(trimmed)),
         Some(Number::Digits) if number.starts_with('0') || number.len() > E164_DIGITS => {
@@ -330,6 +338,17 @@ mod tests {
         );
         assert_eq!(read("011999990001"), Err(Lost::NotE164));
         assert_eq!(read("5511900000001000"), Err(Lost::NotE164));
+        // Retyped as a person or a phone format writes it: never read as another number.
+        for retyped in [
+            "(11) 98765-0001",
+            "+55 11 98765-0001",
+            "+55 (11) 98765-0001",
+            "'55 11 98765 0001 ",
+            "11\u{a0}98765\u{2011}0001",
+            "5511-900000001",
+        ] {
+            assert_eq!(read(retyped), Err(Lost::Retyped), "{retyped}");
+        }
     }
 
     proptest! {
@@ -359,11 +378,43 @@ mod tests {
             prop_assert_eq!(sent_destination(&sci), Err(Lost::Reformatted(Number::Scientific)));
         }
 
+        /// A destination retyped with a phone's separators, with its `+` and country code
+        /// or without, is refused: read as written it would be no row's destination.
+        #[test]
+        fn a_retyped_destination_is_refused(
+            destination in e164(),
+            cuts in prop::collection::vec(
+                (1usize..15, prop::sample::select(vec![" ", "-", ". ", ") ", " ("])),
+                1..4,
+            ),
+            plus in any::<bool>(),
+            local in 0usize..4,
+        ) {
+            let digits = &destination[1 + local.min(destination.len() - 2)..];
+            let mut retyped = digits.to_string();
+            let mut cuts = cuts;
+            cuts.sort_unstable_by_key(|cut| std::cmp::Reverse(cut.0));
+            for (at, separator) in cuts.into_iter().filter(|(at, _)| *at < digits.len()) {
+                retyped.insert_str(at, separator);
+            }
+            if plus {
+                retyped.insert(0, '+');
+            }
+            if retyped.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()) {
+                return Ok(());
+            }
+            prop_assert_eq!(sent_destination(&retyped), Err(Lost::Retyped));
+        }
+
         /// An id with a letter or `@` (BSUID, group, channel) and any text that is no
         /// number read as before: through [`unescape`] only.
         #[test]
         fn text_reads_as_written(text in "[A-Za-z@'=+ .,0-9-]{0,12}") {
-            if number(text.trim().trim_start_matches(['\'', '+']).trim()).is_none() {
+            // The cell as `sent_destination` looks at it.
+            let read = unescape(&text).trim();
+            let read = read.strip_prefix('\'').unwrap_or(read).trim_start();
+            let phone = crate::input::is_phone_like(read);
+            if !phone && number(read.strip_prefix('+').unwrap_or(read)).is_none() {
                 prop_assert_eq!(sent_destination(&text), Ok(Cow::Borrowed(unescape(&text))));
             }
         }

@@ -212,6 +212,12 @@ impl Layout {
                     "not a number this tool wrote (E.164: a + and at most 15 digits, the \
                      first not 0), so the one the row was sent to is not known"
                 }
+                Lost::Retyped => {
+                    "a phone number retyped or formatted (this tool writes a + and the \
+                     digits with the country code, nothing else, as +5511988887777), so \
+                     the one the row was sent to is not known for sure and a rerun would \
+                     send it again. Type the number back in that form, with no space or sign"
+                }
             };
             self.reformatted(1, cell, why)
         })
