@@ -151,12 +151,8 @@ fn refused_rows_fail_with_msgflash_codes_and_the_run_goes_on() {
 fn an_unknown_campaign_instance_stops_at_the_first_row() {
     let rig = Rig::new();
     let path = rig.file("c.csv", &campaign_csv(3));
-    let mut command = rig.command(&path);
-    command
-        .env_remove("PILOT_STATUS_API_KEY")
-        .env("MSGFLASH_API_KEY", KEY)
-        .args(["--provider", "msgflash", "--text", "Oi"])
-        .args(["--instance-id", "00000000-1111-4111-8111-111111111111"]);
+    let mut command = rig.msgflash_on(&path, "00000000-1111-4111-8111-111111111111");
+    command.args(["--text", "Oi"]);
     assert_campaign_stops(&rig, &mut command, "404", "NOT_FOUND");
 }
 

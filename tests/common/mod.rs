@@ -416,11 +416,16 @@ impl Rig {
     /// The binary aimed at the sandbox's MsgFlash endpoint: fast pace, the same test key in
     /// `MSGFLASH_API_KEY`, and an instance id.
     pub fn msgflash(&self, csv: &Path) -> std::process::Command {
+        self.msgflash_on(csv, INSTANCE)
+    }
+
+    /// [`Rig::msgflash`] through instance `instance`.
+    pub fn msgflash_on(&self, csv: &Path, instance: &str) -> std::process::Command {
         let mut command = self.command(csv);
         command
             .env_remove("PILOT_STATUS_API_KEY")
             .env("MSGFLASH_API_KEY", KEY)
-            .args(["--provider", "msgflash", "--instance-id", INSTANCE]);
+            .args(["--provider", "msgflash", "--instance-id", instance]);
         command
     }
 }
