@@ -38,6 +38,30 @@ fn a_missing_file_is_refused() {
     );
 }
 
+/// A list given as a pipe (a FIFO with no writer) is refused at once: opening it would wait
+/// forever, past any signal.
+#[test]
+fn a_pipe_instead_of_a_file_is_refused_without_waiting() {
+    let rig = Rig::new();
+    let fifo = rig.dir.path().join("list.csv");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    // Should the run open it after all, a writer that comes and goes lets it end.
+    let writer = fifo.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        let _ = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(writer);
+    });
+    assert_refused(
+        &rig,
+        rig.command(&fifo).args(["--template", "t"]),
+        &["list.csv", "a pipe", "save the list to a file"],
+    );
+}
+
 #[test]
 fn no_message_mode_is_refused() {
     let rig = Rig::new();

@@ -15,6 +15,10 @@ pub enum InputError {
         source: std::io::Error,
     },
     #[error(
+        "{path} is not a file but {what}: the list is read more than once, and a pipe would hang or come back empty; save the list to a file and give that"
+    )]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error(
         "{path} is an Excel workbook ({format}), not CSV: save it as CSV UTF-8 (in Excel: File > Save As > CSV UTF-8), then give that file"
     )]
     Workbook { path: PathBuf, format: &'static str },
