@@ -249,6 +249,46 @@ fn the_sandbox_subcommand_bounds_its_delays_and_its_clock() {
     assert!(line.starts_with("sandbox listening on "), "{line:?}");
 }
 
+/// `sandbox --log FILE` appends its request lines to FILE: a file that is not a sandbox log
+/// (the campaign's own CSV, named by mistake) is refused untouched, before the port opens;
+/// a log it wrote is appended to.
+#[test]
+fn the_sandbox_appends_only_to_its_own_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("c.csv");
+    std::fs::write(&csv, "phone\n+5511999990000\n").unwrap();
+    let output = ended(binary().args(["sandbox", "--port", "0", "--log"]).arg(&csv));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("not a sandbox log"),
+        "{}",
+        text(&output)
+    );
+    assert!(!text(&output).contains("listening"), "{}", text(&output));
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        "phone\n+5511999990000\n"
+    );
+    let log = dir.path().join("s.jsonl");
+    std::fs::write(&log, "{\"seq\":1}\n").unwrap();
+    let mut serving = binary()
+        .args(["sandbox", "--port", "0", "--log"])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serving.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = serving.kill();
+    let _ = serving.wait();
+    assert!(line.starts_with("sandbox listening on "), "{line:?}");
+}
+
 /// The output of a command that must end on its own (a sandbox that took its flags would
 /// serve until killed): killed and failed after ten seconds.
 fn ended(command: &mut std::process::Command) -> std::process::Output {

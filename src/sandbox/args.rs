@@ -115,7 +115,7 @@ pub async fn serve(args: &SandboxArgs, stop: impl Future<Output = ()>) -> Result
     let config = args.config()?;
     let sandbox = Sandbox::start(config, args.port)
         .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+        .map_err(|e| format!("cannot start the sandbox on 127.0.0.1:{}: {e}", args.port))?;
     announce(&sandbox).map_err(|e| format!("cannot write to stdout: {e}"))?;
     stop.await;
     sandbox.shutdown().await;

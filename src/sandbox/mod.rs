@@ -99,9 +99,9 @@ impl Sandbox {
     /// Binds 127.0.0.1:port (0 = a free port) and serves in the background on the current
     /// tokio runtime; loopback only, because a rehearsal must never be reachable from outside.
     pub async fn start(config: SandboxConfig, port: u16) -> std::io::Result<Sandbox> {
+        let log_file = config.log_path.as_deref().map(open_log).transpose()?;
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
-        let log_file = config.log_path.as_deref().map(open_log).transpose()?;
         let shared = Arc::new(Shared::new(config, log_file));
         let server = server::spawn(listener, service::router(Arc::clone(&shared)));
         Ok(Sandbox {
@@ -164,8 +164,25 @@ impl Drop for Sandbox {
     }
 }
 
+/// Opens the log to append to: a new file, or one this sandbox wrote (its first byte opens a
+/// JSON line). Anything else (the campaign's CSV, its results, a typo for another file) is
+/// refused untouched: appending request lines to it would damage it.
 fn open_log(path: &std::path::Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    use std::io::Read as _;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)?;
+    let mut first = [0u8; 1];
+    if file.read(&mut first)? == 1 && first[0] != b'{' {
+        return Err(std::io::Error::other(format!(
+            "--log {}: the file is not a sandbox log (its first line is not one of its JSON \
+             lines), and appending to it would damage it; give a new file",
+            path.display()
+        )));
+    }
+    Ok(file)
 }
 
 /// One request as the sandbox saw and answered it; the record tests and users audit.
