@@ -56,7 +56,7 @@ impl RunLedger {
             pace: Some(crate::pacing::shortest_gap(settings.rate, settings.spacing))
                 .filter(|gap| gap.as_millis() > 0),
         };
-        let results = ledger_name(&settings.results).display().to_string();
+        let results = ledger_text(&ledger_name(&settings.results));
         let sink = Sink {
             ledger: Arc::clone(&ledger),
             run,
@@ -123,6 +123,20 @@ impl RunLedger {
     }
 }
 
+/// A results path as the ledger's text: as it reads, or, for a path that is not UTF-8, its
+/// readable form with its bytes' digest, since two folders whose names differ only in such
+/// bytes read alike and would be one results file to the ledger.
+fn ledger_text(path: &Path) -> String {
+    match path.to_str() {
+        Some(text) => text.to_string(),
+        None => {
+            let bytes = path.as_os_str().as_encoded_bytes();
+            let digest = crate::fingerprint::of(&format!("{bytes:?}"));
+            format!("{} [{digest:016x}]", path.display())
+        }
+    }
+}
+
 /// The results file as the ledger names it: absolute, with links followed (also one to a
 /// file not made yet) and its folder's path resolved. `--resend-uncertain` relaxes the
 /// uncertain sends of its own file only, found by this name: by the name given, two copies
@@ -169,6 +183,17 @@ mod tests {
         assert_eq!(ledger_name(&root.join("b/link.csv")), file);
         // A relative name is the working folder's file: the two copies differ.
         assert!(ledger_name(Path::new("c.results.csv")).is_absolute());
+        // Folder names that differ only in bytes that are not UTF-8 read alike: their
+        // files are still two to the ledger.
+        use std::os::unix::ffi::OsStrExt as _;
+        let odd = |byte: u8| {
+            let bytes = [b'd', byte];
+            let name = std::ffi::OsStr::from_bytes(&bytes);
+            ledger_text(&Path::new("/x").join(name).join("c.results.csv"))
+        };
+        assert_ne!(odd(0xff), odd(0xfe));
+        assert_eq!(odd(0xff), odd(0xff));
+        assert_eq!(ledger_text(Path::new("/x/c.csv")), "/x/c.csv");
         assert_ne!(
             ledger_name(&root.join("b/c.results.csv")),
             ledger_name(&file)
