@@ -430,7 +430,8 @@ fn delimiter(name: &'static str, text: &str, extra: &[u8]) -> Result<u8, Setting
         _ => Err(SettingsError::Value {
             flag: name,
             problem: format!(
-                "'{text}' is not a delimiter we read or write (use , ; tab{})",
+                "'{}' is not a delimiter we read or write (use , ; tab{})",
+                crate::fmt::shown(text),
                 if extra.is_empty() { "" } else { " or |" }
             ),
         }),
@@ -441,8 +442,11 @@ fn delimiter(name: &'static str, text: &str, extra: &[u8]) -> Result<u8, Setting
 fn percent(text: &str) -> Result<f64, SettingsError> {
     let problem = match text.trim().trim_end_matches('%').parse::<f64>() {
         Ok(number) if (0.0..=100.0).contains(&number) => return Ok(number / 100.0),
-        Ok(_) => format!("'{text}' must be between 0% and 100%"),
-        Err(_) => format!("'{text}' is not a percentage (e.g. 20%)"),
+        Ok(_) => format!("'{}' must be between 0% and 100%", crate::fmt::shown(text)),
+        Err(_) => format!(
+            "'{}' is not a percentage (e.g. 20%)",
+            crate::fmt::shown(text)
+        ),
     };
     Err(SettingsError::Value {
         flag: "max-invalid",

@@ -58,9 +58,10 @@ pub enum SettingsError {
     #[error("--suppress: {0}")]
     Suppress(InputError),
     #[error(
-        "--window {spec} needs --tz, the recipients' time zone, e.g. --tz America/Sao_Paulo (or \
+        "--window {} needs --tz, the recipients' time zone, e.g. --tz America/Sao_Paulo (or \
          tz = \"America/Sao_Paulo\" in the campaign file). None is assumed: the server's zone is \
-         often not the recipients'"
+         often not the recipients'",
+        crate::fmt::shown(spec)
     )]
     WindowWithoutZone { spec: String },
     #[error("--tz only sets the zone of --window: add --window HH:MM-HH:MM, or remove --tz")]
