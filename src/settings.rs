@@ -132,6 +132,9 @@ impl Settings {
                 &results,
             ),
         )?;
+        if let Some((flag, problem)) = crate::input::control_in_settings(&defaults) {
+            return Err(SettingsError::ControlCharacter { flag, problem });
+        }
         validate::validate_defaults(&defaults, now, capabilities)
             .map_err(SettingsError::Message)?;
         let message = crate::identity::message_fingerprint(&defaults);
@@ -673,7 +676,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_set_up_mistake_is_its_own_error() {
-        let cases: [(&[&str], Expected); 7] = [
+        let cases: [(&[&str], Expected); 8] = [
             (&["--rate", "fast"], |e| {
                 matches!(e, SettingsError::Value { flag: "rate", .. })
             }),
@@ -708,6 +711,10 @@ mod tests {
             (&["--wait-for-window"], |e| {
                 matches!(e, SettingsError::WaitWithoutWindow)
             }),
+            (
+                &["--text", "Oi\u{b}"],
+                |e| matches!(e, SettingsError::ControlCharacter { flag, .. } if flag == "--text"),
+            ),
         ];
         for (args, expected) in cases {
             let error =

@@ -4,8 +4,9 @@
 
 use csv::StringRecord;
 
+use super::MessageDefaults;
 use super::error::shown;
-use super::validate::{RowError, RowErrorCode};
+use super::validate::{Field, RowError, RowErrorCode};
 
 /// The most characters a cell may hold (but a media cell, whose `data:` URI is bounded by
 /// the row's own limit): a WhatsApp text message holds at most 4,096 characters, so a
@@ -45,24 +46,60 @@ pub(crate) fn check(
                 ));
             }
         }
-        if let Some((at, c)) = suspect(cell.as_bytes())
-            .then(|| cell.char_indices().find(|&(_, c)| control(c)))
-            .flatten()
-        {
-            let position = cell[..at].chars().count() + 1;
+        if let Some(found) = ControlCharacter::find(cell) {
             return Err(RowError::new(
                 name(),
                 RowErrorCode::ControlCharacter,
-                format!(
-                    "column {} has the control character {} at character {position} ('{}'), which the recipient would get as garbage: delete it",
-                    shown(name()),
-                    c.escape_unicode(),
-                    shown(cell)
-                ),
+                found.problem(&format!("column {}", shown(name())), cell),
             ));
         }
     }
     Ok(())
+}
+
+/// A control character in a value that goes into messages, found by the same rule for a
+/// row's cell (its row `INVALID`) and a campaign setting (the run refused at set-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ControlCharacter {
+    c: char,
+    /// Counted in characters, from 1.
+    position: usize,
+}
+
+impl ControlCharacter {
+    /// The first control character of `value`, if any.
+    pub(crate) fn find(value: &str) -> Option<ControlCharacter> {
+        if !suspect(value.as_bytes()) {
+            return None;
+        }
+        let (at, c) = value.char_indices().find(|&(_, c)| control(c))?;
+        let position = value[..at].chars().count() + 1;
+        Some(ControlCharacter { c, position })
+    }
+
+    /// What is wrong with `value` (`what` names where it is) and how to fix it.
+    pub(crate) fn problem(&self, what: &str, value: &str) -> String {
+        format!(
+            "{what} has the control character {} at character {} ('{}'), which the recipient would get as garbage: delete it",
+            self.c.escape_unicode(),
+            self.position,
+            shown(value)
+        )
+    }
+}
+
+/// The first campaign message setting (`defaults`) holding a control character: its flag
+/// and the problem. A cell with one makes its row `INVALID`; in a setting it would reach
+/// every row, so the run stops before any send.
+pub(crate) fn control_in_settings(defaults: &MessageDefaults) -> Option<(String, String)> {
+    Field::ALL.into_iter().find_map(|field| {
+        let value = field.default_in(defaults)?;
+        let found = ControlCharacter::find(value)?;
+        let flag = super::merge_fields::flag(field);
+        let key = &flag[2..];
+        let what = format!("{flag} (or {key} in the campaign file)");
+        Some((flag, found.problem(&what, value)))
+    })
 }
 
 /// Whether `bytes` may hold a control character: every one's UTF-8 starts with a byte

@@ -47,6 +47,9 @@ pub enum SettingsError {
     Value { flag: &'static str, problem: String },
     #[error("choose one mode: --template, --text or --media (a template may carry --media)")]
     TwoModes,
+    /// A message setting with a control character, which every row would send.
+    #[error("{problem}. Nothing was sent")]
+    ControlCharacter { flag: String, problem: String },
     /// A message setting no row can cure (a bad value, or a field the provider lacks).
     #[error("campaign setting {0}")]
     Message(RowError),
