@@ -102,6 +102,40 @@ pub(crate) fn control_in_settings(defaults: &MessageDefaults) -> Option<(String,
     })
 }
 
+/// Refuses a cell of `columns` that still holds a placeholder (`{{nome}}`) an export did
+/// not fill: sent, the recipient would read `Olá {{nome}}`. A cell is never read for merge
+/// fields, so such text in one is a mistake, not a message.
+pub(crate) fn unmerged(
+    rec: &StringRecord,
+    columns: impl IntoIterator<Item = usize>,
+    names: &[String],
+) -> Result<(), RowError> {
+    // One search of the whole record stands for one per cell: nearly no row has a `{{`.
+    if memchr::memmem::find(rec.as_byte_record().as_slice(), b"{{").is_none() {
+        return Ok(());
+    }
+    for i in columns {
+        let Some(cell) = rec.get(i) else { continue };
+        let Some(open) = cell.find("{{") else {
+            continue;
+        };
+        let Some(close) = cell[open..].find("}}") else {
+            continue;
+        };
+        let name = names[i].as_str();
+        return Err(RowError::new(
+            name,
+            RowErrorCode::UnmergedPlaceholder,
+            format!(
+                "cell {} holds {}, a placeholder the export did not fill: fill in this row's value (or export the list again with its fields merged)",
+                shown(name),
+                shown(&cell[open..open + close + 2])
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `bytes` may hold a control character: every one's UTF-8 starts with a byte
 /// below 0x20, 0x7F or 0xC2, so most cells are passed without decoding.
 fn suspect(bytes: &[u8]) -> bool {
