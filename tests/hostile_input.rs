@@ -129,13 +129,14 @@ fn settings_values_in_errors_are_escaped_and_cut() {
     let csv = rig.file("c.csv", &campaign_csv(1));
     let forged = "2026-01-01T00:00:00Z  INFO campaign done";
     let long = "R".repeat(100_000);
-    for (key, value) in [
-        ("rate", format!("30/min\\n{forged}")),
-        ("spacing", format!("1s..{long}")),
-        ("timeout", format!("{long}s")),
-        ("window", format!("09:00-20:00\\n{forged}")),
-        ("frequency-cap", long.clone()),
-        ("max-invalid", long.clone()),
+    for (key, value, named) in [
+        ("rate", format!("30/min\\n{forged}"), "--rate"),
+        ("spacing", format!("1s..{long}"), "--spacing"),
+        ("timeout", format!("{long}s"), "--timeout"),
+        ("window", format!("09:00-20:00\\n{forged}"), "--window"),
+        ("frequency-cap", long.clone(), "--frequency-cap"),
+        ("max-invalid", long.clone(), "--max-invalid"),
+        ("deliver-until", long.clone(), "deliverUntil"),
     ] {
         let zone = if key == "window" {
             "tz = \"UTC\"\n"
@@ -157,7 +158,7 @@ fn settings_values_in_errors_are_escaped_and_cut() {
         assert_eq!(code(&output), 2, "{key}: {}", text(&output));
         assert!(rig.log().is_empty(), "something was sent");
         let shown = text(&output);
-        assert!(shown.contains(&format!("--{key}")), "{key}: {shown}");
+        assert!(shown.contains(named), "{key}: {shown}");
         assert!(shown.len() < 2_000, "{key}: {} bytes", shown.len());
         assert!(
             !shown.lines().any(|l| l.starts_with(forged)),
