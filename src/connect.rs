@@ -95,7 +95,7 @@ fn env_credential(kind: ProviderKind, env: &dyn Fn(&str) -> Option<String>) -> O
 /// to anywhere else would put the key on the network unencrypted (a typo such as
 /// `http://pilotstatus.com.br` would do it). The problem, if any, in words for `--base-url`.
 pub fn base_url(text: &str) -> Result<Url, String> {
-    let shown = without_credentials(text);
+    let shown = crate::fmt::shown(&without_credentials(text)).into_owned();
     let problem = || format!("'{shown}' must start with https:// (or http:// for a local server)");
     if !(text.starts_with("https://") || text.starts_with("http://")) {
         return Err(problem());
@@ -108,8 +108,8 @@ pub fn base_url(text: &str) -> Result<Url, String> {
         let before = url.path().trim_end_matches('/').trim_end_matches(path);
         return Err(format!(
             "'{shown}' already holds the API's path ({path}), which each request adds: give \
-             the address without it, '{}{before}'",
-            url.origin().ascii_serialization()
+             the address without it, '{}'",
+            crate::fmt::shown(&format!("{}{before}", url.origin().ascii_serialization()))
         ));
     }
     if url.scheme() == "http" && !on_this_machine(&url) {

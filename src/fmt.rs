@@ -1,6 +1,7 @@
 //! How values are written for people, shared by the log lines, the preflight report, the
 //! window's messages and `report`: one place, so that a duration reads the same everywhere,
-//! and a settings file's parse error never repeats the file's text (it may hold a key).
+//! a value quoted in an error (a cell, a flag, a settings file's) is escaped and cut the
+//! same way, and a settings file's parse error never repeats the file's text (it may hold a key).
 
 use std::time::Duration;
 
@@ -13,6 +14,59 @@ pub fn human(duration: Duration) -> String {
         60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
         _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
     }
+}
+
+/// The most characters of a value quoted in a message: the rest of a long one is counted,
+/// not copied into logs and results.
+const SHOWN_CHARS: usize = 60;
+
+/// `text` as a message quotes it: characters that cannot be seen (controls, zero-width
+/// characters, unusual spaces) written as `\u{200b}` so the reader can find and delete
+/// them, and a long text cut to its start with its length, so that no value of any size is
+/// copied whole into a log line or the results file.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    let plain = text.len() <= SHOWN_CHARS && !text.chars().any(invisible);
+    if plain {
+        return text.into();
+    }
+    let mut out = String::new();
+    for c in text.chars().take(SHOWN_CHARS) {
+        if invisible(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    let count = text.chars().count();
+    if count > SHOWN_CHARS {
+        out.push_str(&format!("… ({count} characters)"));
+    }
+    out.into()
+}
+
+/// A character that shows as nothing, or as a plain space although it is not one.
+pub(crate) fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{a0}'
+                | '\u{ad}'
+                | '\u{34f}'
+                | '\u{61c}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180e}'
+                | '\u{2000}'..='\u{200f}'
+                | '\u{2028}'..='\u{202f}'
+                | '\u{205f}'..='\u{206f}'
+                | '\u{3000}'
+                | '\u{3164}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
 }
 
 /// `n` in decimal, as `write!` would put it, without the formatting machinery (a seventh of

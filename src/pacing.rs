@@ -24,14 +24,17 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 
 use crate::clock::{Clock, Instant};
+use crate::fmt::shown;
 
 /// Parses `30s`, `500ms`, `4h` (jiff's friendly format); negative spans are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let span: jiff::SignedDuration = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (examples: 500ms, 8s, 4h, 1m30s)"))?;
-    Duration::try_from(span).map_err(|_| format!("'{text}' must not be negative"))
+    let span: jiff::SignedDuration = text.trim().parse().map_err(|_| {
+        format!(
+            "'{}' is not a duration (examples: 500ms, 8s, 4h, 1m30s)",
+            shown(text)
+        )
+    })?;
+    Duration::try_from(span).map_err(|_| format!("'{}' must not be negative", shown(text)))
 }
 
 /// Parses `--timeout`: a duration above zero (a zero timeout would give up on every answer,
@@ -39,7 +42,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
         timeout if timeout.is_zero() => Err(format!(
-            "'{text}': the timeout must be above zero (the default is 30s)"
+            "'{}': the timeout must be above zero (the default is 30s)",
+            shown(text)
         )),
         timeout => Ok(timeout),
     }
@@ -98,11 +102,16 @@ impl FromStr for Rate {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Rate, String> {
-        let bad = || format!("'{text}' is not a rate (examples: 30/min, 5/s, 1000/h, 1000/d)");
+        let bad = || {
+            format!(
+                "'{}' is not a rate (examples: 30/min, 5/s, 1000/h, 1000/d)",
+                shown(text)
+            )
+        };
         let (count, unit) = text.trim().split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
         let count = NonZeroU32::new(count)
-            .ok_or_else(|| format!("'{text}': the rate must be above zero"))?;
+            .ok_or_else(|| format!("'{}': the rate must be above zero", shown(text)))?;
         let per = match unit.trim() {
             "s" | "sec" | "second" => Duration::from_secs(1),
             "min" | "m" | "minute" => Duration::from_secs(60),
@@ -176,7 +185,8 @@ impl FromStr for Spacing {
         };
         if min > max {
             return Err(format!(
-                "spacing '{text}': the minimum is above the maximum"
+                "spacing '{}': the minimum is above the maximum",
+                shown(text)
             ));
         }
         Ok(Spacing { min, max })

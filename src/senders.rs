@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 use siphasher::sip::SipHasher13;
 
+use crate::fmt::shown;
 use crate::ids::is_uuid;
 use crate::provider::ProviderKind;
 use crate::provider::http::{Credential, Secret};
@@ -96,8 +97,9 @@ pub fn load(
         ));
     }
     warn_if_readable_by_others(path, entries.values());
-    let fail =
-        |label: &str, why: String| format!("senders file {}, [{label}]: {why}", path.display());
+    let fail = |label: &str, why: String| {
+        format!("senders file {}, [{}]: {why}", path.display(), shown(label))
+    };
     let mut senders = Vec::with_capacity(entries.len());
     for (label, entry) in entries {
         check_label(&label).map_err(|why| fail(&label, why))?;
@@ -153,7 +155,8 @@ fn check_label(label: &str) -> Result<(), String> {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if label.is_empty() || label.len() > MAX_LABEL || !plain {
         return Err(format!(
-            "'{label}' is not a usable label: use up to {MAX_LABEL} letters, digits, - or _, starting with a letter or digit (e.g. [loja-centro])"
+            "'{}' is not a usable label: use up to {MAX_LABEL} letters, digits, - or _, starting with a letter or digit (e.g. [loja-centro])",
+            shown(label)
         ));
     }
     Ok(())
@@ -224,7 +227,8 @@ fn daily_cap(value: &toml::Value) -> Result<u64, String> {
     match value.as_integer().map(u64::try_from) {
         Some(Ok(cap)) if cap > 0 => Ok(cap),
         _ => Err(format!(
-            "daily-cap = {value} is not a daily cap: give a whole number of sends above zero, e.g. daily-cap = 1000 (or remove the line to use --daily-cap)"
+            "daily-cap = {} is not a daily cap: give a whole number of sends above zero, e.g. daily-cap = 1000 (or remove the line to use --daily-cap)",
+            shown(&value.to_string())
         )),
     }
 }
@@ -246,7 +250,8 @@ pub(crate) fn instance(
             Ok(Some(id.trim().to_string()))
         }
         (ProviderKind::MsgFlash, Some(id)) => Err(format!(
-            "--instance-id '{id}' is not a UUID: copy the instance id from the MsgFlash dashboard"
+            "--instance-id '{}' is not a UUID: copy the instance id from the MsgFlash dashboard",
+            shown(id)
         )),
         (ProviderKind::MsgFlash, None) => Err(
             "--provider msgflash needs --instance-id UUID (the WhatsApp instance to send from, from \

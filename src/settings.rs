@@ -132,6 +132,9 @@ impl Settings {
                 &results,
             ),
         )?;
+        if let Some((flag, problem)) = crate::input::control_in_settings(&defaults) {
+            return Err(SettingsError::ControlCharacter { flag, problem });
+        }
         validate::validate_defaults(&defaults, now, capabilities)
             .map_err(SettingsError::Message)?;
         let message = crate::identity::message_fingerprint(&defaults);
@@ -430,7 +433,8 @@ fn delimiter(name: &'static str, text: &str, extra: &[u8]) -> Result<u8, Setting
         _ => Err(SettingsError::Value {
             flag: name,
             problem: format!(
-                "'{text}' is not a delimiter we read or write (use , ; tab{})",
+                "'{}' is not a delimiter we read or write (use , ; tab{})",
+                crate::fmt::shown(text),
                 if extra.is_empty() { "" } else { " or |" }
             ),
         }),
@@ -441,8 +445,11 @@ fn delimiter(name: &'static str, text: &str, extra: &[u8]) -> Result<u8, Setting
 fn percent(text: &str) -> Result<f64, SettingsError> {
     let problem = match text.trim().trim_end_matches('%').parse::<f64>() {
         Ok(number) if (0.0..=100.0).contains(&number) => return Ok(number / 100.0),
-        Ok(_) => format!("'{text}' must be between 0% and 100%"),
-        Err(_) => format!("'{text}' is not a percentage (e.g. 20%)"),
+        Ok(_) => format!("'{}' must be between 0% and 100%", crate::fmt::shown(text)),
+        Err(_) => format!(
+            "'{}' is not a percentage (e.g. 20%)",
+            crate::fmt::shown(text)
+        ),
     };
     Err(SettingsError::Value {
         flag: "max-invalid",
@@ -669,7 +676,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_set_up_mistake_is_its_own_error() {
-        let cases: [(&[&str], Expected); 7] = [
+        let cases: [(&[&str], Expected); 8] = [
             (&["--rate", "fast"], |e| {
                 matches!(e, SettingsError::Value { flag: "rate", .. })
             }),
@@ -704,6 +711,10 @@ mod tests {
             (&["--wait-for-window"], |e| {
                 matches!(e, SettingsError::WaitWithoutWindow)
             }),
+            (
+                &["--text", "Oi\u{b}"],
+                |e| matches!(e, SettingsError::ControlCharacter { flag, .. } if flag == "--text"),
+            ),
         ];
         for (args, expected) in cases {
             let error =

@@ -16,7 +16,7 @@ use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{Timestamp, ZonedDateTime};
 
 use crate::clock::Clock;
-use crate::fmt::human;
+use crate::fmt::{human, shown};
 use crate::message::{DeliverUntil, Message};
 use crate::shutdown::Shutdown;
 
@@ -198,15 +198,18 @@ fn clock_time(text: &str, is_end: bool) -> Option<Time> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
     #[error(
-        "'{0}' is not a window: write the local opening and closing times as HH:MM-HH:MM in 24-hour time, e.g. 09:00-20:00 (22:00-06:00 wraps midnight)"
+        "'{}' is not a window: write the local opening and closing times as HH:MM-HH:MM in 24-hour time, e.g. 09:00-20:00 (22:00-06:00 wraps midnight)",
+        shown(.0)
     )]
     Malformed(String),
     #[error(
-        "'{0}' opens and closes at the same time: give two different times, e.g. 09:00-20:00 (to send at any hour, leave the window out)"
+        "'{}' opens and closes at the same time: give two different times, e.g. 09:00-20:00 (to send at any hour, leave the window out)",
+        shown(.0)
     )]
     Empty(String),
     #[error(
-        "'{0}' is not a time zone we know: use an IANA name such as America/Sao_Paulo, Europe/Lisbon or UTC"
+        "'{}' is not a time zone we know: use an IANA name such as America/Sao_Paulo, Europe/Lisbon or UTC",
+        shown(.0)
     )]
     UnknownZone(String),
 }

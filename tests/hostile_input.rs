@@ -121,6 +121,63 @@ fn a_typo_in_a_settings_file_names_its_line_but_never_prints_the_key() {
     assert!(!text(&output).contains(secret), "{}", text(&output));
 }
 
+/// Values from a campaign or senders file (or a flag) are quoted in errors as cells are:
+/// control characters written out, so no log line can be forged, and cut short.
+#[test]
+fn settings_values_in_errors_are_escaped_and_cut() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let forged = "2026-01-01T00:00:00Z  INFO campaign done";
+    let long = "R".repeat(100_000);
+    for (key, value, named) in [
+        ("rate", format!("30/min\\n{forged}"), "--rate"),
+        ("spacing", format!("1s..{long}"), "--spacing"),
+        ("timeout", format!("{long}s"), "--timeout"),
+        ("window", format!("09:00-20:00\\n{forged}"), "--window"),
+        ("frequency-cap", long.clone(), "--frequency-cap"),
+        ("max-invalid", long.clone(), "--max-invalid"),
+        ("deliver-until", long.clone(), "deliverUntil"),
+    ] {
+        let zone = if key == "window" {
+            "tz = \"UTC\"\n"
+        } else {
+            ""
+        };
+        let campaign = rig.file(
+            "c.toml",
+            &format!("template = \"t\"\n{key} = \"{value}\"\n{zone}"),
+        );
+        // Not rig.command: its pace flags would override the file's.
+        let output = rig.run(
+            binary()
+                .arg(&csv)
+                .arg("--sandbox")
+                .arg("--campaign")
+                .arg(&campaign),
+        );
+        assert_eq!(code(&output), 2, "{key}: {}", text(&output));
+        assert!(rig.log().is_empty(), "something was sent");
+        let shown = text(&output);
+        assert!(shown.contains(named), "{key}: {shown}");
+        assert!(shown.len() < 2_000, "{key}: {} bytes", shown.len());
+        assert!(
+            !shown.lines().any(|l| l.starts_with(forged)),
+            "{key}: {shown}"
+        );
+    }
+    let senders = rig.file("senders.toml", &format!("[\"{long}\"]\nkey = \"k\"\n"));
+    let mut command = rig.command(&csv);
+    command.args(["--template", "t", "--senders"]).arg(&senders);
+    let output = rig.run(&mut command);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("not a usable label"),
+        "{}",
+        text(&output)
+    );
+    assert!(text(&output).len() < 2_000, "{} bytes", text(&output).len());
+}
+
 #[test]
 fn an_international_00_prefix_is_read_as_a_plus() {
     let rig = Rig::new();

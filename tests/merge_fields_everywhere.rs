@@ -187,13 +187,40 @@ fn a_field_inside_a_fallback_or_a_stray_brace_is_refused_naming_flag_and_text() 
     assert!(!rig.dir.path().join("c.results.csv").exists());
 }
 
+/// A cell still holding a placeholder (an export whose fields were never merged) is not
+/// sent as `Olá {{nome}}`: that row is INVALID, naming the column; a whole list of them
+/// stops at the preflight.
 #[test]
-fn a_cell_value_holding_braces_stays_literal() {
+fn a_cell_holding_an_unfilled_placeholder_is_invalid() {
     let rig = Rig::new();
-    let csv = campaign(&rig, "nome,cupom", &["{{cupom}},BF10"]);
-    let output = rig.run(rig.command(&csv).args(["--text", "Olá {{nome}}"]));
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    assert_eq!(bodies(&rig)[0]["text"], "Olá {{cupom}}");
+    let csv = campaign(&rig, "nome,cupom", &["{{nome}},BF10", "Ana,BF15"]);
+    let output =
+        rig.run(
+            rig.command(&csv)
+                .args(["--text", "Olá {{nome}}", "--max-invalid", "100%"]),
+        );
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(rig.sent(), [phone(1)]);
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["errorCode"].as_str()),
+        ("INVALID", "UNMERGED_PLACEHOLDER")
+    );
+    assert!(
+        rows[0]["error"].contains("cell nome holds {{nome}}"),
+        "{:?}",
+        rows[0]
+    );
+    assert_no_braces(&rig);
+
+    // A template's variable too; the whole list so: nothing sent (exit 2).
+    let rig = Rig::new();
+    let csv = campaign(&rig, "nome", &["{{nome}}", "{{ nome }}"]);
+    common::assert_refused(
+        &rig,
+        rig.command(&csv).args(["--template", "t"]),
+        &["invalid", "UNMERGED_PLACEHOLDER"],
+    );
 }
 
 #[test]

@@ -193,3 +193,46 @@ fn a_base_url_that_holds_the_api_path_is_refused_before_anything_is_sent() {
     let shown = format!("'{base}'");
     assert_refused(&rig, &mut command, &["/v1/messages/send", &shown]);
 }
+
+/// A control character in the campaign's own message settings would reach every row (in a
+/// cell it makes that row INVALID): refused at set-up, naming the setting and the character.
+#[test]
+fn a_control_character_in_a_message_setting_stops_before_any_send() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", "phone,nome\n+5511988887777,Ana\n");
+    let campaign = rig.file("c.toml", "text = \"Oi {{nome}}\\u000bConfira\\u0007\"\n");
+    assert_refused(
+        &rig,
+        rig.command(&csv).arg("--campaign").arg(&campaign),
+        &["text in the campaign file", "\\u{b}", "delete it"],
+    );
+    let buttons = r#"[{"type":"reply","text":"Sim"}]"#;
+    for (args, needles) in [
+        (&["--text", "Oi\u{7}"][..], &["--text", "\\u{7}"]),
+        (
+            &[
+                "--media",
+                "https://cdn.example.com/a.png",
+                "--media-type",
+                "image",
+                "--caption",
+                "\u{1b}[31mOi",
+            ],
+            &["--caption", "\\u{1b}"],
+        ),
+        (
+            &["--text", "Oi", "--buttons", buttons, "--footer", "fim\u{8}"],
+            &["--footer", "\\u{8}"],
+        ),
+        (&["--template", "t\u{1}"], &["--template", "\\u{1}"]),
+    ] {
+        assert_refused(&rig, rig.command(&csv).args(args), needles);
+    }
+    let output = rig.run(rig.command(&csv).args(["--text", "linha 1\nlinha\t2"]));
+    assert_eq!(
+        code(&output),
+        0,
+        "line breaks and tabs are text: {}",
+        text(&output)
+    );
+}

@@ -29,7 +29,8 @@ pub enum InputError {
     #[error("cannot read the start of the file: {0}: check the file is readable")]
     Sample(std::io::Error),
     #[error(
-        "--encoding '{given}' is not an encoding name: use e.g. utf-8, windows-1252 or iso-8859-1"
+        "--encoding '{}' is not an encoding name: use e.g. utf-8, windows-1252 or iso-8859-1",
+        shown(given)
     )]
     UnknownEncoding { given: String },
     #[error(
@@ -106,7 +107,7 @@ pub enum InputError {
         second: String,
         columns: String,
     },
-    #[error("--phone-column '{name}' is not in the header (columns: {columns}){}", suggestion(closest.as_deref(), "--phone-column"))]
+    #[error("--phone-column '{}' is not in the header (columns: {columns}){}", shown(name), suggestion(closest.as_deref(), "--phone-column"))]
     PhoneColumnNotFound {
         name: String,
         columns: String,
@@ -124,7 +125,10 @@ pub enum InputError {
         "no message to send: pass --template, --text or --media, or add a templateId/text/media column"
     )]
     NoMode,
-    #[error("--default-country '{given}' is not a country: use a two-letter ISO code such as BR")]
+    #[error(
+        "--default-country '{}' is not a country: use a two-letter ISO code such as BR",
+        shown(given)
+    )]
     UnknownCountry { given: String },
     #[error("opt-out list {path}, line {line}: {reason}; fix or delete that line")]
     SuppressionEntry {
@@ -179,58 +183,7 @@ impl InputError {
     }
 }
 
-/// The most characters of a cell quoted in a message: the rest of a long cell is counted,
-/// not copied into logs and results.
-const SHOWN_CHARS: usize = 60;
-
-/// `text` as a message quotes it: characters that cannot be seen (controls, zero-width
-/// characters, unusual spaces) written as `\u{200b}` so the reader can find and delete
-/// them, and a long text cut to its start with its length, so that no cell of any size is
-/// copied whole into a log line or the results file.
-pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    let plain = text.len() <= SHOWN_CHARS && !text.chars().any(invisible);
-    if plain {
-        return text.into();
-    }
-    let mut out = String::new();
-    for c in text.chars().take(SHOWN_CHARS) {
-        if invisible(c) {
-            out.push_str(&c.escape_unicode().to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    let count = text.chars().count();
-    if count > SHOWN_CHARS {
-        out.push_str(&format!("… ({count} characters)"));
-    }
-    out.into()
-}
-
-/// A character that shows as nothing, or as a plain space although it is not one.
-pub(crate) fn invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{a0}'
-                | '\u{ad}'
-                | '\u{34f}'
-                | '\u{61c}'
-                | '\u{115f}'
-                | '\u{1160}'
-                | '\u{17b4}'
-                | '\u{17b5}'
-                | '\u{180e}'
-                | '\u{2000}'..='\u{200f}'
-                | '\u{2028}'..='\u{202f}'
-                | '\u{205f}'..='\u{206f}'
-                | '\u{3000}'
-                | '\u{3164}'
-                | '\u{feff}'
-                | '\u{ffa0}'
-                | '\u{fff9}'..='\u{fffb}'
-        )
-}
+pub(crate) use crate::fmt::shown;
 
 /// How to mend a quote that swallowed rows, in every message about one.
 const QUOTE_FIX: &str = "Delete the stray \" in that cell (or, if the cell should show a quote, write it twice: \"\"), save the file and run again";

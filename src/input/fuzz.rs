@@ -141,8 +141,8 @@ proptest! {
         let cell: String = chars.into_iter().collect();
         let quoted = super::error::shown(&cell);
         prop_assert!(quoted.chars().count() <= 60 * 10 + 40, "{quoted}");
-        prop_assert!(!quoted.chars().any(super::error::invisible), "{quoted:?}");
-        if cell.chars().count() <= 60 && !cell.chars().any(super::error::invisible) {
+        prop_assert!(!quoted.chars().any(crate::fmt::invisible), "{quoted:?}");
+        if cell.chars().count() <= 60 && !cell.chars().any(crate::fmt::invisible) {
             prop_assert_eq!(quoted.as_ref(), cell.as_str());
         }
     }

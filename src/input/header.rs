@@ -109,7 +109,11 @@ impl Layout {
                 (Some(pc), _) if pc.trim().eq_ignore_ascii_case(c) => Some(DestKind::Phone),
                 // --phone-column names the one phone column; same-named others are plain data.
                 (Some(pc), Some(DestKind::Phone)) => {
-                    warnings.push(format!("column '{c}' is not used as the destination: --phone-column '{pc}' was given"));
+                    warnings.push(format!(
+                        "column '{}' is not used as the destination: --phone-column '{}' was given",
+                        shown(c),
+                        shown(pc)
+                    ));
                     None
                 }
                 (_, k) => k,

@@ -33,7 +33,7 @@ fn unmerged() -> impl Iterator<Item = Field> {
 
 /// The flag that sets `field` (the campaign-file key is the same without the dashes): its
 /// API name in kebab case, but for `--template`.
-fn flag(field: Field) -> String {
+pub(crate) fn flag(field: Field) -> String {
     if field == Field::TemplateId {
         return "--template".to_owned();
     }

@@ -29,6 +29,7 @@ pub(crate) use reader::test_destination;
 pub use reader::{CsvInput, Row, Verdict};
 pub use suppress::{Suppression, load_suppression};
 pub use validate::{RowError, RowErrorCode, validate_defaults};
+pub(crate) use values::control_in_settings;
 
 #[cfg(test)]
 mod fuzz;

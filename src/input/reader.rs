@@ -51,6 +51,8 @@ pub struct CsvInput {
     /// seventeen fields, and most files have none of them.
     field_columns: Vec<usize>,
     variable_columns: Vec<String>,
+    /// The columns the campaign's merge fields read, checked by [`values::unmerged`].
+    merged_columns: Vec<usize>,
     warnings: Vec<String>,
     layout: Layout,
     /// The campaign's texts with merge fields, rendered for each row.
@@ -210,7 +212,9 @@ impl CsvInput {
             });
         }
         let merge = MergeFields::new(&options.defaults, &columns)?;
-        let merged: Vec<usize> = merge.columns().collect();
+        let mut merged: Vec<usize> = merge.columns().collect();
+        merged.sort_unstable();
+        merged.dedup();
         let layout = Layout::new(
             &columns,
             options.phone_column.as_deref(),
@@ -225,7 +229,7 @@ impl CsvInput {
             defaults
         };
         let field_columns: Vec<usize> = layout.fields.iter().flatten().copied().collect();
-        let mut sent_columns: Vec<usize> = field_columns.iter().copied().chain(merged).collect();
+        let mut sent_columns: Vec<usize> = field_columns.iter().chain(&merged).copied().collect();
         sent_columns.sort_unstable();
         sent_columns.dedup();
         let variable_columns = layout
@@ -242,6 +246,7 @@ impl CsvInput {
             sent_columns,
             field_columns,
             variable_columns,
+            merged_columns: merged,
             warnings,
             renders: merge.renders(|f| layout.fields[f as usize].is_some()),
             layout,

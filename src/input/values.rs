@@ -4,8 +4,9 @@
 
 use csv::StringRecord;
 
+use super::MessageDefaults;
 use super::error::shown;
-use super::validate::{RowError, RowErrorCode};
+use super::validate::{Field, RowError, RowErrorCode};
 
 /// The most characters a cell may hold (but a media cell, whose `data:` URI is bounded by
 /// the row's own limit): a WhatsApp text message holds at most 4,096 characters, so a
@@ -45,22 +46,92 @@ pub(crate) fn check(
                 ));
             }
         }
-        if let Some((at, c)) = suspect(cell.as_bytes())
-            .then(|| cell.char_indices().find(|&(_, c)| control(c)))
-            .flatten()
-        {
-            let position = cell[..at].chars().count() + 1;
+        if let Some(found) = ControlCharacter::find(cell) {
             return Err(RowError::new(
                 name(),
                 RowErrorCode::ControlCharacter,
-                format!(
-                    "column {} has the control character {} at character {position} ('{}'), which the recipient would get as garbage: delete it",
-                    shown(name()),
-                    c.escape_unicode(),
-                    shown(cell)
-                ),
+                found.problem(&format!("column {}", shown(name())), cell),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A control character in a value that goes into messages, found by the same rule for a
+/// row's cell (its row `INVALID`) and a campaign setting (the run refused at set-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ControlCharacter {
+    c: char,
+    /// Counted in characters, from 1.
+    position: usize,
+}
+
+impl ControlCharacter {
+    /// The first control character of `value`, if any.
+    pub(crate) fn find(value: &str) -> Option<ControlCharacter> {
+        if !suspect(value.as_bytes()) {
+            return None;
+        }
+        let (at, c) = value.char_indices().find(|&(_, c)| control(c))?;
+        let position = value[..at].chars().count() + 1;
+        Some(ControlCharacter { c, position })
+    }
+
+    /// What is wrong with `value` (`what` names where it is) and how to fix it.
+    pub(crate) fn problem(&self, what: &str, value: &str) -> String {
+        format!(
+            "{what} has the control character {} at character {} ('{}'), which the recipient would get as garbage: delete it",
+            self.c.escape_unicode(),
+            self.position,
+            shown(value)
+        )
+    }
+}
+
+/// The first campaign message setting (`defaults`) holding a control character: its flag
+/// and the problem. A cell with one makes its row `INVALID`; in a setting it would reach
+/// every row, so the run stops before any send.
+pub(crate) fn control_in_settings(defaults: &MessageDefaults) -> Option<(String, String)> {
+    Field::ALL.into_iter().find_map(|field| {
+        let value = field.default_in(defaults)?;
+        let found = ControlCharacter::find(value)?;
+        let flag = super::merge_fields::flag(field);
+        let key = &flag[2..];
+        let what = format!("{flag} (or {key} in the campaign file)");
+        Some((flag, found.problem(&what, value)))
+    })
+}
+
+/// Refuses a cell of `columns` that still holds a placeholder (`{{nome}}`) an export did
+/// not fill: sent, the recipient would read `Olá {{nome}}`. A cell is never read for merge
+/// fields, so such text in one is a mistake, not a message.
+pub(crate) fn unmerged(
+    rec: &StringRecord,
+    columns: impl IntoIterator<Item = usize>,
+    names: &[String],
+) -> Result<(), RowError> {
+    // One search of the whole record stands for one per cell: nearly no row has a `{{`.
+    if memchr::memmem::find(rec.as_byte_record().as_slice(), b"{{").is_none() {
+        return Ok(());
+    }
+    for i in columns {
+        let Some(cell) = rec.get(i) else { continue };
+        let Some(open) = cell.find("{{") else {
+            continue;
+        };
+        let Some(close) = cell[open..].find("}}") else {
+            continue;
+        };
+        let name = names[i].as_str();
+        return Err(RowError::new(
+            name,
+            RowErrorCode::UnmergedPlaceholder,
+            format!(
+                "cell {} holds {}, a placeholder the export did not fill: fill in this row's value (or export the list again with its fields merged)",
+                shown(name),
+                shown(&cell[open..open + close + 2])
+            ),
+        ));
     }
     Ok(())
 }

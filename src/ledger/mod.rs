@@ -174,15 +174,26 @@ impl std::str::FromStr for FrequencyCap {
     type Err = String;
 
     fn from_str(text: &str) -> Result<FrequencyCap, String> {
-        let bad = || format!("'{text}' is not a frequency cap (examples: 1/7d, 2/24h, 3/30d)");
+        let bad = || {
+            format!(
+                "'{}' is not a frequency cap (examples: 1/7d, 2/24h, 3/30d)",
+                crate::fmt::shown(text)
+            )
+        };
         let (count, within) = text.trim().split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
         if count == 0 {
-            return Err(format!("'{text}': the count must be above zero"));
+            return Err(format!(
+                "'{}': the count must be above zero",
+                crate::fmt::shown(text)
+            ));
         }
         let within = parse_days(within.trim()).ok_or_else(bad)?;
         if within.is_zero() {
-            return Err(format!("'{text}': the duration must be above zero"));
+            return Err(format!(
+                "'{}': the duration must be above zero",
+                crate::fmt::shown(text)
+            ));
         }
         Ok(FrequencyCap { count, within })
     }

@@ -7,6 +7,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::fmt::shown;
+
 /// The keys a spec may use, listed in every parse error so a typo is easy to fix.
 const VALID_KEYS: &str = "429, 503, 500, drop, late, latency, late-by, retry-after, billing-suspended-after, monthly-quota-after";
 
@@ -111,7 +113,7 @@ impl FaultSpec {
             "retry-after" => self.retry_after = Some(count(value)?),
             "billing-suspended-after" => self.billing_suspended_after = Some(count(value)?),
             "monthly-quota-after" => self.monthly_quota_after = Some(count(value)?),
-            _ => return Err(format!("unknown key `{key}`")),
+            _ => return Err(format!("unknown key `{}`", shown(key))),
         }
         Ok(())
     }
@@ -125,21 +127,26 @@ impl FromStr for FaultSpec {
         let mut spec = FaultSpec::default();
         let mut seen = Vec::new();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let fail =
-                |why: String| format!("fault spec item `{item}`: {why} (valid keys: {VALID_KEYS})");
+            let fail = |why: String| {
+                format!(
+                    "fault spec item `{}`: {why} (valid keys: {VALID_KEYS})",
+                    shown(item)
+                )
+            };
             let (key, value) = item
                 .split_once('=')
                 .ok_or_else(|| fail("expected key=value".into()))?;
             let key = key.trim();
             if seen.contains(&key) {
-                return Err(fail(format!("`{key}` given twice")));
+                return Err(fail(format!("`{}` given twice", shown(key))));
             }
             seen.push(key);
             spec.set(key, value.trim()).map_err(fail)?;
         }
         if spec.total_probability() > 1.0 {
             return Err(format!(
-                "fault spec `{s}`: the probabilities of 429, 503, 500, drop and late add up to more than 1"
+                "fault spec `{}`: the probabilities of 429, 503, 500, drop and late add up to more than 1",
+                shown(s)
             ));
         }
         Ok(spec)
@@ -149,7 +156,10 @@ impl FromStr for FaultSpec {
 fn probability(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("`{value}` is not a probability between 0 and 1")),
+        _ => Err(format!(
+            "`{}` is not a probability between 0 and 1",
+            shown(value)
+        )),
     }
 }
 
@@ -159,13 +169,18 @@ fn duration(value: &str) -> Result<Duration, String> {
         .parse::<jiff::SignedDuration>()
         .ok()
         .and_then(|d| Duration::try_from(d).ok())
-        .ok_or_else(|| format!("`{value}` is not a non-negative duration such as 20ms or 3s"))
+        .ok_or_else(|| {
+            format!(
+                "`{}` is not a non-negative duration such as 20ms or 3s",
+                shown(value)
+            )
+        })
 }
 
 fn count(value: &str) -> Result<u64, String> {
     value
         .parse::<u64>()
-        .map_err(|_| format!("`{value}` is not a non-negative whole number"))
+        .map_err(|_| format!("`{}` is not a non-negative whole number", shown(value)))
 }
 
 #[cfg(test)]

@@ -114,8 +114,9 @@ impl Limit {
             Written::FlagOrFile => format!(" (or {flag} = \"{example}\" in the campaign file)"),
         };
         Err(format!(
-            "'{given}' is longer than {max}, the longest allowed: {why}. Write a shorter one, \
-             e.g. --{flag} {example}{file}"
+            "'{}' is longer than {max}, the longest allowed: {why}. Write a shorter one, \
+             e.g. --{flag} {example}{file}",
+            crate::fmt::shown(given)
         ))
     }
 }

@@ -47,6 +47,9 @@ pub enum SettingsError {
     Value { flag: &'static str, problem: String },
     #[error("choose one mode: --template, --text or --media (a template may carry --media)")]
     TwoModes,
+    /// A message setting with a control character, which every row would send.
+    #[error("{problem}. Nothing was sent")]
+    ControlCharacter { flag: String, problem: String },
     /// A message setting no row can cure (a bad value, or a field the provider lacks).
     #[error("campaign setting {0}")]
     Message(RowError),
@@ -58,9 +61,10 @@ pub enum SettingsError {
     #[error("--suppress: {0}")]
     Suppress(InputError),
     #[error(
-        "--window {spec} needs --tz, the recipients' time zone, e.g. --tz America/Sao_Paulo (or \
+        "--window {} needs --tz, the recipients' time zone, e.g. --tz America/Sao_Paulo (or \
          tz = \"America/Sao_Paulo\" in the campaign file). None is assumed: the server's zone is \
-         often not the recipients'"
+         often not the recipients'",
+        crate::fmt::shown(spec)
     )]
     WindowWithoutZone { spec: String },
     #[error("--tz only sets the zone of --window: add --window HH:MM-HH:MM, or remove --tz")]

@@ -164,6 +164,9 @@ impl CsvInput {
         {
             return (valid, Err(e));
         }
+        if let Err(e) = values::unmerged(rec, self.merged_columns.iter().copied(), &self.columns) {
+            return (valid, Err(e));
+        }
         let cell = |f: Field| self.cell(rec, f);
         let rendered = if self.renders {
             match self
@@ -197,6 +200,12 @@ impl CsvInput {
                 &self.columns,
                 None,
             )
+        {
+            return (valid, Err(e));
+        }
+        if matches!(resolved.content, Content::Template { .. })
+            && let Err(e) =
+                values::unmerged(rec, self.layout.variables.iter().copied(), &self.columns)
         {
             return (valid, Err(e));
         }

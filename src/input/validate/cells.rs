@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use super::{RowError, RowErrorCode};
+use crate::fmt::shown;
 use crate::message::{DeliverUntil, DirectKind, MediaType};
 
 /// A public http(s) URL with a host, or a `data:` URI (`data:[type][;base64],payload`).
@@ -37,7 +38,7 @@ pub(super) fn parse_media(s: &str) -> Result<String, RowError> {
             RowErrorCode::InvalidMedia,
             format!(
                 "'{}' is not a media location: use a public http(s) URL such as https://cdn.example.com/a.png, or a data: URI",
-                crate::input::error::shown(s)
+                shown(s)
             ),
         ))
     }
@@ -48,7 +49,11 @@ pub(super) fn parse_media_type(s: &str) -> Result<MediaType, RowError> {
         RowError::new(
             "mediaType",
             RowErrorCode::InvalidMediaType,
-            format!("'{s}' is not a media type: use one of {}", MediaType::NAMES),
+            format!(
+                "'{}' is not a media type: use one of {}",
+                shown(s),
+                MediaType::NAMES
+            ),
         )
     })
 }
@@ -59,7 +64,8 @@ pub(super) fn parse_kind(s: &str) -> Result<DirectKind, RowError> {
             "type",
             RowErrorCode::InvalidType,
             format!(
-                "'{s}' is not a type of message: use one of {}",
+                "'{}' is not a type of message: use one of {}",
+                shown(s),
                 DirectKind::NAMES
             ),
         )
@@ -75,7 +81,8 @@ pub(super) fn parse_coordinate(s: &str, field: &str, limit: f64) -> Result<f64, 
             field,
             RowErrorCode::InvalidLocation,
             format!(
-                "'{s}' is not a {field}: write decimal degrees between -{limit} and {limit}, e.g. 6.3654"
+                "'{}' is not a {field}: write decimal degrees between -{limit} and {limit}, e.g. 6.3654",
+                shown(s)
             ),
         )),
     }
@@ -86,7 +93,10 @@ pub(super) fn parse_deliver_at(s: &str) -> Result<Timestamp, RowError> {
         RowError::new(
             "deliverAt",
             RowErrorCode::InvalidTimestamp,
-            format!("'{s}' is not an RFC 3339 time ({e}): write it like 2026-06-21T09:00:00-03:00"),
+            format!(
+                "'{}' is not an RFC 3339 time ({e}): write it like 2026-06-21T09:00:00-03:00",
+                shown(s)
+            ),
         )
     })
 }
@@ -104,13 +114,17 @@ pub(super) fn parse_deliver_until(s: &str) -> Result<DeliverUntil, RowError> {
         Ok(d) if d.is_positive() => Err(RowError::new(
             "deliverUntil",
             RowErrorCode::InvalidTimestamp,
-            format!("'{s}' is longer than a year: write a shorter span (4h, 90m) or a time"),
+            format!(
+                "'{}' is longer than a year: write a shorter span (4h, 90m) or a time",
+                shown(s)
+            ),
         )),
         _ => Err(RowError::new(
             "deliverUntil",
             RowErrorCode::InvalidTimestamp,
             format!(
-                "'{s}' is neither an RFC 3339 time nor a positive duration: write 2026-06-21T18:00:00-03:00, 4h or 90m"
+                "'{}' is neither an RFC 3339 time nor a positive duration: write 2026-06-21T18:00:00-03:00, 4h or 90m",
+                shown(s)
             ),
         )),
     }
@@ -212,7 +226,8 @@ pub(super) fn parse_header(s: &str) -> Result<Value, RowError> {
         Some("image" | "video" | "document") => {
             if !is_media_url(content) {
                 return Err(header_error(format_args!(
-                    "content '{content}' is not an http(s) URL or data: URI"
+                    "content '{}' is not an http(s) URL or data: URI",
+                    shown(content)
                 )));
             }
         }

@@ -80,6 +80,9 @@ pub enum RowErrorCode {
     ValueTooLong,
     /// A cell with a control character (NUL, ESC, BEL…) that would reach the recipient.
     ControlCharacter,
+    /// A cell a merge field or template variable takes that still holds a placeholder
+    /// (`{{nome}}`): an export whose fields were never merged.
+    UnmergedPlaceholder,
 }
 
 impl RowErrorCode {
@@ -117,6 +120,7 @@ impl RowErrorCode {
             MissingVariable => "MISSING_VARIABLE",
             ValueTooLong => "VALUE_TOO_LONG",
             ControlCharacter => "CONTROL_CHARACTER",
+            UnmergedPlaceholder => "UNMERGED_PLACEHOLDER",
         }
     }
 }

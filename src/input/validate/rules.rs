@@ -46,7 +46,8 @@ pub(super) fn check_capabilities(f: &Fields, caps: &Capabilities) -> Result<(), 
                     field,
                     RowErrorCode::InvalidId,
                     format!(
-                        "'{id}' is not a UUID: {name} names it by its UUID, copy it from the dashboard"
+                        "'{}' is not a UUID: {name} names it by its UUID, copy it from the dashboard",
+                        crate::fmt::shown(id)
                     ),
                 ));
             }
