@@ -44,14 +44,16 @@ fn a_row_over_the_limit_refuses_the_file_naming_its_line() {
         text(&rig.run(&mut command)).len() < 2000,
         "the row is not echoed"
     );
-    // A file of zero bytes with no line break, as a CSV, an opt-out list, or a device.
+    // A file of zero bytes with no line break, as a CSV or an opt-out list; a device is not
+    // read at all.
     let zeros = rig.dir.path().join("zeros.csv");
     std::fs::write(&zeros, vec![0u8; 2 * OVER_ROW]).unwrap();
-    for path in [zeros.as_path(), std::path::Path::new("/dev/zero")] {
-        let mut command = rig.command(path);
-        command.args(["--template", "t"]);
-        assert_refused(&rig, &mut command, &["line 1 of", "1 MiB"]);
-    }
+    let mut command = rig.command(&zeros);
+    command.args(["--template", "t"]);
+    assert_refused(&rig, &mut command, &["line 1 of", "1 MiB"]);
+    let mut command = rig.command(std::path::Path::new("/dev/zero"));
+    command.args(["--template", "t"]);
+    assert_refused(&rig, &mut command, &["/dev/zero", "a device"]);
     let good = rig.file("ok.csv", &campaign_csv(2));
     let mut command = rig.command(&good);
     command.args(["--template", "t", "--suppress"]).arg(&zeros);
