@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Rig, binary, campaign_csv, code, text};
+use common::{Rig, binary, campaign_csv, code, ended, text};
 use proptest::prelude::*;
 
 /// Each setting with a value just past its maximum, the maximum as the message shows it,
@@ -287,22 +287,4 @@ fn the_sandbox_appends_only_to_its_own_log() {
     let _ = serving.kill();
     let _ = serving.wait();
     assert!(line.starts_with("sandbox listening on "), "{line:?}");
-}
-
-/// The output of a command that must end on its own (a sandbox that took its flags would
-/// serve until killed): killed and failed after ten seconds.
-fn ended(command: &mut std::process::Command) -> std::process::Output {
-    use std::process::Stdio;
-    let mut child = (command.stdout(Stdio::piped()).stderr(Stdio::piped()))
-        .spawn()
-        .unwrap();
-    for _ in 0..1000 {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let output = child.wait_with_output().unwrap();
-    panic!("still running after 10 s: {}", text(&output));
 }

@@ -365,6 +365,25 @@ pub fn gap(a: Timestamp, b: Timestamp) -> std::time::Duration {
     std::time::Duration::try_from(b.duration_since(a)).expect("arrivals in order")
 }
 
+/// The output of a command that must end on its own (a sandbox that took its flags would
+/// serve until killed, a list read from a pipe would wait for a writer): killed and failed
+/// after ten seconds.
+pub fn ended(command: &mut std::process::Command) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = (command.stdout(Stdio::piped()).stderr(Stdio::piped()))
+        .spawn()
+        .unwrap();
+    for _ in 0..1000 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    panic!("still running after 10 s: {}", text(&output));
+}
+
 /// Runs and checks: exit 2, nothing sent, and the message mentions each of `needles`.
 pub fn assert_refused(rig: &Rig, command: &mut std::process::Command, needles: &[&str]) {
     let output = rig.run(command);
