@@ -231,22 +231,30 @@ fn the_sandbox_subcommand_bounds_its_delays_and_its_clock() {
         }
         assert!(!said.contains("listening"), "{args:?}: {said}");
     }
-    let mut limits = binary()
-        .args(["sandbox", "--port", "0", "--time-factor", "1e6"])
-        .args(["--faults", "latency=10m,late-by=10m"])
+    let line = first_line(
+        binary()
+            .args(["sandbox", "--port", "0", "--time-factor", "1e6"])
+            .args(["--faults", "latency=10m,late-by=10m"]),
+    );
+    assert!(line.starts_with("sandbox listening on "), "{line:?}");
+}
+
+/// The first line a server command prints on stdout (its address), then it is stopped.
+fn first_line(command: &mut std::process::Command) -> String {
+    let mut serving = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(limits.stdout.take().unwrap()),
+        &mut std::io::BufReader::new(serving.stdout.take().unwrap()),
         &mut line,
     )
     .unwrap();
-    let _ = limits.kill();
-    let _ = limits.wait();
-    assert!(line.starts_with("sandbox listening on "), "{line:?}");
+    let _ = serving.kill();
+    let _ = serving.wait();
+    line
 }
 
 /// `sandbox --log FILE` appends its request lines to FILE: a file that is not a sandbox log
@@ -271,20 +279,6 @@ fn the_sandbox_appends_only_to_its_own_log() {
     );
     let log = dir.path().join("s.jsonl");
     std::fs::write(&log, "{\"seq\":1}\n").unwrap();
-    let mut serving = binary()
-        .args(["sandbox", "--port", "0", "--log"])
-        .arg(&log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(serving.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let _ = serving.kill();
-    let _ = serving.wait();
+    let line = first_line(binary().args(["sandbox", "--port", "0", "--log"]).arg(&log));
     assert!(line.starts_with("sandbox listening on "), "{line:?}");
 }
