@@ -199,6 +199,8 @@ for c in 1 16 64; do
   for i in $(seq "$ROUNDS"); do
     log "3. sends: $n rows at --concurrency $c (round $i of $ROUNDS)"
     rm -f "$WORK/send$c.results.csv"
+    # The disk's fsync latency right before the run: a durable send's floor (bench/fsync.py).
+    [[ $c == 64 ]] && put "fsync_us_$i" "$("$PY" "$HERE/fsync.py" "$WORK" 100 | cut -d' ' -f1)"
     start_sandbox
     timed "send${c}_$i" "$BIN" "$WORK/send$c.csv" --base-url "$URL" --template "$TEMPLATE" \
       --rate 1000000/s --spacing 0 --concurrency "$c" -q \
@@ -221,6 +223,7 @@ for c in 1 16 64; do
     put "ratio${c}_$i" "$(echo "$n / $s / $rps" | bc -l)"
   done
   median send${c}_s wrk${c}_rps ratio${c}
+  [[ $c == 64 ]] && median fsync_us
 done
 log "3. baseline: Python csv + requests, sequential, $PY_SEND_ROWS rows"
 head -n $((PY_SEND_ROWS + 1)) "$WORK/e164.csv" >"$WORK/py_send.csv"

@@ -73,6 +73,13 @@ def table(r):
         ours = f"{num(rate)} /s vs wrk's {num(wrk)} /s; ratio {ratio:.0%} (rounds: {spread})"
         if c == 64:
             line(what, ours, f"{num(py_rate)} /s sequential (csv + requests, no fsync)", "≥ 5,000 /s and ≥ 50% of wrk", rate >= 5000 and ratio >= 0.5)
+            if "fsync_us" in r:
+                fsync = f("fsync_us")
+                out.append(
+                    f"| Disk: `fdatasync` of an appended line in the results folder, before each c64 round "
+                    f"(`bench/fsync.py`, median of rounds); a send waits ~1.5 of them, so c64 cannot pass 64 / (1.5 × fsync) | "
+                    f"{fsync / 1000:.2f} ms; bound {num(64 / (1.5 * fsync / 1e6))} /s ({64 / (1.5 * fsync / 1e6) / wrk:.0%} of wrk) | | | |"
+                )
         else:
             out.append(f"| {what} | {ours} | {num(py_rate)} /s sequential | | |")
     for name, label in (("marketing", "marketing"), ("utility", "utility")):
