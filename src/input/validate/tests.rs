@@ -361,6 +361,47 @@ fn schedule_rules() {
         e(Some("2026-06-02 09:00"), "4h"),
         ("deliverAt".into(), RowErrorCode::InvalidTimestamp)
     );
+    // A deadline that expires before WhatsApp can deliver: a span under a minute, an instant
+    // under a minute ahead of now or of deliverAt.
+    for short in ["1ms", "30s", "59s", "PT30S"] {
+        let error = resolve(&MessageDefaults {
+            deliver_until: Some(short.into()),
+            ..t()
+        })
+        .unwrap_err();
+        assert_eq!(error.code, RowErrorCode::InvalidTimestamp, "{short}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "field deliverUntil: '{short}' is shorter than a minute: the message would expire \
+                 before it can be delivered; write a span of at least 1m (90m, 4h) or a time"
+            )
+        );
+    }
+    for enough in ["1m", "60s", "PT1M"] {
+        assert_eq!(
+            parse_deliver_until(enough).unwrap(),
+            DeliverUntil::After(SignedDuration::from_mins(1))
+        );
+    }
+    assert_eq!(
+        e(None, "2026-06-01T12:00:59Z"),
+        ("deliverUntil".into(), RowErrorCode::DeliverUntilPast)
+    );
+    assert!(
+        resolve(&MessageDefaults {
+            deliver_until: Some("2026-06-01T12:01:00Z".into()),
+            ..t()
+        })
+        .is_ok()
+    );
+    assert_eq!(
+        e(Some("2026-06-02T18:00:00Z"), "2026-06-02T18:00:30Z"),
+        (
+            "deliverUntil".into(),
+            RowErrorCode::DeliverUntilNotAfterDeliverAt
+        )
+    );
 }
 
 #[test]
