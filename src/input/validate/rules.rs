@@ -197,7 +197,8 @@ pub(super) fn direct_media(
 }
 
 /// deliverUntil must leave a window: at least a minute ([`DeliverUntil::SHORTEST`]) after
-/// deliverAt and after `now`.
+/// deliverAt and after `now`. Checked when a row is judged and again when it goes out
+/// ([`super::deliverable`]): a paced run may reach a row after its deadline has passed.
 pub(super) fn check_schedule(
     at: Option<Timestamp>,
     until: Option<DeliverUntil>,

@@ -405,6 +405,36 @@ fn schedule_rules() {
 }
 
 #[test]
+fn a_deadline_is_judged_again_when_the_message_goes_out() {
+    let message = |until: &str| crate::message::Message {
+        destination: crate::message::Destination::Phone("+5511988887777".into()),
+        content: Content::Text { body: "oi".into() },
+        variables: Default::default(),
+        interactive: Default::default(),
+        labels: Vec::new(),
+        ai_rewrite: false,
+        deliver_at: None,
+        deliver_until: Some(parse_deliver_until(until).unwrap()),
+    };
+    let at = |t: &str| t.parse::<Timestamp>().unwrap();
+    let noon = message("2026-06-01T12:00:00Z");
+    assert_eq!(deliverable(&noon, at("2026-06-01T11:59:00Z")), Ok(()));
+    for late in [
+        "2026-06-01T11:59:01Z",
+        "2026-06-01T12:00:00Z",
+        "2026-06-01T13:00:00Z",
+    ] {
+        let error = deliverable(&noon, at(late)).unwrap_err();
+        assert_eq!(error.code, RowErrorCode::DeliverUntilPast, "{late}");
+    }
+    // A span counts from the send itself: never late.
+    assert_eq!(
+        deliverable(&message("90m"), at("2030-01-01T00:00:00Z")),
+        Ok(())
+    );
+}
+
+#[test]
 fn validate_defaults_refuses_only_what_no_cell_can_cure() {
     let validate_defaults = |_: (), d: &MessageDefaults, now| {
         validate_defaults(d, now, &crate::provider::pilot_status::CAPABILITIES)
