@@ -78,7 +78,7 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         pass.canceled,
         census.scheduled,
         pass.refused,
-        args.api.results.display()
+        crate::fmt::path(&args.api.results)
     ));
     u8::from(pass.refused > 0)
 }
@@ -160,7 +160,7 @@ fn confirm(args: &CancelArgs, count: u64) -> Result<(), String> {
     }
     crate::progress::print_err(format_args!(
         "Cancel {count} scheduled messages of {}? [y/N] ",
-        args.api.results.display()
+        crate::fmt::path(&args.api.results)
     ));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();

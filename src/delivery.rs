@@ -148,7 +148,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
     if let Some(why) = &summary.stopped {
         tracing::error!("status pass stopped: {why}");
     }
-    let results = args.api.results.display();
+    let results = crate::fmt::path(&args.api.results);
     crate::progress::print_out(format_args!("{summary}results: {results}\n"));
     summary.exit_code()
 }

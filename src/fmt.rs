@@ -1,8 +1,10 @@
 //! How values are written for people, shared by the log lines, the preflight report, the
 //! window's messages and `report`: one place, so that a duration reads the same everywhere,
 //! a value quoted in an error (a cell, a flag, a settings file's) is escaped and cut the
-//! same way, and a settings file's parse error never repeats the file's text (it may hold a key).
+//! same way, a file's path in a message stays on its line, and a settings file's parse error
+//! never repeats the file's text (it may hold a key).
 
+use std::path::Path;
 use std::time::Duration;
 
 /// A duration for people: `1h 02m`, `3m 05s`, `12s`, `250ms`.
@@ -42,6 +44,36 @@ pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
         out.push_str(&format!("… ({count} characters)"));
     }
     out.into()
+}
+
+/// `path` as a message or log line quotes it: as [`Path::display`] writes it (bytes that
+/// are not UTF-8 as U+FFFD), except that characters that cannot be seen are escaped, a line
+/// break as `\n` (also `\r`, `\t`, `\0`) and the others as `\u{1b}`, so that a file named
+/// `"a\nERROR forged.csv"` cannot start a line of its own in a log. Whole, not cut: the
+/// reader needs the path to find the file.
+pub fn path<P: AsRef<Path> + ?Sized>(path: &P) -> ShownPath<'_> {
+    ShownPath(path.as_ref())
+}
+
+/// A path written for people: see [`path`].
+pub struct ShownPath<'a>(&'a Path);
+
+impl std::fmt::Display for ShownPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        let text = self.0.to_string_lossy();
+        if !text.chars().any(invisible) {
+            return f.write_str(&text);
+        }
+        for c in text.chars() {
+            match c {
+                '\n' | '\r' | '\t' | '\0' => write!(f, "{}", c.escape_debug())?,
+                c if invisible(c) => write!(f, "{}", c.escape_unicode())?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A character that shows as nothing, or as a plain space although it is not one.
@@ -148,6 +180,34 @@ mod tests {
         assert_eq!(human(Duration::from_secs(3720)), "1h 02m");
         // Whatever a server asks for, it is written, not a panic.
         assert!(human(Duration::MAX).ends_with("m"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_stays_on_its_line() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt as _;
+        for plain in ["c.csv", "/tmp/a b/çà.results.csv", "a\\nb.csv", ""] {
+            assert_eq!(
+                path(plain).to_string(),
+                Path::new(plain).display().to_string()
+            );
+        }
+        assert_eq!(
+            path("/tmp/a\nERROR forged.csv").to_string(),
+            "/tmp/a\\nERROR forged.csv"
+        );
+        assert_eq!(
+            path("a\r\t\0\u{1b}[31m\u{85}\u{2028}z").to_string(),
+            "a\\r\\t\\0\\u{1b}[31m\\u{85}\\u{2028}z"
+        );
+        // Bytes that are not UTF-8 read as display() writes them, and still on one line.
+        let bytes = Path::new(OsStr::from_bytes(b"x\xff\ny"));
+        assert_eq!(path(bytes).to_string(), "x\u{fffd}\\ny");
+        assert_eq!(
+            path(Path::new(OsStr::from_bytes(b"x\xff"))).to_string(),
+            Path::new(OsStr::from_bytes(b"x\xff")).display().to_string()
+        );
     }
 
     #[test]

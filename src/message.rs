@@ -193,6 +193,14 @@ pub enum DeliverUntil {
     After(SignedDuration),
 }
 
+impl DeliverUntil {
+    /// The least time a message is given to be delivered (a span, or an instant's distance
+    /// from the send or from `deliverAt`): one that expires in milliseconds or seconds
+    /// fails before WhatsApp can deliver it, so a typo such as `1ms`, or `30s` meant as
+    /// minutes, would burn every message of the list.
+    pub const SHORTEST: SignedDuration = SignedDuration::from_mins(1);
+}
+
 /// Interactive extras for template and text sends (never direct media).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Interactive {

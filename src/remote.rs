@@ -300,7 +300,7 @@ impl ApiArgs {
                 "{} was sent through MsgFlash ({target}); `status` and `cancel` use Pilot \
                  Status' message lookup and cancel endpoints, and MsgFlash documents neither: \
                  follow that campaign's delivery in the MsgFlash dashboard",
-                self.results.display()
+                crate::fmt::path(&self.results)
             )));
         }
         let mut api = self
@@ -322,7 +322,7 @@ impl ApiArgs {
                 "{} has rows sent by {} that this command has no key for: pass --senders FILE \
                  with the senders file the campaign was sent with (or, for a campaign sent with \
                  one key, leave --senders out and export that key)",
-                self.results.display(),
+                crate::fmt::path(&self.results),
                 named.join(", ")
             )));
         }
@@ -366,7 +366,7 @@ impl ApiArgs {
     /// `now` (decided as for a send run, see [`ForeignTarget`]), in the words of a pass;
     /// `None` when it may be.
     fn foreign_target(&self, journal: &Journal, now: &str) -> Option<String> {
-        let path = self.results.display();
+        let path = crate::fmt::path(&self.results);
         Some(
             match ForeignTarget::of(&journal.checkpoint().targets(), now)? {
                 ForeignTarget::Rehearsal => format!(

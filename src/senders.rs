@@ -81,24 +81,32 @@ pub fn load(
     campaign_instance: Option<&str>,
     keys: &KeySource<'_>,
 ) -> Result<Vec<Sender>, String> {
-    let text = crate::toml_file::read(path)
-        .map_err(|e| format!("cannot read the senders file {}: {e}", path.display()))?;
+    let text = crate::toml_file::read(path).map_err(|e| {
+        format!(
+            "cannot read the senders file {}: {e}",
+            crate::fmt::path(&path)
+        )
+    })?;
     let entries: BTreeMap<String, Entry> = toml::from_str(&text).map_err(|e| {
         format!(
             "senders file {}: {} (expected one [label] table per number, with key-env = \"VAR\" or key = \"...\")",
-            path.display(),
+            crate::fmt::path(&path),
             crate::fmt::toml_problem(&text, &e)
         )
     })?;
     if entries.is_empty() {
         return Err(format!(
             "senders file {} lists no numbers: add one [label] table per number, e.g. [centro] with key-env = \"PS_KEY_CENTRO\"",
-            path.display()
+            crate::fmt::path(&path)
         ));
     }
     warn_if_readable_by_others(path, entries.values());
     let fail = |label: &str, why: String| {
-        format!("senders file {}, [{}]: {why}", path.display(), shown(label))
+        format!(
+            "senders file {}, [{}]: {why}",
+            crate::fmt::path(&path),
+            shown(label)
+        )
     };
     let mut senders = Vec::with_capacity(entries.len());
     for (label, entry) in entries {
@@ -118,7 +126,7 @@ pub fn load(
         });
     }
     refuse_shared_numbers(&senders)
-        .map_err(|why| format!("senders file {}: {why}", path.display()))?;
+        .map_err(|why| format!("senders file {}: {why}", crate::fmt::path(&path)))?;
     Ok(senders)
 }
 
@@ -303,8 +311,8 @@ fn warn_if_readable_by_others<'a>(path: &Path, mut entries: impl Iterator<Item =
         if inline && mode & 0o077 != 0 {
             tracing::warn!(
                 "{} holds API keys and other users can read it: run `chmod 600 {}`, or use key-env",
-                path.display(),
-                path.display()
+                crate::fmt::path(&path),
+                crate::fmt::path(&path)
             );
         }
     }

@@ -264,7 +264,7 @@ fn merge(
         return Ok(flags.clone());
     };
     let file = options::read_file(&path)?;
-    tracing::info!("campaign settings from {}", path.display());
+    tracing::info!("campaign settings from {}", crate::fmt::path(&path));
     Ok(flags.clone().over(file))
 }
 
@@ -358,20 +358,22 @@ impl Settings {
     /// be used by this run (see [`ForeignTarget`]); `None` when it may. Another base URL or
     /// instance is refused unless `--retarget` says the API moved.
     pub fn foreign_target(&self, recorded: &[String]) -> Option<String> {
-        let path = self.results.display();
+        let path = crate::fmt::path(&self.results);
         let now = &self.target_id;
-        let stem = self.csv.file_stem().unwrap_or_default().to_string_lossy();
+        let file_stem = self.csv.file_stem().unwrap_or_default().to_string_lossy();
+        let stem = crate::fmt::path(&*file_stem);
         Some(match ForeignTarget::of(recorded, now)? {
             ForeignTarget::Rehearsal => {
                 // Where the real campaign's sends are is not known here: a results file
                 // that already holds them must be the one named, never a fresh one.
-                let rehearsal_name = format!("{stem}.sandbox.results.csv");
+                let rehearsal_name = format!("{file_stem}.sandbox.results.csv");
                 let unsent = if self.results.file_name() == Some(rehearsal_name.as_ref()) {
                     format!("leave out --results: it then writes {stem}.results.csv beside the CSV")
                 } else {
                     format!(
-                        "rename this file to {rehearsal_name} (where --sandbox keeps its \
-                         rehearsal) and rerun: {path} then holds the real campaign"
+                        "rename this file to {}.sandbox.results.csv (where --sandbox keeps its \
+                         rehearsal) and rerun: {path} then holds the real campaign",
+                        stem
                     )
                 };
                 let repair = format!(

@@ -274,3 +274,66 @@ fn utf8_past_the_sample_is_never_sent_decoded_as_a_legacy_encoding() {
         rows[70]
     );
 }
+
+/// A line of the output (stdout or stderr) that a file's name started: the name's line
+/// break must be written escaped, or the rest of the name reads as a log line of its own.
+fn forged_lines(output: &std::process::Output) -> Vec<String> {
+    text(output)
+        .lines()
+        .filter(|line| line.starts_with("ERROR forged"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_file_name_with_a_line_break_is_quoted_on_one_line() {
+    let rig = Rig::new();
+    // A campaign list of that name, refused (empty): named, escaped.
+    let csv = rig.file("a\nERROR forged\u{1b}[31m.csv", "");
+    let mut command = rig.command(&csv);
+    command.args(["--template", "t"]);
+    assert_refused(
+        &rig,
+        &mut command,
+        &["a\\nERROR forged\\u{1b}[31m.csv is empty"],
+    );
+    let output = rig.run(&mut command);
+    assert_eq!(forged_lines(&output), Vec::<String>::new());
+    assert!(!text(&output).contains('\u{1b}'), "{}", text(&output));
+
+    // A results file of that name that is not one: refused, named, escaped.
+    let good = rig.file("ok.csv", &campaign_csv(2));
+    let other = rig.file("o\nERROR forged.csv", "a,b\n1,2\n");
+    let mut command = rig.command(&good);
+    command.args(["--template", "t", "--results"]).arg(&other);
+    assert_refused(
+        &rig,
+        &mut command,
+        &["o\\nERROR forged.csv is not a campaign-sender"],
+    );
+    assert_eq!(forged_lines(&rig.run(&mut command)), Vec::<String>::new());
+
+    // A run whose results go to such a name: its summary and `report` say where, escaped.
+    let results = rig.dir.path().join("r\nERROR forged.results.csv");
+    let output = rig.run(
+        rig.command(&good)
+            .args(["--template", "t", "--results"])
+            .arg(&results),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 2);
+    assert!(
+        text(&output).contains("r\\nERROR forged.results.csv"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(forged_lines(&output), Vec::<String>::new());
+    let output = rig.run(binary().arg("report").arg(&results));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(
+        text(&output).contains("Campaign report: ") && text(&output).contains("r\\nERROR forged"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(forged_lines(&output), Vec::<String>::new());
+}

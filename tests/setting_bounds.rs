@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Rig, binary, campaign_csv, code, ended, text};
+use common::{Rig, binary, campaign_csv, code, ended, phone, results, text};
 use proptest::prelude::*;
 
 /// Each setting with a value just past its maximum, the maximum as the message shows it,
@@ -109,6 +109,67 @@ fn the_maximum_itself_is_accepted() {
     assert_eq!(rig.sent().len(), 3);
     let dry = run(&Rig::new(), 3, "", &["--spacing", "24h", "--dry-run"]);
     assert_eq!(code(&dry), 0, "{}", text(&dry));
+}
+
+/// A delivery deadline shorter than a minute expires before WhatsApp can deliver the
+/// message: as a flag or a campaign-file key it would fail every row of the list, so the
+/// run stops at set-up; in a row's cell it makes that row INVALID, naming row and field.
+#[test]
+fn a_deadline_shorter_than_a_minute_is_refused_as_a_flag_in_the_file_and_in_a_cell() {
+    for value in ["1ms", "30s", "59s"] {
+        let needles = [
+            "deliverUntil".to_string(),
+            format!("'{value}' is shorter than a minute"),
+            "write a span of at least 1m".to_string(),
+        ];
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        let rig = Rig::new();
+        let output = run(&rig, 1, "", &["--deliver-until", value]);
+        assert_refused(&rig, &output, &needles);
+        let rig = Rig::new();
+        let output = run(&rig, 1, &format!("deliver-until = \"{value}\"\n"), &[]);
+        assert_refused(&rig, &output, &needles);
+    }
+    let rig = Rig::new();
+    let output = run(&rig, 1, "", &["--deliver-until", "1m"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 1);
+
+    let rig = Rig::new();
+    let csv = rig.file(
+        "c.csv",
+        &format!(
+            "phone,nome,deliverUntil\n{},A,30s\n{},B,1m\n{},C,\n",
+            phone(1),
+            phone(2),
+            phone(3)
+        ),
+    );
+    let output = rig.run(rig.command(&csv).args([
+        "--text",
+        "Oi",
+        "--deliver-until",
+        "4h",
+        "--max-invalid",
+        "100%",
+    ]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(rig.sent(), [phone(2), phone(3)]);
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["errorCode"].as_str()),
+        ("INVALID", "INVALID_TIMESTAMP")
+    );
+    assert!(
+        rows[0]["error"].starts_with("field deliverUntil: '30s' is shorter than a minute"),
+        "{:?}",
+        rows[0]
+    );
+    assert!(
+        text(&output).contains("row 1: INVALID INVALID_TIMESTAMP: field deliverUntil: '30s'"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]

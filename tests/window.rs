@@ -207,6 +207,37 @@ fn a_campaign_deadline_is_kept_over_the_windows_close() {
     assert_eq!(deadlines(&rig), expected);
 }
 
+/// A row's deadline is judged again when its turn comes: one that passed while the run
+/// paced the rows before it (it was ahead when the run started) is recorded INVALID, not
+/// sent to expire undelivered.
+#[test]
+fn a_deadline_that_passed_while_the_run_paced_is_not_sent() {
+    let rig = Rig::new();
+    let soon = local(0, "10:05");
+    let csv = rig.file(
+        "c.csv",
+        &format!(
+            "phone,nome,deliverUntil\n{},A,{soon}\n{},B,{soon}\n{},C,{soon}\n{},D,90m\n",
+            phone(0),
+            phone(1),
+            phone(2),
+            phone(3)
+        ),
+    );
+    let summary = run_in_process(&rig, &csv, spaced("10m"), local(0, "10:00"));
+    assert_eq!((summary.queued, summary.invalid), (2, 2), "{summary:?}");
+    assert_eq!(rig.sent(), [phone(0), phone(3)]);
+    let rows = rows(&rig);
+    for row in &rows[1..3] {
+        assert_eq!(
+            (row["status"].as_str(), row["errorCode"].as_str()),
+            ("INVALID", "DELIVER_UNTIL_PAST"),
+            "{row:?}"
+        );
+        assert!(row["error"].contains("is already past"), "{row:?}");
+    }
+}
+
 /// A window of `from..to` hours around the real now, in UTC, as `HH:MM-HH:MM`, and the
 /// instant it next closes.
 fn window_around_now(from: i64, to: i64) -> (String, Timestamp) {

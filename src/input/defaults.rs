@@ -97,7 +97,8 @@ pub struct MessageDefaults {
     #[arg(long, value_name = "TIME", help_heading = "Message")]
     pub deliver_at: Option<String>,
 
-    /// Delivery deadline: RFC 3339, or a span after each row's send such as 4h.
+    /// Delivery deadline: RFC 3339, or a span after each row's send such as 4h; at least a
+    /// minute ahead (1m), or the message expires before it can be delivered.
     #[arg(long, value_name = "TIME|SPAN", help_heading = "Message")]
     pub deliver_until: Option<String>,
 }

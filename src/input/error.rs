@@ -9,21 +9,27 @@ use super::{RowError, SyntaxError};
 /// Display says what is wrong and how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot open {path}: {source}: check the path and its permissions")]
+    #[error(
+        "cannot open {path}: {source}: check the path and its permissions",
+        path = crate::fmt::path(path)
+    )]
     Open {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(
-        "{path} is not a file but {what}: the list is read more than once, and a pipe would hang or come back empty; save the list to a file and give that"
+        "{path} is not a file but {what}: the list is read more than once, and a pipe would hang or come back empty; save the list to a file and give that",
+        path = crate::fmt::path(path)
     )]
     NotAFile { path: PathBuf, what: &'static str },
     #[error(
-        "{path} is an Excel workbook ({format}), not CSV: save it as CSV UTF-8 (in Excel: File > Save As > CSV UTF-8), then give that file"
+        "{path} is an Excel workbook ({format}), not CSV: save it as CSV UTF-8 (in Excel: File > Save As > CSV UTF-8), then give that file",
+        path = crate::fmt::path(path)
     )]
     Workbook { path: PathBuf, format: &'static str },
     #[error(
-        "{path} is not CSV text: its header line holds control characters. Export the list as CSV UTF-8 (or pass --encoding with its real encoding) and give that file"
+        "{path} is not CSV text: its header line holds control characters. Export the list as CSV UTF-8 (or pass --encoding with its real encoding) and give that file",
+        path = crate::fmt::path(path)
     )]
     NotText { path: PathBuf },
     #[error("cannot read the start of the file: {0}: check the file is readable")]
@@ -34,7 +40,8 @@ pub enum InputError {
     )]
     UnknownEncoding { given: String },
     #[error(
-        "{path} is UTF-8 (it has '{example}'), but the encoding is set to {encoding}, which would send every accent garbled: remove the encoding setting (--encoding, or encoding in the campaign file) and run again"
+        "{path} is UTF-8 (it has '{example}'), but the encoding is set to {encoding}, which would send every accent garbled: remove the encoding setting (--encoding, or encoding in the campaign file) and run again",
+        path = crate::fmt::path(path)
     )]
     Utf8Forced {
         path: PathBuf,
@@ -46,7 +53,8 @@ pub enum InputError {
     )]
     HeaderEncoding,
     #[error(
-        "reading {path} failed after row {row}: {source}: check the file is complete and readable, then run again"
+        "reading {path} failed after row {row}: {source}: check the file is complete and readable, then run again",
+        path = crate::fmt::path(path)
     )]
     Read {
         path: PathBuf,
@@ -54,7 +62,8 @@ pub enum InputError {
         source: csv::Error,
     },
     #[error(
-        "{place} of {path}: the quote that opens column '{column}' is never closed, so the rest of the file would be read as that one cell. Nothing was sent. {QUOTE_FIX}"
+        "{place} of {path}: the quote that opens column '{column}' is never closed, so the rest of the file would be read as that one cell. Nothing was sent. {QUOTE_FIX}",
+        path = crate::fmt::path(path)
     )]
     UnclosedQuote {
         path: PathBuf,
@@ -62,11 +71,13 @@ pub enum InputError {
         column: String,
     },
     #[error(
-        "the header line of {path} has a quote that is not closed (column {position} takes in the lines below it). Nothing was sent. {QUOTE_FIX}"
+        "the header line of {path} has a quote that is not closed (column {position} takes in the lines below it). Nothing was sent. {QUOTE_FIX}",
+        path = crate::fmt::path(path)
     )]
     QuoteInHeader { path: PathBuf, position: usize },
     #[error(
-        "{place} of {path}: column '{column}' holds {rows} line(s) that read like rows of the file: a quote opened in that cell is closed only further down, so those rows would not be sent. Nothing was sent. {QUOTE_FIX}"
+        "{place} of {path}: column '{column}' holds {rows} line(s) that read like rows of the file: a quote opened in that cell is closed only further down, so those rows would not be sent. Nothing was sent. {QUOTE_FIX}",
+        path = crate::fmt::path(path)
     )]
     SwallowedRows {
         path: PathBuf,
@@ -76,12 +87,19 @@ pub enum InputError {
     },
     #[error(
         "line {line} of {path} starts a row longer than {} MiB, the most one row may hold (a spreadsheet cell holds at most 32,767 characters): this is not a list of contacts. Nothing was sent: check that this is the right file",
-        MAX_RECORD >> 20
+        MAX_RECORD >> 20,
+        path = crate::fmt::path(path)
     )]
     RowTooLong { path: PathBuf, line: u64 },
-    #[error("{path} has more than 4,294,967,295 rows: split it into several campaigns")]
+    #[error(
+        "{path} has more than 4,294,967,295 rows: split it into several campaigns",
+        path = crate::fmt::path(path)
+    )]
     TooManyRows { path: PathBuf },
-    #[error("{path} is empty: the first line must be a header such as phone,nome")]
+    #[error(
+        "{path} is empty: the first line must be a header such as phone,nome",
+        path = crate::fmt::path(path)
+    )]
     Empty { path: PathBuf },
     #[error(
         "the first line looks like data, not a header ({first_line}): add a header line such as phone,nome above the first row"
@@ -130,14 +148,18 @@ pub enum InputError {
         shown(given)
     )]
     UnknownCountry { given: String },
-    #[error("opt-out list {path}, line {line}: {reason}; fix or delete that line")]
+    #[error(
+        "opt-out list {path}, line {line}: {reason}; fix or delete that line",
+        path = crate::fmt::path(path)
+    )]
     SuppressionEntry {
         path: PathBuf,
         line: u64,
         reason: String,
     },
     #[error(
-        "opt-out list {path}: no phone column in its first line ({first_line}): name the column phone, or put one number per line"
+        "opt-out list {path}: no phone column in its first line ({first_line}): name the column phone, or put one number per line",
+        path = crate::fmt::path(path)
     )]
     SuppressionColumn { path: PathBuf, first_line: String },
     #[error("campaign setting {0}")]

@@ -24,6 +24,17 @@ use rules::{
     check_capabilities, check_fixed_conflicts, check_schedule, direct_media, template_media,
 };
 
+/// Whether `message`, going out at `now`, still leaves WhatsApp time to deliver it: its
+/// `deliverUntil`, when that is an instant (the row's or the campaign's), at least a minute
+/// ahead. The rule a row was judged by at the start, again at its send: a paced run (or one
+/// that waited for its window) may reach a row after its deadline.
+pub(crate) fn deliverable(
+    message: &crate::message::Message,
+    now: Timestamp,
+) -> Result<(), RowError> {
+    check_schedule(None, message.deliver_until, now)
+}
+
 /// The send fields in typed form, each already checked on its own.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fields {

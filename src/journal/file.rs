@@ -94,7 +94,7 @@ impl Journal {
         if self.checkpoint.torn > 0 {
             tracing::warn!(
                 "{}: dropping {} bytes after the last line break: a line cut short by an earlier crash or a full disk",
-                self.path.display(),
+                crate::fmt::path(&self.path),
                 self.checkpoint.torn
             );
         }
@@ -238,9 +238,9 @@ impl Journal {
             "{}: its column(s) {} are not this tool's, and the file is rewritten without \
              them: the file as it was, with them, is kept as {}. Keep notes in a copy of \
              the results (every run rewrites this one)",
-            place.display(),
+            crate::fmt::path(&place),
             self.checkpoint.foreign.join(", "),
-            aside.display()
+            crate::fmt::path(&aside)
         );
         self.checkpoint.foreign.clear();
         Ok(())
@@ -328,14 +328,14 @@ impl Journal {
                  {} (keep the file there now if it has anything you need), delete it, then \
                  rerun the same command; until it is deleted every run on these results is \
                  refused",
-                rescue.display(),
-                self.named.display()
+                crate::fmt::path(&rescue),
+                crate::fmt::path(&self.named)
             ),
             Err(failures) => format!(
                 "this run's lines could not be saved anywhere either ({failures}) and are LOST \
                  when this process ends: the file at {} lacks the sends this run recorded (see \
                  the log), and a rerun would send those rows again",
-                self.named.display()
+                crate::fmt::path(&self.named)
             ),
         };
         let error = JournalError::NotPutBack {

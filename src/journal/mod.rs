@@ -155,18 +155,21 @@ impl fmt::Display for Status {
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error(
-        "{path} is in use by another run ({holder}); wait for it to finish, then rerun the same command"
+        "{path} is in use by another run ({holder}); wait for it to finish, then rerun the same command",
+        path = crate::fmt::path(path)
     )]
     Locked { path: PathBuf, holder: String },
     #[error(
         "the lock file {path} was {what} while this run held it (a stale-lock cleanup?), so \
-         another run could start on the same results"
+         another run could start on the same results",
+        path = crate::fmt::path(path)
     )]
     LockLost { path: PathBuf, what: &'static str },
     #[error(
         "the lock file {path} is {what}, not a file of its own, so it was not opened for writing \
          (writing it would overwrite what it leads to) and nothing was sent. Check what it leads \
-         to, remove the lock file itself (`rm {path}`), then rerun the same command"
+         to, remove the lock file itself (`rm {path}`), then rerun the same command",
+        path = crate::fmt::path(path)
     )]
     LockNotOurs { path: PathBuf, what: &'static str },
     #[error(
@@ -174,16 +177,19 @@ pub enum JournalError {
          it is: two runs started through two names would each take their own lock and send the \
          same rows, and the first rewrite of the file would split the names into two different \
          files. Remove the other names (`find / -samefile {path}` lists them), or make them \
-         symbolic links (`ln -s`), then rerun the same command"
+         symbolic links (`ln -s`), then rerun the same command",
+        path = crate::fmt::path(path)
     )]
     HardLinked { path: PathBuf, names: u64 },
     #[error(
         "{path} was {what} while this run was writing it (saved from a spreadsheet during the \
-         run?)"
+         run?)",
+        path = crate::fmt::path(path)
     )]
     Replaced { path: PathBuf, what: &'static str },
     #[error(
-        "{path} no longer leads to this run's file and it could not be put back ({why}): {saved}"
+        "{path} no longer leads to this run's file and it could not be put back ({why}): {saved}",
+        path = crate::fmt::path(path)
     )]
     NotPutBack {
         path: PathBuf,
@@ -195,10 +201,15 @@ pub enum JournalError {
         "the last run on {path} could not put its lines back and saved them as {rescue}, so \
          {path} lacks sends they record and nothing is sent with it. Check that {rescue} is \
          the newer file, put it in place of {path} (keep the other if it has anything you \
-         need), delete {rescue}, then rerun the same command"
+         need), delete {rescue}, then rerun the same command",
+        path = crate::fmt::path(path),
+        rescue = crate::fmt::path(rescue)
     )]
     Unsaved { path: PathBuf, rescue: PathBuf },
-    #[error("cannot {action} {path}: {source}")]
+    #[error(
+        "cannot {action} {path}: {source}",
+        path = crate::fmt::path(path)
+    )]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -207,7 +218,8 @@ pub enum JournalError {
     #[error(
         "{path} line {line} cannot be read ({detail}). Nothing was sent and the file was not changed. \
          Restore that line as it was (a backup, or the line as this tool wrote it), or if a \
-         spreadsheet saved the file, re-save it as CSV UTF-8; then rerun the same command"
+         spreadsheet saved the file, re-save it as CSV UTF-8; then rerun the same command",
+        path = crate::fmt::path(path)
     )]
     Damaged {
         path: PathBuf,
@@ -219,7 +231,8 @@ pub enum JournalError {
          so it was not changed. If it is this campaign's results re-saved by a spreadsheet, restore its \
          first line (row,destination,status,...) or re-save it as CSV UTF-8; a column deleted in \
          the spreadsheet comes back, cells and all, from a copy made before; if --results names \
-         another file by mistake, point it at this campaign's results file"
+         another file by mistake, point it at this campaign's results file",
+        path = crate::fmt::path(path)
     )]
     NotOurs {
         path: PathBuf,

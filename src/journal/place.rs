@@ -119,16 +119,16 @@ impl Replacement {
     /// Says what was done (before the run's error, which refers to it) and returns that
     /// error. `named` is the path as given.
     pub(super) fn report(&self, named: &Path) -> JournalError {
-        let named_shown = named.display();
+        let named_shown = crate::fmt::path(&named);
         let was = &self.was;
         let put = if self.at == *was {
-            format!("was put back at {}", self.at.display())
+            format!("was put back at {}", crate::fmt::path(&self.at))
         } else {
             format!(
                 "was copied to {}, where the path leads now ({} still holds the lines it had \
                  when the path stopped leading to it)",
-                self.at.display(),
-                was.display()
+                crate::fmt::path(&self.at),
+                crate::fmt::path(&was)
             )
         };
         match &self.aside {
@@ -138,7 +138,7 @@ impl Replacement {
                  wrote, {put}, and the file that replaced it is kept as {}. Copy into the \
                  results anything you changed there, then delete it; rerun the same command: \
                  it continues where this run stopped",
-                aside.display()
+                crate::fmt::path(&aside)
             ),
             None => tracing::error!(
                 "{named_shown} was deleted or renamed away during the run: this run's own \
@@ -211,7 +211,7 @@ pub(super) fn rescue(file: &File, path: &Path) -> Result<PathBuf, String> {
             Ok(()) => return Ok(to),
             Err(e) => {
                 let _ = fs::remove_file(&to);
-                failures.push(format!("{}: {e}", to.display()));
+                failures.push(format!("{}: {e}", crate::fmt::path(&to)));
             }
         }
     }

@@ -115,7 +115,8 @@ pub struct SenderCount {
 /// Why the ledger could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the ledger {path}: {problem}. Fix it, point --ledger elsewhere, or turn it off with --ledger off"
+    "the ledger {path}: {problem}. Fix it, point --ledger elsewhere, or turn it off with --ledger off",
+    path = crate::fmt::path(path)
 )]
 pub struct LedgerError {
     pub path: PathBuf,

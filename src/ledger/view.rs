@@ -68,7 +68,7 @@ pub fn last_day(path: &Path, caps: &Caps, now: jiff::Timestamp) -> Result<String
     let since = now.as_millisecond() - DAY.as_millis() as i64;
     let mut text = format!(
         "\nLedger {} (sends in the last 24 h, every campaign):\n",
-        path.display()
+        crate::fmt::path(&path)
     );
     let counts = ledger.senders_since(since)?;
     if counts.is_empty() {

@@ -24,7 +24,7 @@ pub fn show_preflight(found: &Preflight) {
         return;
     }
     for note in &found.notes {
-        tracing::warn!(csv = %found.csv.display(), "{note}");
+        tracing::warn!(csv = %crate::fmt::path(&found.csv), "{note}");
     }
     let invalid: Vec<String> = found
         .invalid
@@ -32,7 +32,7 @@ pub fn show_preflight(found: &Preflight) {
         .map(|(code, rows)| format!("{code} {} ({rows})", rows.count))
         .collect();
     tracing::info!(
-        csv = %found.csv.display(),
+        csv = %crate::fmt::path(&found.csv),
         rows = found.rows,
         valid = found.valid,
         invalid = found.invalid_count(true),
@@ -220,7 +220,7 @@ impl fmt::Display for Rows {
 
 impl fmt::Display for Preflight {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Preflight: {}", self.csv.display())?;
+        writeln!(f, "Preflight: {}", crate::fmt::path(&self.csv))?;
         for note in &self.notes {
             writeln!(f, "  note: {note}")?;
         }

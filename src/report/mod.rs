@@ -87,8 +87,8 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     let report = tally.finish(&args.results.display().to_string());
     if let Some(page) = &args.html {
         std::fs::write(page, html::page(&report, &zone))
-            .map_err(|e| format!("cannot write {}: {e}", page.display()))?;
-        tracing::info!("HTML report written to {}", page.display());
+            .map_err(|e| format!("cannot write {}: {e}", crate::fmt::path(&page)))?;
+        tracing::info!("HTML report written to {}", crate::fmt::path(&page));
     }
     if args.json {
         let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
@@ -126,7 +126,7 @@ fn refuse_overwriting_results(page: &Path, results: &Path) -> Result<(), String>
     if same {
         return Err(format!(
             "--html {} names the results file itself: give the page another name (e.g. report.html)",
-            page.display()
+            crate::fmt::path(&page)
         ));
     }
     let mut start = [0; 15];
@@ -135,7 +135,7 @@ fn refuse_overwriting_results(page: &Path, results: &Path) -> Result<(), String>
         Ok(n) if n > 0 && !html::START.starts_with(&start[..n]) => Err(format!(
             "--html {} is a file that is not a report: it is left as it is. Give the page a \
              new name (e.g. report.html)",
-            page.display()
+            crate::fmt::path(&page)
         )),
         _ => Ok(()),
     }

@@ -51,7 +51,7 @@ impl fmt::Display for Text<'_> {
         let line = |f: &mut fmt::Formatter<'_>, label: &str, rows: u64, pct: f64| {
             writeln!(f, "  {label:<width$} {rows:>7} {pct:>7.1}%")
         };
-        writeln!(f, "Campaign report: {}", report.results)?;
+        writeln!(f, "Campaign report: {}", crate::fmt::path(&report.results))?;
         writeln!(f)?;
         writeln!(f, "{:<w$} {:>7} {:>8}", "Send", "rows", "%", w = width + 2)?;
         for count in &report.send {

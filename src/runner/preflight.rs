@@ -104,7 +104,7 @@ pub(super) fn prepare(
                 Plan::Renumber(..) | Plan::Claim => {
                     return Err(RunError::Mismatch(format!(
                         "{} changed while it was being read. Nothing was sent; rerun the same command",
-                        settings.csv.display()
+                        crate::fmt::path(&settings.csv)
                     )));
                 }
             }

@@ -122,9 +122,9 @@ pub(super) fn check_same_cell(
          gone out), but it now reads as {}. Nothing was sent. Use the settings of the earlier \
          run (--default-country, the phone column) so the row reads as it did",
         row.at(),
-        settings.csv.display(),
+        crate::fmt::path(&settings.csv),
         row.raw_destination,
-        settings.results.display(),
+        crate::fmt::path(&settings.results),
         row.destination,
     )))
 }
@@ -225,7 +225,7 @@ pub(super) fn check_message(
     }
     let said = format!(
         "the message settings changed: {} records {others}, and this run's settings ({}) are {}",
-        settings.results.display(),
+        crate::fmt::path(&settings.results),
         now.join(", "),
         settings.message
     );

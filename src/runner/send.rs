@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::input::validate::RowError;
+use crate::input::validate::{RowError, deliverable};
 use crate::input::{Row, Verdict};
 use crate::journal::{Durability, JournalError, Prior, Record, Status};
 use crate::ledger::{CapReached, LedgerError, Refusal};
@@ -37,6 +37,9 @@ enum AttemptError {
     /// The ledger could not say whether another run's send holds this one: nothing was
     /// recorded or sent.
     Ledger(LedgerError),
+    /// The message's own deadline (`deliverUntil` as an instant) is past, or under a
+    /// minute away, when its turn came: nothing was recorded or sent.
+    Expired(RowError),
 }
 
 impl From<WaitTooLong> for AttemptError {
@@ -81,6 +84,9 @@ impl Runner<'_> {
         };
         if let Some(gated) = self.ledger_gate(row).await {
             return gated;
+        }
+        if let Err(expired) = deliverable(message, self.context.clock.wall()) {
+            return self.record_expired(row, &expired).await;
         }
         let attempts = self.journal.prior(row.index).map_or(0, |p| p.attempts);
         self.send(lane, row, message, attempts).await
@@ -148,6 +154,14 @@ impl Runner<'_> {
         Ok(None)
     }
 
+    /// A row whose deadline passed before it could go out (it was judged deliverable when
+    /// the run started): `INVALID` as a rerun judges it, rather than sent to expire.
+    async fn record_expired(&self, row: &Row, error: &RowError) -> Result<Option<Stop>, RunError> {
+        let prior = self.journal.prior(row.index);
+        self.record_refusal(row, prior, Status::Invalid, error)
+            .await
+    }
+
     /// Sends one row with retries: every attempt waits its turn, records its intent, and
     /// records a definite refusal as DEFERRED before waiting to retry. A final answer is
     /// recorded as it came (`FAILED`, `UNCERTAIN`); its `Retry-After` holds the lane, or,
@@ -188,6 +202,7 @@ impl Runner<'_> {
             Err(AttemptError::Disk(e)) => return Err(RunError::Disk(e)),
             Err(AttemptError::Ledger(e)) => return Err(RunError::Ledger(e)),
             Err(AttemptError::CapSpent(reached)) => return Ok(Some(Stop::DailyCap(reached))),
+            Err(AttemptError::Expired(expired)) => return self.record_expired(row, &expired).await,
             Err(AttemptError::Refused(refusal)) => {
                 return self
                     .record_ledger_refusal(lane, row, refusal, attempts)
@@ -305,6 +320,7 @@ impl Runner<'_> {
     ) -> Result<(Accepted, String), AttemptError> {
         let (now, attempt, body) = loop {
             let now = self.turn(lane).await?;
+            deliverable(message, now).map_err(AttemptError::Expired)?;
             self.take_from_cap(lane).map_err(AttemptError::CapSpent)?;
             let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
             let mut body = Vec::with_capacity(512);

@@ -21,7 +21,7 @@ pub fn show_summary(summary: &Summary) {
             uncertain_gone = summary.uncertain_gone,
             skipped = summary.skipped,
             pending = summary.pending,
-            results = %summary.results.display(),
+            results = %crate::fmt::path(&summary.results),
             dry_run = summary.dry_run,
             "{}",
             text.trim_end().replace('\n', "; ")
@@ -109,7 +109,7 @@ impl fmt::Display for Summary {
             return writeln!(
                 f,
                 "dry run: nothing was sent and {} was not touched",
-                self.results.display()
+                crate::fmt::path(&self.results)
             );
         }
         writeln!(
@@ -123,7 +123,7 @@ impl fmt::Display for Summary {
             self.skipped,
             self.pending
         )?;
-        writeln!(f, "results: {}", self.results.display())?;
+        writeln!(f, "results: {}", crate::fmt::path(&self.results))?;
         if self.uncertain_gone > 0 {
             writeln!(
                 f,

@@ -179,7 +179,7 @@ fn open_log(path: &std::path::Path) -> std::io::Result<File> {
         return Err(std::io::Error::other(format!(
             "--log {}: the file is not a sandbox log (its first line is not one of its JSON \
              lines), and appending to it would damage it; give a new file",
-            path.display()
+            crate::fmt::path(&path)
         )));
     }
     Ok(file)

@@ -11,20 +11,20 @@ use crate::provider::ProviderKind;
 /// test) can tell apart; the words are for the person fixing it.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("cannot read the campaign file {}: {source}", path.display())]
+    #[error("cannot read the campaign file {}: {source}", crate::fmt::path(&path))]
     Unreadable {
         path: PathBuf,
         source: std::io::Error,
     },
     /// Not TOML, or a value of the wrong kind.
-    #[error("campaign file {}: {problem}", path.display())]
+    #[error("campaign file {}: {problem}", crate::fmt::path(&path))]
     Syntax { path: PathBuf, problem: String },
     /// A key that is no setting, usually a typo: refused rather than silently ignored.
     /// `key` is `None` when it does not look like a setting's name (it may be a secret).
     #[error(
         "campaign file {}, line {line}: {} is not a setting (a typo?); the keys are the flag \
          names without the dashes, listed by campaign-sender --help",
-        path.display(),
+        crate::fmt::path(&path),
         key.as_deref().unwrap_or("this key")
     )]
     UnknownKey {
@@ -36,7 +36,7 @@ pub enum SettingsError {
     #[error(
         "campaign file {} sets {}, which only the --{} flag may: {}. Nothing was sent; remove \
          it from the file",
-        path.display(),
+        crate::fmt::path(&path),
         flag.key(),
         flag.key(),
         flag.why()

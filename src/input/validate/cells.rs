@@ -101,15 +101,24 @@ pub(super) fn parse_deliver_at(s: &str) -> Result<Timestamp, RowError> {
     })
 }
 
-/// An RFC 3339 instant, else a positive span of at most a year in jiff's friendly format
+/// An RFC 3339 instant, else a span of a minute to a year in jiff's friendly format
 /// (`4h`, `90m`) or ISO 8601: a longer one is a slip (and past a point cannot be added to a
-/// time at all, which would drop it from the request without a word).
+/// time at all, which would drop it from the request without a word), and a shorter one
+/// expires before the message can be delivered ([`DeliverUntil::SHORTEST`]).
 pub(super) fn parse_deliver_until(s: &str) -> Result<DeliverUntil, RowError> {
     if let Ok(t) = s.parse::<Timestamp>() {
         return Ok(DeliverUntil::At(t));
     }
     const YEAR: SignedDuration = SignedDuration::from_hours(366 * 24);
     match s.parse::<SignedDuration>() {
+        Ok(d) if d.is_positive() && d < DeliverUntil::SHORTEST => Err(RowError::new(
+            "deliverUntil",
+            RowErrorCode::InvalidTimestamp,
+            format!(
+                "'{}' is shorter than a minute: the message would expire before it can be delivered; write a span of at least 1m (90m, 4h) or a time",
+                shown(s)
+            ),
+        )),
         Ok(d) if d.is_positive() && d <= YEAR => Ok(DeliverUntil::After(d)),
         Ok(d) if d.is_positive() => Err(RowError::new(
             "deliverUntil",

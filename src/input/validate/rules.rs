@@ -196,7 +196,9 @@ pub(super) fn direct_media(
     })
 }
 
-/// deliverUntil must leave a window: after deliverAt, and not already over.
+/// deliverUntil must leave a window: at least a minute ([`DeliverUntil::SHORTEST`]) after
+/// deliverAt and after `now`. Checked when a row is judged and again when it goes out
+/// ([`super::deliverable`]): a paced run may reach a row after its deadline has passed.
 pub(super) fn check_schedule(
     at: Option<Timestamp>,
     until: Option<DeliverUntil>,
@@ -205,23 +207,38 @@ pub(super) fn check_schedule(
     let Some(DeliverUntil::At(until)) = until else {
         return Ok(());
     };
+    let too_soon = |after: Timestamp| {
+        after
+            .checked_add(DeliverUntil::SHORTEST)
+            .is_ok_and(|least| until < least)
+    };
     if let Some(at) = at
-        && until <= at
+        && too_soon(at)
     {
+        let how = if until <= at {
+            "is not after"
+        } else {
+            "is less than a minute after"
+        };
         return Err(RowError::new(
             "deliverUntil",
             RowErrorCode::DeliverUntilNotAfterDeliverAt,
             format!(
-                "deliverUntil {until} is not after deliverAt {at}: move it later or use a duration such as 4h"
+                "deliverUntil {until} {how} deliverAt {at}: move it later or use a duration such as 4h"
             ),
         ));
     }
-    if until <= now {
+    if too_soon(now) {
+        let how = if until <= now {
+            "is already past"
+        } else {
+            "is less than a minute away"
+        };
         return Err(RowError::new(
             "deliverUntil",
             RowErrorCode::DeliverUntilPast,
             format!(
-                "deliverUntil {until} is already past (now {now}): move it later or use a duration such as 4h"
+                "deliverUntil {until} {how} (now {now}), so the message would expire before it can be delivered: move it later or use a duration such as 4h"
             ),
         ));
     }

@@ -361,6 +361,77 @@ fn schedule_rules() {
         e(Some("2026-06-02 09:00"), "4h"),
         ("deliverAt".into(), RowErrorCode::InvalidTimestamp)
     );
+    // A deadline that expires before WhatsApp can deliver: a span under a minute, an instant
+    // under a minute ahead of now or of deliverAt.
+    for short in ["1ms", "30s", "59s", "PT30S"] {
+        let error = resolve(&MessageDefaults {
+            deliver_until: Some(short.into()),
+            ..t()
+        })
+        .unwrap_err();
+        assert_eq!(error.code, RowErrorCode::InvalidTimestamp, "{short}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "field deliverUntil: '{short}' is shorter than a minute: the message would expire \
+                 before it can be delivered; write a span of at least 1m (90m, 4h) or a time"
+            )
+        );
+    }
+    for enough in ["1m", "60s", "PT1M"] {
+        assert_eq!(
+            parse_deliver_until(enough).unwrap(),
+            DeliverUntil::After(SignedDuration::from_mins(1))
+        );
+    }
+    assert_eq!(
+        e(None, "2026-06-01T12:00:59Z"),
+        ("deliverUntil".into(), RowErrorCode::DeliverUntilPast)
+    );
+    assert!(
+        resolve(&MessageDefaults {
+            deliver_until: Some("2026-06-01T12:01:00Z".into()),
+            ..t()
+        })
+        .is_ok()
+    );
+    assert_eq!(
+        e(Some("2026-06-02T18:00:00Z"), "2026-06-02T18:00:30Z"),
+        (
+            "deliverUntil".into(),
+            RowErrorCode::DeliverUntilNotAfterDeliverAt
+        )
+    );
+}
+
+#[test]
+fn a_deadline_is_judged_again_when_the_message_goes_out() {
+    let message = |until: &str| crate::message::Message {
+        destination: crate::message::Destination::Phone("+5511988887777".into()),
+        content: Content::Text { body: "oi".into() },
+        variables: Default::default(),
+        interactive: Default::default(),
+        labels: Vec::new(),
+        ai_rewrite: false,
+        deliver_at: None,
+        deliver_until: Some(parse_deliver_until(until).unwrap()),
+    };
+    let at = |t: &str| t.parse::<Timestamp>().unwrap();
+    let noon = message("2026-06-01T12:00:00Z");
+    assert_eq!(deliverable(&noon, at("2026-06-01T11:59:00Z")), Ok(()));
+    for late in [
+        "2026-06-01T11:59:01Z",
+        "2026-06-01T12:00:00Z",
+        "2026-06-01T13:00:00Z",
+    ] {
+        let error = deliverable(&noon, at(late)).unwrap_err();
+        assert_eq!(error.code, RowErrorCode::DeliverUntilPast, "{late}");
+    }
+    // A span counts from the send itself: never late.
+    assert_eq!(
+        deliverable(&message("90m"), at("2030-01-01T00:00:00Z")),
+        Ok(())
+    );
 }
 
 #[test]
