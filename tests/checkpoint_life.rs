@@ -361,6 +361,41 @@ fn a_lock_file_deleted_during_a_run_stops_it_before_the_next_send() {
     assert_each_sent_once(&rig, 30);
 }
 
+#[test]
+fn a_second_run_started_after_the_lock_was_deleted_leaves_every_line_whole() {
+    let rig = Rig::new();
+    let gate = rig.gate();
+    let csv = rig.file("c.csv", &campaign_csv(30));
+    let first = slow_run(&rig, &csv, &gate.base_url(), &[]);
+    rig.wait_for_requests(1);
+    // A stale-lock cleanup lets a second run start on the same results while the first
+    // run's request is out; both write their answers once the gate opens.
+    std::fs::remove_file(rig.dir.path().join("c.results.csv.lock")).unwrap();
+    let second = slow_run(&rig, &csv, &gate.base_url(), &[]);
+    rig.wait_for_requests(2);
+    gate.open();
+    let mut told = String::new();
+    for run in [first, second] {
+        let output = run.wait_with_output().unwrap();
+        assert_eq!(code(&output), 3, "each run stops: {}", text(&output));
+        told += &text(&output);
+    }
+    assert!(told.contains("written by another process"), "{told}");
+    // The file reads (no line written over another), and every accepted send is in it.
+    let output = rig.run(rig.command_to(&csv, &gate.base_url()).args(T));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_each_sent_once(&rig, 30);
+    let results = rig.dir.path().join("c.results.csv");
+    let recorded: std::collections::HashSet<String> = read_back(&results)
+        .into_iter()
+        .map(|r| r.record.message_id)
+        .collect();
+    for entry in rig.accepted() {
+        let id = entry.message_id.unwrap();
+        assert!(recorded.contains(&id), "{id} accepted but not recorded");
+    }
+}
+
 /// A re-export of people `order` (indexes into [`phone`]), as a CRM would write it.
 fn export(order: impl IntoIterator<Item = usize>) -> String {
     let rows: String = order

@@ -52,11 +52,13 @@ impl Journal {
                 rescue,
             });
         }
+        // Appending: a line always lands after the file's last byte, never over a line
+        // someone else added (a run started beside this one after its lock file was
+        // deleted), which the writer then notices ([`JournalError::Shared`]).
         let mut file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .append(true)
             .create(true)
-            .truncate(false)
             .open(path)
             .map_err(io_error("open", path))?;
         // Before anything reads or repairs it: a second name would escape the lock.

@@ -182,6 +182,13 @@ pub enum JournalError {
     )]
     HardLinked { path: PathBuf, names: u64 },
     #[error(
+        "{path} was written by another process while this run was writing it (a second run \
+         started after the lock file was deleted?): this run stopped writing it, and every line \
+         in it is whole",
+        path = crate::fmt::path(path)
+    )]
+    Shared { path: PathBuf },
+    #[error(
         "{path} was {what} while this run was writing it (saved from a spreadsheet during the \
          run?)",
         path = crate::fmt::path(path)
@@ -249,7 +256,7 @@ impl JournalError {
     /// What to do after a run stopped on this error part-way.
     pub fn advice(&self) -> &'static str {
         match self {
-            JournalError::LockLost { .. } => {
+            JournalError::LockLost { .. } | JournalError::Shared { .. } => {
                 "Make sure no other run uses this results file, then rerun the same command"
             }
             JournalError::Replaced { .. } => {

@@ -51,6 +51,10 @@ pub enum Durability {
 /// fsynced on its own this much later.
 const LINGER: Duration = Duration::from_millis(1);
 
+/// The `errorCode` of an intent whose request never left because the run stopped on
+/// [`JournalError::Shared`].
+const NOT_SENT: &str = "NOT_SENT";
+
 /// What runs once an outcome is on disk, or with the error that kept it off.
 type Report = Box<dyn FnOnce(Result<(), JournalError>) + Send>;
 
@@ -410,7 +414,6 @@ impl Writer {
             // Before the waiters are told: an intent is in the ledger before its request
             // leaves, so a kill mid-request still counts as a possible send.
             let recorded = written.and_then(|()| self.sync_and_record(&mut batch, sync));
-            batch.clear();
             match recorded {
                 // Only intents are refused, and an intent always has its waiter (so `sync`).
                 Ok(mut refused) if sync => {
@@ -431,6 +434,16 @@ impl Writer {
                 }
                 Err(e) => {
                     let failure = Arc::new(e);
+                    // Another process wrote too: what this run wrote is whole in the file, and
+                    // once durable its outcomes stand (an accepted send's id is recorded). No
+                    // intent of the batch goes ahead, and the file says so.
+                    if matches!(*failure, JournalError::Shared { .. }) {
+                        self.not_sent(&batch, &mut lines);
+                        if self.file.sync_data().is_ok() {
+                            let done = waiting.iter().take_while(|(seq, _)| *seq <= last).count();
+                            self.settle(waiting.drain(..done), None);
+                        }
+                    }
                     let (refused, unwritten) = {
                         let mut pending = self.queue.lock();
                         pending.failed = Some(Arc::clone(&failure));
@@ -444,6 +457,7 @@ impl Writer {
                     return;
                 }
             }
+            batch.clear();
         }
     }
 
@@ -452,9 +466,39 @@ impl Writer {
     fn write(&mut self, batch: &[Record], lines: &mut Lines) -> Result<(), JournalError> {
         lines.format(self.delimiter, batch);
         append(&self.file, lines.bytes()).map_err(io_error("write", &self.path))?;
+        let end = self.end + lines.bytes().len() as u64;
+        // The handle appends, so it now sits at the file's end: anywhere else, another
+        // process wrote too, and the resume index (offsets) no longer matches the file.
+        // Stopping keeps every line whole; the next run reads them all.
+        if (&self.file).stream_position().ok() != Some(end) {
+            return Err(JournalError::Shared {
+                path: self.path.clone(),
+            });
+        }
         lock(&self.journal).noted(batch, lines, self.end);
-        self.end += lines.bytes().len() as u64;
+        self.end = end;
         Ok(())
+    }
+
+    /// Appends a `DEFERRED` line for each intent of `batch`, whose senders are told of a
+    /// failure instead (so no request leaves): a rerun sends those rows rather than taking
+    /// them for maybe sent (`UNCERTAIN`). Best effort: the run is stopping on that failure.
+    fn not_sent(&self, batch: &[Record], lines: &mut Lines) {
+        let not_sent: Vec<Record> = (batch.iter())
+            .filter(|record| record.status == Status::Sending)
+            .map(|intent| Record {
+                status: Status::Deferred,
+                error_code: NOT_SENT.into(),
+                error: "not sent: this run stopped before the request left, because another \
+                        process wrote to the results file"
+                    .into(),
+                ..intent.clone()
+            })
+            .collect();
+        if !not_sent.is_empty() {
+            lines.format(self.delimiter, &not_sent);
+            let _ = append(&self.file, lines.bytes());
+        }
     }
 
     /// Records `batch` in the ledger (if any) and, with `sync`, fsyncs the journal: side by
@@ -624,6 +668,7 @@ fn repeat(failure: &JournalError, path: &Path) -> JournalError {
             path: path.clone(),
             source: io::Error::new(source.kind(), source.to_string()),
         },
+        JournalError::Shared { path } => JournalError::Shared { path: path.clone() },
         other => io_error("write", path)(io::Error::other(other.to_string())),
     }
 }
