@@ -189,13 +189,31 @@ fn credential(
     .filter(|(_, v)| v.is_some())
     .map(|(name, _)| name)
     .collect::<Vec<_>>();
-    let read = |var: &str| match (keys.env)(var).filter(|v| !v.trim().is_empty()) {
-        Some(key) => Ok(key),
-        // Nothing is sent, so a dry run needs no key, only the list of numbers.
-        None if keys.optional => Ok(kind.sandbox_key().to_string()),
-        None => Err(format!(
-            "the environment variable {var} is not set: export it with this number's key"
-        )),
+    let read = |setting: &str, var: &str| {
+        let value = (keys.env)(var).filter(|v| !v.trim().is_empty());
+        match value {
+            Some(key) => Ok(key),
+            // Nothing is sent, so a dry run needs no key, only the list of numbers.
+            None if keys.optional => Ok(kind.sandbox_key().to_string()),
+            None if var.trim().is_empty() => Err(format!(
+                "{setting} is empty: name the environment variable that holds this number's key \
+                 there (e.g. {setting} = \"PILOT_STATUS_KEY_SP\")"
+            )),
+            None if is_variable_name(var) => Err(format!(
+                "the environment variable {var} is not set: export it with this number's key"
+            )),
+            // Most likely the key itself, pasted where its variable's name belongs: never
+            // repeated into a terminal, a cron mail or a log.
+            None => Err(format!(
+                "{setting} must name an environment variable that holds the key (e.g. {setting} = \
+                 \"PILOT_STATUS_KEY_SP\", then export PILOT_STATUS_KEY_SP=...), and no variable of \
+                 that name is set. The value given is not written as such names are (capital \
+                 letters, digits and _, no long run of random-looking characters) and may be the \
+                 key itself, so it is not shown: if it is the key, move it out of the senders \
+                 file into a variable and name that here; if the file was ever committed or \
+                 shared, rotate the key"
+            )),
+        }
     };
     // A blank inline key would only earn a 401 on the first send: refused before any.
     let inline = |name: &str, value: &Option<String>| match value.as_deref().map(str::trim) {
@@ -208,25 +226,50 @@ fn credential(
     let credential = match (given.as_slice(), kind) {
         (["key"], _) => Credential::Key(Secret::new(inline("key", &entry.key)?)),
         (["key-env"], _) => Credential::Key(Secret::new(read(
+            "key-env",
             entry.key_env.as_deref().unwrap_or_default(),
         )?)),
         (["key-id"], ProviderKind::PilotStatus) => {
             Credential::KeyId(Secret::new(inline("key-id", &entry.key_id)?))
         }
         (["key-id-env"], ProviderKind::PilotStatus) => Credential::KeyId(Secret::new(read(
+            "key-id-env",
             entry.key_id_env.as_deref().unwrap_or_default(),
         )?)),
         (["key-id" | "key-id-env"], ProviderKind::MsgFlash) => {
             return Err("MsgFlash has no key ids: use key-env (or key)".into());
         }
         // MsgFlash keys belong to the account, not the number: one key may serve every instance.
-        ([], ProviderKind::MsgFlash) => Credential::Key(Secret::new(read("MSGFLASH_API_KEY")?)),
+        ([], ProviderKind::MsgFlash) => {
+            Credential::Key(Secret::new(read("key-env", "MSGFLASH_API_KEY")?))
+        }
         ([], ProviderKind::PilotStatus) => {
             return Err("no key: Pilot Status keys are per number, add key-env = \"VAR\" naming the environment variable that holds it".into());
         }
         _ => return Err(format!("give one of {}, not several", given.join(", "))),
     };
     Ok(credential)
+}
+
+/// The longest `key-env` value repeated in a message: variable names are a few words long.
+const MAX_VARIABLE_NAME: usize = 64;
+
+/// Whether a `key-env` (or `key-id-env`) value is written as environment variable names are,
+/// and may be repeated in a message: capital letters, digits and `_`, not starting with a
+/// digit, at most [`MAX_VARIABLE_NAME`] characters, and no long run of letters and digits
+/// mixed (a key's random part, as in `AKIAIOSFODNN7EXAMPLE`). Anything else may be the key
+/// itself, pasted where its variable's name belongs: lower case above all, as keys
+/// (`ps_live_9f8e…`) are written and variable names usually are not.
+fn is_variable_name(value: &str) -> bool {
+    let written_as_a_name = (1..=MAX_VARIABLE_NAME).contains(&value.len())
+        && !value.starts_with(|c: char| c.is_ascii_digit())
+        && (value.bytes()).all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    let random = |word: &str| {
+        word.len() >= 12
+            && word.bytes().any(|b| b.is_ascii_digit())
+            && word.bytes().any(|b| b.is_ascii_alphabetic())
+    };
+    written_as_a_name && !value.split('_').any(random)
 }
 
 /// A number's `daily-cap`: a whole number of sends above zero (0 would stop the number
@@ -448,6 +491,43 @@ mod tests {
             err.contains("[again] and [n17] are the same number"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_key_env_value_is_repeated_only_when_it_reads_as_a_variable_name() {
+        for name in [
+            "PS_KEY_CENTRO",
+            "PILOT_STATUS_KEY_SP",
+            "MSGFLASH_API_KEY",
+            "_K",
+            "K2",
+        ] {
+            assert!(is_variable_name(name), "{name}");
+        }
+        let long = "K".repeat(MAX_VARIABLE_NAME + 1);
+        for value in [
+            "ps_live_9f8e7d6c5b4a39281706",
+            "PSLIVE9F8E7D6C5B4A39281706",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ps_key_centro",
+            "1KEY",
+            "PS-KEY",
+            "PS KEY",
+            "",
+            &long,
+        ] {
+            assert!(!is_variable_name(value), "{value}");
+        }
+        let env = |_: &str| None;
+        for setting in ["key-env", "key-id-env"] {
+            let text = format!("[a]\n{setting} = \"ps_live_9f8e7d6c\"\n");
+            let err = load_text(&text, ProviderKind::PilotStatus, &env).unwrap_err();
+            assert!(!err.contains("9f8e7d6c"), "the key was shown: {err}");
+            assert!(
+                err.contains(&format!("[a]: {setting} must name an environment variable")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -343,3 +343,43 @@ fn a_wait_an_earlier_run_wrote_down_for_one_number_holds_that_number_alone() {
     }
     assert!(accepted.len() < 40, "{said}");
 }
+
+/// A key pasted where its variable's name belongs (`key-env = "ps_live_…"`) is never
+/// repeated: the refusal says what `key-env` is for, and to rotate a key that was shared.
+#[test]
+fn a_key_written_in_place_of_its_variable_s_name_is_never_shown() {
+    let pasted = [
+        "ps_live_9f8e7d6c5b4a39281706",
+        "PSLIVE9F8E7D6C5B4A39281706",
+        "ps-live.9f8e7d6c",
+    ];
+    for setting in ["key-env", "key-id-env"] {
+        for key in pasted {
+            let rig = Rig::new();
+            let csv = rig.file("c.csv", &campaign_csv(3));
+            let senders = rig.file("s.toml", &format!("[loja]\n{setting} = \"{key}\"\n"));
+            let mut command = rig.command(&csv);
+            command
+                .args(["--template", "t", "--senders"])
+                .arg(&senders)
+                .env_remove("PILOT_STATUS_API_KEY");
+            let output = rig.run(&mut command);
+            let said = text(&output);
+            assert_eq!(code(&output), 2, "{said}");
+            assert!(rig.log().is_empty(), "something was sent: {said}");
+            assert!(!said.contains(key), "the key was shown: {said}");
+            assert!(
+                !said.contains("9f8e7d6c"),
+                "part of the key was shown: {said}"
+            );
+            for needle in [
+                "[loja]",
+                &format!("{setting} must name an environment variable"),
+                "not shown",
+                "rotate the key",
+            ] {
+                assert!(said.contains(needle), "missing '{needle}' in: {said}");
+            }
+        }
+    }
+}
