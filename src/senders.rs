@@ -108,9 +108,13 @@ pub fn load(
             shown(label)
         )
     };
+    for label in entries.keys() {
+        check_label(label).map_err(|why| fail(label, why))?;
+    }
+    refuse_look_alike_labels(entries.keys().map(String::as_str))
+        .map_err(|why| format!("senders file {}: {why}", crate::fmt::path(&path)))?;
     let mut senders = Vec::with_capacity(entries.len());
     for (label, entry) in entries {
-        check_label(&label).map_err(|why| fail(&label, why))?;
         let credential = credential(&label, &entry, kind, keys).map_err(|why| fail(&label, why))?;
         let instance_id = instance(kind, entry.instance_id.as_deref(), campaign_instance)
             .map_err(|why| fail(&label, why))?;
@@ -311,6 +315,36 @@ pub(crate) fn instance(
                 .into(),
         ),
     }
+}
+
+/// Two labels a re-saved results file cannot tell apart: a spreadsheet reads the `sender`
+/// cell `01` as the number 1 and writes it back as `1`, so `[01]` and `[1]` (or `[007]` and
+/// `[7]`) would be one label to every later run, `status` and `cancel`, which would ask
+/// about one number's messages with the other's key ([`hold::same`] is that comparison).
+/// Looked up by the label as the spreadsheet leaves it, so thousands of labels are checked
+/// at once.
+///
+/// [`hold::same`]: crate::pacing::hold::same
+fn refuse_look_alike_labels<'a>(labels: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for label in labels {
+        if label.is_empty() || !label.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let as_saved = label.trim_start_matches('0');
+        if let Some(first) = seen.insert(as_saved, label) {
+            debug_assert!(crate::pacing::hold::same(first, label));
+            return Err(format!(
+                "[{first}] and [{label}] are one label once a spreadsheet re-saves the results \
+                 (it drops the leading zeros of the sender cell, so {first} and {label} both \
+                 become {}), and `status`, `cancel` and reruns would then use one number's key \
+                 for the other's messages: rename one of them, e.g. with a letter ([n{label}]), \
+                 which a spreadsheet leaves as it is",
+                if as_saved.is_empty() { "0" } else { as_saved }
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Two lanes on one number would send at twice the number's pace. Two numbers are one when
@@ -528,6 +562,25 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn labels_a_spreadsheet_reads_as_one_number_are_refused_among_thousands() {
+        let env = |_: &str| None;
+        let mut text: String = (1..=5000)
+            .map(|i| format!("[{i}]\nkey = \"k{i}\"\n"))
+            .collect();
+        text.push_str("[n0042]\nkey = \"n42\"\n");
+        assert_eq!(
+            load_text(&text, ProviderKind::PilotStatus, &env)
+                .unwrap()
+                .len(),
+            5001
+        );
+        text.push_str("[0042]\nkey = \"z42\"\n");
+        let err = load_text(&text, ProviderKind::PilotStatus, &env).unwrap_err();
+        assert!(err.contains("[0042] and [42] are one label"), "{err}");
+        assert!(err.contains("rename one of them"), "{err}");
     }
 
     #[test]
