@@ -24,7 +24,7 @@ use crate::connect::{self, ConnectError, Reached, Target};
 use crate::journal::delivery::{DeliveryStatus, Walk};
 use crate::journal::{Journal, JournalError, Record};
 use crate::ledger::{Ledger as _, LedgerError, SqliteLedger, sender_fingerprint};
-use crate::pacing::hold::{Held, asked_of, asked_until};
+use crate::pacing::hold::{Held, asked_of, asked_until, same};
 use crate::pacing::{Backoff, MAX_RETRY_AFTER, Pacer, Rate, Spacing, WaitTooLong};
 use crate::provider::messages::Messages;
 use crate::provider::{ErrorClass, ProviderKind, SendError};
@@ -112,15 +112,22 @@ struct Number {
 impl Numbers {
     /// The number that sent `record` (checked to exist by [`ApiArgs::start`]).
     fn number(&self, record: &Record) -> &Number {
-        self.numbers
-            .iter()
-            .find(|number| number.label == record.sender)
+        self.named(&record.sender)
             .expect("every row's sender was checked at start")
     }
 
     /// Whether this pass has a key for the number labeled `sender`.
     fn knows(&self, sender: &str) -> bool {
-        self.numbers.iter().any(|number| number.label == sender)
+        self.named(sender).is_some()
+    }
+
+    /// The number a `sender` cell names: its label as written, or as a spreadsheet re-saved
+    /// a label of digits (`01` as `1`, see [`same`]); one at most, since a senders file
+    /// holding two labels that compare the same is refused.
+    fn named(&self, sender: &str) -> Option<&Number> {
+        (self.numbers.iter())
+            .find(|number| number.label == sender)
+            .or_else(|| (self.numbers.iter()).find(|number| same(sender, &number.label)))
     }
 
     /// Before the first request to `number`: holds `pacer` for what is left of the wait

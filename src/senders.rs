@@ -108,9 +108,13 @@ pub fn load(
             shown(label)
         )
     };
+    for label in entries.keys() {
+        check_label(label).map_err(|why| fail(label, why))?;
+    }
+    refuse_look_alike_labels(entries.keys().map(String::as_str))
+        .map_err(|why| format!("senders file {}: {why}", crate::fmt::path(&path)))?;
     let mut senders = Vec::with_capacity(entries.len());
     for (label, entry) in entries {
-        check_label(&label).map_err(|why| fail(&label, why))?;
         let credential = credential(&label, &entry, kind, keys).map_err(|why| fail(&label, why))?;
         let instance_id = instance(kind, entry.instance_id.as_deref(), campaign_instance)
             .map_err(|why| fail(&label, why))?;
@@ -189,13 +193,31 @@ fn credential(
     .filter(|(_, v)| v.is_some())
     .map(|(name, _)| name)
     .collect::<Vec<_>>();
-    let read = |var: &str| match (keys.env)(var).filter(|v| !v.trim().is_empty()) {
-        Some(key) => Ok(key),
-        // Nothing is sent, so a dry run needs no key, only the list of numbers.
-        None if keys.optional => Ok(kind.sandbox_key().to_string()),
-        None => Err(format!(
-            "the environment variable {var} is not set: export it with this number's key"
-        )),
+    let read = |setting: &str, var: &str| {
+        let value = (keys.env)(var).filter(|v| !v.trim().is_empty());
+        match value {
+            Some(key) => Ok(key),
+            // Nothing is sent, so a dry run needs no key, only the list of numbers.
+            None if keys.optional => Ok(kind.sandbox_key().to_string()),
+            None if var.trim().is_empty() => Err(format!(
+                "{setting} is empty: name the environment variable that holds this number's key \
+                 there (e.g. {setting} = \"PILOT_STATUS_KEY_SP\")"
+            )),
+            None if is_variable_name(var) => Err(format!(
+                "the environment variable {var} is not set: export it with this number's key"
+            )),
+            // Most likely the key itself, pasted where its variable's name belongs: never
+            // repeated into a terminal, a cron mail or a log.
+            None => Err(format!(
+                "{setting} must name an environment variable that holds the key (e.g. {setting} = \
+                 \"PILOT_STATUS_KEY_SP\", then export PILOT_STATUS_KEY_SP=...), and no variable of \
+                 that name is set. The value given is not written as such names are (capital \
+                 letters, digits and _, no long run of random-looking characters) and may be the \
+                 key itself, so it is not shown: if it is the key, move it out of the senders \
+                 file into a variable and name that here; if the file was ever committed or \
+                 shared, rotate the key"
+            )),
+        }
     };
     // A blank inline key would only earn a 401 on the first send: refused before any.
     let inline = |name: &str, value: &Option<String>| match value.as_deref().map(str::trim) {
@@ -208,25 +230,50 @@ fn credential(
     let credential = match (given.as_slice(), kind) {
         (["key"], _) => Credential::Key(Secret::new(inline("key", &entry.key)?)),
         (["key-env"], _) => Credential::Key(Secret::new(read(
+            "key-env",
             entry.key_env.as_deref().unwrap_or_default(),
         )?)),
         (["key-id"], ProviderKind::PilotStatus) => {
             Credential::KeyId(Secret::new(inline("key-id", &entry.key_id)?))
         }
         (["key-id-env"], ProviderKind::PilotStatus) => Credential::KeyId(Secret::new(read(
+            "key-id-env",
             entry.key_id_env.as_deref().unwrap_or_default(),
         )?)),
         (["key-id" | "key-id-env"], ProviderKind::MsgFlash) => {
             return Err("MsgFlash has no key ids: use key-env (or key)".into());
         }
         // MsgFlash keys belong to the account, not the number: one key may serve every instance.
-        ([], ProviderKind::MsgFlash) => Credential::Key(Secret::new(read("MSGFLASH_API_KEY")?)),
+        ([], ProviderKind::MsgFlash) => {
+            Credential::Key(Secret::new(read("key-env", "MSGFLASH_API_KEY")?))
+        }
         ([], ProviderKind::PilotStatus) => {
             return Err("no key: Pilot Status keys are per number, add key-env = \"VAR\" naming the environment variable that holds it".into());
         }
         _ => return Err(format!("give one of {}, not several", given.join(", "))),
     };
     Ok(credential)
+}
+
+/// The longest `key-env` value repeated in a message: variable names are a few words long.
+const MAX_VARIABLE_NAME: usize = 64;
+
+/// Whether a `key-env` (or `key-id-env`) value is written as environment variable names are,
+/// and may be repeated in a message: capital letters, digits and `_`, not starting with a
+/// digit, at most [`MAX_VARIABLE_NAME`] characters, and no long run of letters and digits
+/// mixed (a key's random part, as in `AKIAIOSFODNN7EXAMPLE`). Anything else may be the key
+/// itself, pasted where its variable's name belongs: lower case above all, as keys
+/// (`ps_live_9f8e…`) are written and variable names usually are not.
+fn is_variable_name(value: &str) -> bool {
+    let written_as_a_name = (1..=MAX_VARIABLE_NAME).contains(&value.len())
+        && !value.starts_with(|c: char| c.is_ascii_digit())
+        && (value.bytes()).all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    let random = |word: &str| {
+        word.len() >= 12
+            && word.bytes().any(|b| b.is_ascii_digit())
+            && word.bytes().any(|b| b.is_ascii_alphabetic())
+    };
+    written_as_a_name && !value.split('_').any(random)
 }
 
 /// A number's `daily-cap`: a whole number of sends above zero (0 would stop the number
@@ -268,6 +315,36 @@ pub(crate) fn instance(
                 .into(),
         ),
     }
+}
+
+/// Two labels a re-saved results file cannot tell apart: a spreadsheet reads the `sender`
+/// cell `01` as the number 1 and writes it back as `1`, so `[01]` and `[1]` (or `[007]` and
+/// `[7]`) would be one label to every later run, `status` and `cancel`, which would ask
+/// about one number's messages with the other's key ([`hold::same`] is that comparison).
+/// Looked up by the label as the spreadsheet leaves it, so thousands of labels are checked
+/// at once.
+///
+/// [`hold::same`]: crate::pacing::hold::same
+fn refuse_look_alike_labels<'a>(labels: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for label in labels {
+        if label.is_empty() || !label.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let as_saved = label.trim_start_matches('0');
+        if let Some(first) = seen.insert(as_saved, label) {
+            debug_assert!(crate::pacing::hold::same(first, label));
+            return Err(format!(
+                "[{first}] and [{label}] are one label once a spreadsheet re-saves the results \
+                 (it drops the leading zeros of the sender cell, so {first} and {label} both \
+                 become {}), and `status`, `cancel` and reruns would then use one number's key \
+                 for the other's messages: rename one of them, e.g. with a letter ([n{label}]), \
+                 which a spreadsheet leaves as it is",
+                if as_saved.is_empty() { "0" } else { as_saved }
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Two lanes on one number would send at twice the number's pace. Two numbers are one when
@@ -448,6 +525,62 @@ mod tests {
             err.contains("[again] and [n17] are the same number"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_key_env_value_is_repeated_only_when_it_reads_as_a_variable_name() {
+        for name in [
+            "PS_KEY_CENTRO",
+            "PILOT_STATUS_KEY_SP",
+            "MSGFLASH_API_KEY",
+            "_K",
+            "K2",
+        ] {
+            assert!(is_variable_name(name), "{name}");
+        }
+        let long = "K".repeat(MAX_VARIABLE_NAME + 1);
+        for value in [
+            "ps_live_9f8e7d6c5b4a39281706",
+            "PSLIVE9F8E7D6C5B4A39281706",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ps_key_centro",
+            "1KEY",
+            "PS-KEY",
+            "PS KEY",
+            "",
+            &long,
+        ] {
+            assert!(!is_variable_name(value), "{value}");
+        }
+        let env = |_: &str| None;
+        for setting in ["key-env", "key-id-env"] {
+            let text = format!("[a]\n{setting} = \"ps_live_9f8e7d6c\"\n");
+            let err = load_text(&text, ProviderKind::PilotStatus, &env).unwrap_err();
+            assert!(!err.contains("9f8e7d6c"), "the key was shown: {err}");
+            assert!(
+                err.contains(&format!("[a]: {setting} must name an environment variable")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn labels_a_spreadsheet_reads_as_one_number_are_refused_among_thousands() {
+        let env = |_: &str| None;
+        let mut text: String = (1..=5000)
+            .map(|i| format!("[{i}]\nkey = \"k{i}\"\n"))
+            .collect();
+        text.push_str("[n0042]\nkey = \"n42\"\n");
+        assert_eq!(
+            load_text(&text, ProviderKind::PilotStatus, &env)
+                .unwrap()
+                .len(),
+            5001
+        );
+        text.push_str("[0042]\nkey = \"z42\"\n");
+        let err = load_text(&text, ProviderKind::PilotStatus, &env).unwrap_err();
+        assert!(err.contains("[0042] and [42] are one label"), "{err}");
+        assert!(err.contains("rename one of them"), "{err}");
     }
 
     #[test]

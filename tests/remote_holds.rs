@@ -23,6 +23,8 @@ use common::*;
 struct Script {
     send_wait: Option<&'static str>,
     lookup: Option<(u16, &'static str)>,
+    /// A 200 to every lookup and cancel with this body, and this `Retry-After`.
+    unusable: Option<(&'static str, &'static str)>,
     seen: Vec<String>,
 }
 
@@ -59,15 +61,16 @@ async fn answer(State(script): State<Arc<Mutex<Script>>>, request: Request) -> R
     let mut script = script.lock().unwrap();
     script.seen.push(method.clone());
     let n = script.seen.len();
-    let (status, wait, body) = match (method.as_str(), script.lookup) {
-        ("POST", _) => (202, script.send_wait, format!(r#"{{"id":"msg_{n}"}}"#)),
-        ("DELETE", None) => (200, None, r#"{"cancelled":1,"failed":[]}"#.into()),
-        (_, None) => (
+    let (status, wait, body) = match (method.as_str(), script.lookup, script.unusable) {
+        ("POST", _, _) => (202, script.send_wait, format!(r#"{{"id":"msg_{n}"}}"#)),
+        (_, _, Some((body, wait))) => (200, Some(wait), body.into()),
+        ("DELETE", None, _) => (200, None, r#"{"cancelled":1,"failed":[]}"#.into()),
+        (_, None, _) => (
             200,
             None,
             format!(r#"{{"id":"{id}","status":"DELIVERED"}}"#),
         ),
-        (_, Some((status, wait))) => (status, Some(wait), r#"{"error":"slow down"}"#.into()),
+        (_, Some((status, wait)), _) => (status, Some(wait), r#"{"error":"slow down"}"#.into()),
     };
     let mut response = Response::builder().status(status);
     if let Some(wait) = wait {
@@ -194,4 +197,36 @@ fn a_wait_asked_of_status_holds_the_number_s_next_campaign_run() {
     let (output, _) = sent(&rig, &server, "next");
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert_eq!(server.seen("POST"), 1, "{}", text(&output));
+}
+
+/// A lookup's or a cancel's 200 whose body cannot be used (not JSON, or about another
+/// message) still asked for a wait: the pass honors it (beyond the hour a run waits, it
+/// stops before asking about the next row) and the ledger keeps it for the number's next run.
+#[test]
+fn a_wait_on_an_answer_whose_body_is_unusable_is_honored_and_kept() {
+    let not_json = "<html>maintenance</html>";
+    let another = r#"{"id":"someone-else","status":"DELIVERED"}"#;
+    for (subcommand, body) in [
+        ("status", not_json),
+        ("status", another),
+        ("cancel", not_json),
+    ] {
+        let rig = Rig::new();
+        let server = Server::start(Script::default());
+        let csv = rig.file("c.csv", &campaign_csv(2));
+        let output = rig.run(rig.command_to(&csv, &server.url).args(["--template", "t"]));
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        let results_path = rig.dir.path().join("c.results.csv");
+        server.script.lock().unwrap().unusable = Some((body, "7200"));
+        let said = pass(&rig, subcommand, &results_path, &server, &[]);
+        let what = format!("{subcommand} answered {body}: {said}");
+        assert!(said.starts_with("exit 3"), "{what}");
+        let asked = server.script.lock().unwrap().seen.len() - 2;
+        assert_eq!(asked, 1, "nothing is asked after the wait: {what}");
+        // The next campaign run from the same number waits too.
+        server.script.lock().unwrap().unusable = None;
+        let (output, _) = sent(&rig, &server, "next");
+        assert_eq!(code(&output), 3, "{what}\n{}", text(&output));
+        assert_eq!(server.seen("POST"), 2, "{what}\n{}", text(&output));
+    }
 }

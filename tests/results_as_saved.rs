@@ -392,3 +392,31 @@ fn a_note_typed_past_the_last_column_with_no_title_is_kept_aside_too() {
     assert_eq!(kept.len(), 1, "{said}");
     assert_eq!(read(&kept[0]), noted);
 }
+
+/// A header a person (or a hostile tool) widened by a hundred thousand columns: the warning
+/// that the rewrite drops them names the first few and counts the rest, in one short line.
+#[test]
+fn the_warning_about_columns_a_person_added_names_a_few_and_counts_the_rest() {
+    let rig = Rig::new();
+    let (csv, results) = rig.finished(2);
+    let added = 100_000;
+    let titles: Vec<String> = (0..added).map(|i| format!("extra{i}")).collect();
+    edit_lines(&results, |i, line| match i {
+        0 => format!("{line},{}\n", titles.join(",")),
+        1 => format!("{line}{}call back\n", ",".repeat(added + 1)),
+        _ => format!("{line}\n"),
+    });
+    let output = rig.run(rig.command(&csv).args(T));
+    let said = text(&output);
+    assert_eq!(code(&output), 0, "{}", &said[..said.len().min(2000)]);
+    assert!(said.len() < 8 * 1024, "{} bytes said", said.len());
+    for needle in [
+        "cells past the last titled column",
+        "extra0, extra1",
+        "extra8 and 99991 more",
+    ] {
+        assert!(said.contains(needle), "missing '{needle}' in: {said}");
+    }
+    assert!(!said.contains("extra9,"), "{said}");
+    assert_eq!(saved_copies(&rig).len(), 1, "{said}");
+}

@@ -343,3 +343,108 @@ fn a_wait_an_earlier_run_wrote_down_for_one_number_holds_that_number_alone() {
     }
     assert!(accepted.len() < 40, "{said}");
 }
+
+/// A key pasted where its variable's name belongs (`key-env = "ps_live_…"`) is never
+/// repeated: the refusal says what `key-env` is for, and to rotate a key that was shared.
+#[test]
+fn a_key_written_in_place_of_its_variable_s_name_is_never_shown() {
+    let pasted = [
+        "ps_live_9f8e7d6c5b4a39281706",
+        "PSLIVE9F8E7D6C5B4A39281706",
+        "ps-live.9f8e7d6c",
+    ];
+    for setting in ["key-env", "key-id-env"] {
+        for key in pasted {
+            let rig = Rig::new();
+            let csv = rig.file("c.csv", &campaign_csv(3));
+            let senders = rig.file("s.toml", &format!("[loja]\n{setting} = \"{key}\"\n"));
+            let mut command = rig.command(&csv);
+            command
+                .args(["--template", "t", "--senders"])
+                .arg(&senders)
+                .env_remove("PILOT_STATUS_API_KEY");
+            let output = rig.run(&mut command);
+            let said = text(&output);
+            assert_eq!(code(&output), 2, "{said}");
+            assert!(rig.log().is_empty(), "something was sent: {said}");
+            assert!(!said.contains(key), "the key was shown: {said}");
+            assert!(
+                !said.contains("9f8e7d6c"),
+                "part of the key was shown: {said}"
+            );
+            for needle in [
+                "[loja]",
+                &format!("{setting} must name an environment variable"),
+                "not shown",
+                "rotate the key",
+            ] {
+                assert!(said.contains(needle), "missing '{needle}' in: {said}");
+            }
+        }
+    }
+}
+
+/// Labels a spreadsheet makes one (`01` re-saved as `1`) are refused before any send: a
+/// later `status` would ask about one number's messages with the other's key.
+#[test]
+fn labels_a_spreadsheet_would_make_one_are_refused_before_anything_is_sent() {
+    for (a, b) in [("01", "1"), ("007", "7"), ("0", "00")] {
+        let rig = Rig::new();
+        let csv = rig.file("c.csv", &campaign_csv(3));
+        let senders = rig.file(
+            "s.toml",
+            &format!("[{a}]\nkey-env = \"PS_KEY_CENTRO\"\n[{b}]\nkey-env = \"PS_KEY_NORTE\"\n"),
+        );
+        let mut command = rig.command(&csv);
+        command.args(["--template", "t", "--senders"]).arg(&senders);
+        let mut command = with_keys(command, NORTE_KEY);
+        assert_refused(
+            &rig,
+            &mut command,
+            &[&format!("[{a}] and [{b}]"), "rename one of them"],
+        );
+    }
+}
+
+/// A results file a spreadsheet re-saved (the `sender` cell `01` now `1`) is still asked
+/// about with number 01's key.
+#[test]
+fn status_finds_a_label_of_digits_a_spreadsheet_re_saved() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(12));
+    let senders = rig.file(
+        "s.toml",
+        "[01]\nkey-env = \"PS_KEY_CENTRO\"\n[norte]\nkey-env = \"PS_KEY_NORTE\"\n",
+    );
+    let results_path = rig.dir.path().join("c.results.csv");
+    let mut command = rig.command(&csv);
+    command
+        .args(["--template", "t", "--deliver-at", "2099-01-01T09:00:00Z"])
+        .arg("--senders")
+        .arg(&senders);
+    let output = rig.run(&mut with_keys(command, NORTE_KEY));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let by_01 = (results(&results_path).iter())
+        .filter(|r| r["sender"] == "01")
+        .count();
+    assert!(by_01 > 0, "no row was sent by 01");
+    // What a spreadsheet does to the cell.
+    let saved = std::fs::read_to_string(&results_path).unwrap();
+    std::fs::write(&results_path, saved.replace(",01,", ",1,")).unwrap();
+    assert_eq!(
+        (results(&results_path).iter())
+            .filter(|r| r["sender"] == "1")
+            .count(),
+        by_01
+    );
+
+    let mut status = rig.operation("status", &results_path);
+    status.arg("--senders").arg(&senders);
+    let output = rig.run(&mut with_keys(status, NORTE_KEY));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rows = results(&results_path);
+    assert!(
+        rows.iter().all(|r| r["deliveryStatus"] == "QUEUED"),
+        "{rows:?}"
+    );
+}

@@ -241,7 +241,7 @@ impl Journal {
              them: the file as it was, with them, is kept as {}. Keep notes in a copy of \
              the results (every run rewrites this one)",
             crate::fmt::path(&place),
-            self.checkpoint.foreign.join(", "),
+            named(&self.checkpoint.foreign),
             crate::fmt::path(&aside)
         );
         self.checkpoint.foreign.clear();
@@ -502,6 +502,24 @@ impl Journal {
 struct Moved {
     offsets: Vec<u64>,
     changed: Vec<(usize, Entry)>,
+}
+
+/// The most columns a person added that the warning about them names: the rest are counted
+/// (a header may add a million, and each would cost the log line a few bytes).
+const FOREIGN_NAMED: usize = 10;
+
+/// The columns a person added ([`Checkpoint::foreign`](super::Checkpoint)) as the warning
+/// names them: the first [`FOREIGN_NAMED`], each quoted as values are ([`crate::fmt::shown`]),
+/// then how many more.
+fn named(foreign: &[String]) -> String {
+    let mut named = (foreign.iter().take(FOREIGN_NAMED))
+        .map(|name| crate::fmt::shown(name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if foreign.len() > FOREIGN_NAMED {
+        named.push_str(&format!(" and {} more", foreign.len() - FOREIGN_NAMED));
+    }
+    named
 }
 
 /// How many times [`Journal::kept_in_place`] puts the run's file back before it stops trying.

@@ -209,7 +209,8 @@ pub(super) fn scan_lines(
         ));
     }
     if past {
-        foreign.push("cells past the last titled column".into());
+        // First: the warning names only the first few of a long list.
+        foreign.insert(0, "cells past the last titled column".into());
     }
     Ok(Scanned {
         foreign,

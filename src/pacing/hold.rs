@@ -69,8 +69,9 @@ pub fn asked_of(holds: &[(String, Timestamp)], label: &str, numbers: usize) -> O
 }
 
 /// Whether a `sender` cell names the number `label`: as written, or as a spreadsheet re-saved
-/// a label of digits (`01` read as the number 1).
-fn same(cell: &str, label: &str) -> bool {
+/// a label of digits (`01` read as the number 1). A senders file never holds two labels this
+/// takes for one ([`crate::senders`] refuses it), so a cell names one number at most.
+pub fn same(cell: &str, label: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     cell == label
         || digits(cell)

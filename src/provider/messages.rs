@@ -167,7 +167,8 @@ impl Messages {
                     shown(id),
                     shown(&state.id)
                 ),
-                retry_after: None,
+                // Whatever the body said, the answer's wait holds the next request.
+                retry_after: state.retry_after,
             });
         }
         Ok(state.shown())
@@ -265,14 +266,15 @@ fn repeatable(mut error: SendError) -> SendError {
 }
 
 /// An answer read as `T`; one that is not (its error may quote the answer) is
-/// `BAD_ANSWER`, that request's problem.
+/// `BAD_ANSWER`, that request's problem. Its `Retry-After` still holds the next request:
+/// a body that cannot be read does not make the header unsaid.
 fn parse<T: for<'de> Deserialize<'de>>(answer: &Answer) -> Result<T, SendError> {
     serde_json::from_slice(&answer.body).map_err(|e| SendError {
         class: ErrorClass::RowFatal,
         http_status: Some(answer.status),
         code: "BAD_ANSWER".into(),
         message: shown(&format!("the API's answer could not be read: {e}")),
-        retry_after: None,
+        retry_after: http::retry_after(&answer.headers),
     })
 }
 
@@ -328,6 +330,22 @@ mod tests {
         assert_eq!(
             (error.class, error.code.as_str()),
             (ErrorClass::RowFatal, UnusableId::CODE)
+        );
+    }
+
+    #[test]
+    fn an_answer_that_cannot_be_read_still_asks_its_wait() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, "5".parse().unwrap());
+        let answer = Answer {
+            status: 200,
+            headers,
+            body: b"<html>maintenance</html>".to_vec(),
+        };
+        let error = parse::<CancelAnswer>(&answer).unwrap_err();
+        assert_eq!(
+            (error.code.as_str(), error.retry_after),
+            ("BAD_ANSWER", Some(Duration::from_secs(5)))
         );
     }
 
