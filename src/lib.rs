@@ -24,6 +24,7 @@ pub mod journal;
 pub mod ledger;
 pub(crate) mod message;
 pub mod pacing;
+pub mod plain_file;
 pub mod progress;
 pub mod provider;
 pub(crate) mod remote;

@@ -432,6 +432,7 @@ impl ApiArgs {
     /// a spreadsheet re-saved is rewritten only when the pass records its first answer, so
     /// a pass refused before then leaves it as it was.
     pub fn open(&self) -> Result<Journal, JournalError> {
+        crate::journal::plain_file(&self.results)?;
         if !self.results.is_file() {
             return Err(JournalError::Io {
                 action: "find the results file",

@@ -8,9 +8,12 @@ use std::path::Path;
 const MAX_TOML: u64 = 1 << 20;
 
 /// Reads a campaign or senders file, refusing one over [`MAX_TOML`] bytes without reading
-/// more than that.
+/// more than that, and one that is not a plain file without opening it (a pipe would wait
+/// for a writer forever).
 pub(crate) fn read(path: &Path) -> std::io::Result<String> {
     use std::io::Read as _;
+    crate::plain_file::check(path, "save the settings to a file and give that")
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
         .take(MAX_TOML + 1)

@@ -71,10 +71,18 @@ fn settings_files_larger_than_any_are_refused_unread() {
     let big = rig.dir.path().join("big.toml");
     std::fs::write(&big, vec![0u8; 2 * OVER_ROW]).unwrap();
     for flag in ["--campaign", "--senders"] {
-        for path in [big.as_path(), std::path::Path::new("/dev/zero")] {
+        // A device is refused as one before it is opened; a file, by its size.
+        let refusals = [
+            (big.as_path(), "larger than 1 MiB"),
+            (
+                std::path::Path::new("/dev/zero"),
+                "/dev/zero is not a file but a device",
+            ),
+        ];
+        for (path, why) in refusals {
             let mut command = rig.command(&csv);
             command.args(["--template", "t", flag]).arg(path);
-            assert_refused(&rig, &mut command, &["larger than 1 MiB"]);
+            assert_refused(&rig, &mut command, &[why]);
         }
     }
 }

@@ -53,6 +53,132 @@ fn a_pipe_instead_of_a_file_is_refused_without_waiting() {
     }
 }
 
+/// A named pipe nobody writes to, in the rig's folder: opening it for reading would wait
+/// forever.
+fn pipe(rig: &Rig, name: &str) -> std::path::PathBuf {
+    let fifo = rig.dir.path().join(name);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    fifo
+}
+
+/// `command`, bounded in time (a hang fails the test instead of blocking it), was refused
+/// at once: exit 2, and a message naming the pipe `name` as one and saying what to give.
+fn refused_unopened(command: &mut std::process::Command, name: &str, fix: &str) {
+    let output = ended(command);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    let named = format!("{name} is not a file but a pipe");
+    for needle in [named.as_str(), fix] {
+        assert!(text(&output).contains(needle), "{}", text(&output));
+    }
+}
+
+/// A send with `flag` naming a pipe `name` is refused at once, before any send, as a list
+/// given as a pipe is: each such file would otherwise hang the run for good.
+fn send_refused_with_a_pipe_as(flag: &str, name: &str, fix: &str) {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let fifo = pipe(&rig, name);
+    let mut command = rig.command(&csv);
+    command.args(["--template", "t", flag]).arg(&fifo);
+    refused_unopened(&mut command, name, fix);
+    assert!(rig.log().is_empty(), "something was sent");
+}
+
+#[test]
+fn a_pipe_as_the_senders_file_is_refused_without_waiting() {
+    send_refused_with_a_pipe_as("--senders", "senders.toml", "save the settings to a file");
+}
+
+#[test]
+fn a_pipe_as_the_campaign_file_is_refused_without_waiting() {
+    send_refused_with_a_pipe_as("--campaign", "campaign.toml", "save the settings to a file");
+}
+
+#[test]
+fn a_pipe_as_an_opt_out_list_is_refused_without_waiting() {
+    send_refused_with_a_pipe_as(
+        "--suppress",
+        "optout.csv",
+        "save the opt-out list to a file",
+    );
+}
+
+/// A dry run reads the results file without locking it: a pipe there hung it.
+#[test]
+fn a_pipe_as_the_results_file_is_refused_without_waiting() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let fifo = pipe(&rig, "r.csv");
+    let mut command = rig.command(&csv);
+    command
+        .args(["--template", "t", "--dry-run", "--results"])
+        .arg(&fifo);
+    refused_unopened(&mut command, "r.csv", "give that file's path");
+}
+
+/// A link to a settings file is that file: it is read as before.
+#[test]
+fn a_link_to_a_campaign_file_is_read() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let file = rig.file("real.toml", "template = \"t\"\n");
+    let link = rig.dir.path().join("link.toml");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let output = ended(
+        rig.command(&csv)
+            .arg("--dry-run")
+            .arg("--campaign")
+            .arg(&link),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+}
+
+#[test]
+fn a_pipe_as_the_report_input_is_refused_without_waiting() {
+    let rig = Rig::new();
+    let fifo = pipe(&rig, "c.results.csv");
+    let mut command = binary();
+    command.arg("report").arg(&fifo);
+    refused_unopened(&mut command, "c.results.csv", "give that file's path");
+}
+
+/// `report --html` reads the start of an existing file to tell an earlier page from the
+/// user's file: a pipe there is refused before it is opened, and left as it is.
+#[test]
+fn a_pipe_as_the_report_page_is_refused_without_waiting() {
+    let rig = Rig::new();
+    let (_, results) = rig.finished(1);
+    let fifo = pipe(&rig, "page.html");
+    let mut command = binary();
+    command.arg("report").arg(&results).arg("--html").arg(&fifo);
+    refused_unopened(&mut command, "page.html", "give the page a file name");
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind));
+}
+
+/// `status --senders` with a pipe hung past SIGTERM (the pass had taken the lock and waited
+/// for the read to end before stopping).
+#[test]
+fn a_pipe_as_the_senders_file_of_status_is_refused_without_waiting() {
+    let rig = Rig::new();
+    let (_, results) = rig.finished(1);
+    let fifo = pipe(&rig, "senders.toml");
+    let mut command = rig.operation("status", &results);
+    command.arg("--senders").arg(&fifo);
+    refused_unopened(&mut command, "senders.toml", "save the settings to a file");
+    assert!(rig.lookups().is_empty(), "a lookup was made");
+}
+
+#[test]
+fn a_pipe_as_the_sandbox_log_is_refused_without_waiting() {
+    let rig = Rig::new();
+    let fifo = pipe(&rig, "sandbox.jsonl");
+    let mut command = binary();
+    command.args(["sandbox", "--port", "0", "--log"]).arg(&fifo);
+    refused_unopened(&mut command, "sandbox.jsonl", "give the log a file name");
+}
+
 #[test]
 fn no_message_mode_is_refused() {
     let rig = Rig::new();

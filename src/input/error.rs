@@ -17,11 +17,9 @@ pub enum InputError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "{path} is not a file but {what}: the list is read more than once, and a pipe would hang or come back empty; save the list to a file and give that",
-        path = crate::fmt::path(path)
-    )]
-    NotAFile { path: PathBuf, what: &'static str },
+    /// The list, or an opt-out list, is a pipe, a folder, a device or a socket.
+    #[error(transparent)]
+    NotAFile(#[from] crate::plain_file::NotAFile),
     #[error(
         "{path} is an Excel workbook ({format}), not CSV: save it as CSV UTF-8 (in Excel: File > Save As > CSV UTF-8), then give that file",
         path = crate::fmt::path(path)

@@ -140,26 +140,6 @@ pub enum Verdict {
     Unchanged,
 }
 
-/// Refuses what is not a plain file before opening it: opening a pipe with no writer waits
-/// forever (a signal cannot end the wait), and a pipe's list could not be read twice anyway.
-fn not_a_file(path: &Path) -> Result<(), InputError> {
-    use std::os::unix::fs::FileTypeExt as _;
-    let Ok(kind) = std::fs::metadata(path).map(|m| m.file_type()) else {
-        return Ok(()); // opening it says what is wrong
-    };
-    let what = match kind {
-        kind if kind.is_file() => return Ok(()),
-        kind if kind.is_dir() => "a folder",
-        kind if kind.is_fifo() => "a pipe",
-        kind if kind.is_socket() => "a socket",
-        _ => "a device",
-    };
-    Err(InputError::NotAFile {
-        path: path.to_owned(),
-        what,
-    })
-}
-
 impl CsvInput {
     /// Used messages (and strings) kept for reuse at most: more than a `--dry-run` has in
     /// flight.
@@ -174,7 +154,12 @@ impl CsvInput {
             path: path.to_owned(),
             source,
         };
-        not_a_file(path)?;
+        // The list is read more than once (the preflight, then the send): a pipe would
+        // hang, or come back empty the second time.
+        crate::plain_file::check(
+            path,
+            "save the list to a file and give that (it is read more than once)",
+        )?;
         let file = File::open(path).map_err(open_error)?;
         let mut warnings = Vec::new();
         let dialect = dialect::Dialect::detect(

@@ -55,6 +55,7 @@ pub fn load_suppression(
 }
 
 fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), InputError> {
+    crate::plain_file::check(path, "save the opt-out list to a file and give that")?;
     let file = File::open(path).map_err(|source| InputError::Open {
         path: path.to_owned(),
         source,

@@ -242,6 +242,7 @@ impl Checkpoint {
     /// Reads a results file without locking or changing it (`--dry-run`, reports).
     /// A missing file is an empty checkpoint.
     pub fn load(path: &Path) -> Result<Checkpoint, JournalError> {
+        super::plain_file(path)?;
         match File::open(path) {
             Ok(file) => Ok(Checkpoint::read(path, &file)?.0),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Checkpoint::empty(path, b',')),

@@ -74,6 +74,7 @@ pub fn fold_rows<T>(
     init: impl Fn() -> T,
     mut add: impl FnMut(&mut T, RowView<'_>),
 ) -> Result<T, JournalError> {
+    super::plain_file(path)?;
     let file = std::fs::File::open(path).map_err(io_error("read", path))?;
     let mut value = init();
     // Replaced lines show as a row number not above the last one (compaction writes rows

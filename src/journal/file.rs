@@ -42,6 +42,7 @@ impl Journal {
     /// it (another campaign's file, a missing key, other message settings) leaves the
     /// user's file byte for byte as it was.
     pub fn open_as_is(path: &Path, delimiter: u8) -> Result<Journal, JournalError> {
+        super::plain_file(path)?;
         let named = path.to_path_buf();
         let path = resolve(path).map_err(io_error("open", path))?;
         let path = path.as_path();

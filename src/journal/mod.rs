@@ -233,6 +233,9 @@ pub enum JournalError {
         line: u64,
         detail: String,
     },
+    /// The results path leads to a pipe, a folder, a device or a socket.
+    #[error(transparent)]
+    NotAFile(#[from] crate::plain_file::NotAFile),
     #[error(
         "{path} is not a campaign-sender results file (its first line is '{header}'{saved_as}{lacks}), \
          so it was not changed. If it is this campaign's results re-saved by a spreadsheet, restore its \
@@ -278,6 +281,17 @@ impl JournalError {
             _ => "Free disk space or fix permissions, then rerun the same command",
         }
     }
+}
+
+/// Refuses a results path that leads to something other than a plain file before anything
+/// opens it: a pipe would keep the run waiting for a writer, past any signal. A path that
+/// leads nowhere passes (a send creates the file).
+pub fn plain_file(path: &Path) -> Result<(), JournalError> {
+    crate::plain_file::check(
+        path,
+        "the results are kept in a CSV file: give that file's path",
+    )?;
+    Ok(())
 }
 
 fn io_error<'a>(

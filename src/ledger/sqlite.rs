@@ -80,6 +80,9 @@ impl SqliteLedger {
             path: path.to_path_buf(),
             problem,
         };
+        // Unopened: SQLite reading a pipe's (or a terminal's) first bytes would wait forever.
+        crate::plain_file::check(path, "the ledger is a SQLite file")
+            .map_err(|e| fail(e.to_string()))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| fail(format!("cannot create its folder: {e}")))?;

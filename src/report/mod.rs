@@ -117,8 +117,11 @@ fn report(args: &ReportArgs) -> Result<(), String> {
 
 /// The results file, the campaign's CSV and any other file are the user's: `--html` naming
 /// one (a slip of the shell) must not replace it with a page. Only an earlier page (a file
-/// that starts as one) is written over.
+/// that starts as one) is written over; a pipe is refused unopened, as reading its start
+/// (or writing the page into it) would wait for the other end forever.
 fn refuse_overwriting_results(page: &Path, results: &Path) -> Result<(), String> {
+    crate::plain_file::check(page, "give the page a file name (e.g. report.html)")
+        .map_err(|e| format!("--html {e}"))?;
     let same = match (page.canonicalize(), results.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => page == results,

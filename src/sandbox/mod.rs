@@ -166,9 +166,12 @@ impl Drop for Sandbox {
 
 /// Opens the log to append to: a new file, or one this sandbox wrote (its first byte opens a
 /// JSON line). Anything else (the campaign's CSV, its results, a typo for another file) is
-/// refused untouched: appending request lines to it would damage it.
+/// refused untouched: appending request lines to it would damage it. So is what is not a
+/// plain file, unopened: reading a pipe's first byte would wait for a writer forever.
 fn open_log(path: &std::path::Path) -> std::io::Result<File> {
     use std::io::Read as _;
+    crate::plain_file::check(path, "give the log a file name (e.g. sandbox.jsonl)")
+        .map_err(|e| std::io::Error::other(format!("--log {e}")))?;
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
