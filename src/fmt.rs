@@ -76,6 +76,19 @@ impl std::fmt::Display for ShownPath<'_> {
     }
 }
 
+/// The first `most` of `items` as a message lists them (each written by `show`), then how
+/// many more: a header may hold a million names, and a log line must stay a line.
+pub(crate) fn listed<T>(items: &[T], most: usize, show: impl Fn(&T) -> String) -> String {
+    let mut listed = (items.iter().take(most))
+        .map(show)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > most {
+        listed.push_str(&format!(" and {} more", items.len() - most));
+    }
+    listed
+}
+
 /// A character that shows as nothing, or as a plain space although it is not one.
 pub(crate) fn invisible(c: char) -> bool {
     c.is_control()

@@ -48,16 +48,7 @@ pub(crate) fn list(columns: &[String]) -> String {
     if columns.is_empty() {
         return "(none)".into();
     }
-    let mut listed = columns
-        .iter()
-        .take(LISTED)
-        .map(|c| format!("'{}'", shown(c)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if columns.len() > LISTED {
-        listed.push_str(&format!(" and {} more", columns.len() - LISTED));
-    }
-    listed
+    crate::fmt::listed(columns, LISTED, |c| format!("'{}'", shown(c)))
 }
 
 impl Layout {

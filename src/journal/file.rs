@@ -513,14 +513,9 @@ const FOREIGN_NAMED: usize = 10;
 /// names them: the first [`FOREIGN_NAMED`], each quoted as values are ([`crate::fmt::shown`]),
 /// then how many more.
 fn named(foreign: &[String]) -> String {
-    let mut named = (foreign.iter().take(FOREIGN_NAMED))
-        .map(|name| crate::fmt::shown(name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if foreign.len() > FOREIGN_NAMED {
-        named.push_str(&format!(" and {} more", foreign.len() - FOREIGN_NAMED));
-    }
-    named
+    crate::fmt::listed(foreign, FOREIGN_NAMED, |name| {
+        crate::fmt::shown(name).into_owned()
+    })
 }
 
 /// How many times [`Journal::kept_in_place`] puts the run's file back before it stops trying.
