@@ -51,6 +51,16 @@ pub enum Durability {
 /// fsynced on its own this much later.
 const LINGER: Duration = Duration::from_millis(1);
 
+/// How many times the writer, its queue emptied, yields the processor before it sleeps.
+/// An intent that comes meanwhile is taken without a sleep and a wake-up: on a machine whose
+/// cores are busy, a woken thread waited in the run queue about 70 µs a wake-up (the writer
+/// 2.2 s of a 6 s run at `--concurrency 64`, twice a round), and every send of the next
+/// batch waits with it. A yield hands the processor to whoever is ready, so the writer
+/// costs little meanwhile; idle, ten of them take a few microseconds. Measured at c64:
+/// 4–6 % more sends/s (two sets of 8 alternating runs, 12 of the 16 pairs won); 50 did
+/// no better.
+const YIELDS: u32 = 10;
+
 /// The `errorCode` of an intent whose request never left because the run stopped on
 /// [`JournalError::Shared`].
 const NOT_SENT: &str = "NOT_SENT";
@@ -533,9 +543,18 @@ impl Writer {
         }
     }
 
-    /// Sleeps until records are queued, the run closes, or a lingering report is due.
+    /// Sleeps until records are queued, the run closes, or a lingering report is due,
+    /// after [`YIELDS`] chances for them to come without a sleep.
     fn wait_for_work(&self, linger_until: Option<Instant>) -> MutexGuard<'_, Pending> {
         let mut pending = self.queue.lock();
+        for _ in 0..YIELDS {
+            if !pending.records.is_empty() || pending.closing {
+                return pending;
+            }
+            drop(pending);
+            std::thread::yield_now();
+            pending = self.queue.lock();
+        }
         while pending.records.is_empty() && !pending.closing {
             let wait = match linger_until {
                 Some(until) => match until.checked_duration_since(Instant::now()) {
