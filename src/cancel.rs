@@ -188,7 +188,7 @@ async fn cancel_batch(
         match UnusableId::check(&row.record.message_id) {
             Ok(()) => asked.push(row),
             Err(unusable) => {
-                tracing::warn!("row {}: {}: {unusable}", row.record.row, UnusableId::CODE);
+                tracing::warn!("{}: {}: {unusable}", row.record.named(), UnusableId::CODE);
                 let error = UnusableId::CODE.to_string();
                 updates.push((row.slot, unanswered(row, error, clock)));
             }

@@ -109,7 +109,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         };
         for row in rows.iter().filter(open) {
             let id = &row.record.message_id;
-            let what = format!("row {} {}", row.record.row, shown(id));
+            let what = format!("{} {}", row.record.named(), shown(id));
             let answer = gate
                 .call(&api, &row.record, &what, |messages| messages.lookup(id))
                 .await;

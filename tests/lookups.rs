@@ -1,11 +1,12 @@
 //! `status` and `cancel` against what a hostile tester found: a recorded message id no URL
 //! can carry, an answer about another message, server texts of any length and with line
-//! breaks, and a results file of another target.
+//! breaks, a results file of another target, and a recipient no longer in the CSV.
 //!
 //! Each test failed before this change: the long id stopped every pass at its row (exit 3,
 //! for ever), another message's DELIVERED was recorded as the row's, a 200 KB
-//! `errorMessage` went whole into `deliveryError` and its line break into the log, and a
-//! file sent to one address was looked up and canceled at another.
+//! `errorMessage` went whole into `deliveryError` and its line break into the log, a file
+//! sent to one address was looked up and canceled at another, and a rowless line was
+//! logged as `row 0`.
 
 mod common;
 
@@ -386,4 +387,37 @@ fn a_results_file_without_targets_is_looked_up_as_before() {
     assert_eq!(code(&output), 1, "looked up, unknown: {}", text(&output));
     assert_eq!(rig.lookups(), ["msg_1"]);
     assert_eq!(results(&results_path)[0]["deliveryError"], "NOT_FOUND");
+}
+
+#[test]
+fn a_recipient_no_longer_in_the_csv_is_named_by_number_not_as_row_0() {
+    for (subcommand, scheduled) in [("status", false), ("cancel", true)] {
+        let rig = Rig::new();
+        let results_path = rig.sent_campaign(3, scheduled);
+        let id = ids(&results_path)[1].clone();
+        // The list re-exported without its second person: a rerun keeps their line, rowless.
+        let shorter = campaign_csv(3).replace(&format!("{},Cliente 1\n", phone(1)), "");
+        let csv = rig.file("c.csv", &shorter);
+        let mut rerun = rig.command(&csv);
+        rerun.args(["--template", "t"]);
+        if scheduled {
+            rerun.args(["--deliver-at", "2099-01-01T09:00:00Z"]);
+        }
+        let rerun = rig.run(&mut rerun);
+        assert_eq!(code(&rerun), 0, "{}", text(&rerun));
+        let kept = std::fs::read_to_string(&results_path).unwrap();
+        let rowless = format!(",{},QUEUED,{id},", phone(1));
+        assert!(kept.lines().any(|l| l.starts_with(&rowless)), "{kept}");
+        // An id no URL can carry makes the pass log that line by name.
+        record_id(&results_path, &id, "\"bad\nid\"");
+        let said = text(&pass(
+            &rig,
+            subcommand,
+            &results_path,
+            &rig.sandbox.base_url(),
+        ));
+        let named = format!("{} (no longer in the CSV)", phone(1));
+        assert!(said.contains(&named), "{subcommand}: {said}");
+        assert!(!said.contains("row 0"), "{subcommand}: {said}");
+    }
 }

@@ -41,6 +41,19 @@ pub struct Record {
 }
 
 impl Record {
+    /// How a log line names this record's row: `row 7`, or for a recipient no longer in the
+    /// CSV (an empty `row` cell, which the file counts as 0) its number, so the line leads
+    /// to it (it stands after the rows, where `row 0` would lead nowhere).
+    pub fn named(&self) -> String {
+        match self.row {
+            0 => format!(
+                "{} (no longer in the CSV)",
+                crate::provider::messages::shown(&self.destination)
+            ),
+            row => format!("row {row}"),
+        }
+    }
+
     /// A record for `row` in `status`, other fields empty.
     pub fn new(row: u64, destination: &str, status: Status) -> Record {
         Record {
