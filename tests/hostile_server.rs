@@ -835,6 +835,29 @@ fn an_unusable_id_is_uncertain_with_the_answer_quoted_and_never_resent() {
 }
 
 #[test]
+fn an_id_in_scientific_notation_is_uncertain_and_the_file_still_reads() {
+    // The results reader refuses a messageId such as 5.51E+12 as a spreadsheet's rounding:
+    // recorded, it made the run's own compaction and every rerun refuse the file.
+    let rig = Rig::new();
+    let server = Server::start(Script::Accept(json!({"id": "5.51E+12"})));
+    let (output, rows) = send_to(&rig, &server, 2);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    for row in &rows {
+        assert_eq!(row["status"], "UNCERTAIN", "{row:?}");
+        assert_eq!(row["errorCode"], "NO_MESSAGE_ID", "{row:?}");
+        assert!(row["error"].contains("5.51E+12"), "{row:?}");
+    }
+    let (output, _) = send_to(&rig, &server, 3);
+    assert_eq!(
+        code(&output),
+        1,
+        "the rerun reads the file: {}",
+        text(&output)
+    );
+    assert_eq!(server.seen().len(), 3, "only the new row is sent");
+}
+
+#[test]
 fn msgflash_treats_a_quota_code_on_a_server_error_as_maybe_sent() {
     let rig = Rig::new();
     let body = br#"{"error":{"code":"MONTHLY_OUTBOUND_QUOTA_EXCEEDED","message":"q"}}"#;
