@@ -108,6 +108,7 @@ impl Runner<'_> {
                 .and_then(|p| p.message)
                 .map_or_else(String::new, |m| m.to_string());
             record.error_code = crate::journal::INTERRUPTED.into();
+            record.interrupted_earlier = true;
             record.error =
                 "an earlier run was stopped while this send was in flight; it may have been \
                 delivered. Check before using --resend-uncertain"
