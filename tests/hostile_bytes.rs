@@ -345,3 +345,32 @@ fn a_file_name_with_a_line_break_is_quoted_on_one_line() {
     );
     assert_eq!(forged_lines(&output), Vec::<String>::new());
 }
+
+#[test]
+fn report_shows_escape_sequences_in_results_cells_escaped() {
+    // A results file is anyone's file: errorCode and sender cells holding a sequence that
+    // clears the screen or writes the terminal's clipboard (OSC 52), or a bidirectional
+    // override, were printed raw to the terminal showing the report.
+    let rig = Rig::new();
+    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination,sender";
+    let file = format!(
+        "{header}\n1,{p1},FAILED,,,400,\u{1b}]52;c;cHduZWQ=\u{7}BAD,x,1,2026-12-01T17:12:52Z,{p1},loja\u{1b}[2J\n\
+         2,{p2},QUEUED,m2,,202,,,1,2026-12-01T17:12:53Z,{p2},a\u{202e}b\n",
+        p1 = phone(1),
+        p2 = phone(2)
+    );
+    let path = rig.file("hostile.results.csv", &file);
+    let output = rig.run(binary().arg("report").arg(&path));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let table = String::from_utf8_lossy(&output.stdout);
+    for raw in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!table.contains(raw), "{raw:?} raw in:\n{table}");
+    }
+    for shown in [
+        "\\u{1b}]52;c;cHduZWQ=\\u{7}BAD",
+        "loja\\u{1b}[2J",
+        "a\\u{202e}b",
+    ] {
+        assert!(table.contains(shown), "missing {shown} in:\n{table}");
+    }
+}

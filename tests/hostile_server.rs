@@ -27,6 +27,8 @@ enum Script {
     NumericIds,
     /// 429 with this `Retry-After`.
     TooMany(String),
+    /// 429 with this `Retry-After` and this error code.
+    TooManyAs(String, String),
     /// 202 with `{"id": "msg_n"}` and this `Retry-After`.
     AcceptAfter(String),
     /// 200 to a lookup, the message asked about `SENT`, with this `Retry-After`.
@@ -144,11 +146,8 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 json!({ "id": asked, "status": "SENT" }).to_string(),
             ))
             .unwrap(),
-        Script::TooMany(after) => response
-            .status(429)
-            .header("retry-after", after)
-            .body(Body::from(r#"{"error":"slow down","code":"RATE_LIMITED"}"#))
-            .unwrap(),
+        Script::TooMany(after) => too_many(response, after, "RATE_LIMITED"),
+        Script::TooManyAs(after, code) => too_many(response, after, code),
         Script::Raw(status, bytes) => {
             let key = String::from_utf8_lossy(&key);
             let escaped: String = key
@@ -506,6 +505,29 @@ fn a_wait_asked_of_a_number_outlives_its_row_s_line_and_holds_test_messages() {
 }
 
 #[test]
+fn a_wait_answered_with_this_tool_s_own_code_for_an_interrupted_send_holds_test_messages_too() {
+    // INTERRUPTED marks an earlier run's send left in flight, which the ledger leaves out;
+    // the ledger went by the code, so a server answering with it kept its wait from the
+    // number's other runs and tests.
+    let rig = Rig::new();
+    let limited = Server::start(Script::TooManyAs("7200".into(), "INTERRUPTED".into()));
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let output = rig.run(rig.command_to(&csv, &limited.url).args(["--template", "t"]));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    let test = rig.run(
+        rig.tester(&csv, &limited.url)
+            .args(["--to", "+5521999990001"]),
+    );
+    assert_eq!(code(&test), 1, "{}", text(&test));
+    assert!(
+        text(&test).contains("asked this number to wait"),
+        "{}",
+        text(&test)
+    );
+    assert_eq!(limited.seen().len(), 1, "the test sent nothing");
+}
+
+#[test]
 fn status_stops_on_a_retry_after_beyond_the_ceiling() {
     let rig = Rig::new();
     let results_path = sent_campaign(&rig);
@@ -657,6 +679,16 @@ fn without_ca_certificates_https_uses_the_bundled_roots() {
 }
 
 /// The run's output and results file, after a campaign of `rows` rows sent to `server`.
+/// A 429 asking to wait `after`, with `code` in its body.
+fn too_many(response: axum::http::response::Builder, after: &str, code: &str) -> Response {
+    let body = json!({"error": "slow down", "code": code}).to_string();
+    response
+        .status(429)
+        .header("retry-after", after)
+        .body(Body::from(body))
+        .unwrap()
+}
+
 fn send_to(
     rig: &Rig,
     server: &Server,
@@ -832,6 +864,29 @@ fn an_unusable_id_is_uncertain_with_the_answer_quoted_and_never_resent() {
     let (output, _) = send_to(&rig, &server, 2);
     assert_eq!(code(&output), 1, "{}", text(&output));
     assert_eq!(server.seen().len(), 2, "never resent");
+}
+
+#[test]
+fn an_id_in_scientific_notation_is_uncertain_and_the_file_still_reads() {
+    // The results reader refuses a messageId such as 5.51E+12 as a spreadsheet's rounding:
+    // recorded, it made the run's own compaction and every rerun refuse the file.
+    let rig = Rig::new();
+    let server = Server::start(Script::Accept(json!({"id": "5.51E+12"})));
+    let (output, rows) = send_to(&rig, &server, 2);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    for row in &rows {
+        assert_eq!(row["status"], "UNCERTAIN", "{row:?}");
+        assert_eq!(row["errorCode"], "NO_MESSAGE_ID", "{row:?}");
+        assert!(row["error"].contains("5.51E+12"), "{row:?}");
+    }
+    let (output, _) = send_to(&rig, &server, 3);
+    assert_eq!(
+        code(&output),
+        1,
+        "the rerun reads the file: {}",
+        text(&output)
+    );
+    assert_eq!(server.seen().len(), 3, "only the new row is sent");
 }
 
 #[test]

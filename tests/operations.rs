@@ -306,6 +306,49 @@ fn report_sums_up_a_known_results_file() {
     );
 }
 
+#[test]
+fn report_draws_few_bars_however_far_apart_the_sends_are() {
+    // sentAt cells typed over with dates millennia apart: one bar a week between them was
+    // half a million bars, tens of megabytes of page and JSON from a two-line file.
+    let rig = Rig::new();
+    let header = "row,destination,status,messageId,correlationId,httpStatus,errorCode,error,attempts,sentAt,rawDestination";
+    let line = |row: usize, at: &str| {
+        format!(
+            "{row},{p},QUEUED,msg_{row},,202,,,1,{at},{p}\n",
+            p = phone(row)
+        )
+    };
+    let file = format!(
+        "{header}\n{}{}",
+        line(1, "0001-01-01T00:00:00Z"),
+        line(2, "9999-12-01T00:00:00Z")
+    );
+    let path = rig.file("far.results.csv", &file);
+    let output = rig.run(
+        binary()
+            .arg("report")
+            .arg(&path)
+            .args(["--json", "--tz", "UTC"]),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let over = &json["sendsOverTime"];
+    let bars = over["bars"].as_array().unwrap();
+    assert!(bars.len() <= 120, "{} bars", bars.len());
+    let sends: u64 = bars.iter().map(|b| b["sends"].as_u64().unwrap()).sum();
+    assert_eq!(sends, 2, "{over}");
+    assert_eq!(over["hoursPerBar"].as_i64().unwrap() % 168, 0, "{over}");
+    let page = rig.dir.path().join("far.html");
+    let output = rig.run(binary().arg("report").arg(&path).arg("--html").arg(&page));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.len() < 200_000, "{} bytes", html.len());
+    assert!(
+        html.contains(" weeks</h2>"),
+        "bars of several weeks are named so"
+    );
+}
+
 /// A CSV whose first `scheduled` rows go out tomorrow and the rest at once.
 fn scheduled_csv(scheduled: usize, immediate: usize) -> String {
     let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);

@@ -190,6 +190,12 @@ pub(super) fn number(text: &str) -> Option<Number> {
     }
 }
 
+/// Whether a `messageId` cell reads as a number a spreadsheet rounded into scientific
+/// notation (`5.51E+12`): the id it held is lost, so a line holding one is refused.
+pub(super) fn rounded_id(cell: &str) -> bool {
+    number(clean(cell)) == Some(Number::Scientific)
+}
+
 /// The most digits an E.164 number has (the country code included), and so the most a
 /// spreadsheet keeps exactly (it keeps 15 significant digits).
 const E164_DIGITS: usize = 15;

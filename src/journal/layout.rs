@@ -4,7 +4,9 @@
 
 use std::borrow::Cow;
 
-use super::cells::{Lost, Number, clean, is_e164, needs_quote, number, sent_destination, unescape};
+use super::cells::{
+    Lost, Number, clean, is_e164, needs_quote, rounded_id, sent_destination, unescape,
+};
 use super::delivery_state::{DELIVERY_COLUMNS, Delivery, DeliveryStatus};
 use super::record::{DeliveryView, Kept, Record, RecordView, printable};
 use super::{COLUMNS, REQUIRED_COLUMNS, Status};
@@ -227,12 +229,14 @@ impl Layout {
     /// notation: the id that status checks and cancels ask the API about would be lost.
     fn message_id<'a>(&self, cells: &Cells<'a>) -> Result<&'a str, String> {
         let cell = unescape(cells.get(self.columns[3]));
-        match number(clean(cell)) {
-            Some(Number::Scientific) => {
-                Err(self.reformatted(3, cell, "a number a spreadsheet rounded, its digits lost"))
-            }
-            _ => Ok(cell),
+        if rounded_id(cell) {
+            return Err(self.reformatted(
+                3,
+                cell,
+                "a number a spreadsheet rounded, its digits lost",
+            ));
         }
+        Ok(cell)
     }
 
     /// Why the cell of column `i` is refused, and how to get it back.

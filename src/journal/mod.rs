@@ -70,6 +70,14 @@ const REQUIRED_COLUMNS: usize = 10;
 /// no send of the run that writes it.
 pub const INTERRUPTED: &str = "INTERRUPTED";
 
+/// Whether `id`, an accepted send's message id, reads back from its `messageId` cell as
+/// itself. One written in a spreadsheet's scientific notation (`5.51E+12`, as a server may
+/// spell an id) would not: the reader takes it for a spreadsheet's rounding and refuses the
+/// file, so the runner never writes one.
+pub fn id_reads_back(id: &str) -> bool {
+    !cells::rounded_id(id)
+}
+
 /// A row's state in the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {

@@ -83,6 +83,7 @@ fn record() -> impl Strategy<Value = Record> {
             message: b.5,
             campaign: None,
             settled_ms: None,
+            interrupted_earlier: false,
         })
 }
 

@@ -38,6 +38,10 @@ pub struct Record {
     /// Not a column: for an intent, when the row's line last said it was not sent (its
     /// `sentAt`, ms since the epoch), for the ledger ([`crate::ledger::Settled::until_ms`]).
     pub settled_ms: Option<i64>,
+    /// Not a column: an earlier run's send left in flight, now marked `UNCERTAIN`
+    /// (`INTERRUPTED`): no send of this run, so the ledger, which that run's intent told,
+    /// leaves it out. A flag and not the code, since a server's answer can carry any code.
+    pub interrupted_earlier: bool,
 }
 
 impl Record {
@@ -73,6 +77,7 @@ impl Record {
             message: String::new(),
             campaign: None,
             settled_ms: None,
+            interrupted_earlier: false,
         }
     }
 
@@ -168,6 +173,7 @@ impl RecordView<'_> {
             message: self.message.to_string(),
             campaign: None,
             settled_ms: None,
+            interrupted_earlier: false,
         }
     }
 }
@@ -612,6 +618,7 @@ mod tests {
                 message: t(15),
                 campaign: None,
             settled_ms: None,
+            interrupted_earlier: false,
             };
             let delivery = delivery.then(|| Delivery {
                 status: None,

@@ -40,7 +40,7 @@ impl Sink {
     }
 
     fn entry<'a>(&'a self, record: &'a Record) -> Option<Entry<'a>> {
-        if record.error_code == crate::journal::INTERRUPTED {
+        if record.interrupted_earlier {
             // The earlier run's send, recorded by that run's intent.
             return None;
         }

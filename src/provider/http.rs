@@ -487,6 +487,10 @@ pub fn id_text(value: Value) -> Option<String> {
     (id.len() <= MAX_ID && !id.chars().any(char::is_control)).then_some(id)
 }
 
+/// The `errorCode` of an accepted answer whose message id cannot be recorded: the send was
+/// probably accepted, so its row is `UNCERTAIN`.
+pub const NO_MESSAGE_ID: &str = "NO_MESSAGE_ID";
+
 /// Reads an accepted answer's ids. A success without an id is treated as ambiguous: it was
 /// probably accepted (never resend) but cannot be tracked.
 pub fn accepted(answer: &Answer, ids: Ids) -> SendOutcome {
@@ -500,7 +504,7 @@ pub fn accepted(answer: &Answer, ids: Ids) -> SendOutcome {
         None => Err(SendError {
             class: ErrorClass::Ambiguous,
             http_status: Some(answer.status),
-            code: "NO_MESSAGE_ID".to_string(),
+            code: NO_MESSAGE_ID.to_string(),
             message: format!(
                 "the API answered {} without a usable message id; it was probably accepted. \
                  Its answer began: {}",

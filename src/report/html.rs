@@ -120,6 +120,7 @@ fn over_time(html: &mut String, report: &Report) {
         1 => "hour".to_string(),
         24 => "day".to_string(),
         168 => "week".to_string(),
+        n if n % 168 == 0 => format!("{} weeks", n / 168),
         n => format!("{n} hours"),
     };
     let _ = write!(html, "<h2>Sends per {per}</h2>");

@@ -27,7 +27,17 @@ const MAX_LABEL: usize = 64;
 const MAX_BARS: i64 = 120;
 
 /// Hours per bar, coarsest last: each divides the next, so bars merge without splitting.
+/// Past a week, bars hold twice as many weeks each time ([`wider`]).
 const BAR_HOURS: [i64; 6] = [1, 2, 6, 12, 24, 168];
+
+/// The bar width after `width` hours: the next of [`BAR_HOURS`], then twice as many weeks.
+/// Bars never stop widening, so sends centuries apart (a `sentAt` typed over in the
+/// results file) still make at most [`MAX_BARS`] bars, not one for each week between.
+fn wider(width: i64) -> i64 {
+    (BAR_HOURS.into_iter())
+        .find(|&hours| hours > width)
+        .unwrap_or(width.saturating_mul(2))
+}
 
 /// Send statuses in the README's order (SENDING is a row whose request was in flight).
 const SEND_ORDER: [Status; 7] = [
@@ -112,37 +122,36 @@ impl Reached {
 /// Sends by local hour, merged into wider bars as the campaign's span grows.
 #[derive(Debug, Clone)]
 struct Hours {
-    /// Index into [`BAR_HOURS`].
-    width: usize,
+    /// Hours per bar: one of [`BAR_HOURS`], or a week times a power of two.
+    width: i64,
     /// Bar start (local hours since the epoch) to sends.
     bars: BTreeMap<i64, u64>,
 }
 
 impl Hours {
     fn add(&mut self, local_hour: i64) {
-        let width = BAR_HOURS[self.width];
-        let start = local_hour.div_euclid(width) * width;
+        let start = local_hour.div_euclid(self.width) * self.width;
         if let Some(sends) = self.bars.get_mut(&start) {
             // Most rows fall in a bar already drawn: the span stays what it was.
             *sends += 1;
             return;
         }
         self.bars.insert(start, 1);
-        while self.width + 1 < BAR_HOURS.len() && self.span() > MAX_BARS {
-            self.width += 1;
-            let width = BAR_HOURS[self.width];
-            let mut wider = BTreeMap::new();
+        while self.span() > MAX_BARS {
+            self.width = wider(self.width);
+            let width = self.width;
+            let mut merged = BTreeMap::new();
             for (start, sends) in std::mem::take(&mut self.bars) {
-                *wider.entry(start.div_euclid(width) * width).or_insert(0) += sends;
+                *merged.entry(start.div_euclid(width) * width).or_insert(0) += sends;
             }
-            self.bars = wider;
+            self.bars = merged;
         }
     }
 
     /// Bars from the first to the last (the count a chart would draw).
     fn span(&self) -> i64 {
         match (self.bars.keys().next(), self.bars.keys().next_back()) {
-            (Some(first), Some(last)) => (last - first) / BAR_HOURS[self.width] + 1,
+            (Some(first), Some(last)) => (last - first) / self.width + 1,
             _ => 0,
         }
     }
@@ -203,7 +212,7 @@ impl Tally {
             last: None,
             sends: 0,
             hours: Hours {
-                width: 0,
+                width: BAR_HOURS[0],
                 bars: BTreeMap::new(),
             },
             senders: BTreeMap::new(),
@@ -325,7 +334,7 @@ impl Tally {
         let duration = first
             .zip(last)
             .map(|(a, b)| b.duration_since(a).as_secs_f64());
-        let width = BAR_HOURS[hours.width];
+        let width = hours.width;
         let bars = match (hours.bars.keys().next(), hours.bars.keys().next_back()) {
             (Some(&from), Some(&to)) => (0..=(to - from) / width)
                 .map(|i| from + i * width)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::figures::{NOT_CHECKED, Report};
-use crate::fmt::human;
+use crate::fmt::{human, shown};
 
 /// The text form of a [`Report`], local times in `zone`.
 pub struct Text<'a> {
@@ -44,7 +44,7 @@ impl fmt::Display for Text<'_> {
         let width = report
             .failures
             .iter()
-            .map(|x| x.stage.as_str().len() + 1 + x.code.len())
+            .map(|x| x.stage.as_str().len() + 1 + shown(&x.code).chars().count())
             .chain([26])
             .max()
             .unwrap_or(26);
@@ -103,7 +103,7 @@ impl fmt::Display for Text<'_> {
                 writeln!(
                     f,
                     "  {:<width$} {:>7} {:>7} {:>10} {:>6}",
-                    s.sender,
+                    shown(&s.sender),
                     s.rows,
                     s.queued,
                     rate(s.delivered_rate),
@@ -121,7 +121,10 @@ impl fmt::Display for Text<'_> {
                 w = width + 2
             )?;
             for failure in &report.failures {
-                let label = format!("{} {}", failure.stage.as_str(), failure.code);
+                // Codes and labels are a results file's cells, which anyone may have
+                // written: an escape sequence in one (clearing the screen, writing the
+                // clipboard) or a bidirectional override is shown escaped, never run.
+                let label = format!("{} {}", failure.stage.as_str(), shown(&failure.code));
                 let examples: Vec<String> = (failure.examples.iter())
                     .map(|e| format!("{} (line {})", e.row, e.line))
                     .collect();

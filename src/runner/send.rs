@@ -108,6 +108,7 @@ impl Runner<'_> {
                 .and_then(|p| p.message)
                 .map_or_else(String::new, |m| m.to_string());
             record.error_code = crate::journal::INTERRUPTED.into();
+            record.interrupted_earlier = true;
             record.error =
                 "an earlier run was stopped while this send was in flight; it may have been \
                 delivered. Check before using --resend-uncertain"
@@ -344,6 +345,9 @@ impl Runner<'_> {
         };
         let sent_at = now.to_string();
         match lane.provider.send(body).await {
+            Ok(accepted) if !crate::journal::id_reads_back(&accepted.message_id) => {
+                Err(AttemptError::Final(unrecordable_id(accepted)))
+            }
             Ok(accepted) => Ok((accepted, sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {
                 let mut deferred = self.sent_record(lane, row, Status::Deferred, attempt);
@@ -447,4 +451,23 @@ fn fill_error(record: &mut Record, error: &SendError, now: Timestamp) {
     record.http_status = error.http_status;
     record.error_code = error.code.clone();
     record.error = hold::noted(&error.message, hold::note(error.retry_after, now));
+}
+
+/// An accepted send whose message id the results file would not read back as itself
+/// ([`crate::journal::id_reads_back`]: `5.51E+12` reads as a spreadsheet's rounding, and the
+/// next run would refuse the file). Recorded as an answer without a usable id is: `UNCERTAIN`
+/// `NO_MESSAGE_ID`, never resent, the wait it asked for kept.
+fn unrecordable_id(accepted: Accepted) -> SendError {
+    SendError {
+        class: ErrorClass::Ambiguous,
+        http_status: Some(accepted.http_status),
+        code: crate::provider::http::NO_MESSAGE_ID.to_string(),
+        message: format!(
+            "the API answered {} with the message id '{}', written as a number in scientific \
+             notation, which the results file cannot tell from a spreadsheet's rounding; it \
+             was probably accepted",
+            accepted.http_status, accepted.message_id
+        ),
+        retry_after: accepted.retry_after,
+    }
 }
