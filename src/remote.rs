@@ -328,7 +328,9 @@ impl ApiArgs {
             return Err(usage_error(format!(
                 "{} has rows sent by {} that this command has no key for: pass --senders FILE \
                  with the senders file the campaign was sent with (or, for a campaign sent with \
-                 one key, leave --senders out and export that key)",
+                 one key, leave --senders out and export that key); if a spreadsheet re-saved the \
+                 results, it may have retyped a label (as a date or a number): put the label \
+                 back in those rows' sender cells",
                 crate::fmt::path(&self.results),
                 named.join(", ")
             )));

@@ -113,6 +113,15 @@ pub fn load(
     }
     refuse_look_alike_labels(entries.keys().map(String::as_str))
         .map_err(|why| format!("senders file {}: {why}", crate::fmt::path(&path)))?;
+    for label in entries.keys().filter(|label| looks_like_a_date(label)) {
+        tracing::warn!(
+            "senders file {}, [{label}]: a spreadsheet may read this label as a date and re-save \
+             the results' sender cells as another text, and `status`, `cancel` and later runs \
+             then no longer find this number's rows: for a new campaign prefer a label with a \
+             letter (e.g. [n{label}]); a campaign already sent keeps its label, which its rows name",
+            crate::fmt::path(&path)
+        );
+    }
     let mut senders = Vec::with_capacity(entries.len());
     for (label, entry) in entries {
         let credential = credential(&label, &entry, kind, keys).map_err(|why| fail(&label, why))?;
@@ -317,30 +326,44 @@ pub(crate) fn instance(
     }
 }
 
+/// Whether a spreadsheet may take `label` for a date (`1-2`, `2024-01`, `3-jan`, `dez-25`)
+/// and write a `sender` cell holding it back as another text, in a form that depends on its
+/// language, so no later run can match it: two or three parts joined by `-`, each of one to
+/// four digits or a month's three-letter name (English or Portuguese), one of them digits.
+fn looks_like_a_date(label: &str) -> bool {
+    const MONTHS: [&str; 19] = [
+        "jan", "feb", "fev", "mar", "apr", "abr", "may", "mai", "jun", "jul", "aug", "ago", "sep",
+        "set", "oct", "out", "nov", "dec", "dez",
+    ];
+    let parts: Vec<&str> = label.split('-').collect();
+    let digits = |p: &&str| (1..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+    let month = |p: &&str| MONTHS.contains(&p.to_ascii_lowercase().as_str());
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| digits(p) || month(p))
+        && parts.iter().any(digits)
+}
+
 /// Two labels a re-saved results file cannot tell apart: a spreadsheet reads the `sender`
-/// cell `01` as the number 1 and writes it back as `1`, so `[01]` and `[1]` (or `[007]` and
-/// `[7]`) would be one label to every later run, `status` and `cancel`, which would ask
-/// about one number's messages with the other's key ([`hold::same`] is that comparison).
-/// Looked up by the label as the spreadsheet leaves it, so thousands of labels are checked
-/// at once.
+/// cells `01` and `1` (or `1e5` and `100000`) as one number and writes both back alike, so
+/// they would be one label to every later run, `status` and `cancel`, which would ask about
+/// one number's messages with the other's key ([`hold::same`] is that comparison). Looked
+/// up by the number the spreadsheet reads, so thousands of labels are checked at once.
 ///
 /// [`hold::same`]: crate::pacing::hold::same
 fn refuse_look_alike_labels<'a>(labels: impl Iterator<Item = &'a str>) -> Result<(), String> {
-    let mut seen: HashMap<&str, &str> = HashMap::new();
+    let mut seen: HashMap<u64, &str> = HashMap::new();
     for label in labels {
-        if label.is_empty() || !label.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(number) = crate::pacing::hold::as_number(label) else {
             continue;
-        }
-        let as_saved = label.trim_start_matches('0');
-        if let Some(first) = seen.insert(as_saved, label) {
+        };
+        if let Some(first) = seen.insert(number.to_bits(), label) {
             debug_assert!(crate::pacing::hold::same(first, label));
             return Err(format!(
                 "[{first}] and [{label}] are one label once a spreadsheet re-saves the results \
-                 (it drops the leading zeros of the sender cell, so {first} and {label} both \
-                 become {}), and `status`, `cancel` and reruns would then use one number's key \
+                 (it reads both sender cells as the number {number} and writes them back \
+                 alike), and `status`, `cancel` and reruns would then use one number's key \
                  for the other's messages: rename one of them, e.g. with a letter ([n{label}]), \
-                 which a spreadsheet leaves as it is",
-                if as_saved.is_empty() { "0" } else { as_saved }
+                 which a spreadsheet leaves as it is"
             ));
         }
     }
@@ -400,6 +423,25 @@ fn warn_if_readable_by_others<'a>(path: &Path, mut entries: impl Iterator<Item =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_a_spreadsheet_may_take_for_dates_are_told_apart_from_the_rest() {
+        for label in ["1-2", "2024-01", "1-2-3", "3-jan", "Dez-25", "mar-2024"] {
+            assert!(looks_like_a_date(label), "{label}");
+        }
+        for label in [
+            "loja-1", "1", "01", "1e5", "a-b", "12345-1", "jan-fev", "1-2-3-4", "sp_1-2",
+        ] {
+            assert!(!looks_like_a_date(label), "{label}");
+        }
+    }
+
+    #[test]
+    fn labels_one_number_to_a_spreadsheet_are_refused_together() {
+        assert!(refuse_look_alike_labels(["1e5", "100000"].into_iter()).is_err());
+        assert!(refuse_look_alike_labels(["01", "1"].into_iter()).is_err());
+        assert!(refuse_look_alike_labels(["1e5", "1e6", "loja", "1-2"].into_iter()).is_ok());
+    }
 
     fn senders(labels: &[&str]) -> Vec<Sender> {
         labels

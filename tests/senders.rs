@@ -384,11 +384,12 @@ fn a_key_written_in_place_of_its_variable_s_name_is_never_shown() {
     }
 }
 
-/// Labels a spreadsheet makes one (`01` re-saved as `1`) are refused before any send: a
-/// later `status` would ask about one number's messages with the other's key.
+/// Labels a spreadsheet makes one (`01` re-saved as `1`, `1e5` as `100000`) are refused
+/// before any send: a later `status` would ask about one number's messages with the other's
+/// key.
 #[test]
 fn labels_a_spreadsheet_would_make_one_are_refused_before_anything_is_sent() {
-    for (a, b) in [("01", "1"), ("007", "7"), ("0", "00")] {
+    for (a, b) in [("01", "1"), ("007", "7"), ("0", "00"), ("100000", "1e5")] {
         let rig = Rig::new();
         let csv = rig.file("c.csv", &campaign_csv(3));
         let senders = rig.file(
@@ -406,45 +407,87 @@ fn labels_a_spreadsheet_would_make_one_are_refused_before_anything_is_sent() {
     }
 }
 
-/// A results file a spreadsheet re-saved (the `sender` cell `01` now `1`) is still asked
-/// about with number 01's key.
+/// A results file a spreadsheet re-saved (the `sender` cell `01` now `1`, `1e5` now
+/// `1.00E+05`) is still asked about with that number's key.
 #[test]
-fn status_finds_a_label_of_digits_a_spreadsheet_re_saved() {
+fn status_finds_a_label_a_spreadsheet_re_saved_as_a_number() {
+    for (label, as_saved) in [("01", "1"), ("1e5", "1.00E+05")] {
+        let rig = Rig::new();
+        let csv = rig.file("c.csv", &campaign_csv(12));
+        let senders = rig.file(
+            "s.toml",
+            &format!(
+                "[{label}]\nkey-env = \"PS_KEY_CENTRO\"\n[norte]\nkey-env = \"PS_KEY_NORTE\"\n"
+            ),
+        );
+        let results_path = rig.dir.path().join("c.results.csv");
+        let mut command = rig.command(&csv);
+        command
+            .args(["--template", "t", "--deliver-at", "2099-01-01T09:00:00Z"])
+            .arg("--senders")
+            .arg(&senders);
+        let output = rig.run(&mut with_keys(command, NORTE_KEY));
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        let by_label = (results(&results_path).iter())
+            .filter(|r| r["sender"] == label)
+            .count();
+        assert!(by_label > 0, "no row was sent by {label}");
+        // What a spreadsheet does to the cell.
+        let saved = std::fs::read_to_string(&results_path).unwrap();
+        let retyped = saved.replace(&format!(",{label},"), &format!(",{as_saved},"));
+        std::fs::write(&results_path, retyped).unwrap();
+        assert_eq!(
+            (results(&results_path).iter())
+                .filter(|r| r["sender"] == as_saved)
+                .count(),
+            by_label
+        );
+
+        let mut status = rig.operation("status", &results_path);
+        status.arg("--senders").arg(&senders);
+        let output = rig.run(&mut with_keys(status, NORTE_KEY));
+        assert_eq!(code(&output), 0, "{label}: {}", text(&output));
+        let rows = results(&results_path);
+        assert!(
+            rows.iter().all(|r| r["deliveryStatus"] == "QUEUED"),
+            "{rows:?}"
+        );
+    }
+}
+
+/// A label a spreadsheet may take for a date is sent with, with a warning that says what a
+/// re-save would do; once it did, `status` says a label may have been retyped.
+#[test]
+fn a_label_a_spreadsheet_may_take_for_a_date_is_warned_about() {
     let rig = Rig::new();
     let csv = rig.file("c.csv", &campaign_csv(12));
     let senders = rig.file(
         "s.toml",
-        "[01]\nkey-env = \"PS_KEY_CENTRO\"\n[norte]\nkey-env = \"PS_KEY_NORTE\"\n",
+        "[1-2]\nkey-env = \"PS_KEY_CENTRO\"\n[norte]\nkey-env = \"PS_KEY_NORTE\"\n",
     );
     let results_path = rig.dir.path().join("c.results.csv");
     let mut command = rig.command(&csv);
     command
-        .args(["--template", "t", "--deliver-at", "2099-01-01T09:00:00Z"])
+        .args(["--template", "t"])
         .arg("--senders")
         .arg(&senders);
     let output = rig.run(&mut with_keys(command, NORTE_KEY));
     assert_eq!(code(&output), 0, "{}", text(&output));
-    let by_01 = (results(&results_path).iter())
-        .filter(|r| r["sender"] == "01")
-        .count();
-    assert!(by_01 > 0, "no row was sent by 01");
-    // What a spreadsheet does to the cell.
-    let saved = std::fs::read_to_string(&results_path).unwrap();
-    std::fs::write(&results_path, saved.replace(",01,", ",1,")).unwrap();
-    assert_eq!(
-        (results(&results_path).iter())
-            .filter(|r| r["sender"] == "1")
-            .count(),
-        by_01
+    assert!(
+        text(&output).contains("[1-2]: a spreadsheet may read this label as a date"),
+        "{}",
+        text(&output)
     );
-
+    let saved = std::fs::read_to_string(&results_path).unwrap();
+    assert!(saved.contains(",1-2,"), "no row was sent by 1-2");
+    std::fs::write(&results_path, saved.replace(",1-2,", ",2-Jan,")).unwrap();
     let mut status = rig.operation("status", &results_path);
     status.arg("--senders").arg(&senders);
     let output = rig.run(&mut with_keys(status, NORTE_KEY));
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    let rows = results(&results_path);
+    assert_eq!(code(&output), 2, "{}", text(&output));
     assert!(
-        rows.iter().all(|r| r["deliveryStatus"] == "QUEUED"),
-        "{rows:?}"
+        text(&output).contains("may have retyped a label"),
+        "{}",
+        text(&output)
     );
 }

@@ -69,14 +69,21 @@ pub fn asked_of(holds: &[(String, Timestamp)], label: &str, numbers: usize) -> O
 }
 
 /// Whether a `sender` cell names the number `label`: as written, or as a spreadsheet re-saved
-/// a label of digits (`01` read as the number 1). A senders file never holds two labels this
-/// takes for one ([`crate::senders`] refuses it), so a cell names one number at most.
+/// a label it read as a number (`01` written back as `1`, `1e5` as `1.00E+05` or `100000`).
+/// A senders file never holds two labels this takes for one ([`crate::senders`] refuses it),
+/// so a cell names one number at most.
 pub fn same(cell: &str, label: &str) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    cell == label
-        || digits(cell)
-            && digits(label)
-            && cell.trim_start_matches('0') == label.trim_start_matches('0')
+    cell == label || matches!((as_number(cell), as_number(label)), (Some(a), Some(b)) if a == b)
+}
+
+/// The number a spreadsheet reads in a label or `sender` cell that starts with a digit and
+/// reads as one (`01`, `1e5`, `1.00E+05`), which it writes back in a form of its own; `None`
+/// for text it keeps as written (`loja-1`, `1-2`, and `inf`, which starts with a letter).
+pub fn as_number(text: &str) -> Option<f64> {
+    let number = text
+        .starts_with(|c: char| c.is_ascii_digit())
+        .then(|| text.parse::<f64>());
+    number.and_then(Result::ok).filter(|n| n.is_finite())
 }
 
 /// What a recorded hold means for a number's first send at `now`.
@@ -131,6 +138,17 @@ mod tests {
     fn a_label_of_digits_is_the_same_after_a_spreadsheet_dropped_its_zeros() {
         assert!(same("norte", "norte") && same("1", "01") && same("007", "7"));
         assert!(!same("1", "10") && !same("Norte", "norte") && !same("", "0"));
+    }
+
+    #[test]
+    fn a_label_a_spreadsheet_read_as_a_number_is_the_same_in_its_forms() {
+        for cell in ["1e5", "1E5", "100000", "1.00E+05", "100000.0"] {
+            assert!(same(cell, "1e5"), "{cell}");
+        }
+        assert!(!same("1e6", "1e5") && !same("1-2", "1e5"));
+        for text in ["1-2", "loja-1", "inf", "nan", "1e999", "", "e5"] {
+            assert_eq!(as_number(text), None, "{text}");
+        }
     }
 
     #[test]
