@@ -472,16 +472,7 @@ fn a_wait_asked_of_a_number_outlives_its_row_s_line_and_holds_test_messages() {
     let row = &results(&rig.dir.path().join("c.results.csv"))[0];
     assert_eq!(row["status"], "SKIPPED", "{row:?}");
     // A test of the number sends nothing either.
-    let test = rig.run(
-        rig.tester(&csv, &limited.url)
-            .args(["--to", "+5521999990001"]),
-    );
-    assert_eq!(code(&test), 1, "{}", text(&test));
-    assert!(
-        text(&test).contains("asked this number to wait"),
-        "{}",
-        text(&test)
-    );
+    assert_a_test_is_held(&rig, &csv, &limited.url);
     assert_eq!(limited.seen().len(), 1);
     // A run told to ignore the wait but refused before its first send (--strict, a bad
     // row) leaves it for the next run.
@@ -504,6 +495,18 @@ fn a_wait_asked_of_a_number_outlives_its_row_s_line_and_holds_test_messages() {
     assert_eq!(code(&output), 0, "{}", text(&output));
 }
 
+/// A `test` message to the campaign's number is refused (exit 1) for the wait an answer
+/// asked of the number.
+fn assert_a_test_is_held(rig: &Rig, csv: &Path, url: &str) {
+    let test = rig.run(rig.tester(csv, url).args(["--to", "+5521999990001"]));
+    assert_eq!(code(&test), 1, "{}", text(&test));
+    assert!(
+        text(&test).contains("asked this number to wait"),
+        "{}",
+        text(&test)
+    );
+}
+
 #[test]
 fn a_wait_answered_with_this_tool_s_own_code_for_an_interrupted_send_holds_test_messages_too() {
     // INTERRUPTED marks an earlier run's send left in flight, which the ledger leaves out;
@@ -514,16 +517,7 @@ fn a_wait_answered_with_this_tool_s_own_code_for_an_interrupted_send_holds_test_
     let csv = rig.file("c.csv", &campaign_csv(1));
     let output = rig.run(rig.command_to(&csv, &limited.url).args(["--template", "t"]));
     assert_eq!(code(&output), 3, "{}", text(&output));
-    let test = rig.run(
-        rig.tester(&csv, &limited.url)
-            .args(["--to", "+5521999990001"]),
-    );
-    assert_eq!(code(&test), 1, "{}", text(&test));
-    assert!(
-        text(&test).contains("asked this number to wait"),
-        "{}",
-        text(&test)
-    );
+    assert_a_test_is_held(&rig, &csv, &limited.url);
     assert_eq!(limited.seen().len(), 1, "the test sent nothing");
 }
 
