@@ -168,3 +168,28 @@ fn an_intent_cut_after_the_fact_is_refused_untouched_never_sent_again() {
         assert_eq!(posts(&rig), before, "{cut}: row 4 was sent");
     }
 }
+
+/// A last line far longer than any this tool writes (over the 64 MiB read to judge its
+/// quotes) is refused as such, the file untouched: read in part, its quotes counted odd and
+/// the message blamed a quote never closed, which the line does close.
+#[test]
+fn a_last_line_of_over_64_mib_is_refused_as_too_long_not_as_an_open_quote() {
+    let rig = Rig::new();
+    let results_path = rig.sent_campaign(2, false);
+    let sent = rig.log().len();
+    let mut bytes = std::fs::read(&results_path).unwrap();
+    bytes.extend_from_slice(format!("3,{},QUEUED,\"", phone(9)).as_bytes());
+    bytes.extend(std::iter::repeat_n(b'x', 65 << 20));
+    bytes.extend_from_slice(b"\"\n");
+    std::fs::write(&results_path, &bytes).unwrap();
+    let csv = rig.dir.path().join("c.csv");
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(text(&output).contains("over 64 MiB"), "{}", text(&output));
+    assert!(!text(&output).contains("never closed"), "{}", text(&output));
+    assert_eq!(rig.log().len(), sent, "nothing sent");
+    assert!(
+        std::fs::read(&results_path).unwrap() == bytes,
+        "the file was changed"
+    );
+}

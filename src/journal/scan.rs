@@ -17,6 +17,8 @@ use super::records::Records;
 use super::{COLUMNS, JournalError, REQUIRED_COLUMNS, Status, io_error};
 use crate::identity::MessageFingerprint;
 
+/// How much of the file's last record is read to tell a quote never closed.
+const LAST_RECORD_READ: u64 = 64 << 20;
 /// What [`scan`] learned about a results file besides its lines.
 pub(super) struct Scanned {
     pub(super) layout: Layout,
@@ -199,9 +201,19 @@ pub(super) fn scan_lines(
         Tail::Intent { row } => return Err(damaged(terminated, cut_intent(row))),
         Tail::Droppable => {}
     }
-    // A quote never closed runs to the end of the file and takes every line after it.
-    let quoted =
-        read_span(file, last, intact.min(last + (64 << 20))).map_err(io_error("read", path))?;
+    // A quote never closed runs to the end of the file and takes every line after it. A last
+    // record longer than that read is no line this tool wrote (64 KiB at most), and said so:
+    // counted on part of it, its quotes would blame a quote it may well close.
+    if intact - last > LAST_RECORD_READ {
+        return Err(damaged(
+            last,
+            format!(
+                "this line runs on for over {} MiB, far longer than any line this tool writes",
+                LAST_RECORD_READ >> 20
+            ),
+        ));
+    }
+    let quoted = read_span(file, last, intact).map_err(io_error("read", path))?;
     if quoted.iter().filter(|b| **b == b'"').count() % 2 == 1 {
         return Err(damaged(
             last,
