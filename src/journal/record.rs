@@ -52,7 +52,7 @@ impl Record {
         match self.row {
             0 => format!(
                 "{} (no longer in the CSV)",
-                crate::provider::messages::shown(&self.destination)
+                crate::fmt::shown(&self.destination)
             ),
             row => format!("row {row}"),
         }
