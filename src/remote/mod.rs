@@ -20,19 +20,24 @@ use jiff::Timestamp;
 
 use crate::blocking::blocking;
 use crate::clock::Clock;
-use crate::connect::{self, ConnectError, Reached, Target};
-use crate::journal::delivery::{DeliveryStatus, Walk};
-use crate::journal::{Journal, JournalError, Record};
+use crate::connect::{self, ConnectError, Target};
+use crate::journal::{Journal, JournalError};
 use crate::ledger::{Ledger as _, LedgerError, SqliteLedger, sender_fingerprint};
-use crate::pacing::hold::{Held, asked_of, asked_until, same};
-use crate::pacing::{Backoff, MAX_RETRY_AFTER, Pacer, Rate, Spacing, WaitTooLong};
+use crate::pacing::hold::asked_of;
+use crate::pacing::{Backoff, Pacer, Rate, Spacing};
+use crate::provider::ProviderKind;
 use crate::provider::messages::Messages;
-use crate::provider::{ErrorClass, ProviderKind, SendError};
-use crate::retry::{Attempt, RetryGate};
 use crate::sandbox::FaultSpec;
 use crate::senders::KeySource;
 use crate::settings::{self, ForeignTarget};
 use crate::shutdown::Shutdown;
+
+mod gate;
+mod numbers;
+
+pub use gate::{Gate, Refused};
+use numbers::Number;
+pub use numbers::{Census, Numbers};
 
 /// The flags of `status` and `cancel`; the key comes from the environment, as for a send.
 #[derive(Debug, Clone, clap::Args)]
@@ -85,146 +90,6 @@ pub struct ApiArgs {
     /// error cell and kept in the ledger, which forgets it): once the API lifted its limit.
     #[arg(long)]
     pub ignore_earlier_retry_after: bool,
-}
-
-/// The API to talk to, one client per number; holds the target (an in-process sandbox
-/// for `--sandbox`) alive.
-pub struct Numbers {
-    numbers: Vec<Number>,
-    /// The target in the words of the results file's `target` column (see
-    /// [`settings::target_id`]): a file recorded against another is refused.
-    target: String,
-    /// The ledger, if there is one: where waits asked of the numbers are read and kept.
-    ledger: Option<SqliteLedger>,
-    /// The wait asked of each number before this pass (by label), until its first request.
-    asked: Mutex<HashMap<String, Timestamp>>,
-    _target: Reached,
-}
-
-/// One number the pass asks with.
-struct Number {
-    label: String,
-    messages: Messages,
-    /// The number as the ledger knows it ([`sender_fingerprint`]).
-    fingerprint: String,
-}
-
-impl Numbers {
-    /// The number that sent `record` (checked to exist by [`ApiArgs::start`]).
-    fn number(&self, record: &Record) -> &Number {
-        self.named(&record.sender)
-            .expect("every row's sender was checked at start")
-    }
-
-    /// Whether this pass has a key for the number labeled `sender`.
-    fn knows(&self, sender: &str) -> bool {
-        self.named(sender).is_some()
-    }
-
-    /// The number a `sender` cell names: its label as written, or as a spreadsheet re-saved
-    /// a label of digits (`01` as `1`, see [`same`]); one at most, since a senders file
-    /// holding two labels that compare the same is refused.
-    fn named(&self, sender: &str) -> Option<&Number> {
-        (self.numbers.iter())
-            .find(|number| number.label == sender)
-            .or_else(|| (self.numbers.iter()).find(|number| same(sender, &number.label)))
-    }
-
-    /// Before the first request to `number`: holds `pacer` for what is left of the wait
-    /// asked of it earlier, said once; a wait beyond what a run waits refuses instead.
-    fn wait_asked(&self, number: &Number, pacer: &Pacer, clock: &Clock) -> Result<(), Refused> {
-        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(&until) = asked.get(&number.label) else {
-            return Ok(());
-        };
-        let who = who(&number.label);
-        match Held::at(Some(until), clock.wall()) {
-            Held::No => {}
-            Held::For(left) => {
-                tracing::warn!(
-                    "waiting until {until} before asking about the messages of {who}: an \
-                     earlier answer asked it to wait (Retry-After, noted in the results file or \
-                     kept in the ledger); --ignore-earlier-retry-after asks at once"
-                );
-                pacer.hold(left);
-            }
-            Held::Beyond(until) => return Err(Refused::Held { who, until }),
-        }
-        asked.remove(&number.label);
-        Ok(())
-    }
-
-    /// Keeps in the ledger that an answer at `now` asked `number` to wait `retry_after`.
-    /// A ledger that cannot take it is said, not fatal: this pass honors the wait anyway.
-    fn keep_wait(&self, number: &Number, retry_after: Option<Duration>, now: Timestamp) {
-        let (Some(ledger), Some(until)) = (&self.ledger, asked_until(retry_after, now)) else {
-            return;
-        };
-        let kept = blocking(|| ledger.hold(&number.fingerprint, until.as_millisecond()));
-        if let Err(e) = kept {
-            tracing::warn!("the wait asked of {} is not kept: {e}", who(&number.label));
-        }
-    }
-}
-
-/// A number in a log line: its label, or the single key's.
-fn who(label: &str) -> String {
-    match label {
-        "" => "the number".into(),
-        label => format!("number {label}"),
-    }
-}
-
-/// What one walk over the rows before the first request finds: how much there is to do,
-/// and the numbers this pass has no key for.
-#[derive(Debug, Default)]
-pub struct Census {
-    /// Accepted rows whose delivery state can still change: the ones `status` looks up.
-    pub open: u64,
-    /// Accepted rows whose delivery state is final (READ, FAILED, CANCELED).
-    pub settled: u64,
-    /// Accepted rows last known as QUEUED or never looked up: the ones `cancel` tries.
-    pub scheduled: u64,
-    /// Labels of the accepted rows' numbers this pass has no key for (the first few).
-    missing: Vec<String>,
-    /// Whether more numbers have no key than [`Census::missing`] names.
-    more_missing: bool,
-}
-
-/// How many unknown numbers a refusal names (a hostile file may hold a million).
-const MISSING_NAMED: usize = 10;
-
-impl Census {
-    /// Walks every row once (a batch at a time, see [`Walk`]).
-    fn take(journal: &Journal, api: &Numbers) -> Result<Census, JournalError> {
-        let mut census = Census::default();
-        let mut walk = Walk::default();
-        loop {
-            let rows = walk.next(journal)?;
-            if rows.is_empty() {
-                return Ok(census);
-            }
-            for row in rows.iter().filter(|r| r.is_trackable()) {
-                let status = row.delivery.status;
-                if status.is_some_and(DeliveryStatus::is_terminal) {
-                    census.settled += 1;
-                } else {
-                    census.open += 1;
-                }
-                census.scheduled +=
-                    u64::from(matches!(status, None | Some(DeliveryStatus::Queued)));
-                let sender = &row.record.sender;
-                if api.knows(sender) || census.missing.contains(sender) {
-                    continue;
-                }
-                if census.missing.len() < MISSING_NAMED {
-                    census.missing.push(sender.clone());
-                } else {
-                    census.more_missing = true;
-                }
-            }
-        }
-    }
 }
 
 /// The MsgFlash target a results file records, if any: its messages cannot be looked up or
@@ -458,158 +323,6 @@ impl ApiArgs {
             shutdown,
             too_long: std::sync::Mutex::new(None),
         }
-    }
-}
-
-/// Why a request through the [`Gate`] did not succeed.
-#[derive(Debug)]
-pub enum Refused {
-    /// SIGINT/SIGTERM: stop the pass, keep what was learned (exit 3).
-    Stopped,
-    /// A `Retry-After` above [`crate::pacing::MAX_RETRY_AFTER`]: stop, rerun later.
-    WaitTooLong(WaitTooLong),
-    /// An earlier answer asked number `who` to wait until `until`, beyond what a run waits.
-    Held { who: String, until: Timestamp },
-    /// The API's answer after any retries; its class says whether the pass goes on.
-    Api(SendError),
-}
-
-impl Refused {
-    /// One line for the log and the summary: why the pass stopped.
-    pub fn reason(&self) -> String {
-        match self {
-            Refused::Stopped => "interrupted".into(),
-            Refused::WaitTooLong(wait) => wait.to_string(),
-            Refused::Held { who, until } => format!(
-                "an earlier answer asked {who} to wait until {until}, beyond the {} this tool \
-                 waits: rerun after then (or with --ignore-earlier-retry-after once the API \
-                 lifted its limit)",
-                crate::fmt::human(MAX_RETRY_AFTER)
-            ),
-            // The client has already made its texts fit for one line (`messages::shown`).
-            Refused::Api(e) => format!(
-                "HTTP {} {}: {}",
-                e.http_status.map_or("-".into(), |s| s.to_string()),
-                e.code,
-                e.message
-            ),
-        }
-    }
-}
-
-impl From<WaitTooLong> for Refused {
-    fn from(wait: WaitTooLong) -> Refused {
-        Refused::WaitTooLong(wait)
-    }
-}
-
-impl Attempt for Refused {
-    /// Lookups and cancels are safe to repeat: anything transient is asked again.
-    fn transient(&self) -> Option<&SendError> {
-        match self {
-            Refused::Api(error) if error.class == ErrorClass::Retryable => Some(error),
-            _ => None,
-        }
-    }
-}
-
-/// A lookup's or a cancel's failure: a final answer beyond the ceiling stops the pass like a
-/// retried one (the request is safe to repeat on the rerun).
-impl crate::retry::Answered for Refused {
-    fn answer(&self) -> Option<&SendError> {
-        match self {
-            Refused::Api(error) => Some(error),
-            _ => None,
-        }
-    }
-}
-
-/// An answer that can ask the next request to wait (a `Retry-After` on a 200).
-pub trait AsksToWait {
-    fn retry_after(&self) -> Option<Duration>;
-}
-
-impl AsksToWait for crate::provider::messages::MessageState {
-    fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-}
-
-impl AsksToWait for crate::provider::messages::CancelAnswer {
-    fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-}
-
-/// Paces every request and retries the transient ones through the [`RetryGate`].
-pub struct Gate {
-    pacer: Pacer,
-    backoff: Backoff,
-    clock: Clock,
-    shutdown: Shutdown,
-    /// A successful answer's `Retry-After` beyond what this tool waits: that answer is kept,
-    /// and every later request stops with it.
-    too_long: std::sync::Mutex<Option<WaitTooLong>>,
-}
-
-impl Gate {
-    /// Where the pacer publishes the next request's turn, for the progress view.
-    pub fn next_start(&self) -> crate::pacing::NextStart {
-        self.pacer.next_start()
-    }
-
-    /// Runs `request` with the client of the number that sent `record`, in its turn, until
-    /// it succeeds, fails for good, or attempts run out (then the last error comes back,
-    /// still [`ErrorClass::Retryable`]). The number's first request waits what an earlier
-    /// answer asked of it; any answer's `Retry-After` holds the next request, and is kept
-    /// for the number in the ledger.
-    pub async fn call<'a, T, F, Fut>(
-        &self,
-        api: &'a Numbers,
-        record: &Record,
-        what: &str,
-        mut request: F,
-    ) -> Result<T, Refused>
-    where
-        T: AsksToWait,
-        F: FnMut(&'a Messages) -> Fut,
-        Fut: Future<Output = Result<T, SendError>>,
-    {
-        let too_long = || self.too_long.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(wait) = *too_long() {
-            return Err(Refused::WaitTooLong(wait));
-        }
-        let number = api.number(record);
-        api.wait_asked(number, &self.pacer, &self.clock)?;
-        let gate = RetryGate {
-            backoff: &self.backoff,
-            clock: &self.clock,
-            pacer: &self.pacer,
-            stop: &self.shutdown,
-            halt: None,
-        };
-        let attempt = || {
-            let request = request(&number.messages);
-            async move {
-                tokio::select! {
-                    biased;
-                    _ = self.shutdown.requested() => return Err(Refused::Stopped),
-                    _ = self.pacer.ready() => {}
-                }
-                let answer = request.await;
-                let asked = match &answer {
-                    Ok(answer) => answer.retry_after(),
-                    Err(error) => error.retry_after,
-                };
-                api.keep_wait(number, asked, self.clock.wall());
-                answer.map_err(Refused::Api)
-            }
-        };
-        let answer = gate.run(|| what.to_string(), attempt).await?;
-        if let Err(wait) = crate::retry::honor(&self.pacer, answer.retry_after()) {
-            too_long().get_or_insert(wait);
-        }
-        Ok(answer)
     }
 }
 
