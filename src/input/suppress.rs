@@ -98,7 +98,7 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
         let col = match column {
             Some(c) => c,
             None => {
-                let found = cells.iter().position(|c| header::is_phone_name(c));
+                let found = cells.iter().position(|c| names_phone_column(c));
                 let first = match (found, cells.len()) {
                     (Some(i), _) => {
                         column = Some(i);
@@ -129,6 +129,17 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
             into.fingerprints.insert_unique(f, f, |&x| x);
         }
     }
+}
+
+/// Digits enough to make a cell a number rather than a column's name.
+const NUMBER_DIGITS: usize = 5;
+
+/// Whether a first line's `cell` names the phone column: a phone word (`Telefone`,
+/// `Celular`), but not a number with a note (`+55 11 98888-7777 (celular)`,
+/// `whatsapp:+5511988887777`). Such a first line is an entry, read (or refused) as one: taken
+/// for a header, its number would be messaged although it opted out.
+fn names_phone_column(cell: &str) -> bool {
+    header::is_phone_name(cell) && cell.bytes().filter(u8::is_ascii_digit).count() < NUMBER_DIGITS
 }
 
 #[cfg(test)]
@@ -195,6 +206,19 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("never closed"), "{e}");
+        // A first line with a phone word beside a number is an entry, not a header.
+        for first in [
+            "+55 11 98888-7777 (celular)",
+            "whatsapp:+5511988887777 (fone)",
+        ] {
+            let e = load(&[&format!("{first}\n+5511977776666\n")], None).unwrap_err();
+            assert!(
+                matches!(&e, InputError::SuppressionEntry { line: 1, .. }),
+                "{first}: {e}"
+            );
+        }
+        let s = load(&["Celular 2\n+5511977776666\n"], None).unwrap();
+        assert!(s.contains("+5511977776666") && s.len() == 1);
         let e = load(&["nome,email\nAna,a@x.io\n"], Some("BR")).unwrap_err();
         assert!(matches!(e, InputError::SuppressionColumn { .. }), "{e}");
         let e = load_suppression(&[PathBuf::from("/nonexistent/optout.csv")], None).unwrap_err();
