@@ -29,15 +29,25 @@ impl Zone {
                     chosen: true,
                 })
             }
-            None => {
-                let tz = TimeZone::try_system().unwrap_or(TimeZone::UTC);
-                let name = tz.iana_name().unwrap_or("UTC").to_string();
-                Ok(Zone {
-                    tz,
-                    name,
-                    chosen: false,
-                })
-            }
+            None => Ok(Zone::machine(
+                TimeZone::try_system().unwrap_or(TimeZone::UTC),
+                Timestamp::now(),
+            )),
+        }
+    }
+
+    /// The machine's zone `tz`, named by its IANA name, or else (`TZ='<-03>3'`, a zone file
+    /// copied into a container) by its offset at `now`: calling such a zone "UTC" labels
+    /// shifted times as UTC ones.
+    fn machine(tz: TimeZone, now: Timestamp) -> Zone {
+        let name = match tz.iana_name() {
+            Some(name) => name.to_string(),
+            None => format!("UTC{}", tz.to_offset(now)),
+        };
+        Zone {
+            tz,
+            name,
+            chosen: false,
         }
     }
 
@@ -157,6 +167,16 @@ mod tests {
                 prop_assert_eq!(hours.of(at), (second + offset).div_euclid(3600), "{}", at);
             }
         }
+    }
+
+    #[test]
+    fn a_machine_zone_without_a_name_is_named_by_its_offset() {
+        let now = Timestamp::from_second(1_780_000_000).unwrap();
+        let tz = TimeZone::posix("<-03>3").unwrap();
+        let zone = Zone::machine(tz, now);
+        assert!(zone.describe().starts_with("UTC-03"), "{}", zone.describe());
+        let named = Zone::machine(TimeZone::get("America/Sao_Paulo").unwrap(), now);
+        assert!(named.describe().starts_with("America/Sao_Paulo ("));
     }
 
     #[test]
