@@ -226,9 +226,25 @@ pub struct SendWindow {
 }
 
 impl SendWindow {
+    /// The window as a send starting at `at` finds it. When sends get its close as their
+    /// deadline, its last minute ([`DeliverUntil::SHORTEST`], the least a row's own deadline
+    /// must leave) counts as closed: a send started then would expire before it could be
+    /// delivered, and, recorded as accepted, never be sent again.
+    fn for_send(&self, at: Timestamp) -> State {
+        match self.window.state(at) {
+            State::Open { closes }
+                if self.deliver_until
+                    && closes.timestamp().duration_since(at) < DeliverUntil::SHORTEST =>
+            {
+                self.window.state(closes.timestamp())
+            }
+            state => state,
+        }
+    }
+
     /// One line for the preflight report: the window, and whether it is open now.
     pub fn outlook(&self, now: Timestamp) -> String {
-        match self.window.state(now) {
+        match self.for_send(now) {
             State::Open { closes } => format!(
                 "{}: open now, closes {}",
                 self.window,
@@ -295,7 +311,7 @@ pub async fn admit(window: Option<&SendWindow>, clock: &Clock, shutdown: &Shutdo
     let Some(window) = window else {
         return Admission::Open(now);
     };
-    match window.window.state(now) {
+    match window.for_send(now) {
         State::Open { .. } => Admission::Open(now),
         State::Closed { opens, .. } if !window.wait => Admission::Closed(Closed {
             window: window.window.clone(),
@@ -321,7 +337,7 @@ pub async fn admit(window: Option<&SendWindow>, clock: &Clock, shutdown: &Shutdo
 /// The message as it goes out at `at`. One with no `deliverUntil` of its own (row or
 /// campaign) gets the close of the window it goes out in, so a message the API holds up is
 /// not delivered at night; a scheduled one, of the window its `deliverAt` falls in (or the
-/// next one).
+/// next one, when it falls outside a window or in its last minute).
 pub fn with_deadline<'m>(
     window: Option<&SendWindow>,
     message: &'m Message,
@@ -330,7 +346,7 @@ pub fn with_deadline<'m>(
     match window {
         Some(window) if window.deliver_until && message.deliver_until.is_none() => {
             let goes = message.deliver_at.map_or(at, |scheduled| scheduled.max(at));
-            let closes = window.window.state(goes).closes().timestamp();
+            let closes = window.for_send(goes).closes().timestamp();
             Cow::Owned(Message {
                 deliver_until: Some(DeliverUntil::At(closes)),
                 ..message.clone()

@@ -239,6 +239,37 @@ fn a_send_without_a_deadline_gets_the_close_of_its_window() {
 }
 
 #[tokio::test]
+async fn the_last_minute_starts_no_send_that_would_get_it_as_its_deadline() {
+    // 19:59:30 in São Paulo: the window closes in 30 s.
+    let late = "2026-06-01T22:59:30Z";
+    let clock = Clock::simulated(at(late));
+    let shutdown = Shutdown::new();
+    match admit(Some(&send_window(true)), &clock, &shutdown).await {
+        Admission::Closed(closed) => {
+            assert_eq!(closed.opens.timestamp(), at("2026-06-02T12:00:00Z"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(send_window(true).outlook(at(late)).contains("closed now"));
+    // Without a deadline from the window, the minute is as good as any other.
+    assert_eq!(
+        admit(Some(&send_window(false)), &clock, &shutdown).await,
+        Admission::Open(at(late))
+    );
+    // A send scheduled for that minute gets the next window's close, not 30 s.
+    let scheduled = message(Some(late), None);
+    assert_eq!(
+        deadline(&send_window(true), &scheduled, "2026-06-01T15:00:00Z"),
+        Some(DeliverUntil::At(at("2026-06-02T23:00:00Z")))
+    );
+    let minute_before = message(Some("2026-06-01T22:59:00Z"), None);
+    assert_eq!(
+        deadline(&send_window(true), &minute_before, "2026-06-01T15:00:00Z"),
+        Some(DeliverUntil::At(at("2026-06-01T23:00:00Z")))
+    );
+}
+
+#[tokio::test]
 async fn closed_stops_or_waits_on_the_clock_until_it_opens() {
     let clock = Clock::simulated(at("2026-06-01T23:30:00Z"));
     let shutdown = Shutdown::new();
