@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::delivery::unanswered;
 use crate::journal::Journal;
 use crate::journal::delivery::{Delivery, DeliveryStatus, ResultRow, Slot, Walk};
-use crate::progress::print_out;
+use crate::progress::print_done;
 use crate::provider::ErrorClass;
 use crate::provider::messages::{CANCEL_BATCH, CancelAnswer, UnusableId, shown};
 use crate::remote::{ApiArgs, Gate, Numbers, Refused, stamp, usage_error};
@@ -51,7 +51,7 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         return code;
     }
     if census.scheduled == 0 {
-        print_out("nothing to cancel: no accepted message is still known as scheduled\n");
+        print_done("nothing to cancel: no accepted message is still known as scheduled\n");
         return 0;
     }
     let mut pass = Pass {
@@ -63,7 +63,7 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
     };
     if let Err(why) = pass.cancel_all(&mut journal).await {
         tracing::error!("cancel stopped: {why}; rerun the same command to continue");
-        print_out(format_args!(
+        print_done(format_args!(
             "canceled {}, could not cancel {}; stopped early ({why})\n",
             pass.canceled, pass.refused
         ));
@@ -73,7 +73,7 @@ pub async fn run(args: &CancelArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         tracing::error!("{e}");
         return 3;
     }
-    print_out(format_args!(
+    print_done(format_args!(
         "canceled {} of {} scheduled messages; {} could not be (see deliveryError)\nresults: {}\n",
         pass.canceled,
         census.scheduled,

@@ -149,7 +149,7 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
         tracing::error!("status pass stopped: {why}");
     }
     let results = crate::fmt::path(&args.api.results);
-    crate::progress::print_out(format_args!("{summary}results: {results}\n"));
+    crate::progress::print_done(format_args!("{summary}results: {results}\n"));
     summary.exit_code()
 }
 

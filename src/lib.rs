@@ -99,13 +99,9 @@ pub fn run(cli: Cli) -> u8 {
             Some(Command::Report(args)) => report::run(&args),
             Some(Command::Test(args)) => test_send::run(&args).await,
             Some(Command::Completions { shell }) => {
-                progress::print_out(cli::completions(shell));
-                0
+                printed(progress::print_out(cli::completions(shell)))
             }
-            Some(Command::Man) => {
-                progress::print_out(cli::man_page());
-                0
-            }
+            Some(Command::Man) => printed(progress::print_out(cli::man_page())),
             Some(Command::Cancel(args)) => {
                 let (clock, shutdown) = operation();
                 cancel::run(&args, clock, shutdown).await
@@ -122,6 +118,15 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
     })
+}
+
+/// The exit code of a command whose product is what it printed: 2 if it did not all reach
+/// stdout.
+fn printed(result: std::io::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => log_exit(2, &format_args!("cannot write to stdout: {e}")),
+    }
 }
 
 /// The real clock and a stop signal wired to SIGINT/SIGTERM, for `status` and `cancel`.
@@ -159,13 +164,14 @@ async fn send(
             return 2;
         }
     };
+    let stdout = progress::Stdout::default();
     let context = Context {
         clock: clock::Clock::real(),
         shutdown: shutdown::Shutdown::new(),
         seed: None,
         show_progress,
         // Buffered: a dry run of a million rows prints a million lines.
-        out: Mutex::new(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+        out: Mutex::new(Box::new(std::io::BufWriter::new(stdout.clone()))),
         interactive: confirm::interactive(),
     };
     context.shutdown.listen_for_signals();
@@ -181,6 +187,13 @@ async fn send(
     // The dry-run bodies come before the summary.
     let _ = std::io::Write::flush(&mut *context.out.lock().expect("output mutex"));
     match outcome {
+        // A dry run's product is its bodies: half of them is no dry run.
+        Ok(summary) if let Some(e) = stdout.lost() => {
+            let why =
+                format!("the dry run's bodies did not all reach stdout ({e}): nothing was sent");
+            runner::show_summary(&summary);
+            log_exit(2, &why)
+        }
         Ok(summary) => {
             runner::show_summary(&summary);
             summary.exit_code()

@@ -388,7 +388,7 @@ async fn send_one(
     let mut body = Vec::new();
     provider.write_body(message, now, &mut body);
     if dry_run {
-        crate::progress::print_out(format!("{}\n", String::from_utf8_lossy(&body)));
+        crate::progress::print_done(format!("{}\n", String::from_utf8_lossy(&body)));
         return Ok(true);
     }
     let answer = provider.send(body).await;
@@ -404,7 +404,10 @@ async fn send_one(
     tallied.settle(status, to, now, (id, wait))?;
     match answer {
         Ok(accepted) => {
-            crate::progress::print_out(format!("row {row}, to {to}, id {}\n", accepted.message_id));
+            crate::progress::print_done(format!(
+                "row {row}, to {to}, id {}\n",
+                accepted.message_id
+            ));
             Ok(honor(pacer, accepted.retry_after).map(|()| true)?)
         }
         Err(e) => {

@@ -57,6 +57,47 @@ fn a_closed_stdout_ends_every_command_quietly_with_its_own_exit_code() {
     assert_quiet(&rerun, 0, "rerun");
 }
 
+/// A stdout on a full disk (`report > report.txt`, here `/dev/full`) fails the commands
+/// whose product is what they print (exit 2, saying so), so `&&` and cron do not go on with
+/// half of it; a send's summary only reports rows the results file holds, so a send keeps
+/// its own exit code.
+#[test]
+fn a_stdout_on_a_full_disk_fails_the_commands_whose_product_it_is() {
+    let rig = Rig::new();
+    let full = || std::fs::File::create("/dev/full").expect("/dev/full");
+    let (_, sent) = sent_campaign(&rig);
+    let fresh = Rig::new();
+    let more = fresh.file("more.csv", &campaign_csv(4));
+    for (what, command) in [
+        ("report", binary().arg("report").arg(&sent)),
+        (
+            "report --json",
+            binary().args(["report", "--json"]).arg(&sent),
+        ),
+        (
+            "dry run",
+            fresh.command(&more).args(["--template", "t", "--dry-run"]),
+        ),
+        ("completions", binary().args(["completions", "bash"])),
+    ] {
+        let output = command.stdout(full()).output().unwrap();
+        assert_eq!(code(&output), 2, "{what}: {}", text(&output));
+        assert!(
+            text(&output).contains("stdout"),
+            "{what}: {}",
+            text(&output)
+        );
+    }
+    let send = fresh
+        .command(&more)
+        .args(["--template", "t"])
+        .stdout(full())
+        .output();
+    assert_eq!(code(&send.unwrap()), 0);
+    let rows = results(&fresh.dir.path().join("more.results.csv"));
+    assert!(rows.len() == 4 && rows.iter().all(|r| r["status"] == "QUEUED"));
+}
+
 /// A log that cannot be written (a cron job's log on a full disk, here `/dev/full`) does
 /// not stop a command: a send still records every row, a refusal still exits with its code.
 #[test]

@@ -2,7 +2,7 @@
 //! output on stdout, and the bar's place among them, so a log line never tears the bar.
 
 use std::fmt;
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 
 use indicatif::ProgressBar;
@@ -66,13 +66,67 @@ pub fn init_logging(verbosity: i8, format: LogFormat) {
 }
 
 /// Writes a command's output to stdout. A reader that went away (`| head -1`, `| true`)
-/// ends the output quietly: the command still finishes and exits with its own code.
-pub fn print_out(text: impl fmt::Display) {
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = write!(out, "{text}").and_then(|()| out.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
+/// ends the output quietly: the command still finishes and exits with its own code. Any
+/// other failure (a full disk under `> report.txt`) comes back: output that is the command's
+/// product (a report, a script) must then fail the command, not exit 0 with half of it.
+pub fn print_out(text: impl fmt::Display) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    quiet_if_gone(write!(out, "{text}").and_then(|()| out.flush()))
+}
+
+/// `result`, with a reader that went away counted as success.
+fn quiet_if_gone<T: Default>(result: io::Result<T>) -> io::Result<T> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(T::default()),
+        result => result,
+    }
+}
+
+/// [`print_out`], for output that only reports work already done and recorded elsewhere (a
+/// send's summary, the results file holds it): a failure is said, and the exit code stays
+/// the work's.
+pub(crate) fn print_done(text: impl fmt::Display) {
+    if let Err(e) = print_out(text) {
         tracing::warn!("cannot write to stdout: {e}");
+    }
+}
+
+/// Stdout for output written as it is made (a dry run's bodies, through a buffer): the
+/// first failure is kept, so the command can fail for it at the end, however the buffer
+/// happened to meet it; a reader that went away is not one ([`print_out`]).
+#[derive(Debug, Clone, Default)]
+pub struct Stdout {
+    lost: std::sync::Arc<OnceLock<String>>,
+}
+
+impl Stdout {
+    /// Why some output never reached stdout, if it did not.
+    pub fn lost(&self) -> Option<&str> {
+        self.lost.get().map(String::as_str)
+    }
+
+    fn kept<T: Default>(&self, result: io::Result<T>) -> io::Result<T> {
+        quiet_if_gone(result).inspect_err(|e| {
+            self.lost.get_or_init(|| e.to_string());
+        })
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // A reader gone: everything counts as written, so the run goes on quietly.
+        let len = buf.len();
+        self.kept(io::stdout().write(buf).or_else(|e| {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                Ok(len)
+            } else {
+                Err(e)
+            }
+        }))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.kept(io::stdout().flush())
     }
 }
 

@@ -10,6 +10,6 @@ mod preflight;
 
 pub use bar::{Plan, Progress, Work};
 pub use eta::Pace;
-pub use logging::{LogFormat, init_logging, print_out};
-pub(crate) use logging::{json_logs, print_err};
+pub use logging::{LogFormat, Stdout, init_logging, print_out};
+pub(crate) use logging::{json_logs, print_done, print_err};
 pub use preflight::{Preflight, show_preflight};

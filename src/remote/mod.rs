@@ -169,9 +169,11 @@ impl ApiArgs {
         let journal = blocking(|| self.open()).map_err(logged)?;
         if let Some(target) = msgflash_target(&journal) {
             return Err(usage_error(format!(
-                "{} was sent through MsgFlash ({target}); `status` and `cancel` use Pilot \
-                 Status' message lookup and cancel endpoints, and MsgFlash documents neither: \
-                 follow that campaign's delivery in the MsgFlash dashboard",
+                "{} was sent through MsgFlash ({target}); `status` and `cancel` speak Pilot \
+                 Status' lookup and cancel endpoints. MsgFlash documents no cancel, and for its \
+                 lookup (GET /api/v1/messages/{{id}}) only the path, not what it answers, so \
+                 this tool does not guess at it: follow that campaign's delivery in the \
+                 MsgFlash dashboard or its webhooks",
                 crate::fmt::path(&self.results)
             )));
         }

@@ -73,6 +73,11 @@ pub fn run(args: &ReportArgs) -> u8 {
     }
 }
 
+/// Why the report did not reach stdout (a full disk under `> report.txt`).
+fn lost(e: std::io::Error) -> String {
+    format!("cannot write the report to stdout: {e}")
+}
+
 fn report(args: &ReportArgs) -> Result<(), String> {
     let zone = Zone::new(args.tz.as_deref())?;
     if let Some(page) = &args.html {
@@ -92,12 +97,13 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     }
     if args.json {
         let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
-        crate::progress::print_out(format_args!("{json}\n"));
+        crate::progress::print_out(format_args!("{json}\n")).map_err(lost)?;
     } else {
         crate::progress::print_out(text::Text {
             report: &report,
             zone: &zone,
-        });
+        })
+        .map_err(lost)?;
         // The ledger's view of each number, when there is a ledger.
         if let Some(ledger) =
             crate::ledger::view::existing(args.ledger.as_deref(), false, Path::new(""))
@@ -109,7 +115,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
                 &|name| std::env::var(name).ok(),
             )?;
             let view = crate::ledger::view::last_day(&ledger, &caps, jiff::Timestamp::now());
-            crate::progress::print_out(view.map_err(|e| e.to_string())?);
+            crate::progress::print_out(view.map_err(|e| e.to_string())?).map_err(lost)?;
         }
     }
     Ok(())

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::journal::{Checkpoint, Status};
-use crate::progress::{json_logs, print_err, print_out};
+use crate::progress::{json_logs, print_done, print_err};
 
 /// The end-of-run summary: on stdout after a send, on stderr after a dry run (whose stdout is
 /// the request bodies alone), and one JSON event with its counts under `--log-format json`.
@@ -29,7 +29,7 @@ pub fn show_summary(summary: &Summary) {
     } else if summary.dry_run {
         print_err(summary);
     } else {
-        print_out(summary);
+        print_done(summary);
     }
 }
 
