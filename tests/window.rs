@@ -81,8 +81,9 @@ fn deadlines(rig: &Rig) -> Vec<Option<Timestamp>> {
 fn at_the_windows_end_the_run_stops_and_the_next_mornings_run_finishes_without_duplicates() {
     let rig = Rig::new();
     let csv = rig.file("c.csv", &campaign_csv(10));
-    // 19:59:00, :20, :40 go out; the turn at 20:00:00 finds the window closed.
-    let evening = run_in_process(&rig, &csv, spaced("20s"), local(0, "19:59"));
+    // 19:58:20, :40 and 19:59:00 go out; the turn at 19:59:20 falls in the window's last
+    // minute, which starts no send that would get the close as its deadline.
+    let evening = run_in_process(&rig, &csv, spaced("20s"), local(0, "19:58:20"));
     assert_eq!(evening.exit_code(), 3, "stopped early: {evening:?}");
     assert_eq!((evening.queued, evening.pending), (3, 7));
     assert_eq!(rig.log().len(), 3, "nothing reaches the API after 20:00");
@@ -151,10 +152,10 @@ fn a_run_started_at_night_sends_nothing_and_leaves_every_row_pending() {
 
 #[test]
 fn a_retry_whose_wait_crosses_the_windows_end_is_not_sent() {
-    // Every request gets 429 with Retry-After 30 s: the retry would go out at 20:00:20.
-    let rig = Rig::with_faults("429=1,retry-after=30");
+    // Every request gets 429 with Retry-After 90 s: the retry would go out at 20:00:20.
+    let rig = Rig::with_faults("429=1,retry-after=90");
     let csv = rig.file("c.csv", &campaign_csv(1));
-    let summary = run_in_process(&rig, &csv, spaced("0"), local(0, "19:59:50"));
+    let summary = run_in_process(&rig, &csv, spaced("0"), local(0, "19:58:50"));
     assert_eq!(summary.exit_code(), 3);
     assert_eq!(rig.log().len(), 1, "no retry after 20:00");
     let row = &rows(&rig)[0];
