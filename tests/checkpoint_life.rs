@@ -490,3 +490,27 @@ fn a_reexported_run_killed_midway_never_resends_on_the_rerun() {
         }
     }
 }
+
+/// A long name that is still legal (a 248-byte results name, from a 236-byte CSV name) gets
+/// the files that go with it (lock, rewrite, copies) under names that fit: the run finishes,
+/// and its rerun finds the campaign done. The rewrite's name used to pass 255 bytes, so every
+/// run stopped after its sends with exit 3.
+#[test]
+fn a_results_file_with_a_long_legal_name_is_compacted_and_done() {
+    let rig = Rig::new();
+    let stem = format!("{}xy", "ç".repeat(117));
+    let csv = rig.file(&format!("{stem}.csv"), &campaign_csv(3));
+    let results = rig.dir.path().join(format!("{stem}.results.csv"));
+    assert_eq!(results.file_name().unwrap().len(), 248);
+    for run in ["first", "rerun"] {
+        let output = rig.run(rig.command(&csv).args(T));
+        assert_eq!(code(&output), 0, "{run}: {}", text(&output));
+    }
+    assert_each_sent_once(&rig, 3);
+    let raw = std::fs::read_to_string(&results).unwrap();
+    assert_eq!(
+        raw.lines().count(),
+        4,
+        "compacted: a header and one line a row"
+    );
+}

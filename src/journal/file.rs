@@ -534,7 +534,8 @@ fn chain(digest: u64, line: &[u8]) -> u64 {
 /// The temporary file compaction writes, beside the real file (same file system).
 fn beside(path: &Path) -> PathBuf {
     let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
+    let own = path.file_name().unwrap_or_default();
+    name.push(place::fitted(own, ".".len() + ".compacting".len()));
     name.push(".compacting");
     path.with_file_name(name)
 }

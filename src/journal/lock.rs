@@ -117,7 +117,8 @@ pub fn lock_path(results: &Path) -> PathBuf {
 }
 
 fn sidecar(real: &Path) -> PathBuf {
-    let mut name = real.file_name().unwrap_or_default().to_os_string();
+    let own = real.file_name().unwrap_or_default();
+    let mut name = super::place::fitted(own, ".lock".len()).into_owned();
     name.push(".lock");
     real.with_file_name(name)
 }

@@ -286,6 +286,10 @@ impl JournalError {
                 "The disk is full: free space on the disk that holds the results file, then \
                  rerun the same command"
             }
+            JournalError::Io { source, .. } if source.kind() == io::ErrorKind::InvalidFilename => {
+                "A file name is longer than the file system takes (255 bytes): rename the file \
+                 or folder to a shorter name, then rerun"
+            }
             _ => "Free disk space or fix permissions, then rerun the same command",
         }
     }

@@ -18,6 +18,8 @@
 //!   back, its lines are saved elsewhere ([`rescue`]) and every later run on the path is
 //!   refused until someone puts them back ([`unsaved`]).
 
+use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -175,27 +177,60 @@ pub(super) fn install(
     }))
 }
 
+/// The longest file name the usual file systems take, in bytes.
+const NAME_MAX: usize = 255;
+
+/// The time in the names of the copies the tool keeps (`20261201T192735Z`), fixed in length.
+const STAMP: &str = "%Y%m%dT%H%M%SZ";
+const STAMP_LEN: usize = 16;
+
+/// `name` as the start of a name `extra` bytes longer (the results file's lock, its rewrite,
+/// a copy kept beside it): as it is when the whole fits in [`NAME_MAX`], else its start and a
+/// digest of all of it. A results file's name that fits can then never leave a file the
+/// run needs unmakeable, which would stop a campaign after its sends, run after run.
+pub(super) fn fitted(name: &OsStr, extra: usize) -> Cow<'_, OsStr> {
+    let room = NAME_MAX.saturating_sub(extra);
+    if name.len() <= room {
+        return Cow::Borrowed(name);
+    }
+    let digest = format!("~{:016x}", fnv(name.as_encoded_bytes()));
+    let lossy = name.to_string_lossy();
+    let mut keep = room.saturating_sub(digest.len()).min(lossy.len());
+    while !lossy.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let mut short = OsString::from(&lossy[..keep]);
+    short.push(digest);
+    Cow::Owned(short)
+}
+
+/// FNV-1a: stable across builds, so a later version finds the names an earlier one made.
+fn fnv(bytes: &[u8]) -> u64 {
+    (bytes.iter()).fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// The name a run's lines take when they cannot be put back at `path` (the real file the
 /// results path leads to): `<name>.unsaved-<time>.csv` beside it, or in the temporary
 /// directory `<name>.<hash of the path>.unsaved-<time>.csv` (several campaigns may share a
 /// results file name). [`unsaved`] looks for both.
 fn rescue_names(path: &Path) -> [(PathBuf, String); 2] {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let name = path.file_name().unwrap_or_default();
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    // FNV-1a: stable across builds, so a later version still finds the file.
-    let hash = path
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = fnv(path.as_os_str().as_encoded_bytes());
+    let tail = ".unsaved-".len() + STAMP_LEN + ".csv".len();
+    let beside = fitted(name, tail).to_string_lossy().into_owned();
+    let elsewhere = fitted(name, 17 + tail).to_string_lossy().into_owned();
     [
-        (dir, format!("{name}.unsaved-")),
-        (std::env::temp_dir(), format!("{name}.{hash:016x}.unsaved-")),
+        (dir, format!("{beside}.unsaved-")),
+        (
+            std::env::temp_dir(),
+            format!("{elsewhere}.{hash:016x}.unsaved-"),
+        ),
     ]
 }
 
@@ -203,7 +238,7 @@ fn rescue_names(path: &Path) -> [(PathBuf, String); 2] {
 /// that works, beside `path` or else in the temporary directory ([`rescue_names`]); returns
 /// the name, or every place's error.
 pub(super) fn rescue(file: &File, path: &Path) -> Result<PathBuf, String> {
-    let time = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+    let time = jiff::Timestamp::now().strftime(STAMP);
     let mut failures = Vec::new();
     for (dir, prefix) in rescue_names(path) {
         let to = dir.join(format!("{prefix}{time}.csv"));
@@ -244,13 +279,14 @@ fn keep_aside_by(
     path: &Path,
     link: impl Fn(&Path, &Path) -> io::Result<()>,
 ) -> io::Result<PathBuf> {
-    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let extension = path
         .extension()
         .map_or("csv".into(), |e| e.to_string_lossy());
-    let time = jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string();
+    // Room for the longest ending below: `.saved-<time>-99.<extension>`.
+    let tail = ".saved-".len() + STAMP_LEN + "-99.".len() + extension.len();
+    let stem = fitted(path.file_stem().unwrap_or_default(), tail);
+    let stem = stem.to_string_lossy();
+    let time = jiff::Timestamp::now().strftime(STAMP).to_string();
     for n in 1..100 {
         let count = if n == 1 {
             String::new()
@@ -367,6 +403,33 @@ mod tests {
 
     fn unsupported(_: &Path, _: &Path) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    #[test]
+    fn names_made_from_a_long_name_fit_and_stay_apart() {
+        let short = OsStr::new("c.results.csv");
+        assert!(matches!(fitted(short, 12), Cow::Borrowed(n) if n == short));
+        // 248 bytes, a legal name: `.<it>.compacting` would be 260.
+        let long = |last: char| format!("{}x{last}.results.csv", "ç".repeat(117));
+        let (a, b) = (long('a'), long('b'));
+        assert_eq!(a.len(), 248);
+        let (fa, fb) = (fitted(OsStr::new(&a), 12), fitted(OsStr::new(&b), 12));
+        assert!(fa.len() + 12 <= NAME_MAX && fb.len() + 12 <= NAME_MAX);
+        assert_ne!(fa, fb, "two names sharing their start stay apart");
+        assert_eq!(fa, fitted(OsStr::new(&a), 12), "the same name every time");
+        assert!(fa.to_str().is_some(), "cut at a character's edge");
+        // A copy kept aside and the rescue's names fit too.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(&a);
+        fs::write(&path, "row,status\n").unwrap();
+        let aside = keep_aside(&path).unwrap();
+        assert!(aside.file_name().unwrap().len() <= NAME_MAX);
+        for (_, prefix) in rescue_names(&path) {
+            assert!(
+                prefix.len() + STAMP_LEN + ".csv".len() <= NAME_MAX,
+                "{prefix}"
+            );
+        }
     }
 
     #[test]
