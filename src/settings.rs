@@ -181,7 +181,10 @@ impl Settings {
             },
             dry_run: options.dry_run,
             resend_uncertain: options.resend_uncertain,
-            retry_failed: RetryFailed::from_flag(options.retry_failed.as_deref()),
+            retry_failed: flag(
+                "retry-failed",
+                RetryFailed::from_flag(options.retry_failed.as_deref()),
+            )?,
             max_consecutive_failures: options.max_consecutive_failures.unwrap_or(10),
             message_changed: options.message_changed,
             ignore_earlier_retry_after: options.ignore_earlier_retry_after,

@@ -45,14 +45,29 @@ fn retry_failed_sends_only_failed_rows_of_the_codes_asked_and_never_twice() {
     mark(&results_path, 5, "QUEUED", "UNCERTAIN");
     rig.sandbox.fail_destinations(Vec::new());
 
+    // An empty list (a script's unset variable) is refused, not read as every row.
+    let output = rig.run(rig.command(&path).args(template).arg("--retry-failed="));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("names no error code"),
+        "{}",
+        text(&output)
+    );
+    // Codes are read in upper case, as people type them from the error text; one that
+    // matches no FAILED row is said.
     let output = rig.run(
         rig.command(&path)
             .args(template)
-            .arg("--retry-failed=BLOCKED_BY_TEST"),
+            .arg("--retry-failed=blocked_by_test,NO_SUCH_CODE"),
     );
     assert_eq!(code(&output), 1, "{}", text(&output));
     assert!(
         text(&output).contains("1 FAILED rows will be sent again"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("sent again for them: NO_SUCH_CODE"),
         "{}",
         text(&output)
     );

@@ -145,8 +145,9 @@ impl Tags {
     fn of(&mut self, record: &Kept<'_>) -> u8 {
         let tag = Tag {
             message: MessageFingerprint::parse(record.message),
+            // In upper case, as `--retry-failed` reads the codes asked for.
             failed_code: (record.status == Status::Failed)
-                .then(|| crate::fingerprint::short(record.error_code)),
+                .then(|| crate::fingerprint::short(&record.error_code.to_ascii_uppercase())),
         };
         if self.last.0 == tag {
             return self.last.1;

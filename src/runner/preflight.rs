@@ -12,7 +12,7 @@ use crate::message::Message;
 use crate::pacing::hold::Held;
 use crate::progress::Preflight;
 use crate::provider::Provider;
-use crate::settings::Settings;
+use crate::settings::{RetryFailed, Settings};
 use crate::window::{self, SendWindow};
 
 use super::dispatch::{Pending, acts_on};
@@ -157,6 +157,11 @@ fn preflight(
     // Every row with a recorded state still holds the destination recorded for it.
     let mut aligned = true;
     let mut retrying = 0;
+    // Which codes `--retry-failed=CODE,CODE` asked for matched a row to send.
+    let mut matched = match &settings.retry_failed {
+        RetryFailed::Codes(codes) => vec![false; codes.len()],
+        _ => Vec::new(),
+    };
     let mut pending = Pending::new(dry_run.is_none());
     std::thread::scope(|scope| {
         let window = settings.window.as_ref();
@@ -195,6 +200,9 @@ fn preflight(
                     }
                     found.to_send += 1;
                     retrying += u64::from(retried(prior, settings));
+                    if let Some(i) = prior.and_then(|p| settings.retry_failed.code_of(&p)) {
+                        matched[i] = true;
+                    }
                     if let Some(bodies) = &mut bodies {
                         bodies.push(index, message, |used| input.recycle(used));
                     }
@@ -233,6 +241,20 @@ fn preflight(
             return Ok(Plan::Claim);
         }
         None => {}
+    }
+    if let RetryFailed::Codes(codes) = &settings.retry_failed {
+        let unmatched: Vec<&str> = (codes.iter().zip(&matched))
+            .filter(|(_, m)| !**m)
+            .map(|(code, _)| code.as_str())
+            .collect();
+        if !unmatched.is_empty() {
+            found.notes.push(format!(
+                "--retry-failed: no FAILED row of this CSV has these codes, so none is sent \
+                 again for them: {} (codes are read in upper case; `campaign-sender report` \
+                 lists the codes the FAILED rows have)",
+                crate::fmt::listed(&unmatched, 10, |code| crate::fmt::shown(code).into_owned())
+            ));
+        }
     }
     if retrying > 0 {
         let rows = found.to_send;

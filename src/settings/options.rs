@@ -174,7 +174,7 @@ pub struct CampaignOptions {
         value_name = "CODE,CODE",
         num_args = 0..=1,
         require_equals = true,
-        default_missing_value = "",
+        default_missing_value = super::retry_failed::ALL,
         help_heading = "Results"
     )]
     #[serde(skip)]

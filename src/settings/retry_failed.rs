@@ -15,20 +15,33 @@ pub enum RetryFailed {
     Codes(Vec<String>),
 }
 
+/// What clap passes for a bare `--retry-failed`: every `FAILED` row.
+pub const ALL: &str = "*";
+
 impl RetryFailed {
-    /// The flag's value: absent, empty (all), or a comma-separated list of error codes.
-    pub fn from_flag(flag: Option<&str>) -> RetryFailed {
+    /// The flag's value: absent, bare ([`ALL`]), or a comma-separated list of error codes,
+    /// read in upper case as the API writes them (`validation_error` is `VALIDATION_ERROR`).
+    /// An empty list (`--retry-failed="$CODES"` with the variable unset) is refused rather
+    /// than read as every row.
+    pub fn from_flag(flag: Option<&str>) -> Result<RetryFailed, String> {
         let Some(flag) = flag else {
-            return RetryFailed::No;
+            return Ok(RetryFailed::No);
         };
+        if flag.trim() == ALL {
+            return Ok(RetryFailed::All);
+        }
         let codes: Vec<String> = (flag.split(',').map(str::trim))
             .filter(|c| !c.is_empty())
-            .map(str::to_owned)
+            .map(str::to_ascii_uppercase)
             .collect();
-        match codes.is_empty() {
-            true => RetryFailed::All,
-            false => RetryFailed::Codes(codes),
+        if codes.is_empty() {
+            return Err(
+                "names no error code: give the codes (--retry-failed=CODE,CODE), or \
+                 --retry-failed alone to send every FAILED row again. Nothing was sent"
+                    .into(),
+            );
         }
+        Ok(RetryFailed::Codes(codes))
     }
 
     /// Whether a row recorded as `prior` is a `FAILED` row this run sends again.
@@ -37,8 +50,18 @@ impl RetryFailed {
             && match self {
                 RetryFailed::No => false,
                 RetryFailed::All => true,
-                RetryFailed::Codes(codes) => codes.iter().any(|c| prior.failed_with(c)),
+                RetryFailed::Codes(_) => self.code_of(prior).is_some(),
             }
+    }
+
+    /// Which of the codes asked for (its place in the list) a `FAILED` row was refused with.
+    pub fn code_of(&self, prior: &Prior) -> Option<usize> {
+        match self {
+            RetryFailed::Codes(codes) if prior.status == Status::Failed => {
+                codes.iter().position(|c| prior.failed_with(c))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -48,12 +71,21 @@ mod tests {
 
     #[test]
     fn retry_failed_reads_its_flag() {
-        assert_eq!(RetryFailed::from_flag(None), RetryFailed::No);
-        assert_eq!(RetryFailed::from_flag(Some("")), RetryFailed::All);
-        assert_eq!(RetryFailed::from_flag(Some(" , ")), RetryFailed::All);
+        assert_eq!(RetryFailed::from_flag(None), Ok(RetryFailed::No));
+        assert_eq!(RetryFailed::from_flag(Some(ALL)), Ok(RetryFailed::All));
+        for empty in ["", " , ", ","] {
+            let refused = RetryFailed::from_flag(Some(empty)).unwrap_err();
+            assert!(
+                refused.contains("names no error code"),
+                "{empty:?}: {refused}"
+            );
+        }
         assert_eq!(
-            RetryFailed::from_flag(Some("A, B")),
-            RetryFailed::Codes(vec!["A".into(), "B".into()])
+            RetryFailed::from_flag(Some("A, validation_error")),
+            Ok(RetryFailed::Codes(vec![
+                "A".into(),
+                "VALIDATION_ERROR".into()
+            ]))
         );
     }
 }
