@@ -1,6 +1,7 @@
 //! The command line: clap definitions, and what is generated from them (shell completions,
 //! the man page). The work happens in [`crate::run`].
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -53,6 +54,14 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The command line as people write it. The log flags (`-q`, `-v`, `--log-format`) are
+    /// the same for every command and may come before a command's name too
+    /// (`campaign-sender -q status r.csv`): clap would read that name as the CSV, since a
+    /// send's own flags must not be given to another command, so they are moved after it.
+    pub fn from_command_line() -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(log_flags_after_command(std::env::args_os().collect()))
+    }
+
     /// -v minus -q.
     pub fn verbosity(&self) -> i8 {
         self.verbose.min(3) as i8 - self.quiet.min(3) as i8
@@ -100,4 +109,58 @@ pub fn man_page() -> String {
         .render(&mut page)
         .expect("rendering into memory cannot fail");
     String::from_utf8_lossy(&page).into_owned()
+}
+
+/// `args` with the log flags that come before a command's name moved right after it.
+fn log_flags_after_command(mut args: Vec<OsString>) -> Vec<OsString> {
+    let mut i = 1;
+    while let Some(arg) = args.get(i).and_then(|a| a.to_str()) {
+        i += match arg {
+            "--log-format" => 2,
+            "--quiet" | "--verbose" => 1,
+            _ if arg.starts_with("--log-format=") => 1,
+            _ if arg.len() > 1
+                && arg
+                    .strip_prefix('-')
+                    .is_some_and(|f| f.bytes().all(|b| b == b'q' || b == b'v')) =>
+            {
+                1
+            }
+            _ => break,
+        };
+    }
+    let named = |name: &str| {
+        name == "help"
+            || Cli::command()
+                .get_subcommands()
+                .any(|c| c.get_name() == name)
+    };
+    if i > 1 && args.get(i).and_then(|a| a.to_str()).is_some_and(named) {
+        let command = args.remove(i);
+        args.insert(1, command);
+    }
+    args
+}
+
+/// A command line clap refused (or `--help`, `--version`), said and turned into the exit
+/// code: under `--log-format json` as one JSON log line, like every other refusal, so a
+/// log collector reads it; otherwise as clap prints it.
+pub fn refused(error: clap::Error) -> u8 {
+    let json = {
+        let args: Vec<OsString> = std::env::args_os().collect();
+        args.windows(2)
+            .any(|w| w[0] == "--log-format" && w[1] == "json")
+            || args.iter().any(|a| a == "--log-format=json")
+    };
+    if !json || !error.use_stderr() {
+        let _ = error.print();
+        return u8::try_from(error.exit_code()).unwrap_or(2);
+    }
+    crate::progress::init_logging(0, LogFormat::Json);
+    let text = error.render().to_string();
+    let lines: Vec<&str> = (text.lines().map(str::trim))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let said = lines.join(" ");
+    crate::log_exit(2, &said.strip_prefix("error: ").unwrap_or(&said))
 }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use campaign_sender::cli::Cli;
 
 /// jemalloc in place of glibc's malloc: reqwest and hyper allocate and free large blocks for
 /// every request, which glibc pays for by merging its free lists each time, and the
@@ -25,6 +25,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static MALLOC_CONF: &[u8; 26] = b"oversize_threshold:262144\0";
 
 fn main() -> ExitCode {
-    let cli = campaign_sender::cli::Cli::parse();
-    ExitCode::from(campaign_sender::run(cli))
+    ExitCode::from(match Cli::from_command_line() {
+        Ok(cli) => campaign_sender::run(cli),
+        Err(refused) => campaign_sender::cli::refused(refused),
+    })
 }

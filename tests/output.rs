@@ -210,3 +210,51 @@ fn json_logs_make_every_stderr_line_an_object_with_the_preflight_and_summary_as_
     assert_eq!(code(&output), 2, "{}", text(&output));
     assert_eq!(event(&json_lines(&output), "row 1")["level"], "ERROR");
 }
+
+/// Under `--log-format json` a command line clap refuses is one JSON object on stderr too,
+/// and the log flags may come before a command's name (`campaign-sender -q report r.csv`).
+#[test]
+fn log_flags_go_before_a_command_and_a_refused_command_line_logs_as_json() {
+    let rig = Rig::new();
+    let (_, sent) = sent_campaign(&rig);
+    for flags in [
+        &["-q"][..],
+        &["--log-format", "json"],
+        &["--log-format=json", "-v"],
+    ] {
+        let output = binary()
+            .args(flags)
+            .arg("report")
+            .arg(&sent)
+            .output()
+            .unwrap();
+        assert_eq!(code(&output), 0, "{flags:?}: {}", text(&output));
+        assert!(text(&output).contains("Campaign report"), "{flags:?}");
+    }
+    let csv = rig.file("c2.csv", &campaign_csv(1));
+    let output = binary()
+        .args(["--log-format", "json"])
+        .arg(&csv)
+        .arg("--dry-runn")
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let event: serde_json::Value = serde_json::from_str(lines[0]).expect("one JSON object");
+    assert_eq!(event["level"], "ERROR");
+    let message = event["fields"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("--dry-runn") && message.contains("--dry-run"),
+        "{message}"
+    );
+    // Without it, clap's own text, as before.
+    let output = binary().arg(&csv).arg("--dry-runn").output().unwrap();
+    assert_eq!(code(&output), 2);
+    assert!(
+        text(&output).starts_with("error: unexpected argument"),
+        "{}",
+        text(&output)
+    );
+}
