@@ -38,6 +38,22 @@ fn a_missing_file_is_refused() {
     );
 }
 
+/// A results path in a folder that does not exist says so, and how to fix it (not "free
+/// disk space").
+#[test]
+fn a_results_path_in_a_missing_folder_is_refused_naming_the_folder() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let results = rig.dir.path().join("gone").join("c.results.csv");
+    let mut command = rig.command(&csv);
+    command.args(["--template", "t", "--results"]).arg(&results);
+    assert_refused(
+        &rig,
+        &mut command,
+        &["folder on the results file's path does not exist"],
+    );
+}
+
 /// A list given as a pipe (a FIFO with no writer) is refused at once: opening it would wait
 /// forever, past any signal.
 #[test]

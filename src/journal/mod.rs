@@ -290,6 +290,10 @@ impl JournalError {
                 "A file name is longer than the file system takes (255 bytes): rename the file \
                  or folder to a shorter name, then rerun"
             }
+            JournalError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                "A folder on the results file's path does not exist: create it (or put it \
+                 back, if it was moved or deleted), then rerun the same command"
+            }
             _ => "Free disk space or fix permissions, then rerun the same command",
         }
     }
