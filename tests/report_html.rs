@@ -156,7 +156,7 @@ fn the_html_report_renders_in_a_browser_with_the_campaigns_figures() {
         rate("deliveredRate"),
         rate("readRate"),
         "input INVALID_DESTINATION".to_string(),
-        "row 13 (line 14)".to_string(),
+        ">13<".to_string(),
         "&lt;script&gt;alert(1)&lt;/script&gt;".to_string(),
         "&lt;img src=x onerror=alert(2)&gt;".to_string(),
         "Sends per hour".to_string(),

@@ -106,13 +106,13 @@ pub struct Failure {
     pub examples: Vec<Example>,
 }
 
-/// A row to look at: its number in the results and its line in the spreadsheet.
+/// A row to look at, by its number only: a blank line or a cell with line breaks above it
+/// moves it off line row + 1 of the sheet, and the results file does not say where (an
+/// earlier version guessed row + 1, and sent people to the wrong line).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Example {
     /// Data row (1 = the first row after the header), as the results' `row` column.
     pub row: u64,
-    /// The spreadsheet's line number (row + 1: the header is line 1).
-    pub line: u64,
 }
 
 /// The sends-over-time chart's data.

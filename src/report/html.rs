@@ -52,7 +52,7 @@ pub fn page(report: &Report, zone: &Zone) -> String {
     failures(&mut html, report);
     senders(&mut html, report);
     html.push_str(
-        r#"<p class="note">Rows are data rows: row 1 is the first row after the header, so its spreadsheet line is row + 1. READ is only reported by recipients with read receipts on: the read rate is a floor, not the true figure. Rates are "n/a" until <code>campaign-sender status</code> has looked rows up.</p></body></html>"#,
+        r#"<p class="note">Rows are data rows: row 1 is the first row after the header, so its spreadsheet line is row + 1, unless a blank line or a cell with line breaks comes above the row. READ is only reported by recipients with read receipts on: the read rate is a floor, not the true figure. Rates are "n/a" until <code>campaign-sender status</code> has looked rows up.</p></body></html>"#,
     );
     html.push('\n');
     html
@@ -172,13 +172,9 @@ fn failures(html: &mut String, report: &Report) {
         })
         .collect();
     html.push_str(&bars("Failures by reason", &chart, false));
-    html.push_str(
-        "<table><tr><th>stage</th><th>code</th><th>rows</th><th>examples: row (spreadsheet line)</th></tr>",
-    );
+    html.push_str("<table><tr><th>stage</th><th>code</th><th>rows</th><th>example rows</th></tr>");
     for (_, f) in &items {
-        let examples: Vec<String> = (f.examples.iter())
-            .map(|e| format!("row {} (line {})", e.row, e.line))
-            .collect();
+        let examples: Vec<String> = (f.examples.iter()).map(|e| e.row.to_string()).collect();
         let _ = write!(
             html,
             r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td><td>{}</td></tr>"#,

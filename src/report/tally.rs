@@ -324,9 +324,7 @@ impl Tally {
                         stage,
                         code,
                         rows,
-                        examples: (examples.into_iter())
-                            .map(|row| Example { row, line: row + 1 })
-                            .collect(),
+                        examples: (examples.into_iter()).map(|row| Example { row }).collect(),
                     })
             })
             .collect();
@@ -469,7 +467,7 @@ mod tests {
                 (Stage::Send, "TEMPLATE_NOT_FOUND", 1)
             ]
         );
-        assert_eq!(r.failures[0].examples, [Example { row: 3, line: 4 }; 2]);
+        assert_eq!(r.failures[0].examples, [Example { row: 3 }; 2]);
     }
 
     #[test]
@@ -512,7 +510,7 @@ mod tests {
         let r = report(&[gone.clone(), gone, late, row(1, Status::Queued)]);
         assert_eq!((r.rows, r.not_in_csv), (4, 2));
         assert_eq!(r.failures[0].rows, 3);
-        assert_eq!(r.failures[0].examples, [Example { row: 9, line: 10 }]);
+        assert_eq!(r.failures[0].examples, [Example { row: 9 }]);
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl fmt::Display for Text<'_> {
             writeln!(f)?;
             writeln!(
                 f,
-                "{:<w$} {:>7}  example rows (spreadsheet line)",
+                "{:<w$} {:>7}  example rows",
                 "Failures",
                 "rows",
                 w = width + 2
@@ -126,7 +126,7 @@ impl fmt::Display for Text<'_> {
                 // clipboard) or a bidirectional override is shown escaped, never run.
                 let label = format!("{} {}", failure.stage.as_str(), shown(&failure.code));
                 let examples: Vec<String> = (failure.examples.iter())
-                    .map(|e| format!("{} (line {})", e.row, e.line))
+                    .map(|e| e.row.to_string())
                     .collect();
                 writeln!(
                     f,
@@ -149,7 +149,7 @@ impl fmt::Display for Text<'_> {
         writeln!(f)?;
         writeln!(
             f,
-            "Rows are data rows: row 1 is the first row after the header (spreadsheet line = row + 1)."
+            "Rows are data rows: row 1 is the first row after the header (spreadsheet line = row + 1, unless a blank line or a cell with line breaks comes above the row)."
         )?;
         if report.queued > 0 {
             writeln!(
