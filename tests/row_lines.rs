@@ -80,6 +80,18 @@ fn a_send_names_the_line_in_the_log_and_in_the_results_error_cell() {
     assert_eq!(row, ["1", "2", "3", "4", "5"]);
     assert_eq!(rows[4]["errorCode"], "DUPLICATE_DESTINATION");
     assert_has(&rows[4]["error"], &["same destination as row 3 (line 5):"]);
+    // A moved row's own line leads its error cell; one in place is named by its row only.
+    assert!(
+        rows[3]["error"].starts_with("line 9 of the file: "),
+        "{}",
+        rows[3]["error"]
+    );
+    assert!(
+        rows[4]["error"].starts_with("line 10 of the file: "),
+        "{}",
+        rows[4]["error"]
+    );
+    assert!(!rows[0]["error"].contains("line"), "{}", rows[0]["error"]);
 }
 
 #[test]

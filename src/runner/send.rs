@@ -146,7 +146,11 @@ impl Runner<'_> {
         }
         let mut record = self.record(row, status, prior.map_or(0, |p| p.attempts));
         record.error_code = error.code.as_str().into();
-        record.error = error.to_string();
+        // The row's line when it is not row + 1, for whoever reads the results alone.
+        record.error = match row.at().moved_line() {
+            Some(line) => format!("line {line} of the file: {error}"),
+            None => error.to_string(),
+        };
         tracing::warn!("{}: {status} {}: {error}", row.at(), error.code.as_str());
         self.append(record, Durability::Lazy)
             .await
