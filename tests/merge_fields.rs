@@ -142,3 +142,70 @@ fn dry_run_prints_the_rendered_text() {
     assert!(text(&output).contains("Olá Ana"), "{}", text(&output));
     assert!(rig.log().is_empty());
 }
+
+/// A text is measured once its merge fields are filled: two cells of 3,000 characters make
+/// a row `INVALID` (`VALUE_TOO_LONG`, naming the text), not a send the API refuses; a row
+/// whose fields all fill empty sends nothing and says the text is empty; a plain text over
+/// the limit stops the run before any send.
+#[test]
+fn texts_are_measured_and_checked_once_their_fields_are_filled() {
+    let rig = Rig::new();
+    let long = "a".repeat(3000);
+    let csv = rig.file(
+        "c.csv",
+        &format!(
+            "phone,a,b,saudacao\n{},{long},{long},Oi\n{},x,y,\n{},x,y,Olá\n",
+            phone(0),
+            phone(1),
+            phone(2)
+        ),
+    );
+    let output = rig.run(rig.command(&csv).args([
+        "--text",
+        "{{saudacao|}}{{a}} {{b}}",
+        "--max-invalid",
+        "100%",
+    ]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows[0]["status"], "INVALID");
+    assert_eq!(rows[0]["errorCode"], "VALUE_TOO_LONG");
+    assert!(
+        rows[0]["error"].contains("field text"),
+        "{}",
+        rows[0]["error"]
+    );
+    assert_eq!(rows[1]["status"], "QUEUED", "{}", rows[1]["error"]);
+    assert_eq!(rig.sent(), [phone(1), phone(2)]);
+
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &format!("phone,saudacao\n{},\n", phone(0)));
+    let output =
+        rig.run(
+            rig.command(&csv)
+                .args(["--text", "{{saudacao|}}", "--max-invalid", "100%"]),
+        );
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(
+        rows[0]["error"].contains("field text: text is empty"),
+        "{}",
+        rows[0]["error"]
+    );
+    assert!(
+        !rows[0]["error"].contains("templateId"),
+        "{}",
+        rows[0]["error"]
+    );
+
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &format!("phone\n{}\n", phone(0)));
+    let output = rig.run(rig.command(&csv).args(["--text", &"b".repeat(5000)]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("5000 characters"),
+        "{}",
+        text(&output)
+    );
+    assert!(rig.log().is_empty(), "nothing sent");
+}

@@ -69,7 +69,7 @@ fn direct_media_sends_media_type_and_caption() {
 }
 
 #[test]
-fn buttons_header_footer_labels_and_ai_rewrite_go_as_json_values() {
+fn buttons_header_footer_and_labels_go_as_json_values() {
     let body = body_for(
         "destinationNumber\n+5511988887777\n",
         &[
@@ -83,7 +83,6 @@ fn buttons_header_footer_labels_and_ai_rewrite_go_as_json_values() {
             "Responda SAIR para sair",
             "--labels",
             "vip, pedido",
-            "--ai-rewrite",
         ],
     );
     assert_eq!(
@@ -94,10 +93,46 @@ fn buttons_header_footer_labels_and_ai_rewrite_go_as_json_values() {
             "buttons": [{"type": "reply", "displayText": "Sim", "id": "sim"}],
             "header": {"type": "text", "content": "Oferta"},
             "footer": "Responda SAIR para sair",
-            "labels": ["vip", "pedido"],
-            "aiRewriteEnabled": true
+            "labels": ["vip", "pedido"]
         })
     );
+}
+
+/// `aiRewriteEnabled` is for templates only: it goes with a row that is a template, not with
+/// a row of the same campaign sending the media on its own, and a `--text` campaign with it
+/// is refused before any send.
+#[test]
+fn ai_rewrite_goes_with_templates_only() {
+    let rig = Rig::new();
+    let path = rig.file(
+        "c.csv",
+        "phone,templateId\n+5511988887777,promo\n+5511977776666,\n",
+    );
+    let media = [
+        "--media",
+        "https://cdn.example.com/a.png",
+        "--media-type",
+        "image",
+        "--ai-rewrite",
+    ];
+    let output = rig.run(rig.command(&path).args(media));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let bodies: Vec<Value> = rig.accepted().into_iter().map(|e| e.body).collect();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0]["templateId"], "promo");
+    assert_eq!(bodies[0]["aiRewriteEnabled"], true);
+    assert_eq!(bodies[1].get("templateId"), None);
+    assert_eq!(bodies[1].get("aiRewriteEnabled"), None, "{}", bodies[1]);
+    let rig = Rig::new();
+    let path = rig.file("c.csv", "phone\n+5511988887777\n");
+    let output = rig.run(rig.command(&path).args(["--text", "Oi", "--ai-rewrite"]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("templates only"),
+        "{}",
+        text(&output)
+    );
+    assert!(rig.log().is_empty());
 }
 
 #[test]

@@ -10,6 +10,7 @@
 
 use super::merge::{Escape, Problem, SyntaxError, Template, Unfilled, has_fields};
 use super::validate::Field;
+use super::values::MAX_CHARS;
 use super::{InputError, MessageDefaults, RowError, RowErrorCode};
 
 /// The fields that take merge fields, and how a cell's value is written into each.
@@ -216,10 +217,39 @@ impl MergeFields {
                     ),
                 ),
             })?;
+            check_rendered(field, &value)?;
             rendered[slot] = Some(value);
         }
         Ok(Rendered(rendered))
     }
+}
+
+/// A text or caption as its merge fields made it for one row: no longer than a message
+/// holds (the cells are each checked, their sum is not), and a text not empty (its fields
+/// filled with empty cells and fallbacks would send nothing, which the API refuses).
+fn check_rendered(field: Field, value: &str) -> Result<(), RowError> {
+    if !matches!(field, Field::Text | Field::Caption) {
+        return Ok(());
+    }
+    if value.len() > MAX_CHARS && value.chars().count() > MAX_CHARS {
+        return Err(RowError::new(
+            field.name(),
+            RowErrorCode::ValueTooLong,
+            format!(
+                "{} is {} characters with this row's merge fields filled, more than the {MAX_CHARS} a WhatsApp message holds: shorten the text or the cells",
+                field.name(),
+                value.chars().count()
+            ),
+        ));
+    }
+    if field == Field::Text && value.trim().is_empty() {
+        return Err(RowError::new(
+            field.name(),
+            RowErrorCode::MissingVariable,
+            "text is empty in this row once its merge fields are filled (their cells are empty, and so are their fallbacks): fill the cells, or give a fallback ({{name|text}})",
+        ));
+    }
+    Ok(())
 }
 
 /// A merge field in a row's own cell that cannot be rendered.

@@ -230,7 +230,9 @@ impl CsvInput {
                 })
             }
         };
-        message.ai_rewrite = self.ai_rewrite;
+        // The API rewrites templates only: a row whose own cells make it text or media
+        // goes without the flag.
+        message.ai_rewrite = self.ai_rewrite && matches!(message.content, Content::Template { .. });
         self.fill_variables(&mut message, rec);
         (valid, Ok(message))
     }

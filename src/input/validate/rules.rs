@@ -82,6 +82,35 @@ pub fn validate_defaults(
     if defaults.ai_rewrite == Some(true) && !caps.ai_rewrite {
         return Err(unsupported("aiRewriteEnabled", caps.name));
     }
+    if defaults.ai_rewrite == Some(true) && fields.text.is_some() {
+        return Err(RowError::new(
+            "aiRewriteEnabled",
+            RowErrorCode::ConflictingModes,
+            "--ai-rewrite is for templates only (the API rewrites MARKETING templates), and a \
+             --text message is never one: drop --ai-rewrite, or send a --template",
+        ));
+    }
+    for (field, value) in [("text", &fields.text), ("caption", &fields.caption)] {
+        // Merged texts are measured row by row, once filled.
+        let Some(value) = value
+            .as_deref()
+            .filter(|v| !crate::input::merge::has_fields(v))
+        else {
+            continue;
+        };
+        let count = value.chars().count();
+        if count > crate::input::values::MAX_CHARS {
+            return Err(RowError::new(
+                field,
+                RowErrorCode::ValueTooLong,
+                format!(
+                    "{field} has {count} characters, more than the {} a WhatsApp message holds: \
+                     shorten it",
+                    crate::input::values::MAX_CHARS
+                ),
+            ));
+        }
+    }
     check_capabilities(&fields, caps)
 }
 
