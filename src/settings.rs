@@ -139,6 +139,7 @@ impl Settings {
             .map_err(SettingsError::Message)?;
         let message = crate::identity::message_fingerprint(&defaults);
         let earlier_message = crate::identity::untrimmed_fingerprint(&defaults);
+        let send_window = window(&options, capabilities)?;
         let settings = Settings {
             csv: csv.to_path_buf(),
             results,
@@ -148,6 +149,7 @@ impl Settings {
             retarget: flags.retarget,
             senders,
             input: InputOptions {
+                window: send_window.as_ref().map(|w| w.window.clone()),
                 phone_column: options.phone_column.clone(),
                 defaults,
                 now,
@@ -196,7 +198,7 @@ impl Settings {
                 Some(d) => delimiter("results-delimiter", d, b"")?,
                 None => b',',
             },
-            window: window(&options, capabilities)?,
+            window: send_window,
             yes: options.yes.unwrap_or(false),
             ledger,
             daily_cap: match options.daily_cap {

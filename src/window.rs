@@ -66,6 +66,13 @@ impl Window {
         Ok(Window { start, end, zone })
     }
 
+    /// Whether a delivery scheduled at `at` falls outside the window: its local time, to
+    /// say so.
+    pub fn outside(&self, at: Timestamp) -> Option<String> {
+        matches!(self.state(at), State::Closed { .. })
+            .then(|| local(&at.to_zoned_datetime(self.zone.clone())))
+    }
+
     /// The zone's IANA name, for messages.
     fn zone_name(&self) -> &str {
         self.zone.iana_name().unwrap_or("?")

@@ -188,6 +188,32 @@ fn each_send_without_a_deadline_must_be_delivered_before_its_window_closes() {
     );
 }
 
+/// A row scheduled for an hour the window keeps free is refused (`INVALID`, naming
+/// `deliverAt`), not delivered then; one scheduled inside the window goes out.
+#[test]
+fn a_row_scheduled_outside_the_window_is_invalid_not_delivered_at_night() {
+    let rig = Rig::new();
+    let (night, morning) = (local(1, "22:30"), local(1, "10:00"));
+    let csv = rig.file(
+        "c.csv",
+        &format!(
+            "phone,nome,deliverAt\n{},A,{night}\n{},B,{morning}\n",
+            phone(0),
+            phone(1)
+        ),
+    );
+    let flags = CampaignOptions {
+        max_invalid: Some("100%".into()),
+        ..spaced("0")
+    };
+    let summary = run_in_process(&rig, &csv, flags, local(0, "10:00"));
+    assert_eq!((summary.queued, summary.invalid), (1, 1), "{summary:?}");
+    assert_eq!(rig.sent(), [phone(1)]);
+    let row = &rows(&rig)[0];
+    assert_eq!(row["errorCode"], "DELIVER_AT_OUTSIDE_WINDOW");
+    assert!(row["error"].contains("22:30"), "{}", row["error"]);
+}
+
 #[test]
 fn a_campaign_deadline_is_kept_over_the_windows_close() {
     let rig = Rig::new();

@@ -173,4 +173,7 @@ pub struct InputOptions {
     pub suppression: Option<Arc<Suppression>>,
     /// What the chosen provider can send: rows asking for more are refused before sending.
     pub capabilities: &'static Capabilities,
+    /// `--window`: a row scheduled (`deliverAt`) outside it is refused, not delivered at
+    /// night.
+    pub window: Option<crate::window::Window>,
 }

@@ -67,6 +67,8 @@ pub struct CsvInput {
     /// so it is worked out once.
     plain: Result<Resolved, RowError>,
     ai_rewrite: bool,
+    /// `--window`, which a row's `deliverAt` must fall in.
+    window: Option<crate::window::Window>,
     now: jiff::Timestamp,
     capabilities: &'static Capabilities,
     destinations: Destinations,
@@ -240,6 +242,7 @@ impl CsvInput {
             defaults,
             settings: options.defaults.clone(),
             ai_rewrite: options.defaults.ai_rewrite == Some(true),
+            window: options.window.clone(),
             now: options.now,
             capabilities: options.capabilities,
             destinations,

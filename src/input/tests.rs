@@ -12,6 +12,7 @@ use crate::message::{Destination, Media, MediaType};
 pub(super) fn options() -> InputOptions {
     InputOptions {
         capabilities: &crate::provider::pilot_status::CAPABILITIES,
+        window: None,
         phone_column: None,
         defaults: MessageDefaults {
             template_id: Some("boas_vindas".into()),

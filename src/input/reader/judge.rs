@@ -230,6 +230,12 @@ impl CsvInput {
                 })
             }
         };
+        if let Some(at) = message.deliver_at
+            && let Some(window) = &self.window
+            && let Some(local) = window.outside(at)
+        {
+            return (valid, Err(outside_window(window, &local)));
+        }
         // The API rewrites templates only: a row whose own cells make it text or media
         // goes without the flag.
         message.ai_rewrite = self.ai_rewrite && matches!(message.content, Content::Template { .. });
@@ -365,4 +371,17 @@ fn refill(message: &mut Message, resolved: Cow<'_, Resolved>) {
             }
         }
     }
+}
+
+/// A row scheduled outside the send window: delivered then, it would reach someone at an
+/// hour the window keeps free.
+fn outside_window(window: &crate::window::Window, local: &str) -> RowError {
+    RowError::new(
+        "deliverAt",
+        RowErrorCode::DeliverAtOutsideWindow,
+        format!(
+            "deliverAt is {local}, outside the send window {window}: move it inside the window, \
+             or leave deliverAt empty to send within it"
+        ),
+    )
 }
