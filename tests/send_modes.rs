@@ -215,3 +215,25 @@ fn a_key_id_goes_in_x_api_key_id() {
         "{headers:?}"
     );
 }
+
+/// A `deliverAt` already past is sent at once by the API, not scheduled: the preflight says
+/// so (a year's typo would otherwise send the list now, past `cancel`'s reach).
+#[test]
+fn a_deliver_at_in_the_past_is_noted_before_sending() {
+    let rig = Rig::new();
+    let path = rig.file("c.csv", "phone\n+5511988887777\n");
+    let dry = |at: &str| {
+        let output =
+            rig.run(
+                rig.command(&path)
+                    .args(["--template", "t", "--dry-run", "--deliver-at", at]),
+            );
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        text(&output)
+    };
+    assert!(
+        dry("2020-01-01T09:00:00Z")
+            .contains("1 rows to send have a deliverAt that has already passed")
+    );
+    assert!(!dry("2099-01-01T09:00:00Z").contains("already passed"));
+}

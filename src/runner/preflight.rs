@@ -157,6 +157,8 @@ fn preflight(
     // Every row with a recorded state still holds the destination recorded for it.
     let mut aligned = true;
     let mut retrying = 0;
+    // Rows to send whose deliverAt has passed: the API delivers them at once.
+    let (now, mut late) = (context.clock.wall(), 0u64);
     // Which codes `--retry-failed=CODE,CODE` asked for matched a row to send.
     let mut matched = match &settings.retry_failed {
         RetryFailed::Codes(codes) => vec![false; codes.len()],
@@ -199,6 +201,7 @@ fn preflight(
                         continue;
                     }
                     found.to_send += 1;
+                    late += u64::from(message.deliver_at.is_some_and(|at| at < now));
                     retrying += u64::from(retried(prior, settings));
                     if let Some(i) = prior.and_then(|p| settings.retry_failed.code_of(&p)) {
                         matched[i] = true;
@@ -241,6 +244,13 @@ fn preflight(
             return Ok(Plan::Claim);
         }
         None => {}
+    }
+    if late > 0 {
+        found.notes.push(format!(
+            "{late} rows to send have a deliverAt that has already passed: they are delivered \
+             at once, not scheduled (so `cancel` cannot stop them). To schedule them, fix the \
+             dates (or --deliver-at) before sending"
+        ));
     }
     if let RetryFailed::Codes(codes) = &settings.retry_failed {
         let unmatched: Vec<&str> = (codes.iter().zip(&matched))
