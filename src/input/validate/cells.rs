@@ -194,10 +194,12 @@ pub(super) fn parse_buttons(s: &str) -> Result<Vec<Value>, RowError> {
                 format_args!("button {n} has no string \"type\""),
             ));
         }
-        if !b.get("displayText").is_some_and(Value::is_string) {
+        // Empty, a button has nothing to show (the API refuses it): after its merge fields
+        // are filled too, as these are checked on the rendered value.
+        if (b.get("displayText").and_then(Value::as_str)).is_none_or(|t| t.trim().is_empty()) {
             return Err(buttons_error(
                 RowErrorCode::InvalidButtons,
-                format_args!("button {n} has no string \"displayText\""),
+                format_args!("button {n} has no \"displayText\" (a non-empty string)"),
             ));
         }
     }
@@ -232,10 +234,14 @@ pub(super) fn parse_header(s: &str) -> Result<Value, RowError> {
                 )));
             }
         }
+        // The API takes "a public URL as content" here (a data: URI only as `media`).
         Some("image" | "video" | "document") => {
-            if !is_media_url(content) {
+            let data = content
+                .get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("data:"));
+            if data || !is_media_url(content) {
                 return Err(header_error(format_args!(
-                    "content '{}' is not an http(s) URL or data: URI",
+                    "content '{}' is not a public http(s) URL, which a media header needs",
                     shown(content)
                 )));
             }

@@ -218,6 +218,8 @@ fn buttons_rules() {
         r#"[{"type":"","displayText":"a"}]"#,
         r#"[{"type":"reply"}]"#,
         r#"[{"type":"reply","displayText":1}]"#,
+        // Nothing to show: the API refuses it.
+        r#"[{"type":"reply","displayText":" "}]"#,
     ] {
         let e = parse_buttons(bad).unwrap_err();
         assert_eq!(
@@ -241,6 +243,8 @@ fn header_and_footer_rules() {
         r#"{"type":"gif","content":"x"}"#,
         r#"{"type":"image","content":"a.png"}"#,
         r#"{"type":"text"}"#,
+        // A media header takes a public URL; a data: URI goes only as `media`.
+        r#"{"type":"image","content":"data:image/png;base64,AAAA"}"#,
     ] {
         assert_eq!(
             parse_header(bad).unwrap_err().code,
