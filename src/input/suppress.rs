@@ -95,38 +95,43 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
             .map(|c| std::str::from_utf8(c).map(header::name))
             .collect::<Result<_, _>>()
             .map_err(|_| entry_error("not valid UTF-8: save the list as CSV UTF-8".into()))?;
-        let col = match column {
-            Some(c) => c,
+        let columns = match &column {
+            Some(columns) => columns,
             None => {
-                let found = cells.iter().position(|c| names_phone_column(c));
-                let first = match (found, cells.len()) {
-                    (Some(i), _) => {
-                        column = Some(i);
+                // Every phone-named column: a list with `Telefone` and `Celular` opts out
+                // the numbers of both.
+                let found: Vec<usize> = (cells.iter().enumerate())
+                    .filter(|(_, c)| names_phone_column(c))
+                    .map(|(i, _)| i)
+                    .collect();
+                match (found.is_empty(), cells.len()) {
+                    (false, _) => {
+                        column = Some(found);
                         continue;
                     }
-                    (None, 1) => 0,
-                    (None, _) => {
+                    (true, 1) => column.insert(vec![0]),
+                    (true, _) => {
                         return Err(InputError::SuppressionColumn {
                             path: path.to_owned(),
                             first_line: shown(&cells.join(", ")).into_owned(),
                         });
                     }
-                };
-                *column.insert(first)
+                }
             }
         };
-        let cell = cells.get(col).copied().unwrap_or("");
-        if cell.is_empty() {
-            continue;
-        }
-        let normalized = if cell.ends_with("@g.us") || cell.ends_with("@newsletter") {
-            cell.to_owned()
-        } else {
-            phones.normalize(cell).map_err(entry_error)?
-        };
-        let f = crate::fingerprint::of(&normalized);
-        if into.fingerprints.find(f, |&x| x == f).is_none() {
-            into.fingerprints.insert_unique(f, f, |&x| x);
+        for cell in columns.iter().filter_map(|&i| cells.get(i).copied()) {
+            if cell.is_empty() {
+                continue;
+            }
+            let normalized = if cell.ends_with("@g.us") || cell.ends_with("@newsletter") {
+                cell.to_owned()
+            } else {
+                phones.normalize(cell).map_err(entry_error)?
+            };
+            let f = crate::fingerprint::of(&normalized);
+            if into.fingerprints.find(f, |&x| x == f).is_none() {
+                into.fingerprints.insert_unique(f, f, |&x| x);
+            }
         }
     }
 }
@@ -218,6 +223,13 @@ mod tests {
             );
         }
         let s = load(&["Celular 2\n+5511977776666\n"], None).unwrap();
+        // Every phone column of a list is read.
+        let both = load(
+            &["Telefone,Celular,Nome\n+5511977776666,+5511966665555,Ana\n"],
+            None,
+        );
+        let both = both.unwrap();
+        assert!(both.contains("+5511977776666") && both.contains("+5511966665555"));
         assert!(s.contains("+5511977776666") && s.len() == 1);
         let e = load(&["nome,email\nAna,a@x.io\n"], Some("BR")).unwrap_err();
         assert!(matches!(e, InputError::SuppressionColumn { .. }), "{e}");
