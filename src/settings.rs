@@ -149,7 +149,7 @@ impl Settings {
             retarget: flags.retarget,
             senders,
             input: InputOptions {
-                window: send_window.as_ref().map(|w| w.window.clone()),
+                window: send_window.clone(),
                 phone_column: options.phone_column.clone(),
                 defaults,
                 now,

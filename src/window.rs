@@ -66,13 +66,6 @@ impl Window {
         Ok(Window { start, end, zone })
     }
 
-    /// Whether a delivery scheduled at `at` falls outside the window: its local time, to
-    /// say so.
-    pub fn outside(&self, at: Timestamp) -> Option<String> {
-        matches!(self.state(at), State::Closed { .. })
-            .then(|| local(&at.to_zoned_datetime(self.zone.clone())))
-    }
-
     /// The zone's IANA name, for messages.
     fn zone_name(&self) -> &str {
         self.zone.iana_name().unwrap_or("?")
@@ -249,6 +242,24 @@ impl SendWindow {
         }
     }
 
+    /// Whether a delivery scheduled at `at` falls outside the window (its last minute
+    /// included, when that counts as closed: see [`SendWindow::for_send`]): where it falls,
+    /// in words.
+    pub fn outside(&self, at: Timestamp) -> Option<String> {
+        if !matches!(self.for_send(at), State::Closed { .. }) {
+            return None;
+        }
+        let when = local(&at.to_zoned_datetime(self.window.zone.clone()));
+        Some(match self.window.state(at) {
+            State::Open { .. } => format!(
+                "{when}, in the last minute of the send window {}, too late to be delivered \
+                 before its close",
+                self.window
+            ),
+            State::Closed { .. } => format!("{when}, outside the send window {}", self.window),
+        })
+    }
+
     /// One line for the preflight report: the window, and whether it is open now.
     pub fn outlook(&self, now: Timestamp) -> String {
         match self.for_send(now) {
@@ -343,8 +354,8 @@ pub async fn admit(window: Option<&SendWindow>, clock: &Clock, shutdown: &Shutdo
 
 /// The message as it goes out at `at`. One with no `deliverUntil` of its own (row or
 /// campaign) gets the close of the window it goes out in, so a message the API holds up is
-/// not delivered at night; a scheduled one, of the window its `deliverAt` falls in (or the
-/// next one, when it falls outside a window or in its last minute).
+/// not delivered at night; a scheduled one, of the window its `deliverAt` falls in (the
+/// input refuses one outside it, see [`SendWindow::outside`]).
 pub fn with_deadline<'m>(
     window: Option<&SendWindow>,
     message: &'m Message,

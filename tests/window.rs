@@ -194,12 +194,15 @@ fn each_send_without_a_deadline_must_be_delivered_before_its_window_closes() {
 fn a_row_scheduled_outside_the_window_is_invalid_not_delivered_at_night() {
     let rig = Rig::new();
     let (night, morning) = (local(1, "22:30"), local(1, "10:00"));
+    // In the window's last minute: no time to deliver before its close.
+    let late = local(1, "19:59:30");
     let csv = rig.file(
         "c.csv",
         &format!(
-            "phone,nome,deliverAt\n{},A,{night}\n{},B,{morning}\n",
+            "phone,nome,deliverAt\n{},A,{night}\n{},B,{morning}\n{},C,{late}\n",
             phone(0),
-            phone(1)
+            phone(1),
+            phone(2)
         ),
     );
     let flags = CampaignOptions {
@@ -207,11 +210,17 @@ fn a_row_scheduled_outside_the_window_is_invalid_not_delivered_at_night() {
         ..spaced("0")
     };
     let summary = run_in_process(&rig, &csv, flags, local(0, "10:00"));
-    assert_eq!((summary.queued, summary.invalid), (1, 1), "{summary:?}");
+    assert_eq!((summary.queued, summary.invalid), (1, 2), "{summary:?}");
     assert_eq!(rig.sent(), [phone(1)]);
-    let row = &rows(&rig)[0];
-    assert_eq!(row["errorCode"], "DELIVER_AT_OUTSIDE_WINDOW");
-    assert!(row["error"].contains("22:30"), "{}", row["error"]);
+    let rows = rows(&rig);
+    assert_eq!(rows[0]["errorCode"], "DELIVER_AT_OUTSIDE_WINDOW");
+    assert!(rows[0]["error"].contains("22:30"), "{}", rows[0]["error"]);
+    assert_eq!(rows[2]["errorCode"], "DELIVER_AT_OUTSIDE_WINDOW");
+    assert!(
+        rows[2]["error"].contains("last minute"),
+        "{}",
+        rows[2]["error"]
+    );
 }
 
 #[test]

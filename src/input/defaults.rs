@@ -175,5 +175,5 @@ pub struct InputOptions {
     pub capabilities: &'static Capabilities,
     /// `--window`: a row scheduled (`deliverAt`) outside it is refused, not delivered at
     /// night.
-    pub window: Option<crate::window::Window>,
+    pub window: Option<crate::window::SendWindow>,
 }

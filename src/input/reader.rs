@@ -68,7 +68,7 @@ pub struct CsvInput {
     plain: Result<Resolved, RowError>,
     ai_rewrite: bool,
     /// `--window`, which a row's `deliverAt` must fall in.
-    window: Option<crate::window::Window>,
+    window: Option<crate::window::SendWindow>,
     now: jiff::Timestamp,
     capabilities: &'static Capabilities,
     destinations: Destinations,

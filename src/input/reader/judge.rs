@@ -232,9 +232,9 @@ impl CsvInput {
         };
         if let Some(at) = message.deliver_at
             && let Some(window) = &self.window
-            && let Some(local) = window.outside(at)
+            && let Some(where_) = window.outside(at)
         {
-            return (valid, Err(outside_window(window, &local)));
+            return (valid, Err(outside_window(&where_)));
         }
         // The API rewrites templates only: a row whose own cells make it text or media
         // goes without the flag.
@@ -375,13 +375,13 @@ fn refill(message: &mut Message, resolved: Cow<'_, Resolved>) {
 
 /// A row scheduled outside the send window: delivered then, it would reach someone at an
 /// hour the window keeps free.
-fn outside_window(window: &crate::window::Window, local: &str) -> RowError {
+fn outside_window(where_: &str) -> RowError {
     RowError::new(
         "deliverAt",
         RowErrorCode::DeliverAtOutsideWindow,
         format!(
-            "deliverAt is {local}, outside the send window {window}: move it inside the window, \
-             or leave deliverAt empty to send within it"
+            "deliverAt is {where_}: move it inside the window, or leave deliverAt empty to send \
+             within it"
         ),
     )
 }
