@@ -15,6 +15,7 @@ pub mod clock;
 pub(crate) mod confirm;
 pub mod connect;
 pub(crate) mod delivery;
+pub(crate) mod file_name;
 pub(crate) mod fingerprint;
 pub(crate) mod fmt;
 pub mod identity;

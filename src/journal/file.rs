@@ -535,7 +535,10 @@ fn chain(digest: u64, line: &[u8]) -> u64 {
 fn beside(path: &Path) -> PathBuf {
     let mut name = std::ffi::OsString::from(".");
     let own = path.file_name().unwrap_or_default();
-    name.push(place::fitted(own, ".".len() + ".compacting".len()));
+    name.push(crate::file_name::fitted(
+        own,
+        ".".len() + ".compacting".len(),
+    ));
     name.push(".compacting");
     path.with_file_name(name)
 }

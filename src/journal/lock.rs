@@ -118,7 +118,7 @@ pub fn lock_path(results: &Path) -> PathBuf {
 
 fn sidecar(real: &Path) -> PathBuf {
     let own = real.file_name().unwrap_or_default();
-    let mut name = super::place::fitted(own, ".lock".len()).into_owned();
+    let mut name = crate::file_name::fitted(own, ".lock".len()).into_owned();
     name.push(".lock");
     real.with_file_name(name)
 }

@@ -18,14 +18,13 @@
 //!   back, its lines are saved elsewhere ([`rescue`]) and every later run on the path is
 //!   refused until someone puts them back ([`unsaved`]).
 
-use std::borrow::Cow;
-use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use super::JournalError;
+use crate::file_name::{fitted, fnv};
 
 /// Which file a handle or path reaches: device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,39 +176,9 @@ pub(super) fn install(
     }))
 }
 
-/// The longest file name the usual file systems take, in bytes.
-const NAME_MAX: usize = 255;
-
 /// The time in the names of the copies the tool keeps (`20261201T192735Z`), fixed in length.
 const STAMP: &str = "%Y%m%dT%H%M%SZ";
 const STAMP_LEN: usize = 16;
-
-/// `name` as the start of a name `extra` bytes longer (the results file's lock, its rewrite,
-/// a copy kept beside it): as it is when the whole fits in [`NAME_MAX`], else its start and a
-/// digest of all of it. A results file's name that fits can then never leave a file the
-/// run needs unmakeable, which would stop a campaign after its sends, run after run.
-pub(super) fn fitted(name: &OsStr, extra: usize) -> Cow<'_, OsStr> {
-    let room = NAME_MAX.saturating_sub(extra);
-    if name.len() <= room {
-        return Cow::Borrowed(name);
-    }
-    let digest = format!("~{:016x}", fnv(name.as_encoded_bytes()));
-    let lossy = name.to_string_lossy();
-    let mut keep = room.saturating_sub(digest.len()).min(lossy.len());
-    while !lossy.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    let mut short = OsString::from(&lossy[..keep]);
-    short.push(digest);
-    Cow::Owned(short)
-}
-
-/// FNV-1a: stable across builds, so a later version finds the names an earlier one made.
-fn fnv(bytes: &[u8]) -> u64 {
-    (bytes.iter()).fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
 
 /// The name a run's lines take when they cannot be put back at `path` (the real file the
 /// results path leads to): `<name>.unsaved-<time>.csv` beside it, or in the temporary
@@ -399,7 +368,11 @@ pub(super) fn sync_directory(path: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+    use std::ffi::OsStr;
+
     use super::*;
+    use crate::file_name::NAME_MAX;
 
     fn unsupported(_: &Path, _: &Path) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))

@@ -41,7 +41,11 @@ pub fn resolve_location(
     }
     if sandbox {
         // Beside the rehearsal's results: what the sandbox "sent" reached no one.
-        return Ok(Location::File(results.with_extension("ledger.sqlite3")));
+        // SQLite adds `-journal` to the name for its own file.
+        let stem = results.file_stem().unwrap_or_default();
+        let mut name = crate::file_name::fitted(stem, ".ledger.sqlite3-journal".len()).into_owned();
+        name.push(".ledger.sqlite3");
+        return Ok(Location::File(results.with_file_name(name)));
     }
     if let Some(path) = chosen {
         return Ok(Location::File(PathBuf::from(path)));
@@ -118,5 +122,14 @@ mod tests {
         let env = |_: &str| Some("/real.db".to_string());
         let dry = resolve_location(None, &env, false, true, Path::new("/c/r.csv"));
         assert_eq!(dry, Ok(Location::Off));
+        // A long legal results name: the ledger's name (and SQLite's `-journal` beside it)
+        // still fits.
+        let long = PathBuf::from(format!("/c/{}.results.csv", "ç".repeat(120)));
+        let Ok(Location::File(ledger)) = resolve_location(None, &env, true, false, &long) else {
+            panic!("a rehearsal ledger")
+        };
+        let name = ledger.file_name().unwrap();
+        assert!(name.len() + "-journal".len() <= 255, "{}", name.len());
+        assert!(name.to_string_lossy().ends_with(".ledger.sqlite3"));
     }
 }
