@@ -141,6 +141,9 @@ pub enum InputError {
         "no message to send: pass --template, --text or --media, or add a templateId/text/media column"
     )]
     NoMode,
+    /// A message setting given empty (`--text "$MSG"` with the variable unset).
+    #[error("--{0} is empty (only spaces): give the message's {0}, or leave the flag out")]
+    BlankMode(&'static str),
     #[error(
         "--default-country '{}' is not a country: use a two-letter ISO code such as BR",
         shown(given)

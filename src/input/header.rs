@@ -177,7 +177,17 @@ impl Layout {
         .any(set)
             || Field::ALL.iter().any(|&f| f.is_mode() && has_column(f));
         if !any_mode {
-            return Err(InputError::NoMode);
+            let given_blank = [
+                ("template", &defaults.template_id),
+                ("text", &defaults.text),
+                ("media", &defaults.media),
+            ]
+            .into_iter()
+            .find(|(_, v)| v.as_deref().is_some_and(|s| s.trim().is_empty()));
+            return Err(match given_blank {
+                Some((name, _)) => InputError::BlankMode(name),
+                None => InputError::NoMode,
+            });
         }
         let unsent: Vec<String> = layout
             .variables
@@ -396,6 +406,14 @@ mod tests {
         assert!(matches!(&e, InputError::NoHeader { .. }), "{e}");
         let e = layout("phone,nome", None, &MessageDefaults::default()).unwrap_err();
         assert!(matches!(&e, InputError::NoMode), "{e}");
+        // A text given empty (an unset shell variable) is said as such.
+        let blank = MessageDefaults {
+            text: Some("  ".into()),
+            ..MessageDefaults::default()
+        };
+        let e = layout("phone,nome", None, &blank).unwrap_err();
+        assert!(matches!(&e, InputError::BlankMode("text")), "{e}");
+        assert!(e.to_string().starts_with("--text is empty"), "{e}");
     }
 
     #[test]
