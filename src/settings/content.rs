@@ -115,6 +115,10 @@ pub(super) fn under_flags(flags: &MessageDefaults, mut file: MessageDefaults) ->
         for field in CONTENT {
             *field.default_in_mut(&mut file) = None;
         }
+        // The API rewrites templates only: the file's ai-rewrite went with its template.
+        if kind == ContentKind::Template {
+            file.ai_rewrite = None;
+        }
     }
     file
 }
@@ -196,5 +200,19 @@ mod tests {
         assert_eq!(under.labels.as_deref(), Some("vip"));
         assert_eq!(under.deliver_until.as_deref(), Some("4h"));
         assert_eq!(under.template_id, None);
+    }
+
+    #[test]
+    fn a_files_ai_rewrite_goes_with_its_template_when_the_flags_replace_it() {
+        let mut file = message(&[(Field::TemplateId, "t")]);
+        file.ai_rewrite = Some(true);
+        let text = under_flags(&message(&[(Field::Text, "x")]), file.clone());
+        assert_eq!(text.ai_rewrite, None);
+        let other = under_flags(&message(&[(Field::TemplateId, "u")]), file);
+        assert_eq!(
+            other.ai_rewrite,
+            Some(true),
+            "a template for a template keeps it"
+        );
     }
 }
