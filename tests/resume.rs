@@ -323,3 +323,29 @@ fn an_interrupted_send_to_someone_taken_off_the_list_is_still_reported_uncertain
         "kept with an empty row: {kept}"
     );
 }
+
+/// An `INVALID` row fixed, then wrong for another reason, is recorded with its new reason: the
+/// results file (and the report) must not keep naming the problem the person already fixed.
+#[test]
+fn an_invalid_row_wrong_for_a_new_reason_is_recorded_with_it() {
+    let rig = Rig::new();
+    let args = ["--template", "t", "--max-invalid", "100%"];
+    let path = rig.file("c.csv", "phone,deliverUntil\n12,\n");
+    let output = rig.run(rig.command(&path).args(args));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let results_path = rig.dir.path().join("c.results.csv");
+    assert_eq!(
+        results(&results_path)[0]["errorCode"],
+        "INVALID_DESTINATION"
+    );
+    rig.file(
+        "c.csv",
+        "phone,deliverUntil\n+5511988887777,2000-01-01T00:00:00Z\n",
+    );
+    let output = rig.run(rig.command(&path).args(args));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let rows = results(&results_path);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["errorCode"], "DELIVER_UNTIL_PAST", "{:?}", rows[0]);
+    assert!(rig.log().is_empty(), "nothing sent");
+}

@@ -33,15 +33,16 @@ pub struct Prior {
     raw_hash: u32,
     /// The message settings the row was last sent with, when the file says.
     pub message: Option<MessageFingerprint>,
-    /// For a `FAILED` row, the [short fingerprint](crate::fingerprint::short) of its
-    /// `errorCode`.
-    failed_code: Option<u32>,
+    /// For a row not sent (`FAILED`, `INVALID`, `SKIPPED`), the [short
+    /// fingerprint](crate::fingerprint::short) of its `errorCode` in upper case.
+    code: Option<u32>,
 }
 
 impl Prior {
-    /// Whether the row is `FAILED` with error code `code`.
-    pub fn failed_with(&self, code: &str) -> bool {
-        self.failed_code == Some(crate::fingerprint::short(code))
+    /// Whether the row was recorded (`FAILED`, `INVALID` or `SKIPPED`) with the error code
+    /// `code`, given in upper case.
+    pub fn has_code(&self, code: &str) -> bool {
+        self.code == Some(crate::fingerprint::short(code))
     }
 
     /// Whether the journal's destination for this row is `destination`.
@@ -114,11 +115,12 @@ pub(super) struct Entry {
     pub(super) tag: u8,
 }
 
-/// A line's message fingerprint and (for `FAILED`) the short fingerprint of its error code.
+/// A line's message fingerprint and (for a row not sent) the short fingerprint of its error
+/// code.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 struct Tag {
     message: Option<MessageFingerprint>,
-    failed_code: Option<u32>,
+    code: Option<u32>,
 }
 
 /// The distinct [`Tag`]s of a file, interned so each row keeps one byte. Index 0 is
@@ -146,8 +148,11 @@ impl Tags {
         let tag = Tag {
             message: MessageFingerprint::parse(record.message),
             // In upper case, as `--retry-failed` reads the codes asked for.
-            failed_code: (record.status == Status::Failed)
-                .then(|| crate::fingerprint::short(&record.error_code.to_ascii_uppercase())),
+            code: matches!(
+                record.status,
+                Status::Failed | Status::Invalid | Status::Skipped
+            )
+            .then(|| crate::fingerprint::short(&record.error_code.to_ascii_uppercase())),
         };
         if self.last.0 == tag {
             return self.last.1;
@@ -192,7 +197,7 @@ impl Entry {
             destination_hash: self.destination_hash,
             raw_hash: self.raw_hash,
             message: tag.message,
-            failed_code: tag.failed_code,
+            code: tag.code,
         }
     }
 

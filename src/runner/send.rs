@@ -141,7 +141,8 @@ impl Runner<'_> {
         status: Status,
         error: &RowError,
     ) -> Result<Option<Stop>, RunError> {
-        if prior.is_some_and(|p| p.status == status) {
+        // Recorded already, unless for another reason (a row fixed, then wrong otherwise).
+        if prior.is_some_and(|p| p.status == status && p.has_code(error.code.as_str())) {
             return Ok(None);
         }
         let mut record = self.record(row, status, prior.map_or(0, |p| p.attempts));

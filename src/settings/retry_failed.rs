@@ -58,7 +58,7 @@ impl RetryFailed {
     pub fn code_of(&self, prior: &Prior) -> Option<usize> {
         match self {
             RetryFailed::Codes(codes) if prior.status == Status::Failed => {
-                codes.iter().position(|c| prior.failed_with(c))
+                codes.iter().position(|c| prior.has_code(c))
             }
             _ => None,
         }
