@@ -7,6 +7,10 @@
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 
+/// The most characters a WhatsApp text message (or a caption) holds: a cell, or a text as
+/// its merge fields fill it, that is longer can never be delivered whole.
+pub(crate) const MAX_CHARS: usize = 4096;
+
 /// Where a message goes: exactly one per row, as the API demands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {

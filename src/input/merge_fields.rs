@@ -10,8 +10,8 @@
 
 use super::merge::{Escape, Problem, SyntaxError, Template, Unfilled, has_fields};
 use super::validate::Field;
-use super::values::MAX_CHARS;
 use super::{InputError, MessageDefaults, RowError, RowErrorCode};
+use crate::message::MAX_CHARS;
 
 /// The fields that take merge fields, and how a cell's value is written into each.
 const MERGED: [(Field, Escape); 8] = [

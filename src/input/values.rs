@@ -9,9 +9,8 @@ use super::error::shown;
 use super::validate::{Field, RowError, RowErrorCode};
 
 /// The most characters a cell may hold (but a media cell, whose `data:` URI is bounded by
-/// the row's own limit): a WhatsApp text message holds at most 4,096 characters, so a
-/// longer value can never be delivered whole.
-pub(crate) const MAX_CHARS: usize = 4096;
+/// the row's own limit): a longer value can never be delivered whole.
+pub(crate) use crate::message::MAX_CHARS;
 
 /// Whether the whole record passes [`check`] whatever its columns: the usual row, short,
 /// with no byte anywhere that could start a control character. One scan of the record then

@@ -99,14 +99,14 @@ pub fn validate_defaults(
             continue;
         };
         let count = value.chars().count();
-        if count > crate::input::values::MAX_CHARS {
+        if count > crate::message::MAX_CHARS {
             return Err(RowError::new(
                 field,
                 RowErrorCode::ValueTooLong,
                 format!(
                     "{field} has {count} characters, more than the {} a WhatsApp message holds: \
                      shorten it",
-                    crate::input::values::MAX_CHARS
+                    crate::message::MAX_CHARS
                 ),
             ));
         }
