@@ -71,13 +71,13 @@ pub fn init_logging(verbosity: i8, format: LogFormat) {
 /// product (a report, a script) must then fail the command, not exit 0 with half of it.
 pub fn print_out(text: impl fmt::Display) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    quiet_if_gone(write!(out, "{text}").and_then(|()| out.flush()))
+    quiet_if_gone(write!(out, "{text}").and_then(|()| out.flush()), ())
 }
 
-/// `result`, with a reader that went away counted as success.
-fn quiet_if_gone<T: Default>(result: io::Result<T>) -> io::Result<T> {
+/// `result`, with a reader that went away counted as success: `done`.
+fn quiet_if_gone<T>(result: io::Result<T>, done: T) -> io::Result<T> {
     match result {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(T::default()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(done),
         result => result,
     }
 }
@@ -105,8 +105,8 @@ impl Stdout {
         self.lost.get().map(String::as_str)
     }
 
-    fn kept<T: Default>(&self, result: io::Result<T>) -> io::Result<T> {
-        quiet_if_gone(result).inspect_err(|e| {
+    fn kept<T>(&self, result: io::Result<T>, done: T) -> io::Result<T> {
+        quiet_if_gone(result, done).inspect_err(|e| {
             self.lost.get_or_init(|| e.to_string());
         })
     }
@@ -115,18 +115,11 @@ impl Stdout {
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // A reader gone: everything counts as written, so the run goes on quietly.
-        let len = buf.len();
-        self.kept(io::stdout().write(buf).or_else(|e| {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                Ok(len)
-            } else {
-                Err(e)
-            }
-        }))
+        self.kept(io::stdout().write(buf), buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.kept(io::stdout().flush())
+        self.kept(io::stdout().flush(), ())
     }
 }
 
