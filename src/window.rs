@@ -98,33 +98,6 @@ impl Window {
         }
     }
 
-    /// When `work` of sending time is done if it starts at `from` and goes on only while the
-    /// window is open: the estimate of a campaign that waits for the window (a run that stops
-    /// at its close and is rerun by cron each morning takes the same days). Bounded: past the
-    /// year 9000 (centuries of work) the answer is [`Timestamp::MAX`], never a panic.
-    pub fn after_open(&self, from: Timestamp, work: Duration) -> Timestamp {
-        let horizon = Timestamp::constant(221_845_392_000, 0); // 9000-01-01T00:00:00Z
-        let (mut at, mut work) = (from, work);
-        while at < horizon {
-            let closes = match self.state(at) {
-                State::Open { closes } => closes.timestamp(),
-                State::Closed { opens, .. } => {
-                    at = opens.timestamp();
-                    continue;
-                }
-            };
-            let open = until(at, &self.zoned(closes));
-            if work <= open {
-                return at
-                    .checked_add(work)
-                    .expect("within the window's close, so within range");
-            }
-            work -= open;
-            at = closes;
-        }
-        Timestamp::MAX
-    }
-
     /// The instants the window that opens on `day` opens and closes.
     fn span(&self, day: Date) -> (Timestamp, Timestamp) {
         let end_day = if self.end > self.start {
@@ -230,7 +203,7 @@ impl SendWindow {
     /// deadline, its last minute ([`DeliverUntil::SHORTEST`], the least a row's own deadline
     /// must leave) counts as closed: a send started then would expire before it could be
     /// delivered, and, recorded as accepted, never be sent again.
-    fn for_send(&self, at: Timestamp) -> State {
+    pub fn state(&self, at: Timestamp) -> State {
         match self.window.state(at) {
             State::Open { closes }
                 if self.deliver_until
@@ -242,11 +215,45 @@ impl SendWindow {
         }
     }
 
+    /// When `work` of sending time is done if it starts at `from` and goes on only while the
+    /// window is open for sends (its last minute closed, as [`SendWindow::state`] says): the
+    /// estimate of a campaign that waits for the window (a run that stops at its close and
+    /// is rerun by cron each morning takes the same days). Bounded: past the year 9000
+    /// (centuries of work) the answer is [`Timestamp::MAX`], never a panic.
+    pub fn after_open(&self, from: Timestamp, work: Duration) -> Timestamp {
+        let horizon = Timestamp::constant(221_845_392_000, 0); // 9000-01-01T00:00:00Z
+        let tail = if self.deliver_until {
+            DeliverUntil::SHORTEST.unsigned_abs()
+        } else {
+            Duration::ZERO
+        };
+        let (mut at, mut work) = (from, work);
+        while at < horizon {
+            let closes = match self.state(at) {
+                State::Open { closes } => closes,
+                State::Closed { opens, .. } => {
+                    at = opens.timestamp();
+                    continue;
+                }
+            };
+            // Open for sends at least until `tail` before the close, or `state` says closed.
+            let open = until(at, &closes).saturating_sub(tail);
+            if work <= open {
+                return at
+                    .checked_add(work)
+                    .expect("within the window's close, so within range");
+            }
+            work -= open;
+            at = closes.timestamp();
+        }
+        Timestamp::MAX
+    }
+
     /// Whether a delivery scheduled at `at` falls outside the window (its last minute
-    /// included, when that counts as closed: see [`SendWindow::for_send`]): where it falls,
+    /// included, when that counts as closed: see [`SendWindow::state`]): where it falls,
     /// in words.
     pub fn outside(&self, at: Timestamp) -> Option<String> {
-        if !matches!(self.for_send(at), State::Closed { .. }) {
+        if !matches!(self.state(at), State::Closed { .. }) {
             return None;
         }
         let when = local(&at.to_zoned_datetime(self.window.zone.clone()));
@@ -262,7 +269,7 @@ impl SendWindow {
 
     /// One line for the preflight report: the window, and whether it is open now.
     pub fn outlook(&self, now: Timestamp) -> String {
-        match self.for_send(now) {
+        match self.state(now) {
             State::Open { closes } => format!(
                 "{}: open now, closes {}",
                 self.window,
@@ -329,7 +336,7 @@ pub async fn admit(window: Option<&SendWindow>, clock: &Clock, shutdown: &Shutdo
     let Some(window) = window else {
         return Admission::Open(now);
     };
-    match window.for_send(now) {
+    match window.state(now) {
         State::Open { .. } => Admission::Open(now),
         State::Closed { opens, .. } if !window.wait => Admission::Closed(Closed {
             window: window.window.clone(),
@@ -364,7 +371,7 @@ pub fn with_deadline<'m>(
     match window {
         Some(window) if window.deliver_until && message.deliver_until.is_none() => {
             let goes = message.deliver_at.map_or(at, |scheduled| scheduled.max(at));
-            let closes = window.for_send(goes).closes().timestamp();
+            let closes = window.state(goes).closes().timestamp();
             Cow::Owned(Message {
                 deliver_until: Some(DeliverUntil::At(closes)),
                 ..message.clone()

@@ -16,7 +16,7 @@ use crate::clock::{Clock, Instant};
 use crate::fmt::human;
 use crate::journal::Status;
 use crate::pacing::{NextStart, Rate};
-use crate::window::{State, Window};
+use crate::window::{SendWindow, State};
 
 use super::eta::{self, Pace};
 use super::logging::{json_logs, set_bar};
@@ -60,7 +60,7 @@ pub struct Plan {
     pub starts: u64,
     pub pace: Pace,
     /// The daily send window: its closed hours hold the sends and count in the ETA.
-    pub window: Option<Window>,
+    pub window: Option<SendWindow>,
     /// Where each lane's pacer publishes its next start.
     pub next: Vec<NextStart>,
 }

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 
 use crate::fmt::human;
 use crate::settings::Settings;
-use crate::window::Window;
+use crate::window::SendWindow;
 
 /// The pace of one kind of work: how far apart the starts of one lane are on average, and
 /// how many lanes start side by side.
@@ -44,8 +44,9 @@ impl Pace {
 }
 
 /// When the last of `starts` more starts goes out, if the first may go at `from` (now, or
-/// when the pacer's next turn comes): the starts at `pace`, spent only while `window` is open.
-pub fn finish(pace: Pace, starts: u64, window: Option<&Window>, from: Timestamp) -> Timestamp {
+/// when the pacer's next turn comes): the starts at `pace`, spent only while `window` is open
+/// for sends.
+pub fn finish(pace: Pace, starts: u64, window: Option<&SendWindow>, from: Timestamp) -> Timestamp {
     let busy = pace.busy(starts);
     match window {
         Some(window) if starts > 0 => window.after_open(from, busy),
@@ -75,25 +76,35 @@ mod tests {
         Duration::from_secs(n)
     }
 
+    /// A window in UTC; `deliver_until`: whether its close is the sends' deadline.
+    fn hours(spec: &str, deliver_until: bool) -> SendWindow {
+        SendWindow {
+            window: crate::window::Window::parse(spec, "UTC").unwrap(),
+            wait: false,
+            deliver_until,
+        }
+    }
+
     #[test]
     fn the_eta_follows_the_pacing_and_the_window() {
         let spacing = Pace {
             gap: secs(16),
             lanes: 1,
         };
-        let day = Window::parse("09:00-20:00", "UTC").unwrap();
-        let night = Window::parse("22:00-06:00", "UTC").unwrap();
+        let day = hours("09:00-20:00", false);
+        let night = hours("22:00-06:00", false);
+        let deadline = hours("09:00-20:00", true);
         let start = "2026-06-01T10:00:00Z";
         // (what, pace, starts, window, from, last start)
         type Case<'w> = (
             &'static str,
             Pace,
             u64,
-            Option<&'w Window>,
+            Option<&'w SendWindow>,
             &'static str,
             &'static str,
         );
-        let table: [Case; 9] = [
+        let table: [Case; 11] = [
             ("nothing left", spacing, 0, Some(&day), start, start),
             ("one start goes at once", spacing, 1, None, start, start),
             (
@@ -161,6 +172,22 @@ mod tests {
                 "2026-06-01T19:00:00Z",
                 "2026-06-02T11:00:00Z",
             ),
+            (
+                "the close as the sends' deadline: its last minute sends nothing",
+                spacing,
+                677,
+                Some(&deadline),
+                "2026-06-01T17:00:00Z",
+                "2026-06-02T09:01:16Z",
+            ),
+            (
+                "in that last minute the window is already closed",
+                spacing,
+                2,
+                Some(&deadline),
+                "2026-06-01T19:59:10Z",
+                "2026-06-02T09:00:16Z",
+            ),
         ];
         for (what, pace, starts, window, from, expected) in table {
             assert_eq!(
@@ -177,7 +204,7 @@ mod tests {
             gap: secs(33) / 2,
             lanes: 1,
         };
-        let window = Window::parse("09:00-20:00", "UTC").unwrap();
+        let window = hours("09:00-20:00", false);
         let from = at("2026-06-01T09:00:00Z");
         let last = finish(pace, 20_000, Some(&window), from);
         let took = Duration::try_from(from.duration_until(last)).unwrap();
@@ -193,7 +220,7 @@ mod tests {
         };
         let from = at("2026-06-01T09:00:00Z");
         assert_eq!(finish(pace, u64::MAX, None, from), Timestamp::MAX);
-        let window = Window::parse("09:00-20:00", "UTC").unwrap();
+        let window = hours("09:00-20:00", false);
         assert_eq!(finish(pace, u64::MAX, Some(&window), from), Timestamp::MAX);
     }
 

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use crate::input::RowAt;
 use crate::input::validate::RowErrorCode;
 use crate::settings::Settings;
-use crate::window::Window;
+use crate::window::SendWindow;
 
 use super::eta::{self, Pace};
 use super::logging::{json_logs, print_err};
@@ -72,7 +72,7 @@ pub struct Preflight {
     max_invalid: f64,
     /// The send window, which the estimate counts, and its line: whether it is open at the
     /// start of the run.
-    window: Option<(Window, String)>,
+    window: Option<(SendWindow, String)>,
     /// When the report was made: the estimate counts from here.
     now: Timestamp,
 }
@@ -120,7 +120,7 @@ impl Preflight {
             window: settings
                 .window
                 .as_ref()
-                .map(|w| (w.window.clone(), w.outlook(now))),
+                .map(|w| (w.clone(), w.outlook(now))),
             now,
         }
     }
@@ -180,7 +180,7 @@ impl Preflight {
     /// The estimate's pace in words, and the window when it counts.
     fn estimate_basis(&self) -> String {
         match &self.window {
-            Some((window, _)) => format!("at {}, sending only {window}", self.pace_text),
+            Some((window, _)) => format!("at {}, sending only {}", self.pace_text, window.window),
             None => format!("at {}", self.pace_text),
         }
     }

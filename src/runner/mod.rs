@@ -225,7 +225,7 @@ pub async fn run_campaign(
         done: preflight.done,
         starts: preflight.to_send,
         pace: Pace::of_campaign(settings),
-        window: settings.window.as_ref().map(|w| w.window.clone()),
+        window: settings.window.clone(),
         next: lanes.iter().map(|lane| lane.pacer.next_start()).collect(),
     };
     let runner = Runner {

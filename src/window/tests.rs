@@ -121,7 +121,12 @@ fn a_window_end_that_does_not_exist_or_happens_twice_never_stretches_the_window(
 
 #[test]
 fn sending_time_is_spent_only_while_the_window_is_open() {
-    let w = window("09:00-20:00", "UTC");
+    let open_for = |spec: &str, deliver_until: bool| SendWindow {
+        window: window(spec, "UTC"),
+        wait: false,
+        deliver_until,
+    };
+    let w = open_for("09:00-20:00", false);
     let after = |from: &str, hours: u64| w.after_open(at(from), Duration::from_secs(hours * 3600));
     assert_eq!(after("2026-06-01T10:00:00Z", 2), at("2026-06-01T12:00:00Z"));
     assert_eq!(
@@ -140,7 +145,7 @@ fn sending_time_is_spent_only_while_the_window_is_open() {
         Duration::from_secs(20_000 * 33 / 2),
     );
     assert_eq!(days, at("2026-06-09T12:40:00Z"));
-    let night = window("22:00-06:00", "UTC");
+    let night = open_for("22:00-06:00", false);
     assert_eq!(
         night.after_open(at("2026-06-01T23:00:00Z"), Duration::from_secs(8 * 3600)),
         at("2026-06-02T23:00:00Z"),
@@ -149,6 +154,16 @@ fn sending_time_is_spent_only_while_the_window_is_open() {
     assert_eq!(
         w.after_open(at("2026-06-01T10:00:00Z"), Duration::MAX),
         Timestamp::MAX
+    ); // With the close as the sends' deadline, each day's last minute sends nothing.
+    let deadline = open_for("09:00-20:00", true);
+    assert_eq!(
+        deadline.after_open(at("2026-06-01T19:00:00Z"), Duration::from_secs(2 * 3600)),
+        at("2026-06-02T10:01:00Z")
+    );
+    assert_eq!(
+        deadline.after_open(at("2026-06-01T19:59:30Z"), Duration::from_secs(10)),
+        at("2026-06-02T09:00:10Z"),
+        "in the last minute it is already closed"
     );
 }
 
