@@ -338,9 +338,7 @@ impl ForeignTarget {
     /// they were recorded) is taken as is. A rehearsal's sends reached no one and a
     /// rehearsal must not settle rows of the real campaign, so sandbox and real never mix.
     pub fn of(recorded: &[String], now: &str) -> Option<ForeignTarget> {
-        // A file written before credentials were taken out of targets is the same target.
-        let same = |t: &String| connect::without_credentials(t) == now;
-        if recorded.is_empty() || recorded.iter().any(same) {
+        if recorded.is_empty() || recorded.iter().any(|t| same_target(t, now)) {
             return None;
         }
         if recorded.iter().all(|t| t == SANDBOX_TARGET) {
@@ -355,6 +353,29 @@ impl ForeignTarget {
         } else {
             ForeignTarget::Moved { was }
         })
+    }
+}
+
+/// Whether a recorded [`target_id`] names the API `now` names. A file written before
+/// credentials were taken out of targets is the same target. MsgFlash numbers are instances:
+/// the same provider and base URL with at least one instance in common is the same campaign
+/// with a number added or removed (docs/senders.md), and an instance id is the same in upper
+/// or lower case.
+fn same_target(recorded: &str, now: &str) -> bool {
+    let recorded = connect::without_credentials(recorded);
+    let split = |t: &str| match t.split_once(" instance ") {
+        Some((api, ids)) => (api.to_string(), Some(ids.to_ascii_lowercase())),
+        None => (t.to_string(), None),
+    };
+    match (split(&recorded), split(now)) {
+        ((was, Some(was_ids)), (is, Some(ids))) => {
+            was == is
+                && was_ids
+                    .split(',')
+                    .any(|id| ids.split(',').any(|now| now == id))
+        }
+        ((was, None), (is, None)) => was == is,
+        _ => false,
     }
 }
 
@@ -620,6 +641,41 @@ mod tests {
             ..CampaignOptions::default()
         });
         assert_eq!(told.results, Path::new("/tmp/r.csv"));
+    }
+
+    #[test]
+    fn a_number_added_removed_or_written_in_capitals_is_the_same_target() {
+        let api = "msgflash https://api.example.com instance";
+        // (recorded, now, the same target)
+        let table = [
+            (format!("{api} a,b"), format!("{api} a,b,c"), true),
+            (format!("{api} a,b,c"), format!("{api} b"), true),
+            (format!("{api} ABC"), format!("{api} abc"), true),
+            (format!("{api} a,b"), format!("{api} c"), false),
+            (
+                format!("{api} a"),
+                "msgflash https://new.example.com instance a".into(),
+                false,
+            ),
+            (
+                format!("{api} a"),
+                "msgflash https://api.example.com".into(),
+                false,
+            ),
+            (
+                "pilot-status https://user:pw@api.example.com".into(),
+                "pilot-status https://api.example.com".into(),
+                true,
+            ),
+            (
+                "sandbox".into(),
+                "pilot-status https://api.example.com".into(),
+                false,
+            ),
+        ];
+        for (recorded, now, same) in table {
+            assert_eq!(same_target(&recorded, &now), same, "{recorded} / {now}");
+        }
     }
 
     #[test]
