@@ -89,6 +89,33 @@ fn an_empty_cell_without_fallback_makes_the_row_invalid() {
 }
 
 #[test]
+fn a_cell_of_invisible_characters_is_empty() {
+    // Exports from CRMs leave zero-width spaces, joiners and byte order marks in cells that
+    // look empty: they take the fallback, or leave the row without its field.
+    let rig = Rig::new();
+    let csv = rig.file(
+        "c.csv",
+        &format!(
+            "phone,nome,sobrenome\n{},\u{200b},Silva\n{},Bia,\u{feff}\u{2060} \n",
+            phone(0),
+            phone(1)
+        ),
+    );
+    let output = rig.run(rig.command(&csv).args([
+        "--text",
+        "Oi {{nome|cliente}} {{sobrenome}}!",
+        "--max-invalid",
+        "100%",
+    ]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(rig.sent(), [phone(0)]);
+    assert_eq!(bodies(&rig)[0]["text"], "Oi cliente Silva!");
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows[1]["errorCode"], "MISSING_VARIABLE");
+    assert!(rows[1]["error"].contains("sobrenome"), "{:?}", rows[1]);
+}
+
+#[test]
 fn the_rendered_text_is_what_is_checked_for_length() {
     let rig = Rig::new();
     let long = "x".repeat(56);

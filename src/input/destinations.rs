@@ -11,6 +11,7 @@ use csv::ByteRecord;
 
 use super::RowError;
 use super::phone::{DestKind, Phones};
+use super::visible::visible;
 use crate::message::Destination;
 
 /// The destination columns of a file and how their cells are read.
@@ -52,7 +53,7 @@ impl Destinations {
         let mut first = None;
         let mut count = 0;
         for (slot, &(i, _)) in self.columns.iter().enumerate() {
-            if let Some(cell) = cell(i).map(trim)
+            if let Some(cell) = cell(i).map(visible)
                 && !cell.is_empty()
             {
                 count += 1;
@@ -88,17 +89,5 @@ impl Destinations {
             Some((slot, cell)) => early.read = Some((slot, self.read(slot, cell, out))),
             None => early.spare = out,
         }
-    }
-}
-
-/// `str::trim`, without decoding characters when both ends are printable ASCII (the usual
-/// cell): every character `trim` removes is an ASCII control or space, or not ASCII at all.
-pub(super) fn trim(cell: &str) -> &str {
-    let printable = |b: Option<&u8>| b.is_some_and(|&b| (b'!'..=b'~').contains(&b));
-    let bytes = cell.as_bytes();
-    if printable(bytes.first()) && printable(bytes.last()) {
-        cell
-    } else {
-        cell.trim()
     }
 }

@@ -29,16 +29,6 @@ pub(crate) struct Layout {
     pub width: usize,
 }
 
-/// A header cell as a column name: trimmed of spaces and of the characters that show as
-/// nothing (byte order marks, of which an export through several tools can leave more than
-/// the one the CSV reader strips, and zero-width spaces and joiners pasted from the web),
-/// which would make `nome` a different column that looks the same.
-pub(crate) fn name(cell: &str) -> &str {
-    cell.trim_matches(|c: char| {
-        c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
-    })
-}
-
 /// Columns named in an error message at most: the rest are counted.
 const LISTED: usize = 20;
 

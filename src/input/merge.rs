@@ -225,7 +225,7 @@ impl Template<usize> {
             match segment {
                 Segment::Literal(l) => out.push_str(l),
                 Segment::Field { column, fallback } => {
-                    let value = cell(*column).trim();
+                    let value = super::visible::visible(cell(*column));
                     let value = match (value.is_empty(), fallback) {
                         (false, _) => value,
                         (true, Some(fallback)) => fallback.as_str(),

@@ -10,6 +10,7 @@
 
 use super::merge::{Escape, Problem, SyntaxError, Template, Unfilled, has_fields};
 use super::validate::Field;
+use super::visible::is_blank;
 use super::{InputError, MessageDefaults, RowError, RowErrorCode};
 use crate::message::MAX_CHARS;
 
@@ -177,7 +178,7 @@ impl MergeFields {
         for (slot, &(field, escape)) in MERGED.iter().enumerate() {
             let own = field_cell(field);
             let parsed;
-            let text = if !own.trim().is_empty() {
+            let text = if !is_blank(own) {
                 if !has_fields(own) {
                     continue;
                 }
@@ -242,7 +243,7 @@ fn check_rendered(field: Field, value: &str) -> Result<(), RowError> {
             ),
         ));
     }
-    if field == Field::Text && value.trim().is_empty() {
+    if field == Field::Text && is_blank(value) {
         return Err(RowError::new(
             field.name(),
             RowErrorCode::MissingVariable,

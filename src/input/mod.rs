@@ -19,6 +19,7 @@ mod seen;
 mod suppress;
 pub mod validate;
 mod values;
+mod visible;
 
 pub use defaults::{InputOptions, MessageDefaults};
 pub use error::{InputError, Place};

@@ -15,6 +15,7 @@ use super::lines::{Lines, RowAt};
 use super::merge_fields::MergeFields;
 use super::prefetch::{After, Source};
 use super::validate::{Fields, Resolved};
+use super::visible::visible;
 use super::{
     InputError, InputOptions, MessageDefaults, Place, RowError, RowErrorCode, Suppression, dialect,
     header, phone, seen,
@@ -190,7 +191,7 @@ impl CsvInput {
         }
         let columns = record
             .iter()
-            .map(|c| std::str::from_utf8(c).map(|c| header::name(c).to_owned()))
+            .map(|c| std::str::from_utf8(c).map(|c| visible(c).to_owned()))
             .collect::<Result<Vec<String>, _>>()
             .map_err(|_| InputError::HeaderEncoding)?;
         if columns.iter().any(|c| c.contains(char::is_control)) {

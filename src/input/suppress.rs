@@ -9,6 +9,7 @@ use csv::ByteRecord;
 use super::dialect::Dialect;
 use super::error::shown;
 use super::phone::Phones;
+use super::visible::visible;
 use super::{InputError, header};
 
 /// Destinations that must not be messaged, kept as fingerprints of their normalized form
@@ -92,7 +93,7 @@ fn load_one(path: &Path, phones: &Phones, into: &mut Suppression) -> Result<(), 
         };
         let cells: Vec<&str> = record
             .iter()
-            .map(|c| std::str::from_utf8(c).map(header::name))
+            .map(|c| std::str::from_utf8(c).map(visible))
             .collect::<Result<_, _>>()
             .map_err(|_| entry_error("not valid UTF-8: save the list as CSV UTF-8".into()))?;
         let columns = match &column {

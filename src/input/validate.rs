@@ -75,7 +75,7 @@ fn cell_or_default<T: Clone>(
     default: &Option<T>,
     parse: impl FnOnce(&str) -> Result<T, RowError>,
 ) -> Result<Option<T>, RowError> {
-    let raw = raw.trim();
+    let raw = super::visible::visible(raw);
     if raw.is_empty() {
         Ok(default.clone())
     } else {

@@ -8,10 +8,10 @@ use csv::{ByteRecord, StringRecord};
 use serde_json::{Map, Value};
 
 use super::{CsvInput, Row, Verdict, shown_long};
-use crate::input::destinations::trim;
 use crate::input::error::shown;
 use crate::input::merge_fields::Rendered;
 use crate::input::validate::{Field, Resolved};
+use crate::input::visible::{is_blank, visible};
 use crate::input::{RowError, RowErrorCode, phone, values};
 use crate::message::{Content, Message};
 
@@ -72,7 +72,7 @@ impl CsvInput {
 
     /// Whether the row fills a send field's cell of its own.
     fn has_own_cells(&self, rec: &StringRecord) -> bool {
-        (self.field_columns.iter()).any(|&i| rec.get(i).is_some_and(|c| !c.trim().is_empty()))
+        (self.field_columns.iter()).any(|&i| rec.get(i).is_some_and(|c| !is_blank(c)))
     }
 
     /// The row's cell of `field`, "" when the file has no such column.
@@ -121,7 +121,7 @@ impl CsvInput {
             return (None, Err(e));
         };
         if count > 1 {
-            let filled = names(&|i| rec.get(i).is_some_and(|c| !c.trim().is_empty()));
+            let filled = names(&|i| rec.get(i).is_some_and(|c| !is_blank(c)));
             let e = RowError::new(
                 filled.clone(),
                 RowErrorCode::MultipleDestinations,
@@ -256,7 +256,7 @@ impl CsvInput {
             .layout
             .variables
             .iter()
-            .map(|&i| (&self.columns[i], trim(&rec[i])))
+            .map(|&i| (&self.columns[i], visible(&rec[i])))
             .filter(|(_, v)| !v.is_empty());
         // One pass while the keys agree (the common case: every cell filled, as in the row
         // before); a row whose filled columns differ rebuilds the map.
