@@ -7,6 +7,7 @@
 //! and compaction (which copies last lines) keeps the delivery cells.
 
 use std::collections::HashSet;
+use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
@@ -58,10 +59,24 @@ impl ResultRow {
 /// without locking: for reports, which may run while a send is appending (a torn last
 /// line is left out, as a rerun would).
 pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>, JournalError> {
-    if !path.exists() {
-        return Err(io_error("read", path)(std::io::ErrorKind::NotFound.into()));
-    }
-    rows_of(&Checkpoint::load(path)?)
+    let (checkpoint, lines) = indexed(path, open(path)?)?;
+    rows_of(&checkpoint, lines)
+}
+
+/// The results file at `path`, opened to be read (a pipe or folder refused unopened).
+fn open(path: &Path) -> Result<File, JournalError> {
+    super::plain_file(path)?;
+    File::open(path).map_err(io_error("read", path))
+}
+
+/// A results file's index and its lines, both read through the one handle `file`: a file
+/// renamed over the path in between (a pass's compaction, a spreadsheet's save) is never
+/// read at the offsets of the file the index was built from.
+fn indexed(path: &Path, file: File) -> Result<(Checkpoint, Records), JournalError> {
+    let (checkpoint, _) = Checkpoint::read(path, &file)?;
+    let end = file.metadata().map_err(io_error("read", path))?.len();
+    let lines = Records::new(file, checkpoint.layout.delimiter, 0, end);
+    Ok((checkpoint, lines))
 }
 
 /// Folds every row's last line into a value, in file order, without locking (see
@@ -74,8 +89,7 @@ pub fn fold_rows<T>(
     init: impl Fn() -> T,
     mut add: impl FnMut(&mut T, RowView<'_>),
 ) -> Result<T, JournalError> {
-    super::plain_file(path)?;
-    let file = std::fs::File::open(path).map_err(io_error("read", path))?;
+    let file = open(path)?;
     let mut value = init();
     // Replaced lines show as a row number not above the last one (compaction writes rows
     // in order) or a second line for a recipient no longer in the CSV.
@@ -107,7 +121,7 @@ pub fn fold_rows<T>(
         return Ok(value);
     }
     let mut value = init();
-    for row in stream_rows(path)? {
+    for row in stream_from(path, file)? {
         add(&mut value, RowView::from(&row?));
     }
     Ok(value)
@@ -117,10 +131,12 @@ pub fn fold_rows<T>(
 /// order): what `report` reads, so a million-row file costs its index and one line at a
 /// time, never every row at once. The file is read front to back, once, after the index.
 pub fn stream_rows(path: &Path) -> Result<RowStream, JournalError> {
-    if !path.exists() {
-        return Err(io_error("read", path)(std::io::ErrorKind::NotFound.into()));
-    }
-    let checkpoint = Checkpoint::load(path)?;
+    stream_from(path, open(path)?)
+}
+
+/// [`stream_rows`] of the file `file`, opened from `path`.
+fn stream_from(path: &Path, file: File) -> Result<RowStream, JournalError> {
+    let (checkpoint, lines) = indexed(path, file)?;
     // A compacted file holds the lines in slot order: walk the index itself. Otherwise
     // (a pass appended lines and did not compact) sort the offsets once.
     let order = if checkpoint.slots().map(|(_, e)| e.offset).is_sorted() {
@@ -132,7 +148,6 @@ pub fn stream_rows(path: &Path) -> Result<RowStream, JournalError> {
         wanted.sort_unstable_by_key(|(offset, _)| *offset);
         Order::Sorted(wanted.into_iter())
     };
-    let lines = Records::open(path, checkpoint.layout.delimiter).map_err(io_error("read", path))?;
     Ok(RowStream {
         checkpoint,
         order,
@@ -231,14 +246,10 @@ impl Walk {
     }
 }
 
-fn rows_of(checkpoint: &Checkpoint) -> Result<Vec<ResultRow>, JournalError> {
+fn rows_of(checkpoint: &Checkpoint, mut lines: Records) -> Result<Vec<ResultRow>, JournalError> {
     let path = &checkpoint.path;
     let mut rows = Vec::with_capacity(checkpoint.len());
-    if checkpoint.is_empty() {
-        return Ok(rows);
-    }
     let layout = checkpoint.layout;
-    let mut lines = Records::open(path, layout.delimiter).map_err(io_error("read", path))?;
     for (slot, entry) in checkpoint.slots() {
         let (record, delivery) =
             (lines.line_at(entry.offset, layout)).map_err(io_error("read", path))?;
@@ -254,7 +265,7 @@ fn rows_of(checkpoint: &Checkpoint) -> Result<Vec<ResultRow>, JournalError> {
 impl Journal {
     /// Every row's last line, in row order, as of this (locked) moment.
     pub fn rows(&self) -> Result<Vec<ResultRow>, JournalError> {
-        rows_of(&self.checkpoint)
+        rows_of(&self.checkpoint, self.own_records()?)
     }
 
     /// The last lines of the (at most [`BATCH`]) rows that come after `after` in row order
@@ -270,7 +281,7 @@ impl Journal {
         wanted.sort_unstable_by_key(|(offset, _)| *offset);
         let layout = self.checkpoint.layout;
         let read = |e| io_error("read", &self.path)(e);
-        let mut lines = Records::open(&self.path, layout.delimiter).map_err(read)?;
+        let mut lines = self.own_records()?;
         let mut rows = Vec::with_capacity(wanted.len());
         for (offset, slot) in wanted {
             let (record, delivery) = lines.line_at(offset, layout).map_err(read)?;
@@ -295,8 +306,7 @@ impl Journal {
             self.compact_with(true)?;
         }
         let layout = self.checkpoint.layout;
-        let mut lines =
-            Records::open(&self.path, layout.delimiter).map_err(io_error("read", &self.path))?;
+        let mut lines = self.own_records()?;
         let start = self
             .file
             .seek(SeekFrom::End(0))
@@ -421,6 +431,50 @@ mod tests {
         drop(journal);
         let missing = fold_rows(&dir.path().join("none.csv"), || 0, |_, _| {});
         assert!(missing.is_err());
+    }
+
+    #[test]
+    fn a_pass_reads_and_records_its_own_files_lines_after_a_save_replaced_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut journal = Journal::open(&path, b',').unwrap();
+        let records: Vec<Record> = (1..=3)
+            .map(|row| {
+                let mut r = Record::new(row, &format!("+551199999000{row}"), Status::Queued);
+                r.message_id = format!("msg_{row}");
+                r
+            })
+            .collect();
+        journal.append(&records).unwrap();
+        let read = Delivery {
+            status: Some(DeliveryStatus::Read),
+            ..Delivery::default()
+        };
+        // The pass's first answer gives the file its delivery columns.
+        journal
+            .record_deliveries(&[(Slot::Row(3), read.clone())])
+            .unwrap();
+        // A spreadsheet sorts the rows the other way and saves: lines of the same length
+        // at the same offsets, other people on them.
+        let text = fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[1..].reverse();
+        fs::write(dir.path().join("saved.csv"), lines.join("\n") + "\n").unwrap();
+        fs::rename(dir.path().join("saved.csv"), &path).unwrap();
+
+        let walked = Walk::default().next(&journal).unwrap();
+        let ids: Vec<&str> = walked
+            .iter()
+            .map(|r| r.record.message_id.as_str())
+            .collect();
+        assert_eq!(ids, ["msg_1", "msg_2", "msg_3"]);
+        journal
+            .record_deliveries(&[(Slot::Row(1), read.clone())])
+            .unwrap();
+        let rows = journal.rows().unwrap();
+        assert_eq!(rows[0].record.message_id, "msg_1");
+        assert_eq!(rows[0].delivery, read);
+        assert_eq!(rows[2].record.message_id, "msg_3");
     }
 
     #[test]

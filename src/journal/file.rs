@@ -164,6 +164,24 @@ impl Journal {
         self.file.sync_data().map_err(io_error("write", &self.path))
     }
 
+    /// The run's own file's records, read through the run's handle: the path may name
+    /// another file by now (a spreadsheet's save renamed over it), whose lines are not where
+    /// the index has them. The lines of the run's file are put back at the end (see
+    /// [`Journal::compact`]).
+    pub(super) fn own_records(&self) -> Result<Records, JournalError> {
+        let delimiter = self.checkpoint.layout.delimiter;
+        (self.file.try_clone())
+            .and_then(|file| {
+                Ok(Records::new(
+                    file,
+                    delimiter,
+                    0,
+                    self.file.metadata()?.len(),
+                ))
+            })
+            .map_err(io_error("read", &self.path))
+    }
+
     pub(super) fn write_durably(&mut self, bytes: &[u8]) -> Result<(), JournalError> {
         self.file
             .write_all(bytes)
@@ -367,18 +385,7 @@ impl Journal {
         // The lines, in row order: read where they are, and copied, not parsed and written
         // again, when already as this version writes them.
         let copy = self.checkpoint.canonical && !layout.delivery() && !delivery && target.is_none();
-        // Through the run's handle: its path may name another file by now (a spreadsheet's
-        // save), whose lines are not where the index has them.
-        let mut records = (self.file.try_clone())
-            .and_then(|file| {
-                Ok(Records::new(
-                    file,
-                    layout.delimiter,
-                    0,
-                    self.file.metadata()?.len(),
-                ))
-            })
-            .map_err(io_error("read", &self.path))?;
+        let mut records = self.own_records()?;
         let mut bytes = Vec::with_capacity(512);
         for (slot, entry) in self.checkpoint.slots() {
             let fields = (records.at(entry.offset)).map_err(io_error("read", &self.path))?;
