@@ -175,7 +175,10 @@ fn confirm(args: &CancelArgs, count: u64) -> Result<(), String> {
 /// cannot be asked about ([`UnusableId`]) gets that as its outcome and stays out of the
 /// request. The answer counts canceled ids without listing them; when the counts do not
 /// account for every id not refused, those ids are looked up one by one instead of being
-/// assumed canceled.
+/// assumed canceled. A refusal is believed only from a first attempt: after a retry, an
+/// earlier attempt may have canceled the message with its answer lost, and the refusal
+/// ("no longer scheduled") would then say the opposite of what happened, so the id is
+/// looked up too.
 async fn cancel_batch(
     api: &Numbers,
     gate: &Gate,
@@ -199,26 +202,36 @@ async fn cancel_batch(
     }
     let ids: Vec<String> = asked.iter().map(|r| r.record.message_id.clone()).collect();
     let what = format!("cancel of {} messages", ids.len());
+    let mut attempts = 0;
     let answer: CancelAnswer = gate
         .call(api, &batch[0].record, &what, |messages| {
+            attempts += 1;
             messages.cancel(&ids)
         })
         .await
         .map_err(|r| r.reason())?;
-    let mut unexplained = Vec::new();
+    let not_canceled = |reason: Option<&str>| match reason {
+        Some(reason) => format!("NOT_CANCELED: {reason}"),
+        None => "NOT_CANCELED".to_string(),
+    };
+    let (mut unexplained, mut refused) = (Vec::new(), 0);
     for row in asked {
         let refusal = answer.failed.iter().find(|f| f.id == row.record.message_id);
         match refusal {
-            Some(f) => {
-                let error = format!("NOT_CANCELED: {}", f.reason);
+            Some(f) if attempts == 1 => {
+                let error = not_canceled(Some(&f.reason));
                 updates.push((row.slot, unanswered(row, error, clock)));
             }
-            None => unexplained.push(row),
+            Some(f) => {
+                refused += 1;
+                unexplained.push((row, Some(f.reason.as_str())));
+            }
+            None => unexplained.push((row, None)),
         }
     }
-    let all_canceled = answer.cancelled as usize == unexplained.len();
-    for row in unexplained {
-        let outcome = if all_canceled {
+    let all_canceled = answer.cancelled as usize == unexplained.len() - refused;
+    for (row, refusal) in unexplained {
+        let outcome = if all_canceled && refusal.is_none() {
             Ok(Some(DeliveryStatus::Canceled))
         } else {
             let id = &row.record.message_id;
@@ -238,7 +251,7 @@ async fn cancel_batch(
             },
             Ok(status) => Delivery {
                 status: status.or(row.delivery.status),
-                ..unanswered(row, "NOT_CANCELED".into(), clock)
+                ..unanswered(row, not_canceled(refusal), clock)
             },
             Err(code) => unanswered(row, code, clock),
         };

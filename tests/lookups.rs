@@ -240,6 +240,58 @@ fn capped(c: char) -> String {
 }
 
 #[test]
+fn a_cancel_carried_out_with_its_answer_lost_is_not_refused_on_the_retry() {
+    let rig = Rig::new();
+    let results_path = rig.sent_campaign(2, true);
+    // The first DELETE cancels both messages but its answer is a 500; the retry is told
+    // they are no longer scheduled, which they are not because they were canceled.
+    let canceled = Arc::new(Mutex::new(Vec::<String>::new()));
+    let server = Canned::start(move |method, path, body| {
+        let mut canceled = canceled.lock().unwrap();
+        match method {
+            "DELETE" => {
+                let ids: Vec<String> = (body["messageIds"].as_array().unwrap().iter())
+                    .map(|id| id.as_str().unwrap().to_string())
+                    .collect();
+                if canceled.is_empty() {
+                    canceled.extend(ids);
+                    return (500, json!({"error": "internal"}));
+                }
+                let failed: Vec<Value> = (ids.iter())
+                    .map(|id| json!({"id": id, "reason": "Message is CANCELED"}))
+                    .collect();
+                (
+                    200,
+                    json!({"cancelled": 0, "notFound": 0, "failed": failed}),
+                )
+            }
+            _ => {
+                let id = asked_id(path);
+                let status = if canceled.iter().any(|c| c == id) {
+                    "CANCELED"
+                } else {
+                    "QUEUED"
+                };
+                (200, json!({"id": id, "status": status}))
+            }
+        }
+    });
+    retarget(&results_path, &server.url);
+    let output = pass(&rig, "cancel", &results_path, &server.url);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let asked = server.asked();
+    assert_eq!(
+        asked.iter().filter(|a| a.starts_with("GET")).count(),
+        2,
+        "the refusals after a retry are looked up: {asked:?}"
+    );
+    for row in results(&results_path) {
+        assert_eq!(row["deliveryStatus"], "CANCELED", "{row:?}");
+        assert_eq!(row["deliveryError"], "", "{row:?}");
+    }
+}
+
+#[test]
 fn server_texts_are_capped_and_kept_on_one_line() {
     let rig = Rig::new();
     let results_path = rig.sent_campaign(3, true);
