@@ -292,6 +292,20 @@ fn a_cancel_carried_out_with_its_answer_lost_is_not_refused_on_the_retry() {
 }
 
 #[test]
+fn a_lookup_answered_404_is_not_found_whatever_its_body_says() {
+    let rig = Rig::new();
+    let results_path = rig.sent_campaign(1, false);
+    // The vendor documents the 404 ("message not found"), not its body.
+    let server = Canned::start(|_, _, _| (404, json!({"error": "Message not found"})));
+    retarget(&results_path, &server.url);
+    let output = pass(&rig, "status", &results_path, &server.url);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let rows = results(&results_path);
+    assert_eq!(rows[0]["deliveryError"], "NOT_FOUND", "{:?}", rows[0]);
+    assert_ne!(rows[0]["checkedAt"], "");
+}
+
+#[test]
 fn server_texts_are_capped_and_kept_on_one_line() {
     let rig = Rig::new();
     let results_path = rig.sent_campaign(3, true);
@@ -317,7 +331,7 @@ fn server_texts_are_capped_and_kept_on_one_line() {
                 ),
                 Some(1) => (200, json!({"id": id, "status": huge('S', 100_000)})),
                 _ => (
-                    404,
+                    422,
                     json!({"code": huge('C', 5_000), "error": huge('M', 100_000)}),
                 ),
             }

@@ -153,7 +153,7 @@ impl Messages {
     pub async fn lookup(&self, id: &str) -> Result<MessageState, SendError> {
         UnusableId::check(id)?;
         let url = self.api.url(&["v1", "messages", id]);
-        let answer = self.call(Method::GET, url, None).await?;
+        let answer = (self.call(Method::GET, url, None).await).map_err(not_found)?;
         let mut state: MessageState = parse(&answer)?;
         state.retry_after = http::retry_after(&answer.headers);
         if !state.is_about(id) {
@@ -231,6 +231,19 @@ pub fn classify(status: u16, _code: Option<&str>, _asked_to_wait: bool) -> Error
         401 | 403 => ErrorClass::CampaignFatal,
         408 | 429 | 500..=599 => ErrorClass::Retryable,
         _ => ErrorClass::RowFatal,
+    }
+}
+
+/// A lookup's 404 as the vendor documents it, "message not found within the key's scope",
+/// whatever code its body gives (the body is not documented): `NOT_FOUND`, which `report`
+/// and `status` count as a message the API does not know, not as a row never looked up.
+fn not_found(error: SendError) -> SendError {
+    match error.http_status {
+        Some(404) => SendError {
+            code: "NOT_FOUND".into(),
+            ..error
+        },
+        _ => error,
     }
 }
 

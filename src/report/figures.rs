@@ -23,8 +23,9 @@ pub struct Report {
     pub queued: u64,
     /// Queued rows whose delivery status a status pass has learned.
     pub checked: u64,
-    /// Queued rows by delivery status; `NOT_FOUND` (the lookup found no such message) and
-    /// `NOT_CHECKED` (never looked up) come last.
+    /// Queued rows by delivery status; `NOT_FOUND` (the lookup found no such message),
+    /// `UNANSWERED` (looked up, no state of its own) and `NOT_CHECKED` (never looked up)
+    /// come last.
     pub delivery: Vec<Count>,
     /// Queued rows that reached the device (DELIVERED or READ); None until a row is checked.
     pub delivered: Option<u64>,

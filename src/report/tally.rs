@@ -56,6 +56,9 @@ enum Reach {
     Known(DeliveryStatus),
     /// Looked up, and the API has no such message (`NOT_FOUND`).
     NotFound,
+    /// Looked up (`checkedAt` is filled), with no state of its own: an unreadable answer,
+    /// one about another message, an id that cannot be asked about (`deliveryError` says).
+    Unanswered,
     /// Never looked up.
     NotChecked,
 }
@@ -65,6 +68,7 @@ impl Reach {
         match row.delivery.status {
             Some(status) => Reach::Known(status),
             None if code_of(row.delivery.error) == "NOT_FOUND" => Reach::NotFound,
+            None if !row.delivery.checked_at.trim().is_empty() => Reach::Unanswered,
             None => Reach::NotChecked,
         }
     }
@@ -73,6 +77,7 @@ impl Reach {
         match self {
             Reach::Known(status) => status.as_str(),
             Reach::NotFound => "NOT_FOUND",
+            Reach::Unanswered => "UNANSWERED",
             Reach::NotChecked => NOT_CHECKED,
         }
     }
@@ -403,6 +408,7 @@ mod tests {
     fn checked(mut r: ResultRow, status: Option<DeliveryStatus>, error: &str) -> ResultRow {
         r.delivery.status = status;
         r.delivery.error = error.into();
+        r.delivery.checked_at = "2026-06-01T12:00:00Z".into();
         r
     }
 
@@ -438,15 +444,19 @@ mod tests {
     }
 
     #[test]
-    fn not_found_rows_are_not_counted_as_not_checked() {
+    fn rows_looked_up_without_a_state_are_not_counted_as_not_checked() {
         let r = report(&[
             checked(row(1, Status::Queued), None, "NOT_FOUND"),
             row(2, Status::Queued),
+            checked(row(3, Status::Queued), None, "ANSWER_FOR_ANOTHER_ID"),
         ]);
         let labels: Vec<(&str, u64)> = (r.delivery.iter())
             .map(|c| (c.status.as_str(), c.rows))
             .collect();
-        assert_eq!(labels, [("NOT_FOUND", 1), (NOT_CHECKED, 1)]);
+        assert_eq!(
+            labels,
+            [("NOT_FOUND", 1), ("UNANSWERED", 1), (NOT_CHECKED, 1)]
+        );
         assert_eq!(r.delivered_rate, None, "a 404 is not a delivery status");
     }
 
