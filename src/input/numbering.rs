@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use metadata::{Desc, Meta};
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::util::{primitives::StateID, start, syntax};
-use regex_automata::{Anchored, nfa::thompson};
+use regex_automata::{Anchored, MatchKind, nfa::thompson};
 
 #[cfg(test)]
 pub(crate) use metadata::tests::crate_types;
@@ -188,7 +188,8 @@ impl CallingCode {
             return Check::Unsure;
         }
         match self.source_for(regions, national) {
-            Some(own) => match own.has_type(national) {
+            // A whole match is a prefix match too: the crate's verdict and the whole one.
+            Some(own) => match own.has_type(national, Match::Whole) {
                 Some(true) => Check::Valid {
                     code: &self.text,
                     national,
@@ -208,7 +209,7 @@ impl CallingCode {
         }
         regions.iter().find(|r| match &r.leading_digits {
             Some(re) => re.is_match(national),
-            None => r.has_type(national) == Some(true),
+            None => r.has_type(national, Match::Prefix) == Some(true),
         })
     }
 }
@@ -242,17 +243,43 @@ impl Region {
         })
     }
 
-    /// `number_type(meta, n) != Type::Unknown`; `None` if a pattern did not compile.
-    fn has_type(&self, national: &str) -> Option<bool> {
-        if !self.general.is_match(national) {
+    /// `number_type(meta, n) != Type::Unknown`; `None` if a pattern did not compile. The
+    /// crate (replayed with `Match::Prefix`) accepts a pattern that matches only a prefix,
+    /// then checks the length against every length the type allows, so a landline with
+    /// digits appended passes (+972 3-123-4567 then 890); libphonenumber itself asks for a
+    /// match of the whole number (`Match::Whole`), and a number is valid here only if both
+    /// agree (see [`is_complete`]).
+    fn has_type(&self, national: &str, how: Match) -> Option<bool> {
+        let matches = |p: &Pattern| match how {
+            Match::Prefix => p.is_match(national),
+            Match::Whole => p.is_whole_match(national),
+        };
+        if !matches(&self.general) {
             return Some(false);
         }
         let types = self
             .types
             .get_or_init(|| self.meta.types.iter().flatten().map(Pattern::new).collect())
             .as_ref()?;
-        Some(types.iter().any(|t| t.is_match(national)))
+        Some(types.iter().any(matches))
     }
+}
+
+/// How a pattern must match a national number: as the crate matches it, or whole.
+#[derive(Debug, Clone, Copy)]
+enum Match {
+    Prefix,
+    Whole,
+}
+
+/// Whether the national number `national` of region `id` (calling code `code`) matches one
+/// of its types whole (see [`Region::has_type`]): the check the crate's path adds to
+/// `is_valid`, so both paths give one verdict. True when the region's metadata cannot be
+/// replayed.
+pub(crate) fn is_complete(code: u16, id: &str, national: &str) -> bool {
+    let region = (calling_code(code).and_then(|code| code.regions.as_ref()))
+        .and_then(|regions| regions.iter().find(|r| r.meta.id == id));
+    region.is_none_or(|region| region.has_type(national, Match::Whole) != Some(false))
 }
 
 /// A descriptor: the lengths and the pattern of valid national numbers of one type.
@@ -272,8 +299,16 @@ impl Pattern {
 
     /// `Descriptor::is_match`: a listed length, and a match starting at the first digit.
     fn is_match(&self, national: &str) -> bool {
-        (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16)))
-            && self.re.is_match(national)
+        self.has_length(national) && self.re.is_match(national)
+    }
+
+    /// A listed length, and a match of the whole number.
+    fn is_whole_match(&self, national: &str) -> bool {
+        self.has_length(national) && self.re.is_whole_match(national)
+    }
+
+    fn has_length(&self, national: &str) -> bool {
+        self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16))
     }
 }
 
@@ -303,7 +338,11 @@ impl Prefix {
             .syntax(syntax::Config::new().ignore_whitespace(true).unicode(false))
             .thompson(thompson::Config::new().nfa_size_limit(Some(Self::NFA_LIMIT)))
             .configure(
+                // Every match, not the leftmost-first one: under that, a pattern's first
+                // alternative that matches ends the automaton before a later one could
+                // match the whole number (`1|12` on `12`).
                 dense::Config::new()
+                    .match_kind(MatchKind::All)
                     .start_kind(StartKind::Anchored)
                     .dfa_size_limit(Some(Self::DFA_LIMIT))
                     .determinize_size_limit(Some(Self::DFA_LIMIT)),
@@ -332,6 +371,19 @@ impl Prefix {
                 if dfa.is_dead_state(state) {
                     return false;
                 }
+            }
+        }
+        dfa.is_match_state(dfa.next_eoi_state(state))
+    }
+
+    /// Whether the whole of `s` matches: the end of the input reached in a match.
+    fn is_whole_match(&self, s: &str) -> bool {
+        let dfa = &self.dfa;
+        let mut state = self.start;
+        for &b in s.as_bytes() {
+            state = dfa.next_state(state, b);
+            if dfa.is_dead_state(state) {
+                return false;
             }
         }
         dfa.is_match_state(dfa.next_eoi_state(state))

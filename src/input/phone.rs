@@ -212,7 +212,7 @@ const EXAMPLE: &str = "+5511988887777";
 fn parse(raw: &str, region: Option<country::Id>, digits: &str) -> Result<String, String> {
     let first = phonenumber::parse(region, digits);
     if let Ok(n) = &first
-        && n.is_valid()
+        && is_valid(n)
     {
         return Ok(e164(n));
     }
@@ -221,7 +221,7 @@ fn parse(raw: &str, region: Option<country::Id>, digits: &str) -> Result<String,
         phonenumber::parse(None, format!("+{international}"))
     });
     if let Some(Ok(n)) = &second
-        && n.is_valid()
+        && is_valid(n)
     {
         return Ok(e164(n));
     }
@@ -248,6 +248,21 @@ fn parse(raw: &str, region: Option<country::Id>, digits: &str) -> Result<String,
             )
         }
     })
+}
+
+/// The crate's `is_valid`, and the number's type matching it whole, as libphonenumber asks
+/// (see [`numbering::is_complete`]).
+fn is_valid(n: &phonenumber::PhoneNumber) -> bool {
+    let national = n.national();
+    let whole = format!(
+        "{}{}",
+        "0".repeat(usize::from(national.zeros())),
+        national.value()
+    );
+    n.is_valid()
+        && n.country()
+            .id()
+            .is_none_or(|id| numbering::is_complete(n.code().value(), id.as_ref(), &whole))
 }
 
 fn e164(n: &phonenumber::PhoneNumber) -> String {
@@ -313,6 +328,27 @@ mod tests {
                 "{raw}"
             );
             assert!(e.message.contains(why), "{raw}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_number_is_valid_only_if_a_type_of_its_country_matches_all_its_digits() {
+        // The crate accepts a pattern matching a prefix, then checks the length against
+        // every length the type allows: a landline with digits appended passed. These
+        // verdicts are libphonenumber's own (Python's `phonenumbers` 9.0).
+        for (raw, valid) in [
+            ("+972 3-123-4567", true),
+            ("+972 3-123-4567 890", false),
+            ("+972 8-912-3456 789", false),
+            ("+353 22 12345 53", false),
+            ("+60 12-345 67890", false),
+            // Patterns whose first alternative matches a prefix and a later one the whole.
+            ("+82 2-2123-4568", true),
+            ("+358 13 1234567", true),
+            ("+62 21 8350123", true),
+        ] {
+            let verdict = br().destination(DestKind::Phone, "celular", raw);
+            assert_eq!(verdict.is_ok(), valid, "{raw}: {verdict:?}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! alone: the same answer (E.164, or the same error text) for every cell of a corpus built
 //! from the crate's own example numbers for every region, spreadsheet-style variants of them
 //! (punctuation, leading 0, `00`/`011`/`810`/`119` prefixes, a country code without `+`, a digit short,
-//! a digit long, a digit changed), generated Brazilian mobiles and landlines, US and
+//! a digit or three long, a digit changed), generated Brazilian mobiles and landlines, US and
 //! Portuguese numbers, and random digit strings, read with several default countries.
 
 use phonenumber::metadata::DATABASE;
@@ -57,6 +57,7 @@ fn variants(code: u16, n: &str, rng: &mut Rng, out: &mut Vec<String>) {
         format!("+{code}0{n}"),
         format!("+{code}{}", &n[..n.len() - 1]),
         format!("+{code}{n}{}", rng.below(10)),
+        format!("+{code}{n}{}", rng.digits(3)),
         n[..n.len() - 1].to_owned(),
         format!("{n}{}", rng.below(10)),
         format!("+{code}{changed}"),
