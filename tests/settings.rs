@@ -89,3 +89,34 @@ fn ai_rewrite_false_turns_off_the_campaign_files_ai_rewrite() {
     let on = Some(serde_json::json!(true));
     assert_eq!(rewrite, [on.clone(), on, None, None]);
 }
+
+#[test]
+fn a_toml_date_time_in_a_campaign_file_is_a_time() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    // Unquoted: TOML's own date-time, which a spreadsheet-minded user writes as they see it.
+    rig.file(
+        "c.toml",
+        "template = \"t\"\ndeliver-at = 2099-12-25T09:00:00-03:00\n",
+    );
+    let output = rig.run(&mut rig.command(&csv));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let bodies: Vec<_> = rig.accepted().into_iter().map(|e| e.body).collect();
+    assert_eq!(bodies[0]["deliverAt"], "2099-12-25T12:00:00Z");
+
+    // Without an offset it cannot be a moment: refused before any send, saying so.
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    rig.file(
+        "c.toml",
+        "template = \"t\"\ndeliver-at = 2099-12-25T09:00:00\n",
+    );
+    let output = rig.run(&mut rig.command(&csv));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(rig.log().is_empty(), "something was sent");
+    assert!(
+        !text(&output).contains("invalid type: map"),
+        "{}",
+        text(&output)
+    );
+}

@@ -95,11 +95,13 @@ pub struct MessageDefaults {
 
     /// Schedule delivery (RFC 3339, e.g. 2026-06-21T09:00:00-03:00).
     #[arg(long, value_name = "TIME", help_heading = "Message")]
+    #[serde(default, deserialize_with = "time")]
     pub deliver_at: Option<String>,
 
     /// Delivery deadline: RFC 3339, or a span after each row's send such as 4h; at least a
     /// minute ahead (1m), or the message expires before it can be delivered.
     #[arg(long, value_name = "TIME|SPAN", help_heading = "Message")]
+    #[serde(default, deserialize_with = "time")]
     pub deliver_until: Option<String>,
 }
 
@@ -153,6 +155,23 @@ fn degrees<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<S
         }
     }
     deserializer.deserialize_any(Degrees).map(Some)
+}
+
+/// A time in a campaign file, written as text or as a TOML date-time (unquoted,
+/// `2027-12-25T09:00:00-03:00`): kept as its RFC 3339 text, so a flag, a file and a CSV cell
+/// are all parsed by the same rule (a local date-time without an offset is refused there,
+/// saying to add one).
+fn time<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged, expecting = "a time, such as \"2027-12-25T09:00:00-03:00\"")]
+    enum Time {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+    Ok(Some(match serde::Deserialize::deserialize(deserializer)? {
+        Time::Text(text) => text,
+        Time::Toml(time) => time.to_string(),
+    }))
 }
 
 /// How to read the campaign file: the CLI flags that shape input.
