@@ -301,6 +301,33 @@ fn slow_run(rig: &Rig, csv: &Path, base_url: &str, extra: &[&str]) -> std::proce
 }
 
 #[test]
+fn a_results_link_that_leads_back_to_itself_is_named_as_such() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let (link, other) = (
+        rig.dir.path().join("c.results.csv"),
+        rig.dir.path().join("o.csv"),
+    );
+    std::os::unix::fs::symlink(&other, &link).unwrap();
+    std::os::unix::fs::symlink(&link, &other).unwrap();
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(rig.log().is_empty(), "something was sent");
+    assert!(
+        text(&output).contains("leads back to itself") && !text(&output).contains("disk space"),
+        "{}",
+        text(&output)
+    );
+    let output = rig.run(&mut rig.operation("status", &link));
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        !text(&output).contains("entity not found"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
 fn a_symlinked_results_file_has_one_lock_and_stays_a_link() {
     let rig = Rig::new();
     let gate = rig.gate();

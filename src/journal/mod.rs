@@ -248,8 +248,8 @@ pub enum JournalError {
         "{path} is not a campaign-sender results file (its first line is '{header}'{saved_as}{lacks}), \
          so it was not changed. If it is this campaign's results re-saved by a spreadsheet, restore its \
          first line (row,destination,status,...) or re-save it as CSV UTF-8; a column deleted in \
-         the spreadsheet comes back, cells and all, from a copy made before; if --results names \
-         another file by mistake, point it at this campaign's results file",
+         the spreadsheet comes back, cells and all, from a copy made before; if the path (a send's \
+         --results) names another file by mistake, point it at this campaign's results file",
         path = crate::fmt::path(path)
     )]
     NotOurs {
@@ -289,6 +289,10 @@ impl JournalError {
             JournalError::Io { source, .. } if source.kind() == io::ErrorKind::InvalidFilename => {
                 "A file name is longer than the file system takes (255 bytes): rename the file \
                  or folder to a shorter name, then rerun"
+            }
+            JournalError::Io { source, .. } if source.raw_os_error() == Some(libc::ELOOP) => {
+                "A symbolic link on the results file's path leads back to itself: point it at \
+                 the real file, then rerun the same command"
             }
             JournalError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
                 "A folder on the results file's path does not exist: create it (or put it \

@@ -302,11 +302,11 @@ impl ApiArgs {
     /// a pass refused before then leaves it as it was.
     pub fn open(&self) -> Result<Journal, JournalError> {
         crate::journal::plain_file(&self.results)?;
-        if !self.results.is_file() {
+        if let Err(source) = std::fs::metadata(&self.results) {
             return Err(JournalError::Io {
                 action: "find the results file",
                 path: self.results.clone(),
-                source: std::io::ErrorKind::NotFound.into(),
+                source,
             });
         }
         Journal::open_as_is(&self.results, b',')
