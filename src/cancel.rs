@@ -178,7 +178,10 @@ fn confirm(args: &CancelArgs, count: u64) -> Result<(), String> {
 /// assumed canceled. A refusal is believed only from a first attempt: after a retry, an
 /// earlier attempt may have canceled the message with its answer lost, and the refusal
 /// ("no longer scheduled") would then say the opposite of what happened, so the id is
-/// looked up too.
+/// looked up too. A request refused for good (a 4xx other than the key's, an unreadable
+/// answer) is these rows' problem, not the pass's: a rerun would be refused the same way, so
+/// the rows are looked up (an unreadable answer may come from a cancel carried out) and the
+/// pass goes on.
 async fn cancel_batch(
     api: &Numbers,
     gate: &Gate,
@@ -203,28 +206,38 @@ async fn cancel_batch(
     let ids: Vec<String> = asked.iter().map(|r| r.record.message_id.clone()).collect();
     let what = format!("cancel of {} messages", ids.len());
     let mut attempts = 0;
-    let answer: CancelAnswer = gate
+    let called = gate
         .call(api, &batch[0].record, &what, |messages| {
             attempts += 1;
             messages.cancel(&ids)
         })
-        .await
-        .map_err(|r| r.reason())?;
+        .await;
+    let (answer, refused_batch): (CancelAnswer, _) = match called {
+        Ok(answer) => (answer, None),
+        Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => {
+            tracing::warn!("{what} refused: {} {}", e.code, e.message);
+            (CancelAnswer::default(), Some(e.code))
+        }
+        Err(refused) => return Err(refused.reason()),
+    };
     let not_canceled = |reason: Option<&str>| match reason {
         Some(reason) => format!("NOT_CANCELED: {reason}"),
         None => "NOT_CANCELED".to_string(),
     };
     let (mut unexplained, mut refused) = (Vec::new(), 0);
     for row in asked {
-        let refusal = answer.failed.iter().find(|f| f.id == row.record.message_id);
+        let refusal = (answer.failed.iter())
+            .find(|f| f.id == row.record.message_id)
+            .map(|f| f.reason.as_str())
+            .or(refused_batch.as_deref());
         match refusal {
-            Some(f) if attempts == 1 => {
-                let error = not_canceled(Some(&f.reason));
+            Some(reason) if attempts == 1 && refused_batch.is_none() => {
+                let error = not_canceled(Some(reason));
                 updates.push((row.slot, unanswered(row, error, clock)));
             }
-            Some(f) => {
+            Some(reason) => {
                 refused += 1;
-                unexplained.push((row, Some(f.reason.as_str())));
+                unexplained.push((row, Some(reason)));
             }
             None => unexplained.push((row, None)),
         }

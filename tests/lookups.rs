@@ -292,6 +292,32 @@ fn a_cancel_carried_out_with_its_answer_lost_is_not_refused_on_the_retry() {
 }
 
 #[test]
+fn a_cancel_refused_for_good_records_its_rows_and_goes_on() {
+    let rig = Rig::new();
+    let results_path = rig.sent_campaign(2, true);
+    // A 400 a rerun would get again: the rows' problem, not a reason to stop with exit 3.
+    let server = Canned::start(|method, path, _| match method {
+        "DELETE" => (400, json!({"code": "VALIDATION_ERROR", "error": "bad"})),
+        _ => (200, json!({"id": asked_id(path), "status": "QUEUED"})),
+    });
+    retarget(&results_path, &server.url);
+    let output = pass(&rig, "cancel", &results_path, &server.url);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(
+        !text(&output).contains("rerun the same command"),
+        "{}",
+        text(&output)
+    );
+    for row in results(&results_path) {
+        assert_eq!(
+            row["deliveryError"], "NOT_CANCELED: VALIDATION_ERROR",
+            "{row:?}"
+        );
+        assert_eq!(row["deliveryStatus"], "QUEUED", "{row:?}");
+    }
+}
+
+#[test]
 fn a_lookup_answered_404_is_not_found_whatever_its_body_says() {
     let rig = Rig::new();
     let results_path = rig.sent_campaign(1, false);
