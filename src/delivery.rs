@@ -113,12 +113,11 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
             let answer = gate
                 .call(&api, &row.record, &what, |messages| messages.lookup(id))
                 .await;
-            let delivery = match answer {
-                Ok(state) => observed(&state, &row.delivery, &clock),
+            let (delivery, answered) = match answer {
+                Ok(state) => (observed(&state, &row.delivery, &clock), known(&state)),
                 Err(Refused::Api(e)) if e.class == ErrorClass::RowFatal => {
                     tracing::warn!("{what}: {} {}", e.code, e.message);
-                    summary.failed_lookups += 1;
-                    unanswered(row, e.code, &clock)
+                    (unanswered(row, e.code, &clock), false)
                 }
                 Err(refused) => {
                     summary.stopped = Some(refused.reason());
@@ -131,7 +130,11 @@ pub async fn run(args: &StatusArgs, clock: Clock, shutdown: Shutdown) -> u8 {
                 summary.stopped = Some(e.to_string());
                 break 'pass;
             }
-            summary.looked_up += 1;
+            if answered {
+                summary.looked_up += 1;
+            } else {
+                summary.failed_lookups += 1;
+            }
             progress.step();
             summary.remaining = summary.remaining.saturating_sub(1);
         }
@@ -161,6 +164,16 @@ pub(crate) fn unanswered(row: &ResultRow, error: String, clock: &Clock) -> Deliv
         checked_at: stamp(clock),
         ..row.delivery.clone()
     }
+}
+
+/// Whether the answer gives a state this tool knows: an unknown word is an answer that
+/// says nothing usable, counted with the lookups that failed (exit 1), not as looked up.
+fn known(state: &MessageState) -> bool {
+    if DeliveryStatus::parse(&state.status).is_some() {
+        return true;
+    }
+    tracing::warn!("UNKNOWN_STATUS {}", state.status);
+    false
 }
 
 /// The delivery cells for what the API said. An unknown status word is kept out of the

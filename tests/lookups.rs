@@ -318,6 +318,26 @@ fn a_cancel_refused_for_good_records_its_rows_and_goes_on() {
 }
 
 #[test]
+fn a_lookup_answered_with_an_unknown_status_is_not_counted_as_looked_up() {
+    let rig = Rig::new();
+    let results_path = rig.sent_campaign(1, false);
+    let server =
+        Canned::start(|_, path, _| (200, json!({"id": asked_id(path), "status": "EXPIRED"})));
+    retarget(&results_path, &server.url);
+    let output = pass(&rig, "status", &results_path, &server.url);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(
+        text(&output).contains("0 looked up") && text(&output).contains("1 could not be"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        results(&results_path)[0]["deliveryError"],
+        "UNKNOWN_STATUS EXPIRED"
+    );
+}
+
+#[test]
 fn a_lookup_answered_404_is_not_found_whatever_its_body_says() {
     let rig = Rig::new();
     let results_path = rig.sent_campaign(1, false);
