@@ -1,6 +1,8 @@
-//! Stopping cleanly: the first SIGINT/SIGTERM lets the send in flight finish and be
-//! recorded, then the run exits 3; a second SIGINT exits at once. Both are safe because the
-//! intent is already on disk: the worst case is one row a rerun reports as `UNCERTAIN`.
+//! Stopping cleanly: the first SIGINT/SIGTERM (or SIGHUP: the terminal or ssh session that
+//! ran a long campaign closed) lets the send in flight finish and be recorded, then the run
+//! exits 3; a second signal exits at once. Both are safe because the intent is already on
+//! disk: the worst case is one row a rerun reports as `UNCERTAIN`. A SIGHUP ignored when the
+//! run started (`nohup`) stays ignored: the run was asked to outlive its terminal.
 
 use tokio::sync::watch;
 
@@ -40,7 +42,8 @@ impl Shutdown {
         let _ = receiver.wait_for(|stop| *stop).await;
     }
 
-    /// Listens for SIGINT and SIGTERM: the first requests a stop, the second SIGINT exits 3 now.
+    /// Listens for SIGINT, SIGTERM and SIGHUP (unless ignored, see the module's note): the
+    /// first requests a stop, the second exits 3 now.
     ///
     /// The handlers are installed before this returns: a task that installs them when it is
     /// first polled may not run before the signal arrives (a task spawned onto a busy worker
@@ -57,11 +60,19 @@ impl Shutdown {
                 return;
             }
         };
+        let mut hup = (!ignored(libc::SIGHUP))
+            .then(|| signal(SignalKind::hangup()).ok())
+            .flatten();
+        let hangup = async move |hup: &mut Option<tokio::signal::unix::Signal>| match hup {
+            Some(hup) => hup.recv().await,
+            None => std::future::pending().await,
+        };
         let shutdown = self.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
+                _ = hangup(&mut hup) => {}
             }
             // Requested before it is said, so the line means the stop is in effect.
             shutdown.request();
@@ -71,6 +82,7 @@ impl Shutdown {
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
+                _ = hangup(&mut hup) => {}
             }
             // Through the log, so that with --log-format json this line is JSON too.
             tracing::error!(
@@ -78,5 +90,35 @@ impl Shutdown {
             );
             std::process::exit(3);
         });
+    }
+}
+
+/// Whether `signal`'s disposition is "ignore" (as `nohup` leaves SIGHUP), read from the
+/// kernel's `SigIgn` mask in `/proc/self/status`, so nothing changes it. Where that cannot be
+/// read, taken as ignored: the signal then keeps its default action, as before this was
+/// handled, rather than stop a run that `nohup` told to outlive its terminal.
+fn ignored(signal: libc::c_int) -> bool {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        });
+    let bit = u32::try_from(signal - 1)
+        .ok()
+        .and_then(|b| 1u64.checked_shl(b));
+    match (mask, bit) {
+        (Some(mask), Some(bit)) => mask & bit != 0,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_ignored_signal_reads_as_ignored() {
+        // Rust's runtime ignores SIGPIPE before main; SIGTERM keeps its default.
+        assert!(super::ignored(libc::SIGPIPE));
+        assert!(!super::ignored(libc::SIGTERM));
     }
 }

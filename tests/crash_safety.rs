@@ -360,6 +360,41 @@ fn sigterm_stops_like_sigint() {
 }
 
 #[test]
+fn sighup_stops_like_sigint() {
+    // The terminal or ssh session of a campaign that runs for hours closed.
+    a_stop_finishes_the_send_in_flight("HUP");
+}
+
+#[test]
+fn under_nohup_a_sighup_is_left_ignored_and_the_run_goes_on() {
+    let rig = Rig::new();
+    let gate = rig.gate();
+    let path = rig.file("c.csv", &campaign_csv(3));
+    let run = rig.command_to(&path, &gate.base_url());
+    // As `nohup` starts it: SIGHUP ignored, which exec keeps.
+    let mut nohup = Command::new("sh");
+    nohup
+        .args(["-c", "trap '' HUP; exec \"$0\" \"$@\""])
+        .arg(run.get_program())
+        .args(run.get_args())
+        .args(["--template", "t"])
+        .envs(run.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(dir) = run.get_current_dir() {
+        nohup.current_dir(dir);
+    }
+    let child = nohup.spawn().unwrap();
+    rig.wait_for_requests(1);
+    signal(&child, "HUP");
+    gate.open();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(!text(&output).contains(STOPPING), "{}", text(&output));
+    assert_never_twice_never_lost(&rig.log(), &rig.dir.path().join("c.results.csv"), 3);
+}
+
+#[test]
 fn a_second_sigint_quits_at_once_and_the_row_in_flight_becomes_uncertain() {
     let rig = Rig::new();
     let gate = rig.gate();
