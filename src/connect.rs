@@ -317,7 +317,10 @@ fn client(
 fn builder(timeout: Duration, local: bool) -> reqwest::ClientBuilder {
     let builder = reqwest::Client::builder()
         .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        // Below the request's own, so that a connection that never opens ends as a
+        // connect error (nothing left: retried, a rerun sends it), never as the request's
+        // timeout, which is uncertain (it may have been delivered).
+        .connect_timeout((timeout / 2).min(Duration::from_secs(10)))
         .redirect(reqwest::redirect::Policy::none())
         // reqwest would replay a request an HTTP/2 server refused; every send again is the
         // runner's decision, recorded first. Without replays no copy of each request is kept.

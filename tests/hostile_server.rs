@@ -38,6 +38,9 @@ enum Script {
     /// This status and these exact body bytes; `{key}` in them becomes the request's key
     /// (a server echoing what it was sent), `{escaped}` the key spelled in JSON escapes.
     Raw(u16, Vec<u8>),
+    /// This status, then these body bytes, then the body breaks off (the chunked body never
+    /// gets its last chunk).
+    BrokenOff(u16, &'static str),
 }
 
 /// One request a test server received.
@@ -159,6 +162,25 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 .replace("{escaped}", &escaped)
                 .into_bytes();
             response.status(*status).body(Body::from(echoed)).unwrap()
+        }
+        Script::BrokenOff(status, bytes) => {
+            // The head and the bytes go out first; only then does the body break.
+            let bytes: &'static str = bytes;
+            let pieces = futures_util::stream::unfold(0, move |step| async move {
+                let piece = match step {
+                    0 => Ok(Bytes::from_static(bytes.as_bytes())),
+                    1 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        Err(std::io::Error::other("the connection breaks"))
+                    }
+                    _ => return None,
+                };
+                Some((piece, step + 1))
+            });
+            response
+                .status(*status)
+                .body(Body::from_stream(pieces))
+                .unwrap()
         }
         Script::Endless(after) => {
             let response = match after {
@@ -914,4 +936,89 @@ fn msgflash_treats_a_quota_code_on_a_server_error_as_maybe_sent() {
         1,
         "a 5xx may have been sent: never resent"
     );
+}
+
+#[test]
+fn a_refusal_whose_body_breaks_off_is_judged_by_its_status() {
+    let rig = Rig::new();
+    // A 401 is the key's problem: the campaign stops, the row was not sent (DEFERRED).
+    let refused = Server::start(Script::BrokenOff(401, r#"{"code":"UNAUTHOR"#));
+    let csv = rig.file("c.csv", &campaign_csv(3));
+    let output = rig.run(rig.command_to(&csv, &refused.url).args(["--template", "t"]));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(
+        rows.len(),
+        1,
+        "the run stopped at the first refusal: {rows:?}"
+    );
+    assert_eq!(rows[0]["status"], "DEFERRED", "{rows:?}");
+    assert_eq!(refused.seen().len(), 1);
+}
+
+#[test]
+fn an_accepted_id_that_arrived_whole_is_kept_when_the_framing_breaks_after_it() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let whole = Server::start(Script::BrokenOff(
+        202,
+        r#"{"id":"msg_1","status":"QUEUED"}"#,
+    ));
+    let output = rig.run(rig.command_to(&csv, &whole.url).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["messageId"].as_str()),
+        ("QUEUED", "msg_1")
+    );
+
+    // Cut inside the object: the id may be in what never came.
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let cut = Server::start(Script::BrokenOff(202, r#"{"id":"msg_1","sta"#));
+    let output = rig.run(rig.command_to(&csv, &cut.url).args(["--template", "t"]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows[0]["status"], "UNCERTAIN", "{rows:?}");
+}
+
+#[test]
+fn a_connection_that_never_opens_is_not_sent_not_uncertain() {
+    // A listener whose queue is full: the handshake is never answered, nothing leaves.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (port, _held) = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let filler = tokio::net::TcpSocket::new_v4().unwrap();
+            let connect = filler.connect(listener.local_addr().unwrap());
+            if let Ok(Ok(stream)) =
+                tokio::time::timeout(std::time::Duration::from_millis(50), connect).await
+            {
+                held.push(stream);
+            }
+        }
+        (port, (listener, held))
+    });
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let url = format!("http://127.0.0.1:{port}");
+    let output = rig.run(rig.command_to(&csv, &url).args([
+        "--template",
+        "t",
+        "--timeout",
+        "300ms",
+        "--max-attempts",
+        "1",
+    ]));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows[0]["status"], "DEFERRED", "{rows:?}");
+    assert_eq!(rows[0]["errorCode"], "CONNECT_ERROR", "{rows:?}");
 }

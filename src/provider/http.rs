@@ -232,7 +232,8 @@ pub const MAX_ANSWER: usize = 256 * 1024;
 
 /// Reads an answer: a redirect is refused unread ([`ErrorClass::Misdirected`]), and a 2xx
 /// body past [`MAX_ANSWER`] is abandoned with `over_cap` as its class (`RESPONSE_TOO_LARGE`):
-/// it may hide an accepted send. Any other answer is cut at the cap and judged by its status.
+/// it may hide an accepted send. Any other answer is cut at the cap (or where its body broke
+/// off) and judged by its status.
 async fn receive(
     mut response: reqwest::Response,
     over_cap: ErrorClass,
@@ -246,11 +247,26 @@ async fn receive(
     // row is uncertain, but the number's pace is not.
     let asked = || retry_after(&headers);
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| SendError {
-        http_status: Some(status),
-        retry_after: asked(),
-        ..transport_error(&e)
-    })? {
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            // A refusal says what it is by its status, and a JSON object that arrived whole
+            // before the framing broke (a Content-Length promising more, a chunked body
+            // without its last chunk) is the answer: both are judged on what arrived. A
+            // proper prefix of an object never parses, so a 2xx cut inside its body stays
+            // uncertain: its id may be in what never came.
+            Err(e) => {
+                if (200..300).contains(&status) && !whole_object(&body) {
+                    return Err(SendError {
+                        http_status: Some(status),
+                        retry_after: asked(),
+                        ..transport_error(&e)
+                    });
+                }
+                break;
+            }
+        };
         if body.len().saturating_add(chunk.len()) > MAX_ANSWER {
             if !(200..300).contains(&status) {
                 // A refusal says what it is by its status: classified as usual, on what fits.
@@ -275,6 +291,11 @@ async fn receive(
         headers,
         body,
     })
+}
+
+/// Whether `body` is one whole JSON object.
+fn whole_object(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body).is_ok()
 }
 
 /// A 3xx answer: where it points (the host only: the rest may carry anything), and that
