@@ -1022,3 +1022,21 @@ fn a_connection_that_never_opens_is_not_sent_not_uncertain() {
     assert_eq!(rows[0]["status"], "DEFERRED", "{rows:?}");
     assert_eq!(rows[0]["errorCode"], "CONNECT_ERROR", "{rows:?}");
 }
+
+#[test]
+fn one_message_id_given_to_several_rows_tracks_only_the_first() {
+    // A proxy or cache in front of the API replays one answer.
+    let rig = Rig::new();
+    let same = Server::start(Script::Accept(json!({"id": "msg_SAME"})));
+    let csv = rig.file("c.csv", &campaign_csv(3));
+    let output = rig.run(rig.command_to(&csv, &same.url).args(["--template", "t"]));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows[0]["status"], "QUEUED", "{rows:?}");
+    for row in &rows[1..] {
+        assert_eq!(row["status"], "UNCERTAIN", "{row:?}");
+        assert_eq!(row["errorCode"], "DUPLICATE_MESSAGE_ID", "{row:?}");
+        assert_eq!(row["messageId"], "", "{row:?}");
+    }
+    assert_eq!(same.seen().len(), 3, "never resent");
+}

@@ -235,6 +235,7 @@ pub async fn run_campaign(
         journal: journal::Shared::with_ledger(journal, sink).map_err(RunError::Checkpoint)?,
         ledger,
         message: settings.message.to_string(),
+        accepted_ids: Default::default(),
         progress: Arc::new(Progress::new(
             plan,
             context.clock.clone(),
@@ -301,4 +302,7 @@ pub(super) struct Runner<'a> {
     progress: Arc<Progress>,
     /// The message fingerprint as recorded, formatted once rather than twice a send.
     message: String,
+    /// Digests of the message ids accepted in this run: an id given to a second row (a
+    /// proxy replaying one answer) tracks neither ([`Runner::first_use`]).
+    accepted_ids: std::sync::Mutex<std::collections::HashSet<u64>>,
 }

@@ -353,6 +353,9 @@ impl Runner<'_> {
             Ok(accepted) if !crate::journal::id_reads_back(&accepted.message_id) => {
                 Err(AttemptError::Final(unrecordable_id(accepted)))
             }
+            Ok(accepted) if !self.first_use(&accepted.message_id) => {
+                Err(AttemptError::Final(reused_id(accepted)))
+            }
             Ok(accepted) => Ok((accepted, sent_at)),
             Err(error) if error.class == ErrorClass::Retryable => {
                 let mut deferred = self.sent_record(lane, row, Status::Deferred, attempt);
@@ -366,6 +369,13 @@ impl Runner<'_> {
             }
             Err(error) => Err(AttemptError::Final(error)),
         }
+    }
+
+    /// Whether no other row of this run was accepted with message id `id` (and it is now
+    /// this row's).
+    fn first_use(&self, id: &str) -> bool {
+        let mut ids = (self.accepted_ids.lock()).unwrap_or_else(|e| e.into_inner());
+        ids.insert(crate::fingerprint::of(id))
     }
 
     /// Waits for the lane's turn: its pace, the sending window, and another run's send of
@@ -456,6 +466,25 @@ fn fill_error(record: &mut Record, error: &SendError, now: Timestamp) {
     record.http_status = error.http_status;
     record.error_code = error.code.clone();
     record.error = hold::noted(&error.message, hold::note(error.retry_after, now));
+}
+
+/// An accepted send whose message id the API already gave another row of this run (a proxy
+/// or cache replaying one answer): it tracks neither row, and this request may never have
+/// reached the API. `UNCERTAIN` `DUPLICATE_MESSAGE_ID`, never resent, the wait it asked for
+/// kept; the breaker counts it like any uncertain row.
+fn reused_id(accepted: Accepted) -> SendError {
+    SendError {
+        class: ErrorClass::Ambiguous,
+        http_status: Some(accepted.http_status),
+        code: "DUPLICATE_MESSAGE_ID".to_string(),
+        message: format!(
+            "the API answered {} with the message id '{}', which it already gave another row \
+             of this run: not this row's own, so it cannot be looked up or canceled; it may \
+             have been delivered",
+            accepted.http_status, accepted.message_id
+        ),
+        retry_after: accepted.retry_after,
+    }
 }
 
 /// An accepted send whose message id the results file would not read back as itself
