@@ -290,6 +290,10 @@ impl JournalError {
                 "A file name is longer than the file system takes (255 bytes): rename the file \
                  or folder to a shorter name, then rerun"
             }
+            JournalError::Io { source, .. } if source.raw_os_error() == Some(libc::EMFILE) => {
+                "The process may open no more files: lower --concurrency, or raise the limit \
+                 (ulimit -n), then rerun the same command"
+            }
             JournalError::Io { source, .. } if source.raw_os_error() == Some(libc::ELOOP) => {
                 "A symbolic link on the results file's path leads back to itself: point it at \
                  the real file, then rerun the same command"
@@ -335,6 +339,28 @@ mod tests {
         Record {
             attempts: 1,
             ..Record::new(row, &format!("+551199999{row:04}"), status)
+        }
+    }
+
+    #[test]
+    fn the_advice_names_what_the_system_said() {
+        let io = |source: io::Error| JournalError::Io {
+            action: "open",
+            path: "r.csv".into(),
+            source,
+        };
+        for (error, says) in [
+            (io::Error::from_raw_os_error(libc::EMFILE), "ulimit -n"),
+            (
+                io::Error::from_raw_os_error(libc::ELOOP),
+                "leads back to itself",
+            ),
+            (io::ErrorKind::StorageFull.into(), "disk is full"),
+            (io::ErrorKind::NotFound.into(), "does not exist"),
+            (io::ErrorKind::PermissionDenied.into(), "fix permissions"),
+        ] {
+            let advice = io(error).advice();
+            assert!(advice.contains(says), "{says}: {advice}");
         }
     }
 
