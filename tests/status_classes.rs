@@ -228,3 +228,18 @@ fn an_unreachable_api_defers_the_row_after_its_attempts() {
         ("DEFERRED", "CONNECT_ERROR")
     );
 }
+
+#[test]
+fn a_404_to_a_message_without_a_template_stops_at_the_wrong_address() {
+    // The API documents its 404 for templates only: to a text, only a wrong address (a
+    // path the API does not serve) explains it, and every row would meet it.
+    let rig = Rig::new();
+    let path = rig.file("c.csv", &campaign_csv(3));
+    let wrong = format!("{}/wrong-prefix", rig.sandbox.base_url());
+    let output = rig.run(rig.command_to(&path, &wrong).args(["--text", "oi"]));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows.len(), 1, "the first refusal stops the run: {rows:?}");
+    assert_eq!(rows[0]["status"], "DEFERRED", "{rows:?}");
+    assert!(text(&output).contains("--base-url"), "{}", text(&output));
+}

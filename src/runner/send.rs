@@ -194,7 +194,7 @@ impl Runner<'_> {
         ))
         .await;
         let attempts = attempts.load(Ordering::SeqCst);
-        let error = match result {
+        let mut error = match result {
             Ok((accepted, sent_at)) => {
                 let hold = accepted.retry_after;
                 self.record_accepted(lane, row, accepted, attempts, sent_at)?;
@@ -225,6 +225,23 @@ impl Runner<'_> {
             Err(AttemptError::Final(e)) => e,
         };
         let class = match error.class {
+            // A refusal of a template (a 404: the only one the API documents) to a message
+            // that has none is not about a cell: the address is not the send endpoint.
+            ErrorClass::Setting(MessageSetting::Template)
+                if !matches!(message.content, Content::Template { .. }) =>
+            {
+                let class = ErrorClass::Misdirected {
+                    may_have_sent: false,
+                };
+                error.message = format!(
+                    "the API answered {} ({}) to a message without a template, which only a \
+                     wrong address explains: check --base-url",
+                    error.http_status.map_or("-".into(), |s| s.to_string()),
+                    error.message
+                );
+                error.class = class;
+                class
+            }
             // The row's own cell named it: that row's mistake only.
             ErrorClass::Setting(setting) if !self.campaign_set(setting, message) => {
                 ErrorClass::RowFatal
