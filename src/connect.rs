@@ -75,6 +75,7 @@ pub fn senders(
         label: String::new(),
         credential,
         instance_id,
+        number: None,
         daily_cap: None,
     }])
 }

@@ -33,6 +33,9 @@ pub struct Sender {
     pub credential: Credential,
     /// MsgFlash: the WhatsApp instance this number is (named in every body).
     pub instance_id: Option<String>,
+    /// Pilot Status: the number its key sends from (E.164), when the senders file says:
+    /// the ledger then knows the number by it, and a rotated key keeps its caps and holds.
+    pub number: Option<String>,
     /// The senders file's `daily-cap` for this number: numbers earn their own messaging
     /// tiers, so one may send more a day than another. Overrides `--daily-cap`.
     pub daily_cap: Option<u64>,
@@ -52,6 +55,9 @@ struct Entry {
     key_id_env: Option<String>,
     /// MsgFlash: the instance (UUID) this number is.
     instance_id: Option<String>,
+    /// Pilot Status: the number this key sends from (E.164), so the ledger knows the number
+    /// by itself, not by its key, and a rotated key keeps its caps and holds.
+    number: Option<String>,
     /// This number's sends in any rolling 24 h. Read as any TOML value, so a wrong one is
     /// refused naming its number instead of by a parse error with only a line number.
     daily_cap: Option<toml::Value>,
@@ -131,10 +137,15 @@ pub fn load(
             .map(daily_cap)
             .transpose()
             .map_err(|why| fail(&label, why))?;
+        let number = (entry.number.as_deref())
+            .map(|number| sending_number(kind, number))
+            .transpose()
+            .map_err(|why| fail(&label, why))?;
         senders.push(Sender {
             label,
             credential,
             instance_id,
+            number,
             daily_cap,
         });
     }
@@ -297,6 +308,29 @@ fn daily_cap(value: &toml::Value) -> Result<u64, String> {
     }
 }
 
+/// A Pilot Status entry's `number`, in E.164 (`+` and its digits): spaces, dashes, dots and
+/// parentheses between the digits are dropped. A MsgFlash number is its instance.
+fn sending_number(kind: ProviderKind, number: &str) -> Result<String, String> {
+    if kind == ProviderKind::MsgFlash {
+        return Err(
+            "number is for Pilot Status keys: a MsgFlash number is known by its instance-id, \
+             remove number"
+                .into(),
+        );
+    }
+    let digits: String = (number.trim().strip_prefix('+'))
+        .map(|rest| rest.chars().filter(|c| !" -.()".contains(*c)).collect())
+        .unwrap_or_default();
+    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(format!("+{digits}"));
+    }
+    Err(format!(
+        "number = \"{}\" is not a phone number in international form: write the number this \
+         key sends from with its country code, e.g. number = \"+5511999999999\"",
+        shown(number)
+    ))
+}
+
 /// MsgFlash numbers are instances; Pilot Status numbers are their keys. `own` is a
 /// senders-file entry's, `campaign` the flag's or campaign file's.
 pub(crate) fn instance(
@@ -378,7 +412,9 @@ fn refuse_shared_numbers(senders: &[Sender]) -> Result<(), String> {
     let mut by_instance: HashMap<String, &Sender> = HashMap::new();
     let mut by_key: HashMap<u64, Vec<&Sender>> = HashMap::new();
     for b in senders {
-        let instance = b.instance_id.as_deref().map(str::to_ascii_lowercase);
+        // A Pilot Status number named twice is one number, whatever its keys.
+        let instance =
+            (b.instance_id.as_deref().map(str::to_ascii_lowercase)).or_else(|| b.number.clone());
         let same_instance = instance.as_ref().and_then(|i| by_instance.get(i));
         let keys = by_key.entry(b.credential.fingerprint()).or_default();
         let same_key = keys.iter().find(|a| {
@@ -387,7 +423,7 @@ fn refuse_shared_numbers(senders: &[Sender]) -> Result<(), String> {
         });
         if let Some(a) = same_instance.or(same_key) {
             return Err(format!(
-                "[{}] and [{}] are the same number (same key or instance): each number may appear once, or it would be sent to at twice its pace",
+                "[{}] and [{}] are the same number (same key, instance or number): each number may appear once, or it would be sent to at twice its pace",
                 a.label, b.label
             ));
         }
@@ -450,6 +486,7 @@ mod tests {
                 label: l.to_string(),
                 credential: sandbox_credential(ProviderKind::PilotStatus, l),
                 instance_id: None,
+                number: None,
                 daily_cap: None,
             })
             .collect()

@@ -833,3 +833,52 @@ fn a_last_send_dated_in_the_future_counts_as_just_now() {
         "sent at {arrival}, started at {start}"
     );
 }
+
+#[test]
+fn a_number_named_in_the_senders_file_keeps_its_cap_when_its_key_is_rotated() {
+    let rig = Rig::new();
+    let one = |number: &str, key_env: &str| {
+        format!("[loja]\nkey-env = \"{key_env}\"\ndaily-cap = 2\n{number}")
+    };
+    // Sent under the key alone: the ledger knows the number by the key's digest.
+    let first = numbers(&rig, "a.csv", 0..2);
+    let output = send_from(&rig, &first, "a", &one("", "PS_KEY_CENTRO"));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    // The file now names the number: the key's sends are the number's, the cap is spent.
+    let named = "number = \"+55 11 99999-0000\"\n";
+    let second = numbers(&rig, "b.csv", 10..12);
+    let output = send_from(&rig, &second, "b", &one(named, "PS_KEY_CENTRO"));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(rig.accepted().len(), 2, "the cap counts the key's sends");
+    // The key is rotated: the number is the same, its cap still spent.
+    let output = send_from(&rig, &second, "b", &one(named, "PS_KEY_NORTE"));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(rig.accepted().len(), 2, "a new key is the same number");
+    assert!(
+        text(&output).contains("daily cap of 2"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn a_number_twice_or_not_in_international_form_is_refused_before_any_send() {
+    let rig = Rig::new();
+    let csv = numbers(&rig, "a.csv", 0..1);
+    for (senders, says) in [
+        (
+            "[a]\nkey-env = \"PS_KEY_CENTRO\"\nnumber = \"+5511999990000\"\n\
+             [b]\nkey-env = \"PS_KEY_NORTE\"\nnumber = \"+55 11 99999-0000\"\n",
+            "the same number",
+        ),
+        (
+            "[a]\nkey-env = \"PS_KEY_CENTRO\"\nnumber = \"11 99999-0000\"\n",
+            "international form",
+        ),
+    ] {
+        let output = send_from(&rig, &csv, "a", senders);
+        assert_eq!(code(&output), 2, "{}", text(&output));
+        assert!(text(&output).contains(says), "{says}: {}", text(&output));
+    }
+    assert!(rig.accepted().is_empty());
+}

@@ -115,6 +115,7 @@ fn key_number() -> String {
         label: String::new(),
         credential: Credential::Key(Secret::new(KEY.into())),
         instance_id: None,
+        number: None,
         daily_cap: None,
     })
 }

@@ -179,6 +179,7 @@ fn labels() -> Vec<campaign_sender::senders::Sender> {
                 l,
             ),
             instance_id: None,
+            number: None,
             daily_cap: None,
         })
         .collect()

@@ -160,6 +160,10 @@ pub trait Ledger: Lookups<Error = LedgerError> + Send + Sync + fmt::Debug {
     /// number already known by another spelling keeps it (the first recorded), and its
     /// earlier sends and holds still count.
     fn known_as(&self, sender: &str) -> Result<String, LedgerError>;
+    /// Makes the sends and holds recorded under number `earlier` (a key's digest) those of
+    /// `sender` (the number itself), so a key rotated afterwards keeps the number's caps and
+    /// holds. Nothing when `earlier` has none.
+    fn adopt(&self, earlier: &str, sender: &str) -> Result<(), LedgerError>;
 }
 
 pub use crate::pacing::DAY;
@@ -210,14 +214,42 @@ fn parse_days(text: &str) -> Option<Duration> {
 
 /// The sending number's fingerprint: a MsgFlash instance id in lower case (it names the
 /// number, and is no secret; a UUID is the same in any case); for Pilot Status, whose keys
-/// are each scoped to one number, a one-way 64-bit digest of the key, so the ledger tells
-/// numbers apart without holding the key. A ledger may know an instance by an earlier
-/// spelling: ask it with [`Ledger::known_as`].
+/// are each scoped to one number, the number when the senders file gives it (`number:+55…`),
+/// else a one-way 64-bit digest of the key, so the ledger tells numbers apart without
+/// holding the key. A ledger may know an instance by an earlier spelling, and a number by
+/// its key's digest: ask it with [`sender_name`].
 pub fn sender_fingerprint(sender: &crate::senders::Sender) -> String {
-    match &sender.instance_id {
-        Some(instance) => format!("instance:{}", instance.to_ascii_lowercase()),
-        None => format!("key:{:016x}", sender.credential.fingerprint()),
+    match (&sender.instance_id, &sender.number) {
+        (Some(instance), _) => format!("instance:{}", instance.to_ascii_lowercase()),
+        (None, Some(number)) => format!("number:{number}"),
+        (None, None) => key_fingerprint(sender),
     }
+}
+
+fn key_fingerprint(sender: &crate::senders::Sender) -> String {
+    format!("key:{:016x}", sender.credential.fingerprint())
+}
+
+/// The name a number's history is kept under in an earlier ledger, which its
+/// [`sender_fingerprint`] now takes over: a Pilot Status key's digest, once the senders
+/// file names the number that key sends from.
+pub fn adopted_name(sender: &crate::senders::Sender) -> Option<String> {
+    (sender.instance_id.is_none() && sender.number.is_some()).then(|| key_fingerprint(sender))
+}
+
+/// The name `ledger` keeps a number under: its `fingerprint` (see [`sender_fingerprint`]),
+/// after the sends and holds recorded under the name it `adopts` (its key's digest) are
+/// made its own ([`Ledger::adopt`]); an instance by the spelling first recorded
+/// ([`Ledger::known_as`]).
+pub fn sender_name(
+    ledger: &dyn Ledger,
+    fingerprint: &str,
+    adopts: Option<&str>,
+) -> Result<String, LedgerError> {
+    if let Some(earlier) = adopts {
+        ledger.adopt(earlier, fingerprint)?;
+    }
+    ledger.known_as(fingerprint)
 }
 
 /// The destination's fingerprint. Equality is all the ledger needs, and a long-lived file

@@ -9,7 +9,7 @@ use crate::settings::Settings;
 
 use super::{
     Checks, DailyCap, Ledger, LedgerError, Location, Refusal, Rules, Sink, SqliteLedger,
-    campaign_identity, sender_fingerprint,
+    adopted_name, campaign_identity, sender_fingerprint, sender_name,
 };
 
 /// The ledger's two sides for one run: what the journal's writer records, what the senders
@@ -33,7 +33,11 @@ impl RunLedger {
         let run: u64 = rand::random();
         let identity = campaign_identity(settings.provider, &settings.input.defaults);
         let senders = (settings.senders.iter())
-            .map(|s| Ok((s.label.clone(), ledger.known_as(&sender_fingerprint(s))?)))
+            .map(|s| {
+                let adopts = adopted_name(s);
+                let name = sender_name(ledger.as_ref(), &sender_fingerprint(s), adopts.as_deref())?;
+                Ok((s.label.clone(), name))
+            })
             .collect::<Result<HashMap<String, String>, LedgerError>>()?;
         let now_ms = now.as_millisecond();
         let mut caps = HashMap::new();

@@ -38,6 +38,11 @@ const SENDER: &str = "(SELECT id FROM names WHERE name = ?1)";
 /// The first spelling of instance `?1` (a lower-case fingerprint) recorded, if any. Only the
 /// instances' names are read (a range of the names' index): a list whose rows name their own
 /// messages adds a name per message.
+/// A hold of number `?1` made number `?2`'s, the later of the two kept.
+const HOLD_MOVED: &str =
+    "INSERT INTO holds (sender, until) SELECT ?2, until FROM holds WHERE sender = ?1
+     ON CONFLICT (sender) DO UPDATE SET until = max(until, excluded.until)";
+
 const KNOWN_AS: &str = "SELECT name FROM names
      WHERE name >= 'instance:' AND name < 'instance;' AND lower(name) = ?1
      ORDER BY id LIMIT 1";
@@ -264,6 +269,45 @@ impl Ledger for SqliteLedger {
             .map_err(|e| self.fail(e))
     }
 
+    fn adopt(&self, earlier: &str, sender: &str) -> Result<(), LedgerError> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let Writer {
+            connection, names, ..
+        } = &mut *writer;
+        let adopted = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .and_then(|transaction| {
+                let id = |name: &str| {
+                    (transaction.prepare_cached("SELECT id FROM names WHERE name = ?1")?)
+                        .query_row([name], |r| r.get::<_, i64>(0))
+                        .optional()
+                };
+                match (id(earlier)?, id(sender)?) {
+                    // The name is the key's no more: its sends and holds, kept by its id,
+                    // are the number's (as are those a run still knowing the id adds).
+                    (Some(_), None) => {
+                        transaction.execute(
+                            "UPDATE names SET name = ?2 WHERE name = ?1",
+                            [earlier, sender],
+                        )?;
+                    }
+                    (Some(key), Some(number)) if key != number => {
+                        transaction.execute(
+                            "UPDATE sent SET sender = ?2 WHERE sender = ?1",
+                            [key, number],
+                        )?;
+                        transaction.execute(HOLD_MOVED, [key, number])?;
+                        transaction.execute("DELETE FROM holds WHERE sender = ?1", [key])?;
+                    }
+                    _ => {}
+                }
+                transaction.commit()
+            });
+        // Cached ids may name the renamed text.
+        names.clear();
+        adopted.map_err(|e| self.fail(e))
+    }
+
     fn senders_since(&self, since_ms: i64) -> Result<Vec<SenderCount>, LedgerError> {
         let connection = self.read();
         let mut statement = connection
@@ -453,6 +497,40 @@ mod tests {
     /// Two runs of one number share its pace: an intent closer than the gap to another
     /// run's send (a possible one included) waits until the gap is over; the run's own
     /// sends, a send not sent, and one dated further ahead than the gap do not hold it.
+    #[test]
+    fn a_number_adopts_its_keys_sends_and_holds_and_merges_with_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite3")).unwrap();
+        let sends = |sender: &str| ledger.sends_since(sender, 0).unwrap();
+        // Key 1 sent twice and was held: the number takes its name over.
+        (ledger.record(&[entry(1, 1, SendState::Accepted, 10)], None)).unwrap();
+        (ledger.record(&[entry(1, 2, SendState::Accepted, 20)], None)).unwrap();
+        ledger.hold("key:1", 500).unwrap();
+        ledger.adopt("key:1", "number:+5511999990000").unwrap();
+        assert_eq!((sends("key:1"), sends("number:+5511999990000")), (0, 2));
+        assert_eq!(
+            ledger.held_until("number:+5511999990000").unwrap(),
+            Some(500)
+        );
+        // Another key of it sent once more, then is adopted too: merged, the later hold kept.
+        let other = Entry {
+            sender: "key:2",
+            ..entry(2, 3, SendState::Accepted, 30)
+        };
+        ledger.record(&[other], None).unwrap();
+        ledger.hold("key:2", 900).unwrap();
+        ledger.adopt("key:2", "number:+5511999990000").unwrap();
+        assert_eq!((sends("key:2"), sends("number:+5511999990000")), (0, 3));
+        assert_eq!(
+            ledger.held_until("number:+5511999990000").unwrap(),
+            Some(900)
+        );
+        assert_eq!(ledger.held_until("key:2").unwrap(), None);
+        // A key with no history: nothing to adopt.
+        ledger.adopt("key:3", "number:+5511999990000").unwrap();
+        assert_eq!(sends("number:+5511999990000"), 3);
+    }
+
     #[test]
     fn an_intent_closer_than_the_pace_to_another_runs_send_waits_for_it() {
         use crate::ledger::Refusal;

@@ -143,6 +143,7 @@ impl ApiArgs {
             .map(|sender| match target.api(sender.credential.clone()) {
                 Ok(api) => Ok(Number {
                     fingerprint: sender_fingerprint(&sender),
+                    adopts: crate::ledger::adopted_name(&sender),
                     label: sender.label,
                     messages: Messages::new(api),
                 }),
@@ -215,7 +216,9 @@ impl ApiArgs {
         if let Some(path) = place {
             let ledger = SqliteLedger::open(&path)?;
             for number in &mut api.numbers {
-                number.fingerprint = ledger.known_as(&number.fingerprint)?;
+                let adopts = number.adopts.as_deref();
+                number.fingerprint =
+                    crate::ledger::sender_name(&ledger, &number.fingerprint, adopts)?;
             }
             api.ledger = Some(ledger);
         }

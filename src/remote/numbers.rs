@@ -38,6 +38,8 @@ pub(super) struct Number {
     pub(super) messages: Messages,
     /// The number as the ledger knows it ([`sender_fingerprint`]).
     pub(super) fingerprint: String,
+    /// The name its earlier history may be under ([`crate::ledger::adopted_name`]).
+    pub(super) adopts: Option<String>,
 }
 
 impl Numbers {
