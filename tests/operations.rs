@@ -489,3 +489,36 @@ fn status_and_cancel_refuse_a_base_url_whose_host_does_not_resolve() {
     assert_eq!(rig.log().len(), requests, "nothing was asked of the API");
     assert_eq!(std::fs::read(&results_path).unwrap(), before);
 }
+
+#[test]
+fn the_base_url_variable_yields_to_sandbox_and_never_shows_in_help() {
+    let rig = Rig::new();
+    let results_path = sent_campaign(&rig, 1);
+    let gateway = "https://ops:Gw-Pa55word@gateway.example/?apikey=GATEWAY_SECRET";
+    // Exported for the real campaign: a rehearsal's --sandbox still wins.
+    let output = rig.run(
+        binary()
+            .args(["status", "--sandbox"])
+            .arg(&results_path)
+            .env("PILOT_STATUS_BASE_URL", gateway),
+    );
+    assert!(
+        !text(&output).contains("cannot be used with"),
+        "{}",
+        text(&output)
+    );
+    for subcommand in ["status", "cancel"] {
+        let output = rig.run(
+            binary()
+                .args([subcommand, "--help"])
+                .env("PILOT_STATUS_BASE_URL", gateway),
+        );
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        assert!(!text(&output).contains("Pa55word"), "{}", text(&output));
+        assert!(
+            !text(&output).contains("GATEWAY_SECRET"),
+            "{}",
+            text(&output)
+        );
+    }
+}

@@ -37,8 +37,8 @@ fn resend_uncertain_in_a_campaign_file_is_refused_and_resends_nothing() {
 }
 
 #[test]
-fn sandbox_or_dry_run_in_a_campaign_file_is_refused_naming_the_flag() {
-    for key in ["sandbox", "dry-run"] {
+fn sandbox_dry_run_or_allow_resend_in_a_campaign_file_is_refused_naming_the_flag() {
+    for key in ["sandbox", "dry-run", "allow-resend"] {
         let rig = Rig::new();
         let csv = rig.file("c.csv", &campaign_csv(1));
         rig.file("c.toml", &format!("template = \"t\"\n{key} = true\n"));

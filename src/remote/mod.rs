@@ -46,8 +46,10 @@ pub struct ApiArgs {
     #[arg(value_name = "RESULTS.csv")]
     pub results: PathBuf,
 
-    /// API base URL.
-    #[arg(long, env = "PILOT_STATUS_BASE_URL", value_name = "URL")]
+    /// API base URL [default: the provider's; env PILOT_STATUS_BASE_URL]. The variable is
+    /// read after the flags, so --sandbox wins over it and its value (which may carry a
+    /// gateway's credentials) is never shown in help.
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
     /// Rehearse against a fresh in-process sandbox (it knows none of your message ids).
@@ -133,7 +135,8 @@ impl ApiArgs {
                 base_url: base_url.clone(),
             },
             None => Target::Remote {
-                base_url: kind.default_base_url().to_string(),
+                base_url: (env(kind.base_url_env()).filter(|v| !v.trim().is_empty()))
+                    .unwrap_or_else(|| kind.default_base_url().to_string()),
             },
         };
         let target_id = settings::target_id(&target, kind, &senders);

@@ -36,7 +36,7 @@ pub struct CampaignOptions {
     pub base_url: Option<String>,
 
     /// Send to the built-in sandbox (started in-process on a free loopback port); no key
-    /// needed. A flag only (see [`FlagOnly`]).
+    /// needed. A flag for one run, never a campaign-file key.
     #[arg(long, help_heading = "Target")]
     #[serde(skip)]
     pub sandbox: bool,
@@ -291,10 +291,11 @@ pub enum FlagOnly {
     RetryFailed,
     MessageChanged,
     IgnoreEarlierRetryAfter,
+    AllowResend,
 }
 
 impl FlagOnly {
-    const ALL: [FlagOnly; 7] = [
+    const ALL: [FlagOnly; 8] = [
         FlagOnly::Sandbox,
         FlagOnly::DryRun,
         FlagOnly::ResendUncertain,
@@ -302,6 +303,7 @@ impl FlagOnly {
         FlagOnly::RetryFailed,
         FlagOnly::MessageChanged,
         FlagOnly::IgnoreEarlierRetryAfter,
+        FlagOnly::AllowResend,
     ];
 
     /// The flag's name without dashes, as it would be written in the file.
@@ -314,6 +316,7 @@ impl FlagOnly {
             FlagOnly::RetryFailed => "retry-failed",
             FlagOnly::MessageChanged => "message-changed",
             FlagOnly::IgnoreEarlierRetryAfter => "ignore-earlier-retry-after",
+            FlagOnly::AllowResend => "allow-resend",
         }
     }
 
@@ -348,6 +351,10 @@ impl FlagOnly {
             FlagOnly::IgnoreEarlierRetryAfter => {
                 "it would send through every wait the API asks for, on every run; pass \
                  --ignore-earlier-retry-after to the one run after the API lifted its limit"
+            }
+            FlagOnly::AllowResend => {
+                "it would message again, on every run, people this campaign already reached \
+                 from another results file; pass --allow-resend to the one run meant to"
             }
         }
     }
