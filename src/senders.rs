@@ -217,8 +217,9 @@ fn credential(
         let value = (keys.env)(var).filter(|v| !v.trim().is_empty());
         match value {
             Some(key) => Ok(key),
-            // Nothing is sent, so a dry run needs no key, only the list of numbers.
-            None if keys.optional => Ok(kind.sandbox_key().to_string()),
+            // Nothing is sent, so a dry run needs no key, only the list of numbers: each
+            // gets a stand-in of its own, or they would all read as one number.
+            None if keys.optional => Ok(format!("{}_{label}", kind.sandbox_key())),
             None if var.trim().is_empty() => Err(format!(
                 "{setting} is empty: name the environment variable that holds this number's key \
                  there (e.g. {setting} = \"PILOT_STATUS_KEY_SP\")"

@@ -492,3 +492,21 @@ fn a_label_a_spreadsheet_may_take_for_a_date_is_warned_about() {
         text(&output)
     );
 }
+
+#[test]
+fn a_dry_run_of_several_numbers_needs_none_of_their_keys() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(4));
+    let mut command = rig.command(&csv);
+    command
+        .args(["--template", "t", "--dry-run", "--senders"])
+        .arg(senders_file(&rig))
+        .env_remove("PILOT_STATUS_API_KEY")
+        .env_remove("PS_KEY_CENTRO")
+        .env_remove("PS_KEY_NORTE");
+    let output = rig.run(&mut command);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(!text(&output).contains("same number"), "{}", text(&output));
+    let bodies = String::from_utf8_lossy(&output.stdout).lines().count();
+    assert_eq!(bodies, 4, "{}", text(&output));
+}
