@@ -398,7 +398,7 @@ async fn send_one(
             accepted.message_id.as_str(),
             accepted.retry_after,
         ),
-        Err(e) if e.class == ErrorClass::Ambiguous => (Status::Uncertain, "", e.retry_after),
+        Err(e) if e.class.may_have_sent() => (Status::Uncertain, "", e.retry_after),
         Err(e) => (Status::Failed, "", e.retry_after),
     };
     tallied.settle(status, to, now, (id, wait))?;
@@ -411,11 +411,9 @@ async fn send_one(
             Ok(honor(pacer, accepted.retry_after).map(|()| true)?)
         }
         Err(e) => {
-            let outcome = match e.class {
-                ErrorClass::Ambiguous => {
-                    "may or may not have been sent (look at the phone before testing again)"
-                }
-                _ => "not accepted",
+            let outcome = match e.class.may_have_sent() {
+                true => "may or may not have been sent (look at the phone before testing again)",
+                false => "not accepted",
             };
             tracing::error!("row {row}, to {to}: {outcome} ({}: {})", e.code, e.message);
             honor(pacer, e.retry_after)?;

@@ -1040,3 +1040,27 @@ fn one_message_id_given_to_several_rows_tracks_only_the_first() {
     }
     assert_eq!(same.seen().len(), 3, "never resent");
 }
+
+#[test]
+fn a_test_message_answered_303_may_have_been_sent_and_counts_for_the_frequency_cap() {
+    let rig = Rig::new();
+    // 303: HTTP says the request was carried out, its result elsewhere.
+    let server = Server::start(Script::Redirect(303, "https://elsewhere.example/".into()));
+    let csv = rig.file("c.csv", &campaign_csv(1));
+    let output = rig.run(rig.tester(&csv, &server.url).args(["--to", &phone(0)]));
+    assert!(
+        text(&output).contains("may or may not have been sent"),
+        "{}",
+        text(&output)
+    );
+    assert!(!text(&output).contains("not accepted"), "{}", text(&output));
+    // The list holds that phone: under a frequency cap it is not messaged again.
+    let output = rig.run(
+        rig.command(&csv)
+            .args(["--template", "t", "--frequency-cap", "1/7d"]),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(rows[0]["status"], "SKIPPED", "{rows:?}");
+    assert_eq!(rows[0]["errorCode"], "FREQUENCY_CAP", "{rows:?}");
+}

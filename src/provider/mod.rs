@@ -144,6 +144,20 @@ pub enum ErrorClass {
     Misdirected { may_have_sent: bool },
 }
 
+impl ErrorClass {
+    /// Whether the request may have been carried out: the row is `UNCERTAIN` (never sent
+    /// again on the tool's own), and the message counts wherever a send counts.
+    pub fn may_have_sent(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Ambiguous
+                | ErrorClass::Misdirected {
+                    may_have_sent: true
+                }
+        )
+    }
+}
+
 /// The message setting a [`ErrorClass::Setting`] refusal is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageSetting {

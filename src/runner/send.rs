@@ -249,15 +249,9 @@ impl Runner<'_> {
             class => class,
         };
         let status = match class {
+            _ if class.may_have_sent() => Status::Uncertain,
             ErrorClass::RowFatal => Status::Failed,
-            ErrorClass::Ambiguous
-            | ErrorClass::Misdirected {
-                may_have_sent: true,
-            } => Status::Uncertain,
-            ErrorClass::CampaignFatal
-            | ErrorClass::Misdirected { .. }
-            | ErrorClass::Retryable
-            | ErrorClass::Setting(_) => Status::Deferred,
+            _ => Status::Deferred,
         };
         let mut record = self.sent_record(lane, row, status, attempts);
         fill_error(&mut record, &error, self.context.clock.wall());
