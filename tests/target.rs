@@ -276,3 +276,25 @@ fn credentials_in_the_base_url_stay_out_of_the_results_and_messages() {
     run(&csv);
     rig.assert_each_accepted_once(3);
 }
+
+#[test]
+fn a_mistyped_address_that_never_answered_does_not_hold_the_file() {
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    // Nothing listens on port 1: the connection is refused, nothing is sent.
+    let output = rig.run(rig.command_to(&csv, "http://127.0.0.1:1").args([
+        "--template",
+        "t",
+        "--max-attempts",
+        "1",
+    ]));
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(
+        results(&rig.dir.path().join("c.results.csv"))[0]["status"],
+        "DEFERRED"
+    );
+    // The address fixed: the campaign goes on without --retarget.
+    let output = rig.run(rig.command(&csv).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent(), [phone(0), phone(1)]);
+}

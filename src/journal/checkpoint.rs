@@ -83,8 +83,10 @@ pub struct Checkpoint {
     pub(super) layout: Layout,
     pub(super) path: PathBuf,
     /// Every distinct non-empty `target` recorded, in the order first seen (few: one per
-    /// provider or sandbox a file was ever used with).
+    /// provider or sandbox a file was ever used with); a [`Tag`] names one by its index.
     targets: Vec<String>,
+    /// After [`Journal::retarget`](super::Journal::retarget): the one target of every line.
+    retargeted: Option<String>,
     /// The latest instant each sender label's lines say the API asked to wait until
     /// ([`crate::pacing::hold`]); few: one per number ever held.
     holds: Vec<(String, Timestamp)>,
@@ -121,6 +123,8 @@ pub(super) struct Entry {
 struct Tag {
     message: Option<MessageFingerprint>,
     code: Option<u32>,
+    /// The line's target, as an index into [`Checkpoint`]'s targets.
+    target: Option<u8>,
 }
 
 /// The distinct [`Tag`]s of a file, interned so each row keeps one byte. Index 0 is
@@ -144,8 +148,9 @@ impl Tags {
         }
     }
 
-    fn of(&mut self, record: &Kept<'_>) -> u8 {
+    fn of(&mut self, record: &Kept<'_>, target: Option<u8>) -> u8 {
         let tag = Tag {
+            target,
             message: MessageFingerprint::parse(record.message),
             // In upper case, as `--retry-failed` reads the codes asked for.
             code: matches!(
@@ -174,6 +179,11 @@ impl Tags {
 
     fn get(&self, tag: u8) -> Tag {
         self.all.get(usize::from(tag)).copied().unwrap_or_default()
+    }
+
+    /// Whether some lines' tags were left unknown (index 0): more distinct tags than fit.
+    fn overflowed(&self) -> bool {
+        self.all.len() > usize::from(u8::MAX)
     }
 }
 
@@ -235,6 +245,7 @@ impl Checkpoint {
             elsewhere: Vec::new(),
             elsewhere_by_destination: HashMap::new(),
             targets: Vec::new(),
+            retargeted: None,
             holds: Vec::new(),
             tags: Tags::new(),
             layout: Layout::canonical(delimiter, false),
@@ -287,10 +298,28 @@ impl Checkpoint {
             .map(|(row, e)| (row, e.destination_hash))
     }
 
-    /// The distinct non-empty targets recorded in the file, so a run can refuse a file
-    /// made against another target.
+    /// The distinct non-empty targets of the rows whose request went (or may have gone)
+    /// to the API, so a run can refuse a file made against another target. A row whose
+    /// latest line says nothing reached any server (`DEFERRED` after a connection that never
+    /// opened, `INVALID`, `SKIPPED`) does not tie the file to its target: a mistyped address
+    /// that never answered does not keep the campaign from the right one.
     pub fn targets(&self) -> Vec<String> {
-        self.targets.clone()
+        if let Some(target) = &self.retargeted {
+            return vec![target.clone()];
+        }
+        if self.tags.overflowed() || self.targets.len() > usize::from(u8::MAX) {
+            return self.targets.clone();
+        }
+        let mut used = vec![false; self.targets.len()];
+        let entries = self.rows.values().chain(&self.elsewhere);
+        for entry in entries.filter(|e| e.status.reached_api()) {
+            if let Some(i) = self.tags.get(entry.tag).target {
+                used[usize::from(i)] = true;
+            }
+        }
+        (self.targets.iter().zip(used))
+            .filter_map(|(target, used)| used.then(|| target.clone()))
+            .collect()
     }
 
     /// Until when the lines of each sender label say the API asked to wait, the latest per
@@ -302,6 +331,7 @@ impl Checkpoint {
     /// After [`Journal::retarget`](super::Journal::retarget): every line holds `target`.
     pub(super) fn retargeted(&mut self, target: &str) {
         self.targets = vec![target.to_string()];
+        self.retargeted = Some(target.to_string());
     }
 
     /// The highest row number recorded.
@@ -382,14 +412,17 @@ impl Checkpoint {
 
     /// Records where `record`'s line starts, as its row's latest state.
     pub(super) fn note(&mut self, record: &Kept<'_>, offset: u64) {
+        let target = record.target;
+        let known = (!target.is_empty()).then(|| {
+            (self.targets.iter().position(|t| t == target)).unwrap_or_else(|| {
+                self.targets.push(target.to_string());
+                self.targets.len() - 1
+            })
+        });
         let entry = Entry {
-            tag: self.tags.of(record),
+            tag: (self.tags).of(record, known.and_then(|i| u8::try_from(i).ok())),
             ..Entry::of(record, offset)
         };
-        let target = record.target;
-        if !target.is_empty() && !self.targets.iter().any(|t| t == target) {
-            self.targets.push(target.to_string());
-        }
         // Only an answer's line: an INVALID line's text may quote the input's cells.
         let answered = matches!(
             record.status,
