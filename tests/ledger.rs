@@ -882,3 +882,19 @@ fn a_number_twice_or_not_in_international_form_is_refused_before_any_send() {
     }
     assert!(rig.accepted().is_empty());
 }
+
+#[test]
+fn a_relative_ledger_in_a_campaign_file_is_beside_the_file_whatever_the_working_folder() {
+    let rig = Rig::new();
+    let csv = numbers(&rig, "c.csv", 0..1);
+    rig.file("c.toml", "template = \"t\"\nledger = \"shared.sqlite3\"\n");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = rig.run(rig.command(&csv).current_dir(elsewhere.path()));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(
+        rig.dir.path().join("shared.sqlite3").exists(),
+        "{}",
+        text(&output)
+    );
+    assert!(!elsewhere.path().join("shared.sqlite3").exists());
+}

@@ -423,6 +423,17 @@ pub(super) fn read_file(path: &Path) -> Result<CampaignOptions, SettingsError> {
     options.results.iter_mut().for_each(beside);
     options.senders.iter_mut().for_each(beside);
     options.suppress.iter_mut().for_each(beside);
+    // The ledger too: read from two working folders (cron's and a person's), a relative
+    // ledger would be two ledgers, each blind to the other's sends.
+    if let Some(ledger) = options
+        .ledger
+        .as_mut()
+        .filter(|l| !matches!(l.trim(), "" | "off"))
+    {
+        let mut path = PathBuf::from(&*ledger);
+        beside(&mut path);
+        *ledger = path.to_string_lossy().into_owned();
+    }
     Ok(options)
 }
 
