@@ -143,7 +143,8 @@ pub trait Ledger: Lookups<Error = LedgerError> + Send + Sync + fmt::Debug {
         since_ms: i64,
         n: u64,
     ) -> Result<Option<i64>, LedgerError>;
-    /// When `sender`'s last send (possible ones included) started.
+    /// When `sender`'s last attempt started, whatever its outcome (a refused request paced
+    /// the API as much as an accepted one).
     fn last_send(&self, sender: &str) -> Result<Option<i64>, LedgerError>;
     /// Every number's sends at or after `since_ms`, for `report`.
     fn senders_since(&self, since_ms: i64) -> Result<Vec<SenderCount>, LedgerError>;

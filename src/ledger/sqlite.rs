@@ -221,9 +221,7 @@ impl Ledger for SqliteLedger {
 
     fn last_send(&self, sender: &str) -> Result<Option<i64>, LedgerError> {
         self.read()
-            .prepare_cached(&format!(
-                "SELECT max(at) FROM sent WHERE sender = {SENDER} AND {COUNTED}"
-            ))
+            .prepare_cached(&format!("SELECT max(at) FROM sent WHERE sender = {SENDER}"))
             .and_then(|mut s| s.query_row(params![sender], |r| r.get(0)))
             .map_err(|e| self.fail(e))
     }
@@ -556,11 +554,16 @@ mod tests {
             waits(1600)
         );
         assert_eq!(record(&[entry(2, 1, SendState::Sending, 1600)]), []);
-        // Run 1's row 3 was never sent: it holds nothing. Its row 4, dated far ahead by a
-        // damaged clock, holds nothing either.
+        // Run 1's row 3 was refused (FAILED, or DEFERRED after an answer): its request
+        // reached the API all the same, and holds the pace. Its row 4, dated far ahead by a
+        // damaged clock, holds nothing.
         assert_eq!(record(&[entry(1, 3, SendState::NotSent, 2000)]), []);
         assert_eq!(record(&[entry(1, 4, SendState::Sending, 99_000)]), []);
-        assert_eq!(record(&[entry(2, 2, SendState::Sending, 2100)]), []);
+        assert_eq!(
+            record(&[entry(2, 2, SendState::Sending, 2100)]),
+            waits(2500)
+        );
+        assert_eq!(record(&[entry(2, 2, SendState::Sending, 2500)]), []);
         // The batch's own intents count: run 3 after run 2's 2100, in the same batch.
         let batch = [
             entry(2, 5, SendState::Sending, 2700),
@@ -637,7 +640,7 @@ mod tests {
     }
 
     #[test]
-    fn an_intent_then_its_outcome_is_one_send_and_a_refusal_counts_for_nothing() {
+    fn an_intent_then_its_outcome_is_one_send_and_a_refusal_counts_only_for_the_pace() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = SqliteLedger::open(&dir.path().join("a/b/ledger.sqlite3")).unwrap();
         ledger
@@ -661,7 +664,8 @@ mod tests {
             .unwrap();
         assert_eq!(ledger.sends_since("key:1", 0).unwrap(), 1);
         assert_eq!(ledger.sends_since("key:1", 11).unwrap(), 0);
-        assert_eq!(ledger.last_send("key:1").unwrap(), Some(10));
+        // The refused request went to the API all the same: it is the last for the pace.
+        assert_eq!(ledger.last_send("key:1").unwrap(), Some(20));
         assert_eq!(ledger.last_send("key:2").unwrap(), None);
         // An earlier interrupted send of another run does not hide the accepted one.
         let interrupted = Entry {

@@ -18,11 +18,13 @@ pub(super) const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent s JOIN runs r
      WHERE s.destination = ?1 AND s.at >= ?2
      AND (s.state = 2 OR (s.state IN (1, 3) AND NOT (r.results IS ?3 AND (?4 OR s.at <= ?5))))";
 
-/// The latest send of a number by other runs within a span, for the pace two runs of one
-/// number share ([`Rules::paced`]): a range of the number's index, a few sends long.
+/// The latest attempt of a number by other runs within a span, for the pace two runs of one
+/// number share ([`Rules::paced`]): a range of the number's index, a few sends long. Every
+/// state counts: a refused request (`NOT_SENT`: FAILED, or DEFERRED after an answer) reached
+/// the API as surely as an accepted one.
 const OTHERS_LAST_SEND: &str = "SELECT max(s.at) FROM sent s JOIN runs r ON r.id = s.run
      WHERE s.sender = (SELECT id FROM names WHERE name = ?1) AND s.at > ?3 AND s.at <= ?4
-     AND r.token != ?2 AND s.state > 0";
+     AND r.token != ?2";
 
 /// A number's sends (possible ones included) since `?2`, for `--daily-cap`.
 const SENDS_SINCE: &str = "SELECT count(*) FROM sent
