@@ -50,6 +50,9 @@ USER 65532:65532
 # Relative paths (the CSV, the default results beside it, campaign and senders files) are
 # read here: mount the campaign folder on it.
 WORKDIR /campaign
+# The ledger (caps, ALREADY_SENT, held waits across runs) in the mounted folder, not in the
+# container's layer (dropped with --rm) nor under a home that --user may not have.
+ENV CAMPAIGN_SENDER_LEDGER=/campaign/ledger.sqlite3
 # The binary is PID 1 and handles SIGTERM itself (finish the send in flight, record it,
 # exit 3); it starts no children, so no init process is needed.
 STOPSIGNAL SIGTERM
