@@ -255,6 +255,29 @@ fn the_preflight_report_counts_each_kind_of_row_before_sending() {
 }
 
 #[test]
+fn empty_rows_a_spreadsheet_saves_after_the_data_are_skipped_not_invalid() {
+    let rig = Rig::new();
+    // 3 of 11 rows empty: as invalid rows they were 27 %, over --max-invalid's 20 %.
+    let csv = format!("{},\n,\u{200b}\n , \n", campaign_csv(8));
+    let path = rig.file("c.csv", &csv);
+    let output = rig.run(rig.command(&path).args(["--template", "t"]));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(
+        text(&output).contains("empty rows             3  rows 9, 10, 11"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(rig.sent().len(), 8);
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    for row in &rows[8..] {
+        assert_eq!(
+            (row["status"].as_str(), row["errorCode"].as_str()),
+            ("SKIPPED", "EMPTY_ROW")
+        );
+    }
+}
+
+#[test]
 fn strict_refuses_any_invalid_row_and_max_invalid_refuses_a_bad_file() {
     let rig = Rig::new();
     let path = rig.file("c.csv", &format!("{}123,bad\n", campaign_csv(9)));

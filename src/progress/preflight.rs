@@ -38,6 +38,7 @@ pub fn show_preflight(found: &Preflight) {
         invalid = found.invalid_count(true),
         duplicates = found.duplicates().map_or(0, |rows| rows.count),
         opted_out = found.opted_out.count,
+        empty_rows = found.empty.count,
         already_done = found.done,
         to_send = found.to_send,
         estimated_secs = found.estimate().as_secs(),
@@ -63,6 +64,8 @@ pub struct Preflight {
     /// Invalid rows by error code.
     pub invalid: BTreeMap<&'static str, Rows>,
     pub opted_out: Rows,
+    /// Rows whose every cell is empty (skipped, not invalid).
+    pub empty: Rows,
     /// Input warnings (encoding fallback, unused columns...).
     pub notes: Vec<String>,
     pace: Pace,
@@ -106,6 +109,7 @@ impl Preflight {
             to_send: 0,
             invalid: BTreeMap::new(),
             opted_out: Rows::default(),
+            empty: Rows::default(),
             notes: Vec::new(),
             pace: Pace::of_campaign(settings),
             pace_text: format!(
@@ -233,10 +237,14 @@ impl fmt::Display for Preflight {
             }
         }
         let none = Rows::default();
+        let empty = (self.empty.count > 0).then_some(("empty rows", &self.empty));
         for (label, rows) in [
             ("duplicates", self.duplicates().unwrap_or(&none)),
             ("opted out", &self.opted_out),
-        ] {
+        ]
+        .into_iter()
+        .chain(empty)
+        {
             write!(f, "  {label:<16}{:>8}", rows.count)?;
             if rows.count > 0 {
                 write!(f, "  {rows}")?;

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use jiff::Timestamp;
 
-use crate::input::{CsvInput, InputError, Row, RowAt, Verdict};
+use crate::input::{CsvInput, InputError, Row, RowAt, RowErrorCode, Verdict};
 use crate::journal::{Checkpoint, Journal};
 use crate::message::Message;
 use crate::pacing::hold::Held;
@@ -221,6 +221,9 @@ fn preflight(
                     if dry_run.is_some() {
                         tracing::warn!("{at}: INVALID {}: {error}", error.code.as_str());
                     }
+                }
+                Verdict::Skip(e) if e.code == RowErrorCode::EmptyRow => {
+                    found.empty.add(RowAt { row: index, line })
                 }
                 Verdict::Skip(_) => found.opted_out.add(RowAt { row: index, line }),
                 Verdict::Unchanged => {

@@ -35,6 +35,16 @@ impl CsvInput {
             Err(bad) => Err((bad.utf8_error().field(), bad.into_byte_record())),
         };
         let (raw_destination, valid, verdict, message) = match text {
+            Ok(rec) if rec.iter().all(is_blank) => {
+                self.record = Some(rec.into_byte_record());
+                let empty = RowError::new(
+                    "row",
+                    RowErrorCode::EmptyRow,
+                    "every cell is empty (a spreadsheet saves such rows after the data): \
+                     nothing to send",
+                );
+                (self.raw_text(""), None, Verdict::Skip(empty), None)
+            }
             Ok(rec) => {
                 let (first, count) = self.destinations.first(|i| rec.get(i));
                 let raw = self.raw_text(first.map_or("", |(_, c)| c));

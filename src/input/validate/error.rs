@@ -84,6 +84,9 @@ pub enum RowErrorCode {
     /// A cell a merge field or template variable takes that still holds a placeholder
     /// (`{{nome}}`): an export whose fields were never merged.
     UnmergedPlaceholder,
+    /// A row whose every cell is empty: spreadsheets save such rows after the data.
+    /// Skipped, not invalid: it is no mistake in the list.
+    EmptyRow,
 }
 
 impl RowErrorCode {
@@ -123,6 +126,7 @@ impl RowErrorCode {
             ValueTooLong => "VALUE_TOO_LONG",
             ControlCharacter => "CONTROL_CHARACTER",
             UnmergedPlaceholder => "UNMERGED_PLACEHOLDER",
+            EmptyRow => "EMPTY_ROW",
         }
     }
 }
