@@ -220,6 +220,15 @@ fn the_same_csv_under_a_second_results_path_sends_no_duplicate() {
     );
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert_eq!(rig.sent().len(), 8);
+    // The skipped rows' advice, taken on a rerun of the same results: they are sent, once.
+    let again = ["--allow-resend", "--results", elsewhere.to_str().unwrap()];
+    let output = send(&rig, &csv, "t", &again);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 12);
+    assert!(results(&elsewhere).iter().all(|r| r["status"] == "QUEUED"));
+    let output = send(&rig, &csv, "t", &again);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(rig.sent().len(), 12, "QUEUED now: not sent again");
 }
 
 /// Two copies of a campaign's folder run at once (two cron entries, two people): each

@@ -35,10 +35,14 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The results' `errorCode` of [`Refusal::AlreadySent`], which `--allow-resend` sends
+    /// again on a rerun.
+    pub const ALREADY_SENT: &'static str = "ALREADY_SENT";
+
     /// The results' `errorCode`.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::AlreadySent(_) => "ALREADY_SENT",
+            Refusal::AlreadySent(_) => Refusal::ALREADY_SENT,
             Refusal::FrequencyCap { .. } => "FREQUENCY_CAP",
             Refusal::DailyCap { .. } => "DAILY_CAP",
             Refusal::Unrecorded(_) => "LEDGER_UNAVAILABLE",

@@ -18,7 +18,9 @@
 //!
 //! `--retry-failed` sends a `FAILED` row again (all of them, or those with the error codes
 //! it names): the API refused it, so it was definitely not accepted and cannot be a
-//! duplicate. It changes nothing else in the table.
+//! duplicate. `--allow-resend` sends a row `SKIPPED` as `ALREADY_SENT` (another results
+//! file reached that person with this campaign), as its refusal advised. Neither changes
+//! anything else in the table.
 //!
 //! A row that no longer validates, or is now opted out, is recorded as such unless its
 //! destination already reached the API for good (`QUEUED`, `FAILED`, `UNCERTAIN`): that
@@ -29,6 +31,7 @@ use std::collections::HashMap;
 use crate::identity::MessageFingerprint;
 use crate::input::{Row, Verdict};
 use crate::journal::{Checkpoint, Prior, Status};
+use crate::ledger::Refusal;
 use crate::settings::Settings;
 
 use super::RunError;
@@ -144,6 +147,8 @@ struct Again {
     uncertain: bool,
     /// `--retry-failed` covers the row.
     failed: bool,
+    /// `--allow-resend`, and the row was skipped as `ALREADY_SENT`.
+    skipped: bool,
 }
 
 impl Again {
@@ -151,6 +156,7 @@ impl Again {
         Again {
             uncertain: settings.resend_uncertain,
             failed: settings.retry_failed.covers(prior),
+            skipped: settings.allow_resend && prior.has_code(Refusal::ALREADY_SENT),
         }
     }
 }
@@ -182,7 +188,8 @@ fn sends(status: Status, again: Again) -> bool {
         Status::Deferred | Status::Invalid => true,
         Status::Uncertain | Status::Sending => again.uncertain,
         Status::Failed => again.failed,
-        Status::Queued | Status::Skipped => false,
+        Status::Skipped => again.skipped,
+        Status::Queued => false,
     }
 }
 
@@ -262,12 +269,28 @@ mod tests {
         ];
         let uncertain = Again {
             uncertain: true,
-            failed: false,
+            ..Again::default()
         };
         let failed = Again {
-            uncertain: false,
             failed: true,
+            ..Again::default()
         };
+        let skipped = Again {
+            skipped: true,
+            ..Again::default()
+        };
+        // Only a SKIPPED row is sent by --allow-resend (of an ALREADY_SENT one).
+        for status in [
+            Deferred, Invalid, Sending, Uncertain, Queued, Failed, Skipped,
+        ] {
+            let alone = sends(status, Again::default());
+            assert_eq!(
+                sends(status, skipped),
+                alone || status == Skipped,
+                "{status:?}"
+            );
+            assert_eq!(settled(status, skipped), settled(status, Again::default()));
+        }
         for (status, send, resend, retry, done, done_resend, done_retry) in table {
             assert_eq!(sends(status, Again::default()), send, "{status:?}");
             assert_eq!(sends(status, uncertain), resend, "{status:?}");
