@@ -92,6 +92,7 @@ impl SqliteLedger {
             std::fs::create_dir_all(dir)
                 .map_err(|e| fail(format!("cannot create its folder: {e}")))?;
         }
+        schema::recognize(path).map_err(fail)?;
         let connect = || -> Result<Connection, rusqlite::Error> {
             let connection = Connection::open(path)?;
             connection.busy_timeout(BUSY_TIMEOUT)?;
@@ -575,6 +576,34 @@ mod tests {
             Some(2700),
             "the reader's lookup, before an intent, answers the same"
         );
+    }
+
+    #[test]
+    fn another_programs_database_is_refused_and_left_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        for (setup, says) in [
+            ("CREATE TABLE customers (id INTEGER);", "another program's"),
+            (
+                "CREATE TABLE x (id INTEGER); PRAGMA user_version = 1;",
+                "schema version (1)",
+            ),
+        ] {
+            let path = dir.path().join("crm.db");
+            let _ = std::fs::remove_file(&path);
+            Connection::open(&path)
+                .unwrap()
+                .execute_batch(setup)
+                .unwrap();
+            let before = std::fs::read(&path).unwrap();
+            let error = SqliteLedger::open(&path).unwrap_err();
+            assert!(error.problem.contains(says), "{says}: {}", error.problem);
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                before,
+                "{says}: not even switched to WAL"
+            );
+            assert!(!dir.path().join("crm.db-wal").exists());
+        }
     }
 
     #[test]

@@ -63,6 +63,55 @@ FROM sent s JOIN runs r ON r.id = s.run JOIN names n ON n.id = s.sender
 const HOLDS: &str =
     "CREATE TABLE IF NOT EXISTS holds (sender INTEGER PRIMARY KEY, until INTEGER NOT NULL);";
 
+/// Refuses, before anything writes to it (not even the switch to WAL), a SQLite file at
+/// `path` that is no ledger: another program's database (its own tables, `user_version`
+/// 0), or one whose schema version no release wrote. A missing or empty file is a new
+/// ledger; a newer release's is left to [`set_up`], which says to update.
+pub(super) fn recognize(path: &std::path::Path) -> Result<(), String> {
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Ok(());
+    }
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(|e| e.to_string())?;
+    let read = || -> Result<(i64, Vec<String>), rusqlite::Error> {
+        let version = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let mut names = connection.prepare(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')
+             AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )?;
+        let names = names
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok((version, names))
+    };
+    let (version, names) = read().map_err(|e| e.to_string())?;
+    let ours = ["holds", "names", "runs", "sends", "sent"];
+    let foreign: Vec<&String> = names
+        .iter()
+        .filter(|n| !ours.contains(&n.as_str()))
+        .collect();
+    match version {
+        0 | 2 | VERSION if foreign.is_empty() => Ok(()),
+        newer if newer > VERSION => Ok(()),
+        0 => Err(format!(
+            "it is another program's SQLite database (its tables: {}), not a ledger; it was \
+             left as it is: pass --ledger PATH for a ledger of its own",
+            foreign
+                .iter()
+                .take(5)
+                .map(|n| crate::fmt::shown(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        other => Err(format!(
+            "its schema version ({other}) is not one campaign-sender writes: it is not a \
+             ledger, or it was changed by hand; it was left as it is: move it aside, or pass \
+             --ledger PATH"
+        )),
+    }
+}
+
 /// Brings the ledger on `connection` to [`VERSION`]: creates the schema, or migrates the
 /// first one's sends into it. Run in one write transaction, so of two processes opening an
 /// old ledger at once, one migrates and the other finds it done.
