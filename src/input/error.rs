@@ -137,6 +137,13 @@ pub enum InputError {
         columns: String,
         closest: Option<String>,
     },
+    /// The header read as one column holding another delimiter: the one given does not fit.
+    #[error(
+        "the header reads as one column ({columns}): the file is not split by the delimiter it \
+         was read with. Leave out --delimiter (delimiter in the campaign file) so it is \
+         detected, or give the one the file uses"
+    )]
+    WrongDelimiter { columns: String },
     #[error(
         "no message to send: pass --template, --text or --media, or add a templateId/text/media column"
     )]

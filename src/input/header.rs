@@ -147,6 +147,11 @@ impl Layout {
                     first_line: found(),
                 });
             }
+            if let [only] = columns
+                && only.contains([',', ';', '\t', '|'])
+            {
+                return Err(InputError::WrongDelimiter { columns: found() });
+            }
             return Err(InputError::NoDestinationColumn {
                 columns: found(),
                 closest: closest(columns, &names).map(str::to_owned),
@@ -347,6 +352,13 @@ mod tests {
             matches!(&e, InputError::PhoneColumnNotFound { closest: Some(c), .. } if c == "Celular"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_header_read_with_the_wrong_delimiter_says_so() {
+        let e = layout("phone;nome;cupom", None, &template()).unwrap_err();
+        assert!(matches!(&e, InputError::WrongDelimiter { .. }), "{e}");
+        assert!(e.to_string().contains("--delimiter"), "{e}");
     }
 
     #[test]
