@@ -301,10 +301,15 @@ fn target(
 /// `pilot-status https://pilotstatus.com.br`, `msgflash https://… instance <id>`. Keys are not
 /// in it; the number behind a Pilot Status key is in each line's `sender`.
 pub(crate) fn target_id(target: &Target, kind: ProviderKind, senders: &[Sender]) -> String {
-    let Target::Remote { base_url } = target else {
-        return SANDBOX_TARGET.to_string();
-    };
     let provider = clap::ValueEnum::to_possible_value(&kind).expect("no provider is hidden");
+    let Target::Remote { base_url } = target else {
+        // The provider of a rehearsal other than Pilot Status's, so `status` and `cancel`
+        // can tell a MsgFlash rehearsal (whose messages they cannot ask about).
+        return match kind {
+            ProviderKind::PilotStatus => SANDBOX_TARGET.to_string(),
+            _ => format!("{SANDBOX_TARGET} {}", provider.get_name()),
+        };
+    };
     let base_url = connect::without_credentials(base_url);
     let mut id = format!("{} {}", provider.get_name(), base_url.trim_end_matches('/'));
     let instances: Vec<&str> = senders
@@ -317,8 +322,14 @@ pub(crate) fn target_id(target: &Target, kind: ProviderKind, senders: &[Sender])
     id
 }
 
-/// The [`target_id`] of a rehearsal against the built-in sandbox.
+/// The [`target_id`] of a rehearsal against the built-in sandbox (then the provider, but
+/// for Pilot Status's, as files recorded it before there was a choice).
 const SANDBOX_TARGET: &str = "sandbox";
+
+/// Whether a [`target_id`] is a rehearsal's.
+fn is_sandbox(target: &str) -> bool {
+    target == SANDBOX_TARGET || target.starts_with("sandbox ")
+}
 
 /// Why a results file must not be used at another target: decided once, worded by each
 /// command (a send run in [`Settings::foreign_target`], `status` and `cancel` in theirs).
@@ -341,14 +352,14 @@ impl ForeignTarget {
         if recorded.is_empty() || recorded.iter().any(|t| same_target(t, now)) {
             return None;
         }
-        if recorded.iter().all(|t| t == SANDBOX_TARGET) {
+        if recorded.iter().all(|t| is_sandbox(t)) {
             return Some(ForeignTarget::Rehearsal);
         }
         let was = (recorded.iter())
             .map(|t| connect::without_credentials(t))
             .collect::<Vec<_>>()
             .join(" and ");
-        Some(if now == SANDBOX_TARGET {
+        Some(if is_sandbox(now) {
             ForeignTarget::RealSends { was }
         } else {
             ForeignTarget::Moved { was }
@@ -362,6 +373,11 @@ impl ForeignTarget {
 /// with a number added or removed (docs/senders.md), and an instance id is the same in upper
 /// or lower case.
 fn same_target(recorded: &str, now: &str) -> bool {
+    // A rehearsal is one, whichever provider it rehearsed (a file recorded before the
+    // provider was named says only `sandbox`).
+    if is_sandbox(recorded) && is_sandbox(now) {
+        return true;
+    }
     let recorded = connect::without_credentials(recorded);
     let split = |t: &str| match t.split_once(" instance ") {
         Some((api, ids)) => (api.to_string(), Some(ids.to_ascii_lowercase())),
@@ -672,6 +688,8 @@ mod tests {
                 "pilot-status https://api.example.com".into(),
                 false,
             ),
+            // A MsgFlash rehearsal of a file recorded before rehearsals named their provider.
+            ("sandbox".into(), "sandbox msgflash".into(), true),
         ];
         for (recorded, now, same) in table {
             assert_eq!(same_target(&recorded, &now), same, "{recorded} / {now}");

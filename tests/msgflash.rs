@@ -418,6 +418,17 @@ fn the_location_sample_runs_against_the_sandbox_with_no_key() {
     let rows = results(&results_path);
     assert!(rows.len() >= 3, "{rows:?}");
     assert!(rows.iter().all(|r| r["status"] == "QUEUED"), "{rows:?}");
+    // The rehearsal says whose it was: status does not ask Pilot Status about it.
+    let before = std::fs::read(&results_path).unwrap();
+    let output = rig.run(
+        binary()
+            .args(["status", "--sandbox"])
+            .arg(&results_path)
+            .env_clear(),
+    );
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(text(&output).contains("MsgFlash"), "{}", text(&output));
+    assert_eq!(std::fs::read(&results_path).unwrap(), before);
 }
 
 #[test]

@@ -98,7 +98,7 @@ pub struct ApiArgs {
 /// canceled here.
 fn msgflash_target(journal: &Journal) -> Option<String> {
     (journal.checkpoint().targets().into_iter())
-        .find(|target| target.starts_with("msgflash"))
+        .find(|target| target.starts_with("msgflash") || target.starts_with("sandbox msgflash"))
         .map(|target| connect::without_credentials(&target).into_owned())
 }
 
