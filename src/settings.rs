@@ -19,7 +19,7 @@ pub use crate::connect::Target;
 use crate::connect::{self, ConnectError};
 use crate::identity::MessageFingerprint;
 use crate::input::{InputOptions, validate};
-use crate::ledger::{FrequencyCap, Location, resolve_location};
+use crate::ledger::{FrequencyCap, Location, own_file, resolve_location};
 use crate::message::Capabilities;
 use crate::pacing::{Backoff, Rate, Spacing};
 use crate::provider::ProviderKind;
@@ -130,7 +130,8 @@ impl Settings {
                 options.sandbox,
                 options.dry_run,
                 &results,
-            ),
+            )
+            .and_then(|location| own_file(location, &results, csv)),
         )?;
         if let Some((flag, problem)) = crate::input::control_in_settings(&defaults) {
             return Err(SettingsError::ControlCharacter { flag, problem });

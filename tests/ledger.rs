@@ -907,3 +907,29 @@ fn a_relative_ledger_in_a_campaign_file_is_beside_the_file_whatever_the_working_
     );
     assert!(!elsewhere.path().join("shared.sqlite3").exists());
 }
+
+#[test]
+fn a_ledger_at_the_results_path_or_the_csv_is_refused_before_anything_is_made() {
+    let rig = Rig::new();
+    let csv = numbers(&rig, "c.csv", 0..1);
+    let results_path = csv.with_extension("results.csv");
+    for ledger in [&results_path, &csv] {
+        let output = send(&rig, &csv, "t", &["--ledger", ledger.to_str().unwrap()]);
+        assert_eq!(code(&output), 2, "{}", text(&output));
+        assert!(
+            text(&output).contains("a SQLite file of its own"),
+            "{}",
+            text(&output)
+        );
+    }
+    assert!(
+        !results_path.exists(),
+        "nothing created at the results path"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap().lines().count(),
+        2,
+        "the CSV untouched"
+    );
+    assert!(rig.accepted().is_empty());
+}

@@ -62,6 +62,31 @@ pub fn resolve_location(
     Ok(Location::File(state.join("campaign-sender/ledger.sqlite3")))
 }
 
+/// `location`, unless it names the campaign's results file or its CSV: SQLite would make a
+/// database of it (or refuse it) and the run would then refuse the results as damaged.
+pub fn own_file(location: Location, results: &Path, csv: &Path) -> Result<Location, String> {
+    let Location::File(path) = &location else {
+        return Ok(location);
+    };
+    let same = |other: &Path| {
+        use std::os::unix::fs::MetadataExt as _;
+        match (std::fs::metadata(path), std::fs::metadata(other)) {
+            (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+            _ => std::path::absolute(path).ok() == std::path::absolute(other).ok(),
+        }
+    };
+    for (other, what) in [(results, "the results file"), (csv, "the campaign's CSV")] {
+        if same(other) {
+            return Err(format!(
+                "{} is {what}: the ledger is a SQLite file of its own; give --ledger another \
+                 path (e.g. ledger.sqlite3), or leave it out",
+                crate::fmt::path(path)
+            ));
+        }
+    }
+    Ok(location)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use checks::{CapReached, Checks, DailyCap, Lookups, Refusal, Rules, Settled};
-pub use location::{LEDGER_ENV, Location, resolve_location};
+pub use location::{LEDGER_ENV, Location, own_file, resolve_location};
 pub use run::RunLedger;
 pub use sink::Sink;
 pub use sqlite::SqliteLedger;
