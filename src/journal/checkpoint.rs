@@ -318,7 +318,8 @@ impl Checkpoint {
             }
         }
         (self.targets.iter().zip(used))
-            .filter_map(|(target, used)| used.then(|| target.clone()))
+            .filter(|(_, used)| *used)
+            .map(|(target, _)| target.clone())
             .collect()
     }
 
