@@ -138,7 +138,11 @@ fn test_messages_count_against_the_daily_cap_but_never_skip_a_list_s_row() {
     let ledger = SqliteLedger::open(&rig.ledger()).unwrap();
     assert_eq!(
         ledger
-            .received_since(destination_fingerprint(&phone(1)), 0, Settled::default())
+            .received_since(
+                destination_fingerprint(&phone(1)),
+                (0, i64::MAX),
+                Settled::default()
+            )
             .unwrap(),
         1
     );
@@ -451,7 +455,7 @@ fn two_processes_writing_one_ledger_at_once_lose_nothing() {
         let destination = destination_fingerprint(&phone(i));
         assert_eq!(
             ledger
-                .received_since(destination, 0, Settled::default())
+                .received_since(destination, (0, i64::MAX), Settled::default())
                 .unwrap(),
             1,
             "{i}"
@@ -623,7 +627,7 @@ fn a_kill_between_request_and_answer_still_counts_as_a_send_from_another_results
     assert_eq!(results_of(&csv)[0]["errorCode"], "INTERRUPTED");
     let ledger = SqliteLedger::open(&rig.ledger()).unwrap();
     let destination = destination_fingerprint(&phone(0));
-    let got = ledger.received_since(destination, 0, Settled::default());
+    let got = ledger.received_since(destination, (0, i64::MAX), Settled::default());
     assert_eq!(got.unwrap(), 1, "one send in the ledger");
     // The same campaign under a second results file must not send it again.
     let elsewhere = rig.dir.path().join("second.results.csv");

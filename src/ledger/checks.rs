@@ -158,16 +158,16 @@ pub trait Lookups {
         run: u64,
         settled: Settled<'_>,
     ) -> Result<Option<EarlierSend>, Self::Error>;
-    /// How many messages `destination` got (possible ones included) at or after `since_ms`,
-    /// from any campaign, but for the possible sends `settled` leaves out.
+    /// How many messages `destination` got (possible ones included) `within` a span
+    /// ([`window`]), from any campaign, but for the possible sends `settled` leaves out.
     fn received_since(
         &self,
         destination: u64,
-        since_ms: i64,
+        within: (i64, i64),
         settled: Settled<'_>,
     ) -> Result<u64, Self::Error>;
-    /// How many sends (possible ones included) `sender` made at or after `since_ms`.
-    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, Self::Error>;
+    /// How many sends (possible ones included) `sender` made `within` a span ([`window`]).
+    fn sends_since(&self, sender: &str, within: (i64, i64)) -> Result<u64, Self::Error>;
     /// When the latest send (possible ones included) of `sender` by another run than `run`
     /// started, of those started after `from_ms` and no later than `to_ms`.
     fn others_last_send(
@@ -222,7 +222,7 @@ impl Rules {
         let Some(&cap) = self.daily_caps.get(sender) else {
             return Ok(None);
         };
-        let used = lookups.sends_since(sender, window_start(now_ms))?;
+        let used = lookups.sends_since(sender, window(window_start(now_ms), now_ms))?;
         Ok((used >= cap).then_some(Refusal::DailyCap { cap }))
     }
 
@@ -254,7 +254,7 @@ impl Rules {
         }
         if let Some(cap) = self.frequency_cap {
             let since = now_ms.saturating_sub(cap.within.as_millis() as i64);
-            let got = lookups.received_since(destination, since, checked)?;
+            let got = lookups.received_since(destination, window(since, now_ms), checked)?;
             if got >= u64::from(cap.count) {
                 return Ok(Some(Refusal::FrequencyCap { got, cap }));
             }
@@ -345,7 +345,7 @@ impl DailyCap {
         cap: u64,
         now_ms: i64,
     ) -> Result<DailyCap, LedgerError> {
-        let used = ledger.sends_since(&sender, window_start(now_ms))?;
+        let used = ledger.sends_since(&sender, window(window_start(now_ms), now_ms))?;
         Ok(DailyCap {
             cap,
             sender,
@@ -372,12 +372,22 @@ impl DailyCap {
     }
 }
 
+/// How far ahead of this run's clock a send may be dated and still count: another host's
+/// clock a little ahead. A send dated further (a clock that once ran a year ahead, a
+/// damaged file) would otherwise count against the caps until that date.
+pub const FUTURE_SKEW_MS: i64 = 3_600_000;
+
+/// The span a cap counts in: from `since_ms` to [`FUTURE_SKEW_MS`] after `now_ms`.
+pub fn window(since_ms: i64, now_ms: i64) -> (i64, i64) {
+    (since_ms, now_ms.saturating_add(FUTURE_SKEW_MS))
+}
+
 /// When the window's count falls below `cap`: once its oldest sends beyond the cap leave it.
 fn next_allowed(ledger: &dyn Ledger, sender: &str, cap: u64, now_ms: i64) -> Option<i64> {
-    let since = window_start(now_ms);
-    let count = ledger.sends_since(sender, since).ok()?;
+    let within = window(window_start(now_ms), now_ms);
+    let count = ledger.sends_since(sender, within).ok()?;
     let leaving = ledger
-        .nth_send_since(sender, since, count.saturating_sub(cap))
+        .nth_send_since(sender, within, count.saturating_sub(cap))
         .ok()??;
     Some(leaving.saturating_add(DAY.as_millis() as i64))
 }

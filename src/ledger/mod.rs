@@ -136,11 +136,11 @@ pub trait Ledger: Lookups<Error = LedgerError> + Send + Sync + fmt::Debug {
         entries: &[Entry<'_>],
         rules: Option<&Rules>,
     ) -> Result<Vec<(usize, Refusal)>, LedgerError>;
-    /// When `sender`'s `n`-th send (from 0, oldest first) at or after `since_ms` started.
+    /// When `sender`'s `n`-th send (from 0, oldest first) `within` a span started.
     fn nth_send_since(
         &self,
         sender: &str,
-        since_ms: i64,
+        within: (i64, i64),
         n: u64,
     ) -> Result<Option<i64>, LedgerError>;
     /// When `sender`'s last attempt started, whatever its outcome (a refused request paced

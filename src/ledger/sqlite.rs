@@ -154,10 +154,10 @@ impl Lookups for SqliteLedger {
     fn received_since(
         &self,
         destination: u64,
-        since_ms: i64,
+        within: (i64, i64),
         settled: Settled<'_>,
     ) -> Result<u64, LedgerError> {
-        (On(&self.read()).received_since(destination, since_ms, settled)).map_err(|e| self.fail(e))
+        (On(&self.read()).received_since(destination, within, settled)).map_err(|e| self.fail(e))
     }
 
     fn earlier_send(
@@ -171,8 +171,8 @@ impl Lookups for SqliteLedger {
             .map_err(|e| self.fail(e))
     }
 
-    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, LedgerError> {
-        (On(&self.read()).sends_since(sender, since_ms)).map_err(|e| self.fail(e))
+    fn sends_since(&self, sender: &str, within: (i64, i64)) -> Result<u64, LedgerError> {
+        (On(&self.read()).sends_since(sender, within)).map_err(|e| self.fail(e))
     }
 
     fn others_last_send(
@@ -205,16 +205,16 @@ impl Ledger for SqliteLedger {
     fn nth_send_since(
         &self,
         sender: &str,
-        since_ms: i64,
+        (since_ms, until_ms): (i64, i64),
         n: u64,
     ) -> Result<Option<i64>, LedgerError> {
         self.read()
             .prepare_cached(&format!(
-                "SELECT at FROM sent WHERE sender = {SENDER} AND at >= ?2 AND {COUNTED}
-                 ORDER BY at LIMIT 1 OFFSET ?3"
+                "SELECT at FROM sent WHERE sender = {SENDER} AND at >= ?2 AND at <= ?4
+                 AND {COUNTED} ORDER BY at LIMIT 1 OFFSET ?3"
             ))
             .and_then(|mut s| {
-                s.query_row(params![sender, since_ms, n as i64], |r| r.get(0))
+                s.query_row(params![sender, since_ms, n as i64, until_ms], |r| r.get(0))
                     .optional()
             })
             .map_err(|e| self.fail(e))
@@ -417,11 +417,14 @@ mod tests {
         };
         assert_eq!(refused, [(0, earlier("m-b")), (2, earlier("m-a"))]);
         assert_eq!(
-            ledger.received_since(1001, 0, EVERY).unwrap(),
+            ledger.received_since(1001, (0, i64::MAX), EVERY).unwrap(),
             1,
             "not recorded"
         );
-        assert_eq!(ledger.received_since(1003, 0, EVERY).unwrap(), 1);
+        assert_eq!(
+            ledger.received_since(1003, (0, i64::MAX), EVERY).unwrap(),
+            1
+        );
         // Outcomes are not judged; --allow-resend refuses nothing.
         let outcome = [entry(2, 1, SendState::NotSent, 20)];
         assert_eq!(ledger.record(&outcome, Some(&strict)).unwrap(), []);
@@ -500,7 +503,7 @@ mod tests {
     fn a_number_adopts_its_keys_sends_and_holds_and_merges_with_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite3")).unwrap();
-        let sends = |sender: &str| ledger.sends_since(sender, 0).unwrap();
+        let sends = |sender: &str| ledger.sends_since(sender, (0, i64::MAX)).unwrap();
         // Key 1 sent twice and was held: the number takes its name over.
         (ledger.record(&[entry(1, 1, SendState::Accepted, 10)], None)).unwrap();
         (ledger.record(&[entry(1, 2, SendState::Accepted, 20)], None)).unwrap();
@@ -579,6 +582,30 @@ mod tests {
     }
 
     #[test]
+    fn a_send_dated_far_ahead_counts_for_no_cap() {
+        use crate::ledger::checks::window;
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite3")).unwrap();
+        let year = 365 * 86_400_000;
+        (ledger.record(&[entry(1, 1, SendState::Accepted, 1_000)], None)).unwrap();
+        // A clock that once ran a year ahead dated this one.
+        (ledger.record(&[entry(1, 3, SendState::Accepted, 1_000 + year)], None)).unwrap();
+        let now = 2_000;
+        assert_eq!(ledger.sends_since("key:1", window(0, now)).unwrap(), 1);
+        assert_eq!(
+            ledger.received_since(1003, window(0, now), EVERY).unwrap(),
+            0
+        );
+        assert_eq!(
+            ledger.nth_send_since("key:1", window(0, now), 1).unwrap(),
+            None
+        );
+        // A little ahead (another host's clock) still counts.
+        (ledger.record(&[entry(1, 5, SendState::Accepted, now + 60_000)], None)).unwrap();
+        assert_eq!(ledger.sends_since("key:1", window(0, now)).unwrap(), 2);
+    }
+
+    #[test]
     fn another_programs_database_is_refused_and_left_byte_for_byte() {
         let dir = tempfile::tempdir().unwrap();
         for (setup, says) in [
@@ -620,7 +647,7 @@ mod tests {
             .unwrap();
         drop(old);
         let ledger = SqliteLedger::open(&path).unwrap();
-        assert_eq!(ledger.sends_since("key:1", 0).unwrap(), 1);
+        assert_eq!(ledger.sends_since("key:1", (0, i64::MAX)).unwrap(), 1);
         let hold = Entry {
             hold_until_ms: Some(99),
             ..entry(1, 1, SendState::Accepted, 10)
@@ -681,7 +708,7 @@ mod tests {
                 None,
             )
             .unwrap();
-        assert_eq!(ledger.sends_since("key:1", 0).unwrap(), 2);
+        assert_eq!(ledger.sends_since("key:1", (0, i64::MAX)).unwrap(), 2);
         ledger
             .record(
                 &[
@@ -691,8 +718,8 @@ mod tests {
                 None,
             )
             .unwrap();
-        assert_eq!(ledger.sends_since("key:1", 0).unwrap(), 1);
-        assert_eq!(ledger.sends_since("key:1", 11).unwrap(), 0);
+        assert_eq!(ledger.sends_since("key:1", (0, i64::MAX)).unwrap(), 1);
+        assert_eq!(ledger.sends_since("key:1", (11, i64::MAX)).unwrap(), 0);
         // The refused request went to the API all the same: it is the last for the pace.
         assert_eq!(ledger.last_send("key:1").unwrap(), Some(20));
         assert_eq!(ledger.last_send("key:2").unwrap(), None);
@@ -721,9 +748,22 @@ mod tests {
         );
         // Its file's uncertain send checked by the person: only the accepted one counts;
         // another file's uncertain sends still count.
-        assert_eq!(ledger.received_since(1001, 0, checked("r.csv")).unwrap(), 1);
-        assert_eq!(ledger.received_since(1001, 0, checked("o.csv")).unwrap(), 2);
-        assert_eq!(ledger.received_since(1001, 0, EVERY).unwrap(), 2);
+        assert_eq!(
+            ledger
+                .received_since(1001, (0, i64::MAX), checked("r.csv"))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            ledger
+                .received_since(1001, (0, i64::MAX), checked("o.csv"))
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            ledger.received_since(1001, (0, i64::MAX), EVERY).unwrap(),
+            2
+        );
         // The row's own line in r.csv says its attempt at 5 ms was not sent: that file's
         // possible sends then or before do not count, a later one (an older copy of the file
         // put back) does, and so does another file's.
@@ -733,15 +773,21 @@ mod tests {
             until_ms: Some(until_ms),
         };
         assert_eq!(
-            ledger.received_since(1001, 0, settled("r.csv", 5)).unwrap(),
+            ledger
+                .received_since(1001, (0, i64::MAX), settled("r.csv", 5))
+                .unwrap(),
             1
         );
         assert_eq!(
-            ledger.received_since(1001, 0, settled("r.csv", 4)).unwrap(),
+            ledger
+                .received_since(1001, (0, i64::MAX), settled("r.csv", 4))
+                .unwrap(),
             2
         );
         assert_eq!(
-            ledger.received_since(1001, 0, settled("o.csv", 5)).unwrap(),
+            ledger
+                .received_since(1001, (0, i64::MAX), settled("o.csv", 5))
+                .unwrap(),
             2
         );
         assert_eq!(
@@ -777,7 +823,7 @@ mod tests {
                 .earlier_send("c", 1000 + row, 2, checked("r.csv"))
                 .unwrap();
             ledger
-                .received_since(1000 + row, row as i64, EVERY)
+                .received_since(1000 + row, (row as i64, i64::MAX), EVERY)
                 .unwrap();
         }
         let writer = ledger.writer.lock().unwrap();

@@ -114,7 +114,7 @@ mod tests {
             assert!(refused.is_empty(), "no rules, no refusals");
             assert_eq!(beside, round * 10);
             assert_eq!(batch.len(), 1, "the batch comes back");
-            assert_eq!(ledger.sends_since("key:1", 0).unwrap(), round);
+            assert_eq!(ledger.sends_since("key:1", (0, i64::MAX)).unwrap(), round);
         }
     }
 }

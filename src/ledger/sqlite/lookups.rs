@@ -15,7 +15,7 @@ pub(super) const EARLIER_SEND: &str = "SELECT s.message_id, r.results, s.state, 
 
 /// The lookup of `--frequency-cap`, before every send.
 pub(super) const RECEIVED_SINCE: &str = "SELECT count(*) FROM sent s JOIN runs r ON r.id = s.run
-     WHERE s.destination = ?1 AND s.at >= ?2
+     WHERE s.destination = ?1 AND s.at >= ?2 AND s.at <= ?6
      AND (s.state = 2 OR (s.state IN (1, 3) AND NOT (r.results IS ?3 AND (?4 OR s.at <= ?5))))";
 
 /// The latest attempt of a number by other runs within a span, for the pace two runs of one
@@ -28,7 +28,8 @@ const OTHERS_LAST_SEND: &str = "SELECT max(s.at) FROM sent s JOIN runs r ON r.id
 
 /// A number's sends (possible ones included) since `?2`, for `--daily-cap`.
 const SENDS_SINCE: &str = "SELECT count(*) FROM sent
-     WHERE sender = (SELECT id FROM names WHERE name = ?1) AND at >= ?2 AND state > 0";
+     WHERE sender = (SELECT id FROM names WHERE name = ?1) AND at >= ?2 AND at <= ?3
+     AND state > 0";
 
 /// The rules' lookups on one connection: the reader's, or the writer's inside its
 /// transaction (which sees its own batch's intents too).
@@ -78,7 +79,7 @@ impl Lookups for On<'_> {
     fn received_since(
         &self,
         destination: u64,
-        since_ms: i64,
+        (since_ms, until_ms): (i64, i64),
         settled: Settled<'_>,
     ) -> Result<u64, rusqlite::Error> {
         let until = settled.until_ms.unwrap_or(i64::MIN);
@@ -87,13 +88,18 @@ impl Lookups for On<'_> {
             since_ms,
             settled.results,
             settled.all,
-            until
+            until,
+            until_ms
         ];
         count(self.0, RECEIVED_SINCE, params)
     }
 
-    fn sends_since(&self, sender: &str, since_ms: i64) -> Result<u64, rusqlite::Error> {
-        count(self.0, SENDS_SINCE, params![sender, since_ms])
+    fn sends_since(
+        &self,
+        sender: &str,
+        (since, until): (i64, i64),
+    ) -> Result<u64, rusqlite::Error> {
+        count(self.0, SENDS_SINCE, params![sender, since, until])
     }
 
     fn others_last_send(
