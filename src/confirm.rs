@@ -46,7 +46,9 @@ pub(crate) fn question(messages: u64, settings: &Settings, ledger: bool) -> Stri
     };
     let noun = if messages == 1 { "message" } else { "messages" };
     let to = match &settings.target {
-        Target::Remote { base_url } => format!(" ({base_url})"),
+        Target::Remote { base_url } => {
+            format!(" ({})", crate::connect::without_credentials(base_url))
+        }
         Target::Sandbox { .. } => String::new(),
     };
     let may_skip = ledger

@@ -356,10 +356,10 @@ impl ForeignTarget {
         if recorded.iter().all(|t| is_sandbox(t)) {
             return Some(ForeignTarget::Rehearsal);
         }
-        let was = (recorded.iter())
-            .map(|t| connect::without_credentials(t))
-            .collect::<Vec<_>>()
-            .join(" and ");
+        // Cells of a file that may have been edited: each shown escaped, a few at most.
+        let was = crate::fmt::listed(recorded, 3, |t| {
+            crate::fmt::shown(&connect::without_credentials(t)).into_owned()
+        });
         Some(if is_sandbox(now) {
             ForeignTarget::RealSends { was }
         } else {

@@ -79,10 +79,11 @@ impl Shutdown {
             tracing::warn!(
                 "stopping: no new send will start; the one in flight is finished and recorded (Ctrl-C again to quit now)"
             );
+            // Only a deliberate second signal quits at once: a closing terminal may send
+            // SIGHUP twice (the shell's, then the kernel's to the foreground group).
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
-                _ = hangup(&mut hup) => {}
             }
             // Through the log, so that with --log-format json this line is JSON too.
             tracing::error!(

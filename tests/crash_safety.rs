@@ -95,18 +95,21 @@ fn kill_loop(concurrency: usize) {
         }
         child.wait().unwrap();
     }
-    let mut final_code = 3;
+    let (mut final_code, mut said) = (3, String::new());
     for _ in 0..5 {
         let output = rig.run(
             rig.command(&path)
                 .args(["--template", "t", "--spacing", "0"]),
         );
-        final_code = code(&output);
+        (final_code, said) = (code(&output), text(&output));
         if final_code != 3 {
             break;
         }
     }
-    assert!(matches!(final_code, 0 | 1), "the campaign never finished");
+    assert!(
+        matches!(final_code, 0 | 1),
+        "the campaign never finished; the last rerun said:\n{said}"
+    );
     assert!(
         kills >= 3,
         "only {kills} kills landed; the test proves little"
@@ -363,6 +366,28 @@ fn sigterm_stops_like_sigint() {
 fn sighup_stops_like_sigint() {
     // The terminal or ssh session of a campaign that runs for hours closed.
     a_stop_finishes_the_send_in_flight("HUP");
+}
+
+#[test]
+fn a_second_sighup_does_not_quit_mid_send() {
+    // A closing terminal may hang up twice (the shell's, then the kernel's).
+    let rig = Rig::new();
+    let gate = rig.gate();
+    let path = rig.file("c.csv", &campaign_csv(3));
+    let mut run = Running::start(&rig, &gate, &path, &[]);
+    rig.wait_for_requests(1);
+    signal(&run.child, "HUP");
+    run.wait_for_line(STOPPING);
+    signal(&run.child, "HUP");
+    gate.open();
+    let (exit, said) = run.finish();
+    assert_eq!(exit, 3, "{said}");
+    assert!(!said.contains("quitting now"), "{said}");
+    let rows = results(&rig.dir.path().join("c.results.csv"));
+    assert_eq!(
+        rows[0]["status"], "QUEUED",
+        "the send in flight was recorded: {rows:?}"
+    );
 }
 
 #[test]

@@ -917,7 +917,9 @@ fn a_ledger_at_the_results_path_or_the_csv_is_refused_before_anything_is_made() 
     let rig = Rig::new();
     let csv = numbers(&rig, "c.csv", 0..1);
     let results_path = csv.with_extension("results.csv");
-    for ledger in [&results_path, &csv] {
+    let spelled = rig.dir.path().join("sub/../c.results.csv");
+    std::fs::create_dir(rig.dir.path().join("sub")).unwrap();
+    for ledger in [&results_path, &csv, &spelled] {
         let output = send(&rig, &csv, "t", &["--ledger", ledger.to_str().unwrap()]);
         assert_eq!(code(&output), 2, "{}", text(&output));
         assert!(

@@ -66,7 +66,7 @@ fn hourly(rig: &Rig, rows: usize) -> Command {
 #[test]
 fn between_sends_the_line_says_when_the_next_one_goes_and_when_all_are_done() {
     let rig = Rig::new();
-    let line = line_with(&mut hourly(&rig, 3), "1/3 sent");
+    let line = line_with(&mut hourly(&rig, 3), "1/3 rows done");
     for needle in [
         " · elapsed ",
         " · 1.0/min · ",
@@ -85,7 +85,7 @@ fn under_json_logs_the_line_carries_its_figures_as_fields() {
     let rig = Rig::new();
     let mut command = hourly(&rig, 2);
     command.args(["--log-format", "json"]);
-    let line = line_with(&mut command, "1/2 sent");
+    let line = line_with(&mut command, "1/2 rows done");
     let event: serde_json::Value = serde_json::from_str(&line).unwrap();
     let fields = &event["fields"];
     assert_eq!(fields["done"], 1, "{line}");
@@ -125,7 +125,7 @@ fn while_the_window_is_closed_the_line_says_when_it_opens() {
         let rest = line.split(after).nth(1).unwrap_or_default();
         rest.starts_with("1h 59m") || rest.starts_with("2h 00m")
     };
-    assert!(line.contains("0/2 sent · elapsed "), "{line}");
+    assert!(line.contains("0/2 rows done · elapsed "), "{line}");
     assert!(
         about_two_hours(&format!(" · window opens at {opens} (in ")),
         "{line}"

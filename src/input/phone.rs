@@ -193,10 +193,8 @@ pub(crate) fn is_phone_like(cell: &str) -> bool {
 fn separator(c: char) -> bool {
     " +-().".contains(c)
         || c.is_whitespace()
-        || matches!(
-            c,
-            '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{2010}'..='\u{2015}' | '\u{2212}'
-        )
+        || super::visible::invisible(c)
+        || matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}')
 }
 
 /// The most bytes of a destination cell: a number, BSUID or group id is a few dozen, so a

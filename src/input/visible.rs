@@ -13,9 +13,29 @@ pub(crate) fn visible(cell: &str) -> &str {
     if printable(bytes.first()) && printable(bytes.last()) {
         return cell;
     }
-    cell.trim_matches(|c: char| {
-        c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
-    })
+    cell.trim_matches(|c: char| c.is_whitespace() || invisible(c))
+}
+
+/// A character that shows as nothing: zero-width spaces and joiners, direction marks and
+/// embeddings (phones wrap copied numbers in them), the soft hyphen, word joiners and
+/// invisible operators, variation selectors, the byte order mark, the Hangul filler.
+pub(crate) fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{034f}'
+            | '\u{061c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+    )
 }
 
 /// Whether `cell` holds anything a person would see.
@@ -36,6 +56,8 @@ mod tests {
             ("\u{200b}", ""),
             ("\u{feff}\u{2060} \u{200d}", ""),
             ("\u{a0}Ana\u{200c}", "Ana"),
+            ("\u{200e}\u{202a}\u{202c}\u{ad}", ""),
+            ("\u{202a}+5511\u{202c}", "+5511"),
             ("A\u{200b}na", "A\u{200b}na"),
             ("é", "é"),
         ] {

@@ -90,6 +90,8 @@ pub struct Checkpoint {
     /// The latest instant each sender label's lines say the API asked to wait until
     /// ([`crate::pacing::hold`]); few: one per number ever held.
     holds: Vec<(String, Timestamp)>,
+    /// Where each label's hold is in `holds`: a hostile file may hold many labels.
+    held_at: HashMap<String, usize>,
     /// What lines say about their message and refusal, each distinct pair once; an
     /// [`Entry::tag`] is an index here.
     tags: Tags,
@@ -247,6 +249,7 @@ impl Checkpoint {
             targets: Vec::new(),
             retargeted: None,
             holds: Vec::new(),
+            held_at: HashMap::new(),
             tags: Tags::new(),
             layout: Layout::canonical(delimiter, false),
             path: path.to_path_buf(),
@@ -456,9 +459,12 @@ impl Checkpoint {
     }
 
     fn note_hold(&mut self, sender: &str, until: Timestamp) {
-        match self.holds.iter_mut().find(|(label, _)| label == sender) {
-            Some((_, held)) => *held = (*held).max(until),
-            None => self.holds.push((sender.to_string(), until)),
+        match self.held_at.get(sender) {
+            Some(&i) => self.holds[i].1 = self.holds[i].1.max(until),
+            None => {
+                self.held_at.insert(sender.to_string(), self.holds.len());
+                self.holds.push((sender.to_string(), until));
+            }
         }
     }
 

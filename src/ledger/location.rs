@@ -62,6 +62,20 @@ pub fn resolve_location(
     Ok(Location::File(state.join("campaign-sender/ledger.sqlite3")))
 }
 
+/// Where `path` leads, for a file that may not exist yet: its folder with links and `..`
+/// resolved, then its name (a link there followed, even to a file not made yet).
+fn resolved(path: &Path) -> Option<std::path::PathBuf> {
+    let path = match std::fs::read_link(path) {
+        Ok(target) => path.parent().unwrap_or(Path::new(".")).join(target),
+        Err(_) => path.to_path_buf(),
+    };
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(folder).ok()?.join(path.file_name()?))
+}
+
 /// `location`, unless it names the campaign's results file or its CSV: SQLite would make a
 /// database of it (or refuse it) and the run would then refuse the results as damaged.
 pub fn own_file(location: Location, results: &Path, csv: &Path) -> Result<Location, String> {
@@ -72,7 +86,7 @@ pub fn own_file(location: Location, results: &Path, csv: &Path) -> Result<Locati
         use std::os::unix::fs::MetadataExt as _;
         match (std::fs::metadata(path), std::fs::metadata(other)) {
             (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-            _ => std::path::absolute(path).ok() == std::path::absolute(other).ok(),
+            _ => resolved(path).is_some() && resolved(path) == resolved(other),
         }
     };
     for (other, what) in [(results, "the results file"), (csv, "the campaign's CSV")] {

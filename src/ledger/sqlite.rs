@@ -631,6 +631,13 @@ mod tests {
             );
             assert!(!dir.path().join("crm.db-wal").exists());
         }
+        // A ledger with a view a person added to read it is still the ledger.
+        let path = dir.path().join("ledger.sqlite3");
+        drop(SqliteLedger::open(&path).unwrap());
+        (Connection::open(&path).unwrap())
+            .execute_batch("CREATE VIEW mine AS SELECT * FROM sent;")
+            .unwrap();
+        SqliteLedger::open(&path).unwrap();
     }
 
     #[test]

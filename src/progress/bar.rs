@@ -32,10 +32,11 @@ pub enum Work {
 }
 
 impl Work {
-    /// What a done item is: `12/300 sent`.
+    /// What a done item is: `12/300 rows done` (a row is done when it is final: sent,
+    /// refused, invalid or skipped; the counts after it say which), `4/5 looked up`.
     fn done(self) -> &'static str {
         match self {
-            Work::Sends => "sent",
+            Work::Sends => "rows done",
             Work::Lookups => "looked up",
         }
     }
@@ -304,7 +305,7 @@ enum Wait {
     Window(ZonedDateTime),
 }
 
-/// The view at one instant, as one line: `12/300 sent · elapsed 3m 05s · 3.9/min · next
+/// The view at one instant, as one line: `12/300 rows done · elapsed 3m 05s · 3.9/min · next
 /// send in 12s · ETA 1h 02m · 11 queued, 1 not accepted`.
 #[derive(Debug, Clone, PartialEq)]
 struct Snapshot {
@@ -386,7 +387,7 @@ mod tests {
         let spacing = snapshot(Wait::Next(Duration::from_secs(12))).to_string();
         assert_eq!(
             spacing,
-            "12/300 sent · elapsed 3m 05s · 3.9/min · next send in 12s · ETA 1h 02m · 11 queued, 1 not accepted"
+            "12/300 rows done · elapsed 3m 05s · 3.9/min · next send in 12s · ETA 1h 02m · 11 queued, 1 not accepted"
         );
         let opens = "2026-06-01T09:00:00Z[UTC]".parse().unwrap();
         let window = snapshot(Wait::Window(opens)).to_string();

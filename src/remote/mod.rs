@@ -190,11 +190,14 @@ impl ApiArgs {
         }
         let census = blocking(|| Census::take(&journal, &api)).map_err(logged)?;
         if !census.missing.is_empty() {
-            let mut named: Vec<&str> = (census.missing.iter())
-                .map(|l| if l.is_empty() { "(the single key)" } else { l })
+            let mut named: Vec<std::borrow::Cow<'_, str>> = (census.missing.iter())
+                .map(|l| match l.is_empty() {
+                    true => "(the single key)".into(),
+                    false => crate::fmt::shown(l),
+                })
                 .collect();
             if census.more_missing {
-                named.push("and others");
+                named.push("and others".into());
             }
             return Err(usage_error(format!(
                 "{} has rows sent by {} that this command has no key for: pass --senders FILE \

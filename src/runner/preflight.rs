@@ -296,18 +296,31 @@ fn held_notes(
     if settings.ignore_earlier_retry_after {
         return;
     }
+    // A few notes at most: a hostile file may name thousands of senders.
+    const MOST: usize = 5;
+    let (mut said, mut more) = (0, 0);
     for (label, until) in checkpoint.holds() {
-        let who = match label.as_str() {
-            "" => String::new(),
-            label => format!(" (sender {label})"),
-        };
         let then = match Held::at(Some(*until), now) {
             Held::No => continue,
             Held::For(_) => "the first send waits until then",
             Held::Beyond(_) => "beyond the hour a run waits, so nothing is sent for it before then",
         };
+        if said == MOST {
+            more += 1;
+            continue;
+        }
+        said += 1;
+        let who = match label.as_str() {
+            "" => String::new(),
+            label => format!(" (sender {})", crate::fmt::shown(label)),
+        };
         notes.push(format!(
             "an earlier run's answer{who} asked to wait until {until}: {then}"
+        ));
+    }
+    if more > 0 {
+        notes.push(format!(
+            "and {more} more senders an earlier answer asked to wait"
         ));
     }
 }

@@ -91,8 +91,12 @@ pub(super) fn recognize(path: &std::path::Path) -> Result<(), String> {
         .iter()
         .filter(|n| !ours.contains(&n.as_str()))
         .collect();
+    let ledger_like = names.iter().any(|n| ours.contains(&n.as_str()));
     match version {
-        0 | 2 | VERSION if foreign.is_empty() => Ok(()),
+        // A ledger's own version: a view or table a person added beside it is theirs.
+        2 | VERSION => Ok(()),
+        // No version yet: a new file, or the first schema (`sends`), whatever was added.
+        0 if foreign.is_empty() || ledger_like => Ok(()),
         newer if newer > VERSION => Ok(()),
         0 => Err(format!(
             "it is another program's SQLite database (its tables: {}), not a ledger; it was \
