@@ -309,8 +309,8 @@ fn daily_cap(value: &toml::Value) -> Result<u64, String> {
     }
 }
 
-/// A Pilot Status entry's `number`, in E.164 (`+` and its digits): spaces, dashes, dots and
-/// parentheses between the digits are dropped. A MsgFlash number is its instance.
+/// A Pilot Status entry's `number`, in E.164, read as a CSV's phone cell written with `+`
+/// is (so two spellings of one number are one). A MsgFlash number is its instance.
 fn sending_number(kind: ProviderKind, number: &str) -> Result<String, String> {
     if kind == ProviderKind::MsgFlash {
         return Err(
@@ -319,17 +319,14 @@ fn sending_number(kind: ProviderKind, number: &str) -> Result<String, String> {
                 .into(),
         );
     }
-    let digits: String = (number.trim().strip_prefix('+'))
-        .map(|rest| rest.chars().filter(|c| !" -.()".contains(*c)).collect())
-        .unwrap_or_default();
-    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(format!("+{digits}"));
+    if !number.trim().starts_with('+') {
+        return Err(format!(
+            "number = \"{}\" is not a phone number in international form: write the number \
+             this key sends from with + and its country code, e.g. number = \"+5511999999999\"",
+            shown(number)
+        ));
     }
-    Err(format!(
-        "number = \"{}\" is not a phone number in international form: write the number this \
-         key sends from with its country code, e.g. number = \"+5511999999999\"",
-        shown(number)
-    ))
+    crate::input::international_number(number)
 }
 
 /// MsgFlash numbers are instances; Pilot Status numbers are their keys. `own` is a

@@ -863,6 +863,15 @@ fn a_number_named_in_the_senders_file_keeps_its_cap_when_its_key_is_rotated() {
     let output = send_from(&rig, &second, "b", &one(named, "PS_KEY_CENTRO"));
     assert_eq!(code(&output), 3, "{}", text(&output));
     assert_eq!(rig.accepted().len(), 2, "the cap counts the key's sends");
+    // A run by the key alone (an old cron job, no senders file) is the same number.
+    let third = numbers(&rig, "c.csv", 20..22);
+    let output = send(&rig, &third, "c", &["--daily-cap", "2"]);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    assert_eq!(
+        rig.accepted().len(),
+        2,
+        "the key alone counts the number's sends"
+    );
     // The key is rotated: the number is the same, its cap still spent.
     let output = send_from(&rig, &second, "b", &one(named, "PS_KEY_NORTE"));
     assert_eq!(code(&output), 3, "{}", text(&output));
@@ -887,6 +896,15 @@ fn a_number_twice_or_not_in_international_form_is_refused_before_any_send() {
         (
             "[a]\nkey-env = \"PS_KEY_CENTRO\"\nnumber = \"11 99999-0000\"\n",
             "international form",
+        ),
+        (
+            "[a]\nkey-env = \"PS_KEY_CENTRO\"\nnumber = \"+44 (0)20 7946 0000\"\n\
+             [b]\nkey-env = \"PS_KEY_NORTE\"\nnumber = \"+44 20 7946 0000\"\n",
+            "the same number",
+        ),
+        (
+            "[a]\nkey-env = \"PS_KEY_CENTRO\"\nnumber = \"+000000000\"\n",
+            "not a",
         ),
     ] {
         let output = send_from(&rig, &csv, "a", senders);

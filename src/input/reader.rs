@@ -36,6 +36,18 @@ pub(crate) fn test_destination(
     phones.destination(phone::DestKind::Phone, "--to", raw.trim())
 }
 
+/// A number given in international form in a setting (a senders file's `number`), in
+/// E.164, checked exactly as a phone cell of the CSV written with `+` is: `+44 (0)20 …`
+/// and `+44 20 …` are one number, and one that cannot exist is refused with the reason.
+pub(crate) fn international_number(raw: &str) -> Result<String, String> {
+    let phones = phone::Phones::new(None).map_err(|e| e.to_string())?;
+    match phones.destination(phone::DestKind::Phone, "number", raw.trim()) {
+        Ok(crate::message::Destination::Phone(e164)) => Ok(e164),
+        Ok(_) => Err("not a phone number".into()),
+        Err(e) => Err(e.message),
+    }
+}
+
 /// A streaming reader over the campaign CSV: constant memory whatever the file size.
 pub struct CsvInput {
     path: PathBuf,

@@ -43,6 +43,17 @@ const HOLD_MOVED: &str =
     "INSERT INTO holds (sender, until) SELECT ?2, until FROM holds WHERE sender = ?1
      ON CONFLICT (sender) DO UPDATE SET until = max(until, excluded.until)";
 
+/// The number a key's alias names: `alias:<key>=<number>` in `names`, found by the range
+/// of names that start `alias:<key>=` (see [`alias_range`]).
+const ALIAS_OF: &str = "SELECT substr(name, length(?1) + 1) FROM names
+     WHERE name >= ?1 AND name < ?2 ORDER BY id DESC LIMIT 1";
+
+/// The names of `sender`'s alias, as a range: from `alias:<sender>=` to just before
+/// `alias:<sender>>` (`>` follows `=`).
+fn alias_range(sender: &str) -> (String, String) {
+    (format!("alias:{sender}="), format!("alias:{sender}>"))
+}
+
 const KNOWN_AS: &str = "SELECT name FROM names
      WHERE name >= 'instance:' AND name < 'instance;' AND lower(name) = ?1
      ORDER BY id LIMIT 1";
@@ -261,7 +272,17 @@ impl Ledger for SqliteLedger {
     }
 
     fn known_as(&self, sender: &str) -> Result<String, LedgerError> {
-        self.read()
+        let connection = self.read();
+        // A key a senders file has tied to its number: the number, for runs by the key
+        // alone too (an old cron job, another campaign).
+        if sender.starts_with("key:") {
+            let (from, to) = alias_range(sender);
+            let number = (connection.prepare_cached(ALIAS_OF))
+                .and_then(|mut s| s.query_row(params![from, to], |r| r.get(0)).optional())
+                .map_err(|e| self.fail(e))?;
+            return Ok(number.unwrap_or_else(|| sender.to_string()));
+        }
+        connection
             .prepare_cached(KNOWN_AS)
             .and_then(|mut s| s.query_row(params![sender], |r| r.get(0)).optional())
             .map(|known: Option<String>| known.unwrap_or_else(|| sender.to_string()))
@@ -281,28 +302,44 @@ impl Ledger for SqliteLedger {
                         .query_row([name], |r| r.get::<_, i64>(0))
                         .optional()
                 };
-                match (id(earlier)?, id(sender)?) {
-                    // The name is the key's no more: its sends and holds, kept by its id,
-                    // are the number's (as are those a run still knowing the id adds).
-                    (Some(_), None) => {
-                        transaction.execute(
-                            "UPDATE names SET name = ?2 WHERE name = ?1",
-                            [earlier, sender],
-                        )?;
-                    }
-                    (Some(key), Some(number)) if key != number => {
-                        transaction.execute(
-                            "UPDATE sent SET sender = ?2 WHERE sender = ?1",
-                            [key, number],
-                        )?;
-                        transaction.execute(HOLD_MOVED, [key, number])?;
-                        transaction.execute("DELETE FROM holds WHERE sender = ?1", [key])?;
-                    }
-                    _ => {}
+                let (from, to) = alias_range(earlier);
+                // The number this key was tied to before: another one (a mistyped number
+                // since corrected, or a key moved) keeps what it counted, which may be
+                // other keys' sends too, so it is said, not moved.
+                let before: Option<String> = (transaction.prepare_cached(ALIAS_OF)?)
+                    .query_row(params![from, to], |r| r.get(0))
+                    .optional()?;
+                if let Some(before) = before.filter(|b| b != sender) {
+                    tracing::warn!(
+                        "the ledger knew this key as {before}, and the senders file now names \
+                         {sender}: the sends counted for {before} still count for it, not for \
+                         {sender}; if {before} was a typo, lower --daily-cap for today by what \
+                         it sent (`report --ledger`)"
+                    );
                 }
+                transaction.execute("INSERT OR IGNORE INTO names (name) VALUES (?1)", [sender])?;
+                let number = id(sender)?.expect("inserted just now");
+                if let Some(old) = id(earlier)?.filter(|old| *old != number) {
+                    transaction.execute(
+                        "UPDATE sent SET sender = ?2 WHERE sender = ?1",
+                        [old, number],
+                    )?;
+                    transaction.execute(HOLD_MOVED, [old, number])?;
+                    transaction.execute("DELETE FROM holds WHERE sender = ?1", [old])?;
+                }
+                // The key's name stays (a run still holding its id adds to it, and the next
+                // adoption moves those too); the alias says whose it is.
+                transaction.execute(
+                    "DELETE FROM names WHERE name >= ?1 AND name < ?2",
+                    params![from, to],
+                )?;
+                transaction.execute(
+                    "INSERT INTO names (name) VALUES (?1)",
+                    [format!("{from}{sender}")],
+                )?;
                 transaction.commit()
             });
-        // Cached ids may name the renamed text.
+        // Cached ids may be of names this changed.
         names.clear();
         adopted.map_err(|e| self.fail(e))
     }
@@ -530,6 +567,14 @@ mod tests {
         assert_eq!(ledger.held_until("key:2").unwrap(), None);
         // A key with no history: nothing to adopt.
         ledger.adopt("key:3", "number:+5511999990000").unwrap();
+        assert_eq!(sends("number:+5511999990000"), 3);
+        // A run by the key alone (no senders file) is the number's too.
+        assert_eq!(ledger.known_as("key:1").unwrap(), "number:+5511999990000");
+        assert_eq!(ledger.known_as("key:9").unwrap(), "key:9");
+        // The number changed: the key is the new one's from now on; what the old one
+        // counted stays its own (it may hold other keys' sends), and a warning says so.
+        ledger.adopt("key:1", "number:+5511999990001").unwrap();
+        assert_eq!(ledger.known_as("key:1").unwrap(), "number:+5511999990001");
         assert_eq!(sends("number:+5511999990000"), 3);
     }
 
