@@ -356,6 +356,8 @@ mod tests {
             "+55\u{a0}11\u{a0}98888-0010",
             "(11)\u{202f}98888\u{2011}0010",
             "+55 11\u{200b}98888\u{3000}0010",
+            // As phones copy a number: wrapped in direction embeddings.
+            "\u{202a}+55 11 98888-0010\u{202c}\u{200e}",
         ] {
             assert_eq!(
                 br().normalize(raw).as_deref(),
@@ -363,8 +365,8 @@ mod tests {
                 "{raw:?}"
             );
         }
-        let e = br().normalize("+55 11 98888-0010\u{200e}").unwrap_err();
-        assert!(e.starts_with("'+55 11 98888-0010\\u{200e}' is not"), "{e}");
+        let e = br().normalize("+55 11 98888-0010\u{fff9}").unwrap_err();
+        assert!(e.starts_with("'+55 11 98888-0010\\u{fff9}' is not"), "{e}");
         let e = br().normalize(&"1".repeat(100_000)).unwrap_err();
         assert!(e.len() < 300 && e.contains("(100000 characters)"), "{e}");
     }
