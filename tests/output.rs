@@ -258,3 +258,22 @@ fn log_flags_go_before_a_command_and_a_refused_command_line_logs_as_json() {
         text(&output)
     );
 }
+
+#[test]
+fn a_quiet_json_run_still_logs_its_summary() {
+    // Text mode prints the summary whatever the verbosity; cron with -q and JSON logs
+    // must not lose the counts and the advice to rerun.
+    let rig = Rig::new();
+    let csv = rig.file("c.csv", &campaign_csv(2));
+    for quiet in ["-q", "-qq"] {
+        let output =
+            rig.run(
+                rig.command(&csv)
+                    .args(["--template", "t", "--log-format", "json", quiet]),
+            );
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        let events = json_lines(&output);
+        let summary = &event(&events, "2 rows")["fields"];
+        assert_eq!(summary["queued"], 2, "{quiet}: {summary:#}");
+    }
+}

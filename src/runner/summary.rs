@@ -12,20 +12,34 @@ use crate::progress::{json_logs, print_done, print_err};
 pub fn show_summary(summary: &Summary) {
     if json_logs() {
         let text = summary.to_string();
-        tracing::info!(
-            rows = summary.rows,
-            queued = summary.queued,
-            failed = summary.failed,
-            invalid = summary.invalid,
-            uncertain = summary.uncertain,
-            uncertain_gone = summary.uncertain_gone,
-            skipped = summary.skipped,
-            pending = summary.pending,
-            results = %crate::fmt::path(&summary.results),
-            dry_run = summary.dry_run,
-            "{}",
-            text.trim_end().replace('\n', "; ")
-        );
+        let text = text.trim_end().replace('\n', "; ");
+        // As the text summary is printed whatever the verbosity, the event goes out at the
+        // quietest level the log shows (`-q`: a warning, `-qq`: an error).
+        macro_rules! summary_event {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    rows = summary.rows,
+                    queued = summary.queued,
+                    failed = summary.failed,
+                    invalid = summary.invalid,
+                    uncertain = summary.uncertain,
+                    uncertain_gone = summary.uncertain_gone,
+                    skipped = summary.skipped,
+                    pending = summary.pending,
+                    results = %crate::fmt::path(&summary.results),
+                    dry_run = summary.dry_run,
+                    "{text}"
+                )
+            };
+        }
+        if tracing::enabled!(tracing::Level::INFO) {
+            summary_event!(tracing::Level::INFO);
+        } else if tracing::enabled!(tracing::Level::WARN) {
+            summary_event!(tracing::Level::WARN);
+        } else {
+            summary_event!(tracing::Level::ERROR);
+        }
     } else if summary.dry_run {
         print_err(summary);
     } else {
