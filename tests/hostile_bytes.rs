@@ -168,7 +168,7 @@ fn invisible_characters_are_read_as_meant_or_shown_escaped() {
     let rig = Rig::new();
     // A non-breaking space in a number, a zero-width space after `nome` and before `phone`.
     let csv =
-        "\u{200b}phone,nome\u{200b}\n+55\u{a0}11\u{a0}98888-0010,Ana\n+5511988880011\u{fff9},Bia\n";
+        "\u{200b}phone,nome\u{200b}\n+55\u{a0}11\u{a0}98888-0010,Ana\n+5511988880011\u{7},Bia\n";
     let path = rig.file("c.csv", csv);
     let output = rig.run(
         rig.command(&path)
@@ -179,7 +179,7 @@ fn invisible_characters_are_read_as_meant_or_shown_escaped() {
     assert_eq!(rig.accepted()[0].body["variables"], json!({"nome": "Ana"}));
     let rows = results(&rig.dir.path().join("c.results.csv"));
     assert!(
-        rows[1]["error"].contains("+5511988880011\\u{fff9}"),
+        rows[1]["error"].contains("+5511988880011\\u{7}"),
         "{:?}",
         rows[1]
     );

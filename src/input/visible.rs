@@ -16,26 +16,12 @@ pub(crate) fn visible(cell: &str) -> &str {
     cell.trim_matches(|c: char| c.is_whitespace() || invisible(c))
 }
 
-/// A character that shows as nothing: zero-width spaces and joiners, direction marks and
-/// embeddings (phones wrap copied numbers in them), the soft hyphen, word joiners and
-/// invisible operators, variation selectors, the byte order mark, the Hangul filler.
+/// A character that shows as nothing (zero-width spaces and joiners, direction marks and
+/// embeddings, which phones wrap copied numbers in, the soft hyphen, the byte order mark…):
+/// those [`crate::fmt`] writes escaped, control characters aside (a cell holding one is
+/// refused for it, not trimmed of it).
 pub(crate) fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00ad}'
-            | '\u{034f}'
-            | '\u{061c}'
-            | '\u{115f}'
-            | '\u{1160}'
-            | '\u{180e}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{206f}'
-            | '\u{3164}'
-            | '\u{fe00}'..='\u{fe0f}'
-            | '\u{feff}'
-            | '\u{ffa0}'
-    )
+    crate::fmt::invisible(c) && !c.is_control()
 }
 
 /// Whether `cell` holds anything a person would see.
@@ -58,6 +44,9 @@ mod tests {
             ("\u{a0}Ana\u{200c}", "Ana"),
             ("\u{200e}\u{202a}\u{202c}\u{ad}", ""),
             ("\u{202a}+5511\u{202c}", "+5511"),
+            // A variation selector belongs to the emoji before it.
+            ("Ana \u{2764}\u{fe0f}", "Ana \u{2764}\u{fe0f}"),
+            ("\u{7}", "\u{7}"),
             ("A\u{200b}na", "A\u{200b}na"),
             ("é", "é"),
         ] {
